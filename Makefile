@@ -1,0 +1,51 @@
+# The two commands: `make run` runs the platform, `make test` runs the whole suite.
+# Each prepares what it needs: virtualenv, dependencies, broker, databases, migrations.
+
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+SERVICES ?= accounts consulting matching notify
+PYTEST_ARGS ?=
+
+.PHONY: run test test-unit test-integration test-e2e lint format migrate topology dead-letters clean
+
+$(VENV)/installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+run: $(VENV)/installed
+	$(PY) -m deploy.local run $(SERVICES)
+
+test: $(VENV)/installed lint
+	$(PY) -m deploy.local prepare --for-tests
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: $(VENV)/installed
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-integration: $(VENV)/installed
+	$(PY) -m deploy.local prepare --for-tests
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+test-e2e: $(VENV)/installed
+	$(PY) -m deploy.local prepare --for-tests
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+migrate: $(VENV)/installed
+	$(PY) -m deploy.local prepare $(SERVICES)
+
+dead-letters: $(VENV)/installed
+	$(PY) -m chassis.dead_letters $(ARGS)
+
+clean:
+	rm -rf $(VENV) .ruff_cache

@@ -1,0 +1,230 @@
+"""Event handlers that never lose or double-apply an event.
+
+    @subscribe("accounts", "returnee.registered", "returnee.updated")
+    def assess(self, event):
+        with self.db.transaction() as tx:      # records (handler, event id): redeliveries no-op
+            ...
+
+- The envelope and the data are checked against `contracts/` before the handler runs; an invalid
+  event goes straight to the dead-letter queue with the validation errors.
+- A handler that raises is retried after 1 s, 2 s, 4 s, ... (TTL queues that dead-letter back to
+  the handler's queue); the attempt count travels in our own `attempts` header. After
+  `RETRY_ATTEMPTS` attempts the event goes to `<service>.dead-letters` with the error, a
+  traceback summary, the attempts and where it came from. The original message is acked only
+  after the retry or dead-letter copy is confirmed by the broker.
+- The worker context holds only the platform's correlation id and event id, never the incoming
+  message's headers, so nothing foreign propagates to the events a handler publishes.
+"""
+
+import functools
+import logging
+import traceback
+from datetime import UTC, datetime
+
+import eventlet
+from kombu.mixins import ConsumerMixin
+from nameko.extensions import SharedExtension, register_entrypoint
+from nameko.messaging import Consumer, QueueConsumer
+
+from chassis.broker import BrokerPublisher, Outgoing
+from chassis.db import AlreadyHandled
+from chassis.topology import Subscription, declare_consumer, retry_delays
+from contracts import CATALOG, Event, InvalidEvent
+
+log = logging.getLogger(__name__)
+
+ATTEMPTS_HEADER = "attempts"
+RETRY_DELAY_HEADER = "retry-delay-ms"
+DUPLICATE = object()  # what a handler returns for an event it handled before
+
+
+class EventQueueConsumer(QueueConsumer):
+    """nameko's queue consumer, handing raw messages over: decoding is the subscriber's job, so
+    an undecodable body becomes a dead letter instead of an unacked message stuck forever."""
+
+    def get_consumers(self, consumer_cls, channel):
+        self._consumers = {}
+        for provider in self._providers:
+            consumer = consumer_cls(queues=[provider.queue], accept=None, no_ack=False)
+            consumer.on_message = self._on_message_for(provider)
+            consumer.qos(prefetch_count=self.prefetch_count)
+            self._consumers[provider] = consumer
+        return self._consumers.values()
+
+    def _on_message_for(self, provider):
+        return lambda message: self.handle_message(provider, None, message)
+
+
+EventQueueConsumer.get_consumers.__doc__ = ConsumerMixin.get_consumers.__doc__
+
+
+class FailureRouter(SharedExtension):
+    """Sends failed events to a retry queue or to the dead-letter queue of the service."""
+
+    def __init__(self):
+        super().__init__()
+        self.subscriptions: list[Subscription] = []
+
+    def setup(self):
+        config = self.container.config
+        self.service = self.container.service_name
+        self.attempts = config["RETRY_ATTEMPTS"]
+        self.delays = retry_delays(
+            self.attempts, config["RETRY_BASE_DELAY_MS"], config["RETRY_MAX_DELAY_MS"]
+        )
+        self.unrouted_retention_hours = config["UNROUTED_RETENTION_HOURS"]
+        self.publisher = BrokerPublisher(config["AMQP_URI"], on_connect=self.declare)
+
+    def declare(self, channel) -> None:
+        declare_consumer(channel, self.subscriptions, self.delays, self.unrouted_retention_hours)
+
+    def stop(self):
+        self.publisher.close()
+
+    kill = stop
+
+    def route(self, message, queue: str, error: str, trace: str, retryable: bool) -> str:
+        """Republish a failed message; returns "retry" or "dead-letter" once the broker has it."""
+        attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
+        origin = {
+            "original-exchange": message.headers.get("original-exchange")
+            or message.delivery_info.get("exchange", ""),
+            "original-routing-key": message.headers.get("original-routing-key")
+            or message.delivery_info.get("routing_key", ""),
+        }
+        if retryable and attempts < self.attempts:
+            delay = self.delays[attempts - 1]
+            outgoing = Outgoing(
+                message_id=message.properties.get("message_id") or "",
+                exchange=f"{self.service}.retry",
+                routing_key=queue,
+                body=message.body,
+                content_type=message.content_type,
+                headers={
+                    ATTEMPTS_HEADER: attempts + 1,
+                    RETRY_DELAY_HEADER: str(delay),
+                    "last-error": error[:500],
+                    **origin,
+                },
+                properties=_kept_properties(message),
+            )
+            outcome = "retry"
+        else:
+            outgoing = Outgoing(
+                message_id=message.properties.get("message_id") or "",
+                exchange="",
+                routing_key=f"{self.service}.dead-letters",
+                body=message.body,
+                content_type=message.content_type,
+                headers={
+                    ATTEMPTS_HEADER: attempts,
+                    "error": error[:2000],
+                    "traceback": trace[-4000:],
+                    "queue": queue,
+                    **origin,
+                    "dead-lettered-at": datetime.now(UTC).isoformat(),
+                },
+                properties=_kept_properties(message),
+            )
+            outcome = "dead-letter"
+        result = self.publisher.publish([outgoing])
+        if result.failed:
+            raise ConnectionError(f"could not {outcome}: {result.failed}")
+        return outcome
+
+
+def _kept_properties(message) -> dict:
+    keep = ("type", "app_id", "correlation_id", "timestamp")
+    return {k: message.properties[k] for k in keep if message.properties.get(k) is not None}
+
+
+class Subscriber(Consumer):
+    """Entrypoint: one durable queue per handler, bound to `<producer>.events` for its types."""
+
+    queue_consumer = EventQueueConsumer()
+    failures = FailureRouter()
+    handles_events = True
+
+    def __init__(self, producer: str, event_types: tuple[str, ...], **kwargs):
+        self.producer = producer
+        self.event_types = event_types
+        super().__init__(queue=None, **kwargs)
+
+    def setup(self):
+        self.subscription = Subscription(
+            self.container.service_name, self.method_name, self.producer, self.event_types
+        )
+        self.queue = self.subscription.queue()
+        self.failures.subscriptions.append(self.subscription)
+        super().setup()
+
+    def start(self):
+        # Declare every queue this service needs before consuming, so no event published from
+        # now on can miss it; the deploy step `python -m chassis.topology` does the same.
+        try:
+            self.failures.publisher.ping()
+        except ConnectionError as exc:
+            log.warning("broker unavailable at start, queues are declared on reconnect: %s", exc)
+
+    def handle_message(self, body, message):
+        try:
+            event = CATALOG.check(Event.from_json(message.body))
+            if event.type not in self.event_types:
+                raise InvalidEvent(f"{event.type} arrived on a queue bound for {self.event_types}")
+        except InvalidEvent as exc:
+            log.error("invalid event on %s: %s", self.subscription.queue_name, exc)
+            self._settle(message, str(exc), "", retryable=False)
+            return
+        context = {"correlation_id": event.correlation_id, "event_id": event.id}
+        try:
+            self.container.spawn_worker(
+                self,
+                (event,),
+                {},
+                context_data=context,
+                handle_result=functools.partial(self.handle_result, message),
+            )
+        except Exception:  # container being killed: leave the event to the broker
+            self.queue_consumer.requeue_message(message)
+
+    def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        if exc_info is None:
+            self.queue_consumer.ack_message(message)
+            return result, exc_info
+        exc = exc_info[1]
+        trace = "".join(traceback.format_exception(*exc_info, limit=8))
+        self._settle(message, f"{type(exc).__name__}: {exc}", trace, retryable=True)
+        return result, exc_info
+
+    def _settle(self, message, error: str, trace: str, retryable: bool) -> None:
+        try:
+            self.failures.route(message, self.subscription.queue_name, error, trace, retryable)
+        except Exception as exc:
+            # Cannot hand it on: give it back to the broker, after a pause so a broken broker
+            # connection does not turn into a hot redelivery loop.
+            log.warning("could not route failed event, returning it to its queue: %s", exc)
+            eventlet.sleep(1)
+            self.queue_consumer.requeue_message(message)
+        else:
+            self.queue_consumer.ack_message(message)
+
+
+def subscribe(producer: str, *event_types: str):
+    """Decorate a service method as the handler of `event_types` published by `producer`."""
+    for event_type in event_types:
+        if CATALOG.get(event_type).producer != producer:
+            raise ValueError(f"{event_type} is not published by {producer}")
+
+    def decorate(method):
+        @functools.wraps(method)
+        def handler(self, event):
+            try:
+                return method(self, event)
+            except AlreadyHandled as exc:
+                log.debug("%s", exc)
+                return DUPLICATE
+
+        register_entrypoint(handler, Subscriber(producer, tuple(event_types)))
+        return handler
+
+    return decorate

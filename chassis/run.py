@@ -1,0 +1,80 @@
+"""Run one service as its own process.
+
+    python -m chassis.run accounts
+
+SIGTERM or Ctrl-C stops it gracefully: consumers stop taking events, HTTP stops accepting, and
+running workers get `SHUTDOWN_TIMEOUT_SECONDS` to finish before the rest is killed. Events whose
+acks are lost on the way are redelivered and absorbed by the inbox.
+"""
+
+import sys
+
+from chassis import green
+
+green.patch()
+
+import errno  # noqa: E402
+import importlib  # noqa: E402
+import logging  # noqa: E402
+import signal  # noqa: E402
+
+import eventlet  # noqa: E402
+from nameko.runners import ServiceRunner  # noqa: E402
+
+from chassis.logs import configure_logging  # noqa: E402
+from chassis.settings import nameko_config  # noqa: E402
+
+log = logging.getLogger("chassis.run")
+
+
+def service_class(name: str):
+    module = importlib.import_module(f"services.{name}.service")
+    for value in vars(module).values():
+        if isinstance(value, type) and getattr(value, "name", None) == name:
+            return value
+    raise LookupError(f"services/{name}/service.py defines no service named {name!r}")
+
+
+def run(name: str, config: dict | None = None) -> None:
+    config = config or nameko_config(name)
+    runner = ServiceRunner(config)
+    runner.add_service(service_class(name))
+    timeout = config["SHUTDOWN_TIMEOUT_SECONDS"]
+
+    def stop():
+        log.info("stopping (up to %.0f s for running work)", timeout)
+        try:
+            with eventlet.Timeout(timeout):
+                runner.stop()
+        except eventlet.Timeout:
+            log.warning("work still running after %.0f s; killing it", timeout)
+            runner.kill()
+
+    # Signal handlers run outside the hub: hand over to a greenthread.
+    signal.signal(signal.SIGTERM, lambda *_: eventlet.spawn_n(stop))
+    signal.signal(signal.SIGINT, lambda *_: eventlet.spawn_n(stop))
+    runner.start()
+    log.info("%s started on %s", name, config["WEB_SERVER_ADDRESS"])
+    waiter = eventlet.spawn(runner.wait)
+    while True:
+        try:
+            waiter.wait()
+            break
+        except OSError as exc:  # EINTR from a signal while the hub waits
+            if exc.errno != errno.EINTR:
+                raise
+    log.info("%s stopped", name)
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m chassis.run <service>", file=sys.stderr)
+        return 2
+    configure_logging(argv[0])
+    run(argv[0])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

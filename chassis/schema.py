@@ -1,0 +1,35 @@
+"""Tables the chassis needs in every service's database, created by each service's first
+migration through these helpers so the schema still changes only through migrations."""
+
+MESSAGING_TABLES = """
+CREATE TABLE outbox (
+    id uuid PRIMARY KEY,
+    position bigserial NOT NULL,
+    exchange text NOT NULL,
+    routing_key text NOT NULL,
+    body bytea NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz,
+    attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(),
+    last_error text
+);
+CREATE INDEX outbox_pending ON outbox (position) WHERE published_at IS NULL;
+CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+
+CREATE TABLE inbox (
+    handler text NOT NULL,
+    event_id uuid NOT NULL,
+    handled_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (handler, event_id)
+);
+CREATE INDEX inbox_handled_at ON inbox (handled_at);
+"""
+
+
+def create_messaging_tables(op) -> None:
+    op.execute(MESSAGING_TABLES)
+
+
+def drop_messaging_tables(op) -> None:
+    op.execute("DROP TABLE inbox; DROP TABLE outbox;")

@@ -1,0 +1,70 @@
+"""Configuration from the environment, with local defaults.
+
+Each setting is read as `<SERVICE>_<NAME>` first (for example `ACCOUNTS_DATABASE_URL`), then
+`<NAME>`, then the default, so one environment can describe all services or a single one.
+"""
+
+import os
+
+SERVICES = ("accounts", "consulting", "matching", "notify")
+PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004}
+
+DEFAULTS = {
+    "AMQP_URI": "amqp://guest:guest@localhost:5672/",
+    "HTTP_HOST": "127.0.0.1",
+    "MAX_WORKERS": "10",
+    "DB_POOL_SIZE": "",  # empty: MAX_WORKERS + 4
+    "RETRY_ATTEMPTS": "5",
+    "RETRY_BASE_DELAY_MS": "1000",
+    "RETRY_MAX_DELAY_MS": "60000",
+    "OUTBOX_SWEEP_SECONDS": "1.0",
+    "OUTBOX_BATCH_SIZE": "500",
+    "OUTBOX_RETENTION_HOURS": "168",
+    "INBOX_RETENTION_HOURS": "720",
+    "UNROUTED_RETENTION_HOURS": "168",
+    "SHUTDOWN_TIMEOUT_SECONDS": "20",
+    "LOG_LEVEL": "INFO",
+}
+
+
+def setting(service: str, name: str, default: str | None = None) -> str | None:
+    prefixed = f"{service.upper()}_{name}"
+    if prefixed in os.environ:
+        return os.environ[prefixed]
+    if name in os.environ:
+        return os.environ[name]
+    if default is not None:
+        return default
+    return DEFAULTS.get(name)
+
+
+def database_url(service: str) -> str:
+    return setting(service, "DATABASE_URL", f"postgresql://postgres@localhost:5432/{service}")
+
+
+def http_port(service: str) -> int:
+    return int(setting(service, "HTTP_PORT", str(PORTS.get(service, 8000))))
+
+
+def nameko_config(service: str, **overrides) -> dict:
+    """The container config of one service: nameko's own keys plus the chassis' settings."""
+    max_workers = int(setting(service, "MAX_WORKERS"))
+    config = {
+        "AMQP_URI": setting(service, "AMQP_URI"),
+        "WEB_SERVER_ADDRESS": f"{setting(service, 'HTTP_HOST')}:{http_port(service)}",
+        "max_workers": max_workers,
+        "parent_calls_tracked": 1,
+        "DATABASE_URL": database_url(service),
+        "DB_POOL_SIZE": int(setting(service, "DB_POOL_SIZE") or max_workers + 4),
+        "RETRY_ATTEMPTS": int(setting(service, "RETRY_ATTEMPTS")),
+        "RETRY_BASE_DELAY_MS": int(setting(service, "RETRY_BASE_DELAY_MS")),
+        "RETRY_MAX_DELAY_MS": int(setting(service, "RETRY_MAX_DELAY_MS")),
+        "OUTBOX_SWEEP_SECONDS": float(setting(service, "OUTBOX_SWEEP_SECONDS")),
+        "OUTBOX_BATCH_SIZE": int(setting(service, "OUTBOX_BATCH_SIZE")),
+        "OUTBOX_RETENTION_HOURS": float(setting(service, "OUTBOX_RETENTION_HOURS")),
+        "INBOX_RETENTION_HOURS": float(setting(service, "INBOX_RETENTION_HOURS")),
+        "UNROUTED_RETENTION_HOURS": float(setting(service, "UNROUTED_RETENTION_HOURS")),
+        "SHUTDOWN_TIMEOUT_SECONDS": float(setting(service, "SHUTDOWN_TIMEOUT_SECONDS")),
+    }
+    config.update(overrides)
+    return config

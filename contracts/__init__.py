@@ -1,0 +1,9 @@
+"""The platform's published language: the CloudEvents envelope and one schema per event type.
+
+Installable on its own by district systems that subscribe to the platform's events.
+"""
+
+from contracts.catalog import CATALOG, EventType, UnknownEventType
+from contracts.envelope import Event, InvalidEvent
+
+__all__ = ["CATALOG", "Event", "EventType", "InvalidEvent", "UnknownEventType"]

@@ -1,0 +1,104 @@
+"""The registry of event types: producer, version, payload schema and meaning of each one."""
+
+from dataclasses import dataclass, replace
+
+from marshmallow import EXCLUDE, Schema, ValidationError, fields
+
+from contracts.envelope import Event, InvalidEvent
+
+
+class UnknownEventType(KeyError):
+    pass
+
+
+@dataclass(frozen=True)
+class EventType:
+    type: str
+    version: int
+    producer: str
+    schema: type[Schema]
+    emitted_when: str
+
+    @property
+    def exchange(self) -> str:
+        return f"{self.producer}.events"
+
+    @property
+    def routing_key(self) -> str:
+        return self.type
+
+
+class Catalog:
+    def __init__(self, event_types=()):
+        self._types: dict[tuple[str, int], EventType] = {}
+        for event_type in event_types:
+            self.add(event_type)
+
+    def add(self, event_type: EventType) -> None:
+        key = (event_type.type, event_type.version)
+        if key in self._types:
+            raise ValueError(f"{event_type.type} v{event_type.version} is registered twice")
+        self._types[key] = event_type
+
+    def __iter__(self):
+        return iter(sorted(self._types.values(), key=lambda t: (t.producer, t.type, t.version)))
+
+    def get(self, type_: str, version: int = 1) -> EventType:
+        try:
+            return self._types[(type_, version)]
+        except KeyError:
+            raise UnknownEventType(f"{type_} v{version}") from None
+
+    def produced_by(self, producer: str) -> list[EventType]:
+        return [t for t in self if t.producer == producer]
+
+    def create(self, producer: str, type_: str, data: dict, version: int = 1, **attrs) -> Event:
+        """A new event whose data the producer's schema accepts strictly (unknown fields refused)."""
+        event_type = self.get(type_, version)
+        if event_type.producer != producer:
+            raise ValueError(f"{type_} is published by {event_type.producer}, not {producer}")
+        try:
+            dumped = event_type.schema().dump(event_type.schema().load(data))
+        except ValidationError as exc:
+            raise InvalidEvent(f"{type_} v{version} data does not match its schema", exc.messages)
+        return Event(type=type_, data=dumped, source=f"/{producer}", version=version, **attrs)
+
+    def check(self, event: Event) -> Event:
+        """The event with its data loaded by its schema, as a tolerant reader: unknown fields are
+        ignored, missing or malformed ones raise `InvalidEvent`."""
+        try:
+            event_type = self.get(event.type, event.version)
+        except UnknownEventType:
+            raise InvalidEvent(f"unknown event type {event.type} v{event.version}") from None
+        if event.producer != event_type.producer:
+            raise InvalidEvent(f"{event.type} must come from /{event_type.producer}")
+        try:
+            data = _tolerant(event_type.schema()).load(event.data, unknown=EXCLUDE)
+        except ValidationError as exc:
+            raise InvalidEvent(f"{event.type} v{event.version} data is invalid", exc.messages)
+        return replace(event, data=data)
+
+
+def _tolerant(schema: Schema) -> Schema:
+    """The schema ignoring unknown fields at every depth: `load(unknown=...)` reaches only the top
+    level, and a field a producer adds to a nested object must not break older consumers."""
+    schema.unknown = EXCLUDE
+    for field in schema.fields.values():
+        _tolerate(field)
+    return schema
+
+
+def _tolerate(field: fields.Field) -> None:
+    if isinstance(field, fields.Nested):
+        _tolerant(field.schema)
+    elif isinstance(field, fields.List):
+        _tolerate(field.inner)
+
+
+def _load_catalog() -> Catalog:
+    from contracts.schemas import EVENT_TYPES
+
+    return Catalog(EVENT_TYPES)
+
+
+CATALOG = _load_catalog()

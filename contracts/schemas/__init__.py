@@ -1,0 +1,10 @@
+"""Payload schemas of every published event, one module per producer."""
+
+from contracts.schemas import accounts, consulting, matching, notify
+
+EVENT_TYPES = [
+    *accounts.EVENT_TYPES,
+    *consulting.EVENT_TYPES,
+    *matching.EVENT_TYPES,
+    *notify.EVENT_TYPES,
+]

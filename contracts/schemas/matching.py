@@ -1,0 +1,168 @@
+"""Events published by matching on exchange `matching.events`."""
+
+from marshmallow import Schema, fields, validate
+
+from contracts.catalog import EventType
+from contracts.vocabulary import (
+    INDUSTRIES,
+    INTENTION_STATUSES,
+    NEEDS,
+    RESOURCE_KINDS,
+    SLUG,
+    STARTUP_STAGES,
+)
+
+__all__ = [
+    "EVENT_TYPES",
+    "IntentionAccepted",
+    "IntentionDeclined",
+    "IntentionExpressed",
+    "MatchesProposed",
+    "ResourcePublished",
+    "ResourceWithdrawn",
+]
+
+
+class ResourcePublished(Schema):
+    resource_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(RESOURCE_KINDS))
+    needs_served = fields.List(
+        fields.String(validate=validate.OneOf(NEEDS)),
+        required=True,
+        validate=validate.Length(min=1),
+    )
+    industries = fields.List(
+        fields.String(validate=validate.OneOf(INDUSTRIES)),
+        required=True,
+        metadata={"description": "Industries the resource is for; empty means any industry."},
+    )
+    stages = fields.List(
+        fields.String(validate=validate.OneOf(STARTUP_STAGES)),
+        required=True,
+        metadata={"description": "Startup stages the resource is for; empty means any stage."},
+    )
+    district = fields.String(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "District the resource is restricted to; null means any."},
+    )
+    capacity = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={"description": "How many returnees the resource can take."},
+    )
+    valid_until = fields.Date(allow_none=True, load_default=None)
+
+
+class ResourceWithdrawn(Schema):
+    resource_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+
+
+class MatchReason(Schema):
+    factor = fields.String(
+        required=True,
+        validate=validate.Regexp(SLUG),
+        metadata={"description": "The scoring factor, e.g. need, industry, stage, district."},
+    )
+    detail = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class Match(Schema):
+    match_id = fields.UUID(required=True)
+    resource_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    score = fields.Float(
+        required=True,
+        validate=validate.Range(min=0, max=1),
+        metadata={"description": "Weighted score, 1 is the best possible match."},
+    )
+    # PIPL art. 24: an automated decision comes with its explanation.
+    reasons = fields.List(fields.Nested(MatchReason), required=True)
+
+
+class MatchesProposed(Schema):
+    returnee_id = fields.UUID(required=True)
+    matches = fields.List(
+        fields.Nested(Match),
+        required=True,
+        metadata={"description": "The returnee's current matches, best first."},
+    )
+    added_resource_ids = fields.List(
+        fields.UUID(),
+        required=True,
+        metadata={"description": "Resources matched now and not at the previous computation."},
+    )
+    removed_resource_ids = fields.List(
+        fields.UUID(),
+        required=True,
+        metadata={"description": "Resources matched at the previous computation and not now."},
+    )
+
+
+class _Intention(Schema):
+    intention_id = fields.UUID(required=True)
+    returnee_id = fields.UUID(required=True)
+    resource_id = fields.UUID(required=True)
+    organization_id = fields.UUID(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(INTENTION_STATUSES))
+    message = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=2000),
+        metadata={"description": "The returnee's or the provider's note, shown to the other."},
+    )
+
+
+class IntentionExpressed(_Intention):
+    pass
+
+
+class IntentionAccepted(_Intention):
+    pass
+
+
+class IntentionDeclined(_Intention):
+    pass
+
+
+def _matching(type_: str, schema: type[Schema], emitted_when: str) -> EventType:
+    return EventType(
+        type=type_, version=1, producer="matching", schema=schema, emitted_when=emitted_when
+    )
+
+
+EVENT_TYPES = [
+    _matching(
+        "resource.published",
+        ResourcePublished,
+        "A provider or an admin publishes a resource of an organization.",
+    ),
+    _matching(
+        "resource.withdrawn",
+        ResourceWithdrawn,
+        "A resource is withdrawn; it is no longer matched.",
+    ),
+    _matching(
+        "matches.proposed",
+        MatchesProposed,
+        "A returnee's matches are (re)computed, after a profile, consent or resource change.",
+    ),
+    _matching(
+        "intention.expressed",
+        IntentionExpressed,
+        "A returnee expresses interest in a resource.",
+    ),
+    _matching(
+        "intention.accepted",
+        IntentionAccepted,
+        "A provider accepts a returnee's intention: a cooperation intention the district counts.",
+    ),
+    _matching(
+        "intention.declined",
+        IntentionDeclined,
+        "A provider declines a returnee's intention.",
+    ),
+]

@@ -1,0 +1,223 @@
+"""The local runner behind `make run` and `make test`.
+
+    python -m deploy.local prepare [--for-tests] [services...]   broker, databases, migrations, topology
+    python -m deploy.local run [services...]                     prepare, then run each service as
+                                                                 its own process until Ctrl-C/SIGTERM
+"""
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import requests
+from kombu import Connection
+
+from chassis.migrate import migrate
+from chassis.settings import SERVICES, database_url, http_port, setting
+from chassis.topology import declare_services
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
+COLORS = {"accounts": 36, "consulting": 35, "matching": 33, "notify": 32}
+
+
+class SetupError(RuntimeError):
+    pass
+
+
+def say(message: str) -> None:
+    print(f"[platform] {message}", flush=True)
+
+
+def _safe(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        parts = parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@"))
+    return urlunsplit(parts)
+
+
+def _wait(check, seconds: float) -> Exception | None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            check()
+            return None
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                return exc
+            time.sleep(1)
+
+
+def postgres_answers(url: str) -> None:
+    maintenance = urlunsplit(urlsplit(url)._replace(path="/postgres"))
+    psycopg2.connect(maintenance, connect_timeout=3).close()
+
+
+def broker_answers(uri: str) -> None:
+    with Connection(uri, connect_timeout=3) as connection:
+        connection.ensure_connection(max_retries=1)
+
+
+def management_answers() -> None:
+    parts = urlsplit(MANAGEMENT_URL)
+    base = urlunsplit(parts._replace(netloc=parts.hostname + f":{parts.port or 15672}"))
+    response = requests.get(
+        f"{base}/api/overview", auth=(parts.username, parts.password), timeout=3
+    )
+    response.raise_for_status()
+
+
+def ensure_postgres(url: str) -> None:
+    if _wait(lambda: postgres_answers(url), 0) is None:
+        return
+    clusters = Path("/etc/postgresql")
+    if shutil.which("pg_ctlcluster") and clusters.is_dir():
+        for version in sorted(p.name for p in clusters.iterdir()):
+            say(f"PostgreSQL is not answering; starting the local cluster {version}/main")
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                check=False,
+            )
+        error = _wait(lambda: postgres_answers(url), 30)
+    else:
+        error = _wait(lambda: postgres_answers(url), 0)
+    if error is not None:
+        raise SetupError(
+            f"PostgreSQL does not answer at {_safe(url)}: {error}.\n"
+            "Start it: `pg_ctlcluster --skip-systemctl-redirect <version> main start` for a local "
+            "server, or `docker compose up -d postgres`; or point DATABASE_URL at yours."
+        )
+
+
+def ensure_rabbitmq(uri: str, management: bool) -> None:
+    if _wait(lambda: broker_answers(uri), 0) is not None:
+        if shutil.which("rabbitmq-server"):
+            say("RabbitMQ is not answering; starting the local server")
+            subprocess.run(["rabbitmq-server", "-detached"], check=False)
+            error = _wait(lambda: broker_answers(uri), 90)
+        else:
+            error = _wait(lambda: broker_answers(uri), 0)
+        if error is not None:
+            raise SetupError(
+                f"RabbitMQ does not answer at {_safe(uri)}: {error}.\n"
+                "Start it: `rabbitmq-server -detached` for a local server, or "
+                "`docker compose up -d rabbitmq`; or point AMQP_URI at yours."
+            )
+    if management and _wait(management_answers, 0) is not None:
+        if shutil.which("rabbitmq-plugins"):
+            say("enabling the RabbitMQ management plugin (the tests use its HTTP API)")
+            subprocess.run(
+                ["rabbitmq-plugins", "enable", "rabbitmq_management"],
+                check=False,
+                stdout=subprocess.DEVNULL,
+            )
+        error = _wait(management_answers, 60)
+        if error is not None:
+            raise SetupError(
+                f"The RabbitMQ management API does not answer at {_safe(MANAGEMENT_URL)}: "
+                f"{error}.\nEnable it: `rabbitmq-plugins enable rabbitmq_management`."
+            )
+
+
+def prepare(services: list[str], for_tests: bool = False) -> None:
+    for service in services:
+        ensure_postgres(database_url(service))
+    ensure_rabbitmq(setting(services[0], "AMQP_URI"), for_tests)
+    if for_tests:
+        return  # tests create their own databases and broker vhosts
+    for service in services:
+        migrate(service)
+        say(f"{service}: database {_safe(database_url(service))} migrated")
+    declare_services(setting(services[0], "AMQP_URI"), services)
+    say(f"broker topology declared for {', '.join(services)}")
+
+
+def _pipe(name: str, stream, color: bool) -> None:
+    prefix = f"{name:<10}|"
+    if color:
+        prefix = f"\033[{COLORS.get(name, 37)}m{prefix}\033[0m"
+    for line in iter(stream.readline, ""):
+        sys.stdout.write(f"{prefix} {line}")
+        sys.stdout.flush()
+
+
+def run(services: list[str]) -> int:
+    prepare(services)
+    color = sys.stdout.isatty()
+    processes: dict[str, subprocess.Popen] = {}
+    for service in services:
+        processes[service] = subprocess.Popen(
+            [sys.executable, "-m", "chassis.run", service],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,  # Ctrl-C reaches the runner only; it stops each service
+        )
+        threading.Thread(
+            target=_pipe, args=(service, processes[service].stdout, color), daemon=True
+        ).start()
+    for service in services:
+        host = setting(service, "HTTP_HOST")
+        say(f"{service}: http://{host}:{http_port(service)}/health/ready")
+
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        stopping.set()
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    exit_code = 0
+    while not stopping.is_set():
+        for service, process in processes.items():
+            if process.poll() is not None:
+                say(f"{service} exited with status {process.returncode}; stopping the others")
+                exit_code = process.returncode or 1
+                stopping.set()
+        stopping.wait(0.5)
+    say("stopping services")
+    for process in processes.values():
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for service, process in processes.items():
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            say(f"{service} did not stop in 30 s; killing it")
+            process.kill()
+            process.wait()
+    say("stopped")
+    return exit_code
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.local", description=__doc__)
+    parser.add_argument("command", choices=["prepare", "run"])
+    parser.add_argument("services", nargs="*")
+    parser.add_argument("--for-tests", action="store_true")
+    args = parser.parse_args(argv)
+    services = args.services or list(SERVICES)
+    unknown = sorted(set(services) - set(SERVICES))
+    if unknown:
+        parser.error(f"unknown services {unknown}; choose from {list(SERVICES)}")
+    try:
+        if args.command == "prepare":
+            prepare(services, for_tests=args.for_tests)
+            return 0
+        return run(services)
+    except SetupError as exc:
+        print(f"[platform] {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
