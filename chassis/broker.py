@@ -5,6 +5,7 @@ messages, then waits for the broker's confirms, so a batch of N costs about one 
 message counts as delivered only when the broker confirmed it and did not return it as unroutable.
 """
 
+import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -74,10 +75,8 @@ class BrokerPublisher:
 
     def _reset(self) -> None:
         if self._connection is not None:
-            try:
+            with contextlib.suppress(Exception):  # already broken: nothing to release cleanly
                 self._connection.release()
-            except Exception:  # the connection is already broken; nothing to release cleanly
-                pass
         self._connection = self._channel = None
 
     def _on_ack(self, delivery_tag, multiple):

@@ -13,7 +13,7 @@ raises `AlreadyHandled` and the handler's effect is not applied twice.
 import logging
 import uuid
 from collections import deque
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import eventlet
 import psycopg2
@@ -79,10 +79,8 @@ class ConnectionPool:
     @staticmethod
     def _discard(conn) -> None:
         if conn is not None and not conn.closed:
-            try:
+            with suppress(psycopg2.Error):
                 conn.close()
-            except psycopg2.Error:
-                pass
 
     def clear(self) -> None:
         while self._idle:
@@ -106,9 +104,9 @@ class ConnectionPool:
         connection, since a pooled one may predate a server restart."""
         for attempt in (1, 2):
             try:
-                with eventlet.Timeout(5, DatabaseUnavailable("database did not answer in 5 s")):
-                    with self.cursor() as cur:
-                        cur.execute("SELECT 1")
+                timeout = eventlet.Timeout(5, DatabaseUnavailable("database did not answer in 5 s"))
+                with timeout, self.cursor() as cur:
+                    cur.execute("SELECT 1")
                 return
             except CONNECTION_ERRORS as exc:
                 if attempt == 2:

@@ -7,11 +7,12 @@ A batch is published with pipelined confirms and marked published in the transac
 claimed it. An unroutable or refused row stays in the outbox with a backoff and its reason.
 """
 
+import contextlib
 import logging
 import time
 
 import eventlet
-from eventlet.queue import Full, LightQueue
+from eventlet.queue import Empty, Full, LightQueue
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
 from chassis.topology import declare_producer
@@ -52,10 +53,8 @@ class OutboxRelay:
         self._last_prune = 0.0
 
     def wake(self) -> None:
-        try:
+        with contextlib.suppress(Full):  # a wake-up is pending already; it sees this row too
             self._wakeups.put_nowait(True)
-        except Full:
-            pass  # a wake-up is already pending; it will pick this row up too
 
     def start(self, spawn) -> None:
         self._running = True
@@ -81,10 +80,8 @@ class OutboxRelay:
                 log.warning("outbox relay of %s paused: %s", self.producer, exc)
                 eventlet.sleep(min(self.sweep_seconds * 2**failures, 30))
                 continue
-            try:
+            with contextlib.suppress(Empty):
                 self._wakeups.get(timeout=self.sweep_seconds)
-            except eventlet.queue.Empty:
-                pass
 
     def ping(self) -> None:
         self.publisher.ping()

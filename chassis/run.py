@@ -1,6 +1,7 @@
 """Run one service as its own process.
 
     python -m chassis.run accounts
+    python -m chassis.run accounts my_package.module:AccountsVariant   # another class, same name
 
 SIGTERM or Ctrl-C stops it gracefully: consumers stop taking events, HTTP stops accepting, and
 running workers get `SHUTDOWN_TIMEOUT_SECONDS` to finish before the rest is killed. Events whose
@@ -27,7 +28,11 @@ from chassis.settings import nameko_config  # noqa: E402
 log = logging.getLogger("chassis.run")
 
 
-def service_class(name: str):
+def service_class(name: str, path: str | None = None):
+    """The service class `name` in `services/<name>/service.py`, or the `module:Class` given."""
+    if path:
+        module_name, _, class_name = path.partition(":")
+        return getattr(importlib.import_module(module_name), class_name)
     module = importlib.import_module(f"services.{name}.service")
     for value in vars(module).values():
         if isinstance(value, type) and getattr(value, "name", None) == name:
@@ -35,10 +40,10 @@ def service_class(name: str):
     raise LookupError(f"services/{name}/service.py defines no service named {name!r}")
 
 
-def run(name: str, config: dict | None = None) -> None:
-    config = config or nameko_config(name)
+def run(name: str, path: str | None = None) -> None:
+    config = nameko_config(name)
     runner = ServiceRunner(config)
-    runner.add_service(service_class(name))
+    runner.add_service(service_class(name, path))
     timeout = config["SHUTDOWN_TIMEOUT_SECONDS"]
 
     def stop():
@@ -68,11 +73,11 @@ def run(name: str, config: dict | None = None) -> None:
 
 def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m chassis.run <service>", file=sys.stderr)
+    if len(argv) not in (1, 2):
+        print("usage: python -m chassis.run <service> [module:ServiceClass]", file=sys.stderr)
         return 2
     configure_logging(argv[0])
-    run(argv[0])
+    run(*argv)
     return 0
 
 

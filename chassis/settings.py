@@ -27,6 +27,10 @@ DEFAULTS = {
 }
 
 
+# Every variable the chassis reads; services add theirs (SMTP_*, JWT_*, ...) next to their code.
+ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
+
+
 def setting(service: str, name: str, default: str | None = None) -> str | None:
     prefixed = f"{service.upper()}_{name}"
     if prefixed in os.environ:

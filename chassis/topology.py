@@ -1,8 +1,8 @@
 """The broker topology every service relies on, declared by one piece of code.
 
 Per producing service `<s>`:
-  `<s>.events`     topic exchange, routing key = event type; its alternate exchange catches events no
-                   queue is bound for, so they are parked, never dropped
+  `<s>.events`     topic exchange, routing key = event type; its alternate exchange catches
+                   events no queue is bound for, so they are parked, never dropped
   `<s>.unrouted`   fanout exchange + queue holding those parked events for a retention period
 Per consuming service `<s>`:
   `<s>.<handler>`  one durable queue per event handler, bound to the producers' exchanges
@@ -126,6 +126,18 @@ def subscriptions_of(service_cls) -> list[Subscription]:
     return found
 
 
+def declare_service(channel, service_cls, config: dict) -> None:
+    """Everything one service publishes to and consumes from, from its class and config."""
+    retention = config["UNROUTED_RETENTION_HOURS"]
+    delays = retry_delays(
+        config["RETRY_ATTEMPTS"], config["RETRY_BASE_DELAY_MS"], config["RETRY_MAX_DELAY_MS"]
+    )
+    declare_producer(channel, service_cls.name, retention)
+    declare_consumer(channel, subscriptions_of(service_cls), delays, retention)
+    # A service without handlers still has a dead-letter queue for operators to watch.
+    dead_letter_queue(service_cls.name)(channel).declare()
+
+
 def declare_services(amqp_uri: str, services: list[str]) -> None:
     """The deploy step: every exchange and queue of the named services, before any of them runs."""
     from kombu import Connection
@@ -136,17 +148,7 @@ def declare_services(amqp_uri: str, services: list[str]) -> None:
     with Connection(amqp_uri, connect_timeout=5) as connection:
         channel = connection.channel()
         for service in services:
-            config = nameko_config(service)
-            retention = config["UNROUTED_RETENTION_HOURS"]
-            delays = retry_delays(
-                config["RETRY_ATTEMPTS"],
-                config["RETRY_BASE_DELAY_MS"],
-                config["RETRY_MAX_DELAY_MS"],
-            )
-            declare_producer(channel, service, retention)
-            declare_consumer(channel, subscriptions_of(service_class(service)), delays, retention)
-            # A service without handlers still has a dead-letter queue for operators to watch.
-            dead_letter_queue(service)(channel).declare()
+            declare_service(channel, service_class(service), nameko_config(service))
 
 
 def main(argv=None) -> int:

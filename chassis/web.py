@@ -92,7 +92,9 @@ class JsonWsgiApp(WsgiApp):
 
 
 def http_exception_response(exc: HTTPException) -> Response:
-    headers = {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+    headers = (
+        {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
+    )
     code = exc.name.lower().replace(" ", "_")
     return error_response(exc.code, code, exc.description, headers=headers)
 

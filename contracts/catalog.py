@@ -53,14 +53,17 @@ class Catalog:
         return [t for t in self if t.producer == producer]
 
     def create(self, producer: str, type_: str, data: dict, version: int = 1, **attrs) -> Event:
-        """A new event whose data the producer's schema accepts strictly (unknown fields refused)."""
+        """A new event whose data the producer's schema accepts strictly: unknown fields are
+        refused, so a producer cannot publish what the contract does not document."""
         event_type = self.get(type_, version)
         if event_type.producer != producer:
             raise ValueError(f"{type_} is published by {event_type.producer}, not {producer}")
         try:
             dumped = event_type.schema().dump(event_type.schema().load(data))
         except ValidationError as exc:
-            raise InvalidEvent(f"{type_} v{version} data does not match its schema", exc.messages)
+            raise InvalidEvent(
+                f"{type_} v{version} data does not match its schema", exc.messages
+            ) from None
         return Event(type=type_, data=dumped, source=f"/{producer}", version=version, **attrs)
 
     def check(self, event: Event) -> Event:
@@ -75,7 +78,9 @@ class Catalog:
         try:
             data = _tolerant(event_type.schema()).load(event.data, unknown=EXCLUDE)
         except ValidationError as exc:
-            raise InvalidEvent(f"{event.type} v{event.version} data is invalid", exc.messages)
+            raise InvalidEvent(
+                f"{event.type} v{event.version} data is invalid", exc.messages
+            ) from None
         return replace(event, data=data)
 
 

@@ -1,8 +1,9 @@
 """The local runner behind `make run` and `make test`.
 
-    python -m deploy.local prepare [--for-tests] [services...]   broker, databases, migrations, topology
-    python -m deploy.local run [services...]                     prepare, then run each service as
-                                                                 its own process until Ctrl-C/SIGTERM
+python -m deploy.local prepare [--for-tests] [services...]
+    broker and PostgreSQL up, databases created and migrated, broker topology declared
+python -m deploy.local run [services...]
+    prepare, then run each service as its own process until Ctrl-C or SIGTERM
 """
 
 import argparse

@@ -1,0 +1,255 @@
+"""The AsyncAPI 2.6.0 document of every event in the catalog, and the pinned schemas.
+
+    python -m contracts.asyncapi            print the document
+    python -m contracts.asyncapi --write    write contracts/asyncapi.yaml
+    python -m contracts.asyncapi --pin      write contracts/pins/<type>.v<version>.json
+
+`--pin` refuses to overwrite a pin with a schema that breaks it: a breaking change is published
+as a new version of the event (`<type>` v2) next to the old one. Only a version never released
+may be re-pinned after a breaking change, by deleting its pin first.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import yaml
+from apispec import APISpec
+from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from marshmallow import Schema
+
+from contracts.catalog import CATALOG, Catalog, EventType
+from contracts.compatibility import breaking_changes
+from contracts.envelope import CONTENT_TYPE, EnvelopeSchema, dataschema
+from contracts.examples import example_event
+
+HERE = Path(__file__).resolve().parent
+DOCUMENT_PATH = HERE / "asyncapi.yaml"
+PINS_DIR = HERE / "pins"
+
+ASYNCAPI_VERSION = "2.6.0"
+AMQP_BINDING_VERSION = "0.2.0"
+DOCUMENT_VERSION = "1.0.0"  # contract v1 (see the design's contract.md)
+
+# OpenAPI 3.1 schema objects are JSON Schema: nullable fields become `type: [..., "null"]`, which
+# AsyncAPI's schema format (a JSON Schema draft 07 superset) reads; 3.0's `nullable` it does not.
+_OPENAPI_VERSION = "3.1.0"
+
+
+def _converter() -> OpenAPIConverter:
+    spec = APISpec(
+        title="contracts",
+        version=DOCUMENT_VERSION,
+        openapi_version=_OPENAPI_VERSION,
+        plugins=[MarshmallowPlugin()],
+    )
+    # No schema names: nested schemas are inlined, so each payload schema stands alone.
+    return OpenAPIConverter(_OPENAPI_VERSION, lambda schema: None, spec)
+
+
+def json_schema(schema: type[Schema]) -> dict:
+    """The JSON schema of a marshmallow schema, open to additions at every depth.
+
+    Producers refuse unknown fields (marshmallow's default, which apispec renders as
+    `additionalProperties: false`), but what is published must not forbid fields: consumers read
+    tolerantly and adding a field keeps the event's version.
+    """
+    return _open(_converter().schema2jsonschema(schema))
+
+
+def _open(node):
+    if isinstance(node, dict):
+        return {
+            key: _open(value)
+            for key, value in node.items()
+            if not (key == "additionalProperties" and value is False)
+        }
+    if isinstance(node, list):
+        return [_open(value) for value in node]
+    return node
+
+
+def data_schema(event_type: EventType) -> dict:
+    """The JSON schema of the event's `data`: what is pinned and documented."""
+    return json_schema(event_type.schema)
+
+
+def envelope_schema(event_type: EventType) -> dict:
+    envelope = json_schema(EnvelopeSchema)
+    properties = envelope["properties"]
+    properties["type"] = {"type": "string", "const": event_type.type}
+    properties["source"] = {"type": "string", "const": f"/{event_type.producer}"}
+    properties["dataschema"] = {
+        "type": "string",
+        "const": dataschema(event_type.type, event_type.version),
+    }
+    properties["subject"]["description"] = "Id of the aggregate the event is about."
+    properties["correlationid"]["description"] = "Id of the request or event that started the flow."
+    properties["causationid"]["description"] = "Id of the event that caused this one, if any."
+    properties["data"] = data_schema(event_type)
+    envelope["description"] = "CloudEvents 1.0, structured JSON mode."
+    return envelope
+
+
+def _message(event_type: EventType) -> dict:
+    urn = dataschema(event_type.type, event_type.version)
+    example = json.loads(example_event(event_type).to_json())
+    return {
+        "messageId": f"{event_type.type}.v{event_type.version}",
+        "name": event_type.type,
+        "title": f"{event_type.type} v{event_type.version}",
+        "summary": event_type.emitted_when,
+        "contentType": CONTENT_TYPE,
+        "correlationId": {
+            "description": "Shared by every event of one flow.",
+            "location": "$message.payload#/correlationid",
+        },
+        "tags": [{"name": event_type.producer}],
+        "bindings": {
+            "amqp": {"messageType": event_type.type, "bindingVersion": AMQP_BINDING_VERSION}
+        },
+        "x-producer": event_type.producer,
+        "x-dataschema": urn,
+        "payload": envelope_schema(event_type),
+        "examples": [{"name": f"{event_type.type}.v{event_type.version}", "payload": example}],
+    }
+
+
+def _operation_id(type_: str) -> str:
+    words = type_.replace(".", "_").split("_")
+    return "on" + "".join(word.capitalize() for word in words)
+
+
+def _channel(versions: list[EventType]) -> dict:
+    latest = versions[-1]
+    messages = [_message(event_type) for event_type in versions]
+    return {
+        "description": f"{latest.emitted_when} Routing key `{latest.routing_key}` on exchange "
+        f"`{latest.exchange}`.",
+        "bindings": {
+            "amqp": {
+                "is": "routingKey",
+                "exchange": {
+                    "name": latest.exchange,
+                    "type": "topic",
+                    "durable": True,
+                    "autoDelete": False,
+                    "vhost": "/",
+                },
+                "bindingVersion": AMQP_BINDING_VERSION,
+            }
+        },
+        "subscribe": {
+            "operationId": _operation_id(latest.type),
+            "summary": latest.emitted_when,
+            "tags": [{"name": latest.producer}],
+            "bindings": {
+                "amqp": {
+                    "deliveryMode": 2,
+                    "mandatory": True,
+                    "bindingVersion": AMQP_BINDING_VERSION,
+                }
+            },
+            # Versions of one type share the routing key: during a deprecation period both flow.
+            "message": messages[0] if len(messages) == 1 else {"oneOf": messages},
+        },
+    }
+
+
+def document(catalog: Catalog = CATALOG) -> dict:
+    by_type: dict[str, list[EventType]] = {}
+    for event_type in catalog:  # ordered by producer, type, version
+        by_type.setdefault(event_type.type, []).append(event_type)
+    producers = sorted({event_type.producer for event_type in catalog})
+    return {
+        "asyncapi": ASYNCAPI_VERSION,
+        "id": "urn:returnee-platform:events",
+        "info": {
+            "title": "Returnee Entrepreneur Service Platform events",
+            "version": DOCUMENT_VERSION,
+            "description": (
+                "Events the platform's services publish, one topic exchange per producer "
+                "(`<service>.events`, durable), routing key = event type. Bodies are CloudEvents "
+                "1.0 structured JSON; `dataschema` names the version of `data`. Additive changes "
+                "keep the version; a breaking change is published as a new version alongside "
+                "the old one. Consumers bind their own durable queues and ignore fields they do "
+                "not know. Generated from `contracts/` by `python -m contracts.asyncapi --write`."
+            ),
+            "license": {"name": "Apache-2.0"},
+        },
+        "defaultContentType": CONTENT_TYPE,
+        "servers": {
+            "local": {
+                "url": "localhost:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "description": "RabbitMQ of a local run (`make run`); vhost `/`.",
+            }
+        },
+        "tags": [
+            {"name": producer, "description": f"Published by {producer}."} for producer in producers
+        ],
+        "channels": {type_: _channel(versions) for type_, versions in by_type.items()},
+    }
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data):
+        return True  # no &anchors: the document is read by people and by diff
+
+
+def render(doc: dict) -> str:
+    return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100, indent=2)
+
+
+def pin_path(event_type: EventType, pins_dir: Path = PINS_DIR) -> Path:
+    return pins_dir / f"{event_type.type}.v{event_type.version}.json"
+
+
+def pin_text(schema: dict) -> str:
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def pin(catalog: Catalog = CATALOG, pins_dir: Path = PINS_DIR) -> list[str]:
+    """Write every event's pin; refuse all of them if any schema breaks its existing pin."""
+    refused = []
+    for event_type in catalog:
+        path = pin_path(event_type, pins_dir)
+        if path.exists():
+            for change in breaking_changes(json.loads(path.read_text()), data_schema(event_type)):
+                refused.append(f"{event_type.type} v{event_type.version}: {change}")
+    if refused:
+        raise SystemExit(
+            "not pinned, breaking changes (publish them as a new event version):\n  "
+            + "\n  ".join(refused)
+        )
+    written = []
+    pins_dir.mkdir(exist_ok=True)
+    for event_type in catalog:
+        path = pin_path(event_type, pins_dir)
+        text = pin_text(data_schema(event_type))
+        if not path.exists() or path.read_text() != text:
+            path.write_text(text)
+            written.append(path.name)
+    return written
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m contracts.asyncapi", description=__doc__)
+    parser.add_argument("--write", action="store_true", help=f"write {DOCUMENT_PATH.name}")
+    parser.add_argument("--pin", action="store_true", help="pin every event's data schema")
+    args = parser.parse_args(argv)
+    if args.pin:
+        for name in pin():
+            print(f"pinned {name}", file=sys.stderr)
+    text = render(document())
+    if args.write:
+        DOCUMENT_PATH.write_text(text)
+        print(f"wrote {DOCUMENT_PATH}", file=sys.stderr)
+    if not (args.write or args.pin):
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

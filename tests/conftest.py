@@ -1,0 +1,59 @@
+import uuid
+
+import pytest
+
+from chassis.settings import nameko_config
+from tests.support import AMQP_URI, Databases, RabbitAdmin, vhost_uri
+
+
+@pytest.fixture(scope="session")
+def rabbit_admin():
+    return RabbitAdmin()
+
+
+@pytest.fixture
+def vhost(rabbit_admin):
+    """A broker vhost of this test's own: no queue or message outlives it."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    rabbit_admin.create_vhost(name)
+    yield name
+    rabbit_admin.delete_vhost(name)
+
+
+@pytest.fixture
+def amqp_uri(vhost):
+    return vhost_uri(vhost)
+
+
+@pytest.fixture(scope="session")
+def _databases():
+    databases = Databases()
+    yield databases
+    databases.drop_templates()
+
+
+@pytest.fixture
+def databases(_databases):
+    """`databases.create(service)` gives a new migrated database, dropped after the test."""
+    yield _databases
+    _databases.drop_created()
+
+
+@pytest.fixture
+def config_for(amqp_uri, databases):
+    """`config_for(service, **overrides)`: container config on this test's vhost and a fresh
+    database of that service."""
+
+    def make(service: str, database_url: str | None = None, **overrides) -> dict:
+        return nameko_config(
+            service,
+            AMQP_URI=amqp_uri,
+            DATABASE_URL=database_url or databases.create(service),
+            WEB_SERVER_ADDRESS="127.0.0.1:0",
+            **overrides,
+        )
+
+    return make
+
+
+__all__ = ["AMQP_URI"]

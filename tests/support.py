@@ -1,0 +1,207 @@
+"""Test scaffolding against the real broker and database: isolated vhosts and databases."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extras
+import requests
+from psycopg2 import sql
+
+from chassis.migrate import migrate
+
+ROOT = Path(__file__).resolve().parent.parent
+AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/")
+MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
+POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@localhost:5432/postgres")
+
+
+def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = ""):
+    """Poll `predicate` until it returns a truthy value; fail with `message` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s: {message or predicate}")
+        time.sleep(interval)
+
+
+class RabbitAdmin:
+    """The RabbitMQ management HTTP API, for vhosts and for looking into queues."""
+
+    def __init__(self, url: str = MANAGEMENT_URL):
+        parts = urlsplit(url)
+        self.base = urlunsplit(parts._replace(netloc=f"{parts.hostname}:{parts.port or 15672}"))
+        self.auth = (parts.username or "guest", parts.password or "guest")
+        self.session = requests.Session()
+
+    def _call(self, method: str, path: str, **kwargs):
+        response = self.session.request(
+            method, f"{self.base}/api/{path}", auth=self.auth, timeout=10, **kwargs
+        )
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def create_vhost(self, name: str) -> None:
+        self._call("PUT", f"vhosts/{quote(name, safe='')}")
+        self._call(
+            "PUT",
+            f"permissions/{quote(name, safe='')}/{self.auth[0]}",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        )
+
+    def delete_vhost(self, name: str) -> None:
+        self._call("DELETE", f"vhosts/{quote(name, safe='')}")
+
+    def queue(self, vhost: str, name: str) -> dict:
+        return self._call("GET", f"queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
+
+    def depth(self, vhost: str, name: str) -> int | None:
+        """Messages ready in the queue as the broker counts them right now; None if no queue."""
+        from amqp.exceptions import NotFound
+
+        with _amqp_channel(vhost) as channel:
+            try:
+                _, ready, _ = channel.queue_declare(name, passive=True)
+            except NotFound:
+                return None
+        return ready
+
+    def queues(self, vhost: str) -> list[dict]:
+        return self._call("GET", f"queues/{quote(vhost, safe='')}")
+
+
+@contextmanager
+def _amqp_channel(vhost: str):
+    from kombu import Connection
+
+    with Connection(vhost_uri(vhost)) as connection:
+        yield connection.default_channel
+
+
+def vhost_uri(vhost: str) -> str:
+    base = AMQP_URI.rstrip("/")
+    return f"{base}/{quote(vhost, safe='')}"
+
+
+def database_uri(name: str) -> str:
+    return urlunsplit(urlsplit(POSTGRES_URL)._replace(path=f"/{name}"))
+
+
+def _admin_connection():
+    conn = psycopg2.connect(POSTGRES_URL, connect_timeout=5)
+    conn.autocommit = True
+    return conn
+
+
+class Databases:
+    """Fresh databases for a test: copies of a migrated template, one template per service."""
+
+    def __init__(self):
+        self.templates: dict[str, str] = {}
+        self.created: list[str] = []
+
+    def template(self, service: str) -> str:
+        if service not in self.templates:
+            name = f"test_tmpl_{service}_{uuid.uuid4().hex[:8]}"
+            migrate(service, database_uri(name))
+            self.templates[service] = name
+        return self.templates[service]
+
+    def create(self, service: str) -> str:
+        """A new, migrated database for `service`; returns its URL."""
+        template = self.template(service)
+        name = f"test_{service}_{uuid.uuid4().hex[:10]}"
+        conn = _admin_connection()
+        try:
+            with conn.cursor() as cur:
+                cur.execute(
+                    sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+                        sql.Identifier(name), sql.Identifier(template)
+                    )
+                )
+        finally:
+            conn.close()
+        self.created.append(name)
+        return database_uri(name)
+
+    def drop(self, names) -> None:
+        conn = _admin_connection()
+        try:
+            with conn.cursor() as cur:
+                for name in names:
+                    cur.execute(
+                        sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                            sql.Identifier(name)
+                        )
+                    )
+        finally:
+            conn.close()
+
+    def drop_created(self) -> None:
+        self.drop(self.created)
+        self.created = []
+
+    def drop_templates(self) -> None:
+        self.drop(self.templates.values())
+        self.templates = {}
+
+
+def query(url: str, statement: str, params=None) -> list[dict]:
+    conn = psycopg2.connect(url, connect_timeout=5)
+    try:
+        with conn, conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute(statement, params)
+            return cur.fetchall() if cur.description else []
+    finally:
+        conn.close()
+
+
+class ServiceProcess:
+    """A service running as its own OS process, as in production, for kill and restart tests."""
+
+    def __init__(self, name: str, env: dict, service_class: str | None = None):
+        self.name = name
+        self.env = {**os.environ, **env}
+        self.service_class = service_class
+        self.process: subprocess.Popen | None = None
+        self.log_path = Path(tempfile.gettempdir()) / f"{name}-{uuid.uuid4().hex[:8]}.log"
+
+    def start(self) -> "ServiceProcess":
+        args = [sys.executable, "-m", "chassis.run", self.name]
+        if self.service_class:
+            args.append(self.service_class)
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self.process = subprocess.Popen(
+            args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+        )
+        return self
+
+    def signal(self, signum: int) -> None:
+        self.process.send_signal(signum)
+
+    def wait(self, timeout: float = 60) -> int:
+        return self.process.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if getattr(self, "_log", None):
+            self._log.close()
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
