@@ -10,7 +10,8 @@
 - A handler that raises is retried after 1 s, 2 s, 4 s, ... (TTL queues that dead-letter back to
   the handler's queue); the attempt count travels in our own `attempts` header. After
   `RETRY_ATTEMPTS` attempts the event goes to `<service>.dead-letters` with the error, a
-  traceback summary, the attempts and where it came from. The original message is acked only
+  traceback summary, the attempts and where it came from. While the database or the broker is
+  unreachable, retries do not spend attempts: an outage does not dead-letter healthy events. The original message is acked only
   after the retry or dead-letter copy is confirmed by the broker.
 - The worker context holds only the platform's correlation id and event id, never the incoming
   message's headers, so nothing foreign propagates to the events a handler publishes.
@@ -26,8 +27,8 @@ from kombu.mixins import ConsumerMixin
 from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
-from chassis.broker import BrokerPublisher, Outgoing
-from chassis.db import AlreadyHandled
+from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
+from chassis.db import CONNECTION_ERRORS, AlreadyHandled, DatabaseUnavailable
 from chassis.topology import Subscription, declare_consumer, retry_delays
 from contracts import CATALOG, Event, InvalidEvent
 
@@ -36,6 +37,8 @@ log = logging.getLogger(__name__)
 ATTEMPTS_HEADER = "attempts"
 RETRY_DELAY_HEADER = "retry-delay-ms"
 DUPLICATE = object()  # what a handler returns for an event it handled before
+# Failures of the infrastructure rather than of the event: retried without spending attempts.
+OUTAGES = (DatabaseUnavailable, BrokerUnavailable, *CONNECTION_ERRORS)
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -83,17 +86,23 @@ class FailureRouter(SharedExtension):
 
     kill = stop
 
-    def route(self, message, queue: str, error: str, trace: str, retryable: bool) -> str:
-        """Republish a failed message; returns "retry" or "dead-letter" once the broker has it."""
+    def route(self, message, queue: str, error: str, trace: str, failure: str) -> str:
+        """Republish a failed message; returns "retry" or "dead-letter" once the broker has it.
+
+        `failure` is "invalid" (dead-letter now: it cannot get better), "error" (an attempt
+        spent) or "outage" (the database or broker is away: retry without spending an attempt,
+        so an outage longer than the backoff does not dead-letter healthy events)."""
         attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
+        retryable = failure != "invalid"
+        next_attempt = attempts if failure == "outage" else attempts + 1
         origin = {
             "original-exchange": message.headers.get("original-exchange")
             or message.delivery_info.get("exchange", ""),
             "original-routing-key": message.headers.get("original-routing-key")
             or message.delivery_info.get("routing_key", ""),
         }
-        if retryable and attempts < self.attempts:
-            delay = self.delays[attempts - 1]
+        if retryable and (failure == "outage" or attempts < self.attempts):
+            delay = self.delays[min(attempts, len(self.delays)) - 1]
             outgoing = Outgoing(
                 message_id=message.properties.get("message_id") or "",
                 exchange=f"{self.service}.retry",
@@ -101,7 +110,7 @@ class FailureRouter(SharedExtension):
                 body=message.body,
                 content_type=message.content_type,
                 headers={
-                    ATTEMPTS_HEADER: attempts + 1,
+                    ATTEMPTS_HEADER: next_attempt,
                     RETRY_DELAY_HEADER: str(delay),
                     "last-error": error[:500],
                     **origin,
@@ -173,7 +182,7 @@ class Subscriber(Consumer):
                 raise InvalidEvent(f"{event.type} arrived on a queue bound for {self.event_types}")
         except InvalidEvent as exc:
             log.error("invalid event on %s: %s", self.subscription.queue_name, exc)
-            self._settle(message, str(exc), "", retryable=False)
+            self._settle(message, str(exc), "", "invalid")
             return
         context = {"correlation_id": event.correlation_id, "event_id": event.id}
         try:
@@ -193,12 +202,13 @@ class Subscriber(Consumer):
             return result, exc_info
         exc = exc_info[1]
         trace = "".join(traceback.format_exception(*exc_info, limit=8))
-        self._settle(message, f"{type(exc).__name__}: {exc}", trace, retryable=True)
+        failure = "outage" if isinstance(exc, OUTAGES) else "error"
+        self._settle(message, f"{type(exc).__name__}: {exc}", trace, failure)
         return result, exc_info
 
-    def _settle(self, message, error: str, trace: str, retryable: bool) -> None:
+    def _settle(self, message, error: str, trace: str, failure: str) -> None:
         try:
-            self.failures.route(message, self.subscription.queue_name, error, trace, retryable)
+            self.failures.route(message, self.subscription.queue_name, error, trace, failure)
         except Exception as exc:
             # Cannot hand it on: give it back to the broker, after a pause so a broken broker
             # connection does not turn into a hot redelivery loop.

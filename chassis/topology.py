@@ -45,8 +45,9 @@ def retry_exchange(service: str) -> Exchange:
 
 
 def retry_delays(attempts: int, base_ms: int, max_ms: int) -> list[int]:
-    """Delay before attempt 2, 3, ... `attempts`: exponential, capped."""
-    return [min(base_ms * 2**n, max_ms) for n in range(max(attempts - 1, 0))]
+    """Delay before attempt 2, 3, ... `attempts`: exponential, capped. Always one level at least:
+    outages are retried even when a single attempt is configured."""
+    return [min(base_ms * 2**n, max_ms) for n in range(max(attempts - 1, 1))]
 
 
 def retry_queue(service: str, delay_ms: int) -> Queue:

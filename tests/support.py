@@ -23,6 +23,14 @@ MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@l
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@localhost:5432/postgres")
 
 
+def postgres_cluster(action: str) -> None:
+    """Stop, start or restart the local PostgreSQL server, as an outage would."""
+    version = sorted(os.listdir("/etc/postgresql"))[-1]
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", action], check=True
+    )
+
+
 def wait_until(predicate, timeout: float = 30.0, interval: float = 0.05, message: str = ""):
     """Poll `predicate` until it returns a truthy value; fail with `message` after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -22,7 +22,7 @@ from chassis.outbox import OutboxRelay
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
 from tests.integration.backbone import Tally, create_test_tables, publish_organizations
-from tests.support import ServiceProcess, query, wait_until
+from tests.support import ServiceProcess, postgres_cluster, query, wait_until
 
 
 @pytest.fixture
@@ -284,6 +284,20 @@ def test_invalid_events_are_dead_lettered_with_the_reason_and_never_handled(
     assert "specversion" in errors[2]
     assert all(letter["attempts"] == 1 for letter in letters)  # no retry: it cannot get better
     assert deliveries(consumer_db) == []
+
+
+@pytest.mark.slow
+def test_postgres_restart_mid_stream_loses_nothing_and_dead_letters_nothing(
+    producer_pool, start_relay, start_consumer, consumer_db, rabbit_admin, vhost
+):
+    start_consumer()
+    start_relay()
+    publish_organizations(producer_pool, [f"org {i}" for i in range(300)])
+    wait_until(lambda: effects(consumer_db)["n"] >= 50, 30, 0.05, "50 effects")
+    postgres_cluster("restart")
+    publish_organizations(producer_pool, [f"late {i}" for i in range(100)])
+    assert wait_for_effects(consumer_db, 400, timeout=120) == {"n": 400, "distinct_n": 400}
+    assert rabbit_admin.depth(vhost, "matching.dead-letters") == 0
 
 
 def test_only_platform_headers_propagate_and_causation_is_recorded(
