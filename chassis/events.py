@@ -11,8 +11,8 @@
   the handler's queue); the attempt count travels in our own `attempts` header. After
   `RETRY_ATTEMPTS` attempts the event goes to `<service>.dead-letters` with the error, a
   traceback summary, the attempts and where it came from. While the database or the broker is
-  unreachable, retries do not spend attempts: an outage does not dead-letter healthy events. The original message is acked only
-  after the retry or dead-letter copy is confirmed by the broker.
+  unreachable, retries do not spend attempts: an outage does not dead-letter healthy events.
+  The original message is acked only after the broker confirmed its retry or dead-letter copy.
 - The worker context holds only the platform's correlation id and event id, never the incoming
   message's headers, so nothing foreign propagates to the events a handler publishes.
 """
