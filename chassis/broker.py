@@ -45,7 +45,7 @@ class BrokerPublisher:
         self._connection: Connection | None = None
         self._channel = None
         self._lock = threading.Lock()  # green under eventlet: one batch at a time per connection
-        self._acked: set[int] = set()
+        self._unconfirmed: dict[int, None] = {}  # delivery tags of the batch awaiting confirms
         self._nacked: set[int] = set()
         self._returned: dict[str, str] = {}
         self._published = 0
@@ -80,17 +80,16 @@ class BrokerPublisher:
         self._connection = self._channel = None
 
     def _on_ack(self, delivery_tag, multiple):
-        self._settle(self._acked, delivery_tag, multiple)
+        self._settle(delivery_tag, multiple)
 
     def _on_nack(self, delivery_tag, multiple):
-        self._settle(self._nacked, delivery_tag, multiple)
+        self._nacked.update(self._settle(delivery_tag, multiple))
 
-    def _settle(self, into: set, delivery_tag: int, multiple: bool) -> None:
-        if multiple:
-            settled = self._acked | self._nacked
-            into.update(t for t in range(1, delivery_tag + 1) if t not in settled)
-        else:
-            into.add(delivery_tag)
+    def _settle(self, delivery_tag: int, multiple: bool) -> list[int]:
+        tags = [t for t in self._unconfirmed if t <= delivery_tag] if multiple else [delivery_tag]
+        for tag in tags:
+            self._unconfirmed.pop(tag, None)
+        return tags
 
     def _on_return(self, exc, exchange, routing_key, message):
         message_id = message.properties.get("message_id")
@@ -119,7 +118,7 @@ class BrokerPublisher:
             try:
                 channel = self._connect()
                 first = self._published + 1
-                self._acked.clear()
+                self._unconfirmed.clear()
                 self._nacked.clear()
                 self._returned.clear()
                 for message in messages:
@@ -137,8 +136,9 @@ class BrokerPublisher:
                         mandatory=True,
                     )
                     self._published += 1
+                    self._unconfirmed[self._published] = None
                 tags = range(first, self._published + 1)
-                while len(self._acked | self._nacked) < len(tags):
+                while self._unconfirmed:
                     self._connection.drain_events(timeout=self.confirm_timeout)
             except BrokerUnavailable:
                 raise

@@ -19,6 +19,7 @@ import eventlet
 import psycopg2
 import psycopg2.errors
 import psycopg2.extras
+import psycopg2.sql
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 
@@ -36,6 +37,22 @@ class DatabaseUnavailable(ConnectionError):
 
 class AlreadyHandled(Exception):
     """The event was handled before; the handler must not apply its effect again."""
+
+
+class TransactionCursor(psycopg2.extras.RealDictCursor):
+    """Opens its transaction with its first statement: `BEGIN; <statement>` in one round trip,
+    where psycopg2 would send `BEGIN` on its own first."""
+
+    began = False
+
+    def execute(self, query, vars=None):
+        if not self.began:
+            self.began = True
+            if isinstance(query, psycopg2.sql.Composable):
+                query = psycopg2.sql.SQL("BEGIN;") + query
+            else:
+                query = f"BEGIN;{query}"
+        return super().execute(query, vars)
 
 
 class ConnectionPool:
@@ -74,6 +91,7 @@ class ConnectionPool:
             conn = psycopg2.connect(self.dsn, connect_timeout=5)
         except psycopg2.OperationalError as exc:
             raise DatabaseUnavailable(f"database unavailable: {exc}".strip()) from exc
+        conn.autocommit = True  # transactions are opened by TransactionCursor
         return conn
 
     @staticmethod
@@ -89,15 +107,16 @@ class ConnectionPool:
     @contextmanager
     def cursor(self):
         """A cursor in a transaction committed on success and rolled back on any error."""
-        with self.connection() as conn:
+        with self.connection() as conn, conn.cursor(cursor_factory=TransactionCursor) as cur:
             try:
-                with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
-                    yield cur
-                conn.commit()
+                yield cur
             except BaseException:
-                if not conn.closed:
-                    conn.rollback()
+                if cur.began and not conn.closed:
+                    with suppress(psycopg2.Error):
+                        cur.execute("ROLLBACK")
                 raise
+            if cur.began:
+                cur.execute("COMMIT")
 
     def ping(self) -> None:
         """Raise `DatabaseUnavailable` unless the database answers; one retry on a fresh

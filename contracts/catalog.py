@@ -1,6 +1,7 @@
 """The registry of event types: producer, version, payload schema and meaning of each one."""
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields
 
@@ -26,6 +27,17 @@ class EventType:
     @property
     def routing_key(self) -> str:
         return self.type
+
+    # Schema instances are built once: building one deep-copies every field.
+    @cached_property
+    def strict_schema(self) -> Schema:
+        """For producers: unknown fields refused."""
+        return self.schema()
+
+    @cached_property
+    def tolerant_schema(self) -> Schema:
+        """For consumers: unknown fields ignored at every depth."""
+        return _tolerant(self.schema())
 
 
 class Catalog:
@@ -59,7 +71,8 @@ class Catalog:
         if event_type.producer != producer:
             raise ValueError(f"{type_} is published by {event_type.producer}, not {producer}")
         try:
-            dumped = event_type.schema().dump(event_type.schema().load(data))
+            schema = event_type.strict_schema
+            dumped = schema.dump(schema.load(data))
         except ValidationError as exc:
             raise InvalidEvent(
                 f"{type_} v{version} data does not match its schema", exc.messages
@@ -76,7 +89,7 @@ class Catalog:
         if event.producer != event_type.producer:
             raise InvalidEvent(f"{event.type} must come from /{event_type.producer}")
         try:
-            data = _tolerant(event_type.schema()).load(event.data, unknown=EXCLUDE)
+            data = event_type.tolerant_schema.load(event.data)
         except ValidationError as exc:
             raise InvalidEvent(
                 f"{event.type} v{event.version} data is invalid", exc.messages

@@ -379,3 +379,28 @@ def test_two_consumer_replicas_and_two_relays_publish_and_apply_each_event_once(
     publish_organizations(producer_pool, [f"org {i}" for i in range(1000)])
     assert wait_for_effects(consumer_db, 1000) == {"n": 1000, "distinct_n": 1000}
     assert len(deliveries(consumer_db)) == 1000  # no event published twice
+
+
+def test_published_outbox_rows_and_old_inbox_records_are_pruned_after_retention(
+    producer_pool, amqp_uri
+):
+    publish_organizations(producer_pool, ["old", "recent", "unpublished"])
+    with producer_pool.cursor() as cur:
+        cur.execute(
+            "UPDATE outbox SET published_at = now() - interval '8 days'"
+            " WHERE convert_from(body, 'UTF8') LIKE '%%\"name\":\"old\"%%'"
+        )
+        cur.execute(
+            "UPDATE outbox SET published_at = now() - interval '1 day'"
+            " WHERE convert_from(body, 'UTF8') LIKE '%%\"name\":\"recent\"%%'"
+        )
+        cur.execute(
+            "INSERT INTO inbox (handler, event_id, handled_at) VALUES"
+            " ('accounts.x', gen_random_uuid(), now() - interval '31 days'),"
+            " ('accounts.x', gen_random_uuid(), now() - interval '1 day')"
+        )
+    relay = OutboxRelay(producer_pool, amqp_uri, "accounts", outbox_retention_hours=7 * 24)
+    assert relay.prune() == (1, 1)
+    left = query(producer_pool.dsn, "SELECT published_at IS NULL AS pending FROM outbox")
+    assert sorted(row["pending"] for row in left) == [False, True]  # recent + unpublished kept
+    assert len(query(producer_pool.dsn, "SELECT * FROM inbox")) == 1
