@@ -23,7 +23,6 @@ import traceback
 from datetime import UTC, datetime
 
 import eventlet
-from kombu.mixins import ConsumerMixin
 from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
@@ -56,9 +55,6 @@ class EventQueueConsumer(QueueConsumer):
 
     def _on_message_for(self, provider):
         return lambda message: self.handle_message(provider, None, message)
-
-
-EventQueueConsumer.get_consumers.__doc__ = ConsumerMixin.get_consumers.__doc__
 
 
 class FailureRouter(SharedExtension):

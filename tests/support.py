@@ -70,9 +70,6 @@ class RabbitAdmin:
     def delete_vhost(self, name: str) -> None:
         self._call("DELETE", f"vhosts/{quote(name, safe='')}")
 
-    def queue(self, vhost: str, name: str) -> dict:
-        return self._call("GET", f"queues/{quote(vhost, safe='')}/{quote(name, safe='')}")
-
     def depth(self, vhost: str, name: str) -> int | None:
         """Messages ready in the queue as the broker counts them right now; None if no queue."""
         from amqp.exceptions import NotFound
@@ -83,9 +80,6 @@ class RabbitAdmin:
             except NotFound:
                 return None
         return ready
-
-    def queues(self, vhost: str) -> list[dict]:
-        return self._call("GET", f"queues/{quote(vhost, safe='')}")
 
 
 @contextmanager
