@@ -18,6 +18,7 @@ from kombu import Connection, Exchange, Queue
 
 from chassis.db import ConnectionPool
 from chassis.dead_letters import DeadLetterQueue
+from chassis.dead_letters import main as dead_letters_cli
 from chassis.outbox import OutboxRelay
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
@@ -268,7 +269,7 @@ def _envelope(data, **overrides) -> bytes:
 
 
 def test_invalid_events_are_dead_lettered_with_the_reason_and_never_handled(
-    start_consumer, consumer_db, amqp_uri, rabbit_admin, vhost
+    start_consumer, consumer_db, amqp_uri, rabbit_admin, vhost, monkeypatch, capsys
 ):
     start_consumer()
     org = str(uuid.uuid4())
@@ -284,6 +285,15 @@ def test_invalid_events_are_dead_lettered_with_the_reason_and_never_handled(
     assert "specversion" in errors[2]
     assert all(letter["attempts"] == 1 for letter in letters)  # no retry: it cannot get better
     assert deliveries(consumer_db) == []
+
+    # The operator's CLI sees the same and can throw them away.
+    monkeypatch.setenv("MATCHING_AMQP_URI", amqp_uri)
+    assert dead_letters_cli(["list", "matching"]) == 0
+    listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [letter["event_id"] for letter in listed] == [x["event_id"] for x in letters]
+    assert dead_letters_cli(["discard", "matching", "--all"]) == 0
+    assert "discarded 3 dead letter(s)" in capsys.readouterr().out
+    assert rabbit_admin.depth(vhost, "matching.dead-letters") == 0
 
 
 @pytest.mark.slow
