@@ -24,7 +24,19 @@ DEFAULTS = {
     "UNROUTED_RETENTION_HOURS": "168",
     "SHUTDOWN_TIMEOUT_SECONDS": "20",
     "LOG_LEVEL": "INFO",
+    # Bearer tokens: issued by accounts, verified by every service. HS256 with a shared secret,
+    # or RS256/ES256/EdDSA with JWT_PUBLIC_KEY_FILE (verifiers) and JWT_PRIVATE_KEY_FILE (accounts).
+    "JWT_ALGORITHM": "HS256",
+    "JWT_SECRET": "",
+    "JWT_PUBLIC_KEY_FILE": "",
+    "JWT_PRIVATE_KEY_FILE": "",
+    "JWT_ISSUER": "returnee-platform-accounts",
+    "JWT_AUDIENCE": "returnee-platform",
+    "JWT_TTL_SECONDS": "3600",
 }
+
+# Used only when JWT_SECRET is unset, so `make run` works out of the box; never in production.
+DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 
 
 # Every variable the chassis reads; services add theirs (SMTP_*, JWT_*, ...) next to their code.
@@ -69,6 +81,15 @@ def nameko_config(service: str, **overrides) -> dict:
         "INBOX_RETENTION_HOURS": float(setting(service, "INBOX_RETENTION_HOURS")),
         "UNROUTED_RETENTION_HOURS": float(setting(service, "UNROUTED_RETENTION_HOURS")),
         "SHUTDOWN_TIMEOUT_SECONDS": float(setting(service, "SHUTDOWN_TIMEOUT_SECONDS")),
+        "JWT": {
+            "algorithm": setting(service, "JWT_ALGORITHM"),
+            "secret": setting(service, "JWT_SECRET") or DEVELOPMENT_JWT_SECRET,
+            "public_key_file": setting(service, "JWT_PUBLIC_KEY_FILE"),
+            "private_key_file": setting(service, "JWT_PRIVATE_KEY_FILE"),
+            "issuer": setting(service, "JWT_ISSUER"),
+            "audience": setting(service, "JWT_AUDIENCE"),
+            "ttl_seconds": int(setting(service, "JWT_TTL_SECONDS")),
+        },
     }
     config.update(overrides)
     return config

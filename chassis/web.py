@@ -1,14 +1,21 @@
 """HTTP entrypoints: JSON in and out, errors as `{"error", "message", "fields"}` with the right
-status, a correlation id per request, and the endpoints every service serves."""
+status in the caller's language, a correlation id per request, request bodies and queries
+validated by marshmallow schemas, and the endpoints every service serves.
+
+    @http("POST", "/returnees", body=Registration, response=ReturneeOut(), status=201)
+    def register(self, request, body): ...
+"""
 
 import json
 import logging
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 
 import eventlet
-from marshmallow import ValidationError
+from eventlet.event import Event as GreenEvent
+from marshmallow import Schema, ValidationError
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -16,21 +23,48 @@ from werkzeug.wrappers import Request, Response
 
 from chassis.broker import BrokerUnavailable
 from chassis.db import DatabaseUnavailable
+from chassis.i18n import negotiate, translate, translate_errors
 
 log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
+
+# What each error code says when the raiser gives no message of its own.
+DEFAULT_MESSAGES = {
+    "bad_request": ("The request is not valid.", "请求无效。"),
+    "invalid": ("The request has invalid fields.", "请求中有无效字段。"),
+    "unauthorized": ("Authentication is required.", "需要登录认证。"),
+    "missing_token": ("A bearer token is required.", "需要提供访问令牌。"),
+    "invalid_token": ("The token is not valid.", "访问令牌无效。"),
+    "token_expired": ("The token has expired.", "访问令牌已过期。"),
+    "forbidden": ("You are not allowed to do this.", "您无权执行此操作。"),
+    "not_found": ("Not found.", "未找到。"),
+    "method_not_allowed": ("The method is not allowed here.", "不允许此请求方法。"),
+    "conflict": ("This conflicts with the current state.", "与当前状态冲突。"),
+    "too_many_requests": ("Too many requests; try again later.", "请求过多，请稍后再试。"),
+    "unsupported_media_type": ("The body must be JSON.", "请求体必须是 JSON。"),
+    "unavailable": ("A dependency is unavailable; retry later.", "依赖服务暂不可用，请稍后重试。"),
+    "internal": ("Internal error; it has been logged.", "内部错误，已记录。"),
+}
 
 
 class HttpError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, fields: dict | None = None, code: str | None = None):
-        super().__init__(message)
-        self.message = message
-        self.fields = fields
+    def __init__(self, message=None, fields=None, code=None, zh=None, headers=None):
         self.code = code or self.code
+        en_default, zh_default = DEFAULT_MESSAGES.get(self.code, (self.code, None))
+        self.message = message or en_default
+        self.zh = zh or (zh_default if message is None else None)
+        self.fields = fields
+        self.headers = headers
+        super().__init__(self.message)
+
+    def message_in(self, locale: str) -> str:
+        if locale == "zh-CN":
+            return self.zh or translate(self.message, locale)
+        return self.message
 
 
 class Unauthorized(HttpError):
@@ -70,11 +104,33 @@ def json_response(payload, status: int = 200, headers: dict | None = None) -> Re
     return Response(body, status=status, headers=headers, content_type="application/json")
 
 
-def error_response(status: int, code: str, message: str, fields=None, headers=None) -> Response:
-    payload = {"error": code, "message": message}
-    if fields:
-        payload["fields"] = fields
-    return json_response(payload, status, headers)
+def error_response(error: HttpError, locale: str) -> Response:
+    payload = {"error": error.code, "message": error.message_in(locale)}
+    if error.fields:
+        payload["fields"] = translate_errors(error.fields, locale)
+    return json_response(payload, error.status, error.headers)
+
+
+def as_http_error(exc: Exception) -> HttpError:
+    if isinstance(exc, HttpError):
+        return exc
+    if isinstance(exc, ValidationError):
+        return HttpError(fields=exc.messages, code="invalid")
+    if isinstance(exc, HTTPException):
+        code = exc.name.lower().replace(" ", "_")
+        error = HttpError(DEFAULT_MESSAGES.get(code, (exc.description,))[0], code=code)
+        error.status = exc.code
+        error.zh = DEFAULT_MESSAGES.get(code, (None, None))[1]
+        if getattr(exc, "valid_methods", None):
+            error.headers = {"Allow": ", ".join(exc.valid_methods)}
+        return error
+    if isinstance(exc, DatabaseUnavailable | BrokerUnavailable):
+        log.warning("request failed, dependency unavailable: %s", exc)
+        return Unavailable()
+    log.error("request failed: %r", exc, exc_info=exc)
+    error = HttpError(code="internal")
+    error.status = 500
+    return error
 
 
 class JsonWsgiApp(WsgiApp):
@@ -86,17 +142,11 @@ class JsonWsgiApp(WsgiApp):
         try:
             provider, request.path_values = adapter.match()
         except HTTPException as exc:
-            response = exc if exc.code < 400 else http_exception_response(exc)
-            return response(environ, start_response)
+            if exc.code < 400:  # redirects (trailing slashes) as werkzeug answers them
+                return exc(environ, start_response)
+            locale = negotiate(request.headers.get("Accept-Language"))
+            return error_response(as_http_error(exc), locale)(environ, start_response)
         return provider.handle_request(request)(environ, start_response)
-
-
-def http_exception_response(exc: HTTPException) -> Response:
-    headers = (
-        {"Allow": ", ".join(exc.valid_methods)} if getattr(exc, "valid_methods", None) else None
-    )
-    code = exc.name.lower().replace(" ", "_")
-    return error_response(exc.code, code, exc.description, headers=headers)
 
 
 class JsonWebServer(WebServer):
@@ -104,63 +154,103 @@ class JsonWebServer(WebServer):
         return JsonWsgiApp(self)
 
     def context_data_from_headers(self, request):
-        return {"correlation_id": request.correlation_id}
+        return {"correlation_id": request.correlation_id, "locale": request.locale}
 
 
 class JsonHttp(HttpRequestHandler):
-    """nameko's `@http` with the platform's error contract and correlation ids."""
+    """nameko's `@http` with the platform's error contract, correlation ids and schemas.
+
+    body      marshmallow schema class of the JSON body; the handler gets it loaded as `body`
+    query     schema class of the query string; the handler gets it loaded as `query`
+    response  schema instance the result is dumped with (and documented by)
+    status    status of a successful response
+    auth      True when a bearer token is required (documentation; the handler checks it)
+    """
 
     server = JsonWebServer()
 
-    def __init__(self, method, url, expected_exceptions=(HttpError, ValidationError), **kwargs):
-        super().__init__(method, url, expected_exceptions=expected_exceptions, **kwargs)
+    def __init__(self, method, url, body=None, query=None, response=None, status=200,
+                 auth=False, summary=None, **kwargs):  # fmt: skip
+        kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
+        super().__init__(method, url, **kwargs)
+        self.body_schema = body() if isinstance(body, type) else body
+        self.query_schema = query() if isinstance(query, type) else query
+        self.response_schema = response() if isinstance(response, type) else response
+        self.status = status
+        self.auth = auth
+        self.summary = summary
 
     def handle_request(self, request):
-        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
-        request.correlation_id = correlation_id
-        response = super().handle_request(request)
-        response.headers[CORRELATION_HEADER] = correlation_id
+        request.correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        request.locale = negotiate(request.headers.get("Accept-Language"))
+        request.shallow = False
+        try:
+            args, kwargs = self.get_entrypoint_parameters(request)
+            self.check_signature(args, kwargs)
+            done = GreenEvent()
+            self.container.spawn_worker(
+                self,
+                args,
+                kwargs,
+                context_data=self.server.context_data_from_headers(request),
+                handle_result=partial(self.handle_result, done),
+            )
+            response = self.response_from_result(done.wait())
+        except Exception as exc:
+            response = error_response(as_http_error(exc), request.locale)
+        response.headers[CORRELATION_HEADER] = request.correlation_id
         return response
 
     def get_entrypoint_parameters(self, request):
-        return (request,), request.path_values
+        kwargs = dict(request.path_values)
+        if self.body_schema is not None:
+            kwargs["body"] = self.body_schema.load(self._json_body(request))
+        if self.query_schema is not None:
+            kwargs["query"] = self.query_schema.load(request.args.to_dict(flat=True))
+        return (request,), kwargs
+
+    @staticmethod
+    def _json_body(request):
+        if request.mimetype != "application/json":
+            error = HttpError(code="unsupported_media_type")
+            error.status = 415
+            raise error
+        try:
+            payload = json.loads(request.get_data(as_text=True) or "null")
+        except ValueError:
+            raise HttpError("The body is not valid JSON.", zh="请求体不是有效的 JSON。") from None
+        if not isinstance(payload, dict):
+            raise HttpError("The body must be a JSON object.", zh="请求体必须是 JSON 对象。")
+        return payload
 
     def response_from_result(self, result):
         if isinstance(result, Response):
             return result
-        if isinstance(result, tuple):
-            return json_response(result[1], status=result[0])
-        return json_response(result)
-
-    def response_from_exception(self, exc):
-        if isinstance(exc, HttpError):
-            return error_response(exc.status, exc.code, exc.message, exc.fields)
-        if isinstance(exc, ValidationError):
-            return error_response(400, "invalid", "The request has invalid fields.", exc.messages)
-        if isinstance(exc, HTTPException):
-            return http_exception_response(exc)
-        if isinstance(exc, DatabaseUnavailable | BrokerUnavailable):
-            log.warning("request failed, dependency unavailable: %s", exc)
-            return error_response(503, "unavailable", "A dependency is unavailable; retry later.")
-        log.error("request failed: %r", exc, exc_info=exc)
-        return error_response(500, "internal", "Internal error; it has been logged.")
+        status, payload = result if isinstance(result, tuple) else (self.status, result)
+        if self.response_schema is not None and payload is not None:
+            payload = self.response_schema.dump(payload)
+        if payload is None:
+            return Response(status=204 if status == 200 else status)
+        return json_response(payload, status)
 
 
 http = JsonHttp.decorator
 
 
 class Operable:
-    """Health endpoints for probes; mix into a service whose `Database` is named `db`.
+    """Health and description endpoints for probes and integrators; mix into a service whose
+    `Database` is named `db`.
 
-    `/health/live`  200 while the process serves requests
-    `/health/ready` 200 only when the database and the broker answer, 503 otherwise
+    `/health/live`   200 while the process serves requests
+    `/health/ready`  200 only when the database and the broker answer, 503 otherwise
+    `/openapi.json`  the service's HTTP API, generated from its entrypoints and schemas
     """
 
-    @http("GET", "/health/live")
+    @http("GET", "/health/live", summary="The process serves requests")
     def health_live(self, request):
         return {"status": "live", "service": self.name}
 
-    @http("GET", "/health/ready")
+    @http("GET", "/health/ready", summary="The database and the broker answer")
     def health_ready(self, request):
         checks = {}
         for name, check in (("database", self.db.ping), ("broker", self.db.ping_broker)):
@@ -172,3 +262,12 @@ class Operable:
                 checks[name] = f"unavailable: {exc}"
         ready = all(v == "ok" for v in checks.values())
         return (200 if ready else 503), {"status": "ready" if ready else "not_ready", **checks}
+
+    @http("GET", "/openapi.json", summary="This service's HTTP API (OpenAPI 3.1)")
+    def openapi(self, request):
+        from chassis.openapi import openapi_document
+
+        return openapi_document(type(self))
+
+
+__all__ = ["Schema", "http"]

@@ -3,7 +3,7 @@ import uuid
 import pytest
 
 from chassis.settings import nameko_config
-from tests.support import AMQP_URI, Databases, RabbitAdmin, vhost_uri
+from tests.support import Databases, RabbitAdmin, vhost_uri
 
 
 @pytest.fixture(scope="session")
@@ -56,4 +56,31 @@ def config_for(amqp_uri, databases):
     return make
 
 
-__all__ = ["AMQP_URI"]
+@pytest.fixture
+def spy(amqp_uri):
+    """`spy("consulting", "eligibility.assessed")`: an EventSpy closed after the test."""
+    from tests.support import EventSpy
+
+    spies = []
+
+    def make(producer: str, *event_types: str) -> EventSpy:
+        spies.append(EventSpy(amqp_uri, producer, *event_types))
+        return spies[-1]
+
+    yield make
+    for item in spies:
+        item.close()
+
+
+@pytest.fixture
+def token_for():
+    """`token_for(role, subject=None, organization_id=None)`: a bearer token as accounts issues."""
+    from chassis.auth import TokenCodec
+
+    codec = TokenCodec.from_config(nameko_config("accounts"))
+
+    def make(role: str, subject: str | None = None, organization_id: str | None = None) -> dict:
+        token = codec.issue(subject or str(uuid.uuid4()), role, organization_id)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make

@@ -207,3 +207,91 @@ class ServiceProcess:
 
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
+
+
+def service_url(container) -> str:
+    """Base URL of a running container's HTTP server (tests bind it to port 0)."""
+    from chassis.web import JsonWebServer
+
+    for extension in container.extensions:
+        if isinstance(extension, JsonWebServer):
+            return f"http://127.0.0.1:{extension._sock.getsockname()[1]}"
+    raise LookupError("the container serves no HTTP")
+
+
+def publish_events(amqp_uri: str, events) -> None:
+    """Publish ready-made events (see `contracts.CATALOG.create`) as their producer would:
+    to `<producer>.events`, routing key = type, confirmed by the broker."""
+    from chassis.broker import BrokerPublisher, Outgoing
+    from chassis.topology import declare_producer
+
+    producers = {event.producer for event in events}
+    publisher = BrokerPublisher(
+        amqp_uri,
+        on_connect=lambda channel: [declare_producer(channel, p, 1) for p in producers],
+    )
+    try:
+        outcome = publisher.publish(
+            [
+                Outgoing(
+                    message_id=event.id,
+                    exchange=f"{event.producer}.events",
+                    routing_key=event.type,
+                    body=event.to_json(),
+                    properties={"type": event.type, "app_id": event.producer},
+                )
+                for event in events
+            ]
+        )
+    finally:
+        publisher.close()
+    assert not outcome.failed, outcome.failed
+
+
+class EventSpy:
+    """A queue of the test's own bound to a producer's events: what a district system sees."""
+
+    def __init__(self, amqp_uri: str, producer: str, *event_types: str):
+        from kombu import Connection, Queue, binding
+
+        from chassis.topology import declare_producer, events_exchange
+
+        self.connection = Connection(amqp_uri)
+        channel = self.connection.channel()
+        declare_producer(channel, producer, 1)
+        exchange = events_exchange(producer)
+        self.queue = Queue(
+            f"spy-{producer}-{uuid.uuid4().hex[:8]}",
+            bindings=[binding(exchange, routing_key=t) for t in event_types or ("#",)],
+            exclusive=True,
+        )(channel)
+        self.queue.declare()
+        self.seen = []
+
+    def _drain(self) -> None:
+        from contracts import Event
+
+        while True:
+            message = self.queue.get(no_ack=True)
+            if message is None:
+                return
+            self.seen.append(Event.from_json(message.body))
+
+    def events(self, event_type: str | None = None, wait: float = 0.0) -> list:
+        """Events seen so far (of a type), after waiting `wait` seconds for stragglers."""
+        if wait:
+            time.sleep(wait)
+        self._drain()
+        return [e for e in self.seen if event_type is None or e.type == event_type]
+
+    def wait_for(self, event_type: str, predicate=lambda e: True, timeout: float = 15.0):
+        """The first event of the type matching `predicate`, waiting up to `timeout`."""
+
+        def found():
+            self._drain()
+            return next((e for e in self.seen if e.type == event_type and predicate(e)), None)
+
+        return wait_until(found, timeout, 0.05, f"an event {event_type}")
+
+    def close(self) -> None:
+        self.connection.release()

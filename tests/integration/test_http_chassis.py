@@ -1,0 +1,133 @@
+"""The HTTP chassis as a client sees it: JSON errors in the caller's language, schemas, tokens."""
+
+import pytest
+import requests
+from marshmallow import Schema, fields, validate
+
+from chassis.auth import Authenticator
+from chassis.db import Database
+from chassis.web import Conflict, Operable, http
+from tests.support import service_url
+
+
+class Greeting(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=20))
+    age = fields.Integer(required=True, validate=validate.Range(min=0, max=150))
+
+
+class Listing(Schema):
+    limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class Hello(Operable):
+    """A service answering greetings, to exercise the chassis."""
+
+    name = "accounts"
+    db = Database()
+    auth = Authenticator()
+
+    @http("POST", "/greetings", body=Greeting, status=201)
+    def greet(self, request, body):
+        if body["name"] == "taken":
+            raise Conflict("That name is taken.", zh="该名称已被占用。")
+        return {"hello": body["name"], "locale": request.locale}
+
+    @http("GET", "/greetings", query=Listing)
+    def list_greetings(self, request, query):
+        return {"limit": query["limit"]}
+
+    @http("GET", "/greetings/<greeting_id>", auth=True)
+    def read(self, request, greeting_id):
+        caller = self.auth.caller(request)
+        caller.require_self_or("admin", owner=greeting_id)
+        return {"id": greeting_id, "caller": caller.role}
+
+    @http("GET", "/boom")
+    def boom(self, request):
+        raise RuntimeError("a bug")
+
+
+@pytest.fixture
+def base_url(container_factory, config_for):
+    container = container_factory(Hello, config_for("accounts"))
+    container.start()
+    return service_url(container)
+
+
+def test_field_errors_come_back_as_400_in_the_callers_language(base_url):
+    en = requests.post(f"{base_url}/greetings", json={"name": "", "age": 200})
+    assert en.status_code == 400
+    assert en.json() == {
+        "error": "invalid",
+        "message": "The request has invalid fields.",
+        "fields": {
+            "name": ["Length must be between 1 and 20."],
+            "age": ["Must be greater than or equal to 0 and less than or equal to 150."],
+        },
+    }
+    zh = requests.post(
+        f"{base_url}/greetings",
+        json={"age": "old"},
+        headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"},
+    )
+    assert zh.status_code == 400
+    assert zh.json()["message"] == "请求中有无效字段。"
+    assert zh.json()["fields"] == {"name": ["缺少必填字段。"], "age": ["不是有效的整数。"]}
+
+
+def test_bodies_that_are_not_json_objects_are_rejected_with_4xx(base_url):
+    assert requests.post(f"{base_url}/greetings", data="{oops", headers={
+        "Content-Type": "application/json"}).status_code == 400  # fmt: skip
+    assert requests.post(f"{base_url}/greetings", json=[1, 2]).status_code == 400
+    assert requests.post(f"{base_url}/greetings", data="name=x").status_code == 415
+
+
+def test_success_conflict_query_and_unknown_routes(base_url):
+    created = requests.post(f"{base_url}/greetings", json={"name": "Li", "age": 30})
+    assert created.status_code == 201 and created.json() == {"hello": "Li", "locale": "en"}
+    assert created.headers["X-Correlation-Id"]
+    conflict = requests.post(
+        f"{base_url}/greetings", json={"name": "taken", "age": 1}, headers={"Accept-Language": "zh"}
+    )
+    assert conflict.status_code == 409 and conflict.json()["message"] == "该名称已被占用。"
+    assert requests.get(f"{base_url}/greetings?limit=5").json() == {"limit": 5}
+    assert requests.get(f"{base_url}/greetings?limit=500").status_code == 400
+    missing = requests.get(f"{base_url}/nowhere")
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+    assert requests.delete(f"{base_url}/greetings").status_code == 405
+
+
+def test_a_bug_is_a_logged_500_without_details(base_url):
+    response = requests.get(f"{base_url}/boom")
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "internal",
+        "message": "Internal error; it has been logged.",
+    }
+
+
+def test_tokens_are_required_and_objects_are_guarded(base_url, token_for):
+    assert requests.get(f"{base_url}/greetings/g1").status_code == 401
+    assert (
+        requests.get(f"{base_url}/greetings/g1", headers=token_for("returnee", "g2")).status_code
+        == 403
+    )
+    assert (
+        requests.get(f"{base_url}/greetings/g1", headers=token_for("returnee", "g1")).status_code
+        == 200
+    )
+    assert (
+        requests.get(f"{base_url}/greetings/g1", headers=token_for("admin")).json()["caller"]
+        == "admin"
+    )
+
+
+def test_openapi_document_is_valid_and_describes_the_routes(base_url):
+    from openapi_spec_validator import validate as validate_openapi
+
+    document = requests.get(f"{base_url}/openapi.json").json()
+    validate_openapi(document)
+    assert set(document["paths"]) >= {"/greetings", "/greetings/{greeting_id}", "/health/ready"}
+    post = document["paths"]["/greetings"]["post"]
+    assert "201" in post["responses"] and "requestBody" in post
+    assert document["paths"]["/greetings/{greeting_id}"]["get"]["security"] == [{"bearer": []}]
