@@ -124,10 +124,13 @@ class Authenticator(DependencyProvider):
         return self
 
     def caller(self, request) -> Caller:
-        token = bearer_token(request)
-        if token is None:
-            raise Unauthorized("a bearer token is required", code="missing_token")
-        return self.codec.verify(token)
+        caller = self.optional_caller(request)
+        if caller is None:
+            raise Unauthorized(code="missing_token")
+        return caller
 
     def optional_caller(self, request) -> Caller | None:
-        return None if bearer_token(request) is None else self.caller(request)
+        if hasattr(request, "caller"):  # verified by the `@http` entrypoint already
+            return request.caller
+        token = bearer_token(request)
+        return None if token is None else self.codec.verify(token)

@@ -162,11 +162,21 @@ class Transaction:
             causation_id=self.cause.id if self.cause else None,
         )
         self.cursor.execute(
-            "INSERT INTO outbox (id, exchange, routing_key, body) VALUES (%s, %s, %s, %s)",
-            (event.id, f"{self.service}.events", event.type, event.to_json()),
+            "INSERT INTO outbox (id, exchange, routing_key, subject, body)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (event.id, f"{self.service}.events", event.type, event.subject, event.to_json()),
         )
         self.published.append(event)
         return event
+
+    def forget_published(self, subject) -> int:
+        """Erasure: delete the already published events about `subject` kept for retention, so
+        personal data they carry does not outlive the person's account. Unpublished ones stay:
+        they must still reach their consumers (the erasure event among them)."""
+        self.cursor.execute(
+            "DELETE FROM outbox WHERE subject = %s AND published_at IS NOT NULL", (str(subject),)
+        )
+        return self.cursor.rowcount
 
 
 class WorkerDatabase:

@@ -7,6 +7,7 @@ CREATE TABLE outbox (
     position bigserial NOT NULL,
     exchange text NOT NULL,
     routing_key text NOT NULL,
+    subject text,
     body bytea NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),
     published_at timestamptz,
@@ -16,6 +17,7 @@ CREATE TABLE outbox (
 );
 CREATE INDEX outbox_pending ON outbox (position) WHERE published_at IS NULL;
 CREATE INDEX outbox_published ON outbox (published_at) WHERE published_at IS NOT NULL;
+CREATE INDEX outbox_subject ON outbox (subject) WHERE published_at IS NOT NULL;
 
 CREATE TABLE inbox (
     handler text NOT NULL,

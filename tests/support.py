@@ -16,10 +16,13 @@ import requests
 from psycopg2 import sql
 
 from chassis.migrate import migrate
+from chassis.settings import DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 AMQP_URI = os.environ.get("AMQP_URI", "amqp://guest:guest@localhost:5672/")
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
+# As the services declare it: queue arguments must match on every declaration.
+UNROUTED_RETENTION_HOURS = float(DEFAULTS["UNROUTED_RETENTION_HOURS"])
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@localhost:5432/postgres")
 
 
@@ -228,7 +231,9 @@ def publish_events(amqp_uri: str, events) -> None:
     producers = {event.producer for event in events}
     publisher = BrokerPublisher(
         amqp_uri,
-        on_connect=lambda channel: [declare_producer(channel, p, 1) for p in producers],
+        on_connect=lambda channel: [
+            declare_producer(channel, p, UNROUTED_RETENTION_HOURS) for p in producers
+        ],
     )
     try:
         outcome = publisher.publish(
@@ -258,7 +263,7 @@ class EventSpy:
 
         self.connection = Connection(amqp_uri)
         channel = self.connection.channel()
-        declare_producer(channel, producer, 1)
+        declare_producer(channel, producer, UNROUTED_RETENTION_HOURS)
         exchange = events_exchange(producer)
         self.queue = Queue(
             f"spy-{producer}-{uuid.uuid4().hex[:8]}",

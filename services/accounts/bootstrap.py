@@ -1,0 +1,54 @@
+"""The first admin: created at start from ADMIN_EMAIL / ADMIN_PASSWORD when absent."""
+
+import logging
+
+import eventlet
+from nameko.extensions import DependencyProvider
+
+from chassis.db import Database, DatabaseUnavailable
+from chassis.settings import setting
+from chassis.web import Conflict
+
+log = logging.getLogger(__name__)
+
+
+class AdminBootstrap(DependencyProvider):
+    """Creates the configured admin once the database answers; safe with several replicas (the
+    email is unique, so a second replica's attempt conflicts and is ignored)."""
+
+    def start(self):
+        email = setting("accounts", "ADMIN_EMAIL")
+        password = setting("accounts", "ADMIN_PASSWORD")
+        if email and password:
+            self.container.spawn_managed_thread(lambda: self._ensure(email, password))
+
+    def _ensure(self, email: str, password: str) -> None:
+        from services.accounts.credentials import hash_password
+        from services.accounts.profile import normalize_email
+        from services.accounts.service import register_staff
+        from services.accounts.store import admin_exists
+
+        database = next(d for d in self.container.dependencies if isinstance(d, Database))
+        unit = database.get_dependency(_BootstrapContext())
+        email = normalize_email(email)
+        for attempt in range(60):
+            try:
+                with unit.transaction() as tx:
+                    if admin_exists(tx, email):
+                        return
+                admin = {"email": email, "name": "Administrator", "role": "admin"}
+                register_staff(unit, admin, hash_password(password))
+                log.info("created the admin account %s", email)
+                return
+            except Conflict:
+                return
+            except (DatabaseUnavailable, ConnectionError) as exc:
+                log.warning("admin bootstrap waits for the database: %s", exc)
+                eventlet.sleep(min(2**attempt, 10))
+
+
+class _BootstrapContext:
+    """Stands in for a worker context: not an event handler, no correlation."""
+
+    entrypoint = None
+    data: dict = {}

@@ -1,0 +1,91 @@
+"""Returnee profiles: the rules a profile must satisfy and how changes are described. No I/O."""
+
+from datetime import date
+
+from contracts.schemas.accounts import PROFILE_FIELDS
+from contracts.vocabulary import CONSENT_PURPOSES
+
+OLDEST_AGE_YEARS = 100
+YOUNGEST_AGE_YEARS = 16
+# Stored in accounts.email, not in the profile document; consents live in their own table.
+STORED_APART = ("email", "consents")
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def age_on(birth_date: date, today: date) -> int:
+    before_birthday = (today.month, today.day) < (birth_date.month, birth_date.day)
+    return today.year - birth_date.year - before_birthday
+
+
+def profile_problems(profile: dict, today: date) -> dict[str, list[str]]:
+    """Field errors of a (loaded) profile that no single field's schema can see."""
+    problems: dict[str, list[str]] = {}
+
+    def problem(field, message):
+        problems.setdefault(field, []).append(message)
+
+    birth_date = profile.get("birth_date")
+    if birth_date is not None:
+        if birth_date > today:
+            problem("birth_date", "Must not be in the future.")
+        elif not YOUNGEST_AGE_YEARS <= age_on(birth_date, today) <= OLDEST_AGE_YEARS:
+            problem(
+                "birth_date",
+                f"Age must be between {YOUNGEST_AGE_YEARS} and {OLDEST_AGE_YEARS} years.",
+            )
+    return_date = profile.get("return_date")
+    if return_date is not None and return_date > today:
+        problem("return_date", "Must not be in the future.")
+    for index, education in enumerate(profile.get("education") or []):
+        if education["start_date"] > today:
+            problems.setdefault("education", {}).setdefault(index, {})["start_date"] = [
+                "Must not be in the future."
+            ]
+        if birth_date is not None and education["start_date"] <= birth_date:
+            problems.setdefault("education", {}).setdefault(index, {})["start_date"] = [
+                "Must be after the birth date."
+            ]
+    overseas_ends = [e["end_date"] for e in profile.get("education") or [] if e["overseas"]]
+    if return_date is not None and overseas_ends and return_date < max(overseas_ends):
+        problem("return_date", "Must not be before the end of study abroad.")
+    company = profile.get("company")
+    if company and company["registration_date"] > today:
+        problems["company"] = {"registration_date": ["Must not be in the future."]}
+    needs = profile.get("needs")
+    if needs is not None and len(set(needs)) != len(needs):
+        problem("needs", "Must not repeat a need.")
+    return problems
+
+
+PASSWORD_MIN_LENGTH = 10
+
+
+def password_problems(password: str, email: str | None = None) -> list[str]:
+    """The password policy: long enough, letters and digits, not built from the email."""
+    problems = []
+    if len(password) < PASSWORD_MIN_LENGTH:
+        problems.append(f"Must be at least {PASSWORD_MIN_LENGTH} characters long.")
+    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
+        problems.append("Must contain letters and digits.")
+    if email:
+        local = normalize_email(email).split("@")[0]
+        if len(local) >= 4 and local in password.lower():
+            problems.append("Must not contain your email address.")
+    return problems
+
+
+def changed_fields(before: dict, after: dict) -> list[str]:
+    """Profile fields whose values differ, in the contract's order."""
+    return [f for f in PROFILE_FIELDS if f in after and before.get(f) != after.get(f)]
+
+
+def consent_changes(before: dict, after: dict) -> dict[str, bool]:
+    """Purposes whose consent was granted or withdrawn."""
+    return {
+        purpose: after[purpose]
+        for purpose in CONSENT_PURPOSES
+        if purpose in after and before.get(purpose) != after[purpose]
+    }

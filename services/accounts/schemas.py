@@ -1,0 +1,168 @@
+"""HTTP payloads of accounts. The profile reuses the published event schemas' field definitions,
+so what a returnee enters and what consumers receive cannot drift apart."""
+
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
+
+from chassis.i18n import add_translations
+from contracts.schemas.accounts import Consents, ReturneeProfile
+from contracts.vocabulary import LOCALES, ORGANIZATION_KINDS, STAFF_ROLES
+from services.accounts.profile import (
+    OLDEST_AGE_YEARS,
+    PASSWORD_MIN_LENGTH,
+    YOUNGEST_AGE_YEARS,
+    normalize_email,
+    password_problems,
+)
+
+
+class NormalizedEmail:
+    """Mixin: `email` is trimmed and lower-cased before it is validated."""
+
+    @pre_load
+    def _normalize_email(self, data, **kwargs):
+        if isinstance(data, dict) and isinstance(data.get("email"), str):
+            data = {**data, "email": normalize_email(data["email"])}
+        return data
+
+
+ID_DOCUMENT_KINDS = ("id_card", "passport")
+
+add_translations(
+    {
+        "Must not be in the future.": "不能是将来的日期。",
+        f"Age must be between {YOUNGEST_AGE_YEARS} and {OLDEST_AGE_YEARS} years.": (
+            f"年龄必须在 {YOUNGEST_AGE_YEARS} 到 {OLDEST_AGE_YEARS} 岁之间。"
+        ),
+        "Must not be before the end of study abroad.": "回国日期不能早于海外学习结束日期。",
+        "Must be after the birth date.": "必须晚于出生日期。",
+        "Must not repeat a need.": "需求不能重复。",
+        f"Must be at least {PASSWORD_MIN_LENGTH} characters long.": (
+            f"长度至少为 {PASSWORD_MIN_LENGTH} 个字符。"
+        ),
+        "Must contain letters and digits.": "必须同时包含字母和数字。",
+        "Must not contain your email address.": "不能包含您的邮箱地址。",
+        "A provider belongs to an organization.": "资源提供方必须属于某个机构。",
+        "No such organization.": "机构不存在。",
+        "must not be before start_date": "不能早于开始日期",
+    }
+)
+
+
+class IdDocument(Schema):
+    kind = fields.String(required=True, validate=validate.OneOf(ID_DOCUMENT_KINDS))
+    number = fields.String(
+        required=True, validate=[validate.Length(min=5, max=30), validate.Regexp(r"^[A-Za-z0-9]+$")]
+    )
+
+
+def _password_policy(password: str) -> None:
+    problems = password_problems(password)
+    if problems:
+        raise ValidationError(problems)
+
+
+class Password(fields.String):
+    """A new password: the policy is checked here; that it does not contain the email is
+    checked by the schema, which sees both."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=True,
+            load_only=True,
+            validate=[validate.Length(max=128), _password_policy],
+            **kwargs,
+        )
+
+
+def _password_apart_from_email(data) -> None:
+    problems = password_problems(data.get("password", ""), data.get("email"))
+    if problems:
+        raise ValidationError(problems, "password")
+
+
+class Registration(NormalizedEmail, ReturneeProfile):
+    password = Password()
+    id_document = fields.Nested(IdDocument, load_only=True, allow_none=True, load_default=None)
+
+    class Meta:
+        ordered = True
+
+    @validates_schema
+    def _password_apart_from_email(self, data, **kwargs):
+        _password_apart_from_email(data)
+
+
+class ProfileChanges(ReturneeProfile):
+    """Any subset of the profile; `email` and passwords change through their own flows."""
+
+    class Meta:
+        exclude = ("email",)
+
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
+class ConsentOut(Schema):
+    granted = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+
+
+class ReturneeOut(ReturneeProfile):
+    id = fields.UUID(required=True)
+    role = fields.String(dump_default="returnee")
+    has_id_document = fields.Boolean(required=True)
+    consent_times = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentOut))
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+class ConsentUpdate(Consents):
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
+class TokenRequest(NormalizedEmail, Schema):
+    email = fields.Email(required=True)
+    password = fields.String(required=True, load_only=True, validate=validate.Length(max=128))
+
+
+class TokenOut(Schema):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True)
+    expires_in = fields.Integer(required=True)
+
+
+class OrganizationIn(Schema):
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(ORGANIZATION_KINDS))
+    district = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=100))
+    contact_email = fields.Email(allow_none=True, load_default=None)
+
+
+class OrganizationOut(OrganizationIn):
+    id = fields.UUID(required=True)
+    created_at = fields.AwareDateTime(required=True)
+
+
+class StaffIn(NormalizedEmail, Schema):
+    email = fields.Email(required=True)
+    password = Password()
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    organization_id = fields.UUID(allow_none=True, load_default=None)
+    locale = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(LOCALES))
+
+    @validates_schema
+    def _rules(self, data, **kwargs):
+        _password_apart_from_email(data)
+        if data.get("role") == "provider" and not data.get("organization_id"):
+            raise ValidationError("A provider belongs to an organization.", "organization_id")
+
+
+class StaffOut(Schema):
+    id = fields.UUID(required=True)
+    email = fields.Email(required=True)
+    name = fields.String(required=True)
+    role = fields.String(required=True)
+    organization_id = fields.UUID(allow_none=True)
+    locale = fields.String(allow_none=True)

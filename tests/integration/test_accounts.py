@@ -1,0 +1,370 @@
+"""accounts over HTTP against the real PostgreSQL and RabbitMQ."""
+
+import copy
+import time
+import uuid
+
+import jwt
+import pytest
+import requests
+
+from chassis.auth import TokenCodec
+from chassis.settings import nameko_config
+from contracts.examples import EXAMPLES
+from services.accounts.service import AccountsService
+from tests.support import query, service_url, wait_until
+
+PASSWORD = "Returnee2026!"
+
+
+def registration(**changes) -> dict:
+    body = copy.deepcopy(EXAMPLES[("returnee.registered", 1)].data)
+    body.pop("returnee_id")
+    body["email"] = f"li.wei.{uuid.uuid4().hex[:8]}@example.com"
+    body["password"] = PASSWORD
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def accounts(config_for, container_factory, monkeypatch):
+    monkeypatch.setenv("ACCOUNTS_ADMIN_EMAIL", "admin@station.example")
+    monkeypatch.setenv("ACCOUNTS_ADMIN_PASSWORD", "Admin-Password-1")
+    config = config_for("accounts")
+    container = container_factory(AccountsService, config)
+    container.start()
+
+    class Accounts:
+        url = service_url(container)
+        database_url = config["DATABASE_URL"]
+
+        def post(self, path, json=None, headers=None, **kwargs):
+            return requests.post(self.url + path, json=json, headers=headers, **kwargs)
+
+        def token(self, email, password) -> dict:
+            response = self.post("/auth/token", {"email": email, "password": password})
+            assert response.status_code == 200, response.text
+            return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+        def admin(self) -> dict:
+            wait_until(
+                lambda: query(self.database_url, "SELECT 1 FROM accounts WHERE role = 'admin'"),
+                15,
+            )
+            return self.token("admin@station.example", "Admin-Password-1")
+
+        def register(self, **changes):
+            body = registration(**changes)
+            response = self.post("/returnees", body)
+            assert response.status_code == 201, response.text
+            return response.json(), self.token(body["email"], PASSWORD)
+
+    return Accounts()
+
+
+def test_registration_publishes_exactly_one_returnee_registered(accounts, spy):
+    events = spy("accounts", "returnee.registered")
+    body = registration(email="  Li.Wei.Case@Example.COM ")
+    response = accounts.post("/returnees", body)
+    assert response.status_code == 201, response.text
+    returnee = response.json()
+    assert returnee["email"] == "li.wei.case@example.com"
+    assert "password" not in returnee and returnee["has_id_document"] is False
+
+    event = events.wait_for("returnee.registered")
+    assert str(event.data["returnee_id"]) == returnee["id"] == event.subject
+    assert event.data["email"] == "li.wei.case@example.com"
+    assert event.data["consents"] == {
+        "matching": True,
+        "notifications": True,
+        "share_with_partners": False,
+    }
+    assert "password" not in event.data and "id_document" not in event.data
+    assert len(events.events("returnee.registered", wait=1.0)) == 1
+
+
+def test_invalid_registrations_get_field_errors_in_the_callers_language(accounts):
+    body = registration(
+        birth_date="2030-01-01",
+        return_date="2015-01-01",  # before the end of study abroad (2016-09-30)
+        industry="space_mining",
+        password="short",
+        email="not-an-email",
+    )
+    en = accounts.post("/returnees", body)
+    assert en.status_code == 400
+    fields = en.json()["fields"]
+    assert set(fields) >= {"industry", "password", "email"}
+    assert any("at least 10 characters" in m for m in fields["password"])
+
+    zh = accounts.post("/returnees", body, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 400
+    assert zh.json()["message"] == "请求中有无效字段。"
+    assert zh.json()["fields"]["email"] == ["不是有效的电子邮箱地址。"]
+    assert "长度至少为 10 个字符。" in zh.json()["fields"]["password"]
+
+    dates = accounts.post("/returnees", registration(birth_date="2030-01-01"))
+    assert dates.status_code == 400
+    assert dates.json()["fields"]["birth_date"] == ["Must not be in the future."]
+    young = accounts.post("/returnees", registration(birth_date="2015-01-01"))
+    assert young.json()["fields"]["birth_date"] == ["Age must be between 16 and 100 years."]
+    early = accounts.post("/returnees", registration(return_date="2015-01-01"))
+    assert early.json()["fields"] == {
+        "return_date": ["Must not be before the end of study abroad."]
+    }
+
+
+def test_a_taken_email_is_409_and_publishes_nothing(accounts, spy):
+    events = spy("accounts", "returnee.registered")
+    body = registration()
+    assert accounts.post("/returnees", body).status_code == 201
+    again = accounts.post("/returnees", {**body, "email": body["email"].upper()})
+    assert again.status_code == 409 and again.json()["error"] == "email_taken"
+    seen = events.events("returnee.registered", wait=1.0)
+    assert len(seen) == 1, [(e.id, e.data["email"]) for e in seen]  # the failed one: nothing
+    [row] = query(
+        accounts.database_url,
+        "SELECT count(*) AS n FROM outbox WHERE routing_key = 'returnee.registered'",
+    )
+    assert row["n"] == 1
+
+
+def test_tokens_carry_the_claims_and_wrong_credentials_are_401(accounts):
+    returnee, headers = accounts.register()
+    claims = jwt.decode(headers["Authorization"][7:], options={"verify_signature": False})
+    assert claims["sub"] == returnee["id"] and claims["role"] == "returnee"
+    assert {"iss", "aud", "exp", "iat"} <= set(claims)
+    wrong = accounts.post("/auth/token", {"email": returnee["email"], "password": "Wrong-pass-1"})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_credentials"
+    unknown = accounts.post("/auth/token", {"email": "nobody@example.com", "password": "x"})
+    assert unknown.status_code == 401
+
+
+def test_repeated_failed_sign_ins_are_throttled(accounts):
+    returnee, _ = accounts.register()
+    for _ in range(5):
+        response = accounts.post(
+            "/auth/token", {"email": returnee["email"], "password": "Wrong-pass-1"}
+        )
+        assert response.status_code == 401
+    blocked = accounts.post("/auth/token", {"email": returnee["email"], "password": PASSWORD})
+    assert blocked.status_code == 429
+    assert blocked.headers["Retry-After"] == "900"
+
+
+def test_token_attacks_are_rejected_with_401(accounts):
+    returnee, headers = accounts.register()
+    url = f"{accounts.url}/returnees/{returnee['id']}"
+    assert requests.get(url, headers=headers).status_code == 200
+    config = nameko_config("accounts")["JWT"]
+    now = int(time.time())
+    good = {
+        "sub": returnee["id"],
+        "role": "returnee",
+        "iss": config["issuer"],
+        "aud": config["audience"],
+        "iat": now,
+        "exp": now + 600,
+    }
+    secret = config["secret"]
+    attacks = {
+        "alg none": jwt.encode(good, None, algorithm="none"),
+        "wrong audience": jwt.encode({**good, "aud": "another-system"}, secret, "HS256"),
+        "wrong issuer": jwt.encode({**good, "iss": "someone-else"}, secret, "HS256"),
+        "expired": jwt.encode({**good, "iat": now - 7200, "exp": now - 3600}, secret, "HS256"),
+        "wrong key": jwt.encode(good, "a-guessed-secret-of-enough-length", "HS256"),
+        "other algorithm": jwt.encode(good, secret, "HS512"),
+        "no expiry": jwt.encode({k: v for k, v in good.items() if k != "exp"}, secret, "HS256"),
+        "unknown role": jwt.encode({**good, "role": "superuser"}, secret, "HS256"),
+    }
+    token = headers["Authorization"][7:]
+    header, payload, signature = token.split(".")
+    forged = jwt.encode({**good, "role": "admin"}, secret, "HS256").split(".")[1]
+    attacks["tampered payload"] = f"{header}.{forged}.{signature}"
+    for name, attack in attacks.items():
+        response = requests.get(url, headers={"Authorization": f"Bearer {attack}"})
+        assert response.status_code == 401, name
+    assert requests.get(url).status_code == 401
+    assert requests.get(url, headers={"Authorization": "Basic abc"}).status_code == 401
+
+
+def test_object_level_authorization(accounts):
+    admin = accounts.admin()
+    li, li_headers = accounts.register()
+    wang, wang_headers = accounts.register(name="王芳")
+    advisor_email = f"advisor.{uuid.uuid4().hex[:6]}@station.example"
+    created = accounts.post(
+        "/staff",
+        {"email": advisor_email, "password": "Advisor-pass-1", "name": "张老师", "role": "advisor"},
+        headers=admin,
+    )
+    assert created.status_code == 201, created.text
+    advisor = accounts.token(advisor_email, "Advisor-pass-1")
+    li_url = f"{accounts.url}/returnees/{li['id']}"
+
+    # a returnee reads and changes only their own profile
+    assert requests.get(li_url, headers=li_headers).status_code == 200
+    assert requests.get(li_url, headers=wang_headers).status_code == 403
+    assert requests.patch(li_url, json={"name": "x"}, headers=wang_headers).status_code == 403
+    assert requests.delete(li_url, headers=wang_headers).status_code == 403
+    assert requests.get(f"{li_url}/consents", headers=wang_headers).status_code == 403
+    # advisors read, but do not change or erase
+    assert requests.get(li_url, headers=advisor).status_code == 200
+    assert requests.patch(li_url, json={"name": "x"}, headers=advisor).status_code == 403
+    assert requests.delete(li_url, headers=advisor).status_code == 403
+    # only admins create organizations and staff
+    organization = {"name": "ICBC Changning", "kind": "bank"}
+    assert accounts.post("/organizations", organization, headers=li_headers).status_code == 403
+    assert accounts.post("/organizations", organization, headers=advisor).status_code == 403
+    assert accounts.post("/staff", {}, headers=li_headers).status_code == 403
+    # admins do all
+    assert requests.get(li_url, headers=admin).status_code == 200
+    assert requests.patch(li_url, json={"name": "李伟伟"}, headers=admin).status_code == 200
+    assert accounts.post("/organizations", organization, headers=admin).status_code == 201
+    # a path id that names nothing
+    assert requests.get(f"{accounts.url}/returnees/not-a-uuid", headers=admin).status_code == 404
+
+
+def test_profile_changes_emit_returnee_updated_naming_the_changed_fields(accounts, spy):
+    events = spy("accounts", "returnee.updated", "consent.changed")
+    returnee, headers = accounts.register()
+    url = f"{accounts.url}/returnees/{returnee['id']}"
+    response = requests.patch(
+        url,
+        json={"needs": ["financing", "mentorship"], "startup_stage": "growth"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["needs"] == ["financing", "mentorship"]
+    updated = events.wait_for("returnee.updated")
+    assert updated.data["changed_fields"] == ["startup_stage", "needs"]
+    assert updated.data["startup_stage"] == "growth" and updated.data["name"] == returnee["name"]
+
+    # no change, no event
+    assert requests.patch(url, json={"startup_stage": "growth"}, headers=headers).ok
+    bad = requests.patch(url, json={"birth_date": "2031-01-01"}, headers=headers)
+    assert bad.status_code == 400 and "birth_date" in bad.json()["fields"]
+    assert len(events.events("returnee.updated", wait=1.0)) == 1
+
+
+def test_consent_is_recorded_with_time_withdrawable_and_announced(accounts, spy):
+    events = spy("accounts", "consent.changed", "returnee.updated")
+    returnee, headers = accounts.register()
+    url = f"{accounts.url}/returnees/{returnee['id']}/consents"
+    response = requests.put(url, json={"matching": False}, headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["consents"]["matching"] is False
+
+    changed = events.wait_for("consent.changed")
+    assert changed.data["purpose"] == "matching" and changed.data["granted"] is False
+    assert events.wait_for("returnee.updated").data["changed_fields"] == ["consents"]
+    record = requests.get(url, headers=headers).json()
+    assert record["current"]["matching"]["granted"] is False
+    assert [(h["purpose"], h["granted"]) for h in record["history"]][-1] == ("matching", False)
+    assert len(record["history"]) == 4  # three at registration, one withdrawal
+
+
+def test_id_numbers_are_sealed_at_rest_and_never_published(accounts, spy):
+    events = spy("accounts", "returnee.registered")
+    body = registration(id_document={"kind": "passport", "number": "E12345678"})
+    response = accounts.post("/returnees", body)
+    assert response.status_code == 201
+    assert response.json()["has_id_document"] is True and "id_document" not in response.json()
+    event = events.wait_for("returnee.registered")
+    assert "E12345678" not in event.to_json().decode()
+    [row] = query(
+        accounts.database_url, "SELECT id_document FROM returnees WHERE account_id = %s",
+        (response.json()["id"],),
+    )  # fmt: skip
+    assert b"E12345678" not in bytes(row["id_document"])
+    assert AccountsService.sealer.open(row["id_document"], response.json()["id"]) == (
+        "passport:E12345678"
+    )
+
+
+def test_erasure_leaves_no_personal_data_and_announces_it(accounts, spy):
+    events = spy("accounts", "returnee.erased", "returnee.registered")
+    body = registration(name="赵雪", phone="+86 139 1111 2222")
+    response = accounts.post("/returnees", body)
+    returnee = response.json()
+    headers = accounts.token(body["email"], PASSWORD)
+    events.wait_for("returnee.registered")
+    wait_until(
+        lambda: not query(accounts.database_url, "SELECT 1 FROM outbox WHERE published_at IS NULL")
+    )
+    accounts.post("/auth/token", {"email": body["email"], "password": "Wrong-pass-1"})
+
+    url = f"{accounts.url}/returnees/{returnee['id']}"
+    assert requests.delete(url, headers=headers).status_code == 204
+    erased = events.wait_for("returnee.erased")
+    assert str(erased.data["returnee_id"]) == returnee["id"]
+    assert requests.get(url, headers=accounts.admin()).status_code == 404
+
+    # Nothing left anywhere in the database that names the person.
+    tables = query(
+        accounts.database_url,
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    for personal in (body["email"], "赵雪", "139 1111 2222"):
+        for table in tables:
+            rows = query(
+                accounts.database_url,
+                f'SELECT 1 FROM "{table["table_name"]}" t WHERE t::text LIKE %s OR t::text LIKE %s',
+                (f"%{personal}%", f"%{personal.encode('unicode_escape').decode()}%"),
+            )
+            assert not rows, f"{personal} left in {table['table_name']}"
+    outbox = query(accounts.database_url, "SELECT convert_from(body, 'UTF8') AS b FROM outbox")
+    assert all(body["email"] not in row["b"] for row in outbox)
+    assert query(accounts.database_url, "SELECT returnee_id FROM erasures")[0]["returnee_id"]
+
+
+def test_admin_is_created_at_start_once(accounts, spy):
+    events = spy("accounts", "staff.registered")
+    accounts.admin()
+    [row] = query(accounts.database_url, "SELECT email, role FROM accounts WHERE role = 'admin'")
+    assert row["email"] == "admin@station.example"
+    admin = events.wait_for("staff.registered")
+    assert admin.data["role"] == "admin" and admin.data["email"] == "admin@station.example"
+    assert len(events.events("staff.registered", wait=0.5)) == 1
+
+
+def test_organizations_and_staff_are_announced(accounts, spy):
+    events = spy("accounts", "organization.registered", "staff.registered")
+    admin = accounts.admin()
+    organization = accounts.post(
+        "/organizations",
+        {"name": "漕河泾开发区", "kind": "industrial_park", "district": "Xuhui"},
+        headers=admin,
+    ).json()
+    assert events.wait_for("organization.registered").data["name"] == "漕河泾开发区"
+    no_org = accounts.post(
+        "/staff",
+        {"email": "p@park.example", "password": "Provider-1x", "name": "P", "role": "provider"},
+        headers=admin,
+    )
+    assert no_org.status_code == 400 and "organization_id" in no_org.json()["fields"]
+    provider = accounts.post(
+        "/staff",
+        {
+            "email": "p@park.example",
+            "password": "Provider-1x",
+            "name": "P",
+            "role": "provider",
+            "organization_id": organization["id"],
+        },
+        headers=admin,
+    )
+    assert provider.status_code == 201, provider.text
+    staff = events.wait_for("staff.registered", lambda e: e.data["role"] == "provider")
+    assert str(staff.data["organization_id"]) == organization["id"]
+    token = accounts.token("p@park.example", "Provider-1x")["Authorization"][7:]
+    caller = TokenCodec.from_config(nameko_config("accounts")).verify(token)
+    assert caller.role == "provider" and caller.organization_id == organization["id"]
+
+
+def test_openapi_document_is_valid(accounts):
+    from openapi_spec_validator import validate
+
+    document = requests.get(f"{accounts.url}/openapi.json").json()
+    validate(document)
+    assert {"/returnees", "/auth/token", "/organizations", "/staff"} <= set(document["paths"])
