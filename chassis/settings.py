@@ -39,8 +39,15 @@ DEFAULTS = {
 DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 
 
-# Every variable the chassis reads; services add theirs (SMTP_*, JWT_*, ...) next to their code.
+# Every variable the chassis reads, and those each service reads beyond them. Compose, Kubernetes
+# and the local runner set only these (tests/unit/test_deploy_files.py checks compose).
 ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
+SERVICE_ENVIRONMENT = {
+    "accounts": frozenset({"ADMIN_EMAIL", "ADMIN_PASSWORD", "DATA_KEY"}),
+    "consulting": frozenset(),
+    "matching": frozenset(),
+    "notify": frozenset({"SMTP_HOST", "SMTP_PORT"}),
+}
 
 
 def setting(service: str, name: str, default: str | None = None) -> str | None:

@@ -150,8 +150,14 @@ def _pipe(name: str, stream, color: bool) -> None:
         sys.stdout.flush()
 
 
+# The station's first admin on a development machine, unless the environment names one.
+DEMO_ADMIN = {"ADMIN_EMAIL": "admin@station.example", "ADMIN_PASSWORD": "Station-admin-2026"}
+
+
 def run(services: list[str]) -> int:
     prepare(services)
+    for name, value in DEMO_ADMIN.items():
+        os.environ.setdefault(name, value)
     color = sys.stdout.isatty()
     processes: dict[str, subprocess.Popen] = {}
     for service in services:
@@ -168,7 +174,9 @@ def run(services: list[str]) -> int:
         ).start()
     for service in services:
         host = setting(service, "HTTP_HOST")
-        say(f"{service}: http://{host}:{http_port(service)}/health/ready")
+        say(f"{service}: http://{host}:{http_port(service)}/openapi.json")
+    if "accounts" in services:
+        say(f"admin: {os.environ['ADMIN_EMAIL']} / {os.environ['ADMIN_PASSWORD']}")
 
     stopping = threading.Event()
 

@@ -25,7 +25,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from chassis.settings import ENVIRONMENT, PORTS, SERVICES
+from chassis.settings import ENVIRONMENT, PORTS, SERVICE_ENVIRONMENT, SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -33,9 +33,6 @@ DOCKERFILE = ROOT / "deploy" / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 POSTGRES_INIT = ROOT / "deploy" / "postgres"
 
-# Variables a service reads beyond the chassis' `ENVIRONMENT`, by service: the one place to add a
-# name when a service starts reading one. notify sends mail through SMTP_HOST/SMTP_PORT.
-SERVICE_EXTRAS = {"notify": frozenset({"SMTP_HOST", "SMTP_PORT"})}
 
 # Variables the Dockerfile may set that no platform code reads: the image's own SERVICE (used by
 # CMD and HEALTHCHECK) and the interpreter's and pip's settings.
@@ -122,7 +119,7 @@ def readable_variables(service: str | None) -> frozenset[str]:
     services = SERVICES if service is None else (service,)
     names = set(ENVIRONMENT)
     for name in services:
-        names |= SERVICE_EXTRAS.get(name, frozenset())
+        names |= SERVICE_ENVIRONMENT[name]
     # chassis.settings.setting() reads `<SERVICE>_<NAME>` before `<NAME>`.
     prefixed = {f"{s.upper()}_{n}" for s in services for n in names}
     return frozenset(names | prefixed)
