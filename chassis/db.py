@@ -197,6 +197,9 @@ class WorkerDatabase:
     def ping_broker(self) -> None:
         self._provider.relay.ping()
 
+    def backlog(self) -> dict:
+        return self._provider.relay.backlog()
+
     @contextmanager
     def transaction(self):
         cause = self._provider.event_of(self._worker_ctx)

@@ -28,6 +28,7 @@ from nameko.messaging import Consumer, QueueConsumer
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
 from chassis.db import CONNECTION_ERRORS, AlreadyHandled, DatabaseUnavailable
+from chassis.metrics import EVENTS_CONSUMED
 from chassis.topology import Subscription, declare_consumer, retry_delays
 from contracts import CATALOG, Event, InvalidEvent
 
@@ -178,7 +179,7 @@ class Subscriber(Consumer):
                 raise InvalidEvent(f"{event.type} arrived on a queue bound for {self.event_types}")
         except InvalidEvent as exc:
             log.error("invalid event on %s: %s", self.subscription.queue_name, exc)
-            self._settle(message, str(exc), "", "invalid")
+            self._settle(message, str(exc), "", "invalid", message.properties.get("type", ""))
             return
         context = {"correlation_id": event.correlation_id, "event_id": event.id}
         try:
@@ -193,26 +194,39 @@ class Subscriber(Consumer):
             self.queue_consumer.requeue_message(message)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
+        event_type = worker_ctx.args[0].type
         if exc_info is None:
             self.queue_consumer.ack_message(message)
+            outcome = "duplicate" if result is DUPLICATE else "handled"
+            self._count(event_type, outcome)
             return result, exc_info
         exc = exc_info[1]
         trace = "".join(traceback.format_exception(*exc_info, limit=8))
         failure = "outage" if isinstance(exc, OUTAGES) else "error"
-        self._settle(message, f"{type(exc).__name__}: {exc}", trace, failure)
+        self._settle(message, f"{type(exc).__name__}: {exc}", trace, failure, event_type)
         return result, exc_info
 
-    def _settle(self, message, error: str, trace: str, failure: str) -> None:
+    def _settle(self, message, error: str, trace: str, failure: str, event_type: str) -> None:
         try:
-            self.failures.route(message, self.subscription.queue_name, error, trace, failure)
+            routed = self.failures.route(
+                message, self.subscription.queue_name, error, trace, failure
+            )
         except Exception as exc:
             # Cannot hand it on: give it back to the broker, after a pause so a broken broker
             # connection does not turn into a hot redelivery loop.
             log.warning("could not route failed event, returning it to its queue: %s", exc)
             eventlet.sleep(1)
             self.queue_consumer.requeue_message(message)
+            self._count(event_type, "returned")
         else:
             self.queue_consumer.ack_message(message)
+            outcome = {"retry": "retried", "dead-letter": "dead_lettered"}[routed]
+            self._count(event_type, "invalid" if failure == "invalid" else outcome)
+
+    def _count(self, event_type: str, outcome: str) -> None:
+        EVENTS_CONSUMED.labels(
+            self.container.service_name, self.method_name, event_type, outcome
+        ).inc()
 
 
 def subscribe(producer: str, *event_types: str):

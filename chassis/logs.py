@@ -1,17 +1,73 @@
-"""Log lines that say which service wrote them."""
+"""Log lines that say which service wrote them, and for which request or event.
 
+`LOG_FORMAT=json` (compose, Kubernetes) writes one JSON object per line with `service`,
+`correlation_id` and `event_id`; the default text format is for people at a terminal.
+"""
+
+import contextvars
+import json
 import logging
 import sys
+from datetime import UTC, datetime
+
+from nameko.extensions import DependencyProvider
 
 from chassis.settings import setting
 
+# Per greenthread: greenlets each run in their own contextvars context.
+CORRELATION_ID = contextvars.ContextVar("correlation_id", default=None)
+EVENT_ID = contextvars.ContextVar("event_id", default=None)
+
+
+class LogContext(DependencyProvider):
+    """Puts the worker's correlation id and event id where every log record finds them."""
+
+    def worker_setup(self, worker_ctx):
+        CORRELATION_ID.set(worker_ctx.data.get("correlation_id"))
+        EVENT_ID.set(worker_ctx.data.get("event_id"))
+
+
+class _Context(logging.Filter):
+    def filter(self, record):
+        record.correlation_id = CORRELATION_ID.get()
+        record.event_id = EVENT_ID.get()
+        context = [f"correlation={record.correlation_id}"] if record.correlation_id else []
+        context += [f"event={record.event_id}"] if record.event_id else []
+        record.context = f" [{' '.join(context)}]" if context else ""
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str):
+        super().__init__()
+        self.service = service
+
+    def format(self, record):
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "correlation_id": getattr(record, "correlation_id", None),
+            "event_id": getattr(record, "event_id", None),
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False)
+
 
 def configure_logging(service: str) -> None:
-    logging.basicConfig(
-        level=setting(service, "LOG_LEVEL"),
-        stream=sys.stdout,
-        format=f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s",
-        force=True,
-    )
+    handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_Context())
+    if (setting(service, "LOG_FORMAT") or "text") == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(
+            logging.Formatter(
+                f"%(asctime)s {service} %(levelname)s %(name)s: %(message)s%(context)s"
+            )
+        )
+    logging.basicConfig(level=setting(service, "LOG_LEVEL"), handlers=[handler], force=True)
     for noisy in ("amqp", "kombu", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

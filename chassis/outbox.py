@@ -15,6 +15,7 @@ import eventlet
 from eventlet.queue import Empty, Full, LightQueue
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
+from chassis.metrics import EVENTS_PUBLISHED, EVENTS_UNDELIVERED
 from chassis.topology import declare_producer
 
 log = logging.getLogger(__name__)
@@ -112,6 +113,11 @@ class OutboxRelay:
                         for row in rows
                     ]
                 )
+                types = {str(row["id"]): row["routing_key"] for row in rows}
+                for message_id in outcome.confirmed:
+                    EVENTS_PUBLISHED.labels(self.producer, types[message_id]).inc()
+                for message_id in outcome.failed:
+                    EVENTS_UNDELIVERED.labels(self.producer, types[message_id]).inc()
                 if outcome.confirmed:
                     cur.execute(
                         "UPDATE outbox SET published_at = now(), last_error = NULL"

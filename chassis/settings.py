@@ -24,6 +24,7 @@ DEFAULTS = {
     "UNROUTED_RETENTION_HOURS": "168",
     "SHUTDOWN_TIMEOUT_SECONDS": "20",
     "LOG_LEVEL": "INFO",
+    "LOG_FORMAT": "text",  # or "json"
     # Bearer tokens: issued by accounts, verified by every service. HS256 with a shared secret,
     # or RS256/ES256/EdDSA with JWT_PUBLIC_KEY_FILE (verifiers) and JWT_PRIVATE_KEY_FILE (accounts).
     "JWT_ALGORITHM": "HS256",

@@ -8,6 +8,7 @@ validated by marshmallow schemas, and the endpoints every service serves.
 
 import json
 import logging
+import time
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
@@ -24,6 +25,8 @@ from werkzeug.wrappers import Request, Response
 from chassis.broker import BrokerUnavailable
 from chassis.db import DatabaseUnavailable
 from chassis.i18n import negotiate, translate, translate_errors
+from chassis.logs import LogContext
+from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS, OUTBOX_OLDEST, OUTBOX_PENDING, exposition
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +204,16 @@ class JsonHttp(HttpRequestHandler):
             request.caller.require(*self.roles)
 
     def handle_request(self, request):
+        started = time.perf_counter()
+        response = self._respond(request)
+        service = self.container.service_name
+        HTTP_REQUESTS.labels(service, self.url, request.method, response.status_code).inc()
+        HTTP_LATENCY.labels(service, self.url, request.method).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    def _respond(self, request):
         request.correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.locale = negotiate(request.headers.get("Accept-Language"))
         request.shallow = False
@@ -259,13 +272,28 @@ http = JsonHttp.decorator
 
 
 class Operable:
-    """Health and description endpoints for probes and integrators; mix into a service whose
-    `Database` is named `db`.
+    """Health, metrics and description endpoints for probes, Prometheus and integrators, and
+    correlation ids in every log line; mix into a service whose `Database` is named `db`.
 
     `/health/live`   200 while the process serves requests
     `/health/ready`  200 only when the database and the broker answer, 503 otherwise
+    `/metrics`       Prometheus metrics of the process
     `/openapi.json`  the service's HTTP API, generated from its entrypoints and schemas
     """
+
+    log_context = LogContext()
+
+    @http("GET", "/metrics", summary="Prometheus metrics")
+    def metrics(self, request):
+        try:
+            backlog = self.db.backlog()
+        except Exception:  # the database is away: scrape what the process knows
+            backlog = None
+        if backlog is not None:
+            OUTBOX_PENDING.labels(self.name).set(backlog["pending"])
+            OUTBOX_OLDEST.labels(self.name).set(backlog["oldest_seconds"])
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
 
     @http("GET", "/health/live", summary="The process serves requests")
     def health_live(self, request):

@@ -19,6 +19,7 @@ from kombu import Connection, Exchange, Queue
 from chassis.db import ConnectionPool
 from chassis.dead_letters import DeadLetterQueue
 from chassis.dead_letters import main as dead_letters_cli
+from chassis.metrics import EVENTS_CONSUMED
 from chassis.outbox import OutboxRelay
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
@@ -84,6 +85,13 @@ def wait_for_effects(url, n, timeout=60.0):
     wait_until(lambda: effects(url)["n"] >= n, timeout, 0.1, f"{n} effects")
     time.sleep(0.5)  # let stragglers (duplicates, if any) land before counting
     return effects(url)
+
+
+def consumed(handler: str, outcome: str) -> float:
+    """What `/metrics` reports as `events_consumed_total` for the handler and outcome."""
+    return EVENTS_CONSUMED.labels(
+        "matching", handler, "organization.registered", outcome
+    )._value.get()
 
 
 def unpublished(pool) -> int:
@@ -201,6 +209,7 @@ def test_poison_event_is_retried_with_backoff_then_dead_lettered_and_replayed_on
 ):
     start_consumer()
     start_relay()
+    before = {o: consumed("tally", o) for o in ("handled", "retried", "dead_lettered")}
     [poison_id] = publish_organizations(producer_pool, ["poison pill"])
     publish_organizations(producer_pool, [f"org {i}" for i in range(20)])
 
@@ -220,6 +229,12 @@ def test_poison_event_is_retried_with_backoff_then_dead_lettered_and_replayed_on
     assert letter["queue"] == "matching.tally"
     assert letter["origin"] == "accounts.events organization.registered"
     assert "Traceback" in dlq.show(poison_id)["traceback"]
+    after = {o: consumed("tally", o) for o in before}
+    assert {o: after[o] - before[o] for o in before} == {
+        "handled": 20,
+        "retried": 2,
+        "dead_lettered": 1,
+    }
     assert rabbit_admin.depth(vhost, "matching.dead-letters") == 1  # browsing keeps it
 
     query(consumer_db, "INSERT INTO fixes (name) VALUES ('poison pill')")

@@ -131,3 +131,15 @@ def test_openapi_document_is_valid_and_describes_the_routes(base_url):
     post = document["paths"]["/greetings"]["post"]
     assert "201" in post["responses"] and "requestBody" in post
     assert document["paths"]["/greetings/{greeting_id}"]["get"]["security"] == [{"bearer": []}]
+
+
+def test_metrics_count_requests_by_route_and_status(base_url):
+    requests.post(f"{base_url}/greetings", json={"name": "", "age": 1})
+    requests.get(f"{base_url}/greetings")
+    text = requests.get(f"{base_url}/metrics").text
+    assert (
+        'http_requests_total{method="POST",route="/greetings",service="accounts",status="400"}'
+        in text
+    )
+    assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/greetings"' in text
+    assert 'outbox_pending{service="accounts"} 0.0' in text
