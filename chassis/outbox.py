@@ -35,6 +35,7 @@ class OutboxRelay:
         outbox_retention_hours: float = 168,
         inbox_retention_hours: float = 720,
         unrouted_retention_hours: float = 168,
+        declare=None,
     ):
         self.pool = pool
         self.producer = producer
@@ -42,11 +43,13 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.outbox_retention_hours = outbox_retention_hours
         self.inbox_retention_hours = inbox_retention_hours
+        # What to declare on each new connection: by default the producer's exchanges; a
+        # service declares its whole topology, so even the events it sends to itself (right at
+        # start, before its consumers run) find their queues.
         self.publisher = BrokerPublisher(
             amqp_uri,
-            on_connect=lambda channel: declare_producer(
-                channel, producer, unrouted_retention_hours
-            ),
+            on_connect=declare
+            or (lambda channel: declare_producer(channel, producer, unrouted_retention_hours)),
         )
         self._wakeups = LightQueue(maxsize=1)
         self._running = False

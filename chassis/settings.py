@@ -45,9 +45,30 @@ DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
 SERVICE_ENVIRONMENT = {
     "accounts": frozenset({"ADMIN_EMAIL", "ADMIN_PASSWORD", "DATA_KEY"}),
-    "consulting": frozenset(),
+    "consulting": frozenset({"SLA_CHECK_SECONDS"}),
     "matching": frozenset(),
-    "notify": frozenset({"SMTP_HOST", "SMTP_PORT"}),
+    "notify": frozenset(
+        {
+            "SMTP_HOST",
+            "SMTP_PORT",
+            "SMTP_STARTTLS",
+            "SMTP_USERNAME",
+            "SMTP_PASSWORD",
+            "SMTP_FROM",
+            "SMTP_TIMEOUT_SECONDS",
+            "DELIVERY_INTERVAL_SECONDS",
+            "DELIVERY_BATCH_SIZE",
+            "DELIVERY_CONCURRENCY",
+            "DELIVERY_LEASE_SECONDS",
+            "DELIVERY_MAX_ATTEMPTS",
+            "DELIVERY_BASE_DELAY_SECONDS",
+            "DELIVERY_MAX_DELAY_SECONDS",
+            "DIGEST_WINDOW_SECONDS",
+            "WEBHOOK_TIMEOUT_SECONDS",
+            "WEBHOOK_MAX_FAILURES",
+            "SMS_ADAPTER",
+        }
+    ),
 }
 
 

@@ -1,0 +1,193 @@
+"""Consultations as a state machine with SLA clocks (helpdesk anchors: Zammad, Frappe Helpdesk).
+
+    new ─assign─▶ assigned ─answer─▶ answered ⇄ waiting_on_returnee
+                     ▲                     │ returnee replies │
+                     └─────────────────────┴──────────────────┘
+    any open state ─close─▶ closed ─reopen─▶ reopened (─answer─▶ answered ...)
+
+Pure: a `Consultation` value and `now` in, a new value and the event to publish out. Time is always
+passed in, so tests freeze it. The SLA clock pauses while the ticket waits on the returnee: on
+leaving that state the resolution deadline moves by the time spent waiting.
+"""
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+NEW, ASSIGNED, ANSWERED, WAITING, CLOSED, REOPENED = (
+    "new",
+    "assigned",
+    "answered",
+    "waiting_on_returnee",
+    "closed",
+    "reopened",
+)
+OPEN = (NEW, ASSIGNED, ANSWERED, WAITING, REOPENED)
+
+
+@dataclass(frozen=True)
+class Sla:
+    first_response: timedelta
+    resolution: timedelta
+
+
+# Topics people ask about at the station, with their service levels and names in both languages.
+TOPICS = {
+    "funding": (Sla(timedelta(hours=8), timedelta(days=3)), "资金与补贴", "Funding and grants"),
+    "policy": (Sla(timedelta(hours=8), timedelta(days=5)), "政策咨询", "Policy questions"),
+    "hukou": (Sla(timedelta(hours=24), timedelta(days=10)), "落户", "Residence and hukou"),
+    "company_registration": (
+        Sla(timedelta(hours=8), timedelta(days=3)),
+        "企业注册",
+        "Company registration",
+    ),
+    "cross_border_finance": (
+        Sla(timedelta(hours=24), timedelta(days=5)),
+        "跨境金融",
+        "Cross-border finance",
+    ),
+    "office_space": (Sla(timedelta(hours=24), timedelta(days=5)), "办公场地", "Office space"),
+    "general": (Sla(timedelta(hours=24), timedelta(days=7)), "其他", "Other questions"),
+}
+REOPEN_WINDOW = timedelta(days=30)
+
+
+class TransitionRefused(Exception):
+    """The action is not allowed in the consultation's current state."""
+
+    def __init__(self, action: str, status: str):
+        self.action, self.status = action, status
+        super().__init__(f"cannot {action} a consultation that is {status}")
+
+
+@dataclass(frozen=True)
+class Consultation:
+    id: str
+    returnee_id: str
+    topic: str
+    status: str
+    created_at: datetime
+    first_response_due: datetime
+    resolution_due: datetime
+    advisor_id: str | None = None
+    first_responded_at: datetime | None = None
+    paused_at: datetime | None = None
+    closed_at: datetime | None = None
+    first_response_breached_at: datetime | None = None
+    resolution_breached_at: datetime | None = None
+    rating: int | None = None
+
+
+def open_consultation(id: str, returnee_id: str, topic: str, now: datetime) -> Consultation:
+    sla = TOPICS[topic][0]
+    return Consultation(
+        id=id,
+        returnee_id=returnee_id,
+        topic=topic,
+        status=NEW,
+        created_at=now,
+        first_response_due=now + sla.first_response,
+        resolution_due=now + sla.resolution,
+    )
+
+
+def _resume(c: Consultation, now: datetime) -> Consultation:
+    """Leave the paused state: the time waited on the returnee does not count."""
+    if c.paused_at is None:
+        return c
+    return replace(c, resolution_due=c.resolution_due + (now - c.paused_at), paused_at=None)
+
+
+def _require(c: Consultation, action: str, *allowed: str) -> None:
+    if c.status not in allowed:
+        raise TransitionRefused(action, c.status)
+
+
+def assign(c: Consultation, advisor_id: str, now: datetime) -> Consultation:
+    """First assignment or reassignment of an open ticket."""
+    _require(c, "assign", NEW, ASSIGNED, ANSWERED, WAITING, REOPENED)
+    status = ASSIGNED if c.status in (NEW, ASSIGNED) else c.status
+    return replace(c, advisor_id=advisor_id, status=status)
+
+
+def advisor_message(c: Consultation, advisor_id: str, asks_returnee: bool, now: datetime):
+    """An advisor writes: an answer (→ answered) or a request for information (→ waiting, the
+    clock pauses). The first one meets the first-response deadline."""
+    _require(c, "answer", ASSIGNED, ANSWERED, WAITING, REOPENED, NEW)
+    c = _resume(c, now)
+    c = replace(
+        c,
+        advisor_id=c.advisor_id or advisor_id,
+        first_responded_at=c.first_responded_at or now,
+        status=WAITING if asks_returnee else ANSWERED,
+        paused_at=now if asks_returnee else None,
+    )
+    return c
+
+
+def returnee_message(c: Consultation, now: datetime) -> Consultation:
+    """The returnee writes: the ball is in the advisor's court again."""
+    _require(c, "reply to", NEW, ASSIGNED, ANSWERED, WAITING, REOPENED)
+    if c.status in (NEW, ASSIGNED, REOPENED):
+        return c
+    return replace(_resume(c, now), status=ASSIGNED)
+
+
+def close(c: Consultation, now: datetime) -> Consultation:
+    _require(c, "close", *OPEN)
+    return replace(_resume(c, now), status=CLOSED, closed_at=now)
+
+
+def reopen(c: Consultation, now: datetime) -> Consultation:
+    """Reopen a recently closed ticket; it gets a fresh resolution deadline."""
+    _require(c, "reopen", CLOSED)
+    if c.closed_at is not None and now - c.closed_at > REOPEN_WINDOW:
+        raise TransitionRefused("reopen", "closed too long ago")
+    sla = TOPICS[c.topic][0]
+    return replace(
+        c,
+        status=REOPENED,
+        closed_at=None,
+        rating=None,
+        resolution_due=now + sla.resolution,
+        resolution_breached_at=None,
+    )
+
+
+def rate(c: Consultation, rating: int) -> Consultation:
+    _require(c, "rate", CLOSED)
+    if c.rating is not None:
+        raise TransitionRefused("rate again", c.status)
+    return replace(c, rating=rating)
+
+
+def breaches(c: Consultation, now: datetime) -> list[tuple[str, datetime]]:
+    """Deadlines missed and not reported yet: [(first_response|resolution, due_at)]. A ticket
+    waiting on the returnee or closed is not on the clock."""
+    if c.status not in (NEW, ASSIGNED, ANSWERED, REOPENED):
+        return []
+    found = []
+    if (
+        c.first_responded_at is None
+        and c.first_response_breached_at is None
+        and now > c.first_response_due
+    ):
+        found.append(("first_response", c.first_response_due))
+    if c.resolution_breached_at is None and now > c.resolution_due:
+        found.append(("resolution", c.resolution_due))
+    return found
+
+
+def mark_breached(c: Consultation, deadline: str, now: datetime) -> Consultation:
+    if deadline == "first_response":
+        return replace(c, first_response_breached_at=now)
+    return replace(c, resolution_breached_at=now)
+
+
+def next_advisor(advisors: list[tuple[str, datetime | None]]) -> str | None:
+    """Round-robin: the advisor whose last assignment is oldest (never assigned first)."""
+    if not advisors:
+        return None
+    never = [a for a, last in advisors if last is None]
+    if never:
+        return sorted(never)[0]
+    return min(advisors, key=lambda item: (item[1], item[0]))[0]

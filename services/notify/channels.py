@@ -1,0 +1,149 @@
+"""The ways out: SMTP, webhooks, SMS. Each turns one attempt into a `DeliveryOutcome` saying
+whether it was delivered and, if not, whether trying again later can help."""
+
+import importlib
+import logging
+import smtplib
+import time
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import formataddr, make_msgid
+
+import requests
+
+from services.notify.domain import (
+    DELIVERY_HEADER,
+    EVENT_ID_HEADER,
+    EVENT_TYPE_HEADER,
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    DeliveryOutcome,
+    sign,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    sender: str
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 10.0
+
+
+class SmtpMailer:
+    """Email over SMTP with a text and an HTML part."""
+
+    def __init__(self, settings: SmtpSettings):
+        self.settings = settings
+
+    def message(self, to: str, name: str, subject: str, text: str, html: str | None,
+                notification_id: str) -> EmailMessage:  # fmt: skip
+        message = EmailMessage()
+        message["From"] = self.settings.sender
+        message["To"] = formataddr((name, to)) if name else to
+        message["Subject"] = subject
+        message["Message-ID"] = make_msgid(idstring=notification_id.replace("-", ""))
+        # Lets a mail system recognise a resend of the same notification after a lost reply.
+        message["X-Platform-Notification-Id"] = notification_id
+        message.set_content(text)
+        if html:
+            message.add_alternative(html, subtype="html")
+        return message
+
+    def send(self, message: EmailMessage) -> DeliveryOutcome:
+        s = self.settings
+        try:
+            with smtplib.SMTP(s.host, s.port, timeout=s.timeout) as client:
+                if s.starttls:
+                    client.starttls()
+                if s.username:
+                    client.login(s.username, s.password or "")
+                refused = client.send_message(message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            return _smtp_outcome(min(codes), f"recipient refused: {exc.recipients}")
+        except smtplib.SMTPResponseException as exc:
+            return _smtp_outcome(exc.smtp_code, f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}")
+        except (smtplib.SMTPException, OSError) as exc:
+            # Connection refused, timeouts, dropped connections: the server may come back.
+            return DeliveryOutcome(False, transient=True, error=f"SMTP unreachable: {exc}")
+        if refused:
+            return DeliveryOutcome(False, transient=False, error=f"recipient refused: {refused}")
+        return DeliveryOutcome(True)
+
+
+def _text(value) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _smtp_outcome(code: int, error: str) -> DeliveryOutcome:
+    # 4xx replies are temporary by RFC 5321; 5xx are permanent.
+    return DeliveryOutcome(False, transient=400 <= code < 500, error=error)
+
+
+class WebhookPoster:
+    """POSTs an event to a district system's URL, signed with the subscription's secret."""
+
+    def __init__(self, timeout: float = 10.0, session: requests.Session | None = None):
+        self.timeout = timeout
+        self.session = session or requests.Session()
+
+    def post(self, url: str, secret: str, body: bytes, event_id: str, event_type: str,
+             delivery_id: str) -> DeliveryOutcome:  # fmt: skip
+        timestamp = int(time.time())
+        headers = {
+            "Content-Type": "application/cloudevents+json; charset=utf-8",
+            "User-Agent": "returnee-platform-notify/1",
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+            EVENT_ID_HEADER: event_id,
+            EVENT_TYPE_HEADER: event_type,
+            DELIVERY_HEADER: delivery_id,
+        }
+        try:
+            response = self.session.post(
+                url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
+            )
+        except requests.RequestException as exc:
+            return DeliveryOutcome(False, transient=True, error=f"unreachable: {exc}"[:500])
+        if 200 <= response.status_code < 300:
+            return DeliveryOutcome(True)
+        # Throttling, timeouts and server errors may pass; other answers will not change.
+        transient = response.status_code in (408, 425, 429) or response.status_code >= 500
+        return DeliveryOutcome(False, transient=transient, error=f"HTTP {response.status_code}")
+
+
+class SmsAdapter:
+    """Sends a short text to a phone number; gateways plug in behind this."""
+
+    def send(self, phone: str, text: str) -> DeliveryOutcome:
+        raise NotImplementedError
+
+
+class LoggingSmsAdapter(SmsAdapter):
+    """The default: no SMS gateway is contracted, so messages are written to the log."""
+
+    def send(self, phone: str, text: str) -> DeliveryOutcome:
+        log.info("SMS to %s: %s", _masked(phone), text)
+        return DeliveryOutcome(True)
+
+
+def _masked(phone: str) -> str:
+    digits = phone.replace(" ", "")
+    return f"{digits[:3]}****{digits[-4:]}" if len(digits) > 7 else "****"
+
+
+def sms_adapter(path: str) -> SmsAdapter:
+    """`log` or `package.module:Class` of an `SmsAdapter` taking no arguments."""
+    if path in ("", "log"):
+        return LoggingSmsAdapter()
+    module_name, _, class_name = path.partition(":")
+    adapter = getattr(importlib.import_module(module_name), class_name)()
+    if not isinstance(adapter, SmsAdapter):
+        raise TypeError(f"{path} is not an SmsAdapter")
+    return adapter

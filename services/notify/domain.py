@@ -1,0 +1,379 @@
+"""What to tell whom, through which channel, and when: the notify service's rules, without I/O.
+
+An incoming event becomes *intents* (a recipient, a template, its context, the channels it goes
+out on); each intent and channel becomes a notification that is either queued or suppressed by
+the recipient's preferences and consent. Timing rules (quiet hours, retry backoff, digest
+windows) and the webhook signature live here too, so they are tested without a database.
+"""
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
+from typing import Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TEMPLATES = (
+    "welcome",
+    "matches_found",
+    "policies_eligible",
+    "consultation_update",
+    "intention_update",
+    "appointment_confirmation",
+)
+CHANNELS = ("email", "in_app", "webhook", "sms")
+# Channels that interrupt a person: these wait for the end of quiet hours and are digested.
+PUSH_CHANNELS = ("email", "sms")
+ANY = "*"
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+DEFAULT_LOCALE = "zh-CN"
+
+# The consultation events that concern the returnee, and how the message names the change.
+CONSULTATION_CHANGES = {
+    "consultation.requested": "requested",
+    "consultation.assigned": "assigned",
+    "consultation.answered": "answered",
+    "consultation.waiting_on_returnee": "waiting_on_returnee",
+}
+INTENTION_CHANGES = {
+    "intention.accepted": "accepted",
+    "intention.declined": "declined",
+}
+APPOINTMENT_CHANGES = {"appointment.booked": "booked", "appointment.cancelled": "cancelled"}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    id: str
+    kind: str  # returnee | staff | organization
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    locale: str = DEFAULT_LOCALE
+    role: str | None = None
+    organization_id: str | None = None
+    notifications_consent: bool = True
+
+    def address(self, channel: str) -> str | None:
+        if channel == "email":
+            return self.email
+        if channel == "sms":
+            return self.phone
+        if channel == "in_app":
+            # Organizations have no one logged in as them: their inbox is the contact mailbox.
+            return None if self.kind == "organization" else self.id
+        return None
+
+
+@dataclass(frozen=True)
+class Preferences:
+    """A recipient's choices. An opt-out is (channel, topic) where either may be `*`."""
+
+    opt_outs: tuple[tuple[str, str], ...] = ()
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    timezone: str = DEFAULT_TIMEZONE
+
+    def opted_out(self, channel: str, topic: str) -> bool:
+        return any(
+            c in (channel, ANY) and t in (topic, ANY) for c, t in self.opt_outs
+        )  # fmt: skip
+
+    def quiet_until(self, now: datetime) -> datetime | None:
+        """When quiet hours that hold at `now` end, or None outside quiet hours.
+
+        Hours are wall-clock times in the recipient's zone; a window may span midnight
+        (22:00–07:00). Equal start and end means no quiet hours."""
+        if self.quiet_start is None or self.quiet_end is None:
+            return None
+        if self.quiet_start == self.quiet_end:
+            return None
+        zone = zone_of(self.timezone)
+        local = now.astimezone(zone)
+        clock = local.time().replace(tzinfo=None)
+        start, end = self.quiet_start, self.quiet_end
+        inside = start <= clock < end if start < end else clock >= start or clock < end
+        if not inside:
+            return None
+        end_day = local.date() if clock < end else local.date() + timedelta(days=1)
+        return datetime.combine(end_day, end, tzinfo=zone).astimezone(UTC)
+
+
+def zone_of(name: str) -> tzinfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # Slim images may ship without tzdata; Shanghai has had no DST since 1991.
+        if name == DEFAULT_TIMEZONE:
+            return timezone(timedelta(hours=8), DEFAULT_TIMEZONE)
+        raise
+
+
+def valid_zone(name: str) -> bool:
+    try:
+        zone_of(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Intent:
+    """Tell `recipient` about something with `template`, on each of `channels`."""
+
+    recipient: Recipient
+    template: str
+    context: dict
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Decision:
+    channel: str
+    address: str | None
+    status: str  # queued | suppressed
+    reason: str | None = None
+
+
+def decide(intent: Intent, preferences: Preferences) -> list[Decision]:
+    """Each channel of the intent, queued or suppressed with the reason."""
+    decisions = []
+    for channel in intent.channels:
+        address = intent.recipient.address(channel)
+        reason = None
+        if address is None:
+            continue  # the channel does not reach this recipient: nothing to record
+        if (
+            intent.recipient.kind == "returnee"
+            and not intent.recipient.notifications_consent
+            and channel in PUSH_CHANNELS
+        ):
+            reason = "no consent to notifications"
+        elif preferences.opted_out(channel, intent.template):
+            reason = f"opted out of {intent.template} by {channel}"
+        status = "suppressed" if reason else "queued"
+        decisions.append(Decision(channel, address, status, reason))
+    return decisions
+
+
+class Directory(Protocol):
+    """What planning looks up; the store answers from the copies kept from events."""
+
+    def recipient(self, recipient_id) -> Recipient | None: ...
+
+    def staff_of(self, organization_id, role: str) -> list[Recipient]: ...
+
+    def resource_title(self, resource_id) -> str | None: ...
+
+    def organization_name(self, organization_id) -> str | None: ...
+
+    def policy_titles(self, codes: Iterable[str]) -> dict[str, dict[str, str]]: ...
+
+
+RETURNEE_CHANNELS = ("email", "in_app")
+APPOINTMENT_CHANNELS = ("email", "in_app", "sms")
+
+
+def plan(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """The intents an event causes (none for events nobody is told about)."""
+    if event_type == "returnee.registered":
+        returnee = directory.recipient(data["returnee_id"])
+        if returnee is None:
+            return []
+        return [Intent(returnee, "welcome", {"name": returnee.name}, RETURNEE_CHANNELS)]
+    if event_type == "matches.proposed":
+        return _matches_found(data, directory)
+    if event_type == "eligibility.assessed":
+        return _policies_eligible(data, directory)
+    if event_type in CONSULTATION_CHANGES or event_type == "consultation.sla_breached":
+        return _consultation_update(event_type, data, directory)
+    if event_type == "intention.expressed" or event_type in INTENTION_CHANGES:
+        return _intention_update(event_type, data, directory)
+    if event_type in APPOINTMENT_CHANGES:
+        return _appointment(event_type, data, directory)
+    return []
+
+
+def _matches_found(data: dict, directory: Directory) -> list[Intent]:
+    added = {str(r) for r in data["added_resource_ids"]}
+    returnee = directory.recipient(data["returnee_id"])
+    if not added or returnee is None:
+        return []
+    matches = [
+        {
+            "resource_id": str(m["resource_id"]),
+            "title": directory.resource_title(m["resource_id"]) or "",
+            "organization": directory.organization_name(m["organization_id"]) or "",
+            "score": round(float(m["score"]) * 100),
+            "reasons": [r["detail"] for r in m["reasons"]],
+        }
+        for m in data["matches"]
+        if str(m["resource_id"]) in added
+    ]
+    if not matches:
+        return []
+    context = {"name": returnee.name, "matches": matches}
+    return [Intent(returnee, "matches_found", context, RETURNEE_CHANNELS)]
+
+
+def merge_matches(lead: dict, later: dict) -> dict:
+    """A digest of two matches_found contexts: every resource once, the later version winning."""
+    by_resource = {m["resource_id"]: m for m in lead["matches"]}
+    by_resource.update({m["resource_id"]: m for m in later["matches"]})
+    merged = sorted(by_resource.values(), key=lambda m: -m["score"])
+    return {**lead, "name": later["name"], "matches": merged}
+
+
+def _policies_eligible(data: dict, directory: Directory) -> list[Intent]:
+    returnee = directory.recipient(data["returnee_id"])
+    codes = list(data["newly_eligible"])
+    if not codes or returnee is None:
+        return []
+    titles = directory.policy_titles(codes)
+    tiers = {p["code"]: p.get("tier") for p in data["eligible"]}
+    policies = [
+        {
+            "code": code,
+            "title": titles.get(code, {}).get(returnee.locale) or code,
+            "tier": tiers.get(code),
+        }
+        for code in codes
+    ]
+    context = {"name": returnee.name, "policies": policies}
+    return [Intent(returnee, "policies_eligible", context, RETURNEE_CHANNELS)]
+
+
+def _consultation_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    base = {"consultation_id": str(data["consultation_id"]), "topic": data["topic"]}
+    intents = []
+    if event_type == "consultation.sla_breached":
+        # Escalation goes to the advisor who holds it, or to every advisor when nobody does.
+        advisor = data.get("advisor_id") and directory.recipient(data["advisor_id"])
+        advisors = [advisor] if advisor else directory.staff_of(None, "advisor")
+        context = {
+            **base,
+            "change": "sla_breached",
+            "deadline": data["deadline"],
+            "due_at": local_time(data["due_at"]),
+        }
+        for person in advisors:
+            intents.append(
+                Intent(
+                    person,
+                    "consultation_update",
+                    {**context, "name": person.name},
+                    RETURNEE_CHANNELS,
+                )  # fmt: skip
+            )
+        return intents
+    change = CONSULTATION_CHANGES[event_type]
+    returnee = directory.recipient(data["returnee_id"])
+    if returnee is not None:
+        context = {**base, "change": change, "name": returnee.name}
+        intents.append(Intent(returnee, "consultation_update", context, RETURNEE_CHANNELS))
+    if event_type == "consultation.assigned":
+        advisor = directory.recipient(data["advisor_id"])
+        if advisor is not None:
+            context = {**base, "change": "assigned_to_you", "name": advisor.name}
+            intents.append(Intent(advisor, "consultation_update", context, RETURNEE_CHANNELS))
+    return intents
+
+
+def _intention_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    base = {
+        "intention_id": str(data["intention_id"]),
+        "resource_title": directory.resource_title(data["resource_id"]) or "",
+        "organization": directory.organization_name(data["organization_id"]) or "",
+        "message": data.get("message"),
+    }
+    if event_type == "intention.expressed":
+        # The providing organization hears of it: its providers and its contact mailbox.
+        returnee = directory.recipient(data["returnee_id"])
+        base["returnee_name"] = returnee.name if returnee else ""
+        people = directory.staff_of(data["organization_id"], "provider")
+        organization = directory.recipient(data["organization_id"])
+        if organization is not None:
+            people.append(organization)
+        return [
+            Intent(
+                p,
+                "intention_update",
+                {**base, "change": "expressed", "name": p.name},
+                RETURNEE_CHANNELS,
+            )  # fmt: skip
+            for p in people
+        ]
+    returnee = directory.recipient(data["returnee_id"])
+    if returnee is None:
+        return []
+    context = {**base, "change": INTENTION_CHANGES[event_type], "name": returnee.name}
+    return [Intent(returnee, "intention_update", context, RETURNEE_CHANNELS)]
+
+
+def _appointment(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    returnee = directory.recipient(data["returnee_id"])
+    if returnee is None:
+        return []
+    context = {
+        "name": returnee.name,
+        "change": APPOINTMENT_CHANGES[event_type],
+        "appointment_id": str(data["appointment_id"]),
+        "starts_at": local_time(data["starts_at"]),
+        "ends_at": local_time(data["ends_at"], "%H:%M"),
+        "location": data["location"],
+        "cancelled_by": data.get("cancelled_by"),
+    }
+    return [Intent(returnee, "appointment_confirmation", context, APPOINTMENT_CHANNELS)]
+
+
+def local_time(instant: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    """An instant as the platform's users read it: Shanghai wall-clock time."""
+    return instant.astimezone(zone_of(DEFAULT_TIMEZONE)).strftime(pattern)
+
+
+def webhook_template(event_type: str) -> str:
+    """The template slug a webhook delivery is reported under: the event type, as a slug."""
+    return event_type.replace(".", "_")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 600.0
+
+    def delay(self, attempts: int) -> float:
+        """Seconds to wait after the `attempts`-th failed attempt: 2, 4, 8, ... capped."""
+        return min(self.base_delay * 2 ** max(attempts - 1, 0), self.max_delay)
+
+    def exhausted(self, attempts: int) -> bool:
+        return attempts >= self.max_attempts
+
+
+@dataclass
+class DeliveryOutcome:
+    """What one attempt to send came to."""
+
+    delivered: bool
+    transient: bool = False
+    error: str | None = None
+    details: dict = field(default_factory=dict)
+
+
+SIGNATURE_HEADER = "X-Platform-Signature"
+TIMESTAMP_HEADER = "X-Platform-Timestamp"
+EVENT_ID_HEADER = "X-Platform-Event-Id"
+EVENT_TYPE_HEADER = "X-Platform-Event-Type"
+DELIVERY_HEADER = "X-Platform-Delivery"
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """`sha256=<hex>` of HMAC-SHA256(secret, "<timestamp>." + body): binding the timestamp into
+    the signature lets receivers refuse replays older than their tolerance."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def signature_valid(secret: str, timestamp: int, body: bytes, signature: str) -> bool:
+    return hmac.compare_digest(sign(secret, timestamp, body), signature)

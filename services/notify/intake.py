@@ -1,0 +1,123 @@
+"""From an incoming event to queued (or suppressed) notifications, inside the event's transaction.
+
+Nothing is sent here: the handler's transaction only keeps the directory current and writes
+notification rows; the delivery loop sends them. A redelivered event is stopped by the inbox,
+and should anything get past it, by the unique (event, recipient, channel) constraint.
+"""
+
+import dataclasses
+import uuid
+from datetime import timedelta
+
+from contracts import CATALOG, Event
+from services.notify import store
+from services.notify.domain import (
+    PUSH_CHANNELS,
+    Intent,
+    decide,
+    merge_matches,
+    plan,
+    webhook_template,
+)
+from services.notify.rendering import render
+
+DIGESTED = ("matches_found",)
+
+
+def take(tx, event: Event, digest_window: float) -> None:
+    keep_directory(tx, event)
+    directory = store.StoredDirectory(tx)
+    for intent in plan(event.type, event.data, directory):
+        queue(tx, event, intent, digest_window)
+    for subscription in store.subscribers_to(tx, event.type):
+        queue_webhook(tx, event, subscription)
+    if event.type == "returnee.erased":
+        store.erase_person(tx, event.data["returnee_id"])
+
+
+def keep_directory(tx, event: Event) -> None:
+    data = event.data
+    if event.type in ("returnee.registered", "returnee.updated"):
+        store.keep_returnee(tx, data, event.time)
+    elif event.type == "consent.changed" and data["purpose"] == "notifications":
+        store.keep_consent(tx, data["returnee_id"], data["granted"], data["changed_at"])
+    elif event.type == "staff.registered":
+        store.keep_staff(tx, data)
+    elif event.type == "organization.registered":
+        store.keep_organization(tx, data)
+    elif event.type == "resource.published":
+        store.keep_resource(tx, data)
+    elif event.type == "policy.published":
+        store.keep_policy(tx, data)
+
+
+def queue(tx, event: Event, intent: Intent, digest_window: float) -> None:
+    recipient = intent.recipient
+    preferences = store.preferences(tx, recipient.id)
+    rendered = render(intent.template, recipient.locale, intent.context)
+    for decision in decide(intent, preferences):
+        row = {
+            "id": str(uuid.uuid4()),
+            "recipient_id": recipient.id,
+            "channel": decision.channel,
+            "template": intent.template,
+            "locale": recipient.locale,
+            "address": decision.address,
+            "subject": rendered.subject,
+            "body": rendered.text,
+            "html": rendered.html if decision.channel == "email" else None,
+            "context": {**intent.context, "recipient_name": recipient.name},
+            "status": decision.status,
+            "reason": decision.reason,
+            "event_id": event.id,
+            "event_type": event.type,
+        }
+        digested = (
+            decision.status == "queued"
+            and intent.template in DIGESTED
+            and decision.channel in PUSH_CHANNELS
+            and digest_window > 0
+        )
+        if digested:
+            lead = store.open_digest(tx, recipient.id, decision.channel, intent.template)
+            if lead is not None:
+                merged = merge_matches(lead["context"], intent.context)
+                text = render(intent.template, lead["locale"], merged)
+                store.rewrite(tx, lead["id"], text.subject, text.text,
+                              text.html if decision.channel == "email" else None,
+                              {**merged, "recipient_name": recipient.name})  # fmt: skip
+                row["digest_id"] = str(lead["id"])
+            else:
+                # The first of a digest waits for the window, gathering what comes after it.
+                row["next_attempt_at"] = event_time_now(tx) + timedelta(seconds=digest_window)
+        store.add_notification(tx, row)
+
+
+def event_time_now(tx):
+    return tx.one("SELECT now() AS now")["now"]
+
+
+def queue_webhook(tx, event: Event, subscription: dict) -> None:
+    store.add_notification(
+        tx,
+        {
+            "id": str(uuid.uuid4()),
+            "recipient_id": str(subscription["id"]),
+            "channel": "webhook",
+            "template": webhook_template(event.type),
+            "locale": "en",
+            "address": subscription["url"],
+            "subject": event.type,
+            "body": wire_form(event).decode("utf-8"),
+            "status": "queued",
+            "event_id": event.id,
+            "event_type": event.type,
+        },
+    )
+
+
+def wire_form(event: Event) -> bytes:
+    """The event as its producer published it (CloudEvents JSON), from the loaded data."""
+    event_type = CATALOG.get(event.type, event.version)
+    data = event_type.tolerant_schema.dump(event.data)
+    return dataclasses.replace(event, data=data).to_json()

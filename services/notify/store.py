@@ -1,0 +1,448 @@
+"""SQL of the notify database. Every function runs inside the caller's transaction `tx`."""
+
+import json
+from datetime import datetime
+
+from services.notify.domain import Preferences, Recipient
+
+NOTIFICATION_COLUMNS = (
+    "id, recipient_id, channel, template, locale, address, subject, body, html, context, status,"
+    " reason, event_id, event_type, digest_id, attempts, next_attempt_at, held_for_quiet_hours,"
+    " last_error, created_at, sent_at"
+)
+
+
+# --- the recipient directory ------------------------------------------------------------------
+
+
+def _recipient(row: dict | None) -> Recipient | None:
+    if row is None:
+        return None
+    return Recipient(
+        id=str(row["id"]),
+        kind=row["kind"],
+        name=row["name"],
+        email=row["email"],
+        phone=row["phone"],
+        locale=row["locale"],
+        role=row["role"],
+        organization_id=str(row["organization_id"]) if row["organization_id"] else None,
+        notifications_consent=row["notifications_consent"],
+    )
+
+
+def is_erased(tx, person_id) -> bool:
+    return tx.one("SELECT 1 FROM erased_recipients WHERE id = %s", (str(person_id),)) is not None
+
+
+def keep_returnee(tx, data: dict, at: datetime) -> None:
+    """The returnee's contact data and notification consent as of `at` (an event's time)."""
+    if is_erased(tx, data["returnee_id"]):
+        return
+    tx.execute(
+        """
+        INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
+                                consent_at, updated_at)
+        VALUES (%(id)s, 'returnee', %(name)s, %(email)s, %(phone)s, %(locale)s, %(consent)s,
+                %(at)s, %(at)s)
+        ON CONFLICT (id) DO UPDATE SET
+            name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+            locale = EXCLUDED.locale, updated_at = EXCLUDED.updated_at,
+            notifications_consent = CASE WHEN recipients.consent_at <= EXCLUDED.consent_at
+                THEN EXCLUDED.notifications_consent ELSE recipients.notifications_consent END,
+            consent_at = GREATEST(recipients.consent_at, EXCLUDED.consent_at)
+        WHERE recipients.updated_at <= EXCLUDED.updated_at
+        """,
+        {
+            "id": str(data["returnee_id"]),
+            "name": data["name"],
+            "email": data["email"],
+            "phone": data.get("phone"),
+            "locale": data["locale"],
+            "consent": data["consents"]["notifications"],
+            "at": at,
+        },
+    )
+
+
+def keep_consent(tx, returnee_id, granted: bool, at: datetime) -> None:
+    tx.execute(
+        "UPDATE recipients SET notifications_consent = %s, consent_at = %s"
+        " WHERE id = %s AND consent_at <= %s",
+        (granted, at, str(returnee_id), at),
+    )
+
+
+def keep_staff(tx, data: dict) -> None:
+    tx.execute(
+        """
+        INSERT INTO recipients (id, kind, name, email, locale, role, organization_id, updated_at)
+        VALUES (%s, 'staff', %s, %s, %s, %s, %s, now())
+        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+            locale = EXCLUDED.locale, role = EXCLUDED.role,
+            organization_id = EXCLUDED.organization_id, updated_at = now()
+        """,
+        (
+            str(data["staff_id"]),
+            data["name"],
+            data["email"],
+            data.get("locale") or "zh-CN",
+            data["role"],
+            str(data["organization_id"]) if data.get("organization_id") else None,
+        ),
+    )
+
+
+def keep_organization(tx, data: dict) -> None:
+    tx.execute(
+        """
+        INSERT INTO recipients (id, kind, name, email, locale, updated_at)
+        VALUES (%s, 'organization', %s, %s, 'zh-CN', now())
+        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+            updated_at = now()
+        """,
+        (str(data["organization_id"]), data["name"], data.get("contact_email")),
+    )
+
+
+def erase_person(tx, person_id) -> int:
+    """Delete everything held about the person; returns how many notifications went."""
+    person = str(person_id)
+    tx.execute("INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,))
+    tx.execute("DELETE FROM recipients WHERE id = %s", (person,))
+    tx.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
+    return tx.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,)).rowcount
+
+
+def keep_resource(tx, data: dict) -> None:
+    tx.execute(
+        "INSERT INTO resources (id, organization_id, title) VALUES (%s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title,"
+        " organization_id = EXCLUDED.organization_id",
+        (str(data["resource_id"]), str(data["organization_id"]), data["title"]),
+    )
+
+
+def keep_policy(tx, data: dict) -> None:
+    tx.execute(
+        "INSERT INTO policies (id, code, title_zh, title_en) VALUES (%s, %s, %s, %s)"
+        " ON CONFLICT (id) DO UPDATE SET code = EXCLUDED.code, title_zh = EXCLUDED.title_zh,"
+        " title_en = EXCLUDED.title_en",
+        (str(data["policy_id"]), data["code"], data["title"]["zh-CN"], data["title"]["en"]),
+    )
+
+
+class StoredDirectory:
+    """The `domain.Directory` answered from this database."""
+
+    def __init__(self, tx):
+        self.tx = tx
+
+    def recipient(self, recipient_id) -> Recipient | None:
+        if not recipient_id:
+            return None
+        row = self.tx.one("SELECT * FROM recipients WHERE id = %s", (str(recipient_id),))
+        return _recipient(row)
+
+    def staff_of(self, organization_id, role: str) -> list[Recipient]:
+        if organization_id is None:
+            rows = self.tx.all(
+                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s ORDER BY name", (role,)
+            )
+        else:
+            rows = self.tx.all(
+                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s"
+                " AND organization_id = %s ORDER BY name",
+                (role, str(organization_id)),
+            )
+        return [_recipient(row) for row in rows]
+
+    def resource_title(self, resource_id) -> str | None:
+        row = self.tx.one("SELECT title FROM resources WHERE id = %s", (str(resource_id),))
+        return row["title"] if row else None
+
+    def organization_name(self, organization_id) -> str | None:
+        row = self.tx.one(
+            "SELECT name FROM recipients WHERE id = %s AND kind = 'organization'",
+            (str(organization_id),),
+        )
+        return row["name"] if row else None
+
+    def policy_titles(self, codes) -> dict[str, dict[str, str]]:
+        rows = self.tx.all(
+            "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (list(codes),)
+        )
+        return {r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]} for r in rows}
+
+
+def topics(tx, locale: str) -> list[dict]:
+    suffix = "zh" if locale == "zh-CN" else "en"
+    return tx.all(
+        f"SELECT name, label_{suffix} AS label, description_{suffix} AS description, channels"
+        " FROM topics ORDER BY position"
+    )
+
+
+# --- preferences --------------------------------------------------------------------------------
+
+
+def preferences(tx, recipient_id) -> Preferences:
+    row = tx.one("SELECT * FROM preferences WHERE recipient_id = %s", (str(recipient_id),))
+    return preferences_from_row(row)
+
+
+def preferences_from_row(row: dict | None) -> Preferences:
+    if row is None or row.get("opt_outs") is None:
+        return Preferences()
+    return Preferences(
+        opt_outs=tuple((o["channel"], o["topic"]) for o in row["opt_outs"]),
+        quiet_start=row["quiet_start"],
+        quiet_end=row["quiet_end"],
+        timezone=row["timezone"],
+    )
+
+
+def save_preferences(tx, recipient_id, prefs: Preferences) -> None:
+    opt_outs = json.dumps([{"channel": c, "topic": t} for c, t in prefs.opt_outs])
+    tx.execute(
+        """
+        INSERT INTO preferences (recipient_id, opt_outs, quiet_start, quiet_end, timezone)
+        VALUES (%s, %s, %s, %s, %s)
+        ON CONFLICT (recipient_id) DO UPDATE SET opt_outs = EXCLUDED.opt_outs,
+            quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end,
+            timezone = EXCLUDED.timezone, updated_at = now()
+        """,
+        (str(recipient_id), opt_outs, prefs.quiet_start, prefs.quiet_end, prefs.timezone),
+    )
+    # Held messages are looked at again: the delivery loop re-checks the new quiet hours.
+    tx.execute(
+        "UPDATE notifications SET next_attempt_at = now(), held_for_quiet_hours = false"
+        " WHERE recipient_id = %s AND status = 'queued' AND held_for_quiet_hours",
+        (str(recipient_id),),
+    )
+
+
+# --- notifications ------------------------------------------------------------------------------
+
+
+def add_notification(tx, row: dict) -> str | None:
+    """Insert unless this (event, recipient, channel) has one already; the new id or None."""
+    row = {
+        "digest_id": None,
+        "html": None,
+        "reason": None,
+        "address": None,
+        "context": {},
+        "next_attempt_at": None,
+        **row,
+    }
+    found = tx.one(
+        """
+        INSERT INTO notifications (id, recipient_id, channel, template, locale, address, subject,
+            body, html, context, status, reason, event_id, event_type, digest_id,
+            next_attempt_at)
+        VALUES (%(id)s, %(recipient_id)s, %(channel)s, %(template)s, %(locale)s, %(address)s,
+            %(subject)s, %(body)s, %(html)s, %(context)s, %(status)s, %(reason)s, %(event_id)s,
+            %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()))
+        ON CONFLICT ON CONSTRAINT one_per_event_recipient_channel DO NOTHING
+        RETURNING id
+        """,
+        {**row, "context": json.dumps(row["context"])},
+    )
+    return str(found["id"]) if found else None
+
+
+def open_digest(tx, recipient_id, channel: str, template: str) -> dict | None:
+    """A queued message of the template still waiting for its digest window, locked.
+
+    Two events for the same person handled at once would each miss the other's uncommitted
+    lead and start two digests: a transaction lock per (recipient, channel, template) makes
+    the second wait for the first to commit."""
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+        (f"digest:{recipient_id}:{channel}:{template}",),
+    )
+    return tx.one(
+        f"""
+        SELECT {NOTIFICATION_COLUMNS} FROM notifications
+        WHERE recipient_id = %s AND channel = %s AND template = %s AND status = 'queued'
+          AND digest_id IS NULL AND attempts = 0 AND next_attempt_at > now()
+        ORDER BY created_at LIMIT 1
+        FOR UPDATE
+        """,
+        (str(recipient_id), channel, template),
+    )
+
+
+def rewrite(tx, notification_id, subject: str, body: str, html: str, context: dict) -> None:
+    tx.execute(
+        "UPDATE notifications SET subject = %s, body = %s, html = %s, context = %s WHERE id = %s",
+        (subject, body, html, json.dumps(context), str(notification_id)),
+    )
+
+
+def notifications_of(tx, recipient_id, channel: str | None, limit: int) -> list[dict]:
+    sql = (
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE recipient_id = %s"
+        " AND channel <> 'webhook'"
+    )
+    params: list = [str(recipient_id)]
+    if channel:
+        sql += " AND channel = %s"
+        params.append(channel)
+    sql += " ORDER BY created_at DESC, id LIMIT %s"
+    params.append(limit)
+    return tx.all(sql, params)
+
+
+def due(tx, limit: int) -> list[dict]:
+    """Queued messages whose time has come, locked against other replicas until commit."""
+    return tx.all(
+        f"""
+        SELECT {NOTIFICATION_COLUMNS} FROM notifications
+        WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
+        ORDER BY next_attempt_at
+        LIMIT %s
+        FOR UPDATE SKIP LOCKED
+        """,
+        (limit,),
+    )
+
+
+def preferences_of(tx, recipient_ids) -> dict[str, Preferences]:
+    rows = tx.all(
+        "SELECT * FROM preferences WHERE recipient_id = ANY(%s::uuid[])",
+        ([str(r) for r in recipient_ids],),
+    )
+    return {str(r["recipient_id"]): preferences_from_row(r) for r in rows}
+
+
+def lease(tx, ids, seconds: float) -> None:
+    """Claimed messages are not due again for `seconds`: long enough to send them; if this
+    replica dies meanwhile, another one picks them up after the lease."""
+    tx.execute(
+        "UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %s)"
+        " WHERE id = ANY(%s::uuid[])",
+        (seconds, [str(i) for i in ids]),
+    )
+
+
+def release(tx, ids) -> None:
+    """Claimed but not attempted: due again now, for whichever replica comes first."""
+    tx.execute(
+        "UPDATE notifications SET next_attempt_at = now() WHERE id = ANY(%s::uuid[])",
+        ([str(i) for i in ids],),
+    )
+
+
+def hold(tx, notification_id, until: datetime) -> None:
+    tx.execute(
+        "UPDATE notifications SET next_attempt_at = %s, held_for_quiet_hours = true WHERE id = %s",
+        (until, str(notification_id)),
+    )
+
+
+def digest_members(tx, lead_id) -> list[dict]:
+    return tx.all(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE digest_id = %s",
+        (str(lead_id),),
+    )
+
+
+def mark_sent(tx, notification_id) -> None:
+    tx.execute(
+        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
+        " last_error = NULL, held_for_quiet_hours = false"
+        " WHERE id = %s OR digest_id = %s",
+        (str(notification_id), str(notification_id)),
+    )
+
+
+def mark_failed(tx, notification_id, reason: str) -> None:
+    tx.execute(
+        "UPDATE notifications SET status = 'failed', reason = %s, last_error = %s,"
+        " attempts = attempts + 1 WHERE id = %s",
+        (reason[:500], reason[:2000], str(notification_id)),
+    )
+    tx.execute(
+        "UPDATE notifications SET status = 'failed', reason = %s WHERE digest_id = %s",
+        (reason[:500], str(notification_id)),
+    )
+
+
+def retry_later(tx, notification_id, delay_seconds: float, error: str) -> None:
+    tx.execute(
+        "UPDATE notifications SET attempts = attempts + 1, last_error = %s,"
+        " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+        (error[:2000], delay_seconds, str(notification_id)),
+    )
+
+
+def notification(tx, notification_id) -> dict | None:
+    return tx.one(
+        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = %s",
+        (str(notification_id),),
+    )
+
+
+# --- webhook subscriptions ----------------------------------------------------------------------
+
+
+def add_subscription(tx, subscription_id, url: str, event_types: list[str], secret: str) -> dict:
+    return tx.one(
+        "INSERT INTO subscriptions (id, url, event_types, secret) VALUES (%s, %s, %s, %s)"
+        " RETURNING *",
+        (str(subscription_id), url, event_types, secret),
+    )
+
+
+def subscriptions(tx) -> list[dict]:
+    return tx.all("SELECT * FROM subscriptions ORDER BY created_at, id")
+
+
+def subscription(tx, subscription_id) -> dict | None:
+    return tx.one("SELECT * FROM subscriptions WHERE id = %s", (str(subscription_id),))
+
+
+def delete_subscription(tx, subscription_id) -> bool:
+    return (
+        tx.execute("DELETE FROM subscriptions WHERE id = %s", (str(subscription_id),)).rowcount > 0
+    )
+
+
+def subscribers_to(tx, event_type: str) -> list[dict]:
+    return tx.all(
+        "SELECT * FROM subscriptions WHERE active AND %s = ANY(event_types) ORDER BY id",
+        (event_type,),
+    )
+
+
+def webhook_succeeded(tx, subscription_id) -> None:
+    tx.execute(
+        "UPDATE subscriptions SET consecutive_failures = 0 WHERE id = %s", (str(subscription_id),)
+    )
+
+
+def webhook_failed(tx, subscription_id) -> dict | None:
+    """Count a failed delivery attempt; the subscription after it, locked."""
+    return tx.one(
+        "UPDATE subscriptions SET consecutive_failures = consecutive_failures + 1"
+        " WHERE id = %s RETURNING *",
+        (str(subscription_id),),
+    )
+
+
+def disable_subscription(tx, subscription_id, reason: str) -> list[dict]:
+    """Disable it; returns its queued deliveries, now failed."""
+    tx.execute(
+        "UPDATE subscriptions SET active = false, disabled_reason = %s WHERE id = %s",
+        (reason, str(subscription_id)),
+    )
+    return tx.all(
+        f"""
+        UPDATE notifications SET status = 'failed', reason = %s
+        WHERE recipient_id = %s AND channel = 'webhook' AND status = 'queued'
+        RETURNING {NOTIFICATION_COLUMNS}
+        """,
+        (reason[:500], str(subscription_id)),
+    )

@@ -1,0 +1,121 @@
+"""A small real SMTP server for tests, on `socketserver`.
+
+Speaks EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT; keeps every accepted message parsed as
+an `email.message.EmailMessage`. `outage(n)` makes it answer `451` to the next `n` MAIL commands,
+as a mail server in trouble does, so senders must retry. Under eventlet's monkey-patching its
+threads are green threads, which is all it needs.
+"""
+
+import socketserver
+import threading
+import time
+from email import policy
+from email.parser import BytesParser
+
+
+class SmtpSink:
+    def __init__(self, host: str = "127.0.0.1"):
+        sink = self
+        self.messages: list = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+        self.refused = 0
+        self._outage_left = 0
+        self._lock = threading.Lock()
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                sink._converse(self)
+
+        class Server(socketserver.ThreadingTCPServer):
+            allow_reuse_address = True
+            daemon_threads = True
+
+        self.server = Server((host, 0), Handler)
+        self.host, self.port = self.server.server_address
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def start(self) -> "SmtpSink":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def outage(self, mail_commands: int) -> None:
+        """Answer 451 to the next `mail_commands` MAIL FROM commands."""
+        with self._lock:
+            self._outage_left = mail_commands
+
+    def wait_for(self, count: int, timeout: float = 20.0) -> list:
+        deadline = time.monotonic() + timeout
+        while len(self.messages) < count:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{len(self.messages)} messages arrived, expected {count}")
+            time.sleep(0.05)
+        return self.messages
+
+    def to(self, address: str) -> list:
+        return [m for m in self.messages if address in m["To"]]
+
+    def _converse(self, conn) -> None:
+        def reply(line: str) -> None:
+            conn.wfile.write(f"{line}\r\n".encode())
+            conn.wfile.flush()
+
+        reply("220 sink.test ESMTP ready")
+        sender, recipients = None, []
+        while True:
+            raw = conn.rfile.readline()
+            if not raw:
+                return
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            verb = line[:4].upper()
+            if verb in ("EHLO", "HELO"):
+                if verb == "EHLO":
+                    reply("250-sink.test")
+                    reply("250-8BITMIME")
+                    reply("250 SMTPUTF8")
+                else:
+                    reply("250 sink.test")
+            elif verb == "MAIL":
+                with self._lock:
+                    refuse = self._outage_left > 0
+                    if refuse:
+                        self._outage_left -= 1
+                        self.refused += 1
+                if refuse:
+                    reply("451 4.3.0 Temporary failure, try again later")
+                    continue
+                sender, recipients = line.split(":", 1)[1].split()[0].strip("<>"), []
+                reply("250 2.1.0 OK")
+            elif verb == "RCPT":
+                recipients.append(line.split(":", 1)[1].split()[0].strip("<>"))
+                reply("250 2.1.5 OK")
+            elif verb == "DATA":
+                if not recipients:
+                    reply("503 5.5.1 RCPT first")
+                    continue
+                reply("354 End data with <CR><LF>.<CR><LF>")
+                lines = []
+                while True:
+                    data = conn.rfile.readline()
+                    if not data or data in (b".\r\n", b".\n"):
+                        break
+                    lines.append(data[1:] if data.startswith(b"..") else data)
+                message = BytesParser(policy=policy.default).parsebytes(b"".join(lines))
+                with self._lock:
+                    self.messages.append(message)
+                    self.envelopes.append((sender, recipients))
+                reply("250 2.0.0 queued")
+                sender, recipients = None, []
+            elif verb == "RSET":
+                sender, recipients = None, []
+                reply("250 OK")
+            elif verb == "NOOP":
+                reply("250 OK")
+            elif verb == "QUIT":
+                reply("221 Bye")
+                return
+            else:
+                reply("502 5.5.2 Command not recognized")

@@ -1,0 +1,468 @@
+"""The consulting service against the real RabbitMQ and PostgreSQL: eligibility on registration,
+re-assessment on a new policy (only changes published), erasure, consultations with SLA breaches
+under frozen time and two replicas, and appointments booked concurrently."""
+
+import threading
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+from kombu import Connection
+from nameko.testing.services import entrypoint_hook
+
+from chassis.db import ConnectionPool
+from chassis.topology import declare_service
+from contracts import CATALOG
+from contracts.examples import EXAMPLES
+from services.consulting.catalog import policy_id
+from services.consulting.seed import seed
+from services.consulting.service import ConsultingService
+from tests.support import publish_events, query, service_url, wait_until
+
+PROFILE = {k: v for k, v in EXAMPLES[("returnee.registered", 1)].data.items() if k != "returnee_id"}
+# The YAML case "Li Wei ... end of 2026" (services/consulting/cases/eligibility.yaml).
+LI_WEI_ELIGIBLE = {
+    "sh-returnee-definition": None,
+    "national-startup-support": "key",
+    "changning-overseas-talent-2026": "b",
+    "guaranteed-startup-loan-2024": "company",
+    "changning-free-office-space": None,
+    "high-tech-enterprise-tax": None,
+}
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+
+
+class FrozenClock:
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class Consulting:
+    def __init__(self, url, db, amqp_uri, clock, containers):
+        self.url, self.db, self.amqp_uri, self.clock = url, db, amqp_uri, clock
+        self.containers = containers
+
+    def sql(self, statement, params=None):
+        return query(self.db, statement, params)
+
+    def publish(self, type_, data, subject):
+        publish_events(self.amqp_uri, [CATALOG.create("accounts", type_, data, subject=subject)])
+
+    def register(self, returnee_id=None, **changes):
+        returnee_id = returnee_id or str(uuid.uuid4())
+        self.publish(
+            "returnee.registered", {**PROFILE, **changes, "returnee_id": returnee_id}, returnee_id
+        )
+        return returnee_id
+
+    def advisor(self, name="Zhang Min"):
+        staff_id = str(uuid.uuid4())
+        data = {
+            "staff_id": staff_id,
+            "email": f"{staff_id[:8]}@station.example.cn",
+            "name": name,
+            "role": "advisor",
+        }
+        self.publish("staff.registered", data, staff_id)
+        wait_until(lambda: self.sql("SELECT 1 FROM advisors WHERE id = %s", (staff_id,)))
+        return staff_id
+
+    def post(self, path, body=None, headers=None):
+        return requests.post(f"{self.url}{path}", json=body or {}, headers=headers, timeout=30)
+
+    def get(self, path, headers=None, **params):
+        return requests.get(f"{self.url}{path}", headers=headers, params=params, timeout=30)
+
+
+@pytest.fixture
+def consulting(config_for, container_factory, amqp_uri):
+    clock = FrozenClock(datetime(2026, 11, 28, 2, 0, tzinfo=UTC))
+    config = config_for(
+        "consulting", OUTBOX_SWEEP_SECONDS=0.2, RETRY_BASE_DELAY_MS=200, CLOCK=clock
+    )
+    # As the deploy step does: queues first, so the seeded policy.published events find them.
+    with Connection(amqp_uri) as connection:
+        declare_service(connection.channel(), ConsultingService, config)
+    pool = ConnectionPool(config["DATABASE_URL"], 1)
+    seed(pool)
+    pool.clear()
+    containers = []
+    for _ in range(2):  # two replicas on one database: competing consumers, two SLA timers
+        container = container_factory(ConsultingService, config)
+        container.start()
+        containers.append(container)
+    service = Consulting(
+        service_url(containers[0]), config["DATABASE_URL"], amqp_uri, clock, containers
+    )
+    # The seeded policies' publication is relayed and handled (nobody to re-assess yet).
+    wait_until(lambda: len(service.sql("SELECT 1 FROM inbox")) >= 9, message="seed handled")
+    return service
+
+
+def eligible_codes(event):
+    return {e["code"]: e["tier"] for e in event.data["eligible"]}
+
+
+def test_registration_is_assessed_and_explained_in_the_callers_language(consulting, spy, token_for):
+    assessed = spy("consulting", "eligibility.assessed")
+    returnee = consulting.register()
+    event = assessed.wait_for("eligibility.assessed", lambda e: e.subject == returnee)
+    assert eligible_codes(event) == LI_WEI_ELIGIBLE
+    assert sorted(event.data["newly_eligible"]) == sorted(LI_WEI_ELIGIBLE)
+    assert event.data["no_longer_eligible"] == []
+    # Only what the rules need is stored: no name, email or phone.
+    stored = consulting.sql("SELECT facts FROM returnees WHERE id = %s", (returnee,))[0]["facts"]
+    assert "name" not in stored and "email" not in stored and "phone" not in stored
+
+    me = token_for("returnee", returnee)
+    zh = consulting.get(f"/returnees/{returnee}/eligibility", {**me, "Accept-Language": "zh-CN"})
+    assert zh.status_code == 200, zh.text
+    startup = next(p for p in zh.json() if p["code"] == "national-startup-support")
+    assert startup["eligible"] is True and startup["tier"] == "key"
+    assert startup["title"] == "留学人员回国创业启动支持计划"
+    assert {r["criterion"] for r in startup["reasons"]} >= {"capital_500k", "majority_share"}
+    assert all(r["detail"] for r in startup["reasons"])
+    en = consulting.get(f"/returnees/{returnee}/eligibility", token_for("advisor")).json()
+    hukou = next(p for p in en if p["code"] == "sh-hukou-returnees-2020")
+    failed = next(r for r in hukou["reasons"] if r["criterion"] == "no_hukou_yet")
+    assert failed["passed"] is False and failed["values"]["actual"] == "hukou"
+    assert failed["detail"].startswith("not met")
+
+    path = f"/returnees/{returnee}/eligibility"
+    assert consulting.get(path).status_code == 401
+    assert consulting.get(path, token_for("returnee")).status_code == 403
+    assert consulting.get(path, token_for("provider")).status_code == 403
+    unknown = consulting.get(f"/returnees/{uuid.uuid4()}/eligibility", token_for("admin"))
+    assert unknown.status_code == 404
+
+
+def test_a_stale_update_does_not_overwrite_a_newer_profile(consulting, spy):
+    assessed = spy("consulting", "eligibility.assessed")
+    returnee = str(uuid.uuid4())
+    newer = CATALOG.create(
+        "accounts",
+        "returnee.updated",
+        {**PROFILE, "returnee_id": returnee, "industry": "fintech", "changed_fields": ["industry"]},
+        subject=returnee,
+    )
+    older = CATALOG.create(
+        "accounts",
+        "returnee.registered",
+        {**PROFILE, "returnee_id": returnee},
+        subject=returnee,
+        time=newer.time - timedelta(seconds=5),
+    )
+    publish_events(consulting.amqp_uri, [newer])
+    assessed.wait_for("eligibility.assessed", lambda e: e.subject == returnee)
+    publish_events(consulting.amqp_uri, [older])
+    wait_until(lambda: len(consulting.sql("SELECT 1 FROM inbox")) >= 11)
+    facts = consulting.sql("SELECT facts FROM returnees WHERE id = %s", (returnee,))[0]["facts"]
+    assert facts["industry"] == "fintech"
+    assert len(assessed.events("eligibility.assessed", wait=0.5)) == 1
+
+
+def test_a_new_policy_re_notifies_only_the_returnees_it_changes(consulting, spy, token_for):
+    assessed = spy("consulting", "eligibility.assessed")
+    published = spy("consulting", "policy.published")
+    ai = consulting.register(industry="ai")
+    biotech = [consulting.register(industry="biotech") for _ in range(2)]
+    for returnee in (ai, *biotech):
+        assessed.wait_for("eligibility.assessed", lambda e, r=returnee: e.subject == r)
+    policy = {
+        "code": "changning-ai-compute-voucher-2026",
+        "title": {"zh-CN": "长宁区人工智能算力券", "en": "Changning AI compute voucher"},
+        "summary": {"zh-CN": "人工智能企业算力补贴。", "en": "Compute subsidy for AI firms."},
+        "citation": {"title": "长宁区人工智能产业扶持办法", "url": "https://www.shcn.gov.cn/"},
+        "effective_from": "2026-01-01",
+        "criteria": [
+            {
+                "id": "ai_industry",
+                "label": {"zh-CN": "人工智能行业", "en": "AI industry"},
+                "field": "industry",
+                "op": "eq",
+                "value": "ai",
+            },
+            {
+                "id": "in_changning",
+                "label": {"zh-CN": "注册在长宁", "en": "In Changning"},
+                "field": "company.registered_district",
+                "op": "in",
+                "value": ["Changning"],
+            },
+        ],
+    }
+    admin = token_for("admin")
+    assert consulting.post("/policies", policy, token_for("advisor")).status_code == 403
+    assert consulting.post("/policies", policy).status_code == 401
+    bad = consulting.post(
+        "/policies",
+        {
+            **policy,
+            "criteria": [
+                {
+                    "id": "x",
+                    "label": {"zh-CN": "x", "en": "x"},
+                    "field": "salary",
+                    "op": "gte",
+                    "value": 1,
+                }
+            ],
+        },
+        admin,
+    )
+    assert bad.status_code == 400 and "criteria" in bad.json()["fields"]
+    created = consulting.post("/policies", policy, admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["id"] == policy_id(policy["code"])
+    assert consulting.post("/policies", policy, admin).status_code == 409
+    published.wait_for("policy.published", lambda e: e.data["code"] == policy["code"])
+
+    event = assessed.wait_for(
+        "eligibility.assessed", lambda e: policy["code"] in e.data["newly_eligible"]
+    )
+    assert event.subject == ai
+    assert policy["code"] in eligible_codes(event) and "national-startup-support" in eligible_codes(
+        event
+    )
+    later = assessed.events("eligibility.assessed", wait=1.5)
+    assert [e.subject for e in later[3:]] == [ai]  # nobody else heard about it
+    listed = consulting.get("/policies").json()
+    assert policy["code"] in {p["code"] for p in listed} and len(listed) == 10
+    assert consulting.get(f"/policies/{created.json()['id']}").json()["code"] == policy["code"]
+    assert consulting.get(f"/policies/{uuid.uuid4()}").status_code == 404
+
+
+def test_erasure_deletes_everything_about_the_returnee(consulting, spy, token_for):
+    assessed = spy("consulting", "eligibility.assessed")
+    returnee = consulting.register()
+    assessed.wait_for("eligibility.assessed", lambda e: e.subject == returnee)
+    me = token_for("returnee", returnee)
+    assert consulting.post("/consultations", {"topic": "funding", "question": "?"}, me).ok
+    consulting.publish("returnee.erased", {"returnee_id": returnee}, returnee)
+    wait_until(lambda: not consulting.sql("SELECT 1 FROM returnees WHERE id = %s", (returnee,)))
+    for table, column in (("eligibilities", "returnee_id"), ("consultations", "returnee_id")):
+        assert not consulting.sql(f"SELECT 1 FROM {table} WHERE {column} = %s", (returnee,))
+    assert consulting.get(f"/returnees/{returnee}/eligibility", me).status_code == 404
+
+
+def test_consultation_lifecycle_with_an_event_per_transition(consulting, spy, token_for):
+    events = spy("consulting", "consultation.*")
+    advisors = sorted([consulting.advisor("A"), consulting.advisor("B")])
+    returnee = str(uuid.uuid4())
+    me = token_for("returnee", returnee)
+    first = consulting.post("/consultations", {"topic": "funding", "question": "Grants?"}, me)
+    second = consulting.post("/consultations", {"topic": "hukou", "question": "Hukou?"}, me)
+    assert first.status_code == second.status_code == 201
+    first, second = first.json(), second.json()
+    assert first["status"] == "assigned" and second["status"] == "assigned"
+    assert sorted([first["advisor_id"], second["advisor_id"]]) == advisors  # round-robin
+    cid, advisor = first["id"], token_for("advisor", first["advisor_id"])
+
+    asked = consulting.post(
+        f"/consultations/{cid}/messages",
+        {"body": "Your registered capital?", "asks_returnee": True},
+        advisor,
+    )
+    assert asked.json()["status"] == "waiting_on_returnee" and asked.json()["sla_paused"]
+    replied = consulting.post(f"/consultations/{cid}/messages", {"body": "1,000,000 CNY"}, me)
+    assert replied.json()["status"] == "assigned"
+    answered = consulting.post(
+        f"/consultations/{cid}/messages", {"body": "Apply by March."}, advisor
+    )
+    assert answered.json()["status"] == "answered"
+    assert [m["author_role"] for m in answered.json()["messages"]] == [
+        "advisor",
+        "returnee",
+        "advisor",
+    ]
+    assert consulting.post(f"/consultations/{cid}/rating", {"rating": 5}, me).status_code == 409
+    assert consulting.post(f"/consultations/{cid}/close", {}, me).json()["status"] == "closed"
+    assert consulting.post(f"/consultations/{cid}/close", {}, me).status_code == 409
+    bad_rating = consulting.post(f"/consultations/{cid}/rating", {"rating": 9}, me)
+    assert bad_rating.status_code == 400 and "rating" in bad_rating.json()["fields"]
+    rated = consulting.post(f"/consultations/{cid}/rating", {"rating": 4, "comment": "ok"}, me)
+    assert rated.json()["rating"] == 4
+    assert consulting.post(f"/consultations/{cid}/reopen", {}, me).json()["status"] == "reopened"
+
+    types = [e.type for e in events.events(wait=1.0) if e.data["consultation_id"] == cid]
+    assert types == [
+        "consultation.requested",
+        "consultation.assigned",
+        "consultation.waiting_on_returnee",
+        "consultation.assigned",
+        "consultation.answered",
+        "consultation.closed",
+        "consultation.rated",
+        "consultation.reopened",
+    ]
+    assert all("question" not in e.data for e in events.events())
+
+    # Authorization: another returnee cannot see or touch it; providers cannot assign.
+    stranger = token_for("returnee")
+    assert consulting.get(f"/consultations/{cid}", stranger).status_code == 404
+    assert consulting.post(f"/consultations/{cid}/close", {}, stranger).status_code == 404
+    assert (
+        consulting.post(f"/consultations/{cid}/assign", {}, token_for("provider")).status_code
+        == 403
+    )
+    assert consulting.post("/consultations", {"topic": "x", "question": "?"}, me).status_code == 400
+    assert (
+        consulting.post(
+            "/consultations", {"topic": "funding", "question": "?"}, token_for("advisor")
+        ).status_code
+        == 403
+    )
+    mine = consulting.get("/consultations", me).json()
+    assert {c["id"] for c in mine} == {cid, second["id"]}
+    assert consulting.get("/consultations", stranger).json() == []
+    reassigned = consulting.post(
+        f"/consultations/{cid}/assign", {"advisor_id": advisors[0]}, token_for("admin")
+    )
+    assert reassigned.json()["advisor_id"] == advisors[0]
+
+
+def test_sla_breach_with_frozen_time_is_reported_once_by_two_replicas(consulting, spy, token_for):
+    breaches = spy("consulting", "consultation.sla_breached")
+    consulting.clock.now = T0
+    me = token_for("returnee")
+    waiting = consulting.post("/consultations", {"topic": "funding", "question": "a"}, me).json()
+    silent = consulting.post("/consultations", {"topic": "funding", "question": "b"}, me).json()
+    advisor = consulting.advisor()
+    consulting.post(
+        f"/consultations/{waiting['id']}/assign", {"advisor_id": advisor}, token_for("admin")
+    )
+    asked = consulting.post(
+        f"/consultations/{waiting['id']}/messages",
+        {"body": "Your company name?", "asks_returnee": True},
+        token_for("advisor", advisor),
+    )
+    assert asked.json()["status"] == "waiting_on_returnee"
+
+    def check_from_both_replicas():
+        threads = []
+        for container in consulting.containers:
+
+            def run(container=container):
+                with entrypoint_hook(container, "check_sla") as hook:
+                    hook()
+
+            threads.append(threading.Thread(target=run))
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+
+    consulting.clock.now = T0 + timedelta(hours=7)  # within the first-response window
+    check_from_both_replicas()
+    assert breaches.events(wait=0.5) == []
+    consulting.clock.now = T0 + timedelta(hours=9)
+    check_from_both_replicas()
+    check_from_both_replicas()
+    breach = breaches.wait_for("consultation.sla_breached")
+    assert breach.data["consultation_id"] == silent["id"]
+    assert breach.data["deadline"] == "first_response"
+    assert breach.data["due_at"] == (T0 + timedelta(hours=8)).isoformat()
+    # Four days later: the silent ticket misses resolution; the one waiting on the returnee is
+    # off the clock and is not reported.
+    consulting.clock.now = T0 + timedelta(days=4)
+    check_from_both_replicas()
+    seen = breaches.events(wait=1.0)
+    assert [(e.data["consultation_id"], e.data["deadline"]) for e in seen] == [
+        (silent["id"], "first_response"),
+        (silent["id"], "resolution"),
+    ]
+    escalated = consulting.sql("SELECT escalated FROM consultations WHERE id = %s", (silent["id"],))
+    assert escalated[0]["escalated"] is True
+
+
+def test_concurrent_bookings_never_exceed_capacity(consulting, spy, token_for):
+    booked_events = spy("consulting", "appointment.booked", "appointment.cancelled")
+    consulting.clock.now = T0
+    advisor = token_for("advisor")
+    slot = consulting.post(
+        "/slots",
+        {
+            "starts_at": "2026-12-03T14:00:00+08:00",
+            "ends_at": "2026-12-03T14:30:00+08:00",
+            "location": "Changning Returnee Service Station, room 201",
+            "capacity": 3,
+        },
+        advisor,
+    )
+    assert slot.status_code == 201, slot.text
+    slot_id = slot.json()["id"]
+    assert (
+        consulting.post(
+            "/slots",
+            {
+                "starts_at": "2026-12-03T14:00:00+08:00",
+                "ends_at": "2026-12-03T13:00:00+08:00",
+                "location": "x",
+                "capacity": 1,
+            },
+            advisor,
+        ).status_code
+        == 400
+    )
+    valid = {
+        "starts_at": "2026-12-04T14:00:00+08:00",
+        "ends_at": "2026-12-04T15:00:00+08:00",
+        "location": "room 201",
+        "capacity": 2,
+    }
+    assert consulting.post("/slots", valid, token_for("returnee")).status_code == 403
+
+    returnees = [str(uuid.uuid4()) for _ in range(12)]
+    results: dict[str, int] = {}
+    start = threading.Barrier(len(returnees))
+
+    def book(returnee):
+        start.wait()
+        response = consulting.post(
+            "/appointments", {"slot_id": slot_id}, token_for("returnee", returnee)
+        )
+        results[returnee] = response.status_code
+
+    threads = [threading.Thread(target=book, args=(r,)) for r in returnees]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results.values()) == [201] * 3 + [409] * 9
+    row = consulting.sql("SELECT booked, capacity FROM slots WHERE id = %s", (slot_id,))[0]
+    assert row == {"booked": 3, "capacity": 3}
+
+    lucky = [r for r, status in results.items() if status == 201]
+    mine = consulting.get(f"/returnees/{lucky[0]}/appointments", token_for("returnee", lucky[0]))
+    appointment = mine.json()[0]
+    assert (
+        consulting.get(f"/returnees/{lucky[0]}/appointments", token_for("returnee")).status_code
+        == 403
+    )
+    other = consulting.post(f"/appointments/{appointment['id']}/cancel", {}, token_for("returnee"))
+    assert other.status_code == 404
+    cancelled = consulting.post(
+        f"/appointments/{appointment['id']}/cancel", {}, token_for("returnee", lucky[0])
+    )
+    assert cancelled.json()["status"] == "cancelled"
+    again = consulting.post("/appointments", {"slot_id": slot_id}, token_for("returnee", lucky[1]))
+    assert again.status_code == 409  # already booked by this returnee, and full anyway
+    late = consulting.post("/appointments", {"slot_id": slot_id}, token_for("returnee"))
+    assert late.status_code == 201  # the cancelled seat is free again
+    seen = booked_events.events(wait=1.0)
+    assert [e.type for e in seen].count("appointment.booked") == 4
+    assert [e.data["cancelled_by"] for e in seen if e.type == "appointment.cancelled"] == [
+        "returnee"
+    ]
+
+
+def test_openapi_document_is_valid(consulting):
+    from openapi_spec_validator import validate as validate_openapi
+
+    document = consulting.get("/openapi.json").json()
+    validate_openapi(document)
+    assert "/returnees/{returnee_id}/eligibility" in document["paths"]

@@ -1,0 +1,620 @@
+"""notify against the real RabbitMQ and PostgreSQL, a real SMTP server and a real webhook receiver.
+
+Events are published as accounts, consulting and matching publish them (`contracts/`); what a
+person would notice is checked where they would notice it: the mailbox, the inbox endpoint, the
+district system's receiver and the events notify publishes.
+"""
+
+import hashlib
+import hmac
+import http.server
+import json
+import threading
+import time
+import uuid
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from contracts import CATALOG
+from contracts.examples import example
+from services.notify.service import NotifyService
+from tests.integration.smtp_sink import SmtpSink
+from tests.support import publish_events, query, service_url, wait_until
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class WebhookReceiver:
+    """A district system's endpoint: records each POST and answers `status`."""
+
+    def __init__(self):
+        receiver = self
+        self.received: list[tuple[dict, bytes]] = []
+        self.status = 200
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/platform"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def verify_signature(secret: str, headers: dict, body: bytes, tolerance: int = 300) -> bool:
+    """What a receiver does, as docs/notify.md tells it, written independently of notify."""
+    timestamp = headers["X-Platform-Timestamp"]
+    if abs(time.time() - int(timestamp)) > tolerance:
+        return False
+    expected = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return hmac.compare_digest("sha256=" + expected.hexdigest(), headers["X-Platform-Signature"])
+
+
+@pytest.fixture
+def sink():
+    server = SmtpSink().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def receiver():
+    server = WebhookReceiver()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_notify(container_factory, config_for, sink):
+    """Start notify delivering to the sink; returns (base url, database url)."""
+
+    def start(**overrides):
+        settings = {
+            "SMTP_HOST": sink.host,
+            "SMTP_PORT": sink.port,
+            "DELIVERY_BASE_DELAY_SECONDS": 0.2,
+            "DIGEST_WINDOW_SECONDS": 0,
+            **overrides,
+        }
+        config = config_for("notify", **settings)
+        container = container_factory(NotifyService, config)
+        container.start()
+        return service_url(container), config["DATABASE_URL"]
+
+    return start
+
+
+def registered(locale="zh-CN", notifications=True, **changes):
+    data = {
+        **example("returnee.registered").data,
+        "returnee_id": str(uuid.uuid4()),
+        "email": f"{uuid.uuid4().hex[:10]}@example.com",
+        "locale": locale,
+        "consents": {
+            "matching": True,
+            "notifications": notifications,
+            "share_with_partners": False,
+        },
+        **changes,
+    }
+    if locale == "en":
+        data["name"] = data.get("name") if "name" in changes else "Li Wei"
+    return CATALOG.create("accounts", "returnee.registered", data, subject=data["returnee_id"])
+
+
+def event(producer, type_, subject, **data):
+    return CATALOG.create(producer, type_, data, subject=subject)
+
+
+def inbox(base_url, returnee_id, token_for, **params):
+    response = requests.get(
+        f"{base_url}/notifications",
+        params={"recipient_id": returnee_id, **params},
+        headers=token_for("returnee", returnee_id),
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def rows(database_url, event_id):
+    return query(
+        database_url,
+        "SELECT channel, status, attempts, reason, held_for_quiet_hours, next_attempt_at"
+        " FROM notifications WHERE event_id = %s ORDER BY channel",
+        (event_id,),
+    )
+
+
+def test_three_deliveries_of_a_registration_give_one_email_and_one_inbox_entry(
+    start_notify, sink, amqp_uri, spy, token_for
+):
+    base_url, database_url = start_notify()
+    sent = spy("notify", "notification.sent")
+    welcome = registered()
+    returnee_id = welcome.data["returnee_id"]
+
+    publish_events(amqp_uri, [welcome, welcome, welcome])
+
+    sent.wait_for("notification.sent", lambda e: e.data["channel"] == "email")
+    sent.wait_for("notification.sent", lambda e: e.data["channel"] == "in_app")
+    time.sleep(2)  # room for a second message, would there be one
+    assert len(sink.to(welcome.data["email"])) == 1
+    assert [e.data["channel"] for e in sent.events("notification.sent")].count("email") == 1
+    entries = inbox(base_url, returnee_id, token_for)
+    assert sorted(e["channel"] for e in entries) == ["email", "in_app"]
+    assert {e["status"] for e in entries} == {"sent"}
+    in_app = next(e for e in entries if e["channel"] == "in_app")
+    assert in_app["template"] == "welcome" and in_app["event_id"] == welcome.id
+    assert in_app["event_type"] == "returnee.registered" and in_app["locale"] == "zh-CN"
+    assert set(in_app) >= {"id", "recipient_id", "subject", "body", "created_at"}
+    assert len(rows(database_url, welcome.id)) == 2
+
+
+def test_welcome_is_rendered_in_chinese_and_english_with_text_and_html_parts(
+    start_notify, sink, amqp_uri, token_for
+):
+    base_url, _ = start_notify()
+    zh, en = registered("zh-CN"), registered("en", name="Li <b>Wei</b>")
+    publish_events(amqp_uri, [zh, en])
+    sink.wait_for(2)
+
+    zh_mail = sink.to(zh.data["email"])[0]
+    en_mail = sink.to(en.data["email"])[0]
+    assert zh_mail["Subject"] == "欢迎加入长宁区海归创业服务平台"
+    assert en_mail["Subject"] == "Welcome to the Changning returnee service platform"
+    for mail in (zh_mail, en_mail):
+        assert mail.get_content_type() == "multipart/alternative"
+        assert [p.get_content_type() for p in mail.iter_parts()] == ["text/plain", "text/html"]
+    assert "欢迎回国" in zh_mail.get_body(("plain",)).get_content()
+    assert '<html lang="zh-CN">' in zh_mail.get_body(("html",)).get_content()
+    en_html = en_mail.get_body(("html",)).get_content()
+    assert "Dear Li &lt;b&gt;Wei&lt;/b&gt;," in en_html  # autoescaped
+    assert "Dear Li <b>Wei</b>," in en_mail.get_body(("plain",)).get_content()
+
+    en_inbox = wait_until(
+        lambda: [
+            e
+            for e in inbox(base_url, en.data["returnee_id"], token_for)
+            if e["channel"] == "in_app" and e["status"] == "sent"
+        ]  # fmt: skip
+    )
+    assert en_inbox[0]["subject"].startswith("Welcome") and en_inbox[0]["locale"] == "en"
+
+
+def test_webhook_deliveries_carry_a_signature_the_receiver_can_verify(
+    start_notify, receiver, amqp_uri, token_for, spy
+):
+    base_url, _ = start_notify()
+    sent = spy("notify", "notification.sent")
+    secret = "changning-crm-shared-secret"
+    created = requests.post(
+        f"{base_url}/subscriptions",
+        json={"url": receiver.url, "event_types": ["returnee.registered"], "secret": secret},
+        headers=token_for("admin"),
+    )
+    assert created.status_code == 201, created.text
+    assert "secret" not in created.json() and created.json()["active"] is True
+    subscription_id = created.json()["id"]
+
+    welcome = registered()
+    other = event("accounts", "returnee.erased", str(uuid.uuid4()), returnee_id=str(uuid.uuid4()))
+    publish_events(amqp_uri, [welcome, other])
+    report = sent.wait_for("notification.sent", lambda e: e.data["channel"] == "webhook")
+
+    assert len(receiver.received) == 1  # not subscribed to returnee.erased
+    headers, body = receiver.received[0]
+    assert verify_signature(secret, headers, body)
+    assert not verify_signature("another-secret-of-16+", headers, body)
+    assert not verify_signature(secret, headers, body.replace(b"zh-CN", b"en"))
+    assert headers["X-Platform-Event-Id"] == welcome.id
+    assert headers["X-Platform-Event-Type"] == "returnee.registered"
+    assert headers["Content-Type"].startswith("application/cloudevents+json")
+    cloud_event = json.loads(body)
+    assert cloud_event["id"] == welcome.id and cloud_event["data"] == welcome.data
+    assert report.data["recipient_id"] == subscription_id
+    assert report.data["template"] == "returnee_registered"
+
+
+def test_an_smtp_outage_is_retried_with_backoff_then_delivered(
+    start_notify, sink, amqp_uri, spy, token_for
+):
+    _, database_url = start_notify()
+    sent = spy("notify", "notification.sent")
+    sink.outage(3)
+    welcome = registered()
+    publish_events(amqp_uri, [welcome])
+
+    sent.wait_for("notification.sent", lambda e: e.data["channel"] == "email", timeout=20)
+    assert sink.refused == 3
+    assert len(sink.to(welcome.data["email"])) == 1
+    email = next(r for r in rows(database_url, welcome.id) if r["channel"] == "email")
+    assert email["status"] == "sent" and email["attempts"] == 4
+
+
+def test_a_lasting_smtp_outage_fails_the_notification_and_says_so(
+    start_notify, sink, amqp_uri, spy
+):
+    _, database_url = start_notify(DELIVERY_MAX_ATTEMPTS=3)
+    failed = spy("notify", "notification.failed")
+    sink.outage(1000)
+    welcome = registered()
+    publish_events(amqp_uri, [welcome])
+
+    report = failed.wait_for("notification.failed", timeout=20)
+    assert report.data["channel"] == "email" and report.data["event_id"] == welcome.id
+    assert "451" in report.data["reason"] and "after 3 attempts" in report.data["reason"]
+    email = next(r for r in rows(database_url, welcome.id) if r["channel"] == "email")
+    assert email["status"] == "failed" and email["attempts"] == 3
+    assert sink.messages == []
+
+
+def test_opting_out_or_withholding_consent_suppresses_email(
+    start_notify, sink, amqp_uri, spy, token_for
+):
+    base_url, database_url = start_notify()
+    sent = spy("notify", "notification.sent")
+    opted_out = registered()
+    returnee_id = opted_out.data["returnee_id"]
+    put = requests.put(
+        f"{base_url}/recipients/{returnee_id}/preferences",
+        json={"opt_outs": [{"channel": "email", "topic": "welcome"}]},
+        headers=token_for("returnee", returnee_id),
+    )
+    assert put.status_code == 200, put.text
+    no_consent = registered(notifications=False)
+    publish_events(amqp_uri, [opted_out, no_consent])
+
+    for welcome in (opted_out, no_consent):
+        sent.wait_for(
+            "notification.sent",
+            lambda e, w=welcome: e.data["channel"] == "in_app" and e.data["event_id"] == w.id,
+        )
+    time.sleep(1.5)
+    assert sink.messages == []
+    by_channel = {r["channel"]: r for r in rows(database_url, opted_out.id)}
+    assert by_channel["email"]["status"] == "suppressed"
+    assert by_channel["email"]["reason"] == "opted out of welcome by email"
+    assert by_channel["in_app"]["status"] == "sent"
+    assert {r["channel"]: r["status"] for r in rows(database_url, no_consent.id)} == {
+        "email": "suppressed",
+        "in_app": "sent",
+    }
+    shown = inbox(base_url, returnee_id, token_for, channel="email")
+    assert [(e["status"], e["reason"]) for e in shown] == [
+        ("suppressed", "opted out of welcome by email")
+    ]
+
+
+def test_quiet_hours_defer_email_until_they_end(start_notify, sink, amqp_uri, spy, token_for):
+    base_url, database_url = start_notify()
+    sent = spy("notify", "notification.sent")
+    welcome = registered()
+    returnee_id = welcome.data["returnee_id"]
+    now = datetime.now(SHANGHAI)
+    quiet = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=1)).strftime("%H:%M"),
+        "timezone": "Asia/Shanghai",
+    }
+    prefs_url = f"{base_url}/recipients/{returnee_id}/preferences"
+    headers = token_for("returnee", returnee_id)
+    assert requests.put(prefs_url, json={"quiet_hours": quiet}, headers=headers).status_code == 200
+    assert (
+        requests.get(prefs_url, headers=headers)
+        .json()["quiet_hours"]["end"]
+        .startswith(quiet["end"])
+    )
+    publish_events(amqp_uri, [welcome])
+
+    sent.wait_for("notification.sent", lambda e: e.data["channel"] == "in_app")  # not deferred
+    held = wait_until(
+        lambda: [r for r in rows(database_url, welcome.id) if r["held_for_quiet_hours"]]
+    )
+    assert held[0]["channel"] == "email" and held[0]["status"] == "queued"
+    assert held[0]["next_attempt_at"] > datetime.now(SHANGHAI) + timedelta(minutes=55)
+    time.sleep(1.5)
+    assert sink.messages == []
+
+    # Quiet hours lifted: the held message goes out, it was never dropped.
+    assert requests.put(prefs_url, json={"quiet_hours": None}, headers=headers).status_code == 200
+    sink.wait_for(1)
+    assert sink.to(welcome.data["email"])
+
+
+def test_a_failing_webhook_is_retried_then_its_subscription_disabled(
+    start_notify, receiver, amqp_uri, spy, token_for
+):
+    base_url, database_url = start_notify(WEBHOOK_MAX_FAILURES=3, DELIVERY_MAX_ATTEMPTS=10)
+    disabled = spy("notify", "subscription.disabled", "notification.failed")
+    receiver.status = 503
+    created = requests.post(
+        f"{base_url}/subscriptions",
+        json={"url": receiver.url, "event_types": ["returnee.registered"], "secret": "s" * 20},
+        headers=token_for("admin"),
+    ).json()
+    welcome = registered()
+    publish_events(amqp_uri, [welcome])
+
+    report = disabled.wait_for("subscription.disabled", timeout=20)
+    assert report.data["subscription_id"] == created["id"] and report.data["failures"] == 3
+    assert "HTTP 503" in report.data["reason"]
+    failed = disabled.wait_for("notification.failed", lambda e: e.data["channel"] == "webhook")
+    assert failed.data["event_id"] == welcome.id
+    assert len(receiver.received) == 3
+    listed = requests.get(f"{base_url}/subscriptions", headers=token_for("admin")).json()
+    assert [(s["id"], s["active"]) for s in listed] == [(created["id"], False)]
+
+    # A disabled subscription gets nothing more.
+    publish_events(amqp_uri, [registered()])
+    time.sleep(1.5)
+    assert len(receiver.received) == 3
+    assert (
+        query(database_url, "SELECT count(*) AS n FROM notifications WHERE channel='webhook'")[0][
+            "n"
+        ]
+        == 1
+    )
+
+
+def test_matches_found_within_the_window_become_one_digest_email(
+    start_notify, sink, amqp_uri, token_for
+):
+    _, database_url = start_notify(DIGEST_WINDOW_SECONDS=3)
+    welcome = registered("en")
+    returnee_id = welcome.data["returnee_id"]
+    organization = example("organization.registered").data
+    fx = example("resource.published").data
+    office = {**fx, "resource_id": str(uuid.uuid4()), "title": "Free office space at Linkong",
+              "kind": "office_space", "needs_served": ["office_space"]}  # fmt: skip
+    proposals = []
+    for resource in (fx, office):
+        match = {**example("matches.proposed").data["matches"][0],
+                 "match_id": str(uuid.uuid4()), "resource_id": resource["resource_id"]}  # fmt: skip
+        proposals.append(
+            event(
+                "matching",
+                "matches.proposed",
+                returnee_id,
+                returnee_id=returnee_id,
+                matches=[match],
+                added_resource_ids=[resource["resource_id"]],
+                removed_resource_ids=[],
+            )  # fmt: skip
+        )
+    publish_events(
+        amqp_uri,
+        [
+            welcome,
+            event(
+                "accounts",
+                "organization.registered",
+                organization["organization_id"],
+                **organization,
+            ),  # fmt: skip
+        ],
+    )
+    sink.wait_for(1)
+    publish_events(
+        amqp_uri,
+        [
+            event("matching", "resource.published", fx["resource_id"], **fx),
+            event("matching", "resource.published", office["resource_id"], **office),
+        ],
+    )
+    time.sleep(0.5)
+    publish_events(amqp_uri, proposals)
+
+    messages = sink.wait_for(2, timeout=20)
+    time.sleep(1.5)
+    digest = [m for m in sink.messages if "match" in m["Subject"]]
+    assert len(digest) == 1 and digest[0]["Subject"] == "2 new resources match your needs"
+    text = digest[0].get_body(("plain",)).get_content()
+    assert "Cross-border settlement" in text and "Free office space at Linkong" in text
+    assert "ICBC Shanghai Changning Sub-branch" in text
+    assert len(messages) == 2
+    statuses = query(
+        database_url,
+        "SELECT channel, status FROM notifications WHERE template = 'matches_found'"
+        " ORDER BY channel, status",
+    )
+    assert [(r["channel"], r["status"]) for r in statuses] == [
+        ("email", "sent"),
+        ("email", "sent"),
+        ("in_app", "sent"),
+        ("in_app", "sent"),
+    ]
+
+
+def test_sla_breach_reaches_the_advisor_in_their_language(start_notify, sink, amqp_uri):
+    start_notify()
+    advisor_id = str(uuid.uuid4())
+    staff = event("accounts", "staff.registered", advisor_id, staff_id=advisor_id,
+                  email="zhang.min@station.example.cn", name="Zhang Min", role="advisor",
+                  organization_id=None, locale="en")  # fmt: skip
+    breach = example("consultation.sla_breached").data
+    publish_events(amqp_uri, [staff])
+    time.sleep(0.5)
+    publish_events(
+        amqp_uri,
+        [
+            event(
+                "consulting",
+                "consultation.sla_breached",
+                breach["consultation_id"],
+                **{**breach, "advisor_id": advisor_id},
+            )
+        ],  # fmt: skip
+    )
+    mail = sink.wait_for(1)[0]
+    assert "zhang.min@station.example.cn" in mail["To"]
+    assert mail["Subject"] == "Consultation overdue: please act now (funding)"
+    assert "2026-11-28 09:30" in mail.get_body(("plain",)).get_content()
+
+
+def test_erasure_deletes_the_inbox_and_the_directory_entry(
+    start_notify, sink, amqp_uri, spy, token_for
+):
+    base_url, database_url = start_notify()
+    sent = spy("notify", "notification.sent")
+    welcome = registered()
+    returnee_id = welcome.data["returnee_id"]
+    publish_events(amqp_uri, [welcome])
+    sent.wait_for("notification.sent", lambda e: e.data["channel"] == "email")
+    assert len(inbox(base_url, returnee_id, token_for)) == 2
+
+    erased = event("accounts", "returnee.erased", returnee_id, returnee_id=returnee_id)
+    publish_events(amqp_uri, [erased])
+    wait_until(lambda: not inbox(base_url, returnee_id, token_for))
+    assert query(database_url, "SELECT 1 FROM recipients WHERE id = %s", (returnee_id,)) == []
+
+    # A late profile update cannot bring the person back.
+    late = dict(welcome.data, changed_fields=["name"])
+    publish_events(amqp_uri, [event("accounts", "returnee.updated", returnee_id, **late)])
+    time.sleep(1)
+    assert query(database_url, "SELECT 1 FROM recipients WHERE id = %s", (returnee_id,)) == []
+
+
+def test_who_may_read_and_change_what(start_notify, token_for):
+    base_url, _ = start_notify()
+    me = str(uuid.uuid4())
+    mine = {"recipient_id": me}
+    assert requests.get(f"{base_url}/notifications", params=mine).status_code == 401
+    other = requests.get(
+        f"{base_url}/notifications", params=mine, headers=token_for("returnee", str(uuid.uuid4()))
+    )
+    assert other.status_code == 403
+    advisor = requests.get(f"{base_url}/notifications", params=mine, headers=token_for("advisor"))
+    assert advisor.status_code == 403
+    assert (
+        requests.get(
+            f"{base_url}/notifications", params=mine, headers=token_for("admin")
+        ).status_code
+        == 200
+    )
+    prefs = f"{base_url}/recipients/{me}/preferences"
+    assert requests.get(prefs).status_code == 401
+    assert requests.get(prefs, headers=token_for("returnee", str(uuid.uuid4()))).status_code == 403
+    assert requests.put(prefs, json={}, headers=token_for("provider")).status_code == 403
+    assert requests.get(prefs, headers=token_for("admin")).json() == {
+        "recipient_id": me,
+        "opt_outs": [],
+        "quiet_hours": None,
+    }
+    subscription = {"url": "http://127.0.0.1:9/hook", "event_types": ["matches.proposed"],
+                    "secret": "x" * 16}  # fmt: skip
+    assert requests.post(f"{base_url}/subscriptions", json=subscription).status_code == 401
+    assert (
+        requests.post(
+            f"{base_url}/subscriptions", json=subscription, headers=token_for("returnee", me)
+        ).status_code
+        == 403
+    )
+    assert (
+        requests.get(f"{base_url}/subscriptions", headers=token_for("advisor")).status_code == 403
+    )
+    assert (
+        requests.delete(
+            f"{base_url}/subscriptions/{uuid.uuid4()}", headers=token_for("admin")
+        ).status_code
+        == 404
+    )
+
+
+def test_bad_input_gets_field_errors_in_the_callers_language(start_notify, token_for):
+    base_url, _ = start_notify()
+    me = str(uuid.uuid4())
+    headers = {**token_for("returnee", me), "Accept-Language": "zh-CN"}
+    bad = requests.put(
+        f"{base_url}/recipients/{me}/preferences",
+        json={
+            "opt_outs": [{"channel": "pigeon", "topic": "welcome"}],
+            "quiet_hours": {"start": "25:00", "end": "07:00", "timezone": "Mars/Base"},
+        },
+        headers=headers,
+    )
+    assert bad.status_code == 400
+    fields = bad.json()["fields"]
+    assert fields["opt_outs"]["0"]["channel"][0].startswith("必须是以下之一")
+    assert "start" in fields["quiet_hours"]
+    zone = requests.put(
+        f"{base_url}/recipients/{me}/preferences",
+        json={"quiet_hours": {"start": "22:00", "end": "07:00", "timezone": "Mars/Base"}},
+        headers=headers,
+    )
+    assert zone.status_code == 400
+    assert zone.json()["fields"] == {"quiet_hours": {"timezone": ["未知的时区。"]}}
+    subscription = requests.post(
+        f"{base_url}/subscriptions",
+        json={"url": "ftp://x", "event_types": ["notification.sent"], "secret": "short"},
+        headers=token_for("admin"),
+    )
+    assert subscription.status_code == 400
+    assert set(subscription.json()["fields"]) == {"url", "event_types", "secret"}
+    query_error = requests.get(
+        f"{base_url}/notifications", params={"recipient_id": "nope"}, headers=token_for("admin")
+    )
+    assert query_error.status_code == 400 and "recipient_id" in query_error.json()["fields"]
+
+
+def test_openapi_document_is_valid(start_notify):
+    from openapi_spec_validator import validate as validate_openapi
+
+    base_url, _ = start_notify()
+    document = requests.get(f"{base_url}/openapi.json").json()
+    validate_openapi(document)
+    assert {"/notifications", "/recipients/{recipient_id}/preferences", "/subscriptions"} <= set(
+        document["paths"]
+    )
+
+
+def test_two_replicas_send_each_message_exactly_once(container_factory, config_for, sink, amqp_uri):
+    config = config_for(
+        "notify",
+        SMTP_HOST=sink.host,
+        SMTP_PORT=sink.port,
+        DIGEST_WINDOW_SECONDS=0,
+        DELIVERY_BATCH_SIZE=4,
+    )
+    for _ in range(2):
+        container_factory(NotifyService, config).start()
+    registrations = [registered() for _ in range(30)]
+    publish_events(amqp_uri, registrations + registrations[:10])  # some delivered twice
+
+    sink.wait_for(30)
+    time.sleep(2)
+    assert sorted(m["To"].addresses[0].addr_spec for m in sink.messages) == sorted(
+        r.data["email"] for r in registrations
+    )
+    assert query(config["DATABASE_URL"], "SELECT count(*) AS n FROM notifications")[0]["n"] == 60
+
+
+def test_topics_are_seeded_idempotently_and_listed_in_the_callers_language(start_notify):
+    from chassis.db import ConnectionPool
+    from services.notify.seed import seed
+
+    base_url, database_url = start_notify()
+    pool = ConnectionPool(database_url, 1)
+    try:
+        assert seed(pool) == seed(pool) == 6
+    finally:
+        pool.clear()
+    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 6
+    en = requests.get(f"{base_url}/topics").json()
+    zh = requests.get(f"{base_url}/topics", headers={"Accept-Language": "zh-CN"}).json()
+    assert [t["name"] for t in en] == [t["name"] for t in zh]
+    assert en[1]["label"] == "New matches" and zh[1]["label"] == "新匹配资源"
+    assert en[-1]["channels"] == ["email", "in_app", "sms"]
