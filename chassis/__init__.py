@@ -7,3 +7,9 @@ Services import the pieces they need:
 - `chassis.web.http`         an HTTP entrypoint with JSON errors and correlation ids
 - `chassis.web.Operable`     the health, metrics and OpenAPI endpoints every service serves
 """
+
+import warnings
+
+# eventlet announces its bugfix-only status on import; the reason we still use it is documented
+# in docs/dependencies.md, and the notice would otherwise open every command's output.
+warnings.filterwarnings("ignore", message=r"\s*Eventlet is deprecated")

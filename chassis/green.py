@@ -1,7 +1,5 @@
 """Cooperative I/O: eventlet for sockets, psycogreen so a slow query does not stall the process."""
 
-import warnings
-
 _patched = False
 
 
@@ -10,12 +8,9 @@ def patch() -> None:
     global _patched
     if _patched:
         return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # eventlet announces its bugfix-only status
-        import eventlet
-
-        eventlet.monkey_patch()
+    import eventlet
     from psycogreen.eventlet import patch_psycopg
 
+    eventlet.monkey_patch()
     patch_psycopg()
     _patched = True

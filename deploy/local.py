@@ -137,6 +137,9 @@ def prepare(services: list[str], for_tests: bool = False) -> None:
     for service in services:
         migrate(service)
         say(f"{service}: database {_safe(database_url(service))} migrated")
+        if (ROOT / "services" / service / "seed.py").exists():
+            # Reference data (policies, resources, topics), loaded idempotently.
+            subprocess.run([sys.executable, "-m", f"services.{service}.seed"], cwd=ROOT, check=True)
     declare_services(setting(services[0], "AMQP_URI"), services)
     say(f"broker topology declared for {', '.join(services)}")
 
