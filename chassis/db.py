@@ -190,6 +190,20 @@ class Transaction:
         return self.cursor.rowcount
 
 
+class UnitOfWork:
+    """Transactions outside a worker (seeds, start-up jobs, scripts): the same outbox, published
+    by the service's relay on its next sweep."""
+
+    def __init__(self, pool: ConnectionPool, service: str):
+        self.pool = pool
+        self.service = service
+
+    @contextmanager
+    def transaction(self):
+        with self.pool.cursor() as cursor:
+            yield Transaction(cursor, self.service, None, None)
+
+
 class WorkerDatabase:
     """What a worker sees as `self.db`."""
 

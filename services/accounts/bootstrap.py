@@ -5,7 +5,7 @@ import logging
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from chassis.db import Database, DatabaseUnavailable
+from chassis.db import Database, DatabaseUnavailable, UnitOfWork
 from chassis.settings import setting
 from chassis.web import Conflict
 
@@ -26,15 +26,15 @@ class AdminBootstrap(DependencyProvider):
         from services.accounts.credentials import hash_password
         from services.accounts.profile import normalize_email
         from services.accounts.service import register_staff
-        from services.accounts.store import admin_exists
+        from services.accounts.store import account_exists
 
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        unit = database.get_dependency(_BootstrapContext())
+        unit = UnitOfWork(database.pool, self.container.service_name)
         email = normalize_email(email)
         for attempt in range(60):
             try:
                 with unit.transaction() as tx:
-                    if admin_exists(tx, email):
+                    if account_exists(tx, email):
                         return
                 admin = {"email": email, "name": "Administrator", "role": "admin"}
                 register_staff(unit, admin, hash_password(password))
@@ -45,10 +45,3 @@ class AdminBootstrap(DependencyProvider):
             except (DatabaseUnavailable, ConnectionError) as exc:
                 log.warning("admin bootstrap waits for the database: %s", exc)
                 eventlet.sleep(min(2**attempt, 10))
-
-
-class _BootstrapContext:
-    """Stands in for a worker context: not an event handler, no correlation."""
-
-    entrypoint = None
-    data: dict = {}

@@ -10,6 +10,7 @@ import logging
 import os
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nameko.extensions import DependencyProvider
 
 from chassis.settings import setting
 
@@ -41,3 +42,13 @@ class Sealer:
     def open(self, sealed: bytes, bound_to: str) -> str:
         sealed = bytes(sealed)
         return self._aead.decrypt(sealed[:12], sealed[12:], bound_to.encode()).decode()
+
+
+class Sealing(DependencyProvider):
+    """`self.sealer` in accounts' workers, keyed from the environment at start."""
+
+    def setup(self):
+        self.sealer = Sealer.from_environment()
+
+    def get_dependency(self, worker_ctx):
+        return self.sealer

@@ -37,7 +37,7 @@ from services.accounts.schemas import (
     TokenOut,
     TokenRequest,
 )
-from services.accounts.sealing import Sealer
+from services.accounts.sealing import Sealing
 
 
 def event_profile(row: dict) -> dict:
@@ -74,7 +74,7 @@ class AccountsService(Operable):
     db = Database()
     auth = Authenticator()
     admin = AdminBootstrap()
-    sealer = Sealer.from_environment()
+    sealer = Sealing()
 
     @http(
         "POST",

@@ -123,7 +123,7 @@ def create_staff(tx, account_id, name, locale) -> None:
     )
 
 
-def admin_exists(tx, email) -> bool:
+def account_exists(tx, email) -> bool:
     return tx.one("SELECT 1 FROM accounts WHERE email = %s", (email,)) is not None
 
 

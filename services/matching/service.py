@@ -1,9 +1,433 @@
-"""matching service entrypoints."""
+"""matching: the resource catalog, explainable matches, and cooperation intentions."""
 
+import json
+import uuid
+from datetime import datetime, timedelta, timezone
+
+from nameko.dependency_providers import Config
+
+from chassis.auth import Authenticator
 from chassis.db import Database
-from chassis.web import Operable
+from chassis.events import subscribe
+from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
+from services.matching import store
+from services.matching.configuration import load_settings
+from services.matching.engine import Catalog, ReturneeTable, diff, match_resources
+from services.matching.engine import returnees_fitting as fitting
+from services.matching.events import intention_data, proposed_data, published_data
+from services.matching.reasons import explained
+from services.matching.schemas import (
+    MUST_NOT_BE_PAST,
+    UNKNOWN_ORGANIZATION,
+    Decision,
+    Feedback,
+    IntentionIn,
+    IntentionOut,
+    IntentionQuery,
+    IntentionStatistics,
+    MatchOut,
+    ResourceIn,
+    ResourceOut,
+    ResourceQuery,
+)
+
+SHANGHAI = timezone(timedelta(hours=8))
+
+
+def today():
+    """Validity dates are Shanghai calendar days."""
+    return datetime.now(SHANGHAI).date()
 
 
 class MatchingService(Operable):
+    """Resource matching for returnee entrepreneurs: a catalog of partner resources (finance,
+    office space, incubation, mentorship, cooperation), matches with reasons, and cooperation
+    intentions between returnees and providers."""
+
     name = "matching"
     db = Database()
+    auth = Authenticator()
+    config = Config()
+
+    # --- resource catalog ----------------------------------------------------------------------
+
+    @http(
+        "POST",
+        "/resources",
+        body=ResourceIn,
+        response=ResourceOut(),
+        status=201,
+        roles=("provider", "admin"),
+        summary="Publish a resource of an organization (its provider, or an admin)",
+    )
+    def publish_resource(self, request, body):
+        caller = self.auth.caller(request).require("provider", "admin")
+        if caller.role == "provider" and caller.organization_id != str(body["organization_id"]):
+            raise Forbidden(
+                "Providers publish only their own organization's resources.",
+                zh="机构用户只能发布本机构的资源。",
+            )
+        if body["valid_until"] and body["valid_until"] < today():
+            raise HttpError(fields={"valid_until": [MUST_NOT_BE_PAST]}, code="invalid")
+        with self.db.transaction() as tx:
+            if store.organization(tx, body["organization_id"]) is None:
+                raise HttpError(fields={"organization_id": [UNKNOWN_ORGANIZATION]}, code="invalid")
+            row = store.insert_resource(tx, str(uuid.uuid4()), body)
+            tx.publish("resource.published", published_data(row), subject=row["id"])
+        return row
+
+    @http(
+        "GET",
+        "/resources",
+        query=ResourceQuery,
+        response=ResourceOut(many=True),
+        summary="The resources on offer (public), filtered",
+    )
+    def list_resources(self, request, query):
+        with self.db.transaction() as tx:
+            return store.list_resources(tx, query, today())
+
+    @http("GET", "/resources/<uuid:resource_id>", response=ResourceOut(), summary="One resource")
+    def show_resource(self, request, resource_id):
+        with self.db.transaction() as tx:
+            row = store.resource(tx, resource_id)
+        if row is None:
+            raise NotFound("No such resource.", zh="资源不存在。")
+        return row
+
+    @http(
+        "DELETE",
+        "/resources/<uuid:resource_id>",
+        status=204,
+        roles=("provider", "admin"),
+        summary="Withdraw a resource (its organization's provider, or an admin)",
+    )
+    def withdraw_resource(self, request, resource_id):
+        caller = self.auth.caller(request).require("provider", "admin")
+        with self.db.transaction() as tx:
+            row = store.resource(tx, resource_id, lock=True)
+            if row is None:
+                raise NotFound("No such resource.", zh="资源不存在。")
+            _require_owner(caller, row["organization_id"])
+            if row["withdrawn_at"] is not None:
+                raise Conflict("The resource is withdrawn already.", zh="该资源已撤回。")
+            store.withdraw_resource(tx, resource_id)
+            tx.publish(
+                "resource.withdrawn",
+                {"resource_id": row["id"], "organization_id": row["organization_id"]},
+                subject=row["id"],
+            )
+
+    # --- workflows -----------------------------------------------------------------------------
+
+    @subscribe("accounts", "organization.registered")
+    def remember_organization(self, event):
+        data = event.data
+        with self.db.transaction() as tx:
+            store.save_organization(
+                tx, data["organization_id"], data["name"], data["kind"], data["district"]
+            )
+
+    @subscribe("accounts", "returnee.registered", "returnee.updated")
+    def match_returnee(self, event):
+        data = event.data
+        returnee_id = str(data["returnee_id"])
+        with self.db.transaction() as tx:
+            store.lock_matches(tx, [returnee_id])  # serializes with erasure and re-matches
+            if store.is_erased(tx, returnee_id):
+                return
+            if not data["consents"]["matching"]:
+                self._forget(tx, returnee_id, event.time)
+                return
+            profile = {
+                "locale": data["locale"],
+                "industry": data["industry"],
+                "startup_stage": data["startup_stage"],
+                "needs": sorted(set(data["needs"])),
+                "district": (data["company"] or {}).get("registered_district"),
+            }
+            if store.save_returnee(tx, returnee_id, profile, event.time):
+                self._rematch(tx, [returnee_id])
+
+    @subscribe("accounts", "consent.changed")
+    def follow_consent(self, event):
+        # Granting again needs the profile, which comes with the `returnee.updated` accounts
+        # publishes for the same change; only a withdrawal is acted on here.
+        data = event.data
+        if data["purpose"] != "matching" or data["granted"]:
+            return
+        with self.db.transaction() as tx:
+            self._forget(tx, str(data["returnee_id"]), data["changed_at"])
+
+    @subscribe("accounts", "returnee.erased")
+    def erase_returnee(self, event):
+        returnee_id = str(event.data["returnee_id"])
+        with self.db.transaction() as tx:
+            store.lock_matches(tx, [returnee_id])
+            intention_ids = store.erase_returnee(tx, returnee_id)
+            # Published events kept for retention name the person (and quote their messages).
+            for subject in (returnee_id, *intention_ids):
+                tx.forget_published(subject)
+
+    @subscribe("matching", "resource.published", "resource.withdrawn")
+    def rematch_for_resource(self, event):
+        """Reverse matching: re-match the returnees a new resource fits, or the returnees a
+        withdrawn one was matched to, and publish what changed for each."""
+        resource_id = str(event.data["resource_id"])
+        with self.db.transaction() as tx:
+            affected = set(store.returnees_matched_to(tx, resource_id))
+            if event.type == "resource.published":
+                row = store.resource(tx, resource_id)
+                if row is not None and row["withdrawn_at"] is None:
+                    table = ReturneeTable(store.profiles(tx))
+                    policy = load_settings(self.config).policy
+                    dismissed = store.dismissed_by(tx, resource_id)
+                    resource = store.as_resource(row)
+                    found = fitting(resource, table, policy, today(), dismissed)
+                    affected.update(returnee_id for returnee_id, _ in found)
+            self._rematch(tx, sorted(affected))
+
+    # --- matches -------------------------------------------------------------------------------
+
+    @http(
+        "GET",
+        "/returnees/<uuid:returnee_id>/matches",
+        response=MatchOut(many=True),
+        roles=("returnee", "advisor", "admin"),
+        summary="A returnee's matches, best first, with reasons (self, advisor, admin)",
+    )
+    def matches(self, request, returnee_id):
+        self.auth.caller(request).require_self_or("advisor", "admin", owner=returnee_id)
+        with self.db.transaction() as tx:
+            rows = store.matches_of(tx, returnee_id, today())
+        for row in rows:
+            row["reasons"] = explained(row["reasons"], request.locale)
+        return rows
+
+    @http(
+        "POST",
+        "/matches/<uuid:match_id>/feedback",
+        body=Feedback,
+        response=MatchOut(),
+        roles=("returnee",),
+        summary="The returnee's interest in a match",
+    )
+    def feedback(self, request, match_id, body):
+        caller = self.auth.caller(request).require("returnee")
+        with self.db.transaction() as tx:
+            store.lock_matches(tx, [caller.id])  # before the match row: the order _rematch uses
+            found = store.match(tx, match_id, lock=True)
+            if found is None or found["returnee_id"] != caller.id:
+                raise NotFound("No such match.", zh="匹配不存在。")
+            if body["interest"] == "interested":
+                store.set_match_status(tx, caller.id, found["resource_id"], "interested")
+                row = next(
+                    (
+                        m
+                        for m in store.matches_of(tx, caller.id, today())
+                        if m["match_id"] == found["match_id"]
+                    ),
+                    None,
+                )
+                if row is None:
+                    raise Conflict("The resource is no longer on offer.", zh="该资源已不再提供。")
+                row["reasons"] = explained(row["reasons"], request.locale)
+                return row
+            store.dismiss(tx, caller.id, found["resource_id"])
+            self._rematch(tx, [caller.id])
+        return 200, {**found, "status": "not_interested", "reasons": []}
+
+    # --- cooperation intentions ----------------------------------------------------------------
+
+    @http(
+        "POST",
+        "/intentions",
+        body=IntentionIn,
+        response=IntentionOut(),
+        status=201,
+        roles=("returnee",),
+        summary="Express interest in a matched resource (returnee)",
+    )
+    def express_intention(self, request, body):
+        caller = self.auth.caller(request).require("returnee")
+        day = today()
+        with self.db.transaction() as tx:
+            resource = store.resource(tx, body["resource_id"])
+            if resource is None:
+                raise NotFound("No such resource.", zh="资源不存在。")
+            matched = {m["resource_id"] for m in store.matches_of(tx, caller.id, day)}
+            if resource["id"] not in matched:
+                if not _on_offer(resource, day):
+                    raise Conflict(
+                        "The resource is no longer on offer (withdrawn, expired or full).",
+                        zh="该资源已不再提供（已撤回、已过期或名额已满）。",
+                    )
+                raise Conflict(
+                    "You can express interest only in resources matched to you.",
+                    zh="只能对与您匹配的资源表达合作意向。",
+                )
+            row = store.insert_intention(tx, uuid.uuid4(), caller.id, resource, body["message"])
+            if row is None:
+                raise Conflict(
+                    "You have expressed interest in this resource already.",
+                    zh="您已对该资源表达过合作意向。",
+                )
+            store.set_match_status(tx, caller.id, resource["id"], "interested")
+            tx.publish("intention.expressed", intention_data(row), subject=row["intention_id"])
+        return row
+
+    @http(
+        "POST",
+        "/intentions/<uuid:intention_id>/accept",
+        response=IntentionOut(),
+        roles=("provider",),
+        summary="Accept an intention: takes one place of the resource (provider)",
+    )
+    def accept_intention(self, request, intention_id):
+        return self._decide(request, intention_id, "accepted")
+
+    @http(
+        "POST",
+        "/intentions/<uuid:intention_id>/decline",
+        response=IntentionOut(),
+        roles=("provider",),
+        summary="Decline an intention (provider)",
+    )
+    def decline_intention(self, request, intention_id):
+        return self._decide(request, intention_id, "declined")
+
+    @http(
+        "GET",
+        "/intentions",
+        query=IntentionQuery,
+        response=IntentionOut(many=True),
+        roles=("returnee", "provider", "admin"),
+        summary="The caller's intentions: a returnee's own, a provider's organization's",
+    )
+    def list_intentions(self, request, query):
+        caller = self.auth.caller(request).require("returnee", "provider", "admin")
+        scope = {"status": query.get("status")}
+        if caller.role == "returnee":
+            scope["returnee_id"] = caller.id
+        elif caller.role == "provider":
+            if not caller.organization_id:
+                raise Forbidden("Your account has no organization.", zh="您的账号未关联机构。")
+            scope["organization_id"] = caller.organization_id
+        with self.db.transaction() as tx:
+            return store.intentions(tx, **scope)
+
+    @http(
+        "GET",
+        "/statistics/intentions",
+        response=IntentionStatistics(),
+        roles=("admin", "advisor"),
+        summary="Cooperation intentions per organization (admin, advisor)",
+    )
+    def intention_statistics(self, request):
+        self.auth.caller(request).require("admin", "advisor")
+        with self.db.transaction() as tx:
+            rows = store.intention_statistics(tx)
+        return {"accepted": sum(r["accepted"] for r in rows), "organizations": rows}
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _decide(self, request, intention_id, status):
+        caller = self.auth.caller(request).require("provider")
+        decision = Decision().load(_optional_json(request))
+        with self.db.transaction() as tx:
+            found = store.intention(tx, intention_id)
+            if found is None:
+                raise NotFound("No such intention.", zh="合作意向不存在。")
+            _require_owner(caller, found["organization_id"])
+            row = store.decide_intention(tx, intention_id, status, decision["message"])
+            if row is None:
+                raise Conflict("The intention has been decided already.", zh="该合作意向已处理。")
+            if status == "accepted":
+                place = store.take_place(tx, row["resource_id"])
+                if place is None:
+                    # Raising rolls the decision back: the intention stays open.
+                    raise Conflict("The resource has no place left.", zh="该资源已无剩余名额。")
+                if place["capacity_left"] == 0:
+                    # Full: it leaves the matches of everyone it was proposed to.
+                    self._rematch(tx, store.returnees_matched_to(tx, row["resource_id"]))
+            else:
+                # A declined returnee is not proposed the same resource again.
+                store.dismiss(tx, row["returnee_id"], row["resource_id"])
+                self._rematch(tx, [row["returnee_id"]])
+            event = {**intention_data(row), "message": decision["message"]}
+            tx.publish(f"intention.{status}", event, subject=row["intention_id"])
+        return row
+
+    def _rematch(self, tx, returnee_ids):
+        """Recompute and store the matches of these returnees, in batches; publish
+        `matches.proposed` for each whose set of matched resources changed.
+
+        It first locks the returnees' matches (`store.lock_matches`), then reads the
+        catalog: a concurrent re-match of the same returnee waits and then reads a catalog at
+        least as new, so a stale list never overwrites a fresher one."""
+        if not returnee_ids:
+            return
+        settings = load_settings(self.config)
+        returnee_ids = sorted(returnee_ids)
+        store.lock_matches(tx, returnee_ids)
+        day = today()
+        for start in range(0, len(returnee_ids), settings.rematch_batch):
+            batch = returnee_ids[start : start + settings.rematch_batch]
+            catalog = Catalog(store.live_resources(tx))  # read after the locks: see __doc__
+            previous = store.matched_resource_ids(tx, batch)
+            computed = {
+                p.returnee_id: match_resources(p, catalog, settings.policy, day)
+                for p in store.profiles(tx, batch)
+            }
+            for returnee_id in batch:
+                computed.setdefault(returnee_id, [])  # no profile any more: no matches
+            store.replace_matches(tx, computed)
+            for returnee_id in batch:
+                matches = computed[returnee_id]
+                added, removed = diff(previous[returnee_id], [m.resource_id for m in matches])
+                if added or removed:
+                    tx.publish(
+                        "matches.proposed",
+                        proposed_data(returnee_id, matches, added, removed),
+                        subject=returnee_id,
+                    )
+
+    def _forget(self, tx, returnee_id, withdrawn_at):
+        store.lock_matches(tx, [returnee_id])
+        store.record_withdrawal(tx, returnee_id, withdrawn_at)
+        removed = store.forget_returnee(tx, returnee_id)
+        if removed:
+            tx.publish(
+                "matches.proposed",
+                proposed_data(returnee_id, [], [], removed),
+                subject=returnee_id,
+            )
+
+
+def _require_owner(caller, organization_id) -> None:
+    if caller.role == "admin":
+        return
+    if caller.organization_id != str(organization_id):
+        raise Forbidden("This belongs to another organization.", zh="该资源属于其他机构。")
+
+
+def _on_offer(resource: dict, day) -> bool:
+    return (
+        resource["withdrawn_at"] is None
+        and resource["capacity_left"] > 0
+        and (resource["valid_from"] is None or resource["valid_from"] <= day)
+        and (resource["valid_until"] is None or resource["valid_until"] >= day)
+    )
+
+
+def _optional_json(request) -> dict:
+    raw = request.get_data(as_text=True)
+    if not raw.strip():
+        return {}
+    try:
+        payload = json.loads(raw)
+    except ValueError:
+        raise HttpError("The body is not valid JSON.", zh="请求体不是有效的 JSON。") from None
+    if not isinstance(payload, dict):
+        raise HttpError("The body must be a JSON object.", zh="请求体必须是 JSON 对象。")
+    return payload

@@ -11,6 +11,7 @@ import requests
 from chassis.auth import TokenCodec
 from chassis.settings import nameko_config
 from contracts.examples import EXAMPLES
+from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
 from tests.support import query, service_url, wait_until
 
@@ -277,7 +278,7 @@ def test_id_numbers_are_sealed_at_rest_and_never_published(accounts, spy):
         (response.json()["id"],),
     )  # fmt: skip
     assert b"E12345678" not in bytes(row["id_document"])
-    assert AccountsService.sealer.open(row["id_document"], response.json()["id"]) == (
+    assert Sealer.from_environment().open(row["id_document"], response.json()["id"]) == (
         "passport:E12345678"
     )
 

@@ -31,3 +31,12 @@ def test_prefixed_setting_beats_shared_and_default(monkeypatch):
     monkeypatch.setenv("MATCHING_MAX_WORKERS", "30")
     assert setting("matching", "MAX_WORKERS") == "30"
     assert setting("notify", "MAX_WORKERS") == "20"
+
+
+def test_every_seed_refers_to_the_reference_organizations():
+    from services.accounts.seed import reference
+    from services.matching import seed as matching_seed
+
+    organizations = {o["id"] for o in reference()["organizations"]}
+    assert {o[0] for o in matching_seed.ORGANIZATIONS} == organizations
+    assert {r["organization_id"] for r in matching_seed.RESOURCES} <= organizations

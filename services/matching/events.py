@@ -1,0 +1,50 @@
+"""The data of the events matching publishes, built from its rows and matches."""
+
+from services.matching import store
+from services.matching.reasons import explained
+
+EVENT_LOCALE = "en"  # reasons in events; subscribers may render their own words from the factor
+
+
+def published_data(row: dict) -> dict:
+    return {
+        "resource_id": row["id"],
+        "organization_id": row["organization_id"],
+        "title": row["title"],
+        "kind": row["kind"],
+        "needs_served": list(row["needs_served"]),
+        "industries": list(row["industries"]),
+        "stages": list(row["stages"]),
+        "district": row["district"],
+        "capacity": row["capacity"],
+        "valid_until": row["valid_until"].isoformat() if row["valid_until"] else None,
+    }
+
+
+def intention_data(row: dict) -> dict:
+    return {
+        "intention_id": row["intention_id"],
+        "returnee_id": row["returnee_id"],
+        "resource_id": row["resource_id"],
+        "organization_id": row["organization_id"],
+        "status": row["status"],
+        "message": row["message"],
+    }
+
+
+def proposed_data(returnee_id, matches, added, removed) -> dict:
+    return {
+        "returnee_id": returnee_id,
+        "matches": [
+            {
+                "match_id": store.match_id(returnee_id, m.resource_id),
+                "resource_id": m.resource_id,
+                "organization_id": m.organization_id,
+                "score": m.score,
+                "reasons": explained([r.as_dict() for r in m.reasons], EVENT_LOCALE),
+            }
+            for m in matches
+        ],
+        "added_resource_ids": added,
+        "removed_resource_ids": removed,
+    }

@@ -1,0 +1,161 @@
+"""Payloads of matching's HTTP API."""
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from chassis.i18n import add_translations
+from contracts.vocabulary import (
+    INDUSTRIES,
+    INTENTION_STATUSES,
+    NEEDS,
+    RESOURCE_KINDS,
+    STARTUP_STAGES,
+)
+
+MUST_NOT_PRECEDE_VALID_FROM = "Must not be before valid_from."
+MUST_NOT_BE_PAST = "Must not be in the past."
+UNKNOWN_ORGANIZATION = "Unknown organization."
+add_translations(
+    {
+        MUST_NOT_PRECEDE_VALID_FROM: "不能早于 valid_from。",
+        MUST_NOT_BE_PAST: "不能是过去的日期。",
+        UNKNOWN_ORGANIZATION: "未知的机构。",
+    }
+)
+
+
+def _one_of(values):
+    return fields.String(validate=validate.OneOf(values))
+
+
+class ResourceIn(Schema):
+    title = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    kind = fields.String(required=True, validate=validate.OneOf(RESOURCE_KINDS))
+    organization_id = fields.UUID(required=True)
+    needs_served = fields.List(
+        _one_of(NEEDS), required=True, validate=validate.Length(min=1, max=len(NEEDS))
+    )
+    industries = fields.List(
+        _one_of(INDUSTRIES),
+        load_default=list,
+        metadata={"description": "Industries the resource is for; empty means any."},
+    )
+    stages = fields.List(
+        _one_of(STARTUP_STAGES),
+        load_default=list,
+        metadata={"description": "Startup stages the resource is for; empty means any."},
+    )
+    district = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(min=1, max=100),
+        metadata={"description": "District the resource is restricted to; null means any."},
+    )
+    capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    valid_from = fields.Date(allow_none=True, load_default=None)
+    valid_until = fields.Date(allow_none=True, load_default=None)
+    description = fields.String(load_default="", validate=validate.Length(max=5000))
+
+    @validates_schema
+    def _dates_in_order(self, data, **kwargs):
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end < start:
+            raise ValidationError(MUST_NOT_PRECEDE_VALID_FROM, "valid_until")
+
+
+class ResourceOut(Schema):
+    id = fields.String()
+    organization_id = fields.String()
+    organization_name = fields.String()
+    title = fields.String()
+    kind = fields.String()
+    needs_served = fields.List(fields.String())
+    industries = fields.List(fields.String())
+    stages = fields.List(fields.String())
+    district = fields.String(allow_none=True)
+    capacity = fields.Integer()
+    capacity_left = fields.Integer()
+    valid_from = fields.Date(allow_none=True)
+    valid_until = fields.Date(allow_none=True)
+    description = fields.String()
+    published_at = fields.AwareDateTime()
+    withdrawn_at = fields.AwareDateTime(allow_none=True)
+
+
+class ResourceQuery(Schema):
+    kind = fields.String(validate=validate.OneOf(RESOURCE_KINDS))
+    need = fields.String(validate=validate.OneOf(NEEDS))
+    industry = fields.String(validate=validate.OneOf(INDUSTRIES))
+    stage = fields.String(validate=validate.OneOf(STARTUP_STAGES))
+    district = fields.String(validate=validate.Length(min=1, max=100))
+    organization_id = fields.UUID()
+    available = fields.Boolean(
+        load_default=False, metadata={"description": "Only resources with a place left."}
+    )
+    include_expired = fields.Boolean(
+        load_default=False, metadata={"description": "Also resources outside their validity."}
+    )
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+
+
+class ReasonOut(Schema):
+    factor = fields.String()
+    detail = fields.String(metadata={"description": "In the caller's language."})
+
+
+class MatchOut(Schema):
+    match_id = fields.String()
+    resource_id = fields.String()
+    organization_id = fields.String()
+    organization_name = fields.String()
+    title = fields.String()
+    kind = fields.String()
+    score = fields.Float()
+    reasons = fields.List(fields.Nested(ReasonOut))
+    status = fields.String(metadata={"description": "proposed or interested"})
+
+
+class Feedback(Schema):
+    interest = fields.String(
+        required=True, validate=validate.OneOf(("interested", "not_interested"))
+    )
+
+
+class IntentionIn(Schema):
+    resource_id = fields.UUID(required=True)
+    message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+
+class Decision(Schema):
+    message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+
+class IntentionOut(Schema):
+    intention_id = fields.String()
+    returnee_id = fields.String(allow_none=True)
+    resource_id = fields.String()
+    resource_title = fields.String()
+    organization_id = fields.String()
+    status = fields.String(validate=validate.OneOf(INTENTION_STATUSES))
+    message = fields.String(allow_none=True)
+    response = fields.String(allow_none=True)
+    expressed_at = fields.AwareDateTime()
+    decided_at = fields.AwareDateTime(allow_none=True)
+
+
+class IntentionQuery(Schema):
+    status = fields.String(validate=validate.OneOf(INTENTION_STATUSES))
+
+
+class OrganizationIntentions(Schema):
+    organization_id = fields.String()
+    organization_name = fields.String()
+    kind = fields.String()
+    accepted = fields.Integer(metadata={"description": "Cooperation intentions reached."})
+    expressed = fields.Integer(metadata={"description": "Awaiting the provider's answer."})
+    declined = fields.Integer()
+
+
+class IntentionStatistics(Schema):
+    accepted = fields.Integer()
+    organizations = fields.List(fields.Nested(OrganizationIntentions))
