@@ -46,7 +46,15 @@ ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
 SERVICE_ENVIRONMENT = {
     "accounts": frozenset({"ADMIN_EMAIL", "ADMIN_PASSWORD", "DATA_KEY"}),
     "consulting": frozenset({"SLA_CHECK_SECONDS"}),
-    "matching": frozenset(),
+    "matching": frozenset(
+        {
+            "MATCH_WEIGHTS",
+            "MATCH_TOP_K",
+            "MATCH_MAX_ORGANIZATION_SHARE",
+            "MATCH_REMATCH_BATCH",
+            "MATCH_CONFIG_FILE",
+        }
+    ),
     "notify": frozenset(
         {
             "SMTP_HOST",
