@@ -1,0 +1,365 @@
+"""deploy/k8s agrees with the code, checked without a cluster or kubectl.
+
+Every manifest is parsed (multi-document YAML) and cross-checked with chassis/settings.py: the
+services and their ports, the variables the code reads, the health endpoints chassis/web.py
+serves, the commands the containers run, and the broker users of deploy/rabbitmq/.
+"""
+
+import copy
+import functools
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from chassis.run import service_class
+from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICE_ENVIRONMENT, SERVICES
+from chassis.web import Operable
+
+ROOT = Path(__file__).resolve().parents[2]
+K8S = ROOT / "deploy" / "k8s"
+BASE = K8S / "base"
+PRODUCTION = K8S / "overlays" / "production"
+DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
+
+# Settings `python -m chassis.topology` names and shapes queues by: services must see the same.
+TOPOLOGY_SETTINGS = (
+    "RETRY_ATTEMPTS",
+    "RETRY_BASE_DELAY_MS",
+    "RETRY_MAX_DELAY_MS",
+    "UNROUTED_RETENTION_HOURS",
+)
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+
+
+# --- reading the manifests ------------------------------------------------------------------
+
+
+def _documents(path: Path) -> list[dict]:
+    return [doc for doc in yaml.safe_load_all(path.read_text()) if doc is not None]
+
+
+@functools.cache
+def _manifests(folder: Path) -> tuple[tuple[Path, dict], ...]:
+    """(file, object) of every manifest in `folder` but its kustomization, in file order."""
+    found = []
+    for path in sorted(folder.glob("*.yaml")):
+        if path.name != "kustomization.yaml":
+            found.extend((path, doc) for doc in _documents(path))
+    return tuple(found)
+
+
+def manifests(folder: Path = BASE) -> list[dict]:
+    return copy.deepcopy([doc for _, doc in _manifests(folder)])
+
+
+def kustomization(folder: Path) -> dict:
+    return yaml.safe_load((folder / "kustomization.yaml").read_text())
+
+
+def find(objects: list[dict], kind: str, name: str) -> dict:
+    matches = [o for o in objects if o["kind"] == kind and o["metadata"]["name"] == name]
+    assert len(matches) == 1, f"expected one {kind} {name}, found {len(matches)}"
+    return matches[0]
+
+
+def pod_spec(workload: dict) -> dict:
+    return workload["spec"]["template"]["spec"]
+
+
+def environment(objects: list[dict], container: dict) -> dict[str, str]:
+    """What the container's process sees: envFrom ConfigMaps and Secrets, then `env`."""
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env.update(find(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
+        if "secretRef" in source:
+            secret = find(objects, "Secret", source["secretRef"]["name"])
+            env.update(secret.get("stringData", {}))
+            env.update(dict.fromkeys(secret.get("data", {}), "<base64>"))
+    for item in container.get("env", []):
+        env[item["name"]] = item.get("value", "<from a reference>")
+    return env
+
+
+def readable_variables(service: str | None) -> frozenset[str]:
+    """What the code reads in a container of `service` (None: every service's, as topology)."""
+    services = SERVICES if service is None else (service,)
+    names = set(ENVIRONMENT)
+    for name in services:
+        names |= SERVICE_ENVIRONMENT[name]
+    # chassis.settings.setting() reads `<SERVICE>_<NAME>` before `<NAME>`.
+    return frozenset(names | {f"{s.upper()}_{n}" for s in services for n in names})
+
+
+def unknown_variables(objects: list[dict], workload: dict, service: str | None) -> set[str]:
+    unknown = set()
+    for container in pod_spec(workload)["containers"]:
+        unknown |= set(environment(objects, container)) - readable_variables(service)
+    return unknown
+
+
+def workloads(objects: list[dict]) -> list[tuple[dict, str | None]]:
+    """Every Deployment and Job with the service whose code it runs (None: all, topology)."""
+    found = []
+    for obj in objects:
+        if obj["kind"] in ("Deployment", "Job"):
+            name = obj["metadata"]["name"]
+            found.append((obj, None if name == "topology" else name.removesuffix("-migrate")))
+    return found
+
+
+def endpoint(method_name: str) -> str:
+    (entrypoint,) = getattr(Operable, method_name).nameko_entrypoints
+    return entrypoint.url
+
+
+# --- shape ----------------------------------------------------------------------------------
+
+
+def test_every_manifest_is_a_well_formed_object():
+    for folder in (BASE, PRODUCTION):
+        for path, doc in _manifests(folder):
+            assert isinstance(doc, dict), f"{path.name}: a document is not a mapping"
+            assert isinstance(doc.get("apiVersion"), str) and doc["apiVersion"], path.name
+            assert isinstance(doc.get("kind"), str) and doc["kind"], path.name
+            name = (doc.get("metadata") or {}).get("name")
+            assert isinstance(name, str) and DNS_LABEL.match(name), f"{path.name}: name {name!r}"
+
+
+def test_objects_are_unique_and_the_namespace_is_declared():
+    objects = manifests()
+    keys = [(o["kind"], o["metadata"]["name"]) for o in objects]
+    assert len(keys) == len(set(keys)), "an object is defined twice"
+    namespace = kustomization(BASE)["namespace"]
+    find(objects, "Namespace", namespace)
+
+
+@pytest.mark.parametrize("folder", [BASE, PRODUCTION], ids=["base", "production"])
+def test_kustomizations_list_files_that_exist_and_every_file_is_listed(folder):
+    doc = kustomization(folder)
+    assert doc["apiVersion"].startswith("kustomize.config.k8s.io/")
+    assert doc["kind"] == "Kustomization"
+    listed = set()
+    for resource in doc.get("resources", []):
+        target = (folder / resource).resolve()
+        if target.is_dir():
+            assert (target / "kustomization.yaml").is_file(), f"{resource} is no kustomization"
+        else:
+            assert target.is_file(), f"{folder.name}/kustomization.yaml lists missing {resource}"
+            listed.add(target.name)
+    for patch in doc.get("patches", []):
+        assert (folder / patch["path"]).is_file(), f"missing patch {patch['path']}"
+        listed.add(Path(patch["path"]).name)
+    on_disk = {p.name for p in folder.glob("*.yaml")} - {"kustomization.yaml"}
+    assert on_disk == listed, f"files not in the kustomization: {sorted(on_disk - listed)}"
+
+
+def test_the_production_overlay_changes_only_what_the_base_has():
+    base = manifests()
+    doc = kustomization(PRODUCTION)
+    for patch in doc["patches"]:
+        for target in _documents(PRODUCTION / patch["path"]):
+            find(base, target["kind"], target["metadata"]["name"])
+    for item in doc["replicas"]:
+        find(base, "Deployment", item["name"])
+    images = {
+        c["image"] for workload, _ in workloads(base) for c in pod_spec(workload)["containers"]
+    }
+    for image in doc["images"]:
+        assert image["name"] in images, f"the overlay retags {image['name']}, which nothing runs"
+        assert re.match(r"^\d+\.\d+\.\d+$", image["newTag"]), "production runs a released tag"
+
+
+def test_production_logs_json_and_runs_two_of_everything():
+    base = manifests()
+    config = find(base, "ConfigMap", "platform-config")
+    patch = find(manifests(PRODUCTION), "ConfigMap", "platform-config")
+    merged = {**config["data"], **patch["data"]}
+    assert merged["LOG_FORMAT"] == "json"
+    assert DEFAULTS["LOG_FORMAT"] != "json"  # so the overlay is what turns it on
+    replicas = {item["name"]: item["count"] for item in kustomization(PRODUCTION)["replicas"]}
+    autoscaled = {
+        hpa["spec"]["scaleTargetRef"]["name"]: hpa["spec"]["minReplicas"]
+        for hpa in base
+        if hpa["kind"] == "HorizontalPodAutoscaler"
+    }
+    for service in SERVICES:
+        assert max(replicas.get(service, 0), autoscaled.get(service, 0)) >= 2, service
+        find(manifests(PRODUCTION), "PodDisruptionBudget", service)
+
+
+# --- services -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_each_service_has_a_deployment_service_and_migration_job(service):
+    objects = manifests()
+    deployment = find(objects, "Deployment", service)
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["image"].split(":")[0] == f"returnee-platform/{service}"
+    assert "command" not in container and "args" not in container  # the image runs the service
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+    svc = find(objects, "Service", service)
+    assert svc["spec"]["selector"].items() <= labels.items()
+    (port,) = svc["spec"]["ports"]
+    assert port["port"] == PORTS[service]
+    named = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert named[port["targetPort"]] == PORTS[service]
+
+    job = find(objects, "Job", f"{service}-migrate")
+    (migrate,) = pod_spec(job)["containers"]
+    assert migrate["command"] == ["python", "-m", "chassis.migrate", service]
+    assert migrate["image"] == container["image"]
+    assert pod_spec(job)["restartPolicy"] in ("Never", "OnFailure")
+    assert "DATABASE_URL" in environment(objects, migrate)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_probes_ask_the_chassis_health_endpoints_on_the_service_port(service):
+    assert issubclass(service_class(service), Operable)  # it serves them
+    objects = manifests()
+    (container,) = pod_spec(find(objects, "Deployment", service))["containers"]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    expected = {
+        "livenessProbe": endpoint("health_live"),
+        "readinessProbe": endpoint("health_ready"),
+        "startupProbe": endpoint("health_live"),
+    }
+    for probe, path in expected.items():
+        get = container[probe]["httpGet"]
+        assert get["path"] == path, f"{service} {probe} asks {get['path']}"
+        assert ports.get(get["port"], get["port"]) == PORTS[service]
+    env = environment(objects, container)
+    assert env["HTTP_PORT"] == str(PORTS[service])  # the port the process listens on
+    assert env["HTTP_HOST"] == "0.0.0.0"  # reachable from the kubelet, not only loopback
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_resources_and_a_grace_period_longer_than_the_shutdown_timeout(service):
+    objects = manifests()
+    deployment = find(objects, "Deployment", service)
+    spec = pod_spec(deployment)
+    (container,) = spec["containers"]
+    for bound in ("requests", "limits"):
+        assert {"cpu", "memory"} <= set(container["resources"][bound]), f"{service} {bound}"
+    env = environment(objects, container)
+    shutdown = float(env.get("SHUTDOWN_TIMEOUT_SECONDS", DEFAULTS["SHUTDOWN_TIMEOUT_SECONDS"]))
+    pre_stop = container.get("lifecycle", {}).get("preStop", {}).get("exec", {}).get("command")
+    pause = float(re.search(r"sleep\((\d+(?:\.\d+)?)\)", pre_stop[-1]).group(1)) if pre_stop else 0
+    assert spec["terminationGracePeriodSeconds"] > shutdown + pause
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_secrets_name_the_service_broker_user_and_database(service):
+    objects = manifests()
+    (container,) = pod_spec(find(objects, "Deployment", service))["containers"]
+    env = environment(objects, container)
+    definitions = json.loads(DEFINITIONS.read_text())
+    amqp = urlsplit(env["AMQP_URI"])
+    assert amqp.username == service
+    assert amqp.username in {user["name"] for user in definitions["users"]}
+    assert amqp.path.lstrip("/") == definitions["vhosts"][0]["name"]
+    database = urlsplit(env["DATABASE_URL"])
+    assert database.scheme in ("postgresql", "postgres") and database.path == f"/{service}"
+
+
+# --- the topology step ----------------------------------------------------------------------
+
+
+def test_the_topology_job_declares_as_the_deployer_with_the_services_queue_settings():
+    objects = manifests()
+    job = find(objects, "Job", "topology")
+    (container,) = pod_spec(job)["containers"]
+    assert container["command"] == ["python", "-m", "chassis.topology"]
+    assert container["image"].split(":")[0] in {f"returnee-platform/{s}" for s in SERVICES}
+    env = environment(objects, container)
+    assert urlsplit(env["AMQP_URI"]).username == "deployer"
+    for service in SERVICES:
+        (service_container,) = pod_spec(find(objects, "Deployment", service))["containers"]
+        service_env = environment(objects, service_container)
+        for name in TOPOLOGY_SETTINGS:
+            assert service_env.get(name) == env.get(name), f"{service} and topology: {name}"
+        assert urlsplit(service_env["AMQP_URI"]).path == urlsplit(env["AMQP_URI"]).path
+
+
+def test_the_autoscaler_targets_a_deployment():
+    objects = manifests()
+    autoscalers = [o for o in objects if o["kind"] == "HorizontalPodAutoscaler"]
+    assert autoscalers
+    for hpa in autoscalers:
+        target = hpa["spec"]["scaleTargetRef"]
+        assert target["kind"] == "Deployment"
+        find(objects, "Deployment", target["name"])
+        assert 1 <= hpa["spec"]["minReplicas"] <= hpa["spec"]["maxReplicas"]
+
+
+# --- variables ------------------------------------------------------------------------------
+
+
+def test_every_container_sets_only_variables_the_code_reads():
+    objects = manifests()
+    for workload, service in workloads(objects):
+        unknown = unknown_variables(objects, workload, service)
+        assert not unknown, f"{workload['metadata']['name']} sets {sorted(unknown)}"
+
+
+def test_a_misspelt_or_misplaced_variable_is_caught():
+    objects = manifests()
+    config = find(objects, "ConfigMap", "accounts-config")
+    config["data"]["AMQP_URL"] = "amqp://x"  # typo of AMQP_URI
+    config["data"]["SMTP_HOST"] = "smtp"  # notify's, not accounts'
+    config["data"]["ACCOUNTS_LOG_LEVEL"] = "DEBUG"  # a valid prefixed override
+    (container,) = pod_spec(find(objects, "Deployment", "accounts"))["containers"]
+    container.setdefault("env", []).append({"name": "NOTIFY_LOG_LEVEL", "value": "DEBUG"})
+    deployment = find(objects, "Deployment", "accounts")
+    assert unknown_variables(objects, deployment, "accounts") == {
+        "AMQP_URL",
+        "SMTP_HOST",
+        "NOTIFY_LOG_LEVEL",
+    }
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_variable_a_service_needs_in_production_is_set(service):
+    objects = manifests()
+    (container,) = pod_spec(find(objects, "Deployment", service))["containers"]
+    env = environment(objects, container)
+    # Without these the service would run on development defaults (localhost, a known key).
+    needed = {"AMQP_URI", "DATABASE_URL", "JWT_SECRET", "HTTP_HOST", "HTTP_PORT"}
+    if service == "accounts":
+        needed |= {"DATA_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD"}
+    if service == "notify":
+        needed |= {"SMTP_HOST", "SMTP_PORT"}
+    assert needed <= set(env), f"{service} lacks {sorted(needed - set(env))}"
+
+
+# --- the two-phase apply of docs/deploying.md -----------------------------------------------
+
+COMPONENT = "app.kubernetes.io/component"
+FIRST_PHASE = {"config", "migration", "topology"}  # -l 'app.kubernetes.io/component in (...)'
+
+
+def first_phase(objects: list[dict]) -> list[dict]:
+    return [o for o in objects if (o["metadata"].get("labels") or {}).get(COMPONENT) in FIRST_PHASE]
+
+
+def test_the_first_phase_holds_the_jobs_and_all_they_need_and_no_service():
+    objects = manifests()
+    selected = first_phase(objects)
+    kinds = {(o["kind"], o["metadata"]["name"]) for o in selected}
+    jobs = [o for o in objects if o["kind"] == "Job"]
+    assert jobs and all(("Job", job["metadata"]["name"]) in kinds for job in jobs)
+    for job in jobs:
+        for container in pod_spec(job)["containers"]:
+            for source in container.get("envFrom", []):
+                ref = source.get("configMapRef") or source.get("secretRef")
+                kind = "ConfigMap" if "configMapRef" in source else "Secret"
+                assert (kind, ref["name"]) in kinds, f"{job['metadata']['name']} needs {ref}"
+    assert ("Namespace", kustomization(BASE)["namespace"]) in kinds
+    assert not [o for o in selected if o["kind"] in ("Deployment", "Service")]
