@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 import eventlet
 import psycopg2
 import psycopg2.errors
+import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.sql
 from eventlet.semaphore import Semaphore
@@ -30,6 +31,11 @@ from contracts import CATALOG, Event
 log = logging.getLogger(__name__)
 
 CONNECTION_ERRORS = (psycopg2.OperationalError, psycopg2.InterfaceError)
+
+# UUIDs as query parameters (event data loads ids as uuid.UUID). Only the adapter: uuid columns
+# still come back as strings. Alembic's engine registers the same adapter, so without this line
+# code that passed in a process that had migrated would fail in one that had not.
+psycopg2.extensions.register_adapter(uuid.UUID, psycopg2.extras.UUID_adapter)
 
 
 class DatabaseUnavailable(ConnectionError):

@@ -34,6 +34,13 @@ from contracts import CATALOG, Event, InvalidEvent
 
 log = logging.getLogger(__name__)
 
+
+class Postpone(Exception):
+    """Raised by a handler whose event depends on another it has not seen yet (events of
+    different producers arrive in any order): retried with backoff without spending attempts,
+    and dead-lettered only once the event is older than `POSTPONE_MAX_SECONDS`."""
+
+
 ATTEMPTS_HEADER = "attempts"
 RETRY_DELAY_HEADER = "retry-delay-ms"
 DUPLICATE = object()  # what a handler returns for an event it handled before
@@ -87,18 +94,20 @@ class FailureRouter(SharedExtension):
         """Republish a failed message; returns "retry" or "dead-letter" once the broker has it.
 
         `failure` is "invalid" (dead-letter now: it cannot get better), "error" (an attempt
-        spent) or "outage" (the database or broker is away: retry without spending an attempt,
-        so an outage longer than the backoff does not dead-letter healthy events)."""
+        spent), "outage" (the database or broker is away) or "postponed" (the event needs
+        another one first); the last two retry without spending an attempt, so an outage or a
+        late sibling event does not dead-letter a healthy event."""
         attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
         retryable = failure != "invalid"
-        next_attempt = attempts if failure == "outage" else attempts + 1
+        free = failure in ("outage", "postponed")
+        next_attempt = attempts if free else attempts + 1
         origin = {
             "original-exchange": message.headers.get("original-exchange")
             or message.delivery_info.get("exchange", ""),
             "original-routing-key": message.headers.get("original-routing-key")
             or message.delivery_info.get("routing_key", ""),
         }
-        if retryable and (failure == "outage" or attempts < self.attempts):
+        if retryable and (free or attempts < self.attempts):
             delay = self.delays[min(attempts, len(self.delays)) - 1]
             outgoing = Outgoing(
                 message_id=message.properties.get("message_id") or "",
@@ -203,6 +212,11 @@ class Subscriber(Consumer):
         exc = exc_info[1]
         trace = "".join(traceback.format_exception(*exc_info, limit=8))
         failure = "outage" if isinstance(exc, OUTAGES) else "error"
+        if isinstance(exc, Postpone):
+            age = (datetime.now(UTC) - worker_ctx.args[0].time).total_seconds()
+            failure = (
+                "postponed" if age < self.container.config["POSTPONE_MAX_SECONDS"] else failure
+            )
         self._settle(message, f"{type(exc).__name__}: {exc}", trace, failure, event_type)
         return result, exc_info
 
@@ -221,7 +235,9 @@ class Subscriber(Consumer):
         else:
             self.queue_consumer.ack_message(message)
             outcome = {"retry": "retried", "dead-letter": "dead_lettered"}[routed]
-            self._count(event_type, "invalid" if failure == "invalid" else outcome)
+            if failure in ("invalid", "postponed"):
+                outcome = failure
+            self._count(event_type, outcome)
 
     def _count(self, event_type: str, outcome: str) -> None:
         EVENTS_CONSUMED.labels(

@@ -26,7 +26,8 @@ EVENTS_UNDELIVERED = Counter(
 EVENTS_CONSUMED = Counter(
     "events_consumed_total",
     "Events taken from a handler's queue, by outcome: handled, duplicate (skipped by the inbox),"
-    " retried, dead_lettered, invalid (dead-lettered without a try), returned (to the queue)",
+    " retried, postponed (waits for another event), dead_lettered, invalid (dead-lettered"
+    " without a try), returned (to the queue)",
     ["service", "handler", "type", "outcome"],
 )
 OUTBOX_PENDING = Gauge("outbox_pending", "Committed events not yet published", ["service"])

@@ -212,6 +212,14 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def service_url(container) -> str:
     """Base URL of a running container's HTTP server (tests bind it to port 0)."""
     from chassis.web import JsonWebServer

@@ -171,6 +171,17 @@ class Directory(Protocol):
     def policy_titles(self, codes: Iterable[str]) -> dict[str, dict[str, str]]: ...
 
 
+class RecipientUnknown(LookupError):
+    """The event is for a returnee the directory does not hold (yet, or any more)."""
+
+
+def _returnee(directory: Directory, returnee_id) -> Recipient:
+    returnee = directory.recipient(returnee_id)
+    if returnee is None:
+        raise RecipientUnknown(str(returnee_id))
+    return returnee
+
+
 RETURNEE_CHANNELS = ("email", "in_app")
 APPOINTMENT_CHANNELS = ("email", "in_app", "sms")
 
@@ -197,9 +208,9 @@ def plan(event_type: str, data: dict, directory: Directory) -> list[Intent]:
 
 def _matches_found(data: dict, directory: Directory) -> list[Intent]:
     added = {str(r) for r in data["added_resource_ids"]}
-    returnee = directory.recipient(data["returnee_id"])
-    if not added or returnee is None:
+    if not added:
         return []
+    returnee = _returnee(directory, data["returnee_id"])
     matches = [
         {
             "resource_id": str(m["resource_id"]),
@@ -226,10 +237,10 @@ def merge_matches(lead: dict, later: dict) -> dict:
 
 
 def _policies_eligible(data: dict, directory: Directory) -> list[Intent]:
-    returnee = directory.recipient(data["returnee_id"])
     codes = list(data["newly_eligible"])
-    if not codes or returnee is None:
+    if not codes:
         return []
+    returnee = _returnee(directory, data["returnee_id"])
     titles = directory.policy_titles(codes)
     tiers = {p["code"]: p.get("tier") for p in data["eligible"]}
     policies = [
@@ -268,10 +279,9 @@ def _consultation_update(event_type: str, data: dict, directory: Directory) -> l
             )
         return intents
     change = CONSULTATION_CHANGES[event_type]
-    returnee = directory.recipient(data["returnee_id"])
-    if returnee is not None:
-        context = {**base, "change": change, "name": returnee.name}
-        intents.append(Intent(returnee, "consultation_update", context, RETURNEE_CHANNELS))
+    returnee = _returnee(directory, data["returnee_id"])
+    context = {**base, "change": change, "name": returnee.name}
+    intents.append(Intent(returnee, "consultation_update", context, RETURNEE_CHANNELS))
     if event_type == "consultation.assigned":
         advisor = directory.recipient(data["advisor_id"])
         if advisor is not None:
@@ -304,17 +314,13 @@ def _intention_update(event_type: str, data: dict, directory: Directory) -> list
             )  # fmt: skip
             for p in people
         ]
-    returnee = directory.recipient(data["returnee_id"])
-    if returnee is None:
-        return []
+    returnee = _returnee(directory, data["returnee_id"])
     context = {**base, "change": INTENTION_CHANGES[event_type], "name": returnee.name}
     return [Intent(returnee, "intention_update", context, RETURNEE_CHANNELS)]
 
 
 def _appointment(event_type: str, data: dict, directory: Directory) -> list[Intent]:
-    returnee = directory.recipient(data["returnee_id"])
-    if returnee is None:
-        return []
+    returnee = _returnee(directory, data["returnee_id"])
     context = {
         "name": returnee.name,
         "change": APPOINTMENT_CHANGES[event_type],

@@ -9,11 +9,13 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
+from chassis.events import Postpone
 from contracts import CATALOG, Event
 from services.notify import store
 from services.notify.domain import (
     PUSH_CHANNELS,
     Intent,
+    RecipientUnknown,
     decide,
     merge_matches,
     plan,
@@ -27,7 +29,15 @@ DIGESTED = ("matches_found",)
 def take(tx, event: Event, digest_window: float) -> None:
     keep_directory(tx, event)
     directory = store.StoredDirectory(tx)
-    for intent in plan(event.type, event.data, directory):
+    try:
+        intents = plan(event.type, event.data, directory)
+    except RecipientUnknown as unknown:
+        if store.is_erased(tx, str(unknown)):
+            intents = []  # erased: nobody to tell
+        else:
+            # Events of consulting and matching can overtake the returnee's registration.
+            raise Postpone(f"returnee {unknown} is not in the directory yet") from None
+    for intent in intents:
         queue(tx, event, intent, digest_window)
     for subscription in store.subscribers_to(tx, event.type):
         queue_webhook(tx, event, subscription)

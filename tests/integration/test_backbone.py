@@ -7,7 +7,6 @@ double-applied event as a second row.
 
 import json
 import signal
-import socket
 import subprocess
 import time
 import uuid
@@ -24,7 +23,7 @@ from chassis.outbox import OutboxRelay
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
 from tests.integration.backbone import Tally, create_test_tables, publish_organizations
-from tests.support import ServiceProcess, postgres_cluster, query, wait_until
+from tests.support import ServiceProcess, free_port, postgres_cluster, query, wait_until
 
 
 @pytest.fixture
@@ -98,12 +97,6 @@ def unpublished(pool) -> int:
     with pool.cursor() as cur:
         cur.execute("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
         return cur.fetchone()["n"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def consumer_process(amqp_uri, consumer_db, **env) -> ServiceProcess:

@@ -439,6 +439,38 @@ def test_matches_found_within_the_window_become_one_digest_email(
     ]
 
 
+def test_an_assessment_that_overtakes_the_registration_waits_for_it(
+    start_notify, amqp_uri, token_for
+):
+    # consulting's event can reach notify before accounts' registration does: it is postponed
+    # (retried without spending attempts), not dropped.
+    base_url, _ = start_notify(RETRY_BASE_DELAY_MS=200)
+    welcome = registered()
+    returnee_id = welcome.data["returnee_id"]
+    assessed = example("eligibility.assessed").data
+    publish_events(
+        amqp_uri,
+        [
+            event(
+                "consulting",
+                "eligibility.assessed",
+                returnee_id,
+                **{**assessed, "returnee_id": returnee_id},
+            )
+        ],  # fmt: skip
+    )
+    time.sleep(1.5)
+    assert inbox(base_url, returnee_id, token_for) == []
+    publish_events(amqp_uri, [welcome])
+    wait_until(
+        lambda: (
+            {n["template"] for n in inbox(base_url, returnee_id, token_for)}
+            == {"welcome", "policies_eligible"}
+        ),
+        20,
+    )
+
+
 def test_sla_breach_reaches_the_advisor_in_their_language(start_notify, sink, amqp_uri):
     start_notify()
     advisor_id = str(uuid.uuid4())
