@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 SERVICES ?= accounts consulting matching notify
 PYTEST_ARGS ?=
 
-.PHONY: run test test-unit test-integration test-e2e lint format migrate topology dead-letters clean
+.PHONY: run demo test test-unit test-integration test-e2e lint format migrate topology dead-letters clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ $(VENV)/installed: pyproject.toml
 
 run: $(VENV)/installed
 	$(PY) -m deploy.local run $(SERVICES)
+
+demo: $(VENV)/installed
+	$(PY) -m deploy.demo
 
 test: $(VENV)/installed lint
 	$(PY) -m deploy.local prepare --for-tests

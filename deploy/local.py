@@ -19,6 +19,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import requests
+import yaml
 from kombu import Connection
 
 from chassis.migrate import migrate
@@ -144,6 +145,13 @@ def prepare(services: list[str], for_tests: bool = False) -> None:
     say(f"broker topology declared for {', '.join(services)}")
 
 
+def _port_taken(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
 def _pipe(name: str, stream, color: bool) -> None:
     prefix = f"{name:<10}|"
     if color:
@@ -162,10 +170,15 @@ def run(services: list[str]) -> int:
     for name, value in DEMO_ADMIN.items():
         os.environ.setdefault(name, value)
     color = sys.stdout.isatty()
+    commands = {service: ["-m", "chassis.run", service] for service in services}
+    if "notify" in services and not (setting("notify", "SMTP_HOST", "") or _port_taken(1025)):
+        # No mail server configured: catch notify's emails locally, as Mailpit does in compose.
+        commands = {"mail": ["-m", "deploy.mail_sink"], **commands}
+        os.environ["NOTIFY_SMTP_HOST"], os.environ["NOTIFY_SMTP_PORT"] = "127.0.0.1", "1025"
     processes: dict[str, subprocess.Popen] = {}
-    for service in services:
+    for service, command in commands.items():
         processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "chassis.run", service],
+            [sys.executable, *command],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -178,8 +191,16 @@ def run(services: list[str]) -> int:
     for service in services:
         host = setting(service, "HTTP_HOST")
         say(f"{service}: http://{host}:{http_port(service)}/openapi.json")
+    if "mail" in processes:
+        say("emails caught: http://127.0.0.1:8025/api/messages")
     if "accounts" in services:
         say(f"admin: {os.environ['ADMIN_EMAIL']} / {os.environ['ADMIN_PASSWORD']}")
+        staff = yaml.safe_load((ROOT / "deploy" / "reference" / "organizations.yml").read_text())
+        providers = ", ".join(o["provider"]["email"] for o in staff["organizations"][:2])
+        advisors = ", ".join(a["email"] for a in staff["advisors"])
+        say(f"providers: {providers}, ... / {staff['demo_password']}")
+        say(f"advisors: {advisors} / {staff['demo_password']}")
+        say("then, in another terminal: make demo")
 
     stopping = threading.Event()
 

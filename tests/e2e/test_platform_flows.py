@@ -130,8 +130,9 @@ def test_intention_accepted_by_the_provider_is_counted(platform):
         json={"resource_id": match["resource_id"], "message": "想了解入驻条件"},
     )
     assert intention.status_code == 201, intention.text
+    intention_id = intention.json()["intention_id"]
     accepted = platform.call(
-        "POST", "matching", f"/intentions/{intention.json()['intention_id']}/accept", provider, json={}
+        "POST", "matching", f"/intentions/{intention_id}/accept", provider, json={}
     )
     assert accepted.status_code == 200, accepted.text
     wait_until(

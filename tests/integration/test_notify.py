@@ -20,8 +20,8 @@ import requests
 
 from contracts import CATALOG
 from contracts.examples import example
+from deploy.mail_sink import SmtpSink
 from services.notify.service import NotifyService
-from tests.integration.smtp_sink import SmtpSink
 from tests.support import publish_events, query, service_url, wait_until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -1,9 +1,14 @@
-"""A small real SMTP server for tests, on `socketserver`.
+"""A small real SMTP server that keeps what it receives: the local mail sink of `make run`
+(as Mailpit is in compose) and the mail server of the tests.
 
 Speaks EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT; keeps every accepted message parsed as
 an `email.message.EmailMessage`. `outage(n)` makes it answer `451` to the next `n` MAIL commands,
 as a mail server in trouble does, so senders must retry. Under eventlet's monkey-patching its
 threads are green threads, which is all it needs.
+
+    python -m deploy.mail_sink [--smtp-port 1025] [--http-port 8025]
+
+serves the caught messages as JSON on `GET /api/messages` for `make demo` and for people.
 """
 
 import socketserver
@@ -14,7 +19,7 @@ from email.parser import BytesParser
 
 
 class SmtpSink:
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
         sink = self
         self.messages: list = []
         self.envelopes: list[tuple[str, list[str]]] = []
@@ -30,7 +35,7 @@ class SmtpSink:
             allow_reuse_address = True
             daemon_threads = True
 
-        self.server = Server((host, 0), Handler)
+        self.server = Server((host, port), Handler)
         self.host, self.port = self.server.server_address
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -119,3 +124,52 @@ class SmtpSink:
                 return
             else:
                 reply("502 5.5.2 Command not recognized")
+
+
+def as_json(message) -> dict:
+    text = message.get_body(("plain",))
+    return {
+        "to": message["To"],
+        "from": message["From"],
+        "subject": message["Subject"],
+        "date": message["Date"],
+        "text": text.get_content() if text is not None else "",
+    }
+
+
+def serve(smtp_port: int, http_port: int) -> None:
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    sink = SmtpSink(port=smtp_port).start()
+
+    class Api(BaseHTTPRequestHandler):
+        def do_GET(self):
+            if self.path.rstrip("/") != "/api/messages":
+                self.send_error(404)
+                return
+            with sink._lock:
+                body = json.dumps([as_json(m) for m in sink.messages], ensure_ascii=False)
+            payload = body.encode("utf-8")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args):
+            pass
+
+    print(f"mail sink: SMTP on 127.0.0.1:{smtp_port}, messages on "
+          f"http://127.0.0.1:{http_port}/api/messages", flush=True)  # fmt: skip
+    ThreadingHTTPServer(("127.0.0.1", http_port), Api).serve_forever()
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description="The local mail sink.")
+    parser.add_argument("--smtp-port", type=int, default=1025)
+    parser.add_argument("--http-port", type=int, default=8025)
+    arguments = parser.parse_args()
+    serve(arguments.smtp_port, arguments.http_port)
