@@ -16,14 +16,14 @@ from functools import partial
 
 import eventlet
 from eventlet.event import Event as GreenEvent
-from marshmallow import Schema, ValidationError
+from marshmallow import Schema, ValidationError, fields, validate
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from chassis.broker import BrokerUnavailable
-from chassis.db import DatabaseUnavailable
+from chassis.db import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.i18n import negotiate, translate, translate_errors
 from chassis.logs import LogContext
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS, OUTBOX_OLDEST, OUTBOX_PENDING, exposition
@@ -127,7 +127,7 @@ def as_http_error(exc: Exception) -> HttpError:
         if getattr(exc, "valid_methods", None):
             error.headers = {"Allow": ", ".join(exc.valid_methods)}
         return error
-    if isinstance(exc, DatabaseUnavailable | BrokerUnavailable):
+    if isinstance(exc, (DatabaseUnavailable, BrokerUnavailable, *CONNECTION_ERRORS)):
         log.warning("request failed, dependency unavailable: %s", exc)
         return Unavailable()
     log.error("request failed: %r", exc, exc_info=exc)
@@ -160,6 +160,57 @@ class JsonWebServer(WebServer):
         return {"correlation_id": request.correlation_id, "locale": request.locale}
 
 
+def _refuse_nul(value):
+    """The value, unless a string in it holds U+0000, which PostgreSQL cannot store in text or
+    jsonb: such input is a 400, not an error deep in a handler's transaction."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, str) and "\x00" in item:
+            raise HttpError("Text must not contain NUL characters.", zh="文本不能包含 NUL 字符。")
+    return value
+
+
+class JsonBoolean(fields.Boolean):
+    """true or false, as JSON and the OpenAPI document have it; marshmallow's Boolean also
+    takes 1, 0, "yes", "off"... which a query string needs and a JSON body does not."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
+
+
+def _json_types(schema: Schema, seen: set) -> None:
+    """Make a body schema (and the schemas nested in it) take JSON's types as the OpenAPI
+    document states them: Boolean fields JsonBoolean, Integer fields strict (marshmallow's
+    also take "3" and truncate 1.5). A query string's fields stay lenient: they parse text.
+    A schema nested in itself is done at its first level; deeper ones are new instances."""
+    if type(schema) in seen:
+        return
+    seen.add(type(schema))
+    pending = list(schema.fields.values())
+    while pending:
+        field = pending.pop()
+        if type(field) is fields.Boolean:
+            field.__class__ = JsonBoolean
+        elif isinstance(field, fields.Integer):
+            field.strict = True
+        elif isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
+            _json_types(field.schema, seen)
+        elif isinstance(field, fields.List):
+            pending.append(field.inner)
+        elif isinstance(field, fields.Tuple):
+            pending.extend(field.tuple_fields)
+        elif isinstance(field, fields.Dict) and field.value_field is not None:
+            pending.append(field.value_field)
+
+
 class JsonHttp(HttpRequestHandler):
     """nameko's `@http` with the platform's error contract, correlation ids and schemas.
 
@@ -167,6 +218,10 @@ class JsonHttp(HttpRequestHandler):
     query     schema class of the query string; the handler gets it loaded as `query`
     response  schema instance the result is dumped with (and documented by)
     status    status of a successful response
+    media_type  media type of a successful response, for the OpenAPI document (a handler
+              answering with anything but JSON returns its own `Response`)
+    responses {status: schema instance or None}: further documented outcomes that are not
+              errors in the `Error` shape (e.g. a 503 with a body of its own)
     auth      True when a bearer token is required: checked before the body (401 first)
     roles     roles allowed at all, checked right after the token (403 before the body);
               object-level rules stay in the handler (`self.auth.caller(request)`)
@@ -175,14 +230,19 @@ class JsonHttp(HttpRequestHandler):
     server = JsonWebServer()
 
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
-                 auth=False, roles=None, summary=None, **kwargs):  # fmt: skip
+                 auth=False, roles=None, summary=None, media_type="application/json",
+                 responses=None, **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
         self.body_schema = body() if isinstance(body, type) else body
+        if self.body_schema is not None:
+            _json_types(self.body_schema, set())
         self.query_schema = query() if isinstance(query, type) else query
         self.response_schema = response() if isinstance(response, type) else response
         self.status = status
+        self.media_type = media_type
+        self.responses = dict(responses or {})
         self.auth = auth or bool(roles)
         self.summary = summary
 
@@ -237,10 +297,12 @@ class JsonHttp(HttpRequestHandler):
     def get_entrypoint_parameters(self, request):
         self.authenticate(request)
         kwargs = dict(request.path_values)
+        _refuse_nul(kwargs)
         if self.body_schema is not None:
-            kwargs["body"] = self.body_schema.load(self._json_body(request))
+            kwargs["body"] = self.body_schema.load(_refuse_nul(self._json_body(request)))
         if self.query_schema is not None:
-            kwargs["query"] = self.query_schema.load(request.args.to_dict(flat=True))
+            query = _refuse_nul(request.args.to_dict(flat=True))
+            kwargs["query"] = self.query_schema.load(query)
         return (request,), kwargs
 
     @staticmethod
@@ -271,6 +333,17 @@ class JsonHttp(HttpRequestHandler):
 http = JsonHttp.decorator
 
 
+class Liveness(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["live"]))
+    service = fields.String(required=True)
+
+
+class Readiness(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
+    database = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
+    broker = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
+
+
 class Operable:
     """Health, metrics and description endpoints for probes, Prometheus and integrators, and
     correlation ids in every log line; mix into a service whose `Database` is named `db`.
@@ -283,7 +356,7 @@ class Operable:
 
     log_context = LogContext()
 
-    @http("GET", "/metrics", summary="Prometheus metrics")
+    @http("GET", "/metrics", media_type="text/plain", summary="Prometheus metrics")
     def metrics(self, request):
         try:
             backlog = self.db.backlog()
@@ -295,11 +368,12 @@ class Operable:
         body, content_type = exposition()
         return Response(body, content_type=content_type)
 
-    @http("GET", "/health/live", summary="The process serves requests")
+    @http("GET", "/health/live", response=Liveness(), summary="The process serves requests")
     def health_live(self, request):
         return {"status": "live", "service": self.name}
 
-    @http("GET", "/health/ready", summary="The database and the broker answer")
+    @http("GET", "/health/ready", response=Readiness(), responses={503: Readiness()},
+          summary="The database and the broker answer")  # fmt: skip
     def health_ready(self, request):
         checks = {}
         for name, check in (("database", self.db.ping), ("broker", self.db.ping_broker)):

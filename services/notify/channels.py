@@ -7,7 +7,7 @@ import smtplib
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, parseaddr
 
 import requests
 
@@ -47,8 +47,10 @@ class SmtpMailer:
         message["From"] = self.settings.sender
         message["To"] = formataddr((name, to)) if name else to
         message["Subject"] = subject
-        message["Message-ID"] = make_msgid(idstring=notification_id.replace("-", ""))
-        # Lets a mail system recognise a resend of the same notification after a lost reply.
+        # The same for every send of the notification: a resend after a lost reply (or a crash
+        # between the server's acceptance and our record of it) is recognisably the same mail.
+        domain = parseaddr(self.settings.sender)[1].rpartition("@")[2] or "returnee-platform"
+        message["Message-ID"] = f"<{notification_id}@{domain}>"
         message["X-Platform-Notification-Id"] = notification_id
         message.set_content(text)
         if html:

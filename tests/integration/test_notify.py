@@ -133,7 +133,7 @@ def inbox(base_url, returnee_id, token_for, **params):
 def rows(database_url, event_id):
     return query(
         database_url,
-        "SELECT channel, status, attempts, reason, held_for_quiet_hours, next_attempt_at"
+        "SELECT id, channel, status, attempts, reason, held_for_quiet_hours, next_attempt_at"
         " FROM notifications WHERE event_id = %s ORDER BY channel",
         (event_id,),
     )
@@ -240,9 +240,11 @@ def test_an_smtp_outage_is_retried_with_backoff_then_delivered(
 
     sent.wait_for("notification.sent", lambda e: e.data["channel"] == "email", timeout=20)
     assert sink.refused == 3
-    assert len(sink.to(welcome.data["email"])) == 1
+    [mail] = sink.to(welcome.data["email"])
     email = next(r for r in rows(database_url, welcome.id) if r["channel"] == "email")
     assert email["status"] == "sent" and email["attempts"] == 4
+    # Every send of a notification is the same mail, so a resend can be recognised.
+    assert mail["Message-ID"].strip() == f"<{email['id']}@returnee-platform.example.cn>"
 
 
 def test_a_lasting_smtp_outage_fails_the_notification_and_says_so(
