@@ -23,6 +23,7 @@ import traceback
 from datetime import UTC, datetime
 
 import eventlet
+from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
@@ -51,6 +52,12 @@ OUTAGES = (DatabaseUnavailable, BrokerUnavailable, *CONNECTION_ERRORS)
 class EventQueueConsumer(QueueConsumer):
     """nameko's queue consumer, handing raw messages over: decoding is the subscriber's job, so
     an undecodable body becomes a dead letter instead of an unacked message stuck forever."""
+
+    @property
+    def prefetch_count(self):
+        # Events may take all workers but a few: HTTP requests, health probes among them, share
+        # the pool and must still be answered while a backlog drains.
+        return max(1, self.container.max_workers - self.container.config["HTTP_RESERVED_WORKERS"])
 
     def get_consumers(self, consumer_cls, channel):
         self._consumers = {}
@@ -163,6 +170,7 @@ class Subscriber(Consumer):
     def __init__(self, producer: str, event_types: tuple[str, ...], **kwargs):
         self.producer = producer
         self.event_types = event_types
+        kwargs.setdefault("expected_exceptions", (Postpone,))
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -200,12 +208,12 @@ class Subscriber(Consumer):
                 handle_result=functools.partial(self.handle_result, message),
             )
         except Exception:  # container being killed: leave the event to the broker
-            self.queue_consumer.requeue_message(message)
+            self._settle_with_broker(message, requeue=True)
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         event_type = worker_ctx.args[0].type
         if exc_info is None:
-            self.queue_consumer.ack_message(message)
+            self._settle_with_broker(message, requeue=False)
             outcome = "duplicate" if result is DUPLICATE else "handled"
             self._count(event_type, outcome)
             return result, exc_info
@@ -230,14 +238,25 @@ class Subscriber(Consumer):
             # connection does not turn into a hot redelivery loop.
             log.warning("could not route failed event, returning it to its queue: %s", exc)
             eventlet.sleep(1)
-            self.queue_consumer.requeue_message(message)
+            self._settle_with_broker(message, requeue=True)
             self._count(event_type, "returned")
         else:
-            self.queue_consumer.ack_message(message)
+            self._settle_with_broker(message, requeue=False)
             outcome = {"retry": "retried", "dead-letter": "dead_lettered"}[routed]
             if failure in ("invalid", "postponed"):
                 outcome = failure
             self._count(event_type, outcome)
+
+    def _settle_with_broker(self, message, requeue: bool) -> None:
+        """Ack or requeue; when the connection is gone the broker has already taken the message
+        back and will redeliver it (the inbox absorbs the repeat): nothing to do, no crash."""
+        try:
+            if requeue:
+                self.queue_consumer.requeue_message(message)
+            else:
+                self.queue_consumer.ack_message(message)
+        except (OSError, AMQPConnectionError) as exc:
+            log.warning("could not settle a message, the broker will redeliver it: %r", exc)
 
     def _count(self, event_type: str, outcome: str) -> None:
         EVENTS_CONSUMED.labels(

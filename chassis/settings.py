@@ -13,6 +13,7 @@ DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",
     "HTTP_HOST": "127.0.0.1",
     "MAX_WORKERS": "10",
+    "HTTP_RESERVED_WORKERS": "2",  # workers events never take: HTTP and probes stay answered
     "DB_POOL_SIZE": "",  # empty: MAX_WORKERS + 4
     "RETRY_ATTEMPTS": "5",
     "RETRY_BASE_DELAY_MS": "1000",
@@ -107,6 +108,7 @@ def nameko_config(service: str, **overrides) -> dict:
         "AMQP_URI": setting(service, "AMQP_URI"),
         "WEB_SERVER_ADDRESS": f"{setting(service, 'HTTP_HOST')}:{http_port(service)}",
         "max_workers": max_workers,
+        "HTTP_RESERVED_WORKERS": int(setting(service, "HTTP_RESERVED_WORKERS")),
         "parent_calls_tracked": 1,
         "DATABASE_URL": database_url(service),
         "DB_POOL_SIZE": int(setting(service, "DB_POOL_SIZE") or max_workers + 4),
