@@ -2,6 +2,7 @@
 
 import re
 from functools import cache
+from http import HTTPStatus
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -10,7 +11,12 @@ from marshmallow import Schema, fields
 from chassis.web import JsonHttp
 
 _RULE_PARAMETER = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
-_CONVERTER_TYPES = {"int": "integer", "float": "number"}
+# werkzeug's converters as JSON Schema: a value outside them matches no route (404).
+_CONVERTER_SCHEMAS = {
+    "int": {"type": "integer", "minimum": 0},
+    "float": {"type": "number", "minimum": 0},
+    "uuid": {"type": "string", "format": "uuid"},
+}
 
 
 class ErrorSchema(Schema):
@@ -28,6 +34,16 @@ def routes(service_cls) -> list[tuple[str, JsonHttp]]:
             if isinstance(entrypoint, JsonHttp):
                 found.append((attr, entrypoint))
     return sorted(found, key=lambda item: (item[1].url, item[1].method))
+
+
+def _outcome(description: str, status: int, media_type: str, schema) -> dict:
+    """A documented response: no body for 204, else the schema (any JSON when there is none;
+    a string for text)."""
+    if status == 204:
+        return {"description": description}
+    if schema is None:
+        schema = {} if media_type == "application/json" else {"type": "string"}
+    return {"description": description, "content": {media_type: {"schema": schema}}}
 
 
 @cache
@@ -52,18 +68,22 @@ def openapi_document(service_cls) -> dict:
                 "in": "path",
                 "name": m.group("name"),
                 "required": True,
-                "schema": {"type": _CONVERTER_TYPES.get(m.group("converter"), "string")},
+                "schema": _CONVERTER_SCHEMAS.get(m.group("converter"), {"type": "string"}),
             }
             for m in _RULE_PARAMETER.finditer(entrypoint.url)
         ]
         if entrypoint.query_schema is not None:
             parameters.append({"in": "query", "schema": type(entrypoint.query_schema)})
-        success = {"description": "success"}
-        if entrypoint.response_schema is not None:
-            success["content"] = {"application/json": {"schema": entrypoint.response_schema}}
-        else:
-            success["content"] = {"application/json": {"schema": {}}}
-        responses = {str(entrypoint.status): success, "default": {"description": "error", **error}}
+        responses = {
+            str(entrypoint.status): _outcome(
+                "success", entrypoint.status, entrypoint.media_type, entrypoint.response_schema
+            ),
+            **{
+                str(status): _outcome(HTTPStatus(status).phrase, status, "application/json", schema)
+                for status, schema in entrypoint.responses.items()
+            },
+            "default": {"description": "error", **error},
+        }
         operation = {
             "operationId": attr,
             "summary": entrypoint.summary or attr.replace("_", " "),

@@ -70,6 +70,8 @@ class Password(fields.String):
             required=True,
             load_only=True,
             validate=[validate.Length(max=128), _password_policy],
+            # documented, so that clients (and the API fuzzer) know the length before trying
+            metadata={"minLength": PASSWORD_MIN_LENGTH},
             **kwargs,
         )
 
@@ -92,14 +94,24 @@ class Registration(NormalizedEmail, ReturneeProfile):
         _password_apart_from_email(data)
 
 
+class ConsentUpdate(Consents):
+    def __init__(self, **kwargs):
+        super().__init__(partial=True, **kwargs)
+
+
 class ProfileChanges(ReturneeProfile):
     """Any subset of the profile; `email` and passwords change through their own flows."""
+
+    consents = fields.Nested(ConsentUpdate)  # any of the purposes (so documented)
 
     class Meta:
         exclude = ("email",)
 
     def __init__(self, **kwargs):
-        super().__init__(partial=True, **kwargs)
+        # Partial at the top level and in the consents; an education entry or a company is
+        # given whole, where `partial=True` would let incomplete ones through.
+        consents = (f"consents.{purpose}" for purpose in Consents._declared_fields)
+        super().__init__(partial=(*ReturneeProfile._declared_fields, *consents), **kwargs)
 
 
 class ConsentOut(Schema):
@@ -114,11 +126,6 @@ class ReturneeOut(ReturneeProfile):
     consent_times = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentOut))
     created_at = fields.AwareDateTime(required=True)
     updated_at = fields.AwareDateTime(required=True)
-
-
-class ConsentUpdate(Consents):
-    def __init__(self, **kwargs):
-        super().__init__(partial=True, **kwargs)
 
 
 class TokenRequest(NormalizedEmail, Schema):

@@ -1,5 +1,7 @@
 """HTTP payloads of the consulting service."""
 
+from datetime import UTC
+
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.vocabulary import POLICY_CODE, SLUG
@@ -125,9 +127,21 @@ class ConsultationQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+class Instant(fields.AwareDateTime):
+    """An aware date-time, loaded in UTC: PostgreSQL takes offsets only up to ±15:59 (ISO 8601
+    allows ±23:59), and a time whose UTC falls outside the years 1-9999 is no valid instant."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        moment = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
+
+
 class SlotIn(Schema):
-    starts_at = fields.AwareDateTime(required=True)
-    ends_at = fields.AwareDateTime(required=True)
+    starts_at = Instant(required=True)
+    ends_at = Instant(required=True)
     location = fields.String(required=True, validate=validate.Length(min=1, max=200))
     capacity = fields.Integer(required=True, validate=validate.Range(min=1, max=500))
 

@@ -51,6 +51,7 @@ def broker(action: str) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_nothing_lost_nothing_doubled_under_kills_and_restarts(platform, rabbit_admin):
     done = collections.deque()
     bodies = [registration(locale=("zh-CN", "en")[i % 2]) for i in range(REGISTRATIONS)]

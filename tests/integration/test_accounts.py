@@ -245,6 +245,13 @@ def test_profile_changes_emit_returnee_updated_naming_the_changed_fields(account
     assert requests.patch(url, json={"startup_stage": "growth"}, headers=headers).ok
     bad = requests.patch(url, json={"birth_date": "2031-01-01"}, headers=headers)
     assert bad.status_code == 400 and "birth_date" in bad.json()["fields"]
+    # a changed list of education entries is given whole: an incomplete entry is 400, not 500
+    entry = {k: v for k, v in returnee["education"][0].items() if k != "start_date"}
+    incomplete = requests.patch(url, json={"education": [entry]}, headers=headers)
+    assert incomplete.status_code == 400, incomplete.text
+    assert incomplete.json()["fields"] == {
+        "education": {"0": {"start_date": ["Missing data for required field."]}}
+    }
     assert len(events.events("returnee.updated", wait=1.0)) == 1
 
 

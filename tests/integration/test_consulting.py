@@ -415,6 +415,16 @@ def test_concurrent_bookings_never_exceed_capacity(consulting, spy, token_for):
         "capacity": 2,
     }
     assert consulting.post("/slots", valid, token_for("returnee")).status_code == 403
+    # ISO 8601 offsets beyond PostgreSQL's ±15:59 are taken as the instant they name
+    far_east = {**valid, "starts_at": "2026-12-05T14:00:00+23:30", "capacity": 1}
+    far_east["ends_at"] = "2026-12-05T15:00:00+23:30"
+    stored = consulting.post("/slots", far_east, advisor)
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["starts_at"] == "2026-12-04T14:30:00+00:00"
+    # and one whose UTC is outside the years 1-9999 is no instant at all
+    too_early = {**valid, "starts_at": "0001-01-01T00:00:00+05:00"}
+    rejected = consulting.post("/slots", too_early, advisor)
+    assert rejected.status_code == 400 and "starts_at" in rejected.json()["fields"], rejected.text
 
     returnees = [str(uuid.uuid4()) for _ in range(12)]
     results: dict[str, int] = {}

@@ -13,6 +13,7 @@ from tests.support import service_url
 class Greeting(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=20))
     age = fields.Integer(required=True, validate=validate.Range(min=0, max=150))
+    shy = fields.Boolean(load_default=False)
 
 
 class Listing(Schema):
@@ -41,6 +42,10 @@ class Hello(Operable):
         caller = self.auth.caller(request)
         caller.require_self_or("admin", owner=greeting_id)
         return {"id": greeting_id, "caller": caller.role}
+
+    @http("DELETE", "/greetings/<uuid:greeting_id>", status=204, auth=True)
+    def forget(self, request, greeting_id):
+        return 204, None
 
     @http("GET", "/boom")
     def boom(self, request):
@@ -80,6 +85,26 @@ def test_bodies_that_are_not_json_objects_are_rejected_with_4xx(base_url):
         "Content-Type": "application/json"}).status_code == 400  # fmt: skip
     assert requests.post(f"{base_url}/greetings", json=[1, 2]).status_code == 400
     assert requests.post(f"{base_url}/greetings", data="name=x").status_code == 415
+
+
+def test_bodies_take_json_types_and_no_text_with_nul(base_url):
+    wrong = [
+        ({"age": "30"}, "age"),
+        ({"age": 30.5}, "age"),
+        ({"shy": 0}, "shy"),
+        ({"shy": "yes"}, "shy"),
+    ]
+    for change, field in wrong:  # marshmallow alone takes these: "30" -> 30, 30.5 -> 30, 0 -> False
+        response = requests.post(f"{base_url}/greetings", json={"name": "Li", "age": 30, **change})
+        assert response.status_code == 400 and set(response.json()["fields"]) == {field}, change
+    shy = requests.post(f"{base_url}/greetings", json={"name": "Li", "age": 30, "shy": True})
+    assert shy.status_code == 201
+    # PostgreSQL stores no U+0000 in text: refused up front, in the caller's language
+    nul = requests.post(f"{base_url}/greetings", json={"name": "L\x00i", "age": 30})
+    assert nul.status_code == 400
+    assert nul.json()["message"] == "Text must not contain NUL characters."
+    zh = requests.get(f"{base_url}/greetings?limit=%00", headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 400 and zh.json()["message"] == "文本不能包含 NUL 字符。"
 
 
 def test_success_conflict_query_and_unknown_routes(base_url):
@@ -131,6 +156,17 @@ def test_openapi_document_is_valid_and_describes_the_routes(base_url):
     post = document["paths"]["/greetings"]["post"]
     assert "201" in post["responses"] and "requestBody" in post
     assert document["paths"]["/greetings/{greeting_id}"]["get"]["security"] == [{"bearer": []}]
+    forget = document["paths"]["/greetings/{greeting_id}"]["delete"]
+    assert forget["responses"]["204"] == {"description": "success"}  # no body
+    assert forget["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]
+    assert metrics["content"] == {"text/plain": {"schema": {"type": "string"}}}
+    ready = document["paths"]["/health/ready"]["get"]["responses"]
+    readiness = {"$ref": "#/components/schemas/Readiness"}
+    assert ready["200"]["content"]["application/json"]["schema"] == readiness
+    assert ready["503"]["content"]["application/json"]["schema"] == readiness
+    assert set(document["components"]["schemas"]["Readiness"]["required"]) == {
+        "status", "database", "broker"}  # fmt: skip
 
 
 def test_metrics_count_requests_by_route_and_status(base_url):
