@@ -77,6 +77,8 @@ SERVICE_ENVIRONMENT = {
             "WEBHOOK_TIMEOUT_SECONDS",
             "WEBHOOK_MAX_FAILURES",
             "SMS_ADAPTER",
+            "APPOINTMENT_REMINDER_HOURS",
+            "APPOINTMENT_REMINDER_INTERVAL_SECONDS",
         }
     ),
 }

@@ -9,7 +9,7 @@ transaction. A replica that dies mid-send leaves its rows to come due again afte
 import logging
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import eventlet
 from nameko.extensions import DependencyProvider
@@ -45,6 +45,8 @@ SETTINGS = {
     "WEBHOOK_TIMEOUT_SECONDS": "10",
     "WEBHOOK_MAX_FAILURES": "20",
     "SMS_ADAPTER": "log",
+    "APPOINTMENT_REMINDER_HOURS": "24",
+    "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
 }
 
 
@@ -59,6 +61,7 @@ class NotifySettings:
     webhook_timeout: float
     webhook_max_failures: int
     sms_adapter: str
+    reminder_lead: timedelta
 
     @classmethod
     def load(cls, config: dict | None = None) -> "NotifySettings":
@@ -93,6 +96,7 @@ class NotifySettings:
             webhook_timeout=float(value("WEBHOOK_TIMEOUT_SECONDS")),
             webhook_max_failures=int(value("WEBHOOK_MAX_FAILURES")),
             sms_adapter=value("SMS_ADAPTER"),
+            reminder_lead=timedelta(hours=float(value("APPOINTMENT_REMINDER_HOURS"))),
         )
 
 

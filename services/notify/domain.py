@@ -8,6 +8,7 @@ windows) and the webhook signature live here too, so they are tested without a d
 
 import hashlib
 import hmac
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
@@ -21,6 +22,7 @@ TEMPLATES = (
     "consultation_update",
     "intention_update",
     "appointment_confirmation",
+    "appointment_reminder",
 )
 CHANNELS = ("email", "in_app", "webhook", "sms")
 # Channels that interrupt a person: these wait for the end of quiet hours and are digested.
@@ -331,6 +333,62 @@ def _appointment(event_type: str, data: dict, directory: Directory) -> list[Inte
         "cancelled_by": data.get("cancelled_by"),
     }
     return [Intent(returnee, "appointment_confirmation", context, APPOINTMENT_CHANNELS)]
+
+
+# Reminders are not caused by an event: their notifications carry an id derived from the
+# appointment (so the unique (event, recipient, channel) constraint allows one reminder per
+# appointment however often the timer runs) and this type in place of an event's.
+REMINDER_TRIGGER = "appointment.reminder_due"
+_REMINDER_NAMESPACE = uuid.UUID("4f7a3c52-2d0e-4b7e-9a53-6e0d3b1f8c21")
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """An upcoming appointment as notify keeps it from `appointment.booked`."""
+
+    id: str
+    returnee_id: str
+    starts_at: datetime
+    ends_at: datetime
+    location: str
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What a notification reacts to when it is not an incoming event: an id and a type."""
+
+    id: str
+    type: str
+
+
+def reminder_trigger(appointment_id) -> Trigger:
+    return Trigger(str(uuid.uuid5(_REMINDER_NAMESPACE, str(appointment_id))), REMINDER_TRIGGER)
+
+
+def reminder_at(starts_at: datetime, booked_at: datetime, lead: timedelta) -> datetime | None:
+    """When to remind of an appointment booked at `booked_at`: `lead` before it starts.
+
+    None when it was booked inside that window: the confirmation just sent is the reminder, and
+    a second message minutes after it would only be noise."""
+    remind_at = starts_at - lead
+    return remind_at if booked_at < remind_at else None
+
+
+def reminder_timely(appointment: Appointment, now: datetime) -> bool:
+    """A due reminder is still worth sending only before the appointment starts (the timer may
+    reach it late, after notify was down)."""
+    return now < appointment.starts_at
+
+
+def reminder(appointment: Appointment, returnee: Recipient) -> Intent:
+    context = {
+        "name": returnee.name,
+        "appointment_id": appointment.id,
+        "starts_at": local_time(appointment.starts_at),
+        "ends_at": local_time(appointment.ends_at, "%H:%M"),
+        "location": appointment.location,
+    }
+    return Intent(returnee, "appointment_reminder", context, APPOINTMENT_CHANNELS)
 
 
 def local_time(instant: datetime, pattern: str = "%Y-%m-%d %H:%M") -> str:

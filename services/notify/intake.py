@@ -16,9 +16,12 @@ from services.notify.domain import (
     PUSH_CHANNELS,
     Intent,
     RecipientUnknown,
+    Trigger,
     decide,
     merge_matches,
     plan,
+    reminder_at,
+    reminder_trigger,
     webhook_template,
 )
 from services.notify.rendering import render
@@ -26,8 +29,9 @@ from services.notify.rendering import render
 DIGESTED = ("matches_found",)
 
 
-def take(tx, event: Event, digest_window: float) -> None:
+def take(tx, event: Event, digest_window: float, reminder_lead: timedelta) -> None:
     keep_directory(tx, event)
+    keep_appointments(tx, event, reminder_lead)
     directory = store.StoredDirectory(tx)
     try:
         intents = plan(event.type, event.data, directory)
@@ -61,7 +65,23 @@ def keep_directory(tx, event: Event) -> None:
         store.keep_policy(tx, data)
 
 
-def queue(tx, event: Event, intent: Intent, digest_window: float) -> None:
+def keep_appointments(tx, event: Event, reminder_lead: timedelta) -> None:
+    """Upcoming appointments, for their reminders (queued later by `reminders.remind_due`).
+
+    A booking for a returnee not in the directory yet is stored anyway: planning its
+    confirmation postpones the event, which rolls this back with everything else."""
+    data = event.data
+    if event.type == "appointment.booked":
+        remind_at = reminder_at(data["starts_at"], event.time, reminder_lead)
+        store.keep_appointment(tx, data, remind_at)
+    elif event.type == "appointment.cancelled":
+        trigger = reminder_trigger(data["appointment_id"])
+        store.cancel_appointment(tx, data, event.time, trigger.id)
+
+
+def queue(tx, event: Event | Trigger, intent: Intent, digest_window: float) -> None:
+    """The intent's notifications, one per channel, queued or suppressed; `event` is what they
+    react to (its `id` and `type` are recorded): an incoming event, or a reminder's trigger."""
     recipient = intent.recipient
     preferences = store.preferences(tx, recipient.id)
     rendered = render(intent.template, recipient.locale, intent.context)

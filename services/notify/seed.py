@@ -33,6 +33,9 @@ TOPICS = [
     ("appointment_confirmation", "预约确认", "Appointment confirmations",
      "服务站预约的确认与取消，可通过短信接收。",
      "Service station appointments booked or cancelled, also by SMS.", APPOINTMENT_CHANNELS),
+    ("appointment_reminder", "预约提醒", "Appointment reminders",
+     "服务站预约开始前的提醒，可通过短信接收。",
+     "A reminder ahead of a service station appointment, also by SMS.", APPOINTMENT_CHANNELS),
 ]  # fmt: skip
 
 

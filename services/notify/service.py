@@ -16,9 +16,10 @@ from chassis.settings import setting
 from chassis.web import Forbidden, NotFound, Operable, http
 from contracts import CATALOG
 from services.notify import store
-from services.notify.delivery import Channels, deliver_due
+from services.notify.delivery import SETTINGS, Channels, deliver_due
 from services.notify.domain import Preferences
 from services.notify.intake import take
+from services.notify.reminders import remind_due
 from services.notify.schemas import (
     NotificationOut,
     NotificationsQuery,
@@ -39,6 +40,13 @@ add_translations(
 )
 
 DELIVERY_INTERVAL = float(setting("notify", "DELIVERY_INTERVAL_SECONDS", "1"))
+REMINDER_INTERVAL = float(
+    setting(
+        "notify",
+        "APPOINTMENT_REMINDER_INTERVAL_SECONDS",
+        SETTINGS["APPOINTMENT_REMINDER_INTERVAL_SECONDS"],
+    )
+)
 
 
 def _types(producer: str) -> list[str]:
@@ -58,23 +66,32 @@ class NotifyService(Operable):
     @subscribe("accounts", *_types("accounts"))
     def on_accounts_event(self, event):
         with self.db.transaction() as tx:
-            take(tx, event, self.channels.settings.digest_window)
+            self._take(tx, event)
 
     @subscribe("consulting", *_types("consulting"))
     def on_consulting_event(self, event):
         with self.db.transaction() as tx:
-            take(tx, event, self.channels.settings.digest_window)
+            self._take(tx, event)
 
     @subscribe("matching", *_types("matching"))
     def on_matching_event(self, event):
         with self.db.transaction() as tx:
-            take(tx, event, self.channels.settings.digest_window)
+            self._take(tx, event)
+
+    def _take(self, tx, event):
+        settings = self.channels.settings
+        take(tx, event, settings.digest_window, settings.reminder_lead)
 
     # --- delivery -------------------------------------------------------------------------------
 
     @timer(interval=DELIVERY_INTERVAL)
     def deliver(self):
         deliver_due(self.db, self.channels)
+
+    @timer(interval=REMINDER_INTERVAL)
+    def remind(self):
+        """Queue the appointment reminders that have come due; the loop above sends them."""
+        remind_due(self.db, self.channels.settings)
 
     # --- HTTP -----------------------------------------------------------------------------------
 

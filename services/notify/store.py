@@ -3,7 +3,7 @@
 import json
 from datetime import datetime
 
-from services.notify.domain import Preferences, Recipient
+from services.notify.domain import Appointment, Preferences, Recipient
 
 NOTIFICATION_COLUMNS = (
     "id, recipient_id, channel, template, locale, address, subject, body, html, context, status,"
@@ -111,6 +111,7 @@ def erase_person(tx, person_id) -> int:
     tx.execute("INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,))
     tx.execute("DELETE FROM recipients WHERE id = %s", (person,))
     tx.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
+    tx.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
     return tx.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,)).rowcount
 
 
@@ -181,6 +182,79 @@ def topics(tx, locale: str) -> list[dict]:
         f"SELECT name, label_{suffix} AS label, description_{suffix} AS description, channels"
         " FROM topics ORDER BY position"
     )
+
+
+# --- appointments and their reminders ------------------------------------------------------------
+
+
+def keep_appointment(tx, data: dict, remind_at: datetime | None) -> None:
+    """A booked appointment; a redelivery, or a booking arriving after its cancellation,
+    changes nothing."""
+    if is_erased(tx, data["returnee_id"]):
+        return
+    tx.execute(
+        "INSERT INTO appointments (id, returnee_id, starts_at, ends_at, location, remind_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+        (str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
+         data["ends_at"], data["location"], remind_at),
+    )  # fmt: skip
+
+
+def cancel_appointment(tx, data: dict, at: datetime, reminder_event_id: str) -> None:
+    """No reminder for it any more: none will be queued, and one already queued (held by quiet
+    hours, say) is suppressed. The row stays as a marker until the appointment is past."""
+    if is_erased(tx, data["returnee_id"]):
+        return
+    tx.execute(
+        """
+        INSERT INTO appointments (id, returnee_id, starts_at, ends_at, location, cancelled_at)
+        VALUES (%s, %s, %s, %s, %s, %s)
+        ON CONFLICT (id) DO UPDATE SET remind_at = NULL,
+            cancelled_at = COALESCE(appointments.cancelled_at, EXCLUDED.cancelled_at)
+        """,
+        (str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
+         data["ends_at"], data["location"], at),
+    )  # fmt: skip
+    tx.execute(
+        "UPDATE notifications SET status = 'suppressed', reason = 'appointment cancelled'"
+        " WHERE event_id = %s AND status = 'queued'",
+        (reminder_event_id,),
+    )
+
+
+def due_reminders(tx, limit: int) -> list[Appointment]:
+    """Appointments whose reminder is due and not yet queued, locked against other replicas
+    until this transaction marks them reminded."""
+    rows = tx.all(
+        """
+        SELECT id, returnee_id, starts_at, ends_at, location FROM appointments
+        WHERE reminded_at IS NULL AND remind_at IS NOT NULL AND remind_at <= now()
+        ORDER BY remind_at
+        LIMIT %s
+        FOR UPDATE SKIP LOCKED
+        """,
+        (limit,),
+    )
+    return [
+        Appointment(str(r["id"]), str(r["returnee_id"]), r["starts_at"], r["ends_at"],
+                    r["location"])
+        for r in rows
+    ]  # fmt: skip
+
+
+def mark_reminded(tx, appointment_id, outcome: str) -> None:
+    tx.execute(
+        "UPDATE appointments SET reminded_at = now(), reminder = %s WHERE id = %s",
+        (outcome, str(appointment_id)),
+    )
+
+
+def forget_past_appointments(tx, hours: float) -> int:
+    """Appointments that ended more than `hours` ago are of no more use to anyone."""
+    return tx.execute(
+        "DELETE FROM appointments WHERE ends_at < now() - make_interval(secs => %s)",
+        (hours * 3600,),
+    ).rowcount
 
 
 # --- preferences --------------------------------------------------------------------------------

@@ -643,12 +643,222 @@ def test_topics_are_seeded_idempotently_and_listed_in_the_callers_language(start
     base_url, database_url = start_notify()
     pool = ConnectionPool(database_url, 1)
     try:
-        assert seed(pool) == seed(pool) == 6
+        assert seed(pool) == seed(pool) == 7
     finally:
         pool.clear()
-    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 6
+    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 7
     en = requests.get(f"{base_url}/topics").json()
     zh = requests.get(f"{base_url}/topics", headers={"Accept-Language": "zh-CN"}).json()
     assert [t["name"] for t in en] == [t["name"] for t in zh]
     assert en[1]["label"] == "New matches" and zh[1]["label"] == "新匹配资源"
     assert en[-1]["channels"] == ["email", "in_app", "sms"]
+
+
+# --- appointment reminders ----------------------------------------------------------------------
+# With APPOINTMENT_REMINDER_HOURS=1, an appointment starting in an hour and a few seconds is
+# booked before its reminder window opens, and its reminder comes due a few seconds later.
+
+
+def booking(returnee_id, lead_seconds=4.0, cancelled_by=None):
+    starts = datetime.now(SHANGHAI) + timedelta(hours=1, seconds=lead_seconds)
+    data = {
+        **example("appointment.booked").data,
+        "appointment_id": str(uuid.uuid4()),
+        "slot_id": str(uuid.uuid4()),
+        "returnee_id": returnee_id,
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+    }
+    return event("consulting", "appointment.booked", data["appointment_id"], **data)
+
+
+def cancellation(booked):
+    data = {**booked.data, "cancelled_by": "returnee"}
+    return event("consulting", "appointment.cancelled", data["appointment_id"], **data)
+
+
+def reminders(database_url, appointment_id=None):
+    sql = (
+        "SELECT context->>'appointment_id' AS appointment_id, channel, status, reason, event_id,"
+        " event_type, held_for_quiet_hours FROM notifications"
+        " WHERE template = 'appointment_reminder'"
+    )
+    params = ()
+    if appointment_id:
+        sql += " AND context->>'appointment_id' = %s"
+        params = (appointment_id,)
+    return query(database_url, sql + " ORDER BY 1, channel", params)
+
+
+def all_settled(found):
+    """The rows when none is queued any more, else None (to wait on)."""
+    return found if found and all(r["status"] != "queued" for r in found) else None
+
+
+def reminder_mails(sink):
+    return [m for m in sink.messages if m["Subject"].startswith("Reminder")]
+
+
+def test_a_booked_appointment_is_reminded_once_when_due_and_erasure_forgets_it(
+    start_notify, sink, amqp_uri, spy, token_for
+):
+    base_url, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1)
+    sent = spy("notify", "notification.sent")
+    welcome = registered("en")
+    returnee_id = welcome.data["returnee_id"]
+    publish_events(amqp_uri, [welcome])
+    sink.wait_for(1)
+    booked = booking(returnee_id, lead_seconds=6)
+    publish_events(amqp_uri, [booked, booked])  # delivered twice
+
+    sink.wait_for(2)  # the confirmation, at once
+    assert [m["Subject"] for m in sink.messages][1].startswith("Appointment confirmed")
+    assert reminders(database_url) == []  # not due yet
+    reminder = sent.wait_for(
+        "notification.sent",
+        lambda e: e.data["template"] == "appointment_reminder" and e.data["channel"] == "email",
+        timeout=30,
+    )
+    [mail] = reminder_mails(sink)
+    starts = datetime.fromisoformat(booked.data["starts_at"]).astimezone(SHANGHAI)
+    assert mail["Subject"] == f"Reminder: your appointment at {starts:%Y-%m-%d %H:%M}"
+    assert "room 201" in mail.get_body(("plain",)).get_content()
+    assert mail.get_body(("html",)).get_content().startswith("<!DOCTYPE html>")
+    assert reminder.data["event_type"] == "appointment.reminder_due"
+    # Sent well before the appointment: about when it was due, an hour ahead of it.
+    assert datetime.now(SHANGHAI) < starts - timedelta(minutes=59)
+    rows_ = wait_until(lambda: all_settled(reminders(database_url)))
+    assert [(r["channel"], r["status"]) for r in rows_] == [
+        ("email", "sent"),
+        ("in_app", "sent"),
+        ("sms", "sent"),
+    ]
+    assert {r["event_id"] for r in rows_} == {reminder.data["event_id"]}
+    assert reminder.data["event_id"] not in (welcome.id, booked.id)
+    [kept] = query(
+        database_url, "SELECT reminder FROM appointments WHERE returnee_id = %s", (returnee_id,)
+    )
+    assert kept["reminder"] == "queued"
+    in_app = [
+        n
+        for n in inbox(base_url, returnee_id, token_for, channel="in_app")
+        if n["template"] == "appointment_reminder"
+    ]
+    assert len(in_app) == 1 and in_app[0]["subject"] == mail["Subject"]
+
+    time.sleep(7)  # more than a timer interval: no second reminder
+    assert len(reminder_mails(sink)) == 1 and len(reminders(database_url)) == 3
+
+    erased = event("accounts", "returnee.erased", returnee_id, returnee_id=returnee_id)
+    publish_events(amqp_uri, [erased])
+    wait_until(lambda: not inbox(base_url, returnee_id, token_for))
+    assert (
+        query(database_url, "SELECT 1 FROM appointments WHERE returnee_id = %s", (returnee_id,))
+        == []
+    )
+    assert reminders(database_url) == []
+
+
+def test_cancelled_appointments_get_no_reminder_and_quiet_hours_hold_reminders(
+    start_notify, sink, amqp_uri, spy, token_for
+):
+    base_url, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1)
+    sent = spy("notify", "notification.sent")
+    welcome = registered()
+    returnee_id = welcome.data["returnee_id"]
+    now = datetime.now(SHANGHAI)
+    quiet = {
+        "start": (now - timedelta(hours=1)).strftime("%H:%M"),
+        "end": (now + timedelta(hours=2)).strftime("%H:%M"),
+        "timezone": "Asia/Shanghai",
+    }
+    put = requests.put(
+        f"{base_url}/recipients/{returnee_id}/preferences",
+        json={"quiet_hours": quiet},
+        headers=token_for("returnee", returnee_id),
+    )
+    assert put.status_code == 200, put.text
+    kept, cancelled, reordered = (booking(returnee_id) for _ in range(3))
+    publish_events(amqp_uri, [welcome])
+    sent.wait_for("notification.sent", lambda e: e.data["template"] == "welcome")
+    publish_events(
+        amqp_uri,
+        [kept, cancelled, cancellation(cancelled), cancellation(reordered)],
+    )
+    time.sleep(0.5)
+    # A booking that arrives after its cancellation (retries reorder events) stays cancelled.
+    publish_events(amqp_uri, [reordered])
+
+    # The inbox is not held by quiet hours; email and SMS are, as for any notification.
+    sent.wait_for(
+        "notification.sent",
+        lambda e: e.data["template"] == "appointment_reminder" and e.data["channel"] == "in_app",
+        timeout=30,
+    )
+    kept_id = kept.data["appointment_id"]
+    held = wait_until(
+        lambda: [r for r in reminders(database_url, kept_id) if r["held_for_quiet_hours"]]
+    )
+    assert {r["channel"] for r in held} == {"email", "sms"}
+    assert all(r["status"] == "queued" for r in held)
+    time.sleep(6)  # more than a timer interval past the others' due time
+    assert {r["appointment_id"] for r in reminders(database_url)} == {kept_id}
+    outcomes = query(
+        database_url,
+        "SELECT id::text, reminder, cancelled_at IS NOT NULL AS cancelled FROM appointments",
+    )
+    assert {r["id"]: (r["reminder"], r["cancelled"]) for r in outcomes} == {
+        kept_id: ("queued", False),
+        cancelled.data["appointment_id"]: (None, True),
+        reordered.data["appointment_id"]: (None, True),
+    }
+
+    # Cancelled while its reminder waits for quiet hours to end: the reminder is not sent.
+    publish_events(amqp_uri, [cancellation(kept)])
+    settled = wait_until(lambda: all_settled(reminders(database_url, kept_id)))
+    assert [(r["channel"], r["status"], r["reason"]) for r in settled] == [
+        ("email", "suppressed", "appointment cancelled"),
+        ("in_app", "sent", None),
+        ("sms", "suppressed", "appointment cancelled"),
+    ]
+    requests.put(
+        f"{base_url}/recipients/{returnee_id}/preferences",
+        json={"quiet_hours": None},
+        headers=token_for("returnee", returnee_id),
+    )
+    sink.wait_for(1)  # the held welcome goes out once quiet hours are lifted...
+    time.sleep(1.5)
+    assert reminder_mails(sink) == []  # ...and no reminder
+
+
+def test_two_replicas_queue_each_reminder_once(container_factory, config_for, sink, amqp_uri):
+    config = config_for(
+        "notify",
+        SMTP_HOST=sink.host,
+        SMTP_PORT=sink.port,
+        DIGEST_WINDOW_SECONDS=0,
+        DELIVERY_BATCH_SIZE=2,  # reminders are claimed in batches this size too
+        APPOINTMENT_REMINDER_HOURS=1,
+    )
+    for _ in range(2):
+        container_factory(NotifyService, config).start()
+    welcome = registered("en")
+    returnee_id = welcome.data["returnee_id"]
+    publish_events(amqp_uri, [welcome])
+    sink.wait_for(1)
+    bookings = [booking(returnee_id, lead_seconds=3 + i / 10) for i in range(8)]
+    publish_events(amqp_uri, bookings + bookings[:3])  # some delivered twice
+
+    wait_until(lambda: len(reminder_mails(sink)) >= 8, timeout=30)
+    time.sleep(7)  # more than a timer interval: nothing more
+    assert len(reminder_mails(sink)) == 8
+    rows_ = reminders(config["DATABASE_URL"])
+    assert len(rows_) == 24
+    assert {r["appointment_id"] for r in rows_} == {b.data["appointment_id"] for b in bookings}
+    assert (
+        query(
+            config["DATABASE_URL"],
+            "SELECT count(*) AS n FROM appointments WHERE reminder = 'queued'",
+        )[0]["n"]
+        == 8
+    )

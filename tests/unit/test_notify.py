@@ -1,15 +1,18 @@
 """notify's rules without I/O: planning, preferences, quiet hours, backoff, digests, signatures,
 and every template rendered in both languages from the contract's examples."""
 
-from datetime import UTC, datetime, time
+import re
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from contracts import CATALOG
-from contracts.examples import ADVISOR, ICBC, PROVIDER, RETURNEE, example
+from contracts.examples import ADVISOR, APPOINTMENT, ICBC, PROVIDER, RETURNEE, example
+from contracts.schemas.notify import EVENT_TYPE_PATTERN
 from services.notify.domain import (
     TEMPLATES,
+    Appointment,
     Intent,
     Preferences,
     Recipient,
@@ -17,6 +20,10 @@ from services.notify.domain import (
     decide,
     merge_matches,
     plan,
+    reminder,
+    reminder_at,
+    reminder_timely,
+    reminder_trigger,
     sign,
     signature_valid,
 )
@@ -155,6 +162,92 @@ def test_appointments_are_shown_in_shanghai_time():
     assert intent.channels == ("email", "in_app", "sms")
 
 
+def booked(data) -> Appointment:
+    return Appointment(str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
+                       data["ends_at"], data["location"])  # fmt: skip
+
+
+def found_appointment() -> Appointment:
+    return booked(loaded("appointment.booked").data)
+
+
+STARTS = datetime(2026, 12, 3, 14, tzinfo=SHANGHAI)
+DAY = timedelta(hours=24)
+
+
+def test_a_reminder_is_due_the_lead_time_before_the_appointment():
+    assert reminder_at(STARTS, STARTS - timedelta(days=5), DAY) == datetime(
+        2026, 12, 2, 14, tzinfo=SHANGHAI
+    )
+    assert reminder_at(STARTS, STARTS - timedelta(days=5), timedelta(hours=2)) == STARTS.replace(
+        hour=12
+    )
+
+
+def test_no_reminder_for_an_appointment_booked_inside_the_window():
+    # The confirmation just sent says it all; a reminder minutes later would be noise.
+    assert reminder_at(STARTS, STARTS - timedelta(hours=3), DAY) is None
+    assert reminder_at(STARTS, STARTS - DAY, DAY) is None  # booked at the very moment
+    assert reminder_at(STARTS, STARTS - DAY - timedelta(seconds=1), DAY) == STARTS - DAY
+
+
+def test_a_reminder_reached_after_the_start_is_not_sent():
+    appointment = booked(loaded("appointment.booked").data)
+    assert appointment.starts_at == STARTS
+    assert reminder_timely(appointment, STARTS - timedelta(minutes=1))
+    assert not reminder_timely(appointment, STARTS)
+    assert not reminder_timely(appointment, STARTS + timedelta(hours=2))
+
+
+def test_a_reminder_names_the_appointment_in_shanghai_time_on_the_confirmations_channels():
+    found = reminder(booked(loaded("appointment.booked").data), LI_WEI)
+    assert found.template == "appointment_reminder" and found.recipient == LI_WEI
+    assert found.channels == plan("appointment.booked", loaded("appointment.booked").data,
+                                  DIRECTORY)[0].channels == ("email", "in_app", "sms")  # fmt: skip
+    assert found.context == {
+        "name": "李伟",
+        "appointment_id": APPOINTMENT,
+        "starts_at": "2026-12-03 14:00",
+        "ends_at": "14:30",
+        "location": "Changning Returnee Entrepreneur Service Station, room 201",
+    }
+    english = render("appointment_reminder", "en", found.context)
+    assert english.subject == "Reminder: your appointment at 2026-12-03 14:00"
+    assert "room 201" in english.text and "14:00–14:30" in english.html
+    assert render("appointment_reminder", "zh-CN", found.context).subject == (
+        "预约提醒：2026-12-03 14:00"
+    )
+
+
+def test_one_reminder_trigger_per_appointment():
+    first, again = reminder_trigger(APPOINTMENT), reminder_trigger(APPOINTMENT)
+    other = reminder_trigger("7f1f3c3e-7a43-4c1b-9d55-3f0f6a0e2b11")
+    assert first == again and first.id != other.id
+    assert first.id != APPOINTMENT  # never the id of the booking's own notifications
+    # notification.sent / notification.failed carry it as the event type reacted to.
+    assert re.match(EVENT_TYPE_PATTERN, first.type)
+
+
+def test_reminders_are_a_topic_of_their_own():
+    found = reminder(found_appointment(), LI_WEI)
+    prefs = Preferences(opt_outs=(("sms", "appointment_reminder"),))
+    assert {d.channel: d.status for d in decide(found, prefs)} == {
+        "email": "queued",
+        "in_app": "queued",
+        "sms": "suppressed",
+    }
+    confirmation = plan("appointment.booked", loaded("appointment.booked").data, DIRECTORY)[0]
+    assert {d.status for d in decide(confirmation, prefs)} == {"queued"}
+    withdrawn = Recipient(RETURNEE, "returnee", "李伟", "l@example.com", "+86 138 0013 8000",
+                          notifications_consent=False)  # fmt: skip
+    decisions = decide(reminder(found_appointment(), withdrawn), Preferences())
+    assert {d.channel: d.status for d in decisions} == {
+        "email": "suppressed",
+        "in_app": "queued",
+        "sms": "suppressed",
+    }
+
+
 def intent(recipient=LI_WEI, template="welcome", channels=("email", "in_app", "sms")):
     return Intent(recipient, template, {"name": recipient.name}, channels)
 
@@ -259,6 +352,8 @@ EXAMPLE_FOR = {
     ],
     "intention_update": ["intention.expressed", "intention.accepted", "intention.declined"],
     "appointment_confirmation": ["appointment.booked", "appointment.cancelled"],
+    # Not planned from an event: the reminder timer makes it from the booked appointment.
+    "appointment_reminder": ["appointment.booked"],
 }
 
 
@@ -266,20 +361,29 @@ def test_every_template_has_an_example_event():
     assert set(EXAMPLE_FOR) == set(TEMPLATES)
 
 
+def intents_for(template):
+    for type_ in EXAMPLE_FOR[template]:
+        event = loaded(type_)
+        if template == "appointment_reminder":
+            yield reminder(booked(event.data), LI_WEI)
+            continue
+        yield from plan(event.type, event.data, DIRECTORY)
+
+
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
 @pytest.mark.parametrize("template", TEMPLATES)
 def test_every_template_renders_in_both_languages(template, locale):
-    for type_ in EXAMPLE_FOR[template]:
-        event = loaded(type_)
-        for found in plan(event.type, event.data, DIRECTORY):
-            rendered = render(found.template, locale, found.context)
-            assert rendered.subject and "\n" not in rendered.subject
-            assert rendered.text.strip() and "{{" not in rendered.text
-            assert f'<html lang="{locale}">' in rendered.html
-            if locale == "zh-CN":
-                assert "您好" in rendered.text
-            else:
-                assert "Dear " in rendered.text
+    found = list(intents_for(template))
+    assert found
+    for intent in found:
+        rendered = render(intent.template, locale, intent.context)
+        assert rendered.subject and "\n" not in rendered.subject
+        assert rendered.text.strip() and "{{" not in rendered.text
+        assert f'<html lang="{locale}">' in rendered.html
+        if locale == "zh-CN":
+            assert "您好" in rendered.text
+        else:
+            assert "Dear " in rendered.text
 
 
 def test_html_is_escaped_and_text_is_not():
