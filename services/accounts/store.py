@@ -3,6 +3,7 @@
 import json
 
 from psycopg2.errors import UniqueViolation
+from psycopg2.extras import execute_values
 
 from contracts.schemas.accounts import ReturneeProfile
 from services.accounts.profile import STORED_APART
@@ -68,18 +69,24 @@ def update_profile(tx, returnee_id, profile: dict) -> None:
 
 
 def set_consents(tx, returnee_id, consents: dict[str, bool], changed_at) -> None:
-    for purpose, granted in consents.items():
-        tx.execute(
-            "INSERT INTO consents (returnee_id, purpose, granted, changed_at)"
-            " VALUES (%s, %s, %s, %s) ON CONFLICT (returnee_id, purpose)"
-            " DO UPDATE SET granted = excluded.granted, changed_at = excluded.changed_at",
-            (str(returnee_id), purpose, granted, changed_at),
-        )
-        tx.execute(
-            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at)"
-            " VALUES (%s, %s, %s, %s)",
-            (str(returnee_id), purpose, granted, changed_at),
-        )
+    """The current decision per purpose, and the history, in two statements."""
+    if not consents:
+        return
+    rows = [
+        (str(returnee_id), purpose, granted, changed_at) for purpose, granted in consents.items()
+    ]
+    execute_values(
+        tx.cursor,
+        "INSERT INTO consents (returnee_id, purpose, granted, changed_at) VALUES %s"
+        " ON CONFLICT (returnee_id, purpose)"
+        " DO UPDATE SET granted = excluded.granted, changed_at = excluded.changed_at",
+        rows,
+    )
+    execute_values(
+        tx.cursor,
+        "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at) VALUES %s",
+        rows,
+    )
 
 
 def consent_history(tx, returnee_id) -> list[dict]:

@@ -35,7 +35,7 @@ SETTINGS = {
     "SMTP_PASSWORD": "",
     "SMTP_FROM": "Changning Returnee Service Platform <noreply@returnee-platform.example.cn>",
     "SMTP_TIMEOUT_SECONDS": "10",
-    "DELIVERY_BATCH_SIZE": "50",
+    "DELIVERY_BATCH_SIZE": "100",
     "DELIVERY_CONCURRENCY": "8",
     "DELIVERY_LEASE_SECONDS": "120",
     "DELIVERY_MAX_ATTEMPTS": "6",

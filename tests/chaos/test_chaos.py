@@ -17,7 +17,7 @@ from tests.support import postgres_cluster, query, wait_until
 
 REGISTRATIONS = 1000
 CLIENTS = 8
-DELIVERY_IN_FLIGHT = 50  # notify's DELIVERY_BATCH_SIZE: sends claimed at once
+DELIVERY_IN_FLIGHT = 100  # notify's DELIVERY_BATCH_SIZE: sends claimed at once
 
 
 def register_until_accepted(platform, body) -> str:
