@@ -57,6 +57,8 @@ class TransactionCursor(psycopg2.extras.RealDictCursor):
             self.began = True
             if isinstance(query, psycopg2.sql.Composable):
                 query = psycopg2.sql.SQL("BEGIN;") + query
+            elif isinstance(query, bytes):  # execute_values sends the statement as bytes
+                query = b"BEGIN;" + query
             else:
                 query = f"BEGIN;{query}"
         return super().execute(query, vars)
