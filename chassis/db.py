@@ -297,7 +297,3 @@ class Database(DependencyProvider):
 
     def handler_of(self, worker_ctx) -> str:
         return f"{self.service_name}.{worker_ctx.entrypoint.method_name}"
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())

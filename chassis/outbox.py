@@ -14,7 +14,7 @@ import time
 import eventlet
 from eventlet.queue import Empty, Full, LightQueue
 
-from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
+from chassis.broker import BrokerPublisher, Outgoing
 from chassis.metrics import EVENTS_PUBLISHED, EVENTS_UNDELIVERED
 from chassis.topology import declare_producer
 
@@ -170,6 +170,3 @@ class OutboxRelay:
             )
             row = cur.fetchone()
             return {"pending": row["pending"], "oldest_seconds": float(row["oldest_seconds"])}
-
-
-__all__ = ["BrokerUnavailable", "OutboxRelay"]

@@ -391,6 +391,3 @@ class Operable:
         from chassis.openapi import openapi_document
 
         return openapi_document(type(self))
-
-
-__all__ = ["Schema", "http"]
