@@ -25,6 +25,7 @@ from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 
 from chassis.outbox import OutboxRelay
+from chassis.settings import database_url
 from chassis.topology import declare_service
 from contracts import CATALOG, Event
 
@@ -196,6 +197,16 @@ class Transaction:
             "DELETE FROM outbox WHERE subject = %s AND published_at IS NOT NULL", (str(subject),)
         )
         return self.cursor.rowcount
+
+
+@contextmanager
+def script_pool(service: str, size: int = 2):
+    """A pool on the service's database for a script (seeds, tools), emptied afterwards."""
+    pool = ConnectionPool(database_url(service), size)
+    try:
+        yield pool
+    finally:
+        pool.clear()
 
 
 class UnitOfWork:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from chassis.db import ConnectionPool, UnitOfWork
-from chassis.settings import database_url
+from chassis.db import ConnectionPool, UnitOfWork, script_pool
 from services.accounts import store
 from services.accounts.credentials import hash_password
 from services.accounts.service import register_staff
@@ -54,11 +53,8 @@ def seed(pool: ConnectionPool, data: dict | None = None) -> dict[str, int]:
 
 
 def main() -> int:
-    pool = ConnectionPool(database_url("accounts"), 2)
-    try:
+    with script_pool("accounts") as pool:
         created = seed(pool)
-    finally:
-        pool.clear()
     print(f"accounts: {created['organizations']} organizations and {created['staff']} staff seeded")
     return 0
 

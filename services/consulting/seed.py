@@ -9,8 +9,7 @@ re-assesses every returnee against the new rules (the relay publishes it once th
 
 import sys
 
-from chassis.db import ConnectionPool, Transaction
-from chassis.settings import database_url
+from chassis.db import ConnectionPool, Transaction, script_pool
 from services.consulting import store
 from services.consulting.catalog import load_policies
 
@@ -38,11 +37,8 @@ def seed(pool: ConnectionPool) -> list[str]:
 
 
 def main() -> int:
-    pool = ConnectionPool(database_url("consulting"), size=1)
-    try:
+    with script_pool("consulting") as pool:
         changed = seed(pool)
-    finally:
-        pool.clear()
     print(
         f"consulting: {len(changed)} policies seeded"
         + (f" ({', '.join(changed)})" if changed else "")

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from chassis.db import ConnectionPool, Transaction
-from chassis.settings import database_url
+from chassis.db import ConnectionPool, Transaction, script_pool
 from services.matching import store
 from services.matching.events import published_data
 
@@ -342,11 +341,8 @@ def seed(pool: ConnectionPool) -> dict:
 
 
 def main() -> int:
-    pool = ConnectionPool(database_url("matching"), size=1)
-    try:
+    with script_pool("matching") as pool:
         added = seed(pool)
-    finally:
-        pool.clear()
     print(
         f"matching: seeded {added['organizations']} organizations, {added['resources']} resources"
     )

@@ -8,8 +8,7 @@ The topics are the templates (`domain.TEMPLATES`); a test keeps the two lists eq
 
 import sys
 
-from chassis.db import ConnectionPool
-from chassis.settings import database_url
+from chassis.db import ConnectionPool, script_pool
 from services.notify.domain import APPOINTMENT_CHANNELS, RETURNEE_CHANNELS
 
 # (name, zh-CN label, en label, zh-CN description, en description, channels)
@@ -59,11 +58,8 @@ def seed(pool: ConnectionPool) -> int:
 
 
 def main() -> int:
-    pool = ConnectionPool(database_url("notify"), 1)
-    try:
+    with script_pool("notify") as pool:
         count = seed(pool)
-    finally:
-        pool.clear()
     print(f"notify: {count} notification topics seeded")
     return 0
 
