@@ -105,7 +105,9 @@ class SmtpSink:
                 lines = []
                 while True:
                     data = conn.rfile.readline()
-                    if not data or data in (b".\r\n", b".\n"):
+                    if not data:
+                        return  # the sender went away mid-message: nothing was accepted
+                    if data in (b".\r\n", b".\n"):
                         break
                     lines.append(data[1:] if data.startswith(b"..") else data)
                 message = BytesParser(policy=policy.default).parsebytes(b"".join(lines))
