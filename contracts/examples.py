@@ -263,9 +263,24 @@ EXAMPLES: dict[tuple[str, int], Example] = {
                     "organization_id": ICBC,
                     "score": 0.86,
                     "reasons": [
-                        {"factor": "need", "detail": "serves your need: cross_border_finance"},
-                        {"factor": "stage", "detail": "stage: registered"},
-                        {"factor": "district", "detail": "district: Changning"},
+                        {
+                            "factor": "need",
+                            "code": "serves_needs",
+                            "args": {"needs": ["cross_border_finance"]},
+                            "detail": "serves your need: cross_border_finance",
+                        },
+                        {
+                            "factor": "stage",
+                            "code": "stage",
+                            "args": {"stage": "registered"},
+                            "detail": "stage: registered",
+                        },
+                        {
+                            "factor": "district",
+                            "code": "district",
+                            "args": {"district": "Changning"},
+                            "detail": "district: Changning",
+                        },
                     ],
                 },
                 {
@@ -274,8 +289,18 @@ EXAMPLES: dict[tuple[str, int], Example] = {
                     "organization_id": LINKONG_PARK,
                     "score": 0.72,
                     "reasons": [
-                        {"factor": "need", "detail": "serves your need: office_space"},
-                        {"factor": "industry", "detail": "industry: biotech"},
+                        {
+                            "factor": "need",
+                            "code": "serves_needs",
+                            "args": {"needs": ["office_space"]},
+                            "detail": "serves your need: office_space",
+                        },
+                        {
+                            "factor": "industry",
+                            "code": "industry",
+                            "args": {"industry": "biotech"},
+                            "detail": "industry: biotech",
+                        },
                     ],
                 },
             ],

@@ -67,7 +67,28 @@ class MatchReason(Schema):
         validate=validate.Regexp(SLUG),
         metadata={"description": "The scoring factor, e.g. need, industry, stage, district."},
     )
-    detail = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    code = fields.String(
+        validate=validate.Regexp(SLUG),
+        metadata={
+            "description": "What the reason says: serves_needs, industry, any_industry, stage, "
+            "any_stage, district, any_district, places_left. Subscribers render the reason in "
+            "their own language from code and args (the wording is `contracts.reasons`) and "
+            "show detail for a code they do not know. Absent in events of older producers."
+        },
+    )
+    args = fields.Dict(
+        keys=fields.String(),
+        metadata={
+            "description": "The code's arguments: needs (list of needs) for serves_needs, "
+            "industry, stage, district for the codes of those names, left and capacity for "
+            "places_left, none for the any_ codes. Absent when code is."
+        },
+    )
+    detail = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "The reason in English, whether or not code is there."},
+    )
 
 
 class Match(Schema):

@@ -113,7 +113,7 @@ class Profile:
 @dataclass(frozen=True)
 class Reason:
     """Why a factor scored what it did; `code` and `args` are rendered per locale by
-    `services.matching.reasons`."""
+    `contracts.reasons`."""
 
     factor: str
     code: str

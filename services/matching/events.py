@@ -1,9 +1,7 @@
 """The data of the events matching publishes, built from its rows and matches."""
 
 from services.matching import store
-from services.matching.reasons import explained
-
-EVENT_LOCALE = "en"  # reasons in events; subscribers may render their own words from the factor
+from services.matching.reasons import event_reasons
 
 
 def published_data(row: dict) -> dict:
@@ -41,7 +39,7 @@ def proposed_data(returnee_id, matches, added, removed) -> dict:
                 "resource_id": m.resource_id,
                 "organization_id": m.organization_id,
                 "score": m.score,
-                "reasons": explained([r.as_dict() for r in m.reasons], EVENT_LOCALE),
+                "reasons": event_reasons(r.as_dict() for r in m.reasons),
             }
             for m in matches
         ],

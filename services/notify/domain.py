@@ -15,6 +15,8 @@ from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from contracts.reasons import describe
+
 TEMPLATES = (
     "welcome",
     "matches_found",
@@ -166,9 +168,9 @@ class Directory(Protocol):
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]: ...
 
-    def resource_title(self, resource_id) -> str | None: ...
+    def resource_titles(self, resource_ids: Iterable) -> dict[str, str]: ...
 
-    def organization_name(self, organization_id) -> str | None: ...
+    def organization_names(self, organization_ids: Iterable) -> dict[str, str]: ...
 
     def policy_titles(self, codes: Iterable[str]) -> dict[str, dict[str, str]]: ...
 
@@ -213,19 +215,23 @@ def _matches_found(data: dict, directory: Directory) -> list[Intent]:
     if not added:
         return []
     returnee = _returnee(directory, data["returnee_id"])
+    shown = [m for m in data["matches"] if str(m["resource_id"]) in added]
+    if not shown:
+        return []
+    titles = directory.resource_titles(m["resource_id"] for m in shown)
+    organizations = directory.organization_names(m["organization_id"] for m in shown)
     matches = [
         {
             "resource_id": str(m["resource_id"]),
-            "title": directory.resource_title(m["resource_id"]) or "",
-            "organization": directory.organization_name(m["organization_id"]) or "",
+            "title": titles.get(str(m["resource_id"]), ""),
+            "organization": organizations.get(str(m["organization_id"]), ""),
             "score": round(float(m["score"]) * 100),
-            "reasons": [r["detail"] for r in m["reasons"]],
+            # In the returnee's language from the reason's code; an older producer's English
+            # detail when there is none.
+            "reasons": [describe(r, returnee.locale) for r in m["reasons"]],
         }
-        for m in data["matches"]
-        if str(m["resource_id"]) in added
+        for m in shown
     ]
-    if not matches:
-        return []
     context = {"name": returnee.name, "matches": matches}
     return [Intent(returnee, "matches_found", context, RETURNEE_CHANNELS)]
 
@@ -293,10 +299,11 @@ def _consultation_update(event_type: str, data: dict, directory: Directory) -> l
 
 
 def _intention_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    resource_id, organization_id = str(data["resource_id"]), str(data["organization_id"])
     base = {
         "intention_id": str(data["intention_id"]),
-        "resource_title": directory.resource_title(data["resource_id"]) or "",
-        "organization": directory.organization_name(data["organization_id"]) or "",
+        "resource_title": directory.resource_titles([resource_id]).get(resource_id, ""),
+        "organization": directory.organization_names([organization_id]).get(organization_id, ""),
         "message": data.get("message"),
     }
     if event_type == "intention.expressed":

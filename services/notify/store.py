@@ -158,16 +158,19 @@ class StoredDirectory:
             )
         return [_recipient(row) for row in rows]
 
-    def resource_title(self, resource_id) -> str | None:
-        row = self.tx.one("SELECT title FROM resources WHERE id = %s", (str(resource_id),))
-        return row["title"] if row else None
-
-    def organization_name(self, organization_id) -> str | None:
-        row = self.tx.one(
-            "SELECT name FROM recipients WHERE id = %s AND kind = 'organization'",
-            (str(organization_id),),
+    def resource_titles(self, resource_ids) -> dict[str, str]:
+        rows = self.tx.all(
+            "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])",
+            ([str(i) for i in resource_ids],),
         )
-        return row["name"] if row else None
+        return {str(r["id"]): r["title"] for r in rows}
+
+    def organization_names(self, organization_ids) -> dict[str, str]:
+        rows = self.tx.all(
+            "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[]) AND kind = 'organization'",
+            ([str(i) for i in organization_ids],),
+        )
+        return {str(r["id"]): r["name"] for r in rows}
 
     def policy_titles(self, codes) -> dict[str, dict[str, str]]:
         rows = self.tx.all(

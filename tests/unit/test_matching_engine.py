@@ -1,6 +1,7 @@
 """The matching engine: hard filters, weights, reasons, diversity, ties; and that the vectorised
 engine gives the same answers as the straightforward implementation of the benchmark."""
 
+import uuid
 from datetime import date, timedelta
 
 import pytest
@@ -11,6 +12,8 @@ from bench.matching_engine import (
     synthetic_profiles,
     synthetic_resources,
 )
+from contracts import CATALOG, Event
+from contracts.reasons import describe
 from services.matching.configuration import load_settings, parse_weights
 from services.matching.engine import (
     Catalog,
@@ -22,7 +25,8 @@ from services.matching.engine import (
     match_resources,
     returnees_fitting,
 )
-from services.matching.reasons import describe, explained
+from services.matching.events import proposed_data
+from services.matching.reasons import explained
 
 TODAY = date(2026, 11, 28)
 EVEN = MatchPolicy(
@@ -144,6 +148,31 @@ def test_every_weighted_factor_gives_a_reason_in_both_languages():
     (only_need,) = match_resources(LI_WEI, Catalog([r]), unweighted, TODAY)
     assert [x.factor for x in only_need.reasons] == ["need"]
     assert describe({"factor": "future", "code": "unknown"}, "en") == "future"
+
+
+def test_matches_proposed_carries_each_reason_as_code_args_and_english_detail():
+    returnee_id, resource_id, organization_id = (str(uuid.uuid4()) for _ in range(3))
+    r = resource(resource_id, organization_id, needs_served=("office_space",), capacity=4)
+    (match,) = match_resources(LI_WEI, Catalog([r]), EVEN, TODAY)
+    data = proposed_data(returnee_id, [match], [resource_id], [])
+
+    sent = CATALOG.create("matching", "matches.proposed", data, subject=returnee_id)
+    received = CATALOG.check(Event.from_json(sent.to_json()))
+
+    (reason, *_, places) = received.data["matches"][0]["reasons"]
+    assert reason == {
+        "factor": "need",
+        "code": "serves_needs",
+        "args": {"needs": ["office_space"]},
+        "detail": "serves your need: office_space",
+    }
+    assert places["args"] == {"left": 1, "capacity": 4}
+    stored = [x.as_dict() for x in match.reasons]
+    # A subscriber says what matching's own API says, in either language.
+    for locale in ("zh-CN", "en"):
+        assert [describe(x, locale) for x in received.data["matches"][0]["reasons"]] == [
+            x["detail"] for x in explained(stored, locale)
+        ]
 
 
 def test_no_organization_takes_more_than_its_share_of_the_top_k():

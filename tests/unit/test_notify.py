@@ -1,6 +1,7 @@
 """notify's rules without I/O: planning, preferences, quiet hours, backoff, digests, signatures,
 and every template rendered in both languages from the contract's examples."""
 
+import copy
 import re
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -48,11 +49,12 @@ class FakeDirectory:
             and (organization_id is None or p.organization_id == str(organization_id))
         ]
 
-    def resource_title(self, resource_id):
-        return self.resources.get(str(resource_id))
+    def resource_titles(self, resource_ids):
+        return {str(i): self.resources[str(i)] for i in resource_ids if str(i) in self.resources}
 
-    def organization_name(self, organization_id):
-        return self.organizations.get(str(organization_id))
+    def organization_names(self, organization_ids):
+        found = [str(i) for i in organization_ids]
+        return {i: self.organizations[i] for i in found if i in self.organizations}
 
     def policy_titles(self, codes):
         return {
@@ -134,12 +136,37 @@ def test_matches_found_names_the_added_resources_with_their_reasons():
             "title": "FX hedging",
             "organization": "ICBC Changning",
             "score": 86,
-            "reasons": [
-                "serves your need: cross_border_finance",
-                "stage: registered",
-                "district: Changning",
-            ],
+            "reasons": ["满足您的需求：跨境金融", "阶段：已注册", "区域：Changning"],
         }
+    ]
+
+
+def test_match_reasons_follow_the_recipients_language():
+    event = loaded("matches.proposed")
+    english = FakeDirectory(Recipient(RETURNEE, "returnee", "Li Wei", "l@example.com", locale="en"))
+    (en,) = plan(event.type, event.data, english)
+    assert en.context["matches"][0]["reasons"] == [
+        "serves your need: cross_border_finance",
+        "stage: registered",
+        "district: Changning",
+    ]
+    (zh,) = plan(event.type, event.data, DIRECTORY)
+    email = render(zh.template, zh.recipient.locale, zh.context)
+    assert "满足您的需求：跨境金融" in email.text and "serves your need" not in email.html
+
+
+def test_a_match_reason_without_a_code_is_shown_as_its_producers_detail():
+    # An older producer sends only factor and detail; a newer one may send a code we do not know.
+    event = loaded("matches.proposed")
+    data = copy.deepcopy(event.data)
+    reasons = data["matches"][0]["reasons"]
+    reasons[0] = {"factor": "need", "detail": "serves your need: cross_border_finance"}
+    reasons[1] = {**reasons[1], "code": "stage_soon", "args": {}}
+    (intent,) = plan(event.type, data, DIRECTORY)
+    assert intent.context["matches"][0]["reasons"] == [
+        "serves your need: cross_border_finance",
+        "stage: registered",
+        "区域：Changning",
     ]
 
 
