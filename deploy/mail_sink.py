@@ -2,8 +2,9 @@
 (as Mailpit is in compose) and the mail server of the tests.
 
 Speaks EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT; keeps every accepted message parsed as
-an `email.message.EmailMessage`. `outage(n)` makes it answer `451` to the next `n` MAIL commands,
-as a mail server in trouble does, so senders must retry. Under eventlet's monkey-patching its
+an `email.message.EmailMessage` and counts sessions. `outage(n)` makes it answer `451` to the
+next `n` MAIL commands, as a mail server in trouble does, so senders must retry; `hang_up()`
+closes every open session, as a server does with idle ones. Under eventlet's monkey-patching its
 threads are green threads, which is all it needs.
 
     python -m deploy.mail_sink [--smtp-port 1025] [--http-port 8025]
@@ -11,6 +12,8 @@ threads are green threads, which is all it needs.
 serves the caught messages as JSON on `GET /api/messages` for `make demo` and for people.
 """
 
+import contextlib
+import socket
 import socketserver
 import threading
 import time
@@ -24,12 +27,23 @@ class SmtpSink:
         self.messages: list = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refused = 0
+        self.sessions = 0
+        self._open: set = set()
         self._outage_left = 0
         self._lock = threading.Lock()
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
-                sink._converse(self)
+                with sink._lock:
+                    sink.sessions += 1
+                    sink._open.add(self.connection)
+                try:
+                    sink._converse(self)
+                except OSError:
+                    pass  # the client went away (or `hang_up`): nothing was accepted mid-way
+                finally:
+                    with sink._lock:
+                        sink._open.discard(self.connection)
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
@@ -51,6 +65,14 @@ class SmtpSink:
         """Answer 451 to the next `mail_commands` MAIL FROM commands."""
         with self._lock:
             self._outage_left = mail_commands
+
+    def hang_up(self) -> None:
+        """Close every open session."""
+        with self._lock:
+            connections, self._open = list(self._open), set()
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list:
         deadline = time.monotonic() + timeout

@@ -1,6 +1,7 @@
 """The ways out: SMTP, webhooks, SMS. Each turns one attempt into a `DeliveryOutcome` saying
 whether it was delivered and, if not, whether trying again later can help."""
 
+import contextlib
 import importlib
 import logging
 import smtplib
@@ -36,10 +37,20 @@ class SmtpSettings:
 
 
 class SmtpMailer:
-    """Email over SMTP with a text and an HTML part."""
+    """Email over SMTP with a text and an HTML part.
 
-    def __init__(self, settings: SmtpSettings):
+    Connections are kept open between messages, up to `keep` of them (one SMTP session carries
+    any number of messages): otherwise every message pays a TCP handshake, the greeting, EHLO and
+    often TLS and a login. One idle for `IDLE_SECONDS` is closed rather than reused, as servers
+    drop idle sessions; should a kept one turn out dropped anyway, the message goes on a new one.
+    """
+
+    IDLE_SECONDS = 30.0
+
+    def __init__(self, settings: SmtpSettings, keep: int = 8):
         self.settings = settings
+        self.keep = keep
+        self._idle: list[tuple[float, smtplib.SMTP]] = []
 
     def message(self, to: str, name: str, subject: str, text: str, html: str | None,
                 notification_id: str) -> EmailMessage:  # fmt: skip
@@ -58,25 +69,76 @@ class SmtpMailer:
         return message
 
     def send(self, message: EmailMessage) -> DeliveryOutcome:
-        s = self.settings
+        client = self._kept()
         try:
-            with smtplib.SMTP(s.host, s.port, timeout=s.timeout) as client:
-                if s.starttls:
-                    client.starttls()
-                if s.username:
-                    client.login(s.username, s.password or "")
+            if client is not None:
+                try:
+                    refused = client.send_message(message)
+                except (smtplib.SMTPServerDisconnected, ConnectionError):
+                    # Dropped while idle: the server never took the message; a new session.
+                    _close(client)
+                    client = None
+            if client is None:
+                client = self._connect()
                 refused = client.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
+            self._put_back(client)  # smtplib reset the session: it can carry the next one
             codes = [code for code, _ in exc.recipients.values()]
             return _smtp_outcome(min(codes), f"recipient refused: {exc.recipients}")
         except smtplib.SMTPResponseException as exc:
+            _close(client)
             return _smtp_outcome(exc.smtp_code, f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}")
         except (smtplib.SMTPException, OSError) as exc:
             # Connection refused, timeouts, dropped connections: the server may come back.
+            _close(client)
             return DeliveryOutcome(False, transient=True, error=f"SMTP unreachable: {exc}")
+        self._put_back(client)
         if refused:
             return DeliveryOutcome(False, transient=False, error=f"recipient refused: {refused}")
         return DeliveryOutcome(True)
+
+    def close(self) -> None:
+        while self._idle:
+            _, client = self._idle.pop()
+            with contextlib.suppress(smtplib.SMTPException, OSError):
+                client.quit()
+            _close(client)
+
+    def _connect(self) -> smtplib.SMTP:
+        s = self.settings
+        client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+        try:
+            if s.starttls:
+                client.starttls()
+            if s.username:
+                client.login(s.username, s.password or "")
+        except BaseException:
+            _close(client)
+            raise
+        return client
+
+    def _kept(self) -> smtplib.SMTP | None:
+        now = time.monotonic()
+        while self._idle:
+            since, client = self._idle.pop()
+            if now - since < self.IDLE_SECONDS:
+                return client
+            _close(client)
+        return None
+
+    def _put_back(self, client: smtplib.SMTP | None) -> None:
+        if client is None:
+            return
+        if len(self._idle) < self.keep:
+            self._idle.append((time.monotonic(), client))
+        else:
+            _close(client)
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is not None:
+        with contextlib.suppress(OSError):
+            client.close()
 
 
 def _text(value) -> str:

@@ -105,9 +105,13 @@ class Outlets:
 
     def __init__(self, settings: NotifySettings):
         self.settings = settings
-        self.mailer = SmtpMailer(settings.smtp)
+        self.mailer = SmtpMailer(settings.smtp, keep=settings.concurrency)
         self.webhooks = WebhookPoster(settings.webhook_timeout)
         self.sms = sms_adapter(settings.sms_adapter)
+
+    def close(self) -> None:
+        self.mailer.close()
+        self.webhooks.session.close()
 
 
 class Channels(DependencyProvider):
@@ -115,6 +119,12 @@ class Channels(DependencyProvider):
 
     def setup(self):
         self.outlets = Outlets(NotifySettings.load(self.container.config))
+
+    def stop(self):
+        self.outlets.close()
+
+    def kill(self):
+        self.outlets.close()
 
     def get_dependency(self, worker_ctx):
         return self.outlets
@@ -176,7 +186,8 @@ def claim(db, settings: NotifySettings) -> list[dict]:
 def attempt(db, outlets: Outlets, row: dict) -> DeliveryOutcome:
     channel = row["channel"]
     if channel == "in_app":
-        return DeliveryOutcome(True)  # the inbox is this database: stored is delivered
+        return DeliveryOutcome(True)  # the inbox is this database: stored is delivered (intake
+        # records new ones as sent; rows queued before that still pass through here)
     if channel == "email":
         message = outlets.mailer.message(
             to=row["address"],
@@ -214,7 +225,7 @@ def record(db, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) ->
         if outcome.delivered:
             store.mark_sent(tx, row["id"])
             for item in [current, *members]:
-                tx.publish("notification.sent", _report(item), subject=item["id"])
+                tx.publish("notification.sent", report(item), subject=item["id"])
             if row["channel"] == "webhook":
                 store.webhook_succeeded(tx, row["recipient_id"])
             return
@@ -230,7 +241,7 @@ def record(db, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) ->
             store.mark_failed(tx, row["id"], reason)
             for item in [current, *members]:
                 tx.publish(
-                    "notification.failed", {**_report(item), "reason": reason[:500]},
+                    "notification.failed", {**report(item), "reason": reason[:500]},
                     subject=item["id"],
                 )  # fmt: skip
         if row["channel"] == "webhook":
@@ -249,7 +260,7 @@ def disable(tx, subscription: dict, last_error: str) -> None:
     for item in store.disable_subscription(tx, subscription["id"], reason):
         tx.publish(
             "notification.failed",
-            {**_report(item), "reason": f"subscription disabled: {last_error}"[:500]},
+            {**report(item), "reason": f"subscription disabled: {last_error}"[:500]},
             subject=item["id"],
         )
     tx.publish(
@@ -265,7 +276,8 @@ def disable(tx, subscription: dict, last_error: str) -> None:
     log.warning("webhook subscription %s disabled: %s", subscription["id"], reason)
 
 
-def _report(row: dict) -> dict:
+def report(row: dict) -> dict:
+    """The data of `notification.sent` / `notification.failed` about a notification row."""
     return {
         "notification_id": str(row["id"]),
         "recipient_id": str(row["recipient_id"]),

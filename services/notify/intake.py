@@ -1,8 +1,10 @@
 """From an incoming event to queued (or suppressed) notifications, inside the event's transaction.
 
-Nothing is sent here: the handler's transaction only keeps the directory current and writes
-notification rows; the delivery loop sends them. A redelivered event is stopped by the inbox,
-and should anything get past it, by the unique (event, recipient, channel) constraint.
+Nothing leaves the platform here: the handler's transaction keeps the directory current and
+writes notification rows; the delivery loop sends them. In-app notifications are the exception
+that proves it: the inbox is this database, so storing one is delivering it, and it is recorded
+as sent (with its `notification.sent`) in the same transaction. A redelivered event is stopped by
+the inbox, and should anything get past it, by the unique (event, recipient, channel) constraint.
 """
 
 import dataclasses
@@ -12,6 +14,7 @@ from datetime import timedelta
 from chassis.events import Postpone
 from contracts import CATALOG, Event
 from services.notify import store
+from services.notify.delivery import report
 from services.notify.domain import (
     PUSH_CHANNELS,
     Intent,
@@ -29,7 +32,8 @@ from services.notify.rendering import render
 DIGESTED = ("matches_found",)
 
 
-def take(tx, event: Event, digest_window: float, reminder_lead: timedelta) -> None:
+def take(tx, event: Event, digest_window: float, reminder_lead: timedelta) -> int:
+    """Apply the event; returns how many notifications it queued for sending now."""
     keep_directory(tx, event)
     keep_appointments(tx, event, reminder_lead)
     directory = store.StoredDirectory(tx)
@@ -41,12 +45,12 @@ def take(tx, event: Event, digest_window: float, reminder_lead: timedelta) -> No
         else:
             # Events of consulting and matching can overtake the returnee's registration.
             raise Postpone(f"returnee {unknown} is not in the directory yet") from None
-    for intent in intents:
-        queue(tx, event, intent, digest_window)
+    due = sum(queue(tx, event, intent, digest_window) for intent in intents)
     for subscription in store.subscribers_to(tx, event.type):
-        queue_webhook(tx, event, subscription)
+        due += queue_webhook(tx, event, subscription)
     if event.type == "returnee.erased":
         store.erase_person(tx, event.data["returnee_id"])
+    return due
 
 
 def keep_directory(tx, event: Event) -> None:
@@ -79,13 +83,18 @@ def keep_appointments(tx, event: Event, reminder_lead: timedelta) -> None:
         store.cancel_appointment(tx, data, event.time, trigger.id)
 
 
-def queue(tx, event: Event | Trigger, intent: Intent, digest_window: float) -> None:
-    """The intent's notifications, one per channel, queued or suppressed; `event` is what they
-    react to (its `id` and `type` are recorded): an incoming event, or a reminder's trigger."""
+def queue(tx, event: Event | Trigger, intent: Intent, digest_window: float) -> int:
+    """The intent's notifications, one per channel, queued, suppressed or (in-app) delivered;
+    `event` is what they react to (its `id` and `type` are recorded): an incoming event, or a
+    reminder's trigger. Returns how many were queued for sending now."""
     recipient = intent.recipient
     preferences = store.preferences(tx, recipient.id)
     rendered = render(intent.template, recipient.locale, intent.context)
+    due = 0
     for decision in decide(intent, preferences):
+        status = decision.status
+        if status == "queued" and decision.channel == "in_app":
+            status = "sent"
         row = {
             "id": str(uuid.uuid4()),
             "recipient_id": recipient.id,
@@ -97,13 +106,13 @@ def queue(tx, event: Event | Trigger, intent: Intent, digest_window: float) -> N
             "body": rendered.text,
             "html": rendered.html if decision.channel == "email" else None,
             "context": {**intent.context, "recipient_name": recipient.name},
-            "status": decision.status,
+            "status": status,
             "reason": decision.reason,
             "event_id": event.id,
             "event_type": event.type,
         }
         digested = (
-            decision.status == "queued"
+            status == "queued"
             and intent.template in DIGESTED
             and decision.channel in PUSH_CHANNELS
             and digest_window > 0
@@ -120,15 +129,22 @@ def queue(tx, event: Event | Trigger, intent: Intent, digest_window: float) -> N
             else:
                 # The first of a digest waits for the window, gathering what comes after it.
                 row["next_attempt_at"] = event_time_now(tx) + timedelta(seconds=digest_window)
-        store.add_notification(tx, row)
+        added = store.add_notification(tx, row)
+        if added is None:
+            continue
+        if status == "sent":
+            tx.publish("notification.sent", report(row), subject=added)
+        elif status == "queued" and "digest_id" not in row and "next_attempt_at" not in row:
+            due += 1
+    return due
 
 
 def event_time_now(tx):
     return tx.one("SELECT now() AS now")["now"]
 
 
-def queue_webhook(tx, event: Event, subscription: dict) -> None:
-    store.add_notification(
+def queue_webhook(tx, event: Event, subscription: dict) -> int:
+    added = store.add_notification(
         tx,
         {
             "id": str(uuid.uuid4()),
@@ -144,6 +160,7 @@ def queue_webhook(tx, event: Event, subscription: dict) -> None:
             "event_type": event.type,
         },
     )
+    return 0 if added is None else 1
 
 
 def wire_form(event: Event) -> bytes:

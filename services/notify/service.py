@@ -6,12 +6,11 @@ and channel, whatever the redeliveries.
 
 import uuid
 
-from nameko.timer import timer
-
 from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
 from chassis.i18n import add_translations
+from chassis.loops import Alarm, loop
 from chassis.settings import setting
 from chassis.web import Forbidden, NotFound, Operable, http
 from contracts import CATALOG
@@ -39,9 +38,11 @@ add_translations(
     }
 )
 
-DELIVERY_INTERVAL = float(setting("notify", "DELIVERY_INTERVAL_SECONDS", "0.25"))
-# Passes one tick may make while each comes back full, so a backlog drains without waiting a
-# tick per batch, and the timer still yields to the others now and then.
+# The delivery loop is woken after each commit that queued something to send; the interval
+# picks up what comes due by itself (retries, digests, the end of quiet hours).
+DELIVERY_INTERVAL = float(setting("notify", "DELIVERY_INTERVAL_SECONDS", "1"))
+# Passes one run may make while each comes back full, so a backlog drains without waiting a
+# tick per batch, and the loop still yields to the others now and then.
 MAX_PASSES_PER_TICK = 20
 REMINDER_INTERVAL = float(
     setting(
@@ -63,40 +64,42 @@ class NotifyService(Operable):
     db = Database()
     auth = Authenticator()
     channels = Channels()
+    wake_delivery = Alarm("deliver")
 
     # --- events in: directory and queued notifications, one transaction each ------------------
 
     @subscribe("accounts", *_types("accounts"))
     def on_accounts_event(self, event):
-        with self.db.transaction() as tx:
-            self._take(tx, event)
+        self._take(event)
 
     @subscribe("consulting", *_types("consulting"))
     def on_consulting_event(self, event):
-        with self.db.transaction() as tx:
-            self._take(tx, event)
+        self._take(event)
 
     @subscribe("matching", *_types("matching"))
     def on_matching_event(self, event):
-        with self.db.transaction() as tx:
-            self._take(tx, event)
+        self._take(event)
 
-    def _take(self, tx, event):
+    def _take(self, event):
         settings = self.channels.settings
-        take(tx, event, settings.digest_window, settings.reminder_lead)
+        with self.db.transaction() as tx:
+            due = take(tx, event, settings.digest_window, settings.reminder_lead)
+        if due:
+            self.wake_delivery()  # committed: send now rather than at the next tick
 
     # --- delivery -------------------------------------------------------------------------------
 
-    @timer(interval=DELIVERY_INTERVAL)
+    @loop(interval=DELIVERY_INTERVAL)
     def deliver(self):
         for _ in range(MAX_PASSES_PER_TICK):
             if deliver_due(self.db, self.channels) < self.channels.settings.batch_size:
                 return
 
-    @timer(interval=REMINDER_INTERVAL)
+    @loop(interval=REMINDER_INTERVAL)
     def remind(self):
         """Queue the appointment reminders that have come due; the loop above sends them."""
-        remind_due(self.db, self.channels.settings)
+        if remind_due(self.db, self.channels.settings):
+            self.wake_delivery()
 
     # --- HTTP -----------------------------------------------------------------------------------
 

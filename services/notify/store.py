@@ -303,7 +303,8 @@ def save_preferences(tx, recipient_id, prefs: Preferences) -> None:
 
 
 def add_notification(tx, row: dict) -> str | None:
-    """Insert unless this (event, recipient, channel) has one already; the new id or None."""
+    """Insert unless this (event, recipient, channel) has one already; the new id or None.
+    A row inserted as `sent` (an in-app notification: stored is delivered) is sent now."""
     row = {
         "digest_id": None,
         "html": None,
@@ -317,10 +318,12 @@ def add_notification(tx, row: dict) -> str | None:
         """
         INSERT INTO notifications (id, recipient_id, channel, template, locale, address, subject,
             body, html, context, status, reason, event_id, event_type, digest_id,
-            next_attempt_at)
+            next_attempt_at, attempts, sent_at)
         VALUES (%(id)s, %(recipient_id)s, %(channel)s, %(template)s, %(locale)s, %(address)s,
             %(subject)s, %(body)s, %(html)s, %(context)s, %(status)s, %(reason)s, %(event_id)s,
-            %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()))
+            %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()),
+            CASE WHEN %(status)s = 'sent' THEN 1 ELSE 0 END,
+            CASE WHEN %(status)s = 'sent' THEN now() END)
         ON CONFLICT ON CONSTRAINT one_per_event_recipient_channel DO NOTHING
         RETURNING id
         """,

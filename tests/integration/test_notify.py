@@ -21,6 +21,7 @@ import requests
 from contracts import CATALOG
 from contracts.examples import example
 from deploy.mail_sink import SmtpSink
+from services.notify.channels import SmtpMailer, SmtpSettings
 from services.notify.service import NotifyService
 from tests.support import publish_events, query, service_url, wait_until
 
@@ -862,3 +863,20 @@ def test_two_replicas_queue_each_reminder_once(container_factory, config_for, si
         )[0]["n"]
         == 8
     )
+
+
+def test_the_mailer_keeps_its_smtp_session_and_replaces_a_dropped_one(sink):
+    mailer = SmtpMailer(SmtpSettings(sink.host, sink.port, "Station <noreply@station.example>"))
+
+    def mail(n):
+        return mailer.message(f"r{n}@example.com", "", f"message {n}", "text", None, str(n))
+
+    try:
+        assert all(mailer.send(mail(n)).delivered for n in range(5))
+        assert sink.sessions == 1
+        sink.hang_up()  # as a server does with a session idle for too long
+        assert mailer.send(mail(5)).delivered  # at once, not after a failed attempt
+        assert sink.sessions == 2
+        assert [m["Subject"] for m in sink.messages] == [f"message {n}" for n in range(6)]
+    finally:
+        mailer.close()

@@ -4,6 +4,8 @@ only when the sender finished it, as a real mail server does."""
 import smtplib
 import socket
 
+import pytest
+
 from deploy.mail_sink import SmtpSink
 
 
@@ -39,5 +41,18 @@ def test_a_sender_that_dies_mid_message_leaves_nothing_behind():
         with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
             client.noop()  # the server is still serving
         assert sink.messages == [] and sink.envelopes == []
+    finally:
+        sink.stop()
+
+
+def test_sessions_are_counted_and_can_be_hung_up():
+    sink = SmtpSink().start()
+    try:
+        client = smtplib.SMTP(sink.host, sink.port, timeout=5)
+        client.noop()
+        assert sink.sessions == 1
+        sink.hang_up()
+        with pytest.raises(OSError):  # smtplib's SMTPServerDisconnected is one
+            client.noop()
     finally:
         sink.stop()
