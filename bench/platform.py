@@ -22,9 +22,7 @@ free ports, with notify's SMTP pointed at the sink. Then, in this order:
 
 `--profile DIR` records each service with py-spy during the saturation phase (raw collapsed
 stacks, `DIR/<service>-run<k>.txt`); `python -m bench.platform_profile DIR/*.txt` summarizes.
-`--env NAME=VALUE` passes a setting to the services (e.g. `NOTIFY_DELIVERY_INTERVAL_SECONDS`);
-`--digest-index` is an experiment: it adds an index on `notifications.digest_id` to the run's
-notify database (see docs/performance.md), to measure a fix before it is made in notify.
+`--env NAME=VALUE` passes a setting to the services (e.g. `NOTIFY_DELIVERY_INTERVAL_SECONDS`).
 """
 
 import argparse
@@ -58,15 +56,10 @@ from tests.support import (  # noqa: E402
     Databases,
     RabbitAdmin,
     ServiceProcess,
-    query,
     vhost_uri,
 )
 
 PASSWORD = "Returnee2026!"
-# An experiment, not the platform's schema: `--digest-index` adds it to this run's notify DB.
-DIGEST_INDEX = (
-    "CREATE INDEX notifications_digest ON notifications (digest_id) WHERE digest_id IS NOT NULL"
-)
 DOWNSTREAM = ("consulting", "matching", "notify")
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
@@ -522,9 +515,6 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
     platform = Platform(admin, databases, args.extra_env)
     watch = None
     try:
-        if args.digest_index:
-            # The experiment of docs/performance.md: notify's digest lookups use an index.
-            query(platform.urls["notify"], DIGEST_INDEX)
         platform.start("accounts")
         platform.start("bare", "bench.platform_bare:BareService")
         unhashed_db = databases.create("accounts")  # its accounts, apart from the real ones
@@ -656,11 +646,6 @@ def main() -> int:
     parser.add_argument("--profile", metavar="DIR", help="py-spy the services at saturation")
     parser.add_argument("--profile-seconds", type=int, default=10)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument(
-        "--digest-index",
-        action="store_true",
-        help="experiment: index notifications.digest_id in this run's notify database",
-    )
     args = parser.parse_args()
     if args.quick:
         args.registrations, args.paced, args.http_requests, args.hop_events = 60, 50, 100, 300
