@@ -218,17 +218,18 @@ def attempt(db, outlets: Outlets, row: dict) -> DeliveryOutcome:
 
 def record(db, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
     with db.transaction() as tx:
-        current = store.notification(tx, row["id"])
-        if current is None or current["status"] != "queued":
-            return  # erased meanwhile, or its subscription was disabled: nothing to record
-        members = store.digest_members(tx, row["id"])
         if outcome.delivered:
-            store.mark_sent(tx, row["id"])
-            for item in [current, *members]:
-                tx.publish("notification.sent", report(item), subject=item["id"])
-            if row["channel"] == "webhook":
+            # The notification and the digest members it carried; none if it is no longer
+            # queued (erased meanwhile, or its subscription was disabled): nothing to record.
+            sent = store.mark_sent(tx, row["id"])
+            tx.publish_many("notification.sent", [(report(item), item["id"]) for item in sent])
+            if sent and row["channel"] == "webhook":
                 store.webhook_succeeded(tx, row["recipient_id"])
             return
+        current = store.notification(tx, row["id"])
+        if current is None or current["status"] != "queued":
+            return
+        members = store.digest_members(tx, row["id"])
         attempts = current["attempts"] + 1
         if outcome.transient and not settings.retry.exhausted(attempts):
             store.retry_later(tx, row["id"], settings.retry.delay(attempts), outcome.error or "")

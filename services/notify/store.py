@@ -429,11 +429,15 @@ def digest_members(tx, lead_id) -> list[dict]:
     )
 
 
-def mark_sent(tx, notification_id) -> None:
-    tx.execute(
-        "UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,"
-        " last_error = NULL, held_for_quiet_hours = false"
-        " WHERE id = %s OR digest_id = %s",
+def mark_sent(tx, notification_id) -> list[dict]:
+    """Mark the queued notification and the digest members it carried sent; returns them."""
+    return tx.all(
+        f"""
+        UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+            last_error = NULL, held_for_quiet_hours = false
+        WHERE (id = %s OR digest_id = %s) AND status = 'queued'
+        RETURNING {NOTIFICATION_COLUMNS}
+        """,
         (str(notification_id), str(notification_id)),
     )
 

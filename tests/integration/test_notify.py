@@ -880,3 +880,27 @@ def test_the_mailer_keeps_its_smtp_session_and_replaces_a_dropped_one(sink):
         assert [m["Subject"] for m in sink.messages] == [f"message {n}" for n in range(6)]
     finally:
         mailer.close()
+
+
+def test_the_mailer_sends_chinese_headers_and_internationalised_addresses(sink):
+    mailer = SmtpMailer(
+        SmtpSettings(sink.host, sink.port, "长宁区海归创业服务站 <noreply@station.example>")
+    )
+    subject = "欢迎来到长宁区海归创业服务平台：您的注册已经完成，以下是为您匹配的资源与政策"
+    try:
+        for n, to in enumerate(("liwei@example.com", "李伟@例子.中国")):
+            mail = mailer.message(to, "李伟", subject, "您好", "<p>您好</p>", f"id-{n}")
+            assert mailer.send(mail).delivered
+    finally:
+        mailer.close()
+    assert [recipients for _, recipients in sink.envelopes] == [
+        ["liwei@example.com"],
+        ["李伟@例子.中国"],
+    ]
+    for n, message in enumerate(sink.messages):
+        assert message["From"] == "长宁区海归创业服务站 <noreply@station.example>"
+        assert message["Subject"] == subject
+        assert message["To"].startswith("李伟 <")
+        assert message["Message-ID"] == f"<id-{n}@station.example>"
+        assert message.get_body(("plain",)).get_content().strip() == "您好"
+        assert message.get_body(("html",)).get_content().strip() == "<p>您好</p>"
