@@ -178,8 +178,8 @@ class Watch:
         return conn
 
     def one(self, service: str, sql: str, params=None) -> list[tuple]:
-        """Run a query; on a shared machine someone may restart PostgreSQL meanwhile: then
-        reconnect (for up to a minute), and count the run as disturbed."""
+        """Run a query; should PostgreSQL restart meanwhile (another program on the machine
+        may restart it), reconnect for up to a minute and count the run as disturbed."""
         deadline = time.time() + 60
         while True:
             try:
@@ -390,8 +390,8 @@ def cpu_by_owner(owners: tuple[str, ...]) -> dict[str, dict[int, float]]:
 
 class CpuMeter:
     """CPU used over a phase by each service process, this process, PostgreSQL and RabbitMQ
-    (all their processes: on a shared machine that includes other users' queries) and the
-    whole machine."""
+    (all their processes: that includes queries of other programs using the same servers) and
+    the whole machine."""
 
     OWNERS = ("postgres", "rabbitmq")
 
