@@ -62,6 +62,7 @@ SERVICE_ENVIRONMENT = {
             "SMTP_HOST",
             "SMTP_PORT",
             "SMTP_STARTTLS",
+            "SMTP_CA_FILE",
             "SMTP_USERNAME",
             "SMTP_PASSWORD",
             "SMTP_FROM",

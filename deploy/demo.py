@@ -233,10 +233,7 @@ def main() -> int:
     print("  (matches_found emails wait for the digest window, DIGEST_WINDOW_SECONDS)")
 
     heading("7. Emails caught by the mail sink")
-    try:
-        mails = requests.get("http://127.0.0.1:8025/api/messages", timeout=5).json()
-    except requests.RequestException:
-        mails = None
+    mails = caught_mails()
     if mails is None:
         print("  (no local mail sink: emails went to the configured SMTP server)")
     else:
@@ -245,6 +242,36 @@ def main() -> int:
             print(f"  to {mail['to']}: {mail['subject']}")
     print()
     return 0
+
+
+def caught_mails() -> list[dict] | None:
+    """The emails the mail sink on port 8025 caught: the local sink of `make run` lists them on
+    `/api/messages`, Mailpit (compose) on `/api/v1/messages`. None without a mail sink."""
+    for path in ("/api/messages", "/api/v1/messages"):
+        try:
+            response = requests.get(f"http://127.0.0.1:8025{path}", timeout=5)
+            mails = as_mails(response.json()) if response.status_code == 200 else None
+        except requests.RequestException:  # nothing listening, or not JSON
+            continue
+        if mails is not None:
+            return mails
+    return None
+
+
+def as_mails(listing) -> list[dict] | None:
+    """Either sink's list as `{"to", "subject"}` per email, oldest first; None for anything else."""
+    if isinstance(listing, list):  # the local sink: oldest first, `to` as the header reads
+        return [{"to": m["to"], "subject": m["subject"]} for m in listing]
+    if isinstance(listing, dict) and "messages" in listing:  # Mailpit: newest first
+        return [
+            {"to": ", ".join(_address(a) for a in m["To"] or []), "subject": m["Subject"]}
+            for m in reversed(listing["messages"])
+        ]
+    return None
+
+
+def _address(mailbox: dict) -> str:
+    return f"{mailbox['Name']} <{mailbox['Address']}>" if mailbox["Name"] else mailbox["Address"]
 
 
 def _ok(response: requests.Response):

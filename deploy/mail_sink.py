@@ -7,30 +7,55 @@ next `n` MAIL commands, as a mail server in trouble does, so senders must retry;
 closes every open session, as a server does with idle ones. Under eventlet's monkey-patching its
 threads are green threads, which is all it needs.
 
+Like a real relay, and only when asked: `tls=(certfile, keyfile)` offers STARTTLS (RFC 3207);
+`credentials={"user": "password"}` offers AUTH PLAIN and LOGIN (RFC 4954) and refuses mail from
+a session that has not authenticated; `refuse_recipients` answers `550` to RCPT for those
+addresses. `security[i]` says how `messages[i]` arrived: over TLS or not, and as which user.
+
     python -m deploy.mail_sink [--smtp-port 1025] [--http-port 8025]
 
 serves the caught messages as JSON on `GET /api/messages` for `make demo` and for people.
 """
 
+import base64
 import contextlib
 import socket
 import socketserver
+import ssl
 import threading
 import time
+from collections.abc import Iterable
 from email import policy
 from email.parser import BytesParser
+from typing import NamedTuple
+
+
+class Security(NamedTuple):
+    """How a kept message arrived."""
+
+    tls: bool
+    user: str | None
 
 
 class SmtpSink:
-    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 tls: tuple[str, str] | None = None, credentials: dict[str, str] | None = None,
+                 refuse_recipients: Iterable[str] = ()):  # fmt: skip
         sink = self
         self.messages: list = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        self.security: list[Security] = []
         self.refused = 0
         self.sessions = 0
         self._open: set = set()
         self._outage_left = 0
         self._lock = threading.Lock()
+        self._tls = None
+        if tls is not None:
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(*tls)
+        self._credentials = credentials
+        self._refuse_recipients = frozenset(refuse_recipients)
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self):
@@ -44,6 +69,23 @@ class SmtpSink:
                 finally:
                     with sink._lock:
                         sink._open.discard(self.connection)
+
+            def start_tls(self, context: ssl.SSLContext) -> None:
+                """Go on over TLS: the plain socket's buffered reader and writer go with it."""
+                self.rfile.close()
+                self.wfile.close()
+                plain = self.connection
+                self.connection = context.wrap_socket(plain, server_side=True)
+                with sink._lock:
+                    sink._open.discard(plain)
+                    sink._open.add(self.connection)
+                self.rfile = self.connection.makefile("rb")
+                self.wfile = self.connection.makefile("wb")
+
+            def finish(self):
+                super().finish()
+                if self.connection is not self.request:
+                    self.connection.close()  # the TLS socket, which the server does not know
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
@@ -90,7 +132,15 @@ class SmtpSink:
             conn.wfile.write(f"{line}\r\n".encode())
             conn.wfile.flush()
 
+        def answer(challenge: str) -> str:
+            reply(f"334 {challenge}")
+            raw = conn.rfile.readline()
+            if not raw:
+                raise ConnectionResetError("the client went away while authenticating")
+            return raw.decode("ascii", errors="replace").strip()
+
         reply("220 sink.test ESMTP ready")
+        greeted, tls, user = False, False, None
         sender, recipients = None, []
         while True:
             raw = conn.rfile.readline()
@@ -99,13 +149,37 @@ class SmtpSink:
             line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
             verb = line[:4].upper()
             if verb in ("EHLO", "HELO"):
+                greeted, sender, recipients = True, None, []
                 if verb == "EHLO":
-                    reply("250-sink.test")
-                    reply("250-8BITMIME")
-                    reply("250 SMTPUTF8")
+                    extensions = ["sink.test", "8BITMIME", "SMTPUTF8"]
+                    if self._tls is not None and not tls:
+                        extensions.append("STARTTLS")
+                    if self._credentials is not None:
+                        extensions.append("AUTH PLAIN LOGIN")
+                    for extension in extensions[:-1]:
+                        reply(f"250-{extension}")
+                    reply(f"250 {extensions[-1]}")
                 else:
                     reply("250 sink.test")
+            elif line.upper() == "STARTTLS" and self._tls is not None and not tls:
+                reply("220 2.0.0 Ready to start TLS")
+                conn.start_tls(self._tls)
+                # RFC 3207: what was learnt before is forgotten, and the client greets again.
+                greeted, tls, user = False, True, None
+                sender, recipients = None, []
+            elif verb == "AUTH" and self._credentials is not None:
+                if user is not None:
+                    reply("503 5.5.1 Already authenticated")
+                    continue
+                user, answered = self._authenticate(line.split()[1:], answer)
+                reply(answered)
             elif verb == "MAIL":
+                if not greeted:
+                    reply("503 5.5.1 EHLO first")
+                    continue
+                if self._credentials is not None and user is None:
+                    reply("530 5.7.0 Authentication required")
+                    continue
                 with self._lock:
                     refuse = self._outage_left > 0
                     if refuse:
@@ -117,7 +191,14 @@ class SmtpSink:
                 sender, recipients = line.split(":", 1)[1].split()[0].strip("<>"), []
                 reply("250 2.1.0 OK")
             elif verb == "RCPT":
-                recipients.append(line.split(":", 1)[1].split()[0].strip("<>"))
+                if sender is None:
+                    reply("503 5.5.1 MAIL first")
+                    continue
+                recipient = line.split(":", 1)[1].split()[0].strip("<>")
+                if recipient in self._refuse_recipients:
+                    reply("550 5.1.1 Mailbox unavailable")
+                    continue
+                recipients.append(recipient)
                 reply("250 2.1.5 OK")
             elif verb == "DATA":
                 if not recipients:
@@ -136,6 +217,7 @@ class SmtpSink:
                 with self._lock:
                     self.messages.append(message)
                     self.envelopes.append((sender, recipients))
+                    self.security.append(Security(tls, user))
                 reply("250 2.0.0 queued")
                 sender, recipients = None, []
             elif verb == "RSET":
@@ -148,6 +230,33 @@ class SmtpSink:
                 return
             else:
                 reply("502 5.5.2 Command not recognized")
+
+    def _authenticate(self, arguments: list[str], answer) -> tuple[str | None, str]:
+        """AUTH PLAIN or LOGIN, with or without an initial response (RFC 4954): the user it
+        proves, if any, and the reply."""
+        mechanism = arguments[0].upper() if arguments else ""
+        initial = arguments[1] if len(arguments) > 1 else None
+        try:
+            if mechanism == "PLAIN":
+                _, user, password = _decoded(initial or answer("")).split("\0")
+            elif mechanism == "LOGIN":
+                user = _decoded(initial or answer(_encoded("Username:")))
+                password = _decoded(answer(_encoded("Password:")))
+            else:
+                return None, "504 5.5.4 Unrecognized authentication type"
+        except ValueError:  # not base64 (a "*" cancelling is not), or not three PLAIN fields
+            return None, "501 5.5.2 Cannot decode the response"
+        if self._credentials.get(user) != password:
+            return None, "535 5.7.8 Authentication credentials invalid"
+        return user, "235 2.7.0 Authentication successful"
+
+
+def _encoded(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _decoded(text: str) -> str:
+    return base64.b64decode(text, validate=True).decode()
 
 
 def as_json(message) -> dict:

@@ -5,6 +5,7 @@ import contextlib
 import importlib
 import logging
 import smtplib
+import ssl
 import time
 from dataclasses import dataclass
 from email import policy
@@ -43,6 +44,7 @@ class SmtpSettings:
     port: int
     sender: str
     starttls: bool = False
+    ca_file: str | None = None
     username: str | None = None
     password: str | None = None
     timeout: float = 10.0
@@ -63,6 +65,10 @@ class SmtpMailer:
         self.settings = settings
         self.keep = keep
         self._idle: list[tuple[float, smtplib.SMTP]] = []
+        # Without a CA file, smtplib's default TLS context encrypts but checks no certificate.
+        self._tls = (
+            ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else None
+        )
         name, self._envelope_sender = parseaddr(settings.sender)
         self._sender = formataddr((name, self._envelope_sender), "utf-8")
         self._domain = self._envelope_sender.rpartition("@")[2] or "returnee-platform"
@@ -159,7 +165,7 @@ class SmtpMailer:
         client = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
         try:
             if s.starttls:
-                client.starttls()
+                client.starttls(context=self._tls)
             if s.username:
                 client.login(s.username, s.password or "")
         except BaseException:

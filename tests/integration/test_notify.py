@@ -8,20 +8,26 @@ district system's receiver and the events notify publishes.
 import hashlib
 import hmac
 import http.server
+import ipaddress
 import json
 import threading
 import time
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from contracts import CATALOG
 from contracts.examples import example
 from deploy.mail_sink import SmtpSink
 from services.notify.channels import SmtpMailer, SmtpSettings
+from services.notify.domain import DeliveryOutcome
 from services.notify.service import NotifyService
 from tests.support import publish_events, query, service_url, wait_until
 
@@ -904,3 +910,122 @@ def test_the_mailer_sends_chinese_headers_and_internationalised_addresses(sink):
         assert message["Message-ID"] == f"<id-{n}@station.example>"
         assert message.get_body(("plain",)).get_content().strip() == "您好"
         assert message.get_body(("html",)).get_content().strip() == "<p>您好</p>"
+
+
+STATION = "Station <noreply@station.example>"
+
+
+def certificate(directory, name: str) -> tuple[str, str]:
+    """A throwaway self-signed certificate for 127.0.0.1: (certificate file, key file)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    issued = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file, key_file = directory / f"{name}.pem", directory / f"{name}.key"
+    certificate_file.write_bytes(issued.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return str(certificate_file), str(key_file)
+
+
+@pytest.fixture
+def relay():
+    """Starts mail sinks that ask for what a real relay asks for: TLS, a login, known mailboxes."""
+    started = []
+
+    def start(**options) -> SmtpSink:
+        started.append(SmtpSink(**options).start())
+        return started[-1]
+
+    yield start
+    for sink in started:
+        sink.stop()
+
+
+@pytest.fixture
+def mailer_for():
+    made = []
+
+    def make(sink: SmtpSink, **settings) -> SmtpMailer:
+        made.append(SmtpMailer(SmtpSettings(sink.host, sink.port, STATION, **settings)))
+        return made[-1]
+
+    yield make
+    for mailer in made:
+        mailer.close()
+
+
+def mail(mailer: SmtpMailer, n: int, to: str = "liwei@example.com"):
+    return mailer.message(to, "", f"message {n}", "text", None, f"id-{n}")
+
+
+def test_the_mailer_upgrades_to_tls_and_logs_in_before_sending(relay, mailer_for, tmp_path):
+    certificate_file, key_file = certificate(tmp_path, "relay")
+    sink = relay(tls=(certificate_file, key_file), credentials={"notify": "mail-password"})
+    login = {"starttls": True, "username": "notify", "password": "mail-password"}
+    unchecked = mailer_for(sink, **login)  # smtplib's default: encrypted, certificate unchecked
+    checked = mailer_for(sink, ca_file=certificate_file, **login)  # SMTP_CA_FILE: checked
+
+    for n, mailer in enumerate((unchecked, checked, checked)):
+        assert mailer.send(mail(mailer, n)) == DeliveryOutcome(True)
+    assert sink.security == [(True, "notify")] * 3
+    assert sink.sessions == 2  # the second message of `checked` went on its kept session
+
+
+def test_a_certificate_the_ca_file_does_not_vouch_for_stops_the_mail(relay, mailer_for, tmp_path):
+    sink = relay(tls=certificate(tmp_path, "relay"))
+    mailer = mailer_for(sink, starttls=True, ca_file=certificate(tmp_path, "another")[0])
+
+    outcome = mailer.send(mail(mailer, 0))
+
+    assert not outcome.delivered and outcome.transient  # the relay may get a proper certificate
+    assert "certificate verify failed" in outcome.error
+    assert sink.messages == []
+
+
+def test_a_refused_login_fails_the_mail_for_good_and_says_why(relay, mailer_for):
+    sink = relay(credentials={"notify": "mail-password"})
+    wrong = mailer_for(sink, username="notify", password="guessed")
+    anonymous = mailer_for(sink)
+
+    assert wrong.send(mail(wrong, 0)) == DeliveryOutcome(
+        False, transient=False, error="SMTP 535: 5.7.8 Authentication credentials invalid"
+    )
+    assert anonymous.send(mail(anonymous, 1)) == DeliveryOutcome(
+        False, transient=False, error="SMTP 530: 5.7.0 Authentication required"
+    )
+    assert sink.messages == []
+
+
+def test_a_refused_recipient_fails_for_good_and_the_session_carries_the_next_mail(
+    relay, mailer_for
+):
+    sink = relay(refuse_recipients={"gone@example.com"})
+    mailer = mailer_for(sink)
+
+    refused = mailer.send(mail(mailer, 0, to="gone@example.com"))
+    assert not refused.delivered and not refused.transient
+    assert "550" in refused.error
+    assert mailer.send(mail(mailer, 1)).delivered
+    assert sink.envelopes == [("noreply@station.example", ["liwei@example.com"])]
+    assert sink.security == [(False, None)]
+    assert sink.sessions == 1

@@ -1,5 +1,6 @@
 """The mail sink is the SMTP server of the tests and of `make run`: it must accept a message
-only when the sender finished it, as a real mail server does."""
+only when the sender finished it, and, when it asks for a login, only from a sender that logged
+in, as a real mail server does."""
 
 import smtplib
 import socket
@@ -54,5 +55,37 @@ def test_sessions_are_counted_and_can_be_hung_up():
         sink.hang_up()
         with pytest.raises(OSError):  # smtplib's SMTPServerDisconnected is one
             client.noop()
+    finally:
+        sink.stop()
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
+@pytest.mark.parametrize("initial_response", [True, False])
+def test_mail_is_taken_only_after_auth_with_or_without_an_initial_response(
+    mechanism, initial_response
+):
+    sink = SmtpSink(credentials={"notify": "mail-password"}).start()
+    try:
+        with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
+            client.ehlo()
+            assert client.docmd("MAIL", "FROM:<a@x.example>")[0] == 530
+            client.user, client.password = "notify", "mail-password"
+            authenticate = getattr(client, f"auth_{mechanism.lower()}")
+            code, _ = client.auth(mechanism, authenticate, initial_response_ok=initial_response)
+            assert code == 235
+            client.sendmail("a@x.example", ["b@y.example"], "Subject: hello\r\n\r\nbody\r\n")
+        assert sink.security == [(False, "notify")]
+    finally:
+        sink.stop()
+
+
+def test_auth_that_is_cancelled_or_of_an_unknown_mechanism_is_refused():
+    sink = SmtpSink(credentials={"notify": "mail-password"}).start()
+    try:
+        with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
+            client.ehlo()
+            assert client.docmd("AUTH", "LOGIN")[0] == 334
+            assert client.docmd("*")[0] == 501  # the client gave up
+            assert client.docmd("AUTH", "CRAM-MD5")[0] == 504
     finally:
         sink.stop()
