@@ -22,6 +22,12 @@ from nameko.extensions import DependencyProvider
 from chassis.web import Forbidden, Unauthorized
 
 ROLES = ("returnee", "advisor", "provider", "admin")
+ROLE_NAMES_ZH = {
+    "returnee": "返乡创业者",
+    "advisor": "顾问",
+    "provider": "资源提供方",
+    "admin": "管理员",
+}
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "role"]
 
 
@@ -35,7 +41,10 @@ class Caller:
 
     def require(self, *roles: str) -> "Caller":
         if self.role not in roles:
-            raise Forbidden(f"this needs the role {' or '.join(roles)}")
+            raise Forbidden(
+                f"This needs the role {' or '.join(roles)}.",
+                zh=f"此操作需要{'或'.join(ROLE_NAMES_ZH[role] for role in roles)}角色。",
+            )
         return self
 
     def is_self(self, owner_id) -> bool:
@@ -45,7 +54,7 @@ class Caller:
         """The returnee `owner` themself, or a caller with one of `roles`."""
         if self.is_self(owner) or self.role in roles:
             return self
-        raise Forbidden("you may act only on your own data")
+        raise Forbidden("You may act only on your own data.", zh="您只能操作自己的数据。")
 
 
 class TokenCodec:
@@ -92,11 +101,17 @@ class TokenCodec:
                 options={"require": REQUIRED_CLAIMS},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthorized("the token has expired", code="token_expired") from None
-        except jwt.InvalidTokenError as exc:
-            raise Unauthorized(f"the token is not valid: {exc}", code="invalid_token") from None
+            raise Unauthorized(code="token_expired") from None
+        except jwt.InvalidTokenError as exc:  # PyJWT's reason stays in its English
+            raise Unauthorized(
+                f"The token is not valid: {exc}", code="invalid_token", zh=f"访问令牌无效：{exc}"
+            ) from None
         if claims["role"] not in ROLES:
-            raise Unauthorized("the token names an unknown role", code="invalid_token")
+            raise Unauthorized(
+                "The token names an unknown role.",
+                code="invalid_token",
+                zh="访问令牌中的角色未知。",
+            )
         return Caller(id=claims["sub"], role=claims["role"], organization_id=claims.get("org"))
 
 

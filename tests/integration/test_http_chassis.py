@@ -1,13 +1,16 @@
 """The HTTP chassis as a client sees it: JSON errors in the caller's language, schemas, tokens."""
 
+import uuid
+
 import pytest
 import requests
 from marshmallow import Schema, fields, validate
 
-from chassis.auth import Authenticator
+from chassis.auth import Authenticator, TokenCodec
 from chassis.db import Database
+from chassis.settings import nameko_config
 from chassis.web import Conflict, Operable, http
-from tests.support import service_url
+from tests.support import free_port, service_url
 
 
 class Greeting(Schema):
@@ -43,7 +46,7 @@ class Hello(Operable):
         caller.require_self_or("admin", owner=greeting_id)
         return {"id": greeting_id, "caller": caller.role}
 
-    @http("DELETE", "/greetings/<uuid:greeting_id>", status=204, auth=True)
+    @http("DELETE", "/greetings/<uuid:greeting_id>", status=204, roles=["advisor", "admin"])
     def forget(self, request, greeting_id):
         return 204, None
 
@@ -145,6 +148,48 @@ def test_tokens_are_required_and_objects_are_guarded(base_url, token_for):
         requests.get(f"{base_url}/greetings/g1", headers=token_for("admin")).json()["caller"]
         == "admin"
     )
+
+
+def test_auth_errors_come_back_in_the_callers_language(base_url, token_for):
+    jwt_config = nameko_config("accounts")["JWT"]
+    codec = TokenCodec(**jwt_config)
+    expired = TokenCodec(**{**jwt_config, "ttl_seconds": -60}).issue("g1", "returnee")
+    greeting = f"{base_url}/greetings/g1"
+    forget = f"{base_url}/greetings/{uuid.uuid4()}"
+    cases = [  # method, url, headers, status, English, Chinese
+        ("GET", greeting, {}, 401, "A bearer token is required.", "需要提供访问令牌。"),
+        ("GET", greeting, {"Authorization": f"Bearer {expired}"}, 401,
+         "The token has expired.", "访问令牌已过期。"),
+        ("GET", greeting, {"Authorization": "Bearer not-a-token"}, 401,
+         "The token is not valid: Not enough segments", "访问令牌无效：Not enough segments"),
+        ("GET", greeting, {"Authorization": f"Bearer {codec.issue('g1', 'superuser')}"}, 401,
+         "The token names an unknown role.", "访问令牌中的角色未知。"),
+        ("GET", greeting, token_for("returnee", "g2"), 403,
+         "You may act only on your own data.", "您只能操作自己的数据。"),
+        ("DELETE", forget, token_for("returnee"), 403,
+         "This needs the role advisor or admin.", "此操作需要顾问或管理员角色。"),
+    ]  # fmt: skip
+    for method, url, headers, status, english, chinese in cases:
+        for language, message in ((None, english), ("zh-CN", chinese), ("en-GB,zh;q=0.5", english)):
+            language_header = {"Accept-Language": language} if language else {}
+            response = requests.request(method, url, headers={**headers, **language_header})
+            assert response.status_code == status, (url, headers, language)
+            assert response.json()["message"] == message, (url, headers, language)
+
+
+def test_readiness_names_the_broker_when_it_is_down(container_factory, config_for):
+    closed_port = free_port()  # bound and closed again: nothing listens there
+    config = config_for("accounts")
+    config["AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:{closed_port}/"
+    container = container_factory(Hello, config)
+    container.start()
+    url = service_url(container)
+    ready = requests.get(f"{url}/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["status"] == "not_ready" and ready.json()["database"] == "ok"
+    assert "broker unavailable" in ready.json()["broker"]
+    live = requests.get(f"{url}/health/live")
+    assert live.status_code == 200 and live.json() == {"status": "live", "service": "accounts"}
 
 
 def test_openapi_document_is_valid_and_describes_the_routes(base_url):
