@@ -46,6 +46,11 @@ def _safe(url: str) -> str:
     return urlunsplit(parts)
 
 
+def _reason(error: Exception) -> str:
+    """The error on one line: libpq's messages span lines and end with a newline."""
+    return " ".join(str(error).split())
+
+
 def _wait(check, seconds: float) -> Exception | None:
     deadline = time.monotonic() + seconds
     while True:
@@ -93,7 +98,7 @@ def ensure_postgres(url: str) -> None:
         error = _wait(lambda: postgres_answers(url), 0)
     if error is not None:
         raise SetupError(
-            f"PostgreSQL does not answer at {_safe(url)}: {error}.\n"
+            f"PostgreSQL does not answer at {_safe(url)}: {_reason(error)}\n"
             "Start it: `pg_ctlcluster --skip-systemctl-redirect <version> main start` for a local "
             "server, or `docker compose up -d postgres`; or point DATABASE_URL at yours."
         )
@@ -109,7 +114,7 @@ def ensure_rabbitmq(uri: str, management: bool) -> None:
             error = _wait(lambda: broker_answers(uri), 0)
         if error is not None:
             raise SetupError(
-                f"RabbitMQ does not answer at {_safe(uri)}: {error}.\n"
+                f"RabbitMQ does not answer at {_safe(uri)}: {_reason(error)}\n"
                 "Start it: `rabbitmq-server -detached` for a local server, or "
                 "`docker compose up -d rabbitmq`; or point AMQP_URI at yours."
             )
@@ -125,7 +130,7 @@ def ensure_rabbitmq(uri: str, management: bool) -> None:
         if error is not None:
             raise SetupError(
                 f"The RabbitMQ management API does not answer at {_safe(MANAGEMENT_URL)}: "
-                f"{error}.\nEnable it: `rabbitmq-plugins enable rabbitmq_management`."
+                f"{_reason(error)}\nEnable it: `rabbitmq-plugins enable rabbitmq_management`."
             )
 
 

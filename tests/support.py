@@ -220,6 +220,34 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextmanager
+def refused_port():
+    """A local port that refuses connections while the block runs: bound, never listening."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
+
+
+def prepare_locally(*args: str, path: str, **urls: str) -> subprocess.CompletedProcess:
+    """`python -m deploy.local prepare <args>` as `make run`/`make test` call it, with the
+    broker and database URLs given here instead of the environment's, and `path` as PATH."""
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.endswith(("DATABASE_URL", "AMQP_URI"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "deploy.local", "prepare", *args],
+        cwd=ROOT,
+        env={**environment, **urls, "PATH": path},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def service_url(container) -> str:
     """Base URL of a running container's HTTP server (tests bind it to port 0)."""
     from chassis.web import JsonWebServer

@@ -1,6 +1,7 @@
 """accounts over HTTP against the real PostgreSQL and RabbitMQ."""
 
 import copy
+import logging
 import time
 import uuid
 
@@ -9,8 +10,10 @@ import pytest
 import requests
 
 from chassis.auth import TokenCodec
+from chassis.logs import JsonFormatter
 from chassis.settings import nameko_config
 from contracts.examples import EXAMPLES
+from services.accounts.credentials import PER_ADDRESS
 from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
 from tests.support import query, service_url, wait_until
@@ -153,6 +156,39 @@ def test_repeated_failed_sign_ins_are_throttled(accounts):
     assert blocked.headers["Retry-After"] == "900"
 
 
+class _FromAddress(requests.adapters.HTTPAdapter):
+    """Connects from a given local address, as a client on another machine would."""
+
+    def __init__(self, address: str):
+        self.address = address
+        super().__init__()
+
+    def init_poolmanager(self, *args, **kwargs):
+        super().init_poolmanager(*args, source_address=(self.address, 0), **kwargs)
+
+
+def test_failed_sign_ins_from_one_address_are_throttled_across_emails(accounts):
+    # The client address is the connection's: X-Forwarded-For is not trusted, so made-up
+    # addresses in it do not spread one client's guesses.
+    returnee, _ = accounts.register()
+    for n in range(PER_ADDRESS.limit):
+        response = accounts.post(
+            "/auth/token",
+            {"email": f"guess.{n}@example.com", "password": "Wrong-pass-1"},
+            headers={"X-Forwarded-For": f"203.0.113.{n}"},
+        )
+        assert response.status_code == 401, (n, response.text)
+    sign_in = {"email": returnee["email"], "password": PASSWORD}
+    blocked = accounts.post("/auth/token", sign_in, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert blocked.status_code == 429, blocked.text
+    assert blocked.headers["Retry-After"] == str(PER_ADDRESS.window_seconds)
+
+    with requests.Session() as elsewhere:
+        elsewhere.mount("http://", _FromAddress("127.0.0.2"))
+        response = elsewhere.post(f"{accounts.url}/auth/token", json=sign_in, timeout=30)
+    assert response.status_code == 200, response.text
+
+
 def test_token_attacks_are_rejected_with_401(accounts):
     returnee, headers = accounts.register()
     url = f"{accounts.url}/returnees/{returnee['id']}"
@@ -209,10 +245,17 @@ def test_object_level_authorization(accounts):
     assert requests.patch(li_url, json={"name": "x"}, headers=wang_headers).status_code == 403
     assert requests.delete(li_url, headers=wang_headers).status_code == 403
     assert requests.get(f"{li_url}/consents", headers=wang_headers).status_code == 403
+    withdraw = {"matching": False}
+    assert requests.put(f"{li_url}/consents", json=withdraw, headers=wang_headers).status_code == (
+        403
+    )
     # advisors read, but do not change or erase
     assert requests.get(li_url, headers=advisor).status_code == 200
     assert requests.patch(li_url, json={"name": "x"}, headers=advisor).status_code == 403
     assert requests.delete(li_url, headers=advisor).status_code == 403
+    assert requests.put(f"{li_url}/consents", json=withdraw, headers=advisor).status_code == 403
+    consents = requests.get(f"{li_url}/consents", headers=li_headers).json()
+    assert consents["current"]["matching"]["granted"] is True  # the refused changes left none
     # only admins create organizations and staff
     organization = {"name": "ICBC Changning", "kind": "bank"}
     assert accounts.post("/organizations", organization, headers=li_headers).status_code == 403
@@ -221,6 +264,7 @@ def test_object_level_authorization(accounts):
     # admins do all
     assert requests.get(li_url, headers=admin).status_code == 200
     assert requests.patch(li_url, json={"name": "李伟伟"}, headers=admin).status_code == 200
+    assert requests.put(f"{li_url}/consents", json=withdraw, headers=admin).status_code == 200
     assert accounts.post("/organizations", organization, headers=admin).status_code == 201
     # a path id that names nothing
     assert requests.get(f"{accounts.url}/returnees/not-a-uuid", headers=admin).status_code == 404
@@ -288,6 +332,45 @@ def test_id_numbers_are_sealed_at_rest_and_never_published(accounts, spy):
     assert Sealer.from_environment().open(row["id_document"], response.json()["id"]) == (
         "passport:E12345678"
     )
+
+
+def test_id_numbers_never_reach_the_logs_or_any_event(accounts, spy, caplog):
+    caplog.set_level(logging.DEBUG)
+    for name, logger in list(logging.root.manager.loggerDict.items()):
+        if isinstance(logger, logging.Logger) and logger.level:  # its own level would hide DEBUG
+            caplog.set_level(logging.DEBUG, logger=name)
+    events = spy("accounts")
+    number = "G98765432"
+    body = registration(id_document={"kind": "passport", "number": number})
+    response = accounts.post("/returnees", body)
+    assert response.status_code == 201, response.text
+    returnee_id = response.json()["id"]
+    taken = accounts.post("/returnees", body)
+    assert taken.status_code == 409
+    invalid = accounts.post(
+        "/returnees",
+        registration(
+            id_document={"kind": "passport", "number": f"{number}-1"}, birth_date="2030-01-01"
+        ),
+    )
+    assert invalid.status_code == 400 and number not in invalid.text
+    patched = requests.patch(
+        f"{accounts.url}/returnees/{returnee_id}",
+        json={"id_document": {"kind": "passport", "number": number}},
+        headers=accounts.token(body["email"], PASSWORD),
+    )
+    assert patched.status_code == 400 and number not in patched.text
+    events.wait_for("returnee.registered", lambda e: e.subject == returnee_id)
+
+    # The requests' own log lines were captured, DEBUG included.
+    assert any("POST /returnees" in r.getMessage() for r in caplog.records)
+    assert any(r.levelno == logging.DEBUG for r in caplog.records)
+    formats = (logging.Formatter(), JsonFormatter("accounts"))  # LOG_FORMAT text and json
+    for record in caplog.records:
+        for line in (f.format(record) for f in formats):
+            assert number not in line, line
+    for event in events.events(wait=1.0):
+        assert number not in event.to_json().decode(), event.type
 
 
 def test_erasure_leaves_no_personal_data_and_announces_it(accounts, spy):

@@ -268,7 +268,7 @@ def test_not_interested_is_never_shown_again(matching, token_for, spy):
 
 
 def test_concurrent_accepts_never_exceed_capacity(matching, token_for, spy):
-    decided = spy("matching", "intention.accepted", "intention.expressed")
+    decided = spy("matching", "intention.accepted", "intention.expressed", "intention.declined")
     park = token_for("provider", organization_id=PARK)
     desks = matching.add_resource(park, capacity=2)
     returnees = [matching.register(needs=["office_space"]) for _ in range(6)]
@@ -315,11 +315,24 @@ def test_concurrent_accepts_never_exceed_capacity(matching, token_for, spy):
     assert matching.sql("SELECT 1 FROM matches WHERE resource_id = %s", (desks,)) == []
     assert matching.get("/resources/" + desks).json()["capacity_left"] == 0
 
-    pending = next(i for i, s in zip(intentions, statuses, strict=True) if s == 409)
+    still_open = statuses.index(409)
+    pending = intentions[still_open]
     assert matching.post(f"/intentions/{pending}/decline", None, park).json()["status"] == (
         "declined"
     )
     assert matching.post(f"/intentions/{pending}/decline", None, park).status_code == 409
+    declined = decided.wait_for("intention.declined")
+    assert (declined.producer, declined.version, declined.subject) == ("matching", 1, pending)
+    # As the contract has it: its schema refuses missing, malformed and undocumented fields.
+    assert CATALOG.get("intention.declined").strict_schema.load(declined.data) == {
+        "intention_id": uuid.UUID(pending),
+        "returnee_id": uuid.UUID(returnees[still_open]),
+        "resource_id": uuid.UUID(desks),
+        "organization_id": uuid.UUID(PARK),
+        "status": "declined",
+        "message": None,
+    }
+    assert len(decided.events("intention.declined", wait=0.5)) == 1  # not for the 409
 
     mine = matching.get("/intentions", token_for("returnee", returnees[0])).json()
     assert [i["intention_id"] for i in mine] == [intentions[0]]
