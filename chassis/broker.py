@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import amqp
 from kombu import Connection
 
+from chassis.topology import QueueMismatch
+
 log = logging.getLogger(__name__)
 
 
@@ -60,6 +62,9 @@ class BrokerPublisher:
             if self._on_connect is not None:
                 self._on_connect(channel)
             channel.confirm_select()
+        except QueueMismatch:  # not an outage: the broker answers, and will answer the same
+            connection.release()
+            raise
         except Exception as exc:
             connection.release()
             raise BrokerUnavailable(f"broker unavailable: {exc}") from exc
@@ -96,14 +101,15 @@ class BrokerPublisher:
         self._returned[message_id] = f"unroutable: {exchange} {routing_key} ({exc.reply_text})"
 
     def ping(self) -> None:
-        """Raise `BrokerUnavailable` unless the broker answers."""
+        """Raise `BrokerUnavailable` unless the broker answers, `QueueMismatch` if it refuses a
+        queue declared on connecting."""
         with self._lock:
             try:
                 channel = self._connect()
                 self._connection.drain_events(timeout=0)
             except TimeoutError:
                 return
-            except BrokerUnavailable:
+            except (BrokerUnavailable, QueueMismatch):
                 raise
             except Exception as exc:
                 self._reset()
@@ -140,7 +146,7 @@ class BrokerPublisher:
                 tags = range(first, self._published + 1)
                 while self._unconfirmed:
                     self._connection.drain_events(timeout=self.confirm_timeout)
-            except BrokerUnavailable:
+            except (BrokerUnavailable, QueueMismatch):
                 raise
             except Exception as exc:
                 self._reset()

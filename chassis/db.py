@@ -24,6 +24,7 @@ import psycopg2.sql
 from eventlet.semaphore import Semaphore
 from nameko.extensions import DependencyProvider
 
+from chassis.broker import BrokerUnavailable
 from chassis.outbox import OutboxRelay
 from chassis.settings import database_url
 from chassis.topology import declare_service
@@ -284,6 +285,14 @@ class Database(DependencyProvider):
             inbox_retention_hours=config["INBOX_RETENTION_HOURS"],
             declare=lambda channel: declare_service(channel, self.container.service_cls, config),
         )
+        # The relay's first connection declares the service's whole topology. Made here, before
+        # any consumer starts, it stops the start on a queue the broker holds with other
+        # arguments (`QueueMismatch`, saying what to do); an unreachable broker does not stop
+        # it: the topology is declared when the relay reconnects.
+        try:
+            self.relay.ping()
+        except BrokerUnavailable as exc:
+            log.warning("broker unavailable at start, queues are declared on reconnect: %s", exc)
 
     def start(self):
         self.relay.start(self.container.spawn_managed_thread)

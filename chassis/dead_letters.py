@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from kombu import Connection
 
 from chassis.broker import BrokerPublisher, Outgoing
-from chassis.settings import setting
-from chassis.topology import dead_letter_queue
+from chassis.settings import queue_type, setting
+from chassis.topology import CLASSIC, dead_letter_queue, declare_queue
 
 
 @dataclass
@@ -48,15 +48,16 @@ class DeadLetter:
 
 
 class DeadLetterQueue:
-    def __init__(self, amqp_uri: str, service: str):
+    def __init__(self, amqp_uri: str, service: str, queue_type: str = CLASSIC):
         self.amqp_uri = amqp_uri
         self.service = service
-        self.queue_name = dead_letter_queue(service).name
+        self.queue = dead_letter_queue(service, queue_type)
+        self.queue_name = self.queue.name
 
     def browse(self, channel) -> list[DeadLetter]:
         """Every dead letter, taken without ack (they return to the queue on channel close)."""
-        queue = dead_letter_queue(self.service)(channel)
-        queue.declare()
+        declare_queue(channel, self.queue)
+        queue = self.queue(channel)
         letters = []
         while True:
             message = queue.get(no_ack=False)
@@ -160,7 +161,9 @@ def main(argv=None) -> int:
     parser.add_argument("event_ids", nargs="*")
     parser.add_argument("--all", action="store_true", help="replay or discard every dead letter")
     args = parser.parse_args(argv)
-    queue = DeadLetterQueue(setting(args.service, "AMQP_URI"), args.service)
+    queue = DeadLetterQueue(
+        setting(args.service, "AMQP_URI"), args.service, queue_type(args.service)
+    )
     if args.command == "list":
         letters = queue.summaries()
         for letter in letters:

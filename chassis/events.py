@@ -87,10 +87,17 @@ class FailureRouter(SharedExtension):
             self.attempts, config["RETRY_BASE_DELAY_MS"], config["RETRY_MAX_DELAY_MS"]
         )
         self.unrouted_retention_hours = config["UNROUTED_RETENTION_HOURS"]
+        self.queue_type = config["QUEUE_TYPE"]
         self.publisher = BrokerPublisher(config["AMQP_URI"], on_connect=self.declare)
 
     def declare(self, channel) -> None:
-        declare_consumer(channel, self.subscriptions, self.delays, self.unrouted_retention_hours)
+        declare_consumer(
+            channel,
+            self.subscriptions,
+            self.delays,
+            self.unrouted_retention_hours,
+            self.queue_type,
+        )
 
     def stop(self):
         self.publisher.close()
@@ -177,7 +184,7 @@ class Subscriber(Consumer):
         self.subscription = Subscription(
             self.container.service_name, self.method_name, self.producer, self.event_types
         )
-        self.queue = self.subscription.queue()
+        self.queue = self.subscription.queue(self.container.config["QUEUE_TYPE"])
         self.failures.subscriptions.append(self.subscription)
         super().setup()
 

@@ -24,6 +24,7 @@ from nameko.runners import ServiceRunner  # noqa: E402
 
 from chassis.logs import configure_logging  # noqa: E402
 from chassis.settings import nameko_config  # noqa: E402
+from chassis.topology import QueueMismatch  # noqa: E402
 
 log = logging.getLogger("chassis.run")
 
@@ -40,7 +41,7 @@ def service_class(name: str, path: str | None = None):
     raise LookupError(f"services/{name}/service.py defines no service named {name!r}")
 
 
-def run(name: str, path: str | None = None) -> None:
+def run(name: str, path: str | None = None) -> int:
     config = nameko_config(name)
     runner = ServiceRunner(config)
     runner.add_service(service_class(name, path))
@@ -58,7 +59,11 @@ def run(name: str, path: str | None = None) -> None:
     # Signal handlers run outside the hub: hand over to a greenthread.
     signal.signal(signal.SIGTERM, lambda *_: eventlet.spawn_n(stop))
     signal.signal(signal.SIGINT, lambda *_: eventlet.spawn_n(stop))
-    runner.start()
+    try:
+        runner.start()
+    except QueueMismatch as exc:  # a restart would meet the same queue: say which and exit
+        log.error("%s not started: %s", name, exc)
+        return 1
     log.info("%s started on %s", name, config["WEB_SERVER_ADDRESS"])
     waiter = eventlet.spawn(runner.wait)
     while True:
@@ -69,6 +74,7 @@ def run(name: str, path: str | None = None) -> None:
             if exc.errno != errno.EINTR:
                 raise
     log.info("%s stopped", name)
+    return 0
 
 
 def main(argv=None) -> int:
@@ -77,8 +83,7 @@ def main(argv=None) -> int:
         print("usage: python -m chassis.run <service> [module:ServiceClass]", file=sys.stderr)
         return 2
     configure_logging(argv[0])
-    run(*argv)
-    return 0
+    return run(*argv)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,9 @@ DEFAULTS = {
     "OUTBOX_RETENTION_HOURS": "168",
     "INBOX_RETENTION_HOURS": "720",
     "UNROUTED_RETENTION_HOURS": "168",
+    # "quorum" on a RabbitMQ cluster: every platform queue is declared a replicated quorum queue.
+    # A queue keeps the type it was created with (docs/deploying.md, quorum queues).
+    "QUEUE_TYPE": "classic",
     "SHUTDOWN_TIMEOUT_SECONDS": "20",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",  # or "json"
@@ -37,6 +40,8 @@ DEFAULTS = {
     "JWT_AUDIENCE": "returnee-platform",
     "JWT_TTL_SECONDS": "3600",
 }
+
+QUEUE_TYPES = ("classic", "quorum")
 
 # Used only when JWT_SECRET is unset, so `make run` works out of the box; never in production.
 DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
@@ -104,6 +109,13 @@ def http_port(service: str) -> int:
     return int(setting(service, "HTTP_PORT", str(PORTS.get(service, 8000))))
 
 
+def queue_type(service: str) -> str:
+    value = setting(service, "QUEUE_TYPE")
+    if value not in QUEUE_TYPES:
+        raise ValueError(f"QUEUE_TYPE is {value!r}; it must be one of {', '.join(QUEUE_TYPES)}")
+    return value
+
+
 def nameko_config(service: str, **overrides) -> dict:
     """The container config of one service: nameko's own keys plus the chassis' settings."""
     max_workers = int(setting(service, "MAX_WORKERS"))
@@ -124,6 +136,7 @@ def nameko_config(service: str, **overrides) -> dict:
         "OUTBOX_RETENTION_HOURS": float(setting(service, "OUTBOX_RETENTION_HOURS")),
         "INBOX_RETENTION_HOURS": float(setting(service, "INBOX_RETENTION_HOURS")),
         "UNROUTED_RETENTION_HOURS": float(setting(service, "UNROUTED_RETENTION_HOURS")),
+        "QUEUE_TYPE": queue_type(service),
         "SHUTDOWN_TIMEOUT_SECONDS": float(setting(service, "SHUTDOWN_TIMEOUT_SECONDS")),
         "JWT": {
             "algorithm": setting(service, "JWT_ALGORITHM"),

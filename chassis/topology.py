@@ -9,13 +9,59 @@ Per consuming service `<s>`:
   `<s>.retry`      headers exchange; `<s>.retry.<delay>ms` queues hold a failed event for its
                    delay, then dead-letter it through the default exchange back to its queue
   `<s>.dead-letters`  events that failed every attempt or were invalid, with the reason
+
+Every queue is classic, or with `QUEUE_TYPE=quorum` a replicated quorum queue. A classic queue is
+declared without a type, as it always was (the broker gives it the vhost's default type, classic
+unless the vhost names another).
 """
 
 from dataclasses import dataclass
 
+from amqp.exceptions import PreconditionFailed
 from kombu import Exchange, Queue, binding
 
+from chassis.settings import QUEUE_TYPES
+
 DAY_MS = 24 * 3600 * 1000
+CLASSIC, QUORUM = QUEUE_TYPES
+
+
+class QueueMismatch(Exception):
+    """A queue exists with other arguments (its type, a TTL) than the code declares. The broker
+    keeps a queue's arguments for its lifetime, so retrying cannot help: an operator must act."""
+
+
+def queue_arguments(queue_type: str, **arguments) -> dict:
+    if queue_type == QUORUM:
+        return {"x-queue-type": QUORUM, **arguments}
+    return arguments
+
+
+def declare_queue(channel, queue: Queue) -> None:
+    """Declare `queue` (and its exchange and bindings); a `QueueMismatch` if it exists otherwise."""
+    try:
+        queue(channel).declare()
+    except PreconditionFailed as exc:
+        raise QueueMismatch(_mismatch_advice(queue, exc.reply_text)) from exc
+
+
+def _mismatch_advice(queue: Queue, reply: str) -> str:
+    if "x-queue-type" in reply:
+        wanted = (queue.queue_arguments or {}).get("x-queue-type", CLASSIC)
+        problem = (
+            f"queue {queue.name} exists with another type than QUEUE_TYPE={wanted} declares, "
+            "and a queue's type never changes."
+        )
+    else:
+        problem = (
+            f"queue {queue.name} exists with other arguments than this configuration declares "
+            "(QUEUE_TYPE, UNROUTED_RETENTION_HOURS), and a queue keeps its arguments."
+        )
+    return (
+        f"{problem} Either set the configuration back, or drain the platform's queues and "
+        "delete them (or move to a new vhost), then run `python -m chassis.topology`; see "
+        f'docs/deploying.md, "Quorum queues on a cluster". The broker said: {reply}'
+    )
 
 
 def events_exchange(producer: str) -> Exchange:
@@ -31,12 +77,14 @@ def unrouted_exchange(producer: str) -> Exchange:
     return Exchange(f"{producer}.unrouted", type="fanout", durable=True)
 
 
-def unrouted_queue(producer: str, retention_hours: float) -> Queue:
+def unrouted_queue(producer: str, retention_hours: float, queue_type: str = CLASSIC) -> Queue:
     return Queue(
         f"{producer}.unrouted",
         exchange=unrouted_exchange(producer),
         durable=True,
-        queue_arguments={"x-message-ttl": int(retention_hours * 3600 * 1000)},
+        queue_arguments=queue_arguments(
+            queue_type, **{"x-message-ttl": int(retention_hours * 3600 * 1000)}
+        ),
     )
 
 
@@ -50,18 +98,27 @@ def retry_delays(attempts: int, base_ms: int, max_ms: int) -> list[int]:
     return [min(base_ms * 2**n, max_ms) for n in range(max(attempts - 1, 1))]
 
 
-def retry_queue(service: str, delay_ms: int) -> Queue:
+def retry_queue(service: str, delay_ms: int, queue_type: str = CLASSIC) -> Queue:
+    arguments = {"x-message-ttl": delay_ms, "x-dead-letter-exchange": ""}
+    if queue_type == QUORUM:
+        # Dead-lettering is a retry queue's only way out. A quorum queue does it at most once
+        # unless told otherwise, losing the event if its handler's queue cannot take it then;
+        # at least once needs `reject-publish` overflow, which without a length limit rejects
+        # nothing.
+        arguments |= {"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
     return Queue(
         f"{service}.retry.{delay_ms}ms",
         exchange=retry_exchange(service),
         durable=True,
         binding_arguments={"x-match": "all", "retry-delay-ms": str(delay_ms)},
-        queue_arguments={"x-message-ttl": delay_ms, "x-dead-letter-exchange": ""},
+        queue_arguments=queue_arguments(queue_type, **arguments),
     )
 
 
-def dead_letter_queue(service: str) -> Queue:
-    return Queue(f"{service}.dead-letters", durable=True)
+def dead_letter_queue(service: str, queue_type: str = CLASSIC) -> Queue:
+    return Queue(
+        f"{service}.dead-letters", durable=True, queue_arguments=queue_arguments(queue_type)
+    )
 
 
 @dataclass(frozen=True)
@@ -77,18 +134,21 @@ class Subscription:
     def queue_name(self) -> str:
         return f"{self.service}.{self.handler}"
 
-    def queue(self) -> Queue:
+    def queue(self, queue_type: str = CLASSIC) -> Queue:
         exchange = events_exchange(self.producer)
         return Queue(
             self.queue_name,
             bindings=[binding(exchange, routing_key=t) for t in self.event_types],
             durable=True,
+            queue_arguments=queue_arguments(queue_type),
         )
 
 
-def declare_producer(channel, producer: str, unrouted_retention_hours: float) -> None:
+def declare_producer(
+    channel, producer: str, unrouted_retention_hours: float, queue_type: str = CLASSIC
+) -> None:
     unrouted_exchange(producer)(channel).declare()
-    unrouted_queue(producer, unrouted_retention_hours)(channel).declare()
+    declare_queue(channel, unrouted_queue(producer, unrouted_retention_hours, queue_type))
     events_exchange(producer)(channel).declare()
 
 
@@ -97,18 +157,19 @@ def declare_consumer(
     subscriptions: list[Subscription],
     delays: list[int],
     unrouted_retention_hours: float,
+    queue_type: str = CLASSIC,
 ) -> None:
     """Everything a consuming service needs, so no event is published before its queue exists."""
     services = {s.service for s in subscriptions}
     for producer in sorted({s.producer for s in subscriptions}):
-        declare_producer(channel, producer, unrouted_retention_hours)
+        declare_producer(channel, producer, unrouted_retention_hours, queue_type)
     for subscription in subscriptions:
-        subscription.queue()(channel).declare()
+        declare_queue(channel, subscription.queue(queue_type))
     for service in sorted(services):
         retry_exchange(service)(channel).declare()
         for delay in delays:
-            retry_queue(service, delay)(channel).declare()
-        dead_letter_queue(service)(channel).declare()
+            declare_queue(channel, retry_queue(service, delay, queue_type))
+        declare_queue(channel, dead_letter_queue(service, queue_type))
 
 
 def subscriptions_of(service_cls) -> list[Subscription]:
@@ -129,14 +190,14 @@ def subscriptions_of(service_cls) -> list[Subscription]:
 
 def declare_service(channel, service_cls, config: dict) -> None:
     """Everything one service publishes to and consumes from, from its class and config."""
-    retention = config["UNROUTED_RETENTION_HOURS"]
+    retention, queue_type = config["UNROUTED_RETENTION_HOURS"], config["QUEUE_TYPE"]
     delays = retry_delays(
         config["RETRY_ATTEMPTS"], config["RETRY_BASE_DELAY_MS"], config["RETRY_MAX_DELAY_MS"]
     )
-    declare_producer(channel, service_cls.name, retention)
-    declare_consumer(channel, subscriptions_of(service_cls), delays, retention)
+    declare_producer(channel, service_cls.name, retention, queue_type)
+    declare_consumer(channel, subscriptions_of(service_cls), delays, retention, queue_type)
     # A service without handlers still has a dead-letter queue for operators to watch.
-    dead_letter_queue(service_cls.name)(channel).declare()
+    declare_queue(channel, dead_letter_queue(service_cls.name, queue_type))
 
 
 def declare_services(amqp_uri: str, services: list[str]) -> None:
@@ -154,6 +215,7 @@ def declare_services(amqp_uri: str, services: list[str]) -> None:
 
 def main(argv=None) -> int:
     import argparse
+    import sys
 
     from chassis.settings import SERVICES, setting
 
@@ -162,7 +224,11 @@ def main(argv=None) -> int:
     )
     parser.add_argument("services", nargs="*", default=list(SERVICES))
     args = parser.parse_args(argv)
-    declare_services(setting(args.services[0], "AMQP_URI"), args.services)
+    try:
+        declare_services(setting(args.services[0], "AMQP_URI"), args.services)
+    except QueueMismatch as exc:
+        print(f"broker topology not declared: {exc}", file=sys.stderr)
+        return 1
     print(f"broker topology declared for {', '.join(args.services)}")
     return 0
 

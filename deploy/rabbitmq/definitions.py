@@ -109,7 +109,10 @@ def policies(services: list[str], quorum: bool) -> list[dict]:
     requeue, or, on quorum queues, past its delivery limit) to the service's dead-letter queue,
     next to what the chassis dead-letters. Retry queues keep their own `x-dead-letter-exchange`
     (back to the handler's queue), so they are left out; a dead-letter queue gets no delivery
-    limit, as browsing it (`python -m chassis.dead_letters`) returns every message unacked."""
+    limit, as browsing it (`python -m chassis.dead_letters`) returns every message unacked.
+    A quorum queue dead-letters at most once unless told otherwise (the message is lost if the
+    dead-letter queue cannot take it then); at least once needs `reject-publish` overflow, which
+    without a length limit rejects nothing."""
     found = []
     for service in sorted(services):
         definition = {
@@ -117,7 +120,11 @@ def policies(services: list[str], quorum: bool) -> list[dict]:
             "dead-letter-routing-key": f"{service}.dead-letters",
         }
         if quorum:
-            definition["delivery-limit"] = DELIVERY_LIMIT
+            definition |= {
+                "delivery-limit": DELIVERY_LIMIT,
+                "dead-letter-strategy": "at-least-once",
+                "overflow": "reject-publish",
+            }
         found.append(
             {
                 "vhost": VHOST,
@@ -164,8 +171,9 @@ def definitions(
         "metadata": {"description": "Returnee Entrepreneur Service Platform", "tags": []},
     }
     if quorum:
-        # Queues declared without `x-queue-type` (all of the platform's) become quorum queues;
-        # honoured by RabbitMQ 3.13 (compose's), not by 3.10.
+        # The services declare their queues quorum themselves (QUEUE_TYPE=quorum, RabbitMQ 3.10
+        # and later). The vhost's default type makes the queues others declare without a type
+        # (district subscribers') quorum too; RabbitMQ 3.13 honours it, 3.10 does not.
         vhost["default_queue_type"] = "quorum"
         vhost["metadata"]["default_queue_type"] = "quorum"
     return {

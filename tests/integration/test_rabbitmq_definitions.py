@@ -9,6 +9,7 @@ import importlib.util
 import json
 import secrets
 import uuid
+from urllib.parse import quote
 
 import pytest
 from amqp.exceptions import AccessRefused
@@ -83,13 +84,9 @@ class Loaded:
         return Connection(self.uri(user), transport_options={"confirm_publish": True})
 
     def queue(self, name: str) -> dict:
-        from urllib.parse import quote
-
         return self.admin._call("GET", f"queues/{quote(self.vhost, safe='')}/{name}")
 
     def delete(self) -> None:
-        from urllib.parse import quote
-
         self.admin._call("DELETE", f"vhosts/{quote(self.vhost, safe='')}")
         for name in self.users.values():
             self.admin._call("DELETE", f"users/{quote(name, safe='')}")
@@ -108,12 +105,12 @@ def load(rabbit_admin):
         item.delete()
 
 
-def deploy_topology(broker: Loaded) -> None:
+def deploy_topology(broker: Loaded, **settings) -> None:
     """`python -m chassis.topology` as the deployer user does it."""
     with broker.connect("deployer") as connection:
         channel = connection.channel()
         for service in SERVICES:
-            declare_service(channel, service_class(service), nameko_config(service))
+            declare_service(channel, service_class(service), nameko_config(service, **settings))
 
 
 def refused(broker: Loaded, user: str, action) -> bool:
@@ -138,11 +135,14 @@ def event_body() -> bytes:
     ).to_json()
 
 
-def test_each_service_user_can_do_what_its_service_does_at_run_time(load):
-    broker = load()
-    deploy_topology(broker)
+@pytest.mark.parametrize(
+    ("path", "queue_type"), [(DEFINITIONS_PATH, "classic"), (QUORUM_PATH, "quorum")]
+)
+def test_each_service_user_can_do_what_its_service_does_at_run_time(load, path, queue_type):
+    broker = load(path)
+    deploy_topology(broker, QUEUE_TYPE=queue_type)
     for service in SERVICES:
-        config = nameko_config(service)
+        config = nameko_config(service, QUEUE_TYPE=queue_type)
         cls = service_class(service)
         with broker.connect(service) as connection:
             channel = connection.channel()
@@ -255,8 +255,6 @@ def test_the_matching_user_cannot_publish_accounts_events(load):
 
 def test_a_user_whose_password_was_never_set_cannot_log_in(load, rabbit_admin):
     broker = load()
-    from urllib.parse import quote
-
     name = broker.users["deployer"]
     rabbit_admin._call(
         "PUT",
@@ -294,19 +292,24 @@ def test_handler_queues_dead_letter_what_the_broker_gives_up_on(load):
 def test_the_quorum_variant_limits_redeliveries_of_quorum_handler_queues(load):
     broker = load(QUORUM_PATH)
     assert broker.doc["vhosts"][0]["metadata"]["default_queue_type"] == "quorum"
-    deploy_topology(broker)
-    # RabbitMQ 3.13 makes every platform queue quorum by the vhost's default queue type; the
-    # 3.10 broker of the tests does not, so this handler's queue is made quorum by hand.
-    handler = "consulting.quorum_probe"
+    deploy_topology(broker, QUEUE_TYPE="quorum")
+    queues = broker.admin._call("GET", f"queues/{quote(broker.vhost, safe='')}")
+    assert queues and {q["name"]: q["type"] for q in queues} == {
+        q["name"]: "quorum" for q in queues
+    }
+    handler = subscriptions_of(service_class("consulting"))[0].queue_name
+    wait_until(lambda: broker.queue(handler).get("policy"), 20, message="the policy applied")
+    assert broker.queue(handler)["effective_policy_definition"] == {
+        "dead-letter-exchange": "",
+        "dead-letter-routing-key": "consulting.dead-letters",
+        "delivery-limit": DELIVERY_LIMIT,
+        "dead-letter-strategy": "at-least-once",
+        "overflow": "reject-publish",
+    }
+
+    # A message that crashes its consumer every time is dead-lettered after the limit.
     with broker.connect("consulting") as connection:
         channel = connection.channel()
-        Queue(handler, durable=True, queue_arguments={"x-queue-type": "quorum"})(channel).declare()
-        wait_until(lambda: broker.queue(handler).get("policy"), 20, message="the policy applied")
-        effective = broker.queue(handler)["effective_policy_definition"]
-        assert effective["delivery-limit"] == DELIVERY_LIMIT
-        assert effective["dead-letter-routing-key"] == "consulting.dead-letters"
-
-        # A message that crashes its consumer every time is dead-lettered after the limit.
         publish(channel, "", handler, b"crashes every consumer")
         for _ in range(DELIVERY_LIMIT + 1):
             message = wait_until(lambda: channel.basic_get(handler), 10)

@@ -31,6 +31,7 @@ TOPOLOGY_SETTINGS = (
     "RETRY_BASE_DELAY_MS",
     "RETRY_MAX_DELAY_MS",
     "UNROUTED_RETENTION_HOURS",
+    "QUEUE_TYPE",
 )
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
