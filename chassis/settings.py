@@ -4,6 +4,7 @@ Each setting is read as `<SERVICE>_<NAME>` first (for example `ACCOUNTS_DATABASE
 `<NAME>`, then the default, so one environment can describe all services or a single one.
 """
 
+import ipaddress
 import os
 
 SERVICES = ("accounts", "consulting", "matching", "notify")
@@ -28,6 +29,10 @@ DEFAULTS = {
     # A queue keeps the type it was created with (docs/deploying.md, quorum queues).
     "QUEUE_TYPE": "classic",
     "SHUTDOWN_TIMEOUT_SECONDS": "20",
+    # Networks of the reverse proxies in front of the services (an ingress, a load balancer),
+    # comma-separated CIDRs: only a request from one of them is believed about its client's
+    # address (X-Forwarded-For). Empty: the connection's own address counts.
+    "TRUSTED_PROXIES": "",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",  # or "json"
     # Bearer tokens: issued by accounts, verified by every service. HS256 with a shared secret,
@@ -116,6 +121,13 @@ def queue_type(service: str) -> str:
     return value
 
 
+def trusted_proxies(service: str) -> list[str]:
+    networks = [n.strip() for n in setting(service, "TRUSTED_PROXIES").split(",") if n.strip()]
+    for network in networks:
+        ipaddress.ip_network(network, strict=False)  # a typo fails at start, not per request
+    return networks
+
+
 def nameko_config(service: str, **overrides) -> dict:
     """The container config of one service: nameko's own keys plus the chassis' settings."""
     max_workers = int(setting(service, "MAX_WORKERS"))
@@ -138,6 +150,7 @@ def nameko_config(service: str, **overrides) -> dict:
         "UNROUTED_RETENTION_HOURS": float(setting(service, "UNROUTED_RETENTION_HOURS")),
         "QUEUE_TYPE": queue_type(service),
         "SHUTDOWN_TIMEOUT_SECONDS": float(setting(service, "SHUTDOWN_TIMEOUT_SECONDS")),
+        "TRUSTED_PROXIES": trusted_proxies(service),
         "JWT": {
             "algorithm": setting(service, "JWT_ALGORITHM"),
             "secret": setting(service, "JWT_SECRET") or DEVELOPMENT_JWT_SECRET,

@@ -6,6 +6,7 @@ validated by marshmallow schemas, and the endpoints every service serves.
     def register(self, request, body): ...
 """
 
+import ipaddress
 import json
 import logging
 import time
@@ -136,6 +137,28 @@ def as_http_error(exc: Exception) -> HttpError:
     return error
 
 
+def client_address(request, trusted_proxies) -> str:
+    """The address of whoever sent the request: the connection's, or, when that is a trusted
+    proxy, the nearest address in X-Forwarded-For that is not one (addresses further left are
+    whatever the client chose to write there)."""
+    address = request.remote_addr or ""
+    if not _within(address, trusted_proxies):
+        return address
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+    for hop in reversed([a for a in forwarded if a]):
+        if not _within(hop, trusted_proxies):
+            return hop
+    return address
+
+
+def _within(address: str, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False  # not an address: never a trusted proxy, and stops the walk
+    return any(ip in network for network in networks)
+
+
 class JsonWsgiApp(WsgiApp):
     """nameko's WSGI app answering unknown routes and wrong methods with JSON errors."""
 
@@ -250,6 +273,10 @@ class JsonHttp(HttpRequestHandler):
         from chassis.auth import TokenCodec
 
         self.tokens = TokenCodec.from_config(self.container.config)
+        self.trusted_proxies = [
+            ipaddress.ip_network(n, strict=False)
+            for n in self.container.config.get("TRUSTED_PROXIES", [])
+        ]
         super().setup()
 
     def authenticate(self, request) -> None:
@@ -274,6 +301,7 @@ class JsonHttp(HttpRequestHandler):
         return response
 
     def _respond(self, request):
+        request.client_address = client_address(request, self.trusted_proxies)
         request.correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.locale = negotiate(request.headers.get("Accept-Language"))
         request.shallow = False

@@ -24,7 +24,7 @@ from kombu import Connection
 
 from chassis.migrate import migrate
 from chassis.settings import SERVICES, database_url, http_port, setting
-from chassis.topology import declare_services
+from chassis.topology import QueueMismatch, declare_services
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
@@ -146,7 +146,10 @@ def prepare(services: list[str], for_tests: bool = False) -> None:
         if (ROOT / "services" / service / "seed.py").exists():
             # Reference data (policies, resources, topics), loaded idempotently.
             subprocess.run([sys.executable, "-m", f"services.{service}.seed"], cwd=ROOT, check=True)
-    declare_services(setting(services[0], "AMQP_URI"), services)
+    try:
+        declare_services(setting(services[0], "AMQP_URI"), services)
+    except QueueMismatch as exc:
+        raise SetupError(str(exc)) from None
     say(f"broker topology declared for {', '.join(services)}")
 
 

@@ -229,7 +229,7 @@ class AccountsService(Operable):
     )
     def issue_token(self, request, body):
         email = normalize_email(body["email"])
-        keys = [f"email:{email}", f"address:{request.remote_addr}"]
+        keys = [f"email:{email}", f"address:{request.client_address}"]
         with self.db.transaction() as tx:
             for key, throttle in zip(keys, (PER_EMAIL, PER_ADDRESS), strict=True):
                 if throttle.blocked(store.recent_failures(tx, key, throttle.window_seconds)):

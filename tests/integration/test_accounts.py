@@ -189,6 +189,33 @@ def test_failed_sign_ins_from_one_address_are_throttled_across_emails(accounts):
     assert response.status_code == 200, response.text
 
 
+def test_behind_a_trusted_proxy_each_client_is_throttled_by_its_forwarded_address(
+    config_for, container_factory
+):
+    # As behind an ingress: every request comes from the proxy's address, and the proxy says
+    # whom it forwards for. Throttling by the proxy's address would lock everyone out at once.
+    container = container_factory(
+        AccountsService, config_for("accounts", TRUSTED_PROXIES=["127.0.0.0/8"])
+    )
+    container.start()
+    url = service_url(container)
+    body = registration()
+    assert requests.post(f"{url}/returnees", json=body, timeout=30).status_code == 201
+    sign_in = {"email": body["email"], "password": PASSWORD}
+
+    def from_client(client: str, credentials: dict) -> int:
+        # What the client wrote itself comes first; the proxy appends the address it saw.
+        forwarded = f"10.9.8.7, {client}"
+        return requests.post(f"{url}/auth/token", json=credentials, timeout=30,
+                             headers={"X-Forwarded-For": forwarded}).status_code  # fmt: skip
+
+    for n in range(PER_ADDRESS.limit):
+        wrong = {"email": f"guess.{n}@example.com", "password": "Wrong-pass-1"}
+        assert from_client("203.0.113.9", wrong) == 401
+    assert from_client("203.0.113.9", sign_in) == 429
+    assert from_client("198.51.100.7", sign_in) == 200  # another client behind the same proxy
+
+
 def test_token_attacks_are_rejected_with_401(accounts):
     returnee, headers = accounts.register()
     url = f"{accounts.url}/returnees/{returnee['id']}"
