@@ -410,7 +410,8 @@ class Operable:
                     check()
                 checks[name] = "ok"
             except Exception as exc:
-                checks[name] = f"unavailable: {exc}"
+                # The underlying error: the check's own name already says what is unavailable.
+                checks[name] = f"unavailable: {exc.__cause__ or exc}"
         ready = all(v == "ok" for v in checks.values())
         return (200 if ready else 503), {"status": "ready" if ready else "not_ready", **checks}
 
