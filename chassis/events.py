@@ -36,12 +36,6 @@ from contracts import CATALOG, Event, InvalidEvent
 log = logging.getLogger(__name__)
 
 
-class Postpone(Exception):
-    """Raised by a handler whose event depends on another it has not seen yet (events of
-    different producers arrive in any order): retried with backoff without spending attempts,
-    and dead-lettered only once the event is older than `POSTPONE_MAX_SECONDS`."""
-
-
 ATTEMPTS_HEADER = "attempts"
 RETRY_DELAY_HEADER = "retry-delay-ms"
 DUPLICATE = object()  # what a handler returns for an event it handled before
@@ -108,12 +102,11 @@ class FailureRouter(SharedExtension):
         """Republish a failed message; returns "retry" or "dead-letter" once the broker has it.
 
         `failure` is "invalid" (dead-letter now: it cannot get better), "error" (an attempt
-        spent), "outage" (the database or broker is away) or "postponed" (the event needs
-        another one first); the last two retry without spending an attempt, so an outage or a
-        late sibling event does not dead-letter a healthy event."""
+        spent) or "outage" (the database or broker is away: retried without spending an
+        attempt, so an outage does not dead-letter a healthy event)."""
         attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
         retryable = failure != "invalid"
-        free = failure in ("outage", "postponed")
+        free = failure == "outage"
         next_attempt = attempts if free else attempts + 1
         origin = {
             "original-exchange": message.headers.get("original-exchange")
@@ -177,7 +170,6 @@ class Subscriber(Consumer):
     def __init__(self, producer: str, event_types: tuple[str, ...], **kwargs):
         self.producer = producer
         self.event_types = event_types
-        kwargs.setdefault("expected_exceptions", (Postpone,))
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -227,11 +219,6 @@ class Subscriber(Consumer):
         exc = exc_info[1]
         trace = "".join(traceback.format_exception(*exc_info, limit=8))
         failure = "outage" if isinstance(exc, OUTAGES) else "error"
-        if isinstance(exc, Postpone):
-            age = (datetime.now(UTC) - worker_ctx.args[0].time).total_seconds()
-            failure = (
-                "postponed" if age < self.container.config["POSTPONE_MAX_SECONDS"] else failure
-            )
         self._settle(message, f"{type(exc).__name__}: {exc}", trace, failure, event_type)
         return result, exc_info
 
@@ -250,7 +237,7 @@ class Subscriber(Consumer):
         else:
             self._settle_with_broker(message, requeue=False)
             outcome = {"retry": "retried", "dead-letter": "dead_lettered"}[routed]
-            if failure in ("invalid", "postponed"):
+            if failure == "invalid":
                 outcome = failure
             self._count(event_type, outcome)
 

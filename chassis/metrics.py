@@ -26,13 +26,21 @@ EVENTS_UNDELIVERED = Counter(
 EVENTS_CONSUMED = Counter(
     "events_consumed_total",
     "Events taken from a handler's queue, by outcome: handled, duplicate (skipped by the inbox),"
-    " retried, postponed (waits for another event), dead_lettered, invalid (dead-lettered"
+    " retried, dead_lettered, invalid (dead-lettered"
     " without a try), returned (to the queue)",
     ["service", "handler", "type", "outcome"],
 )
 OUTBOX_PENDING = Gauge("outbox_pending", "Committed events not yet published", ["service"])
 OUTBOX_OLDEST = Gauge(
     "outbox_oldest_pending_seconds", "Age of the oldest unpublished event", ["service"]
+)
+
+# notify: events about a returnee whose registration notify has not taken in yet.
+WAITING_EVENTS = Gauge(
+    "notify_waiting_events", "Events waiting for their returnee's registration", ["service"]
+)
+WAITING_OLDEST = Gauge(
+    "notify_waiting_oldest_seconds", "How long the oldest waiting event has waited", ["service"]
 )
 
 

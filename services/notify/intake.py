@@ -11,7 +11,6 @@ import dataclasses
 import uuid
 from datetime import timedelta
 
-from chassis.events import Postpone
 from contracts import CATALOG, Event
 from services.notify import store
 from services.notify.delivery import report
@@ -36,21 +35,41 @@ def take(tx, event: Event, digest_window: float, reminder_lead: timedelta) -> in
     """Apply the event; returns how many notifications it queued for sending now."""
     keep_directory(tx, event)
     keep_appointments(tx, event, reminder_lead)
-    directory = store.StoredDirectory(tx)
-    try:
-        intents = plan(event.type, event.data, directory)
-    except RecipientUnknown as unknown:
-        if store.is_erased(tx, str(unknown)):
-            intents = []  # erased: nobody to tell
-        else:
-            # Events of consulting and matching can overtake the returnee's registration.
-            raise Postpone(f"returnee {unknown} is not in the directory yet") from None
-    due = sum(queue(tx, event, intent, digest_window) for intent in intents)
+    due = announce(tx, event, digest_window)
     for subscription in store.subscribers_to(tx, event.type):
         due += queue_webhook(tx, event, subscription)
     if event.type == "returnee.erased":
         store.erase_person(tx, event.data["returnee_id"])
+    elif event.type in ("returnee.registered", "returnee.updated"):
+        due += announce_waiting(tx, event.data["returnee_id"], digest_window)
     return due
+
+
+def announce(tx, event: Event, digest_window: float) -> int:
+    """Queue the notifications the event calls for; returns how many are due now.
+
+    Events of consulting and matching can overtake the returnee's registration: such an event
+    waits, stored, and is announced by the transaction that takes the registration in."""
+    try:
+        intents = plan(event.type, event.data, store.StoredDirectory(tx))
+    except RecipientUnknown as unknown:
+        returnee_id = str(unknown)
+        if store.is_erased(tx, returnee_id):
+            return 0  # erased: nobody to tell
+        store.lock_returnee(tx, returnee_id)
+        if store.StoredDirectory(tx).recipient(returnee_id) is not None:
+            return announce(tx, event, digest_window)  # taken in while this waited for the lock
+        store.make_wait(tx, event.id, returnee_id, wire_form(event))
+        return 0
+    return sum(queue(tx, event, intent, digest_window) for intent in intents)
+
+
+def announce_waiting(tx, returnee_id, digest_window: float) -> int:
+    store.lock_returnee(tx, returnee_id)
+    return sum(
+        announce(tx, CATALOG.check(Event.from_json(body)), digest_window)
+        for body in store.release_waiting(tx, returnee_id)
+    )
 
 
 def keep_directory(tx, event: Event) -> None:

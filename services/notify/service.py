@@ -11,6 +11,7 @@ from chassis.db import Database
 from chassis.events import subscribe
 from chassis.i18n import add_translations
 from chassis.loops import Alarm, loop
+from chassis.metrics import WAITING_EVENTS, WAITING_OLDEST
 from chassis.settings import setting
 from chassis.web import Forbidden, NotFound, Operable, http
 from contracts import CATALOG
@@ -97,9 +98,14 @@ class NotifyService(Operable):
 
     @loop(interval=REMINDER_INTERVAL)
     def remind(self):
-        """Queue the appointment reminders that have come due; the loop above sends them."""
+        """Queue the appointment reminders that have come due; the loop above sends them. And
+        report the events waiting for their returnee (an alert when they wait long)."""
         if remind_due(self.db, self.channels.settings):
             self.wake_delivery()
+        with self.db.transaction() as tx:
+            waiting = store.waiting(tx)
+        WAITING_EVENTS.labels(self.name).set(waiting["count"])
+        WAITING_OLDEST.labels(self.name).set(waiting["oldest_seconds"])
 
     # --- HTTP -----------------------------------------------------------------------------------
 

@@ -65,6 +65,41 @@ def keep_returnee(tx, data: dict, at: datetime) -> None:
     )
 
 
+# --- events waiting for their returnee -------------------------------------------------------
+
+
+def lock_returnee(tx, returnee_id) -> None:
+    """Serialise, until commit, the transactions that take in the returnee and those that make
+    an event wait for them: an event is either seen waiting, or sees the returnee."""
+    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(returnee_id),))
+
+
+def make_wait(tx, event_id, returnee_id, body: bytes) -> None:
+    tx.execute(
+        "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
+        " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
+        (str(event_id), str(returnee_id), body),
+    )
+
+
+def release_waiting(tx, returnee_id) -> list[bytes]:
+    """The events waiting for the returnee, oldest first, no longer waiting."""
+    rows = tx.all(
+        "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
+        (str(returnee_id),),
+    )
+    return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+
+
+def waiting(tx) -> dict:
+    """How many events wait for a returnee, and for how long the oldest has (seconds)."""
+    return tx.one(
+        "SELECT count(*) AS count,"
+        " coalesce(extract(epoch FROM now() - min(received_at)), 0)::float AS oldest_seconds"
+        " FROM waiting_events"
+    )
+
+
 def keep_consent(tx, returnee_id, granted: bool, at: datetime) -> None:
     tx.execute(
         "UPDATE recipients SET notifications_consent = %s, consent_at = %s"
@@ -110,6 +145,7 @@ def erase_person(tx, person_id) -> int:
     person = str(person_id)
     tx.execute("INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,))
     tx.execute("DELETE FROM recipients WHERE id = %s", (person,))
+    tx.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
     tx.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
     tx.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
     return tx.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,)).rowcount

@@ -451,25 +451,21 @@ def test_matches_found_within_the_window_become_one_digest_email(
 def test_an_assessment_that_overtakes_the_registration_waits_for_it(
     start_notify, amqp_uri, token_for
 ):
-    # consulting's event can reach notify before accounts' registration does: it is postponed
-    # (retried without spending attempts), not dropped.
-    base_url, _ = start_notify(RETRY_BASE_DELAY_MS=200)
+    # consulting's event can reach notify before accounts' registration does: it waits, stored,
+    # and is announced as soon as the registration is taken in; nothing is dropped or retried.
+    base_url, database_url = start_notify()
     welcome = registered()
     returnee_id = welcome.data["returnee_id"]
-    assessed = example("eligibility.assessed").data
-    publish_events(
-        amqp_uri,
-        [
-            event(
-                "consulting",
-                "eligibility.assessed",
-                returnee_id,
-                **{**assessed, "returnee_id": returnee_id},
-            )
-        ],  # fmt: skip
-    )
-    time.sleep(1.5)
+    data = {**example("eligibility.assessed").data, "returnee_id": returnee_id}
+    assessed = event("consulting", "eligibility.assessed", returnee_id, **data)
+    publish_events(amqp_uri, [assessed])
+    waiting = "SELECT event_id, returnee_id FROM waiting_events"
+    wait_until(lambda: query(database_url, waiting), 15, message="the assessment waiting")
+    assert [(str(r["event_id"]), str(r["returnee_id"])) for r in query(database_url, waiting)] == [
+        (assessed.id, returnee_id)
+    ]
     assert inbox(base_url, returnee_id, token_for) == []
+
     publish_events(amqp_uri, [welcome])
     wait_until(
         lambda: (
@@ -478,6 +474,36 @@ def test_an_assessment_that_overtakes_the_registration_waits_for_it(
         ),
         20,
     )
+    assert query(database_url, waiting) == []
+    announced = query(
+        database_url,
+        "SELECT template, channel FROM notifications WHERE recipient_id = %s"
+        " AND event_id = %s ORDER BY channel",
+        (returnee_id, assessed.id),
+    )
+    assert [(r["template"], r["channel"]) for r in announced] == [
+        ("policies_eligible", "email"),
+        ("policies_eligible", "in_app"),
+    ]
+
+
+def test_an_event_waiting_for_an_erased_returnee_is_forgotten(start_notify, amqp_uri):
+    _, database_url = start_notify()
+    returnee_id = str(uuid.uuid4())
+    data = {**example("eligibility.assessed").data, "returnee_id": returnee_id}
+    publish_events(amqp_uri, [event("consulting", "eligibility.assessed", returnee_id, **data)])
+    waiting = "SELECT 1 FROM waiting_events WHERE returnee_id = %s"
+    wait_until(lambda: query(database_url, waiting, (returnee_id,)), 15)
+    erased = event("accounts", "returnee.erased", returnee_id, returnee_id=returnee_id)
+    publish_events(amqp_uri, [erased])
+    wait_until(lambda: not query(database_url, waiting, (returnee_id,)), 15)
+    # A later copy of the registration (redelivered, or late) brings nothing back.
+    late = registered(returnee_id=returnee_id)
+    publish_events(amqp_uri, [late])
+    handled = "SELECT 1 FROM inbox WHERE event_id = %s"
+    wait_until(lambda: query(database_url, handled, (late.id,)), 15)
+    assert query(database_url, "SELECT 1 FROM notifications WHERE recipient_id = %s",
+                 (returnee_id,)) == []  # fmt: skip
 
 
 def test_sla_breach_reaches_the_advisor_in_their_language(start_notify, sink, amqp_uri):
