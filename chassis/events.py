@@ -180,14 +180,6 @@ class Subscriber(Consumer):
         self.failures.subscriptions.append(self.subscription)
         super().setup()
 
-    def start(self):
-        # Declare every queue this service needs before consuming, so no event published from
-        # now on can miss it; the deploy step `python -m chassis.topology` does the same.
-        try:
-            self.failures.publisher.ping()
-        except ConnectionError as exc:
-            log.warning("broker unavailable at start, queues are declared on reconnect: %s", exc)
-
     def handle_message(self, body, message):
         try:
             event = CATALOG.check(Event.from_json(message.body))

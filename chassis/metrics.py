@@ -35,14 +35,6 @@ OUTBOX_OLDEST = Gauge(
     "outbox_oldest_pending_seconds", "Age of the oldest unpublished event", ["service"]
 )
 
-# notify: events about a returnee whose registration notify has not taken in yet.
-WAITING_EVENTS = Gauge(
-    "notify_waiting_events", "Events waiting for their returnee's registration", ["service"]
-)
-WAITING_OLDEST = Gauge(
-    "notify_waiting_oldest_seconds", "How long the oldest waiting event has waited", ["service"]
-)
-
 
 def exposition() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -6,12 +6,13 @@ and channel, whatever the redeliveries.
 
 import uuid
 
+from prometheus_client import Gauge
+
 from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
 from chassis.i18n import add_translations
 from chassis.loops import Alarm, loop
-from chassis.metrics import WAITING_EVENTS, WAITING_OLDEST
 from chassis.settings import setting
 from chassis.web import Forbidden, NotFound, Operable, http
 from contracts import CATALOG
@@ -51,6 +52,15 @@ REMINDER_INTERVAL = float(
         "APPOINTMENT_REMINDER_INTERVAL_SECONDS",
         SETTINGS["APPOINTMENT_REMINDER_INTERVAL_SECONDS"],
     )
+)
+
+
+# Events about a returnee whose registration notify has not taken in yet (`intake.announce`).
+WAITING_EVENTS = Gauge(
+    "notify_waiting_events", "Events waiting for their returnee's registration", ["service"]
+)
+WAITING_OLDEST = Gauge(
+    "notify_waiting_oldest_seconds", "How long the oldest waiting event has waited", ["service"]
 )
 
 
