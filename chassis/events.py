@@ -28,9 +28,10 @@ from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
-from chassis.db import CONNECTION_ERRORS, AlreadyHandled, DatabaseUnavailable
 from chassis.metrics import EVENTS_CONSUMED
+from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.topology import Subscription, declare_consumer, retry_delays
+from chassis.uow import AlreadyHandled
 from contracts import CATALOG, Event, InvalidEvent
 
 log = logging.getLogger(__name__)

@@ -24,10 +24,10 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from chassis.broker import BrokerUnavailable
-from chassis.db import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.i18n import negotiate, translate, translate_errors
 from chassis.logs import LogContext
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS, OUTBOX_OLDEST, OUTBOX_PENDING, exposition
+from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

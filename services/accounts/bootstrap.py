@@ -5,7 +5,8 @@ import logging
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from chassis.db import Database, DatabaseUnavailable, UnitOfWork
+from chassis.db import Database, ScriptDatabase
+from chassis.pool import DatabaseUnavailable
 from chassis.settings import setting
 from chassis.web import Conflict
 
@@ -29,7 +30,7 @@ class AdminBootstrap(DependencyProvider):
         from services.accounts.store import account_exists
 
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        unit = UnitOfWork(database.pool, self.container.service_name)
+        unit = ScriptDatabase(database.pool, self.container.service_name)
         email = normalize_email(email)
         for attempt in range(60):
             try:

@@ -25,7 +25,7 @@ BASE = K8S / "base"
 PRODUCTION = K8S / "overlays" / "production"
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 
-# Settings `python -m chassis.topology` names and shapes queues by: services must see the same.
+# Settings `python -m deploy.topology` names and shapes queues by: services must see the same.
 TOPOLOGY_SETTINGS = (
     "RETRY_ATTEMPTS",
     "RETRY_BASE_DELAY_MS",
@@ -277,7 +277,7 @@ def test_the_topology_job_declares_as_the_deployer_with_the_services_queue_setti
     objects = manifests()
     job = find(objects, "Job", "topology")
     (container,) = pod_spec(job)["containers"]
-    assert container["command"] == ["python", "-m", "chassis.topology"]
+    assert container["command"] == ["python", "-m", "deploy.topology"]
     assert container["image"].split(":")[0] in {f"returnee-platform/{s}" for s in SERVICES}
     env = environment(objects, container)
     assert urlsplit(env["AMQP_URI"]).username == "deployer"
