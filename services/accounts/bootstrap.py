@@ -7,8 +7,9 @@ from nameko.extensions import DependencyProvider
 
 from chassis.db import Database, ScriptDatabase
 from chassis.pool import DatabaseUnavailable
-from chassis.settings import setting
+from chassis.settings import service_settings
 from chassis.web import Conflict
+from services.accounts.settings import DECLARED
 
 log = logging.getLogger(__name__)
 
@@ -18,8 +19,8 @@ class AdminBootstrap(DependencyProvider):
     email is unique, so a second replica's attempt conflicts and is ignored)."""
 
     def start(self):
-        email = setting("accounts", "ADMIN_EMAIL")
-        password = setting("accounts", "ADMIN_PASSWORD")
+        settings = service_settings("accounts", DECLARED)
+        email, password = settings["ADMIN_EMAIL"], settings["ADMIN_PASSWORD"]
         if email and password:
             self.container.spawn_managed_thread(lambda: self._ensure(email, password))
 

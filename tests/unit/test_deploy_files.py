@@ -25,7 +25,8 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from chassis.settings import ENVIRONMENT, PORTS, SERVICE_ENVIRONMENT, SERVICES
+from chassis.settings import ENVIRONMENT, PORTS, SERVICES
+from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -120,7 +121,7 @@ def readable_variables(service: str | None) -> frozenset[str]:
     services = SERVICES if service is None else (service,)
     names = set(ENVIRONMENT)
     for name in services:
-        names |= SERVICE_ENVIRONMENT[name]
+        names |= service_environment(name)
     # chassis.settings.setting() reads `<SERVICE>_<NAME>` before `<NAME>`.
     prefixed = {f"{s.upper()}_{n}" for s in services for n in names}
     return frozenset(names | prefixed)

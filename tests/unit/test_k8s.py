@@ -16,8 +16,9 @@ import pytest
 import yaml
 
 from chassis.run import service_class
-from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICE_ENVIRONMENT, SERVICES
+from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES
 from chassis.web import Operable
+from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -91,7 +92,7 @@ def readable_variables(service: str | None) -> frozenset[str]:
     services = SERVICES if service is None else (service,)
     names = set(ENVIRONMENT)
     for name in services:
-        names |= SERVICE_ENVIRONMENT[name]
+        names |= service_environment(name)
     # chassis.settings.setting() reads `<SERVICE>_<NAME>` before `<NAME>`.
     return frozenset(names | {f"{s.upper()}_{n}" for s in services for n in names})
 
