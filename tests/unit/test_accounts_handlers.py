@@ -5,12 +5,12 @@ import base64
 import copy
 import inspect
 import uuid
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from chassis.auth import TokenCodec
-from chassis.clock import SHANGHAI, FrozenClock
+from chassis.clock import FrozenClock
 from chassis.i18n import translate_errors
 from chassis.uow import MemoryDatabase
 from chassis.web import Conflict, HttpError, NotFound, TooManyRequests, Unauthorized
@@ -29,8 +29,8 @@ from services.accounts.sealing import Sealer
 from services.accounts.store import AccountsStore
 
 PASSWORD = "Returnee2026!"
-# 07:30 on 1 October in Shanghai, when it is still 30 September in UTC.
-NOW = datetime(2026, 10, 1, 7, 30, tzinfo=SHANGHAI)
+# 07:30 on 1 October in Shanghai, when it is still 30 September in UTC (the system clock's zone).
+NOW = datetime(2026, 9, 30, 23, 30, tzinfo=UTC)
 SEALER = Sealer(base64.b64encode(b"k" * 32).decode())
 CODEC = TokenCodec("HS256", "s" * 40, "", "", "issuer", "audience", 600)
 
