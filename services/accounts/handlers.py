@@ -59,7 +59,8 @@ def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
     try:
         row = _returnee(returnee_id, uow, for_update=True)
     except NotFound:
-        _refuse_invalid({}, uow.today(), _field_problems(changes))  # the body's errors first
+        if _field_problems(changes):  # an invalid body is a 400 before the 404, as it was
+            raise HttpError(fields=_field_problems(changes), code="invalid") from None
         raise
     before = event_profile(row)
     profile = {**row["profile"], **{k: v for k, v in changes.items() if k != "consents"}}
