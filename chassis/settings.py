@@ -13,6 +13,9 @@ PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004}
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",
     "HTTP_HOST": "127.0.0.1",
+    # "true": processes may listen on one port together and share its connections (SO_REUSEPORT);
+    # otherwise a port another process serves stops the service at start.
+    "HTTP_REUSE_PORT": "false",
     "MAX_WORKERS": "10",
     "HTTP_RESERVED_WORKERS": "2",  # workers events never take: HTTP and probes stay answered
     "DB_POOL_SIZE": "",  # empty: MAX_WORKERS + 4
@@ -53,7 +56,8 @@ DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 
 # Every variable the chassis reads, and those each service reads beyond them. Compose, Kubernetes
 # and the local runner set only these (tests/unit/test_deploy_files.py checks compose).
-ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
+# RUNNER_PID is set by the local runner alone: its children stop when it dies (chassis.lifetime).
+ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID"})
 SERVICE_ENVIRONMENT = {
     "accounts": frozenset({"ADMIN_EMAIL", "ADMIN_PASSWORD", "DATA_KEY"}),
     "consulting": frozenset({"SLA_CHECK_SECONDS"}),
@@ -133,6 +137,8 @@ def nameko_config(service: str, **overrides) -> dict:
     config = {
         "AMQP_URI": setting(service, "AMQP_URI"),
         "WEB_SERVER_ADDRESS": f"{setting(service, 'HTTP_HOST')}:{http_port(service)}",
+        "HTTP_REUSE_PORT": setting(service, "HTTP_REUSE_PORT").lower()
+        in ("1", "true", "yes", "on"),
         "max_workers": max_workers,
         "HTTP_RESERVED_WORKERS": int(setting(service, "HTTP_RESERVED_WORKERS")),
         "parent_calls_tracked": 1,
