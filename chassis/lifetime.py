@@ -31,11 +31,12 @@ def stop_with_runner(name: str) -> None:
     if not runner:
         return  # started by hand, compose or Kubernetes: they watch the process themselves
     runner = int(runner)
-    if not _parent_death_signal(signal.SIGTERM):
-        threading.Thread(target=_watch, args=(runner,), daemon=True).start()
-    # The runner may have died before the request above: then it would never come.
+    asked = _parent_death_signal(signal.SIGTERM)
+    # The runner may have died before the request above: then the signal would never come.
     if os.getppid() != runner:
         raise SystemExit(f"{name}: the runner (pid {runner}) is gone; not starting")
+    if not asked:
+        threading.Thread(target=_watch, args=(runner,), daemon=True).start()
 
 
 def _parent_death_signal(signum: int) -> bool:
