@@ -18,7 +18,7 @@ import os, subprocess, sys
 child = subprocess.Popen(
     [sys.executable, "-m", "deploy.mail_sink",
      "--smtp-port", sys.argv[1], "--http-port", sys.argv[2]],
-    env={**os.environ, "RUNNER_PID": os.environ.get("RUNNER_PID", str(os.getpid()))},
+    env={**os.environ, "RUNNER_PID": sys.argv[3] if len(sys.argv) > 3 else str(os.getpid())},
     stdout=subprocess.DEVNULL,
     start_new_session=True,  # as the runner starts its children: no group signal reaches it
 )
@@ -27,11 +27,11 @@ sys.exit(child.wait())
 """
 
 
-def start_parent(smtp: int, http: int, env=None) -> tuple[subprocess.Popen, int]:
+def start_parent(smtp: int, http: int, *runner: str) -> tuple[subprocess.Popen, int]:
+    """A parent of the mail sink naming itself, or `runner`, in the child's RUNNER_PID."""
     parent = subprocess.Popen(
-        [sys.executable, "-c", PARENT, str(smtp), str(http)],
+        [sys.executable, "-c", PARENT, str(smtp), str(http), *runner],
         cwd=ROOT,
-        env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -64,7 +64,7 @@ def test_a_child_of_the_runner_stops_when_the_runner_is_killed():
 def test_a_child_whose_runner_is_already_gone_does_not_start():
     # RUNNER_PID naming another process than the parent: the runner died before the child
     # could ask to be told, and it was handed to another parent.
-    parent, child = start_parent(free_port(), free_port(), {"RUNNER_PID": "1"})
+    parent, child = start_parent(free_port(), free_port(), "1")
     try:
         _, errors = parent.communicate(timeout=30)
         assert parent.returncode == 1  # the child's exit status, passed on by the parent
