@@ -301,6 +301,9 @@ def serve(smtp_port: int, http_port: int) -> None:
 if __name__ == "__main__":
     import argparse
 
+    from chassis.lifetime import stop_with_runner
+
+    stop_with_runner("mail")
     parser = argparse.ArgumentParser(description="The local mail sink.")
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--http-port", type=int, default=8025)
