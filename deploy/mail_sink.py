@@ -2,13 +2,14 @@
 is in compose) and the mail server of the tests.
 
 The SMTP side is aiosmtpd's, which holds a sender to RFC 5321 as a strict relay does: a line of
-more than 1,000 octets (998 and CRLF, RFC 5321 4.5.3.1.6) fails the message with `500 Line too
-long`, and a message counts only once its `<CRLF>.<CRLF>` arrived. On top of it the sink refuses
-a message holding a bare LF or CR (`500 5.5.2`), as Postfix 3.9 and others do since the SMTP
-smuggling fixes, keeps every accepted message parsed as an `email.message.EmailMessage` and
-counts sessions. `outage(n)` makes it answer `451` to the next `n` MAIL commands, as a mail
-server in trouble does, so senders must retry; `hang_up()` closes every open session, as a
-server does with idle ones.
+more than 1,000 octets fails the message with `500 Line too long`, and a message counts only once
+its `<CRLF>.<CRLF>` arrived. On top of it the sink refuses, with `500 5.5.2`, a message holding a
+bare LF or CR (as Postfix 3.9 and others do since the SMTP smuggling fixes) or a line of more
+than 998 octets before its CRLF (RFC 5321 4.5.3.1.6; aiosmtpd lets one octet more through).
+It keeps every accepted message parsed as an `email.message.EmailMessage` and counts sessions.
+`outage(n)` makes it answer `451` to the next `n` MAIL commands, as a mail server in trouble
+does, so senders must retry; `hang_up()` closes every open session, as a server does with idle
+ones.
 
 Like a real relay, and only when asked: `tls=(certfile, keyfile)` offers STARTTLS (RFC 3207);
 `credentials={"user": "password"}` offers AUTH PLAIN and LOGIN (RFC 4954), over TLS only when
@@ -24,6 +25,7 @@ serves the caught messages as JSON on `GET /api/messages` for `make demo` and fo
 import asyncio
 import re
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable
@@ -32,15 +34,26 @@ from email.parser import BytesParser
 from typing import NamedTuple
 
 from aiosmtpd.smtp import SMTP, AuthResult
-from eventlet import patcher
 
 # A CR or LF that is not part of a CRLF (RFC 5321 2.3.8).
 BARE_NEWLINE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# Octets of a line of text before its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1).
+MAX_LINE = 998
 
-# Under eventlet's monkey-patching (the tests) the server's asyncio loop runs in an OS thread of
-# its own (where eventlet's select waits on that thread's hub): in a green thread it would share
-# its OS thread's "running loop" with any other sink's, which asyncio refuses.
-_threading = patcher.original("threading") if patcher.is_monkey_patched("thread") else threading
+
+def _os_threading():
+    """Under eventlet's monkey-patching (the tests) the server's asyncio loop runs in an OS thread
+    of its own (where eventlet's select waits on that thread's hub): in a green thread it would
+    share its OS thread's "running loop" with any other sink's, which asyncio refuses."""
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+
+        if patcher.is_monkey_patched("thread"):
+            return patcher.original("threading")
+    return threading
+
+
+_threading = _os_threading()
 
 
 class Security(NamedTuple):
@@ -124,6 +137,10 @@ class SmtpSink:
         try:
             self._loop.run_forever()
             self._loop.run_until_complete(self._server.wait_closed())
+            sessions = asyncio.all_tasks(self._loop)
+            for session in sessions:
+                session.cancel()
+            self._loop.run_until_complete(asyncio.gather(*sessions, return_exceptions=True))
         finally:
             self._loop.close()
 
@@ -191,6 +208,8 @@ class SmtpSink:
         content = envelope.original_content
         if BARE_NEWLINE.search(content):
             return "500 5.5.2 Error: bare <CR> or <LF> received (RFC 5321 2.3.8)"
+        if any(len(line) > MAX_LINE for line in content.split(b"\r\n")):
+            return "500 5.5.2 Line too long (see RFC5321 4.5.3.1.6)"
         message = BytesParser(policy=policy.default).parsebytes(content)
         user = session.auth_data if session.authenticated else None
         with self._lock:
