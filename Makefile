@@ -6,8 +6,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 SERVICES ?= accounts consulting matching notify
 PYTEST_ARGS ?=
+# What make runs is development: development keys, demo accounts, printed passwords. Compose and
+# Kubernetes run production, the default of a process started without it (chassis/settings.py).
+PLATFORM_ENV ?= development
+export PLATFORM_ENV
 
-.PHONY: run demo test test-unit test-integration test-e2e lint format migrate topology dead-letters clean
+.PHONY: run demo test test-unit test-integration test-e2e lint format migrate topology dead-letters secrets clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -49,6 +53,10 @@ migrate: $(VENV)/installed
 
 dead-letters: $(VENV)/installed
 	$(PY) -m chassis.dead_letters $(ARGS)
+
+# The secrets docker compose runs with, generated into deploy/secrets/ (git-ignored).
+secrets: $(VENV)/installed
+	PLATFORM_ENV=production $(PY) -m deploy.secrets compose
 
 clean:
 	rm -rf $(VENV) .ruff_cache

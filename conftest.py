@@ -1,7 +1,12 @@
-"""Loaded before any test module: make I/O cooperative first, as every service process does."""
+"""Loaded before any test module: make I/O cooperative first, as every service process does,
+and run in development mode (development keys and accounts; the tests of production's refusals
+set `PLATFORM_ENV=production` for the processes they start)."""
+
+import os
 
 from chassis import green
 
+os.environ.setdefault("PLATFORM_ENV", "development")
 green.patch()
 
 

@@ -7,7 +7,8 @@ SIGTERM or Ctrl-C stops it gracefully: consumers stop taking events, HTTP stops 
 running workers get `SHUTDOWN_TIMEOUT_SECONDS` to finish before the rest is killed. Events whose
 acks are lost on the way are redelivered and absorbed by the inbox. Started by the local runner,
 it also stops when the runner dies (`chassis.lifetime`). A port another process already serves
-stops it at start, with a line naming that process (`chassis.ports`).
+stops it at start, with a line naming that process (`chassis.ports`); so does, in production, a
+secret that is missing, a placeholder, a development value or too weak (`chassis.secrets`).
 """
 
 import sys
@@ -28,7 +29,7 @@ from nameko.runners import ServiceRunner  # noqa: E402
 from chassis.lifetime import stop_with_runner  # noqa: E402
 from chassis.logs import configure_logging  # noqa: E402
 from chassis.ports import PortTaken  # noqa: E402
-from chassis.settings import nameko_config  # noqa: E402
+from chassis.settings import SettingError, development, nameko_config  # noqa: E402
 from chassis.topology import QueueMismatch  # noqa: E402
 
 log = logging.getLogger("chassis.run")
@@ -46,7 +47,23 @@ def service_class(name: str, path: str | None = None):
     raise LookupError(f"services/{name}/service.py defines no service named {name!r}")
 
 
+def refused(name: str) -> bool:
+    """Whether the settings stop the start; each reason is logged in one line."""
+    from chassis import secrets
+
+    try:
+        nameko_config(name)
+        problems = [] if development() else secrets.refusals(name)
+    except SettingError as exc:
+        problems = [exc]
+    for problem in problems:
+        log.error("%s refuses to start: %s", name, problem)
+    return bool(problems)
+
+
 def run(name: str, path: str | None = None) -> int:
+    if refused(name):
+        return 1
     config = nameko_config(name)
     runner = ServiceRunner(config)
     runner.add_service(service_class(name, path))

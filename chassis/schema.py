@@ -35,3 +35,23 @@ def create_messaging_tables(op) -> None:
 
 def drop_messaging_tables(op) -> None:
     op.execute("DROP TABLE inbox; DROP TABLE outbox;")
+
+
+# Per subject, the moment before which its bearer tokens no longer count (`chassis.revocation`),
+# kept from accounts' `credentials.revoked` until no token issued before it can still be valid.
+REVOCATION_TABLE = """
+CREATE TABLE revoked_subjects (
+    subject text PRIMARY KEY,
+    not_before timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX revoked_subjects_not_before ON revoked_subjects (not_before);
+"""
+
+
+def create_revocation_table(op) -> None:
+    op.execute(REVOCATION_TABLE)
+
+
+def drop_revocation_table(op) -> None:
+    op.execute("DROP TABLE revoked_subjects;")

@@ -2,6 +2,10 @@
 
 Each setting is read as `<SERVICE>_<NAME>` first (for example `ACCOUNTS_DATABASE_URL`), then
 `<NAME>`, then the default, so one environment can describe all services or a single one.
+
+`PLATFORM_ENV` is `development` (what `make run`, `make demo` and the tests set) or `production`
+(the default): only in development do development keys and accounts exist, and only in
+production does a service refuse to start on unsafe secrets (`chassis.secrets`).
 """
 
 import ipaddress
@@ -9,6 +13,12 @@ import os
 from collections.abc import Mapping
 
 SERVICES = ("accounts", "consulting", "matching", "notify")
+# The one service that signs bearer tokens; every other one holds public keys only.
+TOKEN_ISSUER = "accounts"
+ENVIRONMENTS = ("development", "production")
+# Access tokens live at most this long: revocation is immediate, but a stolen token that
+# escapes it (a service unreachable by the broker) dies soon by itself.
+MAX_ACCESS_TOKEN_SECONDS = 15 * 60
 PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004}
 
 DEFAULTS = {
@@ -38,27 +48,58 @@ DEFAULTS = {
     "TRUSTED_PROXIES": "",
     "LOG_LEVEL": "INFO",
     "LOG_FORMAT": "text",  # or "json"
-    # Bearer tokens: issued by accounts, verified by every service. HS256 with a shared secret,
-    # or RS256/ES256/EdDSA with JWT_PUBLIC_KEY_FILE (verifiers) and JWT_PRIVATE_KEY_FILE (accounts).
-    "JWT_ALGORITHM": "HS256",
-    "JWT_SECRET": "",
-    "JWT_PUBLIC_KEY_FILE": "",
+    # A request body longer than this is answered 413 before it is read.
+    "HTTP_MAX_BODY_BYTES": "65536",
+    # Bearer tokens (chassis.auth): accounts signs with JWT_PRIVATE_KEY_FILE (Ed25519, or RSA of
+    # 2048 bits and more) and, during a key rollover, still publishes JWT_PREVIOUS_KEY_FILE's
+    # public key; every other service verifies with the public keys at JWT_JWKS_URL (accounts'
+    # /.well-known/jwks.json) or in JWT_JWKS_FILE. Development: keys of the checkout's own.
     "JWT_PRIVATE_KEY_FILE": "",
+    "JWT_PREVIOUS_KEY_FILE": "",
+    "JWT_JWKS_URL": "",
+    "JWT_JWKS_FILE": "",
     "JWT_ISSUER": "returnee-platform-accounts",
     "JWT_AUDIENCE": "returnee-platform",
-    "JWT_TTL_SECONDS": "3600",
+    "JWT_TTL_SECONDS": "900",
 }
 
 QUEUE_TYPES = ("classic", "quorum")
-
-# Used only when JWT_SECRET is unset, so `make run` works out of the box; never in production.
-DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 
 
 # Every variable the chassis reads. A service's own variables are declared by the service
 # (`services/<name>/settings.py`, `DECLARED`) and read with `service_settings`.
 # RUNNER_PID is set by the local runner alone: its children stop when it dies (chassis.lifetime).
-ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID"})
+ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID", "PLATFORM_ENV"})
+
+
+class SettingError(ValueError):
+    """A setting a service cannot start with: `name` and what is wrong with it, said in one
+    line ("AMQP_URI is missing")."""
+
+    def __init__(self, name: str, problem: str):
+        self.name = name
+        self.problem = problem
+        super().__init__(f"{name} {problem}")
+
+
+def environment() -> str:
+    """`development` or `production` (the default: a deployment that forgets to say is treated
+    as the one that matters)."""
+    value = os.environ.get("PLATFORM_ENV", "production").strip().lower() or "production"
+    if value not in ENVIRONMENTS:
+        raise SettingError(
+            "PLATFORM_ENV", f"is {value!r}; it must be one of {', '.join(ENVIRONMENTS)}"
+        )
+    return value
+
+
+def development() -> bool:
+    return environment() == "development"
+
+
+def configured(service: str, name: str) -> bool:
+    """Whether the environment sets `name` for `service` (rather than a default applying)."""
+    return bool(os.environ.get(f"{service.upper()}_{name}") or os.environ.get(name))
 
 
 def setting(service: str, name: str, default: str | None = None) -> str | None:
@@ -94,7 +135,9 @@ def http_port(service: str) -> int:
 def queue_type(service: str) -> str:
     value = setting(service, "QUEUE_TYPE")
     if value not in QUEUE_TYPES:
-        raise ValueError(f"QUEUE_TYPE is {value!r}; it must be one of {', '.join(QUEUE_TYPES)}")
+        raise SettingError(
+            "QUEUE_TYPE", f"is {value!r}; it must be one of {', '.join(QUEUE_TYPES)}"
+        )
     return value
 
 
@@ -103,6 +146,36 @@ def trusted_proxies(service: str) -> list[str]:
     for network in networks:
         ipaddress.ip_network(network, strict=False)  # a typo fails at start, not per request
     return networks
+
+
+def jwt_settings(service: str) -> dict:
+    """The token settings of `service`: the issuer reads private keys, every other service a
+    JWK Set. In development, unset keys are the checkout's development keys."""
+    ttl = int(setting(service, "JWT_TTL_SECONDS"))
+    if not 0 < ttl <= MAX_ACCESS_TOKEN_SECONDS:
+        raise SettingError(
+            "JWT_TTL_SECONDS", f"is {ttl}; access tokens live 1 to {MAX_ACCESS_TOKEN_SECONDS} s"
+        )
+    issuing = service == TOKEN_ISSUER
+    values = {
+        "issuer": setting(service, "JWT_ISSUER"),
+        "audience": setting(service, "JWT_AUDIENCE"),
+        "ttl_seconds": ttl,
+        "private_key_file": setting(service, "JWT_PRIVATE_KEY_FILE") if issuing else "",
+        "previous_key_file": setting(service, "JWT_PREVIOUS_KEY_FILE") if issuing else "",
+        "jwks_url": "" if issuing else setting(service, "JWT_JWKS_URL"),
+        "jwks_file": "" if issuing else setting(service, "JWT_JWKS_FILE"),
+    }
+    keys = ("private_key_file", "jwks_url", "jwks_file")
+    if development() and not any(values[k] for k in keys):
+        from chassis.keys import development_keys
+
+        signing, published = development_keys()
+        if issuing:
+            values["private_key_file"] = str(signing)
+        else:
+            values["jwks_file"] = str(published)
+    return values
 
 
 def nameko_config(service: str, **overrides) -> dict:
@@ -129,15 +202,9 @@ def nameko_config(service: str, **overrides) -> dict:
         "QUEUE_TYPE": queue_type(service),
         "SHUTDOWN_TIMEOUT_SECONDS": float(setting(service, "SHUTDOWN_TIMEOUT_SECONDS")),
         "TRUSTED_PROXIES": trusted_proxies(service),
-        "JWT": {
-            "algorithm": setting(service, "JWT_ALGORITHM"),
-            "secret": setting(service, "JWT_SECRET") or DEVELOPMENT_JWT_SECRET,
-            "public_key_file": setting(service, "JWT_PUBLIC_KEY_FILE"),
-            "private_key_file": setting(service, "JWT_PRIVATE_KEY_FILE"),
-            "issuer": setting(service, "JWT_ISSUER"),
-            "audience": setting(service, "JWT_AUDIENCE"),
-            "ttl_seconds": int(setting(service, "JWT_TTL_SECONDS")),
-        },
+        "HTTP_MAX_BODY_BYTES": int(setting(service, "HTTP_MAX_BODY_BYTES")),
+        "PLATFORM_ENV": environment(),
+        "JWT": jwt_settings(service),
     }
     config.update(overrides)
     return config

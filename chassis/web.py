@@ -20,19 +20,23 @@ from eventlet.event import Event as GreenEvent
 from marshmallow import Schema, ValidationError, fields, validate
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
 from chassis.broker import BrokerUnavailable
+from chassis.events import on_event
 from chassis.i18n import negotiate, translate, translate_errors
 from chassis.logs import LogContext
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS, OUTBOX_OLDEST, OUTBOX_PENDING, exposition
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.ports import listen
+from chassis.revocation import record_revocation
 
 log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
+# Items a list in a request body may hold when its schema sets no maximum of its own.
+MAX_LIST_ITEMS = 100
 
 # What each error code says when the raiser gives no message of its own.
 DEFAULT_MESSAGES = {
@@ -42,12 +46,14 @@ DEFAULT_MESSAGES = {
     "missing_token": ("A bearer token is required.", "需要提供访问令牌。"),
     "invalid_token": ("The token is not valid.", "访问令牌无效。"),
     "token_expired": ("The token has expired.", "访问令牌已过期。"),
+    "token_revoked": ("The token was revoked; sign in again.", "访问令牌已撤销，请重新登录。"),
     "forbidden": ("You are not allowed to do this.", "您无权执行此操作。"),
     "not_found": ("Not found.", "未找到。"),
     "method_not_allowed": ("The method is not allowed here.", "不允许此请求方法。"),
     "conflict": ("This conflicts with the current state.", "与当前状态冲突。"),
     "too_many_requests": ("Too many requests; try again later.", "请求过多，请稍后再试。"),
     "unsupported_media_type": ("The body must be JSON.", "请求体必须是 JSON。"),
+    "request_entity_too_large": ("The request body is too large.", "请求体过大。"),
     "unavailable": ("A dependency is unavailable; retry later.", "依赖服务暂不可用，请稍后重试。"),
     "internal": ("Internal error; it has been logged.", "内部错误，已记录。"),
 }
@@ -240,6 +246,7 @@ def _json_types(schema: Schema, seen: set) -> None:
     """Make a body schema (and the schemas nested in it) take JSON's types as the OpenAPI
     document states them: Boolean fields JsonBoolean, Integer fields strict (marshmallow's
     also take "3" and truncate 1.5). A query string's fields stay lenient: they parse text.
+    A list without a maximum length of its own gets `MAX_LIST_ITEMS`.
     A schema nested in itself is done at its first level; deeper ones are new instances."""
     if type(schema) in seen:
         return
@@ -254,6 +261,9 @@ def _json_types(schema: Schema, seen: set) -> None:
         elif isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
             _json_types(field.schema, seen)
         elif isinstance(field, fields.List):
+            if not any(isinstance(v, validate.Length) and v.max is not None
+                       for v in field.validators):  # fmt: skip
+                field.validators.append(validate.Length(max=MAX_LIST_ITEMS))
             pending.append(field.inner)
         elif isinstance(field, fields.Tuple):
             pending.extend(field.tuple_fields)
@@ -272,7 +282,8 @@ class JsonHttp(HttpRequestHandler):
               answering with anything but JSON returns its own `Response`)
     responses {status: schema instance or None}: further documented outcomes that are not
               errors in the `Error` shape (e.g. a 503 with a body of its own)
-    auth      True when a bearer token is required: checked before the body (401 first)
+    auth      True when a bearer token is required: checked before the body (401 first), with
+              the keys and revocations of `chassis.auth.TokenVerification`
     roles     roles allowed at all, checked right after the token (403 before the body)
     owner     the path parameter naming the returnee whose own data this is: that returnee
               may call too ("self or one of `roles`"), checked with the roles. Rules that need
@@ -299,10 +310,15 @@ class JsonHttp(HttpRequestHandler):
         self.auth = auth or bool(roles) or bool(owner)
         self.summary = summary
 
-    def setup(self):
-        from chassis.auth import TokenCodec
+    def bind(self, container, method_name):
+        if "tokens" not in vars(self):  # bound, not built: chassis.auth needs this module
+            from chassis.auth import TokenVerification
 
-        self.tokens = TokenCodec.from_config(self.container.config)
+            self.tokens = TokenVerification()  # one per container, shared by its entrypoints
+        return super().bind(container, method_name)
+
+    def setup(self):
+        self.max_body_bytes = self.container.config.get("HTTP_MAX_BODY_BYTES")
         self.trusted_proxies = [
             ipaddress.ip_network(n, strict=False)
             for n in self.container.config.get("TRUSTED_PROXIES", [])
@@ -339,6 +355,10 @@ class JsonHttp(HttpRequestHandler):
         request.locale = negotiate(request.headers.get("Accept-Language"))
         request.shallow = False
         try:
+            if self.max_body_bytes:  # refused before a byte of it is read
+                request.max_content_length = self.max_body_bytes  # a chunked body too
+                if (request.content_length or 0) > self.max_body_bytes:
+                    raise RequestEntityTooLarge()
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             done = GreenEvent()
@@ -406,8 +426,9 @@ class Readiness(Schema):
 
 
 class Operable:
-    """Health, metrics and description endpoints for probes, Prometheus and integrators, and
-    correlation ids in every log line; mix into a service whose `Database` is named `db`.
+    """Health, metrics and description endpoints for probes, Prometheus and integrators,
+    correlation ids in every log line, and revoked credentials kept; mix into a service whose
+    `Database` is named `db` (its migrations create `chassis.schema`'s revocation table).
 
     `/health/live`   200 while the process serves requests
     `/health/ready`  200 only when the database and the broker answer, 503 otherwise
@@ -416,6 +437,7 @@ class Operable:
     """
 
     log_context = LogContext()
+    keep_revocation = on_event("accounts", "credentials.revoked", use=record_revocation)
 
     @http("GET", "/metrics", media_type="text/plain", summary="Prometheus metrics")
     def metrics(self, request):

@@ -160,6 +160,42 @@ EXAMPLES: dict[tuple[str, int], Example] = {
         },
         PROVIDER,
     ),
+    ("staff.updated", 1): Example(
+        {
+            "staff_id": ADVISOR,
+            "email": "zhang.min@station.example.gov.cn",
+            "name": "张敏",
+            "role": "admin",
+            "organization_id": None,
+            "locale": "zh-CN",
+            "email_verified": True,
+        },
+        ADVISOR,
+    ),
+    ("credentials.revoked", 1): Example(
+        {
+            "subject": RETURNEE,
+            "not_before": "2026-11-28T10:05:00.250000+08:00",
+            "reason": "password_changed",
+        },
+        RETURNEE,
+    ),
+    ("account.link_issued", 1): Example(
+        {
+            "account_id": RETURNEE,
+            "purpose": "verify_email",
+            "email": "li.wei@example.com",
+            "name": "李伟",
+            "locale": "zh-CN",
+            "link": "https://returnees.changning.example.gov.cn/verify-email"
+            "?token=Q2hhbmduaW5nLXZlcmlmeS1lbWFpbC1leGFtcGxl",
+            "expires_at": "2026-12-05T10:00:00+08:00",
+        },
+        RETURNEE,
+    ),
+    ("account.email_verified", 1): Example(
+        {"account_id": RETURNEE, "verified_at": "2026-11-28T10:12:40+08:00"}, RETURNEE
+    ),
     ("policy.published", 1): Example(
         {
             "policy_id": STARTUP_SUPPORT,

@@ -57,6 +57,10 @@ ORGANIZATION_KINDS = (
 
 STAFF_ROLES = ("advisor", "provider", "admin")
 
+# What a single-use link emailed to an account's own address does: confirm the address, reset a
+# forgotten password, set an invited staff member's first password.
+ACCOUNT_LINK_PURPOSES = ("verify_email", "reset_password", "set_password")
+
 CONSULTATION_STATUSES = (
     "new",
     "assigned",

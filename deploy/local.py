@@ -4,6 +4,9 @@ python -m deploy.local prepare [--for-tests] [services...]
     broker and PostgreSQL up, databases created and migrated, broker topology declared
 python -m deploy.local run [services...]
     prepare, then run each service as its own process until Ctrl-C or SIGTERM
+
+Both run in development mode (`PLATFORM_ENV=development` unless the environment says
+otherwise): development keys, the development admin and the demo staff, printed passwords.
 """
 
 import argparse
@@ -27,6 +30,7 @@ from chassis.ports import PortTaken, listen
 from chassis.settings import SERVICES, database_url, http_port, setting
 from chassis.topology import QueueMismatch
 from deploy.topology import declare_services
+from services.accounts.settings import DEVELOPMENT_ADMIN
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
@@ -204,14 +208,16 @@ def _pipe(name: str, stream, color: bool) -> None:
 
 
 # The station's first admin on a development machine, unless the environment names one.
-DEMO_ADMIN = {"ADMIN_EMAIL": "admin@station.example", "ADMIN_PASSWORD": "Station-admin-2026"}
+DEMO_ADMIN = DEVELOPMENT_ADMIN
 
 
 def run(services: list[str]) -> int:
     ensure_ports_free(services)
     prepare(services)
-    for name, value in DEMO_ADMIN.items():
-        os.environ.setdefault(name, value)
+    development = os.environ["PLATFORM_ENV"] == "development"
+    if development:
+        for name, value in DEMO_ADMIN.items():
+            os.environ.setdefault(name, value)
     color = sys.stdout.isatty()
     commands = {service: ["-m", "chassis.run", service] for service in services}
     if "notify" in services and not (setting("notify", "SMTP_HOST", "") or _port_taken(1025)):
@@ -247,7 +253,7 @@ def run(services: list[str]) -> int:
         say(f"{service}: http://{host}:{http_port(service)}/openapi.json")
     if "mail" in processes:
         say("emails caught: http://127.0.0.1:8025/api/messages")
-    if "accounts" in services:
+    if "accounts" in services and development:  # passwords are printed in development only
         say(f"admin: {os.environ['ADMIN_EMAIL']} / {os.environ['ADMIN_PASSWORD']}")
         staff = yaml.safe_load((ROOT / "deploy" / "reference" / "organizations.yml").read_text())
         providers = ", ".join(o["provider"]["email"] for o in staff["organizations"][:2])
@@ -285,6 +291,7 @@ def main(argv=None) -> int:
     parser.add_argument("services", nargs="*")
     parser.add_argument("--for-tests", action="store_true")
     args = parser.parse_args(argv)
+    os.environ.setdefault("PLATFORM_ENV", "development")  # the seeds and services it starts
     services = args.services or list(SERVICES)
     unknown = sorted(set(services) - set(SERVICES))
     if unknown:

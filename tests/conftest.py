@@ -74,13 +74,14 @@ def spy(amqp_uri):
 
 @pytest.fixture
 def token_for():
-    """`token_for(role, subject=None, organization_id=None)`: a bearer token as accounts issues."""
-    from chassis.auth import TokenCodec
+    """`token_for(role, subject=None, organization_id=None)`: a bearer token as accounts issues,
+    signed with the development key every service verifies with in the tests."""
+    from chassis.auth import TokenIssuer
 
-    codec = TokenCodec.from_config(nameko_config("accounts"))
+    issuer = TokenIssuer.from_config(nameko_config("accounts"))
 
     def make(role: str, subject: str | None = None, organization_id: str | None = None) -> dict:
-        token = codec.issue(subject or str(uuid.uuid4()), role, organization_id)
+        token = issuer.issue(subject or str(uuid.uuid4()), role, organization_id)
         return {"Authorization": f"Bearer {token}"}
 
     return make

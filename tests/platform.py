@@ -37,6 +37,7 @@ class Platform:
         self.database_urls = {s: databases.create(s) for s in SERVICES}
         self.ports = {s: free_port() for s in SERVICES}
         self.env = {
+            "PLATFORM_ENV": "development",
             "ADMIN_EMAIL": ADMIN[0],
             "ADMIN_PASSWORD": ADMIN[1],
             "NOTIFY_SMTP_HOST": smtp_sink.host,

@@ -9,6 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from contracts.catalog import EventType
 from contracts.vocabulary import (
+    ACCOUNT_LINK_PURPOSES,
     CONSENT_PURPOSES,
     COUNTRY_CODE,
     DEGREES,
@@ -18,6 +19,7 @@ from contracts.vocabulary import (
     ORGANIZATION_KINDS,
     POLICY_CODE,
     RESIDENCE_STATUSES,
+    SLUG,
     STAFF_ROLES,
     STARTUP_STAGES,
 )
@@ -26,13 +28,24 @@ __all__ = [
     "EVENT_TYPES",
     "ORGANIZATION_KINDS",
     "PROFILE_FIELDS",
+    "AccountEmailVerified",
+    "AccountLinkIssued",
     "ConsentChanged",
+    "CredentialsRevoked",
     "OrganizationRegistered",
     "ReturneeErased",
     "ReturneeRegistered",
     "ReturneeUpdated",
     "StaffRegistered",
+    "StaffUpdated",
 ]
+
+# Whether the account's email address was confirmed when the event was published. Absent (events
+# of producers before it existed): treat as confirmed.
+_EMAIL_VERIFIED = {
+    "description": "Whether the email address is confirmed; absent means confirmed. Until it "
+    "is, nothing but account emails (`account.link_issued`) should go to it."
+}
 
 
 class Education(Schema):
@@ -117,6 +130,7 @@ PROFILE_FIELDS = tuple(ReturneeProfile._declared_fields)
 
 class ReturneeRegistered(ReturneeProfile):
     returnee_id = fields.UUID(required=True)
+    email_verified = fields.Boolean(metadata=_EMAIL_VERIFIED)
 
 
 class ReturneeUpdated(ReturneeProfile):
@@ -154,6 +168,47 @@ class StaffRegistered(Schema):
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
     organization_id = fields.UUID(allow_none=True, load_default=None)
     locale = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(LOCALES))
+    email_verified = fields.Boolean(metadata=_EMAIL_VERIFIED)
+
+
+class StaffUpdated(StaffRegistered):
+    """The staff account as it is after the change: the whole of it, as at registration."""
+
+
+class CredentialsRevoked(Schema):
+    subject = fields.UUID(
+        required=True, metadata={"description": "The account: the `sub` of its bearer tokens."}
+    )
+    not_before = fields.AwareDateTime(
+        required=True,
+        metadata={"description": "Tokens of the subject issued (`iat`) before this are void."},
+    )
+    reason = fields.String(
+        required=True,
+        validate=validate.Regexp(SLUG),
+        metadata={
+            "description": "Why, for audit: password_changed, password_reset, erased, "
+            "disabled, role_changed, refresh_token_reused, ..."
+        },
+    )
+
+
+class AccountLinkIssued(Schema):
+    """A single-use link to the account's own address, for notify to send as it is. Only notify
+    should read it: the link is a credential until it is used or expires."""
+
+    account_id = fields.UUID(required=True)
+    purpose = fields.String(required=True, validate=validate.OneOf(ACCOUNT_LINK_PURPOSES))
+    email = fields.Email(required=True)
+    name = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    locale = fields.String(required=True, validate=validate.OneOf(LOCALES))
+    link = fields.Url(required=True, require_tld=False, schemes={"http", "https"})
+    expires_at = fields.AwareDateTime(required=True)
+
+
+class AccountEmailVerified(Schema):
+    account_id = fields.UUID(required=True)
+    verified_at = fields.AwareDateTime(required=True)
 
 
 EVENT_TYPES = [
@@ -200,5 +255,37 @@ EVENT_TYPES = [
         producer="accounts",
         schema=StaffRegistered,
         emitted_when="An admin creates a staff account: an advisor, a provider or an admin.",
+    ),
+    EventType(
+        type="staff.updated",
+        version=1,
+        producer="accounts",
+        schema=StaffUpdated,
+        emitted_when="An admin changes a staff account's role (and with it, maybe, its "
+        "organization).",
+    ),
+    EventType(
+        type="credentials.revoked",
+        version=1,
+        producer="accounts",
+        schema=CredentialsRevoked,
+        emitted_when="A person's bearer tokens stop counting: a password change or reset, an "
+        "erasure, a disabled staff account, a role change.",
+    ),
+    EventType(
+        type="account.link_issued",
+        version=1,
+        producer="accounts",
+        schema=AccountLinkIssued,
+        emitted_when="Accounts needs an email sent with a single-use link: to verify the "
+        "address, to reset a password, to set a staff member's first one.",
+    ),
+    EventType(
+        type="account.email_verified",
+        version=1,
+        producer="accounts",
+        schema=AccountEmailVerified,
+        emitted_when="A person confirms their email address (or sets a password through a link "
+        "sent to it).",
     ),
 ]

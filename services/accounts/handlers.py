@@ -1,27 +1,59 @@
 """accounts' use cases, one per command: `(command, uow) -> answer`, path ids first. The only
 place that orchestrates; refusals are the chassis' HttpError family. Who may call is declared
-at the entrypoints (`@http(roles=..., owner=...)`), not checked here."""
+at the entrypoints (`@http(roles=..., owner=...)`), not checked here.
+
+Use cases that throttle or verify a password take the database and open their units of work
+themselves: an attempt is counted in a unit that commits although the request is refused, and a
+password is hashed or verified outside any (tens of milliseconds of CPU)."""
 
 import uuid
 
-from chassis.web import Conflict, HttpError, NotFound, TooManyRequests, Unauthorized
+from chassis.web import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
+from contracts.vocabulary import LOCALES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
-from services.accounts.credentials import PER_ADDRESS, PER_EMAIL, hash_password, password_matches
+from services.accounts.credentials import (
+    LINK_LIFETIMES,
+    REFRESH_TOKEN_LIFETIME,
+    REGISTRATIONS_PER_ADDRESS,
+    RESET_REQUESTS_PER_ADDRESS,
+    SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
+    SIGN_IN_PER_ADDRESS,
+    Throttle,
+    digest,
+    hash_password,
+    link,
+    new_secret,
+    password_matches,
+)
 from services.accounts.profile import (
     STORED_APART,
     changed_fields,
     consent_changes,
     merged_problems,
     normalize_email,
+    password_problems,
     profile_problems,
 )
 from services.accounts.store import EmailTaken
-from services.accounts.views import consent_times, event_profile, returnee_view, staff_registered
+from services.accounts.views import (
+    consent_times,
+    event_profile,
+    returnee_view,
+    staff_registered,
+    staff_view,
+)
+
+# Purposes of the links that set a password: using one uses up the others.
+PASSWORD_LINKS = ("reset_password", "set_password")
 
 
-def register_returnee(command: dict, uow, sealer) -> dict:
-    """A returnee's account, profile and consents → `returnee.registered`."""
-    _refuse_invalid(command, uow.today(), _field_problems(command))
+def register_returnee(command: dict, client_address: str, db, sealer, portal_url: str) -> dict:
+    """A returnee's account, profile and consents → `returnee.registered`, and the welcome
+    email's verification link → `account.link_issued`. Throttled per client address."""
+    with db.unit_of_work() as uow:
+        _refuse_invalid(command, uow.today(), _field_problems(command))
+        _count(uow, [(REGISTRATIONS_PER_ADDRESS, (client_address,))],
+               "Too many registrations from your address; try again later.")  # fmt: skip
     returnee_id = str(uuid.uuid4())
     email = normalize_email(command["email"])
     # Hashed before the unit's first statement: no transaction stays open for its CPU time.
@@ -33,20 +65,23 @@ def register_returnee(command: dict, uow, sealer) -> dict:
     profile = {
         k: v for k, v in command.items() if k not in (*STORED_APART, "password", "id_document")
     }
-    now = uow.now()
-    try:
-        uow.store.create_account(returnee_id, email, password_hash, "returnee", at=now)
-    except EmailTaken:
-        raise Conflict("This email is already registered.", code="email_taken") from None
-    uow.store.create_returnee(returnee_id, profile, sealed, at=now)
-    uow.store.set_consents(returnee_id, command["consents"], now)
-    row = uow.store.returnee(returnee_id)
-    uow.publish(
-        "returnee.registered",
-        {"returnee_id": returnee_id, **event_profile(row)},
-        subject=returnee_id,
-    )
-    return returnee_view(row)
+    with db.unit_of_work() as uow:
+        now = uow.now()
+        try:
+            uow.store.create_account(returnee_id, email, password_hash, "returnee", at=now)
+        except EmailTaken:
+            raise Conflict("This email is already registered.", code="email_taken") from None
+        uow.store.create_returnee(returnee_id, profile, sealed, at=now)
+        uow.store.set_consents(returnee_id, command["consents"], now)
+        row = uow.store.returnee(returnee_id)
+        uow.publish(
+            "returnee.registered",
+            {"returnee_id": returnee_id, **event_profile(row), "email_verified": False},
+            subject=returnee_id,
+        )
+        _issue_link(uow, returnee_id, email, profile["name"], profile["locale"], "verify_email",
+                    portal_url)  # fmt: skip
+        return returnee_view(row)
 
 
 def read_returnee(returnee_id: str, uow) -> dict:
@@ -98,36 +133,166 @@ def read_consents(returnee_id: str, uow) -> dict:
 
 
 def erase_returnee(returnee_id: str, uow) -> None:
-    """The person's data, and the published events about them, deleted → `returnee.erased`."""
+    """The person's data, and the published events about them, deleted → `returnee.erased`;
+    their tokens revoked → `credentials.revoked`."""
     row = _returnee(returnee_id, uow, for_update=True)
-    uow.store.erase_returnee(row["id"], row["email"], at=uow.now())
+    uow.store.erase_returnee(row["id"], row["email"], at=uow.now())  # refresh tokens with it
     uow.forget_published(row["id"])
+    _announce_revocation(uow, row["id"], "erased")
     uow.publish("returnee.erased", {"returnee_id": row["id"]}, subject=row["id"])
 
 
-def issue_token(command: dict, client_address: str, db, codec) -> dict:
-    """Sign-in, throttled per email and per client address. Takes the database and opens its
-    units of work itself: the password is verified outside any (tens of milliseconds of CPU),
-    and a failure is recorded in a unit that commits although the request is refused."""
+# -- sessions ------------------------------------------------------------------------------------
+
+
+def issue_token(command: dict, client_address: str, db, tokens) -> dict:
+    """Sign-in: an access token and a refresh token starting a new family. Throttled per account
+    and client address, and per client address: every attempt counts as failed until its
+    password is verified, so parallel guesses get no extra tries, and guesses from one address
+    never block the account from another."""
     email = normalize_email(command["email"])
-    keys = [f"email:{email}", f"address:{client_address}"]
+    pair = (SIGN_IN_PER_ACCOUNT_AND_ADDRESS, (email, client_address))
     with db.unit_of_work() as uow:
-        for key, throttle in zip(keys, (PER_EMAIL, PER_ADDRESS), strict=True):
-            since = throttle.window_start(uow.now())
-            if throttle.blocked(uow.store.recent_failures(key, since)):
-                raise TooManyRequests(
-                    "Too many failed sign-ins; try again later.",
-                    headers={"Retry-After": str(throttle.window_seconds)},
-                )
+        attempts = _count(uow, [pair, (SIGN_IN_PER_ADDRESS, (client_address,))],
+                          "Too many failed sign-ins; try again later.")  # fmt: skip
         account = uow.store.account_by_email(email)
     if not password_matches(account and account["password_hash"], command["password"]):
-        with db.unit_of_work() as uow:
-            uow.store.record_failures(keys, uow.now())
         raise Unauthorized("Wrong email or password.", code="invalid_credentials")
+    if account["disabled_at"] is not None:
+        raise Forbidden("This account is disabled.", code="account_disabled")
     with db.unit_of_work() as uow:
-        uow.store.clear_failures(keys[0])
-    token = codec.issue(account["id"], account["role"], account["organization_id"])
-    return {"access_token": token, "token_type": "bearer", "expires_in": codec.ttl_seconds}
+        uow.store.forget_hits(attempts)
+        uow.store.clear_hits(pair[0].key(*pair[1]))
+        return _session(uow, account, tokens)
+
+
+def refresh_session(command: dict, db, tokens) -> dict:
+    """A new access token and the refresh token's successor, for a refresh token used once. A
+    used one presented again means a copy exists: its family ends, and the person's access
+    tokens are revoked (`credentials.revoked`); they sign in again."""
+    token_hash = digest(command["refresh_token"])
+    with db.unit_of_work() as uow:
+        now = uow.now()
+        row = uow.store.refresh_token(token_hash, for_update=True)
+        if row is not None and row["used_at"] is not None and row["revoked_at"] is None:
+            uow.store.revoke_refresh_family(row["family_id"], at=now)
+            _announce_revocation(uow, row["account_id"], "refresh_token_reused")
+        elif row is not None and row["revoked_at"] is None and row["expires_at"] > now:
+            account = uow.store.account(row["account_id"])
+            if account is not None and account["disabled_at"] is None:
+                uow.store.use_refresh_token(token_hash, at=now)
+                return _session(uow, account, tokens, family_id=row["family_id"])
+            uow.store.revoke_refresh_family(row["family_id"], at=now)
+    # After the unit: what it revoked stays revoked.
+    raise Unauthorized(
+        "The refresh token is not valid; sign in again.", code="invalid_refresh_token"
+    )
+
+
+def end_session(command: dict, uow) -> None:
+    """Sign-out: the refresh token's family ends (its access token expires by itself)."""
+    row = uow.store.refresh_token(digest(command["refresh_token"]))
+    if row is not None:
+        uow.store.revoke_refresh_family(row["family_id"], at=uow.now())
+
+
+def _session(uow, account: dict, tokens, family_id: str | None = None) -> dict:
+    now = uow.now()
+    refresh_token, token_hash = new_secret()
+    uow.store.add_refresh_token(token_hash, family_id or uuid.uuid4(), account["id"], at=now,
+                                expires_at=now + REFRESH_TOKEN_LIFETIME)  # fmt: skip
+    return {
+        "access_token": tokens.issue(
+            account["id"], account["role"], account["organization_id"], at=now
+        ),
+        "token_type": "bearer",
+        "expires_in": tokens.ttl_seconds,
+        "refresh_token": refresh_token,
+        "refresh_expires_in": int(REFRESH_TOKEN_LIFETIME.total_seconds()),
+    }
+
+
+# -- passwords and addresses ---------------------------------------------------------------------
+
+
+def verify_email(command: dict, uow) -> None:
+    """The address confirmed with the token of the welcome email's link →
+    `account.email_verified`; until then, notify sends it nothing else."""
+    found = _valid_link(uow, command["token"], ("verify_email",), for_update=True)
+    now = uow.now()
+    uow.store.use_links(found["account_id"], ("verify_email",), at=now)
+    _mark_verified(uow, found["account_id"], now)
+
+
+def change_password(command: dict, caller, client_address: str, db) -> None:
+    """A signed-in person's new password, given their current one; every token of theirs is
+    revoked → `credentials.revoked` (they sign in again). Wrong current passwords count as
+    failed sign-ins."""
+    with db.unit_of_work() as uow:
+        account = uow.store.account(caller.id)
+        if account is None:
+            raise NotFound()
+        problems = password_problems(command["new_password"], account["email"])
+        if problems:
+            raise HttpError(fields={"new_password": problems}, code="invalid")
+        attempts = _count(
+            uow,
+            [(SIGN_IN_PER_ACCOUNT_AND_ADDRESS, (account["email"], client_address))],
+            "Too many failed sign-ins; try again later.",
+        )
+    if not password_matches(account["password_hash"], command["current_password"]):
+        raise HttpError(
+            fields={"current_password": ["This is not your current password."]}, code="invalid"
+        )
+    password_hash = hash_password(command["new_password"])
+    with db.unit_of_work() as uow:
+        uow.store.forget_hits(attempts)
+        uow.store.set_password(account["id"], password_hash)
+        uow.store.use_links(account["id"], PASSWORD_LINKS, at=uow.now())
+        _revoke_credentials(uow, account["id"], "password_changed")
+
+
+def request_password_reset(command: dict, client_address: str, db, portal_url: str) -> None:
+    """A reset link emailed to the address → `account.link_issued`, whether or not an account
+    has it (the answer is the same: nobody learns who is registered). An address not confirmed
+    yet gets its verification link instead, an invited staff member their invitation again.
+    Throttled per client address."""
+    with db.unit_of_work() as uow:
+        _count(uow, [(RESET_REQUESTS_PER_ADDRESS, (client_address,))],
+               "Too many password reset requests; try again later.")  # fmt: skip
+    with db.unit_of_work() as uow:
+        account = uow.store.account_by_email(normalize_email(command["email"]))
+        if account is None or account["disabled_at"] is not None:
+            return
+        if account["password_hash"] is None:
+            purpose = "set_password"
+        elif account["email_verified_at"] is None:
+            purpose = "verify_email"
+        else:
+            purpose = "reset_password"
+        name, locale = _addressee(uow, account["id"])
+        _issue_link(uow, account["id"], account["email"], name, locale, purpose, portal_url)
+
+
+def confirm_password_reset(command: dict, db) -> None:
+    """The password set with the token of a reset or invitation link, once; the address is
+    confirmed by it (→ `account.email_verified`) and, after a reset, every token of the person
+    revoked (→ `credentials.revoked`)."""
+    with db.unit_of_work() as uow:
+        found = _valid_link(uow, command["token"], PASSWORD_LINKS)
+        account = uow.store.account(found["account_id"])
+    problems = password_problems(command["password"], account["email"])
+    if problems:
+        raise HttpError(fields={"password": problems}, code="invalid")
+    password_hash = hash_password(command["password"])
+    with db.unit_of_work() as uow:
+        found = _valid_link(uow, command["token"], PASSWORD_LINKS, for_update=True)  # once
+        now = uow.now()
+        uow.store.set_password(account["id"], password_hash)
+        uow.store.use_links(account["id"], PASSWORD_LINKS, at=now)
+        _mark_verified(uow, account["id"], now)
+        if account["password_hash"] is not None:
+            _revoke_credentials(uow, account["id"], "password_reset")
 
 
 def register_organization(command: dict, uow, organization_id: str | None = None) -> dict:
@@ -147,27 +312,169 @@ def list_organizations(uow) -> list[dict]:
     return uow.store.organizations()
 
 
-def register_staff(command: dict, uow, password_hash: str | None = None) -> dict:
-    """A staff account (advisor, provider, admin) → `staff.registered`; the admin bootstrap and
-    the seed create theirs here too. `password_hash`: the password already hashed (the seed
-    hashes its one demo password once for all)."""
+def register_staff(command: dict, uow, portal_url: str | None = None,
+                   password_hash: str | None = None) -> dict:  # fmt: skip
+    """A staff account (advisor, provider, admin) → `staff.registered`, and an invitation to
+    set its password → `account.link_issued` (`set_password`). The admin bootstrap and the
+    development seed give `password_hash` (hashed already, outside the unit): a password, no
+    invitation, and an address taken as confirmed."""
     staff_id = str(uuid.uuid4())
     staff = {**command, "email": normalize_email(command["email"])}
-    # Hashed before the unit's first statement: no transaction stays open for its CPU time.
-    password_hash = password_hash or hash_password(command["password"])
     organization_id = staff.get("organization_id")
     if organization_id and uow.store.organization(organization_id) is None:
         raise HttpError(fields={"organization_id": ["No such organization."]}, code="invalid")
+    now = uow.now()
+    verified = password_hash is not None
     try:
-        uow.store.create_account(
-            staff_id, staff["email"], password_hash, staff["role"], organization_id, at=uow.now()
-        )
+        uow.store.create_account(staff_id, staff["email"], password_hash, staff["role"],
+                                 organization_id, at=now,
+                                 verified_at=now if verified else None)  # fmt: skip
     except EmailTaken:
         raise Conflict("This email is already registered.", code="email_taken") from None
     uow.store.create_staff(staff_id, staff["name"], staff.get("locale"))
-    data = staff_registered(staff_id, staff)
+    data = staff_registered(staff_id, staff, email_verified=verified)
     uow.publish("staff.registered", data, subject=staff_id)
-    return {**data, "id": staff_id}
+    if not verified:
+        _issue_link(uow, staff_id, staff["email"], staff["name"],
+                    staff.get("locale") or LOCALES[0], "set_password", portal_url)  # fmt: skip
+    return staff_view(uow.store.staff_member(staff_id))
+
+
+def disable_staff(staff_id: str, caller, uow) -> dict:
+    """A staff account that can no longer sign in; every token of theirs revoked →
+    `credentials.revoked`. Not one's own: the last admin would lock everyone out."""
+    member = _staff(staff_id, uow, for_update=True)
+    if member["id"] == caller.id:
+        raise Conflict("You cannot disable your own account.")
+    if member["disabled_at"] is None:
+        uow.store.set_disabled(member["id"], uow.now())
+        _revoke_credentials(uow, member["id"], "disabled")
+    return staff_view(uow.store.staff_member(member["id"]))
+
+
+def enable_staff(staff_id: str, uow) -> dict:
+    member = _staff(staff_id, uow, for_update=True)
+    uow.store.set_disabled(member["id"], None)
+    return staff_view(uow.store.staff_member(member["id"]))
+
+
+def change_staff_role(staff_id: str, command: dict, caller, uow) -> dict:
+    """A staff account's role (and organization, which a provider needs) → `staff.updated`;
+    every token of theirs revoked → `credentials.revoked`, so none carries the old role."""
+    member = _staff(staff_id, uow, for_update=True)
+    if member["id"] == caller.id:
+        raise Conflict("You cannot change your own role.")
+    role, organization_id = command["role"], command.get("organization_id")
+    organization_id = None if organization_id is None else str(organization_id)
+    if organization_id and uow.store.organization(organization_id) is None:
+        raise HttpError(fields={"organization_id": ["No such organization."]}, code="invalid")
+    if (role, organization_id) != (member["role"], member["organization_id"]):
+        uow.store.set_role(member["id"], role, organization_id)
+        _revoke_credentials(uow, member["id"], "role_changed")
+        changed = staff_view(uow.store.staff_member(member["id"]))
+        uow.publish(
+            "staff.updated",
+            staff_registered(member["id"], changed, email_verified=changed["email_verified"]),
+            subject=member["id"],
+        )
+    return staff_view(uow.store.staff_member(member["id"]))
+
+
+# -- helpers -------------------------------------------------------------------------------------
+
+
+def _count(uow, throttles: list[tuple[Throttle, tuple]], refusal: str) -> list[int]:
+    """One more attempt under each throttle, checked and recorded in one step (the keys are
+    locked until the unit ends); 429 with `Retry-After` when one is spent. The ids of the
+    recorded attempts, to forget when the attempt turns out a success."""
+    keys = [throttle.key(*parts) for throttle, parts in throttles]
+    uow.store.lock_throttles(keys)
+    now = uow.now()
+    for (throttle, _), key in zip(throttles, keys, strict=True):
+        count, oldest = uow.store.throttle_window(key, throttle.window_start(now))
+        if throttle.blocked(count):
+            retry_after = throttle.retry_after(oldest, now)
+            raise TooManyRequests(refusal, headers={"Retry-After": str(retry_after)})
+    return uow.store.record_hits(keys, now)
+
+
+def _issue_link(uow, account_id, email, name, locale, purpose, portal_url) -> None:
+    """A new single-use link (the older ones of its purpose used up) → `account.link_issued`."""
+    token, token_hash = new_secret()
+    now = uow.now()
+    expires_at = now + LINK_LIFETIMES[purpose]
+    uow.store.use_links(account_id, (purpose,), at=now)
+    uow.store.add_link(token_hash, account_id, purpose, at=now, expires_at=expires_at)
+    uow.publish(
+        "account.link_issued",
+        {
+            "account_id": str(account_id),
+            "purpose": purpose,
+            "email": email,
+            "name": name,
+            "locale": locale,
+            "link": link(portal_url, purpose, token),
+            "expires_at": expires_at,
+        },
+        subject=str(account_id),
+    )
+
+
+def _valid_link(uow, token: str, purposes, for_update: bool = False) -> dict:
+    found = uow.store.link(digest(token), for_update=for_update)
+    if (
+        found is None
+        or found["purpose"] not in purposes
+        or found["used_at"] is not None
+        or found["expires_at"] <= uow.now()
+    ):
+        raise HttpError(fields={"token": ["This link is not valid or has expired."]},
+                        code="invalid")  # fmt: skip
+    return found
+
+
+def _addressee(uow, account_id) -> tuple[str, str]:
+    """The name and language an email to the account is written for."""
+    returnee = uow.store.returnee(account_id)
+    if returnee is not None:
+        return returnee["profile"]["name"], returnee["profile"]["locale"]
+    account = uow.store.account(account_id)
+    return account["staff_name"], account["staff_locale"] or LOCALES[0]
+
+
+def _mark_verified(uow, account_id, now) -> None:
+    if uow.store.mark_email_verified(account_id, at=now):
+        uow.publish(
+            "account.email_verified",
+            {"account_id": str(account_id), "verified_at": now},
+            subject=str(account_id),
+        )
+
+
+def _announce_revocation(uow, account_id, reason: str) -> None:
+    """Every service stops taking the person's tokens issued until now."""
+    uow.publish(
+        "credentials.revoked",
+        {"subject": str(account_id), "not_before": uow.now(), "reason": reason},
+        subject=str(account_id),
+    )
+
+
+def _revoke_credentials(uow, account_id, reason: str) -> None:
+    """Every token of the person: refresh tokens here, access tokens everywhere."""
+    uow.store.revoke_refresh_tokens(account_id, at=uow.now())
+    _announce_revocation(uow, account_id, reason)
+
+
+def _staff(staff_id: str, uow, for_update: bool = False) -> dict:
+    try:
+        staff_id = str(uuid.UUID(staff_id))
+    except ValueError:
+        raise NotFound() from None
+    member = uow.store.staff_member(staff_id, for_update=for_update)
+    if member is None:
+        raise NotFound()
+    return member
 
 
 def _returnee(returnee_id: str, uow, for_update: bool = False) -> dict:

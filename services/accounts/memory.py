@@ -1,7 +1,7 @@
 """accounts' state in memory: `AccountsStore`'s methods over dicts, for handler unit tests.
 Same answers as the SQL: unique emails, the rows' keys, `ORDER BY`, cascades on erasure."""
 
-from services.accounts.store import FAILURES_KEPT, PROFILE_DOCUMENT, EmailTaken
+from services.accounts.store import HITS_KEPT, PROFILE_DOCUMENT, EmailTaken
 
 
 class MemoryStore:
@@ -11,13 +11,16 @@ class MemoryStore:
         self.returnees: dict[str, dict] = {}
         self.consents: dict[tuple[str, str], dict] = {}
         self.history: list[dict] = []
-        self.login_failures: list[tuple[str, object]] = []
+        self.throttle_hits: dict[int, tuple[str, object]] = {}
         self.erasures: dict[str, object] = {}
         self.organization_rows: dict[str, dict] = {}
+        self.refresh_tokens: dict[bytes, dict] = {}
+        self.links: dict[bytes, dict] = {}
         self._last_id = 0  # consent_history.id, a bigserial
+        self._last_hit = 0  # throttle_hits.id, a bigserial
 
     def create_account(self, account_id, email, password_hash, role, organization_id=None, *,
-                       at) -> None:  # fmt: skip
+                       at, verified_at=None) -> None:  # fmt: skip
         if any(a["email"] == email for a in self.accounts.values()):
             raise EmailTaken(email)
         self.accounts[str(account_id)] = {
@@ -27,10 +30,40 @@ class MemoryStore:
             "role": role,
             "organization_id": None if organization_id is None else str(organization_id),
             "created_at": at,
+            "email_verified_at": verified_at,
+            "disabled_at": None,
         }
 
     def account_by_email(self, email) -> dict | None:
         return next((dict(a) for a in self.accounts.values() if a["email"] == email), None)
+
+    def account(self, account_id, for_update=False) -> dict | None:
+        account = self.accounts.get(str(account_id))
+        if account is None:
+            return None
+        staff = self.staff.get(str(account_id)) or {}
+        return {**account, "staff_name": staff.get("name"), "staff_locale": staff.get("locale")}
+
+    def set_password(self, account_id, password_hash) -> None:
+        if str(account_id) in self.accounts:
+            self.accounts[str(account_id)]["password_hash"] = password_hash
+
+    def mark_email_verified(self, account_id, *, at) -> bool:
+        account = self.accounts.get(str(account_id))
+        if account is None or account["email_verified_at"] is not None:
+            return False
+        account["email_verified_at"] = at
+        return True
+
+    def set_disabled(self, account_id, at) -> None:
+        if str(account_id) in self.accounts:
+            self.accounts[str(account_id)]["disabled_at"] = at
+
+    def set_role(self, account_id, role, organization_id) -> None:
+        if str(account_id) in self.accounts:
+            self.accounts[str(account_id)].update(
+                role=role, organization_id=None if organization_id is None else str(organization_id)
+            )
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
                         at) -> None:  # fmt: skip
@@ -85,7 +118,10 @@ class MemoryStore:
         self.returnees.pop(account_id, None)
         self.consents = {k: v for k, v in self.consents.items() if k[0] != account_id}
         self.history = [h for h in self.history if h["returnee_id"] != account_id]
-        self.login_failures = [f for f in self.login_failures if f[0] != f"email:{email}"]
+        self.refresh_tokens = {
+            k: t for k, t in self.refresh_tokens.items() if t["account_id"] != account_id
+        }
+        self.links = {k: link for k, link in self.links.items() if link["account_id"] != account_id}
         self.erasures.setdefault(account_id, at)
 
     def create_organization(self, organization_id, data: dict, *, at) -> dict:
@@ -114,12 +150,111 @@ class MemoryStore:
             "locale": locale,
         }
 
-    def recent_failures(self, key: str, since) -> int:
-        return sum(1 for k, at in self.login_failures if k == key and at > since)
+    def staff_member(self, staff_id, for_update=False) -> dict | None:
+        staff = self.staff.get(str(staff_id))
+        if staff is None:
+            return None
+        account = self.accounts[str(staff_id)]
+        return {
+            "id": account["id"],
+            "email": account["email"],
+            "name": staff["name"],
+            "role": account["role"],
+            "organization_id": account["organization_id"],
+            "locale": staff["locale"],
+            "email_verified_at": account["email_verified_at"],
+            "disabled_at": account["disabled_at"],
+        }
 
-    def record_failures(self, keys: list[str], at) -> None:
-        self.login_failures.extend((key, at) for key in keys)
-        self.login_failures = [f for f in self.login_failures if f[1] >= at - FAILURES_KEPT]
+    # -- refresh tokens ----------------------------------------------------------------------
 
-    def clear_failures(self, key: str) -> None:
-        self.login_failures = [f for f in self.login_failures if f[0] != key]
+    def add_refresh_token(self, token_hash, family_id, account_id, *, at, expires_at) -> None:
+        self.refresh_tokens[token_hash] = {
+            "token_hash": token_hash,
+            "family_id": str(family_id),
+            "account_id": str(account_id),
+            "issued_at": at,
+            "expires_at": expires_at,
+            "used_at": None,
+            "revoked_at": None,
+        }
+
+    def refresh_token(self, token_hash, for_update=False) -> dict | None:
+        token = self.refresh_tokens.get(token_hash)
+        return None if token is None else dict(token)
+
+    def use_refresh_token(self, token_hash, *, at) -> None:
+        if token_hash in self.refresh_tokens:
+            self.refresh_tokens[token_hash]["used_at"] = at
+
+    def revoke_refresh_family(self, family_id, *, at) -> None:
+        for token in self.refresh_tokens.values():
+            if token["family_id"] == str(family_id) and token["revoked_at"] is None:
+                token["revoked_at"] = at
+
+    def revoke_refresh_tokens(self, account_id, *, at) -> None:
+        for token in self.refresh_tokens.values():
+            if token["account_id"] == str(account_id) and token["revoked_at"] is None:
+                token["revoked_at"] = at
+        self.refresh_tokens = {
+            k: t
+            for k, t in self.refresh_tokens.items()
+            if not (t["account_id"] == str(account_id) and t["expires_at"] < at)
+        }
+
+    # -- single-use links ----------------------------------------------------------------------
+
+    def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
+        self.links[token_hash] = {
+            "token_hash": token_hash,
+            "account_id": str(account_id),
+            "purpose": purpose,
+            "created_at": at,
+            "expires_at": expires_at,
+            "used_at": None,
+        }
+
+    def link(self, token_hash, for_update=False) -> dict | None:
+        link = self.links.get(token_hash)
+        return None if link is None else dict(link)
+
+    def use_links(self, account_id, purposes, *, at) -> None:
+        for link in self.links.values():
+            if (
+                link["account_id"] == str(account_id)
+                and link["purpose"] in purposes
+                and link["used_at"] is None
+            ):
+                link["used_at"] = at
+        self.links = {
+            k: link
+            for k, link in self.links.items()
+            if not (link["account_id"] == str(account_id) and link["expires_at"] < at)
+        }
+
+    # -- throttling ----------------------------------------------------------------------------
+
+    def lock_throttles(self, keys: list[str]) -> None:
+        pass  # one unit of work at a time: nothing runs in between
+
+    def throttle_window(self, key: str, since) -> tuple[int, object]:
+        times = [at for k, at in self.throttle_hits.values() if k == key and at > since]
+        return len(times), min(times, default=None)
+
+    def record_hits(self, keys: list[str], at) -> list[int]:
+        ids = []
+        for key in keys:
+            self._last_hit += 1
+            self.throttle_hits[self._last_hit] = (key, at)
+            ids.append(self._last_hit)
+        self.throttle_hits = {
+            i: hit for i, hit in self.throttle_hits.items() if hit[1] >= at - HITS_KEPT
+        }
+        return ids
+
+    def forget_hits(self, ids: list[int]) -> None:
+        for hit_id in ids:
+            self.throttle_hits.pop(hit_id, None)
+
+    def clear_hits(self, key: str) -> None:
+        self.throttle_hits = {i: hit for i, hit in self.throttle_hits.items() if hit[0] != key}

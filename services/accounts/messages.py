@@ -9,6 +9,14 @@ MESSAGES = {
     "This email is already registered.": "该邮箱已注册。",
     "Too many failed sign-ins; try again later.": "登录失败次数过多，请稍后再试。",
     "Wrong email or password.": "邮箱或密码错误。",
+    "Too many registrations from your address; try again later.": (
+        "您的地址注册次数过多，请稍后再试。"
+    ),
+    "Too many password reset requests; try again later.": "重置密码的请求过多，请稍后再试。",
+    "This account is disabled.": "该账户已停用。",
+    "The refresh token is not valid; sign in again.": "刷新令牌无效，请重新登录。",
+    "You cannot disable your own account.": "您不能停用自己的账户。",
+    "You cannot change your own role.": "您不能更改自己的角色。",
     # field errors of a profile
     "Must not be in the future.": "不能是将来的日期。",
     f"Age must be between {YOUNGEST_AGE_YEARS} and {OLDEST_AGE_YEARS} years.": (
@@ -25,6 +33,8 @@ MESSAGES = {
     "Must contain letters and digits.": "必须同时包含字母和数字。",
     "Must not contain your email address.": "不能包含您的邮箱地址。",
     "A provider belongs to an organization.": "资源提供方必须属于某个机构。",
+    "This is not your current password.": "这不是您当前的密码。",
+    "This link is not valid or has expired.": "该链接无效或已过期。",
     "No such organization.": "机构不存在。",
 }
 

@@ -4,7 +4,7 @@ so what a returnee enters and what consumers receive cannot drift apart."""
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from contracts.schemas.accounts import Consents, Education, ReturneeProfile
-from contracts.vocabulary import LOCALES, ORGANIZATION_KINDS, POLICY_CODE, STAFF_ROLES
+from contracts.vocabulary import LOCALES, NEEDS, ORGANIZATION_KINDS, POLICY_CODE, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
 from services.accounts.profile import (
     HOME_COUNTRY,
@@ -43,7 +43,7 @@ def _password_policy(password: str) -> None:
 
 class Password(fields.String):
     """A new password: the policy is checked here; that it does not contain the email is
-    checked by the schema, which sees both."""
+    checked by the schema, which sees both (or by the use case, which knows the email)."""
 
     def __init__(self, **kwargs):
         super().__init__(
@@ -54,6 +54,14 @@ class Password(fields.String):
             metadata={"minLength": PASSWORD_MIN_LENGTH},
             **kwargs,
         )
+
+
+class Secret(fields.String):
+    """A token handed out before (a refresh token, a link's): opaque text."""
+
+    def __init__(self, **kwargs):
+        super().__init__(required=True, load_only=True, validate=validate.Length(min=1, max=256),
+                         **kwargs)  # fmt: skip
 
 
 def _password_apart_from_email(data) -> None:
@@ -108,10 +116,18 @@ class ProfileIn:
     """The profile fields a returnee enters that differ from what events carry: optional where
     contract v1 of the request has no such field."""
 
-    education = fields.List(fields.Nested(EducationIn), required=True)
+    education = fields.List(
+        fields.Nested(EducationIn), required=True, validate=validate.Length(max=10)
+    )
+    needs = fields.List(
+        fields.String(validate=validate.OneOf(NEEDS)),
+        required=True,
+        validate=validate.Length(max=len(NEEDS)),
+    )
     prior_awards = fields.List(
         fields.String(validate=validate.Regexp(POLICY_CODE)),
         load_default=list,
+        validate=validate.Length(max=50),
         metadata={"description": "Codes of programmes the returnee was awarded before."},
     )
 
@@ -170,7 +186,39 @@ class TokenRequest(NormalizedEmail, Schema):
 class TokenOut(Schema):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True)
-    expires_in = fields.Integer(required=True)
+    expires_in = fields.Integer(required=True, metadata={"description": "Seconds, at most 900."})
+    refresh_token = fields.String(
+        required=True,
+        metadata={
+            "description": "For POST /auth/refresh, once: each use answers its successor, and "
+            "a used one presented again ends the sign-in."
+        },
+    )
+    refresh_expires_in = fields.Integer(required=True)
+
+
+class RefreshRequest(Schema):
+    refresh_token = Secret()
+
+
+class LinkToken(Schema):
+    token = Secret(metadata={"description": "The token of the emailed link."})
+
+
+class PasswordChange(Schema):
+    current_password = fields.String(
+        required=True, load_only=True, validate=validate.Length(max=128)
+    )
+    new_password = Password()
+
+
+class PasswordResetRequest(NormalizedEmail, Schema):
+    email = fields.Email(required=True)
+
+
+class PasswordResetConfirm(Schema):
+    token = Secret(metadata={"description": "The token of the reset or invitation link."})
+    password = Password()
 
 
 class OrganizationIn(Schema):
@@ -185,9 +233,15 @@ class OrganizationOut(OrganizationIn):
     created_at = fields.AwareDateTime(required=True)
 
 
+def _provider_has_an_organization(data) -> None:
+    if data.get("role") == "provider" and not data.get("organization_id"):
+        raise ValidationError("A provider belongs to an organization.", "organization_id")
+
+
 class StaffIn(NormalizedEmail, Schema):
+    """No password: the new staff member sets theirs through the invitation emailed to them."""
+
     email = fields.Email(required=True)
-    password = Password()
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
     role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
     organization_id = fields.UUID(allow_none=True, load_default=None)
@@ -195,9 +249,16 @@ class StaffIn(NormalizedEmail, Schema):
 
     @validates_schema
     def _rules(self, data, **kwargs):
-        _password_apart_from_email(data)
-        if data.get("role") == "provider" and not data.get("organization_id"):
-            raise ValidationError("A provider belongs to an organization.", "organization_id")
+        _provider_has_an_organization(data)
+
+
+class StaffRole(Schema):
+    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    organization_id = fields.UUID(allow_none=True, load_default=None)
+
+    @validates_schema
+    def _rules(self, data, **kwargs):
+        _provider_has_an_organization(data)
 
 
 class StaffOut(Schema):
@@ -207,3 +268,7 @@ class StaffOut(Schema):
     role = fields.String(required=True)
     organization_id = fields.UUID(allow_none=True)
     locale = fields.String(allow_none=True)
+    email_verified = fields.Boolean(
+        required=True, metadata={"description": "Whether the invitation was taken up."}
+    )
+    disabled = fields.Boolean(required=True)

@@ -12,13 +12,10 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nameko.extensions import DependencyProvider
 
-from chassis.settings import service_settings
-from services.accounts.settings import DECLARED
+from chassis.settings import SettingError, development, service_settings
+from services.accounts.settings import DECLARED, DEVELOPMENT_DATA_KEY
 
 log = logging.getLogger(__name__)
-
-# Only when no key is configured, so a development run works; never in production.
-_DEVELOPMENT_KEY = base64.b64encode(b"development-only-key-32-bytes!!!").decode()
 
 
 class Sealer:
@@ -32,8 +29,10 @@ class Sealer:
     def from_environment(cls) -> "Sealer":
         key = service_settings("accounts", DECLARED)["DATA_KEY"]
         if not key:
+            if not development():
+                raise SettingError("DATA_KEY", "is missing")
             log.warning("ACCOUNTS_DATA_KEY is not set: sealing with the development key")
-            key = _DEVELOPMENT_KEY
+            key = DEVELOPMENT_DATA_KEY
         return cls(key)
 
     def seal(self, plaintext: str, bound_to: str) -> bytes:

@@ -1,5 +1,7 @@
-"""The station's partner organizations, a provider account per organization and the advisors,
-from `deploy/reference/organizations.yml`; idempotent (existing ids and emails are skipped).
+"""The station's partner organizations, from `deploy/reference/organizations.yml`, and in
+development only (`PLATFORM_ENV=development`) a demo provider account per organization and the
+demo advisors, all with the file's one published password; idempotent (existing ids and emails
+are skipped). In production the admin invites the real staff (`POST /staff`).
 
     python -m services.accounts.seed
 """
@@ -11,6 +13,7 @@ import yaml
 
 from chassis.db import ScriptDatabase
 from chassis.pool import ConnectionPool, script_pool
+from chassis.settings import development
 from chassis.web import Conflict
 from services.accounts import handlers
 from services.accounts.credentials import hash_password
@@ -23,8 +26,11 @@ def reference() -> dict:
     return yaml.safe_load(REFERENCE.read_text())
 
 
-def seed(pool: ConnectionPool, data: dict | None = None) -> dict[str, int]:
+def seed(pool: ConnectionPool, data: dict | None = None, demo_staff: bool | None = None
+         ) -> dict[str, int]:  # fmt: skip
+    """`demo_staff`: whether to create the demo staff accounts (by default: in development)."""
     data = data or reference()
+    demo_staff = development() if demo_staff is None else demo_staff
     unit = ScriptDatabase(pool, "accounts", store=AccountsStore)
     created = {"organizations": 0, "staff": 0}
     for organization in data["organizations"]:
@@ -34,6 +40,8 @@ def seed(pool: ConnectionPool, data: dict | None = None) -> dict[str, int]:
                 fields["contact_email"] = organization.get("contact_email")
                 handlers.register_organization(fields, uow, organization_id=organization["id"])
                 created["organizations"] += 1
+    if not demo_staff:
+        return created
     staff = [
         {**o["provider"], "role": "provider", "organization_id": o["id"], "locale": "zh-CN"}
         for o in data["organizations"]

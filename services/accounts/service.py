@@ -1,24 +1,34 @@
-"""accounts: returnees, organizations, staff, authentication, consent and erasure.
+"""accounts: returnees, organizations, staff, sign-in and tokens, consent and erasure.
 
-Publishes returnee.registered/updated/erased, consent.changed, organization.registered and
-staff.registered through the outbox; subscribes to nothing. Each entrypoint declares who may
-call it and hands its command to one use case in `handlers`.
+Publishes returnee.registered/updated/erased, consent.changed, organization.registered,
+staff.registered/updated, credentials.revoked, account.link_issued and account.email_verified
+through the outbox; subscribes only to its own credentials.revoked (as every service does,
+`chassis.web.Operable`). The one service that signs bearer tokens: the others verify them with
+the public keys it serves at `/.well-known/jwks.json`. Each entrypoint declares who may call it
+and hands its command to one use case in `handlers`.
 """
 
-from chassis.auth import Authenticator
+from chassis.auth import TokenIssuing
 from chassis.db import Database
 from chassis.web import Operable, http
 from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
+from services.accounts.portal import Portal
 from services.accounts.schemas import (
     ConsentUpdate,
+    LinkToken,
     OrganizationIn,
     OrganizationOut,
+    PasswordChange,
+    PasswordResetConfirm,
+    PasswordResetRequest,
     ProfileChanges,
+    RefreshRequest,
     Registration,
     ReturneeOut,
     StaffIn,
     StaffOut,
+    StaffRole,
     TokenOut,
     TokenRequest,
 )
@@ -31,9 +41,10 @@ class AccountsService(Operable):
 
     name = "accounts"
     db = Database(store=AccountsStore)
-    auth = Authenticator()
+    tokens = TokenIssuing()
     admin = AdminBootstrap()
     sealer = Sealing()
+    portal = Portal()
 
     @http(
         "POST",
@@ -41,11 +52,12 @@ class AccountsService(Operable):
         body=Registration,
         response=ReturneeOut(),
         status=201,
-        summary="Register a returnee (public)",
+        summary="Register a returnee (public): the welcome email asks to confirm the address",
     )
     def register(self, request, body):
-        with self.db.unit_of_work() as uow:
-            return handlers.register_returnee(body, uow, self.sealer)
+        return handlers.register_returnee(
+            body, request.client_address, self.db, self.sealer, self.portal
+        )
 
     @http(
         "GET",
@@ -112,10 +124,79 @@ class AccountsService(Operable):
         "/auth/token",
         body=TokenRequest,
         response=TokenOut(),
-        summary="Sign in: exchange email and password for a bearer token",
+        summary="Sign in: exchange email and password for a bearer token and a refresh token",
     )
     def issue_token(self, request, body):
-        return handlers.issue_token(body, request.client_address, self.db, self.auth.codec)
+        return handlers.issue_token(body, request.client_address, self.db, self.tokens)
+
+    @http(
+        "POST",
+        "/auth/refresh",
+        body=RefreshRequest,
+        response=TokenOut(),
+        summary="A new bearer token for a refresh token, which is used up (its successor comes "
+        "with the answer)",
+    )
+    def refresh(self, request, body):
+        return handlers.refresh_session(body, self.db, self.tokens)
+
+    @http(
+        "POST",
+        "/auth/logout",
+        body=RefreshRequest,
+        status=204,
+        summary="Sign out: the refresh token and its successors stop working",
+    )
+    def logout(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.end_session(body, uow)
+
+    @http("GET", "/.well-known/jwks.json", summary="The public keys bearer tokens are signed with")
+    def jwks(self, request):
+        return self.tokens.jwks()
+
+    @http(
+        "POST",
+        "/auth/verify-email",
+        body=LinkToken,
+        status=204,
+        summary="Confirm an email address with the token of the welcome email's link (public)",
+    )
+    def verify_email(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.verify_email(body, uow)
+
+    @http(
+        "POST",
+        "/auth/password",
+        body=PasswordChange,
+        status=204,
+        auth=True,
+        summary="Change one's password; every token of one's own stops working",
+    )
+    def change_password(self, request, body):
+        return handlers.change_password(body, request.caller, request.client_address, self.db)
+
+    @http(
+        "POST",
+        "/auth/password-reset",
+        body=PasswordResetRequest,
+        status=202,
+        summary="Email a password reset link, whether or not the address has an account (public)",
+    )
+    def request_password_reset(self, request, body):
+        handlers.request_password_reset(body, request.client_address, self.db, self.portal)
+        return 202, None
+
+    @http(
+        "POST",
+        "/auth/password-reset/confirm",
+        body=PasswordResetConfirm,
+        status=204,
+        summary="Set a password with the token of a reset or invitation link, once (public)",
+    )
+    def confirm_password_reset(self, request, body):
+        return handlers.confirm_password_reset(body, self.db)
 
     @http(
         "POST",
@@ -147,8 +228,43 @@ class AccountsService(Operable):
         response=StaffOut(),
         status=201,
         roles=["admin"],
-        summary="Create a staff account: advisor, provider or admin (admins)",
+        summary="Invite a staff member (advisor, provider or admin), who sets a password through "
+        "the emailed link (admins)",
     )
     def register_staff(self, request, body):
         with self.db.unit_of_work() as uow:
-            return handlers.register_staff(body, uow)
+            return handlers.register_staff(body, uow, self.portal)
+
+    @http(
+        "POST",
+        "/staff/<staff_id>/disable",
+        response=StaffOut(),
+        roles=["admin"],
+        summary="Disable a staff account: no sign-in, every token of theirs revoked (admins)",
+    )
+    def disable_staff(self, request, staff_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.disable_staff(staff_id, request.caller, uow)
+
+    @http(
+        "POST",
+        "/staff/<staff_id>/enable",
+        response=StaffOut(),
+        roles=["admin"],
+        summary="Enable a disabled staff account again (admins)",
+    )
+    def enable_staff(self, request, staff_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.enable_staff(staff_id, uow)
+
+    @http(
+        "PUT",
+        "/staff/<staff_id>/role",
+        body=StaffRole,
+        response=StaffOut(),
+        roles=["admin"],
+        summary="Change a staff member's role; every token of theirs is revoked (admins)",
+    )
+    def change_staff_role(self, request, staff_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.change_staff_role(staff_id, body, request.caller, uow)

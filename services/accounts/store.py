@@ -12,8 +12,8 @@ from services.accounts.profile import STORED_APART
 
 # The profile document in `returnees.profile`: every profile field but email and consents.
 PROFILE_DOCUMENT = ReturneeProfile(exclude=STORED_APART)
-# Throttling needs minutes of history; failed sign-ins are kept a day at most.
-FAILURES_KEPT = timedelta(days=1)
+# Throttling needs minutes of history; attempts are kept a day at most.
+HITS_KEPT = timedelta(days=1)
 
 
 class EmailTaken(Exception):
@@ -25,14 +25,15 @@ class AccountsStore:
         self.uow = uow
 
     def create_account(self, account_id, email, password_hash, role, organization_id=None, *,
-                       at) -> None:  # fmt: skip
-        """`EmailTaken` when another account has the email; the transaction goes on."""
+                       at, verified_at=None) -> None:  # fmt: skip
+        """`EmailTaken` when another account has the email; the transaction goes on.
+        `password_hash` None: an invited account, no password yet."""
         self.uow.execute("SAVEPOINT create_account")
         try:
             self.uow.execute(
-                "INSERT INTO accounts (id, email, password_hash, role, organization_id, created_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                (account_id, email, password_hash, role, organization_id, at),
+                "INSERT INTO accounts (id, email, password_hash, role, organization_id, created_at,"
+                " email_verified_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                (account_id, email, password_hash, role, organization_id, at, verified_at),
             )
         except UniqueViolation:
             self.uow.execute("ROLLBACK TO SAVEPOINT create_account")
@@ -40,6 +41,43 @@ class AccountsStore:
 
     def account_by_email(self, email) -> dict | None:
         return self.uow.one("SELECT * FROM accounts WHERE email = %s", (email,))
+
+    def account(self, account_id, for_update=False) -> dict | None:
+        """The account with its staff name and locale (None for returnees)."""
+        return self.uow.one(
+            "SELECT a.*, s.name AS staff_name, s.locale AS staff_locale"
+            " FROM accounts a LEFT JOIN staff s ON s.account_id = a.id WHERE a.id = %s"
+            + (" FOR UPDATE OF a" if for_update else ""),
+            (str(account_id),),
+        )
+
+    def set_password(self, account_id, password_hash) -> None:
+        self.uow.execute(
+            "UPDATE accounts SET password_hash = %s WHERE id = %s", (password_hash, str(account_id))
+        )
+
+    def mark_email_verified(self, account_id, *, at) -> bool:
+        """Whether the address was not verified before."""
+        return (
+            self.uow.execute(
+                "UPDATE accounts SET email_verified_at = %s"
+                " WHERE id = %s AND email_verified_at IS NULL",
+                (at, str(account_id)),
+            ).rowcount
+            == 1
+        )
+
+    def set_disabled(self, account_id, at) -> None:
+        """Disabled since `at`; None enables."""
+        self.uow.execute(
+            "UPDATE accounts SET disabled_at = %s WHERE id = %s", (at, str(account_id))
+        )
+
+    def set_role(self, account_id, role, organization_id) -> None:
+        self.uow.execute(
+            "UPDATE accounts SET role = %s, organization_id = %s WHERE id = %s",
+            (role, organization_id, str(account_id)),
+        )
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
                         at) -> None:  # fmt: skip
@@ -107,6 +145,7 @@ class AccountsStore:
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         """Delete the person's data here; keep only the fact and time of the erasure."""
         self.uow.execute("DELETE FROM accounts WHERE id = %s", (str(returnee_id),))  # cascades
+        # The previous release's sign-in failures, counted by email (migration accounts_0003).
         self.uow.execute("DELETE FROM login_failures WHERE key = %s", (f"email:{email}",))
         self.uow.execute(
             "INSERT INTO erasures (returnee_id, erased_at) VALUES (%s, %s) ON CONFLICT DO NOTHING",
@@ -139,18 +178,115 @@ class AccountsStore:
             (account_id, name, locale),
         )
 
-    def recent_failures(self, key: str, since) -> int:
+    def staff_member(self, staff_id, for_update=False) -> dict | None:
+        """A staff account: id, email, name, role, organization, locale, verified and
+        disabled times."""
         return self.uow.one(
-            "SELECT count(*) AS n FROM login_failures WHERE key = %s AND failed_at > %s",
+            "SELECT a.id, a.email, s.name, a.role, a.organization_id, s.locale,"
+            " a.email_verified_at, a.disabled_at"
+            " FROM staff s JOIN accounts a ON a.id = s.account_id WHERE s.account_id = %s"
+            + (" FOR UPDATE OF a" if for_update else ""),
+            (str(staff_id),),
+        )
+
+    # -- refresh tokens ----------------------------------------------------------------------
+
+    def add_refresh_token(self, token_hash, family_id, account_id, *, at, expires_at) -> None:
+        self.uow.execute(
+            "INSERT INTO refresh_tokens (token_hash, family_id, account_id, issued_at, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (token_hash, str(family_id), str(account_id), at, expires_at),
+        )
+
+    def refresh_token(self, token_hash, for_update=False) -> dict | None:
+        return self.uow.one(
+            "SELECT * FROM refresh_tokens WHERE token_hash = %s"
+            + (" FOR UPDATE" if for_update else ""),
+            (token_hash,),
+        )
+
+    def use_refresh_token(self, token_hash, *, at) -> None:
+        self.uow.execute(
+            "UPDATE refresh_tokens SET used_at = %s WHERE token_hash = %s", (at, token_hash)
+        )
+
+    def revoke_refresh_family(self, family_id, *, at) -> None:
+        self.uow.execute(
+            "UPDATE refresh_tokens SET revoked_at = %s WHERE family_id = %s AND revoked_at IS NULL",
+            (at, str(family_id)),
+        )
+
+    def revoke_refresh_tokens(self, account_id, *, at) -> None:
+        """Every refresh token of the account; expired ones go."""
+        self.uow.execute(
+            "UPDATE refresh_tokens SET revoked_at = %s"
+            " WHERE account_id = %s AND revoked_at IS NULL",
+            (at, str(account_id)),
+        )
+        self.uow.execute(
+            "DELETE FROM refresh_tokens WHERE account_id = %s AND expires_at < %s",
+            (str(account_id), at),
+        )
+
+    # -- single-use links ----------------------------------------------------------------------
+
+    def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
+        self.uow.execute(
+            "INSERT INTO account_links (token_hash, account_id, purpose, created_at, expires_at)"
+            " VALUES (%s, %s, %s, %s, %s)",
+            (token_hash, str(account_id), purpose, at, expires_at),
+        )
+
+    def link(self, token_hash, for_update=False) -> dict | None:
+        return self.uow.one(
+            "SELECT * FROM account_links WHERE token_hash = %s"
+            + (" FOR UPDATE" if for_update else ""),
+            (token_hash,),
+        )
+
+    def use_links(self, account_id, purposes, *, at) -> None:
+        """Every unused link of the account for `purposes` used up (and expired ones gone)."""
+        self.uow.execute(
+            "UPDATE account_links SET used_at = %s"
+            " WHERE account_id = %s AND purpose = ANY(%s) AND used_at IS NULL",
+            (at, str(account_id), list(purposes)),
+        )
+        self.uow.execute(
+            "DELETE FROM account_links WHERE account_id = %s AND expires_at < %s",
+            (str(account_id), at),
+        )
+
+    # -- throttling ----------------------------------------------------------------------------
+
+    def lock_throttles(self, keys: list[str]) -> None:
+        """Until the transaction ends, no other one counts or records under these keys: a check
+        and its record are one step, so parallel attempts get no extra tries."""
+        for key in sorted(keys):  # one order for everyone: no deadlock
+            self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+    def throttle_window(self, key: str, since) -> tuple[int, object]:
+        """How many attempts under `key` since `since`, and when the oldest of them was."""
+        row = self.uow.one(
+            "SELECT count(*) AS n, min(hit_at) AS oldest FROM throttle_hits"
+            " WHERE key = %s AND hit_at > %s",
             (key, since),
-        )["n"]
+        )
+        return row["n"], row["oldest"]
 
-    def record_failures(self, keys: list[str], at) -> None:
-        for key in keys:
-            self.uow.execute(
-                "INSERT INTO login_failures (key, failed_at) VALUES (%s, %s)", (key, at)
-            )
-        self.uow.execute("DELETE FROM login_failures WHERE failed_at < %s", (at - FAILURES_KEPT,))
+    def record_hits(self, keys: list[str], at) -> list[int]:
+        ids = [
+            self.uow.one(
+                "INSERT INTO throttle_hits (key, hit_at) VALUES (%s, %s) RETURNING id", (key, at)
+            )["id"]
+            for key in keys
+        ]
+        self.uow.execute("DELETE FROM throttle_hits WHERE hit_at < %s", (at - HITS_KEPT,))
+        # The previous release's table, while it still exists (migration accounts_0003).
+        self.uow.execute("DELETE FROM login_failures WHERE failed_at < %s", (at - HITS_KEPT,))
+        return ids
 
-    def clear_failures(self, key: str) -> None:
-        self.uow.execute("DELETE FROM login_failures WHERE key = %s", (key,))
+    def forget_hits(self, ids: list[int]) -> None:
+        self.uow.execute("DELETE FROM throttle_hits WHERE id = ANY(%s)", (list(ids),))
+
+    def clear_hits(self, key: str) -> None:
+        self.uow.execute("DELETE FROM throttle_hits WHERE key = %s", (key,))

@@ -27,8 +27,8 @@ def consent_times(row: dict) -> dict:
     }
 
 
-def staff_registered(staff_id: str, staff: dict) -> dict:
-    """`staff.registered`'s data; with `id`, the answer to `POST /staff`."""
+def staff_registered(staff_id: str, staff: dict, email_verified: bool) -> dict:
+    """`staff.registered`'s (and `staff.updated`'s) data."""
     return {
         "staff_id": staff_id,
         "email": staff["email"],
@@ -36,4 +36,19 @@ def staff_registered(staff_id: str, staff: dict) -> dict:
         "role": staff["role"],
         "organization_id": staff.get("organization_id"),
         "locale": staff.get("locale"),
+        "email_verified": email_verified,
+    }
+
+
+def staff_view(row: dict) -> dict:
+    """A staff account as `/staff` answers it."""
+    return {
+        "id": row["id"],
+        "email": row["email"],
+        "name": row["name"],
+        "role": row["role"],
+        "organization_id": row["organization_id"],
+        "locale": row["locale"],
+        "email_verified": row["email_verified_at"] is not None,
+        "disabled": row["disabled_at"] is not None,
     }

@@ -6,24 +6,39 @@ import copy
 import inspect
 import uuid
 from datetime import UTC, date, datetime
+from urllib.parse import parse_qs, urlsplit
 
+import jwt
 import pytest
 
-from chassis.auth import TokenCodec
+from chassis.auth import Caller, KeySet, TokenIssuer
 from chassis.clock import FrozenClock
 from chassis.i18n import translate_errors
+from chassis.keys import new_key
 from chassis.uow import MemoryDatabase
-from chassis.web import Conflict, HttpError, NotFound, TooManyRequests, Unauthorized
+from chassis.web import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
 from contracts.examples import EXAMPLES
 from services.accounts import handlers
-from services.accounts.credentials import PER_EMAIL, hash_password
+from services.accounts.credentials import (
+    LINK_LIFETIMES,
+    REFRESH_TOKEN_LIFETIME,
+    REGISTRATIONS_PER_ADDRESS,
+    RESET_REQUESTS_PER_ADDRESS,
+    SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
+    SIGN_IN_PER_ADDRESS,
+    digest,
+    hash_password,
+)
 from services.accounts.memory import MemoryStore
 from services.accounts.schemas import (
     ConsentUpdate,
     OrganizationIn,
+    PasswordChange,
+    PasswordResetConfirm,
     ProfileChanges,
     Registration,
     StaffIn,
+    StaffRole,
 )
 from services.accounts.sealing import Sealer
 from services.accounts.store import AccountsStore
@@ -32,7 +47,24 @@ PASSWORD = "Returnee2026!"
 # 07:30 on 1 October in Shanghai, when it is still 30 September in UTC (the system clock's zone).
 NOW = datetime(2026, 9, 30, 23, 30, tzinfo=UTC)
 SEALER = Sealer(base64.b64encode(b"k" * 32).decode())
-CODEC = TokenCodec("HS256", "s" * 40, "", "", "issuer", "audience", 600)
+TOKENS = TokenIssuer([new_key()], "issuer", "audience", 600)
+PORTAL = "https://portal.example"
+ADDRESS = "203.0.113.5"
+
+
+def claims(token: str) -> dict:
+    """The token's claims, its signature verified with the issuer's published key; its times
+    are the frozen clock's, so they are read, not checked against today."""
+    key = KeySet(TOKENS.jwks()).get(jwt.get_unverified_header(token)["kid"])
+    return jwt.decode(
+        token,
+        key.key,
+        algorithms=[key.algorithm_name],
+        audience="audience",
+        issuer="issuer",
+        options={"verify_exp": False, "verify_iat": False},
+    )
+
 
 # `POST /returnees` exactly as contract v1 lists it: no `education[].overseas`, no
 # `prior_awards`, none of the later optional fields.
@@ -98,9 +130,9 @@ def db(clock):
     return MemoryDatabase("accounts", MemoryStore(), clock=clock)
 
 
-def register(db, registration: dict | None = None) -> dict:
-    with db.unit_of_work() as uow:
-        return handlers.register_returnee(Registration().load(registration or body()), uow, SEALER)
+def register(db, registration: dict | None = None, address: str = ADDRESS) -> dict:
+    command = Registration().load(registration or body())
+    return handlers.register_returnee(command, address, db, SEALER, PORTAL)
 
 
 def change(db, returnee_id: str, changes: dict) -> dict:
@@ -108,17 +140,27 @@ def change(db, returnee_id: str, changes: dict) -> dict:
         return handlers.change_returnee(returnee_id, ProfileChanges().load(changes), uow)
 
 
-def registering(command, uow):
-    return handlers.register_returnee(command, uow, SEALER)
+def registering(command, db):
+    return handlers.register_returnee(command, ADDRESS, db, SEALER, PORTAL)
 
 
-def refusal(db, use_case, *args, error=HttpError) -> HttpError:
-    """The refusal of `use_case(*args, uow)`, which must leave the state and outbox as they were."""
+def refusal(db, use_case, *args, error=HttpError, opens_units=False) -> HttpError:
+    """The refusal of `use_case(*args, uow)` (`opens_units`: of `use_case(*args, db)`, a use case
+    that opens its units itself), which must leave the state and outbox as they were."""
     store, outbox = copy.deepcopy(db.store.__dict__), list(db.outbox)
-    with pytest.raises(error) as refused, db.unit_of_work() as uow:
-        use_case(*args, uow)
+    with pytest.raises(error) as refused:
+        if opens_units:
+            use_case(*args, db)
+        else:
+            with db.unit_of_work() as uow:
+                use_case(*args, uow)
     assert db.store.__dict__ == store and db.outbox == outbox
     return refused.value
+
+
+def link_token(event) -> str:
+    """The token of the link an `account.link_issued` carries."""
+    return parse_qs(urlsplit(event.data["link"]).query)["token"][0]
 
 
 # register_returnee
@@ -151,7 +193,22 @@ def test_registering_stores_the_account_profile_and_consents_and_announces_them(
     }
     assert "password" not in event.data and "id_document" not in event.data
     assert "E12345678" not in event.to_json().decode()
-    assert db.outbox == [event]
+    assert event.data["email_verified"] is False and account["email_verified_at"] is None
+    # the welcome email's link, to confirm the address
+    [issued] = db.published("account.link_issued")
+    assert issued.subject == returnee["id"]
+    assert issued.data == {
+        "account_id": returnee["id"],
+        "purpose": "verify_email",
+        "email": "li.wei@example.com",
+        "name": returnee["name"],
+        "locale": returnee["locale"],
+        "link": f"{PORTAL}/verify-email?token={link_token(issued)}",
+        "expires_at": (NOW + LINK_LIFETIMES["verify_email"]).isoformat(),
+    }
+    [stored] = db.store.links.values()
+    assert stored["token_hash"] == digest(link_token(issued))  # the token itself is not kept
+    assert db.outbox == [event, issued]
 
 
 def test_the_contract_v1_body_registers_with_overseas_derived_from_the_country(db):
@@ -171,14 +228,14 @@ def test_overseas_given_is_kept_and_study_abroad_bounds_the_return(db):
 
     early = copy.deepcopy(V1_BODY)
     early["return_date"] = "2016-01-01"  # before the end of the derived study abroad (GB)
-    error = refusal(db, registering, Registration().load(early))
+    error = refusal(db, registering, Registration().load(early), opens_units=True)
     assert error.fields == {"return_date": ["Must not be before the end of study abroad."]}
 
 
 def test_field_errors_and_profile_rules_are_answered_together(db):
     invalid = body(email="not-an-email", return_date="2026-12-01")  # the future
     invalid["education"][1]["degree"] = "diploma"
-    error = refusal(db, registering, Registration().load(invalid))
+    error = refusal(db, registering, Registration().load(invalid), opens_units=True)
     assert error.status == 400 and error.code == "invalid"
     assert error.fields == {
         "email": ["Not a valid email address."],
@@ -188,7 +245,7 @@ def test_field_errors_and_profile_rules_are_answered_together(db):
     # a rule and a field error on the same entry: both named, under the entry
     same_entry = body(birth_date="2011-01-01")
     same_entry["education"][0].update(degree="diploma", start_date="2010-09-01")
-    error = refusal(db, registering, Registration().load(same_entry))
+    error = refusal(db, registering, Registration().load(same_entry), opens_units=True)
     assert error.fields["education"] == {
         0: {
             "degree": ["Must be one of: bachelor, master, phd."],
@@ -204,17 +261,36 @@ def test_field_errors_and_profile_rules_are_answered_together(db):
 def test_today_is_the_day_in_shanghai(db):
     # At 07:30 on 1 October in Shanghai it is 30 September in UTC: a return today is not future.
     register(db, body(return_date="2026-10-01"))
-    error = refusal(db, registering, Registration().load(body(return_date="2026-10-02")))
+    error = refusal(
+        db, registering, Registration().load(body(return_date="2026-10-02")), opens_units=True
+    )
     assert error.fields == {"return_date": ["Must not be in the future."]}
 
 
-def test_a_taken_email_is_a_conflict_and_changes_nothing(db):
+def test_a_taken_email_is_a_conflict_and_changes_nothing_but_the_count_of_attempts(db):
     first = body()
     register(db, first)
+    accounts, outbox = copy.deepcopy(db.store.accounts), list(db.outbox)
     again = Registration().load({**first, "email": first["email"].upper()})
-    error = refusal(db, registering, again, error=Conflict)
-    assert error.code == "email_taken" and error.message_in("zh-CN") == "该邮箱已注册。"
-    assert len(db.published("returnee.registered")) == 1
+    with pytest.raises(Conflict) as refused:
+        registering(again, db)
+    assert refused.value.code == "email_taken"
+    assert refused.value.message_in("zh-CN") == "该邮箱已注册。"
+    assert db.store.accounts == accounts and db.outbox == outbox
+    assert len(db.store.throttle_hits) == 2  # both attempts count
+
+
+def test_registrations_are_throttled_per_client_address(db, clock, monkeypatch):
+    monkeypatch.setattr(handlers, "hash_password", lambda password: STAFF_HASH)  # time
+    for _ in range(REGISTRATIONS_PER_ADDRESS.limit):
+        register(db)
+    error = refusal(db, registering, Registration().load(body()), error=TooManyRequests,
+                    opens_units=True)  # fmt: skip
+    assert error.headers == {"Retry-After": str(REGISTRATIONS_PER_ADDRESS.window_seconds)}
+    assert error.message_in("zh-CN") == "您的地址注册次数过多，请稍后再试。"
+    assert register(db, address="198.51.100.9")["id"]  # another address is not held up
+    clock.advance(seconds=REGISTRATIONS_PER_ADDRESS.window_seconds + 1)
+    assert register(db)["id"]
 
 
 # read_returnee
@@ -226,7 +302,7 @@ def test_reading_a_returnee_answers_the_profile_and_404_for_what_names_nothing(d
         assert handlers.read_returnee(returnee["id"], uow) == returnee
     for unknown in (str(uuid.uuid4()), "not-a-uuid"):
         refusal(db, handlers.read_returnee, unknown, error=NotFound)
-    assert db.published("returnee.registered") == db.outbox  # reading publishes nothing
+    assert len(db.outbox) == 2  # reading publishes nothing: the registration's events only
 
 
 # change_returnee
@@ -325,6 +401,7 @@ def test_erasure_deletes_the_person_and_their_published_events_and_announces_it(
     registration = body()
     returnee = register(db, registration)
     sign_in(db, registration["email"], "Wrong-pass-1", error=Unauthorized)
+    sign_in(db, registration["email"], PASSWORD)
     other = register(db)
     clock.advance(hours=2)
     with db.unit_of_work() as uow:
@@ -333,62 +410,356 @@ def test_erasure_deletes_the_person_and_their_published_events_and_announces_it(
     assert returnee["id"] not in store.accounts and returnee["id"] not in store.returnees
     assert all(owner != returnee["id"] for owner, _ in store.consents)
     assert all(h["returnee_id"] != returnee["id"] for h in store.history)
-    assert [k for k, _ in store.login_failures] == ["address:203.0.113.5"]
+    assert all(t["account_id"] != returnee["id"] for t in store.refresh_tokens.values())
+    assert all(link["account_id"] != returnee["id"] for link in store.links.values())
+    # attempts are counted under digests: nothing names the person
+    assert all(registration["email"] not in key for key, _ in store.throttle_hits.values())
     assert store.erasures == {returnee["id"]: clock.at}
     # what was published about the person is forgotten; what announces the erasure is not
     assert [(e.type, e.subject) for e in db.outbox] == [
         ("returnee.registered", other["id"]),
+        ("account.link_issued", other["id"]),
+        ("credentials.revoked", returnee["id"]),
         ("returnee.erased", returnee["id"]),
     ]
+    assert db.published("credentials.revoked")[0].data == {
+        "subject": returnee["id"],
+        "not_before": clock.at.isoformat(),
+        "reason": "erased",
+    }
     assert db.outbox[-1].data == {"returnee_id": returnee["id"]}
     refusal(db, handlers.erase_returnee, returnee["id"], error=NotFound)
 
 
-# issue_token
+# issue_token, refresh_session, end_session
 
 
-def sign_in(db, email, password, address="203.0.113.5", error=None):
+def sign_in(db, email, password, address=ADDRESS, error=None):
     command = {"email": email, "password": password}
     if error is None:
-        return handlers.issue_token(command, address, db, CODEC)
+        return handlers.issue_token(command, address, db, TOKENS)
     with pytest.raises(error) as refused:
-        handlers.issue_token(command, address, db, CODEC)
+        handlers.issue_token(command, address, db, TOKENS)
     return refused.value
 
 
-def test_signing_in_issues_a_token_with_the_accounts_claims(db):
+def refresh(db, token, error=None):
+    if error is None:
+        return handlers.refresh_session({"refresh_token": token}, db, TOKENS)
+    with pytest.raises(error) as refused:
+        handlers.refresh_session({"refresh_token": token}, db, TOKENS)
+    return refused.value
+
+
+def test_signing_in_issues_an_access_token_and_a_refresh_token_stored_as_a_digest(db):
     registration = body()
     returnee = register(db, registration)
     answer = sign_in(db, registration["email"].upper(), PASSWORD)
     assert answer["token_type"] == "bearer" and answer["expires_in"] == 600
-    caller = CODEC.verify(answer["access_token"])
-    assert (caller.id, caller.role) == (returnee["id"], "returnee")
-    assert db.outbox == db.published("returnee.registered")  # signing in publishes nothing
+    assert answer["refresh_expires_in"] == REFRESH_TOKEN_LIFETIME.total_seconds()
+    token = claims(answer["access_token"])
+    assert (token["sub"], token["role"]) == (returnee["id"], "returnee")
+    assert token["iat"] == NOW.timestamp() and token["exp"] == NOW.timestamp() + 600
+    assert jwt.get_unverified_header(answer["access_token"])["kid"] == TOKENS.keys[0].kid
+    [stored] = db.store.refresh_tokens.values()
+    assert stored["token_hash"] == digest(answer["refresh_token"])
+    assert (stored["account_id"], stored["used_at"], stored["revoked_at"]) == (
+        returnee["id"], None, None,
+    )  # fmt: skip
+    assert stored["expires_at"] == NOW + REFRESH_TOKEN_LIFETIME
+    assert (
+        len(db.store.throttle_hits) == 1
+    )  # the registration's: a sign-in that succeeds leaves none
+    # signing in publishes nothing
+    assert {e.type for e in db.outbox} == {"returnee.registered", "account.link_issued"}
 
 
-def test_failed_sign_ins_are_recorded_throttled_and_forgotten_after_the_window(db, clock):
+def test_failed_sign_ins_block_that_account_from_that_address_only(db, clock):
     registration = body()
     register(db, registration)
     error = sign_in(db, "nobody@example.com", PASSWORD, error=Unauthorized)
     assert error.code == "invalid_credentials"
     assert error.message_in("zh-CN") == "邮箱或密码错误。"
-    assert db.store.login_failures == [
-        ("email:nobody@example.com", NOW),
-        ("address:203.0.113.5", NOW),
-    ]
-    for _ in range(PER_EMAIL.limit):
-        sign_in(
-            db, registration["email"], "Wrong-pass-1", address="198.51.100.1", error=Unauthorized
-        )
-    blocked = sign_in(db, registration["email"], PASSWORD, error=TooManyRequests)
-    assert blocked.headers == {"Retry-After": str(PER_EMAIL.window_seconds)}
+    for _ in range(SIGN_IN_PER_ACCOUNT_AND_ADDRESS.limit):
+        sign_in(db, registration["email"], "Wrong-pass-1", address="198.51.100.1",
+                error=Unauthorized)  # fmt: skip
+    clock.advance(seconds=60)
+    blocked = sign_in(db, registration["email"], PASSWORD, address="198.51.100.1",
+                      error=TooManyRequests)  # fmt: skip
+    window = SIGN_IN_PER_ACCOUNT_AND_ADDRESS.window_seconds
+    assert blocked.headers == {"Retry-After": str(window - 60)}  # when the oldest leaves it
     assert blocked.message_in("zh-CN") == "登录失败次数过多，请稍后再试。"
+    # the owner, elsewhere, is not locked out
+    assert sign_in(db, registration["email"], PASSWORD, address="203.0.113.77")["access_token"]
 
-    clock.advance(seconds=PER_EMAIL.window_seconds + 1)
-    assert sign_in(db, registration["email"], PASSWORD)["access_token"]
-    keys = {k for k, _ in db.store.login_failures}
-    assert f"email:{registration['email']}" not in keys  # a success clears the email's count
-    assert "address:198.51.100.1" in keys
+    clock.advance(seconds=window)
+    assert sign_in(db, registration["email"], PASSWORD, address="198.51.100.1")["access_token"]
+
+
+def test_one_address_guessing_across_accounts_is_throttled(db, monkeypatch):
+    registration = body()
+    register(db, registration)
+    # The outcome of Argon2 without its time: 20 verifications would take a second.
+    monkeypatch.setattr(handlers, "password_matches", lambda h, p: h is not None and p == PASSWORD)
+    for n in range(SIGN_IN_PER_ADDRESS.limit):
+        sign_in(db, f"guess.{n}@example.com", "Wrong-pass-1", error=Unauthorized)
+    assert sign_in(db, registration["email"], PASSWORD, error=TooManyRequests)
+    assert sign_in(db, registration["email"], PASSWORD, address="198.51.100.2")["access_token"]
+
+
+def test_an_attempt_counts_before_its_password_is_verified(db, monkeypatch):
+    # Parallel guesses: each is counted, in the unit that checks the throttle, before any of
+    # them is verified, so none of them gets a try the others have used up.
+    registration = body()
+    register(db, registration)
+    seen = []
+
+    def verify_later(password_hash, password):
+        seen.append(len(db.store.throttle_hits))
+        return False
+
+    monkeypatch.setattr(handlers, "password_matches", verify_later)
+    for _ in range(SIGN_IN_PER_ACCOUNT_AND_ADDRESS.limit):
+        sign_in(db, registration["email"], "Wrong-pass-1", error=Unauthorized)
+    # the pair's and the address's, counted already (after the registration's)
+    assert seen == [3, 5, 7, 9, 11]
+    sign_in(db, registration["email"], PASSWORD, error=TooManyRequests)
+
+
+def test_a_disabled_account_cannot_sign_in(db):
+    admin = staff_with_password(db, "admin")
+    advisor = staff_with_password(db, "advisor")
+    with db.unit_of_work() as uow:
+        handlers.disable_staff(advisor["id"], caller(admin), uow)
+    error = sign_in(db, advisor["email"], STAFF_PASSWORD, error=Forbidden)
+    assert error.code == "account_disabled" and error.message_in("zh-CN") == "该账户已停用。"
+    sign_in(db, advisor["email"], "Wrong-pass-1", error=Unauthorized)  # says nothing more
+
+
+def test_a_refresh_token_is_used_once_for_the_next_pair(db, clock):
+    registration = body()
+    returnee = register(db, registration)
+    first = sign_in(db, registration["email"], PASSWORD)
+    clock.advance(minutes=10)
+    second = refresh(db, first["refresh_token"])
+    assert claims(second["access_token"])["sub"] == returnee["id"]
+    assert claims(second["access_token"])["iat"] == clock.at.timestamp()
+    assert second["refresh_token"] != first["refresh_token"]
+    old, new = (db.store.refresh_tokens[digest(t)] for t in (first["refresh_token"],
+                                                             second["refresh_token"]))  # fmt: skip
+    assert old["used_at"] == clock.at and old["family_id"] == new["family_id"]
+    assert refresh(db, second["refresh_token"])["access_token"]
+    assert db.published("credentials.revoked") == []
+
+
+def test_a_spent_refresh_token_presented_again_ends_its_family_and_the_persons_tokens(db, clock):
+    registration = body()
+    returnee = register(db, registration)
+    stolen = sign_in(db, registration["email"], PASSWORD)["refresh_token"]
+    elsewhere = sign_in(db, registration["email"], PASSWORD, address="198.51.100.3")
+    successor = refresh(db, stolen)["refresh_token"]
+    clock.advance(seconds=30)
+
+    error = refresh(db, stolen, error=Unauthorized)
+    assert error.code == "invalid_refresh_token"
+    [revoked] = db.published("credentials.revoked")
+    assert revoked.data == {
+        "subject": returnee["id"],
+        "not_before": clock.at.isoformat(),
+        "reason": "refresh_token_reused",
+    }
+    assert refresh(db, successor, error=Unauthorized)  # the family ended with it
+    assert len(db.published("credentials.revoked")) == 1  # said once
+    # another sign-in's family goes on, and its next access token is issued after the revocation
+    assert claims(refresh(db, elsewhere["refresh_token"])["access_token"])["iat"] == (
+        clock.at.timestamp()
+    )
+
+
+def test_an_unknown_expired_or_disabled_refresh_token_is_refused(db, clock):
+    registration = body()
+    register(db, registration)
+    refresh(db, "not-a-token", error=Unauthorized)
+    answer = sign_in(db, registration["email"], PASSWORD)
+    clock.advance(seconds=REFRESH_TOKEN_LIFETIME.total_seconds() + 1)
+    refresh(db, answer["refresh_token"], error=Unauthorized)
+    assert db.published("credentials.revoked") == []
+
+    admin, advisor = staff_with_password(db, "admin"), staff_with_password(db, "advisor")
+    advisors = sign_in(db, advisor["email"], STAFF_PASSWORD)
+    with db.unit_of_work() as uow:
+        handlers.disable_staff(advisor["id"], caller(admin), uow)
+    refresh(db, advisors["refresh_token"], error=Unauthorized)
+
+
+def test_signing_out_ends_the_refresh_tokens_family(db):
+    registration = body()
+    register(db, registration)
+    answer = sign_in(db, registration["email"], PASSWORD)
+    other = sign_in(db, registration["email"], PASSWORD)
+    with db.unit_of_work() as uow:
+        assert handlers.end_session({"refresh_token": answer["refresh_token"]}, uow) is None
+        handlers.end_session({"refresh_token": "unknown"}, uow)  # says nothing either way
+    refresh(db, answer["refresh_token"], error=Unauthorized)
+    assert refresh(db, other["refresh_token"])["access_token"]  # another sign-in goes on
+    assert db.published("credentials.revoked") == []
+
+
+# verify_email
+
+
+def test_the_welcome_emails_link_confirms_the_address_once(db, clock):
+    returnee = register(db)
+    token = link_token(db.published("account.link_issued")[0])
+    clock.advance(hours=3)
+    with db.unit_of_work() as uow:
+        assert handlers.verify_email({"token": token}, uow) is None
+    assert db.store.accounts[returnee["id"]]["email_verified_at"] == clock.at
+    [verified] = db.published("account.email_verified")
+    assert verified.subject == returnee["id"]
+    assert verified.data == {"account_id": returnee["id"], "verified_at": clock.at.isoformat()}
+    error = refusal(db, handlers.verify_email, {"token": token})
+    assert error.fields == {"token": ["This link is not valid or has expired."]}
+    assert translate_errors(error.fields, "zh-CN") == {"token": ["该链接无效或已过期。"]}
+
+
+def test_an_expired_or_foreign_link_does_not_confirm(db, clock):
+    register(db)
+    token = link_token(db.published("account.link_issued")[0])
+    refusal(db, handlers.verify_email, {"token": "made-up"})
+    clock.advance(seconds=LINK_LIFETIMES["verify_email"].total_seconds())
+    refusal(db, handlers.verify_email, {"token": token})
+    assert db.published("account.email_verified") == []
+
+
+# change_password
+
+
+def changing(command, caller, db):
+    return handlers.change_password(PasswordChange().load(command), caller, ADDRESS, db)
+
+
+def test_a_password_change_revokes_every_token_of_the_person(db, clock):
+    registration = body()
+    returnee = register(db, registration)
+    session = sign_in(db, registration["email"], PASSWORD)
+    clock.advance(minutes=1)
+    me = Caller(returnee["id"], "returnee")
+    changing({"current_password": PASSWORD, "new_password": "Another-pass-2"}, me, db)
+    [revoked] = db.published("credentials.revoked")
+    assert revoked.data == {
+        "subject": returnee["id"],
+        "not_before": clock.at.isoformat(),
+        "reason": "password_changed",
+    }
+    assert db.store.refresh_tokens[digest(session["refresh_token"])]["revoked_at"] == clock.at
+    refresh(db, session["refresh_token"], error=Unauthorized)
+    sign_in(db, registration["email"], PASSWORD, error=Unauthorized)
+    assert sign_in(db, registration["email"], "Another-pass-2")["access_token"]
+
+
+def test_a_password_change_needs_the_current_password_and_the_policy(db):
+    registration = body()
+    returnee = register(db, registration)
+    me = Caller(returnee["id"], "returnee")
+    wrong = {"current_password": "Wrong-pass-1", "new_password": "Another-pass-2"}
+    with pytest.raises(HttpError) as refused:
+        changing(wrong, me, db)
+    assert refused.value.fields == {"current_password": ["This is not your current password."]}
+    local = registration["email"].split("@")[0]
+    error = refusal(db, changing, {"current_password": PASSWORD, "new_password": f"{local}-2026x"},
+                    me, opens_units=True)  # fmt: skip
+    assert error.fields == {"new_password": ["Must not contain your email address."]}
+    assert db.published("credentials.revoked") == []
+    # wrong current passwords are failed sign-ins of the account from that address
+    for _ in range(SIGN_IN_PER_ACCOUNT_AND_ADDRESS.limit - 1):
+        with pytest.raises(HttpError):
+            changing(wrong, me, db)
+    with pytest.raises(TooManyRequests):
+        changing({"current_password": PASSWORD, "new_password": "Another-pass-2"}, me, db)
+
+
+# request_password_reset, confirm_password_reset
+
+
+def requesting_reset(email, db, address=ADDRESS):
+    return handlers.request_password_reset({"email": email}, address, db, PORTAL)
+
+
+def confirming(token, password, db):
+    command = PasswordResetConfirm().load({"token": token, "password": password})
+    return handlers.confirm_password_reset(command, db)
+
+
+def verified_returnee(db, registration):
+    returnee = register(db, registration)
+    with db.unit_of_work() as uow:
+        handlers.verify_email({"token": link_token(db.published("account.link_issued")[-1])}, uow)
+    return returnee
+
+
+def test_a_reset_link_is_emailed_to_a_confirmed_address_and_sets_the_password_once(db, clock):
+    registration = body()
+    returnee = verified_returnee(db, registration)
+    session = sign_in(db, registration["email"], PASSWORD)
+    assert requesting_reset(registration["email"].upper(), db) is None
+    issued = db.published("account.link_issued")[-1]
+    assert issued.data["purpose"] == "reset_password"
+    assert issued.data["link"].startswith(f"{PORTAL}/reset-password?token=")
+    assert issued.data["expires_at"] == (NOW + LINK_LIFETIMES["reset_password"]).isoformat()
+    clock.advance(minutes=5)
+    assert confirming(link_token(issued), "Reset-pass-2026", db) is None
+    assert sign_in(db, registration["email"], "Reset-pass-2026")["access_token"]
+    [revoked] = db.published("credentials.revoked")
+    assert revoked.data["reason"] == "password_reset" and revoked.subject == returnee["id"]
+    refresh(db, session["refresh_token"], error=Unauthorized)
+    with pytest.raises(HttpError) as again:
+        confirming(link_token(issued), "Another-pass-2026", db)
+    assert again.value.fields == {"token": ["This link is not valid or has expired."]}
+
+
+def test_a_reset_request_answers_the_same_for_an_unknown_address_and_sends_nothing(db):
+    register(db)
+    before = list(db.outbox)
+    assert requesting_reset("nobody@example.com", db) is None
+    assert db.outbox == before
+
+
+def test_a_reset_request_for_an_unconfirmed_address_sends_its_verification_link_again(db):
+    registration = body()
+    register(db, registration)
+    requesting_reset(registration["email"], db)
+    first, again = db.published("account.link_issued")
+    assert again.data["purpose"] == "verify_email"
+    with db.unit_of_work() as uow:  # the newest link is the one that works
+        handlers.verify_email({"token": link_token(again)}, uow)
+    refusal(db, handlers.verify_email, {"token": link_token(first)})
+
+
+def test_a_reset_link_expires_and_the_new_password_follows_the_policy(db, clock):
+    registration = body()
+    verified_returnee(db, registration)
+    requesting_reset(registration["email"], db)
+    token = link_token(db.published("account.link_issued")[-1])
+    with pytest.raises(HttpError) as weak:
+        confirming(token, registration["email"].split("@")[0] + "-2026x", db)
+    assert weak.value.fields == {"password": ["Must not contain your email address."]}
+    clock.advance(seconds=LINK_LIFETIMES["reset_password"].total_seconds())
+    with pytest.raises(HttpError) as expired:
+        confirming(token, "Reset-pass-2026", db)
+    assert "token" in expired.value.fields
+    sign_in(db, registration["email"], PASSWORD)  # unchanged
+
+
+def test_reset_requests_are_throttled_per_client_address(db):
+    registration = body()
+    verified_returnee(db, registration)
+    for _ in range(RESET_REQUESTS_PER_ADDRESS.limit):
+        requesting_reset(registration["email"], db)
+    with pytest.raises(TooManyRequests) as refused:
+        requesting_reset("nobody@example.com", db)
+    assert refused.value.headers == {"Retry-After": str(RESET_REQUESTS_PER_ADDRESS.window_seconds)}
+    requesting_reset(registration["email"], db, address="198.51.100.4")
 
 
 # register_organization, list_organizations
@@ -425,7 +796,10 @@ def test_organizations_are_stored_announced_and_listed_by_name(db, clock):
         assert handlers.list_organizations(uow) == [bank, park]
 
 
-# register_staff
+# register_staff, disable_staff, enable_staff, change_staff_role
+
+STAFF_PASSWORD = "Seeded-pass-1"
+STAFF_HASH = hash_password(STAFF_PASSWORD)
 
 
 def organization(db) -> str:
@@ -436,22 +810,37 @@ def organization(db) -> str:
         )["id"]
 
 
-def test_staff_are_stored_and_announced(db):
+def staff_with_password(db, role: str, organization_id=None) -> dict:
+    """A staff member as the bootstrap and the development seed create them."""
+    command = {"email": f"{role}.{uuid.uuid4().hex[:6]}@station.example", "name": role.title(),
+               "role": role, "organization_id": organization_id}  # fmt: skip
+    with db.unit_of_work() as uow:
+        return handlers.register_staff(command, uow, password_hash=STAFF_HASH)
+
+
+def caller(staff: dict) -> Caller:
+    return Caller(staff["id"], staff["role"], staff["organization_id"])
+
+
+def test_staff_are_invited_to_set_their_password_through_an_emailed_link(db, clock):
     park = organization(db)
     command = StaffIn().load(
-        {
-            "email": " P@Park.example ",
-            "password": "Provider-1x",
-            "name": "P",
-            "role": "provider",
-            "organization_id": park,
-        }
+        {"email": " P@Park.example ", "name": "P", "role": "provider", "organization_id": park}
     )
     with db.unit_of_work() as uow:
-        staff = handlers.register_staff(command, uow)
-    assert staff["email"] == "p@park.example" and str(staff["organization_id"]) == park
+        staff = handlers.register_staff(command, uow, PORTAL)
+    assert staff == {
+        "id": staff["id"],
+        "email": "p@park.example",
+        "name": "P",
+        "role": "provider",
+        "organization_id": park,
+        "locale": None,
+        "email_verified": False,
+        "disabled": False,
+    }
     assert db.store.staff[staff["id"]] == {"account_id": staff["id"], "name": "P", "locale": None}
-    assert db.store.accounts[staff["id"]]["role"] == "provider"
+    assert db.store.accounts[staff["id"]]["password_hash"] is None  # nobody knows one yet
     [event] = db.published("staff.registered")
     assert event.subject == staff["id"]
     assert event.data == {
@@ -461,17 +850,37 @@ def test_staff_are_stored_and_announced(db):
         "role": "provider",
         "organization_id": park,
         "locale": None,
+        "email_verified": False,
     }
-    assert (
-        CODEC.verify(sign_in(db, "p@park.example", "Provider-1x")["access_token"]).organization_id
-        == park
-    )
+    [invitation] = db.published("account.link_issued")
+    assert invitation.data["purpose"] == "set_password" and invitation.data["locale"] == "zh-CN"
+    assert invitation.data["link"].startswith(f"{PORTAL}/set-password?token=")
+    assert invitation.data["expires_at"] == (NOW + LINK_LIFETIMES["set_password"]).isoformat()
+    sign_in(db, "p@park.example", "", error=Unauthorized)
+
+    clock.advance(days=1)
+    confirming(link_token(invitation), "Provider-pass-1", db)
+    assert db.published("account.email_verified")[0].data["account_id"] == staff["id"]
+    assert db.published("credentials.revoked") == []  # a first password revokes nothing
+    token = claims(sign_in(db, "p@park.example", "Provider-pass-1")["access_token"])
+    assert token["org"] == park and token["role"] == "provider"
+
+
+def test_an_invitation_is_sent_again_on_a_reset_request(db):
+    with db.unit_of_work() as uow:
+        handlers.register_staff(StaffIn().load({"email": "a@station.example", "name": "A",
+                                                "role": "advisor"}), uow, PORTAL)  # fmt: skip
+    requesting_reset("a@station.example", db)
+    first, again = db.published("account.link_issued")
+    assert again.data["purpose"] == "set_password"
+    with pytest.raises(HttpError):
+        confirming(link_token(first), "Advisor-pass-1", db)
+    confirming(link_token(again), "Advisor-pass-1", db)
 
 
 def test_staff_refusals_change_nothing(db):
     command = {
         "email": "a@station.example",
-        "password": "Advisor-pass-1",
         "name": "A",
         "role": "provider",
         "organization_id": uuid.uuid4(),
@@ -479,21 +888,98 @@ def test_staff_refusals_change_nothing(db):
     error = refusal(db, handlers.register_staff, command)
     assert error.fields == {"organization_id": ["No such organization."]}
     with db.unit_of_work() as uow:
-        handlers.register_staff({**command, "role": "advisor", "organization_id": None}, uow)
+        handlers.register_staff({**command, "role": "advisor", "organization_id": None}, uow,
+                                PORTAL)  # fmt: skip
     taken = {**command, "email": "A@Station.example", "role": "admin", "organization_id": None}
     assert refusal(db, handlers.register_staff, taken, error=Conflict).code == "email_taken"
 
 
-def test_a_precomputed_password_hash_is_used_as_given(db):
-    password_hash = hash_password("Seeded-pass-1")
+def test_a_password_is_no_part_of_a_staff_body():
+    with pytest.raises(Exception) as refused:
+        StaffIn().load({"email": "a@station.example", "name": "A", "role": "advisor",
+                        "password": "Advisor-pass-1"})  # fmt: skip
+    assert refused.value.messages == {"password": ["Unknown field."]}
+
+
+def test_a_precomputed_password_hash_is_used_as_given_and_the_address_taken_as_confirmed(db):
+    staff = staff_with_password(db, "advisor")
+    assert db.store.accounts[staff["id"]]["password_hash"] == STAFF_HASH
+    assert staff["email_verified"] is True
+    assert db.published("staff.registered")[0].data["email_verified"] is True
+    assert db.published("account.link_issued") == []
+    assert sign_in(db, staff["email"], STAFF_PASSWORD)["access_token"]
+
+
+def test_disabling_staff_revokes_their_tokens_and_enabling_lets_them_sign_in(db, clock):
+    admin, advisor = staff_with_password(db, "admin"), staff_with_password(db, "advisor")
+    session = sign_in(db, advisor["email"], STAFF_PASSWORD)
+    clock.advance(minutes=2)
     with db.unit_of_work() as uow:
-        staff = handlers.register_staff(
-            {"email": "seed@station.example", "name": "S", "role": "advisor"},
-            uow,
-            password_hash=password_hash,
-        )
-    assert db.store.accounts[staff["id"]]["password_hash"] == password_hash
-    assert sign_in(db, "seed@station.example", "Seeded-pass-1")["access_token"]
+        disabled = handlers.disable_staff(advisor["id"], caller(admin), uow)
+    assert disabled["disabled"] is True
+    assert db.store.accounts[advisor["id"]]["disabled_at"] == clock.at
+    [revoked] = db.published("credentials.revoked")
+    assert revoked.data == {
+        "subject": advisor["id"],
+        "not_before": clock.at.isoformat(),
+        "reason": "disabled",
+    }
+    assert db.store.refresh_tokens[digest(session["refresh_token"])]["revoked_at"] == clock.at
+    with db.unit_of_work() as uow:  # again: nothing more to revoke
+        handlers.disable_staff(advisor["id"], caller(admin), uow)
+    assert len(db.published("credentials.revoked")) == 1
+
+    with db.unit_of_work() as uow:
+        assert handlers.enable_staff(advisor["id"], uow)["disabled"] is False
+    assert sign_in(db, advisor["email"], STAFF_PASSWORD)["access_token"]
+
+
+def test_staff_refusals_of_disabling_and_role_changes(db):
+    admin = staff_with_password(db, "admin")
+    error = refusal(db, handlers.disable_staff, admin["id"], caller(admin), error=Conflict)
+    assert error.message_in("zh-CN") == "您不能停用自己的账户。"
+    role = StaffRole().load({"role": "advisor"})
+    error = refusal(db, handlers.change_staff_role, admin["id"], role, caller(admin),
+                    error=Conflict)  # fmt: skip
+    assert error.message_in("zh-CN") == "您不能更改自己的角色。"
+    returnee = register(db)  # not staff
+    for unknown in (returnee["id"], str(uuid.uuid4()), "not-a-uuid"):
+        refusal(db, handlers.disable_staff, unknown, caller(admin), error=NotFound)
+        refusal(db, handlers.enable_staff, unknown, error=NotFound)
+        refusal(db, handlers.change_staff_role, unknown, role, caller(admin), error=NotFound)
+    advisor = staff_with_password(db, "advisor")
+    nowhere = {"role": "provider", "organization_id": uuid.uuid4()}
+    error = refusal(db, handlers.change_staff_role, advisor["id"], nowhere, caller(admin))
+    assert error.fields == {"organization_id": ["No such organization."]}
+
+
+def test_a_role_change_is_announced_and_revokes_the_tokens_of_the_old_role(db, clock):
+    park = organization(db)
+    admin, advisor = staff_with_password(db, "admin"), staff_with_password(db, "advisor")
+    clock.advance(minutes=3)
+    command = StaffRole().load({"role": "provider", "organization_id": park})
+    with db.unit_of_work() as uow:
+        changed = handlers.change_staff_role(advisor["id"], command, caller(admin), uow)
+    assert (changed["role"], changed["organization_id"]) == ("provider", park)
+    [updated] = db.published("staff.updated")
+    assert updated.subject == advisor["id"]
+    assert updated.data == {
+        "staff_id": advisor["id"],
+        "email": advisor["email"],
+        "name": "Advisor",
+        "role": "provider",
+        "organization_id": park,
+        "locale": None,
+        "email_verified": True,
+    }
+    [revoked] = db.published("credentials.revoked")
+    assert revoked.data["reason"] == "role_changed" and revoked.data["subject"] == advisor["id"]
+    assert claims(sign_in(db, advisor["email"], STAFF_PASSWORD)["access_token"])["role"] == (
+        "provider"
+    )
+    with db.unit_of_work() as uow:  # the same role again: nothing changes, nothing is said
+        handlers.change_staff_role(advisor["id"], command, caller(admin), uow)
+    assert len(db.published("staff.updated")) == 1
 
 
 # the memory store is the SQL store's twin
