@@ -137,6 +137,18 @@ def inbox(base_url, returnee_id, token_for, **params):
     return response.json()
 
 
+def handled(database_url, *events, timeout: float = 15.0) -> None:
+    """Wait until notify has taken every event in (its inbox record commits with the effect):
+    only then does the absence of an effect mean something, and only then is the next event
+    sure to come after it."""
+    for item in events:
+        wait_until(
+            lambda e=item: query(database_url, "SELECT 1 FROM inbox WHERE event_id = %s", (e.id,)),
+            timeout,
+            message=f"notify took in {item.type} {item.id}",
+        )
+
+
 def rows(database_url, event_id):
     return query(
         database_url,
@@ -368,8 +380,9 @@ def test_a_failing_webhook_is_retried_then_its_subscription_disabled(
     assert [(s["id"], s["active"]) for s in listed] == [(created["id"], False)]
 
     # A disabled subscription gets nothing more.
-    publish_events(amqp_uri, [registered()])
-    time.sleep(1.5)
+    later = registered()
+    publish_events(amqp_uri, [later])
+    handled(database_url, later)
     assert len(receiver.received) == 3
     assert (
         query(database_url, "SELECT count(*) AS n FROM notifications WHERE channel='webhook'")[0][
@@ -417,14 +430,12 @@ def test_matches_found_within_the_window_become_one_digest_email(
         ],
     )
     sink.wait_for(1)
-    publish_events(
-        amqp_uri,
-        [
-            event("matching", "resource.published", fx["resource_id"], **fx),
-            event("matching", "resource.published", office["resource_id"], **office),
-        ],
-    )
-    time.sleep(0.5)
+    resources = [
+        event("matching", "resource.published", fx["resource_id"], **fx),
+        event("matching", "resource.published", office["resource_id"], **office),
+    ]
+    publish_events(amqp_uri, resources)
+    handled(database_url, *resources)  # the titles are known before the proposals name them
     publish_events(amqp_uri, proposals)
 
     messages = sink.wait_for(2, timeout=20)
@@ -507,14 +518,14 @@ def test_an_event_waiting_for_an_erased_returnee_is_forgotten(start_notify, amqp
 
 
 def test_sla_breach_reaches_the_advisor_in_their_language(start_notify, sink, amqp_uri):
-    start_notify()
+    _, database_url = start_notify()
     advisor_id = str(uuid.uuid4())
     staff = event("accounts", "staff.registered", advisor_id, staff_id=advisor_id,
                   email="zhang.min@station.example.cn", name="Zhang Min", role="advisor",
                   organization_id=None, locale="en")  # fmt: skip
     breach = example("consultation.sla_breached").data
     publish_events(amqp_uri, [staff])
-    time.sleep(0.5)
+    handled(database_url, staff)  # the advisor is in the directory before the breach
     publish_events(
         amqp_uri,
         [
@@ -549,9 +560,11 @@ def test_erasure_deletes_the_inbox_and_the_directory_entry(
     assert query(database_url, "SELECT 1 FROM recipients WHERE id = %s", (returnee_id,)) == []
 
     # A late profile update cannot bring the person back.
-    late = dict(welcome.data, changed_fields=["name"])
-    publish_events(amqp_uri, [event("accounts", "returnee.updated", returnee_id, **late)])
-    time.sleep(1)
+    late = event(
+        "accounts", "returnee.updated", returnee_id, **dict(welcome.data, changed_fields=["name"])
+    )
+    publish_events(amqp_uri, [late])
+    handled(database_url, late)
     assert query(database_url, "SELECT 1 FROM recipients WHERE id = %s", (returnee_id,)) == []
 
 
@@ -814,12 +827,11 @@ def test_cancelled_appointments_get_no_reminder_and_quiet_hours_hold_reminders(
     kept, cancelled, reordered = (booking(returnee_id) for _ in range(3))
     publish_events(amqp_uri, [welcome])
     sent.wait_for("notification.sent", lambda e: e.data["template"] == "welcome")
-    publish_events(
-        amqp_uri,
-        [kept, cancelled, cancellation(cancelled), cancellation(reordered)],
-    )
-    time.sleep(0.5)
-    # A booking that arrives after its cancellation (retries reorder events) stays cancelled.
+    first = [kept, cancelled, cancellation(cancelled), cancellation(reordered)]
+    publish_events(amqp_uri, first)
+    # A booking that arrives after its cancellation (retries reorder events) stays cancelled:
+    # the cancellation is taken in before the booking is even published.
+    handled(database_url, *first)
     publish_events(amqp_uri, [reordered])
 
     # The inbox is not held by quiet hours; email and SMS are, as for any notification.
