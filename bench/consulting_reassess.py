@@ -29,9 +29,10 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
-from chassis.db import ConnectionPool, Transaction
 from chassis.migrate import migrate
+from chassis.pool import ConnectionPool
 from chassis.settings import database_url
+from chassis.uow import SqlUnitOfWork
 from services.consulting import assessing, store
 from services.consulting.catalog import parse_policy
 from services.consulting.eligibility import assess
@@ -162,7 +163,7 @@ def drop_database(url: str) -> None:
 def load_returnees(pool: ConnectionPool, profiles: list[dict]) -> list[str]:
     ids = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(len(profiles))]
     with pool.cursor() as cur:
-        store.upsert_policy(Transaction(cur, "consulting", None, None), POLICY)
+        store.upsert_policy(SqlUnitOfWork(cur, "consulting", None, None), POLICY)
         psycopg2.extras.execute_values(
             cur,
             "INSERT INTO returnees (id, facts, profile_time) VALUES %s",
@@ -182,7 +183,7 @@ def naive_store(pool: ConnectionPool, ids: list[str]) -> int:
     changed = 0
     for rid in ids:
         with pool.cursor() as cur:
-            tx = Transaction(cur, "consulting", None, None)
+            tx = SqlUnitOfWork(cur, "consulting", None, None)
             facts = store.facts(tx, rid, lock=True)
             outcome = assess(POLICY, facts, AS_OF)
             before = store.eligible_for_policy(tx, POLICY["id"], [rid])
@@ -209,7 +210,7 @@ def naive_store(pool: ConnectionPool, ids: list[str]) -> int:
 def batched_store(pool: ConnectionPool) -> int:
     with pool.cursor() as cur:
         return assessing.reassess_for_policy(
-            Transaction(cur, "consulting", None, None), POLICY, NOW
+            SqlUnitOfWork(cur, "consulting", None, None), POLICY, NOW
         )
 
 

@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from contracts.catalog import CATALOG, Catalog, EventType
+from contracts import CATALOG
+from contracts.catalog import Catalog, EventType
 from contracts.envelope import Event
 
 # Times are Shanghai local time, as the platform's users see them.

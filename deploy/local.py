@@ -24,7 +24,8 @@ from kombu import Connection
 
 from chassis.migrate import migrate
 from chassis.settings import SERVICES, database_url, http_port, setting
-from chassis.topology import QueueMismatch, declare_services
+from chassis.topology import QueueMismatch
+from deploy.topology import declare_services
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")

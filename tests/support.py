@@ -1,5 +1,6 @@
 """Test scaffolding against the real broker and database: isolated vhosts and databases."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -24,6 +25,11 @@ MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@l
 # As the services declare it: queue arguments must match on every declaration.
 UNROUTED_RETENTION_HOURS = float(DEFAULTS["UNROUTED_RETENTION_HOURS"])
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@localhost:5432/postgres")
+
+
+def service_environment(service: str) -> frozenset[str]:
+    """The variables a service reads beyond the chassis' (its `settings.DECLARED`)."""
+    return frozenset(importlib.import_module(f"services.{service}.settings").DECLARED)
 
 
 def postgres_cluster(action: str) -> None:

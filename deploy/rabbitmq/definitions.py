@@ -18,7 +18,7 @@ Names follow chassis/topology.py. Per service `<s>`, with `P` the producers it c
              (bind from them)
 No service can publish to another service's exchange. `district-subscriber` creates and binds
 only `district.*` queues and exchanges and reads `<p>.events`; it has no write on any platform
-exchange nor on `amq.default`. `deployer` runs `python -m chassis.topology` (every platform name,
+exchange nor on `amq.default`. `deployer` runs `python -m deploy.topology` (every platform name,
 and write on `amq.default`, the dead-letter exchange of the retry queues it declares).
 
 The committed files carry no password: `password_hash` is empty, which RabbitMQ refuses at log in,

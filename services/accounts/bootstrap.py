@@ -5,9 +5,11 @@ import logging
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from chassis.db import Database, DatabaseUnavailable, UnitOfWork
-from chassis.settings import setting
+from chassis.db import Database, ScriptDatabase
+from chassis.pool import DatabaseUnavailable
+from chassis.settings import service_settings
 from chassis.web import Conflict
+from services.accounts.settings import DECLARED
 
 log = logging.getLogger(__name__)
 
@@ -17,8 +19,8 @@ class AdminBootstrap(DependencyProvider):
     email is unique, so a second replica's attempt conflicts and is ignored)."""
 
     def start(self):
-        email = setting("accounts", "ADMIN_EMAIL")
-        password = setting("accounts", "ADMIN_PASSWORD")
+        settings = service_settings("accounts", DECLARED)
+        email, password = settings["ADMIN_EMAIL"], settings["ADMIN_PASSWORD"]
         if email and password:
             self.container.spawn_managed_thread(lambda: self._ensure(email, password))
 
@@ -29,7 +31,7 @@ class AdminBootstrap(DependencyProvider):
         from services.accounts.store import account_exists
 
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        unit = UnitOfWork(database.pool, self.container.service_name)
+        unit = ScriptDatabase(database.pool, self.container.service_name)
         email = normalize_email(email)
         for attempt in range(60):
             try:

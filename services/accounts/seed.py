@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from chassis.db import ConnectionPool, UnitOfWork, script_pool
+from chassis.db import ScriptDatabase
+from chassis.pool import ConnectionPool, script_pool
 from services.accounts import store
 from services.accounts.credentials import hash_password
 from services.accounts.service import register_staff
@@ -23,7 +24,7 @@ def reference() -> dict:
 
 def seed(pool: ConnectionPool, data: dict | None = None) -> dict[str, int]:
     data = data or reference()
-    unit = UnitOfWork(pool, "accounts")
+    unit = ScriptDatabase(pool, "accounts")
     password_hash = hash_password(data["demo_password"])
     created = {"organizations": 0, "staff": 0}
     for organization in data["organizations"]:

@@ -9,7 +9,8 @@ re-assesses every returnee against the new rules (the relay publishes it once th
 
 import sys
 
-from chassis.db import ConnectionPool, Transaction, script_pool
+from chassis.pool import ConnectionPool, script_pool
+from chassis.uow import SqlUnitOfWork
 from services.consulting import store
 from services.consulting.catalog import load_policies
 
@@ -18,7 +19,7 @@ def seed(pool: ConnectionPool) -> list[str]:
     """Write the catalog; returns the codes inserted or updated."""
     changed = []
     with pool.cursor() as cursor:
-        tx = Transaction(cursor, "consulting", None, None)
+        tx = SqlUnitOfWork(cursor, "consulting", None, None)
         for policy in load_policies():
             if store.upsert_policy(tx, policy):
                 changed.append(policy["code"])

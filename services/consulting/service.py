@@ -11,7 +11,7 @@ from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
 from chassis.i18n import add_translations
-from chassis.settings import setting
+from chassis.settings import service_settings
 from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
 from services.consulting import assessing, store
 from services.consulting import consultations as tickets
@@ -38,9 +38,10 @@ from services.consulting.schemas import (
     SlotIn,
     SlotOut,
 )
+from services.consulting.settings import DECLARED
 
 SHANGHAI = timezone(timedelta(hours=8))
-SLA_CHECK_SECONDS = float(setting("consulting", "SLA_CHECK_SECONDS", "15"))
+SLA_CHECK_SECONDS = float(service_settings("consulting", DECLARED)["SLA_CHECK_SECONDS"])
 SLA_CHECK_BATCH = 200
 
 add_translations(

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from chassis.settings import setting
+from chassis.settings import service_settings
 from services.notify import store
 from services.notify.channels import (
     SmtpMailer,
@@ -23,32 +23,11 @@ from services.notify.channels import (
     sms_adapter,
 )
 from services.notify.domain import PUSH_CHANNELS, DeliveryOutcome, RetryPolicy
+from services.notify.settings import DECLARED
 
 log = logging.getLogger(__name__)
 
 # Every variable notify reads besides the chassis' own, with its default.
-SETTINGS = {
-    "SMTP_HOST": "localhost",
-    "SMTP_PORT": "1025",
-    "SMTP_STARTTLS": "false",
-    "SMTP_CA_FILE": "",
-    "SMTP_USERNAME": "",
-    "SMTP_PASSWORD": "",
-    "SMTP_FROM": "Changning Returnee Service Platform <noreply@returnee-platform.example.cn>",
-    "SMTP_TIMEOUT_SECONDS": "10",
-    "DELIVERY_BATCH_SIZE": "100",
-    "DELIVERY_CONCURRENCY": "8",
-    "DELIVERY_LEASE_SECONDS": "120",
-    "DELIVERY_MAX_ATTEMPTS": "6",
-    "DELIVERY_BASE_DELAY_SECONDS": "5",
-    "DELIVERY_MAX_DELAY_SECONDS": "900",
-    "DIGEST_WINDOW_SECONDS": "300",
-    "WEBHOOK_TIMEOUT_SECONDS": "10",
-    "WEBHOOK_MAX_FAILURES": "20",
-    "SMS_ADAPTER": "log",
-    "APPOINTMENT_REMINDER_HOURS": "24",
-    "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
-}
 
 
 @dataclass(frozen=True)
@@ -68,12 +47,10 @@ class NotifySettings:
     def load(cls, config: dict | None = None) -> "NotifySettings":
         """From the container config when it names a setting (tests do), else the environment:
         `NOTIFY_<NAME>`, then `<NAME>`, then the default."""
-        config = config or {}
+        values = service_settings("notify", DECLARED, config)
 
         def value(name: str) -> str:
-            if name in config:
-                return str(config[name])
-            return setting("notify", name, SETTINGS[name])
+            return values[name]
 
         return cls(
             smtp=SmtpSettings(

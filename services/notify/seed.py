@@ -8,7 +8,7 @@ The topics are the templates (`domain.TEMPLATES`); a test keeps the two lists eq
 
 import sys
 
-from chassis.db import ConnectionPool, script_pool
+from chassis.pool import ConnectionPool, script_pool
 from services.notify.domain import APPOINTMENT_CHANNELS, RETURNEE_CHANNELS
 
 # (name, zh-CN label, en label, zh-CN description, en description, channels)

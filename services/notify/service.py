@@ -13,11 +13,11 @@ from chassis.db import Database
 from chassis.events import subscribe
 from chassis.i18n import add_translations
 from chassis.loops import Alarm, loop
-from chassis.settings import setting
+from chassis.settings import service_settings
 from chassis.web import Forbidden, NotFound, Operable, http
 from contracts import CATALOG
 from services.notify import store
-from services.notify.delivery import SETTINGS, Channels, deliver_due
+from services.notify.delivery import Channels, deliver_due
 from services.notify.domain import Preferences
 from services.notify.intake import take
 from services.notify.reminders import remind_due
@@ -30,6 +30,7 @@ from services.notify.schemas import (
     SubscriptionOut,
     TopicOut,
 )
+from services.notify.settings import DECLARED
 
 add_translations(
     {
@@ -42,17 +43,12 @@ add_translations(
 
 # The delivery loop is woken after each commit that queued something to send; the interval
 # picks up what comes due by itself (retries, digests, the end of quiet hours).
-DELIVERY_INTERVAL = float(setting("notify", "DELIVERY_INTERVAL_SECONDS", "1"))
+SETTINGS = service_settings("notify", DECLARED)
+DELIVERY_INTERVAL = float(SETTINGS["DELIVERY_INTERVAL_SECONDS"])
 # Passes one run may make while each comes back full, so a backlog drains without waiting a
 # tick per batch, and the loop still yields to the others now and then.
 MAX_PASSES_PER_TICK = 20
-REMINDER_INTERVAL = float(
-    setting(
-        "notify",
-        "APPOINTMENT_REMINDER_INTERVAL_SECONDS",
-        SETTINGS["APPOINTMENT_REMINDER_INTERVAL_SECONDS"],
-    )
-)
+REMINDER_INTERVAL = float(SETTINGS["APPOINTMENT_REMINDER_INTERVAL_SECONDS"])
 
 
 # Events about a returnee whose registration notify has not taken in yet (`intake.announce`).

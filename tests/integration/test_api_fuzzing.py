@@ -33,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
     unsupported_method,
 )
 
-from chassis.db import ConnectionPool
+from chassis.pool import ConnectionPool
 from contracts.examples import EXAMPLES
 from services.accounts.seed import seed as seed_accounts
 from services.accounts.service import AccountsService

@@ -11,7 +11,7 @@ import requests
 from kombu import Connection
 from nameko.testing.services import entrypoint_hook
 
-from chassis.db import ConnectionPool
+from chassis.pool import ConnectionPool
 from chassis.topology import declare_service
 from contracts import CATALOG
 from contracts.examples import EXAMPLES

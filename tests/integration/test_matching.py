@@ -8,7 +8,7 @@ import eventlet
 import pytest
 import requests
 
-from chassis.db import ConnectionPool
+from chassis.pool import ConnectionPool
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.matching import store

@@ -726,7 +726,7 @@ def test_two_replicas_send_each_message_exactly_once(container_factory, config_f
 
 
 def test_topics_are_seeded_idempotently_and_listed_in_the_callers_language(start_notify):
-    from chassis.db import ConnectionPool
+    from chassis.pool import ConnectionPool
     from services.notify.seed import seed
 
     base_url, database_url = start_notify()

@@ -106,7 +106,7 @@ def load(rabbit_admin):
 
 
 def deploy_topology(broker: Loaded, **settings) -> None:
-    """`python -m chassis.topology` as the deployer user does it."""
+    """`python -m deploy.topology` as the deployer user does it."""
     with broker.connect("deployer") as connection:
         channel = connection.channel()
         for service in SERVICES:

@@ -1,0 +1,25 @@
+"""notify's own settings (beyond the chassis'), read with `chassis.settings.service_settings`."""
+
+DECLARED = {
+    "DELIVERY_INTERVAL_SECONDS": "1",
+    "SMTP_HOST": "localhost",
+    "SMTP_PORT": "1025",
+    "SMTP_STARTTLS": "false",
+    "SMTP_CA_FILE": "",
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "SMTP_FROM": "Changning Returnee Service Platform <noreply@returnee-platform.example.cn>",
+    "SMTP_TIMEOUT_SECONDS": "10",
+    "DELIVERY_BATCH_SIZE": "100",
+    "DELIVERY_CONCURRENCY": "8",
+    "DELIVERY_LEASE_SECONDS": "120",
+    "DELIVERY_MAX_ATTEMPTS": "6",
+    "DELIVERY_BASE_DELAY_SECONDS": "5",
+    "DELIVERY_MAX_DELAY_SECONDS": "900",
+    "DIGEST_WINDOW_SECONDS": "300",
+    "WEBHOOK_TIMEOUT_SECONDS": "10",
+    "WEBHOOK_MAX_FAILURES": "20",
+    "SMS_ADAPTER": "log",
+    "APPOINTMENT_REMINDER_HOURS": "24",
+    "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
+}
