@@ -5,6 +5,7 @@ person would notice is checked where they would notice it: the mailbox, the inbo
 district system's receiver and the events notify publishes.
 """
 
+import contextlib
 import hashlib
 import hmac
 import http.server
@@ -72,35 +73,55 @@ class StallingHop:
     def __init__(self, target: tuple[str, int], stall: int):
         self.target, self.stall = target, stall
         self.stalled: list[socket.socket] = []
+        self.relayed: list[socket.socket] = []
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.threads = [threading.Thread(target=self._accept, daemon=True)]
+        self.threads[0].start()
 
     def _accept(self):
-        while True:
-            try:
-                conn, _ = self.listener.accept()
-            except OSError:
-                return
-            if len(self.stalled) < self.stall:
-                self.stalled.append(conn)
-            else:
-                upstream = socket.create_connection(self.target)
-                for a, b in ((conn, upstream), (upstream, conn)):
-                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(source, sink):
         try:
-            while data := source.recv(65536):
-                sink.sendall(data)
+            while True:
+                conn, _ = self.listener.accept()
+                if len(self.stalled) < self.stall:
+                    self.stalled.append(conn)
+                    continue
+                upstream = socket.create_connection(self.target)
+                self.relayed += [conn, upstream]
+                thread = threading.Thread(target=self._relay, args=(conn, upstream), daemon=True)
+                self.threads.append(thread)
+                thread.start()
         except OSError:
             pass
         finally:
-            sink.close()
+            self.listener.close()
+
+    @staticmethod
+    def _relay(client, server):
+        def pipe(source, sink):
+            try:
+                while data := source.recv(65536):
+                    sink.sendall(data)
+            except OSError:
+                pass
+            with contextlib.suppress(OSError):
+                sink.shutdown(socket.SHUT_WR)
+
+        back = threading.Thread(target=pipe, args=(server, client), daemon=True)
+        back.start()
+        pipe(client, server)
+        back.join()
+        client.close()
+        server.close()
 
     def close(self):
-        self.listener.close()
+        # Sockets are shut down, which wakes whoever reads them, and closed by their readers:
+        # none is closed under a reader, so nothing of this hop outlives it.
+        for sock in (self.listener, *self.relayed):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for thread in self.threads:
+            thread.join(10)
         for conn in self.stalled:
             conn.close()
 
