@@ -10,10 +10,11 @@ and the two are checked to agree on every returnee.
 
 Store path, on a scratch database holding the returnees:
   baseline   per returnee, one transaction: read the facts, assess, compare with the stored
-             eligibility, write the change and publish its event with `tx.publish` (run on a
+             eligibility, write the change and publish its event with `uow.publish` (run on a
              sample, the rate is extrapolated to all returnees)
-  batched    `assessing.reassess_for_policy`: keyset batches of 5,000 in one transaction,
-             vectorised screening, set-based writes and one multi-row outbox insert per batch
+  batched    the `handlers.reassess_for_policy` use case, as the service runs it on
+             `policy.published`: keyset batches of 5,000 in one transaction, vectorised
+             screening, set-based writes and one multi-row outbox insert per batch
 """
 
 import argparse
@@ -29,14 +30,17 @@ import psycopg2
 import psycopg2.extras
 from psycopg2 import sql
 
+from chassis.clock import FrozenClock
 from chassis.migrate import migrate
 from chassis.pool import ConnectionPool
 from chassis.settings import database_url
 from chassis.uow import SqlUnitOfWork
-from services.consulting import assessing, store
-from services.consulting.catalog import parse_policy
+from contracts import CATALOG
+from services.consulting import assessing, handlers
+from services.consulting.catalog import parse_policy, published_event
 from services.consulting.eligibility import assess
 from services.consulting.screening import STATUS_OF, Columns, screen
+from services.consulting.store import ConsultingStore, to_json
 
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)
 AS_OF = NOW.date()
@@ -163,12 +167,12 @@ def drop_database(url: str) -> None:
 def load_returnees(pool: ConnectionPool, profiles: list[dict]) -> list[str]:
     ids = [str(uuid.UUID(int=random.Random(i).getrandbits(128))) for i in range(len(profiles))]
     with pool.cursor() as cur:
-        store.upsert_policy(SqlUnitOfWork(cur, "consulting", None, None), POLICY)
+        unit_of_work(cur).store.upsert_policy(POLICY)
         psycopg2.extras.execute_values(
             cur,
             "INSERT INTO returnees (id, facts, profile_time) VALUES %s",
             [
-                (rid, store._json(store.facts_of(p)), NOW)
+                (rid, to_json(assessing.facts_of(p)), NOW)
                 for rid, p in zip(ids, profiles, strict=True)
             ],
             page_size=2000,
@@ -183,23 +187,23 @@ def naive_store(pool: ConnectionPool, ids: list[str]) -> int:
     changed = 0
     for rid in ids:
         with pool.cursor() as cur:
-            tx = SqlUnitOfWork(cur, "consulting", None, None)
-            facts = store.facts(tx, rid, lock=True)
+            uow = unit_of_work(cur)
+            facts = uow.store.facts(rid, lock=True)
             outcome = assess(POLICY, facts, AS_OF)
-            before = store.eligible_for_policy(tx, POLICY["id"], [rid])
+            before = uow.store.eligible_for_policy(POLICY["id"], [rid])
             if outcome.eligible and before.get(rid, "-") != outcome.tier:
-                store.apply_policy_changes(
-                    tx, POLICY["id"], POLICY["code"], {rid: outcome.tier}, []
+                uow.store.apply_policy_changes(
+                    POLICY["id"], POLICY["code"], {rid: outcome.tier}, []
                 )
             elif not outcome.eligible and rid in before:
-                store.apply_policy_changes(tx, POLICY["id"], POLICY["code"], {}, [rid])
+                uow.store.apply_policy_changes(POLICY["id"], POLICY["code"], {}, [rid])
             else:
                 continue
             changed += 1
-            eligible = store.eligibility_lists(tx, [rid])[rid]
+            eligible = uow.store.eligibility_lists([rid])[rid]
             newly = [POLICY["code"]] if outcome.eligible else []
             gone = [] if outcome.eligible else [POLICY["code"]]
-            tx.publish(
+            uow.publish(
                 "eligibility.assessed",
                 assessing.assessed_event(rid, NOW, eligible, newly, gone),
                 subject=rid,
@@ -208,10 +212,14 @@ def naive_store(pool: ConnectionPool, ids: list[str]) -> int:
 
 
 def batched_store(pool: ConnectionPool) -> int:
+    event = CATALOG.check(CATALOG.create("consulting", "policy.published", published_event(POLICY)))
     with pool.cursor() as cur:
-        return assessing.reassess_for_policy(
-            SqlUnitOfWork(cur, "consulting", None, None), POLICY, NOW
-        )
+        return handlers.reassess_for_policy(event, unit_of_work(cur))
+
+
+def unit_of_work(cursor) -> SqlUnitOfWork:
+    """The service's unit of work over one transaction, its clock frozen at NOW."""
+    return SqlUnitOfWork(cursor, "consulting", clock=FrozenClock(NOW), store=ConsultingStore)
 
 
 def store_path(profiles: list[dict], sample: int) -> None:

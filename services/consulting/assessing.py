@@ -1,19 +1,54 @@
-"""Assessment workflows: the engine applied to stored facts, with changes recorded and published.
+"""Assessment rules, pure: which facts of a profile the rules read, what a returnee is eligible
+for now, what a batch of returnees makes of one policy, and the `eligibility.assessed` data.
 
-Service layer between the entrypoints and the pure engine: it reads and writes through `store`
-inside the caller's unit of work and decides which `eligibility.assessed` events to publish.
+The handlers (`assess_returnee`, `reassess_for_policy`) read and write through the store and
+publish; this module only computes.
 """
 
-from datetime import datetime
+from datetime import date, datetime
 
-from services.consulting import store
 from services.consulting.eligibility import assess_all, changes
 from services.consulting.screening import PASS, Columns, screen
 
+# Returnees screened at once when a policy is published: large enough for the vectorised
+# screening to pay off, small enough to keep a batch's rows and events in memory.
 BATCH_SIZE = 5000
 
+# What eligibility rules read from a profile; names, contacts and free text are not kept.
+FACT_KEYS = (
+    "birth_date",
+    "education",
+    "return_date",
+    "has_overseas_job",
+    "residence_status",
+    "industry",
+    "startup_stage",
+    "needs",
+    "company",
+    "prior_awards",
+)
+EDUCATION_KEYS = ("country", "degree", "start_date", "end_date", "qs_rank", "overseas")
+COMPANY_KEYS = (
+    "registered_district",
+    "registration_date",
+    "registered_capital_cny",
+    "shareholding_pct",
+    "is_legal_representative",
+    "is_largest_shareholder",
+    "vc_raised_cny",
+)
 
-def assessed_event(returnee_id, now, eligible: list[dict], newly, no_longer) -> dict:
+
+def facts_of(profile: dict) -> dict:
+    """The minimum necessary part of a `returnee.registered/updated` payload."""
+    facts = {k: profile.get(k) for k in FACT_KEYS}
+    facts["education"] = [{k: e.get(k) for k in EDUCATION_KEYS} for e in facts["education"] or ()]
+    if facts["company"]:
+        facts["company"] = {k: facts["company"].get(k) for k in COMPANY_KEYS}
+    return facts
+
+
+def assessed_event(returnee_id, now: datetime, eligible: list[dict], newly, no_longer) -> dict:
     return {
         "returnee_id": str(returnee_id),
         "assessed_at": now,
@@ -23,78 +58,52 @@ def assessed_event(returnee_id, now, eligible: list[dict], newly, no_longer) -> 
     }
 
 
-def assess_returnee(tx, returnee_id, facts: dict, now: datetime) -> dict:
-    """Assess one returnee against every policy in effect, store the result and publish it.
+def eligible_now(policies: list[dict], facts: dict, as_of: date) -> dict:
+    """{policy id: (code, tier)} of the policies the facts make the returnee eligible for."""
+    return {a.policy_id: (a.code, a.tier) for a in assess_all(policies, facts, as_of) if a.eligible}
 
-    Published after every assessment of a profile (even without changes): subscribers learn the
-    current list, and `newly_eligible` / `no_longer_eligible` say what moved."""
-    as_of = now.date()
-    policies = store.policies(tx, effective_on=as_of)
-    before = store.eligible_policies(tx, returnee_id)
-    eligible = {
-        a.policy_id: (a.code, a.tier) for a in assess_all(policies, facts, as_of) if a.eligible
-    }
-    store.replace_eligibilities(tx, returnee_id, eligible, now)
+
+def assessment(returnee_id, now: datetime, before: dict, eligible: dict) -> dict:
+    """`eligibility.assessed` data of a whole assessment: the current list (by code) and what
+    moved since `before` (both {policy id: (code, tier)})."""
     newly, no_longer = changes(
         {code for code, _ in before.values()}, {code for code, _ in eligible.values()}
     )
-    data = assessed_event(
-        returnee_id,
-        now,
-        sorted(
-            (
-                {"policy_id": pid, "code": code, "tier": tier}
-                for pid, (code, tier) in eligible.items()
-            ),
-            key=lambda e: e["code"],
-        ),
-        newly,
-        no_longer,
+    listed = sorted(
+        ({"policy_id": pid, "code": code, "tier": tier} for pid, (code, tier) in eligible.items()),
+        key=lambda e: e["code"],
     )
-    tx.publish("eligibility.assessed", data, subject=returnee_id)
-    return data
+    return assessed_event(returnee_id, now, listed, newly, no_longer)
 
 
-def reassess_for_policy(tx, policy: dict, now: datetime, batch_size: int = BATCH_SIZE) -> int:
-    """Re-assess every returnee against one (new or changed) policy, batch by batch with the
-    vectorised screening, and publish `eligibility.assessed` only for returnees whose eligibility
-    for it changed. Returns how many changed."""
-    as_of = now.date()
-    changed_total, after = 0, None
-    while True:
-        rows = store.returnee_batch(tx, after, batch_size)
-        if not rows:
-            return changed_total
-        after = rows[-1]["id"]
-        ids = [str(r["id"]) for r in rows]
-        verdicts, tiers = screen(policy, Columns([r["facts"] for r in rows], as_of))
-        before = store.eligible_for_policy(tx, policy["id"], ids)
-        now_eligible, no_longer = {}, []
-        for returnee_id, verdict, tier_index in zip(ids, verdicts, tiers, strict=True):
-            tier = policy["tiers"][tier_index]["code"] if tier_index >= 0 else None
-            if verdict == PASS:
-                if returnee_id not in before or before[returnee_id] != tier:
-                    now_eligible[returnee_id] = tier
-            elif returnee_id in before:
-                no_longer.append(returnee_id)
-        store.apply_policy_changes(tx, policy["id"], policy["code"], now_eligible, no_longer)
-        changed = [*now_eligible, *no_longer]
-        if not changed:
-            continue
-        changed_total += len(changed)
-        lists = store.eligibility_lists(tx, changed)
-        events = []
-        for returnee_id in changed:
-            newly_code = (
-                [policy["code"]]
-                if returnee_id in now_eligible and returnee_id not in before
-                else []
-            )
-            gone = [policy["code"]] if returnee_id in no_longer else []
-            events.append(
-                (
-                    assessed_event(returnee_id, now, lists[returnee_id], newly_code, gone),
-                    returnee_id,
-                )
-            )
-        tx.publish_many("eligibility.assessed", events)
+def screen_batch(policy: dict, rows: list[dict], before: dict, as_of: date):
+    """One policy over a batch of returnees (`{id, facts}` rows), vectorised. `before`: {returnee
+    id: tier} of those eligible for it now. Returns `(now_eligible, no_longer)`: {returnee id:
+    tier} of those newly eligible or with another tier, and the ids no longer eligible."""
+    ids = [str(r["id"]) for r in rows]
+    verdicts, tiers = screen(policy, Columns([r["facts"] for r in rows], as_of))
+    now_eligible, no_longer = {}, []
+    for returnee_id, verdict, tier_index in zip(ids, verdicts, tiers, strict=True):
+        tier = policy["tiers"][tier_index]["code"] if tier_index >= 0 else None
+        if verdict == PASS:
+            if returnee_id not in before or before[returnee_id] != tier:
+                now_eligible[returnee_id] = tier
+        elif returnee_id in before:
+            no_longer.append(returnee_id)
+    return now_eligible, no_longer
+
+
+def policy_changes(policy: dict, now: datetime, before: dict, now_eligible: dict,
+                   no_longer: list, lists: dict) -> list[tuple[dict, str]]:  # fmt: skip
+    """`(eligibility.assessed data, subject)` for each returnee whose eligibility for `policy`
+    changed; `lists`: {returnee id: their eligible list after the change}."""
+    events = []
+    for returnee_id in [*now_eligible, *no_longer]:
+        newly = (
+            [policy["code"]] if returnee_id in now_eligible and returnee_id not in before else []
+        )
+        gone = [policy["code"]] if returnee_id in no_longer else []
+        events.append(
+            (assessed_event(returnee_id, now, lists[returnee_id], newly, gone), returnee_id)
+        )
+    return events

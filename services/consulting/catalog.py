@@ -39,3 +39,14 @@ def parse_policy(text: str, source: str = "<policy>") -> dict:
 
 def load_policies(directory: Path = POLICY_DIR) -> list[dict]:
     return [parse_policy(p.read_text(), p.name) for p in sorted(directory.glob("*.yaml"))]
+
+
+def published_event(policy: dict) -> dict:
+    """The data of `policy.published` for a policy of the catalog."""
+    return {
+        "policy_id": policy["id"],
+        "code": policy["code"],
+        "title": policy["title"],
+        "effective_from": policy["effective_from"],
+        "effective_to": policy.get("effective_to"),
+    }

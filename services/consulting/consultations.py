@@ -10,7 +10,7 @@ passed in, so tests freeze it. The SLA clock pauses while the ticket waits on th
 leaving that state the resolution deadline moves by the time spent waiting.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime, timedelta
 
 NEW, ASSIGNED, ANSWERED, WAITING, CLOSED, REOPENED = (
@@ -75,6 +75,18 @@ class Consultation:
     first_response_breached_at: datetime | None = None
     resolution_breached_at: datetime | None = None
     rating: int | None = None
+
+
+FIELDS = tuple(f.name for f in fields(Consultation))
+IDS = ("id", "returnee_id", "advisor_id")
+
+
+def from_row(row: dict) -> Consultation:
+    """The state machine's value of a stored consultation row."""
+    values = {k: row[k] for k in FIELDS}
+    for k in IDS:
+        values[k] = None if values[k] is None else str(values[k])
+    return Consultation(**values)
 
 
 def open_consultation(id: str, returnee_id: str, topic: str, now: datetime) -> Consultation:
@@ -191,3 +203,73 @@ def next_advisor(advisors: list[tuple[str, datetime | None]]) -> str | None:
     if never:
         return sorted(never)[0]
     return min(advisors, key=lambda item: (item[1], item[0]))[0]
+
+
+# ---------------------------------------------------------------- what is published and answered
+
+
+def event_data(c: Consultation, **extra) -> dict:
+    """The data every `consultation.*` event carries: the ticket's state, never its text."""
+    return {
+        "consultation_id": c.id,
+        "returnee_id": c.returnee_id,
+        "topic": c.topic,
+        "status": c.status,
+        "advisor_id": c.advisor_id,
+        **extra,
+    }
+
+
+def breach_data(c: Consultation, deadline: str, due_at: datetime) -> dict:
+    return {
+        "consultation_id": c.id,
+        "returnee_id": c.returnee_id,
+        "advisor_id": c.advisor_id,
+        "topic": c.topic,
+        "deadline": deadline,
+        "due_at": due_at,
+    }
+
+
+def message_event(before: str, c: Consultation, role: str) -> tuple[str, bool] | None:
+    """The event a message's transition from status `before` makes, as `(type, carries the
+    message id)`; None when it made none. Every advisor answer is published, even on a ticket
+    answered already: the returnee is told of each one."""
+    if c.status == before and c.status != ANSWERED:
+        return None
+    if c.status == ANSWERED and role != "returnee":
+        return "consultation.answered", True
+    if c.status == WAITING and before != WAITING:
+        return "consultation.waiting_on_returnee", True
+    if c.status == ASSIGNED and before != ASSIGNED:
+        # The returnee replied: the ticket is back with its advisor, and its clock runs.
+        return "consultation.assigned", False
+    return None
+
+
+VIEW_FIELDS = (
+    "id",
+    "returnee_id",
+    "topic",
+    "question",
+    "policy_id",
+    "status",
+    "advisor_id",
+    "created_at",
+    "first_response_due",
+    "resolution_due",
+    "first_responded_at",
+    "closed_at",
+    "escalated",
+    "rating",
+    "rating_comment",
+)
+
+
+def view(row: dict, thread: list[dict] | None = None) -> dict:
+    """A stored consultation as the HTTP API answers it (with its thread when given)."""
+    out = {k: row[k] for k in VIEW_FIELDS}
+    out["sla_paused"] = row["paused_at"] is not None
+    if thread is not None:
+        out["messages"] = thread
+    return out

@@ -112,10 +112,6 @@ class AssignIn(Schema):
     )
 
 
-class CloseIn(Schema):
-    pass
-
-
 class RatingIn(Schema):
     rating = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
     comment = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))

@@ -17,6 +17,7 @@ from services.accounts.credentials import PER_ADDRESS
 from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
 from tests.support import query, service_url, wait_until
+from tests.unit.test_accounts_handlers import V1_BODY
 
 PASSWORD = "Returnee2026!"
 
@@ -116,6 +117,31 @@ def test_invalid_registrations_get_field_errors_in_the_callers_language(accounts
     assert early.json()["fields"] == {
         "return_date": ["Must not be before the end of study abroad."]
     }
+
+
+def test_the_registration_body_of_contract_v1_is_accepted(accounts, spy):
+    # Exactly as the contract lists it: no education[].overseas, no prior_awards.
+    events = spy("accounts", "returnee.registered")
+    response = accounts.post("/returnees", V1_BODY)
+    assert response.status_code == 201, response.text
+    event = events.wait_for("returnee.registered")
+    assert [e["overseas"] for e in event.data["education"]] == [False, True]  # CN, GB
+    assert event.data["prior_awards"] == []
+    assert [e["overseas"] for e in response.json()["education"]] == [False, True]
+
+
+def test_one_400_names_the_field_errors_and_the_profile_rules_together(accounts):
+    body = registration(email="not-an-email", return_date="2030-01-01")
+    body["education"][1]["degree"] = "diploma"
+    response = accounts.post("/returnees", body)
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "email": ["Not a valid email address."],
+        "education": {"1": {"degree": ["Must be one of: bachelor, master, phd."]}},
+        "return_date": ["Must not be in the future."],
+    }
+    zh = accounts.post("/returnees", body, headers={"Accept-Language": "zh-CN"})
+    assert zh.json()["fields"]["return_date"] == ["不能是将来的日期。"]
 
 
 def test_a_taken_email_is_409_and_publishes_nothing(accounts, spy):

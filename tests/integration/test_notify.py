@@ -10,6 +10,7 @@ import hmac
 import http.server
 import ipaddress
 import json
+import logging
 import threading
 import time
 import uuid
@@ -22,12 +23,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from prometheus_client import REGISTRY
 
 from contracts import CATALOG
-from contracts.examples import example
+from contracts.examples import ADVISOR, FX_RESOURCE, ICBC, PROVIDER, RETURNEE, example
 from deploy.mail_sink import SmtpSink
-from services.notify.channels import SmtpMailer, SmtpSettings
-from services.notify.domain import DeliveryOutcome
+from services.notify.channels import Mail, SmtpMailer, SmtpSettings
+from services.notify.domain import TEMPLATES, DeliveryOutcome
 from services.notify.service import NotifyService
 from tests.support import publish_events, query, service_url, wait_until
 
@@ -200,6 +202,78 @@ def test_welcome_is_rendered_in_chinese_and_english_with_text_and_html_parts(
         ]  # fmt: skip
     )
     assert en_inbox[0]["subject"].startswith("Welcome") and en_inbox[0]["locale"] == "en"
+
+
+# Which events make each template (the reminder is the timer's, from `booking` below).
+TEMPLATE_EVENTS = [
+    "returnee.registered",
+    "matches.proposed",
+    "eligibility.assessed",
+    "consultation.requested",
+    "consultation.assigned",
+    "consultation.answered",
+    "consultation.waiting_on_returnee",
+    "consultation.sla_breached",
+    "intention.expressed",
+    "intention.accepted",
+    "intention.declined",
+    "appointment.booked",
+    "appointment.cancelled",
+]
+
+
+@pytest.mark.parametrize("locale", ["zh-CN", "en"])
+def test_every_template_reaches_a_strict_smtp_server_whole(start_notify, sink, amqp_uri, locale):
+    # aiosmtpd refuses bare LF and lines over 998 octets, as Postfix 3.9 does: every email of
+    # every template, to names as long as the contract allows, must pass and read back as sent.
+    _, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1)
+    filler = ("长宁区海归创业服务站" if locale == "zh-CN" else "Changning-Returnee-Station-") * 30
+    people = [
+        ("returnee.registered", RETURNEE, {"locale": locale, "name": filler[:100]}),
+        ("staff.registered", PROVIDER, {"locale": locale, "name": filler[:100]}),
+        ("staff.registered", ADVISOR, {"staff_id": ADVISOR, "role": "advisor", "locale": locale,
+                                       "name": filler[:100], "organization_id": None,
+                                       "email": "zhang@station.example"}),
+        ("organization.registered", ICBC, {"name": filler[:200]}),
+        ("resource.published", FX_RESOURCE, {}),
+    ]  # fmt: skip
+    publish_events(
+        amqp_uri,
+        [
+            event(CATALOG.get(type_).producer, type_, subject, **{**example(type_).data, **data})
+            for type_, subject, data in people
+        ],
+    )
+    wait_until(lambda: query(database_url, "SELECT count(*) AS n FROM recipients")[0]["n"] == 4)
+    wait_until(lambda: query(database_url, "SELECT count(*) AS n FROM resources")[0]["n"] == 1)
+    publish_events(
+        amqp_uri,
+        [
+            event(CATALOG.get(t).producer, t, example(t).subject, **example(t).data)
+            for t in TEMPLATE_EVENTS[1:]
+        ]
+        + [booking(RETURNEE, lead_seconds=1)],
+    )
+
+    def emails():
+        found = query(
+            database_url,
+            "SELECT id, template, status, reason, subject, body, html FROM notifications"
+            " WHERE channel = 'email'",
+        )
+        return found if {r["template"] for r in found} == set(TEMPLATES) else None
+
+    settled = wait_until(lambda: all_settled(emails()), timeout=60)
+    assert [(r["template"], r["reason"]) for r in settled if r["status"] != "sent"] == []
+    arrived = {m["X-Platform-Notification-Id"]: m for m in sink.wait_for(len(settled))}
+    assert set(arrived) == {str(r["id"]) for r in settled}
+    for row in settled:
+        mail = arrived[str(row["id"])]
+        assert mail["Subject"] == row["subject"]
+        assert mail.get_body(("plain",)).get_content() == row["body"]
+        assert mail.get_body(("html",)).get_content().strip() == row["html"].strip()
+        # (email's parser reads a space between the encoded words a long name is folded into)
+        assert mail["To"].addresses[0].display_name.replace(" ", "") in filler
 
 
 def test_webhook_deliveries_carry_a_signature_the_receiver_can_verify(
@@ -1055,3 +1129,33 @@ def test_a_refused_recipient_fails_for_good_and_the_session_carries_the_next_mai
     assert sink.envelopes == [("noreply@station.example", ["liwei@example.com"])]
     assert sink.security == [(False, None)]
     assert sink.sessions == 1
+
+
+def test_an_email_refused_for_its_form_fails_for_good_and_is_logged_and_counted(
+    relay, mailer_for, caplog
+):
+    sink = relay(refuse_recipients={"gone@example.com"})
+    mailer = mailer_for(sink)
+
+    def counted(code: str) -> float:
+        labels = {"service": "notify", "code": code}
+        return REGISTRY.get_sample_value("notify_email_malformed_total", labels) or 0.0
+
+    before = counted("500")
+    bare_lf = Mail(
+        "liwei@example.com", b"Subject: bare LF\n\nas compat32 writes by default\n", "n-1"
+    )
+    overlong = Mail("liwei@example.com", b"Subject: long\r\n\r\n" + b"x" * 1200 + b"\r\n", "n-2")
+    with caplog.at_level(logging.ERROR, logger="services.notify.channels"):
+        outcomes = [mailer.send(m) for m in (bare_lf, overlong)]
+        assert not mailer.send(mail(mailer, 3, to="gone@example.com")).delivered  # an address
+
+    assert [(o.delivered, o.transient) for o in outcomes] == [(False, False)] * 2
+    assert outcomes[1].error == "SMTP 500: Line too long (see RFC5321 4.5.3.1.6)"
+    assert counted("500") == before + 2
+    assert counted("550") == 0.0
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2
+    assert errors[0].startswith("notification n-1: ") and "bare <CR> or <LF>" in errors[0]
+    assert errors[1].startswith("notification n-2: ") and "Line too long" in errors[1]
+    assert mailer.send(mail(mailer, 4)).delivered and len(sink.messages) == 1

@@ -12,9 +12,9 @@ from chassis.dead_letters import DeadLetterQueue
 from chassis.metrics import EVENTS_CONSUMED
 from chassis.pool import ConnectionPool
 from chassis.topology import QueueMismatch, declare_service, retry_delays, subscriptions_of
-from chassis.topology import main as topology_cli
 from chassis.uow import SqlUnitOfWork
 from contracts.examples import EXAMPLES
+from deploy.topology import main as topology_cli
 from services.consulting.seed import seed
 from services.consulting.service import ConsultingService
 from tests.support import ServiceProcess, free_port, query, wait_until
