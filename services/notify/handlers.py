@@ -18,7 +18,10 @@ import eventlet
 from chassis.auth import Caller
 from chassis.web import Forbidden, NotFound
 from contracts import CATALOG, Event
-from services.notify import messages, payloads  # noqa: F401  (messages: the catalog)
+from services.notify import (
+    messages,  # noqa: F401  (the catalog of the texts raised here)
+    payloads,
+)
 from services.notify.access import may_act_for
 from services.notify.domain import (
     PUSH_CHANNELS,
