@@ -137,6 +137,9 @@ class Event:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     causation_id: str | None = None
+    # The bytes it arrived as (`from_json`), so a consumer that stores or forwards an event
+    # passes on exactly what its producer published; None for an event made in this process.
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def producer(self) -> str:
@@ -182,4 +185,5 @@ class Event:
             time=loaded["time"],
             correlation_id=loaded["correlationid"],
             causation_id=loaded["causationid"],
+            raw=body.encode("utf-8") if isinstance(body, str) else bytes(body),
         )
