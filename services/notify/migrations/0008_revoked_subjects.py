@@ -1,7 +1,7 @@
 """Revoked subjects: the bearer tokens of a person that no longer count (`chassis.revocation`).
 
-Revision ID: notify_0007
-Revises: notify_0006
+Revision ID: notify_0008
+Revises: notify_0007
 Create Date: 2026-12-01
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 
 from chassis.schema import create_revocation_table, drop_revocation_table
 
-revision = "notify_0007"
-down_revision = "notify_0006"
+revision = "notify_0008"
+down_revision = "notify_0007"
 branch_labels = None
 depends_on = None
 
