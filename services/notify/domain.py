@@ -26,6 +26,17 @@ TEMPLATES = (
     "appointment_confirmation",
     "appointment_reminder",
 )
+# Emails accounts asks for, each with a single-use link (`account.link_issued`), by the link's
+# purpose: the only ones an address not confirmed yet receives, and never held, suppressed or
+# opted out of (they are what a person waits for). Not topics: nobody opts out of them.
+ACCOUNT_TEMPLATES = {
+    "verify_email": "welcome",  # the welcome email, asking to confirm the address
+    "reset_password": "password_reset",
+    "set_password": "staff_invitation",
+}
+ACCOUNT_LINK_EVENT = "account.link_issued"
+# The templates of account emails only (the welcome email is also sent without a link).
+ACCOUNT_ONLY_TEMPLATES = tuple(t for t in ACCOUNT_TEMPLATES.values() if t not in TEMPLATES)
 CHANNELS = ("email", "in_app", "webhook", "sms")
 # Channels that interrupt a person: these wait for the end of quiet hours and are digested.
 PUSH_CHANNELS = ("email", "sms")
@@ -45,6 +56,7 @@ class Recipient:
     role: str | None = None
     organization_id: str | None = None
     notifications_consent: bool = True
+    email_verified: bool = True
 
     def address(self, channel: str) -> str | None:
         if channel == "email":
@@ -117,6 +129,7 @@ class Intent:
     template: str
     context: dict
     channels: tuple[str, ...]
+    account_email: bool = False  # an email accounts asked for: `ACCOUNT_TEMPLATES`
 
 
 @dataclass(frozen=True)
@@ -135,7 +148,11 @@ def decide(intent: Intent, preferences: Preferences) -> list[Decision]:
         reason = None
         if address is None:
             continue  # the channel does not reach this recipient: nothing to record
-        if (
+        if intent.account_email:
+            pass  # what the person asked for, or must read to use their account
+        elif channel == "email" and not intent.recipient.email_verified:
+            reason = "email address not confirmed"
+        elif (
             intent.recipient.kind == "returnee"
             and not intent.recipient.notifications_consent
             and channel in PUSH_CHANNELS
@@ -184,10 +201,31 @@ def plan(event_type: str, data: dict, directory: Directory) -> list[Intent]:
 
 
 def _welcome(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """In the inbox; by email too unless the address is still to be confirmed, when the welcome
+    email is the one that carries the confirmation link (`_account_email`)."""
     returnee = directory.recipient(data["returnee_id"])
     if returnee is None:
         return []
-    return [Intent(returnee, "welcome", {"name": returnee.name}, RETURNEE_CHANNELS)]
+    channels = RETURNEE_CHANNELS if data.get("email_verified", True) else ("in_app",)
+    return [Intent(returnee, "welcome", {"name": returnee.name}, channels)]
+
+
+def _account_email(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """An email accounts asks for, to the address the event names, with its link."""
+    recipient = Recipient(
+        id=str(data["account_id"]),
+        kind="account",
+        name=data["name"],
+        email=data["email"],
+        locale=data["locale"],
+    )
+    context = {
+        "name": data["name"],
+        "link": data["link"],
+        "expires_at": local_time(data["expires_at"]),
+    }
+    template = ACCOUNT_TEMPLATES[data["purpose"]]
+    return [Intent(recipient, template, context, ("email",), account_email=True)]
 
 
 def _matches_found(event_type: str, data: dict, directory: Directory) -> list[Intent]:
@@ -357,6 +395,7 @@ def _appointment(event_type: str, data: dict, directory: Directory) -> list[Inte
 # with the function that plans them from the event's data and the directory.
 PLANS = {
     "returnee.registered": _welcome,
+    ACCOUNT_LINK_EVENT: _account_email,
     "matches.proposed": _matches_found,
     "eligibility.assessed": _policies_eligible,
     "consultation.requested": _consultation_change,

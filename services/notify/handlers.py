@@ -24,6 +24,7 @@ from services.notify import (
 )
 from services.notify.access import may_act_for
 from services.notify.domain import (
+    ACCOUNT_LINK_EVENT,
     PUSH_CHANNELS,
     DeliveryOutcome,
     Intent,
@@ -92,8 +93,26 @@ def take_consent(event: Event, uow, settings: NotifySettings) -> int:
 
 
 def take_staff(event: Event, uow, settings: NotifySettings) -> int:
+    """staff.registered / staff.updated: the directory entry."""
     uow.store.keep_staff(event.data)
     return forward(event, uow)
+
+
+def take_verification(event: Event, uow, settings: NotifySettings) -> int:
+    """account.email_verified: the address receives every email from now on."""
+    uow.store.keep_verified(event.data["account_id"], event.data["verified_at"])
+    return forward(event, uow)
+
+
+def send_account_email(event: Event, uow, settings: NotifySettings) -> int:
+    """account.link_issued: the email with the link. Never forwarded: the link is a credential."""
+    return announce(event, uow, settings)
+
+
+def ignore_event(event: Event, uow, settings: NotifySettings) -> int:
+    """credentials.revoked: every service's chassis keeps it (`chassis.revocation`), and no
+    district system needs it."""
+    return 0
 
 
 def take_organization(event: Event, uow, settings: NotifySettings) -> int:
@@ -146,6 +165,10 @@ EVENT_HANDLERS = {
     "returnee.erased": erase_returnee,
     "consent.changed": take_consent,
     "staff.registered": take_staff,
+    "staff.updated": take_staff,
+    "account.email_verified": take_verification,
+    "account.link_issued": send_account_email,
+    "credentials.revoked": ignore_event,
     "organization.registered": take_organization,
     "resource.published": take_resource,
     "resource.withdrawn": forward_event,
@@ -297,7 +320,9 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
     claimed = []
     for row in rows:
         quiet_until = None
-        if row["channel"] in PUSH_CHANNELS and str(row["recipient_id"]) in prefs:
+        if row["event_type"] == ACCOUNT_LINK_EVENT:
+            pass  # waited for now: quiet hours do not hold it
+        elif row["channel"] in PUSH_CHANNELS and str(row["recipient_id"]) in prefs:
             quiet_until = prefs[str(row["recipient_id"])].quiet_until(now)
         if quiet_until is not None:
             uow.store.hold(row["id"], quiet_until)

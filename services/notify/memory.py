@@ -30,6 +30,7 @@ class MemoryStore:
     def __init__(self, clock: Clock | None = None):
         self.clock = clock or Clock()
         self.recipients: dict[str, dict] = {}
+        self.verified_addresses: dict[str, datetime] = {}
         self.erased: set[str] = set()
         self.resources: dict[str, dict] = {}
         self.policies: dict[str, dict] = {}
@@ -67,7 +68,7 @@ class MemoryStore:
                 "id": key, "kind": "returnee", "name": data["name"], "email": data["email"],
                 "phone": data.get("phone"), "locale": data["locale"], "role": None,
                 "organization_id": None, "notifications_consent": consent, "consent_at": at,
-                "updated_at": at,
+                "updated_at": at, "email_verified": data.get("email_verified", True),
             }  # fmt: skip
             return
         if held["updated_at"] > at:
@@ -100,7 +101,10 @@ class MemoryStore:
             ),
             "updated_at": self._now(),
         }
-        self._upsert_recipient(key, "staff", changes)
+        verified = data.get("email_verified", True)
+        if key in self.recipients:
+            verified = verified or self.recipients[key]["email_verified"]
+        self._upsert_recipient(key, "staff", {**changes, "email_verified": verified})
 
     def keep_organization(self, data: dict) -> None:
         key = str(data["organization_id"])
@@ -115,13 +119,24 @@ class MemoryStore:
         self.recipients[key] = {
             "id": key, "kind": kind, "phone": None, "locale": "zh-CN", "role": None,
             "organization_id": None, "notifications_consent": True, "consent_at": NEVER,
-            **inserted, **changes,
+            "email_verified": True, **inserted, **changes,
         }  # fmt: skip
+
+    def keep_verified(self, account_id, at: datetime) -> None:
+        if not self.is_erased(account_id):
+            self.verified_addresses.setdefault(str(account_id), at)
+
+    def _recipient_row(self, row: dict | None) -> dict | None:
+        if row is None:
+            return None
+        verified = row["email_verified"] or row["id"] in self.verified_addresses
+        return {**row, "email_verified": verified}
 
     def erase_person(self, person_id) -> int:
         person = str(person_id)
         self.erased.add(person)
         self.recipients.pop(person, None)
+        self.verified_addresses.pop(person, None)
         self.waiting_events = {
             k: w for k, w in self.waiting_events.items() if w["returnee_id"] != person
         }
@@ -159,7 +174,7 @@ class MemoryStore:
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
             return None
-        return recipient_from_row(self.recipients.get(str(recipient_id)))
+        return recipient_from_row(self._recipient_row(self.recipients.get(str(recipient_id))))
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]:
         rows = [
@@ -169,7 +184,10 @@ class MemoryStore:
             and r["role"] == role
             and (organization_id is None or r["organization_id"] == str(organization_id))
         ]
-        return [recipient_from_row(r) for r in sorted(rows, key=lambda r: r["name"])]
+        return [
+            recipient_from_row(self._recipient_row(r))
+            for r in sorted(rows, key=lambda r: r["name"])
+        ]
 
     def resource_titles(self, resource_ids) -> dict[str, str]:
         wanted = {str(i) for i in resource_ids}

@@ -4,13 +4,19 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from contracts import CATALOG
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
-from services.notify.domain import ANY, TEMPLATES, valid_zone
+from services.notify.domain import ACCOUNT_ONLY_TEMPLATES, ANY, TEMPLATES, valid_zone
 
 PERSONAL_CHANNELS = ("email", "in_app", "sms")
 STATUSES = ("queued", "sent", "failed", "suppressed")
-# District systems may subscribe to every event notify consumes.
+# Events for the platform's own services only: a link that is a credential, revocations.
+PRIVATE_EVENTS = ("account.link_issued", "credentials.revoked")
+# District systems may subscribe to every other event notify consumes.
 SUBSCRIBABLE = tuple(
-    sorted(t.type for t in CATALOG if t.producer in ("accounts", "consulting", "matching"))
+    sorted(
+        t.type
+        for t in CATALOG
+        if t.producer in ("accounts", "consulting", "matching") and t.type not in PRIVATE_EVENTS
+    )
 )
 
 
@@ -24,7 +30,7 @@ class NotificationOut(Schema):
     id = fields.UUID()
     recipient_id = fields.UUID()
     channel = fields.String(metadata={"enum": list(PERSONAL_CHANNELS)})
-    template = fields.String(metadata={"enum": list(TEMPLATES)})
+    template = fields.String(metadata={"enum": [*TEMPLATES, *ACCOUNT_ONLY_TEMPLATES]})
     locale = fields.String()
     subject = fields.String()
     body = fields.String(metadata={"description": "The message as plain text."})

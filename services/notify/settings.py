@@ -1,9 +1,11 @@
-"""notify's own settings (beyond the chassis'), read with `chassis.settings.service_settings`."""
+"""notify's own settings (beyond the chassis'), read with `chassis.settings.service_settings`,
+and what makes them unsafe in production (`chassis.secrets`)."""
 
 from dataclasses import dataclass
 from datetime import timedelta
 
-from chassis.settings import service_settings
+from chassis.secrets import secret_refusal
+from chassis.settings import SettingError, service_settings
 from services.notify.channels import SmtpSettings
 from services.notify.domain import RetryPolicy
 
@@ -30,6 +32,14 @@ DECLARED = {
     "APPOINTMENT_REMINDER_HOURS": "24",
     "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
 }
+
+
+def unsafe(values: dict) -> list[SettingError]:
+    """The mail relay's password: needed with a user name, never a placeholder."""
+    refusal = secret_refusal(
+        "SMTP_PASSWORD", values["SMTP_PASSWORD"], required=bool(values["SMTP_USERNAME"])
+    )
+    return [refusal] if refusal else []
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,15 @@ def recipient_from_row(row: dict | None) -> Recipient | None:
         role=row["role"],
         organization_id=str(row["organization_id"]) if row["organization_id"] else None,
         notifications_consent=row["notifications_consent"],
+        email_verified=row["email_verified"],
     )
+
+
+# A recipient as planning reads it: confirmed when the registration said so, or since.
+RECIPIENT = (
+    "SELECT r.*, (r.email_verified OR v.account_id IS NOT NULL) AS email_verified"
+    " FROM recipients r LEFT JOIN verified_addresses v ON v.account_id = r.id"
+)
 
 
 def preferences_from_row(row: dict | None) -> Preferences:
@@ -62,9 +70,9 @@ class NotifyStore:
         self.uow.execute(
             """
             INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
-                                    consent_at, updated_at)
+                                    consent_at, updated_at, email_verified)
             VALUES (%(id)s, 'returnee', %(name)s, %(email)s, %(phone)s, %(locale)s, %(consent)s,
-                    %(at)s, %(at)s)
+                    %(at)s, %(at)s, %(verified)s)
             ON CONFLICT (id) DO UPDATE SET
                 name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
                 locale = EXCLUDED.locale, updated_at = EXCLUDED.updated_at,
@@ -81,6 +89,8 @@ class NotifyStore:
                 "locale": data["locale"],
                 "consent": data["consents"]["notifications"],
                 "at": at,
+                # Said at registration only (absent: a producer from before confirmation).
+                "verified": data.get("email_verified", True),
             },
         )
 
@@ -95,11 +105,12 @@ class NotifyStore:
         self.uow.execute(
             """
             INSERT INTO recipients (id, kind, name, email, locale, role, organization_id,
-                                    updated_at)
-            VALUES (%s, 'staff', %s, %s, %s, %s, %s, now())
+                                    updated_at, email_verified)
+            VALUES (%s, 'staff', %s, %s, %s, %s, %s, now(), %s)
             ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
                 locale = EXCLUDED.locale, role = EXCLUDED.role,
-                organization_id = EXCLUDED.organization_id, updated_at = now()
+                organization_id = EXCLUDED.organization_id, updated_at = now(),
+                email_verified = recipients.email_verified OR EXCLUDED.email_verified
             """,
             (
                 str(data["staff_id"]),
@@ -108,6 +119,7 @@ class NotifyStore:
                 data.get("locale") or "zh-CN",
                 data["role"],
                 str(data["organization_id"]) if data.get("organization_id") else None,
+                data.get("email_verified", True),
             ),
         )
 
@@ -122,6 +134,17 @@ class NotifyStore:
             (str(data["organization_id"]), data["name"], data.get("contact_email")),
         )
 
+    def keep_verified(self, account_id, at: datetime) -> None:
+        """The account's address is confirmed (kept apart from the directory entry, which may
+        not be there yet)."""
+        if self.is_erased(account_id):
+            return
+        self.uow.execute(
+            "INSERT INTO verified_addresses (account_id, verified_at) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (str(account_id), at),
+        )
+
     def erase_person(self, person_id) -> int:
         """Delete everything held about the person; returns how many notifications went."""
         person = str(person_id)
@@ -129,6 +152,7 @@ class NotifyStore:
             "INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,)
         )
         self.uow.execute("DELETE FROM recipients WHERE id = %s", (person,))
+        self.uow.execute("DELETE FROM verified_addresses WHERE account_id = %s", (person,))
         self.uow.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
         self.uow.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
@@ -154,18 +178,18 @@ class NotifyStore:
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
             return None
-        row = self.uow.one("SELECT * FROM recipients WHERE id = %s", (str(recipient_id),))
+        row = self.uow.one(f"{RECIPIENT} WHERE r.id = %s", (str(recipient_id),))
         return recipient_from_row(row)
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]:
         if organization_id is None:
             rows = self.uow.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s ORDER BY name", (role,)
+                f"{RECIPIENT} WHERE r.kind = 'staff' AND r.role = %s ORDER BY r.name", (role,)
             )
         else:
             rows = self.uow.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s"
-                " AND organization_id = %s ORDER BY name",
+                f"{RECIPIENT} WHERE r.kind = 'staff' AND r.role = %s"
+                " AND r.organization_id = %s ORDER BY r.name",
                 (role, str(organization_id)),
             )
         return [recipient_from_row(row) for row in rows]

@@ -16,6 +16,8 @@ from contracts.examples import ADVISOR, APPOINTMENT, ICBC, PROVIDER, RETURNEE, e
 from contracts.schemas.notify import EVENT_TYPE_PATTERN
 from services.notify.channels import SmtpMailer, SmtpSettings
 from services.notify.domain import (
+    ACCOUNT_ONLY_TEMPLATES,
+    ACCOUNT_TEMPLATES,
     TEMPLATES,
     Appointment,
     Intent,
@@ -371,7 +373,7 @@ def test_webhook_signatures_bind_secret_timestamp_and_body():
 
 
 EXAMPLE_FOR = {
-    "welcome": ["returnee.registered"],
+    "welcome": ["returnee.registered", "account.link_issued"],
     "matches_found": ["matches.proposed"],
     "policies_eligible": ["eligibility.assessed"],
     "consultation_update": [
@@ -385,11 +387,14 @@ EXAMPLE_FOR = {
     "appointment_confirmation": ["appointment.booked", "appointment.cancelled"],
     # Not planned from an event: the reminder timer makes it from the booked appointment.
     "appointment_reminder": ["appointment.booked"],
+    "password_reset": ["account.link_issued"],
+    "staff_invitation": ["account.link_issued"],
 }
+EMAIL_TEMPLATES = (*TEMPLATES, *ACCOUNT_ONLY_TEMPLATES)
 
 
 def test_every_template_has_an_example_event():
-    assert set(EXAMPLE_FOR) == set(TEMPLATES)
+    assert set(EXAMPLE_FOR) == set(EMAIL_TEMPLATES)
 
 
 def intents_for(template):
@@ -398,11 +403,15 @@ def intents_for(template):
         if template == "appointment_reminder":
             yield reminder(booked(event.data), LI_WEI)
             continue
-        yield from plan(event.type, event.data, DIRECTORY)
+        data = event.data
+        if type_ == "account.link_issued":
+            purpose = next(p for p, t in ACCOUNT_TEMPLATES.items() if t == template)
+            data = {**data, "purpose": purpose}
+        yield from plan(event.type, data, DIRECTORY)
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
-@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("template", EMAIL_TEMPLATES)
 def test_every_template_renders_in_both_languages(template, locale):
     found = list(intents_for(template))
     assert found
@@ -440,7 +449,7 @@ def lengthened(value, locale, key=None):
 
 @pytest.mark.parametrize("to", ["li.wei@example.com", "李伟@例子.中国"])
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])
-@pytest.mark.parametrize("template", TEMPLATES)
+@pytest.mark.parametrize("template", EMAIL_TEMPLATES)
 def test_every_email_is_in_crlf_lines_of_at_most_998_octets(template, locale, to):
     # RFC 5321 2.3.8 and 4.5.3.1.6: what a strict server (aiosmtpd, Postfix 3.9) asks for; the
     # SMTPUTF8 path for an address that is not ASCII, the compat32 one for the others.

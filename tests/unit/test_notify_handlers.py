@@ -102,7 +102,7 @@ def test_the_routing_table_takes_every_event_notify_subscribes_to():
                 for t in CATALOG.produced_by(p)}  # fmt: skip
     assert set(handlers.EVENT_HANDLERS) == consumed
     announcing = {handlers.take_returnee, handlers.take_booking, handlers.take_cancellation,
-                  handlers.announce_event}  # fmt: skip
+                  handlers.announce_event, handlers.send_account_email}  # fmt: skip
     for event_type in PLANS:
         assert handlers.EVENT_HANDLERS[event_type] in announcing, event_type
 
@@ -393,6 +393,82 @@ def test_subscribed_events_are_forwarded_as_their_producer_published_them(db):
     assert db.handle(handlers.forward_event, received("consultation.rated"),
                      settings=SETTINGS) == 0  # fmt: skip
     assert len(rows(db, channel="webhook")) == 1
+
+
+# --- account emails and the confirmation of addresses ------------------------------------------
+
+
+def test_an_unconfirmed_address_is_welcomed_in_the_inbox_and_by_the_email_with_its_link(db):
+    event = registered(db, email_verified=False)
+    assert channels(db, event_id=event.id) == {"in_app": "sent"}  # no second welcome email
+    link = example("account.link_issued")
+    assert take(db, "account.link_issued") == 1
+    [email] = rows(db, event_type="account.link_issued")
+    assert (email["channel"], email["status"], email["template"]) == ("email", "queued", "welcome")
+    assert email["address"] == "li.wei@example.com" and email["recipient_id"] == RETURNEE
+    assert link.data["link"] in email["body"] and link.data["link"] in email["html"]
+    assert "2026-12-05 10:00" in email["body"]  # until when, in Shanghai time
+
+
+def test_until_confirmed_an_address_receives_nothing_else_by_email(db):
+    registered(db, email_verified=False)
+    assessed = received("eligibility.assessed")
+    db.handle(handlers.announce_event, assessed, settings=SETTINGS)
+    assert channels(db, event_id=assessed.id) == {"email": "suppressed", "in_app": "sent"}
+    assert rows(db, event_id=assessed.id, channel="email")[0]["reason"] == (
+        "email address not confirmed"
+    )
+    assert take(db, "account.email_verified") == 0
+    assert db.store.recipient(RETURNEE).email_verified is True
+    later = received("consultation.answered")
+    db.handle(handlers.announce_event, later, settings=SETTINGS)
+    assert channels(db, event_id=later.id) == {"email": "queued", "in_app": "sent"}
+
+
+def test_a_confirmation_that_overtakes_the_registration_holds(db):
+    take(db, "account.email_verified")
+    registered(db, email_verified=False)
+    assert db.store.recipient(RETURNEE).email_verified is True
+
+
+def test_account_emails_ignore_consent_opt_outs_and_quiet_hours_and_are_never_forwarded(db):
+    registered(db, consents={"matching": True, "notifications": False,
+                             "share_with_partners": False})  # fmt: skip
+    quiet = {"start": datetime(2026, 1, 1, 9).time(), "end": datetime(2026, 1, 1, 12).time(),
+             "timezone": "Asia/Shanghai"}  # fmt: skip
+    with db.unit_of_work() as uow:
+        handlers.put_preferences(
+            RETURNEE, {"opt_outs": [{"channel": "*", "topic": "*"}], "quiet_hours": quiet},
+            LI_WEI, uow,
+        )  # fmt: skip
+    subscribe(db, "account.link_issued")  # as no district system can (`schemas.PRIVATE_EVENTS`)
+    take(db, "account.link_issued", purpose="reset_password")
+    [email] = rows(db, event_type="account.link_issued")
+    assert (email["template"], email["status"]) == ("password_reset", "queued")
+    outlets = Outlets()
+    assert handlers.deliver_due(db, outlets) == 1  # 10:00 is within the quiet hours
+    assert [row["template"] for row, _ in outlets.sent] == ["password_reset"]
+    assert rows(db, channel="webhook") == []
+
+
+def test_staff_are_invited_and_their_directory_entry_follows_their_role(db):
+    take(db, "staff.registered", email_verified=False)
+    assert db.store.recipient(PROVIDER).email_verified is False
+    take(db, "account.link_issued", account_id=PROVIDER, purpose="set_password", name="陈静",
+         email="chen.jing@example-icbc.com.cn")  # fmt: skip
+    [invitation] = rows(db, event_type="account.link_issued")
+    assert invitation["template"] == "staff_invitation"
+    assert invitation["subject"] == "邀请您设置长宁区海归创业服务平台的密码"
+    take(db, "staff.updated", staff_id=PROVIDER, role="advisor", organization_id=None,
+         email_verified=True)  # fmt: skip
+    staff = db.store.recipient(PROVIDER)
+    assert (staff.role, staff.email_verified) == ("advisor", True)
+
+
+def test_revoked_credentials_are_left_to_the_chassis(db):
+    subscribe(db, "credentials.revoked")
+    assert take(db, "credentials.revoked") == 0
+    assert rows(db) == [] and db.published() == []
 
 
 # --- the delivery loop --------------------------------------------------------------------------
