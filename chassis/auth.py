@@ -95,8 +95,12 @@ class TokenIssuer:
         files = [settings["private_key_file"], settings.get("previous_key_file")]
         if not files[0]:
             raise RuntimeError("JWT_PRIVATE_KEY_FILE is not set: this service cannot sign tokens")
-        keys = [load_private_key(path) for path in files if path]
-        return cls(keys, settings["issuer"], settings["audience"], settings["ttl_seconds"])
+        keys = {}
+        for path in filter(None, files):  # the previous key may be the signing one (no rollover)
+            key = load_private_key(path)
+            keys.setdefault(key.kid, key)
+        return cls(list(keys.values()), settings["issuer"], settings["audience"],
+                   settings["ttl_seconds"])  # fmt: skip
 
     def issue(self, subject: str, role: str, organization_id: str | None = None,
               at: datetime | None = None) -> str:  # fmt: skip

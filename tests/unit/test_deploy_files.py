@@ -11,10 +11,12 @@ import functools
 import http.server
 import importlib.util
 import json
+import os
 import re
 import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 import tomllib
 from fnmatch import fnmatch
@@ -25,7 +27,9 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from chassis import secrets
 from chassis.settings import ENVIRONMENT, PORTS, SERVICES
+from deploy import secrets as generated
 from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -67,11 +71,38 @@ def load_compose() -> dict:
     return copy.deepcopy(yaml.safe_load(_compose_text()))
 
 
-def environment(definition: dict) -> dict[str, str]:
+def environment(definition: dict, with_secrets: bool = False) -> dict[str, str]:
+    """The container's `environment`; `with_secrets`: and its env files, as `make secrets`
+    generates them."""
     env = definition.get("environment") or {}
     if isinstance(env, list):
         env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
-    return {name: None if value is None else str(value) for name, value in env.items()}
+    found = {name: None if value is None else str(value) for name, value in env.items()}
+    if with_secrets:
+        for path in env_files(definition):
+            found |= read_env(generated_compose_secrets() / Path(path).relative_to(SECRETS))
+    return found
+
+
+SECRETS = Path("deploy/secrets")
+
+
+def env_files(definition: dict) -> list[str]:
+    files = definition.get("env_file") or []
+    return [files] if isinstance(files, str) else [f if isinstance(f, str) else f["path"]
+                                                   for f in files]  # fmt: skip
+
+
+def read_env(path: Path) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+
+
+@functools.cache
+def generated_compose_secrets() -> Path:
+    """What `make secrets` writes, written to a folder of the test session's own."""
+    folder = Path(tempfile.mkdtemp(prefix="compose-secrets-")) / "secrets"
+    generated.compose(folder)
+    return folder
 
 
 def depends_on(definition: dict) -> dict[str, str]:
@@ -129,7 +160,7 @@ def readable_variables(service: str | None) -> frozenset[str]:
 
 def unknown_variables(name: str, definition: dict) -> set[str]:
     service = None if name == "topology" else build_arg(definition, "SERVICE")
-    return set(environment(definition)) - readable_variables(service)
+    return set(environment(definition, with_secrets=True)) - readable_variables(service)
 
 
 def is_pinned(image: str) -> bool:
@@ -275,9 +306,9 @@ def test_a_misspelt_or_misplaced_variable_is_caught():
 @pytest.mark.parametrize("service", SERVICES)
 def test_database_urls_name_the_service_database_on_the_compose_postgres(service):
     services = load_compose()["services"]
-    postgres = environment(services["postgres"])
+    postgres = environment(services["postgres"], with_secrets=True)
     for name in (service, f"{service}-migrate"):
-        url = urlsplit(environment(services[name])["DATABASE_URL"])
+        url = urlsplit(environment(services[name], with_secrets=True)["DATABASE_URL"])
         assert url.scheme in ("postgresql", "postgres")
         assert url.path == f"/{service}", f"{name} uses database {url.path!r}"
         assert (url.hostname, url.port or 5432) == ("postgres", 5432)
@@ -288,9 +319,9 @@ def test_database_urls_name_the_service_database_on_the_compose_postgres(service
 
 def test_amqp_uri_reaches_the_compose_broker_with_its_credentials():
     doc = load_compose()
-    rabbit = environment(doc["services"]["rabbitmq"])
+    rabbit = environment(doc["services"]["rabbitmq"], with_secrets=True)
     for name, definition in platform_containers(doc).items():
-        url = urlsplit(environment(definition)["AMQP_URI"])
+        url = urlsplit(environment(definition, with_secrets=True)["AMQP_URI"])
         assert (url.scheme, url.hostname, url.port or 5672) == ("amqp", "rabbitmq", 5672), name
         assert url.username == rabbit.get("RABBITMQ_DEFAULT_USER", "guest"), name
         assert url.password == rabbit.get("RABBITMQ_DEFAULT_PASS", "guest"), name
@@ -307,11 +338,58 @@ def test_notify_sends_mail_to_mailpit():
 
 def test_topology_and_services_agree_on_the_queue_settings():
     services = load_compose()["services"]
-    topology = environment(services["topology"])
+    topology = environment(services["topology"], with_secrets=True)
     for service in SERVICES:
-        env = environment(services[service])
+        env = environment(services[service], with_secrets=True)
         for name in TOPOLOGY_SETTINGS:
             assert env.get(name) == topology.get(name), f"{service} and topology differ on {name}"
+
+
+# --- compose: secrets ------------------------------------------------------------------------
+
+SECRET_NAMES = re.compile(r"PASSWORD|SECRET|DATA_KEY|_PASS$|AMQP_URI|DATABASE_URL")
+
+
+def test_compose_holds_no_secret_only_the_generated_git_ignored_files_do():
+    doc = load_compose()
+    for name, definition in doc["services"].items():
+        literal = {k for k in environment(definition) if SECRET_NAMES.search(k)}
+        assert not literal, f"{name} sets {sorted(literal)} in docker-compose.yml"
+        for path in env_files(definition):
+            assert Path(path).parent == SECRETS, f"{name} reads {path}"
+    assert "deploy/secrets/" in (ROOT / ".gitignore").read_text().splitlines()
+    for pattern in ("deploy/secrets", ".dev"):
+        assert pattern in dockerignore_patterns(), f"{pattern} would go into the images"
+    for word in ("replace_me", "replace-me", "changeme"):
+        assert word not in _compose_text().lower(), word
+
+
+def test_make_secrets_writes_every_file_compose_reads_and_keeps_them_on_a_second_run():
+    doc = load_compose()
+    folder = generated_compose_secrets()
+    wanted = {Path(p).relative_to(SECRETS) for d in doc["services"].values() for p in env_files(d)}
+    wanted |= {Path(s["file"]).relative_to(SECRETS) for s in doc["secrets"].values()}
+    assert wanted <= {p.relative_to(folder) for p in folder.rglob("*") if p.is_file()}
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert generated.compose(folder) == []
+    assert before == {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert oct(folder.stat().st_mode & 0o777) == "0o700"
+    assert oct((folder / "accounts.env").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_starts_in_production_on_what_make_secrets_generates(service, monkeypatch):
+    doc = load_compose()
+    definition = doc["services"][service]
+    env = environment(definition, with_secrets=True)
+    mounted = {f"/run/secrets/{n}": generated_compose_secrets() / Path(s["file"]).relative_to(
+        SECRETS) for n, s in doc["secrets"].items()}  # fmt: skip
+    for name in [n for n in os.environ if n.startswith(("JWT_", "ACCOUNTS_", "ADMIN_"))]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, str(mounted.get(value, value)))
+    assert env["PLATFORM_ENV"] == "production"
+    assert [str(r) for r in secrets.refusals(service)] == []
 
 
 # --- compose: start order -------------------------------------------------------------------

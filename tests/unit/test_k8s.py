@@ -7,17 +7,22 @@ serves, the commands the containers run, and the broker users of deploy/rabbitmq
 
 import copy
 import functools
+import ipaddress
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
 
+from chassis import secrets
 from chassis.loader import service_class
-from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES
+from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES, TOKEN_ISSUER
 from chassis.web import Operable
+from deploy import secrets as generated
 from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -73,18 +78,43 @@ def pod_spec(workload: dict) -> dict:
 
 
 def environment(objects: list[dict], container: dict) -> dict[str, str]:
-    """What the container's process sees: envFrom ConfigMaps and Secrets, then `env`."""
+    """What the container's process sees: envFrom ConfigMaps and Secrets (made by the
+    overlay's secretGenerator from what `python -m deploy.secrets kubernetes` writes), then
+    `env`."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
         if "configMapRef" in source:
             env.update(find(objects, "ConfigMap", source["configMapRef"]["name"])["data"])
         if "secretRef" in source:
-            secret = find(objects, "Secret", source["secretRef"]["name"])
-            env.update(secret.get("stringData", {}))
-            env.update(dict.fromkeys(secret.get("data", {}), "<base64>"))
+            env.update(generated_secret(source["secretRef"]["name"]))
     for item in container.get("env", []):
         env[item["name"]] = item.get("value", "<from a reference>")
     return env
+
+
+def secret_generator() -> dict[str, dict]:
+    return {g["name"]: g for g in kustomization(PRODUCTION)["secretGenerator"]}
+
+
+@functools.cache
+def generated_folder() -> Path:
+    """What the operator generates into the overlay's secrets/, generated into a folder of the
+    test session's own."""
+    folder = Path(tempfile.mkdtemp(prefix="k8s-secrets-")) / "secrets"
+    generated.kubernetes(folder)
+    return folder
+
+
+def generated_secret(name: str) -> dict[str, str]:
+    """The keys and values of a generated Secret, as its env files hold them."""
+    generator = secret_generator()[name]
+    values = {}
+    for path in generator.get("envs", []):
+        text = (generated_folder() / Path(path).relative_to("secrets")).read_text()
+        values |= dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+    for path in generator.get("files", []):
+        values[Path(path).name] = str(generated_folder() / Path(path).relative_to("secrets"))
+    return values
 
 
 def readable_variables(service: str | None) -> frozenset[str]:
@@ -332,10 +362,13 @@ def test_every_variable_a_service_needs_in_production_is_set(service):
     objects = manifests()
     (container,) = pod_spec(find(objects, "Deployment", service))["containers"]
     env = environment(objects, container)
-    # Without these the service would run on development defaults (localhost, a known key).
-    needed = {"AMQP_URI", "DATABASE_URL", "JWT_SECRET", "HTTP_HOST", "HTTP_PORT"}
-    if service == "accounts":
-        needed |= {"DATA_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD"}
+    # Without these the service would refuse to start (production: chassis.secrets).
+    needed = {"AMQP_URI", "DATABASE_URL", "HTTP_HOST", "HTTP_PORT"}
+    if service == TOKEN_ISSUER:
+        needed |= {"DATA_KEY", "ADMIN_EMAIL", "ADMIN_PASSWORD", "JWT_PRIVATE_KEY_FILE",
+                   "JWT_PREVIOUS_KEY_FILE", "PORTAL_URL"}  # fmt: skip
+    else:
+        needed |= {"JWT_JWKS_URL"}
     if service == "notify":
         needed |= {"SMTP_HOST", "SMTP_PORT"}
     assert needed <= set(env), f"{service} lacks {sorted(needed - set(env))}"
@@ -357,6 +390,10 @@ def test_the_first_phase_holds_the_jobs_and_all_they_need_and_no_service():
     kinds = {(o["kind"], o["metadata"]["name"]) for o in selected}
     jobs = [o for o in objects if o["kind"] == "Job"]
     assert jobs and all(("Job", job["metadata"]["name"]) in kinds for job in jobs)
+    # The generated Secrets carry the first phase's label too.
+    labels = kustomization(PRODUCTION)["generatorOptions"]["labels"]
+    assert labels[COMPONENT] in FIRST_PHASE
+    kinds |= {("Secret", name) for name in secret_generator()}
     for job in jobs:
         for container in pod_spec(job)["containers"]:
             for source in container.get("envFrom", []):
@@ -364,4 +401,135 @@ def test_the_first_phase_holds_the_jobs_and_all_they_need_and_no_service():
                 kind = "ConfigMap" if "configMapRef" in source else "Secret"
                 assert (kind, ref["name"]) in kinds, f"{job['metadata']['name']} needs {ref}"
     assert ("Namespace", kustomization(BASE)["namespace"]) in kinds
+    # the network policies are in place before the Jobs run: they let them reach what they set up
+    network = {o["metadata"]["name"] for o in objects if o["kind"] == "NetworkPolicy"}
+    assert network and network <= {name for kind, name in kinds if kind == "NetworkPolicy"}
     assert not [o for o in selected if o["kind"] in ("Deployment", "Service")]
+
+
+# --- secrets, pods, the network: safe as shipped --------------------------------------------
+
+
+def test_no_secret_is_shipped_the_overlay_makes_them_from_generated_git_ignored_files():
+    for folder in (BASE, PRODUCTION):
+        assert not [o for o in manifests(folder) if o["kind"] == "Secret"], folder.name
+        for path in folder.glob("*.yaml"):
+            text = path.read_text().lower()
+            assert "replace_me" not in text and "changeme" not in text, path.name
+    ignored = (ROOT / ".gitignore").read_text().splitlines()
+    assert "deploy/k8s/overlays/production/secrets/" in ignored
+    folder = generated_folder()
+    for generator in secret_generator().values():
+        for path in [*generator.get("envs", []), *generator.get("files", [])]:
+            assert Path(path).parts[0] == "secrets", path
+            assert (folder / Path(path).relative_to("secrets")).is_file(), path
+    assert oct((folder / "accounts.env").stat().st_mode & 0o777) == "0o600"
+    assert oct((folder / "jwt" / "signing.pem").stat().st_mode & 0o777) == "0o600"
+
+
+def test_every_secret_a_pod_reads_is_generated():
+    objects = manifests()
+    generated_names = set(secret_generator())
+    for workload, _ in workloads(objects):
+        spec = pod_spec(workload)
+        for container in spec["containers"]:
+            for source in container.get("envFrom", []):
+                if "secretRef" in source:
+                    assert source["secretRef"]["name"] in generated_names
+        for volume in spec.get("volumes", []):
+            if "secret" in volume:
+                assert volume["secret"]["secretName"] in generated_names
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_starts_in_production_on_what_the_operator_generates(service, monkeypatch):
+    objects = manifests()
+    deployment = find(objects, "Deployment", service)
+    (container,) = pod_spec(deployment)["containers"]
+    env = environment(objects, container)
+    # the mounted key files, where the generator wrote them
+    mounts = {m["name"]: m["mountPath"] for m in container.get("volumeMounts", [])}
+    for volume in pod_spec(deployment).get("volumes", []):
+        if "secret" in volume:
+            files = generated_secret(volume["secret"]["secretName"])
+            for name, value in list(env.items()):
+                for file_name, path in files.items():
+                    if value == f"{mounts[volume['name']]}/{file_name}":
+                        env[name] = path
+    for name in [n for n in os.environ if n.startswith(("JWT_", "ACCOUNTS_", "ADMIN_"))]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PLATFORM_ENV", "production")
+    assert [str(r) for r in secrets.refusals(service)] == []
+
+
+def test_every_pod_runs_with_the_default_seccomp_profile_and_no_api_token():
+    for workload, _ in workloads(manifests()):
+        spec = pod_spec(workload)
+        name = workload["metadata"]["name"]
+        assert spec["automountServiceAccountToken"] is False, name
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+
+
+def test_the_signing_key_is_mounted_into_accounts_alone():
+    objects = manifests()
+    for workload, service in workloads(objects):
+        spec = pod_spec(workload)
+        secrets_mounted = [v for v in spec.get("volumes", []) if "secret" in v]
+        if workload["kind"] == "Deployment" and service == TOKEN_ISSUER:
+            (volume,) = secrets_mounted
+            assert volume["secret"]["secretName"] == "accounts-jwt"
+            (container,) = spec["containers"]
+            env = environment(objects, container)
+            mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+            assert mount["readOnly"] is True
+            for name in ("JWT_PRIVATE_KEY_FILE", "JWT_PREVIOUS_KEY_FILE"):
+                assert env[name].startswith(mount["mountPath"] + "/")
+            assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]
+        else:
+            assert not secrets_mounted, workload["metadata"]["name"]
+
+
+def policies() -> dict[str, dict]:
+    return {o["metadata"]["name"]: o for o in manifests() if o["kind"] == "NetworkPolicy"}
+
+
+def egress_ports(policy: dict) -> set[int]:
+    return {p["port"] for rule in policy["spec"].get("egress", []) for p in rule.get("ports", [])}
+
+
+def test_everything_is_denied_but_what_the_network_policies_allow():
+    found = policies()
+    deny = found["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    assert egress_ports(found["dns"]) == {53}
+    for service in SERVICES:
+        policy = found[service]
+        assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": service}
+        (ingress,) = policy["spec"]["ingress"]
+        assert [p["port"] for p in ingress["ports"]] == [PORTS[service]]
+        expected = {5672, 5432} | ({PORTS[TOKEN_ISSUER]} if service != TOKEN_ISSUER else set())
+        if service == "notify":
+            expected |= {25, 465, 587, 443, 80}  # the mail relay, webhooks
+        assert egress_ports(policy) == expected, service
+    assert egress_ports(found["migrations"]) == {5432}
+    assert egress_ports(found["topology"]) == {5672}
+
+
+def test_webhooks_reach_the_internet_but_not_the_clusters_networks():
+    (webhooks,) = [r for r in policies()["notify"]["spec"]["egress"]
+                   if {p["port"] for p in r.get("ports", [])} == {443, 80}]  # fmt: skip
+    (target,) = webhooks["to"]
+    assert target["ipBlock"]["cidr"] == "0.0.0.0/0"
+    excluded = [ipaddress.ip_network(n) for n in target["ipBlock"]["except"]]
+    for inside in ("10.1.2.3", "172.20.0.5", "192.168.1.1", "169.254.169.254", "127.0.0.1"):
+        assert any(ipaddress.ip_address(inside) in n for n in excluded), inside
+
+
+def test_matching_leaves_its_replica_count_to_its_autoscaler():
+    objects = manifests()
+    assert "replicas" not in find(objects, "Deployment", "matching")["spec"]
+    assert "matching" not in {r["name"] for r in kustomization(PRODUCTION)["replicas"]}
