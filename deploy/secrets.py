@@ -125,8 +125,12 @@ def compose(folder: Path = COMPOSE_FOLDER, force: bool = False) -> list[str]:
     return writer.written
 
 
-def kubernetes(folder: Path = KUBERNETES_FOLDER, force: bool = False,
-               broker_host: str = "rabbitmq", database_host: str = "postgres") -> list[str]:  # fmt: skip
+def kubernetes(
+    folder: Path = KUBERNETES_FOLDER,
+    force: bool = False,
+    broker_host: str = "rabbitmq",
+    database_host: str = "postgres",
+) -> list[str]:
     writer = Writer(folder, force)
     broker = {user: _existing(writer, "rabbitmq.env", _broker_variable(user)) or password()
               for user in BROKER_USERS}  # fmt: skip
@@ -166,8 +170,11 @@ def _broker_variable(user: str) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m deploy.secrets", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m deploy.secrets",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("target", choices=["compose", "kubernetes"])
     parser.add_argument("folder", nargs="?", type=Path)
     parser.add_argument("--force", action="store_true", help="write every file anew")
