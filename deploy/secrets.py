@@ -192,9 +192,7 @@ def main(argv=None) -> int:
     if not written:
         print(f"{folder}: every file exists already (--force writes them anew)")
     elif args.target == "compose":
-        print(
-            f"the admin is {COMPOSE_ADMIN_EMAIL}; the password: ADMIN_PASSWORD in {folder}/accounts.env"
-        )
+        print(f"the admin: {COMPOSE_ADMIN_EMAIL}, ADMIN_PASSWORD in {folder / 'accounts.env'}")
     return 0
 
 
