@@ -1,16 +1,19 @@
 """The HTTP chassis as a client sees it: JSON errors in the caller's language, schemas, tokens."""
 
+import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 from marshmallow import Schema, fields, validate
 
-from chassis.auth import Authenticator, TokenCodec
+from chassis.auth import Authenticator, TokenIssuer
 from chassis.db import Database
 from chassis.settings import nameko_config
-from chassis.web import Conflict, Operable, http
-from tests.support import free_port, service_url
+from chassis.web import MAX_LIST_ITEMS, Conflict, Operable, http
+from contracts import CATALOG
+from tests.support import free_port, publish_events, service_url, wait_until
 
 
 class Greeting(Schema):
@@ -21,6 +24,10 @@ class Greeting(Schema):
 
 class Listing(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+class Tags(Schema):
+    tags = fields.List(fields.String(), required=True)  # no maximum of its own
 
 
 class Hello(Operable):
@@ -53,6 +60,10 @@ class Hello(Operable):
     @http("GET", "/boom")
     def boom(self, request):
         raise RuntimeError("a bug")
+
+    @http("POST", "/tags", body=Tags)
+    def tag(self, request, body):
+        return {"tags": len(body["tags"])}
 
 
 @pytest.fixture
@@ -151,9 +162,8 @@ def test_tokens_are_required_and_objects_are_guarded(base_url, token_for):
 
 
 def test_auth_errors_come_back_in_the_callers_language(base_url, token_for):
-    jwt_config = nameko_config("accounts")["JWT"]
-    codec = TokenCodec(**jwt_config)
-    expired = TokenCodec(**{**jwt_config, "ttl_seconds": -60}).issue("g1", "returnee")
+    issuer = TokenIssuer.from_config(nameko_config("accounts"))
+    expired = issuer.issue("g1", "returnee", at=datetime.now(UTC) - timedelta(hours=1))
     greeting = f"{base_url}/greetings/g1"
     forget = f"{base_url}/greetings/{uuid.uuid4()}"
     cases = [  # method, url, headers, status, English, Chinese
@@ -162,7 +172,7 @@ def test_auth_errors_come_back_in_the_callers_language(base_url, token_for):
          "The token has expired.", "访问令牌已过期。"),
         ("GET", greeting, {"Authorization": "Bearer not-a-token"}, 401,
          "The token is not valid: Not enough segments", "访问令牌无效：Not enough segments"),
-        ("GET", greeting, {"Authorization": f"Bearer {codec.issue('g1', 'superuser')}"}, 401,
+        ("GET", greeting, {"Authorization": f"Bearer {issuer.issue('g1', 'superuser')}"}, 401,
          "The token names an unknown role.", "访问令牌中的角色未知。"),
         ("GET", greeting, token_for("returnee", "g2"), 403,
          "You may act only on your own data.", "您只能操作自己的数据。"),
@@ -177,11 +187,74 @@ def test_auth_errors_come_back_in_the_callers_language(base_url, token_for):
             assert response.json()["message"] == message, (url, headers, language)
 
 
+def test_a_body_over_the_maximum_is_413_before_it_is_read_or_authenticated(base_url):
+    limit = nameko_config("accounts")["HTTP_MAX_BODY_BYTES"]
+    assert limit == 64 * 1024
+    small = requests.post(f"{base_url}/greetings", json={"name": "Li", "age": 30})
+    assert small.status_code == 201
+    padded = {"name": "Li", "age": 30, "pad": "x" * limit}
+    for path in ("/greetings", f"/greetings/{uuid.uuid4()}"):  # public, and behind a token
+        response = requests.post(f"{base_url}{path}", json=padded)
+        if path != "/greetings":
+            assert response.status_code in (405, 413)
+            continue
+        assert response.status_code == 413
+        assert response.json() == {
+            "error": "request_entity_too_large",
+            "message": "The request body is too large.",
+        }
+    zh = requests.post(f"{base_url}/greetings", json=padded, headers={"Accept-Language": "zh-CN"})
+    assert zh.status_code == 413 and zh.json()["message"] == "请求体过大。"
+
+
+def test_a_list_without_a_maximum_of_its_own_gets_the_chassis_one(base_url):
+    allowed = requests.post(f"{base_url}/tags", json={"tags": ["a"] * MAX_LIST_ITEMS})
+    assert allowed.status_code == 200, allowed.text
+    too_many = requests.post(f"{base_url}/tags", json={"tags": ["a"] * (MAX_LIST_ITEMS + 1)})
+    assert too_many.status_code == 400
+    assert too_many.json()["fields"] == {"tags": [f"Longer than maximum length {MAX_LIST_ITEMS}."]}
+    document = requests.get(f"{base_url}/openapi.json").json()
+    body = document["paths"]["/tags"]["post"]["requestBody"]["content"]["application/json"]
+    schema = body["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    assert schema["properties"]["tags"]["maxItems"] == MAX_LIST_ITEMS
+
+
+def test_revoked_credentials_stop_a_token_within_seconds(base_url, amqp_uri, token_for):
+    subject = str(uuid.uuid4())
+    url = f"{base_url}/greetings/{subject}"
+    before = token_for("returnee", subject)
+    assert requests.get(url, headers=before).status_code == 200
+    time.sleep(0.01)  # the revocation is later than the token's issue
+    revoked = CATALOG.create("accounts", "credentials.revoked", {
+        "subject": subject, "not_before": datetime.now(UTC), "reason": "password_changed",
+    }, subject=subject)  # fmt: skip
+    published = time.monotonic()
+    publish_events(amqp_uri, [revoked])
+    wait_until(lambda: requests.get(url, headers=before).status_code == 401, 5, 0.05,
+               "the revoked token refused")  # fmt: skip
+    took = time.monotonic() - published
+    response = requests.get(url, headers={**before, "Accept-Language": "zh-CN"})
+    assert response.json() == {"error": "token_revoked", "message": "访问令牌已撤销，请重新登录。"}
+    time.sleep(0.01)
+    assert requests.get(url, headers=token_for("returnee", subject)).status_code == 200  # new one
+    assert requests.get(url, headers=token_for("returnee")).status_code == 403  # others: as ever
+    assert took < 5
+
+
+class Unsubscribed(Hello):
+    """Hello without the revocation subscriber every Operable service has: a service with a
+    subscriber waits for the broker at start (nameko's consumer does), one without serves."""
+
+    keep_revocation = None
+
+
 def test_readiness_names_the_broker_when_it_is_down(container_factory, config_for):
     closed_port = free_port()  # bound and closed again: nothing listens there
     config = config_for("accounts")
     config["AMQP_URI"] = f"amqp://guest:guest@127.0.0.1:{closed_port}/"
-    container = container_factory(Hello, config)
+    container = container_factory(Unsubscribed, config)
     container.start()
     url = service_url(container)
     ready = requests.get(f"{url}/health/ready")
