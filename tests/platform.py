@@ -3,6 +3,7 @@ test's vhost, fresh migrated and seeded databases, free ports, and a real SMTP s
 
 import copy
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -16,6 +17,7 @@ from contracts.examples import EXAMPLES
 from tests.support import ROOT, ServiceProcess, free_port, wait_until
 
 ADMIN = ("admin@station.example", "Station-admin-2026")
+PORTAL_URL = "https://portal.platform.test"  # where the emailed links of the tests lead
 STAFF_PASSWORD = "Station-staff-2026"  # deploy/reference/organizations.yml
 PASSWORD = "Returnee2026!"
 
@@ -38,6 +40,9 @@ class Platform:
         self.ports = {s: free_port() for s in SERVICES}
         self.env = {
             "PLATFORM_ENV": "development",
+            "ACCOUNTS_PORTAL_URL": PORTAL_URL,
+            # The chaos tests register a thousand returnees from this one address.
+            "ACCOUNTS_REGISTRATIONS_PER_HOUR": "100000",
             "ADMIN_EMAIL": ADMIN[0],
             "ADMIN_PASSWORD": ADMIN[1],
             "NOTIFY_SMTP_HOST": smtp_sink.host,
@@ -128,3 +133,20 @@ class Platform:
         response = self.call("POST", "accounts", "/returnees", json=body)
         assert response.status_code == 201, response.text
         return response.json(), self.token(body["email"], PASSWORD), body
+
+    def link_token(self, address: str, page: str, seen: int = 0, timeout: float = 30) -> str:
+        """The token of the link to `<PORTAL_URL><page>` in an email to `address` that the SMTP
+        server received, past the first `seen` such emails."""
+
+        def found():
+            tokens = [
+                m.group(1)
+                for mail in self.smtp.to(address)
+                for m in re.finditer(
+                    rf"{re.escape(PORTAL_URL + page)}\?token=([\w-]+)",
+                    mail.get_body(("plain",)).get_content(),
+                )
+            ]
+            return tokens[seen] if len(tokens) > seen else None
+
+        return wait_until(found, timeout, 0.1, f"an email to {address} with a {page} link")

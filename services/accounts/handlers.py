@@ -14,7 +14,6 @@ from services.accounts import messages  # noqa: F401  (the catalog of the texts 
 from services.accounts.credentials import (
     LINK_LIFETIMES,
     REFRESH_TOKEN_LIFETIME,
-    REGISTRATIONS_PER_ADDRESS,
     RESET_REQUESTS_PER_ADDRESS,
     SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
     SIGN_IN_PER_ADDRESS,
@@ -47,12 +46,13 @@ from services.accounts.views import (
 PASSWORD_LINKS = ("reset_password", "set_password")
 
 
-def register_returnee(command: dict, client_address: str, db, sealer, portal_url: str) -> dict:
+def register_returnee(command: dict, client_address: str, db, sealer, settings) -> dict:
     """A returnee's account, profile and consents → `returnee.registered`, and the welcome
-    email's verification link → `account.link_issued`. Throttled per client address."""
+    email's verification link → `account.link_issued`. Throttled per client address
+    (`settings.registrations`)."""
     with db.unit_of_work() as uow:
         _refuse_invalid(command, uow.today(), _field_problems(command))
-        _count(uow, [(REGISTRATIONS_PER_ADDRESS, (client_address,))],
+        _count(uow, [(settings.registrations, (client_address,))],
                "Too many registrations from your address; try again later.")  # fmt: skip
     returnee_id = str(uuid.uuid4())
     email = normalize_email(command["email"])
@@ -80,7 +80,7 @@ def register_returnee(command: dict, client_address: str, db, sealer, portal_url
             subject=returnee_id,
         )
         _issue_link(uow, returnee_id, email, profile["name"], profile["locale"], "verify_email",
-                    portal_url)  # fmt: skip
+                    settings.portal_url)  # fmt: skip
         return returnee_view(row)
 
 

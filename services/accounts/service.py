@@ -13,7 +13,7 @@ from chassis.db import Database
 from chassis.web import Operable, http
 from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
-from services.accounts.portal import Portal
+from services.accounts.providers import Settings
 from services.accounts.schemas import (
     ConsentUpdate,
     LinkToken,
@@ -44,7 +44,7 @@ class AccountsService(Operable):
     tokens = TokenIssuing()
     admin = AdminBootstrap()
     sealer = Sealing()
-    portal = Portal()
+    settings = Settings()
 
     @http(
         "POST",
@@ -56,7 +56,7 @@ class AccountsService(Operable):
     )
     def register(self, request, body):
         return handlers.register_returnee(
-            body, request.client_address, self.db, self.sealer, self.portal
+            body, request.client_address, self.db, self.sealer, self.settings
         )
 
     @http(
@@ -185,7 +185,9 @@ class AccountsService(Operable):
         summary="Email a password reset link, whether or not the address has an account (public)",
     )
     def request_password_reset(self, request, body):
-        handlers.request_password_reset(body, request.client_address, self.db, self.portal)
+        handlers.request_password_reset(
+            body, request.client_address, self.db, self.settings.portal_url
+        )
         return 202, None
 
     @http(
@@ -233,7 +235,7 @@ class AccountsService(Operable):
     )
     def register_staff(self, request, body):
         with self.db.unit_of_work() as uow:
-            return handlers.register_staff(body, uow, self.portal)
+            return handlers.register_staff(body, uow, self.settings.portal_url)
 
     @http(
         "POST",

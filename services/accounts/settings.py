@@ -16,6 +16,9 @@ DECLARED = {
     # Where the links emailed to people lead: the portal's pages that post their token back
     # (`<PORTAL_URL>/verify-email?token=...`, `/reset-password`, `/set-password`).
     "PORTAL_URL": "http://127.0.0.1:8080",
+    # Registrations one client address may make in an hour (a station's kiosk, or a NAT in
+    # front of many people, may need more).
+    "REGISTRATIONS_PER_HOUR": "20",
 }
 
 # The admin `make run` creates on a development machine (deploy/local.py), and the data key a

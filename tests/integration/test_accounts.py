@@ -1,9 +1,6 @@
 """accounts over HTTP against the real PostgreSQL and RabbitMQ."""
 
 import copy
-import hashlib
-import hmac
-import json
 import logging
 import statistics
 import time
@@ -12,17 +9,15 @@ import uuid
 import jwt
 import pytest
 import requests
-from cryptography.hazmat.primitives import serialization
 
-from chassis.auth import TokenIssuer, TokenVerifier
-from chassis.keys import new_key
+from chassis.auth import TokenVerifier
 from chassis.logs import JsonFormatter
 from chassis.settings import nameko_config
 from contracts.examples import EXAMPLES
 from services.accounts.credentials import SIGN_IN_PER_ADDRESS
 from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
-from tests.support import query, refused_port, service_url, wait_until
+from tests.support import forged_tokens, query, refused_port, service_url, wait_until
 from tests.unit.test_accounts_handlers import V1_BODY
 
 PASSWORD = "Returnee2026!"
@@ -278,68 +273,6 @@ def test_token_attacks_are_rejected_with_401(accounts):
         assert response.json()["error"] in ("invalid_token", "token_expired"), name
     assert requests.get(url).status_code == 401
     assert requests.get(url, headers={"Authorization": "Basic abc"}).status_code == 401
-
-
-def forged_tokens(subject: str) -> dict[str, str]:
-    """Tokens no service may take, each with the claims of a valid one but for one thing."""
-    config = nameko_config("accounts")
-    issuer = TokenIssuer.from_config(config)  # the development key every service trusts
-    key = issuer.keys[0]
-    now = int(time.time())
-    good = {
-        "sub": subject,
-        "role": "admin",
-        "iss": config["JWT"]["issuer"],
-        "aud": config["JWT"]["audience"],
-        "iat": now,
-        "exp": now + 600,
-    }
-
-    def signed(claims, kid=key.kid, private_key=key.private_key, algorithm="EdDSA"):
-        return jwt.encode(claims, private_key, algorithm=algorithm, headers={"kid": kid})
-
-    public_pem = key.private_key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    stranger = new_key()
-    valid = signed(good)
-    header, _, signature = valid.split(".")
-    payload = jwt.utils.base64url_encode(
-        json.dumps({**good, "sub": str(uuid.uuid4())}).encode()
-    ).decode()
-    assert TokenVerifier.from_config(config).verify(valid).role == "admin"  # the base is valid
-    return {
-        "HS256 with a development secret": jwt.encode(
-            good,
-            "development-only-secret-set-JWT_SECRET-in-production",
-            "HS256",
-            headers={"kid": key.kid},
-        ),  # fmt: skip
-        "HS256 with the public key as its secret": _hmac_with_public_key(good, key.kid, public_pem),
-        "alg none": jwt.encode(good, None, algorithm="none", headers={"kid": key.kid}),
-        "unknown kid": signed(good, kid="no-such-key"),
-        "no kid": jwt.encode(good, key.private_key, algorithm="EdDSA"),
-        "another key under the platform's kid": signed(good, private_key=stranger.private_key),
-        "wrong issuer": signed({**good, "iss": "someone-else"}),
-        "wrong audience": signed({**good, "aud": "another-system"}),
-        "expired": signed({**good, "iat": now - 7200, "exp": now - 3600}),
-        "no expiry": signed({k: v for k, v in good.items() if k != "exp"}),
-        "unknown role": signed({**good, "role": "superuser"}),
-        "tampered payload": f"{header}.{payload}.{signature}",
-        "not a token": "not.a.token",
-    }
-
-
-def _hmac_with_public_key(claims: dict, kid: str, public_pem: bytes) -> str:
-    """The classic key confusion: HS256 keyed with the verifier's public key. PyJWT refuses to
-    make one, so it is signed by hand."""
-    segments = [
-        jwt.utils.base64url_encode(json.dumps(part).encode())
-        for part in ({"alg": "HS256", "typ": "JWT", "kid": kid}, claims)
-    ]
-    signing_input = b".".join(segments)
-    mac = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
-    return (signing_input + b"." + jwt.utils.base64url_encode(mac)).decode()
 
 
 def test_object_level_authorization(accounts, spy):

@@ -30,6 +30,7 @@ from services.accounts.credentials import (
     hash_password,
 )
 from services.accounts.memory import MemoryStore
+from services.accounts.providers import AccountsSettings
 from services.accounts.schemas import (
     ConsentUpdate,
     OrganizationIn,
@@ -50,6 +51,7 @@ SEALER = Sealer(base64.b64encode(b"k" * 32).decode())
 TOKENS = TokenIssuer([new_key()], "issuer", "audience", 600)
 PORTAL = "https://portal.example"
 ADDRESS = "203.0.113.5"
+SETTINGS = AccountsSettings(PORTAL, REGISTRATIONS_PER_ADDRESS)
 
 
 def claims(token: str) -> dict:
@@ -132,7 +134,7 @@ def db(clock):
 
 def register(db, registration: dict | None = None, address: str = ADDRESS) -> dict:
     command = Registration().load(registration or body())
-    return handlers.register_returnee(command, address, db, SEALER, PORTAL)
+    return handlers.register_returnee(command, address, db, SEALER, SETTINGS)
 
 
 def change(db, returnee_id: str, changes: dict) -> dict:
@@ -141,7 +143,7 @@ def change(db, returnee_id: str, changes: dict) -> dict:
 
 
 def registering(command, db):
-    return handlers.register_returnee(command, ADDRESS, db, SEALER, PORTAL)
+    return handlers.register_returnee(command, ADDRESS, db, SEALER, SETTINGS)
 
 
 def refusal(db, use_case, *args, error=HttpError, opens_units=False) -> HttpError:
@@ -278,6 +280,12 @@ def test_a_taken_email_is_a_conflict_and_changes_nothing_but_the_count_of_attemp
     assert refused.value.message_in("zh-CN") == "该邮箱已注册。"
     assert db.store.accounts == accounts and db.outbox == outbox
     assert len(db.store.throttle_hits) == 2  # both attempts count
+
+
+def test_the_registrations_limit_is_a_setting():
+    assert AccountsSettings.load({}).registrations == REGISTRATIONS_PER_ADDRESS
+    loaded = AccountsSettings.load({"REGISTRATIONS_PER_HOUR": "500", "PORTAL_URL": PORTAL})
+    assert (loaded.registrations.limit, loaded.portal_url) == (500, PORTAL)
 
 
 def test_registrations_are_throttled_per_client_address(db, clock, monkeypatch):
