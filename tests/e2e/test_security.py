@@ -140,8 +140,7 @@ def test_an_erasure_revokes_the_persons_tokens_everywhere(platform):
     revoked_everywhere(platform, routes, headers, started)
 
 
-def test_disabling_staff_revokes_their_tokens_everywhere_and_enabling_lets_them_in(platform,
-                                                                                     admin):  # fmt: skip
+def test_disabling_staff_revokes_their_tokens_everywhere_and_enabling_lets_them_in(platform, admin):
     returnee, _, _ = platform.register()
     advisor, headers = invite(platform, admin)
     routes = guarded(platform, returnee["id"], advisor["id"])
@@ -150,8 +149,8 @@ def test_disabling_staff_revokes_their_tokens_everywhere_and_enabling_lets_them_
     disabled = platform.call("POST", "accounts", f"/staff/{advisor['id']}/disable", admin)
     assert disabled.status_code == 200 and disabled.json()["disabled"] is True
     revoked_everywhere(platform, routes, headers, started)
-    refused = platform.call("POST", "accounts", "/auth/token",
-                            json={"email": advisor["email"], "password": STAFF_PASSWORD})  # fmt: skip
+    sign_in = {"email": advisor["email"], "password": STAFF_PASSWORD}
+    refused = platform.call("POST", "accounts", "/auth/token", json=sign_in)
     assert refused.status_code == 403 and refused.json()["error"] == "account_disabled"
     enabled = platform.call("POST", "accounts", f"/staff/{advisor['id']}/enable", admin)
     assert enabled.status_code == 200 and enabled.json()["disabled"] is False
@@ -199,8 +198,8 @@ def test_an_address_gets_nothing_but_its_welcome_email_until_it_is_confirmed(pla
 
     # confirmed: what happens next reaches the address
     time.sleep(1.5)  # notify took the confirmation in
-    asked = platform.call("POST", "consulting", "/consultations", headers,
-                          json={"topic": "funding", "question": "Which grants fit me?"})  # fmt: skip
+    question = {"topic": "funding", "question": "Which grants fit me?"}
+    asked = platform.call("POST", "consulting", "/consultations", headers, json=question)
     assert asked.status_code == 201, asked.text
     wait_until(lambda: len(platform.smtp.to(body["email"])) > 1, 30, 0.1, "a second email")
 
