@@ -44,6 +44,7 @@ from services.accounts.views import (
 
 # Purposes of the links that set a password: using one uses up the others.
 PASSWORD_LINKS = ("reset_password", "set_password")
+ACCEPTED = {"status": "accepted"}  # what a reset request answers, whoever has the address
 
 
 def register_returnee(command: dict, client_address: str, db, sealer, settings) -> dict:
@@ -252,7 +253,7 @@ def change_password(command: dict, caller, client_address: str, db) -> None:
         _revoke_credentials(uow, account["id"], "password_changed")
 
 
-def request_password_reset(command: dict, client_address: str, db, portal_url: str) -> None:
+def request_password_reset(command: dict, client_address: str, db, portal_url: str) -> dict:
     """A reset link emailed to the address → `account.link_issued`, whether or not an account
     has it (the answer is the same: nobody learns who is registered). An address not confirmed
     yet gets its verification link instead, an invited staff member their invitation again.
@@ -263,7 +264,7 @@ def request_password_reset(command: dict, client_address: str, db, portal_url: s
     with db.unit_of_work() as uow:
         account = uow.store.account_by_email(normalize_email(command["email"]))
         if account is None or account["disabled_at"] is not None:
-            return
+            return ACCEPTED
         if account["password_hash"] is None:
             purpose = "set_password"
         elif account["email_verified_at"] is None:
@@ -272,6 +273,7 @@ def request_password_reset(command: dict, client_address: str, db, portal_url: s
             purpose = "reset_password"
         name, locale = _addressee(uow, account["id"])
         _issue_link(uow, account["id"], account["email"], name, locale, purpose, portal_url)
+    return ACCEPTED
 
 
 def confirm_password_reset(command: dict, db) -> None:

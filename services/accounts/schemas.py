@@ -216,6 +216,12 @@ class PasswordResetRequest(NormalizedEmail, Schema):
     email = fields.Email(required=True)
 
 
+class Accepted(Schema):
+    """The same answer whether an account has the address or not: nobody learns who has one."""
+
+    status = fields.String(required=True, validate=validate.OneOf(["accepted"]))
+
+
 class PasswordResetConfirm(Schema):
     token = Secret(metadata={"description": "The token of the reset or invitation link."})
     password = Password()

@@ -15,6 +15,7 @@ from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.providers import Settings
 from services.accounts.schemas import (
+    Accepted,
     ConsentUpdate,
     LinkToken,
     OrganizationIn,
@@ -181,14 +182,14 @@ class AccountsService(Operable):
         "POST",
         "/auth/password-reset",
         body=PasswordResetRequest,
+        response=Accepted(),
         status=202,
         summary="Email a password reset link, whether or not the address has an account (public)",
     )
     def request_password_reset(self, request, body):
-        handlers.request_password_reset(
+        return handlers.request_password_reset(
             body, request.client_address, self.db, self.settings.portal_url
         )
-        return 202, None
 
     @http(
         "POST",
