@@ -5,7 +5,8 @@ publishes `credentials.revoked {subject, not_before}`: a token of that subject i
 `not_before` no longer counts, on any service.
 
 - One replica of each service takes the event (the subscriber every `Operable` service has,
-  inbox included) into the service's table `revoked_subjects` (`chassis.schema`).
+  inbox included) into the service's table `revoked_subjects` (`chassis.schema`). Accounts
+  writes its own in the unit of work that revokes (`record`): it needs no event of its own.
 - Every replica reloads that table into memory each `POLL_SECONDS` (`Revocations`), which the
   `@http` authentication reads: no query per request, and a revocation holds on every replica
   about a second after accounts committed it.
@@ -25,13 +26,19 @@ KEPT = timedelta(hours=1)
 
 
 def record_revocation(event: Event, uow) -> None:
-    """`credentials.revoked` into the service's table; a later `not_before` wins."""
+    """`credentials.revoked` into the service's table."""
+    record(uow, event.data["subject"], event.data["not_before"])
+
+
+def record(uow, subject, not_before) -> None:
+    """The subject's tokens issued before `not_before` void, in the unit of work's transaction;
+    a later `not_before` wins."""
     uow.execute(
         "INSERT INTO revoked_subjects (subject, not_before, recorded_at) VALUES (%s, %s, %s)"
         " ON CONFLICT (subject) DO UPDATE SET"
         " not_before = GREATEST(revoked_subjects.not_before, excluded.not_before),"
         " recorded_at = excluded.recorded_at",
-        (str(event.data["subject"]), event.data["not_before"], uow.now()),
+        (str(subject), not_before, uow.now()),
     )
 
 

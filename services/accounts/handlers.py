@@ -454,10 +454,13 @@ def _mark_verified(uow, account_id, now) -> None:
 
 
 def _announce_revocation(uow, account_id, reason: str) -> None:
-    """Every service stops taking the person's tokens issued until now."""
+    """Every service stops taking the person's tokens issued until now: accounts at once, the
+    others from the event."""
+    now = uow.now()
+    uow.store.revoke_subject(account_id, now)
     uow.publish(
         "credentials.revoked",
-        {"subject": str(account_id), "not_before": uow.now(), "reason": reason},
+        {"subject": str(account_id), "not_before": now, "reason": reason},
         subject=str(account_id),
     )
 

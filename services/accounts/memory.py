@@ -16,6 +16,7 @@ class MemoryStore:
         self.organization_rows: dict[str, dict] = {}
         self.refresh_tokens: dict[bytes, dict] = {}
         self.links: dict[bytes, dict] = {}
+        self.revoked_subjects: dict[str, object] = {}
         self._last_id = 0  # consent_history.id, a bigserial
         self._last_hit = 0  # throttle_hits.id, a bigserial
 
@@ -201,6 +202,10 @@ class MemoryStore:
             for k, t in self.refresh_tokens.items()
             if not (t["account_id"] == str(account_id) and t["expires_at"] < at)
         }
+
+    def revoke_subject(self, subject, not_before) -> None:
+        held = self.revoked_subjects.get(str(subject))
+        self.revoked_subjects[str(subject)] = not_before if held is None else max(held, not_before)
 
     # -- single-use links ----------------------------------------------------------------------
 

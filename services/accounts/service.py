@@ -2,10 +2,9 @@
 
 Publishes returnee.registered/updated/erased, consent.changed, organization.registered,
 staff.registered/updated, credentials.revoked, account.link_issued and account.email_verified
-through the outbox; subscribes only to its own credentials.revoked (as every service does,
-`chassis.web.Operable`). The one service that signs bearer tokens: the others verify them with
-the public keys it serves at `/.well-known/jwks.json`. Each entrypoint declares who may call it
-and hands its command to one use case in `handlers`.
+through the outbox; subscribes to nothing. The one service that signs bearer tokens: the others
+verify them with the public keys it serves at `/.well-known/jwks.json`. Each entrypoint declares
+who may call it and hands its command to one use case in `handlers`.
 """
 
 from chassis.auth import TokenIssuing
@@ -41,6 +40,9 @@ class AccountsService(Operable):
     """Returnees, partner organizations and station staff; sign-in; consent; erasure."""
 
     name = "accounts"
+    # Its own revocations are kept by the units of work that make them (`handlers`): accounts
+    # consumes no event, and serves while the broker is away.
+    keep_revocation = None
     db = Database(store=AccountsStore)
     tokens = TokenIssuing()
     admin = AdminBootstrap()

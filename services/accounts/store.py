@@ -7,6 +7,7 @@ from datetime import timedelta
 from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
+from chassis.revocation import record
 from contracts.schemas.accounts import ReturneeProfile
 from services.accounts.profile import STORED_APART
 
@@ -227,6 +228,11 @@ class AccountsStore:
             "DELETE FROM refresh_tokens WHERE account_id = %s AND expires_at < %s",
             (str(account_id), at),
         )
+
+    def revoke_subject(self, subject, not_before) -> None:
+        """What every service keeps of `credentials.revoked` (`chassis.revocation`), kept here
+        at once by the unit of work that revokes."""
+        record(self.uow, subject, not_before)
 
     # -- single-use links ----------------------------------------------------------------------
 

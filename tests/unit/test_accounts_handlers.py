@@ -661,6 +661,7 @@ def test_a_password_change_revokes_every_token_of_the_person(db, clock):
         "reason": "password_changed",
     }
     assert db.store.refresh_tokens[digest(session["refresh_token"])]["revoked_at"] == clock.at
+    assert db.store.revoked_subjects == {returnee["id"]: clock.at}  # accounts' own, at once
     refresh(db, session["refresh_token"], error=Unauthorized)
     sign_in(db, registration["email"], PASSWORD, error=Unauthorized)
     assert sign_in(db, registration["email"], "Another-pass-2")["access_token"]
