@@ -42,6 +42,22 @@ def publish_activity(command: dict, caller: Caller, uow) -> dict:
     return _view(uow, stored)
 
 
+def seed_reference(organizations: list[dict], planned: list[dict], uow) -> list[str]:
+    """The reference organizations (so organizers resolve before accounts' events arrive) and
+    the reference activities not stored yet, each published; returns the ids published."""
+    for o in organizations:
+        uow.store.save_organization(o["id"], o["name"], o["kind"])
+    published = []
+    for activity in planned:
+        if uow.store.activity(activity["id"]) is not None:
+            continue
+        uow.store.insert_activity({**activity, "published_by": None, "published_at": uow.now()})
+        stored = uow.store.activity(activity["id"])
+        uow.publish("activity.published", activities.published_data(stored), subject=stored["id"])
+        published.append(stored["id"])
+    return published
+
+
 def list_activities(query: dict, uow) -> dict:
     """Activities on or to come (from `query["from"]`, default now), soonest first, a page of
     `limit` with the cursor of the next."""

@@ -834,3 +834,25 @@ def test_record_intention_counts_only_intentions_met_at_an_activity(db):
         handlers.record_intention, received("intention.expressed", late, "matching", version=2)
     )
     assert [i["status"] for i in db.store.intentions(shown["id"])] == ["accepted"]  # final
+
+
+def test_seed_reference_publishes_the_founding_session_and_the_site_visit_once(clock):
+    from services.activities.seed import activity_id, organizations, planned
+
+    db = MemoryDatabase("activities", MemoryStore(), clock=clock)
+    with db.unit_of_work() as uow:
+        first = handlers.seed_reference(organizations(), planned(uow.today()), uow)
+    with db.unit_of_work() as uow:
+        again = handlers.seed_reference(organizations(), planned(uow.today()), uow)
+
+    founding = activity_id("founding-exchange-session")
+    assert first == [founding, activity_id("site-visit-shenghe-biopharma")] and again == []
+    assert len(db.published("activity.published")) == 2
+    names = set(db.store.organization_names(db.store.activity(founding)["organizer_ids"]).values())
+    assert names == {
+        "Changning Overseas Friendship Association",
+        "Changning District Overseas Chinese Affairs Office",
+        "Beixinjing Subdistrict Office",
+        "Western Returned Scholars Association, Changning Branch",
+    }
+    assert db.store.activity(founding)["starts_at"] == datetime(2026, 12, 5, 14, 0, tzinfo=SHANGHAI)
