@@ -406,7 +406,7 @@ EXAMPLES: dict[tuple[str, int], Example] = {
         EXCHANGE_SESSION,
     ),
     ("invitation.issued", 1): Example(
-        {"activity_id": EXCHANGE_SESSION, "returnee_id": RETURNEE}, RETURNEE
+        {"activity_id": EXCHANGE_SESSION, "returnee_id": RETURNEE, "activity": _EXCHANGE}, RETURNEE
     ),
     ("registration.confirmed", 1): Example(
         {

@@ -123,17 +123,18 @@ class ActivityClosed(Schema):
     )
 
 
-class InvitationIssued(Schema):
-    activity_id = fields.UUID(required=True)
-    returnee_id = fields.UUID(required=True)
-
-
 class ActivitySummary(_Timed):
     """What a registrant is told about the activity."""
 
     title = fields.Nested(LocalizedText, required=True)
     venue = fields.Nested(Venue, required=True)
     organizer_ids = fields.List(fields.UUID(), required=True)
+
+
+class InvitationIssued(Schema):
+    activity_id = fields.UUID(required=True)
+    returnee_id = fields.UUID(required=True)
+    activity = fields.Nested(ActivitySummary, required=True)
 
 
 class _Registrant(Schema):

@@ -130,8 +130,10 @@ def invite_audience(event: Event, uow, batch_size: int = INVITATION_BATCH) -> in
     while batch := uow.store.audience_batch(found["audience"], after, batch_size):
         after = batch[-1]
         new = uow.store.invite(found["id"], batch, now)
+        summary = seats.summary(found)
         uow.publish_many(
-            "invitation.issued", [({"activity_id": found["id"], "returnee_id": r}, r) for r in new]
+            "invitation.issued",
+            [({"activity_id": found["id"], "returnee_id": r, "activity": summary}, r) for r in new],
         )
         invited_count += len(new)
     return invited_count
@@ -394,11 +396,9 @@ def _invite_to_open(uow, returnee_id: str) -> int:
         if invited(found["audience"], returnee) and uow.store.invite(
             found["id"], [returnee_id], now
         ):
-            uow.publish(
-                "invitation.issued",
-                {"activity_id": found["id"], "returnee_id": returnee_id},
-                subject=returnee_id,
-            )
+            data = {"activity_id": found["id"], "returnee_id": returnee_id}
+            data["activity"] = seats.summary(found)
+            uow.publish("invitation.issued", data, subject=returnee_id)
             count += 1
     return count
 
