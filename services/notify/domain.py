@@ -16,6 +16,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from contracts.reasons import describe
+from services.notify import qr
 
 TEMPLATES = (
     "welcome",
@@ -25,6 +26,12 @@ TEMPLATES = (
     "intention_update",
     "appointment_confirmation",
     "appointment_reminder",
+    "activity_invitation",
+    "registration_confirmed",
+    "waitlist_promoted",
+    "activity_reminder",
+    "activity_cancelled",
+    "activity_registrations",
 )
 CHANNELS = ("email", "in_app", "webhook", "sms")
 # Channels that interrupt a person: these wait for the end of quiet hours and are digested.
@@ -161,6 +168,10 @@ class Directory(Protocol):
 
     def policy_titles(self, codes: Iterable[str]) -> dict[str, dict[str, str]]: ...
 
+    def activity(self, activity_id) -> dict | None: ...
+
+    def activity_registrants(self, activity_id) -> list[str]: ...
+
 
 class RecipientUnknown(LookupError):
     """The event is for a returnee the directory does not hold (yet, or any more)."""
@@ -296,13 +307,29 @@ def _sla_breached(event_type: str, data: dict, directory: Directory) -> list[Int
 
 
 def _intention_context(data: dict, directory: Directory) -> dict:
-    resource_id, organization_id = str(data["resource_id"]), str(data["organization_id"])
+    """What an intention_update says of the intention: the resource it is on or, for one met at
+    an activity (intention.* v2, no resource), the activity (`at_activity`)."""
+    organization_id = str(data["organization_id"])
+    resource_id = None if data.get("resource_id") is None else str(data["resource_id"])
+    activity = None if resource_id else directory.activity(data["activity_id"])
     return {
         "intention_id": str(data["intention_id"]),
-        "resource_title": directory.resource_titles([resource_id]).get(resource_id, ""),
+        "resource_title": directory.resource_titles([resource_id]).get(resource_id, "")
+        if resource_id
+        else "",
+        "at_activity": resource_id is None,
+        "activity_title": activity["title"] if activity else None,
         "organization": directory.organization_names([organization_id]).get(organization_id, ""),
         "message": data.get("message"),
     }
+
+
+def _for(context: dict, person: Recipient) -> dict:
+    """The context as `person` reads it: an activity's title in their language."""
+    titles = context["activity_title"]
+    if titles:
+        return {**context, "resource_title": titles.get(person.locale) or titles["zh-CN"]}
+    return context
 
 
 def _intention_expressed(event_type: str, data: dict, directory: Directory) -> list[Intent]:
@@ -318,7 +345,7 @@ def _intention_expressed(event_type: str, data: dict, directory: Directory) -> l
     if organization is not None:
         people.append(organization)
     return [
-        Intent(p, "intention_update", {**context, "name": p.name}, RETURNEE_CHANNELS)
+        Intent(p, "intention_update", {**_for(context, p), "name": p.name}, RETURNEE_CHANNELS)
         for p in people
     ]
 
@@ -333,7 +360,7 @@ def _intention_answered(event_type: str, data: dict, directory: Directory) -> li
         "change": INTENTION_ANSWERS[event_type],
         "name": returnee.name,
     }
-    return [Intent(returnee, "intention_update", context, RETURNEE_CHANNELS)]
+    return [Intent(returnee, "intention_update", _for(context, returnee), RETURNEE_CHANNELS)]
 
 
 APPOINTMENT_CHANGES = {"appointment.booked": "booked", "appointment.cancelled": "cancelled"}
@@ -353,6 +380,150 @@ def _appointment(event_type: str, data: dict, directory: Directory) -> list[Inte
     return [Intent(returnee, "appointment_confirmation", context, APPOINTMENT_CHANNELS)]
 
 
+# --- activities (the activities service): invitations, confirmations, reminders -------------
+
+
+def activity_context(activity: dict, locale: str) -> dict:
+    """An activity as its messages name it: title in the recipient's language, Shanghai times,
+    the venue. `activity`: an event's `ActivitySummary`, or the one notify keeps."""
+    return {
+        "title": activity["title"].get(locale) or activity["title"]["zh-CN"],
+        "starts_at": local_time(activity["starts_at"]),
+        "ends_at": local_time(activity["ends_at"], "%H:%M"),
+        "venue": activity["venue"]["name"],
+        "address": activity["venue"]["address"],
+    }
+
+
+def _activity_invitation(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """A returnee of the audience who consented (activities chose them) is invited."""
+    returnee = _returnee(directory, data["returnee_id"])
+    context = {
+        "name": returnee.name,
+        "activity_id": str(data["activity_id"]),
+        **activity_context(data["activity"], returnee.locale),
+    }
+    return [Intent(returnee, "activity_invitation", context, RETURNEE_CHANNELS)]
+
+
+def _registrant(data: dict, directory: Directory) -> Recipient | None:
+    """A returnee (their event waits until notify knows them) or a provider."""
+    if data["registrant_role"] == "returnee":
+        return _returnee(directory, data["returnee_id"])
+    return directory.recipient(data["staff_id"])
+
+
+def _registration_confirmed(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """The registrant gets the check-in code and its QR code (a promotion from the waitlist
+    says so); the organizers' providers hear of a new registration."""
+    intents = []
+    person = _registrant(data, directory)
+    if person is not None:
+        code = data["check_in_code"]
+        context = {
+            "name": person.name,
+            "registration_id": str(data["registration_id"]),
+            "activity_id": str(data["activity_id"]),
+            **activity_context(data["activity"], person.locale),
+            "check_in_code": code,
+            "qr_png": qr.png_data_uri(code),
+            "qr_text": qr.text_art(code),
+        }
+        template = "waitlist_promoted" if data["promoted"] else "registration_confirmed"
+        intents.append(Intent(person, template, context, RETURNEE_CHANNELS))
+    if not data["promoted"]:
+        intents += _registrations_digest(data, directory)
+    return intents
+
+
+def _registration_waitlisted(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    return _registrations_digest(data, directory)
+
+
+# By email only, and digested (`handlers.DIGESTED`): a busy activity is one message per window.
+DIGEST_CHANNELS = ("email",)
+
+
+def _registrations_digest(data: dict, directory: Directory) -> list[Intent]:
+    """The providers of the organizer organizations: how many registered (no names: the
+    registrants' data stays with the station)."""
+    people: dict[str, Recipient] = {}
+    for organization_id in data["activity"]["organizer_ids"]:
+        for person in directory.staff_of(str(organization_id), "provider"):
+            people.setdefault(person.id, person)
+    confirmed = data["status"] == "confirmed"
+    return [
+        Intent(
+            person,
+            "activity_registrations",
+            {
+                "name": person.name,
+                "activities": [
+                    {
+                        "activity_id": str(data["activity_id"]),
+                        **activity_context(data["activity"], person.locale),
+                        "confirmed": 1 if confirmed else 0,
+                        "waitlisted": 0 if confirmed else 1,
+                    }
+                ],
+            },
+            DIGEST_CHANNELS,
+        )
+        for person in people.values()
+    ]
+
+
+def merge_registrations(lead: dict, later: dict) -> dict:
+    """A digest of two activity_registrations contexts: the counts of each activity added."""
+    by_activity = {a["activity_id"]: dict(a) for a in lead["activities"]}
+    for a in later["activities"]:
+        held = by_activity.setdefault(a["activity_id"], {**a, "confirmed": 0, "waitlisted": 0})
+        held["confirmed"] += a["confirmed"]
+        held["waitlisted"] += a["waitlisted"]
+    merged = sorted(by_activity.values(), key=lambda a: (a["starts_at"], a["activity_id"]))
+    return {**lead, "name": later["name"], "activities": merged}
+
+
+def _activity_cancelled(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """Everyone registered (seated or waiting) hears that it will not take place."""
+    activity = directory.activity(data["activity_id"])
+    if activity is None:
+        return []
+    intents = []
+    for person_id in directory.activity_registrants(data["activity_id"]):
+        person = directory.recipient(person_id)
+        if person is None:
+            continue
+        context = {
+            "name": person.name,
+            "activity_id": str(data["activity_id"]),
+            **activity_context(activity, person.locale),
+        }
+        intents.append(Intent(person, "activity_cancelled", context, RETURNEE_CHANNELS))
+    return intents
+
+
+# Activity reminders, like appointment reminders, are not caused by an event: one per
+# registration (the id derived from it), queued by the timer `handlers.remind_activities_due`.
+ACTIVITY_REMINDER_TRIGGER = "activity.reminder_due"
+_ACTIVITY_REMINDER_NAMESPACE = uuid.UUID("9d2b6e41-7c3a-4f58-8e16-3b5a0c4d7f92")
+
+
+def activity_reminder_trigger(registration_id) -> "Trigger":
+    registration = str(registration_id)
+    trigger_id = str(uuid.uuid5(_ACTIVITY_REMINDER_NAMESPACE, registration))
+    return Trigger(trigger_id, ACTIVITY_REMINDER_TRIGGER)
+
+
+def activity_reminder(activity: dict, person: Recipient) -> Intent:
+    context = {
+        "name": person.name,
+        "activity_id": str(activity["id"]),
+        **activity_context(activity, person.locale),
+    }
+    return Intent(person, "activity_reminder", context, RETURNEE_CHANNELS)
+
+
 # Who hears of what (docs/notify.md has this table): the event types that cause messages, each
 # with the function that plans them from the event's data and the directory.
 PLANS = {
@@ -369,6 +540,10 @@ PLANS = {
     "intention.declined": _intention_answered,
     "appointment.booked": _appointment,
     "appointment.cancelled": _appointment,
+    "invitation.issued": _activity_invitation,
+    "registration.confirmed": _registration_confirmed,
+    "registration.waitlisted": _registration_waitlisted,
+    "activity.cancelled": _activity_cancelled,
 }
 
 

@@ -29,8 +29,11 @@ from services.notify.domain import (
     Intent,
     RecipientUnknown,
     Trigger,
+    activity_reminder,
+    activity_reminder_trigger,
     decide,
     merge_matches,
+    merge_registrations,
     plan,
     reminder,
     reminder_at,
@@ -42,8 +45,9 @@ from services.notify.settings import NotifySettings
 
 log = logging.getLogger(__name__)
 
-# Templates whose email and SMS wait for the digest window, gathering what comes after them.
-DIGESTED = ("matches_found",)
+# Templates whose email and SMS wait for the digest window, gathering what comes after them,
+# each with how two of its contexts merge.
+DIGESTED = {"matches_found": merge_matches, "activity_registrations": merge_registrations}
 # Passes one run of the delivery loop may make while each comes back full, so a backlog drains
 # without waiting a tick per batch, and the loop still yields to the others now and then.
 MAX_PASSES_PER_TICK = 20
@@ -130,6 +134,53 @@ def take_cancellation(event: Event, uow, settings: NotifySettings) -> int:
     return announce(event, uow, settings) + forward(event, uow)
 
 
+def take_activity(event: Event, uow, settings: NotifySettings) -> int:
+    """activity.published: kept for the reminders of its registrants and for messages that name
+    it (invitations come one per returnee, as `invitation.issued`)."""
+    _keep_activity(event, event.data, uow, settings)
+    return forward(event, uow)
+
+
+def take_invitation(event: Event, uow, settings: NotifySettings) -> int:
+    """invitation.issued: the returnee is invited, in their language, by their channels."""
+    _keep_activity(event, event.data["activity"], uow, settings)
+    return announce(event, uow, settings) + forward(event, uow)
+
+
+def take_registration(event: Event, uow, settings: NotifySettings) -> int:
+    """registration.*: who is registered (for a cancellation, for the reminders); a confirmation
+    with the check-in code and its QR code; the organizers' providers told in a digest. A
+    cancelled registration is reminded of nothing (one held by quiet hours is suppressed)."""
+    data = event.data
+    _keep_activity(event, data["activity"], uow, settings)
+    person = data["returnee_id"] or data["staff_id"]
+    status = data["status"]
+    uow.store.keep_registration(
+        data["registration_id"], data["activity_id"], person, status, event.time
+    )
+    if status == "cancelled":
+        reminder_id = activity_reminder_trigger(data["registration_id"]).id
+        uow.store.suppress_queued([reminder_id], "registration cancelled")
+    return announce(event, uow, settings) + forward(event, uow)
+
+
+def take_activity_cancellation(event: Event, uow, settings: NotifySettings) -> int:
+    """activity.cancelled: no reminders for it; everyone registered is told."""
+    data = event.data
+    uow.store.cancel_activity(data["activity_id"], event.time)
+    held = uow.store.activity(data["activity_id"])
+    if held is not None:
+        seats = uow.store.confirmed_before(data["activity_id"], held["starts_at"])
+        reminders = [activity_reminder_trigger(r["id"]).id for r in seats]
+        uow.store.suppress_queued(reminders, "activity cancelled")
+    return announce(event, uow, settings) + forward(event, uow)
+
+
+def _keep_activity(event: Event, summary: dict, uow, settings: NotifySettings) -> None:
+    remind_at = reminder_at(summary["starts_at"], event.time, settings.activity_reminder_lead)
+    uow.store.keep_activity({**summary, "activity_id": event.data["activity_id"]}, remind_at)
+
+
 def announce_event(event: Event, uow, settings: NotifySettings) -> int:
     """An event that only tells people something (`domain.PLANS`), and district systems."""
     return announce(event, uow, settings) + forward(event, uow)
@@ -165,6 +216,15 @@ EVENT_HANDLERS = {
     "intention.expressed": announce_event,
     "intention.accepted": announce_event,
     "intention.declined": announce_event,
+    "activity.published": take_activity,
+    "activity.cancelled": take_activity_cancellation,
+    "activity.closed": forward_event,
+    "invitation.issued": take_invitation,
+    "registration.confirmed": take_registration,
+    "registration.waitlisted": take_registration,
+    "registration.cancelled": take_registration,
+    "attendance.recorded": forward_event,
+    "agreement.signed": forward_event,
 }
 
 
@@ -207,7 +267,7 @@ def queue(event: Event | Trigger, intent: Intent, uow, digest_window: float) -> 
         if digested:
             lead = uow.store.open_digest(recipient.id, decision.channel, intent.template)
             if lead is not None:
-                merged = merge_matches(lead["context"], intent.context)
+                merged = DIGESTED[intent.template](lead["context"], intent.context)
                 text = render(intent.template, lead["locale"], merged)
                 uow.store.rewrite(lead["id"], text.subject, text.text,
                                   text.html if decision.channel == "email" else None,
@@ -401,6 +461,28 @@ def remind_due(uow, settings: NotifySettings) -> int:
         queued += 1
     uow.store.forget_past_appointments(KEEP_PAST_HOURS)
     return queued
+
+
+def remind_activities_due(uow, settings: NotifySettings) -> int:
+    """Queue the reminders of the activities whose reminder time has come, one per seat
+    confirmed before it (a later confirmation was the reminder); returns how many activities
+    were reminded. Claimed like the appointments' (SKIP LOCKED, marked in the same unit)."""
+    now = uow.now()
+    reminded = 0
+    for activity in uow.store.due_activity_reminders(settings.batch_size):
+        if now >= activity["starts_at"]:
+            uow.store.mark_activity_reminded(activity["id"], "missed")
+            log.info("activity %s started before its reminders were sent", activity["id"])
+            continue
+        for seat in uow.store.confirmed_before(activity["id"], activity["remind_at"]):
+            person = uow.store.recipient(seat["person_id"])
+            if person is not None:
+                intent = activity_reminder(activity, person)
+                queue(activity_reminder_trigger(seat["id"]), intent, uow, 0)
+        uow.store.mark_activity_reminded(activity["id"], "queued")
+        reminded += 1
+    uow.store.forget_past_activities(KEEP_PAST_HOURS)
+    return reminded
 
 
 def waiting_events(uow) -> dict:

@@ -36,6 +36,8 @@ class MemoryStore:
         self.waiting_events: dict[str, dict] = {}
         self.topic_rows: dict[str, dict] = {}
         self.appointments: dict[str, dict] = {}
+        self.activities: dict[str, dict] = {}
+        self.activity_registrations: dict[str, dict] = {}
         self.preference_rows: dict[str, dict] = {}
         self.notifications: dict[str, dict] = {}  # in insertion order
         self.subscription_rows: dict[str, dict] = {}
@@ -128,6 +130,9 @@ class MemoryStore:
         self.preference_rows.pop(person, None)
         self.appointments = {
             k: a for k, a in self.appointments.items() if a["returnee_id"] != person
+        }
+        self.activity_registrations = {
+            k: r for k, r in self.activity_registrations.items() if r["person_id"] != person
         }
         gone = {k for k, n in self.notifications.items() if n["recipient_id"] == person}
         # digest_id REFERENCES notifications ON DELETE CASCADE
@@ -299,6 +304,102 @@ class MemoryStore:
         past = [k for k, a in self.appointments.items() if a["ends_at"] < before]
         for k in past:
             del self.appointments[k]
+        return len(past)
+
+    # --- activities, their registrations and reminders -----------------------------------------
+
+    def keep_activity(self, data: dict, remind_at: datetime | None) -> None:
+        key = str(data["activity_id"])
+        if key not in self.activities:
+            self.activities[key] = {
+                "id": key, "title": copy.deepcopy(dict(data["title"])),
+                "starts_at": data["starts_at"], "ends_at": data["ends_at"],
+                "venue": copy.deepcopy(dict(data["venue"])), "remind_at": remind_at,
+                "reminded_at": None, "reminder": None, "cancelled_at": None,
+            }  # fmt: skip
+
+    def cancel_activity(self, activity_id, at: datetime) -> None:
+        held = self.activities.get(str(activity_id))
+        if held is not None and held["cancelled_at"] is None:
+            held["cancelled_at"] = at
+
+    _ACTIVITY_KEYS = ("id", "title", "starts_at", "ends_at", "venue", "remind_at", "cancelled_at")
+
+    def activity(self, activity_id) -> dict | None:
+        held = self.activities.get(str(activity_id))
+        return None if held is None else copy.deepcopy({k: held[k] for k in self._ACTIVITY_KEYS})
+
+    _STATUS_ORDER = ("waitlisted", "confirmed", "cancelled")
+
+    def keep_registration(self, registration_id, activity_id, person_id, status: str,
+                          at: datetime) -> None:  # fmt: skip
+        if self.is_erased(person_id):
+            return
+        key = str(registration_id)
+        held = self.activity_registrations.get(key)
+        confirmed_at = at if status == "confirmed" else None
+        if held is None:
+            self.activity_registrations[key] = {
+                "id": key, "activity_id": str(activity_id), "person_id": str(person_id),
+                "status": status, "confirmed_at": confirmed_at,
+            }  # fmt: skip
+        elif self._STATUS_ORDER.index(held["status"]) < self._STATUS_ORDER.index(status):
+            held.update(status=status, confirmed_at=held["confirmed_at"] or confirmed_at)
+
+    def activity_registrants(self, activity_id) -> list[str]:
+        held = [
+            r
+            for r in self.activity_registrations.values()
+            if r["activity_id"] == str(activity_id) and r["status"] in ("confirmed", "waitlisted")
+        ]
+        return [r["person_id"] for r in sorted(held, key=lambda r: r["id"])]
+
+    def confirmed_before(self, activity_id, at: datetime) -> list[dict]:
+        held = [
+            r
+            for r in self.activity_registrations.values()
+            if r["activity_id"] == str(activity_id)
+            and r["status"] == "confirmed"
+            and r["confirmed_at"] is not None
+            and r["confirmed_at"] < at
+        ]
+        return [
+            {"id": r["id"], "person_id": r["person_id"]}
+            for r in sorted(held, key=lambda r: r["id"])
+        ]
+
+    def due_activity_reminders(self, limit: int) -> list[dict]:
+        now = self._now()
+        due = [
+            a
+            for a in self.activities.values()
+            if a["reminded_at"] is None
+            and a["remind_at"] is not None
+            and a["remind_at"] <= now
+            and a["cancelled_at"] is None
+        ]
+        due.sort(key=lambda a: a["remind_at"])
+        return [copy.deepcopy({k: a[k] for k in self._ACTIVITY_KEYS}) for a in due[:limit]]
+
+    def mark_activity_reminded(self, activity_id, outcome: str) -> None:
+        held = self.activities.get(str(activity_id))
+        if held is not None:
+            held.update(reminded_at=self._now(), reminder=outcome)
+
+    def suppress_queued(self, event_ids: list[str], reason: str) -> None:
+        wanted = {str(e) for e in event_ids}
+        for n in self.notifications.values():
+            if n["event_id"] in wanted and n["status"] == "queued":
+                n.update(status="suppressed", reason=reason)
+
+    def forget_past_activities(self, hours: float) -> int:
+        before = self._now() - timedelta(hours=hours)
+        past = {k for k, a in self.activities.items() if a["ends_at"] < before}
+        self.activity_registrations = {
+            k: r for k, r in self.activity_registrations.items() if r["activity_id"] not in past
+        }
+        for k in past:
+            del self.activities[k]
         return len(past)
 
     # --- preferences ----------------------------------------------------------------------------

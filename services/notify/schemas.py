@@ -10,7 +10,13 @@ PERSONAL_CHANNELS = ("email", "in_app", "sms")
 STATUSES = ("queued", "sent", "failed", "suppressed")
 # District systems may subscribe to every event notify consumes.
 SUBSCRIBABLE = tuple(
-    sorted(t.type for t in CATALOG if t.producer in ("accounts", "consulting", "matching"))
+    sorted(
+        {
+            t.type
+            for t in CATALOG
+            if t.producer in ("accounts", "consulting", "matching", "activities")
+        }
+    )
 )
 
 

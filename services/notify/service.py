@@ -65,6 +65,7 @@ class NotifyService(Operable):
     on_accounts_event = _takes("accounts")
     on_consulting_event = _takes("consulting")
     on_matching_event = _takes("matching")
+    on_activities_event = _takes("activities")
 
     # --- loops ----------------------------------------------------------------------------------
 
@@ -74,10 +75,13 @@ class NotifyService(Operable):
 
     @loop(interval=REMINDER_INTERVAL)
     def remind(self):
-        """Queue the appointment reminders that have come due (the loop above sends them), and
+        """Queue the appointment and activity reminders that have come due (the loop above sends
+        them), and
         report the events waiting for their returnee (an alert when they wait long)."""
         with self.db.unit_of_work() as uow:
             reminded = handlers.remind_due(uow, self.settings)
+        with self.db.unit_of_work() as uow:
+            reminded += handlers.remind_activities_due(uow, self.settings)
         if reminded:
             self.wake_delivery()
         with self.db.unit_of_work() as uow:

@@ -29,6 +29,8 @@ DECLARED = {
     "SMS_ADAPTER": "log",
     "APPOINTMENT_REMINDER_HOURS": "24",
     "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
+    # How long before an activity its registrants are reminded (the same loop queues them).
+    "ACTIVITY_REMINDER_HOURS": "24",
 }
 
 
@@ -44,6 +46,7 @@ class NotifySettings:
     webhook_max_failures: int
     sms_adapter: str
     reminder_lead: timedelta
+    activity_reminder_lead: timedelta
 
     @classmethod
     def load(cls, config: dict | None = None) -> "NotifySettings":
@@ -74,4 +77,5 @@ class NotifySettings:
             webhook_max_failures=int(value["WEBHOOK_MAX_FAILURES"]),
             sms_adapter=value["SMS_ADAPTER"],
             reminder_lead=timedelta(hours=float(value["APPOINTMENT_REMINDER_HOURS"])),
+            activity_reminder_lead=timedelta(hours=float(value["ACTIVITY_REMINDER_HOURS"])),
         )

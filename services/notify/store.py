@@ -132,6 +132,7 @@ class NotifyStore:
         self.uow.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
         self.uow.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
+        self.uow.execute("DELETE FROM activity_registrations WHERE person_id = %s", (person,))
         deleted = self.uow.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,))
         return deleted.rowcount
 
@@ -314,6 +315,112 @@ class NotifyStore:
         """Appointments that ended more than `hours` ago are of no more use to anyone."""
         return self.uow.execute(
             "DELETE FROM appointments WHERE ends_at < now() - make_interval(secs => %s)",
+            (hours * 3600,),
+        ).rowcount
+
+    # --- activities, their registrations and reminders -----------------------------------------
+
+    def keep_activity(self, data: dict, remind_at: datetime | None) -> None:
+        """An activity as published (its summary in registration events says the same): a
+        redelivery, or a summary arriving after the publication, changes nothing."""
+        self.uow.execute(
+            "INSERT INTO activities (id, title, starts_at, ends_at, venue, remind_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (str(data["activity_id"]), json.dumps(data["title"], ensure_ascii=False),
+             data["starts_at"], data["ends_at"], json.dumps(data["venue"], ensure_ascii=False),
+             remind_at),
+        )  # fmt: skip
+
+    def cancel_activity(self, activity_id, at: datetime) -> None:
+        self.uow.execute(
+            "UPDATE activities SET cancelled_at = COALESCE(cancelled_at, %s) WHERE id = %s",
+            (at, str(activity_id)),
+        )
+
+    def activity(self, activity_id) -> dict | None:
+        return self.uow.one(
+            "SELECT id::text AS id, title, starts_at, ends_at, venue, remind_at, cancelled_at"
+            " FROM activities WHERE id = %s",
+            (str(activity_id),),
+        )
+
+    def keep_registration(self, registration_id, activity_id, person_id, status: str,
+                          at: datetime) -> None:  # fmt: skip
+        """A registration's status as events tell it; they may arrive out of order, so it only
+        moves forward: waitlisted, confirmed, cancelled."""
+        if self.is_erased(person_id):
+            return
+        self.uow.execute(
+            """
+            INSERT INTO activity_registrations (id, activity_id, person_id, status, confirmed_at)
+            VALUES (%(id)s, %(activity)s, %(person)s, %(status)s,
+                    CASE WHEN %(status)s = 'confirmed' THEN %(at)s::timestamptz END)
+            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                confirmed_at = COALESCE(activity_registrations.confirmed_at, EXCLUDED.confirmed_at)
+            WHERE array_position(ARRAY['waitlisted', 'confirmed', 'cancelled'],
+                                 activity_registrations.status)
+                < array_position(ARRAY['waitlisted', 'confirmed', 'cancelled'], EXCLUDED.status)
+            """,
+            {"id": str(registration_id), "activity": str(activity_id), "person": str(person_id),
+             "status": status, "at": at},
+        )  # fmt: skip
+
+    def activity_registrants(self, activity_id) -> list[str]:
+        """Who holds a seat or waits for one."""
+        rows = self.uow.all(
+            "SELECT person_id::text AS person FROM activity_registrations"
+            " WHERE activity_id = %s AND status IN ('confirmed', 'waitlisted') ORDER BY id",
+            (str(activity_id),),
+        )
+        return [r["person"] for r in rows]
+
+    def confirmed_before(self, activity_id, at: datetime) -> list[dict]:
+        """The seats confirmed before `at` (those confirmed later were told just now)."""
+        return self.uow.all(
+            "SELECT id::text AS id, person_id::text AS person_id FROM activity_registrations"
+            " WHERE activity_id = %s AND status = 'confirmed' AND confirmed_at < %s ORDER BY id",
+            (str(activity_id), at),
+        )
+
+    def due_activity_reminders(self, limit: int) -> list[dict]:
+        """Activities whose reminders are due and not yet queued, locked against other replicas
+        until this transaction marks them reminded."""
+        return self.uow.all(
+            """
+            SELECT id::text AS id, title, starts_at, ends_at, venue, remind_at, cancelled_at
+            FROM activities
+            WHERE reminded_at IS NULL AND remind_at IS NOT NULL AND remind_at <= now()
+              AND cancelled_at IS NULL
+            ORDER BY remind_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            (limit,),
+        )
+
+    def mark_activity_reminded(self, activity_id, outcome: str) -> None:
+        self.uow.execute(
+            "UPDATE activities SET reminded_at = now(), reminder = %s WHERE id = %s",
+            (outcome, str(activity_id)),
+        )
+
+    def suppress_queued(self, event_ids: list[str], reason: str) -> None:
+        """Queued notifications of these events (or triggers) are not sent after all."""
+        self.uow.execute(
+            "UPDATE notifications SET status = 'suppressed', reason = %s"
+            " WHERE event_id = ANY(%s::uuid[]) AND status = 'queued'",
+            (reason, list(event_ids)),
+        )
+
+    def forget_past_activities(self, hours: float) -> int:
+        """Activities that ended more than `hours` ago, and their registrations."""
+        self.uow.execute(
+            "DELETE FROM activity_registrations WHERE activity_id IN (SELECT id FROM activities"
+            " WHERE ends_at < now() - make_interval(secs => %s))",
+            (hours * 3600,),
+        )
+        return self.uow.execute(
+            "DELETE FROM activities WHERE ends_at < now() - make_interval(secs => %s)",
             (hours * 3600,),
         ).rowcount
 

@@ -98,11 +98,12 @@ def test_the_memory_store_has_the_sql_stores_methods_with_the_same_parameters():
 
 
 def test_the_routing_table_takes_every_event_notify_subscribes_to():
-    consumed = {t.type for p in ("accounts", "consulting", "matching")
+    consumed = {t.type for p in ("accounts", "consulting", "matching", "activities")
                 for t in CATALOG.produced_by(p)}  # fmt: skip
     assert set(handlers.EVENT_HANDLERS) == consumed
     announcing = {handlers.take_returnee, handlers.take_booking, handlers.take_cancellation,
-                  handlers.announce_event}  # fmt: skip
+                  handlers.announce_event, handlers.take_invitation, handlers.take_registration,
+                  handlers.take_activity_cancellation}  # fmt: skip
     for event_type in PLANS:
         assert handlers.EVENT_HANDLERS[event_type] in announcing, event_type
 
@@ -574,13 +575,13 @@ def test_staff_read_their_own_inbox(db):
 
 def test_topics_are_listed_in_the_callers_language(db):
     with db.unit_of_work() as uow:
-        assert uow.store.keep_topics(TOPICS) == 7
+        assert uow.store.keep_topics(TOPICS) == 13
         uow.store.keep_topics(TOPICS)  # idempotent
     with db.unit_of_work() as uow:
         en, zh = handlers.list_topics("en", uow), handlers.list_topics("zh-CN", uow)
     assert [t["name"] for t in en] == [t["name"] for t in zh] == [t[0] for t in TOPICS]
     assert en[1]["label"] == "New matches" and zh[1]["label"] == "新匹配资源"
-    assert en[-1]["channels"] == ["email", "in_app", "sms"]
+    assert en[-1]["channels"] == ["email"]  # the organizers' digest of registrations
 
 
 def test_preferences_are_read_and_replaced_by_their_owner_or_an_admin(db):
