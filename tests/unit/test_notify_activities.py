@@ -264,8 +264,9 @@ def test_a_cancelled_activity_is_told_to_everyone_registered_and_reminds_nobody(
     take(db, "activity.published")
     take(db, "registration.confirmed")
     waiting = str(uuid.uuid4())
-    take(db, "staff.registered", staff_id=waiting, email="w@example.cn", name="Wang", role="provider",
-         organization_id=WRSA_CHANGNING, locale="en")  # fmt: skip
+    staff = {"staff_id": waiting, "email": "w@example.cn", "name": "Wang", "role": "provider",
+             "organization_id": WRSA_CHANGNING, "locale": "en"}  # fmt: skip
+    take(db, "staff.registered", **staff)
     take(db, "registration.waitlisted", registration_id=str(uuid.uuid4()),
          registrant_role="provider", returnee_id=None, staff_id=waiting)  # fmt: skip
     cancelled = take(db, "activity.cancelled")
