@@ -302,7 +302,7 @@ TEMPLATE_EVENTS = [
 def test_every_template_reaches_a_strict_smtp_server_whole(start_notify, sink, amqp_uri, locale):
     # aiosmtpd refuses bare LF and lines over 998 octets, as Postfix 3.9 does: every email of
     # every template, to names as long as the contract allows, must pass and read back as sent.
-    _, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1)
+    _, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1, ACTIVITY_REMINDER_HOURS=1)
     filler = ("长宁区海归创业服务站" if locale == "zh-CN" else "Changning-Returnee-Station-") * 30
     people = [
         ("returnee.registered", RETURNEE, {"locale": locale, "name": filler[:100]}),
@@ -330,6 +330,10 @@ def test_every_template_reaches_a_strict_smtp_server_whole(start_notify, sink, a
         ]
         + [booking(RETURNEE, lead_seconds=1)],
     )
+    *registrations, cancellation = activity_events(lead_seconds=1)
+    publish_events(amqp_uri, registrations)
+    handled(database_url, *registrations)  # so the cancellation finds who registered
+    publish_events(amqp_uri, [cancellation])
 
     def emails():
         found = query(
@@ -872,6 +876,40 @@ def reminders(database_url, appointment_id=None):
         sql += " AND context->>'appointment_id' = %s"
         params = (appointment_id,)
     return query(database_url, sql + " ORDER BY 1, channel", params)
+
+
+def activity_events(lead_seconds: float) -> list:
+    """Events that make every activity template (with ACTIVITY_REMINDER_HOURS=1): an invitation
+    and a confirmation for an activity whose reminder comes due in `lead_seconds` (organized by
+    ICBC, whose provider hears of the registration), a promotion from the waitlist for another
+    activity, and that one's cancellation (last: it needs the registration taken in)."""
+    starts = datetime.now(UTC) + timedelta(hours=1, seconds=lead_seconds)
+    summary = {
+        **example("registration.confirmed").data["activity"],
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=3)).isoformat(),
+        "organizer_ids": [ICBC],
+    }
+    reminded, cancelled = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def confirmed(activity_id, **changes):
+        data = {**example("registration.confirmed").data, "activity_id": activity_id,
+                "registration_id": str(uuid.uuid4()), "activity": summary, **changes}  # fmt: skip
+        return event("activities", "registration.confirmed", data["registration_id"], **data)
+
+    invitation = {"activity_id": reminded, "returnee_id": RETURNEE, "activity": summary}
+    return [
+        event("activities", "invitation.issued", RETURNEE, **invitation),
+        confirmed(reminded),
+        confirmed(cancelled, promoted=True),
+        event(
+            "activities",
+            "activity.cancelled",
+            cancelled,
+            activity_id=cancelled,
+            cancelled_by="advisor",
+        ),  # fmt: skip
+    ]
 
 
 def all_settled(found):
