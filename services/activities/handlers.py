@@ -334,6 +334,7 @@ def erase_returnee(event: Event, uow) -> None:
     returnee_id = str(event.data["returnee_id"])
     now = uow.now()
     registrations = uow.store.registrations_of(returnee_id)
+    agreements = uow.store.agreements_signed_by(returnee_id)
     for registration in registrations:
         if registration["registrant_role"] != "returnee" or registration["status"] == "cancelled":
             continue
@@ -343,7 +344,7 @@ def erase_returnee(event: Event, uow) -> None:
             _cancel(uow, found, current, "system", now)
     uow.store.erase_returnee(returnee_id, now)
     # Published events kept for retention name the person (and carry their codes).
-    for subject in (returnee_id, *(r["id"] for r in registrations)):
+    for subject in (returnee_id, *(r["id"] for r in registrations), *agreements):
         uow.forget_published(subject)
 
 

@@ -111,6 +111,14 @@ class MemoryStore:
         )
         return found[:limit]
 
+    def agreements_signed_by(self, returnee_id) -> list[str]:
+        key = _id(returnee_id)
+        return sorted(
+            a["id"]
+            for a in self.agreements_by_id.values()
+            if any(p["returnee_id"] == key for p in a["parties"])
+        )
+
     def erase_returnee(self, returnee_id, now: datetime) -> None:
         key = _id(returnee_id)
         self.erasures.setdefault(key, now)

@@ -127,6 +127,14 @@ class ActivitiesStore:
         )
         return [r["id"] for r in rows]
 
+    def agreements_signed_by(self, returnee_id) -> list[str]:
+        rows = self.uow.all(
+            "SELECT DISTINCT agreement_id::text AS id FROM agreement_parties"
+            " WHERE returnee_id = %s ORDER BY 1",
+            (str(returnee_id),),
+        )
+        return [r["id"] for r in rows]
+
     def erase_returnee(self, returnee_id, now: datetime) -> None:
         """Everything that names the returnee goes; what happened stays counted: their
         registrations (status, attendance) without them or their code, the agreements they
