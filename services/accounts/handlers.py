@@ -150,8 +150,8 @@ def list_organizations(uow) -> list[dict]:
 
 def register_staff(command: dict, uow, password_hash: str | None = None) -> dict:
     """A staff account (advisor, provider, admin) → `staff.registered`; an official's account
-    is not announced. The admin bootstrap and the seed create theirs here too. `password_hash`: the password already hashed (the seed
-    hashes its one demo password once for all)."""
+    is not announced. The admin bootstrap and the seed create theirs here too. `password_hash`:
+    the password already hashed (the seed hashes its one demo password once for all)."""
     staff_id = str(uuid.uuid4())
     staff = {**command, "email": normalize_email(command["email"])}
     # Hashed before the unit's first statement: no transaction stays open for its CPU time.
