@@ -264,6 +264,10 @@ STEPS = {
     "attendance.recorded": ("activity_registrations", ("attended_at",)),
 }
 BREACHES = {"first_response": "first_response_breached_at", "resolution": "resolution_breached_at"}
+# The steps that start an entity. A late event about an erased person counts only when it is one
+# of them: a later step of an entity counted before the erasure cannot be joined to it any more
+# (its ids are gone), and counting it alone would count its outcome twice.
+FIRST_STEPS = frozenset({"requested_at", "booked_at", "expressed_at", "confirmed_at"})
 
 
 def flat(overview: dict) -> dict:

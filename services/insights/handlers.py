@@ -77,6 +77,8 @@ def count_consultation(event: Event, uow) -> None:
         extra = {"rating": data["rating"]} if event.type == "consultation.rated" else {}
         if event.type == "consultation.requested":
             extra = {"topic": data["topic"]}
+    if key is None and not figures.FIRST_STEPS.issuperset(steps):
+        return  # a later step of an erased person's consultation: nothing to join it to
     for step in steps:
         uow.store.save_step("consultations", key, step, event.time, returnee_id, **extra)
 
@@ -122,6 +124,8 @@ def count_activity_registration(event: Event, uow) -> None:
     erased = data.get("returnee_id") and returnee_id is None
     key = None if erased else str(data["registration_id"])
     (step,) = figures.STEPS[event.type][1]
+    if erased and step not in figures.FIRST_STEPS:
+        return
     at = data["checked_in_at"] if event.type == "attendance.recorded" else event.time
     uow.store.save_step(
         "activity_registrations", key, step, at, returnee_id, activity_id=str(data["activity_id"])
@@ -226,6 +230,8 @@ def _count_step(uow, event: Event, key_field: str) -> None:
     data = event.data
     table, (step,) = figures.STEPS[event.type]
     returnee_id = _person(uow, data["returnee_id"])
+    if returnee_id is None and step not in figures.FIRST_STEPS:
+        return  # a later step of an erased person's entity: nothing to join it to
     key = None if returnee_id is None else str(data[key_field])
     uow.store.save_step(table, key, step, event.time, returnee_id)
 
