@@ -24,7 +24,7 @@ from datetime import timedelta
 
 from chassis.clock import Clock
 from chassis.pool import script_pool
-from chassis.settings import setting
+from chassis.settings import nameko_config
 from chassis.topology import subscriptions_of
 from chassis.uow import SqlUnitOfWork
 from contracts import CATALOG, Event, InvalidEvent
@@ -93,7 +93,7 @@ def backfill(sources: list[str], retention_hours: float | None = None,
         for source in sources:
             hours = retention_hours
             if hours is None:
-                hours = float(setting(source, "OUTBOX_RETENTION_HOURS"))
+                hours = nameko_config(source)["OUTBOX_RETENTION_HOURS"]  # as the producer reads it
             window = clock.now() - timedelta(hours=hours)
             skipped: list[str] = []
             with script_pool(source) as outbox:
