@@ -2,18 +2,21 @@
 
 Three returnees register (zh-CN and en); the platform assesses their eligibility and matches
 resources, with reasons; one expresses interest in a park's office space and the park accepts;
-another asks a funding question and an advisor answers; then each one's notifications, and the
-emails the mail sink caught.
+another asks a funding question and an advisor answers; then each one's notifications, the
+emails the mail sink caught, and the day's figures as a district official reads them.
 """
 
 import itertools
 import sys
 import time
+import unicodedata
 import uuid
+from datetime import datetime
 
 import requests
 import yaml
 
+from chassis.clock import SHANGHAI
 from chassis.settings import PORTS, setting
 from deploy.local import DEMO_ADMIN, ROOT
 
@@ -107,6 +110,9 @@ def main() -> int:
         setting("accounts", "ADMIN_EMAIL") or DEMO_ADMIN["ADMIN_EMAIL"],
         setting("accounts", "ADMIN_PASSWORD") or DEMO_ADMIN["ADMIN_PASSWORD"],
     )
+
+    official = district_official(admin)
+    before = _ok(call("GET", "insights", "/statistics/overview", official)) or {}
 
     heading("1. Three returnees register")
     returnees = []
@@ -240,8 +246,78 @@ def main() -> int:
         addresses = {r["email"] for r in returnees}
         for mail in [m for m in mails if any(a in m["to"] for a in addresses)]:
             print(f"  to {mail['to']}: {mail['subject']}")
+
+    heading("8. Today's figures, as the district office reads them (insights)")
+    figures = wait(
+        "the morning counted",
+        lambda: counted(official, before, registrations=3, accepted=1, answered=1),
+    )
+    for line in figures_table(figures):
+        print(f"  {line}")
     print()
     return 0
+
+
+def district_official(admin: str) -> str:
+    """A district office account (role `official`: statistics only), signed in."""
+    email = f"official.{uuid.uuid4().hex[:8]}@district.example"
+    body = {"email": email, "password": PASSWORD, "name": "区政府 Official", "role": "official"}
+    call("POST", "accounts", "/staff", admin, json=body).raise_for_status()
+    return sign_in(email, PASSWORD)
+
+
+def counted(token: str, before: dict, registrations: int, accepted: int, answered: int):
+    """Today's overview once it holds this run's registrations, intention and answer."""
+    now = _ok(call("GET", "insights", "/statistics/overview", token))
+    if now is None:
+        return None
+    grew = {
+        "registrations": now["registrations"] - before.get("registrations", 0),
+        "accepted": now["intentions"]["accepted"] - before.get("intentions", {}).get("accepted", 0),
+        "answered": now["consultations"]["answered"]
+        - before.get("consultations", {}).get("answered", 0),
+    }
+    wanted = {"registrations": registrations, "accepted": accepted, "answered": answered}
+    return now if all(grew[k] >= n for k, n in wanted.items()) else None
+
+
+def figures_table(figures: dict) -> list[str]:
+    """The overview as a small table of the period's figures."""
+    consultations, intentions = figures["consultations"], figures["intentions"]
+    pct = consultations["first_response_within_sla_pct"]
+    rows = [
+        ("注册 Registrations", figures["registrations"]),
+        ("在册 Returnees active", figures["returnees_active"]),
+        ("政策资格 Became eligible", sum(figures["eligible_by_policy"].values())),
+        ("匹配 Matches proposed", figures["matches_proposed"]),
+        ("合作意向 Intentions expressed / accepted",
+         f"{intentions['expressed']} / {intentions['accepted']}"),
+        ("咨询 Consultations requested / answered",
+         f"{consultations['requested']} / {consultations['answered']}"),
+        ("首次响应达标 First response in time", "—" if pct is None else f"{pct:.0f} %"),
+        ("驿站预约 Appointments booked", figures["appointments"]["booked"]),
+    ]  # fmt: skip
+    industries = ", ".join(f"{k} {n}" for k, n in list(figures["by_industry"].items())[:4])
+    width = max(_columns(label) for label, _ in rows) + 2
+    since = min(datetime.fromisoformat(t) for t in figures["counted_from"].values() if t)
+    lines = [
+        f"{figures['from']} – {figures['to']} (Asia/Shanghai days), counted from "
+        f"{since.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+    ]
+    lines += [f"{_pad(label, width)}{value:>8}" for label, value in rows]
+    lines.append(f"{_pad('行业 By industry', width)}{industries}")
+    if not figures["complete"]:
+        lines.append("(incomplete: see counted_from; activities are not counted yet)")
+    return lines
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of `text`: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _columns(text))
 
 
 def caught_mails() -> list[dict] | None:

@@ -1,4 +1,5 @@
-"""`make demo` prints the emails of either mail sink: ours (`make run`) or Mailpit (compose)."""
+"""`make demo` prints the emails of either mail sink (ours, `make run`, or Mailpit, compose),
+and the day's figures as a table."""
 
 from deploy.demo import as_mails
 
@@ -43,3 +44,25 @@ def test_mailpits_list_is_read_oldest_first_with_its_addresses_written_out():
 
 def test_an_answer_of_neither_shape_is_no_list_of_emails():
     assert as_mails({"error": "not found"}) is None
+
+
+def test_the_figures_table_lines_up_chinese_labels_and_says_what_is_not_counted():
+    from deploy.demo import _columns, figures_table
+
+    figures = {
+        "from": "2026-11-02", "to": "2026-12-01", "registrations": 3, "returnees_active": 3,
+        "eligible_by_policy": {"pujiang-talent": 2, "national-startup": 1},
+        "matches_proposed": 7, "intentions": {"expressed": 2, "accepted": 1, "declined": 0},
+        "consultations": {"requested": 1, "answered": 1, "first_response_within_sla_pct": None},
+        "appointments": {"booked": 0}, "by_industry": {"biotech": 2, "ai": 1},
+        "counted_from": {"accounts": "2026-12-01T02:00:00+00:00", "activities": None},
+        "complete": False,
+    }  # fmt: skip
+    lines = figures_table(figures)
+    assert lines[0] == (
+        "2026-11-02 – 2026-12-01 (Asia/Shanghai days), counted from 2026-12-01 10:00"
+    )
+    rows = lines[1:9]
+    assert len({_columns(line) for line in rows}) == 1  # one column edge for every row
+    assert rows[2].endswith(" 3") and rows[4].endswith("2 / 1") and rows[6].endswith("—")
+    assert lines[9].endswith("biotech 2, ai 1") and "not counted" in lines[10]
