@@ -33,6 +33,8 @@ PUBLIC_READS = {
     ("matching", "/resources/{resource_id}"),
     ("notify", "/topics"),
 }
+# What the reads need besides the path (notify's: whose notifications, the official's own).
+QUERIES = {"/statistics/timeseries": {"metric": "registrations"}}
 INFRASTRUCTURE = ("/health/live", "/health/ready", "/metrics", "/openapi.json")
 
 
@@ -70,8 +72,8 @@ def test_the_overview_after_real_flows_and_an_erasure(platform, official):
         return next((m for m in listed.json() if m["organization_id"] == park), None)
 
     match = wait_until(park_match, 30, 0.2, "a match with the park")
-    expressed = platform.call("POST", "matching", "/intentions", li_headers,
-                              json={"resource_id": match["resource_id"], "message": "想参观"})  # fmt: skip
+    wanted = {"resource_id": match["resource_id"], "message": "想参观"}
+    expressed = platform.call("POST", "matching", "/intentions", li_headers, json=wanted)
     assert expressed.status_code == 201, expressed.text
     intention_id = expressed.json()["intention_id"]
     accepted = platform.call("POST", "matching", f"/intentions/{intention_id}/accept", provider,
@@ -79,8 +81,8 @@ def test_the_overview_after_real_flows_and_an_erasure(platform, official):
     assert accepted.status_code == 200, accepted.text
 
     # A consultation, answered by its advisor.
-    asked = platform.call("POST", "consulting", "/consultations", emma_headers,
-                          json={"topic": "funding", "question": "Which grants fit AI?"})  # fmt: skip
+    question = {"topic": "funding", "question": "Which grants fit AI?"}
+    asked = platform.call("POST", "consulting", "/consultations", emma_headers, json=question)
     assert asked.status_code == 201, asked.text
     ticket = asked.json()
     advisor = next(
@@ -167,8 +169,7 @@ def test_an_official_reads_figures_and_no_personal_data_of_any_service(platform,
                     assert method != "get" or (service, path) in PUBLIC_READS, (service, path)
                     public.add((service, path))
                     continue
-                params = {"/notifications": {"recipient_id": me},
-                          "/statistics/timeseries": {"metric": "registrations"}}.get(path, {})  # fmt: skip
+                params = QUERIES.get(path, {"recipient_id": me})
                 answer = platform.call(method.upper(), service, concrete, official,
                                        params=params, json={})  # fmt: skip
                 checked.append((service, method, path, answer.status_code))
