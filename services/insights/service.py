@@ -14,7 +14,6 @@ from chassis.settings import service_settings
 from chassis.topology import subscriptions_of
 from chassis.web import Operable, http
 from services.insights import handlers
-from services.insights.export import XLSX
 from services.insights.schemas import ExportQuery, OverviewOut, PeriodQuery, SeriesOut, SeriesQuery
 from services.insights.settings import DECLARED
 from services.insights.store import InsightsStore
@@ -106,7 +105,8 @@ class InsightsService(Operable):
         "/statistics/export",
         query=ExportQuery,
         roles=["official", "admin"],
-        media_type=XLSX,
+        # A media type range: the XLSX type, or application/zip for format=csv.
+        media_type="application/*",
         summary="The period's tables as XLSX, or format=csv as a zip of CSV (official, admin)",
     )
     def export(self, request, query):

@@ -288,3 +288,14 @@ def test_the_backfill_command_counts_the_retained_events_once(databases, insight
         cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "insights counts no events of ['notify']" in bad.stderr
+
+
+def test_openapi_document_is_valid(insights):
+    from openapi_spec_validator import validate
+
+    base, _ = insights
+    document = requests.get(f"{base}/openapi.json", timeout=10).json()
+    validate(document)
+    export = document["paths"]["/statistics/export"]["get"]
+    assert list(export["responses"]["200"]["content"]) == ["application/*"]
+    assert export["security"] == [{"bearer": []}]
