@@ -17,7 +17,6 @@ from chassis import green
 green.patch()
 
 import errno  # noqa: E402
-import importlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 
@@ -26,24 +25,13 @@ import eventlet.debug  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
 from chassis.lifetime import stop_with_runner  # noqa: E402
+from chassis.loader import service_class  # noqa: E402
 from chassis.logs import configure_logging  # noqa: E402
 from chassis.ports import PortTaken  # noqa: E402
 from chassis.settings import nameko_config  # noqa: E402
 from chassis.topology import QueueMismatch  # noqa: E402
 
 log = logging.getLogger("chassis.run")
-
-
-def service_class(name: str, path: str | None = None):
-    """The service class `name` in `services/<name>/service.py`, or the `module:Class` given."""
-    if path:
-        module_name, _, class_name = path.partition(":")
-        return getattr(importlib.import_module(module_name), class_name)
-    module = importlib.import_module(f"services.{name}.service")
-    for value in vars(module).values():
-        if isinstance(value, type) and getattr(value, "name", None) == name:
-            return value
-    raise LookupError(f"services/{name}/service.py defines no service named {name!r}")
 
 
 def run(name: str, path: str | None = None) -> int:
