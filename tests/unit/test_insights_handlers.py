@@ -634,6 +634,7 @@ def scripted_history() -> list[Event]:
         accepted, intention("intention.expressed", i1, r1, 1), accepted,
         consultation("consultation.requested", c1, r1, 1),
         consultation("consultation.answered", c1, r1, 1, 11),
+        consultation("consultation.answered", c1, r1, 2, 10),  # a second answer: not a first
         consultation("consultation.closed", c1, r1, 2),
         consultation("consultation.rated", c1, r1, 2, rating=4),
         consultation("consultation.requested", c2, r2, 1),
