@@ -205,7 +205,9 @@ class _Application(Schema):
     policy_version = fields.Integer(
         required=True,
         validate=validate.Range(min=1),
-        metadata={"description": "The version of the policy's rules the application is made under."},
+        metadata={
+            "description": "The version of the policy's rules the application is made under."
+        },
     )
     tier = fields.String(
         allow_none=True,

@@ -48,6 +48,12 @@ def facts_of(profile: dict) -> dict:
     return facts
 
 
+def matching_consent(profile: dict) -> bool:
+    """Whether the returnee consents to matching, the purpose an impact preview's caseload
+    falls under (profiling to find what fits them); a profile without consents has none."""
+    return bool((profile.get("consents") or {}).get("matching"))
+
+
 def assessed_event(returnee_id, now: datetime, eligible: list[dict], newly, no_longer) -> dict:
     return {
         "returnee_id": str(returnee_id),
@@ -59,18 +65,27 @@ def assessed_event(returnee_id, now: datetime, eligible: list[dict], newly, no_l
 
 
 def eligible_now(policies: list[dict], facts: dict, as_of: date) -> dict:
-    """{policy id: (code, tier)} of the policies the facts make the returnee eligible for."""
-    return {a.policy_id: (a.code, a.tier) for a in assess_all(policies, facts, as_of) if a.eligible}
+    """{policy id: (code, tier, version)} of the policies the facts make the returnee eligible
+    for, with the version of the rules that said so."""
+    versions = {str(p["id"]): p.get("version") for p in policies}
+    return {
+        a.policy_id: (a.code, a.tier, versions[a.policy_id])
+        for a in assess_all(policies, facts, as_of)
+        if a.eligible
+    }
 
 
 def assessment(returnee_id, now: datetime, before: dict, eligible: dict) -> dict:
     """`eligibility.assessed` data of a whole assessment: the current list (by code) and what
-    moved since `before` (both {policy id: (code, tier)})."""
+    moved since `before` (both {policy id: (code, tier, version)})."""
     newly, no_longer = changes(
-        {code for code, _ in before.values()}, {code for code, _ in eligible.values()}
+        {entry[0] for entry in before.values()}, {entry[0] for entry in eligible.values()}
     )
     listed = sorted(
-        ({"policy_id": pid, "code": code, "tier": tier} for pid, (code, tier) in eligible.items()),
+        (
+            {"policy_id": pid, "code": code, "tier": tier, "version": version}
+            for pid, (code, tier, version) in eligible.items()
+        ),
         key=lambda e: e["code"],
     )
     return assessed_event(returnee_id, now, listed, newly, no_longer)
