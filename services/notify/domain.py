@@ -25,6 +25,7 @@ TEMPLATES = (
     "intention_update",
     "appointment_confirmation",
     "appointment_reminder",
+    "application_update",
 )
 CHANNELS = ("email", "in_app", "webhook", "sms")
 # Channels that interrupt a person: these wait for the end of quiet hours and are digested.
@@ -45,6 +46,13 @@ INTENTION_CHANGES = {
     "intention.declined": "declined",
 }
 APPOINTMENT_CHANGES = {"appointment.booked": "booked", "appointment.cancelled": "cancelled"}
+APPLICATION_CHANGES = {
+    "application.submitted": "submitted",
+    "application.approved": "approved",
+    "application.rejected": "rejected",
+    "application.awarded": "awarded",
+    "application.withdrawn": "withdrawn",
+}
 
 
 @dataclass(frozen=True)
@@ -207,6 +215,8 @@ def plan(event_type: str, data: dict, directory: Directory) -> list[Intent]:
         return _intention_update(event_type, data, directory)
     if event_type in APPOINTMENT_CHANGES:
         return _appointment(event_type, data, directory)
+    if event_type in APPLICATION_CHANGES:
+        return _application_update(event_type, data, directory)
     return []
 
 
@@ -340,6 +350,21 @@ def _appointment(event_type: str, data: dict, directory: Directory) -> list[Inte
         "cancelled_by": data.get("cancelled_by"),
     }
     return [Intent(returnee, "appointment_confirmation", context, APPOINTMENT_CHANNELS)]
+
+
+def _application_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    returnee = _returnee(directory, data["returnee_id"])
+    title = directory.policy_titles([data["code"]]).get(data["code"], {}).get(returnee.locale)
+    context = {
+        "name": returnee.name,
+        "change": APPLICATION_CHANGES[event_type],
+        "application_id": str(data["application_id"]),
+        "policy": title or data["code"],
+        "tier": data.get("tier"),
+        "amount_cny": data.get("amount_cny"),
+        "awarded_on": data["awarded_on"].isoformat() if data.get("awarded_on") else None,
+    }
+    return [Intent(returnee, "application_update", context, RETURNEE_CHANNELS)]
 
 
 # Reminders are not caused by an event: their notifications carry an id derived from the

@@ -35,6 +35,10 @@ TOPICS = [
     ("appointment_reminder", "预约提醒", "Appointment reminders",
      "服务站预约开始前的提醒，可通过短信接收。",
      "A reminder ahead of a service station appointment, also by SMS.", APPOINTMENT_CHANNELS),
+    ("application_update", "申请进展", "Application updates",
+     "政策申请的提交、批准、驳回、资助发放或撤回。",
+     "Your policy applications submitted, approved, rejected, awarded or withdrawn.",
+     RETURNEE_CHANNELS),
 ]  # fmt: skip
 
 
