@@ -8,7 +8,7 @@ publish; this module only computes.
 from datetime import date, datetime
 
 from services.consulting.eligibility import assess_all, changes
-from services.consulting.screening import PASS, Columns, screen
+from services.consulting.screening import PASS, Columns, fields_of, screen
 
 # Returnees screened at once when a policy is published: large enough for the vectorised
 # screening to pay off, small enough to keep a batch's rows and events in memory.
@@ -37,6 +37,31 @@ COMPANY_KEYS = (
     "is_largest_shareholder",
     "vc_raised_cny",
 )
+
+
+# Where a rule's field is read from: derived values come from one fact each.
+_SOURCE = {
+    "age_years": "birth_date",
+    "years_since_return": "return_date",
+    "company_age_months": "company",
+    "highest_overseas_degree": "education",
+    "study_abroad_days": "education",
+    "best_overseas_qs_rank": "education",
+    "highest_degree": "education",
+    "years_since_graduation": "education",
+}
+
+
+def fact_keys(policies: list[dict], fields: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The facts (top-level keys) the policies' rules and the extra `fields` read, in
+    `FACT_KEYS` order: all an evaluation of them needs from a profile."""
+    read = set(fields)
+    for policy in policies:
+        read |= fields_of(policy.get("criteria"))
+        for tier in policy.get("tiers") or ():
+            read |= fields_of(tier.get("criteria"))
+    keys = {_SOURCE.get(f, f.split(".", 1)[0]) for f in read}
+    return tuple(k for k in FACT_KEYS if k in keys)
 
 
 def facts_of(profile: dict) -> dict:

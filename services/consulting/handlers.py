@@ -30,7 +30,7 @@ from services.consulting.eligibility import (
     validate_policy,
 )
 from services.consulting.messages import MESSAGES  # noqa: F401  (registers the catalog)
-from services.consulting.preview import Impact
+from services.consulting.preview import DIMENSION_FIELDS, Impact
 from services.consulting.settings import DECLARED
 from services.consulting.workdays import WorkingCalendar
 
@@ -106,7 +106,8 @@ def preview_policy(command: dict, uow, batch_size: int = assessing.BATCH_SIZE) -
     version = current["version"] + 1 if current else 1
     draft = _valid_policy({**command, "id": catalog_id(command["code"]), "version": version})
     impact, after = Impact(draft, current, uow.today()), None
-    while rows := uow.store.caseload(after, batch_size):
+    keys = assessing.fact_keys([draft, *([current] if current else [])], DIMENSION_FIELDS)
+    while rows := uow.store.caseload(after, batch_size, keys):
         after = rows[-1]["id"]
         impact.add([r["facts"] for r in rows])
     return impact.result()

@@ -13,6 +13,7 @@ import uuid
 from datetime import date, datetime
 
 from chassis.clock import Clock
+from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
 from services.consulting.store import decode_facts, to_json
 
@@ -156,8 +157,12 @@ class MemoryStore:
             {"id": k, "facts": decode_facts(copy.deepcopy(self.returnees[k]["facts"]))} for k in ids
         ]
 
-    def caseload(self, after, limit: int) -> list[dict]:
-        """The next `limit` returnees who consent to matching, by id after `after`."""
+    def caseload(self, after, limit: int, keys: tuple[str, ...]) -> list[dict]:
+        """The next `limit` returnees who consent to matching, by id after `after`, with only
+        the fact `keys` asked for."""
+        unknown = set(keys) - set(FACT_KEYS)
+        if unknown:
+            raise ValueError(f"not a fact: {', '.join(sorted(unknown))}")
         after = _id(after)
         ids = sorted(
             k
@@ -165,7 +170,13 @@ class MemoryStore:
             if r["matching_consent"] and (after is None or k > after)
         )[:limit]
         return [
-            {"id": k, "facts": decode_facts(copy.deepcopy(self.returnees[k]["facts"]))} for k in ids
+            {
+                "id": k,
+                "facts": decode_facts(
+                    {key: copy.deepcopy(self.returnees[k]["facts"].get(key)) for key in keys}
+                ),
+            }
+            for k in ids
         ]
 
     def erase_returnee(self, returnee_id) -> None:

@@ -17,6 +17,7 @@ DIMENSIONS = {  # breakdown → (the key its entries use, the profile field it c
     "by_stage": ("stage", "startup_stage"),
     "by_district": ("district", "company.registered_district"),
 }
+DIMENSION_FIELDS = tuple(field for _, field in DIMENSIONS.values())
 
 
 class Impact:

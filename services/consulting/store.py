@@ -8,14 +8,15 @@ from datetime import date, datetime
 
 import psycopg2.extras
 
+from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
 
 _POLICY_COLUMNS = (
     "id, code, version, title, summary, citation, effective_from, effective_to,"
     " application_deadline, criteria, tiers, documents, published_at"
 )
-_VERSION_COLUMNS = (
-    "policy_id, version, code, title, summary, citation, effective_from, effective_to,"
+_VERSION_COLUMNS = (  # in the order of _POLICY_COLUMNS: one is copied into the other
+    "policy_id, code, version, title, summary, citation, effective_from, effective_to,"
     " application_deadline, criteria, tiers, documents, published_at"
 )
 OPEN_APPLICATIONS = "('draft', 'submitted', 'under_review', 'approved')"
@@ -204,18 +205,27 @@ class ConsultingStore:
             row["facts"] = decode_facts(row["facts"])
         return rows
 
-    def caseload(self, after, limit: int) -> list[dict]:
-        """The next `limit` returnees who consent to matching, by id after `after`: what an
-        impact preview counts. Read only, no lock."""
-        rows = self.uow.all(
-            """SELECT id, facts FROM returnees
-               WHERE matching_consent AND (%s::uuid IS NULL OR id > %s::uuid)
-               ORDER BY id LIMIT %s""",
-            (after, after, limit),
+    def caseload(self, after, limit: int, keys: tuple[str, ...]) -> list[dict]:
+        """The next `limit` returnees who consent to matching, by id after `after`, with only
+        the fact `keys` asked for: what an impact preview counts. Read only, no lock. A batch
+        comes back as one JSON document of the facts wanted, so 100k returnees are read in well
+        under a second (row by row, decoding every whole fact document takes three times as
+        long)."""
+        unknown = set(keys) - set(FACT_KEYS)
+        if unknown:
+            raise ValueError(f"not a fact: {', '.join(sorted(unknown))}")
+        wanted = ", ".join(["%s, facts->%s"] * len(keys))
+        row = self.uow.one(
+            f"""SELECT json_agg(json_build_array(id, jsonb_build_object({wanted})) ORDER BY id)
+                       ::text AS batch
+                FROM (SELECT id, facts FROM returnees
+                      WHERE matching_consent AND (%s::uuid IS NULL OR id > %s::uuid)
+                      ORDER BY id LIMIT %s) AS b""",
+            (*[k for k in keys for _ in (0, 1)], after, after, limit),
         )
-        for row in rows:
-            row["facts"] = decode_facts(row["facts"])
-        return rows
+        if row["batch"] is None:
+            return []
+        return [{"id": id_, "facts": decode_facts(f)} for id_, f in json.loads(row["batch"])]
 
     def erase_returnee(self, returnee_id) -> None:
         """Everything held about a returnee: facts, assessments, applications, consultations and

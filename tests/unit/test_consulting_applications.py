@@ -23,6 +23,7 @@ from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.consulting import applications as apps
 from services.consulting import documents, handlers, missing
+from services.consulting.assessing import FACT_KEYS
 from services.consulting.catalog import load_policies, policy_id
 from services.consulting.eligibility import assess, explain
 from services.consulting.memory import MemoryStore
@@ -748,7 +749,7 @@ def caseload(db, n=400, seed=20261128):
 def one_by_one(db, draft: dict, current: dict | None) -> dict:
     """The preview's answer, assessing each consenting returnee with the explaining engine."""
     draft = {**draft, "id": policy_id(draft["code"])}
-    rows = db.store.caseload(None, 10**6)
+    rows = db.store.caseload(None, 10**6, FACT_KEYS)
     newly, gone = [], []
     eligible = Counter()
     tiers = {"before": Counter(), "after": Counter()}
