@@ -43,3 +43,37 @@ def test_mailpits_list_is_read_oldest_first_with_its_addresses_written_out():
 
 def test_an_answer_of_neither_shape_is_no_list_of_emails():
     assert as_mails({"error": "not found"}) is None
+
+
+def test_the_funnel_counts_each_returnee_once_per_stage_from_events_in_any_order():
+    from contracts.examples import EXAMPLES
+    from deploy.demo import funnel
+
+    def body(type_, **changes):
+        return {"type": type_, "data": {**EXAMPLES[(type_, 1)].data, **changes}}
+
+    grant = EXAMPLES[("application.submitted", 1)].data
+    events = [
+        body("application.awarded"),
+        body("consultation.requested", policy_id=grant["policy_id"]),
+        body("eligibility.assessed",
+             eligible=[{"policy_id": grant["policy_id"], "code": grant["code"], "tier": "b"}],
+             newly_eligible=[grant["code"]]),
+        body("eligibility.assessed", returnee_id="someone-else", eligible=[],
+             newly_eligible=[grant["code"]]),
+        body("application.submitted"),
+        body("application.submitted"),  # delivered twice: still one returnee
+        body("application.approved"),
+        body("application.awarded"),  # redelivered: counted once, its amount too
+        body("consultation.requested", policy_id="a-policy-no-event-names"),
+    ]  # fmt: skip
+    counted = funnel(events)
+    assert counted[grant["code"]] == {
+        "newly_eligible": 2,
+        "consulted": 1,
+        "applied": 1,
+        "approved": 1,
+        "awarded": 1,
+        "awarded_cny": 100000,
+    }
+    assert set(counted) == {grant["code"]}
