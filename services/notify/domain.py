@@ -23,9 +23,9 @@ TEMPLATES = (
     "policies_eligible",
     "consultation_update",
     "intention_update",
+    "application_update",
     "appointment_confirmation",
     "appointment_reminder",
-    "application_update",
 )
 CHANNELS = ("email", "in_app", "webhook", "sms")
 # Channels that interrupt a person: these wait for the end of quiet hours and are digested.

@@ -29,16 +29,16 @@ TOPICS = [
     ("intention_update", "合作意向", "Cooperation intentions",
      "合作意向的提出、接受或婉拒。",
      "Intentions expressed to your organization, and answers to yours.", RETURNEE_CHANNELS),
+    ("application_update", "申请进展", "Application updates",
+     "政策申请的提交、批准、驳回、资助发放或撤回。",
+     "Your policy applications submitted, approved, rejected, awarded or withdrawn.",
+     RETURNEE_CHANNELS),
     ("appointment_confirmation", "预约确认", "Appointment confirmations",
      "服务站预约的确认与取消，可通过短信接收。",
      "Service station appointments booked or cancelled, also by SMS.", APPOINTMENT_CHANNELS),
     ("appointment_reminder", "预约提醒", "Appointment reminders",
      "服务站预约开始前的提醒，可通过短信接收。",
      "A reminder ahead of a service station appointment, also by SMS.", APPOINTMENT_CHANNELS),
-    ("application_update", "申请进展", "Application updates",
-     "政策申请的提交、批准、驳回、资助发放或撤回。",
-     "Your policy applications submitted, approved, rejected, awarded or withdrawn.",
-     RETURNEE_CHANNELS),
 ]  # fmt: skip
 
 
