@@ -14,6 +14,9 @@ PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004}
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",
     "HTTP_HOST": "127.0.0.1",
+    # "true": processes may listen on one port together and share its connections (SO_REUSEPORT);
+    # otherwise a port another process serves stops the service at start.
+    "HTTP_REUSE_PORT": "false",
     "MAX_WORKERS": "10",
     "HTTP_RESERVED_WORKERS": "2",  # workers events never take: HTTP and probes stay answered
     "DB_POOL_SIZE": "",  # empty: MAX_WORKERS + 4
@@ -54,7 +57,8 @@ DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 
 # Every variable the chassis reads. A service's own variables are declared by the service
 # (`services/<name>/settings.py`, `DECLARED`) and read with `service_settings`.
-ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
+# RUNNER_PID is set by the local runner alone: its children stop when it dies (chassis.lifetime).
+ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID"})
 
 
 def setting(service: str, name: str, default: str | None = None) -> str | None:
@@ -107,6 +111,8 @@ def nameko_config(service: str, **overrides) -> dict:
     config = {
         "AMQP_URI": setting(service, "AMQP_URI"),
         "WEB_SERVER_ADDRESS": f"{setting(service, 'HTTP_HOST')}:{http_port(service)}",
+        "HTTP_REUSE_PORT": setting(service, "HTTP_REUSE_PORT").lower()
+        in ("1", "true", "yes", "on"),
         "max_workers": max_workers,
         "HTTP_RESERVED_WORKERS": int(setting(service, "HTTP_RESERVED_WORKERS")),
         "parent_calls_tracked": 1,

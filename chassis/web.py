@@ -28,6 +28,7 @@ from chassis.i18n import negotiate, translate, translate_errors
 from chassis.logs import LogContext
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS, OUTBOX_OLDEST, OUTBOX_PENDING, exposition
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
+from chassis.ports import listen
 
 log = logging.getLogger(__name__)
 
@@ -186,6 +187,22 @@ class JsonWsgiApp(WsgiApp):
 
 
 class JsonWebServer(WebServer):
+    def setup(self):
+        # Bound here, before any extension starts (consumers included), so a port another
+        # process serves stops the service before it takes an event; `listen` refuses such a
+        # port rather than share it through SO_REUSEPORT as eventlet.listen would.
+        address = self.bind_addr
+        reuse_port = self.container.config.get("HTTP_REUSE_PORT", False)
+        self._sock = listen(address.address or "0.0.0.0", address.port, reuse_port)
+        super().setup()
+
+    def start(self):  # nameko's, on the socket bound in setup
+        if not self._starting:
+            self._starting = True
+            self._sock.settimeout(None)  # nameko's workaround for kombu issue 838
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
+
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
 

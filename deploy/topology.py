@@ -9,7 +9,7 @@ import sys
 
 from kombu import Connection
 
-from chassis.run import service_class
+from chassis.loader import service_class
 from chassis.settings import SERVICES, nameko_config, setting
 from chassis.topology import QueueMismatch, declare_service
 

@@ -79,6 +79,18 @@ class RabbitAdmin:
     def delete_vhost(self, name: str) -> None:
         self._call("DELETE", f"vhosts/{quote(name, safe='')}")
 
+    def consumers(self, vhost: str) -> dict[str, int]:
+        """{queue: consumers} of the vhost's queues that have any, as the broker counts them
+        right now (the management API's own counts lag by its statistics interval)."""
+        names = [q["name"] for q in self._call("GET", f"queues/{quote(vhost, safe='')}")]
+        counts = {}
+        with _amqp_channel(vhost) as channel:
+            for name in names:
+                _, _, consumers = channel.queue_declare(name, passive=True)
+                if consumers:
+                    counts[name] = consumers
+        return counts
+
     def depth(self, vhost: str, name: str) -> int | None:
         """Messages ready in the queue as the broker counts them right now; None if no queue."""
         from amqp.exceptions import NotFound
@@ -218,12 +230,35 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def served_port(reuse_port: bool):
+    """A local port this process listens on while the block runs, with SO_REUSEPORT (as
+    eventlet.listen sets it) or without."""
+    import socket
+
+    with socket.socket() as sock:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
 
 
 @contextmanager

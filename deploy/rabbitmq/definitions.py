@@ -197,7 +197,7 @@ def definitions(
 
 def platform_definitions(quorum: bool = False, passwords: dict[str, str] | None = None) -> dict:
     """The definitions of the platform as the code stands: services and their subscriptions."""
-    from chassis.run import service_class
+    from chassis.loader import service_class
     from chassis.settings import SERVICES
     from chassis.topology import subscriptions_of
     from contracts import CATALOG

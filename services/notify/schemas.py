@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from contracts import CATALOG
+from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
 from services.notify.domain import ANY, TEMPLATES, valid_zone
 
 PERSONAL_CHANNELS = ("email", "in_app", "sms")

@@ -52,6 +52,22 @@ class Consulting:
     def publish(self, type_, data, subject):
         publish_events(self.amqp_uri, [CATALOG.create("accounts", type_, data, subject=subject)])
 
+    def handled(self, event) -> None:
+        """Wait until consulting took the event in: its inbox record commits with its effect
+        (and the events it publishes), so only then does an absence mean something."""
+        wait_until(
+            lambda: self.sql("SELECT 1 FROM inbox WHERE event_id = %s", (event.id,)),
+            message=f"consulting took in {event.type} {event.id}",
+        )
+
+    def published(self, event_type, subject=None) -> int:
+        """Events of a type (about a subject) written to the outbox, published or not."""
+        return self.sql(
+            "SELECT count(*) AS n FROM outbox WHERE routing_key = %s"
+            " AND (%s::text IS NULL OR subject = %s)",
+            (event_type, subject, subject),
+        )[0]["n"]
+
     def register(self, returnee_id=None, **changes):
         returnee_id = returnee_id or str(uuid.uuid4())
         self.publish(
@@ -159,10 +175,10 @@ def test_a_stale_update_does_not_overwrite_a_newer_profile(consulting, spy):
     publish_events(consulting.amqp_uri, [newer])
     assessed.wait_for("eligibility.assessed", lambda e: e.subject == returnee)
     publish_events(consulting.amqp_uri, [older])
-    wait_until(lambda: len(consulting.sql("SELECT 1 FROM inbox")) >= 11)
+    consulting.handled(older)
     facts = consulting.sql("SELECT facts FROM returnees WHERE id = %s", (returnee,))[0]["facts"]
     assert facts["industry"] == "fintech"
-    assert len(assessed.events("eligibility.assessed", wait=0.5)) == 1
+    assert consulting.published("eligibility.assessed", returnee) == 1
 
 
 def test_a_new_policy_re_notifies_only_the_returnees_it_changes(consulting, spy, token_for):
@@ -357,8 +373,8 @@ def test_sla_breach_with_frozen_time_is_reported_once_by_two_replicas(consulting
             thread.join()
 
     consulting.clock.now = T0 + timedelta(hours=7)  # within the first-response window
-    check_from_both_replicas()
-    assert breaches.events(wait=0.5) == []
+    check_from_both_replicas()  # returns when both passes have committed
+    assert consulting.published("consultation.sla_breached") == 0
     consulting.clock.now = T0 + timedelta(hours=9)
     check_from_both_replicas()
     check_from_both_replicas()
@@ -476,6 +492,63 @@ def test_openapi_document_is_valid(consulting):
     document = consulting.get("/openapi.json").json()
     validate_openapi(document)
     assert "/returnees/{returnee_id}/eligibility" in document["paths"]
+
+
+def test_erasure_releases_the_seats_the_returnee_booked(consulting, token_for):
+    consulting.clock.now = T0
+    slot = consulting.post(
+        "/slots",
+        {
+            "starts_at": "2026-12-03T14:00:00+08:00",
+            "ends_at": "2026-12-03T14:30:00+08:00",
+            "location": "Changning Returnee Service Station, room 201",
+            "capacity": 1,
+        },
+        token_for("advisor"),
+    ).json()
+    erased, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    booked = consulting.post(
+        "/appointments", {"slot_id": slot["id"]}, token_for("returnee", erased)
+    )
+    assert booked.status_code == 201, booked.text
+    full = consulting.post("/appointments", {"slot_id": slot["id"]}, token_for("returnee", waiting))
+    assert full.status_code == 409
+
+    erasure = CATALOG.create("accounts", "returnee.erased", {"returnee_id": erased}, subject=erased)
+    publish_events(consulting.amqp_uri, [erasure])
+    consulting.handled(erasure)
+    assert consulting.sql("SELECT booked FROM slots WHERE id = %s", (slot["id"],)) == [
+        {"booked": 0}
+    ]
+    assert consulting.sql("SELECT 1 FROM appointments WHERE returnee_id = %s", (erased,)) == []
+    again = consulting.post(
+        "/appointments", {"slot_id": slot["id"]}, token_for("returnee", waiting)
+    )
+    assert again.status_code == 201, again.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,  # only the leak itself; any other failure stays red
+    reason="privacy leak: consulting keeps no tombstone of an erasure, so a profile event"
+    " delivered after it (redelivered, or reordered by a retry) stores the person's facts again"
+    " and re-assesses them; matching and notify keep the erased id and ignore it",
+)
+def test_a_profile_event_arriving_after_the_erasure_brings_nothing_back(consulting):
+    returnee = str(uuid.uuid4())
+    registered = CATALOG.create(
+        "accounts", "returnee.registered", {**PROFILE, "returnee_id": returnee}, subject=returnee
+    )
+    erasure = CATALOG.create(
+        "accounts", "returnee.erased", {"returnee_id": returnee}, subject=returnee,
+        time=registered.time + timedelta(seconds=1),
+    )  # fmt: skip
+    publish_events(consulting.amqp_uri, [erasure])
+    consulting.handled(erasure)
+    publish_events(consulting.amqp_uri, [registered])  # the registration, delivered late
+    consulting.handled(registered)
+    assert consulting.sql("SELECT 1 FROM returnees WHERE id = %s", (returnee,)) == []
+    assert consulting.published("eligibility.assessed", returnee) == 0
 
 
 def test_an_application_from_checklist_to_award_over_http(consulting, spy, token_for):

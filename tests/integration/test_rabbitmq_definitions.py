@@ -15,7 +15,7 @@ import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Producer, Queue, binding
 
-from chassis.run import service_class
+from chassis.loader import service_class
 from chassis.settings import SERVICES, nameko_config
 from chassis.topology import (
     declare_service,

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from chassis.run import service_class
+from chassis.loader import service_class
 from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES
 from chassis.web import Operable
 from tests.support import service_environment
