@@ -66,3 +66,37 @@ def test_the_figures_table_lines_up_chinese_labels_and_says_what_is_not_counted(
     assert len({_columns(line) for line in rows}) == 1  # one column edge for every row
     assert rows[2].endswith(" 3") and rows[4].endswith("2 / 1") and rows[6].endswith("—")
     assert lines[9].endswith("biotech 2, ai 1") and "not counted" in lines[10]
+
+
+def test_the_funnel_counts_each_returnee_once_per_stage_from_events_in_any_order():
+    from contracts.examples import EXAMPLES
+    from deploy.demo import funnel
+
+    def body(type_, **changes):
+        return {"type": type_, "data": {**EXAMPLES[(type_, 1)].data, **changes}}
+
+    grant = EXAMPLES[("application.submitted", 1)].data
+    events = [
+        body("application.awarded"),
+        body("consultation.requested", policy_id=grant["policy_id"]),
+        body("eligibility.assessed",
+             eligible=[{"policy_id": grant["policy_id"], "code": grant["code"], "tier": "b"}],
+             newly_eligible=[grant["code"]]),
+        body("eligibility.assessed", returnee_id="someone-else", eligible=[],
+             newly_eligible=[grant["code"]]),
+        body("application.submitted"),
+        body("application.submitted"),  # delivered twice: still one returnee
+        body("application.approved"),
+        body("application.awarded"),  # redelivered: counted once, its amount too
+        body("consultation.requested", policy_id="a-policy-no-event-names"),
+    ]  # fmt: skip
+    counted = funnel(events)
+    assert counted[grant["code"]] == {
+        "newly_eligible": 2,
+        "consulted": 1,
+        "applied": 1,
+        "approved": 1,
+        "awarded": 1,
+        "awarded_cny": 100000,
+    }
+    assert set(counted) == {grant["code"]}
