@@ -8,13 +8,14 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
-SERVICES = ("accounts", "consulting", "matching", "notify", "activities")
+SERVICES = ("accounts", "consulting", "matching", "notify", "activities", "insights")
 PORTS = {
     "accounts": 8001,
     "consulting": 8002,
     "matching": 8003,
     "notify": 8004,
     "activities": 8005,
+    "insights": 8006,
 }
 
 DEFAULTS = {

@@ -6,3 +6,4 @@ CREATE DATABASE consulting;
 CREATE DATABASE matching;
 CREATE DATABASE notify;
 CREATE DATABASE activities;
+CREATE DATABASE insights;

@@ -225,6 +225,11 @@ EVENT_HANDLERS = {
     "registration.cancelled": take_registration,
     "attendance.recorded": forward_event,
     "agreement.signed": forward_event,
+    "application.submitted": announce_event,
+    "application.approved": announce_event,
+    "application.rejected": announce_event,
+    "application.awarded": announce_event,
+    "application.withdrawn": announce_event,
 }
 
 

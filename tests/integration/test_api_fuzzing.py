@@ -36,12 +36,13 @@ from schemathesis.specs.openapi.checks import (
 from chassis.pool import ConnectionPool
 from contracts.examples import EXAMPLES
 from services.accounts.seed import seed as seed_accounts
+from services.accounts.service import AccountsService
 from services.activities.seed import seed as seed_activities
 from services.activities.service import ActivitiesService
-from services.accounts.service import AccountsService
 from services.consulting.catalog import policy_id
 from services.consulting.seed import seed as seed_consulting
 from services.consulting.service import ConsultingService
+from services.insights.service import InsightsService
 from services.matching.seed import RESOURCES
 from services.matching.seed import seed as seed_matching
 from services.matching.service import MatchingService
@@ -55,6 +56,7 @@ SERVICES = {
     "matching": (MatchingService, seed_matching),
     "notify": (NotifyService, seed_notify),
     "activities": (ActivitiesService, seed_activities),
+    "insights": (InsightsService, lambda pool: []),  # no reference data
 }
 
 # Generated cases per operation in the fuzzing phase; the coverage phase adds its own

@@ -831,10 +831,10 @@ def test_topics_are_seeded_idempotently_and_listed_in_the_callers_language(start
     base_url, database_url = start_notify()
     pool = ConnectionPool(database_url, 1)
     try:
-        assert seed(pool) == seed(pool) == 13
+        assert seed(pool) == seed(pool) == 14
     finally:
         pool.clear()
-    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 13
+    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 14
     en = requests.get(f"{base_url}/topics").json()
     zh = requests.get(f"{base_url}/topics", headers={"Accept-Language": "zh-CN"}).json()
     assert [t["name"] for t in en] == [t["name"] for t in zh]

@@ -409,6 +409,13 @@ EXAMPLE_FOR = {
     "activity_reminder": ["activity.published"],
     "activity_cancelled": ["activity.cancelled"],
     "activity_registrations": ["registration.confirmed", "registration.waitlisted"],
+    "application_update": [
+        "application.submitted",
+        "application.approved",
+        "application.rejected",
+        "application.awarded",
+        "application.withdrawn",
+    ],
 }
 
 
