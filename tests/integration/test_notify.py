@@ -295,6 +295,11 @@ TEMPLATE_EVENTS = [
     "intention.declined",
     "appointment.booked",
     "appointment.cancelled",
+    "application.submitted",
+    "application.approved",
+    "application.rejected",
+    "application.awarded",
+    "application.withdrawn",
 ]
 
 
