@@ -10,7 +10,7 @@ import sys
 
 from chassis.db import ScriptDatabase
 from chassis.pool import ConnectionPool, script_pool
-from services.notify.domain import APPOINTMENT_CHANNELS, RETURNEE_CHANNELS
+from services.notify.domain import APPOINTMENT_CHANNELS, RETURNEE_CHANNELS, STAFF_CHANNELS
 from services.notify.store import NotifyStore
 
 # (name, zh-CN label, en label, zh-CN description, en description, channels)
@@ -25,12 +25,13 @@ TOPICS = [
      "您新符合某项政策的申请条件时通知您。",
      "Policies you have just become eligible for.", RETURNEE_CHANNELS),
     ("consultation_update", "咨询进展", "Consultation updates",
-     "咨询的受理、分配、答复和补充信息请求；顾问会收到分配和超时提醒。",
+     "咨询的受理、分配、答复和补充信息请求；顾问会收到分配和超时提醒，也可通过企业微信、钉钉或飞书接收。",
      "Your questions received, assigned, answered or needing information; advisors hear of "
-     "assignments and missed deadlines.", RETURNEE_CHANNELS),
+     "assignments and missed deadlines, also on their work messengers.", STAFF_CHANNELS),
     ("intention_update", "合作意向", "Cooperation intentions",
-     "合作意向的提出、接受或婉拒。",
-     "Intentions expressed to your organization, and answers to yours.", RETURNEE_CHANNELS),
+     "合作意向的提出、接受或婉拒；机构可通过企业微信、钉钉或飞书接收。",
+     "Intentions expressed to your organization (also on its work messengers), and answers to "
+     "yours.", STAFF_CHANNELS),
     ("appointment_confirmation", "预约确认", "Appointment confirmations",
      "服务站预约的确认与取消，可通过短信接收。",
      "Service station appointments booked or cancelled, also by SMS.", APPOINTMENT_CHANNELS),

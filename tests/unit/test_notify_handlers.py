@@ -4,6 +4,7 @@ real database, broker, SMTP server and HTTP receiver in tests/integration/test_n
 
 import dataclasses
 import inspect
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -31,9 +32,22 @@ from services.notify.settings import DECLARED, NotifySettings
 from services.notify.store import NotifyStore
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+# A gateway with a text registered for every SMS, as production has them.
+SMS_GATEWAY = {
+    "SMS_GATEWAY": "aliyun",
+    "ALIYUN_SMS_ACCESS_KEY_ID": "LTAI5tTestKeyId",
+    "ALIYUN_SMS_ACCESS_KEY_SECRET": "test-secret",
+    "ALIYUN_SMS_SIGN_NAME": "长宁海归服务",
+    "ALIYUN_SMS_TEMPLATES": json.dumps({
+        "appointment_booked": {"zh-CN": "SMS_1001", "en": "SMS_1002"},
+        "appointment_cancelled": {"zh-CN": "SMS_1003"},
+        "appointment_reminder": {"zh-CN": "SMS_1005", "en": "SMS_1006"},
+    }),
+}  # fmt: skip
 SETTINGS = NotifySettings.load(
-    {**DECLARED, "DIGEST_WINDOW_SECONDS": "0", "DELIVERY_BASE_DELAY_SECONDS": "5"}
+    {**DECLARED, **SMS_GATEWAY, "DIGEST_WINDOW_SECONDS": "0", "DELIVERY_BASE_DELAY_SECONDS": "5"}
 )
+NO_GATEWAY = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0"})
 ADMIN = Caller(str(uuid.uuid4()), "admin")
 LI_WEI = Caller(RETURNEE, "returnee")
 
