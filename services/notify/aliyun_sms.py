@@ -81,11 +81,14 @@ class AliyunSmsSettings:
     def configured(self) -> bool:
         return bool(self.access_key_id and self.access_key_secret and self.sign_name)
 
-    def template_code(self, name: str, locale: str) -> str | None:
-        """The code registered for the text in the locale; the Chinese one when there is no
-        other (a person reads Chinese rather than nothing)."""
+    def registered(self, name: str, locale: str) -> tuple[str, str] | None:
+        """(locale, TemplateCode) of the text registered for the locale; the Chinese one when
+        the locale has none (a person reads Chinese rather than nothing); None if neither."""
         codes = self.templates.get(name) or {}
-        return codes.get(locale) or codes.get("zh-CN")
+        for candidate in (locale, "zh-CN"):
+            if codes.get(candidate):
+                return candidate, codes[candidate]
+        return None
 
 
 def percent_encode(value: str) -> str:

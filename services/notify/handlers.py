@@ -223,8 +223,9 @@ def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
     rendered = render(intent.template, recipient.locale, intent.context)
     unavailable = settings.unavailable(intent.template, recipient.locale, intent.context)
     sms = None
-    if "sms" in intent.channels:
-        sms = compose(intent.template, recipient.locale, intent.context,
+    sms_locale = settings.sms_locale(intent.template, recipient.locale, intent.context)
+    if "sms" in intent.channels and sms_locale:
+        sms = compose(intent.template, sms_locale, intent.context,
                       settings.aliyun_sms.sign_name, settings.sms_max_parts)  # fmt: skip
     due = 0
     for decision in decide(intent, preferences, unavailable):
@@ -251,7 +252,7 @@ def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
             continue
         if row["status"] == "suppressed" and row["reason"] == unavailable.get(decision.channel):
             UNCONFIGURED.labels("notify", decision.channel).inc()
-        if row["status"] == "sent":
+        if row["status"] == "sent" and payloads.reported([row]):
             uow.publish("notification.sent", payloads.report(row), subject=added)
         elif row["status"] == "queued" and "digest_id" not in row and "next_attempt_at" not in row:
             due += 1
@@ -371,6 +372,8 @@ def attempt(db, outlets, row: dict) -> DeliveryOutcome:
     elif row["channel"] in MESSENGERS:
         with db.unit_of_work() as uow:
             target = uow.store.destination(row["recipient_id"], row["channel"])
+        if target is None:
+            return DeliveryOutcome(False, suppressed=f"no {row['channel']} destination configured")
     return outlets.send(row, target)
 
 
@@ -391,7 +394,9 @@ def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -
         # The notification and the digest members it carried; none if it is no longer queued
         # (erased meanwhile, or its subscription was disabled): nothing to record.
         sent = uow.store.mark_sent(row["id"])
-        uow.publish_many("notification.sent", [(payloads.report(n), n["id"]) for n in sent])
+        uow.publish_many(
+            "notification.sent", [(payloads.report(n), n["id"]) for n in payloads.reported(sent)]
+        )
         if sent and row["channel"] == "webhook":
             uow.store.webhook_succeeded(row["recipient_id"])
         return
@@ -411,7 +416,10 @@ def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -
         uow.store.mark_failed(row["id"], reason)
         uow.publish_many(
             "notification.failed",
-            [(payloads.failure(n, reason), n["id"]) for n in [current, *members]],
+            [
+                (payloads.failure(n, reason), n["id"])
+                for n in payloads.reported([current, *members])
+            ],
         )
     if row["channel"] == "webhook":
         subscription = uow.store.webhook_failed(row["recipient_id"])

@@ -4,6 +4,7 @@ events it publishes, and the HTTP answers about preferences. Pure functions."""
 import uuid
 
 from contracts import Event
+from contracts.vocabulary import CHANNELS as PUBLISHED_CHANNELS
 from services.notify.domain import Decision, Intent, Preferences, Trigger, webhook_template
 from services.notify.rendering import Rendered
 from services.notify.sms import Sms
@@ -71,6 +72,13 @@ def report(row: dict) -> dict:
 
 def failure(row: dict, reason: str) -> dict:
     return {**report(row), "reason": reason[:500]}
+
+
+def reported(rows: list[dict]) -> list[dict]:
+    """The rows `notification.sent` / `.failed` v1 can tell of: its `channel` is a published
+    enum, so a work messenger's notification is not announced (its row and the API say what
+    became of it) until a version of the events that names the messengers."""
+    return [r for r in rows if r["channel"] in PUBLISHED_CHANNELS]
 
 
 def subscription_disabled(subscription: dict, reason: str) -> dict:

@@ -65,17 +65,17 @@ class Outlets:
     def _sms(self, row: dict, target) -> DeliveryOutcome:
         if self.gateway is None:
             return DeliveryOutcome(False, suppressed=NO_GATEWAY)
-        sms = compose(row["template"], row["locale"], row["context"],
-                      self.settings.aliyun_sms.sign_name, self.settings.sms_max_parts)  # fmt: skip
-        code = sms and self.settings.aliyun_sms.template_code(sms.name, sms.locale)
-        if not code:
-            return DeliveryOutcome(False, suppressed=f"no SMS template registered for "
-                                   f"{sms.name if sms else row['template']}")  # fmt: skip
+        s = self.settings
+        unavailable = s.unavailable(row["template"], row["locale"], row["context"])
+        if "sms" in unavailable:
+            return DeliveryOutcome(False, suppressed=unavailable["sms"])
+        locale = s.sms_locale(row["template"], row["locale"], row["context"])
+        sms = compose(row["template"], locale, row["context"], s.aliyun_sms.sign_name,
+                      s.sms_max_parts)  # fmt: skip
+        _, code = s.aliyun_sms.registered(sms.name, sms.locale)
         return self.gateway.send(row["address"], code, sms.params, str(row["id"]), self._now())
 
-    def _messenger(self, row: dict, destination: dict | None) -> DeliveryOutcome:
-        if destination is None:
-            return DeliveryOutcome(False, suppressed=f"no {row['channel']} destination configured")
+    def _messenger(self, row: dict, destination: dict) -> DeliveryOutcome:
         messenger = self.messengers[row["channel"]]
         return messenger.send(destination, row["subject"], row["body"])
 

@@ -77,10 +77,17 @@ class NotifySettings:
         gateway configured, or no text registered with it for this message."""
         if self.sms_gateway != "aliyun" or not self.aliyun_sms.configured:
             return {"sms": "no SMS gateway configured"}
-        name = sms_name(template, context)
-        if name is None or self.aliyun_sms.template_code(name, locale) is None:
-            return {"sms": f"no SMS template registered for {name or template}"}
+        if self.sms_locale(template, locale, context) is None:
+            return {
+                "sms": f"no SMS template registered for {sms_name(template, context) or template}"
+            }
         return {}
+
+    def sms_locale(self, template: str, locale: str, context: dict) -> str | None:
+        """The language of the registered text the message goes in by SMS, if there is one."""
+        name = sms_name(template, context)
+        found = name and self.aliyun_sms.registered(name, locale)
+        return found[0] if found else None
 
     @classmethod
     def load(cls, config: dict | None = None) -> "NotifySettings":
