@@ -10,7 +10,7 @@ from services.notify.channels import SmtpMailer, WebhookPoster
 from services.notify.domain import MESSENGERS, DeliveryOutcome
 from services.notify.messengers import messengers
 from services.notify.settings import NotifySettings
-from services.notify.sms import compose
+from services.notify.sms import compose, mainland_number
 
 NO_GATEWAY = "no SMS gateway configured"
 
@@ -46,7 +46,8 @@ class Outlets:
         if self.gateway is None:
             return DeliveryOutcome(False, transient=True, error=NO_GATEWAY)
         sent_on = row["accepted_at"].astimezone(SHANGHAI).strftime("%Y%m%d")
-        return self.gateway.receipt(row["address"], row["provider_ref"], sent_on, self._now())
+        phone = mainland_number(row["address"]) or row["address"]
+        return self.gateway.receipt(phone, row["provider_ref"], sent_on, self._now())
 
     def _now(self) -> datetime:
         return self.clock.now()
@@ -73,7 +74,10 @@ class Outlets:
         sms = compose(row["template"], locale, row["context"], s.aliyun_sms.sign_name,
                       s.sms_max_parts)  # fmt: skip
         _, code = s.aliyun_sms.registered(sms.name, sms.locale)
-        return self.gateway.send(row["address"], code, sms.params, str(row["id"]), self._now())
+        phone = mainland_number(row["address"])
+        if phone is None:
+            return DeliveryOutcome(False, suppressed="not a mainland China mobile number")
+        return self.gateway.send(phone, code, sms.params, str(row["id"]), self._now())
 
     def _messenger(self, row: dict, destination: dict) -> DeliveryOutcome:
         messenger = self.messengers[row["channel"]]

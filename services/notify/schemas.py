@@ -110,7 +110,7 @@ class Destination(Schema):
         },
     )
 
-    @validates_schema
+    @validates_schema(skip_on_field_errors=False)
     def _wecom_unsigned(self, data, **kwargs):
         if data.get("channel") == "wecom" and data.get("secret"):
             raise ValidationError("WeCom robots take no secret.", "secret")

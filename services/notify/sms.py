@@ -38,6 +38,14 @@ class Sms:
     text: str  # filled in, without the signature
 
 
+def mainland_number(phone: str) -> str | None:
+    """The 11 digits a mainland gateway takes (`+86 138 0013 8000` -> `13800138000`), or None
+    for a number outside the mainland, which its domestic texts cannot reach."""
+    digits = re.sub(r"[\s\-()]", "", phone or "")
+    digits = re.sub(r"^(\+86|0086|86)(?=1\d{10}$)", "", digits)
+    return digits if re.fullmatch(r"1\d{10}", digits) else None
+
+
 def sms_name(template: str, context: dict) -> str | None:
     """The registered text a notification template sends by SMS, or None if it has none."""
     if template == "appointment_confirmation":

@@ -31,6 +31,7 @@ from deploy.mail_sink import SmtpSink
 from services.notify.channels import Mail, SmtpMailer, SmtpSettings
 from services.notify.domain import TEMPLATES, DeliveryOutcome
 from services.notify.service import NotifyService
+from tests.integration.providers import gateway_settings, platform_gateway
 from tests.support import publish_events, query, service_url, wait_until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -88,8 +89,16 @@ def receiver():
 
 
 @pytest.fixture
-def start_notify(container_factory, config_for, sink):
-    """Start notify delivering to the sink; returns (base url, database url)."""
+def gateway():
+    """An SMS gateway speaking Alibaba Cloud SMS's protocol (tests/integration/providers.py)."""
+    server = platform_gateway()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_notify(container_factory, config_for, sink, gateway):
+    """Start notify delivering to the sink and the gateway; returns (base url, database url)."""
 
     def start(**overrides):
         settings = {
@@ -97,6 +106,8 @@ def start_notify(container_factory, config_for, sink):
             "SMTP_PORT": sink.port,
             "DELIVERY_BASE_DELAY_SECONDS": 0.2,
             "DIGEST_WINDOW_SECONDS": 0,
+            # A confirmation and its reminder within seconds: no quota of ours between them.
+            **gateway_settings(gateway, SMS_RATE_LIMITS=""),
             **overrides,
         }
         config = config_for("notify", **settings)
