@@ -809,8 +809,11 @@ def reminders(database_url, appointment_id=None):
 
 
 def all_settled(found):
-    """The rows when none is queued any more, else None (to wait on)."""
-    return found if found and all(r["status"] != "queued" for r in found) else None
+    """The rows when none is queued (or, an SMS, waiting for its receipt) any more, else None
+    (to wait on)."""
+    return (
+        found if found and all(r["status"] not in ("queued", "accepted") for r in found) else None
+    )
 
 
 def reminder_mails(sink):
