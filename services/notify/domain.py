@@ -23,6 +23,7 @@ TEMPLATES = (
     "policies_eligible",
     "consultation_update",
     "intention_update",
+    "application_update",
     "appointment_confirmation",
     "appointment_reminder",
 )
@@ -368,6 +369,30 @@ def _appointment(event_type: str, data: dict, directory: Directory) -> list[Inte
     return [Intent(returnee, "appointment_confirmation", context, APPOINTMENT_CHANNELS)]
 
 
+APPLICATION_CHANGES = {
+    "application.submitted": "submitted",
+    "application.approved": "approved",
+    "application.rejected": "rejected",
+    "application.awarded": "awarded",
+    "application.withdrawn": "withdrawn",
+}
+
+
+def _application_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    returnee = _returnee(directory, data["returnee_id"])
+    title = directory.policy_titles([data["code"]]).get(data["code"], {}).get(returnee.locale)
+    context = {
+        "name": returnee.name,
+        "change": APPLICATION_CHANGES[event_type],
+        "application_id": str(data["application_id"]),
+        "policy": title or data["code"],
+        "tier": data.get("tier"),
+        "amount_cny": data.get("amount_cny"),
+        "awarded_on": data["awarded_on"].isoformat() if data.get("awarded_on") else None,
+    }
+    return [Intent(returnee, "application_update", context, RETURNEE_CHANNELS)]
+
+
 # Who hears of what (docs/notify.md has this table): the event types that cause messages, each
 # with the function that plans them from the event's data and the directory.
 PLANS = {
@@ -384,6 +409,11 @@ PLANS = {
     "intention.declined": _intention_answered,
     "appointment.booked": _appointment,
     "appointment.cancelled": _appointment,
+    "application.submitted": _application_update,
+    "application.approved": _application_update,
+    "application.rejected": _application_update,
+    "application.awarded": _application_update,
+    "application.withdrawn": _application_update,
 }
 
 

@@ -188,6 +188,11 @@ EVENT_HANDLERS = {
     "intention.expressed": announce_event,
     "intention.accepted": announce_event,
     "intention.declined": announce_event,
+    "application.submitted": announce_event,
+    "application.approved": announce_event,
+    "application.rejected": announce_event,
+    "application.awarded": announce_event,
+    "application.withdrawn": announce_event,
 }
 
 

@@ -32,6 +32,10 @@ TOPICS = [
      "合作意向的提出、接受或婉拒；机构可通过企业微信、钉钉或飞书接收。",
      "Intentions expressed to your organization (also on its work messengers), and answers to "
      "yours.", STAFF_CHANNELS),
+    ("application_update", "申请进展", "Application updates",
+     "政策申请的提交、批准、驳回、资助发放或撤回。",
+     "Your policy applications submitted, approved, rejected, awarded or withdrawn.",
+     RETURNEE_CHANNELS),
     ("appointment_confirmation", "预约确认", "Appointment confirmations",
      "服务站预约的确认与取消，可通过短信接收。",
      "Service station appointments booked or cancelled, also by SMS.", APPOINTMENT_CHANNELS),

@@ -40,6 +40,7 @@ from services.accounts.service import AccountsService
 from services.consulting.catalog import policy_id
 from services.consulting.seed import seed as seed_consulting
 from services.consulting.service import ConsultingService
+from services.insights.service import InsightsService
 from services.matching.seed import RESOURCES
 from services.matching.seed import seed as seed_matching
 from services.matching.service import MatchingService
@@ -52,6 +53,7 @@ SERVICES = {
     "consulting": (ConsultingService, seed_consulting),
     "matching": (MatchingService, seed_matching),
     "notify": (NotifyService, seed_notify),
+    "insights": (InsightsService, lambda pool: []),  # no reference data
 }
 
 # Generated cases per operation in the fuzzing phase; the coverage phase adds its own

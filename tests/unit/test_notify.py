@@ -385,6 +385,13 @@ EXAMPLE_FOR = {
     "appointment_confirmation": ["appointment.booked", "appointment.cancelled"],
     # Not planned from an event: the reminder timer makes it from the booked appointment.
     "appointment_reminder": ["appointment.booked"],
+    "application_update": [
+        "application.submitted",
+        "application.approved",
+        "application.rejected",
+        "application.awarded",
+        "application.withdrawn",
+    ],
 }
 
 
