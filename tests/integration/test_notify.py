@@ -304,6 +304,8 @@ TEMPLATE_EVENTS = [
     "intention.expressed",
     "intention.accepted",
     "intention.declined",
+    "application.submitted",
+    "application.awarded",
     "appointment.booked",
     "appointment.cancelled",
 ]
