@@ -34,9 +34,12 @@ TEMPLATES = (
     "activity_cancelled",
     "activity_registrations",
 )
-CHANNELS = ("email", "in_app", "webhook", "sms")
+# Work messengers: group robots and bots an organization or a staff member names as a
+# destination of their notifications (`PUT /recipients/{id}/channels/{channel}`).
+MESSENGERS = ("wecom", "dingtalk", "feishu")
+CHANNELS = ("email", "in_app", "webhook", "sms", *MESSENGERS)
 # Channels that interrupt a person: these wait for the end of quiet hours and are digested.
-PUSH_CHANNELS = ("email", "sms")
+PUSH_CHANNELS = ("email", "sms", *MESSENGERS)
 ANY = "*"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_LOCALE = "zh-CN"
@@ -53,12 +56,17 @@ class Recipient:
     role: str | None = None
     organization_id: str | None = None
     notifications_consent: bool = True
+    # The messengers this recipient has a destination on (the destination itself, a robot's
+    # key and secret, is looked up when sending, never copied into a notification).
+    messengers: tuple[str, ...] = ()
 
     def address(self, channel: str) -> str | None:
         if channel == "email":
             return self.email
         if channel == "sms":
             return self.phone
+        if channel in MESSENGERS:
+            return channel if channel in self.messengers else None
         if channel == "in_app":
             # Organizations have no one logged in as them: their inbox is the contact mailbox.
             return None if self.kind == "organization" else self.id
@@ -135,15 +143,21 @@ class Decision:
     reason: str | None = None
 
 
-def decide(intent: Intent, preferences: Preferences) -> list[Decision]:
-    """Each channel of the intent, queued or suppressed with the reason."""
+def decide(intent: Intent, preferences: Preferences,
+           unavailable: dict[str, str] | None = None) -> list[Decision]:  # fmt: skip
+    """Each channel of the intent, queued or suppressed with the reason. `unavailable` names the
+    channels the platform cannot send this intent on (no SMS gateway configured, say), each with
+    its reason: a message there is suppressed, never pretended sent."""
+    unavailable = unavailable or {}
     decisions = []
     for channel in intent.channels:
         address = intent.recipient.address(channel)
         reason = None
         if address is None:
             continue  # the channel does not reach this recipient: nothing to record
-        if (
+        if channel in unavailable:
+            reason = unavailable[channel]
+        elif (
             intent.recipient.kind == "returnee"
             and not intent.recipient.notifications_consent
             and channel in PUSH_CHANNELS
@@ -187,6 +201,8 @@ def _returnee(directory: Directory, returnee_id) -> Recipient:
 
 RETURNEE_CHANNELS = ("email", "in_app")
 APPOINTMENT_CHANNELS = ("email", "in_app", "sms")
+# Staff and organizations are reached on their work messengers too, where they named one.
+STAFF_CHANNELS = ("email", "in_app", *MESSENGERS)
 
 
 def plan(event_type: str, data: dict, directory: Directory) -> list[Intent]:
@@ -286,7 +302,7 @@ def _consultation_assigned(event_type: str, data: dict, directory: Directory) ->
             "change": "assigned_to_you",
             "name": advisor.name,
         }
-        intents.append(Intent(advisor, "consultation_update", context, RETURNEE_CHANNELS))
+        intents.append(Intent(advisor, "consultation_update", context, STAFF_CHANNELS))
     return intents
 
 
@@ -302,7 +318,7 @@ def _sla_breached(event_type: str, data: dict, directory: Directory) -> list[Int
         "due_at": local_time(data["due_at"]),
     }
     return [
-        Intent(person, "consultation_update", {**context, "name": person.name}, RETURNEE_CHANNELS)
+        Intent(person, "consultation_update", {**context, "name": person.name}, STAFF_CHANNELS)
         for person in advisors
     ]
 
@@ -346,7 +362,7 @@ def _intention_expressed(event_type: str, data: dict, directory: Directory) -> l
     if organization is not None:
         people.append(organization)
     return [
-        Intent(p, "intention_update", {**_for(context, p), "name": p.name}, RETURNEE_CHANNELS)
+        Intent(p, "intention_update", {**_for(context, p), "name": p.name}, STAFF_CHANNELS)
         for p in people
     ]
 
@@ -659,12 +675,61 @@ class RetryPolicy:
 
 @dataclass
 class DeliveryOutcome:
-    """What one attempt to send came to."""
+    """What one attempt to send came to. `accepted`: the provider took the message and gave this
+    reference; whether it reached the person is told by its delivery receipt, later.
+    `suppressed`: the platform cannot send it on this channel (nothing configured there), why."""
 
     delivered: bool
     transient: bool = False
     error: str | None = None
     details: dict = field(default_factory=dict)
+    accepted: str | None = None
+    suppressed: str | None = None
+
+
+def receipt_delay(age_seconds: float, first: float, longest: float = 900.0) -> float:
+    """When to ask again for the receipt of an SMS accepted `age_seconds` ago: soon at first,
+    then about as long as it has waited already (carriers answer within seconds or hours)."""
+    return max(first, min(age_seconds, longest))
+
+
+def rate_key(channel: str, recipient_id: str, address: str | None) -> str:
+    """The destination a provider's quota counts: a phone number (hashed: the ledger of sends
+    need not hold it) or the recipient's robot on a messenger."""
+    if channel == "sms":
+        return "sms:" + hashlib.sha256((address or "").encode()).hexdigest()[:32]
+    return f"{channel}:{recipient_id}"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most `count` sends in any `seconds`: a provider's quota, e.g. 20 a minute per robot."""
+
+    count: int
+    seconds: float
+
+    @classmethod
+    def parse_all(cls, text: str) -> tuple["RateLimit", ...]:
+        """`20/60,100/3600` (count/seconds, comma-separated); empty for none."""
+        limits = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            count, _, seconds = part.partition("/")
+            limits.append(cls(int(count), float(seconds)))
+        return tuple(limits)
+
+
+def next_slot(limits: Iterable[RateLimit], sends: list[datetime],
+              now: datetime) -> datetime | None:  # fmt: skip
+    """None when one more send now stays within every limit, given the earlier `sends`; else
+    the first moment it would (the oldest send counting against a full window leaves it)."""
+    later = None
+    for limit in limits:
+        since = now - timedelta(seconds=limit.seconds)
+        window = sorted(t for t in sends if t > since)
+        if len(window) >= limit.count:
+            frees = window[len(window) - limit.count] + timedelta(seconds=limit.seconds)
+            later = frees if later is None else max(later, frees)
+    return later
 
 
 SIGNATURE_HEADER = "X-Platform-Signature"

@@ -10,7 +10,12 @@ import sys
 
 from chassis.db import ScriptDatabase
 from chassis.pool import ConnectionPool, script_pool
-from services.notify.domain import APPOINTMENT_CHANNELS, DIGEST_CHANNELS, RETURNEE_CHANNELS
+from services.notify.domain import (
+    APPOINTMENT_CHANNELS,
+    DIGEST_CHANNELS,
+    RETURNEE_CHANNELS,
+    STAFF_CHANNELS,
+)
 from services.notify.store import NotifyStore
 
 # (name, zh-CN label, en label, zh-CN description, en description, channels)
@@ -25,12 +30,13 @@ TOPICS = [
      "您新符合某项政策的申请条件时通知您。",
      "Policies you have just become eligible for.", RETURNEE_CHANNELS),
     ("consultation_update", "咨询进展", "Consultation updates",
-     "咨询的受理、分配、答复和补充信息请求；顾问会收到分配和超时提醒。",
+     "咨询的受理、分配、答复和补充信息请求；顾问会收到分配和超时提醒，也可通过企业微信、钉钉或飞书接收。",
      "Your questions received, assigned, answered or needing information; advisors hear of "
-     "assignments and missed deadlines.", RETURNEE_CHANNELS),
+     "assignments and missed deadlines, also on their work messengers.", STAFF_CHANNELS),
     ("intention_update", "合作意向", "Cooperation intentions",
-     "合作意向的提出、接受或婉拒。",
-     "Intentions expressed to your organization, and answers to yours.", RETURNEE_CHANNELS),
+     "合作意向的提出、接受或婉拒；机构可通过企业微信、钉钉或飞书接收。",
+     "Intentions expressed to your organization (also on its work messengers), and answers to "
+     "yours.", STAFF_CHANNELS),
     ("application_update", "申请进展", "Application updates",
      "政策申请的提交、批准、驳回、资助发放或撤回。",
      "Your policy applications submitted, approved, rejected, awarded or withdrawn.",

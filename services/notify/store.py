@@ -12,7 +12,12 @@ from services.notify.domain import Appointment, Preferences, Recipient
 NOTIFICATION_COLUMNS = (
     "id, recipient_id, channel, template, locale, address, subject, body, html, context, status,"
     " reason, event_id, event_type, digest_id, attempts, next_attempt_at, held_for_quiet_hours,"
-    " last_error, created_at, sent_at"
+    " last_error, created_at, sent_at, provider_ref, accepted_at"
+)
+# A recipient with the messengers it has a destination on.
+RECIPIENT = (
+    "SELECT r.*, ARRAY(SELECT d.channel FROM messenger_destinations d"
+    " WHERE d.recipient_id = r.id ORDER BY d.channel) AS messengers FROM recipients r"
 )
 
 
@@ -29,6 +34,7 @@ def recipient_from_row(row: dict | None) -> Recipient | None:
         role=row["role"],
         organization_id=str(row["organization_id"]) if row["organization_id"] else None,
         notifications_consent=row["notifications_consent"],
+        messengers=tuple(row.get("messengers") or ()),
     )
 
 
@@ -133,6 +139,7 @@ class NotifyStore:
         self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
         self.uow.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM activity_registrations WHERE person_id = %s", (person,))
+        self.uow.execute("DELETE FROM messenger_destinations WHERE recipient_id = %s", (person,))
         deleted = self.uow.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,))
         return deleted.rowcount
 
@@ -155,18 +162,18 @@ class NotifyStore:
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
             return None
-        row = self.uow.one("SELECT * FROM recipients WHERE id = %s", (str(recipient_id),))
+        row = self.uow.one(f"{RECIPIENT} WHERE r.id = %s", (str(recipient_id),))
         return recipient_from_row(row)
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]:
         if organization_id is None:
             rows = self.uow.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s ORDER BY name", (role,)
+                f"{RECIPIENT} WHERE r.kind = 'staff' AND r.role = %s ORDER BY r.name", (role,)
             )
         else:
             rows = self.uow.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s"
-                " AND organization_id = %s ORDER BY name",
+                f"{RECIPIENT} WHERE r.kind = 'staff' AND r.role = %s"
+                " AND r.organization_id = %s ORDER BY r.name",
                 (role, str(organization_id)),
             )
         return [recipient_from_row(row) for row in rows]
@@ -574,15 +581,63 @@ class NotifyStore:
         )
 
     def mark_sent(self, notification_id) -> list[dict]:
-        """Mark the queued notification and the digest members it carried sent; returns them."""
+        """Mark the queued (or accepted, on its receipt) notification and the digest members it
+        carried sent; returns them. An accepted one's attempt was counted when it was."""
         return self.uow.all(
             f"""
-            UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+            UPDATE notifications SET status = 'sent', sent_at = now(),
+                attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END,
                 last_error = NULL, held_for_quiet_hours = false
-            WHERE (id = %s OR digest_id = %s) AND status = 'queued'
+            WHERE (id = %s OR digest_id = %s) AND status IN ('queued', 'accepted')
             RETURNING {NOTIFICATION_COLUMNS}
             """,
             (str(notification_id), str(notification_id)),
+        )
+
+    def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
+        """The gateway took it: not sent again, its receipt asked for in `check_in_seconds`."""
+        self.uow.execute(
+            "UPDATE notifications SET status = 'accepted', provider_ref = %s, accepted_at = now(),"
+            " attempts = attempts + 1, last_error = NULL, held_for_quiet_hours = false,"
+            " next_attempt_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND status = 'queued'",
+            (reference, check_in_seconds, str(notification_id)),
+        )
+
+    def mark_suppressed(self, notification_id, reason: str) -> None:
+        """Not sent, and never to be on this channel as it is: the row and its digest's."""
+        self.uow.execute(
+            "UPDATE notifications SET status = 'suppressed', reason = %s"
+            " WHERE (id = %s OR digest_id = %s) AND status = 'queued'",
+            (reason[:500], str(notification_id), str(notification_id)),
+        )
+
+    def due_receipts(self, limit: int) -> list[dict]:
+        """Accepted SMS whose receipt is due to be asked for, locked until commit."""
+        return self.uow.all(
+            f"""
+            SELECT {NOTIFICATION_COLUMNS} FROM notifications
+            WHERE status = 'accepted' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            (limit,),
+        )
+
+    def await_receipt(self, notification_id, delay_seconds: float, note: str) -> None:
+        self.uow.execute(
+            "UPDATE notifications SET last_error = %s,"
+            " next_attempt_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND status = 'accepted'",
+            (note[:2000], delay_seconds, str(notification_id)),
+        )
+
+    def defer(self, notification_id, until: datetime) -> None:
+        """Not yet: the destination's quota is spent until `until`."""
+        self.uow.execute(
+            "UPDATE notifications SET next_attempt_at = %s WHERE id = %s",
+            (until, str(notification_id)),
         )
 
     def mark_failed(self, notification_id, reason: str) -> None:
@@ -608,6 +663,57 @@ class NotifyStore:
             f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = %s",
             (str(notification_id),),
         )
+
+    # --- messenger destinations and provider quotas ---------------------------------------------
+
+    def save_destination(self, recipient_id, channel: str, token: str,
+                         secret: str | None) -> dict:  # fmt: skip
+        return self.uow.one(
+            """
+            INSERT INTO messenger_destinations (recipient_id, channel, token, secret)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (recipient_id, channel) DO UPDATE SET token = EXCLUDED.token,
+                secret = EXCLUDED.secret, updated_at = now()
+            RETURNING *
+            """,
+            (str(recipient_id), channel, token, secret),
+        )
+
+    def destination(self, recipient_id, channel: str) -> dict | None:
+        return self.uow.one(
+            "SELECT * FROM messenger_destinations WHERE recipient_id = %s AND channel = %s",
+            (str(recipient_id), channel),
+        )
+
+    def destinations_of(self, recipient_id) -> list[dict]:
+        return self.uow.all(
+            "SELECT * FROM messenger_destinations WHERE recipient_id = %s ORDER BY channel",
+            (str(recipient_id),),
+        )
+
+    def delete_destination(self, recipient_id, channel: str) -> bool:
+        deleted = self.uow.execute(
+            "DELETE FROM messenger_destinations WHERE recipient_id = %s AND channel = %s",
+            (str(recipient_id), channel),
+        )
+        return deleted.rowcount > 0
+
+    def recent_sends(self, key: str, seconds: float) -> list[datetime]:
+        """The sends to the destination in the last `seconds`, locked against other replicas'
+        claims until commit; older ones are forgotten."""
+        self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (key,))
+        self.uow.execute(
+            "DELETE FROM channel_sends WHERE key = %s"
+            " AND sent_at <= now() - make_interval(secs => %s)",
+            (key, seconds),
+        )
+        rows = self.uow.all(
+            "SELECT sent_at FROM channel_sends WHERE key = %s ORDER BY sent_at", (key,)
+        )
+        return [r["sent_at"] for r in rows]
+
+    def record_send(self, key: str) -> None:
+        self.uow.execute("INSERT INTO channel_sends (key, sent_at) VALUES (%s, now())", (key,))
 
     # --- webhook subscriptions ------------------------------------------------------------------
 

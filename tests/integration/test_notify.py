@@ -34,6 +34,7 @@ from deploy.mail_sink import SmtpSink
 from services.notify.channels import Mail, SmtpMailer, SmtpSettings
 from services.notify.domain import TEMPLATES, DeliveryOutcome
 from services.notify.service import NotifyService
+from tests.integration.providers import gateway_settings, platform_gateway
 from tests.support import publish_events, query, service_url, wait_until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -152,8 +153,16 @@ def receiver():
 
 
 @pytest.fixture
-def start_notify(container_factory, config_for, sink):
-    """Start notify delivering to the sink; returns (base url, database url)."""
+def gateway():
+    """An SMS gateway speaking Alibaba Cloud SMS's protocol (tests/integration/providers.py)."""
+    server = platform_gateway()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_notify(container_factory, config_for, sink, gateway):
+    """Start notify delivering to the sink and the gateway; returns (base url, database url)."""
 
     def start(**overrides):
         settings = {
@@ -161,6 +170,8 @@ def start_notify(container_factory, config_for, sink):
             "SMTP_PORT": sink.port,
             "DELIVERY_BASE_DELAY_SECONDS": 0.2,
             "DIGEST_WINDOW_SECONDS": 0,
+            # A confirmation and its reminder within seconds: no quota of ours between them.
+            **gateway_settings(gateway, SMS_RATE_LIMITS=""),
             **overrides,
         }
         config = config_for("notify", **settings)
@@ -293,6 +304,8 @@ TEMPLATE_EVENTS = [
     "intention.expressed",
     "intention.accepted",
     "intention.declined",
+    "application.submitted",
+    "application.awarded",
     "appointment.booked",
     "appointment.cancelled",
     "application.submitted",
@@ -918,8 +931,11 @@ def activity_events(lead_seconds: float) -> list:
 
 
 def all_settled(found):
-    """The rows when none is queued any more, else None (to wait on)."""
-    return found if found and all(r["status"] != "queued" for r in found) else None
+    """The rows when none is queued (or, an SMS, waiting for its receipt) any more, else None
+    (to wait on)."""
+    return (
+        found if found and all(r["status"] not in ("queued", "accepted") for r in found) else None
+    )
 
 
 def reminder_mails(sink):

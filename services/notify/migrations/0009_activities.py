@@ -1,15 +1,15 @@
 """Activities and their registrations, kept from the activities service's events so that
 cancellations and reminders need nobody else.
 
-Revision ID: notify_0008
-Revises: notify_0007
+Revision ID: notify_0009
+Revises: notify_0008
 Create Date: 2026-12-02
 """
 
 from alembic import op
 
-revision = "notify_0008"
-down_revision = "notify_0007"
+revision = "notify_0009"
+down_revision = "notify_0008"
 branch_labels = None
 depends_on = None
 
