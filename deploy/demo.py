@@ -268,8 +268,8 @@ def main() -> int:
     print(
         f"  {li['name']} → {match['title']}: {accepted.json()['status']} by {organization['name']}"
     )
-    counted = _ok(call("GET", "matching", "/statistics/intentions", admin))
-    print(f"  cooperation intentions accepted so far: {counted['accepted']}")
+    so_far = _ok(call("GET", "matching", "/statistics/intentions", admin))
+    print(f"  cooperation intentions accepted so far: {so_far['accepted']}")
 
     heading("5. A consultation, answered by the assigned advisor")
     emma = returnees[1]
