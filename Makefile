@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SERVICES ?= accounts consulting matching notify
+SERVICES ?= accounts consulting matching notify activities insights
 PYTEST_ARGS ?=
 # What make runs is development: development keys, demo accounts, printed passwords. Compose and
 # Kubernetes run production, the default of a process started without it (chassis/settings.py).

@@ -39,12 +39,13 @@ from chassis.web import Forbidden, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 
-ROLES = ("returnee", "advisor", "provider", "admin")
+ROLES = ("returnee", "advisor", "provider", "admin", "official")
 ROLE_NAMES_ZH = {
     "returnee": "返乡创业者",
     "advisor": "顾问",
     "provider": "资源提供方",
     "admin": "管理员",
+    "official": "区政府工作人员",
 }
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "role"]
 ACCEPTED_ALGORITHMS = ("EdDSA", "RS256")

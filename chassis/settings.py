@@ -12,14 +12,21 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
-SERVICES = ("accounts", "consulting", "matching", "notify")
+SERVICES = ("accounts", "consulting", "matching", "notify", "activities", "insights")
 # The one service that signs bearer tokens; every other one holds public keys only.
 TOKEN_ISSUER = "accounts"
 ENVIRONMENTS = ("development", "production")
 # Access tokens live at most this long: revocation is immediate, but a stolen token that
 # escapes it (a service unreachable by the broker) dies soon by itself.
 MAX_ACCESS_TOKEN_SECONDS = 15 * 60
-PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004}
+PORTS = {
+    "accounts": 8001,
+    "consulting": 8002,
+    "matching": 8003,
+    "notify": 8004,
+    "activities": 8005,
+    "insights": 8006,
+}
 
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",

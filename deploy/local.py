@@ -34,7 +34,14 @@ from services.accounts.settings import DEVELOPMENT_ADMIN
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
-COLORS = {"accounts": 36, "consulting": 35, "matching": 33, "notify": 32}
+COLORS = {
+    "accounts": 36,
+    "consulting": 35,
+    "matching": 33,
+    "notify": 32,
+    "activities": 31,
+    "insights": 34,
+}
 
 
 class SetupError(RuntimeError):

@@ -172,7 +172,11 @@ class StaffRegistered(Schema):
 
 
 class StaffUpdated(StaffRegistered):
-    """The staff account as it is after the change: the whole of it, as at registration."""
+    """The staff account as it is after the change: the whole of it, as at registration. Its
+    role may also be the district office's `official` (which `staff.registered` v1 does not
+    name, so an official's registration is not announced)."""
+
+    role = fields.String(required=True, validate=validate.OneOf((*STAFF_ROLES, "official")))
 
 
 class CredentialsRevoked(Schema):

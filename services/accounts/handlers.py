@@ -9,7 +9,7 @@ password is hashed or verified outside any (tens of milliseconds of CPU)."""
 import uuid
 
 from chassis.web import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
-from contracts.vocabulary import LOCALES
+from contracts.vocabulary import LOCALES, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
 from services.accounts.credentials import (
     LINK_LIFETIMES,
@@ -316,10 +316,10 @@ def list_organizations(uow) -> list[dict]:
 
 def register_staff(command: dict, uow, portal_url: str | None = None,
                    password_hash: str | None = None) -> dict:  # fmt: skip
-    """A staff account (advisor, provider, admin) → `staff.registered`, and an invitation to
-    set its password → `account.link_issued` (`set_password`). The admin bootstrap and the
-    development seed give `password_hash` (hashed already, outside the unit): a password, no
-    invitation, and an address taken as confirmed."""
+    """A staff account (advisor, provider, admin, official) → `staff.registered` (an official's
+    is not announced), and an invitation to set its password → `account.link_issued`
+    (`set_password`). The admin bootstrap and the development seed give `password_hash` (hashed
+    already, outside the unit): a password, no invitation, and an address taken as confirmed."""
     staff_id = str(uuid.uuid4())
     staff = {**command, "email": normalize_email(command["email"])}
     organization_id = staff.get("organization_id")
@@ -335,7 +335,10 @@ def register_staff(command: dict, uow, portal_url: str | None = None,
         raise Conflict("This email is already registered.", code="email_taken") from None
     uow.store.create_staff(staff_id, staff["name"], staff.get("locale"))
     data = staff_registered(staff_id, staff, email_verified=verified)
-    uow.publish("staff.registered", data, subject=staff_id)
+    if staff["role"] in STAFF_ROLES:
+        uow.publish("staff.registered", data, subject=staff_id)
+    # else an official: `staff.registered` v1 publishes its role enum, and a new value would
+    # break consumers that switch on it; no consumer acts on officials (docs/accounts.md).
     if not verified:
         _issue_link(uow, staff_id, staff["email"], staff["name"],
                     staff.get("locale") or LOCALES[0], "set_password", portal_url)  # fmt: skip

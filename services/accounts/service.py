@@ -233,8 +233,8 @@ class AccountsService(Operable):
         response=StaffOut(),
         status=201,
         roles=["admin"],
-        summary="Invite a staff member (advisor, provider or admin), who sets a password through "
-        "the emailed link (admins)",
+        summary="Invite a staff member (advisor, provider, admin or official), who sets a "
+        "password through the emailed link (admins)",
     )
     def register_staff(self, request, body):
         with self.db.unit_of_work() as uow:

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 import pytest
+from marshmallow import ValidationError
 
 from chassis.auth import Caller, KeySet, TokenIssuer
 from chassis.clock import FrozenClock
@@ -885,6 +886,22 @@ def test_an_invitation_is_sent_again_on_a_reset_request(db):
     with pytest.raises(HttpError):
         confirming(link_token(first), "Advisor-pass-1", db)
     confirming(link_token(again), "Advisor-pass-1", db)
+
+
+def test_an_official_is_invited_signs_in_with_its_role_and_is_not_announced(db):
+    command = StaffIn().load({"email": "Zhou@District.example", "name": "Z", "role": "official"})
+    with db.unit_of_work() as uow:
+        staff = handlers.register_staff(command, uow, PORTAL)
+    assert db.store.accounts[staff["id"]]["role"] == "official"
+    # staff.registered v1 publishes its role enum: a new value would break its consumers.
+    assert db.published("staff.registered") == []
+    [invitation] = db.published("account.link_issued")
+    confirming(link_token(invitation), "Official-pass-1", db)
+    token = claims(sign_in(db, "zhou@district.example", "Official-pass-1")["access_token"])
+    assert (token["sub"], token["role"]) == (staff["id"], "official")
+    with pytest.raises(ValidationError) as refused:
+        StaffIn().load({**command, "role": "mayor"})
+    assert "role" in refused.value.messages
 
 
 def test_staff_refusals_change_nothing(db):

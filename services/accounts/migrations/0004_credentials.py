@@ -4,8 +4,8 @@ a password yet, refresh tokens, single-use links, throttling of any attempt, rev
 `login_failures` stays for the replicas of the previous release during the rollout; nothing
 reads it any more, and a later release drops it.
 
-Revision ID: accounts_0003
-Revises: accounts_0002
+Revision ID: accounts_0004
+Revises: accounts_0003
 Create Date: 2026-12-01
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from chassis.schema import create_revocation_table, drop_revocation_table
 
-revision = "accounts_0003"
-down_revision = "accounts_0002"
+revision = "accounts_0004"
+down_revision = "accounts_0003"
 branch_labels = None
 depends_on = None
 

@@ -1,8 +1,8 @@
 """Confirmed addresses (until then, an address receives only the emails accounts asks for) and
 revoked subjects (`chassis.revocation`).
 
-Revision ID: notify_0008
-Revises: notify_0007
+Revision ID: notify_0010
+Revises: notify_0009
 Create Date: 2026-12-01
 """
 
@@ -10,8 +10,8 @@ from alembic import op
 
 from chassis.schema import create_revocation_table, drop_revocation_table
 
-revision = "notify_0008"
-down_revision = "notify_0007"
+revision = "notify_0010"
+down_revision = "notify_0009"
 branch_labels = None
 depends_on = None
 
