@@ -173,9 +173,11 @@ def declare_consumer(
 
 
 def subscriptions_of(service_cls) -> list[Subscription]:
-    """The event handlers a service class declares, read without starting it."""
+    """The event handlers a service class declares, read without starting it; inherited ones
+    (`chassis.web.Operable`'s) included, as nameko runs them too."""
     found = []
-    for attr, member in sorted(vars(service_cls).items()):
+    for attr in sorted(dir(service_cls)):
+        member = getattr(service_cls, attr, None)
         for entrypoint in getattr(member, "nameko_entrypoints", ()):
             if getattr(entrypoint, "handles_events", False):
                 found.append(
