@@ -356,7 +356,7 @@ class JsonHttp(HttpRequestHandler):
         request.shallow = False
         try:
             if self.max_body_bytes:  # refused before a byte of it is read
-                request.max_content_length = self.max_body_bytes  # a chunked body too
+                request.max_content_length = self.max_body_bytes  # and a streamed one
                 if (request.content_length or 0) > self.max_body_bytes:
                     raise RequestEntityTooLarge()
             args, kwargs = self.get_entrypoint_parameters(request)
