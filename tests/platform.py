@@ -134,6 +134,17 @@ class Platform:
         assert response.status_code == 201, response.text
         return response.json(), self.token(body["email"], PASSWORD), body
 
+    def invite(self, admin: dict, password: str, **staff) -> tuple[dict, dict]:
+        """A staff member the admin invites (`POST /staff` takes no password), who sets
+        `password` through the emailed link: (the account as accounts answered, token headers)."""
+        created = self.call("POST", "accounts", "/staff", admin, json=staff)
+        assert created.status_code == 201, created.text
+        token = self.link_token(staff["email"], "/set-password")
+        confirmed = self.call("POST", "accounts", "/auth/password-reset/confirm",
+                              json={"token": token, "password": password})  # fmt: skip
+        assert confirmed.status_code == 204, confirmed.text
+        return created.json(), self.token(staff["email"], password)
+
     def link_token(self, address: str, page: str, seen: int = 0, timeout: float = 30) -> str:
         """The token of the link to `<PORTAL_URL><page>` in an email to `address` that the SMTP
         server received, past the first `seen` such emails."""

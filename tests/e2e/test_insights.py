@@ -27,6 +27,7 @@ HIDDEN = {("consulting", "/consultations/{consultation_id}")}
 # Reads without a token: catalogs of programmes, resources, organizations and topics.
 PUBLIC_READS = {
     ("accounts", "/organizations"),
+    ("accounts", "/.well-known/jwks.json"),  # the tokens' public keys
     ("consulting", "/policies"),
     ("consulting", "/policies/{policy_id}"),
     ("matching", "/resources"),
@@ -45,11 +46,10 @@ def subject(headers) -> str:
 @pytest.fixture(scope="module")
 def official(platform):
     email = f"official.{uuid.uuid4().hex[:8]}@district.example"
-    body = {"email": email, "password": PASSWORD, "name": "周敏", "role": "official"}
-    created = platform.call("POST", "accounts", "/staff", platform.admin(), json=body)
-    assert created.status_code == 201, created.text
-    assert created.json()["role"] == "official"
-    return platform.token(email, PASSWORD)
+    body = {"email": email, "name": "周敏", "role": "official"}
+    created, headers = platform.invite(platform.admin(), PASSWORD, **body)
+    assert created["role"] == "official"
+    return headers
 
 
 def overview(platform, headers) -> dict:
@@ -139,6 +139,8 @@ def test_the_overview_after_real_flows_and_an_erasure(platform, official):
     )]  # fmt: skip
     for needle in (emma["id"], ticket["id"], emma_body["email"], emma_body["name"]):
         for table in tables:
+            if (table, needle) == ("revoked_subjects", emma["id"]):
+                continue  # her tokens void everywhere: the id alone, an hour (chassis.revocation)
             found = query(url, f'SELECT 1 FROM "{table}" t WHERE t::text LIKE %s LIMIT 1',
                           (f"%{needle}%",))  # fmt: skip
             assert not found, (table, needle)

@@ -62,14 +62,9 @@ def invite(platform, admin: dict, role: str = "advisor", **fields) -> tuple[dict
     (the staff account, their token headers)."""
     email = f"{role}.{uuid.uuid4().hex[:8]}@station.example"
     staff = {"email": email, "name": "邀请的同事", "role": role, "locale": "zh-CN", **fields}
-    created = platform.call("POST", "accounts", "/staff", admin, json=staff)
-    assert created.status_code == 201, created.text
-    assert created.json()["email_verified"] is False
-    token = platform.link_token(email, "/set-password")
-    confirmed = platform.call("POST", "accounts", "/auth/password-reset/confirm",
-                              json={"token": token, "password": STAFF_PASSWORD})  # fmt: skip
-    assert confirmed.status_code == 204, confirmed.text
-    return created.json(), platform.token(email, STAFF_PASSWORD)
+    created, headers = platform.invite(admin, STAFF_PASSWORD, **staff)
+    assert created["email_verified"] is False  # until the invitation is taken up
+    return created, headers
 
 
 # --- item 2: only accounts signs; forged tokens fail everywhere ------------------------------
