@@ -90,3 +90,29 @@ def test_unknown_values_read_as_not_known_and_marked():
         reasons = explain(assess(policy, {}, date(2026, 11, 28)), policy, lang)["reasons"]
         age = next(r for r in reasons if r.get("field") == "age_years")
         assert age["passed"] is None and words in age["text"]
+
+
+def test_the_catalogs_words_are_whole_in_both_languages():
+    """A comma in an unquoted YAML flow mapping splits a title ("Tier B (100" and a key
+    "000 CNY)"): every label and title is exactly zh-CN and en, parentheses closed."""
+
+    def words(node):
+        if isinstance(node, dict):
+            for key in ("title", "label", "summary"):
+                if key in node:
+                    yield node[key]
+            for value in node.values():
+                yield from words(value)
+        elif isinstance(node, list):
+            for item in node:
+                yield from words(item)
+
+    for policy in POLICIES:
+        for text in words(policy):
+            if isinstance(text, str):
+                continue  # a citation's title: one language, the publisher's
+            assert set(text) == {"zh-CN", "en"}, (policy["code"], text)
+            for lang in LANGS:
+                opened = text[lang].count("(") + text[lang].count("（")
+                closed = text[lang].count(")") + text[lang].count("）")
+                assert opened == closed, (policy["code"], text[lang])
