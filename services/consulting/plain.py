@@ -156,7 +156,11 @@ def requirement(field: str, op: str, expected, lang: str, titles: dict | None = 
     if op == "in":
         options = [words(v) for v in expected]
         if field in ("needs",):
-            return f"any of {_join(options, lang, 'or')}" if en else f"其中之一：{_join(options, lang, 'or')}"
+            return (
+                f"any of {_join(options, lang, 'or')}"
+                if en
+                else f"其中之一：{_join(options, lang, 'or')}"
+            )
         return _join(options, lang, "or") if en else f"{_join(options, lang, 'or')}之一"
     if op == "not_in":
         options = _join([words(v) for v in expected], lang, "or")

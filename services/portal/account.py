@@ -2,6 +2,7 @@
 password. Each calls accounts' public endpoints; the email links (`PORTAL_URL/verify-email?
 token=`, `/reset-password?token=`, `/set-password?token=`) lead here."""
 
+import contextlib
 from urllib.parse import urlsplit
 
 from werkzeug.utils import redirect
@@ -29,8 +30,15 @@ def _safe_next(target: str | None) -> str:
 
 def _refusal(request, template: str, exc: ApiError, values: dict, **context):
     """The form again, each of the service's field errors next to its field."""
-    return render(request, template, status=422, values=values, errors=field_errors(exc.fields),
-                  message=exc.message, **context)  # fmt: skip
+    return render(
+        request,
+        template,
+        status=422,
+        values=values,
+        errors=field_errors(exc.fields),
+        message=exc.message,
+        **context,
+    )
 
 
 # ---------------------------------------------------------------- registering
@@ -38,8 +46,9 @@ def _refusal(request, template: str, exc: ApiError, values: dict, **context):
 
 def register(request, api):
     if request.method == "GET":
-        return render(request, "register.html", values={**NEW_PROFILE, "locale": request.locale},
-                      errors={})  # fmt: skip
+        return render(
+            request, "register.html", values={**NEW_PROFILE, "locale": request.locale}, errors={}
+        )
     form = request.form
     values = form_values(form)
     if "add_education" in form:  # one more education entry, nothing sent yet
@@ -83,8 +92,15 @@ def sign_in(request, api):
         errors = field_errors(exc.fields)
         if not errors:  # wrong email or password, throttled, not verified: about both fields
             errors = {"email": [exc.message]}
-        return render(request, "login.html", status=422, values={"email": email}, errors=errors,
-                      next=target, message=exc.message)  # fmt: skip
+        return render(
+            request,
+            "login.html",
+            status=422,
+            values={"email": email},
+            errors=errors,
+            next=target,
+            message=exc.message,
+        )
     request.session.sign_in(tokens)
     if request.session.role == "returnee":
         profile = api.get("accounts", f"/returnees/{request.session.person_id}")
@@ -96,10 +112,8 @@ def sign_in(request, api):
 def sign_out(request, api):
     refresh = request.session.get("refresh")
     if refresh:  # the refresh token dies with the session, where accounts issues them
-        try:
+        with contextlib.suppress(ApiError, ServiceDown):  # the session ends whatever it says
             api.post("accounts", "/auth/logout", json={"refresh_token": refresh}, auth=False)
-        except (ApiError, ServiceDown):
-            pass  # the session ends here whatever accounts says
     request.session.sign_out()
     request.session.flash("You are signed out.")
     return _see_other("/")
@@ -122,8 +136,9 @@ def verify_email(request, api):
     except ApiError as exc:
         if exc.status not in (400, 404, 409, 410):
             raise
-        return render(request, "verify_email.html", status=422, token=token, done=False,
-                      message=exc.message)  # fmt: skip
+        return render(
+            request, "verify_email.html", status=422, token=token, done=False, message=exc.message
+        )
     return render(request, "verify_email.html", token="", done=True)
 
 
@@ -156,8 +171,9 @@ def _choose_password(request, api, token: str, template: str):
     form = request.form
     if form.get("password", "") != form.get("password_repeat", ""):
         errors = {"password_repeat": [text(request.locale, "The two passwords differ.")]}
-        return render(request, template, status=422, token=token, values={}, errors=errors,
-                      done=False)  # fmt: skip
+        return render(
+            request, template, status=422, token=token, values={}, errors=errors, done=False
+        )
     body = {"token": token, "password": form.get("password", "")}
     try:
         api.post("accounts", "/auth/password-reset/confirm", json=body, auth=False)
@@ -167,6 +183,14 @@ def _choose_password(request, api, token: str, template: str):
         errors = field_errors(exc.fields)
         if "token" in errors or not errors:
             errors.setdefault("password", []).extend(errors.pop("token", [exc.message]))
-        return render(request, template, status=422, token=token, values={}, errors=errors,
-                      done=False, message=exc.message)  # fmt: skip
+        return render(
+            request,
+            template,
+            status=422,
+            token=token,
+            values={},
+            errors=errors,
+            done=False,
+            message=exc.message,
+        )
     return render(request, template, token="", values={}, errors={}, done=True)

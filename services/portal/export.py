@@ -50,16 +50,21 @@ def everything(api, returnee_id: str, registrations: dict) -> dict:
         appointments=("GET", "consulting", f"/returnees/{returnee_id}/appointments"),
         matches=("GET", "matching", f"/returnees/{returnee_id}/matches"),
         intentions=("GET", "matching", "/intentions"),
-        notifications=("GET", "notify", "/notifications",
-                       {"params": {"recipient_id": returnee_id, "limit": 200}}),  # fmt: skip
+        notifications=(
+            "GET",
+            "notify",
+            "/notifications",
+            {"params": {"recipient_id": returnee_id, "limit": 200}},
+        ),
         notification_preferences=("GET", "notify", f"/recipients/{returnee_id}/preferences"),
         activity_registrations=lambda: [
-            _or_none_when_missing(lambda a=a, r=r: api.get(
-                "activities", f"/activities/{a}/registrations/{r}"))
+            _or_none_when_missing(
+                lambda a=a, r=r: api.get("activities", f"/activities/{a}/registrations/{r}")
+            )
             for a, r in registrations.items()
         ],
     )
-    for part, answer in found.items():
+    for answer in found.values():
         if isinstance(answer, Unavailable):
             raise ServiceDown(answer.service)
     return {

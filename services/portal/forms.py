@@ -34,7 +34,15 @@ COUNTRIES = (
     ("MO", "Macao, China", "中国澳门"),
     ("CN", "Chinese mainland", "中国大陆"),
 )
-EDUCATION_FIELDS = ("institution", "country", "degree", "field", "start_date", "end_date", "qs_rank")
+EDUCATION_FIELDS = (
+    "institution",
+    "country",
+    "degree",
+    "field",
+    "start_date",
+    "end_date",
+    "qs_rank",
+)
 COMPANY_FIELDS = (
     "name",
     "registered_district",
@@ -95,19 +103,23 @@ FIELD_NAMES = {
 }
 
 
+UNNAMED_FIELD = "This field"
+
+
 def field_name(name: str, words) -> str:
     """`education-1-start_date` as "Degree 2: Start date", `company-name` as "Your company:
     Company name"; `words(english, **params)` translates."""
     parts = name.split("-")
     if parts[0] == "education" and len(parts) == 3 and parts[1].isdigit():
-        return f"{words('Degree {n}', n=int(parts[1]) + 1)}: {words(FIELD_NAMES.get(parts[2], parts[2]))}"
+        degree = words("Degree {n}", n=int(parts[1]) + 1)
+        return f"{degree}: {words(FIELD_NAMES.get(parts[2], parts[2]))}"
     if parts[0] == "company" and len(parts) == 2:
         inner = "Company name" if parts[1] == "name" else FIELD_NAMES.get(parts[1], parts[1])
         return f"{words('Your company')}: {words(inner)}"
     if parts[0] == "consents" and len(parts) == 2:
         return words("Your consent")
     english = FIELD_NAMES.get(parts[-1]) or FIELD_NAMES.get(parts[0])
-    return words(english) if english else words("This field")
+    return words(english or UNNAMED_FIELD)
 
 
 def countries(locale: str) -> list[tuple[str, str]]:
@@ -224,8 +236,16 @@ def profile_values(profile: dict) -> dict:
     """A stored profile as the form's fields show it."""
     values = {
         name: profile.get(name) or ""
-        for name in ("name", "phone", "locale", "birth_date", "return_date", "industry",
-                     "startup_stage", "residence_status")  # fmt: skip
+        for name in (
+            "name",
+            "phone",
+            "locale",
+            "birth_date",
+            "return_date",
+            "industry",
+            "startup_stage",
+            "residence_status",
+        )
     }
     job = profile.get("has_overseas_job")
     values["has_overseas_job"] = {True: "yes", False: "no"}.get(job, "")

@@ -7,7 +7,6 @@ import io
 from datetime import UTC, datetime
 
 import segno
-
 from werkzeug.utils import redirect
 from werkzeug.wrappers import Response
 
@@ -23,8 +22,15 @@ from services.portal.rendering import render, text
 from services.portal.upstream import ApiError, Unavailable
 
 # Consultation topics consulting's SLAs are set for (services/consulting/consultations.py).
-TOPICS = ("funding", "policy", "hukou", "company_registration", "cross_border_finance",
-          "office_space", "general")  # fmt: skip
+TOPICS = (
+    "funding",
+    "policy",
+    "hukou",
+    "company_registration",
+    "cross_border_finance",
+    "office_space",
+    "general",
+)
 CHANNELS = ("email", "in_app", "sms")
 # Where on the profile page a person gives what a rule found missing.
 PROFILE_ANCHORS = {
@@ -40,6 +46,13 @@ PROFILE_ANCHORS = {
     "prior_awards": "profile",
 }
 STATUS_ORDER = {"eligible": 0, "undetermined": 1, "ineligible": 2}
+# What a consultation's page says once its form did what it asked.
+DONE = {
+    "reply": "Your reply is sent.",
+    "close": "The consultation is closed.",
+    "reopen": "The consultation is open again.",
+    "rate": "Thank you for your rating.",
+}
 
 
 def _see_other(url: str):
@@ -56,8 +69,11 @@ def _me(request) -> str:
 def unread_count(api, request) -> int:
     """In-app notifications newer than the last visit to the inbox (that visit is remembered
     in the session: notify keeps no read marks)."""
-    inbox = api.get("notify", "/notifications",
-                    params={"recipient_id": _me(request), "channel": "in_app", "limit": 100})  # fmt: skip
+    inbox = api.get(
+        "notify",
+        "/notifications",
+        params={"recipient_id": _me(request), "channel": "in_app", "limit": 100},
+    )
     seen = request.session.get("seen") or ""
     return sum(1 for n in inbox if (n.get("created_at") or "") > seen)
 
@@ -98,8 +114,9 @@ def _eligibility(api, request):
             return None
         raise
     for policy in answer:
-        policy["unknown"] = _unknowns([*policy["reasons"],
-                                       *(r for t in policy.get("tiers") or () for r in t["reasons"])])  # fmt: skip
+        policy["unknown"] = _unknowns(
+            [*policy["reasons"], *(r for t in policy.get("tiers") or () for r in t["reasons"])]
+        )
         policy["tier_title"] = next(
             (t["title"] for t in policy.get("tiers") or () if t["code"] == policy.get("tier")), None
         )
@@ -111,11 +128,16 @@ def _eligibility(api, request):
 
 def overview(request, api):
     me = _me(request)
-    return _page(request, api, "me/overview.html", calls={
-        "profile": ("GET", "accounts", f"/returnees/{me}"),
-        "eligibility": lambda: _eligibility(api, request),
-        "matches": ("GET", "matching", f"/returnees/{me}/matches"),
-    })  # fmt: skip
+    return _page(
+        request,
+        api,
+        "me/overview.html",
+        calls={
+            "profile": ("GET", "accounts", f"/returnees/{me}"),
+            "eligibility": lambda: _eligibility(api, request),
+            "matches": ("GET", "matching", f"/returnees/{me}/matches"),
+        },
+    )
 
 
 # ---------------------------------------------------------------- matches and intentions
@@ -123,18 +145,26 @@ def overview(request, api):
 
 def matches(request, api, errors=None, status=200):
     me = _me(request)
-    return _page(request, api, "me/matches.html", status=status, errors=errors or {}, calls={
-        "matches": ("GET", "matching", f"/returnees/{me}/matches"),
-        "intentions": ("GET", "matching", "/intentions"),
-    })  # fmt: skip
+    return _page(
+        request,
+        api,
+        "me/matches.html",
+        status=status,
+        errors=errors or {},
+        calls={
+            "matches": ("GET", "matching", f"/returnees/{me}/matches"),
+            "intentions": ("GET", "matching", "/intentions"),
+        },
+    )
 
 
 def match_feedback(request, api, match_id):
     interest = request.form.get("interest")
     api.post("matching", f"/matches/{match_id}/feedback", json={"interest": interest})
-    request.session.flash(
-        "Noted: you are interested." if interest == "interested" else "Noted: it is hidden."
-    )
+    if interest == "interested":
+        request.session.flash("Noted: you are interested.")
+    else:
+        request.session.flash("Noted: it is hidden.")
     return _see_other("/me/matches")
 
 
@@ -157,8 +187,9 @@ def _flat(fields) -> list[str]:
 
 
 def intentions(request, api):
-    return _page(request, api, "me/intentions.html",
-                 calls={"intentions": ("GET", "matching", "/intentions")})  # fmt: skip
+    return _page(
+        request, api, "me/intentions.html", calls={"intentions": ("GET", "matching", "/intentions")}
+    )
 
 
 # ---------------------------------------------------------------- consultations
@@ -166,9 +197,15 @@ def intentions(request, api):
 
 def consultations(request, api):
     if request.method == "GET":
-        return _page(request, api, "me/consultations.html", topics=TOPICS, errors={},
-                     values={"policy_id": request.args.get("policy", "")},
-                     calls=_consultation_lists(api))  # fmt: skip
+        return _page(
+            request,
+            api,
+            "me/consultations.html",
+            topics=TOPICS,
+            errors={},
+            values={"policy_id": request.args.get("policy", "")},
+            calls=_consultation_lists(api),
+        )
     form = request.form
     body = {"topic": form.get("topic", ""), "question": form.get("question", "").strip()}
     if form.get("policy_id"):
@@ -178,9 +215,16 @@ def consultations(request, api):
     except ApiError as exc:
         if exc.status != 400:
             raise
-        return _page(request, api, "me/consultations.html", status=422, topics=TOPICS,
-                     errors=field_errors(exc.fields), values=dict(form.items()),
-                     calls=_consultation_lists(api))  # fmt: skip
+        return _page(
+            request,
+            api,
+            "me/consultations.html",
+            status=422,
+            topics=TOPICS,
+            errors=field_errors(exc.fields),
+            values=dict(form.items()),
+            calls=_consultation_lists(api),
+        )
     request.session.flash("Your question is sent to the station's advisors.")
     return _see_other(f"/me/consultations/{created['id']}")
 
@@ -200,8 +244,14 @@ def consultation(request, api, consultation_id, errors=None, status=200):
         if exc.status not in (403, 404):
             raise
         return render(request, "error.html", status=404, status_code=404)
-    return _page(request, api, "me/consultation.html", status=status, consultation=thread,
-                 errors=errors or {})  # fmt: skip
+    return _page(
+        request,
+        api,
+        "me/consultation.html",
+        status=status,
+        consultation=thread,
+        errors=errors or {},
+    )
 
 
 def consultation_action(request, api, consultation_id):
@@ -215,17 +265,19 @@ def consultation_action(request, api, consultation_id):
             api.post("consulting", f"{path}/{action}")
         elif action == "rate":
             rating = request.form.get("rating", "")
-            body = {"rating": int(rating) if rating.isdigit() else rating,
-                    "comment": request.form.get("comment", "").strip() or None}  # fmt: skip
+            body = {
+                "rating": int(rating) if rating.isdigit() else rating,
+                "comment": request.form.get("comment", "").strip() or None,
+            }
             api.post("consulting", f"{path}/rating", json=body)
     except ApiError as exc:
         if exc.status not in (400, 409):
             raise
-        errors = field_errors(exc.fields) or {"body" if action == "reply" else action: [exc.message]}
+        errors = field_errors(exc.fields) or {
+            "body" if action == "reply" else action: [exc.message]
+        }
         return consultation(request, api, consultation_id, errors=errors, status=422)
-    flashes = {"reply": "Your reply is sent.", "close": "The consultation is closed.",
-               "reopen": "The consultation is open again.", "rate": "Thank you for your rating."}  # fmt: skip
-    request.session.flash(flashes.get(action, "Done."))
+    request.session.flash(DONE.get(action, "Done."))
     return _see_other(f"/me/consultations/{consultation_id}")
 
 
@@ -242,8 +294,16 @@ def appointments(request, api, errors=None, status=200):
     booked = {a["slot_id"] for a in found["mine"] or () if a["status"] == "booked"}
     free = [s for s in found["slots"] or () if s["seats_left"] > 0 and s["id"] not in booked]
     slots = free if not isinstance(found["slots"], Unavailable) else found["slots"]
-    return _page(request, api, "me/appointments.html", status=status, mine=found["mine"],
-                 slots=slots, errors=errors or {}, topics=TOPICS)  # fmt: skip
+    return _page(
+        request,
+        api,
+        "me/appointments.html",
+        status=status,
+        mine=found["mine"],
+        slots=slots,
+        errors=errors or {},
+        topics=TOPICS,
+    )
 
 
 def book_appointment(request, api):
@@ -254,8 +314,9 @@ def book_appointment(request, api):
     except ApiError as exc:
         if exc.status not in (400, 404, 409):
             raise
-        return appointments(request, api, errors={f"slot-{body['slot_id']}": [exc.message]},
-                            status=422)  # fmt: skip
+        return appointments(
+            request, api, errors={f"slot-{body['slot_id']}": [exc.message]}, status=422
+        )
     request.session.flash("Your appointment is booked.")
     return _see_other("/me/appointments")
 
@@ -266,8 +327,9 @@ def cancel_appointment(request, api, appointment_id):
     except ApiError as exc:
         if exc.status not in (404, 409):
             raise
-        return appointments(request, api, errors={f"appointment-{appointment_id}": [exc.message]},
-                            status=422)  # fmt: skip
+        return appointments(
+            request, api, errors={f"appointment-{appointment_id}": [exc.message]}, status=422
+        )
     request.session.flash("Your appointment is cancelled.")
     return _see_other("/me/appointments")
 
@@ -292,7 +354,9 @@ def _registration(api, activity_id, registration_id):
         found = api.gather(
             activity=("GET", "activities", f"/activities/{activity_id}"),
             registration=(
-                "GET", "activities", f"/activities/{activity_id}/registrations/{registration_id}",
+                "GET",
+                "activities",
+                f"/activities/{activity_id}/registrations/{registration_id}",
             ),
         )
     except ApiError as exc:
@@ -342,24 +406,27 @@ def check_in_code(request, api, activity_id, registration_id):
         return Response(status=404)
     image = io.BytesIO()
     segno.make(code, error="m").save(image, kind="png", scale=8, border=2)
-    return Response(image.getvalue(), content_type="image/png",
-                    headers={"Cache-Control": "no-store"})  # fmt: skip
+    return Response(
+        image.getvalue(), content_type="image/png", headers={"Cache-Control": "no-store"}
+    )
 
 
 # ---------------------------------------------------------------- notifications
 
 
 def notifications(request, api):
-    inbox = api.get("notify", "/notifications",
-                    params={"recipient_id": _me(request), "channel": "in_app", "limit": 100})  # fmt: skip
+    inbox = api.get(
+        "notify",
+        "/notifications",
+        params={"recipient_id": _me(request), "channel": "in_app", "limit": 100},
+    )
     seen = request.session.get("seen") or ""
     for item in inbox:
         item["unread"] = (item.get("created_at") or "") > seen
     if inbox:
         request.session["seen"] = max(n.get("created_at") or "" for n in inbox)
     unread = sum(1 for n in inbox if n["unread"])
-    return render(request, "me/notifications.html", notifications=inbox, unread=0,
-                  new_count=unread)  # fmt: skip
+    return render(request, "me/notifications.html", notifications=inbox, unread=0, new_count=unread)
 
 
 def preferences(request, api):
@@ -376,23 +443,39 @@ def preferences(request, api):
         ]
         quiet = None
         if form.get("quiet") == "yes":
-            quiet = {"start": form.get("quiet-start", ""), "end": form.get("quiet-end", ""),
-                     "timezone": "Asia/Shanghai"}  # fmt: skip
+            quiet = {
+                "start": form.get("quiet-start", ""),
+                "end": form.get("quiet-end", ""),
+                "timezone": "Asia/Shanghai",
+            }
         try:
             api.put("notify", path, json={"opt_outs": opt_outs, "quiet_hours": quiet})
         except ApiError as exc:
             if exc.status != 400:
                 raise
-            errors = {k.replace("quiet_hours", "quiet"): v for k, v in
-                      field_errors(exc.fields).items()}  # fmt: skip
-            return _page(request, api, "me/preferences.html", status=422, errors=errors,
-                         values=dict(form.items()), calls={"topics": ("GET", "notify", "/topics")})  # fmt: skip
+            errors = {
+                k.replace("quiet_hours", "quiet"): v for k, v in field_errors(exc.fields).items()
+            }
+            return _page(
+                request,
+                api,
+                "me/preferences.html",
+                status=422,
+                errors=errors,
+                values=dict(form.items()),
+                calls={"topics": ("GET", "notify", "/topics")},
+            )
         request.session.flash("Your preferences are saved.")
         return _see_other("/me/preferences")
     found = api.gather(topics=("GET", "notify", "/topics"), preferences=("GET", "notify", path))
-    return _page(request, api, "me/preferences.html", errors={},
-                 values=_preference_values(found["preferences"], found["topics"]),
-                 topics=found["topics"])  # fmt: skip
+    return _page(
+        request,
+        api,
+        "me/preferences.html",
+        errors={},
+        values=_preference_values(found["preferences"], found["topics"]),
+        topics=found["topics"],
+    )
 
 
 def _preference_values(preferences, topics) -> dict:
@@ -404,8 +487,9 @@ def _preference_values(preferences, topics) -> dict:
             values[f"receive-{topic['name']}-{channel}"] = "" if opted_out & out else "yes"
     quiet = (preferences or {}).get("quiet_hours")
     if quiet:
-        values.update({"quiet": "yes", "quiet-start": quiet["start"][:5],
-                       "quiet-end": quiet["end"][:5]})  # fmt: skip
+        values.update(
+            {"quiet": "yes", "quiet-start": quiet["start"][:5], "quiet-end": quiet["end"][:5]}
+        )
     return values
 
 
@@ -417,20 +501,41 @@ def profile(request, api):
     path = f"/returnees/{me}"
     if request.method == "GET":
         found = api.gather(profile=("GET", "accounts", path))
-        return _page(request, api, "me/profile.html", values=profile_values(found["profile"]),
-                     errors={}, consent_times=found["profile"].get("consent_times") or {})  # fmt: skip
+        return _page(
+            request,
+            api,
+            "me/profile.html",
+            values=profile_values(found["profile"]),
+            errors={},
+            consent_times=found["profile"].get("consent_times") or {},
+        )
     form = request.form
     values = form_values(form)
     if "add_education" in form:
-        return _page(request, api, "me/profile.html", values=values, errors={},
-                     consent_times={}, focus_education=True)  # fmt: skip
+        return _page(
+            request,
+            api,
+            "me/profile.html",
+            values=values,
+            errors={},
+            consent_times={},
+            focus_education=True,
+        )
     try:
         changed = api.patch("accounts", path, json=profile_body(form, registering=False))
     except ApiError as exc:
         if exc.status != 400:
             raise
-        return _page(request, api, "me/profile.html", status=422, values=values,
-                     errors=field_errors(exc.fields), message=exc.message, consent_times={})  # fmt: skip
+        return _page(
+            request,
+            api,
+            "me/profile.html",
+            status=422,
+            values=values,
+            errors=field_errors(exc.fields),
+            message=exc.message,
+            consent_times={},
+        )
     request.session["name"] = changed.get("name")
     request.session.flash("Your profile is saved.")
     return _see_other("/me/profile")
@@ -472,4 +577,3 @@ def delete_account(request, api):
     request.session.clear()
     request.session.flash("Your account and your data are deleted.")
     return _see_other("/")
-

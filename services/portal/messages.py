@@ -33,9 +33,6 @@ MESSAGES = {
     "Choose…": "请选择…",
     "Please check the form": "请检查表单",
     "This field": "此项",
-    "met": "符合",
-    "not met": "不符合",
-    "not known yet": "尚不确定",
     "Yes": "是",
     "No": "否",
     "I'd rather not say": "不愿透露",
@@ -195,7 +192,9 @@ MESSAGES = {
     "Check your email": "请查收邮件",
     "We sent an email to {email}.": "我们已向 {email} 发送了一封邮件。",
     "We sent you an email.": "我们已向您发送了一封邮件。",
-    "If it asks you to confirm your address, follow its link.": "如邮件要求确认邮箱，请点击其中的链接。",
+    "If it asks you to confirm your address, follow its link.": (
+        "如邮件要求确认邮箱，请点击其中的链接。"
+    ),
     "Then sign in: your eligibility and your matches are being worked out now.": (
         "然后登录：我们正在为您评估政策资格并匹配资源。"
     ),

@@ -20,8 +20,9 @@ def _activities(api, limit: int, cursor: str | None = None):
 
 def home(request, api):
     found = api.gather(
-        policies=lambda: api.get("consulting", "/policies", params={"in_effect": "true"},
-                                 auth=False),  # fmt: skip
+        policies=lambda: api.get(
+            "consulting", "/policies", params={"in_effect": "true"}, auth=False
+        ),
         activities=lambda: _activities(api, UPCOMING_ON_HOME),
     )
     return render(request, "home.html", **found)

@@ -17,8 +17,10 @@ from werkzeug.wrappers import Response
 from chassis.clock import SHANGHAI
 from chassis.i18n import translate
 from contracts import labels
-from services.portal import forms
-from services.portal import messages  # noqa: F401  (registers the interface's Chinese)
+from services.portal import (
+    forms,
+    messages,  # noqa: F401  (registers the interface's Chinese)
+)
 from services.portal.upstream import Unavailable
 
 HERE = Path(__file__).resolve().parent

@@ -108,9 +108,7 @@ class PortalService:
 
     @page("POST", "/me/consultations/<consultation_id>", signed_in=True)
     def consultation_action(self, request, consultation_id):
-        return me.consultation_action(
-            request, self.services.acting_for(request), consultation_id
-        )
+        return me.consultation_action(request, self.services.acting_for(request), consultation_id)
 
     @page("GET", "/me/appointments", signed_in=True)
     def appointments(self, request):

@@ -123,4 +123,6 @@ class SessionCodec:
         return Session(data) if isinstance(data, dict) else Session()
 
     def dump(self, session: Session) -> str:
-        return self.fernet.encrypt(json.dumps(dict(session), separators=(",", ":")).encode()).decode()
+        return self.fernet.encrypt(
+            json.dumps(dict(session), separators=(",", ":")).encode()
+        ).decode()

@@ -95,7 +95,9 @@ class Platform:
                 payload = response.json()
             except ValueError:
                 payload = {}
-            raise ApiError(service, response.status_code, payload if isinstance(payload, dict) else {})
+            raise ApiError(
+                service, response.status_code, payload if isinstance(payload, dict) else {}
+            )
         if response.status_code == 204 or not response.content:
             return None
         return response.json()
@@ -106,8 +108,9 @@ class Platform:
         token = self.session.get("refresh")
         if not token:
             raise SignedOut()
-        response = self._send("POST", "accounts", "/auth/refresh", {"refresh_token": token},
-                              None, auth=False)  # fmt: skip
+        response = self._send(
+            "POST", "accounts", "/auth/refresh", {"refresh_token": token}, None, auth=False
+        )
         if response.status_code != 200:
             raise SignedOut()
         self.session.renew(response.json())

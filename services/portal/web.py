@@ -88,15 +88,29 @@ class PortalSite:
         secure = self.settings.secure_cookies
         if request.session.modified:
             if request.session:
-                response.set_cookie(COOKIE, self.sessions.dump(request.session),
-                                    max_age=self.settings.session_seconds, httponly=True,
-                                    secure=secure, samesite="Lax", path="/")  # fmt: skip
+                response.set_cookie(
+                    COOKIE,
+                    self.sessions.dump(request.session),
+                    max_age=self.settings.session_seconds,
+                    httponly=True,
+                    secure=secure,
+                    samesite="Lax",
+                    path="/",
+                )
             else:
-                response.delete_cookie(COOKIE, path="/", httponly=True, secure=secure,
-                                       samesite="Lax")  # fmt: skip
+                response.delete_cookie(
+                    COOKIE, path="/", httponly=True, secure=secure, samesite="Lax"
+                )
         if request.language_chosen:
-            response.set_cookie(LANGUAGE_COOKIE, request.locale, max_age=365 * 86400,
-                                httponly=True, secure=secure, samesite="Lax", path="/")  # fmt: skip
+            response.set_cookie(
+                LANGUAGE_COOKIE,
+                request.locale,
+                max_age=365 * 86400,
+                httponly=True,
+                secure=secure,
+                samesite="Lax",
+                path="/",
+            )
         return response
 
     def error_page(self, request, status: int, exc: Exception | None = None) -> Response:
@@ -114,8 +128,9 @@ class PortalWsgiApp(WsgiApp):
 
     def __init__(self, server):
         super().__init__(server)
-        self.static = SharedDataMiddleware(self._not_found, {"/static": str(STATIC)},
-                                           cache_timeout=365 * 86400)  # fmt: skip
+        self.static = SharedDataMiddleware(
+            self._not_found, {"/static": str(STATIC)}, cache_timeout=365 * 86400
+        )
 
     def _not_found(self, environ, start_response):
         return self._page_for_error(Request(environ), 404)(environ, start_response)
@@ -127,7 +142,8 @@ class PortalWsgiApp(WsgiApp):
 
     def __call__(self, environ, start_response):
         if environ.get("PATH_INFO", "").startswith("/static/"):
-            def with_headers(status, headers, exc_info=None):  # noqa: E306
+
+            def with_headers(status, headers, exc_info=None):
                 headers.append(("X-Content-Type-Options", "nosniff"))
                 return start_response(status, headers, exc_info)
 
@@ -210,8 +226,9 @@ class Page(HttpRequestHandler):
         except ApiError as exc:
             # A refusal the page did not expect (a page handles those it expects itself).
             status = exc.status if exc.status in (403, 404, 409) else 400
-            return render(request, "error.html", status=status, status_code=status,
-                          message=exc.message)  # fmt: skip
+            return render(
+                request, "error.html", status=status, status_code=status, message=exc.message
+            )
         except Exception:
             log.exception("page %s %s failed", request.method, request.path)
             return site.error_page(request, 500)

@@ -50,8 +50,14 @@ def test_every_vocabulary_value_has_words_in_both_languages(name):
 
 def test_the_example_of_the_issue_reads_as_promised():
     policy = next(p for p in POLICIES if p["code"] == "changning-free-office-space")
-    profile = {"education": [{"degree": "master", "overseas": True, "country": "GB",
-                              "start_date": date(2015, 9, 1), "end_date": date(2016, 9, 1)}]}  # fmt: skip
+    study = {
+        "degree": "master",
+        "overseas": True,
+        "country": "GB",
+        "start_date": date(2015, 9, 1),
+        "end_date": date(2016, 9, 1),
+    }
+    profile = {"education": [study]}
     reasons = explain(assess(policy, profile, date(2026, 11, 28)), policy, "en")["reasons"]
     degree = next(r for r in reasons if r.get("field") == "highest_overseas_degree")
     assert degree["text"] == (
