@@ -2,12 +2,39 @@
 
 What a service shows a person names a value with these words (consulting's plain-language
 eligibility, the portal's forms and pages), never with the value itself: `label("degrees",
-"master", "en")` is "Master's". The Chinese words of needs, industries and stages are the ones
-match reasons use (`contracts.reasons`), so a need reads the same everywhere.
+"master", "en")` is "Master's". Match reasons (`contracts.reasons`) name needs, industries and
+stages with them too, so a need reads the same everywhere.
 """
 
 from contracts import vocabulary
-from contracts.reasons import INDUSTRY_ZH, NEED_ZH, STAGE_ZH
+
+NEED_ZH = {
+    "financing": "融资",
+    "cross_border_finance": "跨境金融",
+    "office_space": "办公空间",
+    "incubation": "孵化",
+    "policy_advice": "政策咨询",
+    "residence_hukou": "落户",
+    "talent_recruitment": "人才招聘",
+    "market_access": "市场拓展",
+    "mentorship": "创业导师",
+    "partners": "合作伙伴",
+    "legal": "法律服务",
+}
+INDUSTRY_ZH = {
+    "biotech": "生物科技",
+    "ai": "人工智能",
+    "fintech": "金融科技",
+    "advanced_manufacturing": "先进制造",
+    "digital_commerce": "数字商务",
+    "culture_creative": "文化创意",
+    "healthcare": "医疗健康",
+    "new_energy": "新能源",
+    "education": "教育",
+    "consulting": "咨询",
+    "other": "其他",
+}
+STAGE_ZH = {"idea": "创意阶段", "registered": "已注册", "growth": "成长期"}
 
 _EN = {
     "degrees": {"bachelor": "Bachelor's", "master": "Master's", "phd": "Doctorate"},

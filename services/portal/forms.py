@@ -112,10 +112,11 @@ def field_name(name: str, words) -> str:
     parts = name.split("-")
     if parts[0] == "education" and len(parts) == 3 and parts[1].isdigit():
         degree = words("Degree {n}", n=int(parts[1]) + 1)
-        return f"{degree}: {words(FIELD_NAMES.get(parts[2], parts[2]))}"
+        inner = words(FIELD_NAMES.get(parts[2], UNNAMED_FIELD))
+        return words("{what}: {detail}", what=degree, detail=inner)
     if parts[0] == "company" and len(parts) == 2:
-        inner = "Company name" if parts[1] == "name" else FIELD_NAMES.get(parts[1], parts[1])
-        return f"{words('Your company')}: {words(inner)}"
+        inner = "Company name" if parts[1] == "name" else FIELD_NAMES.get(parts[1], UNNAMED_FIELD)
+        return words("{what}: {detail}", what=words("Your company"), detail=words(inner))
     if parts[0] == "consents" and len(parts) == 2:
         return words("Your consent")
     english = FIELD_NAMES.get(parts[-1]) or FIELD_NAMES.get(parts[0])

@@ -33,6 +33,7 @@ MESSAGES = {
     "Choose…": "请选择…",
     "Please check the form": "请检查表单",
     "This field": "此项",
+    "{what}: {detail}": "{what}：{detail}",
     "Yes": "是",
     "No": "否",
     "I'd rather not say": "不愿透露",

@@ -78,13 +78,20 @@ class Browsing:
 
     def look(self, page, name: str) -> None:
         """A screenshot for the reviewer, no serious accessibility violation, nothing the
-        Content-Security-Policy had to block."""
+        Content-Security-Policy had to block, nothing wider than the phone's screen."""
         page.wait_for_load_state("load")
         self.shoot(page, name)
         violations = self.axe(page)
         assert not violations, f"{name} ({page.url}): {violations}"
         blocked = page.evaluate("window.__blocked || []")
         assert not blocked, f"{name} ({page.url}): the CSP blocked {blocked}"
+        twice = page.evaluate(
+            "Object.entries(Array.from(document.querySelectorAll('[id]')).reduce((seen, e) =>"
+            " ({...seen, [e.id]: (seen[e.id] || 0) + 1}), {})).filter(([, n]) => n > 1)"
+        )
+        assert not twice, f"{name} ({page.url}): ids used twice, labels may miss {twice}"
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], f"{name} ({page.url}) is wider than the screen: {width}"
 
     # -- acting ------------------------------------------------------------------------
 

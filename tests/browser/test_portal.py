@@ -420,6 +420,19 @@ def test_inbox_counts_unread_then_data_download_and_account_deletion(browsing):
     page.goto("/me")
     assert badge.count() == 0  # seen
 
+    page.goto("/me/preferences")
+    page.locator("#receive-matches_found-email").uncheck()
+    page.get_by_label("Hold messages during quiet hours").check()
+    page.get_by_label(re.compile("^From")).fill("22:00")
+    page.get_by_label(re.compile("^Until")).fill("07:30")
+    page.get_by_role("button", name="Save my preferences").click()
+    expect(page.get_by_text("Your preferences are saved.")).to_be_visible()
+    path = f"/recipients/{returnee['id']}/preferences"
+    saved = platform.call("GET", "notify", path, headers).json()
+    assert {"channel": "email", "topic": "matches_found"} in saved["opt_outs"]
+    assert saved["quiet_hours"]["start"].startswith("22:00")
+    expect(page.locator("#receive-matches_found-email")).not_to_be_checked()
+
     page.goto("/me/data")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download as JSON").click()
