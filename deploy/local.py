@@ -151,16 +151,16 @@ def ensure_rabbitmq(uri: str, management: bool) -> None:
 
 
 def prepare(services: list[str], for_tests: bool = False) -> None:
-    if for_tests:
-        ensure_browser()
     services = [s for s in services if s in SERVICES]  # web fronts have nothing to prepare
-    if not services:
-        return
     for service in services:
         ensure_postgres(database_url(service))
-    ensure_rabbitmq(setting(services[0], "AMQP_URI"), for_tests)
+    if services:
+        ensure_rabbitmq(setting(services[0], "AMQP_URI"), for_tests)
     if for_tests:
+        ensure_browser()
         return  # tests create their own databases and broker vhosts
+    if not services:
+        return
     for service in services:
         migrate(service)
         say(f"{service}: database {_safe(database_url(service))} migrated")
