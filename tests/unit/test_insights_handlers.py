@@ -868,7 +868,7 @@ def scripted_history() -> list[Event]:
     same fact under a new event id), events out of order, an erasure and a late event after it.
     The integration tests feed it to PostgreSQL and compare with the memory store."""
     r1, r2, r3 = people()[:3]
-    c1, c2, i1, i2, a1, p1, p2 = (str(uuid.uuid4()) for _ in range(7))
+    c1, c2, c3, i1, i2, a1, p1, p2 = (str(uuid.uuid4()) for _ in range(8))
     res1, res2 = str(uuid.uuid4()), str(uuid.uuid4())
     session, reg1, reg2 = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     first = registered(r1, 1)
@@ -894,16 +894,17 @@ def scripted_history() -> list[Event]:
         consultation("consultation.answered", c1, r1, 2, 10),  # a second answer: not a first
         consultation("consultation.closed", c1, r1, 2),
         consultation("consultation.rated", c1, r1, 2, rating=4),
-        consultation("consultation.requested", c2, r2, 1, policy_id=policy_id(RENT)),
+        consultation("consultation.requested", c2, r2, 1),
         breach(c2, r2, "first_response", 2),
         consultation("consultation.waiting_on_returnee", c2, r2, 2, 12),
+        consultation("consultation.requested", c3, r3, 2, 9, policy_id=policy_id(RENT)),
         published_policy(RENT, 2),  # after the question about it
         appointment("appointment.booked", a1, r2, 1),
         appointment("appointment.cancelled", a1, r2, 2),
         award, application("application.submitted", p1, r1, GRANT, 1, 15),
         application("application.approved", p1, r1, GRANT, 2), award,
-        application("application.submitted", p2, r2, RENT, 2),
-        application("application.withdrawn", p2, r2, RENT, 3, withdrawn_from="submitted"),
+        application("application.submitted", p2, r3, RENT, 2),
+        application("application.withdrawn", p2, r3, RENT, 3, withdrawn_from="submitted"),
         activity("activity.published", session, 1, starts=at(3, 14)),
         seat("registration.confirmed", reg1, session, 2, 9, r3),
         checked_in, checked_in,
@@ -929,7 +930,7 @@ def test_the_scripted_history_gives_the_figures_it_scripts(db):
     assert figures_["matches_proposed"] == 3
     assert figures_["intentions"] == {"expressed": 2, "accepted": 1, "declined": 0}
     assert figures_["consultations"] == {
-        "requested": 2, "answered": 1, "first_response_within_sla_pct": 50.0,
+        "requested": 3, "answered": 1, "first_response_within_sla_pct": 50.0,
         "resolved_within_sla_pct": 100.0, "average_rating": 4.0,
     }  # fmt: skip
     assert figures_["appointments"] == {"booked": 1, "cancelled": 1, "attended": None}
