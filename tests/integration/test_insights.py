@@ -14,11 +14,13 @@ from datetime import datetime, timedelta
 
 import pytest
 import requests
+from alembic import command
 from kombu import Connection
 from openpyxl import load_workbook
 
 from chassis.clock import FrozenClock
 from chassis.db import ScriptDatabase
+from chassis.migrate import alembic_config, ensure_database
 from chassis.pool import ConnectionPool
 from chassis.topology import declare_service
 from chassis.uow import AlreadyHandled, MemoryDatabase
@@ -26,7 +28,7 @@ from contracts import CATALOG
 from services.insights.backfill import ReplayDatabase
 from services.insights.memory import MemoryStore
 from services.insights.service import InsightsService
-from tests.support import ROOT, publish_events, query, service_url, wait_until
+from tests.support import ROOT, database_uri, publish_events, query, service_url, wait_until
 from tests.unit.test_insights_handlers import (
     DAY1,
     DAY2,
@@ -357,6 +359,19 @@ def test_the_backfill_command_counts_the_retained_events_once(databases, insight
         cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert bad.returncode == 2 and "insights counts no events of ['notify']" in bad.stderr
+
+
+def test_the_release_that_counts_applications_counts_consulting_anew(databases):
+    """Their queues are new: the figures of consulting's earlier days are not complete."""
+    name = f"test_insights_{uuid.uuid4().hex[:10]}"
+    url = database_uri(name)
+    ensure_database(url)
+    databases.created.append(name)
+    command.upgrade(alembic_config("insights", url), "insights_0002")
+    for source in ("accounts", "consulting"):
+        query(url, "INSERT INTO coverage VALUES (%s, now() - interval '30 days')", (source,))
+    command.upgrade(alembic_config("insights", url), "head")
+    assert [r["source"] for r in query(url, "SELECT source FROM coverage")] == ["accounts"]
 
 
 def test_openapi_document_is_valid(insights):

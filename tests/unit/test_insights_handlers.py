@@ -384,9 +384,9 @@ def test_activities_held_registrations_attendance_and_agreements(db):
     reg1, reg2, reg3, agreement = (uuid.uuid4() for _ in range(4))
     starts = at(3, 14)
     closed = activity("activity.closed", held, 3, 18)
-    attended = seat(
-        "attendance.recorded", reg1, held, 3, 15, r1, checked_in_at=at(3, 14).isoformat()
-    )
+    # A check-in at the door at 23:50, published after midnight: it counts on its own day.
+    door = at(3, 23) + timedelta(minutes=50)
+    attended = seat("attendance.recorded", reg1, held, 4, 0, r1, checked_in_at=door.isoformat())
     handle(
         db,
         closed,  # the closing report before the publication: held on the day it took place

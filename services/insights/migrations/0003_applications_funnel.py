@@ -54,6 +54,11 @@ def upgrade():
 
         CREATE INDEX ON applications (returnee_id);
         CREATE INDEX ON funnel (returnee_id);
+
+        -- consulting's application.* and policy.published reach insights from the first start
+        -- of this release on (their queues are new): consulting is counted from then (the
+        -- upkeep records it), or from the window a backfill replays.
+        DELETE FROM coverage WHERE source = 'consulting';
         """
     )
 
