@@ -327,7 +327,7 @@ def test_intentions_count_each_step_once_whatever_the_order(db):
 
 def test_consultations_deadlines_and_ratings(db):
     r1, r2, r3, *_ = people()
-    c1, c2, c3, c4 = (str(uuid.uuid4()) for _ in range(4))
+    c1, c2, c3, c4, c5 = (str(uuid.uuid4()) for _ in range(5))
     handle(
         db,
         consultation("consultation.requested", c1, r1, 1),
@@ -499,7 +499,7 @@ def test_applications_count_each_step_once_and_awards_on_the_day_granted(db):
 def test_the_funnel_counts_each_stage_once_per_returnee_and_programme(db):
     r1, r2, r3, *_ = people()
     a1, a2, a3 = (str(uuid.uuid4()) for _ in range(3))
-    c1, c2, c3, c4 = (str(uuid.uuid4()) for _ in range(4))
+    c1, c2, c3, c4, c5 = (str(uuid.uuid4()) for _ in range(5))
     handle(
         db,
         assessed(r1, [GRANT], 1),
@@ -509,6 +509,8 @@ def test_the_funnel_counts_each_stage_once_per_returnee_and_programme(db):
         consultation("consultation.requested", c2, r1, 2, policy_id=policy_id(GRANT)),
         consultation("consultation.requested", c1, r1, 1, policy_id=policy_id(GRANT)),
         consultation("consultation.requested", c3, r2, 1, policy_id=policy_id(GRANT)),
+        # its code known from r2's eligibility only
+        consultation("consultation.requested", c5, r2, 2, policy_id=policy_id(SUBSIDY)),
         application("application.submitted", a1, r1, GRANT, 1, 15),
         application("application.approved", a1, r1, GRANT, 2),
         awarded(a1, r1, GRANT, 3, awarded_on=DAY3, amount=50000),
@@ -524,7 +526,7 @@ def test_the_funnel_counts_each_stage_once_per_returnee_and_programme(db):
     handle(db, published_policy(RENT, 3), published_policy(RENT, 3))
     assert overview(db)["funnel_by_policy"] == {
         RENT: {"eligible": 0, "consulted": 1, "applied": 0, "approved": 0, "awarded": 0},
-        SUBSIDY: {"eligible": 1, "consulted": 0, "applied": 0, "approved": 0, "awarded": 0},
+        SUBSIDY: {"eligible": 1, "consulted": 1, "applied": 0, "approved": 0, "awarded": 0},
         GRANT: {"eligible": 2, "consulted": 2, "applied": 2, "approved": 1, "awarded": 1},
     }
     assert overview(db, DAY1, DAY1)["funnel_by_policy"][GRANT] == {
