@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SERVICES ?= accounts consulting matching notify portal
+SERVICES ?= accounts consulting matching notify activities insights portal
 PYTEST_ARGS ?=
 
 .PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters clean

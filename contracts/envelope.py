@@ -7,6 +7,9 @@ Wire form (AMQP body, content type `application/cloudevents+json`)::
      "datacontenttype": "application/json",
      "dataschema": "urn:returnee-platform:event:returnee.registered:v1",
      "correlationid": "<uuid>", "causationid": "<uuid or null>", "data": {...}}
+
+`subject` is left out of an event about no aggregate: CloudEvents has no null subject (its SDKs
+refuse one), and an absent attribute is what a null one means in its JSON format.
 """
 
 import json
@@ -156,6 +159,8 @@ class Event:
             "causationid": self.causation_id,
             "data": self.data,
         }
+        if self.subject is None:
+            del body["subject"]
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod

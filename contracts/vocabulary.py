@@ -68,6 +68,18 @@ CONSULTATION_STATUSES = (
 
 SLA_DEADLINES = ("first_response", "resolution")
 
+# An application for a policy: draft → submitted → under_review → approved | rejected, approved →
+# awarded; withdrawn from any open state (draft, submitted, under_review, approved).
+APPLICATION_STATUSES = (
+    "draft",
+    "submitted",
+    "under_review",
+    "approved",
+    "rejected",
+    "awarded",
+    "withdrawn",
+)
+
 RESOURCE_KINDS = (
     "financing",
     "cross_border_finance",
@@ -81,6 +93,16 @@ RESOURCE_KINDS = (
 )
 
 INTENTION_STATUSES = ("expressed", "accepted", "declined")
+
+ACTIVITY_KINDS = ("exchange", "site_visit", "briefing", "training")
+
+REGISTRATION_STATUSES = ("confirmed", "waitlisted", "cancelled")
+
+# Who registers for an activity: a returnee for themself, a provider for their organization.
+REGISTRANT_ROLES = ("returnee", "provider")
+
+# Who cancelled a registration; "system" is the erasure of the registrant.
+REGISTRATION_CANCELLERS = ("registrant", "advisor", "admin", "system")
 
 CHANNELS = ("email", "in_app", "webhook", "sms")
 

@@ -185,11 +185,16 @@ class OrganizationOut(OrganizationIn):
     created_at = fields.AwareDateTime(required=True)
 
 
+# Staff roles an admin creates: those `staff.registered` announces, and the district office's
+# `official` (read-only statistics), which that event's published role enum does not name.
+ACCOUNT_STAFF_ROLES = (*STAFF_ROLES, "official")
+
+
 class StaffIn(NormalizedEmail, Schema):
     email = fields.Email(required=True)
     password = Password()
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    role = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STAFF_ROLES))
     organization_id = fields.UUID(allow_none=True, load_default=None)
     locale = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(LOCALES))
 

@@ -147,7 +147,7 @@ class AccountsService(Operable):
         response=StaffOut(),
         status=201,
         roles=["admin"],
-        summary="Create a staff account: advisor, provider or admin (admins)",
+        summary="Create a staff account: advisor, provider, admin or official (admins)",
     )
     def register_staff(self, request, body):
         with self.db.unit_of_work() as uow:

@@ -19,7 +19,12 @@ def may_cancel_appointment(caller: Caller, appointment: dict) -> bool:
     return caller.role in STAFF or caller.is_self(appointment["returnee_id"])
 
 
+def may_read_application(caller: Caller, application: dict) -> bool:
+    """Staff see every application; a returnee their own."""
+    return caller.role in STAFF or caller.is_self(application["returnee_id"])
+
+
 def listed_returnee(caller: Caller, requested: str | None) -> str | None:
-    """Whose consultations a listing shows: a returnee's own, whatever they ask for; staff
-    whoever they name (None: everyone's)."""
+    """Whose consultations or applications a listing shows: a returnee's own, whatever they
+    ask for; staff whoever they name (None: everyone's)."""
     return caller.id if caller.role == "returnee" else requested

@@ -8,7 +8,7 @@ publish; this module only computes.
 from datetime import date, datetime
 
 from services.consulting.eligibility import assess_all, changes
-from services.consulting.screening import PASS, Columns, screen
+from services.consulting.screening import PASS, Columns, fields_of, screen
 
 # Returnees screened at once when a policy is published: large enough for the vectorised
 # screening to pay off, small enough to keep a batch's rows and events in memory.
@@ -39,6 +39,31 @@ COMPANY_KEYS = (
 )
 
 
+# Where a rule's field is read from: derived values come from one fact each.
+_SOURCE = {
+    "age_years": "birth_date",
+    "years_since_return": "return_date",
+    "company_age_months": "company",
+    "highest_overseas_degree": "education",
+    "study_abroad_days": "education",
+    "best_overseas_qs_rank": "education",
+    "highest_degree": "education",
+    "years_since_graduation": "education",
+}
+
+
+def fact_keys(policies: list[dict], fields: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The facts (top-level keys) the policies' rules and the extra `fields` read, in
+    `FACT_KEYS` order: all an evaluation of them needs from a profile."""
+    read = set(fields)
+    for policy in policies:
+        read |= fields_of(policy.get("criteria"))
+        for tier in policy.get("tiers") or ():
+            read |= fields_of(tier.get("criteria"))
+    keys = {_SOURCE.get(f, f.split(".", 1)[0]) for f in read}
+    return tuple(k for k in FACT_KEYS if k in keys)
+
+
 def facts_of(profile: dict) -> dict:
     """The minimum necessary part of a `returnee.registered/updated` payload."""
     facts = {k: profile.get(k) for k in FACT_KEYS}
@@ -46,6 +71,12 @@ def facts_of(profile: dict) -> dict:
     if facts["company"]:
         facts["company"] = {k: facts["company"].get(k) for k in COMPANY_KEYS}
     return facts
+
+
+def matching_consent(profile: dict) -> bool:
+    """Whether the returnee consents to matching, the purpose an impact preview's caseload
+    falls under (profiling to find what fits them); a profile without consents has none."""
+    return bool((profile.get("consents") or {}).get("matching"))
 
 
 def assessed_event(returnee_id, now: datetime, eligible: list[dict], newly, no_longer) -> dict:
@@ -59,18 +90,27 @@ def assessed_event(returnee_id, now: datetime, eligible: list[dict], newly, no_l
 
 
 def eligible_now(policies: list[dict], facts: dict, as_of: date) -> dict:
-    """{policy id: (code, tier)} of the policies the facts make the returnee eligible for."""
-    return {a.policy_id: (a.code, a.tier) for a in assess_all(policies, facts, as_of) if a.eligible}
+    """{policy id: (code, tier, version)} of the policies the facts make the returnee eligible
+    for, with the version of the rules that said so."""
+    versions = {str(p["id"]): p.get("version") for p in policies}
+    return {
+        a.policy_id: (a.code, a.tier, versions[a.policy_id])
+        for a in assess_all(policies, facts, as_of)
+        if a.eligible
+    }
 
 
 def assessment(returnee_id, now: datetime, before: dict, eligible: dict) -> dict:
     """`eligibility.assessed` data of a whole assessment: the current list (by code) and what
-    moved since `before` (both {policy id: (code, tier)})."""
+    moved since `before` (both {policy id: (code, tier, version)})."""
     newly, no_longer = changes(
-        {code for code, _ in before.values()}, {code for code, _ in eligible.values()}
+        {entry[0] for entry in before.values()}, {entry[0] for entry in eligible.values()}
     )
     listed = sorted(
-        ({"policy_id": pid, "code": code, "tier": tier} for pid, (code, tier) in eligible.items()),
+        (
+            {"policy_id": pid, "code": code, "tier": tier, "version": version}
+            for pid, (code, tier, version) in eligible.items()
+        ),
         key=lambda e: e["code"],
     )
     return assessed_event(returnee_id, now, listed, newly, no_longer)

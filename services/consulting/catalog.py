@@ -32,6 +32,7 @@ def parse_policy(text: str, source: str = "<policy>") -> dict:
     policy.setdefault("effective_to", None)
     policy.setdefault("application_deadline", None)
     policy.setdefault("tiers", [])
+    policy.setdefault("documents", [])
     policy["id"] = policy_id(policy["code"])
     validate_policy(policy)
     return policy
@@ -49,4 +50,5 @@ def published_event(policy: dict) -> dict:
         "title": policy["title"],
         "effective_from": policy["effective_from"],
         "effective_to": policy.get("effective_to"),
+        "version": policy.get("version", 1),
     }

@@ -19,7 +19,7 @@ from dataclasses import field as _field
 from datetime import date
 from typing import Any
 
-from services.consulting import plain
+from services.consulting import documents, plain
 
 OPS = ("eq", "ne", "in", "not_in", "gte", "lte", "between", "within_days", "exists")
 DERIVED = (
@@ -392,6 +392,7 @@ def validate_policy(policy: dict) -> None:
     errors = validate_criteria(policy.get("criteria") or [])
     for i, tier in enumerate(policy.get("tiers") or ()):
         errors.update(validate_criteria(tier.get("criteria") or [], f"tiers[{i}].criteria"))
+    errors.update(documents.validate(policy))
     if errors:
         raise InvalidPolicy(errors)
 
@@ -475,9 +476,13 @@ def explain(assessment: Assessment, policy: dict, locale: str, titles: dict | No
             out["field_label"] = plain.field_words(o.field, lang)
         return out
 
+    # An eligible returnee sees what their tier needs; anyone else every document, so they
+    # know everything the programme asks for at once.
+    listed = documents.needed(policy, assessment.tier) if assessment.eligible else None
     return {
         "policy_id": assessment.policy_id,
         "code": assessment.code,
+        "version": policy.get("version"),
         "title": policy["title"][lang],
         "eligible": assessment.eligible,
         "status": assessment.status,
@@ -494,5 +499,9 @@ def explain(assessment: Assessment, policy: dict, locale: str, titles: dict | No
                 "reasons": [reason(o) for o in t["reasons"]],
             }
             for t in assessment.tiers
+        ],
+        "documents": [
+            documents.shown(d, lang)
+            for d in (listed if listed is not None else policy.get("documents") or ())
         ],
     }

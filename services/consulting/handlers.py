@@ -4,23 +4,39 @@ Commands take what the entrypoint loaded (path ids, the body or query as `comman
 `caller`) and answer what the entrypoint sends back; events take the event. Both reach the
 tables through `uow.store` and publish with `uow.publish`. Refusals are the chassis' HTTP
 errors, their texts in `messages.py`. Rules live in the domain modules: `eligibility` and
-`screening` (the engine), `assessing`, `consultations` (the ticket state machine), `access`
-(who may see what), `catalog` and `appointments`.
+`screening` (the engine), `assessing`, `missing` (what is still missing), `preview` (a draft's
+impact), `consultations` (the ticket state machine) and `workdays` (its working-time clock),
+`applications` (their state machine), `documents`, `access` (who may see what), `catalog`,
+`paging` and `appointments`.
 """
 
 import uuid
 
 from chassis.auth import Caller
+from chassis.settings import service_settings
 from chassis.web import Conflict, HttpError, NotFound
 from contracts import Event
-from services.consulting import access, appointments, assessing
+from services.consulting import access, appointments, assessing, documents, missing, paging
+from services.consulting import applications as apps
 from services.consulting import consultations as tickets
 from services.consulting.catalog import policy_id as catalog_id
 from services.consulting.catalog import published_event
-from services.consulting.eligibility import InvalidPolicy, assess, derive, explain, validate_policy
+from services.consulting.eligibility import (
+    STATUS_INELIGIBLE,
+    InvalidPolicy,
+    assess,
+    derive,
+    explain,
+    validate_policy,
+)
 from services.consulting.messages import MESSAGES  # noqa: F401  (registers the catalog)
+from services.consulting.preview import DIMENSION_FIELDS, Impact
+from services.consulting.settings import DECLARED
+from services.consulting.workdays import WorkingCalendar
 
 SLA_CHECK_BATCH = 200  # overdue tickets claimed per check, so one check stays a short transaction
+# Consultation deadlines run in the station's working hours on mainland-China working days.
+STATION = WorkingCalendar.from_setting(service_settings("consulting", DECLARED)["WORKING_HOURS"])
 
 # ---------------------------------------------------------------- policies
 
@@ -38,28 +54,63 @@ def get_policy(policy_id: str, uow) -> dict:
 
 
 def publish_policy(command: dict, uow) -> dict:
-    policy = {**command, "id": catalog_id(command["code"]), "version": 1}
-    try:
-        validate_policy(policy)
-    except InvalidPolicy as exc:
-        raise HttpError(
-            "The policy's criteria cannot be evaluated.", fields=exc.errors, code="invalid"
-        ) from None
+    policy = _valid_policy({**command, "id": catalog_id(command["code"]), "version": 1})
     if not uow.store.insert_policy(policy):
         raise Conflict("A policy with this code exists already.")
+    uow.store.keep_version(policy["id"], uow.today())
     uow.publish("policy.published", published_event(policy), subject=policy["id"])
     return uow.store.policy(policy["id"])
 
 
+def publish_version(policy_id: str, command: dict, uow) -> dict:
+    """A new version of a policy's rules, in force from today; the older versions are kept,
+    so what was decided under them can still be explained."""
+    _id_or_404(policy_id, "No such policy.")
+    current = uow.store.policy(policy_id, lock=True)
+    if current is None:
+        raise NotFound("No such policy.")
+    if command["code"] != current["code"]:
+        raise HttpError(fields={"code": ["A new version keeps the policy's code."]}, code="invalid")
+    policy = _valid_policy({**command, "id": current["id"], "version": current["version"] + 1})
+    uow.store.upsert_policy(policy)
+    uow.store.keep_version(policy["id"], uow.today())
+    uow.publish("policy.published", published_event(policy), subject=policy["id"])
+    return uow.store.policy(policy["id"])
+
+
+def list_policy_versions(policy_id: str, uow) -> list[dict]:
+    _id_or_404(policy_id, "No such policy.")
+    found = uow.store.policy_versions(policy_id)
+    if not found:
+        raise NotFound("No such policy.")
+    return found
+
+
 def seed_catalog(policies: list[dict], uow) -> list[str]:
-    """Write the catalog's policies whose version is newer than the stored one, each with its
-    `policy.published`; returns the codes written."""
+    """Write the catalog's policies whose version is newer than the stored one (keeping the
+    older versions), each with its `policy.published`; returns the codes written."""
     changed = []
     for policy in policies:
         if uow.store.upsert_policy(policy):
+            uow.store.keep_version(policy["id"], uow.today())
             changed.append(policy["code"])
             uow.publish("policy.published", published_event(policy), subject=policy["id"])
     return changed
+
+
+def preview_policy(command: dict, uow, batch_size: int = assessing.BATCH_SIZE) -> dict:
+    """What publishing a draft (a new policy, or a new version of the one with its code) would
+    change over the consenting caseload, as of today: counts and budget. Nothing is stored or
+    published."""
+    current = uow.store.policy_by_code(command["code"])
+    version = current["version"] + 1 if current else 1
+    draft = _valid_policy({**command, "id": catalog_id(command["code"]), "version": version})
+    impact, after = Impact(draft, current, uow.today()), None
+    keys = assessing.fact_keys([draft, *([current] if current else [])], DIMENSION_FIELDS)
+    while rows := uow.store.caseload(after, batch_size, keys):
+        after = rows[-1]["id"]
+        impact.add([r["facts"] for r in rows])
+    return impact.result()
 
 
 # ---------------------------------------------------------------- eligibility
@@ -73,7 +124,7 @@ def assess_returnee(event: Event, uow) -> None:
     data = event.data
     returnee_id = data["returnee_id"]
     facts = assessing.facts_of(data)
-    if not uow.store.save_facts(returnee_id, facts, event.time):
+    if not uow.store.save_facts(returnee_id, facts, event.time, assessing.matching_consent(data)):
         return
     now, today = uow.now(), uow.today()
     before = uow.store.eligible_policies(returnee_id)
@@ -104,28 +155,42 @@ def reassess_for_policy(event: Event, uow, batch_size: int = assessing.BATCH_SIZ
         after = rows[-1]["id"]
         before = uow.store.eligible_for_policy(policy["id"], [str(r["id"]) for r in rows])
         now_eligible, no_longer = assessing.screen_batch(policy, rows, before, today)
-        uow.store.apply_policy_changes(policy["id"], policy["code"], now_eligible, no_longer)
+        uow.store.apply_policy_changes(
+            policy["id"], policy["code"], policy["version"], now_eligible, no_longer
+        )
         if not now_eligible and not no_longer:
             continue
         lists = uow.store.eligibility_lists([*now_eligible, *no_longer])
         events = assessing.policy_changes(policy, now, before, now_eligible, no_longer, lists)
         uow.publish_many("eligibility.assessed", events)
         changed += len(events)
+    uow.store.stamp_version(policy["id"], policy["version"])
     return changed
 
 
 def eligibility(returnee_id: str, query: dict, locale: str, uow) -> list[dict]:
     """Every policy of the catalog, each criterion explained in `locale`, evaluated from the
-    stored facts as of `query["as_of"]` (default: today)."""
+    stored facts as of `query["as_of"]` (default: today) under the rules in force that day:
+    each policy in the version published by then."""
     _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
     as_of = query["as_of"] or uow.today()
     facts = uow.store.facts(returnee_id)
     if facts is None:
         raise NotFound("No eligibility facts for this returnee yet.")
     derived = derive(facts, as_of)
-    policies = uow.store.policies()
+    policies = uow.store.policies_in_force(as_of)
     titles = {p["code"]: p["title"] for p in policies}  # prior awards read as programme names
     return [explain(assess(p, facts, as_of, derived), p, locale, titles) for p in policies]
+
+
+def missing_facts(returnee_id: str, locale: str, uow) -> dict:
+    """For every policy the returnee is undetermined for today, the facts that would decide it:
+    one list to tell or bring, each fact once."""
+    _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
+    found = _missing(uow, returnee_id, locale)
+    if found is None:
+        raise NotFound("No eligibility facts for this returnee yet.")
+    return {"returnee_id": returnee_id, "as_of": uow.today(), "facts": found}
 
 
 # ---------------------------------------------------------------- advisors
@@ -144,7 +209,7 @@ def request_consultation(command: dict, caller: Caller, uow) -> dict:
     """A returnee's question: a new ticket with its deadlines, assigned round-robin when an
     advisor is active."""
     now = uow.now()
-    ticket = tickets.open_consultation(str(uuid.uuid4()), caller.id, command["topic"], now)
+    ticket = tickets.open_consultation(str(uuid.uuid4()), caller.id, command["topic"], now, STATION)
     policy_id = str(command["policy_id"]) if command["policy_id"] else None
     if policy_id and uow.store.policy(policy_id) is None:
         raise HttpError(fields={"policy_id": ["No such policy."]}, code="invalid")
@@ -186,10 +251,10 @@ def post_message(consultation_id: str, command: dict, caller: Caller, uow) -> di
     asks = caller.role != "returnee" and command["asks_returnee"]
     try:
         if caller.role == "returnee":
-            ticket = tickets.returnee_message(ticket, now)
+            ticket = tickets.returnee_message(ticket, now, STATION)
         else:
             author = caller.id if caller.role == "advisor" else ticket.advisor_id
-            ticket = tickets.advisor_message(ticket, author, asks, now)
+            ticket = tickets.advisor_message(ticket, author, asks, now, STATION)
     except tickets.TransitionRefused as exc:
         raise _refused(exc) from None
     uow.store.insert_message(
@@ -226,7 +291,7 @@ def close_consultation(consultation_id: str, caller: Caller, uow) -> dict:
     now = uow.now()
     row = _visible_consultation(uow, caller, consultation_id, lock=True)
     try:
-        ticket = tickets.close(tickets.from_row(row), now)
+        ticket = tickets.close(tickets.from_row(row), now, STATION)
     except tickets.TransitionRefused as exc:
         raise _refused(exc) from None
     uow.store.update_consultation(ticket, now)
@@ -242,7 +307,7 @@ def reopen_consultation(consultation_id: str, caller: Caller, uow) -> dict:
     now = uow.now()
     row = _visible_consultation(uow, caller, consultation_id, lock=True)
     try:
-        ticket = tickets.reopen(tickets.from_row(row), now)
+        ticket = tickets.reopen(tickets.from_row(row), now, STATION)
     except tickets.TransitionRefused as exc:
         raise _refused(exc) from None
     uow.store.update_consultation(ticket, now)
@@ -301,7 +366,8 @@ def list_slots(uow) -> list[dict]:
     return uow.store.slots(uow.now())
 
 
-def book_appointment(command: dict, caller: Caller, uow) -> dict:
+def book_appointment(command: dict, caller: Caller, locale: str, uow) -> dict:
+    """A seat of the slot; the answer carries the returnee's missing facts, what to bring."""
     appointment_id = str(uuid.uuid4())
     if uow.store.slot(command["slot_id"]) is None:
         raise NotFound("No such slot.")
@@ -312,12 +378,18 @@ def book_appointment(command: dict, caller: Caller, uow) -> dict:
         raise Conflict("You have booked this slot already.")  # the seat taken is given back
     booked = uow.store.appointment(appointment_id)
     uow.publish("appointment.booked", appointments.event_data(booked), subject=appointment_id)
-    return booked
+    return {**booked, "missing_facts": _missing(uow, caller.id, locale) or []}
 
 
-def list_appointments(returnee_id: str, uow) -> list[dict]:
+def list_appointments(returnee_id: str, locale: str, uow) -> list[dict]:
+    """A returnee's appointments; the booked ones carry the returnee's missing facts, for the
+    advisor to ask about."""
     _id_or_404(returnee_id, "No such appointment.")
-    return uow.store.appointments_of(returnee_id)
+    listed = uow.store.appointments_of(returnee_id)
+    if any(a["status"] == "booked" for a in listed):
+        facts = _missing(uow, returnee_id, locale) or []
+        listed = [{**a, "missing_facts": facts if a["status"] == "booked" else []} for a in listed]
+    return listed
 
 
 def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
@@ -337,7 +409,196 @@ def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
     return cancelled
 
 
+# ---------------------------------------------------------------- applications
+
+
+def start_application(command: dict, caller: Caller, locale: str, uow) -> dict:
+    """A returnee eligible or undetermined for a policy starts an application: a draft with the
+    checklist of the documents their tier needs."""
+    now = uow.now()
+    policy = uow.store.policy(str(command["policy_id"]))
+    if policy is None:
+        raise HttpError(fields={"policy_id": ["No such policy."]}, code="invalid")
+    facts = uow.store.facts(caller.id)
+    if facts is None:
+        raise Conflict("Your eligibility has not been assessed yet.")
+    assessment = assess(policy, facts, uow.today())
+    if assessment.status == STATUS_INELIGIBLE:
+        raise Conflict("Your profile does not meet this policy's criteria.")
+    tier = _tier_applied_for(policy, assessment, command["tier"])
+    application = {
+        "id": str(uuid.uuid4()),
+        "returnee_id": caller.id,
+        "policy_id": policy["id"],
+        "code": policy["code"],
+        "policy_version": policy["version"],
+        "tier": tier,
+        "status": apps.DRAFT,
+        "created_at": now,
+    }
+    if not uow.store.insert_application(application, documents.needed(policy, tier)):
+        raise Conflict("You have an open application for this policy already.")
+    uow.store.add_history(
+        application["id"], None, apps.DRAFT, caller.id, caller.role, now, command["note"]
+    )
+    return _application_view(uow, application["id"], locale)
+
+
+def list_applications(query: dict, caller: Caller, uow) -> dict:
+    """A returnee's own applications; staff see everyone's (or one returnee's). Newest first,
+    a page of `limit` and the cursor of the next."""
+    returnee_id = access.listed_returnee(caller, query.get("returnee_id"))
+    rows = uow.store.applications(
+        returnee_id=None if returnee_id is None else str(returnee_id),
+        status=query.get("status"),
+        policy_id=None if query.get("policy_id") is None else str(query["policy_id"]),
+        after=query["cursor"],
+        limit=query["limit"] + 1,
+    )
+    return paging.page(rows, query["limit"], lambda row: apps.view(row, "en"))
+
+
+def get_application(application_id: str, caller: Caller, locale: str, uow) -> dict:
+    _visible_application(uow, caller, application_id)
+    return _application_view(uow, application_id, locale)
+
+
+def mark_document(application_id: str, document_id: str, command: dict, caller: Caller,
+                  locale: str, uow) -> dict:  # fmt: skip
+    """The returnee marks one document of a draft's checklist provided (or not), with where it
+    is: a reference or a note; the document itself is brought to the counter."""
+    row = _visible_application(uow, caller, application_id, lock=True)
+    if row["status"] != apps.DRAFT:
+        raise Conflict("Documents can be marked only while the application is a draft.")
+    marked = uow.store.mark_document(
+        application_id, document_id, command["provided"], command["reference"], uow.now()
+    )
+    if not marked:
+        raise NotFound("No such document in this checklist.")
+    return _application_view(uow, application_id, locale)
+
+
+def submit_application(application_id: str, command: dict, caller: Caller, locale: str,
+                       uow) -> dict:  # fmt: skip
+    """The returnee submits a draft whose every document is marked provided."""
+    return _move(uow, application_id, "submit", caller, locale, command["note"])
+
+
+def withdraw_application(application_id: str, command: dict, caller: Caller, locale: str,
+                         uow) -> dict:  # fmt: skip
+    return _move(uow, application_id, "withdraw", caller, locale, command["note"])
+
+
+def review_application(application_id: str, command: dict, caller: Caller, locale: str,
+                       uow) -> dict:  # fmt: skip
+    return _move(uow, application_id, "review", caller, locale, command["note"])
+
+
+def approve_application(application_id: str, command: dict, caller: Caller, locale: str,
+                        uow) -> dict:  # fmt: skip
+    return _move(uow, application_id, "approve", caller, locale, command["note"])
+
+
+def reject_application(application_id: str, command: dict, caller: Caller, locale: str,
+                       uow) -> dict:  # fmt: skip
+    """Rejected with a reason the returnee reads in the history (it stays out of events)."""
+    reason = command["reason"]
+    return _move(uow, application_id, "reject", caller, locale, reason, rejection_reason=reason)
+
+
+def award_application(application_id: str, command: dict, caller: Caller, locale: str,
+                      uow) -> dict:  # fmt: skip
+    award = {"amount_cny": command["amount_cny"], "awarded_on": command["awarded_on"]}
+    return _move(uow, application_id, "award", caller, locale, command["note"], **award)
+
+
 # ---------------------------------------------------------------- shared steps
+
+
+def _valid_policy(policy: dict) -> dict:
+    try:
+        validate_policy(policy)
+    except InvalidPolicy as exc:
+        raise HttpError(
+            "The policy's criteria cannot be evaluated.", fields=exc.errors, code="invalid"
+        ) from None
+    return policy
+
+
+def _missing(uow, returnee_id: str, locale: str) -> list[dict] | None:
+    """The returnee's missing facts as of today; None when no facts are held."""
+    facts = uow.store.facts(returnee_id)
+    if facts is None:
+        return None
+    today = uow.today()
+    policies = uow.store.policies(effective_on=today)
+    derived = derive(facts, today)
+    assessments = [assess(p, facts, today, derived) for p in policies]
+    return missing.missing_facts(assessments, {p["id"]: p for p in policies}, locale)
+
+
+def _tier_applied_for(policy: dict, assessment, asked: str | None) -> str | None:
+    """The tier named (if the profile does not rule it out), or the one reached."""
+    codes = [t["code"] for t in policy.get("tiers") or ()]
+    if asked is not None:
+        if asked not in codes:
+            raise HttpError(fields={"tier": ["No such tier of this policy."]}, code="invalid")
+        if next(t for t in assessment.tiers if t["code"] == asked)["reached"] is False:
+            raise Conflict("Your profile rules out this tier.")
+        return asked
+    if codes and assessment.tier is None:
+        raise HttpError(fields={"tier": ["Choose the tier you apply for."]}, code="invalid")
+    return assessment.tier
+
+
+def _visible_application(uow, caller: Caller, application_id: str, lock=False) -> dict:
+    """The application if the caller may see it; 404 otherwise, so a returnee cannot probe
+    other people's applications."""
+    _id_or_404(application_id, "No such application.")
+    row = uow.store.application(application_id, lock=lock)
+    if row is None or not access.may_read_application(caller, row):
+        raise NotFound("No such application.")
+    return row
+
+
+def _application_view(uow, application_id: str, locale: str) -> dict:
+    lang = "zh-CN" if locale == "zh-CN" else "en"
+    row = uow.store.application(application_id)
+    return apps.view(
+        row, lang, uow.store.checklist(application_id), uow.store.history(application_id)
+    )
+
+
+def _move(uow, application_id: str, action: str, caller: Caller, locale: str, note,
+          **changes) -> dict:  # fmt: skip
+    """One step of the application's state machine: the new status, the step in the history
+    and the step's event."""
+    now = uow.now()
+    row = _visible_application(uow, caller, application_id, lock=True)
+    try:
+        status = apps.next_status(action, row["status"])
+    except apps.TransitionRefused as exc:
+        raise Conflict(
+            "The application cannot be changed this way now ({reason}).",
+            reason=str(exc),
+            status=exc.status,
+        ) from None
+    if action == "submit":
+        left = apps.missing(uow.store.checklist(application_id))
+        if left:
+            raise Conflict(
+                "Mark every document provided before submitting; missing: {documents}.",
+                documents=", ".join(left),
+            )
+    uow.store.update_application(application_id, now, status=status, **changes)
+    uow.store.add_history(application_id, row["status"], status, caller.id, caller.role, now, note)
+    if action in apps.EVENTS:
+        extra = {"withdrawn_from": row["status"]} if action == "withdraw" else {}
+        if action == "award":
+            extra = changes
+        moved = {**row, "status": status}
+        uow.publish(apps.EVENTS[action], apps.event_data(moved, **extra), subject=application_id)
+    return _application_view(uow, application_id, locale)
 
 
 def _visible_consultation(uow, caller: Caller, consultation_id: str, lock=False) -> dict:

@@ -13,10 +13,12 @@ import uuid
 from datetime import date, datetime
 
 from chassis.clock import Clock
+from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
 from services.consulting.store import decode_facts, to_json
 
 ON_THE_CLOCK = ("new", "assigned", "answered", "reopened")
+OPEN_APPLICATIONS = ("draft", "submitted", "under_review", "approved")
 
 
 def _id(value) -> str | None:
@@ -32,6 +34,7 @@ class MemoryStore:
     def __init__(self, clock: Clock | None = None):
         self.clock = clock or Clock()  # the database's own now(), in the SQL's defaults
         self.policies_by_id: dict[str, dict] = {}
+        self.versions: dict[tuple[str, int], dict] = {}  # (policy, version) → row
         self.returnees: dict[str, dict] = {}
         self.eligibilities: dict[tuple[str, str], dict] = {}  # (returnee, policy) → row
         self.advisors: dict[str, dict] = {}
@@ -39,6 +42,9 @@ class MemoryStore:
         self.thread: list[dict] = []  # consultation_messages, in position order
         self.slots_by_id: dict[str, dict] = {}
         self.appointments: dict[str, dict] = {}
+        self.applications_by_id: dict[str, dict] = {}
+        self.documents: list[dict] = []  # application_documents, by (application, position)
+        self.steps: list[dict] = []  # application_history, in position order
 
     # ------------------------------------------------------------ policies
 
@@ -55,6 +61,7 @@ class MemoryStore:
         for column in ("title", "summary", "citation", "criteria"):
             row[column] = _json(p[column])
         row["tiers"] = _json(p.get("tiers") or [])
+        row["documents"] = _json(p.get("documents") or [])
         return row
 
     def _by_code(self, code: str) -> dict | None:
@@ -90,12 +97,41 @@ class MemoryStore:
         ]
         return copy.deepcopy(sorted(rows, key=lambda p: p["code"]))
 
-    def policy(self, policy_id) -> dict | None:
+    def policy(self, policy_id, lock: bool = False) -> dict | None:
         return copy.deepcopy(self.policies_by_id.get(_id(policy_id)))
+
+    def policy_by_code(self, code: str) -> dict | None:
+        return copy.deepcopy(self._by_code(code))
+
+    def keep_version(self, policy_id, in_force_from: date) -> None:
+        """Keep the policy's current version among its versions, in force from that day."""
+        current = self.policies_by_id.get(_id(policy_id))
+        if current is None or (current["id"], current["version"]) in self.versions:
+            return
+        self.versions[(current["id"], current["version"])] = {
+            **copy.deepcopy(current),
+            "in_force_from": in_force_from,
+        }
+
+    def policy_versions(self, policy_id) -> list[dict]:
+        """Every version of one policy, oldest first."""
+        key = _id(policy_id)
+        found = [v for (p, _), v in self.versions.items() if p == key]
+        return copy.deepcopy(sorted(found, key=lambda v: v["version"]))
+
+    def policies_in_force(self, as_of: date) -> list[dict]:
+        """Each policy in the version in force on `as_of` (the first one before any), by code."""
+        chosen: dict[str, dict] = {}
+        for (policy, _), v in self.versions.items():
+            best = chosen.get(policy)
+            if best is None or _in_force_rank(v, as_of) < _in_force_rank(best, as_of):
+                chosen[policy] = v
+        return copy.deepcopy(sorted(chosen.values(), key=lambda v: v["code"]))
 
     # ------------------------------------------------------------ returnees' facts
 
-    def save_facts(self, returnee_id, facts: dict, profile_time: datetime) -> bool:
+    def save_facts(self, returnee_id, facts: dict, profile_time: datetime,
+                   matching_consent: bool = False) -> bool:  # fmt: skip
         """Store the facts unless a newer profile is stored already; True when stored."""
         key = _id(returnee_id)
         stored = self.returnees.get(key)
@@ -105,6 +141,7 @@ class MemoryStore:
             "facts": _json(facts),
             "profile_time": profile_time,
             "assessed_at": stored["assessed_at"] if stored else None,
+            "matching_consent": matching_consent,
         }
         return True
 
@@ -120,9 +157,39 @@ class MemoryStore:
             {"id": k, "facts": decode_facts(copy.deepcopy(self.returnees[k]["facts"]))} for k in ids
         ]
 
+    def caseload(self, after, limit: int, keys: tuple[str, ...]) -> list[dict]:
+        """The next `limit` returnees who consent to matching, by id after `after`, with only
+        the fact `keys` asked for."""
+        unknown = set(keys) - set(FACT_KEYS)
+        if unknown:
+            raise ValueError(f"not a fact: {', '.join(sorted(unknown))}")
+        after = _id(after)
+        ids = sorted(
+            k
+            for k, r in self.returnees.items()
+            if r["matching_consent"] and (after is None or k > after)
+        )[:limit]
+        return [
+            {
+                "id": k,
+                "facts": decode_facts(
+                    {key: copy.deepcopy(self.returnees[k]["facts"].get(key)) for key in keys}
+                ),
+            }
+            for k in ids
+        ]
+
     def erase_returnee(self, returnee_id) -> None:
-        """Everything held about a returnee: facts, assessments, consultations and appointments."""
+        """Everything held about a returnee: facts, assessments, applications, consultations and
+        appointments."""
         key = _id(returnee_id)
+        gone_applications = {
+            a for a, row in self.applications_by_id.items() if row["returnee_id"] == key
+        }
+        for a in gone_applications:
+            del self.applications_by_id[a]
+        self.documents = [d for d in self.documents if d["application_id"] not in gone_applications]
+        self.steps = [h for h in self.steps if h["application_id"] not in gone_applications]
         for a in [a for a in self.appointments.values() if a["returnee_id"] == key]:
             if a["status"] == "booked":
                 self.slots_by_id[a["slot_id"]]["booked"] -= 1
@@ -136,15 +203,25 @@ class MemoryStore:
 
     # ------------------------------------------------------------ assessments
 
-    def eligible_policies(self, returnee_id) -> dict[str, tuple[str, str | None]]:
+    def eligible_policies(self, returnee_id) -> dict[str, tuple[str, str | None, int | None]]:
+        """{policy id: (code, tier, version assessed under)} of one returnee."""
         key = _id(returnee_id)
-        return {p: (e["code"], e["tier"]) for (r, p), e in self.eligibilities.items() if r == key}
+        return {
+            p: (e["code"], e["tier"], e["version"])
+            for (r, p), e in self.eligibilities.items()
+            if r == key
+        }
 
     def replace_eligibilities(self, returnee_id, eligible: dict, assessed_at: datetime) -> None:
+        """`eligible`: {policy id: (code, tier, version)}."""
         key = _id(returnee_id)
         self.eligibilities = {k: v for k, v in self.eligibilities.items() if k[0] != key}
-        for policy_id, (code, tier) in eligible.items():
-            self.eligibilities[(key, _id(policy_id))] = {"code": code, "tier": tier}
+        for policy_id, (code, tier, version) in eligible.items():
+            self.eligibilities[(key, _id(policy_id))] = {
+                "code": code,
+                "tier": tier,
+                "version": version,
+            }
         if key in self.returnees:
             self.returnees[key]["assessed_at"] = assessed_at
 
@@ -158,13 +235,26 @@ class MemoryStore:
                 found[r] = row["tier"]
         return found
 
-    def apply_policy_changes(self, policy_id, code, now_eligible: dict, no_longer: list) -> None:
-        """Record a batch's changes for one policy: rows in and out."""
+    def apply_policy_changes(self, policy_id, code, version, now_eligible: dict,
+                             no_longer: list) -> None:  # fmt: skip
+        """Record a batch's changes for one policy (assessed under `version`): rows in and
+        out."""
         policy_id = _id(policy_id)
         for r in no_longer:
             self.eligibilities.pop((_id(r), policy_id), None)
         for r, tier in now_eligible.items():
-            self.eligibilities[(_id(r), policy_id)] = {"code": code, "tier": tier}
+            self.eligibilities[(_id(r), policy_id)] = {
+                "code": code,
+                "tier": tier,
+                "version": version,
+            }
+
+    def stamp_version(self, policy_id, version: int) -> None:
+        """Every eligibility for the policy was (re)assessed under `version`."""
+        policy_id = _id(policy_id)
+        for (_, p), e in self.eligibilities.items():
+            if p == policy_id:
+                e["version"] = version
 
     def eligibility_lists(self, returnee_ids: list) -> dict[str, list[dict]]:
         lists: dict[str, list[dict]] = {str(r): [] for r in returnee_ids}
@@ -174,7 +264,9 @@ class MemoryStore:
             key=lambda item: item[2]["code"],
         )
         for r, p, e in rows:
-            lists[wanted[r]].append({"policy_id": p, "code": e["code"], "tier": e["tier"]})
+            lists[wanted[r]].append(
+                {"policy_id": p, "code": e["code"], "tier": e["tier"], "version": e["version"]}
+            )
         return lists
 
     # ------------------------------------------------------------ advisors
@@ -362,3 +454,126 @@ class MemoryStore:
         key = _id(returnee_id)
         rows = [self._joined(a) for a in self.appointments.values() if a["returnee_id"] == key]
         return sorted(rows, key=lambda a: a["starts_at"])
+
+    # ------------------------------------------------------------ applications
+
+    def insert_application(self, application: dict, checklist: list[dict]) -> bool:
+        """A new application with its checklist; False when the returnee has an open one for the
+        policy already."""
+        key = _id(application["id"])
+        returnee_id, policy_id = _id(application["returnee_id"]), _id(application["policy_id"])
+        if key in self.applications_by_id:
+            raise KeyError(f"application {key} exists")
+        if policy_id not in self.policies_by_id:
+            raise KeyError(f"no policy {policy_id}")  # the foreign key's violation
+        if any(
+            a["returnee_id"] == returnee_id
+            and a["policy_id"] == policy_id
+            and a["status"] in OPEN_APPLICATIONS
+            for a in self.applications_by_id.values()
+        ):
+            return False
+        self.applications_by_id[key] = {
+            "id": key,
+            "returnee_id": returnee_id,
+            "policy_id": policy_id,
+            "code": application["code"],
+            "policy_version": application["policy_version"],
+            "tier": application["tier"],
+            "status": application["status"],
+            "rejection_reason": None,
+            "amount_cny": None,
+            "awarded_on": None,
+            "created_at": application["created_at"],
+            "updated_at": application["created_at"],
+        }
+        for i, d in enumerate(checklist):
+            self.documents.append(
+                {
+                    "application_id": key,
+                    "position": i,
+                    "document_id": d["id"],
+                    "title": _json(d["title"]),
+                    "note": _json(d["note"]) if d.get("note") else None,
+                    "provided": False,
+                    "reference": None,
+                    "marked_at": None,
+                }
+            )
+        return True
+
+    def application(self, application_id, lock: bool = False) -> dict | None:
+        return copy.deepcopy(self.applications_by_id.get(_id(application_id)))
+
+    def update_application(self, application_id, now: datetime, **changes) -> None:
+        row = self.applications_by_id.get(_id(application_id))
+        if row is None:
+            return  # an UPDATE of no row
+        unknown = set(changes) - set(row)
+        if unknown:
+            raise KeyError(f"no column {', '.join(sorted(unknown))}")
+        row.update(copy.deepcopy(changes))
+        row["updated_at"] = now
+
+    def add_history(self, application_id, from_status, status, actor_id, actor_role,
+                    at: datetime, note) -> None:  # fmt: skip
+        if _id(application_id) not in self.applications_by_id:
+            raise KeyError(f"no application {application_id}")  # the foreign key's violation
+        self.steps.append(
+            {
+                "application_id": _id(application_id),
+                "from_status": from_status,
+                "status": status,
+                "actor_id": _id(actor_id),
+                "actor_role": actor_role,
+                "at": at,
+                "note": note,
+            }
+        )
+
+    def history(self, application_id) -> list[dict]:
+        key = _id(application_id)
+        return [
+            {k: v for k, v in h.items() if k != "application_id"}
+            for h in copy.deepcopy(self.steps)
+            if h["application_id"] == key
+        ]
+
+    def checklist(self, application_id) -> list[dict]:
+        key = _id(application_id)
+        rows = sorted(
+            (d for d in self.documents if d["application_id"] == key), key=lambda d: d["position"]
+        )
+        keys = ("document_id", "title", "note", "provided", "reference", "marked_at")
+        return [{k: copy.deepcopy(d[k]) for k in keys} for d in rows]
+
+    def mark_document(self, application_id, document_id, provided: bool, reference,
+                      now: datetime) -> bool:  # fmt: skip
+        """Mark one item of the checklist; False when the checklist has no such document."""
+        key = _id(application_id)
+        for d in self.documents:
+            if d["application_id"] == key and d["document_id"] == document_id:
+                d.update(provided=provided, reference=reference, marked_at=now)
+                return True
+        return False
+
+    def applications(self, returnee_id=None, status=None, policy_id=None, after=None,
+                     limit: int = 50) -> list[dict]:  # fmt: skip
+        """Newest first; `after`: the (created_at, id) of the last one of the previous page."""
+        rows = [
+            a
+            for a in self.applications_by_id.values()
+            if (returnee_id is None or a["returnee_id"] == _id(returnee_id))
+            and (status is None or a["status"] == status)
+            and (policy_id is None or a["policy_id"] == _id(policy_id))
+            and (after is None or (a["created_at"], a["id"]) < (after[0], _id(after[1])))
+        ]
+        rows.sort(key=lambda a: (a["created_at"], a["id"]), reverse=True)
+        return copy.deepcopy(rows[:limit])
+
+
+def _in_force_rank(version: dict, as_of: date) -> tuple:
+    """The SQL's ordering: versions in force by `as_of` first, the latest of them; else the
+    earliest version."""
+    in_force = version["in_force_from"] <= as_of
+    return (not in_force, -version["version"] if in_force else version["version"])

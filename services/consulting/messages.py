@@ -22,6 +22,22 @@ MESSAGES = {
     "The consultation cannot be changed this way now ({reason}).": (
         "该咨询当前状态不允许此操作（{status}）。"
     ),
+    "A new version keeps the policy's code.": "新版本须沿用原政策代码。",
+    "No such application.": "没有该申请。",
+    "Your eligibility has not been assessed yet.": "尚未评估您的申请资格。",
+    "Your profile does not meet this policy's criteria.": "您的情况不符合该政策的申请条件。",
+    "No such tier of this policy.": "该政策没有此档次。",
+    "Your profile rules out this tier.": "您的情况不符合该档次的条件。",
+    "Choose the tier you apply for.": "请选择申请的档次。",
+    "You have an open application for this policy already.": "您已有该政策的在办申请。",
+    "Documents can be marked only while the application is a draft.": "仅可在申请提交前标记材料。",
+    "No such document in this checklist.": "材料清单中没有该项。",
+    "The application cannot be changed this way now ({reason}).": (
+        "该申请当前状态不允许此操作（{status}）。"
+    ),
+    "Mark every document provided before submitting; missing: {documents}.": (
+        "提交前请备齐全部材料；尚缺：{documents}。"
+    ),
 }
 
 add_translations(MESSAGES)

@@ -1,12 +1,12 @@
 """HTTP payloads of the consulting service."""
 
-from datetime import UTC
-
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from contracts.vocabulary import POLICY_CODE, SLUG
+from chassis.fields import Instant
+from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting.consultations import TOPICS
 from services.consulting.eligibility import FIELDS, OPS
+from services.consulting.paging import position_of
 
 
 class Localized(Schema):
@@ -53,6 +53,20 @@ class Tier(Schema):
     criteria = fields.List(fields.Nested(Criterion), load_default=list)
 
 
+class Document(Schema):
+    """A document an application needs; with `tiers`, only for applications for those tiers."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.String(required=True, validate=validate.Regexp(SLUG))
+    title = fields.Nested(Localized, required=True)
+    note = fields.Nested(Localized, allow_none=True, load_default=None)
+    tiers = fields.List(
+        fields.String(validate=validate.Regexp(SLUG)), allow_none=True, load_default=None
+    )
+
+
 class PolicyIn(Schema):
     code = fields.String(required=True, validate=validate.Regexp(POLICY_CODE))
     title = fields.Nested(Localized, required=True)
@@ -63,6 +77,11 @@ class PolicyIn(Schema):
     application_deadline = fields.Date(allow_none=True, load_default=None)
     criteria = fields.List(fields.Nested(Criterion), required=True, validate=validate.Length(min=1))
     tiers = fields.List(fields.Nested(Tier), load_default=list)
+    documents = fields.List(
+        fields.Nested(Document),
+        load_default=list,
+        metadata={"description": "What an application needs (tell everything once)."},
+    )
 
     @validates_schema
     def _dates_in_order(self, data, **kwargs):
@@ -82,7 +101,14 @@ class PolicyOut(Schema):
     application_deadline = fields.Date(allow_none=True)
     criteria = fields.List(fields.Dict())
     tiers = fields.List(fields.Dict())
+    documents = fields.List(fields.Dict())
     published_at = fields.DateTime()
+
+
+class PolicyVersionOut(PolicyOut):
+    in_force_from = fields.Date(
+        metadata={"description": "The day (Shanghai) from which these rules were in force."}
+    )
 
 
 class PolicyQuery(Schema):
@@ -123,18 +149,6 @@ class ConsultationQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class Instant(fields.AwareDateTime):
-    """An aware date-time, loaded in UTC: PostgreSQL takes offsets only up to ±15:59 (ISO 8601
-    allows ±23:59), and a time whose UTC falls outside the years 1-9999 is no valid instant."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:
-            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
-
-
 class SlotIn(Schema):
     starts_at = Instant(required=True)
     ends_at = Instant(required=True)
@@ -173,6 +187,11 @@ class AppointmentOut(Schema):
     ends_at = fields.DateTime()
     location = fields.String()
     cancelled_by = fields.String(allow_none=True)
+    missing_facts = fields.List(
+        fields.Dict(),
+        metadata={"description": "For a booked appointment: what the advisor should ask for "
+                  "(the returnee's missing facts)."},
+    )  # fmt: skip
 
 
 class EligibilityQuery(Schema):
@@ -180,3 +199,59 @@ class EligibilityQuery(Schema):
         load_default=None,
         metadata={"description": "Evaluate as of this date (default: today, Shanghai time)."},
     )
+
+
+# ---------------------------------------------------------------- applications
+
+
+class Cursor(fields.String):
+    """A listing's `next` cursor, loaded as the position it names."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return position_of(text)
+        except ValueError:
+            raise ValidationError("Not a valid cursor.") from None
+
+
+class Note(Schema):
+    note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+
+class ApplicationIn(Note):
+    policy_id = fields.UUID(required=True)
+    tier = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Regexp(SLUG),
+        metadata={"description": "The tier applied for; default: the tier the assessment reached."},
+    )
+
+
+class ChecklistMarkIn(Schema):
+    provided = fields.Boolean(load_default=True)
+    reference = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={"description": "Where the document is: a file number, a counter receipt, a "
+                  "note (uploads are not taken)."},
+    )  # fmt: skip
+
+
+class RejectIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class AwardIn(Note):
+    amount_cny = fields.Integer(required=True, validate=validate.Range(min=0, max=10**12))
+    awarded_on = fields.Date(required=True)
+
+
+class ApplicationQuery(Schema):
+    status = fields.String(validate=validate.OneOf(APPLICATION_STATUSES))
+    policy_id = fields.UUID()
+    returnee_id = fields.UUID(metadata={"description": "Staff only; a returnee sees their own."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = Cursor(load_default=None, metadata={"description": "`next` of the previous page."})

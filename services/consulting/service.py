@@ -1,6 +1,8 @@
-"""consulting service entrypoints: policy catalog, explained eligibility, consultations with SLA,
-station appointments. Each entrypoint runs one use case of `handlers.py` in a unit of work;
-the `on_event` lines are the routing table of the events consulting handles."""
+"""consulting service entrypoints: policy catalog with dated versions and impact previews,
+explained eligibility and what is still missing, applications from checklist to award,
+consultations with working-time SLAs, station appointments. Each entrypoint runs one use case
+of `handlers.py` in a unit of work; the `on_event` lines are the routing table of the events
+consulting handles."""
 
 from nameko.timer import timer
 
@@ -10,17 +12,24 @@ from chassis.settings import service_settings
 from chassis.web import Operable, http
 from services.consulting import handlers
 from services.consulting.schemas import (
+    ApplicationIn,
+    ApplicationQuery,
     AppointmentIn,
     AppointmentOut,
     AssignIn,
+    AwardIn,
+    ChecklistMarkIn,
     ConsultationIn,
     ConsultationQuery,
     EligibilityQuery,
     MessageIn,
+    Note,
     PolicyIn,
     PolicyOut,
     PolicyQuery,
+    PolicyVersionOut,
     RatingIn,
+    RejectIn,
     SlotIn,
     SlotOut,
 )
@@ -80,6 +89,42 @@ class ConsultingService(Operable):
         with self.db.unit_of_work() as uow:
             return handlers.publish_policy(body, uow)
 
+    @http(
+        "POST",
+        "/policies/<policy_id>/versions",
+        body=PolicyIn,
+        response=PolicyOut(),
+        status=201,
+        roles=["admin"],
+        summary="Publish a new version of a policy's rules, in force from today (admin); the "
+        "older versions are kept; emits policy.published",
+    )
+    def publish_version(self, request, policy_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.publish_version(policy_id, body, uow)
+
+    @http(
+        "GET",
+        "/policies/<policy_id>/versions",
+        response=PolicyVersionOut(many=True),
+        summary="Every version of a policy's rules, with the day each came into force (public)",
+    )
+    def list_policy_versions(self, request, policy_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_policy_versions(policy_id, uow)
+
+    @http(
+        "POST",
+        "/policies/preview",
+        body=PolicyIn,
+        roles=["admin"],
+        summary="Impact of a draft policy or new version over the consenting caseload, by tier, "
+        "industry, stage and district, with the budget; stores and announces nothing (admin)",
+    )
+    def preview_policy(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.preview_policy(body, uow)
+
     # ------------------------------------------------------------------ eligibility
 
     @http(
@@ -93,6 +138,148 @@ class ConsultingService(Operable):
     def eligibility(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
             return handlers.eligibility(returnee_id, query, request.locale, uow)
+
+    @http(
+        "GET",
+        "/returnees/<returnee_id>/missing-facts",
+        roles=STAFF,
+        owner="returnee_id",
+        summary="What is still missing: the facts that decide the policies a returnee is "
+        "undetermined for, to tell or bring (self, advisor, admin)",
+    )
+    def missing_facts(self, request, returnee_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.missing_facts(returnee_id, request.locale, uow)
+
+    # ------------------------------------------------------------------ applications
+
+    @http(
+        "POST",
+        "/applications",
+        body=ApplicationIn,
+        status=201,
+        roles=["returnee"],
+        summary="Start an application for a policy one is eligible or undetermined for "
+        "(returnee): a draft with its document checklist",
+    )
+    def start_application(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.start_application(body, request.caller, request.locale, uow)
+
+    @http(
+        "GET",
+        "/applications",
+        query=ApplicationQuery,
+        roles=PARTIES,
+        summary="Applications, newest first, paginated: a returnee's own; staff see all",
+    )
+    def list_applications(self, request, query):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_applications(query, request.caller, uow)
+
+    @http(
+        "GET",
+        "/applications/<application_id>",
+        roles=PARTIES,
+        summary="An application with its checklist and history (its returnee, advisor, admin)",
+    )
+    def get_application(self, request, application_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.get_application(application_id, request.caller, request.locale, uow)
+
+    @http(
+        "PUT",
+        "/applications/<application_id>/checklist/<document_id>",
+        body=ChecklistMarkIn,
+        roles=["returnee"],
+        summary="Mark a document of a draft's checklist provided, with a reference (returnee)",
+    )
+    def mark_document(self, request, application_id, document_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.mark_document(
+                application_id, document_id, body, request.caller, request.locale, uow
+            )
+
+    @http(
+        "POST",
+        "/applications/<application_id>/submit",
+        body=Note,
+        roles=["returnee"],
+        summary="Submit a draft with every document provided (returnee); emits "
+        "application.submitted",
+    )
+    def submit_application(self, request, application_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.submit_application(
+                application_id, body, request.caller, request.locale, uow
+            )
+
+    @http(
+        "POST",
+        "/applications/<application_id>/withdraw",
+        body=Note,
+        roles=["returnee"],
+        summary="Withdraw an open application (returnee); emits application.withdrawn",
+    )
+    def withdraw_application(self, request, application_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.withdraw_application(
+                application_id, body, request.caller, request.locale, uow
+            )
+
+    @http(
+        "POST",
+        "/applications/<application_id>/review",
+        body=Note,
+        roles=STAFF,
+        summary="Take a submitted application into review (advisor, admin)",
+    )
+    def review_application(self, request, application_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.review_application(
+                application_id, body, request.caller, request.locale, uow
+            )
+
+    @http(
+        "POST",
+        "/applications/<application_id>/approve",
+        body=Note,
+        roles=STAFF,
+        summary="Approve an application under review (advisor, admin); emits application.approved",
+    )
+    def approve_application(self, request, application_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.approve_application(
+                application_id, body, request.caller, request.locale, uow
+            )
+
+    @http(
+        "POST",
+        "/applications/<application_id>/reject",
+        body=RejectIn,
+        roles=STAFF,
+        summary="Reject an application under review, with a reason (advisor, admin); emits "
+        "application.rejected",
+    )
+    def reject_application(self, request, application_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.reject_application(
+                application_id, body, request.caller, request.locale, uow
+            )
+
+    @http(
+        "POST",
+        "/applications/<application_id>/award",
+        body=AwardIn,
+        roles=STAFF,
+        summary="Award an approved application: amount and day (advisor, admin); emits "
+        "application.awarded",
+    )
+    def award_application(self, request, application_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.award_application(
+                application_id, body, request.caller, request.locale, uow
+            )
 
     # ------------------------------------------------------------------ consultations
 
@@ -219,7 +406,7 @@ class ConsultingService(Operable):
     )
     def book_appointment(self, request, body):
         with self.db.unit_of_work() as uow:
-            return handlers.book_appointment(body, request.caller, uow)
+            return handlers.book_appointment(body, request.caller, request.locale, uow)
 
     @http(
         "GET",
@@ -231,7 +418,7 @@ class ConsultingService(Operable):
     )
     def list_appointments(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.list_appointments(returnee_id, uow)
+            return handlers.list_appointments(returnee_id, request.locale, uow)
 
     @http(
         "POST",

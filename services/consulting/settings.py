@@ -2,4 +2,7 @@
 
 DECLARED = {
     "SLA_CHECK_SECONDS": "15",
+    # The station's working hours (Asia/Shanghai) on mainland-China working days: consultation
+    # deadlines run only within them.
+    "WORKING_HOURS": "09:00-17:30",
 }

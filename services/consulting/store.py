@@ -8,12 +8,18 @@ from datetime import date, datetime
 
 import psycopg2.extras
 
+from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
 
 _POLICY_COLUMNS = (
     "id, code, version, title, summary, citation, effective_from, effective_to,"
-    " application_deadline, criteria, tiers, published_at"
+    " application_deadline, criteria, tiers, documents, published_at"
 )
+_VERSION_COLUMNS = (  # in the order of _POLICY_COLUMNS: one is copied into the other
+    "policy_id, code, version, title, summary, citation, effective_from, effective_to,"
+    " application_deadline, criteria, tiers, documents, published_at"
+)
+OPEN_APPLICATIONS = "('draft', 'submitted', 'under_review', 'approved')"
 
 
 def to_json(value) -> str:
@@ -45,7 +51,16 @@ def _policy_params(p: dict) -> tuple:
         p.get("application_deadline"),
         to_json(p["criteria"]),
         to_json(p.get("tiers") or []),
+        to_json(p.get("documents") or []),
     )
+
+
+def _version(row: dict | None) -> dict | None:
+    """A stored version as a policy: the same keys as a `policies` row, and when it came in."""
+    if row is None:
+        return None
+    policy_id = row.pop("policy_id")
+    return {"id": str(policy_id), **row}
 
 
 def decode_facts(facts: dict) -> dict:
@@ -74,13 +89,14 @@ class ConsultingStore:
         """Insert the policy or replace an older version of it; True when something changed."""
         row = self.uow.one(
             f"""INSERT INTO policies ({_POLICY_COLUMNS})
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                 ON CONFLICT (code) DO UPDATE SET
                     version = EXCLUDED.version, title = EXCLUDED.title, summary = EXCLUDED.summary,
                     citation = EXCLUDED.citation, effective_from = EXCLUDED.effective_from,
                     effective_to = EXCLUDED.effective_to,
                     application_deadline = EXCLUDED.application_deadline,
-                    criteria = EXCLUDED.criteria, tiers = EXCLUDED.tiers, published_at = now()
+                    criteria = EXCLUDED.criteria, tiers = EXCLUDED.tiers,
+                    documents = EXCLUDED.documents, published_at = now()
                 WHERE policies.version < EXCLUDED.version
                 RETURNING id""",
             _policy_params(policy),
@@ -91,7 +107,7 @@ class ConsultingStore:
         """A new policy; False when its code is taken."""
         row = self.uow.one(
             f"""INSERT INTO policies ({_POLICY_COLUMNS})
-                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
+                VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, now())
                 ON CONFLICT (code) DO NOTHING RETURNING id""",
             _policy_params(policy),
         )
@@ -105,23 +121,68 @@ class ConsultingStore:
         rows = self.uow.all(f"SELECT {_POLICY_COLUMNS} FROM policies {where} ORDER BY code", params)
         return [_policy(r) for r in rows]
 
-    def policy(self, policy_id) -> dict | None:
+    def policy(self, policy_id, lock: bool = False) -> dict | None:
         return _policy(
-            self.uow.one(f"SELECT {_POLICY_COLUMNS} FROM policies WHERE id = %s", (policy_id,))
+            self.uow.one(
+                f"SELECT {_POLICY_COLUMNS} FROM policies WHERE id = %s"
+                + (" FOR UPDATE" if lock else ""),
+                (policy_id,),
+            )
         )
+
+    def policy_by_code(self, code: str) -> dict | None:
+        return _policy(
+            self.uow.one(f"SELECT {_POLICY_COLUMNS} FROM policies WHERE code = %s", (code,))
+        )
+
+    def keep_version(self, policy_id, in_force_from: date) -> None:
+        """Keep the policy's current version among its versions, in force from that day."""
+        self.uow.execute(
+            f"""INSERT INTO policy_versions ({_VERSION_COLUMNS}, in_force_from)
+                SELECT {_POLICY_COLUMNS}, %s FROM policies WHERE id = %s
+                ON CONFLICT (policy_id, version) DO NOTHING""",
+            (in_force_from, policy_id),
+        )
+
+    def policy_versions(self, policy_id) -> list[dict]:
+        """Every version of one policy, oldest first, each with the day it came into force."""
+        rows = self.uow.all(
+            f"SELECT {_VERSION_COLUMNS}, in_force_from FROM policy_versions WHERE policy_id = %s"
+            " ORDER BY version",
+            (policy_id,),
+        )
+        return [_version(r) for r in rows]
+
+    def policies_in_force(self, as_of: date) -> list[dict]:
+        """Each policy in the version whose rules were in force on `as_of`: the latest one in
+        force from that day or before; before its first version, the first one (the earliest
+        rules known). By code, as `policies()`."""
+        rows = self.uow.all(
+            f"""SELECT * FROM (
+                    SELECT DISTINCT ON (policy_id) {_VERSION_COLUMNS}, in_force_from
+                    FROM policy_versions
+                    ORDER BY policy_id, (in_force_from <= %s) DESC,
+                             CASE WHEN in_force_from <= %s THEN -version ELSE version END
+                ) AS in_force ORDER BY code""",
+            (as_of, as_of),
+        )
+        return [_version(r) for r in rows]
 
     # ------------------------------------------------------------ returnees' facts
 
-    def save_facts(self, returnee_id, facts: dict, profile_time: datetime) -> bool:
+    def save_facts(self, returnee_id, facts: dict, profile_time: datetime,
+                   matching_consent: bool = False) -> bool:  # fmt: skip
         """Store the facts unless a newer profile is stored already (events may arrive out of
         order); True when stored."""
         row = self.uow.one(
-            """INSERT INTO returnees (id, facts, profile_time) VALUES (%s, %s, %s)
+            """INSERT INTO returnees (id, facts, profile_time, matching_consent)
+               VALUES (%s, %s, %s, %s)
                ON CONFLICT (id) DO UPDATE SET facts = EXCLUDED.facts,
-                   profile_time = EXCLUDED.profile_time
+                   profile_time = EXCLUDED.profile_time,
+                   matching_consent = EXCLUDED.matching_consent
                WHERE returnees.profile_time <= EXCLUDED.profile_time
                RETURNING id""",
-            (returnee_id, to_json(facts), profile_time),
+            (returnee_id, to_json(facts), profile_time, matching_consent),
         )
         return row is not None
 
@@ -144,8 +205,31 @@ class ConsultingStore:
             row["facts"] = decode_facts(row["facts"])
         return rows
 
+    def caseload(self, after, limit: int, keys: tuple[str, ...]) -> list[dict]:
+        """The next `limit` returnees who consent to matching, by id after `after`, with only
+        the fact `keys` asked for: what an impact preview counts. Read only, no lock. A batch
+        comes back as one JSON document of the facts wanted, so 100k returnees are read in well
+        under a second (row by row, decoding every whole fact document takes three times as
+        long)."""
+        unknown = set(keys) - set(FACT_KEYS)
+        if unknown:
+            raise ValueError(f"not a fact: {', '.join(sorted(unknown))}")
+        wanted = ", ".join(["%s, facts->%s"] * len(keys))
+        row = self.uow.one(
+            f"""SELECT json_agg(json_build_array(id, jsonb_build_object({wanted})) ORDER BY id)
+                       ::text AS batch
+                FROM (SELECT id, facts FROM returnees
+                      WHERE matching_consent AND (%s::uuid IS NULL OR id > %s::uuid)
+                      ORDER BY id LIMIT %s) AS b""",
+            (*[k for k in keys for _ in (0, 1)], after, after, limit),
+        )
+        if row["batch"] is None:
+            return []
+        return [{"id": id_, "facts": decode_facts(f)} for id_, f in json.loads(row["batch"])]
+
     def erase_returnee(self, returnee_id) -> None:
-        """Everything held about a returnee: facts, assessments, consultations and appointments."""
+        """Everything held about a returnee: facts, assessments, applications, consultations and
+        appointments."""
         self.uow.execute(
             """UPDATE slots SET booked = booked - 1 WHERE id IN (
                    SELECT slot_id FROM appointments
@@ -153,24 +237,28 @@ class ConsultingStore:
             (returnee_id,),
         )
         self.uow.execute("DELETE FROM appointments WHERE returnee_id = %s", (returnee_id,))
+        self.uow.execute("DELETE FROM applications WHERE returnee_id = %s", (returnee_id,))
         self.uow.execute("DELETE FROM consultations WHERE returnee_id = %s", (returnee_id,))
         self.uow.execute("DELETE FROM returnees WHERE id = %s", (returnee_id,))
 
     # ------------------------------------------------------------ assessments
 
-    def eligible_policies(self, returnee_id) -> dict[str, tuple[str, str | None]]:
+    def eligible_policies(self, returnee_id) -> dict[str, tuple[str, str | None, int | None]]:
+        """{policy id: (code, tier, version assessed under)} of one returnee."""
         rows = self.uow.all(
-            "SELECT policy_id, code, tier FROM eligibilities WHERE returnee_id = %s", (returnee_id,)
+            "SELECT policy_id, code, tier, version FROM eligibilities WHERE returnee_id = %s",
+            (returnee_id,),
         )
-        return {str(r["policy_id"]): (r["code"], r["tier"]) for r in rows}
+        return {str(r["policy_id"]): (r["code"], r["tier"], r["version"]) for r in rows}
 
     def replace_eligibilities(self, returnee_id, eligible: dict, assessed_at: datetime) -> None:
+        """`eligible`: {policy id: (code, tier, version)}."""
         self.uow.execute("DELETE FROM eligibilities WHERE returnee_id = %s", (returnee_id,))
         if eligible:
             psycopg2.extras.execute_values(
                 self.uow.cursor,
-                "INSERT INTO eligibilities (returnee_id, policy_id, code, tier) VALUES %s",
-                [(returnee_id, pid, code, tier) for pid, (code, tier) in eligible.items()],
+                "INSERT INTO eligibilities (returnee_id, policy_id, code, tier, version) VALUES %s",
+                [(returnee_id, pid, *entry) for pid, entry in eligible.items()],
             )
         self.uow.execute(
             "UPDATE returnees SET assessed_at = %s WHERE id = %s", (assessed_at, returnee_id)
@@ -185,8 +273,10 @@ class ConsultingStore:
         )
         return {str(r["returnee_id"]): r["tier"] for r in rows}
 
-    def apply_policy_changes(self, policy_id, code, now_eligible: dict, no_longer: list) -> None:
-        """Record a batch's changes for one policy: rows in and out, in one statement each."""
+    def apply_policy_changes(self, policy_id, code, version, now_eligible: dict,
+                             no_longer: list) -> None:  # fmt: skip
+        """Record a batch's changes for one policy (assessed under `version`): rows in and out,
+        in one statement each."""
         if no_longer:
             self.uow.execute(
                 "DELETE FROM eligibilities WHERE policy_id = %s AND returnee_id = ANY(%s::uuid[])",
@@ -195,22 +285,36 @@ class ConsultingStore:
         if now_eligible:
             psycopg2.extras.execute_values(
                 self.uow.cursor,
-                """INSERT INTO eligibilities (returnee_id, policy_id, code, tier) VALUES %s
-                   ON CONFLICT (returnee_id, policy_id) DO UPDATE SET tier = EXCLUDED.tier""",
-                [(rid, policy_id, code, tier) for rid, tier in now_eligible.items()],
+                """INSERT INTO eligibilities (returnee_id, policy_id, code, tier, version) VALUES %s
+                   ON CONFLICT (returnee_id, policy_id) DO UPDATE SET tier = EXCLUDED.tier,
+                       version = EXCLUDED.version""",
+                [(rid, policy_id, code, tier, version) for rid, tier in now_eligible.items()],
                 page_size=1000,
             )
 
+    def stamp_version(self, policy_id, version: int) -> None:
+        """Every eligibility for the policy was (re)assessed under `version`."""
+        self.uow.execute(
+            "UPDATE eligibilities SET version = %s WHERE policy_id = %s"
+            " AND version IS DISTINCT FROM %s",
+            (version, policy_id, version),
+        )
+
     def eligibility_lists(self, returnee_ids: list) -> dict[str, list[dict]]:
         rows = self.uow.all(
-            "SELECT returnee_id, policy_id, code, tier FROM eligibilities"
+            "SELECT returnee_id, policy_id, code, tier, version FROM eligibilities"
             " WHERE returnee_id = ANY(%s::uuid[]) ORDER BY code",
             (returnee_ids,),
         )
         lists: dict[str, list[dict]] = {str(r): [] for r in returnee_ids}
         for r in rows:
             lists[str(r["returnee_id"])].append(
-                {"policy_id": str(r["policy_id"]), "code": r["code"], "tier": r["tier"]}
+                {
+                    "policy_id": str(r["policy_id"]),
+                    "code": r["code"],
+                    "tier": r["tier"],
+                    "version": r["version"],
+                }
             )
         return lists
 
@@ -372,4 +476,102 @@ class ConsultingStore:
                FROM appointments a JOIN slots s ON s.id = a.slot_id
                WHERE a.returnee_id = %s ORDER BY s.starts_at""",
             (returnee_id,),
+        )
+
+    # ------------------------------------------------------------ applications
+
+    def insert_application(self, application: dict, checklist: list[dict]) -> bool:
+        """A new application with its checklist; False when the returnee has an open one for the
+        policy already (the partial unique index decides, whatever the concurrency)."""
+        row = self.uow.one(
+            f"""INSERT INTO applications (id, returnee_id, policy_id, code, policy_version, tier,
+                    status, created_at, updated_at)
+                VALUES (%(id)s, %(returnee_id)s, %(policy_id)s, %(code)s, %(policy_version)s,
+                        %(tier)s, %(status)s, %(created_at)s, %(created_at)s)
+                ON CONFLICT (returnee_id, policy_id) WHERE status IN {OPEN_APPLICATIONS}
+                DO NOTHING RETURNING id""",
+            application,
+        )
+        if row is None:
+            return False
+        if checklist:
+            psycopg2.extras.execute_values(
+                self.uow.cursor,
+                """INSERT INTO application_documents (application_id, position, document_id,
+                       title, note) VALUES %s""",
+                [
+                    (
+                        application["id"],
+                        i,
+                        d["id"],
+                        to_json(d["title"]),
+                        to_json(d["note"]) if d.get("note") else None,
+                    )
+                    for i, d in enumerate(checklist)
+                ],  # fmt: skip
+            )
+        return True
+
+    def application(self, application_id, lock: bool = False) -> dict | None:
+        return self.uow.one(
+            "SELECT * FROM applications WHERE id = %s" + (" FOR UPDATE" if lock else ""),
+            (application_id,),
+        )
+
+    def update_application(self, application_id, now: datetime, **changes) -> None:
+        assignments = ", ".join(f"{column} = %s" for column in changes)
+        self.uow.execute(
+            f"UPDATE applications SET {assignments}, updated_at = %s WHERE id = %s",
+            (*changes.values(), now, application_id),
+        )
+
+    def add_history(self, application_id, from_status, status, actor_id, actor_role,
+                    at: datetime, note) -> None:  # fmt: skip
+        self.uow.execute(
+            """INSERT INTO application_history
+                   (application_id, from_status, status, actor_id, actor_role, at, note)
+               VALUES (%s, %s, %s, %s, %s, %s, %s)""",
+            (application_id, from_status, status, actor_id, actor_role, at, note),
+        )
+
+    def history(self, application_id) -> list[dict]:
+        return self.uow.all(
+            """SELECT from_status, status, actor_id, actor_role, at, note
+               FROM application_history WHERE application_id = %s ORDER BY position""",
+            (application_id,),
+        )
+
+    def checklist(self, application_id) -> list[dict]:
+        return self.uow.all(
+            """SELECT document_id, title, note, provided, reference, marked_at
+               FROM application_documents WHERE application_id = %s ORDER BY position""",
+            (application_id,),
+        )
+
+    def mark_document(self, application_id, document_id, provided: bool, reference,
+                      now: datetime) -> bool:  # fmt: skip
+        """Mark one item of the checklist; False when the checklist has no such document."""
+        row = self.uow.one(
+            """UPDATE application_documents SET provided = %s, reference = %s, marked_at = %s
+               WHERE application_id = %s AND document_id = %s RETURNING document_id""",
+            (provided, reference, now, application_id, document_id),
+        )
+        return row is not None
+
+    def applications(self, returnee_id=None, status=None, policy_id=None, after=None,
+                     limit: int = 50) -> list[dict]:  # fmt: skip
+        """Newest first; `after`: the (created_at, id) of the last one of the previous page."""
+        where, params = ["TRUE"], []
+        for column, value in (("returnee_id", returnee_id), ("status", status),
+                              ("policy_id", policy_id)):  # fmt: skip
+            if value is not None:
+                where.append(f"{column} = %s")
+                params.append(value)
+        if after is not None:
+            where.append("(created_at, id) < (%s, %s::uuid)")
+            params.extend(after)
+        return self.uow.all(
+            f"SELECT * FROM applications WHERE {' AND '.join(where)}"
+            " ORDER BY created_at DESC, id DESC LIMIT %s",
+            (*params, limit),
         )

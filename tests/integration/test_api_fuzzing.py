@@ -37,9 +37,12 @@ from chassis.pool import ConnectionPool
 from contracts.examples import EXAMPLES
 from services.accounts.seed import seed as seed_accounts
 from services.accounts.service import AccountsService
+from services.activities.seed import seed as seed_activities
+from services.activities.service import ActivitiesService
 from services.consulting.catalog import policy_id
 from services.consulting.seed import seed as seed_consulting
 from services.consulting.service import ConsultingService
+from services.insights.service import InsightsService
 from services.matching.seed import RESOURCES
 from services.matching.seed import seed as seed_matching
 from services.matching.service import MatchingService
@@ -52,6 +55,8 @@ SERVICES = {
     "consulting": (ConsultingService, seed_consulting),
     "matching": (MatchingService, seed_matching),
     "notify": (NotifyService, seed_notify),
+    "activities": (ActivitiesService, seed_activities),
+    "insights": (InsightsService, lambda pool: []),  # no reference data
 }
 
 # Generated cases per operation in the fuzzing phase; the coverage phase adds its own
@@ -127,6 +132,8 @@ def service(request, config_for, container_factory, monkeypatch):
         running.existing["policy_id"] = policy_id(seeded[0])
     elif request.param == "matching":
         running.existing["resource_id"] = RESOURCES[0]["id"]
+    elif request.param == "activities":
+        running.existing["activity_id"] = seeded[0]
     return running
 
 

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
+from marshmallow import ValidationError
 
 from chassis.auth import TokenCodec
 from chassis.clock import FrozenClock
@@ -466,6 +467,27 @@ def test_staff_are_stored_and_announced(db):
         CODEC.verify(sign_in(db, "p@park.example", "Provider-1x")["access_token"]).organization_id
         == park
     )
+
+
+def test_an_official_signs_in_with_its_role_and_is_not_announced(db):
+    command = StaffIn().load(
+        {
+            "email": "Zhou@District.example",
+            "password": "Official-1x",
+            "name": "Z",
+            "role": "official",
+        }
+    )
+    with db.unit_of_work() as uow:
+        staff = handlers.register_staff(command, uow)
+    assert db.store.accounts[staff["id"]]["role"] == "official"
+    # staff.registered v1 publishes its role enum: a new value would break its consumers.
+    assert db.published("staff.registered") == []
+    caller = CODEC.verify(sign_in(db, "zhou@district.example", "Official-1x")["access_token"])
+    assert (caller.id, caller.role) == (staff["id"], "official")
+    with pytest.raises(ValidationError) as refused:
+        StaffIn().load({**command, "role": "mayor", "password": "Official-1x"})
+    assert "role" in refused.value.messages
 
 
 def test_staff_refusals_change_nothing(db):

@@ -36,7 +36,8 @@ from services.consulting.schemas import (
 )
 from services.consulting.store import ConsultingStore
 
-T0 = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+T0 = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)  # a Saturday
+MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI)  # the station opens: deadlines run
 CATALOG_POLICIES = load_policies()
 PROFILE = EXAMPLES[("returnee.registered", 1)].data
 # The YAML case "Li Wei ... end of 2026" (services/consulting/cases/eligibility.yaml), as the
@@ -154,7 +155,8 @@ def slot(db, caller, starts="2026-12-03T14:00:00+08:00", capacity=2):
 
 
 def book(db, caller, slot_id):
-    return run(db, handlers.book_appointment, AppointmentIn().load({"slot_id": slot_id}), caller)
+    command = AppointmentIn().load({"slot_id": slot_id})
+    return run(db, handlers.book_appointment, command, caller, "en")
 
 
 # ---------------------------------------------------------------- the seams
@@ -172,7 +174,10 @@ def test_the_memory_store_answers_to_the_sql_stores_methods():
 
 
 def test_every_handler_has_a_test_here():
-    used = set(re.findall(r"handlers\.(\w+)", Path(__file__).read_text()))
+    # Here or in the applications' file (applications, versions, missing facts, preview).
+    here = Path(__file__)
+    text = here.read_text() + here.with_name("test_consulting_applications.py").read_text()
+    used = set(re.findall(r"handlers\.(\w+)", text))
     public = {
         name
         for name, f in inspect.getmembers(handlers, inspect.isfunction)
@@ -334,7 +339,7 @@ def test_reassess_for_policy_tells_only_those_it_changes(db):
     assert event.subject == ai and event.data["newly_eligible"] == [AI_VOUCHER["code"]]
     codes = [e["code"] for e in event.data["eligible"]]
     assert AI_VOUCHER["code"] in codes and codes == sorted(codes)
-    assert AI_VOUCHER["code"] not in {c for c, _ in db.store.eligible_policies(others[0]).values()}
+    assert AI_VOUCHER["code"] not in {c for c, *_ in db.store.eligible_policies(others[0]).values()}
 
     # The policy tightened: the one eligible is told they are no longer.
     stricter = dict(AI_VOUCHER)
@@ -387,7 +392,8 @@ def test_request_consultation_with_deadlines_and_round_robin(db):
     me = returnee()
     lonely = ask(db, me)
     assert lonely["status"] == "new" and lonely["advisor_id"] is None
-    assert lonely["first_response_due"] == T0 + timedelta(hours=8)
+    # Asked on Saturday: the clock starts on Monday at 09:00, eight working hours to go.
+    assert lonely["first_response_due"] == datetime(2026, 11, 30, 17, 0, tzinfo=SHANGHAI)
     assert lonely["messages"] == [] and lonely["sla_paused"] is False
     assert types(db) == ["consultation.requested"]
 
@@ -437,6 +443,7 @@ def test_get_consultation_for_its_returnee_and_staff_only(db):
 
 
 def test_post_message_moves_the_ticket_and_pauses_its_clock(clock, db):
+    clock.at = MONDAY
     staff = advisor(db)
     me = returnee()
     cid = ask(db, me)["id"]
@@ -449,7 +456,9 @@ def test_post_message_moves_the_ticket_and_pauses_its_clock(clock, db):
     clock.advance(hours=5)
     replied = write(db, cid, me, "1,000,000 CNY", asks=True)  # a returnee does not ask
     assert replied["status"] == "assigned" and not replied["sla_paused"]
-    assert replied["resolution_due"] == T0 + timedelta(days=3, hours=5)  # the pause moved it
+    # Three working days from Monday 09:00 end on Wednesday 17:30; the five working hours of
+    # the pause move the deadline to Thursday 14:00.
+    assert replied["resolution_due"] == MONDAY + timedelta(days=3, hours=5)
     write(db, cid, staff, "Apply by March.")
     answered = write(db, cid, staff, "And keep the receipts.")  # each answer is told
     assert answered["status"] == "answered"
@@ -523,6 +532,7 @@ def test_close_consultation(clock, db):
 
 
 def test_reopen_consultation_within_thirty_days(clock, db):
+    clock.at = MONDAY
     me = returnee()
     cid = ask(db, me)["id"]
     with pytest.raises(Conflict, match="cannot reopen"):
@@ -531,7 +541,8 @@ def test_reopen_consultation_within_thirty_days(clock, db):
     clock.advance(days=29)
     reopened = run(db, handlers.reopen_consultation, cid, ADMIN)
     assert reopened["status"] == "reopened" and reopened["closed_at"] is None
-    assert reopened["resolution_due"] == clock.at + timedelta(days=3)
+    # Reopened on Tuesday 29 December at 09:00: three working days to Thursday 17:30.
+    assert reopened["resolution_due"] == datetime(2026, 12, 31, 17, 30, tzinfo=SHANGHAI)
     [event] = db.published("consultation.reopened")
     assert event.data["reopened_by"] == "admin"
 
@@ -561,6 +572,7 @@ def test_rate_consultation_once_after_closing(db):
 
 
 def test_check_sla_reports_each_missed_deadline_once(clock, db):
+    clock.at = MONDAY
     me = returnee()
     silent = ask(db, me)["id"]
     staff = advisor(db)
@@ -578,13 +590,15 @@ def test_check_sla_reports_each_missed_deadline_once(clock, db):
     seen = [(e.data["consultation_id"], e.data["deadline"]) for e in db.published()]
     assert seen == [(silent, "first_response"), (silent, "resolution")]
     first = db.published()[0].data
-    assert first["due_at"] == (T0 + timedelta(hours=8)).isoformat() and first["topic"] == "funding"
+    due = MONDAY + timedelta(hours=8)
+    assert first["due_at"] == due.isoformat() and first["topic"] == "funding"
     row = db.store.consultation_row(silent)
     assert row["escalated"] is True and row["resolution_breached_at"] == clock.at
     assert db.store.consultation_row(waiting)["escalated"] is False
 
 
 def test_check_sla_claims_a_bounded_batch(clock, db):
+    clock.at = MONDAY
     me = returnee()
     for _ in range(3):
         ask(db, me)
@@ -639,11 +653,11 @@ def test_list_appointments_by_start(db):
     sooner = slot(db, staff, "2026-12-01T09:00:00+08:00")
     book(db, me, later["id"])
     book(db, me, sooner["id"])
-    listed = run(db, handlers.list_appointments, me.id)
+    listed = run(db, handlers.list_appointments, me.id, "en")
     assert [a["slot_id"] for a in listed] == [sooner["id"], later["id"]]
-    assert run(db, handlers.list_appointments, str(uuid.uuid4())) == []
+    assert run(db, handlers.list_appointments, str(uuid.uuid4()), "en") == []
     with pytest.raises(NotFound):
-        run(db, handlers.list_appointments, "me")
+        run(db, handlers.list_appointments, "me", "en")
 
 
 def test_cancel_appointment_frees_the_seat(db):
