@@ -4,6 +4,7 @@ follow the intention a provider accepts; a consultation and an appointment; both
 errors next to their fields; pages without JavaScript; a service that is down; and axe-core on
 every page, with a screenshot of each under test-output/portal/."""
 
+import base64
 import io
 import json
 import re
@@ -21,6 +22,7 @@ from chassis.openapi import openapi_document
 from chassis.settings import SERVICES
 from tests.platform import PASSWORD, STAFF_PASSWORD
 from tests.support import ServiceProcess, free_port, wait_until
+from tests.unit.test_notify_activities import decoded, from_png
 
 PROVIDER = "provider@linkong-park.example.cn"  # deploy/reference/organizations.yml
 ADVISORS = ("wang.min@station.example", "david.chen@station.example")
@@ -528,5 +530,8 @@ def test_activities_listed_signed_up_and_the_check_in_code_shown(browsing):
     page.wait_for_url("**/me/activities")
     image = page.get_by_role("img", name=re.compile("QR code of the check-in code"))
     expect(image).to_be_visible()
-    assert page.evaluate("img => img.naturalWidth", image.element_handle()) > 0
+    code = page.locator(".card strong").last.inner_text()
+    png = page.request.get(f"{browsing.base}{image.get_attribute('src')}").body()
+    scanned = decoded(from_png("data:image/png;base64," + base64.b64encode(png).decode()))
+    assert scanned == [code]  # what the scanner at the door reads
     browsing.look(page, "my-activities")
