@@ -115,9 +115,16 @@ class Browsing:
 
         return wait_until(shown, timeout, 0.5, message)
 
-    def last_email_to(self, address: str, timeout: float = 20):
-        def found():
-            messages = self.platform.smtp.to(address)
-            return messages[-1] if messages else None
+    def link_emailed_to(self, address: str, path: str, timeout: float = 20) -> str:
+        """The portal link (`/verify-email?token=...`) in the latest email to `address` that
+        holds one, as the path and query to open."""
 
-        return wait_until(found, timeout, 0.2, f"an email to {address}")
+        def found():
+            for message in reversed(self.platform.smtp.to(address)):
+                body = message.get_body(("plain",)).get_content()
+                link = re.search(rf"https?://[^\s/]+({re.escape(path)}\?token=[\w.~%-]+)", body)
+                if link:
+                    return link.group(1)
+            return None
+
+        return wait_until(found, timeout, 0.2, f"an email to {address} with a {path} link")
