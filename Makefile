@@ -4,14 +4,14 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SERVICES ?= accounts consulting matching notify activities insights
+SERVICES ?= accounts consulting matching notify activities insights portal
 PYTEST_ARGS ?=
 # What make runs is development: development keys, demo accounts, printed passwords. Compose and
 # Kubernetes run production, the default of a process started without it (chassis/settings.py).
 PLATFORM_ENV ?= development
 export PLATFORM_ENV
 
-.PHONY: run demo test test-unit test-integration test-e2e lint format migrate topology dead-letters secrets clean
+.PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test-integration: $(VENV)/installed
 test-e2e: $(VENV)/installed
 	$(PY) -m deploy.local prepare --for-tests
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-browser: $(VENV)/installed
+	$(PY) -m deploy.local prepare --for-tests
+	PORTAL_BROWSER_TESTS=1 $(PY) -m pytest tests/browser --suppress-nameko-eventlet-notification $(PYTEST_ARGS)
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .

@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from chassis.keys import KeyProblem, load_private_key, within_development_folder
 from chassis.settings import (
+    FRONTS,
     TOKEN_ISSUER,
     SettingError,
     configured,
@@ -98,6 +99,8 @@ def _key_refusals(name: str, path: str) -> list[SettingError]:
 
 
 def _token_refusals(service: str) -> list[SettingError]:
+    """The token keys: the issuer's signing key, the others' public keys (a web front, which
+    verifies nothing, holds neither)."""
     refusals = []
     if configured(service, "JWT_SECRET"):
         refusals.append(
@@ -129,6 +132,8 @@ def _token_refusals(service: str) -> list[SettingError]:
                 "with JWT_JWKS_URL",
             )
         )
+    if service in FRONTS:
+        return refusals
     if not (settings["jwks_url"] or settings["jwks_file"]):
         refusals.append(
             SettingError(
@@ -141,18 +146,19 @@ def _token_refusals(service: str) -> list[SettingError]:
 
 
 def refusals(service: str) -> list[SettingError]:
-    """Every reason `service` must not start in production (none: it may)."""
+    """Every reason `service` (or web front) must not start in production (none: it may)."""
     found = []
-    found += _url_refusals(
-        "AMQP_URI",
-        setting(service, "AMQP_URI") if configured(service, "AMQP_URI") else "",
-        "a development broker on localhost",
-    )
-    found += _url_refusals(
-        "DATABASE_URL",
-        setting(service, "DATABASE_URL") if configured(service, "DATABASE_URL") else "",
-        "a development database on localhost",
-    )
+    if service not in FRONTS:  # a web front has no broker and no database
+        found += _url_refusals(
+            "AMQP_URI",
+            setting(service, "AMQP_URI") if configured(service, "AMQP_URI") else "",
+            "a development broker on localhost",
+        )
+        found += _url_refusals(
+            "DATABASE_URL",
+            setting(service, "DATABASE_URL") if configured(service, "DATABASE_URL") else "",
+            "a development database on localhost",
+        )
     found += _token_refusals(service)
     try:
         own = importlib.import_module(f"services.{service}.settings")

@@ -19,6 +19,9 @@ ENVIRONMENTS = ("development", "production")
 # Access tokens live at most this long: revocation is immediate, but a stolen token that
 # escapes it (a service unreachable by the broker) dies soon by itself.
 MAX_ACCESS_TOKEN_SECONDS = 15 * 60
+# Web fronts: HTTP only, no database of their own and no broker consumers, so migrations and
+# topology (which iterate SERVICES) pass them by; the runner starts them with the services.
+FRONTS = ("portal",)
 PORTS = {
     "accounts": 8001,
     "consulting": 8002,
@@ -26,6 +29,7 @@ PORTS = {
     "notify": 8004,
     "activities": 8005,
     "insights": 8006,
+    "portal": 8080,
 }
 
 DEFAULTS = {

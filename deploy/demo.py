@@ -10,8 +10,8 @@ award); an admin previews a new version of the grant before publishing it; the f
 policy as the events count it; then each one's notifications, the emails the mail sink caught,
 the day's figures as a district official reads them. Last, an exchange session like the
 one the platform was founded at: registrations (one on the waitlist, promoted), the check-in at
-the door, an agreement signed on site, a cooperation intention met there and accepted, and the
-closing report.
+the door, an agreement signed on site, a cooperation intention met there and accepted, the
+closing report, and the session in the district's figures.
 """
 
 import itertools
@@ -358,7 +358,7 @@ def main() -> int:
     for line in figures_table(figures):
         print(f"  {line}")
 
-    exchange_session(admin, returnees)
+    exchange_session(admin, returnees, official)
     print()
     return 0
 
@@ -395,8 +395,10 @@ FOUNDERS = (  # the founding exchange session's organizers (deploy/reference/act
 )
 
 
-def exchange_session(admin: str, returnees: list[dict]) -> None:
-    """Steps 12-15: an exchange session modelled on the founding one, from publication to report."""
+def exchange_session(admin: str, returnees: list[dict], official: str) -> None:
+    """Steps 12-15: an exchange session modelled on the founding one, from publication to report,
+    and as the district office counts it."""
+    before = _ok(call("GET", "insights", "/statistics/overview", official)) or {}
     heading("12. The station's activities (reference data)")
     listed = _ok(call("GET", "activities", "/activities", locale="zh-CN"))
     for a in (listed or {"items": []})["items"]:
@@ -515,6 +517,18 @@ def exchange_session(admin: str, returnees: list[dict]) -> None:
     statistics = _ok(call("GET", "matching", "/statistics/intentions", admin))
     print(f"  cooperation intentions accepted on the platform: {statistics['accepted']}")
 
+    def session_counted():
+        now = _ok(call("GET", "insights", "/statistics/overview", official))
+        held = before.get("activities", {}).get("held", 0)
+        return now if now and now["activities"]["held"] > held else None
+
+    figures = wait("the session in the district's figures (insights)", session_counted)
+    activities = figures["activities"]
+    print(
+        f"  activities held {activities['held']}, registrations {activities['registrations']}, "
+        f"attended {activities['attended']}; agreements signed {figures['agreements_signed']}"
+    )
+
 
 def district_official(admin: str) -> str:
     """A district office account (role `official`: statistics only), signed in."""
@@ -542,6 +556,7 @@ def counted(token: str, before: dict, registrations: int, accepted: int, answere
 def figures_table(figures: dict) -> list[str]:
     """The overview as a small table of the period's figures."""
     consultations, intentions = figures["consultations"], figures["intentions"]
+    applications, activities = figures["applications"], figures["activities"]
     pct = consultations["first_response_within_sla_pct"]
     rows = [
         ("注册 Registrations", figures["registrations"]),
@@ -554,6 +569,11 @@ def figures_table(figures: dict) -> list[str]:
          f"{consultations['requested']} / {consultations['answered']}"),
         ("首次响应达标 First response in time", "—" if pct is None else f"{pct:.0f} %"),
         ("驿站预约 Appointments booked", figures["appointments"]["booked"]),
+        ("政策申请 Applications submitted / awarded",
+         f"{applications['submitted']} / {applications['awarded']}"),
+        ("兑现金额 Amount awarded (CNY)", f"{applications['awarded_amount_cny']:,}"),
+        ("活动 Activities held / attended", f"{activities['held']} / {activities['attended']}"),
+        ("签约 Agreements signed", figures["agreements_signed"]),
     ]  # fmt: skip
     industries = ", ".join(f"{k} {n}" for k, n in list(figures["by_industry"].items())[:4])
     width = max(_columns(label) for label, _ in rows) + 2
@@ -565,7 +585,9 @@ def figures_table(figures: dict) -> list[str]:
     lines += [f"{_pad(label, width)}{value:>8}" for label, value in rows]
     lines.append(f"{_pad('行业 By industry', width)}{industries}")
     if not figures["complete"]:
-        lines.append("(incomplete: see counted_from; activities are not counted yet)")
+        lines.append(
+            "(incomplete: the period began before every producer was counted; see counted_from)"
+        )
     return lines
 
 
@@ -612,7 +634,12 @@ def awarded_to(li: dict, emma: dict, admin: str) -> None:
         (li["token"], "submit", {}),
         (advisor, "review", {"note": "材料齐全"}),
         (advisor, "approve", {}),
-        (advisor, "award", {"amount_cny": 100000, "awarded_on": "2026-12-18"}),
+        # Granted today: the day's figures (step 11) count it.
+        (
+            advisor,
+            "award",
+            {"amount_cny": 100000, "awarded_on": datetime.now(SHANGHAI).date().isoformat()},
+        ),
     ]
     for token, action, body in steps:
         call("POST", "consulting", f"/applications/{aid}/{action}", token,

@@ -3,11 +3,12 @@ from a placeholder (every service refuses to start on one, `chassis.secrets`).
 
 python -m deploy.secrets compose [--force]
     `deploy/secrets/` (git-ignored): an env file per container of docker-compose.yml (broker and
-    database passwords, accounts' DATA_KEY and ADMIN_PASSWORD) and `jwt/`, the token signing
-    key accounts mounts. `make secrets` runs it.
+    database passwords, accounts' DATA_KEY and ADMIN_PASSWORD, the portal's SESSION_SECRET) and
+    `jwt/`, the token signing key accounts mounts. `make secrets` runs it.
 python -m deploy.secrets kubernetes [FOLDER] [--force] [--broker-host H] [--database-host H]
     FOLDER (default `deploy/k8s/overlays/production/secrets/`, git-ignored): what the production
-    overlay's secretGenerator makes the Secrets from (`<service>.env`, `deployer.env`, `jwt/`),
+    overlay's secretGenerator makes the Secrets from (`<service>.env`, `portal.env`,
+    `deployer.env`, `jwt/`),
     and what to give the broker and the database: `rabbitmq.env` (RABBITMQ_PASSWORD_<USER>, for
     `python -m deploy.rabbitmq.definitions --passwords-from-env`) and `postgres.sql` (each
     service's database user, owner of its database).
@@ -121,6 +122,7 @@ def compose(folder: Path = COMPOSE_FOLDER, force: bool = False) -> list[str]:
         if service == "accounts":
             values |= {"DATA_KEY": data_key(), "ADMIN_PASSWORD": password()}
         writer.env(f"{service}.env", values)
+    writer.env("portal.env", {"SESSION_SECRET": password()})
     writer.keys(0o644)
     return writer.written
 
@@ -157,6 +159,7 @@ def kubernetes(
         if service == "accounts":
             values |= {"DATA_KEY": data_key(), "ADMIN_PASSWORD": password()}
         writer.env(f"{service}.env", values)
+    writer.env("portal.env", {"SESSION_SECRET": password()})
     writer.env(
         "deployer.env",
         {"AMQP_URI": f"amqp://deployer:{broker['deployer']}@{broker_host}:5672/{VHOST}"},

@@ -1,5 +1,6 @@
 """The whole platform for end-to-end and chaos tests: every service as its own process, on the
-test's vhost, fresh migrated and seeded databases, free ports, and a real SMTP sink."""
+test's vhost, fresh migrated and seeded databases, free ports, and a real SMTP sink. The web
+fronts (the portal) are there too, started on demand: `platform.start("portal")`."""
 
 import copy
 import os
@@ -11,13 +12,12 @@ import uuid
 import requests
 from kombu import Connection
 
-from chassis.settings import SERVICES, nameko_config
+from chassis.settings import FRONTS, SERVICES, nameko_config
 from chassis.topology import declare_service
 from contracts.examples import EXAMPLES
 from tests.support import ROOT, ServiceProcess, free_port, wait_until
 
 ADMIN = ("admin@station.example", "Station-admin-2026")
-PORTAL_URL = "https://portal.platform.test"  # where the emailed links of the tests lead
 STAFF_PASSWORD = "Station-staff-2026"  # deploy/reference/organizations.yml
 PASSWORD = "Returnee2026!"
 
@@ -37,10 +37,12 @@ class Platform:
         self.amqp_uri = amqp_uri
         self.smtp = smtp_sink
         self.database_urls = {s: databases.create(s) for s in SERVICES}
-        self.ports = {s: free_port() for s in SERVICES}
+        self.ports = {s: free_port() for s in (*SERVICES, *FRONTS)}
+        # The emailed links lead to this platform's portal.
+        self.portal_url = f"http://127.0.0.1:{self.ports['portal']}"
         self.env = {
             "PLATFORM_ENV": "development",
-            "ACCOUNTS_PORTAL_URL": PORTAL_URL,
+            "ACCOUNTS_PORTAL_URL": self.portal_url,
             # The chaos tests register a thousand returnees from this one address.
             "ACCOUNTS_REGISTRATIONS_PER_HOUR": "100000",
             "ADMIN_EMAIL": ADMIN[0],
@@ -56,7 +58,8 @@ class Platform:
             self.env[f"{prefix}_AMQP_URI"] = amqp_uri
             self.env[f"{prefix}_DATABASE_URL"] = self.database_urls[service]
             self.env[f"{prefix}_HTTP_PORT"] = str(self.ports[service])
-        self.processes = {s: ServiceProcess(s, self.env) for s in SERVICES}
+        self.env.update(self.portal_environment())
+        self.processes = {s: ServiceProcess(s, self.env) for s in (*SERVICES, *FRONTS)}
         self._prepare()
 
     def _prepare(self) -> None:
@@ -77,6 +80,17 @@ class Platform:
                     check=True,
                     capture_output=True,
                 )
+
+    def portal_environment(self, **down) -> dict:
+        """The portal's variables: each service it calls at this platform's port; a service
+        named in `down` (`consulting=True`) at a port where nothing answers."""
+        from services.portal.settings import UPSTREAMS
+
+        env = {"PORTAL_HTTP_PORT": str(self.ports["portal"])}
+        for service in UPSTREAMS:
+            port = self.ports.get(service) if not down.get(service) else None
+            env[f"PORTAL_{service.upper()}_URL"] = f"http://127.0.0.1:{port or free_port()}"
+        return env
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -154,7 +168,7 @@ class Platform:
                 m.group(1)
                 for mail in self.smtp.to(address)
                 for m in re.finditer(
-                    rf"{re.escape(PORTAL_URL + page)}\?token=([\w-]+)",
+                    rf"{re.escape(self.portal_url + page)}\?token=([\w-]+)",
                     mail.get_body(("plain",)).get_content(),
                 )
             ]

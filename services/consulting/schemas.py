@@ -1,9 +1,8 @@
 """HTTP payloads of the consulting service."""
 
-from datetime import UTC
-
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.fields import Instant
 from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting.consultations import TOPICS
 from services.consulting.eligibility import FIELDS, OPS
@@ -148,18 +147,6 @@ class ConsultationQuery(Schema):
     status = fields.String(validate=validate.Regexp(SLUG))
     returnee_id = fields.UUID()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-
-
-class Instant(fields.AwareDateTime):
-    """An aware date-time, loaded in UTC: PostgreSQL takes offsets only up to ±15:59 (ISO 8601
-    allows ±23:59), and a time whose UTC falls outside the years 1-9999 is no valid instant."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:
-            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
 
 
 class SlotIn(Schema):

@@ -20,7 +20,7 @@ import yaml
 
 from chassis import secrets
 from chassis.loader import service_class
-from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES, TOKEN_ISSUER
+from chassis.settings import DEFAULTS, ENVIRONMENT, FRONTS, PORTS, SERVICES, TOKEN_ISSUER
 from chassis.web import Operable
 from deploy import secrets as generated
 from tests.support import service_environment
@@ -219,7 +219,7 @@ def test_production_logs_json_and_runs_two_of_everything():
         for hpa in base
         if hpa["kind"] == "HorizontalPodAutoscaler"
     }
-    for service in SERVICES:
+    for service in (*SERVICES, *FRONTS):
         assert max(replicas.get(service, 0), autoscaled.get(service, 0)) >= 2, service
         find(manifests(PRODUCTION), "PodDisruptionBudget", service)
 
@@ -272,7 +272,37 @@ def test_probes_ask_the_chassis_health_endpoints_on_the_service_port(service):
     assert env["HTTP_HOST"] == "0.0.0.0"  # reachable from the kubelet, not only loopback
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_web_front_has_a_deployment_and_service_and_no_job_database_or_broker(front):
+    from services.portal.settings import UPSTREAMS
+
+    objects = manifests()
+    deployment = find(objects, "Deployment", front)
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["image"].split(":")[0] == f"returnee-platform/{front}"
+    assert "command" not in container and "args" not in container
+    (port,) = find(objects, "Service", front)["spec"]["ports"]
+    assert port["port"] == PORTS[front]
+    assert not [o for o in objects if o["metadata"]["name"] == f"{front}-migrate"]
+    env = environment(objects, container)
+    assert not {"DATABASE_URL", "AMQP_URI"} & set(env)
+    assert env["HTTP_PORT"] == str(PORTS[front]) and env["HTTP_HOST"] == "0.0.0.0"
+    assert env["PLATFORM_ENV"] == "production" and env["SESSION_SECRET"]
+    for upstream in UPSTREAMS:
+        url = urlsplit(env[f"{upstream.upper()}_URL"])
+        if upstream in SERVICES:
+            find(objects, "Service", url.hostname)
+            assert url.port == PORTS[upstream]
+    paths = {e.url for m in vars(service_class(front)).values()
+             for e in getattr(m, "nameko_entrypoints", ())}  # fmt: skip
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] in paths and get["path"].startswith("/health/"), probe
+        assert ports.get(get["port"], get["port"]) == PORTS[front]
+
+
+@pytest.mark.parametrize("service", (*SERVICES, *FRONTS))
 def test_resources_and_a_grace_period_longer_than_the_shutdown_timeout(service):
     objects = manifests()
     deployment = find(objects, "Deployment", service)
@@ -441,7 +471,7 @@ def test_every_secret_a_pod_reads_is_generated():
                 assert volume["secret"]["secretName"] in generated_names
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", [*SERVICES, *FRONTS])
 def test_every_service_starts_in_production_on_what_the_operator_generates(service, monkeypatch):
     objects = manifests()
     deployment = find(objects, "Deployment", service)
@@ -517,6 +547,12 @@ def test_everything_is_denied_but_what_the_network_policies_allow():
         assert egress_ports(policy) == expected, service
     assert egress_ports(found["migrations"]) == {5432}
     assert egress_ports(found["topology"]) == {5672}
+    # the portal: its pages in, the services' APIs out, and nothing else
+    portal = found["portal"]["spec"]
+    assert [p["port"] for p in portal["ingress"][0]["ports"]] == [PORTS["portal"]]
+    assert egress_ports(found["portal"]) == {PORTS[s] for s in ("accounts", "consulting",
+                                                                "matching", "notify",
+                                                                "activities")}  # fmt: skip
 
 
 def test_webhooks_reach_the_internet_but_not_the_clusters_networks():

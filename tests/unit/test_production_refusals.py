@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from chassis import secrets
 from chassis.keys import DEVELOPMENT_FOLDER, development_keys, generate
-from chassis.settings import SERVICES, TOKEN_ISSUER
+from chassis.settings import FRONTS, SERVICES, TOKEN_ISSUER
 from services.accounts.settings import DEVELOPMENT_ADMIN, DEVELOPMENT_DATA_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,9 +28,10 @@ TYPED_KEY = b"my-own-typed-key-32-bytes-long!!"  # 32 bytes, but not random ones
 
 def good_environment(service: str, keys: Path) -> dict[str, str]:
     """Settings a production start accepts (the broker and database are never reached)."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "PLATFORM_ENV": "production",
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PLATFORM_ENV": "production"}
+    if service in FRONTS:  # no broker, no database, no token keys
+        return {**env, "SESSION_SECRET": GOOD_PASSWORD * 2}
+    env |= {
         "AMQP_URI": f"amqp://{service}:{GOOD_PASSWORD}@127.0.0.1:9/returnee-platform",
         "DATABASE_URL": f"postgresql://{service}:{GOOD_PASSWORD}@127.0.0.1:9/{service}",
     }
@@ -67,11 +68,20 @@ def cases(keys: Path) -> dict[str, tuple[str, dict, str]]:
         "public keys missing": ("consulting", {"JWT_JWKS_URL": None}, "JWT_JWKS_URL is missing"),
         "SMTP password missing": ("notify", {"SMTP_USERNAME": "platform"},
                                   "SMTP_PASSWORD is missing"),
+        "SMS gateway key missing": ("notify", {"SMS_GATEWAY": "aliyun",
+                                               "ALIYUN_SMS_ACCESS_KEY_ID": "LTAI5tExampleKeyId"},
+                                    "ALIYUN_SMS_ACCESS_KEY_SECRET is missing"),
+        "portal session secret missing": ("portal", {"SESSION_SECRET": None},
+                                          "SESSION_SECRET is missing"),
         # placeholders
         "DATA_KEY placeholder": ("accounts", {"DATA_KEY": "REPLACE_ME"},
                                  "DATA_KEY is a placeholder"),
         "ADMIN_PASSWORD placeholder": ("accounts", {"ADMIN_PASSWORD": "changeme123"},
                                        "ADMIN_PASSWORD is a placeholder"),
+        "portal session secret placeholder": (
+            "portal", {"SESSION_SECRET": "compose-local-portal-session-secret-replace-me"},
+            "SESSION_SECRET is a placeholder",
+        ),
         "database password placeholder": (
             "matching",
             {"DATABASE_URL": "postgresql://matching:REPLACE_ME@postgres:5432/matching"},
@@ -104,6 +114,8 @@ def cases(keys: Path) -> dict[str, tuple[str, dict, str]]:
                           "DATA_KEY is too weak"),
         "short DATA_KEY": ("accounts", {"DATA_KEY": base64.b64encode(os.urandom(16)).decode()},
                            "DATA_KEY is 16 bytes, not 32"),
+        "weak portal session secret": ("portal", {"SESSION_SECRET": "short-Secret-1"},
+                                       "SESSION_SECRET is too weak"),
         "weak ADMIN_PASSWORD": ("accounts", {"ADMIN_PASSWORD": "admin12"},
                                 "ADMIN_PASSWORD is too weak: Must be at least 10 characters long."),
         # a verifier holding what only the issuer may
@@ -153,7 +165,7 @@ def test_each_unsafe_secret_is_refused_with_what_is_wrong(name, keys, monkeypatc
 # As `python -m chassis.run` meets them: a kind for each service (the processes start
 # together; each takes a fraction of a second, as it stops before connecting to anything).
 STARTS = ("weak DATA_KEY", "public keys missing", "development public keys",
-          "development broker password")  # fmt: skip
+          "development broker password", "portal session secret placeholder")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +192,7 @@ def test_a_production_start_refuses_in_one_line_with_a_non_zero_status(name, out
     assert f"{service} refuses to start: " in line and said in line, line
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", [*SERVICES, *FRONTS])
 def test_the_good_environment_has_nothing_to_refuse(service, keys, monkeypatch):
     # What the cases above change one thing of: refused for that one thing alone.
     for name in [n for n in os.environ if n.startswith(("JWT_", "ACCOUNTS_", "ADMIN_"))]:
