@@ -18,6 +18,7 @@ from functools import partial
 import eventlet
 from eventlet.event import Event as GreenEvent
 from marshmallow import Schema, ValidationError, fields, validate
+from nameko.containers import WorkerContext
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException
@@ -248,13 +249,15 @@ class JsonHttp(HttpRequestHandler):
     auth      True when a bearer token is required: checked before the body (401 first)
     roles     roles allowed at all, checked right after the token (403 before the body);
               object-level rules stay in the handler (`self.auth.caller(request)`)
+    probe     answered outside the worker pool, in the web server's own greenthread: health
+              probes and metrics stay answered while every worker is busy or waiting
     """
 
     server = JsonWebServer()
 
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
                  auth=False, roles=None, summary=None, media_type="application/json",
-                 responses=None, **kwargs):  # fmt: skip
+                 responses=None, probe=False, **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
@@ -268,6 +271,7 @@ class JsonHttp(HttpRequestHandler):
         self.responses = dict(responses or {})
         self.auth = auth or bool(roles)
         self.summary = summary
+        self.probe = probe
 
     def setup(self):
         from chassis.auth import TokenCodec
@@ -309,13 +313,18 @@ class JsonHttp(HttpRequestHandler):
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             done = GreenEvent()
-            self.container.spawn_worker(
-                self,
-                args,
-                kwargs,
-                context_data=self.server.context_data_from_headers(request),
-                handle_result=partial(self.handle_result, done),
-            )
+            context = self.server.context_data_from_headers(request)
+            if self.probe:
+                # nameko's worker lifecycle (dependencies injected, set up, torn down), run
+                # here rather than queued for a place in the pool of MAX_WORKERS.
+                service = self.container.service_cls()
+                worker_ctx = WorkerContext(self.container, service, self, args, kwargs, context)
+                self.container._run_worker(worker_ctx, partial(self.handle_result, done))
+            else:
+                self.container.spawn_worker(
+                    self, args, kwargs, context_data=context,
+                    handle_result=partial(self.handle_result, done),
+                )  # fmt: skip
             response = self.response_from_result(done.wait())
         except Exception as exc:
             response = error_response(as_http_error(exc), request.locale)
@@ -384,7 +393,7 @@ class Operable:
 
     log_context = LogContext()
 
-    @http("GET", "/metrics", media_type="text/plain", summary="Prometheus metrics")
+    @http("GET", "/metrics", media_type="text/plain", probe=True, summary="Prometheus metrics")
     def metrics(self, request):
         try:
             backlog = self.db.backlog()
@@ -396,12 +405,13 @@ class Operable:
         body, content_type = exposition()
         return Response(body, content_type=content_type)
 
-    @http("GET", "/health/live", response=Liveness(), summary="The process serves requests")
+    @http("GET", "/health/live", response=Liveness(), probe=True,
+          summary="The process serves requests")  # fmt: skip
     def health_live(self, request):
         return {"status": "live", "service": self.name}
 
     @http("GET", "/health/ready", response=Readiness(), responses={503: Readiness()},
-          summary="The database and the broker answer")  # fmt: skip
+          probe=True, summary="The database and the broker answer")  # fmt: skip
     def health_ready(self, request):
         checks = {}
         for name, check in (("database", self.db.ping), ("broker", self.db.ping_broker)):

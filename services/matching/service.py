@@ -1,6 +1,7 @@
 """matching: the resource catalog, explainable matches, and cooperation intentions."""
 
 import json
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -9,6 +10,7 @@ from nameko.dependency_providers import Config
 from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
+from chassis.loops import Alarm, loop
 from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
 from services.matching import store
 from services.matching.configuration import load_settings
@@ -32,6 +34,11 @@ from services.matching.schemas import (
 )
 
 SHANGHAI = timezone(timedelta(hours=8))
+# The re-match loop also runs this often without being woken: after a restart, what was queued
+# before it is re-matched.
+REMATCH_SWEEP_SECONDS = 5.0
+PROFILE_PAGE = 2000  # profiles per round trip when a new resource looks for the returnees it fits
+WRITE_EVERY = 10  # returnees computed between two writes of a re-match (about 30 ms of work)
 
 
 def today():
@@ -48,6 +55,7 @@ class MatchingService(Operable):
     db = Database()
     auth = Authenticator()
     config = Config()
+    wake_rematch = Alarm("rematch_queued")
 
     # --- resource catalog ----------------------------------------------------------------------
 
@@ -171,21 +179,33 @@ class MatchingService(Operable):
 
     @subscribe("matching", "resource.published", "resource.withdrawn")
     def rematch_for_resource(self, event):
-        """Reverse matching: re-match the returnees a new resource fits, or the returnees a
-        withdrawn one was matched to, and publish what changed for each."""
+        """Reverse matching: queue the returnees a new resource fits, or the returnees a
+        withdrawn one was matched to; the re-match loop re-matches them and publishes what
+        changed for each. This transaction takes no lock on anyone's matches."""
         resource_id = str(event.data["resource_id"])
         with self.db.transaction() as tx:
             affected = set(store.returnees_matched_to(tx, resource_id))
             if event.type == "resource.published":
                 row = store.resource(tx, resource_id)
                 if row is not None and row["withdrawn_at"] is None:
-                    table = ReturneeTable(store.profiles(tx))
-                    policy = load_settings(self.config).policy
-                    dismissed = store.dismissed_by(tx, resource_id)
-                    resource = store.as_resource(row)
-                    found = fitting(resource, table, policy, today(), dismissed)
-                    affected.update(returnee_id for returnee_id, _ in found)
-            self._rematch(tx, sorted(affected))
+                    affected.update(self._fitting(tx, store.as_resource(row)))
+            store.queue_rematch(tx, affected)
+        self.wake_rematch()
+
+    @loop(interval=REMATCH_SWEEP_SECONDS)
+    def rematch_queued(self):
+        """Re-match the queued returnees, a batch per transaction, for up to a second per run
+        (then the next run), so a stop waits for one batch, not for the whole queue."""
+        batch_size = load_settings(self.config).rematch_batch
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with self.db.transaction() as tx:
+                batch = store.claim_rematch(tx, batch_size)
+                if not batch:
+                    return
+                self._rematch(tx, batch)
+                store.rematched(tx, batch)
+        self.wake_rematch()
 
     # --- matches -------------------------------------------------------------------------------
 
@@ -349,48 +369,64 @@ class MatchingService(Operable):
                     raise Conflict("The resource has no place left.", zh="该资源已无剩余名额。")
                 if place["capacity_left"] == 0:
                     # Full: it leaves the matches of everyone it was proposed to.
-                    self._rematch(tx, store.returnees_matched_to(tx, row["resource_id"]))
+                    store.queue_rematch(tx, store.returnees_matched_to(tx, row["resource_id"]))
             else:
                 # A declined returnee is not proposed the same resource again.
                 store.dismiss(tx, row["returnee_id"], row["resource_id"])
                 self._rematch(tx, [row["returnee_id"]])
             event = {**intention_data(row), "message": decision["message"]}
             tx.publish(f"intention.{status}", event, subject=row["intention_id"])
+        self.wake_rematch()
         return row
 
+    def _fitting(self, tx, resource) -> list[str]:
+        """The stored returnees the resource passes the hard filters for, read a page at a
+        time: each page is a round trip, so requests are served between pages."""
+        policy = load_settings(self.config).policy
+        dismissed = store.dismissed_by(tx, resource.id)
+        found, after, day = [], None, today()
+        while True:
+            page = store.profile_page(tx, after, PROFILE_PAGE)
+            if not page:
+                return found
+            after = page[-1].returnee_id
+            found.extend(
+                r for r, _ in fitting(resource, ReturneeTable(page), policy, day, dismissed)
+            )
+
     def _rematch(self, tx, returnee_ids):
-        """Recompute and store the matches of these returnees, in batches; publish
+        """Recompute and store the matches of these few returnees (a batch at most); publish
         `matches.proposed` for each whose set of matched resources changed.
 
         It first locks the returnees' matches (`store.lock_matches`), then reads the
         catalog: a concurrent re-match of the same returnee waits and then reads a catalog at
-        least as new, so a stale list never overwrites a fresher one."""
+        least as new, so a stale list never overwrites a fresher one. The work is written a
+        few returnees at a time: each write is a round trip, during which the process serves
+        requests, so no stretch of computing holds the process longer than a few of them."""
         if not returnee_ids:
             return
-        settings = load_settings(self.config)
+        policy = load_settings(self.config).policy
         returnee_ids = sorted(returnee_ids)
         store.lock_matches(tx, returnee_ids)
         day = today()
-        for start in range(0, len(returnee_ids), settings.rematch_batch):
-            batch = returnee_ids[start : start + settings.rematch_batch]
-            catalog = Catalog(store.live_resources(tx))  # read after the locks: see __doc__
-            previous = store.matched_resource_ids(tx, batch)
+        catalog = Catalog(store.live_resources(tx))  # read after the locks: see __doc__
+        previous = store.matched_resource_ids(tx, returnee_ids)
+        profiles = {p.returnee_id: p for p in store.profiles(tx, returnee_ids)}
+        for start in range(0, len(returnee_ids), WRITE_EVERY):
+            chunk = returnee_ids[start : start + WRITE_EVERY]
             computed = {
-                p.returnee_id: match_resources(p, catalog, settings.policy, day)
-                for p in store.profiles(tx, batch)
+                # no profile any more (consent withdrawn, erased): no matches
+                rid: match_resources(profiles[rid], catalog, policy, day) if rid in profiles else []
+                for rid in chunk
             }
-            for returnee_id in batch:
-                computed.setdefault(returnee_id, [])  # no profile any more: no matches
             store.replace_matches(tx, computed)
-            for returnee_id in batch:
-                matches = computed[returnee_id]
+            proposals = []
+            for returnee_id, matches in computed.items():
                 added, removed = diff(previous[returnee_id], [m.resource_id for m in matches])
                 if added or removed:
-                    tx.publish(
-                        "matches.proposed",
-                        proposed_data(returnee_id, matches, added, removed),
-                        subject=returnee_id,
-                    )
+                    data = proposed_data(returnee_id, matches, added, removed)
+                    proposals.append((data, returnee_id))
+            tx.publish_many("matches.proposed", proposals)
 
     def _forget(self, tx, returnee_id, withdrawn_at):
         store.lock_matches(tx, [returnee_id])

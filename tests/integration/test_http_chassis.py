@@ -2,6 +2,7 @@
 
 import uuid
 
+import eventlet
 import pytest
 import requests
 from marshmallow import Schema, fields, validate
@@ -21,6 +22,9 @@ class Greeting(Schema):
 
 class Listing(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+BUSY = eventlet.event.Event()  # what /busy waits for
 
 
 class Hello(Operable):
@@ -49,6 +53,11 @@ class Hello(Operable):
     @http("DELETE", "/greetings/<uuid:greeting_id>", status=204, roles=["advisor", "admin"])
     def forget(self, request, greeting_id):
         return 204, None
+
+    @http("GET", "/busy")
+    def busy(self, request):
+        BUSY.wait()
+        return {"done": True}
 
     @http("GET", "/boom")
     def boom(self, request):
@@ -191,6 +200,24 @@ def test_readiness_names_the_broker_when_it_is_down(container_factory, config_fo
     assert "refused" in ready.json()["broker"].lower(), ready.json()
     live = requests.get(f"{url}/health/live")
     assert live.status_code == 200 and live.json() == {"status": "live", "service": "accounts"}
+
+
+def test_probes_are_answered_while_every_worker_is_busy(container_factory, config_for):
+    global BUSY
+    BUSY = eventlet.event.Event()
+    container = container_factory(Hello, config_for("accounts", max_workers=2))
+    container.start()
+    url = service_url(container)
+    waiting = [eventlet.spawn(requests.get, f"{url}/busy", timeout=30) for _ in range(4)]
+    eventlet.sleep(0.3)  # two requests hold the workers, two wait for one
+    try:
+        for path in ("/health/live", "/health/ready", "/metrics"):
+            assert requests.get(f"{url}{path}", timeout=2).status_code == 200, path
+        with pytest.raises(requests.Timeout):  # anything else waits for a worker
+            requests.get(f"{url}/greetings", timeout=0.5)
+    finally:
+        BUSY.send()
+    assert [w.wait().status_code for w in waiting] == [200] * 4
 
 
 def test_openapi_document_is_valid_and_describes_the_routes(base_url):

@@ -11,7 +11,6 @@ import requests
 from chassis.db import ConnectionPool
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
-from services.matching import store
 from services.matching.seed import ICBC, LINKONG_PARK, RESOURCES, seed, seed_id
 from services.matching.service import MatchingService
 from tests.support import publish_events, query, service_url, wait_until
@@ -181,12 +180,7 @@ def test_registration_proposes_the_seeded_resources_that_fit(matching, token_for
     assert len(proposed.events("matches.proposed", wait=1.5)) == 1
 
 
-def test_a_new_resource_reaches_the_returnees_it_fits_and_no_others(
-    matching, token_for, spy, monkeypatch
-):
-    # Registrations lock returnees one by one; the reverse match (two returnees) takes the lock
-    # on all of them, as it does for large populations.
-    monkeypatch.setattr(store, "LOCK_EACH_UP_TO", 1)
+def test_a_new_resource_reaches_the_returnees_it_fits_and_no_others(matching, token_for, spy):
     proposed = spy("matching", "matches.proposed")
     fits = matching.register(needs=["office_space"])
     fits_too = matching.register(needs=["office_space", "legal"], industry="ai")
