@@ -10,7 +10,10 @@ from services.consulting import store
 from services.consulting.eligibility import assess_all, changes
 from services.consulting.screening import PASS, Columns, screen
 
-BATCH_SIZE = 5000
+# Returnees per re-assessment transaction: a profile event for one of them waits for at most one
+# batch, and a batch is a short stretch of work for the process.
+BATCH_SIZE = 500
+PUBLISH_EVERY = 50  # events validated and written per round trip
 
 
 def assessed_event(returnee_id, now, eligible: list[dict], newly, no_longer) -> dict:
@@ -55,36 +58,32 @@ def assess_returnee(tx, returnee_id, facts: dict, now: datetime) -> dict:
     return data
 
 
-def reassess_for_policy(tx, policy: dict, now: datetime, batch_size: int = BATCH_SIZE) -> int:
-    """Re-assess every returnee against one (new or changed) policy, batch by batch with the
-    vectorised screening, and publish `eligibility.assessed` only for returnees whose eligibility
-    for it changed. Returns how many changed."""
+def reassess_batch(tx, policy: dict, now: datetime, after, batch_size: int = BATCH_SIZE):
+    """Re-assess the next `batch_size` returnees by id after `after` against one (new or
+    changed) policy with the vectorised screening, and publish `eligibility.assessed` only for
+    those whose eligibility for it changed. Returns (the last returnee id of the batch, or None
+    when there were none left; how many changed)."""
     as_of = now.date()
-    changed_total, after = 0, None
-    while True:
-        rows = store.returnee_batch(tx, after, batch_size)
-        if not rows:
-            return changed_total
-        after = rows[-1]["id"]
-        ids = [str(r["id"]) for r in rows]
-        verdicts, tiers = screen(policy, Columns([r["facts"] for r in rows], as_of))
-        before = store.eligible_for_policy(tx, policy["id"], ids)
-        now_eligible, no_longer = {}, []
-        for returnee_id, verdict, tier_index in zip(ids, verdicts, tiers, strict=True):
-            tier = policy["tiers"][tier_index]["code"] if tier_index >= 0 else None
-            if verdict == PASS:
-                if returnee_id not in before or before[returnee_id] != tier:
-                    now_eligible[returnee_id] = tier
-            elif returnee_id in before:
-                no_longer.append(returnee_id)
-        store.apply_policy_changes(tx, policy["id"], policy["code"], now_eligible, no_longer)
-        changed = [*now_eligible, *no_longer]
-        if not changed:
-            continue
-        changed_total += len(changed)
-        lists = store.eligibility_lists(tx, changed)
+    rows = store.returnee_batch(tx, after, batch_size)
+    if not rows:
+        return None, 0
+    ids = [str(r["id"]) for r in rows]
+    verdicts, tiers = screen(policy, Columns([r["facts"] for r in rows], as_of))
+    before = store.eligible_for_policy(tx, policy["id"], ids)
+    now_eligible, no_longer = {}, []
+    for returnee_id, verdict, tier_index in zip(ids, verdicts, tiers, strict=True):
+        tier = policy["tiers"][tier_index]["code"] if tier_index >= 0 else None
+        if verdict == PASS:
+            if returnee_id not in before or before[returnee_id] != tier:
+                now_eligible[returnee_id] = tier
+        elif returnee_id in before:
+            no_longer.append(returnee_id)
+    store.apply_policy_changes(tx, policy["id"], policy["code"], now_eligible, no_longer)
+    changed = [*now_eligible, *no_longer]
+    lists = store.eligibility_lists(tx, changed) if changed else {}
+    for start in range(0, len(changed), PUBLISH_EVERY):
         events = []
-        for returnee_id in changed:
+        for returnee_id in changed[start : start + PUBLISH_EVERY]:
             newly_code = (
                 [policy["code"]]
                 if returnee_id in now_eligible and returnee_id not in before
@@ -97,4 +96,6 @@ def reassess_for_policy(tx, policy: dict, now: datetime, batch_size: int = BATCH
                     returnee_id,
                 )
             )
+        # One round trip per few events: the process serves requests in between.
         tx.publish_many("eligibility.assessed", events)
+    return ids[-1], len(changed)

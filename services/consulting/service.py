@@ -1,6 +1,7 @@
 """consulting service entrypoints: policy catalog, explained eligibility, consultations with SLA,
 station appointments."""
 
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -11,6 +12,7 @@ from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
 from chassis.i18n import add_translations
+from chassis.loops import Alarm, loop
 from chassis.settings import setting
 from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
 from services.consulting import assessing, store
@@ -42,6 +44,9 @@ from services.consulting.schemas import (
 SHANGHAI = timezone(timedelta(hours=8))
 SLA_CHECK_SECONDS = float(setting("consulting", "SLA_CHECK_SECONDS", "15"))
 SLA_CHECK_BATCH = 200
+# The re-assessment loop also runs this often without being woken: after a restart, what was
+# under way carries on.
+REASSESS_SWEEP_SECONDS = 5.0
 
 add_translations(
     {
@@ -114,6 +119,7 @@ class ConsultingService(Operable):
     db = Database()
     auth = Authenticator()
     clock = Clock()
+    wake_reassessment = Alarm("reassess_queued")
 
     # ------------------------------------------------------------------ policies
 
@@ -180,11 +186,28 @@ class ConsultingService(Operable):
 
     @subscribe("consulting", "policy.published")
     def reassess_for_policy(self, event):
+        """Record the re-assessment of every returnee against the policy; the re-assessment
+        loop does it, a batch per transaction."""
         with self.db.transaction() as tx:
-            policy = store.policy(tx, event.data["policy_id"])
-            if policy is None:
+            if store.policy(tx, event.data["policy_id"]) is None:
                 raise LookupError(f"policy {event.data['policy_id']} is not in the catalog")
-            assessing.reassess_for_policy(tx, policy, self.clock())
+            store.queue_reassessment(tx, event.data["policy_id"])
+        self.wake_reassessment()
+
+    @loop(interval=REASSESS_SWEEP_SECONDS)
+    def reassess_queued(self):
+        """Work through the re-assessments under way, a batch of returnees per transaction, for
+        up to a second per run (then the next run), so a stop waits for one batch only."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with self.db.transaction() as tx:
+                job = store.claim_reassessment(tx)
+                if job is None:
+                    return
+                policy = store.policy(tx, job["policy_id"])
+                after, _ = assessing.reassess_batch(tx, policy, self.clock(), job["after"])
+                store.advance_reassessment(tx, job["policy_id"], after)
+        self.wake_reassessment()
 
     @http(
         "GET",

@@ -174,6 +174,36 @@ def returnee_batch(tx, after, limit: int) -> list[dict]:
     return rows
 
 
+# ---------------------------------------------------------------- re-assessments
+
+
+def queue_reassessment(tx, policy_id) -> None:
+    """Re-assess every returnee against this policy, from the first (again, if it was under way:
+    the policy changed)."""
+    tx.execute(
+        "INSERT INTO reassessments (policy_id) VALUES (%s) ON CONFLICT (policy_id)"
+        " DO UPDATE SET after = NULL, queued_at = EXCLUDED.queued_at",
+        (policy_id,),
+    )
+
+
+def claim_reassessment(tx) -> dict | None:
+    """The oldest re-assessment under way, locked until the transaction ends; one another
+    transaction (a replica's loop) holds is skipped."""
+    return tx.one(
+        "SELECT policy_id::text AS policy_id, after::text AS after FROM reassessments"
+        " ORDER BY queued_at, policy_id LIMIT 1 FOR UPDATE SKIP LOCKED"
+    )
+
+
+def advance_reassessment(tx, policy_id, after: str | None) -> None:
+    """Record the last returnee done; None: the re-assessment is finished."""
+    if after is None:
+        tx.execute("DELETE FROM reassessments WHERE policy_id = %s", (policy_id,))
+    else:
+        tx.execute("UPDATE reassessments SET after = %s WHERE policy_id = %s", (after, policy_id))
+
+
 def erase_returnee(tx, returnee_id) -> None:
     """Everything held about a returnee: facts, assessments, consultations and appointments."""
     tx.execute(
