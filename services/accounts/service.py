@@ -9,7 +9,16 @@ from datetime import UTC, date, datetime
 
 from chassis.auth import Authenticator
 from chassis.db import Database
-from chassis.web import Conflict, HttpError, NotFound, Operable, TooManyRequests, Unauthorized, http
+from chassis.web import (
+    Conflict,
+    NotFound,
+    Operable,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    http,
+    invalid,
+)
 from services.accounts import store
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.credentials import (
@@ -26,6 +35,8 @@ from services.accounts.profile import (
     profile_problems,
 )
 from services.accounts.schemas import (
+    PASSWORD_RULE,
+    PROFILE_RULES,
     ConsentUpdate,
     OrganizationIn,
     OrganizationOut,
@@ -64,7 +75,7 @@ def returnee_view(row: dict) -> dict:
 def _check(profile: dict, today: date) -> None:
     problems = profile_problems(profile, today)
     if problems:
-        raise HttpError(fields=problems, code="invalid")
+        raise invalid(problems)
 
 
 class AccountsService(Operable):
@@ -82,6 +93,7 @@ class AccountsService(Operable):
         body=Registration,
         response=ReturneeOut(),
         status=201,
+        rules=(*PROFILE_RULES, PASSWORD_RULE),
         summary="Register a returnee (public)",
     )
     def register(self, request, body):
@@ -120,7 +132,7 @@ class AccountsService(Operable):
         "GET",
         "/returnees/<returnee_id>",
         response=ReturneeOut(),
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="A returnee's profile (the returnee, advisors, admins)",
     )
     def read_returnee(self, request, returnee_id):
@@ -136,7 +148,8 @@ class AccountsService(Operable):
         "/returnees/<returnee_id>",
         body=ProfileChanges,
         response=ReturneeOut(),
-        auth=True,
+        roles=["returnee", "admin"],
+        rules=PROFILE_RULES,
         summary="Change a returnee's profile or consents (the returnee, admins)",
     )
     def change_returnee(self, request, returnee_id, body):
@@ -178,7 +191,7 @@ class AccountsService(Operable):
         "PUT",
         "/returnees/<returnee_id>/consents",
         body=ConsentUpdate,
-        auth=True,
+        roles=["returnee", "admin"],
         summary="Grant or withdraw consent per purpose (the returnee, admins)",
     )
     def change_consents(self, request, returnee_id, body):
@@ -187,7 +200,7 @@ class AccountsService(Operable):
     @http(
         "GET",
         "/returnees/<returnee_id>/consents",
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Current consents and their history (the returnee, advisors, admins)",
     )
     def read_consents(self, request, returnee_id):
@@ -206,7 +219,7 @@ class AccountsService(Operable):
         "DELETE",
         "/returnees/<returnee_id>",
         status=204,
-        auth=True,
+        roles=["returnee", "admin"],
         summary="Erase a returnee's account and data (the returnee, admins)",
     )
     def erase_returnee(self, request, returnee_id):
@@ -288,6 +301,11 @@ class AccountsService(Operable):
         response=StaffOut(),
         status=201,
         roles=["admin"],
+        rules=(
+            "a provider has an organization_id",
+            "organization_id names a registered organization",
+            PASSWORD_RULE,
+        ),
         summary="Create a staff account: advisor, provider or admin (admins)",
     )
     def register_staff(self, request, body):
@@ -301,7 +319,7 @@ def register_staff(db, staff: dict, password_hash: str) -> dict:
     organization_id = staff.get("organization_id")
     with db.transaction() as tx:
         if organization_id and store.organization(tx, organization_id) is None:
-            raise HttpError(fields={"organization_id": ["No such organization."]}, code="invalid")
+            raise Unprocessable(fields={"organization_id": ["No such organization."]})
         try:
             store.create_account(
                 tx, staff_id, staff["email"], password_hash, staff["role"], organization_id

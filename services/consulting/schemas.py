@@ -4,9 +4,39 @@ from datetime import UTC
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.i18n import add_translations
+from chassis.web import HttpUrl, add_rules
 from contracts.vocabulary import POLICY_CODE, SLUG
 from services.consulting.consultations import TOPICS
-from services.consulting.eligibility import FIELDS, OPS
+from services.consulting.eligibility import (
+    DUPLICATE_ID,
+    FIELDS,
+    ISO_DATE,
+    KINDS,
+    MAX_WITHIN_DAYS,
+    ONE_GROUP,
+    OP_DOES_NOT_APPLY,
+    OPS,
+    UNKNOWN_FIELD,
+    VALUES,
+    WRONG_VALUE,
+    criterion_problem,
+)
+
+EFFECTIVE_TO_BEFORE_FROM = "must not be before effective_from"
+ENDS_BEFORE_START = "must be after starts_at"
+add_translations(
+    {
+        UNKNOWN_FIELD: "未知的比较字段。",
+        OP_DOES_NOT_APPLY: "该运算不适用于此字段。",
+        WRONG_VALUE: "该运算对此字段不接受这个值。",
+        ONE_GROUP: "条件组只能是 all 或 any 之一，且不含 field、op 或 value。",
+        DUPLICATE_ID: "同一列表中已有相同 id 的条件。",
+        EFFECTIVE_TO_BEFORE_FROM: "不能早于 effective_from",
+        ENDS_BEFORE_START: "必须晚于 starts_at",
+    }
+)
+add_rules(EFFECTIVE_TO_BEFORE_FROM, ENDS_BEFORE_START)
 
 
 class Localized(Schema):
@@ -18,7 +48,78 @@ class Localized(Schema):
 
 class Citation(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    url = fields.Url(required=True, schemes={"http", "https"})
+    url = HttpUrl(required=True)
+
+
+_VALUE_SCHEMAS = {
+    "number": {"type": "number"},
+    "text": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date", "pattern": ISO_DATE},
+}
+
+
+def _value_schema(kind: str, shape: str) -> dict:
+    if shape == "flag":
+        return {"type": "boolean", "description": "true: the field has a value; false: it has none"}
+    if shape == "days":
+        return {"type": "integer", "minimum": 0, "maximum": MAX_WITHIN_DAYS}
+    one = _VALUE_SCHEMAS[kind]
+    if shape == "one":
+        return one
+    if shape == "pair":
+        return {"type": "array", "items": one, "minItems": 2, "maxItems": 2,
+                "description": "[low, high]"}  # fmt: skip
+    return {"type": "array", "items": one}
+
+
+def _criterion_document(generated: dict) -> dict:
+    """A criterion is one of these shapes (what `eligibility.criterion_problem` checks): a leaf
+    comparing a field with the value its op takes for the field's kind, or a group."""
+    common = {
+        "id": generated["properties"]["id"],
+        "label": generated["properties"]["label"],
+    }
+    shapes = []
+    for kind, ops in VALUES.items():
+        names = sorted(f for f, k in KINDS.items() if k == kind)
+        by_shape: dict[str, list[str]] = {}
+        for op, shape in ops.items():
+            if shape != "flag":
+                by_shape.setdefault(shape, []).append(op)
+        for shape, same in by_shape.items():
+            shapes.append((names, same, _value_schema(kind, shape)))
+    shapes.append((sorted(KINDS), ["exists"], _value_schema("", "flag")))
+    leaves = [
+        {
+            "type": "object",
+            "properties": {
+                **common,
+                "field": {"type": "string", "enum": names},
+                "op": {"type": "string", "enum": ops},
+                "value": value,
+            },
+            "required": ["id", "label", "field", "op", "value"],
+            "additionalProperties": False,
+        }
+        for names, ops, value in shapes
+    ]
+    member = {"type": "array", "items": {"$ref": "#/components/schemas/Criterion"}}
+    groups = [
+        {
+            "type": "object",
+            "properties": {**common, group: member},
+            "required": ["id", "label", group],
+            "additionalProperties": False,
+        }
+        for group in ("all", "any")
+    ]
+    description = (
+        "A criterion compares a profile field with a value, in the shape its op takes for the"
+        " field's kind, or groups criteria (all of them, or any). Ids are unique among the"
+        " criteria of one list."
+    )
+    return {"description": description, "oneOf": [*leaves, *groups]}
 
 
 class Criterion(Schema):
@@ -26,6 +127,7 @@ class Criterion(Schema):
 
     class Meta:
         unknown = RAISE
+        openapi = _criterion_document
 
     id = fields.String(required=True, validate=validate.Regexp(SLUG))
     label = fields.Nested(Localized, required=True)
@@ -36,14 +138,10 @@ class Criterion(Schema):
     any = fields.List(fields.Nested(lambda: Criterion()))
 
     @validates_schema
-    def _criterion_or_group(self, data, **kwargs):
-        groups = [k for k in ("all", "any") if k in data]
-        if len(groups) > 1:
-            raise ValidationError("a group is either all or any", "any")
-        if not groups:
-            for key in ("field", "op"):
-                if key not in data:
-                    raise ValidationError("Missing data for required field.", key)
+    def _shape(self, data, **kwargs):
+        problem = criterion_problem(data)
+        if problem is not None:
+            raise ValidationError(problem[1], problem[0])
 
 
 class Tier(Schema):
@@ -67,7 +165,7 @@ class PolicyIn(Schema):
     @validates_schema
     def _dates_in_order(self, data, **kwargs):
         if data.get("effective_to") and data["effective_to"] < data["effective_from"]:
-            raise ValidationError("must not be before effective_from", "effective_to")
+            raise ValidationError(EFFECTIVE_TO_BEFORE_FROM, "effective_to")
 
 
 class PolicyOut(Schema):
@@ -148,7 +246,7 @@ class SlotIn(Schema):
     @validates_schema
     def _times_in_order(self, data, **kwargs):
         if data["ends_at"] <= data["starts_at"]:
-            raise ValidationError("must be after starts_at", "ends_at")
+            raise ValidationError(ENDS_BEFORE_START, "ends_at")
 
 
 class SlotOut(Schema):

@@ -14,7 +14,7 @@ from chassis.events import subscribe
 from chassis.i18n import add_translations
 from chassis.loops import Alarm, loop
 from chassis.settings import setting
-from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
+from chassis.web import Conflict, NotFound, Operable, Unprocessable, http
 from services.consulting import assessing, store
 from services.consulting import consultations as tickets
 from services.consulting.catalog import policy_id as seeded_policy_id
@@ -150,17 +150,20 @@ class ConsultingService(Operable):
         body=PolicyIn,
         response=PolicyOut(),
         status=201,
-        auth=True,
+        roles=["admin"],
+        rules=(
+            "effective_to is not before effective_from",
+            "criteria in one list (the policy's, a tier's, a group's) have different ids",
+        ),
         summary="Publish a policy (admin); emits policy.published",
     )
     def publish_policy(self, request, body):
-        self.auth.caller(request).require("admin")
         policy = {**body, "id": seeded_policy_id(body["code"]), "version": 1}
         try:
             validate_policy(policy)
-        except InvalidPolicy as exc:
-            raise HttpError(
-                "The policy's criteria cannot be evaluated.", fields=exc.errors, code="invalid"
+        except InvalidPolicy as exc:  # the shapes are the schema's: what is left is ids
+            raise Unprocessable(
+                "The policy's criteria cannot be evaluated.", fields=exc.errors
             ) from None
         with self.db.transaction() as tx:
             if not store.insert_policy(tx, policy):
@@ -213,7 +216,7 @@ class ConsultingService(Operable):
         "GET",
         "/returnees/<returnee_id>/eligibility",
         query=EligibilityQuery,
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Every policy with every criterion explained (self, advisor, admin)",
     )
     def eligibility(self, request, returnee_id, query):
@@ -245,17 +248,18 @@ class ConsultingService(Operable):
         "/consultations",
         body=ConsultationIn,
         status=201,
-        auth=True,
+        roles=["returnee"],
+        rules=("policy_id, when given, names a policy of the catalog",),
         summary="Ask a question (returnee); emits consultation.requested",
     )
     def request_consultation(self, request, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         now = self.clock()
         ticket = tickets.open_consultation(str(uuid.uuid4()), caller.id, body["topic"], now)
         policy_id = str(body["policy_id"]) if body["policy_id"] else None
         with self.db.transaction() as tx:
             if policy_id and store.policy(tx, policy_id) is None:
-                raise HttpError(fields={"policy_id": ["No such policy."]}, code="invalid")
+                raise Unprocessable(fields={"policy_id": ["No such policy."]})
             store.insert_consultation(tx, ticket, body["question"], policy_id)
             tx.publish(
                 "consultation.requested",
@@ -271,7 +275,7 @@ class ConsultingService(Operable):
         "GET",
         "/consultations",
         query=ConsultationQuery,
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Consultations: a returnee's own; advisors and admins see all",
     )
     def list_consultations(self, request, query):
@@ -279,8 +283,6 @@ class ConsultingService(Operable):
         returnee_id = query.get("returnee_id")
         if caller.role == "returnee":
             returnee_id = caller.id
-        elif caller.role not in ("advisor", "admin"):
-            raise Forbidden()
         with self.db.transaction() as tx:
             rows = store.consultations(
                 tx, returnee_id=returnee_id, status=query.get("status"), limit=query["limit"]
@@ -290,7 +292,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/consultations/<consultation_id>",
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="A consultation with its message thread",
     )
     def get_consultation(self, request, consultation_id):
@@ -304,7 +306,7 @@ class ConsultingService(Operable):
         "/consultations/<consultation_id>/messages",
         body=MessageIn,
         status=201,
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Write in the thread (returnee owner, advisor, admin)",
     )
     def post_message(self, request, consultation_id, body):
@@ -344,11 +346,12 @@ class ConsultingService(Operable):
         "POST",
         "/consultations/<consultation_id>/assign",
         body=AssignIn,
-        auth=True,
+        roles=["advisor", "admin"],
+        rules=("advisor_id, when given, names an advisor of the station",),
         summary="Assign to an advisor, or round-robin when none is named (advisor, admin)",
     )
     def assign_consultation(self, request, consultation_id, body):
-        caller = self.auth.caller(request).require("advisor", "admin")
+        caller = self.auth.caller(request)
         now = self.clock()
         with self.db.transaction() as tx:
             row = self._visible_consultation(tx, caller, consultation_id, lock=True)
@@ -356,7 +359,7 @@ class ConsultingService(Operable):
             if body["advisor_id"] is not None:
                 advisor = str(body["advisor_id"])
                 if not store.advisor_exists(tx, advisor):
-                    raise HttpError(fields={"advisor_id": ["No such advisor."]}, code="invalid")
+                    raise Unprocessable(fields={"advisor_id": ["No such advisor."]})
             else:
                 advisor = tickets.next_advisor(store.advisors_for_round_robin(tx))
                 if advisor is None:
@@ -370,7 +373,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/close",
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Close (returnee owner, advisor, admin); emits consultation.closed",
     )
     def close_consultation(self, request, consultation_id):
@@ -379,7 +382,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/reopen",
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Reopen a closed consultation; emits consultation.reopened",
     )
     def reopen_consultation(self, request, consultation_id):
@@ -389,11 +392,11 @@ class ConsultingService(Operable):
         "POST",
         "/consultations/<consultation_id>/rating",
         body=RatingIn,
-        auth=True,
+        roles=["returnee"],
         summary="Rate a closed consultation 1–5 (returnee owner)",
     )
     def rate_consultation(self, request, consultation_id, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         now = self.clock()
         with self.db.transaction() as tx:
             row = self._visible_consultation(tx, caller, consultation_id, lock=True)
@@ -443,11 +446,12 @@ class ConsultingService(Operable):
         body=SlotIn,
         response=SlotOut(),
         status=201,
-        auth=True,
+        roles=["advisor", "admin"],
+        rules=("ends_at is after starts_at",),
         summary="Publish a station time slot with a capacity (advisor, admin)",
     )
     def publish_slot(self, request, body):
-        caller = self.auth.caller(request).require("advisor", "admin")
+        caller = self.auth.caller(request)
         slot = {**body, "id": str(uuid.uuid4()), "advisor_id": caller.id}
         with self.db.transaction() as tx:
             store.insert_slot(tx, slot)
@@ -455,7 +459,6 @@ class ConsultingService(Operable):
 
     @http("GET", "/slots", response=SlotOut(many=True), auth=True, summary="Upcoming station slots")
     def list_slots(self, request):
-        self.auth.caller(request)
         with self.db.transaction() as tx:
             return store.slots(tx, self.clock())
 
@@ -465,11 +468,11 @@ class ConsultingService(Operable):
         body=AppointmentIn,
         response=AppointmentOut(),
         status=201,
-        auth=True,
+        roles=["returnee"],
         summary="Book a slot (returnee); emits appointment.booked",
     )
     def book_appointment(self, request, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         appointment_id = str(uuid.uuid4())
         with self.db.transaction() as tx:
             if store.slot(tx, body["slot_id"]) is None:
@@ -489,7 +492,7 @@ class ConsultingService(Operable):
         "GET",
         "/returnees/<returnee_id>/appointments",
         response=AppointmentOut(many=True),
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="A returnee's appointments (self, advisor, admin)",
     )
     def list_appointments(self, request, returnee_id):
@@ -502,7 +505,7 @@ class ConsultingService(Operable):
         "POST",
         "/appointments/<appointment_id>/cancel",
         response=AppointmentOut(),
-        auth=True,
+        roles=["returnee", "advisor", "admin"],
         summary="Cancel (returnee owner, advisor, admin); emits appointment.cancelled",
     )
     def cancel_appointment(self, request, appointment_id):
@@ -549,8 +552,6 @@ class ConsultingService(Operable):
 
     def _transition(self, request, consultation_id, action):
         caller = self.auth.caller(request)
-        if caller.role not in ("returnee", "advisor", "admin"):
-            raise Forbidden()
         now = self.clock()
         with self.db.transaction() as tx:
             row = self._visible_consultation(tx, caller, consultation_id, lock=True)

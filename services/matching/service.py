@@ -1,6 +1,5 @@
 """matching: the resource catalog, explainable matches, and cooperation intentions."""
 
-import json
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -11,7 +10,7 @@ from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
 from chassis.loops import Alarm, loop
-from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
+from chassis.web import Conflict, Forbidden, NotFound, Operable, Unprocessable, http
 from services.matching import store
 from services.matching.configuration import load_settings
 from services.matching.engine import Catalog, ReturneeTable, diff, match_resources
@@ -66,20 +65,25 @@ class MatchingService(Operable):
         response=ResourceOut(),
         status=201,
         roles=("provider", "admin"),
+        rules=(
+            "valid_until is not before valid_from",
+            "valid_until is not in the past (a Shanghai calendar day)",
+            "organization_id names an organization registered with the platform",
+        ),
         summary="Publish a resource of an organization (its provider, or an admin)",
     )
     def publish_resource(self, request, body):
-        caller = self.auth.caller(request).require("provider", "admin")
+        caller = self.auth.caller(request)
         if caller.role == "provider" and caller.organization_id != str(body["organization_id"]):
             raise Forbidden(
                 "Providers publish only their own organization's resources.",
                 zh="机构用户只能发布本机构的资源。",
             )
         if body["valid_until"] and body["valid_until"] < today():
-            raise HttpError(fields={"valid_until": [MUST_NOT_BE_PAST]}, code="invalid")
+            raise Unprocessable(fields={"valid_until": [MUST_NOT_BE_PAST]})
         with self.db.transaction() as tx:
             if store.organization(tx, body["organization_id"]) is None:
-                raise HttpError(fields={"organization_id": [UNKNOWN_ORGANIZATION]}, code="invalid")
+                raise Unprocessable(fields={"organization_id": [UNKNOWN_ORGANIZATION]})
             row = store.insert_resource(tx, str(uuid.uuid4()), body)
             tx.publish("resource.published", published_data(row), subject=row["id"])
         return row
@@ -111,7 +115,7 @@ class MatchingService(Operable):
         summary="Withdraw a resource (its organization's provider, or an admin)",
     )
     def withdraw_resource(self, request, resource_id):
-        caller = self.auth.caller(request).require("provider", "admin")
+        caller = self.auth.caller(request)
         with self.db.transaction() as tx:
             row = store.resource(tx, resource_id, lock=True)
             if row is None:
@@ -233,7 +237,7 @@ class MatchingService(Operable):
         summary="The returnee's interest in a match",
     )
     def feedback(self, request, match_id, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         with self.db.transaction() as tx:
             store.lock_matches(tx, [caller.id])  # before the match row: the order _rematch uses
             found = store.match(tx, match_id, lock=True)
@@ -269,7 +273,7 @@ class MatchingService(Operable):
         summary="Express interest in a matched resource (returnee)",
     )
     def express_intention(self, request, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         day = today()
         with self.db.transaction() as tx:
             resource = store.resource(tx, body["resource_id"])
@@ -299,22 +303,26 @@ class MatchingService(Operable):
     @http(
         "POST",
         "/intentions/<uuid:intention_id>/accept",
+        body=Decision,
+        optional_body=True,
         response=IntentionOut(),
         roles=("provider",),
         summary="Accept an intention: takes one place of the resource (provider)",
     )
-    def accept_intention(self, request, intention_id):
-        return self._decide(request, intention_id, "accepted")
+    def accept_intention(self, request, intention_id, body):
+        return self._decide(request, intention_id, "accepted", body["message"])
 
     @http(
         "POST",
         "/intentions/<uuid:intention_id>/decline",
+        body=Decision,
+        optional_body=True,
         response=IntentionOut(),
         roles=("provider",),
         summary="Decline an intention (provider)",
     )
-    def decline_intention(self, request, intention_id):
-        return self._decide(request, intention_id, "declined")
+    def decline_intention(self, request, intention_id, body):
+        return self._decide(request, intention_id, "declined", body["message"])
 
     @http(
         "GET",
@@ -325,7 +333,7 @@ class MatchingService(Operable):
         summary="The caller's intentions: a returnee's own, a provider's organization's",
     )
     def list_intentions(self, request, query):
-        caller = self.auth.caller(request).require("returnee", "provider", "admin")
+        caller = self.auth.caller(request)
         scope = {"status": query.get("status")}
         if caller.role == "returnee":
             scope["returnee_id"] = caller.id
@@ -344,22 +352,20 @@ class MatchingService(Operable):
         summary="Cooperation intentions per organization (admin, advisor)",
     )
     def intention_statistics(self, request):
-        self.auth.caller(request).require("admin", "advisor")
         with self.db.transaction() as tx:
             rows = store.intention_statistics(tx)
         return {"accepted": sum(r["accepted"] for r in rows), "organizations": rows}
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _decide(self, request, intention_id, status):
-        caller = self.auth.caller(request).require("provider")
-        decision = Decision().load(_optional_json(request))
+    def _decide(self, request, intention_id, status, message):
+        caller = self.auth.caller(request)
         with self.db.transaction() as tx:
             found = store.intention(tx, intention_id)
             if found is None:
                 raise NotFound("No such intention.", zh="合作意向不存在。")
             _require_owner(caller, found["organization_id"])
-            row = store.decide_intention(tx, intention_id, status, decision["message"])
+            row = store.decide_intention(tx, intention_id, status, message)
             if row is None:
                 raise Conflict("The intention has been decided already.", zh="该合作意向已处理。")
             if status == "accepted":
@@ -374,7 +380,7 @@ class MatchingService(Operable):
                 # A declined returnee is not proposed the same resource again.
                 store.dismiss(tx, row["returnee_id"], row["resource_id"])
                 self._rematch(tx, [row["returnee_id"]])
-            event = {**intention_data(row), "message": decision["message"]}
+            event = {**intention_data(row), "message": message}
             tx.publish(f"intention.{status}", event, subject=row["intention_id"])
         self.wake_rematch()
         return row
@@ -454,16 +460,3 @@ def _on_offer(resource: dict, day) -> bool:
         and (resource["valid_from"] is None or resource["valid_from"] <= day)
         and (resource["valid_until"] is None or resource["valid_until"] >= day)
     )
-
-
-def _optional_json(request) -> dict:
-    raw = request.get_data(as_text=True)
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise HttpError("The body is not valid JSON.", zh="请求体不是有效的 JSON。") from None
-    if not isinstance(payload, dict):
-        raise HttpError("The body must be a JSON object.", zh="请求体必须是 JSON 对象。")
-    return payload

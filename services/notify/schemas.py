@@ -1,9 +1,12 @@
 """HTTP payloads of the notify service."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+import re
 
+from marshmallow import Schema, fields, validate
+
+from chassis.web import HttpUrl
 from contracts import CATALOG
-from services.notify.domain import ANY, TEMPLATES, valid_zone
+from services.notify.domain import ANY, TEMPLATES, ZONES
 
 PERSONAL_CHANNELS = ("email", "in_app", "sms")
 STATUSES = ("queued", "sent", "failed", "suppressed")
@@ -46,15 +49,31 @@ class OptOut(Schema):
     )
 
 
-class QuietHours(Schema):
-    start = fields.Time(required=True, metadata={"description": "Local time, e.g. 22:00."})
-    end = fields.Time(required=True, metadata={"description": "Local time, e.g. 07:30."})
-    timezone = fields.String(load_default="Asia/Shanghai")
+CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
-    @validates_schema
-    def _known_zone(self, data, **kwargs):
-        if not valid_zone(data.get("timezone", "")):
-            raise ValidationError("Unknown time zone.", "timezone")
+
+class ClockTime(fields.Time):
+    """A local time of day as HH:MM or HH:MM:SS (the document's pattern; Python would also
+    read "2200" or "22")."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": CLOCK_TIME, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.match(CLOCK_TIME, value):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QuietHours(Schema):
+    start = ClockTime(required=True, metadata={"description": "Local time, e.g. 22:00."})
+    end = ClockTime(required=True, metadata={"description": "Local time, e.g. 07:30."})
+    timezone = fields.String(
+        load_default="Asia/Shanghai",
+        validate=validate.OneOf(ZONES, error="Unknown time zone."),
+        metadata={"description": "An IANA time zone name."},
+    )
 
 
 class PreferencesBody(Schema):
@@ -77,7 +96,7 @@ class PreferencesOut(PreferencesBody):
 
 
 class SubscriptionBody(Schema):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    url = HttpUrl(required=True)
     event_types = fields.List(
         fields.String(validate=validate.OneOf(SUBSCRIBABLE)),
         required=True,

@@ -33,10 +33,10 @@ from services.notify.schemas import (
 
 add_translations(
     {
-        "Unknown time zone.": "未知的时区。",
         "you may see only your own notifications": "您只能查看自己的通知",
         "you may manage only your own preferences": "您只能管理自己的通知偏好",
         "no such subscription": "订阅不存在",
+        "Unknown time zone.": "未知的时区。",
     }
 )
 
@@ -163,26 +163,24 @@ class NotifyService(Operable):
         if caller.id != str(recipient_id) and caller.role != "admin":
             raise Forbidden("you may manage only your own preferences")
 
-    @http("POST", "/subscriptions", body=SubscriptionBody, response=SubscriptionOut(), status=201,
-          auth=True, summary="Subscribe a district system's URL to events (admin)")  # fmt: skip
+    @http("POST", "/subscriptions", body=SubscriptionBody, response=SubscriptionOut(),
+          status=201, roles=["admin"],
+          summary="Subscribe a district system's URL to events (admin)")  # fmt: skip
     def subscribe_webhook(self, request, body):
-        self.auth.caller(request).require("admin")
         with self.db.transaction() as tx:
             return store.add_subscription(
                 tx, uuid.uuid4(), body["url"], sorted(set(body["event_types"])), body["secret"]
             )
 
-    @http("GET", "/subscriptions", response=SubscriptionOut(many=True), auth=True,
+    @http("GET", "/subscriptions", response=SubscriptionOut(many=True), roles=["admin"],
           summary="Webhook subscriptions (admin)")  # fmt: skip
     def list_subscriptions(self, request):
-        self.auth.caller(request).require("admin")
         with self.db.transaction() as tx:
             return store.subscriptions(tx)
 
-    @http("DELETE", "/subscriptions/<uuid:subscription_id>", status=204, auth=True,
+    @http("DELETE", "/subscriptions/<uuid:subscription_id>", status=204, roles=["admin"],
           summary="Remove a webhook subscription (admin)")  # fmt: skip
     def delete_subscription(self, request, subscription_id):
-        self.auth.caller(request).require("admin")
         with self.db.transaction() as tx:
             if not store.delete_subscription(tx, subscription_id):
                 raise NotFound("no such subscription")
