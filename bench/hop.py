@@ -35,10 +35,11 @@ import eventlet  # noqa: E402
 from kombu import Connection, Queue  # noqa: E402
 
 from bench.hop_sink import SINK_TABLE  # noqa: E402
-from chassis.db import ConnectionPool, Transaction  # noqa: E402
 from chassis.outbox import OutboxRelay  # noqa: E402
+from chassis.pool import ConnectionPool  # noqa: E402
 from chassis.settings import nameko_config  # noqa: E402
 from chassis.topology import declare_service  # noqa: E402
+from chassis.uow import SqlUnitOfWork  # noqa: E402
 from tests.support import ROOT, Databases, RabbitAdmin, query, vhost_uri  # noqa: E402
 
 WRITERS = 10
@@ -152,7 +153,7 @@ def run_platform(
         def write(indices):
             for i in indices:
                 with pool.cursor() as cur:
-                    tx = Transaction(cur, "accounts", None, None)
+                    tx = SqlUnitOfWork(cur, "accounts", None, None)
                     org_id = str(uuid.uuid4())
                     tx.publish(
                         "organization.registered",

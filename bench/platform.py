@@ -49,8 +49,8 @@ import psycopg2  # noqa: E402
 
 from bench.hop import percentile, run_baseline  # noqa: E402
 from chassis.settings import SERVICES  # noqa: E402
-from chassis.topology import declare_services  # noqa: E402
 from contracts.examples import EXAMPLES  # noqa: E402
+from deploy.topology import declare_services  # noqa: E402
 from tests.support import (  # noqa: E402
     ROOT,
     Databases,

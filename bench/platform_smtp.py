@@ -1,7 +1,7 @@
 """The SMTP server notify sends to during `bench/platform.py`, in its own process.
 
-Reuses the tests' real SMTP sink (`tests/integration/smtp_sink.py`) with native threads (no
-monkey-patching), so the load generator's process does not also serve SMTP. Prints its port,
+Reuses the tests' real SMTP sink (`deploy/mail_sink.py`, on aiosmtpd) without monkey-patching,
+so the load generator's process does not also serve SMTP. Prints its port,
 then answers each line on stdin with the number of messages accepted so far.
 
     python -m bench.platform_smtp

@@ -6,12 +6,12 @@ Never for production: every account gets the same password hash.
     python -m chassis.run accounts bench.platform_unhashed:UnhashedAccounts
 """
 
-from services.accounts import service
+from services.accounts import handlers, service
 from services.accounts.credentials import hash_password
 
 _PRECOMPUTED = hash_password("the same for every account")
 
-service.hash_password = lambda password: _PRECOMPUTED
+handlers.hash_password = lambda password: _PRECOMPUTED
 
 
 class UnhashedAccounts(service.AccountsService):

@@ -21,12 +21,13 @@ from nameko.extensions import DependencyProvider
 
 from chassis.web import Forbidden, Unauthorized
 
-ROLES = ("returnee", "advisor", "provider", "admin")
+ROLES = ("returnee", "advisor", "provider", "admin", "official")
 ROLE_NAMES_ZH = {
     "returnee": "返乡创业者",
     "advisor": "顾问",
     "provider": "资源提供方",
     "admin": "管理员",
+    "official": "区政府工作人员",
 }
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "iat", "sub", "role"]
 

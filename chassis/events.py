@@ -28,9 +28,10 @@ from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
-from chassis.db import CONNECTION_ERRORS, AlreadyHandled, DatabaseUnavailable
 from chassis.metrics import EVENTS_CONSUMED
+from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.topology import Subscription, declare_consumer, retry_delays
+from chassis.uow import AlreadyHandled
 from contracts import CATALOG, Event, InvalidEvent
 
 log = logging.getLogger(__name__)
@@ -269,3 +270,28 @@ def subscribe(producer: str, *event_types: str):
         return handler
 
     return decorate
+
+
+def on_event(producer: str, *event_types: str, use, units: bool = False, needs: tuple = ()):
+    """A subscriber that applies the use case `use(event, uow)` in one unit of work of the
+    service's `db`. A service's `on_event` lines are its routing table:
+
+        class ConsultingService(Operable):
+            assess_returnee = on_event(
+                "accounts", "returnee.registered", use=handlers.assess_returnee
+            )
+
+    `units=True`: the use case gets the database itself (`use(event, db)`) and opens units of
+    work as it needs (bounded batches, each its own transaction; the first records the inbox).
+    `needs`: names of further dependencies of the service passed as keywords (`alarm=...`)."""
+
+    def apply(self, event):
+        extra = {name: getattr(self, name) for name in needs}
+        if units:
+            return use(event, self.db, **extra)
+        with self.db.unit_of_work() as uow:
+            return use(event, uow, **extra)
+
+    apply.__name__ = apply.__qualname__ = use.__name__
+    apply.__doc__ = use.__doc__
+    return subscribe(producer, *event_types)(apply)

@@ -5,7 +5,9 @@
 
 SIGTERM or Ctrl-C stops it gracefully: consumers stop taking events, HTTP stops accepting, and
 running workers get `SHUTDOWN_TIMEOUT_SECONDS` to finish before the rest is killed. Events whose
-acks are lost on the way are redelivered and absorbed by the inbox.
+acks are lost on the way are redelivered and absorbed by the inbox. Started by the local runner,
+it also stops when the runner dies (`chassis.lifetime`). A port another process already serves
+stops it at start, with a line naming that process (`chassis.ports`).
 """
 
 import sys
@@ -15,30 +17,21 @@ from chassis import green
 green.patch()
 
 import errno  # noqa: E402
-import importlib  # noqa: E402
 import logging  # noqa: E402
 import signal  # noqa: E402
 
 import eventlet  # noqa: E402
+import eventlet.debug  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 
+from chassis.lifetime import stop_with_runner  # noqa: E402
+from chassis.loader import service_class  # noqa: E402
 from chassis.logs import configure_logging  # noqa: E402
+from chassis.ports import PortTaken  # noqa: E402
 from chassis.settings import nameko_config  # noqa: E402
 from chassis.topology import QueueMismatch  # noqa: E402
 
 log = logging.getLogger("chassis.run")
-
-
-def service_class(name: str, path: str | None = None):
-    """The service class `name` in `services/<name>/service.py`, or the `module:Class` given."""
-    if path:
-        module_name, _, class_name = path.partition(":")
-        return getattr(importlib.import_module(module_name), class_name)
-    module = importlib.import_module(f"services.{name}.service")
-    for value in vars(module).values():
-        if isinstance(value, type) and getattr(value, "name", None) == name:
-            return value
-    raise LookupError(f"services/{name}/service.py defines no service named {name!r}")
 
 
 def run(name: str, path: str | None = None) -> int:
@@ -59,11 +52,19 @@ def run(name: str, path: str | None = None) -> int:
     # Signal handlers run outside the hub: hand over to a greenthread.
     signal.signal(signal.SIGTERM, lambda *_: eventlet.spawn_n(stop))
     signal.signal(signal.SIGINT, lambda *_: eventlet.spawn_n(stop))
+    # What stops a start propagates to here, where a refusal is said in one line; the hub would
+    # also print it as a traceback from each greenthread it passed through.
+    eventlet.debug.hub_exceptions(False)
     try:
         runner.start()
     except QueueMismatch as exc:  # a restart would meet the same queue: say which and exit
         log.error("%s not started: %s", name, exc)
         return 1
+    except PortTaken as exc:
+        log.error("%s", exc.refusal(name))
+        return 1
+    finally:
+        eventlet.debug.hub_exceptions(True)
     log.info("%s started on %s", name, config["WEB_SERVER_ADDRESS"])
     waiter = eventlet.spawn(runner.wait)
     while True:
@@ -82,6 +83,7 @@ def main(argv=None) -> int:
     if len(argv) not in (1, 2):
         print("usage: python -m chassis.run <service> [module:ServiceClass]", file=sys.stderr)
         return 2
+    stop_with_runner(argv[0])
     configure_logging(argv[0])
     return run(*argv)
 

@@ -6,13 +6,17 @@ Each setting is read as `<SERVICE>_<NAME>` first (for example `ACCOUNTS_DATABASE
 
 import ipaddress
 import os
+from collections.abc import Mapping
 
-SERVICES = ("accounts", "consulting", "matching", "notify")
-PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004}
+SERVICES = ("accounts", "consulting", "matching", "notify", "insights")
+PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004, "insights": 8006}
 
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",
     "HTTP_HOST": "127.0.0.1",
+    # "true": processes may listen on one port together and share its connections (SO_REUSEPORT);
+    # otherwise a port another process serves stops the service at start.
+    "HTTP_REUSE_PORT": "false",
     "MAX_WORKERS": "10",
     "HTTP_RESERVED_WORKERS": "2",  # workers events never take: HTTP and probes stay answered
     "DB_POOL_SIZE": "",  # empty: MAX_WORKERS + 4
@@ -51,47 +55,10 @@ QUEUE_TYPES = ("classic", "quorum")
 DEVELOPMENT_JWT_SECRET = "development-only-secret-set-JWT_SECRET-in-production"
 
 
-# Every variable the chassis reads, and those each service reads beyond them. Compose, Kubernetes
-# and the local runner set only these (tests/unit/test_deploy_files.py checks compose).
-ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT"})
-SERVICE_ENVIRONMENT = {
-    "accounts": frozenset({"ADMIN_EMAIL", "ADMIN_PASSWORD", "DATA_KEY"}),
-    "consulting": frozenset({"SLA_CHECK_SECONDS"}),
-    "matching": frozenset(
-        {
-            "MATCH_WEIGHTS",
-            "MATCH_TOP_K",
-            "MATCH_MAX_ORGANIZATION_SHARE",
-            "MATCH_REMATCH_BATCH",
-            "MATCH_CONFIG_FILE",
-        }
-    ),
-    "notify": frozenset(
-        {
-            "SMTP_HOST",
-            "SMTP_PORT",
-            "SMTP_STARTTLS",
-            "SMTP_CA_FILE",
-            "SMTP_USERNAME",
-            "SMTP_PASSWORD",
-            "SMTP_FROM",
-            "SMTP_TIMEOUT_SECONDS",
-            "DELIVERY_INTERVAL_SECONDS",
-            "DELIVERY_BATCH_SIZE",
-            "DELIVERY_CONCURRENCY",
-            "DELIVERY_LEASE_SECONDS",
-            "DELIVERY_MAX_ATTEMPTS",
-            "DELIVERY_BASE_DELAY_SECONDS",
-            "DELIVERY_MAX_DELAY_SECONDS",
-            "DIGEST_WINDOW_SECONDS",
-            "WEBHOOK_TIMEOUT_SECONDS",
-            "WEBHOOK_MAX_FAILURES",
-            "SMS_ADAPTER",
-            "APPOINTMENT_REMINDER_HOURS",
-            "APPOINTMENT_REMINDER_INTERVAL_SECONDS",
-        }
-    ),
-}
+# Every variable the chassis reads. A service's own variables are declared by the service
+# (`services/<name>/settings.py`, `DECLARED`) and read with `service_settings`.
+# RUNNER_PID is set by the local runner alone: its children stop when it dies (chassis.lifetime).
+ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID"})
 
 
 def setting(service: str, name: str, default: str | None = None) -> str | None:
@@ -103,6 +70,17 @@ def setting(service: str, name: str, default: str | None = None) -> str | None:
     if default is not None:
         return default
     return DEFAULTS.get(name)
+
+
+def service_settings(service: str, declared: Mapping[str, str], config: Mapping | None = None
+                     ) -> dict[str, str]:  # fmt: skip
+    """A service's own settings as text, each from the container config when it names it (tests
+    do), else `<SERVICE>_<NAME>`, else `<NAME>`, else the service's declared default."""
+    config = config or {}
+    return {
+        name: str(config[name]) if name in config else setting(service, name, default)
+        for name, default in declared.items()
+    }
 
 
 def database_url(service: str) -> str:
@@ -133,6 +111,8 @@ def nameko_config(service: str, **overrides) -> dict:
     config = {
         "AMQP_URI": setting(service, "AMQP_URI"),
         "WEB_SERVER_ADDRESS": f"{setting(service, 'HTTP_HOST')}:{http_port(service)}",
+        "HTTP_REUSE_PORT": setting(service, "HTTP_REUSE_PORT").lower()
+        in ("1", "true", "yes", "on"),
         "max_workers": max_workers,
         "HTTP_RESERVED_WORKERS": int(setting(service, "HTTP_RESERVED_WORKERS")),
         "parent_calls_tracked": 1,

@@ -59,7 +59,7 @@ def _mismatch_advice(queue: Queue, reply: str) -> str:
         )
     return (
         f"{problem} Either set the configuration back, or drain the platform's queues and "
-        "delete them (or move to a new vhost), then run `python -m chassis.topology`; see "
+        "delete them (or move to a new vhost), then run `python -m deploy.topology`; see "
         f'docs/deploying.md, "Quorum queues on a cluster". The broker said: {reply}'
     )
 
@@ -174,12 +174,10 @@ def declare_consumer(
 
 def subscriptions_of(service_cls) -> list[Subscription]:
     """The event handlers a service class declares, read without starting it."""
-    from chassis.events import Subscriber
-
     found = []
     for attr, member in sorted(vars(service_cls).items()):
         for entrypoint in getattr(member, "nameko_entrypoints", ()):
-            if isinstance(entrypoint, Subscriber):
+            if getattr(entrypoint, "handles_events", False):
                 found.append(
                     Subscription(
                         service_cls.name, attr, entrypoint.producer, entrypoint.event_types
@@ -198,40 +196,3 @@ def declare_service(channel, service_cls, config: dict) -> None:
     declare_consumer(channel, subscriptions_of(service_cls), delays, retention, queue_type)
     # A service without handlers still has a dead-letter queue for operators to watch.
     declare_queue(channel, dead_letter_queue(service_cls.name, queue_type))
-
-
-def declare_services(amqp_uri: str, services: list[str]) -> None:
-    """The deploy step: every exchange and queue of the named services, before any of them runs."""
-    from kombu import Connection
-
-    from chassis.run import service_class
-    from chassis.settings import nameko_config
-
-    with Connection(amqp_uri, connect_timeout=5) as connection:
-        channel = connection.channel()
-        for service in services:
-            declare_service(channel, service_class(service), nameko_config(service))
-
-
-def main(argv=None) -> int:
-    import argparse
-    import sys
-
-    from chassis.settings import SERVICES, setting
-
-    parser = argparse.ArgumentParser(
-        prog="python -m chassis.topology", description=declare_services.__doc__
-    )
-    parser.add_argument("services", nargs="*", default=list(SERVICES))
-    args = parser.parse_args(argv)
-    try:
-        declare_services(setting(args.services[0], "AMQP_URI"), args.services)
-    except QueueMismatch as exc:
-        print(f"broker topology not declared: {exc}", file=sys.stderr)
-        return 1
-    print(f"broker topology declared for {', '.join(args.services)}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -28,10 +28,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from chassis.broker import BrokerUnavailable
-from chassis.db import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.i18n import negotiate, translate, translate_errors
 from chassis.logs import LogContext
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS, OUTBOX_OLDEST, OUTBOX_PENDING, exposition
+from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
+from chassis.ports import listen
 
 log = logging.getLogger(__name__)
 
@@ -57,22 +58,32 @@ DEFAULT_MESSAGES = {
 
 
 class HttpError(Exception):
+    """An answer in the error shape. `message` is English text whose Chinese the service's
+    message catalog holds (`chassis.i18n.add_translations`); `{name}` placeholders in it are
+    filled from `params` after translation:
+
+        raise Conflict("The consultation is {status} and cannot be changed.", status=status)
+    """
+
     status = 400
     code = "bad_request"
 
-    def __init__(self, message=None, fields=None, code=None, zh=None, headers=None):
+    def __init__(self, message=None, fields=None, code=None, zh=None, headers=None, **params):
         self.code = code or self.code
         en_default, zh_default = DEFAULT_MESSAGES.get(self.code, (self.code, None))
-        self.message = message or en_default
+        self.template = message or en_default
+        self.params = params
+        self.message = self.template.format(**params) if params else self.template
         self.zh = zh or (zh_default if message is None else None)
         self.fields = fields
         self.headers = headers
         super().__init__(self.message)
 
     def message_in(self, locale: str) -> str:
-        if locale == "zh-CN":
-            return self.zh or translate(self.message, locale)
-        return self.message
+        if locale != "zh-CN":
+            return self.message
+        text = self.zh or translate(self.template, locale)
+        return text.format(**self.params) if self.params else text
 
 
 class Unauthorized(HttpError):
@@ -226,6 +237,22 @@ class JsonWsgiApp(WsgiApp):
 
 
 class JsonWebServer(WebServer):
+    def setup(self):
+        # Bound here, before any extension starts (consumers included), so a port another
+        # process serves stops the service before it takes an event; `listen` refuses such a
+        # port rather than share it through SO_REUSEPORT as eventlet.listen would.
+        address = self.bind_addr
+        reuse_port = self.container.config.get("HTTP_REUSE_PORT", False)
+        self._sock = listen(address.address or "0.0.0.0", address.port, reuse_port)
+        super().setup()
+
+    def start(self):  # nameko's, on the socket bound in setup
+        if not self._starting:
+            self._starting = True
+            self._sock.settimeout(None)  # nameko's workaround for kombu issue 838
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            self._gt = self.container.spawn_managed_thread(self.run)
+
     def get_wsgi_app(self):
         return JsonWsgiApp(self)
 
@@ -352,8 +379,10 @@ class JsonHttp(HttpRequestHandler):
     responses {status: schema instance or None}: further documented outcomes that are not
               errors in the `Error` shape (e.g. a 503 with a body of its own)
     auth      True when a bearer token is required: checked before the body (401 first)
-    roles     roles allowed at all, checked right after the token (403 before the body);
-              object-level rules stay in the handler (`self.auth.caller(request)`)
+    roles     roles allowed at all, checked right after the token (403 before the body)
+    owner     the path parameter naming the returnee whose own data this is: that returnee
+              may call too ("self or one of `roles`"), checked with the roles. Rules that need
+              stored data (who owns a consultation) are named functions the use case calls.
     probe     answered outside the worker pool, in the web server's own greenthread: health
               probes and metrics stay answered while every worker is busy or waiting
     rules     the rules a valid body must also keep (fields compared with each other or with
@@ -364,12 +393,13 @@ class JsonHttp(HttpRequestHandler):
     server = JsonWebServer()
 
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
-                 auth=False, roles=None, summary=None, media_type="application/json",
-                 responses=None, probe=False, rules=(), optional_body=False,
-                 **kwargs):  # fmt: skip
+                 auth=False, roles=None, owner=None, summary=None,
+                 media_type="application/json", responses=None, probe=False, rules=(),
+                 optional_body=False, **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
+        self.owner = owner
         self.body_schema = body() if isinstance(body, type) else body
         if self.body_schema is not None:
             _json_types(self.body_schema, set())
@@ -378,7 +408,7 @@ class JsonHttp(HttpRequestHandler):
         self.status = status
         self.media_type = media_type
         self.responses = dict(responses or {})
-        self.auth = auth or bool(roles)
+        self.auth = auth or bool(roles) or bool(owner)
         self.summary = summary
         self.probe = probe
         self.rules = tuple(rules)
@@ -402,7 +432,10 @@ class JsonHttp(HttpRequestHandler):
         request.caller = None if token is None else self.tokens.verify(token)
         if self.auth and request.caller is None:
             raise Unauthorized(code="missing_token")
-        if self.roles:
+        if self.owner:
+            owner = request.path_values.get(self.owner)
+            request.caller.require_self_or(*(self.roles or ()), owner=owner)
+        elif self.roles:
             request.caller.require(*self.roles)
 
     def handle_request(self, request):

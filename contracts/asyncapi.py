@@ -19,7 +19,8 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from marshmallow import Schema
 
-from contracts.catalog import CATALOG, Catalog, EventType
+from contracts import CATALOG
+from contracts.catalog import Catalog, EventType
 from contracts.compatibility import breaking_changes
 from contracts.envelope import CONTENT_TYPE, EnvelopeSchema, dataschema
 from contracts.examples import example_event

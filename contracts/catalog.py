@@ -111,12 +111,3 @@ def _tolerate(field: fields.Field) -> None:
         _tolerant(field.schema)
     elif isinstance(field, fields.List):
         _tolerate(field.inner)
-
-
-def _load_catalog() -> Catalog:
-    from contracts.schemas import EVENT_TYPES
-
-    return Catalog(EVENT_TYPES)
-
-
-CATALOG = _load_catalog()

@@ -14,8 +14,9 @@ import json
 import sys
 from pathlib import Path
 
+from contracts import CATALOG
 from contracts.asyncapi import DOCUMENT_VERSION, data_schema
-from contracts.catalog import CATALOG, Catalog, EventType
+from contracts.catalog import Catalog, EventType
 from contracts.envelope import CONTENT_TYPE, dataschema
 from contracts.examples import example_event
 

@@ -7,6 +7,9 @@ Wire form (AMQP body, content type `application/cloudevents+json`)::
      "datacontenttype": "application/json",
      "dataschema": "urn:returnee-platform:event:returnee.registered:v1",
      "correlationid": "<uuid>", "causationid": "<uuid or null>", "data": {...}}
+
+`subject` is left out of an event about no aggregate: CloudEvents has no null subject (its SDKs
+refuse one), and an absent attribute is what a null one means in its JSON format.
 """
 
 import json
@@ -134,6 +137,9 @@ class Event:
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     correlation_id: str | None = None
     causation_id: str | None = None
+    # The bytes it arrived as (`from_json`), so a consumer that stores or forwards an event
+    # passes on exactly what its producer published; None for an event made in this process.
+    raw: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def producer(self) -> str:
@@ -153,6 +159,8 @@ class Event:
             "causationid": self.causation_id,
             "data": self.data,
         }
+        if self.subject is None:
+            del body["subject"]
         return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
     @classmethod
@@ -177,4 +185,5 @@ class Event:
             time=loaded["time"],
             correlation_id=loaded["correlationid"],
             causation_id=loaded["causationid"],
+            raw=body.encode("utf-8") if isinstance(body, str) else bytes(body),
         )

@@ -9,7 +9,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from contracts.catalog import CATALOG, Catalog, EventType
+from contracts import CATALOG
+from contracts.catalog import Catalog, EventType
 from contracts.envelope import Event
 
 # Times are Shanghai local time, as the platform's users see them.
@@ -44,6 +45,8 @@ RENT_SUBSIDY = _id("policy:changning-rent-subsidy")
 CONSULTATION = _id("consultation:startup-funding")
 APPOINTMENT = _id("appointment:li-wei-2026-12-03")
 SLOT = _id("slot:2026-12-03T14:00")
+OVERSEAS_TALENT = _id("policy:changning-overseas-talent-2026")
+APPLICATION = _id("application:li-wei-overseas-talent")
 FX_RESOURCE = _id("resource:icbc-cross-border")
 OFFICE_RESOURCE = _id("resource:linkong-office")
 INTENTION = _id("intention:li-wei-icbc")
@@ -109,6 +112,15 @@ _APPOINTMENT = {
     "location": "Changning Returnee Entrepreneur Service Station, room 201",
 }
 
+_APPLICATION = {
+    "application_id": APPLICATION,
+    "returnee_id": RETURNEE,
+    "policy_id": OVERSEAS_TALENT,
+    "code": "changning-overseas-talent-2026",
+    "policy_version": 2,
+    "tier": "b",
+}
+
 _INTENTION = {
     "intention_id": INTENTION,
     "returnee_id": RETURNEE,
@@ -169,6 +181,7 @@ EXAMPLES: dict[tuple[str, int], Example] = {
             },
             "effective_from": "2024-01-01",
             "effective_to": "2026-12-31",
+            "version": 2,
         },
         STARTUP_SUPPORT,
     ),
@@ -177,8 +190,18 @@ EXAMPLES: dict[tuple[str, int], Example] = {
             "returnee_id": RETURNEE,
             "assessed_at": "2026-11-28T09:59:30+08:00",
             "eligible": [
-                {"policy_id": STARTUP_SUPPORT, "code": "national-startup-support", "tier": "key"},
-                {"policy_id": RENT_SUBSIDY, "code": "changning-rent-subsidy", "tier": None},
+                {
+                    "policy_id": STARTUP_SUPPORT,
+                    "code": "national-startup-support",
+                    "tier": "key",
+                    "version": 2,
+                },
+                {
+                    "policy_id": RENT_SUBSIDY,
+                    "code": "changning-rent-subsidy",
+                    "tier": None,
+                    "version": 2,
+                },
             ],
             "newly_eligible": ["national-startup-support"],
             "no_longer_eligible": ["guaranteed-startup-loan-pre-startup"],
@@ -230,6 +253,16 @@ EXAMPLES: dict[tuple[str, int], Example] = {
             "due_at": "2026-11-28T09:30:00+08:00",
         },
         CONSULTATION,
+    ),
+    ("application.submitted", 1): Example({**_APPLICATION, "status": "submitted"}, APPLICATION),
+    ("application.approved", 1): Example({**_APPLICATION, "status": "approved"}, APPLICATION),
+    ("application.rejected", 1): Example({**_APPLICATION, "status": "rejected"}, APPLICATION),
+    ("application.awarded", 1): Example(
+        {**_APPLICATION, "status": "awarded", "amount_cny": 100000, "awarded_on": "2026-12-18"},
+        APPLICATION,
+    ),
+    ("application.withdrawn", 1): Example(
+        {**_APPLICATION, "status": "withdrawn", "withdrawn_from": "submitted"}, APPLICATION
     ),
     ("appointment.booked", 1): Example(_APPOINTMENT, APPOINTMENT),
     ("appointment.cancelled", 1): Example(

@@ -68,6 +68,18 @@ CONSULTATION_STATUSES = (
 
 SLA_DEADLINES = ("first_response", "resolution")
 
+# An application for a policy: draft → submitted → under_review → approved | rejected, approved →
+# awarded; withdrawn from any open state (draft, submitted, under_review, approved).
+APPLICATION_STATUSES = (
+    "draft",
+    "submitted",
+    "under_review",
+    "approved",
+    "rejected",
+    "awarded",
+    "withdrawn",
+)
+
 RESOURCE_KINDS = (
     "financing",
     "cross_border_finance",

@@ -2,18 +2,27 @@
 
 Three returnees register (zh-CN and en); the platform assesses their eligibility and matches
 resources, with reasons; one expresses interest in a park's office space and the park accepts;
-another asks a funding question and an advisor answers; then each one's notifications, and the
-emails the mail sink caught.
+another asks a funding question and an advisor answers; one goes from eligible to awarded (what
+is still missing, a consultation about the grant, the checklist, submission, review, approval,
+award); an admin previews a new version of the grant before publishing it; the funnel per
+policy as the events count it; then each one's notifications, the emails the mail sink caught,
+and the day's figures as a district official reads them.
 """
 
 import itertools
+import json
 import sys
 import time
+import unicodedata
 import uuid
+from collections import defaultdict
+from datetime import datetime
 
 import requests
 import yaml
+from kombu import Connection, Exchange, Queue, binding
 
+from chassis.clock import SHANGHAI
 from chassis.settings import PORTS, setting
 from deploy.local import DEMO_ADMIN, ROOT
 
@@ -96,6 +105,75 @@ def registration(person: dict) -> dict:
     return body
 
 
+# The funnel per policy: newly eligible → consulted → applied → approved → awarded, each stage
+# a distinct returnee, counted from consulting's events alone (as a statistics system would).
+FUNNEL = ("newly_eligible", "consulted", "applied", "approved", "awarded")
+FUNNEL_EVENTS = (
+    "eligibility.assessed",
+    "consultation.requested",
+    "application.submitted",
+    "application.approved",
+    "application.awarded",
+)
+_STAGE_OF = {
+    "application.submitted": "applied",
+    "application.approved": "approved",
+    "application.awarded": "awarded",
+}
+
+
+def funnel(events: list[dict]) -> dict[str, dict]:
+    """{policy code: {stage: returnees, "awarded_cny": total}} from CloudEvents bodies in any
+    order. A consultation names its policy by id: the code comes from the other events."""
+    codes, asked = {}, []
+    reached: dict[str, dict[str, set]] = defaultdict(lambda: {s: set() for s in FUNNEL})
+    awards: dict[str, tuple[str, int]] = {}  # application → (code, amount): once each
+    for event in events:
+        data, type_ = event["data"], event["type"]
+        if type_ == "eligibility.assessed":
+            codes.update({p["policy_id"]: p["code"] for p in data["eligible"]})
+            for code in data["newly_eligible"]:
+                reached[code]["newly_eligible"].add(data["returnee_id"])
+        elif type_ == "consultation.requested" and data.get("policy_id"):
+            asked.append((data["policy_id"], data["returnee_id"]))
+        elif type_ in _STAGE_OF:
+            codes[data["policy_id"]] = data["code"]
+            reached[data["code"]][_STAGE_OF[type_]].add(data["returnee_id"])
+            if type_ == "application.awarded":
+                awards[data["application_id"]] = (data["code"], data["amount_cny"])
+    for policy_id, returnee_id in asked:
+        if policy_id in codes:
+            reached[codes[policy_id]]["consulted"].add(returnee_id)
+    awarded: dict[str, int] = defaultdict(int)
+    for code, amount in awards.values():
+        awarded[code] += amount
+    return {
+        code: {**{s: len(stages[s]) for s in FUNNEL}, "awarded_cny": awarded[code]}
+        for code, stages in sorted(reached.items())
+    }
+
+
+def listen(types: tuple[str, ...]):
+    """A queue of consulting's events of `types`, for this demo only (gone when it ends)."""
+    connection = Connection(setting("consulting", "AMQP_URI"))
+    exchange = Exchange("consulting.events", type="topic", passive=True)
+    queue = Queue(
+        f"demo.funnel.{uuid.uuid4().hex[:8]}",
+        bindings=[binding(exchange, routing_key=t) for t in types],
+        exclusive=True,
+        auto_delete=True,
+    )(connection.channel())
+    queue.declare()
+    return connection, queue
+
+
+def drained(queue) -> list[dict]:
+    events = []
+    while (message := queue.get(no_ack=True)) is not None:
+        events.append(json.loads(message.body))
+    return events
+
+
 def main() -> int:
     for service in PORTS:
         try:
@@ -107,6 +185,10 @@ def main() -> int:
         setting("accounts", "ADMIN_EMAIL") or DEMO_ADMIN["ADMIN_EMAIL"],
         setting("accounts", "ADMIN_PASSWORD") or DEMO_ADMIN["ADMIN_PASSWORD"],
     )
+    connection, events = listen(FUNNEL_EVENTS)
+
+    official = district_official(admin)
+    before = _ok(call("GET", "insights", "/statistics/overview", official)) or {}
 
     heading("1. Three returnees register")
     returnees = []
@@ -215,8 +297,22 @@ def main() -> int:
     now = _ok(call("GET", "consulting", f"/consultations/{ticket['id']}", emma["token"]))
     print(f"  {emma['name']} asked about {ticket['topic']}; the ticket is now {now['status']}")
 
-    heading("6. What each returnee was told")
-    expected = {li["id"]: "intention_update", emma["id"]: "consultation_update"}
+    heading("6. From eligible to awarded")
+    awarded_to(li, emma, admin)
+
+    heading("7. Before publishing: the impact of a new version of the grant")
+    preview_grant(admin)
+
+    heading("8. The funnel per policy, counted from the events")
+    time.sleep(1.5)  # the outbox relay publishes within a second
+    for code, stages in funnel(drained(events)).items():
+        if stages["consulted"] or stages["applied"]:
+            counts = " → ".join(f"{stage} {stages[stage]}" for stage in FUNNEL)
+            print(f"  {code}: {counts}; awarded {stages['awarded_cny']:,} CNY")
+    connection.release()
+
+    heading("9. What each returnee was told")
+    expected = {li["id"]: "application_update", emma["id"]: "consultation_update"}
     for r in returnees:
         template = expected.get(r["id"], "welcome")
 
@@ -232,7 +328,7 @@ def main() -> int:
             print(f"    [{n['channel']:<6}] {n['template']:<20} {n['subject']}")
     print("  (matches_found emails wait for the digest window, DIGEST_WINDOW_SECONDS)")
 
-    heading("7. Emails caught by the mail sink")
+    heading("10. Emails caught by the mail sink")
     mails = caught_mails()
     if mails is None:
         print("  (no local mail sink: emails went to the configured SMTP server)")
@@ -240,8 +336,151 @@ def main() -> int:
         addresses = {r["email"] for r in returnees}
         for mail in [m for m in mails if any(a in m["to"] for a in addresses)]:
             print(f"  to {mail['to']}: {mail['subject']}")
+
+    heading("8. Today's figures, as the district office reads them (insights)")
+    figures = wait(
+        "the morning counted",
+        lambda: counted(official, before, registrations=3, accepted=1, answered=1),
+    )
+    for line in figures_table(figures):
+        print(f"  {line}")
     print()
     return 0
+
+
+def district_official(admin: str) -> str:
+    """A district office account (role `official`: statistics only), signed in."""
+    email = f"official.{uuid.uuid4().hex[:8]}@district.example"
+    body = {"email": email, "password": PASSWORD, "name": "区政府 Official", "role": "official"}
+    call("POST", "accounts", "/staff", admin, json=body).raise_for_status()
+    return sign_in(email, PASSWORD)
+
+
+def counted(token: str, before: dict, registrations: int, accepted: int, answered: int):
+    """Today's overview once it holds this run's registrations, intention and answer."""
+    now = _ok(call("GET", "insights", "/statistics/overview", token))
+    if now is None:
+        return None
+    grew = {
+        "registrations": now["registrations"] - before.get("registrations", 0),
+        "accepted": now["intentions"]["accepted"] - before.get("intentions", {}).get("accepted", 0),
+        "answered": now["consultations"]["answered"]
+        - before.get("consultations", {}).get("answered", 0),
+    }
+    wanted = {"registrations": registrations, "accepted": accepted, "answered": answered}
+    return now if all(grew[k] >= n for k, n in wanted.items()) else None
+
+
+def figures_table(figures: dict) -> list[str]:
+    """The overview as a small table of the period's figures."""
+    consultations, intentions = figures["consultations"], figures["intentions"]
+    pct = consultations["first_response_within_sla_pct"]
+    rows = [
+        ("注册 Registrations", figures["registrations"]),
+        ("在册 Returnees active", figures["returnees_active"]),
+        ("政策资格 Became eligible", sum(figures["eligible_by_policy"].values())),
+        ("匹配 Matches proposed", figures["matches_proposed"]),
+        ("合作意向 Intentions expressed / accepted",
+         f"{intentions['expressed']} / {intentions['accepted']}"),
+        ("咨询 Consultations requested / answered",
+         f"{consultations['requested']} / {consultations['answered']}"),
+        ("首次响应达标 First response in time", "—" if pct is None else f"{pct:.0f} %"),
+        ("驿站预约 Appointments booked", figures["appointments"]["booked"]),
+    ]  # fmt: skip
+    industries = ", ".join(f"{k} {n}" for k, n in list(figures["by_industry"].items())[:4])
+    width = max(_columns(label) for label, _ in rows) + 2
+    since = min(datetime.fromisoformat(t) for t in figures["counted_from"].values() if t)
+    lines = [
+        f"{figures['from']} – {figures['to']} (Asia/Shanghai days), counted from "
+        f"{since.astimezone(SHANGHAI):%Y-%m-%d %H:%M}"
+    ]
+    lines += [f"{_pad(label, width)}{value:>8}" for label, value in rows]
+    lines.append(f"{_pad('行业 By industry', width)}{industries}")
+    if not figures["complete"]:
+        lines.append("(incomplete: see counted_from; activities are not counted yet)")
+    return lines
+
+
+def _columns(text: str) -> int:
+    """Terminal columns of `text`: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _columns(text))
+
+
+GRANT = "changning-overseas-talent-2026"
+
+
+def awarded_to(li: dict, emma: dict, admin: str) -> None:
+    """Li Wei goes from eligible to awarded; Emma learns what is still missing."""
+    missing = _ok(call("GET", "consulting", f"/returnees/{emma['id']}/missing-facts",
+                       emma["token"], "en"))  # fmt: skip
+    print(f"  {emma['name']}: still missing, to tell or bring at the station (一次告知):")
+    for fact in missing["facts"][:4]:
+        codes = ", ".join(p["code"] for p in fact["policies"])
+        print(f"    · tell us: {fact['tell_us']} — bring: {fact['bring']}  ({codes})")
+    grant = _ok(call("GET", "consulting", "/policies", li["token"]))
+    policy = next(p for p in grant if p["code"] == GRANT)
+    asked = call("POST", "consulting", "/consultations", li["token"], li["locale"],
+                 json={"topic": "funding", "question": "这项资助需要准备哪些材料？",
+                       "policy_id": policy["id"]})  # fmt: skip
+    asked.raise_for_status()
+    started = call("POST", "consulting", "/applications", li["token"], li["locale"],
+                   json={"policy_id": policy["id"]})  # fmt: skip
+    started.raise_for_status()
+    application = started.json()
+    print(f"  {li['name']} applies for {GRANT} (tier {application['tier']}, rules version "
+          f"{application['policy_version']}); the checklist:")  # fmt: skip
+    for item in application["checklist"]:
+        print(f"    ☐ {item['title']}")
+        call("PUT", "consulting",
+             f"/applications/{application['id']}/checklist/{item['document_id']}",
+             li["token"], json={"reference": "窗口3已收"}).raise_for_status()  # fmt: skip
+    advisor = sign_in(REFERENCE["advisors"][0]["email"], REFERENCE["demo_password"])
+    aid = application["id"]
+    steps = [
+        (li["token"], "submit", {}),
+        (advisor, "review", {"note": "材料齐全"}),
+        (advisor, "approve", {}),
+        (advisor, "award", {"amount_cny": 100000, "awarded_on": "2026-12-18"}),
+    ]
+    for token, action, body in steps:
+        call("POST", "consulting", f"/applications/{aid}/{action}", token,
+             json=body).raise_for_status()  # fmt: skip
+    seen = _ok(call("GET", "consulting", f"/applications/{aid}", li["token"], li["locale"]))
+    print("  the history the returnee sees:")
+    for step in seen["history"]:
+        note = f"  · {step['note']}" if step["note"] else ""
+        moved = f"{step['from_status'] or '—':>12} → {step['status']:<12}"
+        print(f"    {step['at'][:19]}  {moved} by {step['actor_role']}{note}")
+    print(f"  awarded {seen['amount_cny']:,} CNY on {seen['awarded_on']}")
+
+
+def preview_grant(admin: str) -> None:
+    grant = next(p for p in _ok(call("GET", "consulting", "/policies", admin))
+                 if p["code"] == GRANT)  # fmt: skip
+    draft = {k: grant[k] for k in ("code", "title", "summary", "citation", "criteria", "tiers",
+                                   "documents", "effective_from", "effective_to",
+                                   "application_deadline")}  # fmt: skip
+    # The draft: key industries only, tier B raised to 120,000 CNY.
+    draft["criteria"].append(
+        {"id": "key_industry", "label": {"zh-CN": "重点产业", "en": "A key industry"},
+         "field": "industry", "op": "in", "value": ["biotech", "ai", "advanced_manufacturing"]}
+    )  # fmt: skip
+    draft["tiers"][1]["award_cny"] = 120000
+    impact = call("POST", "consulting", "/policies/preview", admin, json=draft)
+    impact.raise_for_status()
+    found = impact.json()
+    print(f"  over {found['caseload']} consenting returnees (nothing stored or announced):")
+    newly, gone = found["newly_eligible"]["count"], found["no_longer_eligible"]["count"]
+    print(f"    eligible {found['eligible']['before']} → {found['eligible']['after']}; newly "
+          f"{newly}, no longer {gone}")  # fmt: skip
+    for way in ("newly_eligible", "no_longer_eligible"):
+        for entry in found[way]["by_industry"]:
+            print(f"    {way}: {entry['count']} in {entry['industry']}")
+    print(f"    budget {found['budget']['before_cny']:,} → {found['budget']['after_cny']:,} CNY")
 
 
 def caught_mails() -> list[dict] | None:

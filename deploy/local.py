@@ -23,20 +23,35 @@ import yaml
 from kombu import Connection
 
 from chassis.migrate import migrate
+from chassis.ports import PortTaken, listen
 from chassis.settings import SERVICES, database_url, http_port, setting
-from chassis.topology import QueueMismatch, declare_services
+from chassis.topology import QueueMismatch
+from deploy.topology import declare_services
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
-COLORS = {"accounts": 36, "consulting": 35, "matching": 33, "notify": 32}
+COLORS = {"accounts": 36, "consulting": 35, "matching": 33, "notify": 32, "insights": 34}
 
 
 class SetupError(RuntimeError):
     pass
 
 
+def emit(text: str, stream=None) -> None:
+    """Write to stdout (or `stream`); once nobody reads it (`make run | head`, a `tee` gone with
+    Ctrl-C), to /dev/null: the runner goes on, and still stops its services when told to."""
+    stream = stream or sys.stdout
+    try:
+        stream.write(text)
+        stream.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())  # what is still buffered goes there on the next flush
+        os.close(devnull)
+
+
 def say(message: str) -> None:
-    print(f"[platform] {message}", flush=True)
+    emit(f"[platform] {message}\n")
 
 
 def _safe(url: str) -> str:
@@ -145,12 +160,32 @@ def prepare(services: list[str], for_tests: bool = False) -> None:
         say(f"{service}: database {_safe(database_url(service))} migrated")
         if (ROOT / "services" / service / "seed.py").exists():
             # Reference data (policies, resources, topics), loaded idempotently.
-            subprocess.run([sys.executable, "-m", f"services.{service}.seed"], cwd=ROOT, check=True)
+            # Its output passes through the runner, which survives a stdout nobody reads.
+            seeded = subprocess.run(
+                [sys.executable, "-m", f"services.{service}.seed"],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            emit(seeded.stdout)
+            if seeded.returncode:
+                raise SetupError(f"{service}: seeding failed with status {seeded.returncode}")
     try:
         declare_services(setting(services[0], "AMQP_URI"), services)
     except QueueMismatch as exc:
         raise SetupError(str(exc)) from None
     say(f"broker topology declared for {', '.join(services)}")
+
+
+def ensure_ports_free(services: list[str]) -> None:
+    """Refuse to start a service on a port another process serves (a second `make run`), before
+    anything is prepared; each service checks again as it binds."""
+    for service in services:
+        try:
+            listen(setting(service, "HTTP_HOST"), http_port(service)).close()
+        except PortTaken as exc:
+            raise SetupError(exc.refusal(service)) from None
 
 
 def _port_taken(port: int) -> bool:
@@ -164,9 +199,8 @@ def _pipe(name: str, stream, color: bool) -> None:
     prefix = f"{name:<10}|"
     if color:
         prefix = f"\033[{COLORS.get(name, 37)}m{prefix}\033[0m"
-    for line in iter(stream.readline, ""):
-        sys.stdout.write(f"{prefix} {line}")
-        sys.stdout.flush()
+    for line in iter(stream.readline, ""):  # read to the end, so a service never blocks
+        emit(f"{prefix} {line}")
 
 
 # The station's first admin on a development machine, unless the environment names one.
@@ -174,6 +208,7 @@ DEMO_ADMIN = {"ADMIN_EMAIL": "admin@station.example", "ADMIN_PASSWORD": "Station
 
 
 def run(services: list[str]) -> int:
+    ensure_ports_free(services)
     prepare(services)
     for name, value in DEMO_ADMIN.items():
         os.environ.setdefault(name, value)
@@ -183,11 +218,22 @@ def run(services: list[str]) -> int:
         # No mail server configured: catch notify's emails locally, as Mailpit does in compose.
         commands = {"mail": ["-m", "deploy.mail_sink"], **commands}
         os.environ["NOTIFY_SMTP_HOST"], os.environ["NOTIFY_SMTP_PORT"] = "127.0.0.1", "1025"
+    stopping = threading.Event()
+
+    def stop(signum, frame):
+        stopping.set()
+
+    # Before the first service starts, so no signal ends the runner without stopping them.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGHUP: terminal closed
+        signal.signal(signum, stop)
+    # Each child stops when the runner dies, even of SIGKILL (chassis.lifetime).
+    environment = {**os.environ, "RUNNER_PID": str(os.getpid())}
     processes: dict[str, subprocess.Popen] = {}
     for service, command in commands.items():
         processes[service] = subprocess.Popen(
             [sys.executable, *command],
             cwd=ROOT,
+            env=environment,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -210,13 +256,6 @@ def run(services: list[str]) -> int:
         say(f"advisors: {advisors} / {staff['demo_password']}")
         say("then, in another terminal: make demo")
 
-    stopping = threading.Event()
-
-    def stop(signum, frame):
-        stopping.set()
-
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
     exit_code = 0
     while not stopping.is_set():
         for service, process in processes.items():
@@ -256,7 +295,7 @@ def main(argv=None) -> int:
             return 0
         return run(services)
     except SetupError as exc:
-        print(f"[platform] {exc}", file=sys.stderr)
+        emit(f"[platform] {exc}\n", sys.stderr)
         return 1
 
 

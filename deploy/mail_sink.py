@@ -1,33 +1,59 @@
-"""A small real SMTP server that keeps what it receives: the local mail sink of `make run`
-(as Mailpit is in compose) and the mail server of the tests.
+"""A real SMTP server that keeps what it receives: the local mail sink of `make run` (as Mailpit
+is in compose) and the mail server of the tests.
 
-Speaks EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP and QUIT; keeps every accepted message parsed as
-an `email.message.EmailMessage` and counts sessions. `outage(n)` makes it answer `451` to the
-next `n` MAIL commands, as a mail server in trouble does, so senders must retry; `hang_up()`
-closes every open session, as a server does with idle ones. Under eventlet's monkey-patching its
-threads are green threads, which is all it needs.
+The SMTP side is aiosmtpd's, which holds a sender to RFC 5321 as a strict relay does: a line of
+more than 1,000 octets fails the message with `500 Line too long`, and a message counts only once
+its `<CRLF>.<CRLF>` arrived. On top of it the sink refuses, with `500 5.5.2`, a message holding a
+bare LF or CR (as Postfix 3.9 and others do since the SMTP smuggling fixes) or a line of more
+than 998 octets before its CRLF (RFC 5321 4.5.3.1.6; aiosmtpd lets one octet more through).
+It keeps every accepted message parsed as an `email.message.EmailMessage` and counts sessions.
+`outage(n)` makes it answer `451` to the next `n` MAIL commands, as a mail server in trouble
+does, so senders must retry; `hang_up()` closes every open session, as a server does with idle
+ones.
 
 Like a real relay, and only when asked: `tls=(certfile, keyfile)` offers STARTTLS (RFC 3207);
-`credentials={"user": "password"}` offers AUTH PLAIN and LOGIN (RFC 4954) and refuses mail from
-a session that has not authenticated; `refuse_recipients` answers `550` to RCPT for those
-addresses. `security[i]` says how `messages[i]` arrived: over TLS or not, and as which user.
+`credentials={"user": "password"}` offers AUTH PLAIN and LOGIN (RFC 4954), over TLS only when
+TLS is offered, and refuses mail from a session that has not authenticated;
+`refuse_recipients` answers `550` to RCPT for those addresses. `security[i]` says how
+`messages[i]` arrived: over TLS or not, and as which user.
 
     python -m deploy.mail_sink [--smtp-port 1025] [--http-port 8025]
 
 serves the caught messages as JSON on `GET /api/messages` for `make demo` and for people.
 """
 
-import base64
-import contextlib
-import socket
-import socketserver
+import asyncio
+import re
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Iterable
 from email import policy
 from email.parser import BytesParser
 from typing import NamedTuple
+
+from aiosmtpd.smtp import SMTP, AuthResult
+
+# A CR or LF that is not part of a CRLF (RFC 5321 2.3.8).
+BARE_NEWLINE = re.compile(rb"\r(?!\n)|(?<!\r)\n")
+# Octets of a line of text before its CRLF (RFC 5321 4.5.3.1.6, RFC 5322 2.1.1).
+MAX_LINE = 998
+
+
+def _os_threading():
+    """Under eventlet's monkey-patching (the tests) the server's asyncio loop runs in an OS thread
+    of its own (where eventlet's select waits on that thread's hub): in a green thread it would
+    share its OS thread's "running loop" with any other sink's, which asyncio refuses."""
+    if "eventlet" in sys.modules:
+        from eventlet import patcher
+
+        if patcher.is_monkey_patched("thread"):
+            return patcher.original("threading")
+    return threading
+
+
+_threading = _os_threading()
 
 
 class Security(NamedTuple):
@@ -41,67 +67,38 @@ class SmtpSink:
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  tls: tuple[str, str] | None = None, credentials: dict[str, str] | None = None,
                  refuse_recipients: Iterable[str] = ()):  # fmt: skip
-        sink = self
+        self.host, self.port = host, port
         self.messages: list = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.security: list[Security] = []
         self.refused = 0
         self.sessions = 0
-        self._open: set = set()
+        self._open: dict = {}  # each session's protocol: its connection's own transport
         self._outage_left = 0
-        self._lock = threading.Lock()
+        self._lock = _threading.Lock()
+        self._credentials = credentials
+        self._refuse_recipients = frozenset(refuse_recipients)
         self._tls = None
         if tls is not None:
             self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             self._tls.load_cert_chain(*tls)
-        self._credentials = credentials
-        self._refuse_recipients = frozenset(refuse_recipients)
-
-        class Handler(socketserver.StreamRequestHandler):
-            def handle(self):
-                with sink._lock:
-                    sink.sessions += 1
-                    sink._open.add(self.connection)
-                try:
-                    sink._converse(self)
-                except OSError:
-                    pass  # the client went away (or `hang_up`): nothing was accepted mid-way
-                finally:
-                    with sink._lock:
-                        sink._open.discard(self.connection)
-
-            def start_tls(self, context: ssl.SSLContext) -> None:
-                """Go on over TLS: the plain socket's buffered reader and writer go with it."""
-                self.rfile.close()
-                self.wfile.close()
-                plain = self.connection
-                self.connection = context.wrap_socket(plain, server_side=True)
-                with sink._lock:
-                    sink._open.discard(plain)
-                    sink._open.add(self.connection)
-                self.rfile = self.connection.makefile("rb")
-                self.wfile = self.connection.makefile("wb")
-
-            def finish(self):
-                super().finish()
-                if self.connection is not self.request:
-                    self.connection.close()  # the TLS socket, which the server does not know
-
-        class Server(socketserver.ThreadingTCPServer):
-            allow_reuse_address = True
-            daemon_threads = True
-
-        self.server = Server((host, port), Handler)
-        self.host, self.port = self.server.server_address
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._loop = asyncio.SelectorEventLoop()
+        self._server = None
+        self._thread = _threading.Thread(target=self._serve, daemon=True)
+        self._started = _threading.Event()
+        self._failure: BaseException | None = None
 
     def start(self) -> "SmtpSink":
-        self.thread.start()
+        self._thread.start()
+        self._started.wait(10)
+        if self._failure is not None:
+            raise self._failure
         return self
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._on_loop(self._close_all)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
 
     def outage(self, mail_commands: int) -> None:
         """Answer 451 to the next `mail_commands` MAIL FROM commands."""
@@ -110,11 +107,7 @@ class SmtpSink:
 
     def hang_up(self) -> None:
         """Close every open session."""
-        with self._lock:
-            connections, self._open = list(self._open), set()
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        self._on_loop(self._hang_up)
 
     def wait_for(self, count: int, timeout: float = 20.0) -> list:
         deadline = time.monotonic() + timeout
@@ -127,136 +120,121 @@ class SmtpSink:
     def to(self, address: str) -> list:
         return [m for m in self.messages if address in m["To"]]
 
-    def _converse(self, conn) -> None:
-        def reply(line: str) -> None:
-            conn.wfile.write(f"{line}\r\n".encode())
-            conn.wfile.flush()
+    # --- the server's thread --------------------------------------------------------------------
 
-        def answer(challenge: str) -> str:
-            reply(f"334 {challenge}")
-            raw = conn.rfile.readline()
-            if not raw:
-                raise ConnectionResetError("the client went away while authenticating")
-            return raw.decode("ascii", errors="replace").strip()
-
-        reply("220 sink.test ESMTP ready")
-        greeted, tls, user = False, False, None
-        sender, recipients = None, []
-        while True:
-            raw = conn.rfile.readline()
-            if not raw:
-                return
-            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            verb = line[:4].upper()
-            if verb in ("EHLO", "HELO"):
-                greeted, sender, recipients = True, None, []
-                if verb == "EHLO":
-                    extensions = ["sink.test", "8BITMIME", "SMTPUTF8"]
-                    if self._tls is not None and not tls:
-                        extensions.append("STARTTLS")
-                    if self._credentials is not None:
-                        extensions.append("AUTH PLAIN LOGIN")
-                    for extension in extensions[:-1]:
-                        reply(f"250-{extension}")
-                    reply(f"250 {extensions[-1]}")
-                else:
-                    reply("250 sink.test")
-            elif line.upper() == "STARTTLS" and self._tls is not None and not tls:
-                reply("220 2.0.0 Ready to start TLS")
-                conn.start_tls(self._tls)
-                # RFC 3207: what was learnt before is forgotten, and the client greets again.
-                greeted, tls, user = False, True, None
-                sender, recipients = None, []
-            elif verb == "AUTH" and self._credentials is not None:
-                if user is not None:
-                    reply("503 5.5.1 Already authenticated")
-                    continue
-                user, answered = self._authenticate(line.split()[1:], answer)
-                reply(answered)
-            elif verb == "MAIL":
-                if not greeted:
-                    reply("503 5.5.1 EHLO first")
-                    continue
-                if self._credentials is not None and user is None:
-                    reply("530 5.7.0 Authentication required")
-                    continue
-                with self._lock:
-                    refuse = self._outage_left > 0
-                    if refuse:
-                        self._outage_left -= 1
-                        self.refused += 1
-                if refuse:
-                    reply("451 4.3.0 Temporary failure, try again later")
-                    continue
-                sender, recipients = line.split(":", 1)[1].split()[0].strip("<>"), []
-                reply("250 2.1.0 OK")
-            elif verb == "RCPT":
-                if sender is None:
-                    reply("503 5.5.1 MAIL first")
-                    continue
-                recipient = line.split(":", 1)[1].split()[0].strip("<>")
-                if recipient in self._refuse_recipients:
-                    reply("550 5.1.1 Mailbox unavailable")
-                    continue
-                recipients.append(recipient)
-                reply("250 2.1.5 OK")
-            elif verb == "DATA":
-                if not recipients:
-                    reply("503 5.5.1 RCPT first")
-                    continue
-                reply("354 End data with <CR><LF>.<CR><LF>")
-                lines = []
-                while True:
-                    data = conn.rfile.readline()
-                    if not data:
-                        return  # the sender went away mid-message: nothing was accepted
-                    if data in (b".\r\n", b".\n"):
-                        break
-                    lines.append(data[1:] if data.startswith(b"..") else data)
-                message = BytesParser(policy=policy.default).parsebytes(b"".join(lines))
-                with self._lock:
-                    self.messages.append(message)
-                    self.envelopes.append((sender, recipients))
-                    self.security.append(Security(tls, user))
-                reply("250 2.0.0 queued")
-                sender, recipients = None, []
-            elif verb == "RSET":
-                sender, recipients = None, []
-                reply("250 OK")
-            elif verb == "NOOP":
-                reply("250 OK")
-            elif verb == "QUIT":
-                reply("221 Bye")
-                return
-            else:
-                reply("502 5.5.2 Command not recognized")
-
-    def _authenticate(self, arguments: list[str], answer) -> tuple[str | None, str]:
-        """AUTH PLAIN or LOGIN, with or without an initial response (RFC 4954): the user it
-        proves, if any, and the reply."""
-        mechanism = arguments[0].upper() if arguments else ""
-        initial = arguments[1] if len(arguments) > 1 else None
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self._loop)
         try:
-            if mechanism == "PLAIN":
-                _, user, password = _decoded(initial or answer("")).split("\0")
-            elif mechanism == "LOGIN":
-                user = _decoded(initial or answer(_encoded("Username:")))
-                password = _decoded(answer(_encoded("Password:")))
-            else:
-                return None, "504 5.5.4 Unrecognized authentication type"
-        except ValueError:  # not base64 (a "*" cancelling is not), or not three PLAIN fields
-            return None, "501 5.5.2 Cannot decode the response"
+            self._server = self._loop.run_until_complete(
+                self._loop.create_server(self._session, self.host, self.port)
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        except BaseException as exc:
+            self._failure = exc
+            self._started.set()
+            return
+        self._started.set()
+        try:
+            self._loop.run_forever()
+            self._loop.run_until_complete(self._server.wait_closed())
+            sessions = asyncio.all_tasks(self._loop)
+            for session in sessions:
+                session.cancel()
+            self._loop.run_until_complete(asyncio.gather(*sessions, return_exceptions=True))
+        finally:
+            self._loop.close()
+
+    def _session(self) -> SMTP:
+        return _Session(
+            self,
+            hostname="sink.test",
+            enable_SMTPUTF8=True,
+            tls_context=self._tls,
+            auth_required=self._credentials is not None,
+            auth_require_tls=self._tls is not None,
+            authenticator=self._authenticate if self._credentials is not None else None,
+        )
+
+    def _on_loop(self, function) -> None:
+        """Run `function` in the server's thread and wait until it ran."""
+        done = _threading.Event()
+
+        def run():
+            try:
+                function()
+            finally:
+                done.set()
+
+        self._loop.call_soon_threadsafe(run)
+        done.wait(10)
+
+    def _hang_up(self) -> None:
+        for transport in self._open.values():
+            transport.close()
+        self._open.clear()
+
+    def _close_all(self) -> None:
+        self._server.close()
+        self._hang_up()
+
+    def _authenticate(self, server, session, envelope, mechanism, auth_data) -> AuthResult:
+        user = auth_data.login.decode(errors="replace")
+        password = auth_data.password.decode(errors="replace")
         if self._credentials.get(user) != password:
-            return None, "535 5.7.8 Authentication credentials invalid"
-        return user, "235 2.7.0 Authentication successful"
+            return AuthResult(success=False, handled=False)  # 535 5.7.8
+        return AuthResult(success=True, auth_data=user)
+
+    # aiosmtpd's handler hooks
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self._lock:
+            refuse = self._outage_left > 0
+            if refuse:
+                self._outage_left -= 1
+                self.refused += 1
+        if refuse:
+            return "451 4.3.0 Temporary failure, try again later"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self._refuse_recipients:
+            return "550 5.1.1 Mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        content = envelope.original_content
+        if BARE_NEWLINE.search(content):
+            return "500 5.5.2 Error: bare <CR> or <LF> received (RFC 5321 2.3.8)"
+        if any(len(line) > MAX_LINE for line in content.split(b"\r\n")):
+            return "500 5.5.2 Line too long (see RFC5321 4.5.3.1.6)"
+        message = BytesParser(policy=policy.default).parsebytes(content)
+        user = session.auth_data if session.authenticated else None
+        with self._lock:
+            self.messages.append(message)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.security.append(Security(session.ssl is not None, user))
+        return "250 2.0.0 queued"
 
 
-def _encoded(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
+class _Session(SMTP):
+    """aiosmtpd's SMTP session, counted and kept by the sink so that it can hang up."""
 
+    def __init__(self, sink: SmtpSink, **options):
+        super().__init__(sink, **options)
+        self._sink = sink
 
-def _decoded(text: str) -> str:
-    return base64.b64decode(text, validate=True).decode()
+    def connection_made(self, transport) -> None:
+        if self.transport is None:  # a new connection (not the same one going on over TLS)
+            self._sink.sessions += 1
+            self._sink._open[self] = transport
+        super().connection_made(transport)
+
+    def connection_lost(self, error) -> None:
+        self._sink._open.pop(self, None)
+        super().connection_lost(error)
 
 
 def as_json(message) -> dict:
@@ -282,7 +260,8 @@ def serve(smtp_port: int, http_port: int) -> None:
                 self.send_error(404)
                 return
             with sink._lock:
-                body = json.dumps([as_json(m) for m in sink.messages], ensure_ascii=False)
+                messages = list(sink.messages)
+            body = json.dumps([as_json(m) for m in messages], ensure_ascii=False)
             payload = body.encode("utf-8")
             self.send_response(200)
             self.send_header("Content-Type", "application/json; charset=utf-8")
@@ -293,14 +272,18 @@ def serve(smtp_port: int, http_port: int) -> None:
         def log_message(self, *args):
             pass
 
-    print(f"mail sink: SMTP on 127.0.0.1:{smtp_port}, messages on "
-          f"http://127.0.0.1:{http_port}/api/messages", flush=True)  # fmt: skip
-    ThreadingHTTPServer(("127.0.0.1", http_port), Api).serve_forever()
+    api = ThreadingHTTPServer(("127.0.0.1", http_port), Api)
+    print(f"mail sink: SMTP on 127.0.0.1:{sink.port}, messages on "
+          f"http://127.0.0.1:{api.server_address[1]}/api/messages", flush=True)  # fmt: skip
+    api.serve_forever()
 
 
 if __name__ == "__main__":
     import argparse
 
+    from chassis.lifetime import stop_with_runner
+
+    stop_with_runner("mail")
     parser = argparse.ArgumentParser(description="The local mail sink.")
     parser.add_argument("--smtp-port", type=int, default=1025)
     parser.add_argument("--http-port", type=int, default=8025)

@@ -88,7 +88,7 @@ def token_for():
 
 @pytest.fixture(scope="module")
 def platform(rabbit_admin):
-    """The four services as processes, shared by the tests of a module (starting them is the
+    """The services as processes, shared by the tests of a module (starting them is the
     slow part); each module gets its own vhost, databases and SMTP sink."""
     from deploy.mail_sink import SmtpSink
     from tests.platform import Platform

@@ -55,7 +55,7 @@ class Platform:
 
     def _prepare(self) -> None:
         """What the deploy steps do: topology first, then reference data."""
-        from chassis.run import service_class
+        from chassis.loader import service_class
 
         with Connection(self.amqp_uri) as connection:
             for service in SERVICES:

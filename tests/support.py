@@ -1,5 +1,6 @@
 """Test scaffolding against the real broker and database: isolated vhosts and databases."""
 
+import importlib
 import os
 import subprocess
 import sys
@@ -24,6 +25,11 @@ MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@l
 # As the services declare it: queue arguments must match on every declaration.
 UNROUTED_RETENTION_HOURS = float(DEFAULTS["UNROUTED_RETENTION_HOURS"])
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@localhost:5432/postgres")
+
+
+def service_environment(service: str) -> frozenset[str]:
+    """The variables a service reads beyond the chassis' (its `settings.DECLARED`)."""
+    return frozenset(importlib.import_module(f"services.{service}.settings").DECLARED)
 
 
 def postgres_cluster(action: str) -> None:
@@ -72,6 +78,18 @@ class RabbitAdmin:
 
     def delete_vhost(self, name: str) -> None:
         self._call("DELETE", f"vhosts/{quote(name, safe='')}")
+
+    def consumers(self, vhost: str) -> dict[str, int]:
+        """{queue: consumers} of the vhost's queues that have any, as the broker counts them
+        right now (the management API's own counts lag by its statistics interval)."""
+        names = [q["name"] for q in self._call("GET", f"queues/{quote(vhost, safe='')}")]
+        counts = {}
+        with _amqp_channel(vhost) as channel:
+            for name in names:
+                _, _, consumers = channel.queue_declare(name, passive=True)
+                if consumers:
+                    counts[name] = consumers
+        return counts
 
     def depth(self, vhost: str, name: str) -> int | None:
         """Messages ready in the queue as the broker counts them right now; None if no queue."""
@@ -212,12 +230,35 @@ class ServiceProcess:
         return self.log_path.read_text(errors="replace")
 
 
+def alive(pid: int) -> bool:
+    """Whether the process runs (a zombie waiting for its parent to reap it does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def free_port() -> int:
     import socket
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def served_port(reuse_port: bool):
+    """A local port this process listens on while the block runs, with SO_REUSEPORT (as
+    eventlet.listen sets it) or without."""
+    import socket
+
+    with socket.socket() as sock:
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
 
 
 @contextmanager

@@ -7,10 +7,22 @@ answer text: a returnee's free text may hold anything, and events fan out to dis
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.catalog import EventType
-from contracts.vocabulary import ACTORS, CONSULTATION_STATUSES, POLICY_CODE, SLA_DEADLINES, SLUG
+from contracts.vocabulary import (
+    ACTORS,
+    APPLICATION_STATUSES,
+    CONSULTATION_STATUSES,
+    POLICY_CODE,
+    SLA_DEADLINES,
+    SLUG,
+)
 
 __all__ = [
     "EVENT_TYPES",
+    "ApplicationApproved",
+    "ApplicationAwarded",
+    "ApplicationRejected",
+    "ApplicationSubmitted",
+    "ApplicationWithdrawn",
     "AppointmentBooked",
     "AppointmentCancelled",
     "ConsultationAnswered",
@@ -44,6 +56,13 @@ class PolicyPublished(Schema):
     title = fields.Nested(LocalizedTitle, required=True)
     effective_from = fields.Date(required=True)
     effective_to = fields.Date(allow_none=True, load_default=None)
+    version = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "The version of the policy's rules now in force; a new version "
+                  "keeps the older ones (absent from producers before versions were published)."},
+    )  # fmt: skip
 
     @validates_schema
     def _dates_in_order(self, data, **kwargs):
@@ -59,6 +78,12 @@ class EligiblePolicy(Schema):
         load_default=None,
         validate=validate.Regexp(SLUG),
         metadata={"description": "The award tier reached, for tiered programmes (e.g. key)."},
+    )
+    version = fields.Integer(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Range(min=1),
+        metadata={"description": "The version of the policy's rules this assessment used."},
     )
 
 
@@ -168,6 +193,62 @@ class AppointmentCancelled(_Appointment):
     cancelled_by = fields.String(required=True, validate=validate.OneOf(ACTORS))
 
 
+class _Application(Schema):
+    """What every application event says: whose application, for which policy (under which
+    version of its rules and for which tier), and its status now. The rejection reason and the
+    returnee's document references stay in consulting, as a consultation's text does."""
+
+    application_id = fields.UUID(required=True)
+    returnee_id = fields.UUID(required=True)
+    policy_id = fields.UUID(required=True)
+    code = _policy_code(required=True)
+    policy_version = fields.Integer(
+        required=True,
+        validate=validate.Range(min=1),
+        metadata={
+            "description": "The version of the policy's rules the application is made under."
+        },
+    )
+    tier = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Regexp(SLUG),
+        metadata={"description": "The tier applied for, for tiered programmes."},
+    )
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(APPLICATION_STATUSES),
+        metadata={"description": "The application's status after this event."},
+    )
+
+
+class ApplicationSubmitted(_Application):
+    pass
+
+
+class ApplicationApproved(_Application):
+    pass
+
+
+class ApplicationRejected(_Application):
+    pass
+
+
+class ApplicationAwarded(_Application):
+    amount_cny = fields.Integer(
+        required=True, validate=validate.Range(min=0), metadata={"description": "Whole yuan."}
+    )
+    awarded_on = fields.Date(required=True)
+
+
+class ApplicationWithdrawn(_Application):
+    withdrawn_from = fields.String(
+        required=True,
+        validate=validate.OneOf(("draft", "submitted", "under_review", "approved")),
+        metadata={"description": "The status the application was withdrawn from."},
+    )
+
+
 def _consulting(type_: str, schema: type[Schema], emitted_when: str) -> EventType:
     return EventType(
         type=type_, version=1, producer="consulting", schema=schema, emitted_when=emitted_when
@@ -234,5 +315,30 @@ EVENT_TYPES = [
         "appointment.cancelled",
         AppointmentCancelled,
         "A booked appointment is cancelled by the returnee or the station.",
+    ),
+    _consulting(
+        "application.submitted",
+        ApplicationSubmitted,
+        "A returnee submits an application for a policy with every document of its checklist.",
+    ),
+    _consulting(
+        "application.approved",
+        ApplicationApproved,
+        "An advisor or an admin approves an application after review.",
+    ),
+    _consulting(
+        "application.rejected",
+        ApplicationRejected,
+        "An advisor or an admin rejects an application after review, with a reason.",
+    ),
+    _consulting(
+        "application.awarded",
+        ApplicationAwarded,
+        "An approved application is awarded: the amount and the day it was granted.",
+    ),
+    _consulting(
+        "application.withdrawn",
+        ApplicationWithdrawn,
+        "A returnee withdraws an open application.",
     ),
 ]

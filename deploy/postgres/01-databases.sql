@@ -5,3 +5,4 @@ CREATE DATABASE accounts;
 CREATE DATABASE consulting;
 CREATE DATABASE matching;
 CREATE DATABASE notify;
+CREATE DATABASE insights;

@@ -18,7 +18,7 @@ Names follow chassis/topology.py. Per service `<s>`, with `P` the producers it c
              (bind from them)
 No service can publish to another service's exchange. `district-subscriber` creates and binds
 only `district.*` queues and exchanges and reads `<p>.events`; it has no write on any platform
-exchange nor on `amq.default`. `deployer` runs `python -m chassis.topology` (every platform name,
+exchange nor on `amq.default`. `deployer` runs `python -m deploy.topology` (every platform name,
 and write on `amq.default`, the dead-letter exchange of the retry queues it declares).
 
 The committed files carry no password: `password_hash` is empty, which RabbitMQ refuses at log in,
@@ -197,7 +197,7 @@ def definitions(
 
 def platform_definitions(quorum: bool = False, passwords: dict[str, str] | None = None) -> dict:
     """The definitions of the platform as the code stands: services and their subscriptions."""
-    from chassis.run import service_class
+    from chassis.loader import service_class
     from chassis.settings import SERVICES
     from chassis.topology import subscriptions_of
     from contracts import CATALOG

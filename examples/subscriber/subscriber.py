@@ -198,7 +198,7 @@ class Subscriber(ConsumerMixin):
             except Exception as exc:
                 raise SystemExit(
                     f"{producer}.events does not exist or is not readable ({exc}): run the "
-                    "platform's topology step (python -m chassis.topology) first"
+                    "platform's topology step (python -m deploy.topology) first"
                 ) from None
         dead_letters = self.dead_letter_exchange()
         Queue(f"{self.queue_name}.dead-letters", exchange=dead_letters, durable=True)(

@@ -5,9 +5,13 @@ import logging
 import eventlet
 from nameko.extensions import DependencyProvider
 
-from chassis.db import Database, DatabaseUnavailable, UnitOfWork
-from chassis.settings import setting
+from chassis.db import Database, ScriptDatabase
+from chassis.pool import DatabaseUnavailable
+from chassis.settings import service_settings
 from chassis.web import Conflict
+from services.accounts import handlers
+from services.accounts.settings import DECLARED
+from services.accounts.store import AccountsStore
 
 log = logging.getLogger(__name__)
 
@@ -17,30 +21,24 @@ class AdminBootstrap(DependencyProvider):
     email is unique, so a second replica's attempt conflicts and is ignored)."""
 
     def start(self):
-        email = setting("accounts", "ADMIN_EMAIL")
-        password = setting("accounts", "ADMIN_PASSWORD")
+        settings = service_settings("accounts", DECLARED)
+        email, password = settings["ADMIN_EMAIL"], settings["ADMIN_PASSWORD"]
         if email and password:
             self.container.spawn_managed_thread(lambda: self._ensure(email, password))
 
     def _ensure(self, email: str, password: str) -> None:
-        from services.accounts.credentials import hash_password
-        from services.accounts.profile import normalize_email
-        from services.accounts.service import register_staff
-        from services.accounts.store import account_exists
-
         database = next(d for d in self.container.dependencies if isinstance(d, Database))
-        unit = UnitOfWork(database.pool, self.container.service_name)
-        email = normalize_email(email)
+        unit = ScriptDatabase(
+            database.pool, self.container.service_name, store=AccountsStore, clock=database.clock
+        )
+        admin = {"email": email, "password": password, "name": "Administrator", "role": "admin"}
         for attempt in range(60):
             try:
-                with unit.transaction() as tx:
-                    if account_exists(tx, email):
-                        return
-                admin = {"email": email, "name": "Administrator", "role": "admin"}
-                register_staff(unit, admin, hash_password(password))
-                log.info("created the admin account %s", email)
+                with unit.unit_of_work() as uow:
+                    created = handlers.register_staff(admin, uow)
+                log.info("created the admin account %s", created["email"])
                 return
-            except Conflict:
+            except Conflict:  # it exists
                 return
             except (DatabaseUnavailable, ConnectionError) as exc:
                 log.warning("admin bootstrap waits for the database: %s", exc)

@@ -6,6 +6,7 @@ keeps serving other requests meanwhile.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -37,6 +38,10 @@ class Throttle:
 
     def blocked(self, recent_failures: int) -> bool:
         return recent_failures >= self.limit
+
+    def window_start(self, now: datetime) -> datetime:
+        """Failures after this time count."""
+        return now - timedelta(seconds=self.window_seconds)
 
 
 PER_EMAIL = Throttle(limit=5, window_seconds=15 * 60)

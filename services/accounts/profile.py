@@ -10,6 +10,14 @@ OLDEST_AGE_YEARS = 100
 YOUNGEST_AGE_YEARS = 16
 # Stored in accounts.email, not in the profile document; consents live in their own table.
 STORED_APART = ("email", "consents")
+# Study in another country than this one is study abroad (ISO 3166-1 alpha-2, as `country`).
+HOME_COUNTRY = "CN"
+
+
+def abroad(country: str) -> bool:
+    """Whether an institution in `country` is abroad: what `education[].overseas` says when
+    the returnee does not say it themself."""
+    return country != HOME_COUNTRY
 
 
 def normalize_email(email: str) -> str:
@@ -22,7 +30,9 @@ def age_on(birth_date: date, today: date) -> int:
 
 
 def profile_problems(profile: dict, today: date) -> dict[str, list[str]]:
-    """Field errors of a (loaded) profile that no single field's schema can see."""
+    """Field errors of a (loaded) profile that no single field's schema can see. The profile
+    may be what loaded of an invalid body (fields or entries' fields missing): the rules check
+    what is there, so one answer names every invalid field."""
     problems: dict[str, list[str]] = {}
 
     def problem(field, message):
@@ -40,25 +50,43 @@ def profile_problems(profile: dict, today: date) -> dict[str, list[str]]:
     return_date = profile.get("return_date")
     if return_date is not None and return_date > today:
         problem("return_date", "Must not be in the future.")
-    for index, education in enumerate(profile.get("education") or []):
-        if education["start_date"] > today:
+    education = profile.get("education") or []
+    for index, entry in enumerate(education):
+        start_date = entry.get("start_date")
+        if start_date is None:
+            continue
+        if start_date > today:
             problems.setdefault("education", {}).setdefault(index, {})["start_date"] = [
                 "Must not be in the future."
             ]
-        if birth_date is not None and education["start_date"] <= birth_date:
+        if birth_date is not None and start_date <= birth_date:
             problems.setdefault("education", {}).setdefault(index, {})["start_date"] = [
                 "Must be after the birth date."
             ]
-    overseas_ends = [e["end_date"] for e in profile.get("education") or [] if e["overseas"]]
+    overseas_ends = [e["end_date"] for e in education if e.get("overseas") and "end_date" in e]
     if return_date is not None and overseas_ends and return_date < max(overseas_ends):
         problem("return_date", "Must not be before the end of study abroad.")
-    company = profile.get("company")
-    if company and company["registration_date"] > today:
+    registered = (profile.get("company") or {}).get("registration_date")
+    if registered is not None and registered > today:
         problems["company"] = {"registration_date": ["Must not be in the future."]}
     needs = profile.get("needs")
     if needs is not None and len(set(needs)) != len(needs):
         problem("needs", "Must not repeat a need.")
     return problems
+
+
+def merged_problems(first: dict, second: dict) -> dict:
+    """Two sets of field errors (marshmallow's shape: messages by field, nested by entry) as
+    one; a field named in both keeps the messages of both."""
+    merged = dict(first)
+    for field, messages in second.items():
+        if field not in merged:
+            merged[field] = messages
+        elif isinstance(merged[field], dict) and isinstance(messages, dict):
+            merged[field] = merged_problems(merged[field], messages)
+        elif isinstance(merged[field], list) and isinstance(messages, list):
+            merged[field] = merged[field] + [m for m in messages if m not in merged[field]]
+    return merged
 
 
 PASSWORD_MIN_LENGTH = 10

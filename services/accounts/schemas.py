@@ -3,17 +3,18 @@ so what a returnee enters and what consumers receive cannot drift apart."""
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from chassis.i18n import add_translations
 from chassis.web import add_rules
-from contracts.schemas.accounts import Consents, ReturneeProfile
-from contracts.vocabulary import LOCALES, ORGANIZATION_KINDS, STAFF_ROLES
+from contracts.schemas.accounts import Consents, Education, ReturneeProfile
+from contracts.vocabulary import LOCALES, ORGANIZATION_KINDS, POLICY_CODE, STAFF_ROLES
+from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
 from services.accounts.profile import (
-    LETTERS_AND_DIGITS,
+    HOME_COUNTRY,
     OLDEST_AGE_YEARS,
     PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
     PASSWORD_PATTERN,
     YOUNGEST_AGE_YEARS,
+    abroad,
     normalize_email,
     password_problems,
 )
@@ -31,25 +32,6 @@ class NormalizedEmail:
 
 ID_DOCUMENT_KINDS = ("id_card", "passport")
 
-add_translations(
-    {
-        "Must not be in the future.": "不能是将来的日期。",
-        f"Age must be between {YOUNGEST_AGE_YEARS} and {OLDEST_AGE_YEARS} years.": (
-            f"年龄必须在 {YOUNGEST_AGE_YEARS} 到 {OLDEST_AGE_YEARS} 岁之间。"
-        ),
-        "Must not be before the end of study abroad.": "回国日期不能早于海外学习结束日期。",
-        "Must be after the birth date.": "必须晚于出生日期。",
-        "Must not repeat a need.": "需求不能重复。",
-        f"Must be at least {PASSWORD_MIN_LENGTH} characters long.": (
-            f"长度至少为 {PASSWORD_MIN_LENGTH} 个字符。"
-        ),
-        LETTERS_AND_DIGITS: "必须同时包含字母（a-z 或 A-Z）和数字（0-9）。",
-        "Must not contain your email address.": "不能包含您的邮箱地址。",
-        "A provider belongs to an organization.": "资源提供方必须属于某个机构。",
-        "No such organization.": "机构不存在。",
-        "must not be before start_date": "不能早于开始日期",
-    }
-)
 # Checked beyond the fields (with another field, or with today): a 422 (chassis.web.invalid).
 RULES = {
     "Must not be in the future.",
@@ -115,7 +97,61 @@ def _password_apart_from_email(data) -> None:
         raise ValidationError(problems, "password")
 
 
-class Registration(NormalizedEmail, ReturneeProfile):
+class Loaded(dict):
+    """What loaded of a body, with the field errors of what did not (`problems`)."""
+
+    def __init__(self, data: dict, problems: dict | None = None):
+        super().__init__(data)
+        self.problems = problems or {}
+
+
+class CheckedWithRules:
+    """A body the use case checks further, by rules that need the day (which its unit of work
+    knows, the schema does not): loading does not raise on field errors but answers what
+    loaded with them (`Loaded.problems`); the use case checks its rules on what loaded and
+    answers one 400 naming the invalid fields of both."""
+
+    def load(self, data, **kwargs):
+        try:
+            return Loaded(super().load(data, **kwargs))
+        except ValidationError as error:
+            return Loaded(error.valid_data or {}, error.messages)
+
+
+class EducationIn(Education):
+    """An education entry as a returnee enters it: `overseas` may be left out (contract v1
+    has no such field) and then says whether `country` is abroad."""
+
+    overseas = fields.Boolean(
+        metadata={
+            "description": f"Study abroad; when absent, whether country is not {HOME_COUNTRY}."
+        }
+    )
+
+    @pre_load
+    def _overseas_by_country(self, data, **kwargs):
+        if (
+            isinstance(data, dict)
+            and "overseas" not in data
+            and isinstance(data.get("country"), str)
+        ):
+            data = {**data, "overseas": abroad(data["country"])}
+        return data
+
+
+class ProfileIn:
+    """The profile fields a returnee enters that differ from what events carry: optional where
+    contract v1 of the request has no such field."""
+
+    education = fields.List(fields.Nested(EducationIn), required=True)
+    prior_awards = fields.List(
+        fields.String(validate=validate.Regexp(POLICY_CODE)),
+        load_default=list,
+        metadata={"description": "Codes of programmes the returnee was awarded before."},
+    )
+
+
+class Registration(CheckedWithRules, NormalizedEmail, ProfileIn, ReturneeProfile):
     password = Password()
     id_document = fields.Nested(IdDocument, load_only=True, allow_none=True, load_default=None)
 
@@ -133,7 +169,7 @@ class ConsentUpdate(Consents):
         super().__init__(partial=True, **kwargs)
 
 
-class ProfileChanges(ReturneeProfile):
+class ProfileChanges(CheckedWithRules, ProfileIn, ReturneeProfile):
     """Any subset of the profile; `email` and passwords change through their own flows."""
 
     consents = fields.Nested(ConsentUpdate)  # any of the purposes (so documented)
@@ -186,11 +222,16 @@ class OrganizationOut(OrganizationIn):
     created_at = fields.AwareDateTime(required=True)
 
 
+# Staff roles an admin creates: those `staff.registered` announces, and the district office's
+# `official` (read-only statistics), which that event's published role enum does not name.
+ACCOUNT_STAFF_ROLES = (*STAFF_ROLES, "official")
+
+
 class StaffIn(NormalizedEmail, Schema):
     email = fields.Email(required=True)
     password = Password()
     name = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    role = fields.String(required=True, validate=validate.OneOf(STAFF_ROLES))
+    role = fields.String(required=True, validate=validate.OneOf(ACCOUNT_STAFF_ROLES))
     organization_id = fields.UUID(allow_none=True, load_default=None)
     locale = fields.String(allow_none=True, load_default=None, validate=validate.OneOf(LOCALES))
 

@@ -12,7 +12,8 @@ import os
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from nameko.extensions import DependencyProvider
 
-from chassis.settings import setting
+from chassis.settings import service_settings
+from services.accounts.settings import DECLARED
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +30,7 @@ class Sealer:
 
     @classmethod
     def from_environment(cls) -> "Sealer":
-        key = setting("accounts", "DATA_KEY")
+        key = service_settings("accounts", DECLARED)["DATA_KEY"]
         if not key:
             log.warning("ACCOUNTS_DATA_KEY is not set: sealing with the development key")
             key = _DEVELOPMENT_KEY

@@ -9,10 +9,12 @@ from pathlib import Path
 
 import yaml
 
-from chassis.db import ConnectionPool, UnitOfWork, script_pool
-from services.accounts import store
+from chassis.db import ScriptDatabase
+from chassis.pool import ConnectionPool, script_pool
+from chassis.web import Conflict
+from services.accounts import handlers
 from services.accounts.credentials import hash_password
-from services.accounts.service import register_staff
+from services.accounts.store import AccountsStore
 
 REFERENCE = Path(__file__).resolve().parents[2] / "deploy" / "reference" / "organizations.yml"
 
@@ -23,32 +25,28 @@ def reference() -> dict:
 
 def seed(pool: ConnectionPool, data: dict | None = None) -> dict[str, int]:
     data = data or reference()
-    unit = UnitOfWork(pool, "accounts")
-    password_hash = hash_password(data["demo_password"])
+    unit = ScriptDatabase(pool, "accounts", store=AccountsStore)
     created = {"organizations": 0, "staff": 0}
     for organization in data["organizations"]:
-        with unit.transaction() as tx:
-            if store.organization(tx, organization["id"]) is None:
+        with unit.unit_of_work() as uow:
+            if uow.store.organization(organization["id"]) is None:
                 fields = {k: organization.get(k) for k in ("name", "kind", "district")}
                 fields["contact_email"] = organization.get("contact_email")
-                store.create_organization(tx, organization["id"], fields)
-                tx.publish(
-                    "organization.registered",
-                    {"organization_id": organization["id"], **fields},
-                    subject=organization["id"],
-                )
+                handlers.register_organization(fields, uow, organization_id=organization["id"])
                 created["organizations"] += 1
     staff = [
         {**o["provider"], "role": "provider", "organization_id": o["id"], "locale": "zh-CN"}
         for o in data["organizations"]
         if o.get("provider")
     ] + [{**a, "role": "advisor"} for a in data["advisors"]]
+    password_hash = hash_password(data["demo_password"])  # one demo password for all
     for member in staff:
-        with unit.transaction() as tx:
-            exists = store.account_exists(tx, member["email"])
-        if not exists:
-            register_staff(unit, member, password_hash)
+        try:
+            with unit.unit_of_work() as uow:
+                handlers.register_staff(member, uow, password_hash=password_hash)
             created["staff"] += 1
+        except Conflict:  # the email has an account already
+            pass
     return created
 
 

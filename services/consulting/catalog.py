@@ -32,6 +32,7 @@ def parse_policy(text: str, source: str = "<policy>") -> dict:
     policy.setdefault("effective_to", None)
     policy.setdefault("application_deadline", None)
     policy.setdefault("tiers", [])
+    policy.setdefault("documents", [])
     policy["id"] = policy_id(policy["code"])
     validate_policy(policy)
     return policy
@@ -39,3 +40,15 @@ def parse_policy(text: str, source: str = "<policy>") -> dict:
 
 def load_policies(directory: Path = POLICY_DIR) -> list[dict]:
     return [parse_policy(p.read_text(), p.name) for p in sorted(directory.glob("*.yaml"))]
+
+
+def published_event(policy: dict) -> dict:
+    """The data of `policy.published` for a policy of the catalog."""
+    return {
+        "policy_id": policy["id"],
+        "code": policy["code"],
+        "title": policy["title"],
+        "effective_from": policy["effective_from"],
+        "effective_to": policy.get("effective_to"),
+        "version": policy.get("version", 1),
+    }

@@ -20,6 +20,8 @@ from dataclasses import field as _field
 from datetime import date
 from typing import Any
 
+from services.consulting import documents
+
 OPS = ("eq", "ne", "in", "not_in", "gte", "lte", "between", "within_days", "exists")
 DERIVED = (
     "highest_overseas_degree",
@@ -487,6 +489,7 @@ def validate_policy(policy: dict) -> None:
     errors = validate_criteria(policy.get("criteria") or [])
     for i, tier in enumerate(policy.get("tiers") or ()):
         errors.update(validate_criteria(tier.get("criteria") or [], f"tiers[{i}].criteria"))
+    errors.update(documents.validate(policy))
     if errors:
         raise InvalidPolicy(errors)
 
@@ -566,9 +569,13 @@ def explain(assessment: Assessment, policy: dict, locale: str) -> dict:
             out["values"] = {"actual": _show(o.actual), "required": _show(o.expected)}
         return out
 
+    # An eligible returnee sees what their tier needs; anyone else every document, so they
+    # know everything the programme asks for at once.
+    listed = documents.needed(policy, assessment.tier) if assessment.eligible else None
     return {
         "policy_id": assessment.policy_id,
         "code": assessment.code,
+        "version": policy.get("version"),
         "title": policy["title"][lang],
         "eligible": assessment.eligible,
         "status": assessment.status,
@@ -585,5 +592,9 @@ def explain(assessment: Assessment, policy: dict, locale: str) -> dict:
                 "reasons": [reason(o) for o in t["reasons"]],
             }
             for t in assessment.tiers
+        ],
+        "documents": [
+            documents.shown(d, lang)
+            for d in (listed if listed is not None else policy.get("documents") or ())
         ],
     }

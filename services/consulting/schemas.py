@@ -1,42 +1,28 @@
 """HTTP payloads of the consulting service."""
 
+import re
 from datetime import UTC
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.i18n import add_translations
 from chassis.web import HttpUrl, add_rules
-from contracts.vocabulary import POLICY_CODE, SLUG
+from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
+from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
 from services.consulting.eligibility import (
-    DUPLICATE_ID,
     FIELDS,
     ISO_DATE,
     KINDS,
     MAX_WITHIN_DAYS,
-    ONE_GROUP,
-    OP_DOES_NOT_APPLY,
     OPS,
-    UNKNOWN_FIELD,
     VALUES,
-    WRONG_VALUE,
     criterion_problem,
 )
+from services.consulting.paging import position_of
 
 EFFECTIVE_TO_BEFORE_FROM = "must not be before effective_from"
 ENDS_BEFORE_START = "must be after starts_at"
-add_translations(
-    {
-        UNKNOWN_FIELD: "未知的比较字段。",
-        OP_DOES_NOT_APPLY: "该运算不适用于此字段。",
-        WRONG_VALUE: "该运算对此字段不接受这个值。",
-        ONE_GROUP: "条件组只能是 all 或 any 之一，且不含 field、op 或 value。",
-        DUPLICATE_ID: "同一列表中已有相同 id 的条件。",
-        EFFECTIVE_TO_BEFORE_FROM: "不能早于 effective_from",
-        ENDS_BEFORE_START: "必须晚于 starts_at",
-    }
-)
-add_rules(EFFECTIVE_TO_BEFORE_FROM, ENDS_BEFORE_START)
+add_rules(EFFECTIVE_TO_BEFORE_FROM, ENDS_BEFORE_START)  # beyond the fields: 422
 
 
 class Localized(Schema):
@@ -151,6 +137,20 @@ class Tier(Schema):
     criteria = fields.List(fields.Nested(Criterion), load_default=list)
 
 
+class Document(Schema):
+    """A document an application needs; with `tiers`, only for applications for those tiers."""
+
+    class Meta:
+        unknown = RAISE
+
+    id = fields.String(required=True, validate=validate.Regexp(SLUG))
+    title = fields.Nested(Localized, required=True)
+    note = fields.Nested(Localized, allow_none=True, load_default=None)
+    tiers = fields.List(
+        fields.String(validate=validate.Regexp(SLUG)), allow_none=True, load_default=None
+    )
+
+
 class PolicyIn(Schema):
     code = fields.String(required=True, validate=validate.Regexp(POLICY_CODE))
     title = fields.Nested(Localized, required=True)
@@ -161,6 +161,11 @@ class PolicyIn(Schema):
     application_deadline = fields.Date(allow_none=True, load_default=None)
     criteria = fields.List(fields.Nested(Criterion), required=True, validate=validate.Length(min=1))
     tiers = fields.List(fields.Nested(Tier), load_default=list)
+    documents = fields.List(
+        fields.Nested(Document),
+        load_default=list,
+        metadata={"description": "What an application needs (tell everything once)."},
+    )
 
     @validates_schema
     def _dates_in_order(self, data, **kwargs):
@@ -180,7 +185,14 @@ class PolicyOut(Schema):
     application_deadline = fields.Date(allow_none=True)
     criteria = fields.List(fields.Dict())
     tiers = fields.List(fields.Dict())
+    documents = fields.List(fields.Dict())
     published_at = fields.DateTime()
+
+
+class PolicyVersionOut(PolicyOut):
+    in_force_from = fields.Date(
+        metadata={"description": "The day (Shanghai) from which these rules were in force."}
+    )
 
 
 class PolicyQuery(Schema):
@@ -208,10 +220,6 @@ class AssignIn(Schema):
         load_default=None,
         metadata={"description": "Omit for round-robin among active advisors."},
     )
-
-
-class CloseIn(Schema):
-    pass
 
 
 class RatingIn(Schema):
@@ -275,6 +283,11 @@ class AppointmentOut(Schema):
     ends_at = fields.DateTime()
     location = fields.String()
     cancelled_by = fields.String(allow_none=True)
+    missing_facts = fields.List(
+        fields.Dict(),
+        metadata={"description": "For a booked appointment: what the advisor should ask for "
+                  "(the returnee's missing facts)."},
+    )  # fmt: skip
 
 
 class EligibilityQuery(Schema):
@@ -282,3 +295,70 @@ class EligibilityQuery(Schema):
         load_default=None,
         metadata={"description": "Evaluate as of this date (default: today, Shanghai time)."},
     )
+
+
+# ---------------------------------------------------------------- applications
+
+
+CURSOR = r"^[A-Za-z0-9_-]{1,200}$"  # base64url: the alphabet `paging.cursor_of` writes
+NOT_A_CURSOR = "Not a valid cursor."
+add_rules(NOT_A_CURSOR)  # a cursor is one a listing answered: a reference to something that exists
+
+
+class Cursor(fields.String):
+    """A listing's `next` cursor, loaded as the position it names."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": CURSOR, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not re.match(CURSOR, text):  # the document's pattern: a 400
+            raise ValidationError("String does not match expected pattern.")
+        try:
+            return position_of(text)
+        except ValueError:
+            raise ValidationError(NOT_A_CURSOR) from None
+
+
+class Note(Schema):
+    note = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+
+class ApplicationIn(Note):
+    policy_id = fields.UUID(required=True)
+    tier = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Regexp(SLUG),
+        metadata={"description": "The tier applied for; default: the tier the assessment reached."},
+    )
+
+
+class ChecklistMarkIn(Schema):
+    provided = fields.Boolean(load_default=True)
+    reference = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(max=500),
+        metadata={"description": "Where the document is: a file number, a counter receipt, a "
+                  "note (uploads are not taken)."},
+    )  # fmt: skip
+
+
+class RejectIn(Schema):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class AwardIn(Note):
+    amount_cny = fields.Integer(required=True, validate=validate.Range(min=0, max=10**12))
+    awarded_on = fields.Date(required=True)
+
+
+class ApplicationQuery(Schema):
+    status = fields.String(validate=validate.OneOf(APPLICATION_STATUSES))
+    policy_id = fields.UUID()
+    returnee_id = fields.UUID(metadata={"description": "Staff only; a returnee sees their own."})
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+    cursor = Cursor(load_default=None, metadata={"description": "`next` of the previous page."})

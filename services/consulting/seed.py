@@ -9,31 +9,17 @@ re-assesses every returnee against the new rules (the relay publishes it once th
 
 import sys
 
-from chassis.db import ConnectionPool, Transaction, script_pool
-from services.consulting import store
+from chassis.db import ScriptDatabase
+from chassis.pool import ConnectionPool, script_pool
+from services.consulting import handlers
 from services.consulting.catalog import load_policies
+from services.consulting.store import ConsultingStore
 
 
 def seed(pool: ConnectionPool) -> list[str]:
     """Write the catalog; returns the codes inserted or updated."""
-    changed = []
-    with pool.cursor() as cursor:
-        tx = Transaction(cursor, "consulting", None, None)
-        for policy in load_policies():
-            if store.upsert_policy(tx, policy):
-                changed.append(policy["code"])
-                tx.publish(
-                    "policy.published",
-                    {
-                        "policy_id": policy["id"],
-                        "code": policy["code"],
-                        "title": policy["title"],
-                        "effective_from": policy["effective_from"],
-                        "effective_to": policy["effective_to"],
-                    },
-                    subject=policy["id"],
-                )
-    return changed
+    with ScriptDatabase(pool, "consulting", store=ConsultingStore).unit_of_work() as uow:
+        return handlers.seed_catalog(load_policies(), uow)
 
 
 def main() -> int:

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from chassis.settings import setting
+from chassis.settings import service_settings
 from services.matching.engine import FACTORS, MatchPolicy
+from services.matching.settings import DECLARED
 from services.matching.store import MAX_LOCKED
 
 SERVICE = "matching"
@@ -44,11 +45,12 @@ def _file(path: str) -> dict:
 def load_settings(overrides: Mapping | None = None) -> MatchingSettings:
     """The file, then the environment, then `overrides` (container config keys `MATCH_*`)."""
     overrides = overrides or {}
+    values = service_settings(SERVICE, DECLARED)
 
     def value(name: str):
         if name in overrides:
             return overrides[name]
-        return setting(SERVICE, name, "") or None
+        return values[name] or None
 
     data = _file(str(value("MATCH_CONFIG_FILE") or DEFAULT_FILE))
     weights = dict(data.get("weights", {}))

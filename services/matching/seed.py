@@ -16,7 +16,8 @@ from pathlib import Path
 
 import yaml
 
-from chassis.db import ConnectionPool, Transaction, script_pool
+from chassis.pool import ConnectionPool, script_pool
+from chassis.uow import SqlUnitOfWork
 from services.matching import store
 from services.matching.events import published_data
 
@@ -323,7 +324,7 @@ def seed(pool: ConnectionPool) -> dict:
     """Insert what is missing; returns how many organizations and resources were added."""
     added = {"organizations": 0, "resources": 0}
     with pool.cursor() as cursor:
-        tx = Transaction(cursor, "matching", cause=None, correlation_id=None)
+        tx = SqlUnitOfWork(cursor, "matching", cause=None, correlation_id=None)
         for organization_id, name, kind, district in ORGANIZATIONS:
             row = tx.one(
                 "INSERT INTO organizations (id, name, kind, district) VALUES (%s, %s, %s, %s)"

@@ -16,6 +16,7 @@ from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 
 import requests
+from prometheus_client import Counter
 
 from services.notify.domain import (
     DELIVERY_HEADER,
@@ -30,12 +31,39 @@ from services.notify.domain import (
 log = logging.getLogger(__name__)
 
 
+# On the wire every line ends in CRLF (RFC 5321 2.3.8): strict servers refuse a bare LF, and a
+# message with no CRLF at all reads as one line far over the 998 octets allowed. compat32's own
+# line separator is a bare LF; `policy.SMTPUTF8`'s is CRLF already.
+WIRE = policy.compat32.clone(linesep="\r\n")
+# Replies to a command or message the server could not parse (RFC 5321 4.2.2, 4.5.3.1.6).
+SYNTAX_REPLIES = frozenset({500, 501, 503, 504, 555})
+MALFORMED = Counter(
+    "notify_email_malformed_total",
+    "Emails an SMTP server refused for their form (a syntax, protocol or content reply)",
+    ["service", "code"],
+)
+
+
 @dataclass(frozen=True)
 class Mail:
-    """A message ready for the wire, and the address it goes to."""
+    """A message ready for the wire, the address it goes to and the notification it is."""
 
     recipient: str
     data: bytes
+    notification_id: str = ""
+
+
+def _mailbox(name: str, address: str, header: str) -> str | Header:
+    """`Name <address>` for a compat32 header. A name that is not ASCII goes as encoded words of
+    at most 75 characters each (RFC 2047), which fold anywhere: one word for the whole name, as
+    `formataddr` makes, can pass the line limit (a name in Chinese has no space to fold at)."""
+    if not name:
+        return address
+    if name.isascii():
+        return formataddr((name, address))  # quoted where RFC 5322 asks
+    mailbox = Header(name, "utf-8", header_name=header)
+    mailbox.append(f"<{address}>", "us-ascii")
+    return mailbox
 
 
 @dataclass(frozen=True)
@@ -70,7 +98,7 @@ class SmtpMailer:
             ssl.create_default_context(cafile=settings.ca_file) if settings.ca_file else None
         )
         name, self._envelope_sender = parseaddr(settings.sender)
-        self._sender = formataddr((name, self._envelope_sender), "utf-8")
+        self._sender = _mailbox(name, self._envelope_sender, "From")
         self._domain = self._envelope_sender.rpartition("@")[2] or "returnee-platform"
 
     def message(self, to: str, name: str, subject: str, text: str, html: str | None,
@@ -86,11 +114,13 @@ class SmtpMailer:
             alternative.attach(MIMEText(html, "html", "utf-8"))
             message = alternative
         message["From"] = self._sender
-        message["To"] = formataddr((name, to), "utf-8") if name else to
-        message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8")
+        message["To"] = _mailbox(name, to, "To")
+        message["Subject"] = (
+            subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject")
+        )
         for header, value in self._identity(notification_id).items():
             message[header] = value
-        return Mail(to, message.as_bytes())
+        return Mail(to, message.as_bytes(policy=WIRE), notification_id)
 
     def _international(self, to, name, subject, text, html, notification_id) -> Mail:
         """For an address that is not ASCII (RFC 6531): UTF-8 headers, sent with SMTPUTF8."""
@@ -103,7 +133,7 @@ class SmtpMailer:
         message.set_content(text)
         if html:
             message.add_alternative(html, subtype="html")
-        return Mail(to, message.as_bytes())
+        return Mail(to, message.as_bytes(), notification_id)
 
     def _identity(self, notification_id: str) -> dict[str, str]:
         # The same Message-ID for every send of the notification: a resend after a lost reply
@@ -130,6 +160,8 @@ class SmtpMailer:
                 refused = self._transfer(client, mail)
         except smtplib.SMTPRecipientsRefused as exc:
             self._put_back(client)  # smtplib reset the session: it can carry the next one
+            for code, text in exc.recipients.values():
+                _report_malformed(mail, code, text)
             codes = [code for code, _ in exc.recipients.values()]
             return _smtp_outcome(min(codes), f"recipient refused: {exc.recipients}")
         except smtplib.SMTPNotSupportedError as exc:
@@ -137,6 +169,7 @@ class SmtpMailer:
             return DeliveryOutcome(False, transient=False, error=f"SMTP server: {exc}")
         except smtplib.SMTPResponseException as exc:
             _close(client)
+            _report_malformed(mail, exc.smtp_code, exc.smtp_error)
             return _smtp_outcome(exc.smtp_code, f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}")
         except (smtplib.SMTPException, OSError) as exc:
             # Connection refused, timeouts, dropped connections: the server may come back.
@@ -199,6 +232,17 @@ def _close(client: smtplib.SMTP | None) -> None:
 
 def _text(value) -> str:
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _report_malformed(mail: Mail, code: int, text) -> None:
+    """A refusal of the form of what we sent (a syntax reply of RFC 5321 4.2.2, or a protocol or
+    content status of RFC 3463) is a defect of ours that fails every email alike, not a bad
+    address: said at once in the log and the metric rather than only in the notification's row."""
+    text = _text(text)
+    if code in SYNTAX_REPLIES or (code >= 500 and text.startswith(("5.5.", "5.6."))):
+        MALFORMED.labels("notify", str(code)).inc()
+        log.error("notification %s: the SMTP server refused the email as malformed: %d %s",
+                  mail.notification_id, code, text)  # fmt: skip
 
 
 def _smtp_outcome(code: int, error: str) -> DeliveryOutcome:

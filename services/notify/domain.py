@@ -23,6 +23,7 @@ TEMPLATES = (
     "policies_eligible",
     "consultation_update",
     "intention_update",
+    "application_update",
     "appointment_confirmation",
     "appointment_reminder",
 )
@@ -32,19 +33,6 @@ PUSH_CHANNELS = ("email", "sms")
 ANY = "*"
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 DEFAULT_LOCALE = "zh-CN"
-
-# The consultation events that concern the returnee, and how the message names the change.
-CONSULTATION_CHANGES = {
-    "consultation.requested": "requested",
-    "consultation.assigned": "assigned",
-    "consultation.answered": "answered",
-    "consultation.waiting_on_returnee": "waiting_on_returnee",
-}
-INTENTION_CHANGES = {
-    "intention.accepted": "accepted",
-    "intention.declined": "declined",
-}
-APPOINTMENT_CHANGES = {"appointment.booked": "booked", "appointment.cancelled": "cancelled"}
 
 
 @dataclass(frozen=True)
@@ -188,26 +176,19 @@ APPOINTMENT_CHANNELS = ("email", "in_app", "sms")
 
 
 def plan(event_type: str, data: dict, directory: Directory) -> list[Intent]:
-    """The intents an event causes (none for events nobody is told about)."""
-    if event_type == "returnee.registered":
-        returnee = directory.recipient(data["returnee_id"])
-        if returnee is None:
-            return []
-        return [Intent(returnee, "welcome", {"name": returnee.name}, RETURNEE_CHANNELS)]
-    if event_type == "matches.proposed":
-        return _matches_found(data, directory)
-    if event_type == "eligibility.assessed":
-        return _policies_eligible(data, directory)
-    if event_type in CONSULTATION_CHANGES or event_type == "consultation.sla_breached":
-        return _consultation_update(event_type, data, directory)
-    if event_type == "intention.expressed" or event_type in INTENTION_CHANGES:
-        return _intention_update(event_type, data, directory)
-    if event_type in APPOINTMENT_CHANGES:
-        return _appointment(event_type, data, directory)
-    return []
+    """The intents an event causes (none for events nobody is told about): `PLANS` below."""
+    planner = PLANS.get(event_type)
+    return planner(event_type, data, directory) if planner else []
 
 
-def _matches_found(data: dict, directory: Directory) -> list[Intent]:
+def _welcome(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    returnee = directory.recipient(data["returnee_id"])
+    if returnee is None:
+        return []
+    return [Intent(returnee, "welcome", {"name": returnee.name}, RETURNEE_CHANNELS)]
+
+
+def _matches_found(event_type: str, data: dict, directory: Directory) -> list[Intent]:
     added = {str(r) for r in data["added_resource_ids"]}
     if not added:
         return []
@@ -241,7 +222,7 @@ def merge_matches(lead: dict, later: dict) -> dict:
     return {**lead, "name": later["name"], "matches": merged}
 
 
-def _policies_eligible(data: dict, directory: Directory) -> list[Intent]:
+def _policies_eligible(event_type: str, data: dict, directory: Directory) -> list[Intent]:
     codes = list(data["newly_eligible"])
     if not codes:
         return []
@@ -260,69 +241,100 @@ def _policies_eligible(data: dict, directory: Directory) -> list[Intent]:
     return [Intent(returnee, "policies_eligible", context, RETURNEE_CHANNELS)]
 
 
-def _consultation_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
-    base = {"consultation_id": str(data["consultation_id"]), "topic": data["topic"]}
-    intents = []
-    if event_type == "consultation.sla_breached":
-        # Escalation goes to the advisor who holds it, or to every advisor when nobody does.
-        advisor = data.get("advisor_id") and directory.recipient(data["advisor_id"])
-        advisors = [advisor] if advisor else directory.staff_of(None, "advisor")
-        context = {
-            **base,
-            "change": "sla_breached",
-            "deadline": data["deadline"],
-            "due_at": local_time(data["due_at"]),
-        }
-        for person in advisors:
-            intents.append(
-                Intent(
-                    person,
-                    "consultation_update",
-                    {**context, "name": person.name},
-                    RETURNEE_CHANNELS,
-                )  # fmt: skip
-            )
-        return intents
-    change = CONSULTATION_CHANGES[event_type]
+# How a consultation_update names the change the event reports.
+CONSULTATION_CHANGES = {
+    "consultation.requested": "requested",
+    "consultation.assigned": "assigned",
+    "consultation.answered": "answered",
+    "consultation.waiting_on_returnee": "waiting_on_returnee",
+}
+
+
+def _consultation_change(event_type: str, data: dict, directory: Directory) -> list[Intent]:
     returnee = _returnee(directory, data["returnee_id"])
-    context = {**base, "change": change, "name": returnee.name}
-    intents.append(Intent(returnee, "consultation_update", context, RETURNEE_CHANNELS))
-    if event_type == "consultation.assigned":
-        advisor = directory.recipient(data["advisor_id"])
-        if advisor is not None:
-            context = {**base, "change": "assigned_to_you", "name": advisor.name}
-            intents.append(Intent(advisor, "consultation_update", context, RETURNEE_CHANNELS))
+    context = {
+        "consultation_id": str(data["consultation_id"]),
+        "topic": data["topic"],
+        "change": CONSULTATION_CHANGES[event_type],
+        "name": returnee.name,
+    }
+    return [Intent(returnee, "consultation_update", context, RETURNEE_CHANNELS)]
+
+
+def _consultation_assigned(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """The returnee hears who took it; the advisor that it is theirs now."""
+    intents = _consultation_change(event_type, data, directory)
+    advisor = directory.recipient(data["advisor_id"])
+    if advisor is not None:
+        context = {
+            "consultation_id": str(data["consultation_id"]),
+            "topic": data["topic"],
+            "change": "assigned_to_you",
+            "name": advisor.name,
+        }
+        intents.append(Intent(advisor, "consultation_update", context, RETURNEE_CHANNELS))
     return intents
 
 
-def _intention_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+def _sla_breached(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """Escalation goes to the advisor who holds it, or to every advisor when nobody does."""
+    advisor = data.get("advisor_id") and directory.recipient(data["advisor_id"])
+    advisors = [advisor] if advisor else directory.staff_of(None, "advisor")
+    context = {
+        "consultation_id": str(data["consultation_id"]),
+        "topic": data["topic"],
+        "change": "sla_breached",
+        "deadline": data["deadline"],
+        "due_at": local_time(data["due_at"]),
+    }
+    return [
+        Intent(person, "consultation_update", {**context, "name": person.name}, RETURNEE_CHANNELS)
+        for person in advisors
+    ]
+
+
+def _intention_context(data: dict, directory: Directory) -> dict:
     resource_id, organization_id = str(data["resource_id"]), str(data["organization_id"])
-    base = {
+    return {
         "intention_id": str(data["intention_id"]),
         "resource_title": directory.resource_titles([resource_id]).get(resource_id, ""),
         "organization": directory.organization_names([organization_id]).get(organization_id, ""),
         "message": data.get("message"),
     }
-    if event_type == "intention.expressed":
-        # The providing organization hears of it: its providers and its contact mailbox.
-        returnee = directory.recipient(data["returnee_id"])
-        base["returnee_name"] = returnee.name if returnee else ""
-        people = directory.staff_of(data["organization_id"], "provider")
-        organization = directory.recipient(data["organization_id"])
-        if organization is not None:
-            people.append(organization)
-        return [
-            Intent(
-                p,
-                "intention_update",
-                {**base, "change": "expressed", "name": p.name},
-                RETURNEE_CHANNELS,
-            )  # fmt: skip
-            for p in people
-        ]
+
+
+def _intention_expressed(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    """The providing organization hears of it: its providers and its contact mailbox."""
+    returnee = directory.recipient(data["returnee_id"])
+    context = {
+        **_intention_context(data, directory),
+        "returnee_name": returnee.name if returnee else "",
+        "change": "expressed",
+    }
+    people = directory.staff_of(data["organization_id"], "provider")
+    organization = directory.recipient(data["organization_id"])
+    if organization is not None:
+        people.append(organization)
+    return [
+        Intent(p, "intention_update", {**context, "name": p.name}, RETURNEE_CHANNELS)
+        for p in people
+    ]
+
+
+INTENTION_ANSWERS = {"intention.accepted": "accepted", "intention.declined": "declined"}
+
+
+def _intention_answered(event_type: str, data: dict, directory: Directory) -> list[Intent]:
     returnee = _returnee(directory, data["returnee_id"])
-    context = {**base, "change": INTENTION_CHANGES[event_type], "name": returnee.name}
+    context = {
+        **_intention_context(data, directory),
+        "change": INTENTION_ANSWERS[event_type],
+        "name": returnee.name,
+    }
     return [Intent(returnee, "intention_update", context, RETURNEE_CHANNELS)]
+
+
+APPOINTMENT_CHANGES = {"appointment.booked": "booked", "appointment.cancelled": "cancelled"}
 
 
 def _appointment(event_type: str, data: dict, directory: Directory) -> list[Intent]:
@@ -337,6 +349,54 @@ def _appointment(event_type: str, data: dict, directory: Directory) -> list[Inte
         "cancelled_by": data.get("cancelled_by"),
     }
     return [Intent(returnee, "appointment_confirmation", context, APPOINTMENT_CHANNELS)]
+
+
+APPLICATION_CHANGES = {
+    "application.submitted": "submitted",
+    "application.approved": "approved",
+    "application.rejected": "rejected",
+    "application.awarded": "awarded",
+    "application.withdrawn": "withdrawn",
+}
+
+
+def _application_update(event_type: str, data: dict, directory: Directory) -> list[Intent]:
+    returnee = _returnee(directory, data["returnee_id"])
+    title = directory.policy_titles([data["code"]]).get(data["code"], {}).get(returnee.locale)
+    context = {
+        "name": returnee.name,
+        "change": APPLICATION_CHANGES[event_type],
+        "application_id": str(data["application_id"]),
+        "policy": title or data["code"],
+        "tier": data.get("tier"),
+        "amount_cny": data.get("amount_cny"),
+        "awarded_on": data["awarded_on"].isoformat() if data.get("awarded_on") else None,
+    }
+    return [Intent(returnee, "application_update", context, RETURNEE_CHANNELS)]
+
+
+# Who hears of what (docs/notify.md has this table): the event types that cause messages, each
+# with the function that plans them from the event's data and the directory.
+PLANS = {
+    "returnee.registered": _welcome,
+    "matches.proposed": _matches_found,
+    "eligibility.assessed": _policies_eligible,
+    "consultation.requested": _consultation_change,
+    "consultation.assigned": _consultation_assigned,
+    "consultation.answered": _consultation_change,
+    "consultation.waiting_on_returnee": _consultation_change,
+    "consultation.sla_breached": _sla_breached,
+    "intention.expressed": _intention_expressed,
+    "intention.accepted": _intention_answered,
+    "intention.declined": _intention_answered,
+    "appointment.booked": _appointment,
+    "appointment.cancelled": _appointment,
+    "application.submitted": _application_update,
+    "application.approved": _application_update,
+    "application.rejected": _application_update,
+    "application.awarded": _application_update,
+    "application.withdrawn": _application_update,
+}
 
 
 # Reminders are not caused by an event: their notifications carry an id derived from the

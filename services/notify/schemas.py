@@ -6,6 +6,7 @@ from marshmallow import Schema, fields, validate
 
 from chassis.web import HttpUrl
 from contracts import CATALOG
+from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
 from services.notify.domain import ANY, TEMPLATES, ZONES
 
 PERSONAL_CHANNELS = ("email", "in_app", "sms")

@@ -8,8 +8,10 @@ The topics are the templates (`domain.TEMPLATES`); a test keeps the two lists eq
 
 import sys
 
-from chassis.db import ConnectionPool, script_pool
+from chassis.db import ScriptDatabase
+from chassis.pool import ConnectionPool, script_pool
 from services.notify.domain import APPOINTMENT_CHANNELS, RETURNEE_CHANNELS
+from services.notify.store import NotifyStore
 
 # (name, zh-CN label, en label, zh-CN description, en description, channels)
 TOPICS = [
@@ -29,6 +31,10 @@ TOPICS = [
     ("intention_update", "合作意向", "Cooperation intentions",
      "合作意向的提出、接受或婉拒。",
      "Intentions expressed to your organization, and answers to yours.", RETURNEE_CHANNELS),
+    ("application_update", "申请进展", "Application updates",
+     "政策申请的提交、批准、驳回、资助发放或撤回。",
+     "Your policy applications submitted, approved, rejected, awarded or withdrawn.",
+     RETURNEE_CHANNELS),
     ("appointment_confirmation", "预约确认", "Appointment confirmations",
      "服务站预约的确认与取消，可通过短信接收。",
      "Service station appointments booked or cancelled, also by SMS.", APPOINTMENT_CHANNELS),
@@ -40,21 +46,8 @@ TOPICS = [
 
 def seed(pool: ConnectionPool) -> int:
     """Upsert every topic; returns how many there are."""
-    with pool.cursor() as cur:
-        for position, (name, label_zh, label_en, text_zh, text_en, channels) in enumerate(TOPICS):
-            cur.execute(
-                """
-                INSERT INTO topics (name, position, label_zh, label_en, description_zh,
-                                    description_en, channels)
-                VALUES (%s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
-                    label_zh = EXCLUDED.label_zh, label_en = EXCLUDED.label_en,
-                    description_zh = EXCLUDED.description_zh,
-                    description_en = EXCLUDED.description_en, channels = EXCLUDED.channels
-                """,
-                (name, position, label_zh, label_en, text_zh, text_en, list(channels)),
-            )
-    return len(TOPICS)
+    with ScriptDatabase(pool, "notify", store=NotifyStore).unit_of_work() as uow:
+        return uow.store.keep_topics(TOPICS)
 
 
 def main() -> int:

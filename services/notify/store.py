@@ -1,4 +1,8 @@
-"""SQL of the notify database. Every function runs inside the caller's transaction `tx`."""
+"""SQL of the notify database: `NotifyStore`, bound to one unit of work (`uow.store`).
+
+Times in SQL are the database's `now()`: the one clock the replicas share for leases and due
+times. `memory.MemoryStore` is the same store over dicts, for the handlers' unit tests.
+"""
 
 import json
 from datetime import datetime
@@ -12,10 +16,7 @@ NOTIFICATION_COLUMNS = (
 )
 
 
-# --- the recipient directory ------------------------------------------------------------------
-
-
-def _recipient(row: dict | None) -> Recipient | None:
+def recipient_from_row(row: dict | None) -> Recipient | None:
     if row is None:
         return None
     return Recipient(
@@ -31,279 +32,6 @@ def _recipient(row: dict | None) -> Recipient | None:
     )
 
 
-def is_erased(tx, person_id) -> bool:
-    return tx.one("SELECT 1 FROM erased_recipients WHERE id = %s", (str(person_id),)) is not None
-
-
-def keep_returnee(tx, data: dict, at: datetime) -> None:
-    """The returnee's contact data and notification consent as of `at` (an event's time)."""
-    if is_erased(tx, data["returnee_id"]):
-        return
-    tx.execute(
-        """
-        INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
-                                consent_at, updated_at)
-        VALUES (%(id)s, 'returnee', %(name)s, %(email)s, %(phone)s, %(locale)s, %(consent)s,
-                %(at)s, %(at)s)
-        ON CONFLICT (id) DO UPDATE SET
-            name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
-            locale = EXCLUDED.locale, updated_at = EXCLUDED.updated_at,
-            notifications_consent = CASE WHEN recipients.consent_at <= EXCLUDED.consent_at
-                THEN EXCLUDED.notifications_consent ELSE recipients.notifications_consent END,
-            consent_at = GREATEST(recipients.consent_at, EXCLUDED.consent_at)
-        WHERE recipients.updated_at <= EXCLUDED.updated_at
-        """,
-        {
-            "id": str(data["returnee_id"]),
-            "name": data["name"],
-            "email": data["email"],
-            "phone": data.get("phone"),
-            "locale": data["locale"],
-            "consent": data["consents"]["notifications"],
-            "at": at,
-        },
-    )
-
-
-# --- events waiting for their returnee -------------------------------------------------------
-
-
-def lock_returnee(tx, returnee_id) -> None:
-    """Serialise, until commit, the transactions that take in the returnee and those that make
-    an event wait for them: an event is either seen waiting, or sees the returnee."""
-    tx.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(returnee_id),))
-
-
-def make_wait(tx, event_id, returnee_id, body: bytes) -> None:
-    tx.execute(
-        "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
-        " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
-        (str(event_id), str(returnee_id), body),
-    )
-
-
-def release_waiting(tx, returnee_id) -> list[bytes]:
-    """The events waiting for the returnee, oldest first, no longer waiting."""
-    rows = tx.all(
-        "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
-        (str(returnee_id),),
-    )
-    return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
-
-
-def waiting(tx) -> dict:
-    """How many events wait for a returnee, and for how long the oldest has (seconds)."""
-    return tx.one(
-        "SELECT count(*) AS count,"
-        " coalesce(extract(epoch FROM now() - min(received_at)), 0)::float AS oldest_seconds"
-        " FROM waiting_events"
-    )
-
-
-def keep_consent(tx, returnee_id, granted: bool, at: datetime) -> None:
-    tx.execute(
-        "UPDATE recipients SET notifications_consent = %s, consent_at = %s"
-        " WHERE id = %s AND consent_at <= %s",
-        (granted, at, str(returnee_id), at),
-    )
-
-
-def keep_staff(tx, data: dict) -> None:
-    tx.execute(
-        """
-        INSERT INTO recipients (id, kind, name, email, locale, role, organization_id, updated_at)
-        VALUES (%s, 'staff', %s, %s, %s, %s, %s, now())
-        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
-            locale = EXCLUDED.locale, role = EXCLUDED.role,
-            organization_id = EXCLUDED.organization_id, updated_at = now()
-        """,
-        (
-            str(data["staff_id"]),
-            data["name"],
-            data["email"],
-            data.get("locale") or "zh-CN",
-            data["role"],
-            str(data["organization_id"]) if data.get("organization_id") else None,
-        ),
-    )
-
-
-def keep_organization(tx, data: dict) -> None:
-    tx.execute(
-        """
-        INSERT INTO recipients (id, kind, name, email, locale, updated_at)
-        VALUES (%s, 'organization', %s, %s, 'zh-CN', now())
-        ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
-            updated_at = now()
-        """,
-        (str(data["organization_id"]), data["name"], data.get("contact_email")),
-    )
-
-
-def erase_person(tx, person_id) -> int:
-    """Delete everything held about the person; returns how many notifications went."""
-    person = str(person_id)
-    tx.execute("INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,))
-    tx.execute("DELETE FROM recipients WHERE id = %s", (person,))
-    tx.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
-    tx.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
-    tx.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
-    return tx.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,)).rowcount
-
-
-def keep_resource(tx, data: dict) -> None:
-    tx.execute(
-        "INSERT INTO resources (id, organization_id, title) VALUES (%s, %s, %s)"
-        " ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title,"
-        " organization_id = EXCLUDED.organization_id",
-        (str(data["resource_id"]), str(data["organization_id"]), data["title"]),
-    )
-
-
-def keep_policy(tx, data: dict) -> None:
-    tx.execute(
-        "INSERT INTO policies (id, code, title_zh, title_en) VALUES (%s, %s, %s, %s)"
-        " ON CONFLICT (id) DO UPDATE SET code = EXCLUDED.code, title_zh = EXCLUDED.title_zh,"
-        " title_en = EXCLUDED.title_en",
-        (str(data["policy_id"]), data["code"], data["title"]["zh-CN"], data["title"]["en"]),
-    )
-
-
-class StoredDirectory:
-    """The `domain.Directory` answered from this database."""
-
-    def __init__(self, tx):
-        self.tx = tx
-
-    def recipient(self, recipient_id) -> Recipient | None:
-        if not recipient_id:
-            return None
-        row = self.tx.one("SELECT * FROM recipients WHERE id = %s", (str(recipient_id),))
-        return _recipient(row)
-
-    def staff_of(self, organization_id, role: str) -> list[Recipient]:
-        if organization_id is None:
-            rows = self.tx.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s ORDER BY name", (role,)
-            )
-        else:
-            rows = self.tx.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s"
-                " AND organization_id = %s ORDER BY name",
-                (role, str(organization_id)),
-            )
-        return [_recipient(row) for row in rows]
-
-    def resource_titles(self, resource_ids) -> dict[str, str]:
-        rows = self.tx.all(
-            "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])",
-            ([str(i) for i in resource_ids],),
-        )
-        return {str(r["id"]): r["title"] for r in rows}
-
-    def organization_names(self, organization_ids) -> dict[str, str]:
-        rows = self.tx.all(
-            "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[]) AND kind = 'organization'",
-            ([str(i) for i in organization_ids],),
-        )
-        return {str(r["id"]): r["name"] for r in rows}
-
-    def policy_titles(self, codes) -> dict[str, dict[str, str]]:
-        rows = self.tx.all(
-            "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (list(codes),)
-        )
-        return {r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]} for r in rows}
-
-
-def topics(tx, locale: str) -> list[dict]:
-    suffix = "zh" if locale == "zh-CN" else "en"
-    return tx.all(
-        f"SELECT name, label_{suffix} AS label, description_{suffix} AS description, channels"
-        " FROM topics ORDER BY position"
-    )
-
-
-# --- appointments and their reminders ------------------------------------------------------------
-
-
-def keep_appointment(tx, data: dict, remind_at: datetime | None) -> None:
-    """A booked appointment; a redelivery, or a booking arriving after its cancellation,
-    changes nothing."""
-    if is_erased(tx, data["returnee_id"]):
-        return
-    tx.execute(
-        "INSERT INTO appointments (id, returnee_id, starts_at, ends_at, location, remind_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
-        (str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
-         data["ends_at"], data["location"], remind_at),
-    )  # fmt: skip
-
-
-def cancel_appointment(tx, data: dict, at: datetime, reminder_event_id: str) -> None:
-    """No reminder for it any more: none will be queued, and one already queued (held by quiet
-    hours, say) is suppressed. The row stays as a marker until the appointment is past."""
-    if is_erased(tx, data["returnee_id"]):
-        return
-    tx.execute(
-        """
-        INSERT INTO appointments (id, returnee_id, starts_at, ends_at, location, cancelled_at)
-        VALUES (%s, %s, %s, %s, %s, %s)
-        ON CONFLICT (id) DO UPDATE SET remind_at = NULL,
-            cancelled_at = COALESCE(appointments.cancelled_at, EXCLUDED.cancelled_at)
-        """,
-        (str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
-         data["ends_at"], data["location"], at),
-    )  # fmt: skip
-    tx.execute(
-        "UPDATE notifications SET status = 'suppressed', reason = 'appointment cancelled'"
-        " WHERE event_id = %s AND status = 'queued'",
-        (reminder_event_id,),
-    )
-
-
-def due_reminders(tx, limit: int) -> list[Appointment]:
-    """Appointments whose reminder is due and not yet queued, locked against other replicas
-    until this transaction marks them reminded."""
-    rows = tx.all(
-        """
-        SELECT id, returnee_id, starts_at, ends_at, location FROM appointments
-        WHERE reminded_at IS NULL AND remind_at IS NOT NULL AND remind_at <= now()
-        ORDER BY remind_at
-        LIMIT %s
-        FOR UPDATE SKIP LOCKED
-        """,
-        (limit,),
-    )
-    return [
-        Appointment(str(r["id"]), str(r["returnee_id"]), r["starts_at"], r["ends_at"],
-                    r["location"])
-        for r in rows
-    ]  # fmt: skip
-
-
-def mark_reminded(tx, appointment_id, outcome: str) -> None:
-    tx.execute(
-        "UPDATE appointments SET reminded_at = now(), reminder = %s WHERE id = %s",
-        (outcome, str(appointment_id)),
-    )
-
-
-def forget_past_appointments(tx, hours: float) -> int:
-    """Appointments that ended more than `hours` ago are of no more use to anyone."""
-    return tx.execute(
-        "DELETE FROM appointments WHERE ends_at < now() - make_interval(secs => %s)",
-        (hours * 3600,),
-    ).rowcount
-
-
-# --- preferences --------------------------------------------------------------------------------
-
-
-def preferences(tx, recipient_id) -> Preferences:
-    row = tx.one("SELECT * FROM preferences WHERE recipient_id = %s", (str(recipient_id),))
-    return preferences_from_row(row)
-
-
 def preferences_from_row(row: dict | None) -> Preferences:
     if row is None or row.get("opt_outs") is None:
         return Preferences()
@@ -315,254 +43,518 @@ def preferences_from_row(row: dict | None) -> Preferences:
     )
 
 
-def save_preferences(tx, recipient_id, prefs: Preferences) -> None:
-    opt_outs = json.dumps([{"channel": c, "topic": t} for c, t in prefs.opt_outs])
-    tx.execute(
-        """
-        INSERT INTO preferences (recipient_id, opt_outs, quiet_start, quiet_end, timezone)
-        VALUES (%s, %s, %s, %s, %s)
-        ON CONFLICT (recipient_id) DO UPDATE SET opt_outs = EXCLUDED.opt_outs,
-            quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end,
-            timezone = EXCLUDED.timezone, updated_at = now()
-        """,
-        (str(recipient_id), opt_outs, prefs.quiet_start, prefs.quiet_end, prefs.timezone),
-    )
-    # Held messages are looked at again: the delivery loop re-checks the new quiet hours.
-    tx.execute(
-        "UPDATE notifications SET next_attempt_at = now(), held_for_quiet_hours = false"
-        " WHERE recipient_id = %s AND status = 'queued' AND held_for_quiet_hours",
-        (str(recipient_id),),
-    )
+class NotifyStore:
+    """Also the `domain.Directory` that planning looks recipients and titles up in."""
 
+    def __init__(self, uow):
+        self.uow = uow
 
-# --- notifications ------------------------------------------------------------------------------
+    # --- the recipient directory --------------------------------------------------------------
 
+    def is_erased(self, person_id) -> bool:
+        found = self.uow.one("SELECT 1 FROM erased_recipients WHERE id = %s", (str(person_id),))
+        return found is not None
 
-def add_notification(tx, row: dict) -> str | None:
-    """Insert unless this (event, recipient, channel) has one already; the new id or None.
-    A row inserted as `sent` (an in-app notification: stored is delivered) is sent now."""
-    row = {
-        "digest_id": None,
-        "html": None,
-        "reason": None,
-        "address": None,
-        "context": {},
-        "next_attempt_at": None,
-        **row,
-    }
-    found = tx.one(
-        """
-        INSERT INTO notifications (id, recipient_id, channel, template, locale, address, subject,
-            body, html, context, status, reason, event_id, event_type, digest_id,
-            next_attempt_at, attempts, sent_at)
-        VALUES (%(id)s, %(recipient_id)s, %(channel)s, %(template)s, %(locale)s, %(address)s,
-            %(subject)s, %(body)s, %(html)s, %(context)s, %(status)s, %(reason)s, %(event_id)s,
-            %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()),
-            CASE WHEN %(status)s = 'sent' THEN 1 ELSE 0 END,
-            CASE WHEN %(status)s = 'sent' THEN now() END)
-        ON CONFLICT ON CONSTRAINT one_per_event_recipient_channel DO NOTHING
-        RETURNING id
-        """,
-        {**row, "context": json.dumps(row["context"])},
-    )
-    return str(found["id"]) if found else None
+    def keep_returnee(self, data: dict, at: datetime) -> None:
+        """The returnee's contact data and notification consent as of `at` (an event's time)."""
+        if self.is_erased(data["returnee_id"]):
+            return
+        self.uow.execute(
+            """
+            INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
+                                    consent_at, updated_at)
+            VALUES (%(id)s, 'returnee', %(name)s, %(email)s, %(phone)s, %(locale)s, %(consent)s,
+                    %(at)s, %(at)s)
+            ON CONFLICT (id) DO UPDATE SET
+                name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
+                locale = EXCLUDED.locale, updated_at = EXCLUDED.updated_at,
+                notifications_consent = CASE WHEN recipients.consent_at <= EXCLUDED.consent_at
+                    THEN EXCLUDED.notifications_consent ELSE recipients.notifications_consent END,
+                consent_at = GREATEST(recipients.consent_at, EXCLUDED.consent_at)
+            WHERE recipients.updated_at <= EXCLUDED.updated_at
+            """,
+            {
+                "id": str(data["returnee_id"]),
+                "name": data["name"],
+                "email": data["email"],
+                "phone": data.get("phone"),
+                "locale": data["locale"],
+                "consent": data["consents"]["notifications"],
+                "at": at,
+            },
+        )
 
+    def keep_consent(self, returnee_id, granted: bool, at: datetime) -> None:
+        self.uow.execute(
+            "UPDATE recipients SET notifications_consent = %s, consent_at = %s"
+            " WHERE id = %s AND consent_at <= %s",
+            (granted, at, str(returnee_id), at),
+        )
 
-def open_digest(tx, recipient_id, channel: str, template: str) -> dict | None:
-    """A queued message of the template still waiting for its digest window, locked.
+    def keep_staff(self, data: dict) -> None:
+        self.uow.execute(
+            """
+            INSERT INTO recipients (id, kind, name, email, locale, role, organization_id,
+                                    updated_at)
+            VALUES (%s, 'staff', %s, %s, %s, %s, %s, now())
+            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+                locale = EXCLUDED.locale, role = EXCLUDED.role,
+                organization_id = EXCLUDED.organization_id, updated_at = now()
+            """,
+            (
+                str(data["staff_id"]),
+                data["name"],
+                data["email"],
+                data.get("locale") or "zh-CN",
+                data["role"],
+                str(data["organization_id"]) if data.get("organization_id") else None,
+            ),
+        )
 
-    Two events for the same person handled at once would each miss the other's uncommitted
-    lead and start two digests: a transaction lock per (recipient, channel, template) makes
-    the second wait for the first to commit."""
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-        (f"digest:{recipient_id}:{channel}:{template}",),
-    )
-    return tx.one(
-        f"""
-        SELECT {NOTIFICATION_COLUMNS} FROM notifications
-        WHERE recipient_id = %s AND channel = %s AND template = %s AND status = 'queued'
-          AND digest_id IS NULL AND attempts = 0 AND next_attempt_at > now()
-        ORDER BY created_at LIMIT 1
-        FOR UPDATE
-        """,
-        (str(recipient_id), channel, template),
-    )
+    def keep_organization(self, data: dict) -> None:
+        self.uow.execute(
+            """
+            INSERT INTO recipients (id, kind, name, email, locale, updated_at)
+            VALUES (%s, 'organization', %s, %s, 'zh-CN', now())
+            ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, email = EXCLUDED.email,
+                updated_at = now()
+            """,
+            (str(data["organization_id"]), data["name"], data.get("contact_email")),
+        )
 
+    def erase_person(self, person_id) -> int:
+        """Delete everything held about the person; returns how many notifications went."""
+        person = str(person_id)
+        self.uow.execute(
+            "INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,)
+        )
+        self.uow.execute("DELETE FROM recipients WHERE id = %s", (person,))
+        self.uow.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
+        self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
+        self.uow.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
+        deleted = self.uow.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,))
+        return deleted.rowcount
 
-def rewrite(tx, notification_id, subject: str, body: str, html: str, context: dict) -> None:
-    tx.execute(
-        "UPDATE notifications SET subject = %s, body = %s, html = %s, context = %s WHERE id = %s",
-        (subject, body, html, json.dumps(context), str(notification_id)),
-    )
+    def keep_resource(self, data: dict) -> None:
+        self.uow.execute(
+            "INSERT INTO resources (id, organization_id, title) VALUES (%s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title,"
+            " organization_id = EXCLUDED.organization_id",
+            (str(data["resource_id"]), str(data["organization_id"]), data["title"]),
+        )
 
+    def keep_policy(self, data: dict) -> None:
+        self.uow.execute(
+            "INSERT INTO policies (id, code, title_zh, title_en) VALUES (%s, %s, %s, %s)"
+            " ON CONFLICT (id) DO UPDATE SET code = EXCLUDED.code, title_zh = EXCLUDED.title_zh,"
+            " title_en = EXCLUDED.title_en",
+            (str(data["policy_id"]), data["code"], data["title"]["zh-CN"], data["title"]["en"]),
+        )
 
-def notifications_of(tx, recipient_id, channel: str | None, limit: int) -> list[dict]:
-    sql = (
-        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE recipient_id = %s"
-        " AND channel <> 'webhook'"
-    )
-    params: list = [str(recipient_id)]
-    if channel:
-        sql += " AND channel = %s"
-        params.append(channel)
-    sql += " ORDER BY created_at DESC, id LIMIT %s"
-    params.append(limit)
-    return tx.all(sql, params)
+    def recipient(self, recipient_id) -> Recipient | None:
+        if not recipient_id:
+            return None
+        row = self.uow.one("SELECT * FROM recipients WHERE id = %s", (str(recipient_id),))
+        return recipient_from_row(row)
 
+    def staff_of(self, organization_id, role: str) -> list[Recipient]:
+        if organization_id is None:
+            rows = self.uow.all(
+                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s ORDER BY name", (role,)
+            )
+        else:
+            rows = self.uow.all(
+                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s"
+                " AND organization_id = %s ORDER BY name",
+                (role, str(organization_id)),
+            )
+        return [recipient_from_row(row) for row in rows]
 
-def due(tx, limit: int) -> list[dict]:
-    """Queued messages whose time has come, locked against other replicas until commit."""
-    return tx.all(
-        f"""
-        SELECT {NOTIFICATION_COLUMNS} FROM notifications
-        WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
-        ORDER BY next_attempt_at
-        LIMIT %s
-        FOR UPDATE SKIP LOCKED
-        """,
-        (limit,),
-    )
+    def resource_titles(self, resource_ids) -> dict[str, str]:
+        rows = self.uow.all(
+            "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])",
+            ([str(i) for i in resource_ids],),
+        )
+        return {str(r["id"]): r["title"] for r in rows}
 
+    def organization_names(self, organization_ids) -> dict[str, str]:
+        rows = self.uow.all(
+            "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[]) AND kind = 'organization'",
+            ([str(i) for i in organization_ids],),
+        )
+        return {str(r["id"]): r["name"] for r in rows}
 
-def preferences_of(tx, recipient_ids) -> dict[str, Preferences]:
-    rows = tx.all(
-        "SELECT * FROM preferences WHERE recipient_id = ANY(%s::uuid[])",
-        ([str(r) for r in recipient_ids],),
-    )
-    return {str(r["recipient_id"]): preferences_from_row(r) for r in rows}
+    def policy_titles(self, codes) -> dict[str, dict[str, str]]:
+        rows = self.uow.all(
+            "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (list(codes),)
+        )
+        return {r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]} for r in rows}
 
+    # --- events waiting for their returnee ----------------------------------------------------
 
-def lease(tx, ids, seconds: float) -> None:
-    """Claimed messages are not due again for `seconds`: long enough to send them; if this
-    replica dies meanwhile, another one picks them up after the lease."""
-    tx.execute(
-        "UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %s)"
-        " WHERE id = ANY(%s::uuid[])",
-        (seconds, [str(i) for i in ids]),
-    )
+    def lock_returnee(self, returnee_id) -> None:
+        """Serialise, until commit, the transactions that take in the returnee and those that
+        make an event wait for them: an event is either seen waiting, or sees the returnee."""
+        self.uow.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(returnee_id),)
+        )
 
+    def make_wait(self, event_id, returnee_id, body: bytes) -> None:
+        self.uow.execute(
+            "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
+            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
+            (str(event_id), str(returnee_id), body),
+        )
 
-def release(tx, ids) -> None:
-    """Claimed but not attempted: due again now, for whichever replica comes first."""
-    tx.execute(
-        "UPDATE notifications SET next_attempt_at = now() WHERE id = ANY(%s::uuid[])",
-        ([str(i) for i in ids],),
-    )
+    def release_waiting(self, returnee_id) -> list[bytes]:
+        """The events waiting for the returnee, oldest first, no longer waiting."""
+        rows = self.uow.all(
+            "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
+            (str(returnee_id),),
+        )
+        return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
 
+    def waiting(self) -> dict:
+        """How many events wait for a returnee, and for how long the oldest has (seconds)."""
+        return self.uow.one(
+            "SELECT count(*) AS count,"
+            " coalesce(extract(epoch FROM now() - min(received_at)), 0)::float AS oldest_seconds"
+            " FROM waiting_events"
+        )
 
-def hold(tx, notification_id, until: datetime) -> None:
-    tx.execute(
-        "UPDATE notifications SET next_attempt_at = %s, held_for_quiet_hours = true WHERE id = %s",
-        (until, str(notification_id)),
-    )
+    # --- topics ---------------------------------------------------------------------------------
 
+    def topics(self, locale: str) -> list[dict]:
+        suffix = "zh" if locale == "zh-CN" else "en"
+        return self.uow.all(
+            f"SELECT name, label_{suffix} AS label, description_{suffix} AS description,"
+            " channels FROM topics ORDER BY position"
+        )
 
-def digest_members(tx, lead_id) -> list[dict]:
-    return tx.all(
-        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE digest_id = %s",
-        (str(lead_id),),
-    )
+    def keep_topics(self, topics: list[tuple]) -> int:
+        """Upsert `(name, label_zh, label_en, description_zh, description_en, channels)` in
+        order; returns how many there are."""
+        for position, (name, label_zh, label_en, text_zh, text_en, channels) in enumerate(topics):
+            self.uow.execute(
+                """
+                INSERT INTO topics (name, position, label_zh, label_en, description_zh,
+                                    description_en, channels)
+                VALUES (%s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position,
+                    label_zh = EXCLUDED.label_zh, label_en = EXCLUDED.label_en,
+                    description_zh = EXCLUDED.description_zh,
+                    description_en = EXCLUDED.description_en, channels = EXCLUDED.channels
+                """,
+                (name, position, label_zh, label_en, text_zh, text_en, list(channels)),
+            )
+        return len(topics)
 
+    # --- appointments and their reminders -------------------------------------------------------
 
-def mark_sent(tx, notification_id) -> list[dict]:
-    """Mark the queued notification and the digest members it carried sent; returns them."""
-    return tx.all(
-        f"""
-        UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,
-            last_error = NULL, held_for_quiet_hours = false
-        WHERE (id = %s OR digest_id = %s) AND status = 'queued'
-        RETURNING {NOTIFICATION_COLUMNS}
-        """,
-        (str(notification_id), str(notification_id)),
-    )
+    def keep_appointment(self, data: dict, remind_at: datetime | None) -> None:
+        """A booked appointment; a redelivery, or a booking arriving after its cancellation,
+        changes nothing."""
+        if self.is_erased(data["returnee_id"]):
+            return
+        self.uow.execute(
+            "INSERT INTO appointments (id, returnee_id, starts_at, ends_at, location, remind_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
+             data["ends_at"], data["location"], remind_at),
+        )  # fmt: skip
 
+    def cancel_appointment(self, data: dict, at: datetime, reminder_event_id: str) -> None:
+        """No reminder for it any more: none will be queued, and one already queued (held by
+        quiet hours, say) is suppressed. The row stays as a marker until the appointment is
+        past."""
+        if self.is_erased(data["returnee_id"]):
+            return
+        self.uow.execute(
+            """
+            INSERT INTO appointments (id, returnee_id, starts_at, ends_at, location, cancelled_at)
+            VALUES (%s, %s, %s, %s, %s, %s)
+            ON CONFLICT (id) DO UPDATE SET remind_at = NULL,
+                cancelled_at = COALESCE(appointments.cancelled_at, EXCLUDED.cancelled_at)
+            """,
+            (str(data["appointment_id"]), str(data["returnee_id"]), data["starts_at"],
+             data["ends_at"], data["location"], at),
+        )  # fmt: skip
+        self.uow.execute(
+            "UPDATE notifications SET status = 'suppressed', reason = 'appointment cancelled'"
+            " WHERE event_id = %s AND status = 'queued'",
+            (reminder_event_id,),
+        )
 
-def mark_failed(tx, notification_id, reason: str) -> None:
-    tx.execute(
-        "UPDATE notifications SET status = 'failed', reason = %s, last_error = %s,"
-        " attempts = attempts + 1 WHERE id = %s",
-        (reason[:500], reason[:2000], str(notification_id)),
-    )
-    tx.execute(
-        "UPDATE notifications SET status = 'failed', reason = %s WHERE digest_id = %s",
-        (reason[:500], str(notification_id)),
-    )
+    def due_reminders(self, limit: int) -> list[Appointment]:
+        """Appointments whose reminder is due and not yet queued, locked against other replicas
+        until this transaction marks them reminded."""
+        rows = self.uow.all(
+            """
+            SELECT id, returnee_id, starts_at, ends_at, location FROM appointments
+            WHERE reminded_at IS NULL AND remind_at IS NOT NULL AND remind_at <= now()
+            ORDER BY remind_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            (limit,),
+        )
+        return [
+            Appointment(str(r["id"]), str(r["returnee_id"]), r["starts_at"], r["ends_at"],
+                        r["location"])
+            for r in rows
+        ]  # fmt: skip
 
+    def mark_reminded(self, appointment_id, outcome: str) -> None:
+        self.uow.execute(
+            "UPDATE appointments SET reminded_at = now(), reminder = %s WHERE id = %s",
+            (outcome, str(appointment_id)),
+        )
 
-def retry_later(tx, notification_id, delay_seconds: float, error: str) -> None:
-    tx.execute(
-        "UPDATE notifications SET attempts = attempts + 1, last_error = %s,"
-        " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
-        (error[:2000], delay_seconds, str(notification_id)),
-    )
+    def forget_past_appointments(self, hours: float) -> int:
+        """Appointments that ended more than `hours` ago are of no more use to anyone."""
+        return self.uow.execute(
+            "DELETE FROM appointments WHERE ends_at < now() - make_interval(secs => %s)",
+            (hours * 3600,),
+        ).rowcount
 
+    # --- preferences ----------------------------------------------------------------------------
 
-def notification(tx, notification_id) -> dict | None:
-    return tx.one(
-        f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = %s",
-        (str(notification_id),),
-    )
+    def preferences(self, recipient_id) -> Preferences:
+        row = self.uow.one(
+            "SELECT * FROM preferences WHERE recipient_id = %s", (str(recipient_id),)
+        )
+        return preferences_from_row(row)
 
+    def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
+        rows = self.uow.all(
+            "SELECT * FROM preferences WHERE recipient_id = ANY(%s::uuid[])",
+            ([str(r) for r in recipient_ids],),
+        )
+        return {str(r["recipient_id"]): preferences_from_row(r) for r in rows}
 
-# --- webhook subscriptions ----------------------------------------------------------------------
+    def save_preferences(self, recipient_id, prefs: Preferences) -> None:
+        opt_outs = json.dumps([{"channel": c, "topic": t} for c, t in prefs.opt_outs])
+        self.uow.execute(
+            """
+            INSERT INTO preferences (recipient_id, opt_outs, quiet_start, quiet_end, timezone)
+            VALUES (%s, %s, %s, %s, %s)
+            ON CONFLICT (recipient_id) DO UPDATE SET opt_outs = EXCLUDED.opt_outs,
+                quiet_start = EXCLUDED.quiet_start, quiet_end = EXCLUDED.quiet_end,
+                timezone = EXCLUDED.timezone, updated_at = now()
+            """,
+            (str(recipient_id), opt_outs, prefs.quiet_start, prefs.quiet_end, prefs.timezone),
+        )
+        # Held messages are looked at again: the delivery loop re-checks the new quiet hours.
+        self.uow.execute(
+            "UPDATE notifications SET next_attempt_at = now(), held_for_quiet_hours = false"
+            " WHERE recipient_id = %s AND status = 'queued' AND held_for_quiet_hours",
+            (str(recipient_id),),
+        )
 
+    # --- notifications --------------------------------------------------------------------------
 
-def add_subscription(tx, subscription_id, url: str, event_types: list[str], secret: str) -> dict:
-    return tx.one(
-        "INSERT INTO subscriptions (id, url, event_types, secret) VALUES (%s, %s, %s, %s)"
-        " RETURNING *",
-        (str(subscription_id), url, event_types, secret),
-    )
+    def add_notification(self, row: dict) -> str | None:
+        """Insert unless this (event, recipient, channel) has one already; the new id or None.
+        A row inserted as `sent` (an in-app notification: stored is delivered) is sent now."""
+        row = {
+            "digest_id": None,
+            "html": None,
+            "reason": None,
+            "address": None,
+            "context": {},
+            "next_attempt_at": None,
+            **row,
+        }
+        found = self.uow.one(
+            """
+            INSERT INTO notifications (id, recipient_id, channel, template, locale, address,
+                subject, body, html, context, status, reason, event_id, event_type, digest_id,
+                next_attempt_at, attempts, sent_at)
+            VALUES (%(id)s, %(recipient_id)s, %(channel)s, %(template)s, %(locale)s, %(address)s,
+                %(subject)s, %(body)s, %(html)s, %(context)s, %(status)s, %(reason)s,
+                %(event_id)s, %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()),
+                CASE WHEN %(status)s = 'sent' THEN 1 ELSE 0 END,
+                CASE WHEN %(status)s = 'sent' THEN now() END)
+            ON CONFLICT ON CONSTRAINT one_per_event_recipient_channel DO NOTHING
+            RETURNING id
+            """,
+            {**row, "context": json.dumps(row["context"])},
+        )
+        return str(found["id"]) if found else None
 
+    def open_digest(self, recipient_id, channel: str, template: str) -> dict | None:
+        """A queued message of the template still waiting for its digest window, locked.
 
-def subscriptions(tx) -> list[dict]:
-    return tx.all("SELECT * FROM subscriptions ORDER BY created_at, id")
+        Two events for the same person handled at once would each miss the other's uncommitted
+        lead and start two digests: a transaction lock per (recipient, channel, template) makes
+        the second wait for the first to commit."""
+        self.uow.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            (f"digest:{recipient_id}:{channel}:{template}",),
+        )
+        return self.uow.one(
+            f"""
+            SELECT {NOTIFICATION_COLUMNS} FROM notifications
+            WHERE recipient_id = %s AND channel = %s AND template = %s AND status = 'queued'
+              AND digest_id IS NULL AND attempts = 0 AND next_attempt_at > now()
+            ORDER BY created_at LIMIT 1
+            FOR UPDATE
+            """,
+            (str(recipient_id), channel, template),
+        )
 
+    def rewrite(self, notification_id, subject: str, body: str, html: str | None,
+                context: dict) -> None:  # fmt: skip
+        self.uow.execute(
+            "UPDATE notifications SET subject = %s, body = %s, html = %s, context = %s"
+            " WHERE id = %s",
+            (subject, body, html, json.dumps(context), str(notification_id)),
+        )
 
-def subscription(tx, subscription_id) -> dict | None:
-    return tx.one("SELECT * FROM subscriptions WHERE id = %s", (str(subscription_id),))
+    def notifications_of(self, recipient_id, channel: str | None, limit: int) -> list[dict]:
+        sql = (
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE recipient_id = %s"
+            " AND channel <> 'webhook'"
+        )
+        params: list = [str(recipient_id)]
+        if channel:
+            sql += " AND channel = %s"
+            params.append(channel)
+        sql += " ORDER BY created_at DESC, id LIMIT %s"
+        params.append(limit)
+        return self.uow.all(sql, params)
 
+    def due(self, limit: int) -> list[dict]:
+        """Queued messages whose time has come, locked against other replicas until commit."""
+        return self.uow.all(
+            f"""
+            SELECT {NOTIFICATION_COLUMNS} FROM notifications
+            WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
+            ORDER BY next_attempt_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            (limit,),
+        )
 
-def delete_subscription(tx, subscription_id) -> bool:
-    return (
-        tx.execute("DELETE FROM subscriptions WHERE id = %s", (str(subscription_id),)).rowcount > 0
-    )
+    def lease(self, ids, seconds: float) -> None:
+        """Claimed messages are not due again for `seconds`: long enough to send them; if this
+        replica dies meanwhile, another one picks them up after the lease."""
+        self.uow.execute(
+            "UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %s)"
+            " WHERE id = ANY(%s::uuid[])",
+            (seconds, [str(i) for i in ids]),
+        )
 
+    def release(self, ids) -> None:
+        """Claimed but not attempted: due again now, for whichever replica comes first."""
+        self.uow.execute(
+            "UPDATE notifications SET next_attempt_at = now() WHERE id = ANY(%s::uuid[])",
+            ([str(i) for i in ids],),
+        )
 
-def subscribers_to(tx, event_type: str) -> list[dict]:
-    return tx.all(
-        "SELECT * FROM subscriptions WHERE active AND %s = ANY(event_types) ORDER BY id",
-        (event_type,),
-    )
+    def hold(self, notification_id, until: datetime) -> None:
+        self.uow.execute(
+            "UPDATE notifications SET next_attempt_at = %s, held_for_quiet_hours = true"
+            " WHERE id = %s",
+            (until, str(notification_id)),
+        )
 
+    def digest_members(self, lead_id) -> list[dict]:
+        return self.uow.all(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE digest_id = %s",
+            (str(lead_id),),
+        )
 
-def webhook_succeeded(tx, subscription_id) -> None:
-    tx.execute(
-        "UPDATE subscriptions SET consecutive_failures = 0 WHERE id = %s", (str(subscription_id),)
-    )
+    def mark_sent(self, notification_id) -> list[dict]:
+        """Mark the queued notification and the digest members it carried sent; returns them."""
+        return self.uow.all(
+            f"""
+            UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+                last_error = NULL, held_for_quiet_hours = false
+            WHERE (id = %s OR digest_id = %s) AND status = 'queued'
+            RETURNING {NOTIFICATION_COLUMNS}
+            """,
+            (str(notification_id), str(notification_id)),
+        )
 
+    def mark_failed(self, notification_id, reason: str) -> None:
+        self.uow.execute(
+            "UPDATE notifications SET status = 'failed', reason = %s, last_error = %s,"
+            " attempts = attempts + 1 WHERE id = %s",
+            (reason[:500], reason[:2000], str(notification_id)),
+        )
+        self.uow.execute(
+            "UPDATE notifications SET status = 'failed', reason = %s WHERE digest_id = %s",
+            (reason[:500], str(notification_id)),
+        )
 
-def webhook_failed(tx, subscription_id) -> dict | None:
-    """Count a failed delivery attempt; the subscription after it, locked."""
-    return tx.one(
-        "UPDATE subscriptions SET consecutive_failures = consecutive_failures + 1"
-        " WHERE id = %s RETURNING *",
-        (str(subscription_id),),
-    )
+    def retry_later(self, notification_id, delay_seconds: float, error: str) -> None:
+        self.uow.execute(
+            "UPDATE notifications SET attempts = attempts + 1, last_error = %s,"
+            " next_attempt_at = now() + make_interval(secs => %s) WHERE id = %s",
+            (error[:2000], delay_seconds, str(notification_id)),
+        )
 
+    def notification(self, notification_id) -> dict | None:
+        return self.uow.one(
+            f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = %s",
+            (str(notification_id),),
+        )
 
-def disable_subscription(tx, subscription_id, reason: str) -> list[dict]:
-    """Disable it; returns its queued deliveries, now failed."""
-    tx.execute(
-        "UPDATE subscriptions SET active = false, disabled_reason = %s WHERE id = %s",
-        (reason, str(subscription_id)),
-    )
-    return tx.all(
-        f"""
-        UPDATE notifications SET status = 'failed', reason = %s
-        WHERE recipient_id = %s AND channel = 'webhook' AND status = 'queued'
-        RETURNING {NOTIFICATION_COLUMNS}
-        """,
-        (reason[:500], str(subscription_id)),
-    )
+    # --- webhook subscriptions ------------------------------------------------------------------
+
+    def add_subscription(self, subscription_id, url: str, event_types: list[str],
+                         secret: str) -> dict:  # fmt: skip
+        return self.uow.one(
+            "INSERT INTO subscriptions (id, url, event_types, secret) VALUES (%s, %s, %s, %s)"
+            " RETURNING *",
+            (str(subscription_id), url, event_types, secret),
+        )
+
+    def subscriptions(self) -> list[dict]:
+        return self.uow.all("SELECT * FROM subscriptions ORDER BY created_at, id")
+
+    def subscription(self, subscription_id) -> dict | None:
+        return self.uow.one("SELECT * FROM subscriptions WHERE id = %s", (str(subscription_id),))
+
+    def delete_subscription(self, subscription_id) -> bool:
+        deleted = self.uow.execute(
+            "DELETE FROM subscriptions WHERE id = %s", (str(subscription_id),)
+        )
+        return deleted.rowcount > 0
+
+    def subscribers_to(self, event_type: str) -> list[dict]:
+        return self.uow.all(
+            "SELECT * FROM subscriptions WHERE active AND %s = ANY(event_types) ORDER BY id",
+            (event_type,),
+        )
+
+    def webhook_succeeded(self, subscription_id) -> None:
+        self.uow.execute(
+            "UPDATE subscriptions SET consecutive_failures = 0 WHERE id = %s",
+            (str(subscription_id),),
+        )
+
+    def webhook_failed(self, subscription_id) -> dict | None:
+        """Count a failed delivery attempt; the subscription after it, locked."""
+        return self.uow.one(
+            "UPDATE subscriptions SET consecutive_failures = consecutive_failures + 1"
+            " WHERE id = %s RETURNING *",
+            (str(subscription_id),),
+        )
+
+    def disable_subscription(self, subscription_id, reason: str) -> list[dict]:
+        """Disable it; returns its queued deliveries, now failed."""
+        self.uow.execute(
+            "UPDATE subscriptions SET active = false, disabled_reason = %s WHERE id = %s",
+            (reason, str(subscription_id)),
+        )
+        return self.uow.all(
+            f"""
+            UPDATE notifications SET status = 'failed', reason = %s
+            WHERE recipient_id = %s AND channel = 'webhook' AND status = 'queued'
+            RETURNING {NOTIFICATION_COLUMNS}
+            """,
+            (reason[:500], str(subscription_id)),
+        )

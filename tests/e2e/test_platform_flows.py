@@ -1,8 +1,13 @@
 """The whole platform as returnees, providers and advisors use it: every service a real process."""
 
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import jwt
 import pytest
 
+from chassis.settings import SERVICES
 from tests.platform import STAFF_PASSWORD
 from tests.support import EventSpy, query, wait_until
 
@@ -172,39 +177,304 @@ def test_consultation_answered_by_an_advisor(platform):
         json={"body": "请准备营业执照、股权结构和商业计划书。"},
     )
     assert answered.status_code in (200, 201), answered.text
+    # consultation.requested and .assigned made consultation_update notifications already: only
+    # one made from consultation.answered tells of the answer.
     wait_until(
-        lambda: "consultation_update" in templates(platform, rid, headers),
+        lambda: [
+            n
+            for n in notifications(platform, rid, headers)
+            if n["event_type"] == "consultation.answered" and n["channel"] == "in_app"
+        ],
         30,
         0.2,
         "the returnee told of the answer",
     )
 
 
-def test_erasure_removes_the_person_from_all_four_services(platform, spies):
-    assessed = spies("consulting", "eligibility.assessed")
-    returnee, headers, body = platform.register(name="钱多多")
-    rid = returnee["id"]
-    assessed.wait_for("eligibility.assessed", lambda e: str(e.subject) == rid, 30)
-    wait_until(lambda: "welcome" in templates(platform, rid, headers), 30, 0.2, "welcome")
+# --- erasure -------------------------------------------------------------------------------------
+#
+# One person uses every service (a consultation answered, an appointment booked, an intention
+# accepted), is erased, and every table of every service, the inbox and the outbox included, is
+# searched for everything a service keeps of them: their email, name and phone, their id (kept by
+# a service only while the person exists), their question, their advisor's answer and their
+# message to a provider. Bodies stored as bytea (`outbox.body`, `waiting_events.body`) are
+# decoded, and JSON's escaped form of each value is searched too.
+#
+# What may stay, by design: the tombstones that keep a late event from bringing the person back
+# hold only their id (accounts' and matching's `erasures`, notify's `erased_recipients`), as does
+# the `returnee.erased` event in accounts' outbox. Inbox records hold event ids only.
 
-    erased = platform.call("DELETE", "accounts", f"/returnees/{rid}", headers)
-    assert erased.status_code == 204
+TOMBSTONES = {("accounts", "erasures"), ("matching", "erasures"), ("notify", "erased_recipients")}
 
-    def holds_the_person(service) -> list[str]:
+
+def _text(value) -> str:
+    if isinstance(value, memoryview | bytes):
+        return bytes(value).decode("utf-8", "replace")
+    if isinstance(value, dict | list):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else str(value)
+
+
+def traces(platform, needles: dict[str, str]) -> list[dict]:
+    """Every row of every table of every service that holds one of the `needles` (label ->
+    value): `{service, table, found: [labels], row}`."""
+    forms = {
+        label: {value, json.dumps(value)[1:-1]}  # as stored, and as JSON escapes it
+        for label, value in needles.items()
+    }
+    found = []
+    for service in SERVICES:
         url = platform.database_urls[service]
         tables = query(
             url,
             "SELECT table_name FROM information_schema.tables"
-            " WHERE table_schema = 'public' AND table_name NOT IN ('alembic_version', 'inbox')",
+            " WHERE table_schema = 'public' AND table_type = 'BASE TABLE'",
         )
-        found = []
-        for table in tables:
-            name = table["table_name"]
-            needle = ("%" + body["email"] + "%", "%钱多多%")
-            if query(url, f'SELECT 1 FROM "{name}" t WHERE t::text LIKE %s OR t::text LIKE %s'
-                     " LIMIT 1", needle):  # fmt: skip
-                found.append(name)
-        return found
+        for table in (t["table_name"] for t in tables):
+            for row in query(url, f'SELECT * FROM "{table}"'):
+                text = " ".join(_text(v) for v in row.values())
+                labels = sorted(
+                    label for label, values in forms.items() if any(v in text for v in values)
+                )
+                if labels:
+                    found.append({"service": service, "table": table, "found": labels, "row": row})
+    return found
 
-    for service in ("accounts", "consulting", "matching", "notify"):
-        wait_until(lambda s=service: not holds_the_person(s), 30, 0.5, f"{service} forgets")
+
+def tables_scanned(platform) -> dict[str, set[str]]:
+    return {
+        service: {
+            t["table_name"]
+            for t in query(
+                platform.database_urls[service],
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+            )
+        }
+        for service in SERVICES
+    }
+
+
+def where(found: list[dict]) -> set[tuple[str, str, str]]:
+    return {(f["service"], f["table"], label) for f in found for label in f["found"]}
+
+
+def _is_the_erasure_announcement(item) -> bool:
+    row = item["row"]
+    return (
+        (item["service"], item["table"]) == ("accounts", "outbox")
+        and row["routing_key"] == "returnee.erased"
+        and item["found"] == ["id"]
+    )
+
+
+@pytest.fixture(scope="module")
+def erased(platform):
+    """The person, what the services held of them before the erasure, and after it."""
+    spies = [
+        EventSpy(platform.amqp_uri, "consulting", "eligibility.assessed"),
+        EventSpy(platform.amqp_uri, "matching", "matches.proposed"),
+        EventSpy(platform.amqp_uri, "accounts", "returnee.erased"),
+    ]
+    assessed, proposed, erasures = spies
+    try:
+        marker = uuid.uuid4().hex[:8]
+        digits = f"{uuid.uuid4().int % 10**8:08d}"
+        returnee, headers, body = platform.register(
+            name="钱多多", phone=f"+86 139 {digits[:4]} {digits[4:]}",
+            needs=["office_space"], industry="biotech",
+        )  # fmt: skip
+        rid = returnee["id"]
+        assessed.wait_for("eligibility.assessed", lambda e: str(e.subject) == rid, 30)
+        proposed.wait_for("matches.proposed", lambda e: str(e.subject) == rid, 30)
+        needles = {
+            "email": body["email"],
+            "name": "钱多多",
+            "phone": body["phone"],
+            "id": rid,
+            "question": f"我的公司{marker}能申请哪些补贴？",
+            "answer": f"请准备营业执照{marker}。",
+            "message": f"想了解入驻条件{marker}",
+        }
+
+        # A consultation answered by the advisor it was assigned to.
+        asked = platform.call(
+            "POST", "consulting", "/consultations", headers,
+            json={"topic": "funding", "question": needles["question"]},
+        )  # fmt: skip
+        assert asked.status_code == 201, asked.text
+        consultation = asked.json()
+        advisor = next(
+            h
+            for h in (platform.token(email, STAFF_PASSWORD) for email in ADVISORS)
+            if jwt.decode(h["Authorization"][7:], options={"verify_signature": False})["sub"]
+            == consultation["advisor_id"]
+        )
+        answered = platform.call(
+            "POST", "consulting", f"/consultations/{consultation['id']}/messages", advisor,
+            json={"body": needles["answer"]},
+        )  # fmt: skip
+        assert answered.status_code in (200, 201), answered.text
+
+        # A seat booked at the station.
+        starts = datetime.now(UTC) + timedelta(days=3)
+        slot = platform.call(
+            "POST", "consulting", "/slots", advisor,
+            json={"starts_at": starts.isoformat(),
+                  "ends_at": (starts + timedelta(minutes=30)).isoformat(),
+                  "location": "Changning Returnee Service Station, room 201", "capacity": 2},
+        )  # fmt: skip
+        assert slot.status_code == 201, slot.text
+        booked = platform.call(
+            "POST", "consulting", "/appointments", headers, json={"slot_id": slot.json()["id"]}
+        )
+        assert booked.status_code == 201, booked.text
+
+        # An intention the park accepts.
+        provider = platform.token(PROVIDER, STAFF_PASSWORD)
+        organization = jwt.decode(
+            provider["Authorization"][7:], options={"verify_signature": False}
+        )["org"]
+        matches = platform.call("GET", "matching", f"/returnees/{rid}/matches", headers).json()
+        match = next(m for m in matches if m["organization_id"] == organization)
+        intention = platform.call(
+            "POST", "matching", "/intentions", headers,
+            json={"resource_id": match["resource_id"], "message": needles["message"]},
+        )  # fmt: skip
+        assert intention.status_code == 201, intention.text
+        intention_id = intention.json()["intention_id"]
+        accepted = platform.call(
+            "POST", "matching", f"/intentions/{intention_id}/accept", provider, json={}
+        )
+        assert accepted.status_code == 200, accepted.text
+
+        # Everything above has reached notify: the person was told of each step, the provider
+        # of the intention.
+        told = {"consultation.answered", "appointment.booked", "intention.accepted"}
+        wait_until(
+            lambda: told <= {n["event_type"] for n in notifications(platform, rid, headers)},
+            30, 0.2, "notify told the person of every step",
+        )  # fmt: skip
+        wait_until(
+            lambda: query(
+                platform.database_urls["notify"],
+                "SELECT 1 FROM notifications WHERE context->>'intention_id' = %s"
+                " AND event_type = 'intention.expressed'",
+                (intention_id,),
+            ),
+            30, 0.2, "notify told the provider",
+        )  # fmt: skip
+        wait_for_outboxes(platform)
+        before = traces(platform, needles)
+
+        assert platform.call("DELETE", "accounts", f"/returnees/{rid}", headers).status_code == 204
+        erasure = erasures.wait_for("returnee.erased", lambda e: str(e.subject) == rid, 30)
+        for service in ("consulting", "matching", "notify"):
+            wait_until(
+                lambda s=service: query(
+                    platform.database_urls[s],
+                    "SELECT 1 FROM inbox WHERE event_id = %s", (erasure.id,),
+                ),
+                30, 0.2, f"{service} took in the erasure",
+            )  # fmt: skip
+        wait_for_outboxes(platform)
+        yield {"id": rid, "needles": needles, "before": before, "after": traces(platform, needles)}
+    finally:
+        for spy in spies:
+            spy.close()
+
+
+def wait_for_outboxes(platform) -> None:
+    for service in SERVICES:
+        wait_until(
+            lambda s=service: not query(
+                platform.database_urls[s], "SELECT 1 FROM outbox WHERE published_at IS NULL"
+            ),
+            30, 0.2, f"{service}'s outbox published",
+        )  # fmt: skip
+
+
+def test_the_erasure_scan_sees_the_person_where_each_service_keeps_them(platform, erased):
+    # The scan can fail: before the erasure it finds each value where the service keeps it,
+    # bytea bodies and the inbox included.
+    assert {"inbox", "outbox"} <= set.intersection(*tables_scanned(platform).values())
+    seen = where(erased["before"])
+    assert {
+        ("accounts", "accounts", "email"),
+        ("accounts", "returnees", "name"),
+        ("accounts", "returnees", "phone"),
+        ("accounts", "outbox", "email"),  # in the bytea body of returnee.registered
+        ("consulting", "returnees", "id"),
+        ("consulting", "consultations", "question"),
+        ("consulting", "consultation_messages", "answer"),
+        ("consulting", "appointments", "id"),
+        ("matching", "returnees", "id"),
+        ("matching", "intentions", "message"),
+        ("matching", "outbox", "message"),
+        ("notify", "recipients", "name"),
+        ("notify", "recipients", "email"),
+        ("notify", "recipients", "phone"),
+        ("notify", "notifications", "name"),
+        ("notify", "appointments", "id"),
+    } <= seen, sorted(seen)
+
+
+def test_erasure_leaves_nothing_of_the_person_in_any_service(erased):
+    left = [
+        f
+        for f in erased["after"]
+        if (f["service"], f["table"]) not in TOMBSTONES
+        and not _is_the_erasure_announcement(f)
+        and not _consulting_outbox(f)
+        and not _notify_outbox(f)
+        and not _others_notifications(f, erased["id"])
+    ]
+    assert left == [], sorted(where(left))
+    # What stays holds the id alone.
+    assert all(f["found"] == ["id"] for f in erased["after"] if (f["service"], f["table"]) in
+               TOMBSTONES)  # fmt: skip
+
+
+def _consulting_outbox(item) -> bool:
+    return (item["service"], item["table"]) == ("consulting", "outbox")
+
+
+def _notify_outbox(item) -> bool:
+    return (item["service"], item["table"]) == ("notify", "outbox")
+
+
+def _others_notifications(item, person_id) -> bool:
+    return (item["service"], item["table"]) == ("notify", "notifications") and str(
+        item["row"]["recipient_id"]
+    ) != person_id
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,  # only the leak itself; any other failure stays red
+    reason="privacy leak: consulting does not forget, on erasure, the published events about the"
+    " person it keeps for OUTBOX_RETENTION_HOURS (eligibility.assessed, consultation.*,"
+    " appointment.* naming their id); accounts and matching do (tx.forget_published)",
+)
+def test_consulting_keeps_no_published_event_about_an_erased_person(erased):
+    assert [f["row"]["routing_key"] for f in erased["after"] if _consulting_outbox(f)] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,  # only the leak itself; any other failure stays red
+    reason="privacy leak: notify keeps, for OUTBOX_RETENTION_HOURS after the erasure, the"
+    " notification.sent/failed events naming the erased person as recipient",
+)
+def test_notify_keeps_no_published_event_about_an_erased_person(erased):
+    assert [f["row"]["routing_key"] for f in erased["after"] if _notify_outbox(f)] == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,  # only the leak itself; any other failure stays red
+    reason="privacy leak: erasure deletes the person's own notifications only; the providers'"
+    " intention_update notifications keep their name and their message",
+)
+def test_no_one_elses_notification_quotes_an_erased_person(erased):
+    quoted = [f for f in erased["after"] if _others_notifications(f, erased["id"])]
+    assert sorted(where(quoted)) == []

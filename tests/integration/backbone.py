@@ -8,8 +8,10 @@ inbox absorbed can be counted too.
 import os
 import time
 
-from chassis.db import ConnectionPool, Database, Transaction
+from chassis.db import Database
 from chassis.events import subscribe
+from chassis.pool import ConnectionPool
+from chassis.uow import SqlUnitOfWork
 from chassis.web import Operable
 
 TEST_TABLES = """
@@ -65,7 +67,7 @@ def publish_organizations(pool: ConnectionPool, names, cause=None) -> list[str]:
     ids = []
     for name in names:
         with pool.cursor() as cur:
-            tx = Transaction(cur, "accounts", cause, None)
+            tx = SqlUnitOfWork(cur, "accounts", cause, None)
             org_id = str(uuid.uuid4())
             event = tx.publish(
                 "organization.registered",

@@ -2,6 +2,7 @@
 
 import copy
 import logging
+import statistics
 import time
 import uuid
 
@@ -16,7 +17,8 @@ from contracts.examples import EXAMPLES
 from services.accounts.credentials import PER_ADDRESS
 from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
-from tests.support import query, service_url, wait_until
+from tests.support import query, refused_port, service_url, wait_until
+from tests.unit.test_accounts_handlers import V1_BODY
 
 PASSWORD = "Returnee2026!"
 
@@ -122,6 +124,31 @@ def test_invalid_registrations_get_field_errors_in_the_callers_language(accounts
     twice = accounts.post("/returnees", registration(needs=["financing", "financing"]))
     assert twice.status_code == 400  # the document says uniqueItems
     assert twice.json()["fields"] == {"needs": ["Must not repeat a need."]}
+
+
+def test_the_registration_body_of_contract_v1_is_accepted(accounts, spy):
+    # Exactly as the contract lists it: no education[].overseas, no prior_awards.
+    events = spy("accounts", "returnee.registered")
+    response = accounts.post("/returnees", V1_BODY)
+    assert response.status_code == 201, response.text
+    event = events.wait_for("returnee.registered")
+    assert [e["overseas"] for e in event.data["education"]] == [False, True]  # CN, GB
+    assert event.data["prior_awards"] == []
+    assert [e["overseas"] for e in response.json()["education"]] == [False, True]
+
+
+def test_one_400_names_the_field_errors_and_the_profile_rules_together(accounts):
+    body = registration(email="not-an-email", return_date="2030-01-01")
+    body["education"][1]["degree"] = "diploma"
+    response = accounts.post("/returnees", body)
+    assert response.status_code == 400
+    assert response.json()["fields"] == {
+        "email": ["Not a valid email address."],
+        "education": {"1": {"degree": ["Must be one of: bachelor, master, phd."]}},
+        "return_date": ["Must not be in the future."],
+    }
+    zh = accounts.post("/returnees", body, headers={"Accept-Language": "zh-CN"})
+    assert zh.json()["fields"]["return_date"] == ["不能是将来的日期。"]
 
 
 def test_a_taken_email_is_409_and_publishes_nothing(accounts, spy):
@@ -492,3 +519,118 @@ def test_openapi_document_is_valid(accounts):
     document = requests.get(f"{accounts.url}/openapi.json").json()
     validate(document)
     assert {"/returnees", "/auth/token", "/organizations", "/staff"} <= set(document["paths"])
+
+
+def test_emails_are_unique_across_returnees_and_staff(accounts):
+    admin = accounts.admin()
+    staff = {"password": "Advisor-pass-1", "name": "Wang Min", "role": "advisor"}
+    made = accounts.post("/staff", {**staff, "email": "Wang.Min@Station.example"}, headers=admin)
+    assert made.status_code == 201, made.text
+    taken = accounts.post("/returnees", registration(email=" wang.min@station.EXAMPLE "))
+    assert (taken.status_code, taken.json()["error"]) == (409, "email_taken")
+
+    returnee, _ = accounts.register(email="li.wei.unique@example.com")
+    again = accounts.post("/staff", {**staff, "email": "LI.WEI.UNIQUE@example.com"}, headers=admin)
+    assert (again.status_code, again.json()["error"]) == (409, "email_taken")
+    emails = query(accounts.database_url, "SELECT email FROM accounts ORDER BY email")
+    assert [r["email"] for r in emails].count("li.wei.unique@example.com") == 1
+    assert [r["email"] for r in emails].count("wang.min@station.example") == 1
+
+
+def test_an_unknown_email_costs_the_same_time_as_a_wrong_password(accounts):
+    # Medians of several attempts each, interleaved so machine load hits both alike. Argon2id
+    # costs tens of milliseconds; a sign-in that skipped it for an unknown email would answer in
+    # a few. 18 failures stay below the 20 a client address may have before it is throttled, and
+    # three accounts keep each email below its 5.
+    known = [accounts.register()[0]["email"] for _ in range(3)]
+
+    def timed(email):
+        started = time.perf_counter()
+        response = accounts.post("/auth/token", {"email": email, "password": "Wrong-pass-1"})
+        elapsed = time.perf_counter() - started
+        assert response.status_code == 401, response.text
+        return elapsed
+
+    unknown, wrong = [], []
+    for n in range(9):
+        unknown.append(timed(f"nobody.{uuid.uuid4().hex[:8]}@example.com"))
+        wrong.append(timed(known[n % 3]))
+    unknown_median, wrong_median = statistics.median(unknown), statistics.median(wrong)
+    assert abs(unknown_median - wrong_median) <= 0.3 * wrong_median + 0.005, (
+        f"unknown email {unknown_median * 1000:.1f} ms, wrong password {wrong_median * 1000:.1f} ms"
+    )
+
+
+# --- erasure before the relay ran -----------------------------------------------------------------
+#
+# The order the test above never tries: the returnee is erased while their `returnee.registered`
+# (name, email, phone) is still in the outbox, as when the broker is away. The outbox is then
+# published in order: the registration, then the erasure.
+
+
+def erased_before_the_relay_ran(config_for, container_factory, spy):
+    events = spy("accounts", "returnee.registered", "returnee.erased")
+    config = config_for("accounts")
+    with refused_port() as port:
+        offline = container_factory(
+            AccountsService, {**config, "AMQP_URI": f"amqp://guest:guest@127.0.0.1:{port}//"}
+        )
+        offline.start()
+        url = service_url(offline)
+        body = registration(name="周小川", phone="+86 139 5555 6666")
+        response = requests.post(f"{url}/returnees", json=body)
+        assert response.status_code == 201, response.text
+        returnee = response.json()
+        token = requests.post(
+            f"{url}/auth/token", json={"email": body["email"], "password": PASSWORD}
+        ).json()["access_token"]
+        erased = requests.delete(
+            f"{url}/returnees/{returnee['id']}", headers={"Authorization": f"Bearer {token}"}
+        )
+        assert erased.status_code == 204
+        pending = query(
+            config["DATABASE_URL"],
+            "SELECT routing_key FROM outbox WHERE published_at IS NULL ORDER BY position",
+        )
+        assert [r["routing_key"] for r in pending] == ["returnee.registered", "returnee.erased"]
+        offline.stop()
+
+    container_factory(AccountsService, config).start()  # the broker is back: the relay runs
+    events.wait_for("returnee.erased")
+    wait_until(
+        lambda: not query(config["DATABASE_URL"], "SELECT 1 FROM outbox WHERE published_at IS NULL")
+    )
+    return body, returnee, events, config["DATABASE_URL"]
+
+
+def test_an_erasure_before_the_relay_ran_still_reaches_consumers_after_the_registration(
+    config_for, container_factory, spy
+):
+    body, returnee, events, database_url = erased_before_the_relay_ran(
+        config_for, container_factory, spy
+    )
+    seen = [(e.type, e.subject) for e in events.events()]
+    assert seen == [
+        ("returnee.registered", returnee["id"]),
+        ("returnee.erased", returnee["id"]),
+    ]
+    # Outside the outbox nothing is left but the fact of the erasure.
+    assert query(database_url, "SELECT 1 FROM accounts WHERE email = %s", (body["email"],)) == []
+    assert [str(r["returnee_id"]) for r in query(database_url, "SELECT * FROM erasures")] == [
+        returnee["id"]
+    ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,  # only the leak itself; any other failure stays red
+    reason="privacy leak: a returnee.registered still unpublished at the erasure is published"
+    " afterwards and kept in the outbox for OUTBOX_RETENTION_HOURS, with name, email and phone"
+    " (tx.forget_published deletes only rows published before the erasure)",
+)
+def test_an_erasure_before_the_relay_ran_leaves_no_personal_data_in_the_outbox(
+    config_for, container_factory, spy
+):
+    body, _, _, database_url = erased_before_the_relay_ran(config_for, container_factory, spy)
+    bodies = [bytes(r["body"]).decode() for r in query(database_url, "SELECT body FROM outbox")]
+    assert [b for b in bodies if body["email"] in b or "周小川" in b] == []

@@ -24,12 +24,13 @@ import eventlet
 import pytest
 import requests
 
-from chassis.db import ConnectionPool
+from chassis.pool import ConnectionPool
 from contracts.examples import EXAMPLES
 from services.accounts.seed import seed as seed_accounts
 from services.accounts.service import AccountsService
 from services.consulting.seed import seed as seed_consulting
 from services.consulting.service import ConsultingService
+from services.insights.service import InsightsService
 from services.matching.seed import seed as seed_matching
 from services.matching.service import MatchingService
 from services.notify.seed import seed as seed_notify
@@ -41,6 +42,7 @@ SERVICES = {
     "consulting": (ConsultingService, seed_consulting),
     "matching": (MatchingService, seed_matching),
     "notify": (NotifyService, seed_notify),
+    "insights": (InsightsService, lambda pool: []),  # no reference data
 }
 ROLES = ("admin", "returnee")
 

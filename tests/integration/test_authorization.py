@@ -13,6 +13,7 @@ from chassis.auth import ROLES
 from chassis.openapi import routes
 from services.accounts.service import AccountsService
 from services.consulting.service import ConsultingService
+from services.insights.service import InsightsService
 from services.matching.service import MatchingService
 from services.notify.service import NotifyService
 from tests.support import service_url
@@ -22,6 +23,7 @@ SERVICES = {
     "consulting": ConsultingService,
     "matching": MatchingService,
     "notify": NotifyService,
+    "insights": InsightsService,
 }
 _PARAMETER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 

@@ -15,11 +15,11 @@ import eventlet
 import pytest
 from kombu import Connection, Exchange, Queue
 
-from chassis.db import ConnectionPool
 from chassis.dead_letters import DeadLetterQueue
 from chassis.dead_letters import main as dead_letters_cli
 from chassis.metrics import EVENTS_CONSUMED
 from chassis.outbox import OutboxRelay
+from chassis.pool import ConnectionPool
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
 from tests.integration.backbone import Tally, create_test_tables, publish_organizations

@@ -12,14 +12,15 @@ import requests
 from kombu import Connection
 from nameko.testing.services import entrypoint_hook
 
-from chassis.db import ConnectionPool
+from chassis.pool import ConnectionPool
 from chassis.topology import declare_service
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
-from services.consulting import store
+from services.consulting.assessing import facts_of
 from services.consulting.catalog import policy_id
 from services.consulting.seed import seed
 from services.consulting.service import ConsultingService
+from services.consulting.store import to_json
 from tests.support import publish_events, query, service_url, wait_until
 
 PROFILE = {k: v for k, v in EXAMPLES[("returnee.registered", 1)].data.items() if k != "returnee_id"}
@@ -77,6 +78,22 @@ class Consulting:
 
     def publish(self, type_, data, subject):
         publish_events(self.amqp_uri, [CATALOG.create("accounts", type_, data, subject=subject)])
+
+    def handled(self, event) -> None:
+        """Wait until consulting took the event in: its inbox record commits with its effect
+        (and the events it publishes), so only then does an absence mean something."""
+        wait_until(
+            lambda: self.sql("SELECT 1 FROM inbox WHERE event_id = %s", (event.id,)),
+            message=f"consulting took in {event.type} {event.id}",
+        )
+
+    def published(self, event_type, subject=None) -> int:
+        """Events of a type (about a subject) written to the outbox, published or not."""
+        return self.sql(
+            "SELECT count(*) AS n FROM outbox WHERE routing_key = %s"
+            " AND (%s::text IS NULL OR subject = %s)",
+            (event_type, subject, subject),
+        )[0]["n"]
 
     def register(self, returnee_id=None, **changes):
         returnee_id = returnee_id or str(uuid.uuid4())
@@ -185,10 +202,10 @@ def test_a_stale_update_does_not_overwrite_a_newer_profile(consulting, spy):
     publish_events(consulting.amqp_uri, [newer])
     assessed.wait_for("eligibility.assessed", lambda e: e.subject == returnee)
     publish_events(consulting.amqp_uri, [older])
-    wait_until(lambda: len(consulting.sql("SELECT 1 FROM inbox")) >= 11)
+    consulting.handled(older)
     facts = consulting.sql("SELECT facts FROM returnees WHERE id = %s", (returnee,))[0]["facts"]
     assert facts["industry"] == "fintech"
-    assert len(assessed.events("eligibility.assessed", wait=0.5)) == 1
+    assert consulting.published("eligibility.assessed", returnee) == 1
 
 
 def test_a_new_policy_re_notifies_only_the_returnees_it_changes(consulting, spy, token_for):
@@ -251,7 +268,7 @@ def test_a_new_policy_reassesses_everyone_a_batch_per_transaction(consulting, to
                 cur,
                 "INSERT INTO returnees (id, facts, profile_time) VALUES %s",
                 [
-                    (rid, store._json(store.facts_of({**PROFILE, "industry": industry})), T0)
+                    (rid, to_json(facts_of({**PROFILE, "industry": industry})), T0)
                     for rid, industry in zip(ids, ["ai", "biotech"] * 600, strict=True)
                 ],
             )
@@ -398,8 +415,8 @@ def test_sla_breach_with_frozen_time_is_reported_once_by_two_replicas(consulting
             thread.join()
 
     consulting.clock.now = T0 + timedelta(hours=7)  # within the first-response window
-    check_from_both_replicas()
-    assert breaches.events(wait=0.5) == []
+    check_from_both_replicas()  # returns when both passes have committed
+    assert consulting.published("consultation.sla_breached") == 0
     consulting.clock.now = T0 + timedelta(hours=9)
     check_from_both_replicas()
     check_from_both_replicas()
@@ -519,3 +536,182 @@ def test_openapi_document_is_valid(consulting):
     document = consulting.get("/openapi.json").json()
     validate_openapi(document)
     assert "/returnees/{returnee_id}/eligibility" in document["paths"]
+
+
+def test_erasure_releases_the_seats_the_returnee_booked(consulting, token_for):
+    consulting.clock.now = T0
+    slot = consulting.post(
+        "/slots",
+        {
+            "starts_at": "2026-12-03T14:00:00+08:00",
+            "ends_at": "2026-12-03T14:30:00+08:00",
+            "location": "Changning Returnee Service Station, room 201",
+            "capacity": 1,
+        },
+        token_for("advisor"),
+    ).json()
+    erased, waiting = str(uuid.uuid4()), str(uuid.uuid4())
+    booked = consulting.post(
+        "/appointments", {"slot_id": slot["id"]}, token_for("returnee", erased)
+    )
+    assert booked.status_code == 201, booked.text
+    full = consulting.post("/appointments", {"slot_id": slot["id"]}, token_for("returnee", waiting))
+    assert full.status_code == 409
+
+    erasure = CATALOG.create("accounts", "returnee.erased", {"returnee_id": erased}, subject=erased)
+    publish_events(consulting.amqp_uri, [erasure])
+    consulting.handled(erasure)
+    assert consulting.sql("SELECT booked FROM slots WHERE id = %s", (slot["id"],)) == [
+        {"booked": 0}
+    ]
+    assert consulting.sql("SELECT 1 FROM appointments WHERE returnee_id = %s", (erased,)) == []
+    again = consulting.post(
+        "/appointments", {"slot_id": slot["id"]}, token_for("returnee", waiting)
+    )
+    assert again.status_code == 201, again.text
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=AssertionError,  # only the leak itself; any other failure stays red
+    reason="privacy leak: consulting keeps no tombstone of an erasure, so a profile event"
+    " delivered after it (redelivered, or reordered by a retry) stores the person's facts again"
+    " and re-assesses them; matching and notify keep the erased id and ignore it",
+)
+def test_a_profile_event_arriving_after_the_erasure_brings_nothing_back(consulting):
+    returnee = str(uuid.uuid4())
+    registered = CATALOG.create(
+        "accounts", "returnee.registered", {**PROFILE, "returnee_id": returnee}, subject=returnee
+    )
+    erasure = CATALOG.create(
+        "accounts", "returnee.erased", {"returnee_id": returnee}, subject=returnee,
+        time=registered.time + timedelta(seconds=1),
+    )  # fmt: skip
+    publish_events(consulting.amqp_uri, [erasure])
+    consulting.handled(erasure)
+    publish_events(consulting.amqp_uri, [registered])  # the registration, delivered late
+    consulting.handled(registered)
+    assert consulting.sql("SELECT 1 FROM returnees WHERE id = %s", (returnee,)) == []
+    assert consulting.published("eligibility.assessed", returnee) == 0
+
+
+def test_an_application_from_checklist_to_award_over_http(consulting, spy, token_for):
+    events = spy("consulting", "application.submitted", "application.approved",
+                 "application.awarded", "application.withdrawn")  # fmt: skip
+    returnee = consulting.register()
+    wait_until(lambda: consulting.sql("SELECT 1 FROM returnees WHERE id = %s", (returnee,)))
+    me, advisor = token_for("returnee", returnee), token_for("advisor")
+    talent = policy_id("changning-overseas-talent-2026")
+
+    assert consulting.post("/applications", {"policy_id": talent}, advisor).status_code == 403
+    started = consulting.post("/applications", {"policy_id": talent}, me)
+    assert started.status_code == 201, started.text
+    application = started.json()
+    assert (application["status"], application["tier"], application["policy_version"]) == (
+        "draft", "b", 2)  # fmt: skip
+    again = consulting.post("/applications", {"policy_id": talent}, me)
+    assert again.status_code == 409
+    aid = application["id"]
+
+    # Nobody else's business: another returnee gets 404 on every verb, a provider 403.
+    stranger = token_for("returnee")
+    assert consulting.get(f"/applications/{aid}", stranger).status_code == 404
+    assert consulting.post(f"/applications/{aid}/withdraw", {}, stranger).status_code == 404
+    marked_by_stranger = requests.put(
+        f"{consulting.url}/applications/{aid}/checklist/passport", json={}, headers=stranger,
+        timeout=30)  # fmt: skip
+    assert marked_by_stranger.status_code == 404
+    assert consulting.get(f"/applications/{aid}", token_for("provider")).status_code == 403
+    assert consulting.get("/applications", stranger).json() == {"items": [], "next": None}
+
+    submit = consulting.post(f"/applications/{aid}/submit", {}, me)
+    assert submit.status_code == 409 and "application_form" in submit.json()["message"]
+    for item in application["checklist"]:
+        marked = requests.put(
+            f"{consulting.url}/applications/{aid}/checklist/{item['document_id']}",
+            json={"reference": "brought to counter 3"}, headers=me, timeout=30)  # fmt: skip
+        assert marked.status_code == 200, marked.text
+    assert consulting.post(f"/applications/{aid}/submit", {"note": "All here"}, me).ok
+    assert consulting.post(f"/applications/{aid}/review", {}, me).status_code == 403
+    assert consulting.post(f"/applications/{aid}/review", {}, advisor).ok
+    assert consulting.post(f"/applications/{aid}/approve", {}, advisor).ok
+    award = {"amount_cny": 100000, "awarded_on": "2026-12-18"}
+    assert consulting.post(f"/applications/{aid}/reject", {}, advisor).status_code == 400
+    assert consulting.post(f"/applications/{aid}/award", award, advisor).ok
+    assert consulting.post(f"/applications/{aid}/award", award, advisor).status_code == 409
+    assert consulting.post(f"/applications/{aid}/withdraw", {}, me).status_code == 409
+
+    seen = consulting.get(f"/applications/{aid}", {**me, "Accept-Language": "zh-CN"}).json()
+    assert [h["status"] for h in seen["history"]] == [
+        "draft", "submitted", "under_review", "approved", "awarded"]  # fmt: skip
+    assert seen["checklist"][0]["title"] == "海外高层次人才创业资助申报表"
+    assert (seen["amount_cny"], seen["awarded_on"]) == (100000, "2026-12-18")
+    awarded = events.wait_for("application.awarded", lambda e: e.subject == aid)
+    assert awarded.data["amount_cny"] == 100000 and awarded.data["code"] == (
+        "changning-overseas-talent-2026")  # fmt: skip
+    assert events.wait_for("application.submitted", lambda e: e.subject == aid)
+
+    # Pages: staff see everyone's, a cursor leads to the next page, a bad one is a 400.
+    other = consulting.register()
+    wait_until(lambda: consulting.sql("SELECT 1 FROM returnees WHERE id = %s", (other,)))
+    assert consulting.post("/applications", {"policy_id": talent},
+                           token_for("returnee", other)).status_code == 201  # fmt: skip
+    first = consulting.get("/applications", advisor, limit=1).json()
+    assert len(first["items"]) == 1 and first["next"]
+    second = consulting.get("/applications", advisor, limit=1, cursor=first["next"]).json()
+    assert second["items"][0]["id"] != first["items"][0]["id"]
+    bad = consulting.get("/applications", advisor, cursor="nope")  # of the alphabet, none of ours
+    assert bad.status_code == 422 and "cursor" in bad.json()["fields"]
+    odd = consulting.get("/applications", advisor, cursor="no pe!")  # not even the alphabet
+    assert odd.status_code == 400 and "cursor" in odd.json()["fields"]
+
+
+def test_versions_as_of_missing_facts_and_the_preview_over_http(consulting, spy, token_for):
+    returnee = consulting.register(
+        company={**PROFILE["company"], "is_largest_shareholder": None}, industry="ai"
+    )
+    wait_until(lambda: consulting.sql("SELECT 1 FROM returnees WHERE id = %s", (returnee,)))
+    me, admin = token_for("returnee", returnee), token_for("admin")
+
+    missing = consulting.get(f"/returnees/{returnee}/missing-facts", me)
+    assert missing.status_code == 200, missing.text
+    assert [f["fact"] for f in missing.json()["facts"]] == ["company.is_largest_shareholder"]
+    assert consulting.get(f"/returnees/{returnee}/missing-facts",
+                          token_for("returnee")).status_code == 403  # fmt: skip
+
+    # A preview changes nothing: no row, no event.
+    talent = policy_id("changning-overseas-talent-2026")
+    current = consulting.get(f"/policies/{talent}").json()
+    draft = {k: current[k] for k in ("code", "title", "summary", "citation", "criteria",
+                                     "tiers", "documents", "effective_from", "effective_to",
+                                     "application_deadline")}  # fmt: skip
+    draft["criteria"] = [c for c in draft["criteria"] if c["id"] != "largest_shareholder"]
+    outbox = len(consulting.sql("SELECT 1 FROM outbox"))
+    assert consulting.post("/policies/preview", draft, token_for("advisor")).status_code == 403
+    preview = consulting.post("/policies/preview", draft, admin)
+    assert preview.status_code == 200, preview.text
+    impact = preview.json()
+    assert impact["current_version"] == 2 and impact["newly_eligible"]["count"] >= 1
+    assert {"tier": "b", "count": impact["newly_eligible"]["count"]} in (
+        impact["newly_eligible"]["by_tier"])  # fmt: skip
+    assert len(consulting.sql("SELECT 1 FROM outbox")) == outbox
+    assert consulting.sql("SELECT version FROM policies WHERE id = %s", (talent,)) == [
+        {"version": 2}]  # fmt: skip
+
+    # Published as version 3 the next day: version 2 stays, and explains the day before.
+    assessed = spy("consulting", "eligibility.assessed")
+    consulting.clock.now = consulting.clock.now + timedelta(days=1)
+    published = consulting.post(f"/policies/{talent}/versions", draft, admin)
+    assert published.status_code == 201, published.text
+    assert published.json()["version"] == 3
+    versions = consulting.get(f"/policies/{talent}/versions").json()
+    assert [(v["version"], v["in_force_from"]) for v in versions][-1] == (3, "2026-11-29")
+    event = assessed.wait_for("eligibility.assessed", lambda e: e.subject == returnee)
+    assert event.data["newly_eligible"] == ["changning-overseas-talent-2026"]
+    assert {e["version"] for e in event.data["eligible"] if e["policy_id"] == talent} == {3}
+    path = f"/returnees/{returnee}/eligibility"
+    then = next(p for p in consulting.get(path, me, as_of="2026-11-28").json()
+                if p["policy_id"] == talent)  # fmt: skip
+    now = next(p for p in consulting.get(path, me).json() if p["policy_id"] == talent)
+    assert (then["version"], then["status"]) == (2, "undetermined")
+    assert (now["version"], now["status"]) == (3, "eligible")

@@ -13,7 +13,8 @@ import uuid
 import pytest
 import requests
 
-from chassis.db import ConnectionPool, Database, UnitOfWork
+from chassis.db import Database, ScriptDatabase
+from chassis.pool import ConnectionPool
 from chassis.web import Operable, http
 from tests.support import query, service_url
 
@@ -74,7 +75,7 @@ def test_a_script_transaction_failing_after_publish_publishes_nothing(desk, spy)
     events = spy("accounts", "organization.registered")
     pool = ConnectionPool(database_url, 1)
     try:
-        unit_of_work = UnitOfWork(pool, "accounts")
+        unit_of_work = ScriptDatabase(pool, "accounts")
         with pytest.raises(RuntimeError):
             register_organization(unit_of_work, "doomed-bank")
         assert query(database_url, "SELECT id FROM outbox") == []

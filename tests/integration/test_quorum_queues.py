@@ -8,12 +8,13 @@ from urllib.parse import quote
 import pytest
 from kombu import Connection
 
-from chassis.db import ConnectionPool, Transaction
 from chassis.dead_letters import DeadLetterQueue
 from chassis.metrics import EVENTS_CONSUMED
+from chassis.pool import ConnectionPool
 from chassis.topology import QueueMismatch, declare_service, retry_delays, subscriptions_of
-from chassis.topology import main as topology_cli
+from chassis.uow import SqlUnitOfWork
 from contracts.examples import EXAMPLES
+from deploy.topology import main as topology_cli
 from services.consulting.seed import seed
 from services.consulting.service import ConsultingService
 from tests.support import ServiceProcess, free_port, query, wait_until
@@ -58,7 +59,7 @@ def publish_unknown_policy(pool: ConnectionPool) -> str:
     policy_id = str(uuid.uuid4())
     data = {**EXAMPLES[("policy.published", 1)].data, "policy_id": policy_id}
     with pool.cursor() as cursor:
-        event = Transaction(cursor, "consulting", None, None).publish(
+        event = SqlUnitOfWork(cursor, "consulting", None, None).publish(
             "policy.published", data, subject=policy_id
         )
     return event.id
@@ -120,7 +121,7 @@ def assert_says_what_to_do(message: str) -> None:
         in message
     )
     assert "drain the platform's queues and delete them (or move to a new vhost)" in message
-    assert "python -m chassis.topology" in message
+    assert "python -m deploy.topology" in message
 
 
 def test_a_quorum_service_does_not_start_on_classic_queues(

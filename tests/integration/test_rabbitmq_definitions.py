@@ -15,7 +15,7 @@ import pytest
 from amqp.exceptions import AccessRefused
 from kombu import Connection, Exchange, Producer, Queue, binding
 
-from chassis.run import service_class
+from chassis.loader import service_class
 from chassis.settings import SERVICES, nameko_config
 from chassis.topology import (
     declare_service,
@@ -106,7 +106,7 @@ def load(rabbit_admin):
 
 
 def deploy_topology(broker: Loaded, **settings) -> None:
-    """`python -m chassis.topology` as the deployer user does it."""
+    """`python -m deploy.topology` as the deployer user does it."""
     with broker.connect("deployer") as connection:
         channel = connection.channel()
         for service in SERVICES:

@@ -18,7 +18,8 @@ import eventlet
 import pytest
 import requests
 
-from chassis.db import ConnectionPool, UnitOfWork
+from chassis.db import ScriptDatabase
+from chassis.pool import ConnectionPool
 from contracts.vocabulary import INDUSTRIES, NEEDS, STARTUP_STAGES
 from services.matching import store
 from services.matching.configuration import load_settings
@@ -40,7 +41,7 @@ def seed(url: str) -> tuple[list[str], str]:
     organizations = [str(uuid.uuid4()) for _ in range(6)]
     pool = ConnectionPool(url, 1)
     try:
-        work = UnitOfWork(pool, "matching")
+        work = ScriptDatabase(pool, "matching")
         with work.transaction() as tx:
             for number, organization_id in enumerate(organizations):
                 store.save_organization(tx, organization_id, f"Partner {number}", "enterprise")
@@ -114,7 +115,7 @@ def expected_matches(url: str) -> dict[str, list[tuple[str, int, float]]]:
     policy = load_settings().policy
     pool = ConnectionPool(url, 1)
     try:
-        with UnitOfWork(pool, "matching").transaction() as tx:
+        with ScriptDatabase(pool, "matching").transaction() as tx:
             catalog = Catalog(store.live_resources(tx))
             profiles = store.profiles(tx)
     finally:

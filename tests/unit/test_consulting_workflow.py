@@ -1,4 +1,4 @@
-"""The consultation state machine and its SLA clocks, with frozen time."""
+"""The consultation state machine and its SLA clocks (in working time), with frozen time."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -6,7 +6,7 @@ import pytest
 
 from services.consulting import consultations as c
 
-T0 = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+T0 = datetime(2026, 11, 30, 1, 0, tzinfo=UTC)  # Monday 09:00 in Shanghai: the station opens
 H = timedelta(hours=1)
 
 
@@ -18,7 +18,8 @@ def test_deadlines_come_from_the_topic():
     ticket = fresh()
     assert ticket.status == "new"
     assert ticket.first_response_due == T0 + 8 * H
-    assert ticket.resolution_due == T0 + timedelta(days=3)
+    # Three working days of 8 h 30 min: Monday, Tuesday and Wednesday until 17:30.
+    assert ticket.resolution_due == T0 + timedelta(days=2, hours=8, minutes=30)
 
 
 def test_happy_path_through_every_state():
@@ -43,7 +44,8 @@ def test_happy_path_through_every_state():
 def test_waiting_on_the_returnee_pauses_the_resolution_clock():
     ticket = c.advisor_message(c.assign(fresh(), "a1", T0), "a1", True, T0 + H)
     due = ticket.resolution_due
-    # Two days of silence from the returnee: no breach while waiting, and the deadline moves.
+    # Two working days of silence from the returnee: no breach while waiting, and the deadline
+    # moves by them.
     assert c.breaches(ticket, due + 2 * H) == []
     ticket = c.returnee_message(ticket, T0 + H + timedelta(days=2))
     assert ticket.resolution_due == due + timedelta(days=2)

@@ -25,7 +25,8 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from chassis.settings import ENVIRONMENT, PORTS, SERVICE_ENVIRONMENT, SERVICES
+from chassis.settings import ENVIRONMENT, PORTS, SERVICES
+from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -38,7 +39,7 @@ POSTGRES_INIT = ROOT / "deploy" / "postgres"
 # CMD and HEALTHCHECK) and the interpreter's and pip's settings.
 IMAGE_ONLY_VARIABLES = re.compile(r"SERVICE|PYTHON\w+|PIP_\w+")
 
-# Settings `python -m chassis.topology` reads to name and shape queues: the services must see the
+# Settings `python -m deploy.topology` reads to name and shape queues: the services must see the
 # same values, or they would consume from queues that were never declared.
 TOPOLOGY_SETTINGS = (
     "AMQP_URI",
@@ -120,7 +121,7 @@ def readable_variables(service: str | None) -> frozenset[str]:
     services = SERVICES if service is None else (service,)
     names = set(ENVIRONMENT)
     for name in services:
-        names |= SERVICE_ENVIRONMENT[name]
+        names |= service_environment(name)
     # chassis.settings.setting() reads `<SERVICE>_<NAME>` before `<NAME>`.
     prefixed = {f"{s.upper()}_{n}" for s in services for n in names}
     return frozenset(names | prefixed)
@@ -409,7 +410,7 @@ def test_migrate_job_runs_chassis_migrate_for_its_service(service):
 
 def test_topology_job_runs_chassis_topology_for_known_services():
     argv = command(load_compose()["services"]["topology"])
-    assert argv[:3] == ["python", "-m", "chassis.topology"]
+    assert argv[:3] == ["python", "-m", "deploy.topology"]
     assert set(argv[3:]) <= set(SERVICES)
     assert importlib.util.find_spec(argv[2]) is not None
 

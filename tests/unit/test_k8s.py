@@ -15,9 +15,10 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from chassis.run import service_class
-from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICE_ENVIRONMENT, SERVICES
+from chassis.loader import service_class
+from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES
 from chassis.web import Operable
+from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -25,7 +26,7 @@ BASE = K8S / "base"
 PRODUCTION = K8S / "overlays" / "production"
 DEFINITIONS = ROOT / "deploy" / "rabbitmq" / "definitions.json"
 
-# Settings `python -m chassis.topology` names and shapes queues by: services must see the same.
+# Settings `python -m deploy.topology` names and shapes queues by: services must see the same.
 TOPOLOGY_SETTINGS = (
     "RETRY_ATTEMPTS",
     "RETRY_BASE_DELAY_MS",
@@ -91,7 +92,7 @@ def readable_variables(service: str | None) -> frozenset[str]:
     services = SERVICES if service is None else (service,)
     names = set(ENVIRONMENT)
     for name in services:
-        names |= SERVICE_ENVIRONMENT[name]
+        names |= service_environment(name)
     # chassis.settings.setting() reads `<SERVICE>_<NAME>` before `<NAME>`.
     return frozenset(names | {f"{s.upper()}_{n}" for s in services for n in names})
 
@@ -277,7 +278,7 @@ def test_the_topology_job_declares_as_the_deployer_with_the_services_queue_setti
     objects = manifests()
     job = find(objects, "Job", "topology")
     (container,) = pod_spec(job)["containers"]
-    assert container["command"] == ["python", "-m", "chassis.topology"]
+    assert container["command"] == ["python", "-m", "deploy.topology"]
     assert container["image"].split(":")[0] in {f"returnee-platform/{s}" for s in SERVICES}
     env = environment(objects, container)
     assert urlsplit(env["AMQP_URI"]).username == "deployer"

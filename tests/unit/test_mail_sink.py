@@ -1,11 +1,15 @@
 """The mail sink is the SMTP server of the tests and of `make run`: it must accept a message
-only when the sender finished it, and, when it asks for a login, only from a sender that logged
-in, as a real mail server does."""
+only when the sender finished it, in CRLF lines of at most 998 octets, and, when it asks for a
+login, only from a sender that logged in, as a strict mail server does."""
 
+import re
 import smtplib
 import socket
+import subprocess
+import sys
 
 import pytest
+import requests
 
 from deploy.mail_sink import SmtpSink
 
@@ -31,6 +35,48 @@ def test_a_finished_message_is_kept():
         assert sink.envelopes == [("a@x.example", ["b@y.example"])]
     finally:
         sink.stop()
+
+
+@pytest.mark.parametrize(
+    "message, reply",
+    [
+        (b"Subject: hello\n\nbody\n", b"bare <CR> or <LF>"),
+        (b"Subject: hello\r\n\r\nbody\rmore\r\n", b"bare <CR> or <LF>"),
+        (b"Subject: hello\r\n\r\n" + b"x" * 999 + b"\r\n", b"Line too long"),
+    ],
+)
+def test_bare_line_ends_and_overlong_lines_are_refused(message, reply):
+    sink = SmtpSink().start()
+    try:
+        with smtplib.SMTP(sink.host, sink.port, timeout=5) as client:
+            with pytest.raises(smtplib.SMTPDataError) as refused:
+                client.sendmail("a@x.example", ["b@y.example"], message)
+            assert refused.value.smtp_code == 500 and reply in refused.value.smtp_error
+            at_the_limit = b"Subject: hello\r\n\r\n" + b"x" * 998 + b"\r\n"
+            client.sendmail("a@x.example", ["b@y.example"], at_the_limit)  # the same session
+        assert len(sink.wait_for(1, timeout=5)) == 1
+    finally:
+        sink.stop()
+
+
+def test_the_sink_of_make_run_lists_what_it_caught_over_http():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "deploy.mail_sink", "--smtp-port", "0", "--http-port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        ready = process.stdout.readline()
+        smtp_port, http_url = re.search(r"127.0.0.1:(\d+), messages on (\S+)", ready).groups()
+        with smtplib.SMTP("127.0.0.1", int(smtp_port), timeout=5) as client:
+            client.sendmail("a@x.example", ["b@y.example"],
+                            "Subject: hello\r\nTo: b@y.example\r\n\r\nbody\r\n")  # fmt: skip
+        [caught] = requests.get(http_url, timeout=5).json()
+        assert caught["subject"] == "hello" and caught["to"] == "b@y.example"
+        assert caught["text"] == "body\r\n"
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 def test_a_sender_that_dies_mid_message_leaves_nothing_behind():

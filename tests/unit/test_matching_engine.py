@@ -1,17 +1,15 @@
 """The matching engine: hard filters, weights, reasons, diversity, ties; and that the vectorised
-engine gives the same answers as the straightforward implementation of the benchmark."""
+engine gives the same answers as an oracle written here from docs/matching.md alone."""
 
+import dataclasses
+import math
 import uuid
 from datetime import date, timedelta
+from fractions import Fraction
 
 import pytest
 
-from bench.matching_engine import (
-    plain_fitting,
-    plain_top,
-    synthetic_profiles,
-    synthetic_resources,
-)
+from bench.matching_engine import synthetic_profiles, synthetic_resources
 from contracts import CATALOG, Event
 from contracts.reasons import describe
 from services.matching.configuration import load_settings, parse_weights
@@ -218,21 +216,152 @@ def test_reverse_matching_finds_exactly_the_returnees_a_resource_fits():
     assert returnees_fitting(full, ReturneeTable(profiles), EVEN, TODAY) == []
 
 
-def test_the_engine_agrees_with_the_straightforward_implementation():
-    resources = synthetic_resources(3000, seed=3, organizations=40)
-    profiles = synthetic_profiles(300, seed=5)
+# --- the oracle: docs/matching.md "The engine", written out with nothing of the engine's --------
+#
+# Exact fractions, plain loops, its own reading of districts: a mistake in the engine's helpers
+# (constants, district keys, weighting, the organization cap) is not shared by the oracle.
+
+ORACLE_OPEN = Fraction(1, 2)  # "1 for an explicit fit, 0.5 for an open resource"
+
+
+def oracle_district(text):
+    """Compared case- and space-blind; empty is no district."""
+    words = (text or "").split()
+    return " ".join(words).casefold() if words else None
+
+
+def oracle_fits(resource, profile, today, dismissed: bool) -> bool:
+    own = oracle_district(profile.district)
+    return (
+        bool(set(resource.needs_served) & set(profile.needs))
+        and (not resource.industries or profile.industry in resource.industries)
+        and (not resource.stages or profile.stage in resource.stages)
+        and (
+            oracle_district(resource.district) is None
+            or (own is not None and oracle_district(resource.district) == own)
+        )
+        and resource.capacity_left > 0
+        and (resource.valid_from is None or resource.valid_from <= today)
+        and (resource.valid_until is None or today <= resource.valid_until)
+        and not dismissed
+        and profile.consent
+    )
+
+
+def oracle_score(resource, profile, weights) -> Fraction:
+    factors = {
+        "need": Fraction(
+            len(set(resource.needs_served) & set(profile.needs)), len(set(profile.needs))
+        ),
+        "industry": 1 if resource.industries else ORACLE_OPEN,
+        "stage": 1 if resource.stages else ORACLE_OPEN,
+        "district": 1 if oracle_district(resource.district) else ORACLE_OPEN,
+        "availability": min(Fraction(resource.capacity_left, max(resource.capacity, 1)), 1),
+    }
+    exact = {name: Fraction(str(weight)) for name, weight in weights.items()}
+    total = sum(exact.get(name, 0) * value for name, value in factors.items())
+    return round(total / sum(exact.values()), 6)  # "rounded to 6 decimals"
+
+
+def oracle_top(profile, resources, weights, top_k, share, today) -> list[tuple[str, Fraction]]:
+    cap = max(1, math.floor(top_k * Fraction(str(share))))
+    ranked = sorted(
+        (
+            (oracle_score(r, profile, weights), r)
+            for r in resources
+            if oracle_fits(r, profile, today, r.id in profile.dismissed)
+        ),
+        key=lambda item: (-item[0], item[1].id),
+    )
+    chosen, per_organization = [], {}
+    for score, resource in ranked:
+        if per_organization.get(resource.organization_id, 0) == cap:
+            continue  # not back-filled past the cap
+        per_organization[resource.organization_id] = (
+            per_organization.get(resource.organization_id, 0) + 1
+        )
+        chosen.append((resource.id, score))
+        if len(chosen) == top_k:
+            break
+    return chosen
+
+
+def oracle_fitting(resource, profiles, weights, today, dismissed_by=()):
+    found = [
+        (p.returnee_id, oracle_score(resource, p, weights))
+        for p in profiles
+        if oracle_fits(resource, p, today, p.returnee_id in dismissed_by)
+    ]
+    return sorted(found, key=lambda item: (-item[1], item[0]))
+
+
+def as_floats(ranked):
+    return [(rid, pytest.approx(float(score), abs=1e-9)) for rid, score in ranked]
+
+
+def varied(resources, profiles):
+    """The synthetic data with what it lacks: districts typed loosely, dismissals, full ones."""
+    resources = [
+        dataclasses.replace(r, district=f"  {r.district.upper()} ")
+        if r.district and i % 5 == 0
+        else dataclasses.replace(r, capacity_left=0)
+        if i % 11 == 0
+        else r
+        for i, r in enumerate(resources)
+    ]
+    profiles = [
+        dataclasses.replace(p, dismissed=frozenset(r.id for r in resources[i : i + 400 : 7]))
+        if i % 3 == 0
+        else dataclasses.replace(p, district=p.district.lower())
+        if p.district and i % 3 == 1
+        else p
+        for i, p in enumerate(profiles)
+    ]
+    return resources, profiles
+
+
+def test_the_oracle_reads_the_documented_rules():
+    # A hand-worked case, so the oracle itself is checked against the text, not the engine.
+    r = resource(
+        "r", needs_served=("financing",), district=" changning", capacity=4, capacity_left=1
+    )
+    score = oracle_score(r, LI_WEI, EVEN.weights)
+    # need 1/2, industry open .5, stage open .5, district explicit 1, availability 1/4
+    assert score == round(
+        (Fraction(4, 10) / 2 + Fraction(2, 10) / 2 + Fraction(15, 100) / 2 + Fraction(15, 100)
+         + Fraction(1, 10) / 4),
+        6,
+    )  # fmt: skip
+    assert oracle_fits(r, LI_WEI, TODAY, dismissed=False)
+    assert not oracle_fits(r, dataclasses.replace(LI_WEI, district=None), TODAY, False)
+    same = oracle_score(resource("a0"), LI_WEI, EVEN.weights)
+    five = [resource(f"a{i}") for i in range(5)]
+    assert oracle_top(LI_WEI, five, EVEN.weights, 4, 0.5, TODAY) == [("a0", same), ("a1", same)]
+
+
+def test_the_engine_agrees_with_the_oracle():
+    resources, profiles = varied(
+        synthetic_resources(3000, seed=3, organizations=40), synthetic_profiles(300, seed=5)
+    )
     catalog = Catalog(resources)
     policy = MatchPolicy(weights=EVEN.weights, top_k=10, max_organization_share=0.2)
+    matched = 0
     for profile in profiles[:60]:
         engine = [
             (m.resource_id, m.score) for m in match_resources(profile, catalog, policy, TODAY)
         ]
-        assert engine == plain_top(profile, resources, policy, TODAY)
+        assert engine == as_floats(oracle_top(profile, resources, policy.weights, 10, 0.2, TODAY))
+        matched += bool(engine)
     table = ReturneeTable(profiles)
+    fitting = 0
     for r in resources[:30]:
-        assert returnees_fitting(r, table, policy, TODAY) == plain_fitting(
-            r, profiles, policy, TODAY
+        dismissed_by = [p.returnee_id for p in profiles[::9]]
+        engine = returnees_fitting(r, table, policy, TODAY, dismissed_by)
+        assert engine == as_floats(
+            oracle_fitting(r, profiles, policy.weights, TODAY, set(dismissed_by))
         )
+        fitting += bool(engine)
+    assert matched > 40 and fitting > 15  # the comparison is not of empty lists
 
 
 def test_diff_names_added_and_removed_resources():

@@ -5,12 +5,13 @@ import pytest
 from chassis.openapi import openapi_document
 from services.accounts.service import AccountsService
 from services.consulting.service import ConsultingService
+from services.insights.service import InsightsService
 from services.matching.service import MatchingService
 from services.notify.service import NotifyService
 
 DOCUMENTS = {
     cls.name: openapi_document(cls)
-    for cls in (AccountsService, ConsultingService, MatchingService, NotifyService)
+    for cls in (AccountsService, ConsultingService, MatchingService, NotifyService, InsightsService)
 }
 
 

@@ -1,26 +1,41 @@
-"""Every variable a service reads is listed where deployments look for it."""
+"""Settings: the chassis reads its own, each service declares its own, one function reads them."""
 
 import re
 from pathlib import Path
 
-from chassis.settings import DEFAULTS, ENVIRONMENT, SERVICE_ENVIRONMENT, SERVICES, setting
+from chassis.settings import DEFAULTS, SERVICES, service_settings, setting
+from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
-READ = re.compile(r"""setting\(\s*(?:"(\w+)"|SERVICE|self\.\w+)\s*,\s*"([A-Z_]+)\"""")
 
 
-def test_every_setting_the_code_reads_is_declared():
-    found = 0
+def test_services_read_their_settings_only_through_their_declaration():
     for service in SERVICES:
-        declared = ENVIRONMENT | SERVICE_ENVIRONMENT[service]
         for path in (ROOT / "services" / service).rglob("*.py"):
-            for match in READ.finditer(path.read_text()):
-                assert match.group(2) in declared, f"{path}: {match.group(2)} is not declared"
-                found += 1
-    assert found >= 4  # ADMIN_EMAIL, ADMIN_PASSWORD, DATA_KEY, SLA_CHECK_SECONDS at least
-    from services.notify.delivery import SETTINGS
+            text = path.read_text()
+            assert not re.search(r"(?<![_.\w])setting\(", text), f"{path} reads a setting directly"
+            assert "os.environ" not in text and "getenv" not in text, path
+        assert service_environment(service), f"{service} declares no settings"
 
-    assert set(SETTINGS) <= SERVICE_ENVIRONMENT["notify"]
+
+def test_the_chassis_names_no_service_setting():
+    chassis_settings = (ROOT / "chassis" / "settings.py").read_text()
+    for service in SERVICES:
+        for name in service_environment(service):
+            assert name not in chassis_settings, f"chassis/settings.py names {service}'s {name}"
+
+
+def test_service_settings_take_config_then_prefixed_then_shared_then_default(monkeypatch):
+    declared = {"SLA_CHECK_SECONDS": "15"}
+    monkeypatch.delenv("SLA_CHECK_SECONDS", raising=False)
+    monkeypatch.delenv("CONSULTING_SLA_CHECK_SECONDS", raising=False)
+    assert service_settings("consulting", declared) == {"SLA_CHECK_SECONDS": "15"}
+    monkeypatch.setenv("SLA_CHECK_SECONDS", "20")
+    assert service_settings("consulting", declared)["SLA_CHECK_SECONDS"] == "20"
+    monkeypatch.setenv("CONSULTING_SLA_CHECK_SECONDS", "30")
+    assert service_settings("consulting", declared)["SLA_CHECK_SECONDS"] == "30"
+    config = {"SLA_CHECK_SECONDS": 1}
+    assert service_settings("consulting", declared, config)["SLA_CHECK_SECONDS"] == "1"
 
 
 def test_prefixed_setting_beats_shared_and_default(monkeypatch):

@@ -2,15 +2,15 @@
 re-assessment loop works through the returnees in short transactions, keeping its place
 (`after`, the last returnee id done) so a restart carries on where it stopped.
 
-Revision ID: consulting_0003
-Revises: consulting_0002
+Revision ID: consulting_0004
+Revises: consulting_0003
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "consulting_0003"
-down_revision = "consulting_0002"
+revision = "consulting_0004"
+down_revision = "consulting_0003"
 branch_labels = None
 depends_on = None
 

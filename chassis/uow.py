@@ -1,0 +1,195 @@
+"""The unit of work: a service's state, the events it publishes and (in an event handler) the
+inbox record of the event it handles, committed together or not at all.
+
+    def assess_returnee(event, uow):                     # a use case in handlers.py
+        facts = uow.store.facts(event.data["returnee_id"])
+        ...
+        uow.publish("eligibility.assessed", data, subject=returnee_id)
+
+Two implementations of one interface:
+- `SqlUnitOfWork`: one PostgreSQL transaction; `uow.store` is the service's store bound to it
+  (only the store writes SQL, through `execute`/`one`/`all`); `publish` writes outbox rows that
+  the relay sends after the commit.
+- `MemoryUnitOfWork`, opened by a `MemoryDatabase`: the same use case over the service's
+  in-memory store, for handler unit tests that take milliseconds. Its commit keeps the store's
+  changes, the published events and the inbox record; an exception throws all three away, as a
+  rollback would.
+
+Events are built and validated against the contract by the same code in both.
+"""
+
+import copy
+from contextlib import contextmanager
+
+import psycopg2.extras
+
+from chassis.clock import Clock
+from contracts import CATALOG, Event
+
+
+class AlreadyHandled(Exception):
+    """The event was handled before; the handler must not apply its effect again."""
+
+
+class UnitOfWork:
+    """What a use case sees. Subclasses set `store` and write `_write_outbox`."""
+
+    store = None
+
+    def __init__(self, service: str, cause: Event | None, correlation_id: str | None,
+                 clock: Clock | None = None):  # fmt: skip
+        self.service = service
+        self.cause = cause
+        self.correlation_id = correlation_id
+        self.clock = clock or Clock()
+        self.published: list[Event] = []
+
+    def now(self):
+        return self.clock.now()
+
+    def today(self):
+        return self.clock.today()
+
+    def publish(self, event_type: str, data: dict, subject=None, version: int = 1) -> Event:
+        """An event published when (and only if) this unit of work commits."""
+        return self.publish_many(event_type, [(data, subject)], version)[0]
+
+    def publish_many(self, event_type: str, items, version: int = 1) -> list[Event]:
+        """Events of one type from `(data, subject)` pairs, written in one statement: a batch
+        job (a new policy re-assessing every returnee) would otherwise pay a round trip each."""
+        events = [
+            CATALOG.create(
+                self.service,
+                event_type,
+                data,
+                version=version,
+                subject=None if subject is None else str(subject),
+                correlation_id=self.correlation_id,
+                causation_id=self.cause.id if self.cause else None,
+            )
+            for data, subject in items
+        ]
+        if events:
+            self._write_outbox(events)
+        self.published.extend(events)
+        return events
+
+    def forget_published(self, subject) -> int:
+        """Erasure: forget the already published events about `subject` kept for retention, so
+        personal data they carry does not outlive the person's account. Unpublished ones stay:
+        they must still reach their consumers (the erasure event among them)."""
+        raise NotImplementedError
+
+    def _write_outbox(self, events: list[Event]) -> None:
+        raise NotImplementedError
+
+
+class SqlUnitOfWork(UnitOfWork):
+    """One PostgreSQL transaction (the cursor's)."""
+
+    def __init__(self, cursor, service: str, cause: Event | None = None,
+                 correlation_id: str | None = None, clock: Clock | None = None,
+                 store=None):  # fmt: skip
+        super().__init__(service, cause, correlation_id, clock)
+        self.cursor = cursor
+        if store is not None:
+            self.store = store(self)
+
+    # The store's access to the transaction.
+    def execute(self, sql: str, params=None):
+        self.cursor.execute(sql, params)
+        return self.cursor
+
+    def one(self, sql: str, params=None) -> dict | None:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params=None) -> list[dict]:
+        return self.execute(sql, params).fetchall()
+
+    def record_inbox(self, handler: str) -> None:
+        """Record that `handler` handles the cause; `AlreadyHandled` if it did before."""
+        self.cursor.execute(
+            "INSERT INTO inbox (handler, event_id) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            (handler, self.cause.id),
+        )
+        if self.cursor.fetchone() is None:
+            raise AlreadyHandled(f"{handler} handled event {self.cause.id} before")
+
+    def _write_outbox(self, events: list[Event]) -> None:
+        psycopg2.extras.execute_values(
+            self.cursor,
+            "INSERT INTO outbox (id, exchange, routing_key, subject, body) VALUES %s",
+            [(e.id, f"{self.service}.events", e.type, e.subject, e.to_json()) for e in events],
+            page_size=1000,
+        )
+
+    def forget_published(self, subject) -> int:
+        self.cursor.execute(
+            "DELETE FROM outbox WHERE subject = %s AND published_at IS NOT NULL", (str(subject),)
+        )
+        return self.cursor.rowcount
+
+
+class MemoryUnitOfWork(UnitOfWork):
+    def __init__(self, database: "MemoryDatabase", store, cause, correlation_id):
+        super().__init__(database.service, cause, correlation_id, database.clock)
+        self.store = store
+        self._database = database
+        self._pending: list[Event] = []
+
+    def _write_outbox(self, events: list[Event]) -> None:
+        self._pending.extend(events)
+
+    def forget_published(self, subject) -> int:
+        kept = [e for e in self._database.outbox if e.subject != str(subject)]
+        forgotten = len(self._database.outbox) - len(kept)
+        self._database.outbox[:] = kept
+        return forgotten
+
+
+class MemoryDatabase:
+    """A service's state in memory, for unit tests of its use cases.
+
+        db = MemoryDatabase("consulting", MemoryStore(), clock=FrozenClock(...))
+        with db.unit_of_work() as uow:
+            handlers.request_consultation(command, caller, uow)
+        assert [e.type for e in db.outbox] == ["consultation.requested", ...]
+        db.handle(handlers.assess_returnee, event)   # as a subscriber would, inbox included
+
+    `outbox` holds the events of committed units of work (the relay "publishes" at once),
+    `inbox` the `(handler, event id)` pairs handled.
+    """
+
+    def __init__(self, service: str, store, clock: Clock | None = None):
+        self.service = service
+        self.store = store
+        self.clock = clock or Clock()
+        self.outbox: list[Event] = []
+        self.inbox: set[tuple[str, str]] = set()
+
+    @contextmanager
+    def unit_of_work(self, cause: Event | None = None, handler: str | None = None):
+        if cause is not None and handler is not None and (handler, cause.id) in self.inbox:
+            raise AlreadyHandled(f"{handler} handled event {cause.id} before")
+        working = copy.deepcopy(self.store)
+        correlation_id = cause.correlation_id if cause else None
+        uow = MemoryUnitOfWork(self, working, cause, correlation_id)
+        yield uow
+        self.store = working
+        self.outbox.extend(uow._pending)
+        if cause is not None and handler is not None:
+            self.inbox.add((handler, cause.id))
+
+    def handle(self, use_case, event: Event, **kwargs):
+        """Apply `use_case(event, uow, **kwargs)` as a subscriber does: once per event id;
+        a redelivery answers `AlreadyHandled`'s absence with None and changes nothing."""
+        handler = f"{self.service}.{use_case.__name__}"
+        try:
+            with self.unit_of_work(cause=event, handler=handler) as uow:
+                return use_case(event, uow, **kwargs)
+        except AlreadyHandled:
+            return None
+
+    def published(self, event_type: str | None = None) -> list[Event]:
+        return [e for e in self.outbox if event_type is None or e.type == event_type]

@@ -1,0 +1,501 @@
+"""`MemoryStore`: notify's store over dicts, for the handlers' unit tests.
+
+The same public methods as `store.NotifyStore`, with the SQL's semantics: the unique
+(event, recipient, channel) constraint, upserts that keep the newer data, `ORDER BY`s, row
+dicts with the columns' keys (uuids as text, as psycopg2 returns them). The database's `now()`
+is the store's clock: give it the test's `FrozenClock`, the one the `MemoryDatabase` has.
+Locks are no-ops: a unit test has one unit of work at a time.
+"""
+
+import copy
+from datetime import UTC, datetime, timedelta
+
+from chassis.clock import Clock
+from services.notify.domain import Appointment, Preferences, Recipient
+from services.notify.store import preferences_from_row, recipient_from_row
+
+NEVER = datetime.min.replace(tzinfo=UTC)  # the SQL's '-infinity'
+NOTIFICATION_KEYS = (
+    "id", "recipient_id", "channel", "template", "locale", "address", "subject", "body", "html",
+    "context", "status", "reason", "event_id", "event_type", "digest_id", "attempts",
+    "next_attempt_at", "held_for_quiet_hours", "last_error", "created_at", "sent_at",
+)  # fmt: skip
+
+
+class UniqueViolation(Exception):
+    """What PostgreSQL refuses as a duplicate key."""
+
+
+class MemoryStore:
+    def __init__(self, clock: Clock | None = None):
+        self.clock = clock or Clock()
+        self.recipients: dict[str, dict] = {}
+        self.erased: set[str] = set()
+        self.resources: dict[str, dict] = {}
+        self.policies: dict[str, dict] = {}
+        self.waiting_events: dict[str, dict] = {}
+        self.topic_rows: dict[str, dict] = {}
+        self.appointments: dict[str, dict] = {}
+        self.preference_rows: dict[str, dict] = {}
+        self.notifications: dict[str, dict] = {}  # in insertion order
+        self.subscription_rows: dict[str, dict] = {}
+
+    def __deepcopy__(self, memo):
+        # A unit of work works on a copy of the tables; the clock stays the test's own.
+        twin = copy.copy(self)
+        for name, value in vars(self).items():
+            if name != "clock":
+                setattr(twin, name, copy.deepcopy(value, memo))
+        return twin
+
+    def _now(self) -> datetime:
+        return self.clock.now()
+
+    # --- the recipient directory --------------------------------------------------------------
+
+    def is_erased(self, person_id) -> bool:
+        return str(person_id) in self.erased
+
+    def keep_returnee(self, data: dict, at: datetime) -> None:
+        if self.is_erased(data["returnee_id"]):
+            return
+        key = str(data["returnee_id"])
+        consent = data["consents"]["notifications"]
+        held = self.recipients.get(key)
+        if held is None:
+            self.recipients[key] = {
+                "id": key, "kind": "returnee", "name": data["name"], "email": data["email"],
+                "phone": data.get("phone"), "locale": data["locale"], "role": None,
+                "organization_id": None, "notifications_consent": consent, "consent_at": at,
+                "updated_at": at,
+            }  # fmt: skip
+            return
+        if held["updated_at"] > at:
+            return
+        if held["consent_at"] <= at:
+            held["notifications_consent"] = consent
+        held.update(
+            name=data["name"],
+            email=data["email"],
+            phone=data.get("phone"),
+            locale=data["locale"],
+            updated_at=at,
+            consent_at=max(held["consent_at"], at),
+        )
+
+    def keep_consent(self, returnee_id, granted: bool, at: datetime) -> None:
+        held = self.recipients.get(str(returnee_id))
+        if held is not None and held["consent_at"] <= at:
+            held.update(notifications_consent=granted, consent_at=at)
+
+    def keep_staff(self, data: dict) -> None:
+        key = str(data["staff_id"])
+        changes = {
+            "name": data["name"],
+            "email": data["email"],
+            "locale": data.get("locale") or "zh-CN",
+            "role": data["role"],
+            "organization_id": (
+                str(data["organization_id"]) if data.get("organization_id") else None
+            ),
+            "updated_at": self._now(),
+        }
+        self._upsert_recipient(key, "staff", changes)
+
+    def keep_organization(self, data: dict) -> None:
+        key = str(data["organization_id"])
+        changes = {"name": data["name"], "email": data.get("contact_email"),
+                   "updated_at": self._now()}  # fmt: skip
+        self._upsert_recipient(key, "organization", changes, locale="zh-CN")
+
+    def _upsert_recipient(self, key: str, kind: str, changes: dict, **inserted) -> None:
+        if key in self.recipients:
+            self.recipients[key].update(changes)
+            return
+        self.recipients[key] = {
+            "id": key, "kind": kind, "phone": None, "locale": "zh-CN", "role": None,
+            "organization_id": None, "notifications_consent": True, "consent_at": NEVER,
+            **inserted, **changes,
+        }  # fmt: skip
+
+    def erase_person(self, person_id) -> int:
+        person = str(person_id)
+        self.erased.add(person)
+        self.recipients.pop(person, None)
+        self.waiting_events = {
+            k: w for k, w in self.waiting_events.items() if w["returnee_id"] != person
+        }
+        self.preference_rows.pop(person, None)
+        self.appointments = {
+            k: a for k, a in self.appointments.items() if a["returnee_id"] != person
+        }
+        gone = {k for k, n in self.notifications.items() if n["recipient_id"] == person}
+        # digest_id REFERENCES notifications ON DELETE CASCADE
+        cascaded = {k for k, n in self.notifications.items() if n["digest_id"] in gone}
+        self.notifications = {
+            k: n for k, n in self.notifications.items() if k not in gone | cascaded
+        }
+        return len(gone)
+
+    def keep_resource(self, data: dict) -> None:
+        key = str(data["resource_id"])
+        self.resources[key] = {
+            "id": key,
+            "organization_id": str(data["organization_id"]),
+            "title": data["title"],
+        }
+
+    def keep_policy(self, data: dict) -> None:
+        key = str(data["policy_id"])
+        if any(p["code"] == data["code"] and k != key for k, p in self.policies.items()):
+            raise UniqueViolation(f"policies_code_key: {data['code']}")
+        self.policies[key] = {
+            "id": key,
+            "code": data["code"],
+            "title_zh": data["title"]["zh-CN"],
+            "title_en": data["title"]["en"],
+        }
+
+    def recipient(self, recipient_id) -> Recipient | None:
+        if not recipient_id:
+            return None
+        return recipient_from_row(self.recipients.get(str(recipient_id)))
+
+    def staff_of(self, organization_id, role: str) -> list[Recipient]:
+        rows = [
+            r
+            for r in self.recipients.values()
+            if r["kind"] == "staff"
+            and r["role"] == role
+            and (organization_id is None or r["organization_id"] == str(organization_id))
+        ]
+        return [recipient_from_row(r) for r in sorted(rows, key=lambda r: r["name"])]
+
+    def resource_titles(self, resource_ids) -> dict[str, str]:
+        wanted = {str(i) for i in resource_ids}
+        return {k: r["title"] for k, r in self.resources.items() if k in wanted}
+
+    def organization_names(self, organization_ids) -> dict[str, str]:
+        wanted = {str(i) for i in organization_ids}
+        return {
+            k: r["name"]
+            for k, r in self.recipients.items()
+            if k in wanted and r["kind"] == "organization"
+        }
+
+    def policy_titles(self, codes) -> dict[str, dict[str, str]]:
+        wanted = set(codes)
+        return {
+            p["code"]: {"zh-CN": p["title_zh"], "en": p["title_en"]}
+            for p in self.policies.values()
+            if p["code"] in wanted
+        }
+
+    # --- events waiting for their returnee ----------------------------------------------------
+
+    def lock_returnee(self, returnee_id) -> None:
+        pass
+
+    def make_wait(self, event_id, returnee_id, body: bytes) -> None:
+        key = str(event_id)
+        if key in self.waiting_events:
+            self.waiting_events[key]["returnee_id"] = str(returnee_id)
+            return
+        self.waiting_events[key] = {
+            "event_id": key,
+            "returnee_id": str(returnee_id),
+            "body": bytes(body),
+            "received_at": self._now(),
+        }
+
+    def release_waiting(self, returnee_id) -> list[bytes]:
+        released = [w for w in self.waiting_events.values() if w["returnee_id"] == str(returnee_id)]
+        for w in released:
+            del self.waiting_events[w["event_id"]]
+        return [w["body"] for w in sorted(released, key=lambda w: w["received_at"])]
+
+    def waiting(self) -> dict:
+        if not self.waiting_events:
+            return {"count": 0, "oldest_seconds": 0.0}
+        oldest = min(w["received_at"] for w in self.waiting_events.values())
+        return {
+            "count": len(self.waiting_events),
+            "oldest_seconds": (self._now() - oldest).total_seconds(),
+        }
+
+    # --- topics ---------------------------------------------------------------------------------
+
+    def topics(self, locale: str) -> list[dict]:
+        suffix = "zh" if locale == "zh-CN" else "en"
+        return [
+            {
+                "name": t["name"],
+                "label": t[f"label_{suffix}"],
+                "description": t[f"description_{suffix}"],
+                "channels": list(t["channels"]),
+            }
+            for t in sorted(self.topic_rows.values(), key=lambda t: t["position"])
+        ]
+
+    def keep_topics(self, topics: list[tuple]) -> int:
+        for position, (name, label_zh, label_en, text_zh, text_en, channels) in enumerate(topics):
+            self.topic_rows[name] = {
+                "name": name, "position": position, "label_zh": label_zh, "label_en": label_en,
+                "description_zh": text_zh, "description_en": text_en, "channels": list(channels),
+            }  # fmt: skip
+        return len(topics)
+
+    # --- appointments and their reminders -------------------------------------------------------
+
+    def keep_appointment(self, data: dict, remind_at: datetime | None) -> None:
+        if self.is_erased(data["returnee_id"]):
+            return
+        key = str(data["appointment_id"])
+        if key not in self.appointments:
+            self.appointments[key] = self._appointment(data, remind_at=remind_at)
+
+    def cancel_appointment(self, data: dict, at: datetime, reminder_event_id: str) -> None:
+        if self.is_erased(data["returnee_id"]):
+            return
+        key = str(data["appointment_id"])
+        held = self.appointments.get(key)
+        if held is None:
+            self.appointments[key] = self._appointment(data, cancelled_at=at)
+        else:
+            held.update(remind_at=None, cancelled_at=held["cancelled_at"] or at)
+        for n in self.notifications.values():
+            if n["event_id"] == str(reminder_event_id) and n["status"] == "queued":
+                n.update(status="suppressed", reason="appointment cancelled")
+
+    @staticmethod
+    def _appointment(data: dict, remind_at=None, cancelled_at=None) -> dict:
+        return {
+            "id": str(data["appointment_id"]), "returnee_id": str(data["returnee_id"]),
+            "starts_at": data["starts_at"], "ends_at": data["ends_at"],
+            "location": data["location"], "remind_at": remind_at, "reminded_at": None,
+            "reminder": None, "cancelled_at": cancelled_at,
+        }  # fmt: skip
+
+    def due_reminders(self, limit: int) -> list[Appointment]:
+        now = self._now()
+        due = [
+            a
+            for a in self.appointments.values()
+            if a["reminded_at"] is None and a["remind_at"] is not None and a["remind_at"] <= now
+        ]
+        due.sort(key=lambda a: a["remind_at"])
+        return [
+            Appointment(a["id"], a["returnee_id"], a["starts_at"], a["ends_at"], a["location"])
+            for a in due[:limit]
+        ]
+
+    def mark_reminded(self, appointment_id, outcome: str) -> None:
+        held = self.appointments.get(str(appointment_id))
+        if held is not None:
+            held.update(reminded_at=self._now(), reminder=outcome)
+
+    def forget_past_appointments(self, hours: float) -> int:
+        before = self._now() - timedelta(hours=hours)
+        past = [k for k, a in self.appointments.items() if a["ends_at"] < before]
+        for k in past:
+            del self.appointments[k]
+        return len(past)
+
+    # --- preferences ----------------------------------------------------------------------------
+
+    def preferences(self, recipient_id) -> Preferences:
+        return preferences_from_row(copy.deepcopy(self.preference_rows.get(str(recipient_id))))
+
+    def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
+        wanted = {str(r) for r in recipient_ids}
+        return {
+            k: preferences_from_row(copy.deepcopy(row))
+            for k, row in self.preference_rows.items()
+            if k in wanted
+        }
+
+    def save_preferences(self, recipient_id, prefs: Preferences) -> None:
+        key = str(recipient_id)
+        self.preference_rows[key] = {
+            "recipient_id": key,
+            "opt_outs": [{"channel": c, "topic": t} for c, t in prefs.opt_outs],
+            "quiet_start": prefs.quiet_start,
+            "quiet_end": prefs.quiet_end,
+            "timezone": prefs.timezone,
+            "updated_at": self._now(),
+        }
+        for n in self.notifications.values():
+            if n["recipient_id"] == key and n["status"] == "queued" and n["held_for_quiet_hours"]:
+                n.update(next_attempt_at=self._now(), held_for_quiet_hours=False)
+
+    # --- notifications --------------------------------------------------------------------------
+
+    def add_notification(self, row: dict) -> str | None:
+        key = (str(row["event_id"]), str(row["recipient_id"]), row["channel"])
+        if any((n["event_id"], n["recipient_id"], n["channel"]) == key
+               for n in self.notifications.values()):  # fmt: skip
+            return None
+        now = self._now()
+        sent = row["status"] == "sent"
+        stored = {
+            "digest_id": None, "html": None, "reason": None, "address": None, "context": {},
+            **copy.deepcopy(row),
+            "id": str(row["id"]), "recipient_id": key[1], "event_id": key[0],
+            "next_attempt_at": row.get("next_attempt_at") or now,
+            "attempts": 1 if sent else 0, "held_for_quiet_hours": False, "last_error": None,
+            "created_at": now, "sent_at": now if sent else None,
+        }  # fmt: skip
+        if stored["digest_id"] is not None:
+            stored["digest_id"] = str(stored["digest_id"])
+        self.notifications[stored["id"]] = {k: stored[k] for k in NOTIFICATION_KEYS}
+        return stored["id"]
+
+    def open_digest(self, recipient_id, channel: str, template: str) -> dict | None:
+        now = self._now()
+        leads = [
+            n
+            for n in self.notifications.values()
+            if n["recipient_id"] == str(recipient_id)
+            and n["channel"] == channel
+            and n["template"] == template
+            and n["status"] == "queued"
+            and n["digest_id"] is None
+            and n["attempts"] == 0
+            and n["next_attempt_at"] > now
+        ]
+        leads.sort(key=lambda n: n["created_at"])
+        return copy.deepcopy(leads[0]) if leads else None
+
+    def rewrite(self, notification_id, subject: str, body: str, html: str | None,
+                context: dict) -> None:  # fmt: skip
+        held = self.notifications.get(str(notification_id))
+        if held is not None:
+            held.update(subject=subject, body=body, html=html, context=copy.deepcopy(context))
+
+    def notifications_of(self, recipient_id, channel: str | None, limit: int) -> list[dict]:
+        found = [
+            n
+            for n in self.notifications.values()
+            if n["recipient_id"] == str(recipient_id)
+            and n["channel"] != "webhook"
+            and (not channel or n["channel"] == channel)
+        ]
+        found.sort(key=lambda n: n["id"])
+        found.sort(key=lambda n: n["created_at"], reverse=True)
+        return copy.deepcopy(found[:limit])
+
+    def due(self, limit: int) -> list[dict]:
+        now = self._now()
+        found = [
+            n
+            for n in self.notifications.values()
+            if n["status"] == "queued" and n["digest_id"] is None and n["next_attempt_at"] <= now
+        ]
+        found.sort(key=lambda n: n["next_attempt_at"])
+        return copy.deepcopy(found[:limit])
+
+    def lease(self, ids, seconds: float) -> None:
+        until = self._now() + timedelta(seconds=seconds)
+        for key in ids:
+            if str(key) in self.notifications:
+                self.notifications[str(key)]["next_attempt_at"] = until
+
+    def release(self, ids) -> None:
+        for key in ids:
+            if str(key) in self.notifications:
+                self.notifications[str(key)]["next_attempt_at"] = self._now()
+
+    def hold(self, notification_id, until: datetime) -> None:
+        held = self.notifications.get(str(notification_id))
+        if held is not None:
+            held.update(next_attempt_at=until, held_for_quiet_hours=True)
+
+    def digest_members(self, lead_id) -> list[dict]:
+        return copy.deepcopy(
+            [n for n in self.notifications.values() if n["digest_id"] == str(lead_id)]
+        )
+
+    def mark_sent(self, notification_id) -> list[dict]:
+        key = str(notification_id)
+        sent = []
+        for n in self.notifications.values():
+            if (n["id"] == key or n["digest_id"] == key) and n["status"] == "queued":
+                n.update(status="sent", sent_at=self._now(), attempts=n["attempts"] + 1,
+                         last_error=None, held_for_quiet_hours=False)  # fmt: skip
+                sent.append(copy.deepcopy(n))
+        return sent
+
+    def mark_failed(self, notification_id, reason: str) -> None:
+        key = str(notification_id)
+        held = self.notifications.get(key)
+        if held is not None:
+            held.update(status="failed", reason=reason[:500], last_error=reason[:2000],
+                        attempts=held["attempts"] + 1)  # fmt: skip
+        for n in self.notifications.values():
+            if n["digest_id"] == key:
+                n.update(status="failed", reason=reason[:500])
+
+    def retry_later(self, notification_id, delay_seconds: float, error: str) -> None:
+        held = self.notifications.get(str(notification_id))
+        if held is not None:
+            held.update(attempts=held["attempts"] + 1, last_error=error[:2000],
+                        next_attempt_at=self._now() + timedelta(seconds=delay_seconds))  # fmt: skip
+
+    def notification(self, notification_id) -> dict | None:
+        return copy.deepcopy(self.notifications.get(str(notification_id)))
+
+    # --- webhook subscriptions ------------------------------------------------------------------
+
+    def add_subscription(self, subscription_id, url: str, event_types: list[str],
+                         secret: str) -> dict:  # fmt: skip
+        key = str(subscription_id)
+        if key in self.subscription_rows:
+            raise UniqueViolation(f"subscriptions_pkey: {key}")
+        self.subscription_rows[key] = {
+            "id": key, "url": url, "event_types": list(event_types), "secret": secret,
+            "active": True, "consecutive_failures": 0, "disabled_reason": None,
+            "created_at": self._now(),
+        }  # fmt: skip
+        return copy.deepcopy(self.subscription_rows[key])
+
+    def subscriptions(self) -> list[dict]:
+        rows = sorted(self.subscription_rows.values(), key=lambda s: (s["created_at"], s["id"]))
+        return copy.deepcopy(rows)
+
+    def subscription(self, subscription_id) -> dict | None:
+        return copy.deepcopy(self.subscription_rows.get(str(subscription_id)))
+
+    def delete_subscription(self, subscription_id) -> bool:
+        return self.subscription_rows.pop(str(subscription_id), None) is not None
+
+    def subscribers_to(self, event_type: str) -> list[dict]:
+        rows = [
+            s
+            for s in self.subscription_rows.values()
+            if s["active"] and event_type in s["event_types"]
+        ]
+        return copy.deepcopy(sorted(rows, key=lambda s: s["id"]))
+
+    def webhook_succeeded(self, subscription_id) -> None:
+        held = self.subscription_rows.get(str(subscription_id))
+        if held is not None:
+            held["consecutive_failures"] = 0
+
+    def webhook_failed(self, subscription_id) -> dict | None:
+        held = self.subscription_rows.get(str(subscription_id))
+        if held is None:
+            return None
+        held["consecutive_failures"] += 1
+        return copy.deepcopy(held)
+
+    def disable_subscription(self, subscription_id, reason: str) -> list[dict]:
+        key = str(subscription_id)
+        held = self.subscription_rows.get(key)
+        if held is not None:
+            held.update(active=False, disabled_reason=reason)
+        failed = []
+        for n in self.notifications.values():
+            if n["recipient_id"] == key and n["channel"] == "webhook" and n["status"] == "queued":
+                n.update(status="failed", reason=reason[:500])
+                failed.append(copy.deepcopy(n))
+        return failed

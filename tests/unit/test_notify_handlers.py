@@ -1,0 +1,618 @@
+"""Every use case of notify in memory: the state it leaves (through `MemoryStore`) and the
+events it publishes, refusals included. The SQL twin and the channels are tested against the
+real database, broker, SMTP server and HTTP receiver in tests/integration/test_notify.py."""
+
+import dataclasses
+import inspect
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+
+from chassis.auth import Caller
+from chassis.clock import SHANGHAI, FrozenClock
+from chassis.uow import MemoryDatabase
+from chassis.web import Forbidden, NotFound
+from contracts import CATALOG, Event
+from contracts.examples import (
+    ADVISOR,
+    APPOINTMENT,
+    FX_RESOURCE,
+    ICBC,
+    PROVIDER,
+    RETURNEE,
+    example,
+)
+from services.notify import handlers
+from services.notify.domain import PLANS, DeliveryOutcome, reminder_trigger
+from services.notify.memory import MemoryStore
+from services.notify.seed import TOPICS
+from services.notify.settings import DECLARED, NotifySettings
+from services.notify.store import NotifyStore
+
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+SETTINGS = NotifySettings.load(
+    {**DECLARED, "DIGEST_WINDOW_SECONDS": "0", "DELIVERY_BASE_DELAY_SECONDS": "5"}
+)
+ADMIN = Caller(str(uuid.uuid4()), "admin")
+LI_WEI = Caller(RETURNEE, "returnee")
+
+
+@pytest.fixture
+def clock():
+    return FrozenClock(NOW)
+
+
+@pytest.fixture
+def db(clock):
+    return MemoryDatabase("notify", MemoryStore(clock), clock=clock)
+
+
+def published(type_: str, at: datetime = NOW, **changes) -> bytes:
+    """The example event as its producer puts it on the wire."""
+    found = example(type_)
+    producer = CATALOG.get(type_).producer
+    data = {**found.data, **changes}
+    return CATALOG.create(producer, type_, data, subject=found.subject, time=at).to_json()
+
+
+def received(type_: str, at: datetime = NOW, **changes) -> Event:
+    """The example event as the subscriber hands it over: its wire bytes, parsed and checked."""
+    return CATALOG.check(Event.from_json(published(type_, at, **changes)))
+
+
+def take(db, type_: str, settings=SETTINGS, **changes) -> int:
+    event = received(type_, **changes)
+    return db.handle(handlers.EVENT_HANDLERS[event.type], event, settings=settings)
+
+
+def rows(db, **where) -> list[dict]:
+    return [n for n in db.store.notifications.values() if all(n[k] == v for k, v in where.items())]
+
+
+def channels(db, **where) -> dict[str, str]:
+    return {n["channel"]: n["status"] for n in rows(db, **where)}
+
+
+def registered(db, settings=SETTINGS, **changes) -> Event:
+    event = received("returnee.registered", **changes)
+    db.handle(handlers.take_returnee, event, settings=settings)
+    return event
+
+
+# --- the seams ------------------------------------------------------------------------------
+
+
+def test_the_memory_store_has_the_sql_stores_methods_with_the_same_parameters():
+    def public(cls):
+        return {
+            name: inspect.signature(member)
+            for name, member in inspect.getmembers(cls, inspect.isfunction)
+            if not name.startswith("_")
+        }
+
+    sql, memory = public(NotifyStore), public(MemoryStore)
+    assert set(sql) == set(memory)
+    for name, signature in sql.items():
+        assert list(signature.parameters) == list(memory[name].parameters), name
+
+
+def test_the_routing_table_takes_every_event_notify_subscribes_to():
+    consumed = {t.type for p in ("accounts", "consulting", "matching")
+                for t in CATALOG.produced_by(p)}  # fmt: skip
+    assert set(handlers.EVENT_HANDLERS) == consumed
+    announcing = {handlers.take_returnee, handlers.take_booking, handlers.take_cancellation,
+                  handlers.announce_event}  # fmt: skip
+    for event_type in PLANS:
+        assert handlers.EVENT_HANDLERS[event_type] in announcing, event_type
+
+
+def test_an_event_is_applied_in_one_unit_and_the_loop_woken_after_its_commit(db):
+    woken = []
+    event = received("returnee.registered")
+    due = handlers.take_event(event, db, SETTINGS, lambda: woken.append(dict(channels(db))))
+    assert due == 1
+    assert woken == [{"email": "queued", "in_app": "sent"}]  # committed when the bell rang
+
+    staff = received("staff.registered")
+    assert handlers.take_event(staff, db, SETTINGS, lambda: woken.append("again")) == 0
+    assert len(woken) == 1  # nothing to send: the loop sleeps on
+
+
+# --- the directory ------------------------------------------------------------------------------
+
+
+def test_a_registration_is_welcomed_once_by_email_and_in_the_inbox(db):
+    event = registered(db)
+    assert db.store.recipient(RETURNEE).email == "li.wei@example.com"
+    assert channels(db, event_id=event.id) == {"email": "queued", "in_app": "sent"}
+    [in_app] = rows(db, channel="in_app")
+    assert in_app["template"] == "welcome" and in_app["subject"] == "欢迎加入长宁区海归创业服务平台"
+    assert in_app["sent_at"] == NOW and in_app["attempts"] == 1
+    [sent] = db.published("notification.sent")
+    assert sent.subject == in_app["id"]
+    assert sent.data == {
+        "notification_id": in_app["id"], "recipient_id": RETURNEE, "channel": "in_app",
+        "template": "welcome", "event_id": event.id, "event_type": "returnee.registered",
+    }  # fmt: skip
+
+    assert db.handle(handlers.take_returnee, event, settings=SETTINGS) is None  # redelivered
+    assert len(rows(db)) == 2 and len(db.published()) == 1
+
+
+def test_an_older_profile_changes_nothing_and_an_update_welcomes_nobody(db):
+    registered(db)
+    older = received("returnee.updated", at=NOW - timedelta(hours=1), name="Old Name")
+    db.handle(handlers.take_returnee, older, settings=SETTINGS)
+    assert db.store.recipient(RETURNEE).name == "李伟"
+    newer = received("returnee.updated", at=NOW + timedelta(hours=1), name="李维")
+    assert db.handle(handlers.take_returnee, newer, settings=SETTINGS) == 0
+    assert db.store.recipient(RETURNEE).name == "李维"
+    assert rows(db, event_id=newer.id) == []
+
+
+def test_withdrawn_consent_to_notifications_suppresses_email_but_not_the_inbox(db):
+    registered(db)
+    other = {"purpose": "share_with_partners", "granted": False}
+    take(db, "consent.changed", **other)
+    assert db.store.recipient(RETURNEE).notifications_consent is True
+    withdrawn = "2026-11-28T10:05:00+08:00"
+    take(db, "consent.changed", purpose="notifications", granted=False, changed_at=withdrawn)
+    assert db.store.recipient(RETURNEE).notifications_consent is False
+    earlier = "2026-11-28T10:03:00+08:00"  # older than the one held: ignored
+    take(db, "consent.changed", purpose="notifications", granted=True, changed_at=earlier)
+    assert db.store.recipient(RETURNEE).notifications_consent is False
+
+    assessed = received("eligibility.assessed")
+    assert db.handle(handlers.announce_event, assessed, settings=SETTINGS) == 0
+    assert channels(db, event_id=assessed.id) == {"email": "suppressed", "in_app": "sent"}
+    assert rows(db, event_id=assessed.id, channel="email")[0]["reason"] == (
+        "no consent to notifications"
+    )
+
+
+def test_staff_and_organizations_hear_of_intentions_expressed_to_them(db):
+    take(db, "organization.registered")
+    take(db, "staff.registered")
+    take(db, "resource.published")
+    registered(db)
+    assert db.store.recipient(PROVIDER).role == "provider"
+    assert db.store.organization_names([ICBC]) == {ICBC: "ICBC Shanghai Changning Sub-branch"}
+
+    expressed = received("intention.expressed")
+    assert db.handle(handlers.announce_event, expressed, settings=SETTINGS) == 2
+    assert channels(db, event_id=expressed.id, recipient_id=PROVIDER) == {
+        "email": "queued", "in_app": "sent"
+    }  # fmt: skip
+    assert channels(db, event_id=expressed.id, recipient_id=ICBC) == {"email": "queued"}
+    context = rows(db, event_id=expressed.id, recipient_id=PROVIDER)[0]["context"]
+    assert context["resource_title"].startswith("Cross-border settlement")
+    assert context["returnee_name"] == "李伟" and context["recipient_name"] == "陈静"
+
+
+def test_published_resources_and_policies_name_what_messages_tell_of(db):
+    take(db, "resource.published")
+    take(db, "policy.published")
+    take(db, "resource.published", title="FX hedging, renamed")
+    assert db.store.resource_titles([FX_RESOURCE]) == {FX_RESOURCE: "FX hedging, renamed"}
+    registered(db)
+
+    assessed = received("eligibility.assessed")
+    db.handle(handlers.announce_event, assessed, settings=SETTINGS)
+    [policy] = rows(db, event_id=assessed.id, channel="email")[0]["context"]["policies"]
+    assert policy == {"code": "national-startup-support", "title": "留学人员回国创业启动支持计划",
+                      "tier": "key"}  # fmt: skip
+    proposed = received("matches.proposed")
+    db.handle(handlers.announce_event, proposed, settings=SETTINGS)
+    [match] = rows(db, event_id=proposed.id, channel="in_app")[0]["context"]["matches"]
+    assert match["title"] == "FX hedging, renamed" and match["score"] == 86
+
+
+# --- events that overtake the registration ------------------------------------------------------
+
+
+def test_an_event_for_an_unknown_returnee_waits_as_it_arrived_then_is_announced(db, clock):
+    wire = published("eligibility.assessed")
+    assessed = CATALOG.check(Event.from_json(wire))
+    assert db.handle(handlers.announce_event, assessed, settings=SETTINGS) == 0
+    assert rows(db) == []
+    [waiting] = db.store.waiting_events.values()
+    assert waiting["body"] == wire  # the producer's bytes, not a re-serialisation
+    clock.advance(seconds=90)
+    with db.unit_of_work() as uow:
+        assert handlers.waiting_events(uow) == {"count": 1, "oldest_seconds": 90.0}
+
+    welcome = registered(db)
+    assert db.store.waiting_events == {}
+    assert channels(db, event_id=assessed.id) == {"email": "queued", "in_app": "sent"}
+    assert channels(db, event_id=welcome.id) == {"email": "queued", "in_app": "sent"}
+    with db.unit_of_work() as uow:
+        assert handlers.waiting_events(uow) == {"count": 0, "oldest_seconds": 0.0}
+
+
+def test_erasure_forgets_the_person_and_nothing_brings_them_back(db):
+    registered(db)
+    take(db, "appointment.booked")
+    with db.unit_of_work() as uow:
+        handlers.put_preferences(RETURNEE, {"opt_outs": [], "quiet_hours": None}, LI_WEI, uow)
+    erased = received("returnee.erased")
+    assert db.handle(handlers.erase_returnee, erased, settings=SETTINGS) == 0
+    store = db.store
+    assert store.recipient(RETURNEE) is None and store.is_erased(RETURNEE)
+    assert rows(db) == [] and store.appointments == {} and store.preference_rows == {}
+
+    registered(db)  # late, or redelivered
+    assert store.recipient(RETURNEE) is None and rows(db) == []
+    take(db, "eligibility.assessed")  # about the erased person: not kept waiting
+    assert db.store.waiting_events == {} and rows(db) == []
+
+
+# --- appointments -------------------------------------------------------------------------------
+
+
+def test_a_booking_is_confirmed_on_every_channel_and_kept_for_its_reminder(db):
+    registered(db)
+    booked = received("appointment.booked")
+    assert db.handle(handlers.take_booking, booked, settings=SETTINGS) == 2
+    assert channels(db, event_id=booked.id) == {"email": "queued", "in_app": "sent",
+                                                "sms": "queued"}  # fmt: skip
+    kept = db.store.appointments[APPOINTMENT]
+    assert kept["remind_at"] == datetime(2026, 12, 2, 14, 0, tzinfo=SHANGHAI)  # 24 h ahead
+
+    late = received("appointment.booked", appointment_id=str(uuid.uuid4()),
+                    starts_at="2026-11-28T15:00:00+08:00",
+                    ends_at="2026-11-28T15:30:00+08:00")  # fmt: skip
+    db.handle(handlers.take_booking, late, settings=SETTINGS)
+    # Booked inside the window: the confirmation is the reminder.
+    assert db.store.appointments[str(late.data["appointment_id"])]["remind_at"] is None
+
+
+def test_a_cancellation_takes_the_reminder_away_even_once_queued(db, clock):
+    registered(db)
+    take(db, "appointment.booked")
+    clock.at = datetime(2026, 12, 2, 14, 0, tzinfo=SHANGHAI)
+    with db.unit_of_work() as uow:
+        assert handlers.remind_due(uow, SETTINGS) == 1
+    trigger = reminder_trigger(APPOINTMENT).id
+    assert channels(db, event_id=trigger) == {"email": "queued", "in_app": "sent",
+                                              "sms": "queued"}  # fmt: skip
+
+    cancelled = received("appointment.cancelled")
+    assert db.handle(handlers.take_cancellation, cancelled, settings=SETTINGS) == 2
+    assert channels(db, event_id=trigger) == {"email": "suppressed", "in_app": "sent",
+                                              "sms": "suppressed"}  # fmt: skip
+    assert rows(db, event_id=trigger, channel="sms")[0]["reason"] == "appointment cancelled"
+    kept = db.store.appointments[APPOINTMENT]
+    assert kept["remind_at"] is None and kept["cancelled_at"] == cancelled.time
+    assert rows(db, event_id=cancelled.id, channel="email")[0]["context"]["change"] == "cancelled"
+
+
+def test_a_booking_that_arrives_after_its_cancellation_stays_cancelled(db):
+    registered(db)
+    take(db, "appointment.cancelled")
+    take(db, "appointment.booked")
+    kept = db.store.appointments[APPOINTMENT]
+    assert kept["remind_at"] is None and kept["cancelled_at"] is not None
+
+
+def test_reminders_are_queued_once_when_due_and_never_after_the_start(db, clock):
+    registered(db)
+    take(db, "appointment.booked")
+    with db.unit_of_work() as uow:
+        assert handlers.remind_due(uow, SETTINGS) == 0  # not due yet
+    clock.at = datetime(2026, 12, 2, 14, 30, tzinfo=SHANGHAI)
+    with db.unit_of_work() as uow:
+        assert handlers.remind_due(uow, SETTINGS) == 1
+    with db.unit_of_work() as uow:
+        assert handlers.remind_due(uow, SETTINGS) == 0
+    reminders = rows(db, template="appointment_reminder")
+    assert len(reminders) == 3
+    assert {r["event_type"] for r in reminders} == {"appointment.reminder_due"}
+    assert db.store.appointments[APPOINTMENT]["reminder"] == "queued"
+    assert [e.data["channel"] for e in db.published("notification.sent")][-1] == "in_app"
+
+    missed = received("appointment.booked", appointment_id=str(uuid.uuid4()))
+    db.handle(handlers.take_booking, missed, settings=SETTINGS)
+    clock.at = datetime(2026, 12, 3, 14, 5, tzinfo=SHANGHAI)  # after the start
+    with db.unit_of_work() as uow:
+        assert handlers.remind_due(uow, SETTINGS) == 0
+    assert db.store.appointments[str(missed.data["appointment_id"])]["reminder"] == "missed"
+    assert len(rows(db, template="appointment_reminder")) == 3
+
+    clock.at = datetime(2026, 12, 4, 15, 0, tzinfo=SHANGHAI)  # a day after they ended
+    with db.unit_of_work() as uow:
+        handlers.remind_due(uow, SETTINGS)
+    assert db.store.appointments == {}
+
+
+def test_a_due_reminder_for_someone_no_longer_known_is_marked_so(db, clock):
+    nobody = received("appointment.booked")  # the returnee never registered
+    db.handle(handlers.take_booking, nobody, settings=SETTINGS)
+    clock.at = datetime(2026, 12, 2, 14, 0, tzinfo=SHANGHAI)
+    with db.unit_of_work() as uow:
+        assert handlers.remind_due(uow, SETTINGS) == 0
+    assert db.store.appointments[APPOINTMENT]["reminder"] == "no recipient"
+
+
+# --- consultations and digests -----------------------------------------------------------------
+
+
+def test_an_assignment_tells_the_returnee_and_the_advisor(db):
+    registered(db)
+    advisor = {"staff_id": ADVISOR, "email": "zhang@example.cn", "name": "Zhang Min",
+               "role": "advisor", "organization_id": None, "locale": "en"}  # fmt: skip
+    take(db, "staff.registered", **advisor)
+    assigned = received("consultation.assigned")
+    assert db.handle(handlers.announce_event, assigned, settings=SETTINGS) == 2
+    changes = {(n["recipient_id"], n["context"]["change"]) for n in rows(db, event_id=assigned.id)}
+    assert changes == {(RETURNEE, "assigned"), (ADVISOR, "assigned_to_you")}
+    assert rows(db, event_id=assigned.id, recipient_id=ADVISOR)[0]["locale"] == "en"
+
+
+def test_matches_found_within_the_window_are_digested_into_the_first_email(db):
+    digesting = dataclasses.replace(SETTINGS, digest_window=300.0)
+    registered(db)
+    take(db, "resource.published")
+    first = received("matches.proposed")
+    assert db.handle(handlers.announce_event, first, settings=digesting) == 0  # waits
+    [lead] = rows(db, event_id=first.id, channel="email")
+    assert lead["next_attempt_at"] == NOW + timedelta(seconds=300)
+
+    office = str(uuid.uuid4())
+    match = {**example("matches.proposed").data["matches"][1], "resource_id": office}
+    second = received("matches.proposed", matches=[match], added_resource_ids=[office])
+    assert db.handle(handlers.announce_event, second, settings=digesting) == 0
+    [member] = rows(db, event_id=second.id, channel="email")
+    assert member["digest_id"] == lead["id"] and member["status"] == "queued"
+    lead = db.store.notifications[lead["id"]]
+    assert [m["resource_id"] for m in lead["context"]["matches"]] == [FX_RESOURCE, office]
+    assert lead["subject"] == "为您匹配到 2 项新资源"  # rewritten
+    assert channels(db, event_id=second.id) == {"email": "queued", "in_app": "sent"}
+
+
+# --- webhooks -----------------------------------------------------------------------------------
+
+
+def subscribe(db, *event_types, url="https://crm.example.gov.cn/hooks") -> dict:
+    command = {"url": url, "event_types": list(event_types), "secret": "s" * 20}
+    with db.unit_of_work() as uow:
+        return handlers.subscribe_webhook(command, uow)
+
+
+def test_subscribed_events_are_forwarded_as_their_producer_published_them(db):
+    subscription = subscribe(db, "consultation.closed", "consultation.closed")
+    assert subscription["event_types"] == ["consultation.closed"] and subscription["active"]
+    wire = published("consultation.closed")
+    closed = CATALOG.check(Event.from_json(wire))
+    assert db.handle(handlers.forward_event, closed, settings=SETTINGS) == 1
+    [delivery] = rows(db, channel="webhook")
+    assert delivery["body"].encode("utf-8") == wire
+    assert delivery["recipient_id"] == subscription["id"]
+    assert delivery["template"] == "consultation_closed" and delivery["status"] == "queued"
+
+    assert db.handle(handlers.forward_event, received("consultation.rated"),
+                     settings=SETTINGS) == 0  # fmt: skip
+    assert len(rows(db, channel="webhook")) == 1
+
+
+# --- the delivery loop --------------------------------------------------------------------------
+
+
+class Outlets:
+    """The channels' seam: scripted outcomes per channel, and what was sent."""
+
+    def __init__(self, settings=SETTINGS, **outcomes):
+        self.settings = settings
+        self.outcomes = outcomes
+        self.sent: list[tuple[dict, dict | None]] = []
+
+    def send(self, row, subscription=None):
+        self.sent.append((row, subscription))
+        outcome = self.outcomes.get(row["channel"], DeliveryOutcome(True))
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+
+def test_due_notifications_are_sent_and_reported(db):
+    registered(db)
+    take(db, "appointment.booked")
+    outlets = Outlets()
+    assert handlers.deliver_due(db, outlets) == 3
+    assert sorted(row["channel"] for row, _ in outlets.sent) == ["email", "email", "sms"]
+    assert {n["status"] for n in rows(db)} == {"sent"}
+    reported = [e.data["channel"] for e in db.published("notification.sent")]
+    assert sorted(reported) == ["email", "email", "in_app", "in_app", "sms"]
+    assert handlers.deliver_due(db, outlets) == 0  # nothing is sent twice
+
+
+def test_a_backlog_drains_in_one_run_batch_after_batch(db):
+    for _ in range(5):
+        registered(db, returnee_id=str(uuid.uuid4()), email=f"{uuid.uuid4().hex}@example.com")
+    outlets = Outlets(dataclasses.replace(SETTINGS, batch_size=2))
+    assert handlers.deliver_due(db, outlets) == 5
+    assert len(rows(db, channel="email", status="sent")) == 5
+
+
+def test_quiet_hours_hold_email_until_they_end(db):
+    registered(db)
+    quiet = {"start": datetime(2026, 1, 1, 9).time(), "end": datetime(2026, 1, 1, 12).time(),
+             "timezone": "Asia/Shanghai"}  # fmt: skip
+    with db.unit_of_work() as uow:
+        handlers.put_preferences(RETURNEE, {"opt_outs": [], "quiet_hours": quiet}, LI_WEI, uow)
+    outlets = Outlets()
+    assert handlers.deliver_due(db, outlets) == 0
+    [email] = rows(db, channel="email")
+    assert email["status"] == "queued" and email["held_for_quiet_hours"]
+    assert email["next_attempt_at"] == datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)
+
+    with db.unit_of_work() as uow:  # lifted: the held message is looked at again, and sent
+        handlers.put_preferences(RETURNEE, {"opt_outs": [], "quiet_hours": None}, LI_WEI, uow)
+    assert not rows(db, channel="email")[0]["held_for_quiet_hours"]
+    assert handlers.deliver_due(db, outlets) == 1
+    assert rows(db, channel="email")[0]["status"] == "sent"
+
+
+def test_a_transient_failure_is_retried_with_backoff_then_fails_for_good(db, clock):
+    registered(db)
+    outage = DeliveryOutcome(False, transient=True, error="SMTP 451: try later")
+    outlets = Outlets(dataclasses.replace(SETTINGS, retry=dataclasses.replace(
+        SETTINGS.retry, max_attempts=2)), email=outage)  # fmt: skip
+    assert handlers.deliver_due(db, outlets) == 1
+    [email] = rows(db, channel="email")
+    assert email["status"] == "queued" and email["attempts"] == 1
+    assert email["next_attempt_at"] == NOW + timedelta(seconds=5)
+    assert handlers.deliver_due(db, outlets) == 0  # not due again yet
+
+    clock.advance(seconds=5)
+    assert handlers.deliver_due(db, outlets) == 1
+    [email] = rows(db, channel="email")
+    assert email["status"] == "failed" and email["attempts"] == 2
+    assert email["reason"] == "SMTP 451: try later after 2 attempts"
+    [failed] = db.published("notification.failed")
+    assert failed.data["reason"] == email["reason"] and failed.subject == email["id"]
+
+
+def test_a_permanent_failure_or_a_broken_channel_fails_or_retries_the_digest_too(db):
+    digesting = dataclasses.replace(SETTINGS, digest_window=300.0)
+    registered(db)
+    take(db, "resource.published")
+    take(db, "matches.proposed", settings=digesting)
+    office = str(uuid.uuid4())
+    match = {**example("matches.proposed").data["matches"][1], "resource_id": office}
+    take(db, "matches.proposed", settings=digesting, matches=[match], added_resource_ids=[office])
+    db.clock.advance(seconds=300)
+
+    refused = DeliveryOutcome(False, transient=False, error="recipient refused")
+    assert handlers.deliver_due(db, Outlets(email=refused)) == 2  # the welcome and the digest
+    digest = rows(db, template="matches_found", channel="email")
+    assert {(n["status"], n["reason"]) for n in digest} == {("failed", "recipient refused")}
+    assert len(db.published("notification.failed")) == 3  # welcome, lead and member
+
+    registered(db, returnee_id=str(uuid.uuid4()), email="bug@example.com")
+    assert handlers.deliver_due(db, Outlets(email=RuntimeError("bug"))) == 1
+    [email] = rows(db, channel="email", status="queued")
+    assert email["attempts"] == 1 and email["last_error"] == "RuntimeError: bug"
+
+
+def test_a_failing_webhook_disables_its_subscription_after_too_many_failures(db, clock):
+    subscription = subscribe(db, "consultation.closed")
+    strict = dataclasses.replace(SETTINGS, webhook_max_failures=2)
+    down = DeliveryOutcome(False, transient=True, error="HTTP 503")
+    first, second = received("consultation.closed"), received("consultation.closed")
+    for closed in (first, second):
+        db.handle(handlers.forward_event, closed, settings=SETTINGS)
+    outlets = Outlets(strict, webhook=down)
+    assert handlers.deliver_due(db, outlets) == 2
+    assert [s for _, s in outlets.sent][0]["secret"] == "s" * 20
+
+    [disabled] = db.published("subscription.disabled")
+    assert disabled.data["subscription_id"] == subscription["id"]
+    assert disabled.data["failures"] == 2 and "HTTP 503" in disabled.data["reason"]
+    held = db.store.subscription(subscription["id"])
+    assert held["active"] is False and held["disabled_reason"] == disabled.data["reason"]
+    assert {n["status"] for n in rows(db, channel="webhook")} == {"failed"}
+    assert {e.data["reason"] for e in db.published("notification.failed")} == {
+        "subscription disabled: HTTP 503"
+    }
+    third = received("consultation.closed")
+    assert db.handle(handlers.forward_event, third, settings=SETTINGS) == 0  # nothing more
+
+
+def test_a_delivered_webhook_resets_the_failure_count_and_a_gone_one_fails(db, clock):
+    subscription = subscribe(db, "consultation.closed")
+    db.handle(handlers.forward_event, received("consultation.closed"), settings=SETTINGS)
+    down = DeliveryOutcome(False, transient=True, error="HTTP 503")
+    handlers.deliver_due(db, Outlets(webhook=down))
+    assert db.store.subscription(subscription["id"])["consecutive_failures"] == 1
+    clock.advance(seconds=5)
+    assert handlers.deliver_due(db, Outlets()) == 1
+    assert db.store.subscription(subscription["id"])["consecutive_failures"] == 0
+
+    db.handle(handlers.forward_event, received("consultation.closed"), settings=SETTINGS)
+    with db.unit_of_work() as uow:
+        handlers.delete_subscription(subscription["id"], uow)
+    outlets = Outlets()
+    assert handlers.deliver_due(db, outlets) == 1
+    assert outlets.sent == []
+    assert rows(db, channel="webhook", status="failed")[0]["reason"] == (
+        "subscription disabled or gone"
+    )
+
+
+# --- HTTP commands -----------------------------------------------------------------------------
+
+
+def test_a_person_reads_their_own_inbox_newest_first_and_admins_any(db, clock):
+    registered(db)
+    clock.advance(minutes=1)
+    take(db, "eligibility.assessed")
+    subscribe(db, "returnee.registered")
+    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": None, "limit": 50}
+    with db.unit_of_work() as uow:
+        mine = handlers.list_notifications(query, LI_WEI, uow)
+        assert [n["template"] for n in mine] == ["policies_eligible"] * 2 + ["welcome"] * 2
+        assert handlers.list_notifications(query, ADMIN, uow) == mine
+        in_app = handlers.list_notifications({**query, "channel": "in_app", "limit": 1},
+                                             LI_WEI, uow)  # fmt: skip
+        assert [(n["channel"], n["template"]) for n in in_app] == [("in_app", "policies_eligible")]
+        with pytest.raises(Forbidden) as refused:
+            handlers.list_notifications(query, Caller(str(uuid.uuid4()), "returnee"), uow)
+        assert refused.value.message_in("zh-CN") == "您只能查看自己的通知。"
+        with pytest.raises(Forbidden):
+            handlers.list_notifications(query, Caller(ADVISOR, "advisor"), uow)
+
+
+def test_staff_read_their_own_inbox(db):
+    take(db, "staff.registered", staff_id=ADVISOR, role="advisor", organization_id=None)
+    take(db, "consultation.sla_breached")
+    query = {"recipient_id": uuid.UUID(ADVISOR), "channel": "in_app", "limit": 50}
+    with db.unit_of_work() as uow:
+        [entry] = handlers.list_notifications(query, Caller(ADVISOR, "advisor"), uow)
+    assert entry["context"]["change"] == "sla_breached"
+
+
+def test_topics_are_listed_in_the_callers_language(db):
+    with db.unit_of_work() as uow:
+        assert uow.store.keep_topics(TOPICS) == 8
+        uow.store.keep_topics(TOPICS)  # idempotent
+    with db.unit_of_work() as uow:
+        en, zh = handlers.list_topics("en", uow), handlers.list_topics("zh-CN", uow)
+    assert [t["name"] for t in en] == [t["name"] for t in zh] == [t[0] for t in TOPICS]
+    assert en[1]["label"] == "New matches" and zh[1]["label"] == "新匹配资源"
+    assert en[-1]["channels"] == ["email", "in_app", "sms"]
+
+
+def test_preferences_are_read_and_replaced_by_their_owner_or_an_admin(db):
+    body = {"opt_outs": [{"channel": "email", "topic": "welcome"}] * 2, "quiet_hours": None}
+    with db.unit_of_work() as uow:
+        assert handlers.get_preferences(RETURNEE, LI_WEI, uow) == {
+            "recipient_id": RETURNEE, "opt_outs": [], "quiet_hours": None,
+        }  # fmt: skip
+        saved = handlers.put_preferences(RETURNEE, body, ADMIN, uow)
+    assert saved["opt_outs"] == [{"channel": "email", "topic": "welcome"}]
+    with db.unit_of_work() as uow:
+        assert handlers.get_preferences(RETURNEE, LI_WEI, uow) == saved
+        with pytest.raises(Forbidden) as denied:
+            handlers.get_preferences(RETURNEE, Caller(PROVIDER, "provider"), uow)
+        assert denied.value.message_in("zh-CN") == "您只能管理自己的通知偏好。"
+        with pytest.raises(Forbidden):
+            handlers.put_preferences(RETURNEE, body, Caller(str(uuid.uuid4()), "returnee"), uow)
+
+    welcome = registered(db)
+    assert channels(db, event_id=welcome.id) == {"email": "suppressed", "in_app": "sent"}
+
+
+def test_subscriptions_are_listed_and_deleted_once(db, clock):
+    first = subscribe(db, "matches.proposed")
+    clock.advance(seconds=1)
+    second = subscribe(db, "returnee.registered", "consultation.closed")
+    assert second["event_types"] == ["consultation.closed", "returnee.registered"]
+    with db.unit_of_work() as uow:
+        assert [s["id"] for s in handlers.list_subscriptions(uow)] == [first["id"], second["id"]]
+        assert handlers.delete_subscription(first["id"], uow) is None
+    with db.unit_of_work() as uow:
+        assert [s["id"] for s in handlers.list_subscriptions(uow)] == [second["id"]]
+        with pytest.raises(NotFound) as missing:
+            handlers.delete_subscription(first["id"], uow)
+    assert missing.value.message_in("zh-CN") == "订阅不存在。"

@@ -1,0 +1,74 @@
+"""The in-memory unit of work behaves as the PostgreSQL one does where use cases can tell."""
+
+from datetime import datetime
+
+import pytest
+
+from chassis.clock import SHANGHAI, FrozenClock
+from chassis.uow import AlreadyHandled, MemoryDatabase
+from contracts import CATALOG, InvalidEvent
+from contracts.examples import EXAMPLES, example_event
+
+
+class Counter:
+    def __init__(self):
+        self.seen: list[str] = []
+
+
+def _example(event_type: str):
+    return example_event(CATALOG.get(event_type, 1))
+
+
+def test_a_committed_unit_keeps_its_changes_and_events():
+    db = MemoryDatabase("consulting", Counter())
+    data = EXAMPLES[("policy.published", 1)].data
+    with db.unit_of_work() as uow:
+        uow.store.seen.append("a")
+        uow.publish("policy.published", data, subject=data["policy_id"])
+    assert db.store.seen == ["a"]
+    assert [e.type for e in db.published()] == ["policy.published"]
+    assert db.published()[0].subject == str(data["policy_id"])
+
+
+def test_an_exception_throws_away_changes_and_events():
+    db = MemoryDatabase("consulting", Counter())
+    data = EXAMPLES[("policy.published", 1)].data
+    with pytest.raises(RuntimeError), db.unit_of_work() as uow:
+        uow.store.seen.append("a")
+        uow.publish("policy.published", data)
+        raise RuntimeError("rolled back")
+    assert db.store.seen == []
+    assert db.outbox == []
+
+
+def test_events_are_checked_against_the_contract():
+    db = MemoryDatabase("consulting", Counter())
+    with pytest.raises(InvalidEvent), db.unit_of_work() as uow:
+        uow.publish("policy.published", {"policy_id": "not a uuid"})
+    assert db.outbox == []
+
+
+def test_an_event_is_handled_once_per_handler():
+    db = MemoryDatabase("notify", Counter())
+    event = _example("returnee.registered")
+
+    def on_registered(event, uow):
+        uow.store.seen.append(event.id)
+        return "done"
+
+    assert db.handle(on_registered, event) == "done"
+    assert db.handle(on_registered, event) is None  # a redelivery changes nothing
+    assert db.store.seen == [event.id]
+    with pytest.raises(AlreadyHandled), db.unit_of_work(event, "notify.on_registered"):
+        pass
+
+
+def test_the_clock_reads_days_in_shanghai():
+    # 07:30 on 1 October in Shanghai is still 30 September in UTC.
+    clock = FrozenClock(datetime(2026, 10, 1, 7, 30, tzinfo=SHANGHAI))
+    db = MemoryDatabase("consulting", Counter(), clock=clock)
+    with db.unit_of_work() as uow:
+        assert uow.today().isoformat() == "2026-10-01"
+        assert uow.now() == clock.at
+    clock.advance(hours=17)
+    assert clock.today().isoformat() == "2026-10-02"
