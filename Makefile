@@ -4,7 +4,7 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SERVICES ?= accounts consulting matching notify insights
+SERVICES ?= accounts consulting matching notify activities insights
 PYTEST_ARGS ?=
 
 .PHONY: run demo test test-unit test-integration test-e2e lint format migrate topology dead-letters clean

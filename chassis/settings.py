@@ -8,8 +8,15 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
-SERVICES = ("accounts", "consulting", "matching", "notify", "insights")
-PORTS = {"accounts": 8001, "consulting": 8002, "matching": 8003, "notify": 8004, "insights": 8006}
+SERVICES = ("accounts", "consulting", "matching", "notify", "activities", "insights")
+PORTS = {
+    "accounts": 8001,
+    "consulting": 8002,
+    "matching": 8003,
+    "notify": 8004,
+    "activities": 8005,
+    "insights": 8006,
+}
 
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",

@@ -298,24 +298,6 @@ class JsonInteger(fields.Integer):
         return super()._validated(value)
 
 
-# http(s), a host name or address, an optional port, then printable ASCII: what a district
-# system's webhook or a policy's citation needs, and the same rule in the document and the code.
-HTTP_URL = r"^https?://[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?(?::[0-9]{1,5})?(?:[/?#][!-~]*)?$"
-
-
-class HttpUrl(fields.String):
-    """An absolute http or https URL, as `HTTP_URL` says (the OpenAPI document states it as the
-    pattern: JSON Schema has no `url` format, and marshmallow's Url takes its own view)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("metadata", {})
-        super().__init__(
-            validate=[validate.Length(max=2000), validate.Regexp(HTTP_URL)],
-            metadata={"pattern": HTTP_URL, **kwargs.pop("metadata")},
-            **kwargs,
-        )
-
-
 _FULL_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
 _RFC3339 = {
     fields.Date: re.compile(rf"^{_FULL_DATE}\Z"),

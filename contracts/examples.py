@@ -51,6 +51,14 @@ FX_RESOURCE = _id("resource:icbc-cross-border")
 OFFICE_RESOURCE = _id("resource:linkong-office")
 INTENTION = _id("intention:li-wei-icbc")
 SUBSCRIPTION = _id("subscription:changning-crm")
+EXCHANGE_SESSION = _id("activity:founding-exchange-session")
+WRSA_CHANGNING = _id("organization:wrsa-changning")
+BEIXINJING_SUBDISTRICT = _id("organization:beixinjing-subdistrict")
+FRIENDSHIP_ASSOCIATION = _id("organization:changning-overseas-friendship-association")
+REGISTRATION = _id("registration:li-wei-exchange-session")
+PROVIDER_REGISTRATION = _id("registration:chen-jing-exchange-session")
+AGREEMENT = _id("agreement:wrsa-beixinjing")
+ACTIVITY_INTENTION = _id("intention:li-wei-wrsa-exchange-session")
 CRM_WEBHOOK = "https://crm.changning.example.gov.cn/hooks/platform"
 
 _PROFILE = {
@@ -126,6 +134,34 @@ _INTENTION = {
     "returnee_id": RETURNEE,
     "resource_id": FX_RESOURCE,
     "organization_id": ICBC,
+}
+
+_EXCHANGE = {
+    "title": {"zh-CN": "海归人才交流会", "en": "Returnee exchange session"},
+    "starts_at": "2026-12-05T14:00:00+08:00",
+    "ends_at": "2026-12-05T17:00:00+08:00",
+    "venue": {
+        "name": "Changning Returnee Entrepreneur Service Station",
+        "address": "1 Example Road, Changning District, Shanghai",
+    },
+    "organizer_ids": [FRIENDSHIP_ASSOCIATION, BEIXINJING_SUBDISTRICT, WRSA_CHANGNING],
+}
+
+_REGISTRATION = {
+    "registration_id": REGISTRATION,
+    "activity_id": EXCHANGE_SESSION,
+    "registrant_role": "returnee",
+    "returnee_id": RETURNEE,
+    "staff_id": None,
+    "organization_id": None,
+}
+
+_ACTIVITY_INTENTION = {
+    "intention_id": ACTIVITY_INTENTION,
+    "returnee_id": RETURNEE,
+    "resource_id": None,
+    "activity_id": EXCHANGE_SESSION,
+    "organization_id": WRSA_CHANGNING,
 }
 
 EXAMPLES: dict[tuple[str, int], Example] = {
@@ -360,6 +396,98 @@ EXAMPLES: dict[tuple[str, int], Example] = {
     ),
     ("intention.declined", 1): Example(
         {**_INTENTION, "status": "declined", "message": None}, INTENTION
+    ),
+    ("intention.expressed", 2): Example(
+        {
+            **_ACTIVITY_INTENTION,
+            "status": "expressed",
+            "message": "We met at the exchange session: could the association introduce mentors?",
+        },
+        ACTIVITY_INTENTION,
+    ),
+    ("intention.accepted", 2): Example(
+        {**_ACTIVITY_INTENTION, "status": "accepted", "message": "Gladly; we will write to you."},
+        ACTIVITY_INTENTION,
+    ),
+    ("intention.declined", 2): Example(
+        {**_ACTIVITY_INTENTION, "status": "declined", "message": None}, ACTIVITY_INTENTION
+    ),
+    ("activity.published", 1): Example(
+        {
+            "activity_id": EXCHANGE_SESSION,
+            "kind": "exchange",
+            **_EXCHANGE,
+            "capacity": 60,
+            "audience": {"industries": [], "stages": [], "needs": []},
+            "registration_closes_at": "2026-12-04T18:00:00+08:00",
+        },
+        EXCHANGE_SESSION,
+    ),
+    ("activity.cancelled", 1): Example(
+        {"activity_id": EXCHANGE_SESSION, "cancelled_by": "advisor"}, EXCHANGE_SESSION
+    ),
+    ("activity.closed", 1): Example(
+        {
+            "activity_id": EXCHANGE_SESSION,
+            "registered": 48,
+            "attended": 41,
+            "organizations_represented": 33,
+            "agreements": 1,
+            "intentions": 6,
+        },
+        EXCHANGE_SESSION,
+    ),
+    ("invitation.issued", 1): Example(
+        {"activity_id": EXCHANGE_SESSION, "returnee_id": RETURNEE, "activity": _EXCHANGE}, RETURNEE
+    ),
+    ("registration.confirmed", 1): Example(
+        {
+            **_REGISTRATION,
+            "status": "confirmed",
+            "activity": _EXCHANGE,
+            "check_in_code": "K7M2QX9P",
+            "promoted": False,
+        },
+        REGISTRATION,
+    ),
+    ("registration.waitlisted", 1): Example(
+        {**_REGISTRATION, "status": "waitlisted", "activity": _EXCHANGE, "position": 3},
+        REGISTRATION,
+    ),
+    ("registration.cancelled", 1): Example(
+        {
+            **_REGISTRATION,
+            "status": "cancelled",
+            "activity": _EXCHANGE,
+            "cancelled_by": "registrant",
+            "freed_seat": True,
+        },
+        REGISTRATION,
+    ),
+    ("attendance.recorded", 1): Example(
+        {
+            "registration_id": PROVIDER_REGISTRATION,
+            "activity_id": EXCHANGE_SESSION,
+            "registrant_role": "provider",
+            "returnee_id": None,
+            "staff_id": PROVIDER,
+            "organization_id": ICBC,
+            "checked_in_at": "2026-12-05T13:52:10+08:00",
+        },
+        PROVIDER_REGISTRATION,
+    ),
+    ("agreement.signed", 1): Example(
+        {
+            "agreement_id": AGREEMENT,
+            "activity_id": EXCHANGE_SESSION,
+            "title": "Cooperation agreement on services for returnee entrepreneurs",
+            "signed_on": "2026-12-05",
+            "parties": [
+                {"organization_id": WRSA_CHANGNING, "returnee_id": None},
+                {"organization_id": BEIXINJING_SUBDISTRICT, "returnee_id": None},
+            ],
+        },
+        AGREEMENT,
     ),
     ("notification.sent", 1): Example(
         {

@@ -94,6 +94,16 @@ RESOURCE_KINDS = (
 
 INTENTION_STATUSES = ("expressed", "accepted", "declined")
 
+ACTIVITY_KINDS = ("exchange", "site_visit", "briefing", "training")
+
+REGISTRATION_STATUSES = ("confirmed", "waitlisted", "cancelled")
+
+# Who registers for an activity: a returnee for themself, a provider for their organization.
+REGISTRANT_ROLES = ("returnee", "provider")
+
+# Who cancelled a registration; "system" is the erasure of the registrant.
+REGISTRATION_CANCELLERS = ("registrant", "advisor", "admin", "system")
+
 CHANNELS = ("email", "in_app", "webhook", "sms")
 
 # Who acted on a consultation or an appointment; "system" is a timer (auto-close, expiry).

@@ -6,7 +6,10 @@ another asks a funding question and an advisor answers; one goes from eligible t
 is still missing, a consultation about the grant, the checklist, submission, review, approval,
 award); an admin previews a new version of the grant before publishing it; the funnel per
 policy as the events count it; then each one's notifications, the emails the mail sink caught,
-and the day's figures as a district official reads them.
+the day's figures as a district official reads them. Last, an exchange session like the
+one the platform was founded at: registrations (one on the waitlist, promoted), the check-in at
+the door, an agreement signed on site, a cooperation intention met there and accepted, the
+closing report, and the session in the district's figures.
 """
 
 import itertools
@@ -16,7 +19,7 @@ import time
 import unicodedata
 import uuid
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import requests
 import yaml
@@ -265,8 +268,8 @@ def main() -> int:
     print(
         f"  {li['name']} → {match['title']}: {accepted.json()['status']} by {organization['name']}"
     )
-    counted = _ok(call("GET", "matching", "/statistics/intentions", admin))
-    print(f"  cooperation intentions accepted so far: {counted['accepted']}")
+    so_far = _ok(call("GET", "matching", "/statistics/intentions", admin))
+    print(f"  cooperation intentions accepted so far: {so_far['accepted']}")
 
     heading("5. A consultation, answered by the assigned advisor")
     emma = returnees[1]
@@ -337,15 +340,164 @@ def main() -> int:
         for mail in [m for m in mails if any(a in m["to"] for a in addresses)]:
             print(f"  to {mail['to']}: {mail['subject']}")
 
-    heading("8. Today's figures, as the district office reads them (insights)")
+    heading("11. Today's figures, as the district office reads them (insights)")
     figures = wait(
         "the morning counted",
         lambda: counted(official, before, registrations=3, accepted=1, answered=1),
     )
     for line in figures_table(figures):
         print(f"  {line}")
+
+    exchange_session(admin, returnees, official)
     print()
     return 0
+
+
+def organization(slug: str) -> dict:
+    return next(o for o in REFERENCE["organizations"] if o["slug"] == slug)
+
+
+FOUNDERS = (  # the founding exchange session's organizers (deploy/reference/activities.yml)
+    "changning-overseas-friendship-association",
+    "changning-overseas-chinese-affairs-office",
+    "beixinjing-subdistrict",
+    "wrsa-changning",
+)
+
+
+def exchange_session(admin: str, returnees: list[dict], official: str) -> None:
+    """Steps 12-15: an exchange session modelled on the founding one, from publication to report,
+    and as the district office counts it."""
+    before = _ok(call("GET", "insights", "/statistics/overview", official)) or {}
+    heading("12. The station's activities (reference data)")
+    listed = _ok(call("GET", "activities", "/activities", locale="zh-CN"))
+    for a in (listed or {"items": []})["items"]:
+        local = datetime.fromisoformat(a["starts_at"]).astimezone(SHANGHAI)
+        print(f"  {local:%Y-%m-%d %H:%M}  {a['title']['zh-CN']} — {a['seats_left']} seats left")
+
+    heading("13. An exchange session like the founding one")
+    advisor = sign_in(REFERENCE["advisors"][0]["email"], REFERENCE["demo_password"])
+    wrsa, beixinjing = organization("wrsa-changning"), organization("beixinjing-subdistrict")
+    starts = datetime.now(UTC) + timedelta(seconds=25)
+    published = call(
+        "POST", "activities", "/activities", advisor,
+        json={
+            "kind": "exchange",
+            "title": {"zh-CN": "海归人才交流会（演示）", "en": "Returnee exchange session (demo)"},
+            "summary": {"zh-CN": "校友会代表与海归交流，现场签约。",
+                        "en": "Alumni associations meet returnees; agreements signed on site."},
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(),
+            "venue": {"name": "长宁区海归创业服务站", "address": "上海市长宁区北新泾街道"},
+            "capacity": 3,
+            "organizer_ids": [organization(slug)["id"] for slug in FOUNDERS],
+        },
+    )  # fmt: skip
+    published.raise_for_status()
+    activity = published.json()
+    path = f"/activities/{activity['id']}"
+    print(f"  published: {activity['title']['zh-CN']}, {activity['capacity']} seats, organized by")
+    for o in activity["organizers"]:
+        print(f"    · {o['name']}")
+
+    wrsa_desk = sign_in(wrsa["provider"]["email"], REFERENCE["demo_password"])
+    seats = {}
+    for who, token in [*((r["name"], r["token"]) for r in returnees), (wrsa["name"], wrsa_desk)]:
+        answer = call("POST", "activities", f"{path}/registrations", token)
+        answer.raise_for_status()
+        seats[who] = {**answer.json(), "token": token}
+        place = (
+            f" (waitlist place {answer.json()['position']})" if answer.json()["position"] else ""
+        )
+        print(f"  {who}: {answer.json()['status']}{place}")
+    leaving = returnees[2]
+    call("DELETE", "activities", f"{path}/registrations/{seats[leaving['name']]['id']}",
+         leaving["token"]).raise_for_status()  # fmt: skip
+    promoted = _ok(call("GET", "activities", f"{path}/registrations/{seats[wrsa['name']]['id']}",
+                        wrsa_desk))  # fmt: skip
+    print(f"  {leaving['name']} cancels: {wrsa['name']} is {promoted['status']} from the waitlist")
+    seats[wrsa["name"]]["check_in_code"] = promoted["check_in_code"]
+
+    li = returnees[0]
+
+    def confirmation():
+        inbox = _ok(call("GET", "notify", "/notifications", li["token"],
+                         params={"recipient_id": li["id"]})) or []  # fmt: skip
+        return next((n for n in inbox if n["template"] == "registration_confirmed"
+                     and n["channel"] == "in_app"), None)  # fmt: skip
+
+    found = wait(f"{li['name']}: confirmation with the check-in code", confirmation, timeout=30)
+    print(f"  [{found['channel']}] {found['subject']}")
+    for line in found["body"].splitlines():
+        print(f"    {line}")
+
+    wait("the session begins", lambda: datetime.now(UTC) > starts, timeout=40)
+    heading("14. At the door, on site, and after")
+    for who in (li["name"], returnees[1]["name"], wrsa["name"]):
+        answer = _ok(call("POST", "activities", f"{path}/check-ins", advisor,
+                          json={"code": seats[who]["check_in_code"]}))  # fmt: skip
+        print(f"  check-in {seats[who]['check_in_code']}: {answer['name']}")
+    again = _ok(call("POST", "activities", f"{path}/check-ins", advisor,
+                     json={"code": seats[li["name"]]["check_in_code"]}))  # fmt: skip
+    print(f"  scanned again: already checked in = {again['already_checked_in']} (counted once)")
+    wrong = call("POST", "activities", f"{path}/check-ins", advisor, json={"code": "WRONG000"})
+    print(f"  a wrong code: {wrong.status_code} {wrong.json()['message']}")
+
+    signed = call(
+        "POST", "activities", f"{path}/agreements", advisor,
+        json={"title": "欧美同学会长宁分会与北新泾街道合作协议",
+              "signed_on": datetime.now(UTC).date().isoformat(),
+              "parties": [{"organization_id": wrsa["id"]}, {"organization_id": beixinjing["id"]}],
+              "summary": "共建海归创业服务站点"},
+    )  # fmt: skip
+    signed.raise_for_status()
+    print(f"  signed on site: {signed.json()['title']}")
+
+    def expressed():  # once matching has learnt of the attendance
+        body = {"organization_id": wrsa["id"], "activity_id": activity["id"],
+                "message": "会上交流后，希望请分会引荐生物医药领域的导师"}  # fmt: skip
+        answer = call("POST", "matching", "/intentions", li["token"], json=body)
+        return answer.json() if answer.status_code == 201 else None
+
+    intention = wait(f"{li['name']}: an intention toward {wrsa['name']}", expressed, timeout=30)
+    accepted = call("POST", "matching", f"/intentions/{intention['intention_id']}/accept",
+                    wrsa_desk, json={"message": "欢迎，我们本周联系您。"})  # fmt: skip
+    accepted.raise_for_status()
+    print(f"  {wrsa['name']}: intention {accepted.json()['status']}")
+
+    def counted():
+        report = _ok(call("GET", "activities", f"{path}/report", advisor))
+        return report if report and report["intentions"]["accepted"] else None
+
+    wait("the intention in the activity's records", counted, timeout=30)
+    closed = call("POST", "activities", f"{path}/close", advisor,
+                  json={"summary": "交流充分，现场签约一项，达成合作意向一项。"})  # fmt: skip
+    closed.raise_for_status()
+    report = closed.json()
+    heading("15. The closing report")
+    print(f"  registered {report['registered']}, attended {report['attended']} "
+          f"({report['attendance_rate']:.0%}), waitlisted {report['waitlisted']}, "
+          f"cancelled {report['cancelled']}")  # fmt: skip
+    print(f"  organizations represented: {report['organizations_represented']} "
+          f"({', '.join(o['name'] for o in report['organizations'])})")  # fmt: skip
+    print(f"  agreements: {report['agreements']} ({'; '.join(report['agreement_titles'])})")
+    counts = report["intentions"]
+    print(f"  cooperation intentions: {counts['total']} (accepted {counts['accepted']}, "
+          f"expressed {counts['expressed']}, declined {counts['declined']})")  # fmt: skip
+    statistics = _ok(call("GET", "matching", "/statistics/intentions", admin))
+    print(f"  cooperation intentions accepted on the platform: {statistics['accepted']}")
+
+    def session_counted():
+        now = _ok(call("GET", "insights", "/statistics/overview", official))
+        held = before.get("activities", {}).get("held", 0)
+        return now if now and now["activities"]["held"] > held else None
+
+    figures = wait("the session in the district's figures (insights)", session_counted)
+    activities = figures["activities"]
+    print(
+        f"  activities held {activities['held']}, registrations {activities['registrations']}, "
+        f"attended {activities['attended']}; agreements signed {figures['agreements_signed']}"
+    )
 
 
 def district_official(admin: str) -> str:
@@ -374,6 +526,7 @@ def counted(token: str, before: dict, registrations: int, accepted: int, answere
 def figures_table(figures: dict) -> list[str]:
     """The overview as a small table of the period's figures."""
     consultations, intentions = figures["consultations"], figures["intentions"]
+    applications, activities = figures["applications"], figures["activities"]
     pct = consultations["first_response_within_sla_pct"]
     rows = [
         ("注册 Registrations", figures["registrations"]),
@@ -386,6 +539,11 @@ def figures_table(figures: dict) -> list[str]:
          f"{consultations['requested']} / {consultations['answered']}"),
         ("首次响应达标 First response in time", "—" if pct is None else f"{pct:.0f} %"),
         ("驿站预约 Appointments booked", figures["appointments"]["booked"]),
+        ("政策申请 Applications submitted / awarded",
+         f"{applications['submitted']} / {applications['awarded']}"),
+        ("兑现金额 Amount awarded (CNY)", f"{applications['awarded_amount_cny']:,}"),
+        ("活动 Activities held / attended", f"{activities['held']} / {activities['attended']}"),
+        ("签约 Agreements signed", figures["agreements_signed"]),
     ]  # fmt: skip
     industries = ", ".join(f"{k} {n}" for k, n in list(figures["by_industry"].items())[:4])
     width = max(_columns(label) for label, _ in rows) + 2
@@ -397,7 +555,9 @@ def figures_table(figures: dict) -> list[str]:
     lines += [f"{_pad(label, width)}{value:>8}" for label, value in rows]
     lines.append(f"{_pad('行业 By industry', width)}{industries}")
     if not figures["complete"]:
-        lines.append("(incomplete: see counted_from; activities are not counted yet)")
+        lines.append(
+            "(incomplete: the period began before every producer was counted; see counted_from)"
+        )
     return lines
 
 
@@ -444,7 +604,12 @@ def awarded_to(li: dict, emma: dict, admin: str) -> None:
         (li["token"], "submit", {}),
         (advisor, "review", {"note": "材料齐全"}),
         (advisor, "approve", {}),
-        (advisor, "award", {"amount_cny": 100000, "awarded_on": "2026-12-18"}),
+        # Granted today: the day's figures (step 11) count it.
+        (
+            advisor,
+            "award",
+            {"amount_cny": 100000, "awarded_on": datetime.now(SHANGHAI).date().isoformat()},
+        ),
     ]
     for token, action, body in steps:
         call("POST", "consulting", f"/applications/{aid}/{action}", token,

@@ -30,7 +30,14 @@ from deploy.topology import declare_services
 
 ROOT = Path(__file__).resolve().parent.parent
 MANAGEMENT_URL = os.environ.get("RABBITMQ_MANAGEMENT_URL", "http://guest:guest@localhost:15672")
-COLORS = {"accounts": 36, "consulting": 35, "matching": 33, "notify": 32, "insights": 34}
+COLORS = {
+    "accounts": 36,
+    "consulting": 35,
+    "matching": 33,
+    "notify": 32,
+    "activities": 31,
+    "insights": 34,
+}
 
 
 class SetupError(RuntimeError):

@@ -194,7 +194,9 @@ class ServiceProcess:
 
     def __init__(self, name: str, env: dict, service_class: str | None = None):
         self.name = name
-        self.env = {**os.environ, **env}
+        # Ends with the test process however it ends (chassis.lifetime): a killed or timed-out
+        # test run leaves no service consuming and holding database connections.
+        self.env = {**os.environ, "RUNNER_PID": str(os.getpid()), **env}
         self.service_class = service_class
         self.process: subprocess.Popen | None = None
         self.log_path = Path(tempfile.gettempdir()) / f"{name}-{uuid.uuid4().hex[:8]}.log"

@@ -1,10 +1,11 @@
 """Payload schemas of every published event, one module per producer."""
 
-from contracts.schemas import accounts, consulting, matching, notify
+from contracts.schemas import accounts, activities, consulting, matching, notify
 
 EVENT_TYPES = [
     *accounts.EVENT_TYPES,
     *consulting.EVENT_TYPES,
     *matching.EVENT_TYPES,
+    *activities.EVENT_TYPES,
     *notify.EVENT_TYPES,
 ]

@@ -1,6 +1,6 @@
 """Events published by matching on exchange `matching.events`."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from contracts.catalog import EventType
 from contracts.vocabulary import (
@@ -15,8 +15,11 @@ from contracts.vocabulary import (
 __all__ = [
     "EVENT_TYPES",
     "IntentionAccepted",
+    "IntentionAcceptedV2",
     "IntentionDeclined",
+    "IntentionDeclinedV2",
     "IntentionExpressed",
+    "IntentionExpressedV2",
     "MatchesProposed",
     "ResourcePublished",
     "ResourceWithdrawn",
@@ -149,9 +152,44 @@ class IntentionDeclined(_Intention):
     pass
 
 
-def _matching(type_: str, schema: type[Schema], emitted_when: str) -> EventType:
+class _IntentionV2(_Intention):
+    """v2: an intention is on a resource (as in v1) or, met at an activity, toward an
+    organization without a resource. v1 cannot carry the second kind (its `resource_id` is
+    required), so those are published as v2 only; intentions on a resource keep coming as v1,
+    on the same routing key, until v1 is retired."""
+
+    resource_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "The resource; null for an intention met at an activity."},
+    )
+    activity_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "The activity the intention arose at; null for a resource's."},
+    )
+
+    @validates_schema
+    def _resource_or_activity(self, data, **kwargs):
+        if data.get("resource_id") is None and data.get("activity_id") is None:
+            raise ValidationError("Either resource_id or activity_id is required.", "resource_id")
+
+
+class IntentionExpressedV2(_IntentionV2):
+    pass
+
+
+class IntentionAcceptedV2(_IntentionV2):
+    pass
+
+
+class IntentionDeclinedV2(_IntentionV2):
+    pass
+
+
+def _matching(type_: str, schema: type[Schema], emitted_when: str, version: int = 1) -> EventType:
     return EventType(
-        type=type_, version=1, producer="matching", schema=schema, emitted_when=emitted_when
+        type=type_, version=version, producer="matching", schema=schema, emitted_when=emitted_when
     )
 
 
@@ -185,5 +223,25 @@ EVENT_TYPES = [
         "intention.declined",
         IntentionDeclined,
         "A provider declines a returnee's intention.",
+    ),
+    _matching(
+        "intention.expressed",
+        IntentionExpressedV2,
+        "A returnee expresses interest in an organization met at an activity (v2: resource_id "
+        "may be null, activity_id names the activity).",
+        version=2,
+    ),
+    _matching(
+        "intention.accepted",
+        IntentionAcceptedV2,
+        "A provider accepts a returnee's intention met at an activity: a cooperation intention "
+        "the district counts.",
+        version=2,
+    ),
+    _matching(
+        "intention.declined",
+        IntentionDeclinedV2,
+        "A provider declines a returnee's intention met at an activity.",
+        version=2,
     ),
 ]

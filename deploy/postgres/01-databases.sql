@@ -5,4 +5,5 @@ CREATE DATABASE accounts;
 CREATE DATABASE consulting;
 CREATE DATABASE matching;
 CREATE DATABASE notify;
+CREATE DATABASE activities;
 CREATE DATABASE insights;

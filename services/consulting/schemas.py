@@ -1,11 +1,9 @@
 """HTTP payloads of the consulting service."""
 
-import re
-from datetime import UTC
-
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.web import HttpUrl, add_rules
+from chassis.fields import HttpUrl, Instant
+from chassis.web import add_rules
 from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
@@ -233,18 +231,6 @@ class ConsultationQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class Instant(fields.AwareDateTime):
-    """An aware date-time, loaded in UTC: PostgreSQL takes offsets only up to ±15:59 (ISO 8601
-    allows ±23:59), and a time whose UTC falls outside the years 1-9999 is no valid instant."""
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        moment = super()._deserialize(value, attr, data, **kwargs)
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:
-            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE) from None
-
-
 class SlotIn(Schema):
     starts_at = Instant(required=True)
     ends_at = Instant(required=True)
@@ -314,8 +300,7 @@ class Cursor(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        if not re.match(CURSOR, text):  # the document's pattern: a 400
-            raise ValidationError("String does not match expected pattern.")
+        validate.Regexp(CURSOR)(text)  # the document's pattern: a 400
         try:
             return position_of(text)
         except ValueError:

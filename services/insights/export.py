@@ -12,11 +12,18 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from chassis.clock import SHANGHAI
-from services.insights.figures import METRICS, SOURCES, flat
+from services.insights.figures import FUNNEL, METRICS, SOURCES, flat
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ZIP = "application/zip"
 NOT_COUNTED = "未统计 / not counted"
+FUNNEL_HEADERS = {
+    "eligible": "新获资格 / Became eligible",
+    "consulted": "咨询 / Consulted",
+    "applied": "申请 / Applied",
+    "approved": "批准 / Approved",
+    "awarded": "兑现 / Awarded",
+}
 
 
 @dataclass(frozen=True)
@@ -41,7 +48,8 @@ def _when(moment: datetime | None) -> str:
 
 
 def tables(overview: dict, daily: list[dict]) -> list[Table]:
-    """The tables of an export: overview, breakdowns, every figure per day, and coverage."""
+    """The tables of an export: overview, breakdowns, the funnel per programme, every figure
+    per day, and coverage."""
     values = flat(overview)
     breakdowns = [
         ("by_industry", "行业 Industry", "行业 / Industry", "注册人数 / Registrations"),
@@ -61,6 +69,15 @@ def tables(overview: dict, daily: list[dict]) -> list[Table]:
         *(
             Table(field, sheet, (key, count), [[k, n] for k, n in overview[field].items()])
             for field, sheet, key, count in breakdowns
+        ),
+        Table(
+            "funnel_by_policy",
+            "政策漏斗 Funnel",
+            ("政策代码 / Programme code", *(FUNNEL_HEADERS[s] for s in FUNNEL)),
+            [
+                [code, *(stages[s] for s in FUNNEL)]
+                for code, stages in overview["funnel_by_policy"].items()
+            ],
         ),
         Table(
             "daily",

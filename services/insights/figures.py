@@ -107,7 +107,21 @@ METRICS = (
     _count("activity_registrations", "活动报名", "Activity registrations", "activities"),
     _count("activities_attended", "活动签到", "Activity attendance", "activities"),
     _count("agreements_signed", "签约协议", "Agreements signed", "activities"),
-)
+    _count("applications_submitted", "政策申请（提交）", "Applications submitted", "consulting"),
+    _count("applications_approved", "政策申请（批准）", "Applications approved", "consulting"),
+    _count("applications_rejected", "政策申请（驳回）", "Applications rejected", "consulting"),
+    _count("applications_awarded", "政策申请（兑现）", "Applications awarded", "consulting"),
+    _count("applications_withdrawn", "政策申请（撤回）", "Applications withdrawn", "consulting"),
+    _count("awarded_amount_cny", "兑现金额（元）", "Amount awarded (CNY)", "consulting"),
+    _count("funnel_consulted", "咨询过政策（政策 × 人）",
+           "Consulted about a programme (programme × returnee)", "consulting"),
+    _count("funnel_applied", "申请过政策（政策 × 人）",
+           "Applied for a programme (programme × returnee)", "consulting"),
+    _count("funnel_approved", "获批政策（政策 × 人）",
+           "Approved for a programme (programme × returnee)", "consulting"),
+    _count("funnel_awarded", "获兑现政策（政策 × 人）",
+           "Awarded a programme (programme × returnee)", "consulting"),
+)  # fmt: skip
 BY_NAME = {m.name: m for m in METRICS}
 SOURCES = ("accounts", "consulting", "matching", "activities")
 
@@ -117,6 +131,15 @@ BREAKDOWNS = {
     "registrations.country": "by_country",
     "registrations.stage": "by_stage",
     "eligible.policy": "eligible_by_policy",
+}
+# The funnel of a programme: stage → its measure by policy code in the day counts. Each stage
+# counts returnees reaching it for the first time for the programme (once per returnee).
+FUNNEL = {
+    "eligible": "eligible.policy",
+    "consulted": "funnel_consulted.policy",
+    "applied": "funnel_applied.policy",
+    "approved": "funnel_approved.policy",
+    "awarded": "funnel_awarded.policy",
 }
 
 
@@ -135,6 +158,13 @@ def breakdown(rows: list[dict], measure: str, start: date, end: date) -> dict[st
         if row["measure"] == measure and start <= row["day"] <= end:
             found[row["key"]] = found.get(row["key"], 0) + int(row["n"])
     return dict(sorted(found.items(), key=lambda item: (-item[1], item[0])))
+
+
+def funnel(rows: list[dict], start: date, end: date) -> dict[str, dict[str, int]]:
+    """{code: {stage: returnees}} of the period, for every programme with a stage reached."""
+    stages = {stage: breakdown(rows, measure, start, end) for stage, measure in FUNNEL.items()}
+    codes = sorted({code for found in stages.values() for code in found})
+    return {code: {stage: stages[stage].get(code, 0) for stage in FUNNEL} for code in codes}
 
 
 def level_at(rows: list[dict], active_before: int, start: date, day: date) -> int:
@@ -185,6 +215,15 @@ def overview(rows: list[dict], active_before: int, counted_from: dict, start: da
             "attended": value["activities_attended"],
         },
         "agreements_signed": value["agreements_signed"],
+        "applications": {
+            "submitted": value["applications_submitted"],
+            "approved": value["applications_approved"],
+            "rejected": value["applications_rejected"],
+            "awarded": value["applications_awarded"],
+            "withdrawn": value["applications_withdrawn"],
+            "awarded_amount_cny": value["awarded_amount_cny"],
+        },
+        "funnel_by_policy": funnel(rows, start, end),
         "counted_from": {s: counted_from.get(s) for s in SOURCES},
         "complete": covered(counted_from, SOURCES, start),
     }
@@ -262,12 +301,26 @@ STEPS = {
     "registration.confirmed": ("activity_registrations", ("confirmed_at",)),
     "registration.cancelled": ("activity_registrations", ("cancelled_at",)),
     "attendance.recorded": ("activity_registrations", ("attended_at",)),
+    "application.submitted": ("applications", ("submitted_at",)),
+    "application.approved": ("applications", ("approved_at",)),
+    "application.rejected": ("applications", ("rejected_at",)),
+    "application.awarded": ("applications", ("awarded_at",)),
+    "application.withdrawn": ("applications", ("withdrawn_at",)),
+}
+# The funnel stage an application's step reaches (`store.FUNNEL_STAGES`); a rejection or a
+# withdrawal reaches none.
+FUNNEL_STEPS = {
+    "application.submitted": "applied_at",
+    "application.approved": "approved_at",
+    "application.awarded": "awarded_on",
 }
 BREACHES = {"first_response": "first_response_breached_at", "resolution": "resolution_breached_at"}
 # The steps that start an entity. A late event about an erased person counts only when it is one
 # of them: a later step of an entity counted before the erasure cannot be joined to it any more
 # (its ids are gone), and counting it alone would count its outcome twice.
-FIRST_STEPS = frozenset({"requested_at", "booked_at", "expressed_at", "confirmed_at"})
+FIRST_STEPS = frozenset(
+    {"requested_at", "booked_at", "expressed_at", "confirmed_at", "submitted_at"}
+)
 
 
 def flat(overview: dict) -> dict:
@@ -275,6 +328,7 @@ def flat(overview: dict) -> dict:
     them."""
     intentions, consultations = overview["intentions"], overview["consultations"]
     appointments, activities = overview["appointments"], overview["activities"]
+    applications, funnels = overview["applications"], overview["funnel_by_policy"].values()
     return {
         "registrations": overview["registrations"],
         "returnees_active": overview["returnees_active"],
@@ -294,4 +348,15 @@ def flat(overview: dict) -> dict:
         "activity_registrations": activities["registrations"],
         "activities_attended": activities["attended"],
         "agreements_signed": overview["agreements_signed"],
+        "applications_submitted": applications["submitted"],
+        "applications_approved": applications["approved"],
+        "applications_rejected": applications["rejected"],
+        "applications_awarded": applications["awarded"],
+        "applications_withdrawn": applications["withdrawn"],
+        "awarded_amount_cny": applications["awarded_amount_cny"],
+        # The funnel's first stage is `eligible` above.
+        **{
+            f"funnel_{s}": sum(f[s] for f in funnels)
+            for s in ("consulted", "applied", "approved", "awarded")
+        },
     }

@@ -54,9 +54,16 @@ def erase_returnee(event: Event, uow) -> None:
 # ---------------------------------------------------------------- consulting
 
 
+def learn_policy(event: Event, uow) -> None:
+    """A policy's code: consultations name the policy they are about by its id only."""
+    uow.store.save_policy(str(event.data["policy_id"]), event.data["code"])
+
+
 def count_eligibility(event: Event, uow) -> None:
     """The programmes the returnee is eligible for now: the first moment of each counts."""
     data = event.data
+    for policy in data["eligible"]:
+        uow.store.save_policy(str(policy["policy_id"]), policy["code"])
     returnee_id = _person(uow, data["returnee_id"])
     codes = sorted({e["code"] for e in data["eligible"]})
     if returnee_id is None:  # erased: count only what they became eligible for now
@@ -81,10 +88,37 @@ def count_consultation(event: Event, uow) -> None:
         return  # a later step of an erased person's consultation: nothing to join it to
     for step in steps:
         uow.store.save_step("consultations", key, step, event.time, returnee_id, **extra)
+    policy_id = data.get("policy_id") if event.type == "consultation.requested" else None
+    if policy_id is not None and returnee_id is not None:  # the funnel: once per returnee
+        uow.store.save_funnel(returnee_id, str(policy_id), "consulted_at", event.time)
 
 
 def count_appointment(event: Event, uow) -> None:
     _count_step(uow, event, "appointment_id")
+
+
+def count_application(event: Event, uow) -> None:
+    """An application submitted, approved, rejected, awarded (its amount, on the day it was
+    granted) or withdrawn, and the stage of the programme's funnel its returnee reached. A draft
+    withdrawn was never submitted: nothing to count. The rejection reason is not in the event."""
+    data = event.data
+    if event.type == "application.withdrawn" and data["withdrawn_from"] == "draft":
+        return
+    policy_id = str(data["policy_id"])
+    uow.store.save_policy(policy_id, data["code"])
+    table, (step,) = figures.STEPS[event.type]
+    returnee_id = _person(uow, data["returnee_id"])
+    if returnee_id is None and step not in figures.FIRST_STEPS:
+        return  # a later step of an erased person's application: nothing to join it to
+    key = None if returnee_id is None else str(data["application_id"])
+    extra, at = {}, event.time
+    if event.type == "application.awarded":
+        extra = {"awarded_on": data["awarded_on"], "amount_cny": data["amount_cny"]}
+        at = data["awarded_on"]
+    uow.store.save_step(table, key, step, event.time, returnee_id, **extra)
+    stage = figures.FUNNEL_STEPS.get(event.type)
+    if stage is not None and returnee_id is not None:  # the funnel counts once per returnee
+        uow.store.save_funnel(returnee_id, policy_id, stage, at)
 
 
 # ---------------------------------------------------------------- matching

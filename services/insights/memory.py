@@ -5,7 +5,7 @@ test feeds one scripted history to both and compares)."""
 from datetime import date, datetime
 
 from services.insights.figures import day_of
-from services.insights.store import ENTITIES, PERSONAL
+from services.insights.store import ENTITIES, FUNNEL_BY_CODE, FUNNEL_STAGES, PERSONAL
 
 
 def _earliest(*moments):
@@ -39,6 +39,10 @@ def _always(r):
 
 def _count(r):
     return 1
+
+
+def _date(column):
+    return lambda r: r.get(column)
 
 
 # As store.MEASURES: (measure, table, day, key, condition, value).
@@ -77,16 +81,32 @@ MEASURES = (
      _count),
     ("activities_attended", "activity_registrations", _on("attended_at"), None, _always, _count),
     ("agreements_signed", "agreements", lambda r: r["signed_on"], None, _always, _count),
+    ("applications_submitted", "applications", _on("submitted_at"), None, _always, _count),
+    ("applications_approved", "applications", _on("approved_at"), None, _always, _count),
+    ("applications_rejected", "applications", _on("rejected_at"), None, _always, _count),
+    ("applications_withdrawn", "applications", _on("withdrawn_at"), None, _always, _count),
+    ("applications_awarded", "applications", _date("awarded_on"), None, _always, _count),
+    ("awarded_amount_cny", "applications", _date("awarded_on"), None, _always,
+     lambda r: r["amount_cny"]),
+    ("funnel_consulted", FUNNEL_BY_CODE, _on("consulted_at"), None, _always, _count),
+    ("funnel_applied", FUNNEL_BY_CODE, _on("applied_at"), None, _always, _count),
+    ("funnel_approved", FUNNEL_BY_CODE, _on("approved_at"), None, _always, _count),
+    ("funnel_awarded", FUNNEL_BY_CODE, _date("awarded_on"), None, _always, _count),
+    ("funnel_consulted.policy", FUNNEL_BY_CODE, _on("consulted_at"), "code", _always, _count),
+    ("funnel_applied.policy", FUNNEL_BY_CODE, _on("applied_at"), "code", _always, _count),
+    ("funnel_approved.policy", FUNNEL_BY_CODE, _on("approved_at"), "code", _always, _count),
+    ("funnel_awarded.policy", FUNNEL_BY_CODE, _date("awarded_on"), "code", _always, _count),
 )  # fmt: skip
+
+
+TABLES = ("returnees", "eligibilities", "matches", "agreements", "policies", "funnel")
 
 
 class MemoryStore:
     def __init__(self):
         self.coverage_rows: dict[str, datetime] = {}
         self.erasures: dict[str, dict] = {}
-        self.tables: dict[str, list[dict]] = {
-            name: [] for name in ("returnees", "eligibilities", "matches", "agreements", *ENTITIES)
-        }
+        self.tables: dict[str, list[dict]] = {name: [] for name in (*TABLES, *ENTITIES)}
 
     def _find(self, table: str, **key) -> dict | None:
         """The row with these values; a None value names nothing (SQL: NULLs are distinct)."""
@@ -161,7 +181,7 @@ class MemoryStore:
             del self.erasures[d]
         return len(gone)
 
-    # ------------------------------------------------------------ eligibility and matches
+    # ------------------------------------------------------------ eligibility, matches, the funnel
 
     def save_eligibilities(self, returnee_id, codes: list[str], at: datetime) -> None:
         for code in codes:
@@ -183,6 +203,20 @@ class MemoryStore:
                 )  # fmt: skip
             else:
                 row["first_proposed_at"] = _earliest(row["first_proposed_at"], at)
+
+    def save_policy(self, policy_id, code: str) -> None:
+        if self._find("policies", policy_id=policy_id) is None:
+            self.tables["policies"].append({"policy_id": policy_id, "code": code})
+
+    def save_funnel(self, returnee_id, policy_id, stage: str, at) -> None:
+        if stage not in FUNNEL_STAGES:
+            raise ValueError(f"the funnel has no stage {stage}")
+        row = self._find("funnel", returnee_id=returnee_id, policy_id=policy_id)
+        if row is None:
+            row = {"returnee_id": returnee_id, "policy_id": policy_id,
+                   **dict.fromkeys(FUNNEL_STAGES)}  # fmt: skip
+            self.tables["funnel"].append(row)
+        row[stage] = _earliest(row[stage], at)
 
     # ------------------------------------------------------------ steps of entities
 
@@ -211,10 +245,17 @@ class MemoryStore:
 
     # ------------------------------------------------------------ figures
 
+    def _rows(self, table: str) -> list[dict]:
+        if table != FUNNEL_BY_CODE:
+            return self.tables[table]
+        codes = {p["policy_id"]: p["code"] for p in self.tables["policies"]}
+        return [{**r, "code": codes[r["policy_id"]]} for r in self.tables["funnel"]
+                if r["policy_id"] in codes]  # fmt: skip
+
     def day_counts(self, start: date, end: date) -> list[dict]:
         counts: dict[tuple, int] = {}
         for measure, table, day_of_row, key, condition, value in MEASURES:
-            for row in self.tables[table]:
+            for row in self._rows(table):
                 day = day_of_row(row)
                 if day is None or not start <= day <= end or not condition(row):
                     continue

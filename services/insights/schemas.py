@@ -70,6 +70,33 @@ class Activities(Schema):
     attended = fields.Integer(required=True)
 
 
+class Applications(Schema):
+    submitted = fields.Integer(required=True)
+    approved = fields.Integer(required=True)
+    rejected = fields.Integer(required=True)
+    awarded = fields.Integer(
+        required=True, metadata={"description": "Awarded on a day of the period (awarded_on)."}
+    )
+    withdrawn = fields.Integer(
+        required=True, metadata={"description": "Withdrawn after submission (drafts not)."}
+    )
+    awarded_amount_cny = fields.Integer(
+        required=True, metadata={"description": "The awards' total, whole yuan."}
+    )
+
+
+class FunnelStages(Schema):
+    """Returnees reaching each stage of a programme for the first time in the period."""
+
+    eligible = fields.Integer(required=True)
+    consulted = fields.Integer(
+        required=True, metadata={"description": "Asked a consultation about the programme."}
+    )
+    applied = fields.Integer(required=True, metadata={"description": "Submitted an application."})
+    approved = fields.Integer(required=True)
+    awarded = fields.Integer(required=True, metadata={"description": "On the award's day."})
+
+
 class OverviewOut(Schema):
     start = fields.Date(attribute="from", data_key="from", required=True)
     end = fields.Date(attribute="to", data_key="to", required=True)
@@ -87,6 +114,14 @@ class OverviewOut(Schema):
     appointments = fields.Nested(Appointments, required=True)
     activities = fields.Nested(Activities, required=True)
     agreements_signed = fields.Integer(required=True)
+    applications = fields.Nested(Applications, required=True)
+    funnel_by_policy = fields.Dict(
+        keys=fields.String(),
+        values=fields.Nested(FunnelStages),
+        required=True,
+        metadata={"description": "Per programme code: newly eligible → consulted → applied → "
+                  "approved → awarded, each stage once per returnee, on the day first reached."},
+    )  # fmt: skip
     counted_from = fields.Dict(
         keys=fields.String(validate=validate.OneOf(SOURCES)),
         values=fields.AwareDateTime(allow_none=True),

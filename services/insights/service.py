@@ -28,7 +28,8 @@ PERIOD_RULES = ("from is not after to", "the period is shorter than 3700 days")
 class InsightsService(Operable):
     """District statistics from the event stream: registrations, returnees, eligibility,
     matches, cooperation intentions, consultations and their deadlines, appointments,
-    activities and agreements, by day, week or month; XLSX and CSV export. No personal data."""
+    applications and the funnel per programme, activities and agreements, by day, week or
+    month; XLSX and CSV export. No personal data."""
 
     name = "insights"
     db = Database(store=InsightsStore)
@@ -40,6 +41,7 @@ class InsightsService(Operable):
     )
     see_returnee = on_event("accounts", "returnee.updated", use=handlers.see_returnee)
     erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)
+    learn_policy = on_event("consulting", "policy.published", use=handlers.learn_policy)
     count_eligibility = on_event(
         "consulting", "eligibility.assessed", use=handlers.count_eligibility
     )
@@ -59,7 +61,18 @@ class InsightsService(Operable):
         "appointment.cancelled",
         use=handlers.count_appointment,
     )
+    count_application = on_event(
+        "consulting",
+        "application.submitted",
+        "application.approved",
+        "application.rejected",
+        "application.awarded",
+        "application.withdrawn",
+        use=handlers.count_application,
+    )
     count_matches = on_event("matching", "matches.proposed", use=handlers.count_matches)
+    # v1 (on a resource) and v2 (met at an activity) share the routing key; both name the
+    # intention by id, which is all it is counted by.
     count_intention = on_event(
         "matching",
         "intention.expressed",
@@ -67,8 +80,21 @@ class InsightsService(Operable):
         "intention.declined",
         use=handlers.count_intention,
     )
-    # The activities service's events (handlers.count_activity, count_activity_registration,
-    # count_agreement) are wired here once their contract is in the catalog: docs/insights.md.
+    count_activity = on_event(
+        "activities",
+        "activity.published",
+        "activity.cancelled",
+        "activity.closed",
+        use=handlers.count_activity,
+    )
+    count_activity_registration = on_event(
+        "activities",
+        "registration.confirmed",
+        "registration.cancelled",
+        "attendance.recorded",
+        use=handlers.count_activity_registration,
+    )
+    count_agreement = on_event("activities", "agreement.signed", use=handlers.count_agreement)
 
     @timer(interval=UPKEEP_SECONDS, eager=True)
     def upkeep(self):

@@ -1,8 +1,9 @@
 """Every SQL statement of insights, reached only through the unit of work (`uow.store`).
 
 The read model holds one row per entity the platform's events name (a returnee, an eligibility,
-a match, an intention, a consultation, an appointment, an activity and its registrations, an
-agreement) with the moment of each step it went through. Steps are written with "the earliest
+a match, an intention, a consultation, an appointment, an application, an activity and its
+registrations, an agreement) with the moment of each step it went through, and per returnee and
+programme the first moment of each stage of the funnel. Steps are written with "the earliest
 moment wins" (`LEAST`), so a duplicate, a replay or a late event changes nothing it should not,
 whatever the order the events arrive in. Figures are day counts over these rows.
 
@@ -37,7 +38,16 @@ ENTITIES = {
         ("confirmed_at", "attended_at", "cancelled_at"),
         ("activity_id",),
     ),
+    "applications": (
+        "application_id",
+        ("submitted_at", "approved_at", "rejected_at", "awarded_at", "withdrawn_at"),
+        ("awarded_on", "amount_cny"),
+    ),
 }
+# The funnel's stages after eligibility: the first moment (the award: its day) of each.
+FUNNEL_STAGES = ("consulted_at", "applied_at", "approved_at", "awarded_on")
+# The funnel by programme code: events name a policy by id, and a consultation by id only.
+FUNNEL_BY_CODE = "funnel JOIN policies USING (policy_id)"
 # Tables holding a returnee's id: erasure takes it, and the entity key, from each.
 PERSONAL = {
     "eligibilities": None,
@@ -46,6 +56,8 @@ PERSONAL = {
     "consultations": "consultation_id",
     "appointments": "appointment_id",
     "activity_registrations": "registration_id",
+    "applications": "application_id",
+    "funnel": None,
 }
 
 
@@ -96,6 +108,21 @@ MEASURES = (
     ("activities_attended", "activity_registrations", _day("attended_at"), "NULL", "TRUE",
      "count(*)"),
     ("agreements_signed", "agreements", "signed_on", "NULL", "TRUE", "count(*)"),
+    ("applications_submitted", "applications", _day("submitted_at"), "NULL", "TRUE", "count(*)"),
+    ("applications_approved", "applications", _day("approved_at"), "NULL", "TRUE", "count(*)"),
+    ("applications_rejected", "applications", _day("rejected_at"), "NULL", "TRUE", "count(*)"),
+    ("applications_withdrawn", "applications", _day("withdrawn_at"), "NULL", "TRUE", "count(*)"),
+    # Awarded on the day consulting says it was granted, with its amount.
+    ("applications_awarded", "applications", "awarded_on", "NULL", "TRUE", "count(*)"),
+    ("awarded_amount_cny", "applications", "awarded_on", "NULL", "TRUE", "sum(amount_cny)"),
+    ("funnel_consulted", FUNNEL_BY_CODE, _day("consulted_at"), "NULL", "TRUE", "count(*)"),
+    ("funnel_applied", FUNNEL_BY_CODE, _day("applied_at"), "NULL", "TRUE", "count(*)"),
+    ("funnel_approved", FUNNEL_BY_CODE, _day("approved_at"), "NULL", "TRUE", "count(*)"),
+    ("funnel_awarded", FUNNEL_BY_CODE, "awarded_on", "NULL", "TRUE", "count(*)"),
+    ("funnel_consulted.policy", FUNNEL_BY_CODE, _day("consulted_at"), "code", "TRUE", "count(*)"),
+    ("funnel_applied.policy", FUNNEL_BY_CODE, _day("applied_at"), "code", "TRUE", "count(*)"),
+    ("funnel_approved.policy", FUNNEL_BY_CODE, _day("approved_at"), "code", "TRUE", "count(*)"),
+    ("funnel_awarded.policy", FUNNEL_BY_CODE, "awarded_on", "code", "TRUE", "count(*)"),
 )  # fmt: skip
 
 _DAY_COUNTS = " UNION ALL ".join(
@@ -206,7 +233,7 @@ class InsightsStore:
         """Digests remembered before `before` go: their grace period is over."""
         return self.uow.execute("DELETE FROM erasures WHERE remembered_at < %s", (before,)).rowcount
 
-    # ------------------------------------------------------------ eligibility and matches
+    # ------------------------------------------------------------ eligibility, matches, the funnel
 
     def save_eligibilities(self, returnee_id, codes: list[str], at: datetime) -> None:
         """The first moment the returnee was eligible for each programme."""
@@ -229,6 +256,26 @@ class InsightsStore:
                        LEAST(matches.first_proposed_at, EXCLUDED.first_proposed_at)""",
                 (returnee_id, resource_id, at),
             )
+
+    def save_policy(self, policy_id, code: str) -> None:
+        """A policy id's programme code (the same for every version of the policy)."""
+        self.uow.execute(
+            "INSERT INTO policies (policy_id, code) VALUES (%s, %s)"
+            " ON CONFLICT (policy_id) DO NOTHING",
+            (policy_id, code),
+        )
+
+    def save_funnel(self, returnee_id, policy_id, stage: str, at) -> None:
+        """The returnee reached `stage` of the policy's funnel at `at` (a day for the award):
+        the earliest moment of each stage wins."""
+        if stage not in FUNNEL_STAGES:
+            raise ValueError(f"the funnel has no stage {stage}")
+        self.uow.execute(
+            f"""INSERT INTO funnel (returnee_id, policy_id, {stage}) VALUES (%s, %s, %s)
+                ON CONFLICT (returnee_id, policy_id) DO UPDATE
+                SET {stage} = LEAST(funnel.{stage}, EXCLUDED.{stage})""",
+            (returnee_id, policy_id, at),
+        )
 
     # ------------------------------------------------------------ steps of entities
 

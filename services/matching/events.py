@@ -30,6 +30,14 @@ def intention_data(row: dict) -> dict:
     }
 
 
+def intention_event(row: dict) -> tuple[int, dict]:
+    """The version and data of an `intention.*` event: v1 for an intention on a resource, as
+    ever; v2 for one met at an activity, which v1 cannot carry (it requires a resource)."""
+    if row["resource_id"] is not None:
+        return 1, intention_data(row)
+    return 2, {**intention_data(row), "activity_id": row["activity_id"]}
+
+
 def proposed_data(returnee_id, matches, added, removed) -> dict:
     return {
         "returnee_id": returnee_id,

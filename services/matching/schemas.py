@@ -15,14 +15,18 @@ from contracts.vocabulary import (
 MUST_NOT_PRECEDE_VALID_FROM = "Must not be before valid_from."
 MUST_NOT_BE_PAST = "Must not be in the past."
 UNKNOWN_ORGANIZATION = "Unknown organization."
+RESOURCE_OR_ACTIVITY = "Give resource_id, or organization_id and activity_id."
+NOT_WITH_RESOURCE = "Not with resource_id."
 add_translations(
     {
         MUST_NOT_PRECEDE_VALID_FROM: "不能早于 valid_from。",
         MUST_NOT_BE_PAST: "不能是过去的日期。",
         UNKNOWN_ORGANIZATION: "未知的机构。",
+        RESOURCE_OR_ACTIVITY: "请提供 resource_id，或同时提供 organization_id 与 activity_id。",
+        NOT_WITH_RESOURCE: "不能与 resource_id 同时提供。",
     }
 )
-add_rules(MUST_NOT_PRECEDE_VALID_FROM)
+add_rules(MUST_NOT_PRECEDE_VALID_FROM, RESOURCE_OR_ACTIVITY, NOT_WITH_RESOURCE)
 
 
 MAX_OFFSET = 1_000_000  # far past any catalog; PostgreSQL's OFFSET takes no more than a bigint
@@ -127,8 +131,34 @@ class Feedback(Schema):
 
 
 class IntentionIn(Schema):
-    resource_id = fields.UUID(required=True)
+    """On a matched resource (`resource_id`), or toward an organization met at an activity the
+    returnee attended (`organization_id` and `activity_id`)."""
+
+    resource_id = fields.UUID(allow_none=True, load_default=None)
+    organization_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "With activity_id, instead of resource_id."},
+    )
+    activity_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "The activity attended, with organization_id."},
+    )
     message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
+
+    @validates_schema
+    def _resource_or_activity(self, data, **kwargs):
+        if data["resource_id"] is not None:
+            extra = [k for k in ("organization_id", "activity_id") if data[k] is not None]
+            if extra:
+                raise ValidationError({k: [NOT_WITH_RESOURCE] for k in extra})
+            return
+        missing = [k for k in ("organization_id", "activity_id") if data[k] is None]
+        if len(missing) == 2:
+            raise ValidationError({"resource_id": [RESOURCE_OR_ACTIVITY]})
+        if missing:
+            raise ValidationError({k: [RESOURCE_OR_ACTIVITY] for k in missing})
 
 
 class Decision(Schema):
@@ -138,8 +168,13 @@ class Decision(Schema):
 class IntentionOut(Schema):
     intention_id = fields.String()
     returnee_id = fields.String(allow_none=True)
-    resource_id = fields.String()
-    resource_title = fields.String()
+    resource_id = fields.String(
+        allow_none=True, metadata={"description": "Null for an intention met at an activity."}
+    )
+    resource_title = fields.String(allow_none=True)
+    activity_id = fields.String(
+        allow_none=True, metadata={"description": "The activity it was met at, if any."}
+    )
     organization_id = fields.String()
     status = fields.String(validate=validate.OneOf(INTENTION_STATUSES))
     message = fields.String(allow_none=True)

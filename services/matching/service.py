@@ -15,7 +15,7 @@ from services.matching import store
 from services.matching.configuration import load_settings
 from services.matching.engine import Catalog, ReturneeTable, diff, match_resources
 from services.matching.engine import returnees_fitting as fitting
-from services.matching.events import intention_data, proposed_data, published_data
+from services.matching.events import intention_data, intention_event, proposed_data, published_data
 from services.matching.reasons import explained
 from services.matching.schemas import (
     MUST_NOT_BE_PAST,
@@ -181,6 +181,26 @@ class MatchingService(Operable):
             for subject in (returnee_id, *intention_ids):
                 tx.forget_published(subject)
 
+    @subscribe("activities", "activity.published")
+    def remember_activity(self, event):
+        """Its organizers: intentions met at the activity may go to them."""
+        data = event.data
+        with self.db.transaction() as tx:
+            store.record_activity_organizations(tx, data["activity_id"], data["organizer_ids"])
+
+    @subscribe("activities", "attendance.recorded")
+    def record_attendance(self, event):
+        """A returnee who attended may express intentions there; an organization whose
+        representative attended may receive them."""
+        data = event.data
+        with self.db.transaction() as tx:
+            if data["returnee_id"] is not None and not store.is_erased(tx, data["returnee_id"]):
+                store.record_attendance(tx, data["activity_id"], data["returnee_id"])
+            if data["organization_id"] is not None:
+                store.record_activity_organizations(
+                    tx, data["activity_id"], [data["organization_id"]]
+                )
+
     @subscribe("matching", "resource.published", "resource.withdrawn")
     def rematch_for_resource(self, event):
         """Reverse matching: queue the returnees a new resource fits, or the returnees a
@@ -270,10 +290,17 @@ class MatchingService(Operable):
         response=IntentionOut(),
         status=201,
         roles=("returnee",),
-        summary="Express interest in a matched resource (returnee)",
+        rules=(
+            "resource_id, or organization_id and activity_id (not both ways)",
+            "organization_id names an organization registered with the platform",
+        ),
+        summary="Express interest in a matched resource, or toward an organization met at an "
+        "activity attended (returnee)",
     )
     def express_intention(self, request, body):
         caller = self.auth.caller(request)
+        if body["resource_id"] is None:
+            return self._express_at_activity(caller, body)
         day = today()
         with self.db.transaction() as tx:
             resource = store.resource(tx, body["resource_id"])
@@ -298,6 +325,35 @@ class MatchingService(Operable):
                 )
             store.set_match_status(tx, caller.id, resource["id"], "interested")
             tx.publish("intention.expressed", intention_data(row), subject=row["intention_id"])
+        return row
+
+    def _express_at_activity(self, caller, body):
+        """Toward an organization that organized or attended an activity the returnee
+        attended (both learnt from activities' events); one lifecycle with the others."""
+        activity_id, organization_id = body["activity_id"], body["organization_id"]
+        with self.db.transaction() as tx:
+            if store.organization(tx, organization_id) is None:
+                raise Unprocessable(fields={"organization_id": [UNKNOWN_ORGANIZATION]})
+            if not store.attended(tx, activity_id, caller.id):
+                raise Conflict(
+                    "You can express an intention at an activity only after attending it.",
+                    zh="只有参加活动后才能在该活动上表达合作意向。",
+                )
+            if not store.took_part(tx, activity_id, organization_id):
+                raise Conflict(
+                    "The organization neither organized nor attended this activity.",
+                    zh="该机构未组织也未参加此活动。",
+                )
+            row = store.insert_activity_intention(
+                tx, uuid.uuid4(), caller.id, activity_id, organization_id, body["message"]
+            )
+            if row is None:
+                raise Conflict(
+                    "You have expressed interest in this organization at this activity already.",
+                    zh="您已在该活动上向该机构表达过合作意向。",
+                )
+            version, data = intention_event(row)
+            tx.publish("intention.expressed", data, subject=row["intention_id"], version=version)
         return row
 
     @http(
@@ -368,7 +424,9 @@ class MatchingService(Operable):
             row = store.decide_intention(tx, intention_id, status, message)
             if row is None:
                 raise Conflict("The intention has been decided already.", zh="该合作意向已处理。")
-            if status == "accepted":
+            if row["resource_id"] is None:
+                pass  # met at an activity: no resource's places or matches to change
+            elif status == "accepted":
                 place = store.take_place(tx, row["resource_id"])
                 if place is None:
                     # Raising rolls the decision back: the intention stays open.
@@ -380,8 +438,9 @@ class MatchingService(Operable):
                 # A declined returnee is not proposed the same resource again.
                 store.dismiss(tx, row["returnee_id"], row["resource_id"])
                 self._rematch(tx, [row["returnee_id"]])
-            event = {**intention_data(row), "message": message}
-            tx.publish(f"intention.{status}", event, subject=row["intention_id"])
+            version, data = intention_event(row)
+            event = {**data, "message": message}
+            tx.publish(f"intention.{status}", event, subject=row["intention_id"], version=version)
         self.wake_rematch()
         return row
 

@@ -204,6 +204,7 @@ def erase_returnee(tx, returnee_id) -> list[str]:
         (rid,),
     )
     tx.execute("DELETE FROM withdrawals WHERE returnee_id = %s", (rid,))
+    tx.execute("DELETE FROM activity_attendances WHERE returnee_id = %s", (rid,))
     tx.execute("INSERT INTO erasures (returnee_id) VALUES (%s) ON CONFLICT DO NOTHING", (rid,))
     return intention_ids
 
@@ -434,7 +435,8 @@ def set_match_status(tx, returnee_id, resource_id, status: str) -> None:
 
 _INTENTION_COLUMNS = """i.id::text AS intention_id, i.returnee_id::text AS returnee_id,
     i.resource_id::text AS resource_id, i.organization_id::text AS organization_id, i.status,
-    i.message, i.response, i.expressed_at, i.decided_at, r.title AS resource_title"""
+    i.message, i.response, i.expressed_at, i.decided_at, r.title AS resource_title,
+    i.activity_id::text AS activity_id"""
 
 
 def insert_intention(tx, intention_id, returnee_id, resource: dict, message) -> dict | None:
@@ -453,10 +455,22 @@ def insert_intention(tx, intention_id, returnee_id, resource: dict, message) -> 
     return intention(tx, intention_id) if row else None
 
 
+def insert_activity_intention(tx, intention_id, returnee_id, activity_id, organization_id,
+                              message) -> dict | None:  # fmt: skip
+    """An intention met at an activity; None when the returnee has an open one toward the
+    organization at that activity already."""
+    row = tx.one(
+        "INSERT INTO intentions (id, returnee_id, activity_id, organization_id, message)"
+        " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id",
+        (str(intention_id), str(returnee_id), str(activity_id), str(organization_id), message),
+    )
+    return intention(tx, intention_id) if row else None
+
+
 def intention(tx, intention_id) -> dict | None:
     return tx.one(
-        f"SELECT {_INTENTION_COLUMNS} FROM intentions i JOIN resources r ON r.id = i.resource_id"
-        " WHERE i.id = %s",
+        f"SELECT {_INTENTION_COLUMNS} FROM intentions i"
+        " LEFT JOIN resources r ON r.id = i.resource_id WHERE i.id = %s",
         (str(intention_id),),
     )
 
@@ -484,8 +498,9 @@ def intentions(tx, returnee_id=None, organization_id=None, status=None) -> list[
             params.append(str(value))
     condition = f"WHERE {' AND '.join(where)}" if where else ""
     return tx.all(
-        f"SELECT {_INTENTION_COLUMNS} FROM intentions i JOIN resources r ON r.id = i.resource_id"
-        f" {condition} ORDER BY i.expressed_at DESC, i.id",
+        f"SELECT {_INTENTION_COLUMNS} FROM intentions i"
+        f" LEFT JOIN resources r ON r.id = i.resource_id {condition}"
+        " ORDER BY i.expressed_at DESC, i.id",
         params,
     )
 
@@ -498,4 +513,45 @@ def intention_statistics(tx) -> list[dict]:
         " count(*) FILTER (WHERE i.status = 'declined') AS declined"
         " FROM organizations o JOIN intentions i ON i.organization_id = o.id"
         " GROUP BY o.id ORDER BY accepted DESC, o.name, o.id"
+    )
+
+
+# --- activities --------------------------------------------------------------------------------
+
+
+def record_attendance(tx, activity_id, returnee_id) -> None:
+    tx.execute(
+        "INSERT INTO activity_attendances (activity_id, returnee_id) VALUES (%s, %s)"
+        " ON CONFLICT DO NOTHING",
+        (str(activity_id), str(returnee_id)),
+    )
+
+
+def record_activity_organizations(tx, activity_id, organization_ids) -> None:
+    for organization_id in organization_ids:
+        tx.execute(
+            "INSERT INTO activity_organizations (activity_id, organization_id) VALUES (%s, %s)"
+            " ON CONFLICT DO NOTHING",
+            (str(activity_id), str(organization_id)),
+        )
+
+
+def attended(tx, activity_id, returnee_id) -> bool:
+    return (
+        tx.one(
+            "SELECT 1 FROM activity_attendances WHERE activity_id = %s AND returnee_id = %s",
+            (str(activity_id), str(returnee_id)),
+        )
+        is not None
+    )
+
+
+def took_part(tx, activity_id, organization_id) -> bool:
+    """The organization organized the activity or was represented at it."""
+    return (
+        tx.one(
+            "SELECT 1 FROM activity_organizations WHERE activity_id = %s AND organization_id = %s",
+            (str(activity_id), str(organization_id)),
+        )
+        is not None
     )

@@ -1,8 +1,8 @@
-"""The ways out: SMTP, webhooks, SMS. Each turns one attempt into a `DeliveryOutcome` saying
-whether it was delivered and, if not, whether trying again later can help."""
+"""The ways out by SMTP and webhooks (SMS: `aliyun_sms`; work messengers: `messengers`). Each
+turns one attempt into a `DeliveryOutcome` saying whether it was delivered and, if not, whether
+trying again later can help."""
 
 import contextlib
-import importlib
 import logging
 import smtplib
 import ssl
@@ -280,34 +280,3 @@ class WebhookPoster:
         # Throttling, timeouts and server errors may pass; other answers will not change.
         transient = response.status_code in (408, 425, 429) or response.status_code >= 500
         return DeliveryOutcome(False, transient=transient, error=f"HTTP {response.status_code}")
-
-
-class SmsAdapter:
-    """Sends a short text to a phone number; gateways plug in behind this."""
-
-    def send(self, phone: str, text: str) -> DeliveryOutcome:
-        raise NotImplementedError
-
-
-class LoggingSmsAdapter(SmsAdapter):
-    """The default: no SMS gateway is contracted, so messages are written to the log."""
-
-    def send(self, phone: str, text: str) -> DeliveryOutcome:
-        log.info("SMS to %s: %s", _masked(phone), text)
-        return DeliveryOutcome(True)
-
-
-def _masked(phone: str) -> str:
-    digits = phone.replace(" ", "")
-    return f"{digits[:3]}****{digits[-4:]}" if len(digits) > 7 else "****"
-
-
-def sms_adapter(path: str) -> SmsAdapter:
-    """`log` or `package.module:Class` of an `SmsAdapter` taking no arguments."""
-    if path in ("", "log"):
-        return LoggingSmsAdapter()
-    module_name, _, class_name = path.partition(":")
-    adapter = getattr(importlib.import_module(module_name), class_name)()
-    if not isinstance(adapter, SmsAdapter):
-        raise TypeError(f"{path} is not an SmsAdapter")
-    return adapter

@@ -14,9 +14,10 @@ import uuid
 from datetime import timedelta
 
 import eventlet
+from prometheus_client import Counter
 
 from chassis.auth import Caller
-from chassis.web import Forbidden, NotFound
+from chassis.web import Conflict, Forbidden, NotFound
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)
@@ -24,14 +25,21 @@ from services.notify import (
 )
 from services.notify.access import may_act_for
 from services.notify.domain import (
+    MESSENGERS,
     PUSH_CHANNELS,
     DeliveryOutcome,
     Intent,
     RecipientUnknown,
     Trigger,
+    activity_reminder,
+    activity_reminder_trigger,
     decide,
     merge_matches,
+    merge_registrations,
+    next_slot,
     plan,
+    rate_key,
+    receipt_delay,
     reminder,
     reminder_at,
     reminder_timely,
@@ -39,16 +47,35 @@ from services.notify.domain import (
 )
 from services.notify.rendering import render
 from services.notify.settings import NotifySettings
+from services.notify.sms import compose
 
 log = logging.getLogger(__name__)
 
-# Templates whose email and SMS wait for the digest window, gathering what comes after them.
-DIGESTED = ("matches_found",)
+# Templates whose email and SMS wait for the digest window, gathering what comes after them,
+# each with how two of its contexts merge.
+DIGESTED = {"matches_found": merge_matches, "activity_registrations": merge_registrations}
 # Passes one run of the delivery loop may make while each comes back full, so a backlog drains
 # without waiting a tick per batch, and the loop still yields to the others now and then.
 MAX_PASSES_PER_TICK = 20
 # Past appointments are kept this long after they end, then forgotten.
 KEEP_PAST_HOURS = 24.0
+
+UNCONFIGURED = Counter(
+    "notify_unconfigured_suppressed_total",
+    "Notifications suppressed because their channel is not configured (no SMS gateway, no "
+    "template registered with it, no messenger destination)",
+    ["service", "channel"],
+)
+REFUSED = Counter(
+    "notify_provider_refusals_total",
+    "Messages an SMS gateway or a messenger refused, by the provider's code",
+    ["service", "channel", "code"],
+)
+RATE_DEFERRED = Counter(
+    "notify_rate_deferred_total",
+    "Sends put off because the destination's provider quota was spent",
+    ["service", "channel"],
+)
 
 
 # --- events in --------------------------------------------------------------------------------
@@ -130,6 +157,53 @@ def take_cancellation(event: Event, uow, settings: NotifySettings) -> int:
     return announce(event, uow, settings) + forward(event, uow)
 
 
+def take_activity(event: Event, uow, settings: NotifySettings) -> int:
+    """activity.published: kept for the reminders of its registrants and for messages that name
+    it (invitations come one per returnee, as `invitation.issued`)."""
+    _keep_activity(event, event.data, uow, settings)
+    return forward(event, uow)
+
+
+def take_invitation(event: Event, uow, settings: NotifySettings) -> int:
+    """invitation.issued: the returnee is invited, in their language, by their channels."""
+    _keep_activity(event, event.data["activity"], uow, settings)
+    return announce(event, uow, settings) + forward(event, uow)
+
+
+def take_registration(event: Event, uow, settings: NotifySettings) -> int:
+    """registration.*: who is registered (for a cancellation, for the reminders); a confirmation
+    with the check-in code and its QR code; the organizers' providers told in a digest. A
+    cancelled registration is reminded of nothing (one held by quiet hours is suppressed)."""
+    data = event.data
+    _keep_activity(event, data["activity"], uow, settings)
+    person = data["returnee_id"] or data["staff_id"]
+    status = data["status"]
+    uow.store.keep_registration(
+        data["registration_id"], data["activity_id"], person, status, event.time
+    )
+    if status == "cancelled":
+        reminder_id = activity_reminder_trigger(data["registration_id"]).id
+        uow.store.suppress_queued([reminder_id], "registration cancelled")
+    return announce(event, uow, settings) + forward(event, uow)
+
+
+def take_activity_cancellation(event: Event, uow, settings: NotifySettings) -> int:
+    """activity.cancelled: no reminders for it; everyone registered is told."""
+    data = event.data
+    uow.store.cancel_activity(data["activity_id"], event.time)
+    held = uow.store.activity(data["activity_id"])
+    if held is not None:
+        seats = uow.store.confirmed_before(data["activity_id"], held["starts_at"])
+        reminders = [activity_reminder_trigger(r["id"]).id for r in seats]
+        uow.store.suppress_queued(reminders, "activity cancelled")
+    return announce(event, uow, settings) + forward(event, uow)
+
+
+def _keep_activity(event: Event, summary: dict, uow, settings: NotifySettings) -> None:
+    remind_at = reminder_at(summary["starts_at"], event.time, settings.activity_reminder_lead)
+    uow.store.keep_activity({**summary, "activity_id": event.data["activity_id"]}, remind_at)
+
+
 def announce_event(event: Event, uow, settings: NotifySettings) -> int:
     """An event that only tells people something (`domain.PLANS`), and district systems."""
     return announce(event, uow, settings) + forward(event, uow)
@@ -165,6 +239,15 @@ EVENT_HANDLERS = {
     "intention.expressed": announce_event,
     "intention.accepted": announce_event,
     "intention.declined": announce_event,
+    "activity.published": take_activity,
+    "activity.cancelled": take_activity_cancellation,
+    "activity.closed": forward_event,
+    "invitation.issued": take_invitation,
+    "registration.confirmed": take_registration,
+    "registration.waitlisted": take_registration,
+    "registration.cancelled": take_registration,
+    "attendance.recorded": forward_event,
+    "agreement.signed": forward_event,
     "application.submitted": announce_event,
     "application.approved": announce_event,
     "application.rejected": announce_event,
@@ -190,19 +273,28 @@ def announce(event: Event, uow, settings: NotifySettings) -> int:
             return announce(event, uow, settings)  # taken in while this waited for the lock
         uow.store.make_wait(event.id, returnee_id, event.raw)
         return 0
-    return sum(queue(event, intent, uow, settings.digest_window) for intent in intents)
+    return sum(queue(event, intent, uow, settings) for intent in intents)
 
 
-def queue(event: Event | Trigger, intent: Intent, uow, digest_window: float) -> int:
+def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
+          digest_window: float | None = None) -> int:  # fmt: skip
     """The intent's notifications, one per channel, queued, suppressed or (in-app) delivered;
-    `event` is what they react to: an incoming event, or a reminder's trigger. Returns how
-    many were queued for sending now."""
+    `event` is what they react to: an incoming event, or a reminder's trigger. A channel the
+    platform has no configuration for is suppressed, saying so. Returns how many were queued
+    for sending now."""
     recipient = intent.recipient
+    digest_window = settings.digest_window if digest_window is None else digest_window
     preferences = uow.store.preferences(recipient.id)
     rendered = render(intent.template, recipient.locale, intent.context)
+    unavailable = settings.unavailable(intent.template, recipient.locale, intent.context)
+    sms = None
+    sms_locale = settings.sms_locale(intent.template, recipient.locale, intent.context)
+    if "sms" in intent.channels and sms_locale:
+        sms = compose(intent.template, sms_locale, intent.context,
+                      settings.aliyun_sms.sign_name, settings.sms_max_parts)  # fmt: skip
     due = 0
-    for decision in decide(intent, preferences):
-        row = payloads.notification(event, intent, decision, rendered)
+    for decision in decide(intent, preferences, unavailable):
+        row = payloads.notification(event, intent, decision, rendered, sms)
         digested = (
             row["status"] == "queued"
             and intent.template in DIGESTED
@@ -212,7 +304,7 @@ def queue(event: Event | Trigger, intent: Intent, uow, digest_window: float) -> 
         if digested:
             lead = uow.store.open_digest(recipient.id, decision.channel, intent.template)
             if lead is not None:
-                merged = merge_matches(lead["context"], intent.context)
+                merged = DIGESTED[intent.template](lead["context"], intent.context)
                 text = render(intent.template, lead["locale"], merged)
                 uow.store.rewrite(lead["id"], text.subject, text.text,
                                   text.html if decision.channel == "email" else None,
@@ -223,7 +315,9 @@ def queue(event: Event | Trigger, intent: Intent, uow, digest_window: float) -> 
         added = uow.store.add_notification(row)
         if added is None:
             continue
-        if row["status"] == "sent":
+        if row["status"] == "suppressed" and row["reason"] == unavailable.get(decision.channel):
+            UNCONFIGURED.labels("notify", decision.channel).inc()
+        if row["status"] == "sent" and payloads.reported([row]):
             uow.publish("notification.sent", payloads.report(row), subject=added)
         elif row["status"] == "queued" and "digest_id" not in row and "next_attempt_at" not in row:
             due += 1
@@ -255,6 +349,7 @@ def deliver_due(db, outlets) -> int:
         attempted += count
         if count < outlets.settings.batch_size:
             break
+    follow_receipts(db, outlets)
     return attempted
 
 
@@ -306,32 +401,67 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
             quiet_until = prefs[str(row["recipient_id"])].quiet_until(now)
         if quiet_until is not None:
             uow.store.hold(row["id"], quiet_until)
-        else:
+        elif within_quota(uow, settings, row, now):
             claimed.append(row)
     if claimed:
         uow.store.lease([r["id"] for r in claimed], settings.lease_seconds)
     return claimed
 
 
+def within_quota(uow, settings: NotifySettings, row: dict, now) -> bool:
+    """Whether the row may be sent now within its provider's quota (`RATE_LIMITS` of its
+    channel), counting it as sent if so; otherwise it is put off until the quota allows."""
+    limits = settings.rate_limits.get(row["channel"])
+    if not limits:
+        return True
+    key = rate_key(row["channel"], str(row["recipient_id"]), row["address"])
+    sends = uow.store.recent_sends(key, max(limit.seconds for limit in limits))
+    later = next_slot(limits, sends, now)
+    if later is not None:
+        uow.store.defer(row["id"], later)
+        RATE_DEFERRED.labels("notify", row["channel"]).inc()
+        return False
+    uow.store.record_send(key)
+    return True
+
+
 def attempt(db, outlets, row: dict) -> DeliveryOutcome:
-    """One attempt at a claimed row; a webhook goes to its subscription as it is now."""
-    subscription = None
+    """One attempt at a claimed row; a webhook goes to its subscription as it is now, a
+    messenger's to the recipient's destination as it is now."""
+    target = None
     if row["channel"] == "webhook":
         with db.unit_of_work() as uow:
-            subscription = uow.store.subscription(row["recipient_id"])
-        if subscription is None or not subscription["active"]:
+            target = uow.store.subscription(row["recipient_id"])
+        if target is None or not target["active"]:
             return DeliveryOutcome(False, transient=False, error="subscription disabled or gone")
-    return outlets.send(row, subscription)
+    elif row["channel"] in MESSENGERS:
+        with db.unit_of_work() as uow:
+            target = uow.store.destination(row["recipient_id"], row["channel"])
+        if target is None:
+            return DeliveryOutcome(False, suppressed=f"no {row['channel']} destination configured")
+    return outlets.send(row, target)
 
 
 def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
     """What came of an attempt: sent, retried later, or failed (and a webhook's subscription
-    disabled after too many failures in a row)."""
+    disabled after too many failures in a row). An SMS the gateway accepted waits for its
+    receipt (`follow_receipts`); a channel found unconfigured suppresses the row."""
+    if outcome.suppressed:
+        uow.store.mark_suppressed(row["id"], outcome.suppressed)
+        UNCONFIGURED.labels("notify", row["channel"]).inc()
+        return
+    if outcome.accepted:
+        uow.store.mark_accepted(row["id"], outcome.accepted, settings.sms_receipt_first_check)
+        return
+    if outcome.details.get("code"):
+        REFUSED.labels("notify", row["channel"], outcome.details["code"]).inc()
     if outcome.delivered:
         # The notification and the digest members it carried; none if it is no longer queued
         # (erased meanwhile, or its subscription was disabled): nothing to record.
         sent = uow.store.mark_sent(row["id"])
-        uow.publish_many("notification.sent", [(payloads.report(n), n["id"]) for n in sent])
+        uow.publish_many(
+            "notification.sent", [(payloads.report(n), n["id"]) for n in payloads.reported(sent)]
+        )
         if sent and row["channel"] == "webhook":
             uow.store.webhook_succeeded(row["recipient_id"])
         return
@@ -351,7 +481,10 @@ def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -
         uow.store.mark_failed(row["id"], reason)
         uow.publish_many(
             "notification.failed",
-            [(payloads.failure(n, reason), n["id"]) for n in [current, *members]],
+            [
+                (payloads.failure(n, reason), n["id"])
+                for n in payloads.reported([current, *members])
+            ],
         )
     if row["channel"] == "webhook":
         subscription = uow.store.webhook_failed(row["recipient_id"])
@@ -361,6 +494,53 @@ def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -
             and subscription["consecutive_failures"] >= settings.webhook_max_failures
         ):
             disable(uow, subscription, outcome.error or "failed")
+
+
+def follow_receipts(db, outlets) -> int:
+    """Ask the SMS gateway for the receipts that are due; each says sent (`notification.sent`)
+    or failed (`notification.failed`), or is asked for again later, until
+    `SMS_RECEIPT_TIMEOUT_SECONDS` after acceptance. Returns how many were asked for."""
+    settings = outlets.settings
+    with db.unit_of_work() as uow:
+        rows = uow.store.due_receipts(settings.batch_size)
+        if rows:
+            uow.store.lease([r["id"] for r in rows], settings.lease_seconds)
+    for row in rows:
+        try:
+            outcome = outlets.receipt(row)
+        except Exception as exc:  # one bad answer must not stop the others
+            log.exception("asking for the receipt of notification %s failed", row["id"])
+            outcome = DeliveryOutcome(False, transient=True, error=f"{type(exc).__name__}: {exc}")
+        with db.unit_of_work() as uow:
+            take_receipt(uow, settings, row, outcome)
+    return len(rows)
+
+
+def take_receipt(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
+    """What a receipt (or its absence) says of an accepted SMS."""
+    if outcome.delivered:
+        sent = uow.store.mark_sent(row["id"])
+        uow.publish_many("notification.sent", [(payloads.report(n), n["id"]) for n in sent])
+        return
+    current = uow.store.notification(row["id"])
+    if current is None or current["status"] != "accepted":
+        return  # erased meanwhile
+    age = (uow.now() - current["accepted_at"]).total_seconds()
+    if outcome.transient and age < settings.sms_receipt_timeout:
+        delay = receipt_delay(age, settings.sms_receipt_first_check)
+        uow.store.await_receipt(row["id"], delay, outcome.error or "")
+        return
+    reason = outcome.error or "failed"
+    if outcome.transient:
+        reason = f"no delivery receipt within {settings.sms_receipt_timeout:g} s ({reason})"
+    if outcome.details.get("code"):
+        REFUSED.labels("notify", row["channel"], outcome.details["code"]).inc()
+    members = uow.store.digest_members(row["id"])
+    uow.store.mark_failed(row["id"], reason)
+    uow.publish_many(
+        "notification.failed",
+        [(payloads.failure(n, reason), n["id"]) for n in [current, *members]],
+    )
 
 
 def disable(uow, subscription: dict, last_error: str) -> None:
@@ -401,11 +581,33 @@ def remind_due(uow, settings: NotifySettings) -> int:
             uow.store.mark_reminded(appointment.id, "no recipient")
             continue
         # Reminders are not digested: each concerns its own appointment.
-        queue(reminder_trigger(appointment.id), reminder(appointment, returnee), uow, 0)
+        queue(reminder_trigger(appointment.id), reminder(appointment, returnee), uow, settings, 0)
         uow.store.mark_reminded(appointment.id, "queued")
         queued += 1
     uow.store.forget_past_appointments(KEEP_PAST_HOURS)
     return queued
+
+
+def remind_activities_due(uow, settings: NotifySettings) -> int:
+    """Queue the reminders of the activities whose reminder time has come, one per seat
+    confirmed before it (a later confirmation was the reminder); returns how many activities
+    were reminded. Claimed like the appointments' (SKIP LOCKED, marked in the same unit)."""
+    now = uow.now()
+    reminded = 0
+    for activity in uow.store.due_activity_reminders(settings.batch_size):
+        if now >= activity["starts_at"]:
+            uow.store.mark_activity_reminded(activity["id"], "missed")
+            log.info("activity %s started before its reminders were sent", activity["id"])
+            continue
+        for seat in uow.store.confirmed_before(activity["id"], activity["remind_at"]):
+            person = uow.store.recipient(seat["person_id"])
+            if person is not None:
+                intent = activity_reminder(activity, person)
+                queue(activity_reminder_trigger(seat["id"]), intent, uow, settings, 0)
+        uow.store.mark_activity_reminded(activity["id"], "queued")
+        reminded += 1
+    uow.store.forget_past_activities(KEEP_PAST_HOURS)
+    return reminded
 
 
 def waiting_events(uow) -> dict:
@@ -439,6 +641,33 @@ def put_preferences(recipient_id, command: dict, caller: Caller, uow) -> dict:
     prefs = payloads.preferences_from(command)
     uow.store.save_preferences(recipient_id, prefs)
     return payloads.preferences_out(recipient_id, prefs)
+
+
+def get_channels(recipient_id, caller: Caller, uow) -> dict:
+    if not may_act_for(caller, recipient_id):
+        raise Forbidden("You may manage only your own channels.")
+    return payloads.channels_out(recipient_id, uow.store.destinations_of(recipient_id))
+
+
+def put_channels(recipient_id, command: dict, caller: Caller, uow) -> dict:
+    """Replace the recipient's messenger destinations (a staff member's or an organization's
+    robots). What is queued from now on goes to them; a message still queued for one removed
+    is suppressed when its turn comes."""
+    if not may_act_for(caller, recipient_id):
+        raise Forbidden("You may manage only your own channels.")
+    recipient = uow.store.recipient(recipient_id)
+    if recipient is None:
+        raise NotFound("No such recipient.")
+    if recipient.kind == "returnee":
+        raise Conflict("Messenger channels are for staff and organizations.")
+    wanted = {d["channel"]: d for d in command["destinations"]}
+    for held in uow.store.destinations_of(recipient_id):
+        if held["channel"] not in wanted:
+            uow.store.delete_destination(recipient_id, held["channel"])
+    for channel, destination in wanted.items():
+        uow.store.save_destination(recipient_id, channel, destination["token"],
+                                   destination.get("secret"))  # fmt: skip
+    return payloads.channels_out(recipient_id, uow.store.destinations_of(recipient_id))
 
 
 def subscribe_webhook(command: dict, uow) -> dict:

@@ -19,6 +19,7 @@ NOTIFICATION_KEYS = (
     "id", "recipient_id", "channel", "template", "locale", "address", "subject", "body", "html",
     "context", "status", "reason", "event_id", "event_type", "digest_id", "attempts",
     "next_attempt_at", "held_for_quiet_hours", "last_error", "created_at", "sent_at",
+    "provider_ref", "accepted_at",
 )  # fmt: skip
 
 
@@ -36,9 +37,13 @@ class MemoryStore:
         self.waiting_events: dict[str, dict] = {}
         self.topic_rows: dict[str, dict] = {}
         self.appointments: dict[str, dict] = {}
+        self.activities: dict[str, dict] = {}
+        self.activity_registrations: dict[str, dict] = {}
         self.preference_rows: dict[str, dict] = {}
         self.notifications: dict[str, dict] = {}  # in insertion order
         self.subscription_rows: dict[str, dict] = {}
+        self.destination_rows: dict[tuple[str, str], dict] = {}
+        self.sends: list[dict] = []
 
     def __deepcopy__(self, memo):
         # A unit of work works on a copy of the tables; the clock stays the test's own.
@@ -50,6 +55,12 @@ class MemoryStore:
 
     def _now(self) -> datetime:
         return self.clock.now()
+
+    def _recipient(self, row: dict | None) -> Recipient | None:
+        if row is None:
+            return None
+        messengers = sorted(c for r, c in self.destination_rows if r == row["id"])
+        return recipient_from_row({**row, "messengers": messengers})
 
     # --- the recipient directory --------------------------------------------------------------
 
@@ -126,8 +137,12 @@ class MemoryStore:
             k: w for k, w in self.waiting_events.items() if w["returnee_id"] != person
         }
         self.preference_rows.pop(person, None)
+        self.destination_rows = {k: d for k, d in self.destination_rows.items() if k[0] != person}
         self.appointments = {
             k: a for k, a in self.appointments.items() if a["returnee_id"] != person
+        }
+        self.activity_registrations = {
+            k: r for k, r in self.activity_registrations.items() if r["person_id"] != person
         }
         gone = {k for k, n in self.notifications.items() if n["recipient_id"] == person}
         # digest_id REFERENCES notifications ON DELETE CASCADE
@@ -159,7 +174,7 @@ class MemoryStore:
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
             return None
-        return recipient_from_row(self.recipients.get(str(recipient_id)))
+        return self._recipient(self.recipients.get(str(recipient_id)))
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]:
         rows = [
@@ -169,7 +184,7 @@ class MemoryStore:
             and r["role"] == role
             and (organization_id is None or r["organization_id"] == str(organization_id))
         ]
-        return [recipient_from_row(r) for r in sorted(rows, key=lambda r: r["name"])]
+        return [self._recipient(r) for r in sorted(rows, key=lambda r: r["name"])]
 
     def resource_titles(self, resource_ids) -> dict[str, str]:
         wanted = {str(i) for i in resource_ids}
@@ -301,6 +316,102 @@ class MemoryStore:
             del self.appointments[k]
         return len(past)
 
+    # --- activities, their registrations and reminders -----------------------------------------
+
+    def keep_activity(self, data: dict, remind_at: datetime | None) -> None:
+        key = str(data["activity_id"])
+        if key not in self.activities:
+            self.activities[key] = {
+                "id": key, "title": copy.deepcopy(dict(data["title"])),
+                "starts_at": data["starts_at"], "ends_at": data["ends_at"],
+                "venue": copy.deepcopy(dict(data["venue"])), "remind_at": remind_at,
+                "reminded_at": None, "reminder": None, "cancelled_at": None,
+            }  # fmt: skip
+
+    def cancel_activity(self, activity_id, at: datetime) -> None:
+        held = self.activities.get(str(activity_id))
+        if held is not None and held["cancelled_at"] is None:
+            held["cancelled_at"] = at
+
+    _ACTIVITY_KEYS = ("id", "title", "starts_at", "ends_at", "venue", "remind_at", "cancelled_at")
+
+    def activity(self, activity_id) -> dict | None:
+        held = self.activities.get(str(activity_id))
+        return None if held is None else copy.deepcopy({k: held[k] for k in self._ACTIVITY_KEYS})
+
+    _STATUS_ORDER = ("waitlisted", "confirmed", "cancelled")
+
+    def keep_registration(self, registration_id, activity_id, person_id, status: str,
+                          at: datetime) -> None:  # fmt: skip
+        if self.is_erased(person_id):
+            return
+        key = str(registration_id)
+        held = self.activity_registrations.get(key)
+        confirmed_at = at if status == "confirmed" else None
+        if held is None:
+            self.activity_registrations[key] = {
+                "id": key, "activity_id": str(activity_id), "person_id": str(person_id),
+                "status": status, "confirmed_at": confirmed_at,
+            }  # fmt: skip
+        elif self._STATUS_ORDER.index(held["status"]) < self._STATUS_ORDER.index(status):
+            held.update(status=status, confirmed_at=held["confirmed_at"] or confirmed_at)
+
+    def activity_registrants(self, activity_id) -> list[str]:
+        held = [
+            r
+            for r in self.activity_registrations.values()
+            if r["activity_id"] == str(activity_id) and r["status"] in ("confirmed", "waitlisted")
+        ]
+        return [r["person_id"] for r in sorted(held, key=lambda r: r["id"])]
+
+    def confirmed_before(self, activity_id, at: datetime) -> list[dict]:
+        held = [
+            r
+            for r in self.activity_registrations.values()
+            if r["activity_id"] == str(activity_id)
+            and r["status"] == "confirmed"
+            and r["confirmed_at"] is not None
+            and r["confirmed_at"] < at
+        ]
+        return [
+            {"id": r["id"], "person_id": r["person_id"]}
+            for r in sorted(held, key=lambda r: r["id"])
+        ]
+
+    def due_activity_reminders(self, limit: int) -> list[dict]:
+        now = self._now()
+        due = [
+            a
+            for a in self.activities.values()
+            if a["reminded_at"] is None
+            and a["remind_at"] is not None
+            and a["remind_at"] <= now
+            and a["cancelled_at"] is None
+        ]
+        due.sort(key=lambda a: a["remind_at"])
+        return [copy.deepcopy({k: a[k] for k in self._ACTIVITY_KEYS}) for a in due[:limit]]
+
+    def mark_activity_reminded(self, activity_id, outcome: str) -> None:
+        held = self.activities.get(str(activity_id))
+        if held is not None:
+            held.update(reminded_at=self._now(), reminder=outcome)
+
+    def suppress_queued(self, event_ids: list[str], reason: str) -> None:
+        wanted = {str(e) for e in event_ids}
+        for n in self.notifications.values():
+            if n["event_id"] in wanted and n["status"] == "queued":
+                n.update(status="suppressed", reason=reason)
+
+    def forget_past_activities(self, hours: float) -> int:
+        before = self._now() - timedelta(hours=hours)
+        past = {k for k, a in self.activities.items() if a["ends_at"] < before}
+        self.activity_registrations = {
+            k: r for k, r in self.activity_registrations.items() if r["activity_id"] not in past
+        }
+        for k in past:
+            del self.activities[k]
+        return len(past)
+
     # --- preferences ----------------------------------------------------------------------------
 
     def preferences(self, recipient_id) -> Preferences:
@@ -343,7 +454,8 @@ class MemoryStore:
             "id": str(row["id"]), "recipient_id": key[1], "event_id": key[0],
             "next_attempt_at": row.get("next_attempt_at") or now,
             "attempts": 1 if sent else 0, "held_for_quiet_hours": False, "last_error": None,
-            "created_at": now, "sent_at": now if sent else None,
+            "created_at": now, "sent_at": now if sent else None, "provider_ref": None,
+            "accepted_at": None,
         }  # fmt: skip
         if stored["digest_id"] is not None:
             stored["digest_id"] = str(stored["digest_id"])
@@ -419,11 +531,52 @@ class MemoryStore:
         key = str(notification_id)
         sent = []
         for n in self.notifications.values():
-            if (n["id"] == key or n["digest_id"] == key) and n["status"] == "queued":
-                n.update(status="sent", sent_at=self._now(), attempts=n["attempts"] + 1,
+            if (n["id"] == key or n["digest_id"] == key) and n["status"] in ("queued", "accepted"):
+                attempts = n["attempts"] + (1 if n["status"] == "queued" else 0)
+                n.update(status="sent", sent_at=self._now(), attempts=attempts,
                          last_error=None, held_for_quiet_hours=False)  # fmt: skip
                 sent.append(copy.deepcopy(n))
         return sent
+
+    def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
+        held = self.notifications.get(str(notification_id))
+        if held is not None and held["status"] == "queued":
+            held.update(
+                status="accepted",
+                provider_ref=reference,
+                accepted_at=self._now(),
+                attempts=held["attempts"] + 1,
+                last_error=None,
+                held_for_quiet_hours=False,
+                next_attempt_at=self._now() + timedelta(seconds=check_in_seconds),
+            )
+
+    def mark_suppressed(self, notification_id, reason: str) -> None:
+        key = str(notification_id)
+        for n in self.notifications.values():
+            if (n["id"] == key or n["digest_id"] == key) and n["status"] == "queued":
+                n.update(status="suppressed", reason=reason[:500])
+
+    def due_receipts(self, limit: int) -> list[dict]:
+        now = self._now()
+        found = [
+            n
+            for n in self.notifications.values()
+            if n["status"] == "accepted" and n["next_attempt_at"] <= now
+        ]
+        found.sort(key=lambda n: n["next_attempt_at"])
+        return copy.deepcopy(found[:limit])
+
+    def await_receipt(self, notification_id, delay_seconds: float, note: str) -> None:
+        held = self.notifications.get(str(notification_id))
+        if held is not None and held["status"] == "accepted":
+            held.update(last_error=note[:2000],
+                        next_attempt_at=self._now() + timedelta(seconds=delay_seconds))  # fmt: skip
+
+    def defer(self, notification_id, until: datetime) -> None:
+        held = self.notifications.get(str(notification_id))
+        if held is not None:
+            held["next_attempt_at"] = until
 
     def mark_failed(self, notification_id, reason: str) -> None:
         key = str(notification_id)
@@ -443,6 +596,34 @@ class MemoryStore:
 
     def notification(self, notification_id) -> dict | None:
         return copy.deepcopy(self.notifications.get(str(notification_id)))
+
+    # --- messenger destinations and provider quotas ---------------------------------------------
+
+    def save_destination(self, recipient_id, channel: str, token: str,
+                         secret: str | None) -> dict:  # fmt: skip
+        self.destination_rows[(str(recipient_id), channel)] = {
+            "recipient_id": str(recipient_id), "channel": channel, "token": token,
+            "secret": secret, "updated_at": self._now(),
+        }  # fmt: skip
+        return copy.deepcopy(self.destination_rows[(str(recipient_id), channel)])
+
+    def destination(self, recipient_id, channel: str) -> dict | None:
+        return copy.deepcopy(self.destination_rows.get((str(recipient_id), channel)))
+
+    def destinations_of(self, recipient_id) -> list[dict]:
+        found = [d for (r, _), d in self.destination_rows.items() if r == str(recipient_id)]
+        return copy.deepcopy(sorted(found, key=lambda d: d["channel"]))
+
+    def delete_destination(self, recipient_id, channel: str) -> bool:
+        return self.destination_rows.pop((str(recipient_id), channel), None) is not None
+
+    def recent_sends(self, key: str, seconds: float) -> list[datetime]:
+        since = self._now() - timedelta(seconds=seconds)
+        self.sends = [s for s in self.sends if s["key"] != key or s["sent_at"] > since]
+        return sorted(s["sent_at"] for s in self.sends if s["key"] == key)
+
+    def record_send(self, key: str) -> None:
+        self.sends.append({"key": key, "sent_at": self._now()})
 
     # --- webhook subscriptions ------------------------------------------------------------------
 

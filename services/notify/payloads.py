@@ -4,19 +4,25 @@ events it publishes, and the HTTP answers about preferences. Pure functions."""
 import uuid
 
 from contracts import Event
+from contracts.vocabulary import CHANNELS as PUBLISHED_CHANNELS
 from services.notify.domain import Decision, Intent, Preferences, Trigger, webhook_template
 from services.notify.rendering import Rendered
+from services.notify.sms import Sms
 
 
 def notification(event: Event | Trigger, intent: Intent, decision: Decision,
-                 rendered: Rendered) -> dict:  # fmt: skip
+                 rendered: Rendered, sms: Sms | None = None) -> dict:  # fmt: skip
     """The row of one channel of an intent. `event` is what it reacts to (its `id` and `type`
     are recorded): an incoming event, or a reminder's trigger. In-app notifications are
-    stored `sent`: the inbox is this database, so storing one is delivering it."""
+    stored `sent`: the inbox is this database, so storing one is delivering it. An SMS's body
+    is its text as the phone shows it (`sms.compose`)."""
     recipient = intent.recipient
     status = decision.status
     if status == "queued" and decision.channel == "in_app":
         status = "sent"
+    body = rendered.text
+    if decision.channel == "sms" and sms is not None:
+        body = sms.text
     return {
         "id": str(uuid.uuid4()),
         "recipient_id": recipient.id,
@@ -25,7 +31,7 @@ def notification(event: Event | Trigger, intent: Intent, decision: Decision,
         "locale": recipient.locale,
         "address": decision.address,
         "subject": rendered.subject,
-        "body": rendered.text,
+        "body": body,
         "html": rendered.html if decision.channel == "email" else None,
         "context": {**intent.context, "recipient_name": recipient.name},
         "status": status,
@@ -68,6 +74,13 @@ def failure(row: dict, reason: str) -> dict:
     return {**report(row), "reason": reason[:500]}
 
 
+def reported(rows: list[dict]) -> list[dict]:
+    """The rows `notification.sent` / `.failed` v1 can tell of: its `channel` is a published
+    enum, so a work messenger's notification is not announced (its row and the API say what
+    became of it) until a version of the events that names the messengers."""
+    return [r for r in rows if r["channel"] in PUBLISHED_CHANNELS]
+
+
 def subscription_disabled(subscription: dict, reason: str) -> dict:
     return {
         "subscription_id": subscription["id"],
@@ -75,6 +88,18 @@ def subscription_disabled(subscription: dict, reason: str) -> dict:
         "reason": reason,
         "failures": subscription["consecutive_failures"],
     }
+
+
+def channels_out(recipient_id, destinations: list[dict]) -> dict:
+    """A recipient's messenger destinations as the API shows them: never a token or secret."""
+    return {
+        "recipient_id": recipient_id,
+        "destinations": [
+            {"channel": d["channel"], "signed": bool(d.get("secret")),
+             "updated_at": d["updated_at"]}
+            for d in destinations
+        ],
+    }  # fmt: skip
 
 
 def preferences_from(body: dict) -> Preferences:

@@ -2,18 +2,30 @@
 
 import re
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.web import HttpUrl
+from chassis.fields import HttpUrl
+from chassis.web import add_rules
 from contracts import CATALOG
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
-from services.notify.domain import ANY, TEMPLATES, ZONES
+from services.notify.domain import ANY, MESSENGERS, TEMPLATES, ZONES
 
-PERSONAL_CHANNELS = ("email", "in_app", "sms")
-STATUSES = ("queued", "sent", "failed", "suppressed")
+WECOM_UNSIGNED = "WeCom robots take no secret."
+ONE_EACH = "One destination per messenger."
+add_rules(WECOM_UNSIGNED, ONE_EACH)  # beyond the fields: 422 (chassis.web.invalid)
+CHANNELS_RULES = ("a wecom destination has no secret", "one destination per messenger")
+
+PERSONAL_CHANNELS = ("email", "in_app", "sms", *MESSENGERS)
+STATUSES = ("queued", "accepted", "sent", "failed", "suppressed")
 # District systems may subscribe to every event notify consumes.
 SUBSCRIBABLE = tuple(
-    sorted(t.type for t in CATALOG if t.producer in ("accounts", "consulting", "matching"))
+    sorted(
+        {
+            t.type
+            for t in CATALOG
+            if t.producer in ("accounts", "consulting", "matching", "activities")
+        }
+    )
 )
 
 
@@ -31,7 +43,13 @@ class NotificationOut(Schema):
     locale = fields.String()
     subject = fields.String()
     body = fields.String(metadata={"description": "The message as plain text."})
-    status = fields.String(metadata={"enum": list(STATUSES)})
+    status = fields.String(
+        metadata={
+            "enum": list(STATUSES),
+            "description": "accepted: the SMS gateway took it; its delivery receipt will say "
+            "sent or failed.",
+        }
+    )
     reason = fields.String(
         allow_none=True, metadata={"description": "Why it was suppressed or failed."}
     )
@@ -88,12 +106,71 @@ class PreferencesBody(Schema):
         QuietHours,
         allow_none=True,
         load_default=None,
-        metadata={"description": "Email and SMS wait until they end; null for none."},
+        metadata={
+            "description": "Email, SMS and work messengers wait until they end; null for none."
+        },
     )
 
 
 class PreferencesOut(PreferencesBody):
     recipient_id = fields.UUID()
+
+
+TOKEN = r"^[A-Za-z0-9_\-]{8,128}$"
+
+
+class Destination(Schema):
+    channel = fields.String(required=True, validate=validate.OneOf(MESSENGERS))
+    token = fields.String(
+        required=True,
+        load_only=True,
+        validate=validate.Regexp(TOKEN, error="Not a robot token."),
+        metadata={
+            "description": "The robot's token from its webhook address: WeCom's `key`, "
+            "DingTalk's `access_token`, Feishu's hook id (the last part of the path)."
+        },
+    )
+    secret = fields.String(
+        load_default=None,
+        allow_none=True,
+        load_only=True,
+        validate=validate.Length(min=8, max=256),
+        metadata={
+            "description": "The secret of the robot's signature check (DingTalk 加签, Feishu 签名"
+            "校验); WeCom robots have none."
+        },
+    )
+
+    @validates_schema(skip_on_field_errors=False)
+    def _wecom_unsigned(self, data, **kwargs):
+        if data.get("channel") == "wecom" and data.get("secret"):
+            raise ValidationError(WECOM_UNSIGNED, "secret")
+
+
+class ChannelsBody(Schema):
+    destinations = fields.List(
+        fields.Nested(Destination),
+        required=True,
+        validate=validate.Length(max=len(MESSENGERS)),
+        metadata={"description": "Every messenger destination of the recipient (replaced)."},
+    )
+
+    @validates_schema
+    def _one_each(self, data, **kwargs):
+        channels = [d["channel"] for d in data.get("destinations", [])]
+        if len(channels) != len(set(channels)):
+            raise ValidationError(ONE_EACH, "destinations")
+
+
+class DestinationOut(Schema):
+    channel = fields.String(metadata={"enum": list(MESSENGERS)})
+    signed = fields.Boolean(metadata={"description": "Whether messages to it are signed."})
+    updated_at = fields.AwareDateTime()
+
+
+class ChannelsOut(Schema):
+    recipient_id = fields.UUID()
+    destinations = fields.List(fields.Nested(DestinationOut))
 
 
 class SubscriptionBody(Schema):

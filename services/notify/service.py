@@ -1,7 +1,8 @@
 """notify: tells returnees, staff, organizations and district systems what happened.
 
-Email (SMTP), the in-app inbox, signed webhooks and SMS; one notification per event, recipient
-and channel, whatever the redeliveries. Each entrypoint calls one use case in `handlers`.
+Email (SMTP), the in-app inbox, signed webhooks, SMS through a mainland gateway and work
+messengers (WeCom, DingTalk, Feishu); one notification per event, recipient and channel,
+whatever the redeliveries. Each entrypoint calls one use case in `handlers`.
 """
 
 from prometheus_client import Gauge
@@ -15,6 +16,9 @@ from contracts import CATALOG
 from services.notify import handlers
 from services.notify.providers import Channels, Settings
 from services.notify.schemas import (
+    CHANNELS_RULES,
+    ChannelsBody,
+    ChannelsOut,
     NotificationOut,
     NotificationsQuery,
     PreferencesBody,
@@ -65,6 +69,7 @@ class NotifyService(Operable):
     on_accounts_event = _takes("accounts")
     on_consulting_event = _takes("consulting")
     on_matching_event = _takes("matching")
+    on_activities_event = _takes("activities")
 
     # --- loops ----------------------------------------------------------------------------------
 
@@ -74,10 +79,13 @@ class NotifyService(Operable):
 
     @loop(interval=REMINDER_INTERVAL)
     def remind(self):
-        """Queue the appointment reminders that have come due (the loop above sends them), and
+        """Queue the appointment and activity reminders that have come due (the loop above sends
+        them), and
         report the events waiting for their returnee (an alert when they wait long)."""
         with self.db.unit_of_work() as uow:
             reminded = handlers.remind_due(uow, self.settings)
+        with self.db.unit_of_work() as uow:
+            reminded += handlers.remind_activities_due(uow, self.settings)
         if reminded:
             self.wake_delivery()
         with self.db.unit_of_work() as uow:
@@ -111,6 +119,20 @@ class NotifyService(Operable):
     def put_preferences(self, request, recipient_id, body):
         with self.db.unit_of_work() as uow:
             return handlers.put_preferences(recipient_id, body, request.caller, uow)
+
+    @http("GET", "/recipients/<uuid:recipient_id>/channels", response=ChannelsOut(), auth=True,
+          summary="A staff member's or organization's work messengers (self or admin)")  # fmt: skip
+    def get_channels(self, request, recipient_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.get_channels(recipient_id, request.caller, uow)
+
+    @http("PUT", "/recipients/<uuid:recipient_id>/channels", body=ChannelsBody,
+          response=ChannelsOut(), auth=True, rules=CHANNELS_RULES,
+          summary="Replace a staff member's or organization's WeCom, DingTalk and Feishu robots "
+                  "(self or admin)")  # fmt: skip
+    def put_channels(self, request, recipient_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.put_channels(recipient_id, body, request.caller, uow)
 
     @http("POST", "/subscriptions", body=SubscriptionBody, response=SubscriptionOut(),
           status=201, roles=["admin"],

@@ -12,7 +12,12 @@ from services.notify.domain import Appointment, Preferences, Recipient
 NOTIFICATION_COLUMNS = (
     "id, recipient_id, channel, template, locale, address, subject, body, html, context, status,"
     " reason, event_id, event_type, digest_id, attempts, next_attempt_at, held_for_quiet_hours,"
-    " last_error, created_at, sent_at"
+    " last_error, created_at, sent_at, provider_ref, accepted_at"
+)
+# A recipient with the messengers it has a destination on.
+RECIPIENT = (
+    "SELECT r.*, ARRAY(SELECT d.channel FROM messenger_destinations d"
+    " WHERE d.recipient_id = r.id ORDER BY d.channel) AS messengers FROM recipients r"
 )
 
 
@@ -29,6 +34,7 @@ def recipient_from_row(row: dict | None) -> Recipient | None:
         role=row["role"],
         organization_id=str(row["organization_id"]) if row["organization_id"] else None,
         notifications_consent=row["notifications_consent"],
+        messengers=tuple(row.get("messengers") or ()),
     )
 
 
@@ -132,6 +138,8 @@ class NotifyStore:
         self.uow.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
         self.uow.execute("DELETE FROM appointments WHERE returnee_id = %s", (person,))
+        self.uow.execute("DELETE FROM activity_registrations WHERE person_id = %s", (person,))
+        self.uow.execute("DELETE FROM messenger_destinations WHERE recipient_id = %s", (person,))
         deleted = self.uow.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,))
         return deleted.rowcount
 
@@ -154,18 +162,18 @@ class NotifyStore:
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
             return None
-        row = self.uow.one("SELECT * FROM recipients WHERE id = %s", (str(recipient_id),))
+        row = self.uow.one(f"{RECIPIENT} WHERE r.id = %s", (str(recipient_id),))
         return recipient_from_row(row)
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]:
         if organization_id is None:
             rows = self.uow.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s ORDER BY name", (role,)
+                f"{RECIPIENT} WHERE r.kind = 'staff' AND r.role = %s ORDER BY r.name", (role,)
             )
         else:
             rows = self.uow.all(
-                "SELECT * FROM recipients WHERE kind = 'staff' AND role = %s"
-                " AND organization_id = %s ORDER BY name",
+                f"{RECIPIENT} WHERE r.kind = 'staff' AND r.role = %s"
+                " AND r.organization_id = %s ORDER BY r.name",
                 (role, str(organization_id)),
             )
         return [recipient_from_row(row) for row in rows]
@@ -314,6 +322,112 @@ class NotifyStore:
         """Appointments that ended more than `hours` ago are of no more use to anyone."""
         return self.uow.execute(
             "DELETE FROM appointments WHERE ends_at < now() - make_interval(secs => %s)",
+            (hours * 3600,),
+        ).rowcount
+
+    # --- activities, their registrations and reminders -----------------------------------------
+
+    def keep_activity(self, data: dict, remind_at: datetime | None) -> None:
+        """An activity as published (its summary in registration events says the same): a
+        redelivery, or a summary arriving after the publication, changes nothing."""
+        self.uow.execute(
+            "INSERT INTO activities (id, title, starts_at, ends_at, venue, remind_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (str(data["activity_id"]), json.dumps(data["title"], ensure_ascii=False),
+             data["starts_at"], data["ends_at"], json.dumps(data["venue"], ensure_ascii=False),
+             remind_at),
+        )  # fmt: skip
+
+    def cancel_activity(self, activity_id, at: datetime) -> None:
+        self.uow.execute(
+            "UPDATE activities SET cancelled_at = COALESCE(cancelled_at, %s) WHERE id = %s",
+            (at, str(activity_id)),
+        )
+
+    def activity(self, activity_id) -> dict | None:
+        return self.uow.one(
+            "SELECT id::text AS id, title, starts_at, ends_at, venue, remind_at, cancelled_at"
+            " FROM activities WHERE id = %s",
+            (str(activity_id),),
+        )
+
+    def keep_registration(self, registration_id, activity_id, person_id, status: str,
+                          at: datetime) -> None:  # fmt: skip
+        """A registration's status as events tell it; they may arrive out of order, so it only
+        moves forward: waitlisted, confirmed, cancelled."""
+        if self.is_erased(person_id):
+            return
+        self.uow.execute(
+            """
+            INSERT INTO activity_registrations (id, activity_id, person_id, status, confirmed_at)
+            VALUES (%(id)s, %(activity)s, %(person)s, %(status)s,
+                    CASE WHEN %(status)s = 'confirmed' THEN %(at)s::timestamptz END)
+            ON CONFLICT (id) DO UPDATE SET status = EXCLUDED.status,
+                confirmed_at = COALESCE(activity_registrations.confirmed_at, EXCLUDED.confirmed_at)
+            WHERE array_position(ARRAY['waitlisted', 'confirmed', 'cancelled'],
+                                 activity_registrations.status)
+                < array_position(ARRAY['waitlisted', 'confirmed', 'cancelled'], EXCLUDED.status)
+            """,
+            {"id": str(registration_id), "activity": str(activity_id), "person": str(person_id),
+             "status": status, "at": at},
+        )  # fmt: skip
+
+    def activity_registrants(self, activity_id) -> list[str]:
+        """Who holds a seat or waits for one."""
+        rows = self.uow.all(
+            "SELECT person_id::text AS person FROM activity_registrations"
+            " WHERE activity_id = %s AND status IN ('confirmed', 'waitlisted') ORDER BY id",
+            (str(activity_id),),
+        )
+        return [r["person"] for r in rows]
+
+    def confirmed_before(self, activity_id, at: datetime) -> list[dict]:
+        """The seats confirmed before `at` (those confirmed later were told just now)."""
+        return self.uow.all(
+            "SELECT id::text AS id, person_id::text AS person_id FROM activity_registrations"
+            " WHERE activity_id = %s AND status = 'confirmed' AND confirmed_at < %s ORDER BY id",
+            (str(activity_id), at),
+        )
+
+    def due_activity_reminders(self, limit: int) -> list[dict]:
+        """Activities whose reminders are due and not yet queued, locked against other replicas
+        until this transaction marks them reminded."""
+        return self.uow.all(
+            """
+            SELECT id::text AS id, title, starts_at, ends_at, venue, remind_at, cancelled_at
+            FROM activities
+            WHERE reminded_at IS NULL AND remind_at IS NOT NULL AND remind_at <= now()
+              AND cancelled_at IS NULL
+            ORDER BY remind_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            (limit,),
+        )
+
+    def mark_activity_reminded(self, activity_id, outcome: str) -> None:
+        self.uow.execute(
+            "UPDATE activities SET reminded_at = now(), reminder = %s WHERE id = %s",
+            (outcome, str(activity_id)),
+        )
+
+    def suppress_queued(self, event_ids: list[str], reason: str) -> None:
+        """Queued notifications of these events (or triggers) are not sent after all."""
+        self.uow.execute(
+            "UPDATE notifications SET status = 'suppressed', reason = %s"
+            " WHERE event_id = ANY(%s::uuid[]) AND status = 'queued'",
+            (reason, list(event_ids)),
+        )
+
+    def forget_past_activities(self, hours: float) -> int:
+        """Activities that ended more than `hours` ago, and their registrations."""
+        self.uow.execute(
+            "DELETE FROM activity_registrations WHERE activity_id IN (SELECT id FROM activities"
+            " WHERE ends_at < now() - make_interval(secs => %s))",
+            (hours * 3600,),
+        )
+        return self.uow.execute(
+            "DELETE FROM activities WHERE ends_at < now() - make_interval(secs => %s)",
             (hours * 3600,),
         ).rowcount
 
@@ -467,15 +581,63 @@ class NotifyStore:
         )
 
     def mark_sent(self, notification_id) -> list[dict]:
-        """Mark the queued notification and the digest members it carried sent; returns them."""
+        """Mark the queued (or accepted, on its receipt) notification and the digest members it
+        carried sent; returns them. An accepted one's attempt was counted when it was."""
         return self.uow.all(
             f"""
-            UPDATE notifications SET status = 'sent', sent_at = now(), attempts = attempts + 1,
+            UPDATE notifications SET status = 'sent', sent_at = now(),
+                attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END,
                 last_error = NULL, held_for_quiet_hours = false
-            WHERE (id = %s OR digest_id = %s) AND status = 'queued'
+            WHERE (id = %s OR digest_id = %s) AND status IN ('queued', 'accepted')
             RETURNING {NOTIFICATION_COLUMNS}
             """,
             (str(notification_id), str(notification_id)),
+        )
+
+    def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
+        """The gateway took it: not sent again, its receipt asked for in `check_in_seconds`."""
+        self.uow.execute(
+            "UPDATE notifications SET status = 'accepted', provider_ref = %s, accepted_at = now(),"
+            " attempts = attempts + 1, last_error = NULL, held_for_quiet_hours = false,"
+            " next_attempt_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND status = 'queued'",
+            (reference, check_in_seconds, str(notification_id)),
+        )
+
+    def mark_suppressed(self, notification_id, reason: str) -> None:
+        """Not sent, and never to be on this channel as it is: the row and its digest's."""
+        self.uow.execute(
+            "UPDATE notifications SET status = 'suppressed', reason = %s"
+            " WHERE (id = %s OR digest_id = %s) AND status = 'queued'",
+            (reason[:500], str(notification_id), str(notification_id)),
+        )
+
+    def due_receipts(self, limit: int) -> list[dict]:
+        """Accepted SMS whose receipt is due to be asked for, locked until commit."""
+        return self.uow.all(
+            f"""
+            SELECT {NOTIFICATION_COLUMNS} FROM notifications
+            WHERE status = 'accepted' AND next_attempt_at <= now()
+            ORDER BY next_attempt_at
+            LIMIT %s
+            FOR UPDATE SKIP LOCKED
+            """,
+            (limit,),
+        )
+
+    def await_receipt(self, notification_id, delay_seconds: float, note: str) -> None:
+        self.uow.execute(
+            "UPDATE notifications SET last_error = %s,"
+            " next_attempt_at = now() + make_interval(secs => %s)"
+            " WHERE id = %s AND status = 'accepted'",
+            (note[:2000], delay_seconds, str(notification_id)),
+        )
+
+    def defer(self, notification_id, until: datetime) -> None:
+        """Not yet: the destination's quota is spent until `until`."""
+        self.uow.execute(
+            "UPDATE notifications SET next_attempt_at = %s WHERE id = %s",
+            (until, str(notification_id)),
         )
 
     def mark_failed(self, notification_id, reason: str) -> None:
@@ -501,6 +663,57 @@ class NotifyStore:
             f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE id = %s",
             (str(notification_id),),
         )
+
+    # --- messenger destinations and provider quotas ---------------------------------------------
+
+    def save_destination(self, recipient_id, channel: str, token: str,
+                         secret: str | None) -> dict:  # fmt: skip
+        return self.uow.one(
+            """
+            INSERT INTO messenger_destinations (recipient_id, channel, token, secret)
+            VALUES (%s, %s, %s, %s)
+            ON CONFLICT (recipient_id, channel) DO UPDATE SET token = EXCLUDED.token,
+                secret = EXCLUDED.secret, updated_at = now()
+            RETURNING *
+            """,
+            (str(recipient_id), channel, token, secret),
+        )
+
+    def destination(self, recipient_id, channel: str) -> dict | None:
+        return self.uow.one(
+            "SELECT * FROM messenger_destinations WHERE recipient_id = %s AND channel = %s",
+            (str(recipient_id), channel),
+        )
+
+    def destinations_of(self, recipient_id) -> list[dict]:
+        return self.uow.all(
+            "SELECT * FROM messenger_destinations WHERE recipient_id = %s ORDER BY channel",
+            (str(recipient_id),),
+        )
+
+    def delete_destination(self, recipient_id, channel: str) -> bool:
+        deleted = self.uow.execute(
+            "DELETE FROM messenger_destinations WHERE recipient_id = %s AND channel = %s",
+            (str(recipient_id), channel),
+        )
+        return deleted.rowcount > 0
+
+    def recent_sends(self, key: str, seconds: float) -> list[datetime]:
+        """The sends to the destination in the last `seconds`, locked against other replicas'
+        claims until commit; older ones are forgotten."""
+        self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (key,))
+        self.uow.execute(
+            "DELETE FROM channel_sends WHERE key = %s"
+            " AND sent_at <= now() - make_interval(secs => %s)",
+            (key, seconds),
+        )
+        rows = self.uow.all(
+            "SELECT sent_at FROM channel_sends WHERE key = %s ORDER BY sent_at", (key,)
+        )
+        return [r["sent_at"] for r in rows]
+
+    def record_send(self, key: str) -> None:
+        self.uow.execute("INSERT INTO channel_sends (key, sent_at) VALUES (%s, now())", (key,))
 
     # --- webhook subscriptions ------------------------------------------------------------------
 

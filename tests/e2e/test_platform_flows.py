@@ -150,6 +150,105 @@ def test_intention_accepted_by_the_provider_is_counted(platform):
     assert statistics["accepted"] >= 1
 
 
+def test_an_exchange_session_from_invitation_to_its_report(platform):
+    """An advisor publishes an exchange session organized by the park; an invited returnee
+    registers and gets their code, the park's provider registers for the park; both are checked
+    in at the door; the park and the WRSA sign an agreement; the returnee expresses an
+    intention toward the park there, which the park accepts; the closing report counts it all."""
+    returnee, headers, _ = platform.register(industry="biotech")
+    rid = returnee["id"]
+    advisor = platform.token(ADVISORS[0], STAFF_PASSWORD)
+    provider = platform.token(PROVIDER, STAFF_PASSWORD)
+    park = jwt.decode(provider["Authorization"][7:], options={"verify_signature": False})["org"]
+    wrsa = str(uuid.uuid5(uuid.UUID("5b0f4c52-6a7e-4d0e-9a51-0d3c2f6f1a10"),
+                          "organization:wrsa-changning"))  # fmt: skip
+    starts = datetime.now(UTC) + timedelta(seconds=12)
+    published = platform.call(
+        "POST", "activities", "/activities", advisor,
+        json={
+            "kind": "exchange",
+            "title": {"zh-CN": "海归人才交流会", "en": "Returnee exchange session"},
+            "summary": {"zh-CN": "校友会与海归面对面", "en": "Alumni associations meet returnees"},
+            "starts_at": starts.isoformat(),
+            "ends_at": (starts + timedelta(hours=3)).isoformat(),
+            "venue": {"name": "Changning Returnee Service Station", "address": "Changning"},
+            "capacity": 40,
+            "organizer_ids": [park],
+            "audience": {"industries": ["biotech"]},
+        },
+    )  # fmt: skip
+    assert published.status_code == 201, published.text
+    activity = published.json()["id"]
+    path = f"/activities/{activity}"
+    wait_until(
+        lambda: "activity_invitation" in templates(platform, rid, headers),
+        30, 0.2, "the returnee invited",
+    )  # fmt: skip
+
+    mine = platform.call("POST", "activities", f"{path}/registrations", headers)
+    assert mine.status_code == 201 and mine.json()["status"] == "confirmed", mine.text
+    code = mine.json()["check_in_code"]
+    theirs = platform.call("POST", "activities", f"{path}/registrations", provider)
+    assert theirs.status_code == 201, theirs.text
+    confirmation = wait_until(
+        lambda: next((n for n in notifications(platform, rid, headers)
+                      if n["template"] == "registration_confirmed" and n["channel"] == "in_app"),
+                     None),
+        30, 0.2, "the confirmation with the code",
+    )  # fmt: skip
+    assert code in confirmation["body"]
+
+    wait_until(lambda: datetime.now(UTC) > starts, 20, 0.2, "the session begins")
+    door = f"{path}/check-ins"
+    first = platform.call("POST", "activities", door, advisor, json={"code": code}).json()
+    assert first["already_checked_in"] is False and first["name"] == returnee["name"]
+    again = platform.call("POST", "activities", door, advisor, json={"code": code}).json()
+    assert again["already_checked_in"] is True
+    assert (
+        platform.call("POST", "activities", door, advisor, json={"code": "NOPE"}).status_code == 404
+    )
+    platform.call(
+        "POST", "activities", door, advisor, json={"code": theirs.json()["check_in_code"]}
+    )
+
+    signed = platform.call(
+        "POST", "activities", f"{path}/agreements", advisor,
+        json={"title": "Cooperation agreement", "signed_on": starts.date().isoformat(),
+              "parties": [{"organization_id": park}, {"organization_id": wrsa}]},
+    )  # fmt: skip
+    assert signed.status_code == 201, signed.text
+
+    def expressed():  # once matching has learnt of the attendance
+        response = platform.call(
+            "POST", "matching", "/intentions", headers,
+            json={"organization_id": park, "activity_id": activity, "message": "会上聊得很好"},
+        )  # fmt: skip
+        return response if response.status_code == 201 else None
+
+    intention = wait_until(expressed, 30, 0.3, "an intention at the session").json()
+    assert intention["resource_id"] is None and intention["activity_id"] == activity
+    accepted = platform.call(
+        "POST", "matching", f"/intentions/{intention['intention_id']}/accept", provider, json={}
+    )
+    assert accepted.status_code == 200, accepted.text
+
+    def counted():
+        report = platform.call("GET", "activities", f"{path}/report", advisor).json()
+        return report if report["intentions"]["accepted"] == 1 else None
+
+    wait_until(counted, 30, 0.2, "the intention in the activity's report")
+    closed = platform.call("POST", "activities", f"{path}/close", advisor, json={})
+    assert closed.status_code == 200, closed.text
+    report = closed.json()
+    assert (report["registered"], report["attended"], report["attendance_rate"]) == (2, 2, 1.0)
+    assert report["organizations"] == [{"organization_id": park, "name": "Linkong Economic Park"}]
+    assert (report["agreements"], report["intentions"]["total"]) == (1, 1)
+    wait_until(
+        lambda: "intention_update" in templates(platform, rid, headers),
+        30, 0.2, "the returnee told of the acceptance",
+    )  # fmt: skip
+
+
 def test_consultation_answered_by_an_advisor(platform):
     returnee, headers, _ = platform.register()
     rid = returnee["id"]
@@ -204,7 +303,12 @@ def test_consultation_answered_by_an_advisor(platform):
 # hold only their id (accounts' and matching's `erasures`, notify's `erased_recipients`), as does
 # the `returnee.erased` event in accounts' outbox. Inbox records hold event ids only.
 
-TOMBSTONES = {("accounts", "erasures"), ("matching", "erasures"), ("notify", "erased_recipients")}
+TOMBSTONES = {
+    ("accounts", "erasures"),
+    ("matching", "erasures"),
+    ("notify", "erased_recipients"),
+    ("activities", "erasures"),
+}
 
 
 def _text(value) -> str:
@@ -415,6 +519,8 @@ def test_the_erasure_scan_sees_the_person_where_each_service_keeps_them(platform
         ("notify", "recipients", "phone"),
         ("notify", "notifications", "name"),
         ("notify", "appointments", "id"),
+        ("activities", "returnees", "name"),  # the name the door sees at check-in
+        ("activities", "invitations", "id"),  # to the seeded exchange session, open to all
     } <= seen, sorted(seen)
 
 

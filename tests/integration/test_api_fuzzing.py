@@ -12,7 +12,7 @@ field compared with another or with today, a reference that must exist) answers 
 one with 422, and for those operations 422 is an expected answer to schema-valid data.
 
 Bounded and derandomized (fixed seed, no example database, one worker), so CI sends the same
-cases every time, within about two minutes for the ten runs on two cores (the coverage phase,
+cases every time, within about two minutes for the twelve runs on two cores (the coverage phase,
 the longest, covers each request body schema once).
 """
 
@@ -29,6 +29,8 @@ from chassis.pool import ConnectionPool
 from contracts.examples import EXAMPLES
 from services.accounts.seed import seed as seed_accounts
 from services.accounts.service import AccountsService
+from services.activities.seed import seed as seed_activities
+from services.activities.service import ActivitiesService
 from services.consulting.seed import seed as seed_consulting
 from services.consulting.service import ConsultingService
 from services.insights.service import InsightsService
@@ -44,6 +46,7 @@ SERVICES = {
     "matching": (MatchingService, seed_matching),
     "notify": (NotifyService, seed_notify),
     "insights": (InsightsService, lambda pool: []),  # no reference data
+    "activities": (ActivitiesService, seed_activities),
 }
 ROLES = ("admin", "returnee")
 

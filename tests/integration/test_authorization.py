@@ -12,6 +12,7 @@ import requests
 from chassis.auth import ROLES
 from chassis.openapi import routes
 from services.accounts.service import AccountsService
+from services.activities.service import ActivitiesService
 from services.consulting.service import ConsultingService
 from services.insights.service import InsightsService
 from services.matching.service import MatchingService
@@ -24,6 +25,7 @@ SERVICES = {
     "matching": MatchingService,
     "notify": NotifyService,
     "insights": InsightsService,
+    "activities": ActivitiesService,
 }
 _PARAMETER = re.compile(r"<(?:[a-z]+:)?([a-zA-Z_][a-zA-Z0-9_]*)>")
 

@@ -11,7 +11,7 @@ import requests
 from chassis.pool import ConnectionPool
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
-from services.matching.seed import ICBC, LINKONG_PARK, RESOURCES, seed, seed_id
+from services.matching.seed import ICBC, LINKONG_PARK, ORGANIZATIONS, RESOURCES, seed, seed_id
 from services.matching.service import MatchingService
 from tests.support import publish_events, query, service_url, wait_until
 
@@ -165,7 +165,7 @@ def test_catalog_is_managed_by_the_owning_provider_or_an_admin(matching, token_f
 def test_registration_proposes_the_seeded_resources_that_fit(matching, token_for, spy):
     pool = ConnectionPool(matching.db, 2)
     try:
-        assert seed(pool) == {"organizations": 10, "resources": len(RESOURCES)}
+        assert seed(pool) == {"organizations": len(ORGANIZATIONS), "resources": len(RESOURCES)}
         assert seed(pool) == {"organizations": 0, "resources": 0}  # idempotent
     finally:
         pool.clear()

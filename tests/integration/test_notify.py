@@ -34,6 +34,7 @@ from deploy.mail_sink import SmtpSink
 from services.notify.channels import Mail, SmtpMailer, SmtpSettings
 from services.notify.domain import TEMPLATES, DeliveryOutcome
 from services.notify.service import NotifyService
+from tests.integration.providers import gateway_settings, platform_gateway
 from tests.support import publish_events, query, service_url, wait_until
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -152,8 +153,16 @@ def receiver():
 
 
 @pytest.fixture
-def start_notify(container_factory, config_for, sink):
-    """Start notify delivering to the sink; returns (base url, database url)."""
+def gateway():
+    """An SMS gateway speaking Alibaba Cloud SMS's protocol (tests/integration/providers.py)."""
+    server = platform_gateway()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_notify(container_factory, config_for, sink, gateway):
+    """Start notify delivering to the sink and the gateway; returns (base url, database url)."""
 
     def start(**overrides):
         settings = {
@@ -161,6 +170,8 @@ def start_notify(container_factory, config_for, sink):
             "SMTP_PORT": sink.port,
             "DELIVERY_BASE_DELAY_SECONDS": 0.2,
             "DIGEST_WINDOW_SECONDS": 0,
+            # A confirmation and its reminder within seconds: no quota of ours between them.
+            **gateway_settings(gateway, SMS_RATE_LIMITS=""),
             **overrides,
         }
         config = config_for("notify", **settings)
@@ -293,8 +304,15 @@ TEMPLATE_EVENTS = [
     "intention.expressed",
     "intention.accepted",
     "intention.declined",
+    "application.submitted",
+    "application.awarded",
     "appointment.booked",
     "appointment.cancelled",
+    "application.submitted",
+    "application.approved",
+    "application.rejected",
+    "application.awarded",
+    "application.withdrawn",
 ]
 
 
@@ -302,7 +320,7 @@ TEMPLATE_EVENTS = [
 def test_every_template_reaches_a_strict_smtp_server_whole(start_notify, sink, amqp_uri, locale):
     # aiosmtpd refuses bare LF and lines over 998 octets, as Postfix 3.9 does: every email of
     # every template, to names as long as the contract allows, must pass and read back as sent.
-    _, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1)
+    _, database_url = start_notify(APPOINTMENT_REMINDER_HOURS=1, ACTIVITY_REMINDER_HOURS=1)
     filler = ("长宁区海归创业服务站" if locale == "zh-CN" else "Changning-Returnee-Station-") * 30
     people = [
         ("returnee.registered", RETURNEE, {"locale": locale, "name": filler[:100]}),
@@ -330,6 +348,10 @@ def test_every_template_reaches_a_strict_smtp_server_whole(start_notify, sink, a
         ]
         + [booking(RETURNEE, lead_seconds=1)],
     )
+    *registrations, cancellation = activity_events(lead_seconds=1)
+    publish_events(amqp_uri, registrations)
+    handled(database_url, *registrations)  # so the cancellation finds who registered
+    publish_events(amqp_uri, [cancellation])
 
     def emails():
         found = query(
@@ -827,15 +849,15 @@ def test_topics_are_seeded_idempotently_and_listed_in_the_callers_language(start
     base_url, database_url = start_notify()
     pool = ConnectionPool(database_url, 1)
     try:
-        assert seed(pool) == seed(pool) == 8
+        assert seed(pool) == seed(pool) == 14
     finally:
         pool.clear()
-    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 8
+    assert query(database_url, "SELECT count(*) AS n FROM topics")[0]["n"] == 14
     en = requests.get(f"{base_url}/topics").json()
     zh = requests.get(f"{base_url}/topics", headers={"Accept-Language": "zh-CN"}).json()
     assert [t["name"] for t in en] == [t["name"] for t in zh]
     assert en[1]["label"] == "New matches" and zh[1]["label"] == "新匹配资源"
-    assert en[-1]["channels"] == ["email", "in_app", "sms"]
+    assert en[-1]["channels"] == ["email"]  # the organizers' digest of registrations
 
 
 # --- appointment reminders ----------------------------------------------------------------------
@@ -874,9 +896,46 @@ def reminders(database_url, appointment_id=None):
     return query(database_url, sql + " ORDER BY 1, channel", params)
 
 
+def activity_events(lead_seconds: float) -> list:
+    """Events that make every activity template (with ACTIVITY_REMINDER_HOURS=1): an invitation
+    and a confirmation for an activity whose reminder comes due in `lead_seconds` (organized by
+    ICBC, whose provider hears of the registration), a promotion from the waitlist for another
+    activity, and that one's cancellation (last: it needs the registration taken in)."""
+    starts = datetime.now(UTC) + timedelta(hours=1, seconds=lead_seconds)
+    summary = {
+        **example("registration.confirmed").data["activity"],
+        "starts_at": starts.isoformat(),
+        "ends_at": (starts + timedelta(hours=3)).isoformat(),
+        "organizer_ids": [ICBC],
+    }
+    reminded, cancelled = str(uuid.uuid4()), str(uuid.uuid4())
+
+    def confirmed(activity_id, **changes):
+        data = {**example("registration.confirmed").data, "activity_id": activity_id,
+                "registration_id": str(uuid.uuid4()), "activity": summary, **changes}  # fmt: skip
+        return event("activities", "registration.confirmed", data["registration_id"], **data)
+
+    invitation = {"activity_id": reminded, "returnee_id": RETURNEE, "activity": summary}
+    return [
+        event("activities", "invitation.issued", RETURNEE, **invitation),
+        confirmed(reminded),
+        confirmed(cancelled, promoted=True),
+        event(
+            "activities",
+            "activity.cancelled",
+            cancelled,
+            activity_id=cancelled,
+            cancelled_by="advisor",
+        ),  # fmt: skip
+    ]
+
+
 def all_settled(found):
-    """The rows when none is queued any more, else None (to wait on)."""
-    return found if found and all(r["status"] != "queued" for r in found) else None
+    """The rows when none is queued (or, an SMS, waiting for its receipt) any more, else None
+    (to wait on)."""
+    return (
+        found if found and all(r["status"] not in ("queued", "accepted") for r in found) else None
+    )
 
 
 def reminder_mails(sink):

@@ -33,6 +33,11 @@ IDS = [f"{t.type}.v{t.version}" for t in EVENT_TYPES]
 
 
 def test_the_catalog_has_every_event_type_of_the_platform():
+    assert {(t.producer, t.type, t.version) for t in EVENT_TYPES if t.version > 1} == {
+        ("matching", "intention.expressed", 2),
+        ("matching", "intention.accepted", 2),
+        ("matching", "intention.declined", 2),
+    }
     assert {(t.producer, t.type) for t in EVENT_TYPES} == {
         ("accounts", "returnee.registered"),
         ("accounts", "returnee.updated"),
@@ -63,6 +68,15 @@ def test_the_catalog_has_every_event_type_of_the_platform():
         ("matching", "intention.expressed"),
         ("matching", "intention.accepted"),
         ("matching", "intention.declined"),
+        ("activities", "activity.published"),
+        ("activities", "activity.cancelled"),
+        ("activities", "activity.closed"),
+        ("activities", "invitation.issued"),
+        ("activities", "registration.confirmed"),
+        ("activities", "registration.waitlisted"),
+        ("activities", "registration.cancelled"),
+        ("activities", "attendance.recorded"),
+        ("activities", "agreement.signed"),
         ("notify", "notification.sent"),
         ("notify", "notification.failed"),
         ("notify", "subscription.disabled"),
@@ -273,13 +287,31 @@ def test_the_asyncapi_document_is_structurally_valid(asyncapi):
         assert binding["is"] == "routingKey"
         assert binding["exchange"]["name"] == f"{event_type.producer}.events"
         assert binding["exchange"]["type"] == "topic" and binding["exchange"]["durable"] is True
-        message = channel["subscribe"]["message"]
+        message = _message_of(channel, event_type)
         payload = message["payload"]
         assert payload["properties"]["data"] == data_schema(event_type)
         assert payload["properties"]["type"]["const"] == event_type.type
         assert message["x-dataschema"] == dataschema(event_type.type, event_type.version)
         assert message["x-producer"] == event_type.producer
         assert message["summary"] == event_type.emitted_when
+
+
+def _message_of(channel: dict, event_type) -> dict:
+    """The channel's message of this version: versions of a type share a channel (one routing
+    key), each its own message."""
+    message = channel["subscribe"]["message"]
+    messages = message.get("oneOf", [message])
+    wanted = f"{event_type.type}.v{event_type.version}"
+    return next(m for m in messages if m["messageId"] == wanted)
+
+
+def test_versions_of_a_type_share_its_channel_each_with_its_message(asyncapi):
+    channel = asyncapi["channels"]["intention.accepted"]
+
+    messages = channel["subscribe"]["message"]["oneOf"]
+
+    assert [m["messageId"] for m in messages] == ["intention.accepted.v1", "intention.accepted.v2"]
+    assert channel["bindings"]["amqp"]["exchange"]["name"] == "matching.events"
 
 
 @pytest.fixture(scope="module")
@@ -289,12 +321,14 @@ def asyncapi() -> dict:
 
 @pytest.mark.parametrize("event_type", EVENT_TYPES, ids=IDS)
 def test_the_documented_example_is_a_valid_event(event_type, asyncapi):
-    message = asyncapi["channels"][event_type.type]["subscribe"]["message"]
+    message = _message_of(asyncapi["channels"][event_type.type], event_type)
     body = json.dumps(message["examples"][0]["payload"])
 
     received = CATALOG.check(Event.from_json(body))
 
-    assert received.data == event_type.schema().load(example(event_type.type).data)
+    assert received.data == event_type.schema().load(
+        example(event_type.type, event_type.version).data
+    )
 
 
 def _properties(schema: dict, path: str = ""):

@@ -55,6 +55,8 @@ def test_the_figures_table_lines_up_chinese_labels_and_says_what_is_not_counted(
         "matches_proposed": 7, "intentions": {"expressed": 2, "accepted": 1, "declined": 0},
         "consultations": {"requested": 1, "answered": 1, "first_response_within_sla_pct": None},
         "appointments": {"booked": 0}, "by_industry": {"biotech": 2, "ai": 1},
+        "applications": {"submitted": 2, "awarded": 1, "awarded_amount_cny": 100000},
+        "activities": {"held": 1, "registrations": 4, "attended": 3}, "agreements_signed": 1,
         "counted_from": {"accounts": "2026-12-01T02:00:00+00:00", "activities": None},
         "complete": False,
     }  # fmt: skip
@@ -62,10 +64,12 @@ def test_the_figures_table_lines_up_chinese_labels_and_says_what_is_not_counted(
     assert lines[0] == (
         "2026-11-02 – 2026-12-01 (Asia/Shanghai days), counted from 2026-12-01 10:00"
     )
-    rows = lines[1:9]
+    rows = lines[1:13]
     assert len({_columns(line) for line in rows}) == 1  # one column edge for every row
     assert rows[2].endswith(" 3") and rows[4].endswith("2 / 1") and rows[6].endswith("—")
-    assert lines[9].endswith("biotech 2, ai 1") and "not counted" in lines[10]
+    assert rows[8].endswith("2 / 1") and rows[9].endswith("100,000")
+    assert rows[10].endswith("1 / 3") and rows[11].endswith(" 1")
+    assert lines[13].endswith("biotech 2, ai 1") and "incomplete" in lines[14]
 
 
 def test_the_funnel_counts_each_returnee_once_per_stage_from_events_in_any_order():

@@ -12,7 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from contracts import CATALOG
-from contracts.examples import ADVISOR, APPOINTMENT, ICBC, PROVIDER, RETURNEE, example
+from contracts.examples import (
+    ADVISOR,
+    APPOINTMENT,
+    ICBC,
+    PROVIDER,
+    RETURNEE,
+    example,
+    example_event,
+)
 from contracts.schemas.notify import EVENT_TYPE_PATTERN
 from services.notify.channels import SmtpMailer, SmtpSettings
 from services.notify.domain import (
@@ -22,6 +30,7 @@ from services.notify.domain import (
     Preferences,
     Recipient,
     RetryPolicy,
+    activity_reminder,
     decide,
     merge_matches,
     plan,
@@ -67,6 +76,14 @@ class FakeDirectory:
                 "en": "Start-up Support",
             }
         }
+
+    def activity(self, activity_id):
+        """Every activity is the example's exchange session."""
+        published = CATALOG.check(example_event(CATALOG.get("activity.published"))).data
+        return {**published, "id": str(activity_id)}
+
+    def activity_registrants(self, activity_id):
+        return [RETURNEE]
 
 
 LI_WEI = Recipient(RETURNEE, "returnee", "李伟", "li.wei@example.com", "+86 138 0013 8000")
@@ -385,6 +402,13 @@ EXAMPLE_FOR = {
     "appointment_confirmation": ["appointment.booked", "appointment.cancelled"],
     # Not planned from an event: the reminder timer makes it from the booked appointment.
     "appointment_reminder": ["appointment.booked"],
+    "activity_invitation": ["invitation.issued"],
+    "registration_confirmed": ["registration.confirmed"],
+    "waitlist_promoted": ["registration.confirmed"],  # promoted: true
+    # Not planned from an event: the reminder timer makes it from the activity kept.
+    "activity_reminder": ["activity.published"],
+    "activity_cancelled": ["activity.cancelled"],
+    "activity_registrations": ["registration.confirmed", "registration.waitlisted"],
     "application_update": [
         "application.submitted",
         "application.approved",
@@ -405,7 +429,15 @@ def intents_for(template):
         if template == "appointment_reminder":
             yield reminder(booked(event.data), LI_WEI)
             continue
-        yield from plan(event.type, event.data, DIRECTORY)
+        if template == "activity_reminder":
+            yield activity_reminder({**event.data, "id": event.data["activity_id"]}, LI_WEI)
+            continue
+        data = event.data
+        if template == "waitlist_promoted":
+            data = {**data, "promoted": True}
+        if template == "activity_registrations":  # organized by the provider's organization
+            data = {**data, "activity": {**data["activity"], "organizer_ids": [ICBC]}}
+        yield from (i for i in plan(event.type, data, DIRECTORY) if i.template == template)
 
 
 @pytest.mark.parametrize("locale", ["zh-CN", "en"])

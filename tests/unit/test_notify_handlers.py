@@ -4,15 +4,17 @@ real database, broker, SMTP server and HTTP receiver in tests/integration/test_n
 
 import dataclasses
 import inspect
+import json
 import uuid
 from datetime import datetime, timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.uow import MemoryDatabase
-from chassis.web import Forbidden, NotFound
+from chassis.web import Conflict, Forbidden, NotFound
 from contracts import CATALOG, Event
 from contracts.examples import (
     ADVISOR,
@@ -31,9 +33,22 @@ from services.notify.settings import DECLARED, NotifySettings
 from services.notify.store import NotifyStore
 
 NOW = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
+# A gateway with a text registered for every SMS, as production has them.
+SMS_GATEWAY = {
+    "SMS_GATEWAY": "aliyun",
+    "ALIYUN_SMS_ACCESS_KEY_ID": "LTAI5tTestKeyId",
+    "ALIYUN_SMS_ACCESS_KEY_SECRET": "test-secret",
+    "ALIYUN_SMS_SIGN_NAME": "长宁海归服务",
+    "ALIYUN_SMS_TEMPLATES": json.dumps({
+        "appointment_booked": {"zh-CN": "SMS_1001", "en": "SMS_1002"},
+        "appointment_cancelled": {"zh-CN": "SMS_1003"},
+        "appointment_reminder": {"zh-CN": "SMS_1005", "en": "SMS_1006"},
+    }),
+}  # fmt: skip
 SETTINGS = NotifySettings.load(
-    {**DECLARED, "DIGEST_WINDOW_SECONDS": "0", "DELIVERY_BASE_DELAY_SECONDS": "5"}
+    {**DECLARED, **SMS_GATEWAY, "DIGEST_WINDOW_SECONDS": "0", "DELIVERY_BASE_DELAY_SECONDS": "5"}
 )
+NO_GATEWAY = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0"})
 ADMIN = Caller(str(uuid.uuid4()), "admin")
 LI_WEI = Caller(RETURNEE, "returnee")
 
@@ -98,11 +113,12 @@ def test_the_memory_store_has_the_sql_stores_methods_with_the_same_parameters():
 
 
 def test_the_routing_table_takes_every_event_notify_subscribes_to():
-    consumed = {t.type for p in ("accounts", "consulting", "matching")
+    consumed = {t.type for p in ("accounts", "consulting", "matching", "activities")
                 for t in CATALOG.produced_by(p)}  # fmt: skip
     assert set(handlers.EVENT_HANDLERS) == consumed
     announcing = {handlers.take_returnee, handlers.take_booking, handlers.take_cancellation,
-                  handlers.announce_event}  # fmt: skip
+                  handlers.announce_event, handlers.take_invitation, handlers.take_registration,
+                  handlers.take_activity_cancellation}  # fmt: skip
     for event_type in PLANS:
         assert handlers.EVENT_HANDLERS[event_type] in announcing, event_type
 
@@ -401,10 +417,16 @@ def test_subscribed_events_are_forwarded_as_their_producer_published_them(db):
 class Outlets:
     """The channels' seam: scripted outcomes per channel, and what was sent."""
 
-    def __init__(self, settings=SETTINGS, **outcomes):
+    def __init__(self, settings=SETTINGS, receipts=(), **outcomes):
         self.settings = settings
         self.outcomes = outcomes
         self.sent: list[tuple[dict, dict | None]] = []
+        self.receipts = list(receipts)  # answered in turn, the last one over and over
+        self.asked: list[str] = []
+
+    def receipt(self, row):
+        self.asked.append(row["id"])
+        return self.receipts.pop(0) if len(self.receipts) > 1 else self.receipts[0]
 
     def send(self, row, subscription=None):
         self.sent.append((row, subscription))
@@ -574,13 +596,13 @@ def test_staff_read_their_own_inbox(db):
 
 def test_topics_are_listed_in_the_callers_language(db):
     with db.unit_of_work() as uow:
-        assert uow.store.keep_topics(TOPICS) == 8
+        assert uow.store.keep_topics(TOPICS) == 14
         uow.store.keep_topics(TOPICS)  # idempotent
     with db.unit_of_work() as uow:
         en, zh = handlers.list_topics("en", uow), handlers.list_topics("zh-CN", uow)
     assert [t["name"] for t in en] == [t["name"] for t in zh] == [t[0] for t in TOPICS]
     assert en[1]["label"] == "New matches" and zh[1]["label"] == "新匹配资源"
-    assert en[-1]["channels"] == ["email", "in_app", "sms"]
+    assert en[-1]["channels"] == ["email"]  # the organizers' digest of registrations
 
 
 def test_preferences_are_read_and_replaced_by_their_owner_or_an_admin(db):
@@ -616,3 +638,274 @@ def test_subscriptions_are_listed_and_deleted_once(db, clock):
         with pytest.raises(NotFound) as missing:
             handlers.delete_subscription(first["id"], uow)
     assert missing.value.message_in("zh-CN") == "订阅不存在。"
+
+
+# --- SMS through a gateway, work messengers, provider quotas -----------------------------------
+
+
+def counted(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, {"service": "notify", **labels}) or 0.0
+
+
+def test_without_an_sms_gateway_an_sms_is_suppressed_and_counted_never_sent(db):
+    before = counted("notify_unconfigured_suppressed_total", channel="sms")
+    registered(db, settings=NO_GATEWAY)
+    booked = received("appointment.booked")
+    assert db.handle(handlers.take_booking, booked, settings=NO_GATEWAY) == 1  # the email
+    [sms] = rows(db, event_id=booked.id, channel="sms")
+    assert (sms["status"], sms["reason"]) == ("suppressed", "no SMS gateway configured")
+    assert counted("notify_unconfigured_suppressed_total", channel="sms") == before + 1
+    outlets = Outlets(NO_GATEWAY)
+    handlers.deliver_due(db, outlets)
+    assert [row["channel"] for row, _ in outlets.sent] == ["email", "email"]
+    assert "sms" not in [e.data["channel"] for e in db.published("notification.sent")]
+
+    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": "sms", "limit": 50}
+    with db.unit_of_work() as uow:  # what the person (and an admin) see in the API
+        [seen] = handlers.list_notifications(query, LI_WEI, uow)
+    assert (seen["status"], seen["reason"]) == ("suppressed", "no SMS gateway configured")
+
+
+def test_an_sms_with_no_text_registered_for_it_is_suppressed_saying_which(db):
+    registered(db, locale="en", name="Li Wei")
+    cancelled = received("appointment.cancelled")
+    db.handle(handlers.take_cancellation, cancelled, settings=SETTINGS)
+    [sms] = rows(db, event_id=cancelled.id, channel="sms")
+    # No English text is registered, but a Chinese one is: better read in Chinese than not.
+    assert sms["status"] == "queued" and sms["body"].startswith("您在长宁区海归创业服务站")
+    bare = dataclasses.replace(SETTINGS, aliyun_sms=dataclasses.replace(
+        SETTINGS.aliyun_sms, templates={}))  # fmt: skip
+    booked = received("appointment.booked")
+    db.handle(handlers.take_booking, booked, settings=bare)
+    [sms] = rows(db, event_id=booked.id, channel="sms")
+    assert (sms["status"], sms["reason"]) == (
+        "suppressed", "no SMS template registered for appointment_booked"
+    )  # fmt: skip
+
+
+def test_an_sms_body_is_the_registered_text_filled_in(db):
+    registered(db)
+    booked = received("appointment.booked")
+    db.handle(handlers.take_booking, booked, settings=SETTINGS)
+    [sms] = rows(db, event_id=booked.id, channel="sms")
+    assert sms["body"] == (
+        "您在长宁区海归创业服务站的预约已确认：2026-12-03 14:00-14:30，地点："
+        "Changning Returnee Entrepreneur Se…。如不能到场，请登录平台取消。"  # 35 at most
+    )
+
+
+def test_an_accepted_sms_waits_for_its_receipt_which_reports_it_sent_or_failed(db, clock):
+    registered(db)
+    take(db, "appointment.booked")
+    accepted = DeliveryOutcome(False, accepted="900619746336^0")
+    pending = DeliveryOutcome(False, transient=True, error="no delivery receipt yet")
+    outlets = Outlets(sms=accepted, receipts=[pending])
+    handlers.deliver_due(db, outlets)
+    [sms] = rows(db, channel="sms")
+    assert (sms["status"], sms["provider_ref"], sms["attempts"]) == (
+        "accepted",
+        "900619746336^0",
+        1,
+    )
+    assert sms["accepted_at"] == NOW and sms["next_attempt_at"] == NOW + timedelta(seconds=10)
+    assert "sms" not in [e.data["channel"] for e in db.published("notification.sent")]
+
+    clock.advance(seconds=10)
+    handlers.deliver_due(db, outlets)  # asked: no receipt yet, asked again later
+    assert outlets.asked == [sms["id"]]
+    [sms] = rows(db, channel="sms")
+    assert sms["status"] == "accepted" and sms["next_attempt_at"] == clock.at + timedelta(
+        seconds=10
+    )
+    assert handlers.deliver_due(db, outlets) == 0 and len(outlets.asked) == 1  # not due yet
+
+    clock.advance(seconds=10)
+    outlets.receipts = [DeliveryOutcome(True)]
+    handlers.deliver_due(db, outlets)
+    [sms] = rows(db, channel="sms")
+    assert sms["status"] == "sent" and sms["attempts"] == 1 and sms["sent_at"] == clock.at
+    [report] = [e for e in db.published("notification.sent") if e.data["channel"] == "sms"]
+    assert report.subject == sms["id"]
+    handlers.deliver_due(db, outlets)
+    assert len(outlets.asked) == 2  # never asked again, never sent again
+    assert [row["channel"] for row, _ in outlets.sent].count("sms") == 1
+
+
+def test_an_sms_the_carrier_did_not_deliver_or_that_never_got_a_receipt_fails(db, clock):
+    before = counted("notify_provider_refusals_total", channel="sms", code="MOBILE_NOT_ON_SERVICE")
+    registered(db)
+    take(db, "appointment.booked")
+    undelivered = DeliveryOutcome(False, error="SMS not delivered: MOBILE_NOT_ON_SERVICE",
+                                  details={"code": "MOBILE_NOT_ON_SERVICE"})  # fmt: skip
+    outlets = Outlets(sms=DeliveryOutcome(False, accepted="1^0"), receipts=[undelivered])
+    handlers.deliver_due(db, outlets)
+    clock.advance(seconds=10)
+    handlers.deliver_due(db, outlets)
+    [sms] = rows(db, channel="sms")
+    assert (sms["status"], sms["reason"]) == ("failed", "SMS not delivered: MOBILE_NOT_ON_SERVICE")
+    [failed] = db.published("notification.failed")
+    assert failed.data["channel"] == "sms" and failed.data["reason"] == sms["reason"]
+    assert counted("notify_provider_refusals_total", channel="sms",
+                   code="MOBILE_NOT_ON_SERVICE") == before + 1  # fmt: skip
+
+    patient = dataclasses.replace(SETTINGS, sms_receipt_timeout=60.0)
+    take(db, "appointment.booked", appointment_id=str(uuid.uuid4()))
+    clock.advance(seconds=61)  # past the quota of one a minute per number
+    silent = DeliveryOutcome(False, transient=True, error="no delivery receipt yet")
+    outlets = Outlets(patient, sms=DeliveryOutcome(False, accepted="2^0"), receipts=[silent])
+    for _ in range(12):
+        handlers.deliver_due(db, outlets)
+        clock.advance(seconds=10)
+    [late] = rows(db, channel="sms", provider_ref="2^0")
+    assert late["status"] == "failed"
+    assert late["reason"] == "no delivery receipt within 60 s (no delivery receipt yet)"
+
+
+def test_an_sms_found_unconfigured_when_sent_is_suppressed_not_failed(db):
+    registered(db)
+    take(db, "appointment.booked")
+    unconfigured = DeliveryOutcome(False, suppressed="no SMS gateway configured")
+    handlers.deliver_due(db, Outlets(sms=unconfigured))
+    [sms] = rows(db, channel="sms")
+    assert (sms["status"], sms["reason"]) == ("suppressed", "no SMS gateway configured")
+    assert db.published("notification.failed") == []
+
+
+def test_a_numbers_quota_puts_further_sms_off_until_it_allows(db, clock):
+    before = counted("notify_rate_deferred_total", channel="sms")
+    registered(db)
+    take(db, "appointment.booked")
+    take(db, "appointment.cancelled")  # a second SMS to the same number within the minute
+    outlets = Outlets()
+    handlers.deliver_due(db, outlets)
+    assert [row["channel"] for row, _ in outlets.sent].count("sms") == 1
+    [waiting] = rows(db, channel="sms", status="queued")
+    assert waiting["next_attempt_at"] == NOW + timedelta(seconds=60)
+    assert counted("notify_rate_deferred_total", channel="sms") == before + 1
+    clock.advance(seconds=60)
+    handlers.deliver_due(db, outlets)
+    assert {n["status"] for n in rows(db, channel="sms")} == {"sent"}
+
+
+def staff_with_robots(db, *destinations) -> None:
+    take(db, "organization.registered")
+    take(db, "staff.registered")
+    take(db, "resource.published")
+    registered(db)
+    with db.unit_of_work() as uow:
+        handlers.put_channels(ICBC, {"destinations": list(destinations)}, ADMIN, uow)
+
+
+WECOM = {"channel": "wecom", "token": "693axxx6-7aoc-4bc4-97a0-0ec2sifa5aaa", "secret": None}
+DINGTALK = {"channel": "dingtalk", "token": "a1b2c3d4e5f6a7b8", "secret": "SEC" + "x" * 20}
+
+
+def test_an_organizations_robots_are_named_replaced_and_never_shown(db):
+    staff_with_robots(db, WECOM, DINGTALK)
+    with db.unit_of_work() as uow:
+        shown = handlers.get_channels(ICBC, ADMIN, uow)
+    assert shown["recipient_id"] == ICBC
+    assert [(d["channel"], d["signed"]) for d in shown["destinations"]] == [
+        ("dingtalk", True), ("wecom", False)
+    ]  # fmt: skip
+    assert "token" not in str(shown) and "SEC" not in str(shown)
+    assert db.store.recipient(ICBC).messengers == ("dingtalk", "wecom")
+
+    with db.unit_of_work() as uow:
+        handlers.put_channels(ICBC, {"destinations": [WECOM]}, ADMIN, uow)
+    assert db.store.recipient(ICBC).messengers == ("wecom",)
+    assert db.store.destination(ICBC, "wecom")["token"] == WECOM["token"]
+
+
+def test_only_the_recipient_or_an_admin_names_robots_and_returnees_have_none(db):
+    staff_with_robots(db)
+    body = {"destinations": [WECOM]}
+    with db.unit_of_work() as uow:
+        with pytest.raises(Forbidden) as denied:
+            handlers.put_channels(ICBC, body, Caller(PROVIDER, "provider"), uow)
+        assert denied.value.message_in("zh-CN") == "您只能管理自己的消息渠道。"
+        with pytest.raises(Forbidden):
+            handlers.get_channels(ICBC, Caller(PROVIDER, "provider"), uow)
+        mine = handlers.put_channels(PROVIDER, body, Caller(PROVIDER, "provider"), uow)
+        assert [d["channel"] for d in mine["destinations"]] == ["wecom"]
+        with pytest.raises(NotFound):
+            handlers.put_channels(str(uuid.uuid4()), body, ADMIN, uow)
+        with pytest.raises(Conflict) as returnee:
+            handlers.put_channels(RETURNEE, body, ADMIN, uow)
+        assert returnee.value.message_in("zh-CN") == "工作消息渠道仅适用于工作人员和机构。"
+
+
+def test_an_intention_reaches_the_organizations_robots_which_get_their_destination(db):
+    staff_with_robots(db, WECOM, DINGTALK)
+    expressed = received("intention.expressed")
+    assert db.handle(handlers.announce_event, expressed, settings=SETTINGS) == 4
+    assert channels(db, event_id=expressed.id, recipient_id=ICBC) == {
+        "email": "queued", "wecom": "queued", "dingtalk": "queued"
+    }  # fmt: skip
+    [wecom] = rows(db, event_id=expressed.id, channel="wecom")
+    assert wecom["address"] == "wecom" and WECOM["token"] not in str(wecom)
+
+    outlets = Outlets()
+    handlers.deliver_due(db, outlets)
+    targets = {row["channel"]: target for row, target in outlets.sent}
+    assert targets["wecom"]["token"] == WECOM["token"]
+    assert targets["dingtalk"]["secret"] == DINGTALK["secret"]
+    reported = [e.data["channel"] for e in db.published("notification.sent")]
+    # notification.sent v1 names the channels of its published enum only (docs/notify.md).
+    assert "wecom" not in reported and "dingtalk" not in reported
+    assert {n["status"] for n in rows(db, event_id=expressed.id)} == {"sent"}
+
+
+def test_a_robot_removed_before_its_turn_suppresses_what_was_queued_for_it(db):
+    before = counted("notify_unconfigured_suppressed_total", channel="wecom")
+    staff_with_robots(db, WECOM)
+    take(db, "intention.expressed")
+    with db.unit_of_work() as uow:
+        handlers.put_channels(ICBC, {"destinations": []}, ADMIN, uow)
+    outlets = Outlets()
+    handlers.deliver_due(db, outlets)
+    assert "wecom" not in [row["channel"] for row, _ in outlets.sent]
+    [wecom] = rows(db, channel="wecom")
+    assert (wecom["status"], wecom["reason"]) == ("suppressed", "no wecom destination configured")
+    assert counted("notify_unconfigured_suppressed_total", channel="wecom") == before + 1
+
+
+def test_robots_honour_opt_outs_and_quiet_hours_per_channel(db, clock):
+    staff_with_robots(db, WECOM, DINGTALK)
+    quiet = {"start": datetime(2026, 1, 1, 9).time(), "end": datetime(2026, 1, 1, 12).time(),
+             "timezone": "Asia/Shanghai"}  # fmt: skip
+    body = {"opt_outs": [{"channel": "dingtalk", "topic": "intention_update"}],
+            "quiet_hours": quiet}  # fmt: skip
+    with db.unit_of_work() as uow:
+        handlers.put_preferences(ICBC, body, ADMIN, uow)
+    expressed = received("intention.expressed")
+    db.handle(handlers.announce_event, expressed, settings=SETTINGS)
+    [dingtalk] = rows(db, event_id=expressed.id, channel="dingtalk")
+    assert (dingtalk["status"], dingtalk["reason"]) == (
+        "suppressed", "opted out of intention_update by dingtalk"
+    )  # fmt: skip
+    outlets = Outlets()
+    handlers.deliver_due(db, outlets)
+    assert ICBC not in {row["recipient_id"] for row, _ in outlets.sent}  # ICBC's wait
+    [wecom] = rows(db, event_id=expressed.id, channel="wecom")
+    assert wecom["held_for_quiet_hours"]
+    assert wecom["next_attempt_at"] == datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)
+    clock.at = datetime(2026, 11, 28, 12, 0, tzinfo=SHANGHAI)
+    handlers.deliver_due(db, outlets)
+    assert rows(db, event_id=expressed.id, channel="wecom")[0]["status"] == "sent"
+
+
+def test_a_robots_quota_spreads_a_burst_over_the_minutes_it_allows(db, clock):
+    staff_with_robots(db, WECOM)
+    for _ in range(25):
+        take(db, "intention.expressed", intention_id=str(uuid.uuid4()))
+    outlets = Outlets()
+    handlers.deliver_due(db, outlets)
+    assert [row["channel"] for row, _ in outlets.sent].count("wecom") == 20  # 20 a minute
+    waiting = rows(db, channel="wecom", status="queued")
+    assert len(waiting) == 5 and {n["next_attempt_at"] for n in waiting} == {
+        NOW + timedelta(seconds=60)
+    }
+    clock.advance(seconds=60)
+    handlers.deliver_due(db, outlets)
+    assert len(rows(db, channel="wecom", status="sent")) == 25

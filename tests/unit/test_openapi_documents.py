@@ -4,6 +4,7 @@ import pytest
 
 from chassis.openapi import openapi_document
 from services.accounts.service import AccountsService
+from services.activities.service import ActivitiesService
 from services.consulting.service import ConsultingService
 from services.insights.service import InsightsService
 from services.matching.service import MatchingService
@@ -11,7 +12,14 @@ from services.notify.service import NotifyService
 
 DOCUMENTS = {
     cls.name: openapi_document(cls)
-    for cls in (AccountsService, ConsultingService, MatchingService, NotifyService, InsightsService)
+    for cls in (
+        AccountsService,
+        ConsultingService,
+        MatchingService,
+        NotifyService,
+        InsightsService,
+        ActivitiesService,
+    )
 }
 
 

@@ -2,15 +2,15 @@
 queues the returnees it touches here, in the transaction that decides it, and the re-match loop
 works through them in short transactions of their own.
 
-Revision ID: matching_0003
-Revises: matching_0002
+Revision ID: matching_0004
+Revises: matching_0003
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "matching_0003"
-down_revision = "matching_0002"
+revision = "matching_0004"
+down_revision = "matching_0003"
 branch_labels = None
 depends_on = None
 
