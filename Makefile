@@ -4,10 +4,10 @@
 PYTHON ?= python3.11
 VENV ?= .venv
 PY := $(VENV)/bin/python
-SERVICES ?= accounts consulting matching notify activities insights
+SERVICES ?= accounts consulting matching notify activities insights portal
 PYTEST_ARGS ?=
 
-.PHONY: run demo test test-unit test-integration test-e2e lint format migrate topology dead-letters clean
+.PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,10 @@ test-integration: $(VENV)/installed
 test-e2e: $(VENV)/installed
 	$(PY) -m deploy.local prepare --for-tests
 	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
+test-browser: $(VENV)/installed
+	$(PY) -m deploy.local prepare --for-tests
+	PORTAL_BROWSER_TESTS=1 $(PY) -m pytest tests/browser --suppress-nameko-eventlet-notification $(PYTEST_ARGS)
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .

@@ -52,6 +52,7 @@ def run(name: str, path: str | None = None) -> int:
     # Signal handlers run outside the hub: hand over to a greenthread.
     signal.signal(signal.SIGTERM, lambda *_: eventlet.spawn_n(stop))
     signal.signal(signal.SIGINT, lambda *_: eventlet.spawn_n(stop))
+    _wake_hub_on_signals()
     # What stops a start propagates to here, where a refusal is said in one line; the hub would
     # also print it as a traceback from each greenthread it passed through.
     eventlet.debug.hub_exceptions(False)
@@ -76,6 +77,26 @@ def run(name: str, path: str | None = None) -> int:
                 raise
     log.info("%s stopped", name)
     return 0
+
+
+def _wake_hub_on_signals() -> None:
+    """A signal's handler only schedules the stop; the hub runs it when it next wakes, which a
+    process without timers (the portal: HTTP only) does once a minute. The signal's byte on a
+    pipe the hub watches wakes it at once."""
+    import os
+
+    from eventlet.greenio import GreenPipe
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(write_end, False)
+    signal.set_wakeup_fd(write_end)
+    wakeups = GreenPipe(read_end, "rb", 0)
+
+    def drain():
+        while wakeups.read(64):
+            pass
+
+    eventlet.spawn_n(drain)
 
 
 def main(argv=None) -> int:

@@ -9,6 +9,9 @@ import os
 from collections.abc import Mapping
 
 SERVICES = ("accounts", "consulting", "matching", "notify", "activities", "insights")
+# Web fronts: HTTP only, no database of their own and no broker consumers, so migrations and
+# topology (which iterate SERVICES) pass them by; the runner starts them with the services.
+FRONTS = ("portal",)
 PORTS = {
     "accounts": 8001,
     "consulting": 8002,
@@ -16,6 +19,7 @@ PORTS = {
     "notify": 8004,
     "activities": 8005,
     "insights": 8006,
+    "portal": 8080,
 }
 
 DEFAULTS = {

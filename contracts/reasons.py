@@ -19,40 +19,12 @@ that renders from the code says the same as the producer.
 
 from collections.abc import Mapping
 
-NEED_ZH = {
-    "financing": "融资",
-    "cross_border_finance": "跨境金融",
-    "office_space": "办公空间",
-    "incubation": "孵化",
-    "policy_advice": "政策咨询",
-    "residence_hukou": "落户",
-    "talent_recruitment": "人才招聘",
-    "market_access": "市场拓展",
-    "mentorship": "创业导师",
-    "partners": "合作伙伴",
-    "legal": "法律服务",
-}
-INDUSTRY_ZH = {
-    "biotech": "生物科技",
-    "ai": "人工智能",
-    "fintech": "金融科技",
-    "advanced_manufacturing": "先进制造",
-    "digital_commerce": "数字商务",
-    "culture_creative": "文化创意",
-    "healthcare": "医疗健康",
-    "new_energy": "新能源",
-    "education": "教育",
-    "consulting": "咨询",
-    "other": "其他",
-}
-STAGE_ZH = {"idea": "创意阶段", "registered": "已注册", "growth": "成长期"}
+from contracts.labels import label
 
 
 def _needs(args: Mapping, locale: str) -> str:
-    needs = args.get("needs", [])
-    if locale == "zh-CN":
-        return "、".join(NEED_ZH.get(n, n) for n in needs)
-    return ", ".join(needs)
+    needs = [label("needs", n, locale) for n in args.get("needs", [])]
+    return "、".join(needs) if locale == "zh-CN" else ", ".join(needs)
 
 
 _TEMPLATES = {
@@ -61,13 +33,13 @@ _TEMPLATES = {
         lambda a: f"满足您的需求：{_needs(a, 'zh-CN')}",
     ),
     "industry": (
-        lambda a: f"industry: {a['industry']}",
-        lambda a: f"行业：{INDUSTRY_ZH.get(a['industry'], a['industry'])}",
+        lambda a: f"industry: {label('industries', a['industry'], 'en')}",
+        lambda a: f"行业：{label('industries', a['industry'], 'zh-CN')}",
     ),
     "any_industry": (lambda a: "open to every industry", lambda a: "面向所有行业"),
     "stage": (
-        lambda a: f"stage: {a['stage']}",
-        lambda a: f"阶段：{STAGE_ZH.get(a['stage'], a['stage'])}",
+        lambda a: f"stage: {label('stages', a['stage'], 'en')}",
+        lambda a: f"阶段：{label('stages', a['stage'], 'zh-CN')}",
     ),
     "any_stage": (lambda a: "open to every stage", lambda a: "面向所有创业阶段"),
     "district": (

@@ -1,9 +1,10 @@
 """The local runner behind `make run` and `make test`.
 
 python -m deploy.local prepare [--for-tests] [services...]
-    broker and PostgreSQL up, databases created and migrated, broker topology declared
+    broker and PostgreSQL up, databases created and migrated, broker topology declared;
+    --for-tests: also the browser the portal's tests drive
 python -m deploy.local run [services...]
-    prepare, then run each service as its own process until Ctrl-C or SIGTERM
+    prepare, then run each service (and web front) as its own process until Ctrl-C or SIGTERM
 """
 
 import argparse
@@ -24,7 +25,7 @@ from kombu import Connection
 
 from chassis.migrate import migrate
 from chassis.ports import PortTaken, listen
-from chassis.settings import SERVICES, database_url, http_port, setting
+from chassis.settings import FRONTS, SERVICES, database_url, http_port, setting
 from chassis.topology import QueueMismatch
 from deploy.topology import declare_services
 
@@ -37,6 +38,7 @@ COLORS = {
     "notify": 32,
     "activities": 31,
     "insights": 34,
+    "portal": 94,
 }
 
 
@@ -157,11 +159,16 @@ def ensure_rabbitmq(uri: str, management: bool) -> None:
 
 
 def prepare(services: list[str], for_tests: bool = False) -> None:
+    services = [s for s in services if s in SERVICES]  # web fronts have nothing to prepare
     for service in services:
         ensure_postgres(database_url(service))
-    ensure_rabbitmq(setting(services[0], "AMQP_URI"), for_tests)
+    if services:
+        ensure_rabbitmq(setting(services[0], "AMQP_URI"), for_tests)
     if for_tests:
+        ensure_browser()
         return  # tests create their own databases and broker vhosts
+    if not services:
+        return
     for service in services:
         migrate(service)
         say(f"{service}: database {_safe(database_url(service))} migrated")
@@ -183,6 +190,33 @@ def prepare(services: list[str], for_tests: bool = False) -> None:
     except QueueMismatch as exc:
         raise SetupError(str(exc)) from None
     say(f"broker topology declared for {', '.join(services)}")
+
+
+# What the portal's browser tests drive (tests/browser): Debian's Chromium, and CJK fonts so
+# Chinese pages render as people see them. The tests find it at BROWSER (default below).
+BROWSER = os.environ.get("BROWSER", "/usr/bin/chromium")
+BROWSER_PACKAGES = ("chromium", "fonts-noto-cjk")
+
+
+def ensure_browser() -> None:
+    fonts = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")
+    if Path(BROWSER).exists() and (fonts.exists() or "BROWSER" in os.environ):
+        return
+    if shutil.which("apt-get") and os.geteuid() == 0:
+        say(f"installing {' and '.join(BROWSER_PACKAGES)} for the portal's browser tests")
+        subprocess.run(["apt-get", "update", "-qq"], check=False, stdout=subprocess.DEVNULL)
+        installed = subprocess.run(
+            ["apt-get", "install", "-y", "-qq", *BROWSER_PACKAGES],
+            env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"},
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+        if installed.returncode == 0 and Path(BROWSER).exists():
+            return
+    raise SetupError(
+        f"The portal's browser tests need Chromium at {BROWSER}: "
+        f"`sudo apt-get install {' '.join(BROWSER_PACKAGES)}`, or set BROWSER to a Chromium."
+    )
 
 
 def ensure_ports_free(services: list[str]) -> None:
@@ -219,6 +253,7 @@ def run(services: list[str]) -> int:
     prepare(services)
     for name, value in DEMO_ADMIN.items():
         os.environ.setdefault(name, value)
+    os.environ.setdefault("PLATFORM_ENV", "development")  # e.g. the portal's cookies over http
     color = sys.stdout.isatty()
     commands = {service: ["-m", "chassis.run", service] for service in services}
     if "notify" in services and not (setting("notify", "SMTP_HOST", "") or _port_taken(1025)):
@@ -251,7 +286,8 @@ def run(services: list[str]) -> int:
         ).start()
     for service in services:
         host = setting(service, "HTTP_HOST")
-        say(f"{service}: http://{host}:{http_port(service)}/openapi.json")
+        path = "/" if service in FRONTS else "/openapi.json"
+        say(f"{service}: http://{host}:{http_port(service)}{path}")
     if "mail" in processes:
         say("emails caught: http://127.0.0.1:8025/api/messages")
     if "accounts" in services:
@@ -292,10 +328,11 @@ def main(argv=None) -> int:
     parser.add_argument("services", nargs="*")
     parser.add_argument("--for-tests", action="store_true")
     args = parser.parse_args(argv)
-    services = args.services or list(SERVICES)
-    unknown = sorted(set(services) - set(SERVICES))
+    known = [*SERVICES, *FRONTS]
+    services = args.services or known
+    unknown = sorted(set(services) - set(known))
     if unknown:
-        parser.error(f"unknown services {unknown}; choose from {list(SERVICES)}")
+        parser.error(f"unknown services {unknown}; choose from {known}")
     try:
         if args.command == "prepare":
             prepare(services, for_tests=args.for_tests)

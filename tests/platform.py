@@ -1,5 +1,6 @@
 """The whole platform for end-to-end and chaos tests: every service as its own process, on the
-test's vhost, fresh migrated and seeded databases, free ports, and a real SMTP sink."""
+test's vhost, fresh migrated and seeded databases, free ports, and a real SMTP sink. The web
+fronts (the portal) are there too, started on demand: `platform.start("portal")`."""
 
 import copy
 import os
@@ -10,7 +11,7 @@ import uuid
 import requests
 from kombu import Connection
 
-from chassis.settings import SERVICES, nameko_config
+from chassis.settings import FRONTS, SERVICES, nameko_config
 from chassis.topology import declare_service
 from contracts.examples import EXAMPLES
 from tests.support import ROOT, ServiceProcess, free_port, wait_until
@@ -35,7 +36,7 @@ class Platform:
         self.amqp_uri = amqp_uri
         self.smtp = smtp_sink
         self.database_urls = {s: databases.create(s) for s in SERVICES}
-        self.ports = {s: free_port() for s in SERVICES}
+        self.ports = {s: free_port() for s in (*SERVICES, *FRONTS)}
         self.env = {
             "ADMIN_EMAIL": ADMIN[0],
             "ADMIN_PASSWORD": ADMIN[1],
@@ -44,13 +45,15 @@ class Platform:
             "NOTIFY_DELIVERY_INTERVAL_SECONDS": "0.2",
             "NOTIFY_DIGEST_WINDOW_SECONDS": "0",
             "SHUTDOWN_TIMEOUT_SECONDS": "10",
+            "PLATFORM_ENV": "development",
         }
         for service in SERVICES:
             prefix = service.upper()
             self.env[f"{prefix}_AMQP_URI"] = amqp_uri
             self.env[f"{prefix}_DATABASE_URL"] = self.database_urls[service]
             self.env[f"{prefix}_HTTP_PORT"] = str(self.ports[service])
-        self.processes = {s: ServiceProcess(s, self.env) for s in SERVICES}
+        self.env.update(self.portal_environment())
+        self.processes = {s: ServiceProcess(s, self.env) for s in (*SERVICES, *FRONTS)}
         self._prepare()
 
     def _prepare(self) -> None:
@@ -71,6 +74,17 @@ class Platform:
                     check=True,
                     capture_output=True,
                 )
+
+    def portal_environment(self, **down) -> dict:
+        """The portal's variables: each service it calls at this platform's port; a service
+        named in `down` (`consulting=True`) at a port where nothing answers."""
+        from services.portal.settings import UPSTREAMS
+
+        env = {"PORTAL_HTTP_PORT": str(self.ports["portal"])}
+        for service in UPSTREAMS:
+            port = self.ports.get(service) if not down.get(service) else None
+            env[f"PORTAL_{service.upper()}_URL"] = f"http://127.0.0.1:{port or free_port()}"
+        return env
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"

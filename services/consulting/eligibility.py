@@ -20,7 +20,7 @@ from dataclasses import field as _field
 from datetime import date
 from typing import Any
 
-from services.consulting import documents
+from services.consulting import documents, plain
 
 OPS = ("eq", "ne", "in", "not_in", "gte", "lte", "between", "within_days", "exists")
 DERIVED = (
@@ -552,8 +552,9 @@ def detail(outcome: Outcome, locale: str) -> str:
     return f"{verdict}: {outcome.field} = {_show(outcome.actual)} (required {wanted})"
 
 
-def explain(assessment: Assessment, policy: dict, locale: str) -> dict:
-    """The assessment as the API shows it: every criterion with pass/fail/unknown and values."""
+def explain(assessment: Assessment, policy: dict, locale: str, titles: dict | None = None) -> dict:
+    """The assessment as the API shows it: every criterion with pass/fail/unknown and values;
+    `text` says it in plain words (`plain.py`), `titles` names programmes by their codes."""
     lang = "zh-CN" if locale == "zh-CN" else "en"
 
     def reason(o: Outcome) -> dict:
@@ -562,11 +563,14 @@ def explain(assessment: Assessment, policy: dict, locale: str) -> dict:
             "label": o.label[lang],
             "passed": o.passed,
             "detail": detail(o, lang),
+            "text": plain.sentence(o, lang, titles),
         }
         if o.group:
             out["criteria"] = [reason(c) for c in o.children]
         else:
             out["values"] = {"actual": _show(o.actual), "required": _show(o.expected)}
+            out["field"] = o.field
+            out["field_label"] = plain.field_words(o.field, lang)
         return out
 
     # An eligible returnee sees what their tier needs; anyone else every document, so they

@@ -192,10 +192,9 @@ def eligibility(returnee_id: str, query: dict, locale: str, uow) -> list[dict]:
     if facts is None:
         raise NotFound("No eligibility facts for this returnee yet.")
     derived = derive(facts, as_of)
-    return [
-        explain(assess(p, facts, as_of, derived), p, locale)
-        for p in uow.store.policies_in_force(as_of)
-    ]
+    policies = uow.store.policies_in_force(as_of)
+    titles = {p["code"]: p["title"] for p in policies}  # prior awards read as programme names
+    return [explain(assess(p, facts, as_of, derived), p, locale, titles) for p in policies]
 
 
 def missing_facts(returnee_id: str, locale: str, uow) -> dict:

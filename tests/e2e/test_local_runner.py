@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from chassis.ports import holders
-from chassis.settings import SERVICES
+from chassis.settings import FRONTS, SERVICES
 from deploy.mail_sink import SmtpSink
 from tests.support import ROOT, alive, database_uri, free_port, postgres_cluster, wait_until
 
@@ -33,6 +33,8 @@ def platform_env(vhost, amqp_uri, databases):
         env[f"{service.upper()}_DATABASE_URL"] = database_uri(name)
         env[f"{service.upper()}_HTTP_PORT"] = str(free_port())
         names.append(name)
+    for front in FRONTS:  # no database: a port of its own only
+        env[f"{front.upper()}_HTTP_PORT"] = str(free_port())
     yield env
     sink.stop()
     databases.drop(names)
@@ -119,7 +121,7 @@ def test_make_run_serves_four_processes_whose_readiness_follows_postgres(platfor
     finally:
         code, output = stop_runner(runner)
     assert code == 0, output
-    for service in SERVICES:
+    for service in (*SERVICES, *FRONTS):
         assert f"{service} INFO chassis.run: {service} stopped" in output
     for p in ports:
         assert status(p, "/health/live") is None

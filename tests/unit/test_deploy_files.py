@@ -25,7 +25,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from chassis.settings import ENVIRONMENT, PORTS, SERVICES
+from chassis.settings import ENVIRONMENT, FRONTS, PORTS, SERVICES
 from tests.support import service_environment
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -224,7 +224,7 @@ def test_every_service_has_a_container_a_migrate_job_and_healthchecks(service):
 def test_compose_has_the_infrastructure_and_no_stray_platform_containers():
     doc = load_compose()
     assert {"rabbitmq", "postgres", "mailpit", "topology"} <= set(doc["services"])
-    expected = {*SERVICES, *(f"{s}-migrate" for s in SERVICES), "topology"}
+    expected = {*SERVICES, *FRONTS, *(f"{s}-migrate" for s in SERVICES), "topology"}
     assert set(platform_containers(doc)) == expected
 
 
@@ -242,7 +242,7 @@ def test_platform_containers_share_their_service_image():
     doc = load_compose()
     for name, definition in platform_containers(doc).items():
         service = build_arg(definition, "SERVICE")
-        assert service in SERVICES, f"{name}: build arg SERVICE={service!r}"
+        assert service in (*SERVICES, *FRONTS), f"{name}: build arg SERVICE={service!r}"
         assert definition["build"]["context"] == "."
         assert (ROOT / definition["build"]["dockerfile"]).is_file()
         assert build_arg(definition, "HTTP_PORT") == str(PORTS[service])
@@ -290,10 +290,36 @@ def test_amqp_uri_reaches_the_compose_broker_with_its_credentials():
     doc = load_compose()
     rabbit = environment(doc["services"]["rabbitmq"])
     for name, definition in platform_containers(doc).items():
+        if build_arg(definition, "SERVICE") in FRONTS:
+            continue  # a web front uses no broker
         url = urlsplit(environment(definition)["AMQP_URI"])
         assert (url.scheme, url.hostname, url.port or 5672) == ("amqp", "rabbitmq", 5672), name
         assert url.username == rabbit.get("RABBITMQ_DEFAULT_USER", "guest"), name
         assert url.password == rabbit.get("RABBITMQ_DEFAULT_PASS", "guest"), name
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_web_front_is_served_on_its_port_and_reaches_the_services_by_http(front):
+    from services.portal.settings import UPSTREAMS
+
+    services = load_compose()["services"]
+    definition = services[front]
+    port = PORTS[front]
+    assert published_ports(definition) == [(port, port)]
+    assert build_arg(definition, "HTTP_PORT") == str(port)
+    assert not command(definition)  # the image's CMD: chassis.run $SERVICE
+    env = environment(definition)
+    assert env["HTTP_PORT"] == str(port) and env["HTTP_HOST"] == "0.0.0.0"
+    assert not {"DATABASE_URL", "AMQP_URI"} & set(env), "a web front has no database or broker"
+    assert f"{front}-migrate" not in services
+    assert env.get("SESSION_SECRET") and env.get("PLATFORM_ENV") == "production"
+    health = definition.get("healthcheck") or {}
+    assert any("/health/ready" in str(part) for part in health["test"])
+    for upstream in UPSTREAMS:
+        url = urlsplit(env[f"{upstream.upper()}_URL"])
+        if upstream in SERVICES:
+            assert (url.hostname, url.port) == (upstream, PORTS[upstream]), upstream
+            assert upstream in depends_on(definition)
 
 
 def test_notify_sends_mail_to_mailpit():
@@ -576,3 +602,21 @@ def test_compose_healthcheck_asks_health_ready_on_the_service_port(health_server
     assert run_healthcheck(test[1:], "accounts", port) == 0
     health_server.statuses["/health/ready"] = 503
     assert run_healthcheck(test[1:], "accounts", port) != 0
+
+
+def test_every_file_a_service_reads_is_installed_with_it():
+    """`pip install .` (the image) takes a package's other files only when package-data names
+    them: templates, policy files, static files."""
+    patterns = pyproject()["tool"]["setuptools"]["package-data"]
+    for path in sorted((ROOT / "services").rglob("*")):
+        if not path.is_file() or path.suffix in (".py", ".pyc") or "__pycache__" in path.parts:
+            continue
+        relative = path.relative_to(ROOT)
+        if relative.parts[1:3] == ("consulting", "cases") or path.name == "README.md":
+            continue  # the eligibility cases are the tests'; READMEs are for people
+        package = ".".join(relative.parts[:2])
+        inside = relative.relative_to(*relative.parts[:2]).as_posix()
+        wanted = [*patterns.get("*", ()), *patterns.get(package, ())]
+        assert any(fnmatch(inside, p) if "/" in p else fnmatch(path.name, p) for p in wanted), (
+            f"{relative} is not installed: add it to [tool.setuptools.package-data]"
+        )

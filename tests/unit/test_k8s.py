@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from chassis.loader import service_class
-from chassis.settings import DEFAULTS, ENVIRONMENT, PORTS, SERVICES
+from chassis.settings import DEFAULTS, ENVIRONMENT, FRONTS, PORTS, SERVICES
 from chassis.web import Operable
 from tests.support import service_environment
 
@@ -189,7 +189,7 @@ def test_production_logs_json_and_runs_two_of_everything():
         for hpa in base
         if hpa["kind"] == "HorizontalPodAutoscaler"
     }
-    for service in SERVICES:
+    for service in (*SERVICES, *FRONTS):
         assert max(replicas.get(service, 0), autoscaled.get(service, 0)) >= 2, service
         find(manifests(PRODUCTION), "PodDisruptionBudget", service)
 
@@ -242,7 +242,37 @@ def test_probes_ask_the_chassis_health_endpoints_on_the_service_port(service):
     assert env["HTTP_HOST"] == "0.0.0.0"  # reachable from the kubelet, not only loopback
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("front", FRONTS)
+def test_a_web_front_has_a_deployment_and_service_and_no_job_database_or_broker(front):
+    from services.portal.settings import UPSTREAMS
+
+    objects = manifests()
+    deployment = find(objects, "Deployment", front)
+    (container,) = pod_spec(deployment)["containers"]
+    assert container["image"].split(":")[0] == f"returnee-platform/{front}"
+    assert "command" not in container and "args" not in container
+    (port,) = find(objects, "Service", front)["spec"]["ports"]
+    assert port["port"] == PORTS[front]
+    assert not [o for o in objects if o["metadata"]["name"] == f"{front}-migrate"]
+    env = environment(objects, container)
+    assert not {"DATABASE_URL", "AMQP_URI"} & set(env)
+    assert env["HTTP_PORT"] == str(PORTS[front]) and env["HTTP_HOST"] == "0.0.0.0"
+    assert env["PLATFORM_ENV"] == "production" and env["SESSION_SECRET"]
+    for upstream in UPSTREAMS:
+        url = urlsplit(env[f"{upstream.upper()}_URL"])
+        if upstream in SERVICES:
+            find(objects, "Service", url.hostname)
+            assert url.port == PORTS[upstream]
+    paths = {e.url for m in vars(service_class(front)).values()
+             for e in getattr(m, "nameko_entrypoints", ())}  # fmt: skip
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+        get = container[probe]["httpGet"]
+        assert get["path"] in paths and get["path"].startswith("/health/"), probe
+        assert ports.get(get["port"], get["port"]) == PORTS[front]
+
+
+@pytest.mark.parametrize("service", (*SERVICES, *FRONTS))
 def test_resources_and_a_grace_period_longer_than_the_shutdown_timeout(service):
     objects = manifests()
     deployment = find(objects, "Deployment", service)

@@ -129,9 +129,9 @@ def test_every_weighted_factor_gives_a_reason_in_both_languages():
         "availability",
     ]
     assert [x["detail"] for x in explained(reasons, "en")] == [
-        "serves your need: office_space",
+        "serves your need: Office space",
         "open to every industry",
-        "stage: registered",
+        "stage: Company registered",
         "district: Changning",
         "3 of 10 places left",
     ]
@@ -162,7 +162,7 @@ def test_matches_proposed_carries_each_reason_as_code_args_and_english_detail():
         "factor": "need",
         "code": "serves_needs",
         "args": {"needs": ["office_space"]},
-        "detail": "serves your need: office_space",
+        "detail": "serves your need: Office space",
     }
     assert places["args"] == {"left": 1, "capacity": 4}
     stored = [x.as_dict() for x in match.reasons]

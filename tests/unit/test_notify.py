@@ -167,8 +167,8 @@ def test_match_reasons_follow_the_recipients_language():
     english = FakeDirectory(Recipient(RETURNEE, "returnee", "Li Wei", "l@example.com", locale="en"))
     (en,) = plan(event.type, event.data, english)
     assert en.context["matches"][0]["reasons"] == [
-        "serves your need: cross_border_finance",
-        "stage: registered",
+        "serves your need: Cross-border finance",
+        "stage: Company registered",
         "district: Changning",
     ]
     (zh,) = plan(event.type, event.data, DIRECTORY)

@@ -1,0 +1,181 @@
+"""portal: the platform in a browser, for returnees (the staff console joins it later).
+
+A backend for the front end: server-rendered pages that call the services' own HTTP APIs with
+the signed-in person's token. No database, no broker: the session lives in an encrypted cookie
+(`session.py`). Each entrypoint is one page (or one form's action) and calls one function of
+`account`, `public` or `me`; `web.py` holds what every page shares (language, session, CSRF,
+security headers, error pages).
+"""
+
+from werkzeug.wrappers import Response
+
+from chassis.logs import LogContext
+from services.portal import account, me, public
+from services.portal.upstream import Services
+from services.portal.web import page
+
+
+class PortalService:
+    name = "portal"
+    services = Services()
+    log_context = LogContext()
+
+    # ------------------------------------------------------------------ public
+
+    @page("GET", "/")
+    def home(self, request):
+        return public.home(request, self.services.acting_for(request))
+
+    @page("GET", "/policies")
+    def policies(self, request):
+        return public.policies(request, self.services.acting_for(request))
+
+    @page("GET", "/policies/<policy_id>")
+    def policy(self, request, policy_id):
+        return public.policy(request, self.services.acting_for(request), policy_id)
+
+    @page("GET", "/activities")
+    def activities(self, request):
+        return public.activities(request, self.services.acting_for(request))
+
+    @page("GET", "/activities/<activity_id>")
+    def activity(self, request, activity_id):
+        return public.activity(request, self.services.acting_for(request), activity_id)
+
+    # ------------------------------------------------------------------ the account
+
+    @page("GET,POST", "/register")
+    def register(self, request):
+        return account.register(request, self.services.acting_for(request))
+
+    @page("GET", "/register/done")
+    def registered(self, request):
+        return account.registered(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/login")
+    def sign_in(self, request):
+        return account.sign_in(request, self.services.acting_for(request))
+
+    @page("POST", "/logout")
+    def sign_out(self, request):
+        return account.sign_out(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/verify-email")
+    def verify_email(self, request):
+        return account.verify_email(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/reset-password")
+    def reset_password(self, request):
+        return account.reset_password(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/set-password")
+    def set_password(self, request):
+        return account.set_password(request, self.services.acting_for(request))
+
+    @page("GET", "/staff", signed_in=True, role=None)
+    def staff(self, request):
+        return account.staff(request, self.services.acting_for(request))
+
+    # ------------------------------------------------------------------ signed in: /me
+
+    @page("GET", "/me", signed_in=True)
+    def overview(self, request):
+        return me.overview(request, self.services.acting_for(request))
+
+    @page("GET", "/me/matches", signed_in=True)
+    def matches(self, request):
+        return me.matches(request, self.services.acting_for(request))
+
+    @page("POST", "/me/matches/<match_id>/feedback", signed_in=True)
+    def match_feedback(self, request, match_id):
+        return me.match_feedback(request, self.services.acting_for(request), match_id)
+
+    @page("GET", "/me/intentions", signed_in=True)
+    def intentions(self, request):
+        return me.intentions(request, self.services.acting_for(request))
+
+    @page("POST", "/me/intentions", signed_in=True)
+    def express_intention(self, request):
+        return me.express_intention(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/me/consultations", signed_in=True)
+    def consultations(self, request):
+        return me.consultations(request, self.services.acting_for(request))
+
+    @page("GET", "/me/consultations/<consultation_id>", signed_in=True)
+    def consultation(self, request, consultation_id):
+        return me.consultation(request, self.services.acting_for(request), consultation_id)
+
+    @page("POST", "/me/consultations/<consultation_id>", signed_in=True)
+    def consultation_action(self, request, consultation_id):
+        return me.consultation_action(request, self.services.acting_for(request), consultation_id)
+
+    @page("GET", "/me/appointments", signed_in=True)
+    def appointments(self, request):
+        return me.appointments(request, self.services.acting_for(request))
+
+    @page("POST", "/me/appointments", signed_in=True)
+    def book_appointment(self, request):
+        return me.book_appointment(request, self.services.acting_for(request))
+
+    @page("POST", "/me/appointments/<appointment_id>/cancel", signed_in=True)
+    def cancel_appointment(self, request, appointment_id):
+        return me.cancel_appointment(request, self.services.acting_for(request), appointment_id)
+
+    @page("GET", "/me/activities", signed_in=True)
+    def my_activities(self, request):
+        return me.my_activities(request, self.services.acting_for(request))
+
+    @page("POST", "/activities/<activity_id>/sign-up", signed_in=True)
+    def sign_up(self, request, activity_id):
+        return me.sign_up(request, self.services.acting_for(request), activity_id)
+
+    @page("POST", "/me/activities/<activity_id>/cancel", signed_in=True)
+    def cancel_registration(self, request, activity_id):
+        return me.cancel_registration(request, self.services.acting_for(request), activity_id)
+
+    @page("GET", "/me/activities/<activity_id>/<registration_id>/qr.png", signed_in=True)
+    def check_in_code(self, request, activity_id, registration_id):
+        return me.check_in_code(
+            request, self.services.acting_for(request), activity_id, registration_id
+        )
+
+    @page("GET", "/me/notifications", signed_in=True)
+    def notifications(self, request):
+        return me.notifications(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/me/preferences", signed_in=True)
+    def preferences(self, request):
+        return me.preferences(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/me/profile", signed_in=True)
+    def profile(self, request):
+        return me.profile(request, self.services.acting_for(request))
+
+    @page("POST", "/me/consents", signed_in=True)
+    def consents(self, request):
+        return me.consents(request, self.services.acting_for(request))
+
+    @page("GET", "/me/data", signed_in=True)
+    def my_data(self, request):
+        return me.my_data(request, self.services.acting_for(request))
+
+    @page("GET", "/me/data.<any(json, xlsx):kind>", signed_in=True)
+    def download(self, request, kind):
+        return me.download(request, self.services.acting_for(request), kind)
+
+    @page("GET,POST", "/me/delete", signed_in=True)
+    def delete_account(self, request):
+        return me.delete_account(request, self.services.acting_for(request))
+
+    # ------------------------------------------------------------------ for probes
+
+    @page("GET", "/health/live")
+    def health_live(self, request):
+        return Response('{"status": "live", "service": "portal"}', content_type="application/json")
+
+    @page("GET", "/health/ready")
+    def health_ready(self, request):
+        # Ready while it serves: a service that is down is said on the pages that need it,
+        # which only a portal left in rotation can do.
+        return Response('{"status": "ready"}', content_type="application/json")

@@ -1,0 +1,172 @@
+"""The services as the portal reaches them: their public HTTP APIs, called with the signed-in
+person's token and language. A service that does not answer is `ServiceDown`; a refusal in the
+platform's error shape is `ApiError` (its message and field errors already in the person's
+language); a token nobody accepts any more is `SignedOut`.
+"""
+
+import logging
+
+import eventlet
+import requests
+from nameko.extensions import DependencyProvider
+from requests.adapters import HTTPAdapter
+
+from services.portal.session import Session
+from services.portal.settings import PortalSettings
+
+log = logging.getLogger(__name__)
+
+
+class ServiceDown(Exception):
+    def __init__(self, service: str):
+        self.service = service
+        super().__init__(f"{service} does not answer")
+
+
+class SignedOut(Exception):
+    """The person's session ended (token expired and not renewable, or revoked)."""
+
+
+class ApiError(Exception):
+    def __init__(self, service: str, status: int, payload: dict):
+        self.service = service
+        self.status = status
+        self.code = payload.get("error", "error")
+        self.message = payload.get("message", "")
+        self.fields = payload.get("fields") or {}
+        super().__init__(f"{service} answered {status} {self.code}: {self.message}")
+
+
+class Unavailable:
+    """What an optional call gives when its service is down: pages say so in that place."""
+
+    def __init__(self, service: str):
+        self.service = service
+
+    def __bool__(self):
+        return False
+
+    def __iter__(self):
+        return iter(())
+
+
+class Platform:
+    """One request's view of the services: `api.get("consulting", "/policies")`."""
+
+    def __init__(self, services: "Services", session: Session, locale: str, correlation_id: str):
+        self.services = services
+        self.session = session
+        self.locale = locale
+        self.correlation_id = correlation_id
+
+    def get(self, service, path, **kwargs):
+        return self.call("GET", service, path, **kwargs)
+
+    def post(self, service, path, **kwargs):
+        return self.call("POST", service, path, **kwargs)
+
+    def put(self, service, path, **kwargs):
+        return self.call("PUT", service, path, **kwargs)
+
+    def patch(self, service, path, **kwargs):
+        return self.call("PATCH", service, path, **kwargs)
+
+    def delete(self, service, path, **kwargs):
+        return self.call("DELETE", service, path, **kwargs)
+
+    def call(self, method, service, path, *, json=None, params=None, auth=True, raw=False):
+        """The answer's JSON (None for 204; the response itself with `raw`). With `auth`, the
+        person's token goes along, refreshed first when it is about to run out."""
+        if auth and self.session.signed_in and self.session.expiring():
+            self.refresh()
+        response = self._send(method, service, path, json, params, auth)
+        if response.status_code == 401 and auth and self.session.signed_in:
+            self.refresh()
+            response = self._send(method, service, path, json, params, auth)
+            if response.status_code == 401:
+                raise SignedOut()
+        if raw:
+            return response
+        if response.status_code >= 500:
+            log.warning("%s answered %s to %s %s", service, response.status_code, method, path)
+            raise ServiceDown(service)
+        if response.status_code >= 400:
+            try:
+                payload = response.json()
+            except ValueError:
+                payload = {}
+            raise ApiError(
+                service, response.status_code, payload if isinstance(payload, dict) else {}
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def refresh(self) -> None:
+        """New tokens for the refresh token, where accounts issues them; otherwise, or when it
+        is refused, the session is over."""
+        token = self.session.get("refresh")
+        if not token:
+            raise SignedOut()
+        response = self._send(
+            "POST", "accounts", "/auth/refresh", {"refresh_token": token}, None, auth=False
+        )
+        if response.status_code != 200:
+            raise SignedOut()
+        self.session.renew(response.json())
+
+    def _send(self, method, service, path, body, params, auth) -> requests.Response:
+        headers = {"Accept-Language": self.locale, "X-Correlation-Id": self.correlation_id}
+        if auth and self.session.signed_in:
+            headers["Authorization"] = f"Bearer {self.session['access']}"
+        url = f"{self.services.settings.urls[service]}{path}"
+        try:
+            return self.services.http.request(
+                method,
+                url,
+                json=body,
+                params=params,
+                headers=headers,
+                timeout=self.services.settings.timeout,
+            )
+        except requests.RequestException as exc:
+            log.warning("%s unreachable (%s %s): %s", service, method, path, exc)
+            raise ServiceDown(service) from None
+
+    def gather(self, **calls):
+        """Several calls at once, each `name=(method, service, path[, kwargs])` or a callable;
+        `{name: answer}`. A call whose service is down gives `Unavailable`; other errors
+        propagate after every call has ended."""
+        pool = eventlet.GreenPool(len(calls) or 1)
+
+        def run(call):
+            try:
+                if callable(call):
+                    return call()
+                method, service, path, *options = call
+                return self.call(method, service, path, **(options[0] if options else {}))
+            except ServiceDown as exc:
+                return Unavailable(exc.service)
+
+        threads = {name: pool.spawn(run, call) for name, call in calls.items()}
+        return {name: thread.wait() for name, thread in threads.items()}
+
+
+class Services(DependencyProvider):
+    """The HTTP connections to the services, shared by the portal's workers."""
+
+    def setup(self):
+        self.settings = PortalSettings.from_config(self.container.config)
+        self.http = requests.Session()
+        adapter = HTTPAdapter(pool_connections=8, pool_maxsize=32)
+        self.http.mount("http://", adapter)
+        self.http.mount("https://", adapter)
+
+    def stop(self):
+        self.http.close()
+
+    def get_dependency(self, worker_ctx):
+        return self
+
+    def acting_for(self, request) -> Platform:
+        return Platform(self, request.session, request.locale, request.correlation_id)
