@@ -102,19 +102,22 @@ class BrokerPublisher:
 
     def ping(self) -> None:
         """Raise `BrokerUnavailable` unless the broker answers, `QueueMismatch` if it refuses a
-        queue declared on connecting."""
+        queue declared on connecting. One retry on a fresh connection: the one kept may have
+        been closed since it was last used (a broker restart or failover, an idle timeout)."""
         with self._lock:
-            try:
-                channel = self._connect()
-                self._connection.drain_events(timeout=0)
-            except TimeoutError:
-                return
-            except (BrokerUnavailable, QueueMismatch):
-                raise
-            except Exception as exc:
-                self._reset()
-                raise BrokerUnavailable(str(exc)) from exc
-            del channel
+            for attempt in (1, 2):
+                kept = self._channel is not None
+                try:
+                    self._connect()
+                    self._connection.drain_events(timeout=0)
+                except TimeoutError:
+                    return
+                except (BrokerUnavailable, QueueMismatch):
+                    raise
+                except Exception as exc:
+                    self._reset()
+                    if attempt == 2 or not kept:
+                        raise BrokerUnavailable(str(exc)) from exc
 
     def publish(self, messages: list[Outgoing]) -> PublishOutcome:
         outcome = PublishOutcome()

@@ -5,7 +5,7 @@ from functools import cache
 from http import HTTPStatus
 
 from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin
+from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema, fields
 
 from chassis.web import JsonHttp
@@ -17,6 +17,13 @@ _CONVERTER_SCHEMAS = {
     "float": {"type": "number", "minimum": 0},
     "uuid": {"type": "string", "format": "uuid"},
 }
+# The chassis refuses text holding U+0000 anywhere in a request (PostgreSQL stores none): stated
+# on every string the document does not constrain otherwise.
+NO_NUL = "^[^\\u0000]*$"
+RULES_INTRO = (
+    "Beyond the schemas, the request must keep these rules; breaking one is answered 422 with"
+    " the fields concerned:"
+)
 
 
 class ErrorSchema(Schema):
@@ -90,9 +97,13 @@ def openapi_document(service_cls) -> dict:
             "parameters": parameters,
             "responses": responses,
         }
+        if entrypoint.rules:
+            rules = "".join(f"\n- {rule}" for rule in entrypoint.rules)
+            operation["description"] = f"{RULES_INTRO}{rules}"
+            responses["422"] = {"description": f"A rule is broken:{rules}", **error}
         if entrypoint.body_schema is not None:
             operation["requestBody"] = {
-                "required": True,
+                "required": not entrypoint.optional_body,
                 "content": {"application/json": {"schema": type(entrypoint.body_schema)}},
             }
         if entrypoint.auth:
@@ -101,4 +112,58 @@ def openapi_document(service_cls) -> dict:
             paths.setdefault(path, {})[method.strip().lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    document = spec.to_dict()
+    components = document["components"]["schemas"]
+    for schema_cls in _schema_classes(service_cls):
+        # `Meta.openapi(generated) -> published`: what apispec cannot derive from the fields
+        adjust = getattr(getattr(schema_cls, "Meta", None), "openapi", None)
+        name = resolver(schema_cls)
+        if adjust is not None and name in components:
+            components[name] = adjust(components[name])
+    # Everything a request can carry; components serve responses too, where it holds as well.
+    _refuse_nul(document["components"])
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            _refuse_nul(operation.get("parameters", []))
+            _refuse_nul(operation.get("requestBody", {}))
+    return document
+
+
+def _schema_classes(service_cls) -> set[type]:
+    """Every schema class the service's entrypoints use, nested ones included."""
+    found: set[type] = set()
+    pending = [
+        schema
+        for _, entrypoint in routes(service_cls)
+        for schema in (entrypoint.body_schema, entrypoint.query_schema, entrypoint.response_schema)
+        if schema is not None
+    ]
+    while pending:
+        schema = pending.pop()
+        if type(schema) in found:
+            continue
+        found.add(type(schema))
+        fields_ = list(schema.fields.values())
+        while fields_:
+            field = fields_.pop()
+            if isinstance(field, fields.Nested):
+                pending.append(field.schema)
+            elif isinstance(field, fields.List):
+                fields_.append(field.inner)
+    return found
+
+
+def _refuse_nul(node) -> None:
+    """Add `NO_NUL` to every string schema without a pattern, format or enum of its own."""
+    if isinstance(node, list):
+        for item in node:
+            _refuse_nul(item)
+        return
+    if not isinstance(node, dict):
+        return
+    types = node.get("type")
+    is_string = types == "string" or (isinstance(types, list) and "string" in types)
+    if is_string and not {"pattern", "format", "enum", "const"} & node.keys():
+        node["pattern"] = NO_NUL
+    for value in node.values():
+        _refuse_nul(value)

@@ -6,18 +6,22 @@ validated by marshmallow schemas, and the endpoints every service serves.
     def register(self, request, body): ...
 """
 
+import functools
 import ipaddress
 import json
 import logging
+import math
+import numbers
+import re
 import time
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
-from functools import partial
 
 import eventlet
 from eventlet.event import Event as GreenEvent
 from marshmallow import Schema, ValidationError, fields, validate
+from nameko.containers import WorkerContext
 from nameko.web.handlers import HttpRequestHandler
 from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
@@ -104,12 +108,45 @@ class Conflict(HttpError):
     status, code = 409, "conflict"
 
 
+class Unprocessable(HttpError):
+    """A body the OpenAPI document allows, refused by a rule the operation states beyond it: a
+    field compared with another or with today, a reference to something that must exist."""
+
+    status, code = 422, "invalid"
+
+
 class TooManyRequests(HttpError):
     status, code = 429, "too_many_requests"
 
 
 class Unavailable(HttpError):
     status, code = 503, "unavailable"
+
+
+# Messages of the rules a schema checks beyond what its fields say (`@validates_schema`): a body
+# refused only by these is a 422, not a 400. Registered with the message, like its translation.
+_RULE_MESSAGES: set[str] = set()
+
+
+def add_rules(*messages: str) -> None:
+    """Register the messages of a schema's cross-field rules (see `Unprocessable`)."""
+    _RULE_MESSAGES.update(messages)
+
+
+def invalid(errors) -> HttpError:
+    """Field errors as the answer they call for: 422 when every one is a registered rule's, else
+    400 (the body breaks the document; the rules' messages come along)."""
+    if _only_rules(errors):
+        return Unprocessable(fields=errors)
+    return HttpError(fields=errors, code="invalid")
+
+
+def _only_rules(errors) -> bool:
+    if isinstance(errors, dict):
+        return bool(errors) and all(_only_rules(value) for value in errors.values())
+    if isinstance(errors, list):
+        return bool(errors) and all(_only_rules(value) for value in errors)
+    return errors in _RULE_MESSAGES
 
 
 def _json_default(value):
@@ -136,7 +173,7 @@ def as_http_error(exc: Exception) -> HttpError:
     if isinstance(exc, HttpError):
         return exc
     if isinstance(exc, ValidationError):
-        return HttpError(fields=exc.messages, code="invalid")
+        return invalid(exc.messages)
     if isinstance(exc, HTTPException):
         code = exc.name.lower().replace(" ", "_")
         error = HttpError(DEFAULT_MESSAGES.get(code, (exc.description,))[0], code=code)
@@ -174,6 +211,19 @@ def _within(address: str, networks) -> bool:
     except ValueError:
         return False  # not an address: never a trusted proxy, and stops the walk
     return any(ip in network for network in networks)
+
+
+def _not_json(constant: str):
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float, unless it is beyond a double (1e400 would become inf, which
+    no column or document stores)."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
 
 
 class JsonWsgiApp(WsgiApp):
@@ -242,10 +292,45 @@ class JsonBoolean(fields.Boolean):
         return value
 
 
+class JsonInteger(fields.Integer):
+    """An integer as JSON Schema has it: 5 and 5.0 are the same number; 5.5, "5" and true are
+    not integers (marshmallow's Integer takes "5" and truncates 5.5)."""
+
+    def _validated(self, value):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        elif isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+_FULL_DATE = r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
+_RFC3339 = {
+    fields.Date: re.compile(rf"^{_FULL_DATE}\Z"),
+    fields.DateTime: re.compile(
+        rf"^{_FULL_DATE}[Tt][0-9]{{2}}:[0-9]{{2}}:[0-9]{{2}}(\.[0-9]+)?([Zz]|[+-][0-9]{{2}}:[0-9]{{2}})\Z"
+    ),
+}
+
+
+@functools.cache
+def _rfc3339_class(cls: type) -> type:
+    """`cls` for a JSON body: the text must be RFC 3339, as the document's `format` says
+    (Python also reads "20260101" and "2026-W01-1" as dates)."""
+    pattern = _RFC3339[fields.Date if issubclass(cls, fields.Date) else fields.DateTime]
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not pattern.match(value):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return cls._deserialize(self, value, attr, data, **kwargs)
+
+    return type(f"Json{cls.__name__}", (cls,), {"_deserialize": _deserialize, "rfc3339": True})
+
+
 def _json_types(schema: Schema, seen: set) -> None:
     """Make a body schema (and the schemas nested in it) take JSON's types as the OpenAPI
-    document states them: Boolean fields JsonBoolean, Integer fields strict (marshmallow's
-    also take "3" and truncate 1.5). A query string's fields stay lenient: they parse text.
+    document states them: Boolean fields JsonBoolean, Integer fields JsonInteger, dates and
+    date-times RFC 3339. A query string's fields stay lenient: they parse text.
     A list without a maximum length of its own gets `MAX_LIST_ITEMS`.
     A schema nested in itself is done at its first level; deeper ones are new instances."""
     if type(schema) in seen:
@@ -256,8 +341,10 @@ def _json_types(schema: Schema, seen: set) -> None:
         field = pending.pop()
         if type(field) is fields.Boolean:
             field.__class__ = JsonBoolean
-        elif isinstance(field, fields.Integer):
-            field.strict = True
+        elif type(field) is fields.Integer:
+            field.__class__ = JsonInteger
+        elif isinstance(field, fields.Date | fields.DateTime) and not hasattr(field, "rfc3339"):
+            field.__class__ = _rfc3339_class(type(field))
         elif isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
             _json_types(field.schema, seen)
         elif isinstance(field, fields.List):
@@ -275,6 +362,7 @@ class JsonHttp(HttpRequestHandler):
     """nameko's `@http` with the platform's error contract, correlation ids and schemas.
 
     body      marshmallow schema class of the JSON body; the handler gets it loaded as `body`
+    optional_body  an empty body is taken as `{}` (the schema's defaults)
     query     schema class of the query string; the handler gets it loaded as `query`
     response  schema instance the result is dumped with (and documented by)
     status    status of a successful response
@@ -288,13 +376,19 @@ class JsonHttp(HttpRequestHandler):
     owner     the path parameter naming the returnee whose own data this is: that returnee
               may call too ("self or one of `roles`"), checked with the roles. Rules that need
               stored data (who owns a consultation) are named functions the use case calls.
+    probe     answered outside the worker pool, in the web server's own greenthread: health
+              probes and metrics stay answered while every worker is busy or waiting
+    rules     the rules a valid body must also keep (fields compared with each other or with
+              today, references that must exist), stated in the OpenAPI document; breaking
+              one is a 422 (`Unprocessable`)
     """
 
     server = JsonWebServer()
 
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
                  auth=False, roles=None, owner=None, summary=None,
-                 media_type="application/json", responses=None, **kwargs):  # fmt: skip
+                 media_type="application/json", responses=None, probe=False, rules=(),
+                 optional_body=False, **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
@@ -309,6 +403,9 @@ class JsonHttp(HttpRequestHandler):
         self.responses = dict(responses or {})
         self.auth = auth or bool(roles) or bool(owner)
         self.summary = summary
+        self.probe = probe
+        self.rules = tuple(rules)
+        self.optional_body = optional_body
 
     def bind(self, container, method_name):
         if "tokens" not in vars(self):  # bound, not built: chassis.auth needs this module
@@ -362,13 +459,18 @@ class JsonHttp(HttpRequestHandler):
             args, kwargs = self.get_entrypoint_parameters(request)
             self.check_signature(args, kwargs)
             done = GreenEvent()
-            self.container.spawn_worker(
-                self,
-                args,
-                kwargs,
-                context_data=self.server.context_data_from_headers(request),
-                handle_result=partial(self.handle_result, done),
-            )
+            context = self.server.context_data_from_headers(request)
+            if self.probe:
+                # nameko's worker lifecycle (dependencies injected, set up, torn down), run
+                # here rather than queued for a place in the pool of MAX_WORKERS.
+                service = self.container.service_cls()
+                worker_ctx = WorkerContext(self.container, service, self, args, kwargs, context)
+                self.container._run_worker(worker_ctx, functools.partial(self.handle_result, done))
+            else:
+                self.container.spawn_worker(
+                    self, args, kwargs, context_data=context,
+                    handle_result=functools.partial(self.handle_result, done),
+                )  # fmt: skip
             response = self.response_from_result(done.wait())
         except Exception as exc:
             response = error_response(as_http_error(exc), request.locale)
@@ -380,7 +482,9 @@ class JsonHttp(HttpRequestHandler):
         kwargs = dict(request.path_values)
         _refuse_nul(kwargs)
         if self.body_schema is not None:
-            kwargs["body"] = self.body_schema.load(_refuse_nul(self._json_body(request)))
+            empty = self.optional_body and not request.get_data().strip()
+            payload = {} if empty else self._json_body(request)
+            kwargs["body"] = self.body_schema.load(_refuse_nul(payload))
         if self.query_schema is not None:
             query = _refuse_nul(request.args.to_dict(flat=True))
             kwargs["query"] = self.query_schema.load(query)
@@ -393,7 +497,11 @@ class JsonHttp(HttpRequestHandler):
             error.status = 415
             raise error
         try:
-            payload = json.loads(request.get_data(as_text=True) or "null")
+            payload = json.loads(
+                request.get_data(as_text=True) or "null",
+                parse_constant=_not_json,  # NaN, Infinity: Python reads them, JSON has none
+                parse_float=_finite,
+            )
         except ValueError:
             raise HttpError("The body is not valid JSON.", zh="请求体不是有效的 JSON。") from None
         if not isinstance(payload, dict):
@@ -407,7 +515,9 @@ class JsonHttp(HttpRequestHandler):
         if self.response_schema is not None and payload is not None:
             payload = self.response_schema.dump(payload)
         if payload is None:
-            return Response(status=204 if status == 200 else status)
+            response = Response(status=204 if status == 200 else status)
+            del response.headers["Content-Type"]  # no body, so no type (werkzeug sets text/plain)
+            return response
         return json_response(payload, status)
 
 
@@ -439,7 +549,7 @@ class Operable:
     log_context = LogContext()
     keep_revocation = on_event("accounts", "credentials.revoked", use=record_revocation)
 
-    @http("GET", "/metrics", media_type="text/plain", summary="Prometheus metrics")
+    @http("GET", "/metrics", media_type="text/plain", probe=True, summary="Prometheus metrics")
     def metrics(self, request):
         try:
             backlog = self.db.backlog()
@@ -451,12 +561,13 @@ class Operable:
         body, content_type = exposition()
         return Response(body, content_type=content_type)
 
-    @http("GET", "/health/live", response=Liveness(), summary="The process serves requests")
+    @http("GET", "/health/live", response=Liveness(), probe=True,
+          summary="The process serves requests")  # fmt: skip
     def health_live(self, request):
         return {"status": "live", "service": self.name}
 
     @http("GET", "/health/ready", response=Readiness(), responses={503: Readiness()},
-          summary="The database and the broker answer")  # fmt: skip
+          probe=True, summary="The database and the broker answer")  # fmt: skip
     def health_ready(self, request):
         checks = {}
         for name, check in (("database", self.db.ping), ("broker", self.db.ping_broker)):

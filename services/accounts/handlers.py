@@ -8,7 +8,15 @@ password is hashed or verified outside any (tens of milliseconds of CPU)."""
 
 import uuid
 
-from chassis.web import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
+from chassis.web import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    TooManyRequests,
+    Unauthorized,
+    Unprocessable,
+    invalid,
+)
 from contracts.vocabulary import LOCALES, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
 from services.accounts.credentials import (
@@ -96,7 +104,7 @@ def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
         row = _returnee(returnee_id, uow, for_update=True)
     except NotFound:
         if _field_problems(changes):  # an invalid body is a 400 before the 404, as it was
-            raise HttpError(fields=_field_problems(changes), code="invalid") from None
+            raise invalid(_field_problems(changes)) from None
         raise
     before = event_profile(row)
     profile = {**row["profile"], **{k: v for k, v in changes.items() if k != "consents"}}
@@ -234,17 +242,15 @@ def change_password(command: dict, caller, client_address: str, db) -> None:
         if account is None:
             raise NotFound()
         problems = password_problems(command["new_password"], account["email"])
-        if problems:
-            raise HttpError(fields={"new_password": problems}, code="invalid")
+        if problems:  # what the schema cannot see: the email (the rest refused it already)
+            raise Unprocessable(fields={"new_password": problems})
         attempts = _count(
             uow,
             [(SIGN_IN_PER_ACCOUNT_AND_ADDRESS, (account["email"], client_address))],
             "Too many failed sign-ins; try again later.",
         )
     if not password_matches(account["password_hash"], command["current_password"]):
-        raise HttpError(
-            fields={"current_password": ["This is not your current password."]}, code="invalid"
-        )
+        raise Unprocessable(fields={"current_password": ["This is not your current password."]})
     password_hash = hash_password(command["new_password"])
     with db.unit_of_work() as uow:
         uow.store.forget_hits(attempts)
@@ -284,8 +290,8 @@ def confirm_password_reset(command: dict, db) -> None:
         found = _valid_link(uow, command["token"], PASSWORD_LINKS)
         account = uow.store.account(found["account_id"])
     problems = password_problems(command["password"], account["email"])
-    if problems:
-        raise HttpError(fields={"password": problems}, code="invalid")
+    if problems:  # what the schema cannot see: the email (the rest refused it already)
+        raise Unprocessable(fields={"password": problems})
     password_hash = hash_password(command["password"])
     with db.unit_of_work() as uow:
         found = _valid_link(uow, command["token"], PASSWORD_LINKS, for_update=True)  # once
@@ -324,7 +330,7 @@ def register_staff(command: dict, uow, portal_url: str | None = None,
     staff = {**command, "email": normalize_email(command["email"])}
     organization_id = staff.get("organization_id")
     if organization_id and uow.store.organization(organization_id) is None:
-        raise HttpError(fields={"organization_id": ["No such organization."]}, code="invalid")
+        raise Unprocessable(fields={"organization_id": ["No such organization."]})
     now = uow.now()
     verified = password_hash is not None
     try:
@@ -372,7 +378,7 @@ def change_staff_role(staff_id: str, command: dict, caller, uow) -> dict:
     role, organization_id = command["role"], command.get("organization_id")
     organization_id = None if organization_id is None else str(organization_id)
     if organization_id and uow.store.organization(organization_id) is None:
-        raise HttpError(fields={"organization_id": ["No such organization."]}, code="invalid")
+        raise Unprocessable(fields={"organization_id": ["No such organization."]})
     if (role, organization_id) != (member["role"], member["organization_id"]):
         uow.store.set_role(member["id"], role, organization_id)
         _revoke_credentials(uow, member["id"], "role_changed")
@@ -433,8 +439,7 @@ def _valid_link(uow, token: str, purposes, for_update: bool = False) -> dict:
         or found["used_at"] is not None
         or found["expires_at"] <= uow.now()
     ):
-        raise HttpError(fields={"token": ["This link is not valid or has expired."]},
-                        code="invalid")  # fmt: skip
+        raise Unprocessable(fields={"token": ["This link is not valid or has expired."]})
     return found
 
 
@@ -504,7 +509,8 @@ def _field_problems(command: dict) -> dict:
 
 
 def _refuse_invalid(profile: dict, today, field_problems: dict) -> None:
-    """One 400 naming every invalid field: the body's own and the profile rules'."""
+    """One answer naming every invalid field, the body's own and the profile rules': a 400, or
+    a 422 when only the rules the operation states are broken (`chassis.web.invalid`)."""
     problems = merged_problems(field_problems, profile_problems(profile, today))
     if problems:
-        raise HttpError(fields=problems, code="invalid")
+        raise invalid(problems)

@@ -2,7 +2,12 @@
 The English text is what the code raises (`Conflict("This email is already registered.")`)."""
 
 from chassis.i18n import add_translations
-from services.accounts.profile import OLDEST_AGE_YEARS, PASSWORD_MIN_LENGTH, YOUNGEST_AGE_YEARS
+from services.accounts.profile import (
+    LETTERS_AND_DIGITS,
+    OLDEST_AGE_YEARS,
+    PASSWORD_MIN_LENGTH,
+    YOUNGEST_AGE_YEARS,
+)
 
 MESSAGES = {
     # refusals
@@ -30,7 +35,7 @@ MESSAGES = {
     f"Must be at least {PASSWORD_MIN_LENGTH} characters long.": (
         f"长度至少为 {PASSWORD_MIN_LENGTH} 个字符。"
     ),
-    "Must contain letters and digits.": "必须同时包含字母和数字。",
+    LETTERS_AND_DIGITS: "必须同时包含字母（a-z 或 A-Z）和数字（0-9）。",
     "Must not contain your email address.": "不能包含您的邮箱地址。",
     "A provider belongs to an organization.": "资源提供方必须属于某个机构。",
     "This is not your current password.": "这不是您当前的密码。",

@@ -1,5 +1,6 @@
 """Returnee profiles: the rules a profile must satisfy and how changes are described. No I/O."""
 
+import re
 from datetime import date
 
 from contracts.schemas.accounts import PROFILE_FIELDS
@@ -89,15 +90,22 @@ def merged_problems(first: dict, second: dict) -> dict:
 
 
 PASSWORD_MIN_LENGTH = 10
+PASSWORD_MAX_LENGTH = 128
+# A letter a-z or A-Z and a digit 0-9 somewhere (and no U+0000, which the API refuses anywhere):
+# the OpenAPI document states this pattern and the policy checks it, so the two cannot differ.
+PASSWORD_PATTERN = r"^(?=[^\u0000]*[A-Za-z])(?=[^\u0000]*[0-9])[^\u0000]*$"
+
+
+LETTERS_AND_DIGITS = "Must contain a letter (a-z or A-Z) and a digit (0-9)."
 
 
 def password_problems(password: str, email: str | None = None) -> list[str]:
-    """The password policy: long enough, letters and digits, not built from the email."""
+    """The password policy: long enough, a letter and a digit, not built from the email."""
     problems = []
     if len(password) < PASSWORD_MIN_LENGTH:
         problems.append(f"Must be at least {PASSWORD_MIN_LENGTH} characters long.")
-    if not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        problems.append("Must contain letters and digits.")
+    if not re.match(PASSWORD_PATTERN, password):
+        problems.append(LETTERS_AND_DIGITS)
     if email:
         local = normalize_email(email).split("@")[0]
         if len(local) >= 4 and local in password.lower():

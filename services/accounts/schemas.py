@@ -3,12 +3,17 @@ so what a returnee enters and what consumers receive cannot drift apart."""
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
+from chassis.web import add_rules
 from contracts.schemas.accounts import Consents, Education, ReturneeProfile
 from contracts.vocabulary import LOCALES, NEEDS, ORGANIZATION_KINDS, POLICY_CODE, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
 from services.accounts.profile import (
     HOME_COUNTRY,
+    OLDEST_AGE_YEARS,
+    PASSWORD_MAX_LENGTH,
     PASSWORD_MIN_LENGTH,
+    PASSWORD_PATTERN,
+    YOUNGEST_AGE_YEARS,
     abroad,
     normalize_email,
     password_problems,
@@ -26,6 +31,37 @@ class NormalizedEmail:
 
 
 ID_DOCUMENT_KINDS = ("id_card", "passport")
+
+# Checked beyond the fields (with another field, or with today): a 422 (chassis.web.invalid).
+RULES = {
+    "Must not be in the future.",
+    f"Age must be between {YOUNGEST_AGE_YEARS} and {OLDEST_AGE_YEARS} years.",
+    "Must not be before the end of study abroad.",
+    "Must be after the birth date.",
+    "must not be before start_date",
+    "Must not contain your email address.",
+    "A provider belongs to an organization.",
+    "No such organization.",
+}
+add_rules(*RULES)
+PROFILE_RULES = (
+    "birth_date is not in the future and gives an age of "
+    f"{YOUNGEST_AGE_YEARS} to {OLDEST_AGE_YEARS} years today",
+    "return_date is not in the future and not before the end_date of any overseas education",
+    "each education's start_date is after birth_date and not in the future; its end_date is"
+    " not before its start_date",
+    "company.registration_date is not in the future",
+)
+PASSWORD_RULE = (
+    "password does not contain the local part of email (when it has 4 characters or more)"
+)
+LINK_RULE = "token is that of an emailed link of this kind, not used yet and not expired"
+
+
+def _unique_needs(component: dict) -> dict:
+    """The document says what the profile check refuses: a need named twice."""
+    component["properties"]["needs"]["uniqueItems"] = True
+    return component
 
 
 class IdDocument(Schema):
@@ -49,9 +85,9 @@ class Password(fields.String):
         super().__init__(
             required=True,
             load_only=True,
-            validate=[validate.Length(max=128), _password_policy],
-            # documented, so that clients (and the API fuzzer) know the length before trying
-            metadata={"minLength": PASSWORD_MIN_LENGTH},
+            validate=[validate.Length(max=PASSWORD_MAX_LENGTH), _password_policy],
+            # documented, so that clients (and the API fuzzer) know the policy before trying
+            metadata={"minLength": PASSWORD_MIN_LENGTH, "pattern": PASSWORD_PATTERN},
             **kwargs,
         )
 
@@ -138,6 +174,7 @@ class Registration(CheckedWithRules, NormalizedEmail, ProfileIn, ReturneeProfile
 
     class Meta:
         ordered = True
+        openapi = _unique_needs
 
     @validates_schema
     def _password_apart_from_email(self, data, **kwargs):
@@ -156,6 +193,7 @@ class ProfileChanges(CheckedWithRules, ProfileIn, ReturneeProfile):
 
     class Meta:
         exclude = ("email",)
+        openapi = _unique_needs
 
     def __init__(self, **kwargs):
         # Partial at the top level and in the consents; an education entry or a company is

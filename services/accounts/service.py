@@ -14,6 +14,9 @@ from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.providers import Settings
 from services.accounts.schemas import (
+    LINK_RULE,
+    PASSWORD_RULE,
+    PROFILE_RULES,
     Accepted,
     ConsentUpdate,
     LinkToken,
@@ -55,6 +58,7 @@ class AccountsService(Operable):
         body=Registration,
         response=ReturneeOut(),
         status=201,
+        rules=(*PROFILE_RULES, PASSWORD_RULE),
         summary="Register a returnee (public): the welcome email asks to confirm the address",
     )
     def register(self, request, body):
@@ -81,6 +85,7 @@ class AccountsService(Operable):
         response=ReturneeOut(),
         roles=["admin"],
         owner="returnee_id",
+        rules=PROFILE_RULES,
         summary="Change a returnee's profile or consents (the returnee, admins)",
     )
     def change_returnee(self, request, returnee_id, body):
@@ -163,6 +168,7 @@ class AccountsService(Operable):
         "/auth/verify-email",
         body=LinkToken,
         status=204,
+        rules=(LINK_RULE,),
         summary="Confirm an email address with the token of the welcome email's link (public)",
     )
     def verify_email(self, request, body):
@@ -175,6 +181,11 @@ class AccountsService(Operable):
         body=PasswordChange,
         status=204,
         auth=True,
+        rules=(
+            "current_password is the caller's password",
+            "new_password does not contain the local part of the caller's email (when it has 4"
+            " characters or more)",
+        ),
         summary="Change one's password; every token of one's own stops working",
     )
     def change_password(self, request, body):
@@ -198,6 +209,11 @@ class AccountsService(Operable):
         "/auth/password-reset/confirm",
         body=PasswordResetConfirm,
         status=204,
+        rules=(
+            LINK_RULE,
+            "password does not contain the local part of the account's email (when it has 4"
+            " characters or more)",
+        ),
         summary="Set a password with the token of a reset or invitation link, once (public)",
     )
     def confirm_password_reset(self, request, body):
@@ -233,6 +249,10 @@ class AccountsService(Operable):
         response=StaffOut(),
         status=201,
         roles=["admin"],
+        rules=(
+            "a provider has an organization_id",
+            "organization_id names a registered organization",
+        ),
         summary="Invite a staff member (advisor, provider, admin or official), who sets a "
         "password through the emailed link (admins)",
     )
@@ -268,6 +288,10 @@ class AccountsService(Operable):
         body=StaffRole,
         response=StaffOut(),
         roles=["admin"],
+        rules=(
+            "a provider has an organization_id",
+            "organization_id names a registered organization",
+        ),
         summary="Change a staff member's role; every token of theirs is revoked (admins)",
     )
     def change_staff_role(self, request, staff_id, body):

@@ -12,7 +12,7 @@ import uuid
 
 from chassis.auth import Caller
 from chassis.settings import service_settings
-from chassis.web import Conflict, Forbidden, HttpError, NotFound
+from chassis.web import Conflict, Forbidden, NotFound, Unprocessable, invalid
 from contracts import Event
 from services.activities import access, seats
 from services.activities import activity as activities
@@ -34,7 +34,7 @@ def publish_activity(command: dict, caller: Caller, uow) -> dict:
     known = set(uow.store.organization_names(command["organizer_ids"]))
     errors = activities.publication_errors(command, now, known)
     if errors:
-        raise HttpError(fields=errors, code="invalid")
+        raise invalid(errors)
     activity = activities.new_activity(str(uuid.uuid4()), command, caller.id, now)
     uow.store.insert_activity(activity)
     stored = uow.store.activity(activity["id"])
@@ -231,7 +231,7 @@ def check_in(activity_id: str, command: dict, uow) -> dict:
     else:
         registration = uow.store.registration_by_code(activity_id, code)
         if registration is None:
-            raise NotFound("No check-in code like this for this activity.")
+            raise Unprocessable(fields={"code": ["No check-in code like this for this activity."]})
         if registration["status"] == "waitlisted":
             raise Conflict("This registration is on the waitlist, not confirmed.")
         if registration["status"] == "cancelled":
@@ -262,7 +262,7 @@ def record_agreement(activity_id: str, command: dict, caller: Caller, uow) -> di
         uow.store.known_returnees(returnees),
     )
     if errors:
-        raise HttpError(fields={"parties": errors}, code="invalid")
+        raise invalid({"parties": errors})
     agreement = {
         "id": str(uuid.uuid4()),
         "activity_id": found["id"],

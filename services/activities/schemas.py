@@ -3,6 +3,7 @@
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.fields import Instant
+from chassis.web import add_rules
 from contracts.vocabulary import (
     ACTIVITY_KINDS,
     INDUSTRIES,
@@ -133,11 +134,18 @@ class ActivityPage(Schema):
     )
 
 
+CURSOR = r"^[A-Za-z0-9_-]{1,200}$"  # base64url: the alphabet `activity.cursor` writes
+
+
 class ActivityCursor(fields.String):
     """The `next` of a page: where the following one starts."""
 
+    def __init__(self, **kwargs):
+        super().__init__(metadata={"pattern": CURSOR, **kwargs.pop("metadata", {})}, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
+        validate.Regexp(CURSOR)(text)  # the document's pattern: a 400
         try:
             return parse_cursor(text)
         except ValueError:
@@ -189,7 +197,7 @@ class RegistrationPage(Schema):
 
 class RegistrationQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-    next = fields.Integer(load_default=None, validate=validate.Range(min=0))
+    next = fields.Integer(load_default=None, validate=validate.Range(min=0, max=2**63 - 1))
 
 
 class CheckInIn(Schema):
@@ -265,3 +273,26 @@ class ReportOut(Schema):
     agreements = fields.Integer()
     agreement_titles = fields.List(fields.String())
     intentions = fields.Nested(IntentionCounts)
+
+
+# Checked beyond the fields (with another field, today or stored data): a 422 (chassis.web.invalid).
+add_rules(
+    "Must be after starts_at.",
+    "Must not be after starts_at.",
+    "Must be in the future.",
+    "Unknown organization.",
+    "Unknown returnee.",
+    "Each organization is listed once.",
+    "Each returnee is listed once.",
+    "Name either organization_id or returnee_id.",
+    "Not a valid cursor.",
+)
+PUBLICATION_RULES = (
+    "ends_at is after starts_at; registration_closes_at, when given, is not after starts_at",
+    "starts_at is in the future",
+    "organizer_ids name organizations registered with the platform",
+)
+AGREEMENT_RULES = (
+    "each party names either an organization_id or a returnee_id",
+    "each party is an organization or returnee known to the platform, listed once",
+)

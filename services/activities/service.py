@@ -8,6 +8,8 @@ from chassis.events import on_event
 from chassis.web import Operable, http
 from services.activities import handlers
 from services.activities.schemas import (
+    AGREEMENT_RULES,
+    PUBLICATION_RULES,
     ActivityIn,
     ActivityOut,
     ActivityPage,
@@ -63,6 +65,7 @@ class ActivitiesService(Operable):
         response=ActivityOut(),
         status=201,
         roles=STAFF,
+        rules=PUBLICATION_RULES,
         summary="Publish an activity (advisor, admin); emits activity.published",
     )
     def publish_activity(self, request, body):
@@ -74,6 +77,7 @@ class ActivitiesService(Operable):
         "/activities",
         query=ActivityQuery,
         response=ActivityPage(),
+        rules=("next, when given, is the next of a page this listing answered",),
         summary="Activities on and to come, soonest first, a page at a time (public)",
     )
     def list_activities(self, request, query):
@@ -179,6 +183,7 @@ class ActivitiesService(Operable):
         body=CheckInIn,
         response=CheckInOut(),
         roles=STAFF,
+        rules=("code is the check-in code of a registration for this activity",),
         summary="Check a registrant in by their code (advisor, admin); emits attendance.recorded",
     )
     def check_in(self, request, activity_id, body):
@@ -194,6 +199,7 @@ class ActivitiesService(Operable):
         response=AgreementOut(),
         status=201,
         roles=STAFF,
+        rules=AGREEMENT_RULES,
         summary="Record an agreement signed at the activity (advisor, admin)",
     )
     def record_agreement(self, request, activity_id, body):

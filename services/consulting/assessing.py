@@ -13,6 +13,10 @@ from services.consulting.screening import PASS, Columns, fields_of, screen
 # Returnees screened at once when a policy is published: large enough for the vectorised
 # screening to pay off, small enough to keep a batch's rows and events in memory.
 BATCH_SIZE = 5000
+# Returnees per re-assessment transaction (the re-assessment loop): a profile event for one of
+# them waits for at most one batch, and a batch is a short stretch of work for the process.
+REASSESS_BATCH = 500
+PUBLISH_EVERY = 50  # events validated and written per round trip, so requests are served between
 
 # What eligibility rules read from a profile; names, contacts and free text are not kept.
 FACT_KEYS = (

@@ -14,6 +14,7 @@ missing); a group combines them with three-valued logic. Tiers are tried in orde
 whose own criteria pass is the tier reached.
 """
 
+import re
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import date
@@ -56,6 +57,55 @@ FIELDS = (*DERIVED, *PROFILE_PATHS)
 # Fields whose values are dates: rule values given as ISO strings (JSON) are parsed for them.
 DATE_FIELDS = frozenset({"birth_date", "return_date", "company.registration_date"})
 SET_FIELDS = frozenset({"prior_awards", "needs"})
+# What each field holds, and so which ops and values a criterion on it takes (`VALUES`): a rule
+# that could not be evaluated is refused when it is published, never met while assessing.
+KINDS = {
+    **dict.fromkeys(
+        (
+            "study_abroad_days",
+            "years_since_return",
+            "company_age_months",
+            "age_years",
+            "best_overseas_qs_rank",
+            "years_since_graduation",
+            "company.registered_capital_cny",
+            "company.shareholding_pct",
+            "company.vc_raised_cny",
+        ),
+        "number",
+    ),
+    **dict.fromkeys(
+        (
+            "highest_overseas_degree",
+            "highest_degree",
+            "residence_status",
+            "industry",
+            "startup_stage",
+            "company.registered_district",
+            *SET_FIELDS,  # compared item by item
+        ),
+        "text",
+    ),
+    **dict.fromkeys(
+        ("has_overseas_job", "company.is_legal_representative", "company.is_largest_shareholder"),
+        "boolean",
+    ),
+    **dict.fromkeys(DATE_FIELDS, "date"),
+    "company": "object",
+}
+MAX_WITHIN_DAYS = 36_500
+# kind -> {op: the value it takes}: "one" value, a "list" of values, a "pair" [low, high],
+# "days" (a whole number of days, 0 to MAX_WITHIN_DAYS) or "flag" (true: present).
+VALUES = {
+    "number": {"eq": "one", "ne": "one", "gte": "one", "lte": "one", "in": "list",
+               "not_in": "list", "between": "pair", "exists": "flag"},
+    "text": {"eq": "one", "ne": "one", "in": "list", "not_in": "list", "exists": "flag"},
+    "boolean": {"eq": "one", "ne": "one", "exists": "flag"},
+    "date": {"eq": "one", "ne": "one", "gte": "one", "lte": "one", "in": "list",
+             "not_in": "list", "between": "pair", "within_days": "days", "exists": "flag"},
+    "object": {"exists": "flag"},
+}  # fmt: skip
+ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 STATUS_ELIGIBLE, STATUS_INELIGIBLE, STATUS_UNDETERMINED = "eligible", "ineligible", "undetermined"
 
@@ -346,6 +396,70 @@ def changes(before: set[str], after: set[str]) -> tuple[list[str], list[str]]:
 
 # ---------------------------------------------------------------- validation of published rules
 
+UNKNOWN_FIELD = "Unknown field to compare."
+OP_DOES_NOT_APPLY = "This op does not apply to this field."
+WRONG_VALUE = "Not a value this op takes for this field."
+ONE_GROUP = "A group is either all or any, with no field, op or value."
+MISSING = "Missing data for required field."
+DUPLICATE_ID = "Another criterion beside this one has the same id."
+
+
+def criterion_problem(node: dict) -> tuple[str, str] | None:
+    """(key, what is wrong) with the shape of one criterion, not looking into a group's
+    members; None when it can be evaluated. A leaf is {id, label, field, op, value} with the
+    value its op takes for the field's kind (`VALUES`); a group is {id, label, all} or
+    {id, label, any}."""
+    groups = [k for k in ("all", "any") if k in node]
+    if groups:
+        extra = [k for k in ("field", "op", "value", *groups[1:]) if k in node]
+        return (extra[0], ONE_GROUP) if extra else None
+    for key in ("field", "op", "value"):
+        if key not in node:
+            return key, MISSING
+    kind = KINDS.get(node["field"])
+    if kind is None:
+        return "field", UNKNOWN_FIELD
+    shape = VALUES[kind].get(node["op"])
+    if shape is None:
+        return "op", OP_DOES_NOT_APPLY
+    if not _takes(shape, kind, node["value"]):
+        return "value", WRONG_VALUE
+    return None
+
+
+def _takes(shape: str, kind: str, value) -> bool:
+    if shape == "flag":
+        return isinstance(value, bool)
+    if shape == "days":
+        return _is_number(value) and value == int(value) and 0 <= value <= MAX_WITHIN_DAYS
+    if shape == "one":
+        return _is_kind(kind, value)
+    if not isinstance(value, list) or (shape == "pair" and len(value) != 2):
+        return False
+    return all(_is_kind(kind, item) for item in value)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _is_kind(kind: str, value) -> bool:
+    if kind == "number":
+        return _is_number(value)
+    if kind == "text":
+        return isinstance(value, str)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if isinstance(value, date):  # a policy file's YAML reads dates as dates
+        return True
+    if not isinstance(value, str) or not re.match(ISO_DATE, value):
+        return False
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
 
 def validate_criteria(nodes, path: str = "criteria") -> dict[str, str]:
     """What is wrong with a criteria tree, by path; empty when it can be evaluated."""
@@ -359,32 +473,15 @@ def validate_criteria(nodes, path: str = "criteria") -> dict[str, str]:
             errors[where] = "needs an id"
             continue
         if node["id"] in seen:
-            errors[where] = f"duplicate id {node['id']}"
+            errors[where] = DUPLICATE_ID
         seen.add(node["id"])
-        groups = [k for k in ("all", "any") if k in node]
-        if groups:
-            errors.update(validate_criteria(node[groups[0]], f"{where}.{groups[0]}"))
+        problem = criterion_problem(node)
+        if problem is not None:
+            errors[f"{where}.{problem[0]}"] = problem[1]
             continue
-        name, op, value = node.get("field"), node.get("op"), node.get("value")
-        if name not in FIELDS:
-            errors[where] = f"unknown field {name!r}"
-        elif op not in OPS:
-            errors[where] = f"unknown op {op!r}; one of {', '.join(OPS)}"
-        elif op in ("in", "not_in") and not isinstance(value, list):
-            errors[where] = f"{op} needs a list value"
-        elif op == "between" and not (isinstance(value, list) and len(value) == 2):
-            errors[where] = "between needs [low, high]"
-        elif op == "within_days" and (not isinstance(value, int) or value < 0):
-            errors[where] = "within_days needs a number of days"
-        elif op == "within_days" and name not in DATE_FIELDS:
-            errors[where] = "within_days applies to a date field"
-        elif op in ("gte", "lte", "eq", "ne") and value is None:
-            errors[where] = f"{op} needs a value"
-        else:
-            try:
-                _expected(name, value)
-            except (TypeError, ValueError):
-                errors[where] = "dates must be ISO dates (YYYY-MM-DD)"
+        for group in ("all", "any"):
+            if group in node:
+                errors.update(validate_criteria(node[group], f"{where}.{group}"))
     return errors
 
 

@@ -14,7 +14,7 @@ import uuid
 
 from chassis.auth import Caller
 from chassis.settings import service_settings
-from chassis.web import Conflict, HttpError, NotFound
+from chassis.web import Conflict, NotFound, Unprocessable
 from contracts import Event
 from services.consulting import access, appointments, assessing, documents, missing, paging
 from services.consulting import applications as apps
@@ -70,7 +70,7 @@ def publish_version(policy_id: str, command: dict, uow) -> dict:
     if current is None:
         raise NotFound("No such policy.")
     if command["code"] != current["code"]:
-        raise HttpError(fields={"code": ["A new version keeps the policy's code."]}, code="invalid")
+        raise Unprocessable(fields={"code": ["A new version keeps the policy's code."]})
     policy = _valid_policy({**command, "id": current["id"], "version": current["version"] + 1})
     uow.store.upsert_policy(policy)
     uow.store.keep_version(policy["id"], uow.today())
@@ -141,31 +141,45 @@ def erase_returnee(event: Event, uow) -> None:
     uow.store.erase_returnee(event.data["returnee_id"])
 
 
-def reassess_for_policy(event: Event, uow, batch_size: int = assessing.BATCH_SIZE) -> int:
-    """A policy published (new or changed): re-assess every returnee against it, batch by batch
-    with the vectorised screening, in this one unit of work (the inbox makes the whole
-    re-assessment happen once); `eligibility.assessed` only for returnees whose eligibility or
-    tier for it changed. Returns how many changed."""
-    policy = uow.store.policy(event.data["policy_id"])
-    if policy is None:
-        raise LookupError(f"policy {event.data['policy_id']} is not in the catalog")
-    now, today = uow.now(), uow.today()
-    changed, after = 0, None
-    while rows := uow.store.returnee_batch(after, batch_size):
-        after = rows[-1]["id"]
-        before = uow.store.eligible_for_policy(policy["id"], [str(r["id"]) for r in rows])
-        now_eligible, no_longer = assessing.screen_batch(policy, rows, before, today)
-        uow.store.apply_policy_changes(
-            policy["id"], policy["code"], policy["version"], now_eligible, no_longer
-        )
-        if not now_eligible and not no_longer:
-            continue
+def reassess_for_policy(event: Event, db, wake_reassessment) -> None:
+    """A policy published (new or changed): the re-assessment of every returnee against it is
+    recorded, in the unit of work that records the inbox; the re-assessment loop does it
+    (`reassess_batch`), woken once this commits."""
+    with db.unit_of_work() as uow:
+        if uow.store.policy(event.data["policy_id"]) is None:
+            raise LookupError(f"policy {event.data['policy_id']} is not in the catalog")
+        uow.store.queue_reassessment(event.data["policy_id"])
+    wake_reassessment()
+
+
+def reassess_batch(uow, batch_size: int = assessing.REASSESS_BATCH) -> bool:
+    """One batch of the oldest re-assessment under way, in this unit of work: the next returnees
+    screened against the policy (vectorised), their changes written, `eligibility.assessed` for
+    those whose eligibility or tier for it changed, the place kept. False: none under way."""
+    job = uow.store.claim_reassessment()
+    if job is None:
+        return False
+    policy = uow.store.policy(job["policy_id"])
+    rows = uow.store.returnee_batch(job["after"], batch_size)
+    if not rows:
+        uow.store.stamp_version(policy["id"], policy["version"])
+        uow.store.advance_reassessment(policy["id"], None)
+        return True
+    before = uow.store.eligible_for_policy(policy["id"], [str(r["id"]) for r in rows])
+    now_eligible, no_longer = assessing.screen_batch(policy, rows, before, uow.today())
+    uow.store.apply_policy_changes(
+        policy["id"], policy["code"], policy["version"], now_eligible, no_longer
+    )
+    if now_eligible or no_longer:
         lists = uow.store.eligibility_lists([*now_eligible, *no_longer])
-        events = assessing.policy_changes(policy, now, before, now_eligible, no_longer, lists)
-        uow.publish_many("eligibility.assessed", events)
-        changed += len(events)
-    uow.store.stamp_version(policy["id"], policy["version"])
-    return changed
+        events = assessing.policy_changes(policy, uow.now(), before, now_eligible, no_longer, lists)
+        for start in range(0, len(events), assessing.PUBLISH_EVERY):
+            # A round trip per few events: the process serves requests in between.
+            uow.publish_many(
+                "eligibility.assessed", events[start : start + assessing.PUBLISH_EVERY]
+            )
+    uow.store.advance_reassessment(policy["id"], str(rows[-1]["id"]))
+    return True
 
 
 def eligibility(returnee_id: str, query: dict, locale: str, uow) -> list[dict]:
@@ -212,7 +226,7 @@ def request_consultation(command: dict, caller: Caller, uow) -> dict:
     ticket = tickets.open_consultation(str(uuid.uuid4()), caller.id, command["topic"], now, STATION)
     policy_id = str(command["policy_id"]) if command["policy_id"] else None
     if policy_id and uow.store.policy(policy_id) is None:
-        raise HttpError(fields={"policy_id": ["No such policy."]}, code="invalid")
+        raise Unprocessable(fields={"policy_id": ["No such policy."]})
     uow.store.insert_consultation(ticket, command["question"], policy_id)
     uow.publish(
         "consultation.requested",
@@ -275,7 +289,7 @@ def assign_consultation(consultation_id: str, command: dict, caller: Caller, uow
     if command["advisor_id"] is not None:
         advisor = str(command["advisor_id"])
         if not uow.store.advisor_exists(advisor):
-            raise HttpError(fields={"advisor_id": ["No such advisor."]}, code="invalid")
+            raise Unprocessable(fields={"advisor_id": ["No such advisor."]})
     else:
         advisor = tickets.next_advisor(uow.store.advisors_for_round_robin())
         if advisor is None:
@@ -418,7 +432,7 @@ def start_application(command: dict, caller: Caller, locale: str, uow) -> dict:
     now = uow.now()
     policy = uow.store.policy(str(command["policy_id"]))
     if policy is None:
-        raise HttpError(fields={"policy_id": ["No such policy."]}, code="invalid")
+        raise Unprocessable(fields={"policy_id": ["No such policy."]})
     facts = uow.store.facts(caller.id)
     if facts is None:
         raise Conflict("Your eligibility has not been assessed yet.")
@@ -518,9 +532,9 @@ def award_application(application_id: str, command: dict, caller: Caller, locale
 def _valid_policy(policy: dict) -> dict:
     try:
         validate_policy(policy)
-    except InvalidPolicy as exc:
-        raise HttpError(
-            "The policy's criteria cannot be evaluated.", fields=exc.errors, code="invalid"
+    except InvalidPolicy as exc:  # the shapes are the schema's: what is left is ids
+        raise Unprocessable(
+            "The policy's criteria cannot be evaluated.", fields=exc.errors
         ) from None
     return policy
 
@@ -542,12 +556,12 @@ def _tier_applied_for(policy: dict, assessment, asked: str | None) -> str | None
     codes = [t["code"] for t in policy.get("tiers") or ()]
     if asked is not None:
         if asked not in codes:
-            raise HttpError(fields={"tier": ["No such tier of this policy."]}, code="invalid")
+            raise Unprocessable(fields={"tier": ["No such tier of this policy."]})
         if next(t for t in assessment.tiers if t["code"] == asked)["reached"] is False:
             raise Conflict("Your profile rules out this tier.")
         return asked
     if codes and assessment.tier is None:
-        raise HttpError(fields={"tier": ["Choose the tier you apply for."]}, code="invalid")
+        raise Unprocessable(fields={"tier": ["Choose the tier you apply for."]})
     return assessment.tier
 
 

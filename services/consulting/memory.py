@@ -36,6 +36,7 @@ class MemoryStore:
         self.policies_by_id: dict[str, dict] = {}
         self.versions: dict[tuple[str, int], dict] = {}  # (policy, version) → row
         self.returnees: dict[str, dict] = {}
+        self.reassessments: dict[str, dict] = {}  # policy → {after, queued_at}
         self.eligibilities: dict[tuple[str, str], dict] = {}  # (returnee, policy) → row
         self.advisors: dict[str, dict] = {}
         self.consultations_by_id: dict[str, dict] = {}
@@ -148,6 +149,21 @@ class MemoryStore:
     def facts(self, returnee_id, lock: bool = False) -> dict | None:
         stored = self.returnees.get(_id(returnee_id))
         return None if stored is None else decode_facts(copy.deepcopy(stored["facts"]))
+
+    def queue_reassessment(self, policy_id) -> None:
+        self.reassessments[_id(policy_id)] = {"after": None, "queued_at": self.clock.now()}
+
+    def claim_reassessment(self) -> dict | None:
+        if not self.reassessments:
+            return None
+        policy_id = min(self.reassessments, key=lambda p: (self.reassessments[p]["queued_at"], p))
+        return {"policy_id": policy_id, "after": self.reassessments[policy_id]["after"]}
+
+    def advance_reassessment(self, policy_id, after) -> None:
+        if after is None:
+            self.reassessments.pop(_id(policy_id), None)
+        else:
+            self.reassessments[_id(policy_id)]["after"] = _id(after)
 
     def returnee_batch(self, after, limit: int) -> list[dict]:
         """The next `limit` returnees by id after `after` (keyset pagination)."""

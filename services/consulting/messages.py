@@ -3,8 +3,23 @@ service. Errors are raised in English (`NotFound("No such policy.")`); `{name}` 
 filled after translation."""
 
 from chassis.i18n import add_translations
+from services.consulting.eligibility import (
+    DUPLICATE_ID,
+    ONE_GROUP,
+    OP_DOES_NOT_APPLY,
+    UNKNOWN_FIELD,
+    WRONG_VALUE,
+)
 
 MESSAGES = {
+    # a criterion's shape (eligibility.criterion_problem) and the rules beyond the fields
+    UNKNOWN_FIELD: "未知的比较字段。",
+    OP_DOES_NOT_APPLY: "该运算不适用于此字段。",
+    WRONG_VALUE: "该运算对此字段不接受这个值。",
+    ONE_GROUP: "条件组只能是 all 或 any 之一，且不含 field、op 或 value。",
+    DUPLICATE_ID: "同一列表中已有相同 id 的条件。",
+    "must not be before effective_from": "不能早于 effective_from",
+    "must be after starts_at": "必须晚于 starts_at",
     "No such policy.": "没有该政策。",
     "A policy with this code exists already.": "该政策代码已存在。",
     "The policy's criteria cannot be evaluated.": "该政策的条件无法执行。",

@@ -2,11 +2,25 @@
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.fields import Instant
+from chassis.fields import HttpUrl, Instant
+from chassis.web import add_rules
 from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
+from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
-from services.consulting.eligibility import FIELDS, OPS
+from services.consulting.eligibility import (
+    FIELDS,
+    ISO_DATE,
+    KINDS,
+    MAX_WITHIN_DAYS,
+    OPS,
+    VALUES,
+    criterion_problem,
+)
 from services.consulting.paging import position_of
+
+EFFECTIVE_TO_BEFORE_FROM = "must not be before effective_from"
+ENDS_BEFORE_START = "must be after starts_at"
+add_rules(EFFECTIVE_TO_BEFORE_FROM, ENDS_BEFORE_START)  # beyond the fields: 422
 
 
 class Localized(Schema):
@@ -18,7 +32,78 @@ class Localized(Schema):
 
 class Citation(Schema):
     title = fields.String(required=True, validate=validate.Length(min=1, max=300))
-    url = fields.Url(required=True, schemes={"http", "https"})
+    url = HttpUrl(required=True)
+
+
+_VALUE_SCHEMAS = {
+    "number": {"type": "number"},
+    "text": {"type": "string"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date", "pattern": ISO_DATE},
+}
+
+
+def _value_schema(kind: str, shape: str) -> dict:
+    if shape == "flag":
+        return {"type": "boolean", "description": "true: the field has a value; false: it has none"}
+    if shape == "days":
+        return {"type": "integer", "minimum": 0, "maximum": MAX_WITHIN_DAYS}
+    one = _VALUE_SCHEMAS[kind]
+    if shape == "one":
+        return one
+    if shape == "pair":
+        return {"type": "array", "items": one, "minItems": 2, "maxItems": 2,
+                "description": "[low, high]"}  # fmt: skip
+    return {"type": "array", "items": one}
+
+
+def _criterion_document(generated: dict) -> dict:
+    """A criterion is one of these shapes (what `eligibility.criterion_problem` checks): a leaf
+    comparing a field with the value its op takes for the field's kind, or a group."""
+    common = {
+        "id": generated["properties"]["id"],
+        "label": generated["properties"]["label"],
+    }
+    shapes = []
+    for kind, ops in VALUES.items():
+        names = sorted(f for f, k in KINDS.items() if k == kind)
+        by_shape: dict[str, list[str]] = {}
+        for op, shape in ops.items():
+            if shape != "flag":
+                by_shape.setdefault(shape, []).append(op)
+        for shape, same in by_shape.items():
+            shapes.append((names, same, _value_schema(kind, shape)))
+    shapes.append((sorted(KINDS), ["exists"], _value_schema("", "flag")))
+    leaves = [
+        {
+            "type": "object",
+            "properties": {
+                **common,
+                "field": {"type": "string", "enum": names},
+                "op": {"type": "string", "enum": ops},
+                "value": value,
+            },
+            "required": ["id", "label", "field", "op", "value"],
+            "additionalProperties": False,
+        }
+        for names, ops, value in shapes
+    ]
+    member = {"type": "array", "items": {"$ref": "#/components/schemas/Criterion"}}
+    groups = [
+        {
+            "type": "object",
+            "properties": {**common, group: member},
+            "required": ["id", "label", group],
+            "additionalProperties": False,
+        }
+        for group in ("all", "any")
+    ]
+    description = (
+        "A criterion compares a profile field with a value, in the shape its op takes for the"
+        " field's kind, or groups criteria (all of them, or any). Ids are unique among the"
+        " criteria of one list."
+    )
+    return {"description": description, "oneOf": [*leaves, *groups]}
 
 
 class Criterion(Schema):
@@ -26,6 +111,7 @@ class Criterion(Schema):
 
     class Meta:
         unknown = RAISE
+        openapi = _criterion_document
 
     id = fields.String(required=True, validate=validate.Regexp(SLUG))
     label = fields.Nested(Localized, required=True)
@@ -36,14 +122,10 @@ class Criterion(Schema):
     any = fields.List(fields.Nested(lambda: Criterion()))
 
     @validates_schema
-    def _criterion_or_group(self, data, **kwargs):
-        groups = [k for k in ("all", "any") if k in data]
-        if len(groups) > 1:
-            raise ValidationError("a group is either all or any", "any")
-        if not groups:
-            for key in ("field", "op"):
-                if key not in data:
-                    raise ValidationError("Missing data for required field.", key)
+    def _shape(self, data, **kwargs):
+        problem = criterion_problem(data)
+        if problem is not None:
+            raise ValidationError(problem[1], problem[0])
 
 
 class Tier(Schema):
@@ -86,7 +168,7 @@ class PolicyIn(Schema):
     @validates_schema
     def _dates_in_order(self, data, **kwargs):
         if data.get("effective_to") and data["effective_to"] < data["effective_from"]:
-            raise ValidationError("must not be before effective_from", "effective_to")
+            raise ValidationError(EFFECTIVE_TO_BEFORE_FROM, "effective_to")
 
 
 class PolicyOut(Schema):
@@ -158,7 +240,7 @@ class SlotIn(Schema):
     @validates_schema
     def _times_in_order(self, data, **kwargs):
         if data["ends_at"] <= data["starts_at"]:
-            raise ValidationError("must be after starts_at", "ends_at")
+            raise ValidationError(ENDS_BEFORE_START, "ends_at")
 
 
 class SlotOut(Schema):
@@ -204,15 +286,25 @@ class EligibilityQuery(Schema):
 # ---------------------------------------------------------------- applications
 
 
+CURSOR = r"^[A-Za-z0-9_-]{1,200}$"  # base64url: the alphabet `paging.cursor_of` writes
+NOT_A_CURSOR = "Not a valid cursor."
+add_rules(NOT_A_CURSOR)  # a cursor is one a listing answered: a reference to something that exists
+
+
 class Cursor(fields.String):
     """A listing's `next` cursor, loaded as the position it names."""
 
+    def __init__(self, **kwargs):
+        metadata = {"pattern": CURSOR, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
+        validate.Regexp(CURSOR)(text)  # the document's pattern: a 400
         try:
             return position_of(text)
         except ValueError:
-            raise ValidationError("Not a valid cursor.") from None
+            raise ValidationError(NOT_A_CURSOR) from None
 
 
 class Note(Schema):

@@ -4,10 +4,13 @@ consultations with working-time SLAs, station appointments. Each entrypoint runs
 of `handlers.py` in a unit of work; the `on_event` lines are the routing table of the events
 consulting handles."""
 
+import time
+
 from nameko.timer import timer
 
 from chassis.db import Database
 from chassis.events import on_event
+from chassis.loops import Alarm, loop
 from chassis.settings import service_settings
 from chassis.web import Operable, http
 from services.consulting import handlers
@@ -38,6 +41,13 @@ from services.consulting.store import ConsultingStore
 
 SLA_CHECK_SECONDS = float(service_settings("consulting", DECLARED)["SLA_CHECK_SECONDS"])
 STAFF = ["advisor", "admin"]
+POLICY_RULES = (
+    "effective_to is not before effective_from",
+    "criteria in one list (the policy's, a tier's, a group's) have different ids",
+)
+# The re-assessment loop also runs this often without being woken: after a restart, what was
+# under way carries on.
+REASSESS_SWEEP_SECONDS = 5.0
 PARTIES = ["returnee", *STAFF]  # of a consultation: its returnee (checked on it) and staff
 
 
@@ -53,9 +63,26 @@ class ConsultingService(Operable):
         "accounts", "returnee.registered", "returnee.updated", use=handlers.assess_returnee
     )
     erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)
+    wake_reassessment = Alarm("reassess_queued")
     reassess_for_policy = on_event(
-        "consulting", "policy.published", use=handlers.reassess_for_policy
+        "consulting",
+        "policy.published",
+        use=handlers.reassess_for_policy,
+        units=True,
+        needs=("wake_reassessment",),
     )
+
+    @loop(interval=REASSESS_SWEEP_SECONDS)
+    def reassess_queued(self):
+        """The re-assessments under way, a batch of returnees per unit of work, for up to a
+        second per run (then the next run), so a stop waits for one batch only."""
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with self.db.unit_of_work() as uow:
+                if not handlers.reassess_batch(uow):
+                    return
+        self.wake_reassessment()
+
     register_advisor = on_event("accounts", "staff.registered", use=handlers.register_advisor)
 
     # ------------------------------------------------------------------ policies
@@ -71,10 +98,15 @@ class ConsultingService(Operable):
         with self.db.unit_of_work() as uow:
             return handlers.list_policies(query, uow)
 
-    @http("GET", "/policies/<policy_id>", response=PolicyOut(), summary="One policy with its rules")
+    @http(
+        "GET",
+        "/policies/<uuid:policy_id>",
+        response=PolicyOut(),
+        summary="One policy with its rules",
+    )
     def get_policy(self, request, policy_id):
         with self.db.unit_of_work() as uow:
-            return handlers.get_policy(policy_id, uow)
+            return handlers.get_policy(str(policy_id), uow)
 
     @http(
         "POST",
@@ -83,6 +115,7 @@ class ConsultingService(Operable):
         response=PolicyOut(),
         status=201,
         roles=["admin"],
+        rules=POLICY_RULES,
         summary="Publish a policy (admin); emits policy.published",
     )
     def publish_policy(self, request, body):
@@ -91,33 +124,35 @@ class ConsultingService(Operable):
 
     @http(
         "POST",
-        "/policies/<policy_id>/versions",
+        "/policies/<uuid:policy_id>/versions",
         body=PolicyIn,
         response=PolicyOut(),
         status=201,
         roles=["admin"],
+        rules=(*POLICY_RULES, "code is the policy's code"),
         summary="Publish a new version of a policy's rules, in force from today (admin); the "
         "older versions are kept; emits policy.published",
     )
     def publish_version(self, request, policy_id, body):
         with self.db.unit_of_work() as uow:
-            return handlers.publish_version(policy_id, body, uow)
+            return handlers.publish_version(str(policy_id), body, uow)
 
     @http(
         "GET",
-        "/policies/<policy_id>/versions",
+        "/policies/<uuid:policy_id>/versions",
         response=PolicyVersionOut(many=True),
         summary="Every version of a policy's rules, with the day each came into force (public)",
     )
     def list_policy_versions(self, request, policy_id):
         with self.db.unit_of_work() as uow:
-            return handlers.list_policy_versions(policy_id, uow)
+            return handlers.list_policy_versions(str(policy_id), uow)
 
     @http(
         "POST",
         "/policies/preview",
         body=PolicyIn,
         roles=["admin"],
+        rules=POLICY_RULES,
         summary="Impact of a draft policy or new version over the consenting caseload, by tier, "
         "industry, stage and district, with the budget; stores and announces nothing (admin)",
     )
@@ -159,6 +194,11 @@ class ConsultingService(Operable):
         body=ApplicationIn,
         status=201,
         roles=["returnee"],
+        rules=(
+            "policy_id names a policy of the catalog",
+            "tier, when given, is a tier of that policy; a policy with tiers needs one when the"
+            " profile reaches none",
+        ),
         summary="Start an application for a policy one is eligible or undetermined for "
         "(returnee): a draft with its document checklist",
     )
@@ -171,6 +211,7 @@ class ConsultingService(Operable):
         "/applications",
         query=ApplicationQuery,
         roles=PARTIES,
+        rules=("cursor, when given, is the next of a page this listing answered",),
         summary="Applications, newest first, paginated: a returnee's own; staff see all",
     )
     def list_applications(self, request, query):
@@ -289,6 +330,7 @@ class ConsultingService(Operable):
         body=ConsultationIn,
         status=201,
         roles=["returnee"],
+        rules=("policy_id, when given, names a policy of the catalog",),
         summary="Ask a question (returnee); emits consultation.requested",
     )
     def request_consultation(self, request, body):
@@ -309,7 +351,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/consultations/<consultation_id>",
-        auth=True,
+        roles=PARTIES,
         summary="A consultation with its message thread",
     )
     def get_consultation(self, request, consultation_id):
@@ -321,7 +363,7 @@ class ConsultingService(Operable):
         "/consultations/<consultation_id>/messages",
         body=MessageIn,
         status=201,
-        auth=True,
+        roles=PARTIES,
         summary="Write in the thread (returnee owner, advisor, admin)",
     )
     def post_message(self, request, consultation_id, body):
@@ -333,6 +375,7 @@ class ConsultingService(Operable):
         "/consultations/<consultation_id>/assign",
         body=AssignIn,
         roles=STAFF,
+        rules=("advisor_id, when given, names an advisor of the station",),
         summary="Assign to an advisor, or round-robin when none is named (advisor, admin)",
     )
     def assign_consultation(self, request, consultation_id, body):
@@ -384,6 +427,7 @@ class ConsultingService(Operable):
         response=SlotOut(),
         status=201,
         roles=STAFF,
+        rules=("ends_at is after starts_at",),
         summary="Publish a station time slot with a capacity (advisor, admin)",
     )
     def publish_slot(self, request, body):

@@ -193,6 +193,34 @@ class ConsultingStore:
         )
         return None if row is None else decode_facts(row["facts"])
 
+    # ------------------------------------------------------------ re-assessments
+
+    def queue_reassessment(self, policy_id) -> None:
+        """Re-assess every returnee against this policy, from the first (again, if it was under
+        way: the policy changed)."""
+        self.uow.execute(
+            "INSERT INTO reassessments (policy_id) VALUES (%s) ON CONFLICT (policy_id)"
+            " DO UPDATE SET after = NULL, queued_at = EXCLUDED.queued_at",
+            (policy_id,),
+        )
+
+    def claim_reassessment(self) -> dict | None:
+        """The oldest re-assessment under way, locked until the transaction ends; one another
+        transaction (a replica's loop) holds is skipped."""
+        return self.uow.one(
+            "SELECT policy_id::text AS policy_id, after::text AS after FROM reassessments"
+            " ORDER BY queued_at, policy_id LIMIT 1 FOR UPDATE SKIP LOCKED"
+        )
+
+    def advance_reassessment(self, policy_id, after) -> None:
+        """Record the last returnee done; None: the re-assessment is finished."""
+        if after is None:
+            self.uow.execute("DELETE FROM reassessments WHERE policy_id = %s", (policy_id,))
+        else:
+            self.uow.execute(
+                "UPDATE reassessments SET after = %s WHERE policy_id = %s", (after, policy_id)
+            )
+
     def returnee_batch(self, after, limit: int) -> list[dict]:
         """The next `limit` returnees by id after `after` (keyset pagination), locked against a
         concurrent profile update re-assessing them at the same time."""

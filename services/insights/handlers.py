@@ -9,7 +9,7 @@ the loaded query and answer figures computed by `figures` from the store's day c
 from datetime import date, timedelta
 
 from chassis.uow import AlreadyHandled
-from chassis.web import HttpError
+from chassis.web import Unprocessable
 from contracts import Event
 from services.insights import export as exports
 from services.insights import figures
@@ -275,7 +275,7 @@ def _period(query: dict, uow) -> tuple[date, date]:
     end = query.get("end") or uow.today()
     start = query.get("start") or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if start > end:
-        raise HttpError(fields={"from": ["Must not be after to."]}, code="invalid")
+        raise Unprocessable(fields={"from": ["Must not be after to."]})
     if (end - start).days >= MAX_PERIOD_DAYS:
-        raise HttpError(fields={"to": [PERIOD_TOO_LONG]}, code="invalid")
+        raise Unprocessable(fields={"to": [PERIOD_TOO_LONG]})
     return start, end

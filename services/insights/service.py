@@ -22,6 +22,7 @@ SETTINGS = service_settings("insights", DECLARED)
 UPKEEP_SECONDS = float(SETTINGS["UPKEEP_SECONDS"])
 ERASURE_GRACE_DAYS = float(SETTINGS["ERASURE_GRACE_DAYS"])
 READERS = ["official", "advisor", "admin"]
+PERIOD_RULES = ("from is not after to", "the period is shorter than 3700 days")
 
 
 class InsightsService(Operable):
@@ -107,6 +108,7 @@ class InsightsService(Operable):
         "/statistics/overview",
         query=PeriodQuery,
         response=OverviewOut(),
+        rules=PERIOD_RULES,
         roles=READERS,
         summary="The district's figures over a period of Shanghai days (official, advisor, admin)",
     )
@@ -119,6 +121,7 @@ class InsightsService(Operable):
         "/statistics/timeseries",
         query=SeriesQuery,
         response=SeriesOut(),
+        rules=PERIOD_RULES,
         roles=READERS,
         summary="One figure by day, week or month (official, advisor, admin)",
     )
@@ -130,6 +133,7 @@ class InsightsService(Operable):
         "GET",
         "/statistics/export",
         query=ExportQuery,
+        rules=PERIOD_RULES,
         roles=["official", "admin"],
         # A media type range: the XLSX type, or application/zip for format=csv.
         media_type="application/*",

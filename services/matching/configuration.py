@@ -11,6 +11,7 @@ import yaml
 from chassis.settings import service_settings
 from services.matching.engine import FACTORS, MatchPolicy
 from services.matching.settings import DECLARED
+from services.matching.store import MAX_LOCKED
 
 SERVICE = "matching"
 DEFAULT_FILE = Path(__file__).with_name("matching.yml")
@@ -60,6 +61,6 @@ def load_settings(overrides: Mapping | None = None) -> MatchingSettings:
         )
     top_k = int(value("MATCH_TOP_K") or data.get("top_k", 20))
     share = float(value("MATCH_MAX_ORGANIZATION_SHARE") or data.get("max_organization_share", 1))
-    batch = int(value("MATCH_REMATCH_BATCH") or data.get("rematch_batch", 500))
+    batch = int(value("MATCH_REMATCH_BATCH") or data.get("rematch_batch", 25))
     policy = MatchPolicy(weights=weights, top_k=top_k, max_organization_share=share)
-    return MatchingSettings(policy=policy, rematch_batch=max(1, batch))
+    return MatchingSettings(policy=policy, rematch_batch=min(max(1, batch), MAX_LOCKED))

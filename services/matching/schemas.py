@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.i18n import add_translations
+from chassis.web import add_rules
 from contracts.vocabulary import (
     INDUSTRIES,
     INTENTION_STATUSES,
@@ -25,6 +26,10 @@ add_translations(
         NOT_WITH_RESOURCE: "不能与 resource_id 同时提供。",
     }
 )
+add_rules(MUST_NOT_PRECEDE_VALID_FROM, RESOURCE_OR_ACTIVITY, NOT_WITH_RESOURCE)
+
+
+MAX_OFFSET = 1_000_000  # far past any catalog; PostgreSQL's OFFSET takes no more than a bigint
 
 
 def _one_of(values):
@@ -99,7 +104,7 @@ class ResourceQuery(Schema):
         load_default=False, metadata={"description": "Also resources outside their validity."}
     )
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
 
 
 class ReasonOut(Schema):

@@ -1,6 +1,6 @@
 """matching: the resource catalog, explainable matches, and cooperation intentions."""
 
-import json
+import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -9,7 +9,8 @@ from nameko.dependency_providers import Config
 from chassis.auth import Authenticator
 from chassis.db import Database
 from chassis.events import subscribe
-from chassis.web import Conflict, Forbidden, HttpError, NotFound, Operable, http
+from chassis.loops import Alarm, loop
+from chassis.web import Conflict, Forbidden, NotFound, Operable, Unprocessable, http
 from services.matching import store
 from services.matching.configuration import load_settings
 from services.matching.engine import Catalog, ReturneeTable, diff, match_resources
@@ -32,6 +33,11 @@ from services.matching.schemas import (
 )
 
 SHANGHAI = timezone(timedelta(hours=8))
+# The re-match loop also runs this often without being woken: after a restart, what was queued
+# before it is re-matched.
+REMATCH_SWEEP_SECONDS = 5.0
+PROFILE_PAGE = 2000  # profiles per round trip when a new resource looks for the returnees it fits
+WRITE_EVERY = 10  # returnees computed between two writes of a re-match (about 30 ms of work)
 
 
 def today():
@@ -48,6 +54,7 @@ class MatchingService(Operable):
     db = Database()
     auth = Authenticator()
     config = Config()
+    wake_rematch = Alarm("rematch_queued")
 
     # --- resource catalog ----------------------------------------------------------------------
 
@@ -58,20 +65,25 @@ class MatchingService(Operable):
         response=ResourceOut(),
         status=201,
         roles=("provider", "admin"),
+        rules=(
+            "valid_until is not before valid_from",
+            "valid_until is not in the past (a Shanghai calendar day)",
+            "organization_id names an organization registered with the platform",
+        ),
         summary="Publish a resource of an organization (its provider, or an admin)",
     )
     def publish_resource(self, request, body):
-        caller = self.auth.caller(request).require("provider", "admin")
+        caller = self.auth.caller(request)
         if caller.role == "provider" and caller.organization_id != str(body["organization_id"]):
             raise Forbidden(
                 "Providers publish only their own organization's resources.",
                 zh="机构用户只能发布本机构的资源。",
             )
         if body["valid_until"] and body["valid_until"] < today():
-            raise HttpError(fields={"valid_until": [MUST_NOT_BE_PAST]}, code="invalid")
+            raise Unprocessable(fields={"valid_until": [MUST_NOT_BE_PAST]})
         with self.db.transaction() as tx:
             if store.organization(tx, body["organization_id"]) is None:
-                raise HttpError(fields={"organization_id": [UNKNOWN_ORGANIZATION]}, code="invalid")
+                raise Unprocessable(fields={"organization_id": [UNKNOWN_ORGANIZATION]})
             row = store.insert_resource(tx, str(uuid.uuid4()), body)
             tx.publish("resource.published", published_data(row), subject=row["id"])
         return row
@@ -103,7 +115,7 @@ class MatchingService(Operable):
         summary="Withdraw a resource (its organization's provider, or an admin)",
     )
     def withdraw_resource(self, request, resource_id):
-        caller = self.auth.caller(request).require("provider", "admin")
+        caller = self.auth.caller(request)
         with self.db.transaction() as tx:
             row = store.resource(tx, resource_id, lock=True)
             if row is None:
@@ -191,21 +203,33 @@ class MatchingService(Operable):
 
     @subscribe("matching", "resource.published", "resource.withdrawn")
     def rematch_for_resource(self, event):
-        """Reverse matching: re-match the returnees a new resource fits, or the returnees a
-        withdrawn one was matched to, and publish what changed for each."""
+        """Reverse matching: queue the returnees a new resource fits, or the returnees a
+        withdrawn one was matched to; the re-match loop re-matches them and publishes what
+        changed for each. This transaction takes no lock on anyone's matches."""
         resource_id = str(event.data["resource_id"])
         with self.db.transaction() as tx:
             affected = set(store.returnees_matched_to(tx, resource_id))
             if event.type == "resource.published":
                 row = store.resource(tx, resource_id)
                 if row is not None and row["withdrawn_at"] is None:
-                    table = ReturneeTable(store.profiles(tx))
-                    policy = load_settings(self.config).policy
-                    dismissed = store.dismissed_by(tx, resource_id)
-                    resource = store.as_resource(row)
-                    found = fitting(resource, table, policy, today(), dismissed)
-                    affected.update(returnee_id for returnee_id, _ in found)
-            self._rematch(tx, sorted(affected))
+                    affected.update(self._fitting(tx, store.as_resource(row)))
+            store.queue_rematch(tx, affected)
+        self.wake_rematch()
+
+    @loop(interval=REMATCH_SWEEP_SECONDS)
+    def rematch_queued(self):
+        """Re-match the queued returnees, a batch per transaction, for up to a second per run
+        (then the next run), so a stop waits for one batch, not for the whole queue."""
+        batch_size = load_settings(self.config).rematch_batch
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            with self.db.transaction() as tx:
+                batch = store.claim_rematch(tx, batch_size)
+                if not batch:
+                    return
+                self._rematch(tx, batch)
+                store.rematched(tx, batch)
+        self.wake_rematch()
 
     # --- matches -------------------------------------------------------------------------------
 
@@ -233,7 +257,7 @@ class MatchingService(Operable):
         summary="The returnee's interest in a match",
     )
     def feedback(self, request, match_id, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         with self.db.transaction() as tx:
             store.lock_matches(tx, [caller.id])  # before the match row: the order _rematch uses
             found = store.match(tx, match_id, lock=True)
@@ -266,11 +290,15 @@ class MatchingService(Operable):
         response=IntentionOut(),
         status=201,
         roles=("returnee",),
+        rules=(
+            "resource_id, or organization_id and activity_id (not both ways)",
+            "organization_id names an organization registered with the platform",
+        ),
         summary="Express interest in a matched resource, or toward an organization met at an "
         "activity attended (returnee)",
     )
     def express_intention(self, request, body):
-        caller = self.auth.caller(request).require("returnee")
+        caller = self.auth.caller(request)
         if body["resource_id"] is None:
             return self._express_at_activity(caller, body)
         day = today()
@@ -305,7 +333,7 @@ class MatchingService(Operable):
         activity_id, organization_id = body["activity_id"], body["organization_id"]
         with self.db.transaction() as tx:
             if store.organization(tx, organization_id) is None:
-                raise HttpError(fields={"organization_id": [UNKNOWN_ORGANIZATION]}, code="invalid")
+                raise Unprocessable(fields={"organization_id": [UNKNOWN_ORGANIZATION]})
             if not store.attended(tx, activity_id, caller.id):
                 raise Conflict(
                     "You can express an intention at an activity only after attending it.",
@@ -331,22 +359,26 @@ class MatchingService(Operable):
     @http(
         "POST",
         "/intentions/<uuid:intention_id>/accept",
+        body=Decision,
+        optional_body=True,
         response=IntentionOut(),
         roles=("provider",),
         summary="Accept an intention: takes one place of the resource (provider)",
     )
-    def accept_intention(self, request, intention_id):
-        return self._decide(request, intention_id, "accepted")
+    def accept_intention(self, request, intention_id, body):
+        return self._decide(request, intention_id, "accepted", body["message"])
 
     @http(
         "POST",
         "/intentions/<uuid:intention_id>/decline",
+        body=Decision,
+        optional_body=True,
         response=IntentionOut(),
         roles=("provider",),
         summary="Decline an intention (provider)",
     )
-    def decline_intention(self, request, intention_id):
-        return self._decide(request, intention_id, "declined")
+    def decline_intention(self, request, intention_id, body):
+        return self._decide(request, intention_id, "declined", body["message"])
 
     @http(
         "GET",
@@ -357,7 +389,7 @@ class MatchingService(Operable):
         summary="The caller's intentions: a returnee's own, a provider's organization's",
     )
     def list_intentions(self, request, query):
-        caller = self.auth.caller(request).require("returnee", "provider", "admin")
+        caller = self.auth.caller(request)
         scope = {"status": query.get("status")}
         if caller.role == "returnee":
             scope["returnee_id"] = caller.id
@@ -376,22 +408,20 @@ class MatchingService(Operable):
         summary="Cooperation intentions per organization (admin, advisor)",
     )
     def intention_statistics(self, request):
-        self.auth.caller(request).require("admin", "advisor")
         with self.db.transaction() as tx:
             rows = store.intention_statistics(tx)
         return {"accepted": sum(r["accepted"] for r in rows), "organizations": rows}
 
     # --- internals -----------------------------------------------------------------------------
 
-    def _decide(self, request, intention_id, status):
-        caller = self.auth.caller(request).require("provider")
-        decision = Decision().load(_optional_json(request))
+    def _decide(self, request, intention_id, status, message):
+        caller = self.auth.caller(request)
         with self.db.transaction() as tx:
             found = store.intention(tx, intention_id)
             if found is None:
                 raise NotFound("No such intention.", zh="合作意向不存在。")
             _require_owner(caller, found["organization_id"])
-            row = store.decide_intention(tx, intention_id, status, decision["message"])
+            row = store.decide_intention(tx, intention_id, status, message)
             if row is None:
                 raise Conflict("The intention has been decided already.", zh="该合作意向已处理。")
             if row["resource_id"] is None:
@@ -403,49 +433,65 @@ class MatchingService(Operable):
                     raise Conflict("The resource has no place left.", zh="该资源已无剩余名额。")
                 if place["capacity_left"] == 0:
                     # Full: it leaves the matches of everyone it was proposed to.
-                    self._rematch(tx, store.returnees_matched_to(tx, row["resource_id"]))
+                    store.queue_rematch(tx, store.returnees_matched_to(tx, row["resource_id"]))
             else:
                 # A declined returnee is not proposed the same resource again.
                 store.dismiss(tx, row["returnee_id"], row["resource_id"])
                 self._rematch(tx, [row["returnee_id"]])
             version, data = intention_event(row)
-            event = {**data, "message": decision["message"]}
+            event = {**data, "message": message}
             tx.publish(f"intention.{status}", event, subject=row["intention_id"], version=version)
+        self.wake_rematch()
         return row
 
+    def _fitting(self, tx, resource) -> list[str]:
+        """The stored returnees the resource passes the hard filters for, read a page at a
+        time: each page is a round trip, so requests are served between pages."""
+        policy = load_settings(self.config).policy
+        dismissed = store.dismissed_by(tx, resource.id)
+        found, after, day = [], None, today()
+        while True:
+            page = store.profile_page(tx, after, PROFILE_PAGE)
+            if not page:
+                return found
+            after = page[-1].returnee_id
+            found.extend(
+                r for r, _ in fitting(resource, ReturneeTable(page), policy, day, dismissed)
+            )
+
     def _rematch(self, tx, returnee_ids):
-        """Recompute and store the matches of these returnees, in batches; publish
+        """Recompute and store the matches of these few returnees (a batch at most); publish
         `matches.proposed` for each whose set of matched resources changed.
 
         It first locks the returnees' matches (`store.lock_matches`), then reads the
         catalog: a concurrent re-match of the same returnee waits and then reads a catalog at
-        least as new, so a stale list never overwrites a fresher one."""
+        least as new, so a stale list never overwrites a fresher one. The work is written a
+        few returnees at a time: each write is a round trip, during which the process serves
+        requests, so no stretch of computing holds the process longer than a few of them."""
         if not returnee_ids:
             return
-        settings = load_settings(self.config)
+        policy = load_settings(self.config).policy
         returnee_ids = sorted(returnee_ids)
         store.lock_matches(tx, returnee_ids)
         day = today()
-        for start in range(0, len(returnee_ids), settings.rematch_batch):
-            batch = returnee_ids[start : start + settings.rematch_batch]
-            catalog = Catalog(store.live_resources(tx))  # read after the locks: see __doc__
-            previous = store.matched_resource_ids(tx, batch)
+        catalog = Catalog(store.live_resources(tx))  # read after the locks: see __doc__
+        previous = store.matched_resource_ids(tx, returnee_ids)
+        profiles = {p.returnee_id: p for p in store.profiles(tx, returnee_ids)}
+        for start in range(0, len(returnee_ids), WRITE_EVERY):
+            chunk = returnee_ids[start : start + WRITE_EVERY]
             computed = {
-                p.returnee_id: match_resources(p, catalog, settings.policy, day)
-                for p in store.profiles(tx, batch)
+                # no profile any more (consent withdrawn, erased): no matches
+                rid: match_resources(profiles[rid], catalog, policy, day) if rid in profiles else []
+                for rid in chunk
             }
-            for returnee_id in batch:
-                computed.setdefault(returnee_id, [])  # no profile any more: no matches
             store.replace_matches(tx, computed)
-            for returnee_id in batch:
-                matches = computed[returnee_id]
+            proposals = []
+            for returnee_id, matches in computed.items():
                 added, removed = diff(previous[returnee_id], [m.resource_id for m in matches])
                 if added or removed:
-                    tx.publish(
-                        "matches.proposed",
-                        proposed_data(returnee_id, matches, added, removed),
-                        subject=returnee_id,
-                    )
+                    data = proposed_data(returnee_id, matches, added, removed)
+                    proposals.append((data, returnee_id))
+            tx.publish_many("matches.proposed", proposals)
 
     def _forget(self, tx, returnee_id, withdrawn_at):
         store.lock_matches(tx, [returnee_id])
@@ -473,16 +519,3 @@ def _on_offer(resource: dict, day) -> bool:
         and (resource["valid_from"] is None or resource["valid_from"] <= day)
         and (resource["valid_until"] is None or resource["valid_until"] >= day)
     )
-
-
-def _optional_json(request) -> dict:
-    raw = request.get_data(as_text=True)
-    if not raw.strip():
-        return {}
-    try:
-        payload = json.loads(raw)
-    except ValueError:
-        raise HttpError("The body is not valid JSON.", zh="请求体不是有效的 JSON。") from None
-    if not isinstance(payload, dict):
-        raise HttpError("The body must be a JSON object.", zh="请求体必须是 JSON 对象。")
-    return payload

@@ -211,16 +211,29 @@ def erase_returnee(tx, returnee_id) -> list[str]:
 
 def profiles(tx, returnee_ids: Sequence[str] | None = None) -> list[Profile]:
     """Profiles with their dismissals; all stored returnees when `returnee_ids` is None."""
-    condition, params = (
-        ("", ())
-        if returnee_ids is None
-        else ("WHERE r.id = ANY(%s::uuid[])", (list(returnee_ids),))
+    if returnee_ids is None:
+        return _profiles(tx, "returnees", ())
+    return _profiles(
+        tx, "(SELECT * FROM returnees WHERE id = ANY(%s::uuid[]))", (list(returnee_ids),)
     )
+
+
+def profile_page(tx, after: str | None, limit: int) -> list[Profile]:
+    """The next `limit` profiles by id after `after` (None: from the first), in id order."""
+    return _profiles(
+        tx,
+        "(SELECT * FROM returnees WHERE %s::uuid IS NULL OR id > %s::uuid ORDER BY id LIMIT %s)",
+        (after, after, limit),
+        order="ORDER BY r.id",
+    )
+
+
+def _profiles(tx, source: str, params, order: str = "") -> list[Profile]:
     rows = tx.all(
         "SELECT r.id::text AS id, r.industry, r.startup_stage, r.needs, r.district,"
         " coalesce(array_agg(d.resource_id::text) FILTER (WHERE d.resource_id IS NOT NULL),"
-        " '{}') AS dismissed FROM returnees r LEFT JOIN dismissals d ON d.returnee_id = r.id"
-        f" {condition} GROUP BY r.id",
+        f" '{{}}') AS dismissed FROM {source} r LEFT JOIN dismissals d ON d.returnee_id = r.id"
+        f" GROUP BY r.id, r.industry, r.startup_stage, r.needs, r.district {order}",
         params,
     )
     return [
@@ -255,29 +268,69 @@ def dismiss(tx, returnee_id, resource_id) -> None:
 
 # Advisory locks of "a returnee's matches": whoever rewrites them holds the returnee's lock and
 # only then reads the catalog, so of two concurrent re-matches the later one sees what the
-# earlier one saw and more, and never overwrites a newer list with an older one. Two levels: a
-# few returnees are locked one by one under a shared lock on all of them; many (a reverse match)
-# take the lock on all of them exclusively, as thousands of advisory locks in one transaction
-# would fill PostgreSQL's lock table.
-_ALL_MATCHES_LOCK = (6, 0)
+# earlier one saw and more, and never overwrites a newer list with an older one. Only ever a few
+# returnees at a time (a re-match batch at most): a transaction holding thousands would fill
+# PostgreSQL's lock table, and a lock on all of them would stop every feedback while it is held.
 _RETURNEE_MATCHES_LOCK = 7  # with hashtext(returnee id); a collision only makes two wait
-LOCK_EACH_UP_TO = 1000
+MAX_LOCKED = 1000
 
 
 def lock_matches(tx, returnee_ids: Sequence[str]) -> None:
-    """Lock the matches of these returnees until the transaction ends: the lock on all first,
-    then each in id order, so two transactions never wait on each other in a cycle."""
+    """Lock the matches of these returnees until the transaction ends, in id order, so two
+    transactions never wait on each other in a cycle. Many returnees go through the re-match
+    queue instead (`queue_rematch`)."""
     if not returnee_ids:
         return
-    if len(returnee_ids) > LOCK_EACH_UP_TO:
-        tx.execute("SELECT pg_advisory_xact_lock(%s, %s)", _ALL_MATCHES_LOCK)
-        return
-    tx.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", _ALL_MATCHES_LOCK)
+    if len(returnee_ids) > MAX_LOCKED:
+        raise ValueError(f"{len(returnee_ids)} returnees locked at once; queue them instead")
     tx.execute(
         # unnest keeps the (sorted) array's order
         "SELECT pg_advisory_xact_lock(%s, hashtext(id)) FROM unnest(%s::text[]) AS id",
         (_RETURNEE_MATCHES_LOCK, sorted(str(r) for r in returnee_ids)),
     )
+
+
+# --- the re-match queue --------------------------------------------------------------------------
+# Lock order: a queue row, then the returnee's advisory lock (the re-match loop); nothing takes
+# them the other way round (erasure leaves the row: its re-match finds no profile).
+
+
+def queue_rematch(tx, returnee_ids: Sequence[str]) -> int:
+    """Queue these returnees for the re-match loop. A returnee being re-matched right now is
+    queued again once that batch commits (the upsert waits for its row), so a catalog change
+    made after the batch read the catalog is never missed."""
+    ids = sorted({str(r) for r in returnee_ids})
+    if ids:
+        execute_values(
+            tx.cursor,
+            "INSERT INTO rematch_queue (returnee_id) VALUES %s ON CONFLICT (returnee_id)"
+            " DO UPDATE SET queued_at = EXCLUDED.queued_at",
+            [(rid,) for rid in ids],
+            template="(%s::uuid)",
+            page_size=1000,
+        )
+    return len(ids)
+
+
+def claim_rematch(tx, limit: int) -> list[str]:
+    """The next queued returnees, oldest first, locked until the transaction ends; rows another
+    transaction (a replica's loop) holds are skipped."""
+    rows = tx.all(
+        "SELECT returnee_id::text AS id FROM rematch_queue ORDER BY queued_at, returnee_id"
+        " LIMIT %s FOR UPDATE SKIP LOCKED",
+        (limit,),
+    )
+    return [r["id"] for r in rows]
+
+
+def rematched(tx, returnee_ids: Sequence[str]) -> None:
+    tx.execute(
+        "DELETE FROM rematch_queue WHERE returnee_id = ANY(%s::uuid[])", (list(returnee_ids),)
+    )
+
+
+def rematch_backlog(tx) -> int:
+    return tx.one("SELECT count(*) AS n FROM rematch_queue")["n"]
 
 
 # --- matches (rows) ------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, timezone, tzinfo
 from typing import Protocol
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from contracts.reasons import describe
 from services.notify import qr
@@ -129,12 +129,9 @@ def zone_of(name: str) -> tzinfo:
         raise
 
 
-def valid_zone(name: str) -> bool:
-    try:
-        zone_of(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return False
-    return True
+# The zones quiet hours may name: the IANA names this machine knows (not "localtime" or
+# "posixrules", which ZoneInfo also opens), and Shanghai even without tzdata.
+ZONES = tuple(sorted(available_timezones() | {DEFAULT_TIMEZONE}))
 
 
 @dataclass(frozen=True)

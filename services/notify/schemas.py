@@ -1,10 +1,19 @@
 """HTTP payloads of the notify service."""
 
+import re
+
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.fields import HttpUrl
+from chassis.web import add_rules
 from contracts import CATALOG
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
-from services.notify.domain import ACCOUNT_ONLY_TEMPLATES, ANY, MESSENGERS, TEMPLATES, valid_zone
+from services.notify.domain import ACCOUNT_ONLY_TEMPLATES, ANY, MESSENGERS, TEMPLATES, ZONES
+
+WECOM_UNSIGNED = "WeCom robots take no secret."
+ONE_EACH = "One destination per messenger."
+add_rules(WECOM_UNSIGNED, ONE_EACH)  # beyond the fields: 422 (chassis.web.invalid)
+CHANNELS_RULES = ("a wecom destination has no secret", "one destination per messenger")
 
 PERSONAL_CHANNELS = ("email", "in_app", "sms", *MESSENGERS)
 STATUSES = ("queued", "accepted", "sent", "failed", "suppressed")
@@ -62,15 +71,31 @@ class OptOut(Schema):
     )
 
 
-class QuietHours(Schema):
-    start = fields.Time(required=True, metadata={"description": "Local time, e.g. 22:00."})
-    end = fields.Time(required=True, metadata={"description": "Local time, e.g. 07:30."})
-    timezone = fields.String(load_default="Asia/Shanghai")
+CLOCK_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
 
-    @validates_schema
-    def _known_zone(self, data, **kwargs):
-        if not valid_zone(data.get("timezone", "")):
-            raise ValidationError("Unknown time zone.", "timezone")
+
+class ClockTime(fields.Time):
+    """A local time of day as HH:MM or HH:MM:SS (the document's pattern; Python would also
+    read "2200" or "22")."""
+
+    def __init__(self, **kwargs):
+        metadata = {"pattern": CLOCK_TIME, **kwargs.pop("metadata", {})}
+        super().__init__(metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str) or not re.match(CLOCK_TIME, value):
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class QuietHours(Schema):
+    start = ClockTime(required=True, metadata={"description": "Local time, e.g. 22:00."})
+    end = ClockTime(required=True, metadata={"description": "Local time, e.g. 07:30."})
+    timezone = fields.String(
+        load_default="Asia/Shanghai",
+        validate=validate.OneOf(ZONES, error="Unknown time zone."),
+        metadata={"description": "An IANA time zone name."},
+    )
 
 
 class PreferencesBody(Schema):
@@ -122,7 +147,7 @@ class Destination(Schema):
     @validates_schema(skip_on_field_errors=False)
     def _wecom_unsigned(self, data, **kwargs):
         if data.get("channel") == "wecom" and data.get("secret"):
-            raise ValidationError("WeCom robots take no secret.", "secret")
+            raise ValidationError(WECOM_UNSIGNED, "secret")
 
 
 class ChannelsBody(Schema):
@@ -137,7 +162,7 @@ class ChannelsBody(Schema):
     def _one_each(self, data, **kwargs):
         channels = [d["channel"] for d in data.get("destinations", [])]
         if len(channels) != len(set(channels)):
-            raise ValidationError("One destination per messenger.", "destinations")
+            raise ValidationError(ONE_EACH, "destinations")
 
 
 class DestinationOut(Schema):
@@ -152,7 +177,7 @@ class ChannelsOut(Schema):
 
 
 class SubscriptionBody(Schema):
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)
+    url = HttpUrl(required=True)
     event_types = fields.List(
         fields.String(validate=validate.OneOf(SUBSCRIBABLE)),
         required=True,

@@ -16,6 +16,7 @@ from contracts import CATALOG
 from services.notify import handlers
 from services.notify.providers import Channels, Settings
 from services.notify.schemas import (
+    CHANNELS_RULES,
     ChannelsBody,
     ChannelsOut,
     NotificationOut,
@@ -126,7 +127,7 @@ class NotifyService(Operable):
             return handlers.get_channels(recipient_id, request.caller, uow)
 
     @http("PUT", "/recipients/<uuid:recipient_id>/channels", body=ChannelsBody,
-          response=ChannelsOut(), auth=True,
+          response=ChannelsOut(), auth=True, rules=CHANNELS_RULES,
           summary="Replace a staff member's or organization's WeCom, DingTalk and Feishu robots "
                   "(self or admin)")  # fmt: skip
     def put_channels(self, request, recipient_id, body):

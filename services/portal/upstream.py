@@ -30,7 +30,10 @@ class SignedOut(Exception):
 class ApiError(Exception):
     def __init__(self, service: str, status: int, payload: dict):
         self.service = service
-        self.status = status
+        # A 422 (the body broke a rule its operation states) is, for a page, what a 400 is:
+        # the form's field errors; `answered` keeps what the service said.
+        self.answered = status
+        self.status = 400 if status == 422 else status
         self.code = payload.get("error", "error")
         self.message = payload.get("message", "")
         self.fields = payload.get("fields") or {}

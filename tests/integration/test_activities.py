@@ -220,7 +220,7 @@ def test_an_activity_from_invitation_to_report_and_the_erasure_of_a_registrant(
     wrong = activities.call(
         "POST", door, {**advisor, "Accept-Language": "zh-CN"}, json={"code": "NOTACODE"}
     )
-    assert wrong.status_code == 404 and wrong.json()["message"] == "该活动没有此签到码。"
+    assert wrong.status_code == 422 and wrong.json()["fields"] == {"code": ["该活动没有此签到码。"]}
     assert (
         activities.call("POST", door, token_for("returnee"), json={"code": "X"}).status_code == 403
     )

@@ -3,15 +3,17 @@
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
+import eventlet
 import pytest
 import requests
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.auth import Authenticator, TokenIssuer
 from chassis.db import Database
 from chassis.settings import nameko_config
-from chassis.web import MAX_LIST_ITEMS, Conflict, Operable, http
+from chassis.web import MAX_LIST_ITEMS, Conflict, Operable, add_rules, http
 from contracts import CATALOG
 from tests.support import free_port, publish_events, service_url, wait_until
 
@@ -22,8 +24,28 @@ class Greeting(Schema):
     shy = fields.Boolean(load_default=False)
 
 
+ENDS_FIRST = "Must be after starts."
+add_rules(ENDS_FIRST)
+
+
+class Meeting(Schema):
+    starts = fields.AwareDateTime(required=True)
+    ends = fields.AwareDateTime(required=True)
+    day = fields.Date(load_default=None)
+    note = fields.String(load_default="")
+
+    @validates_schema
+    def _in_order(self, data, **kwargs):
+        if data["ends"] <= data["starts"]:
+            raise ValidationError(ENDS_FIRST, "ends")
+
+
 class Listing(Schema):
     limit = fields.Integer(load_default=10, validate=validate.Range(min=1, max=100))
+
+
+BUSY = eventlet.event.Event()  # what /busy waits for
+JSON = {"Content-Type": "application/json"}
 
 
 class Tags(Schema):
@@ -43,6 +65,10 @@ class Hello(Operable):
             raise Conflict("That name is taken.", zh="该名称已被占用。")
         return {"hello": body["name"], "locale": request.locale}
 
+    @http("POST", "/meetings", body=Meeting, optional_body=True, rules=("ends is after starts",))
+    def meet(self, request, body):
+        return {"note": body["note"]}
+
     @http("GET", "/greetings", query=Listing)
     def list_greetings(self, request, query):
         return {"limit": query["limit"]}
@@ -56,6 +82,11 @@ class Hello(Operable):
     @http("DELETE", "/greetings/<uuid:greeting_id>", status=204, roles=["advisor", "admin"])
     def forget(self, request, greeting_id):
         return 204, None
+
+    @http("GET", "/busy")
+    def busy(self, request):
+        BUSY.wait()
+        return {"done": True}
 
     @http("GET", "/boom")
     def boom(self, request):
@@ -105,6 +136,7 @@ def test_bodies_take_json_types_and_no_text_with_nul(base_url):
     wrong = [
         ({"age": "30"}, "age"),
         ({"age": 30.5}, "age"),
+        ({"age": True}, "age"),
         ({"shy": 0}, "shy"),
         ({"shy": "yes"}, "shy"),
     ]
@@ -113,12 +145,49 @@ def test_bodies_take_json_types_and_no_text_with_nul(base_url):
         assert response.status_code == 400 and set(response.json()["fields"]) == {field}, change
     shy = requests.post(f"{base_url}/greetings", json={"name": "Li", "age": 30, "shy": True})
     assert shy.status_code == 201
+    # JSON has one number type: 30.0 is the integer 30, as JSON Schema's `integer` has it
+    whole = requests.post(f"{base_url}/greetings", json={"name": "Li", "age": 30.0})
+    assert whole.status_code == 201, whole.text
+    too_big = requests.post(
+        f"{base_url}/greetings", data='{"name": "Li", "age": 1e400}', headers=JSON
+    )
+    assert too_big.status_code == 400  # beyond a double: no number any column stores
+    # dates and times as RFC 3339 says (the document's `format`), not all Python reads
+    meeting = {"starts": "2026-12-01T09:00:00+08:00", "ends": "2026-12-01T10:00:00+08:00"}
+    for change in ({"day": "20261201"}, {"day": "2026-W49-2"}, {"ends": "2026-12-01T10:00+08:00"},
+                   {"ends": "2026-12-01 10:00:00+08:00"}):  # fmt: skip
+        response = requests.post(f"{base_url}/meetings", json={**meeting, **change})
+        assert response.status_code == 400, change
+        assert set(response.json()["fields"]) == set(change), change
+    assert requests.post(f"{base_url}/meetings", json={**meeting, "day": "2026-12-01"}).ok
     # PostgreSQL stores no U+0000 in text: refused up front, in the caller's language
     nul = requests.post(f"{base_url}/greetings", json={"name": "L\x00i", "age": 30})
     assert nul.status_code == 400
     assert nul.json()["message"] == "Text must not contain NUL characters."
     zh = requests.get(f"{base_url}/greetings?limit=%00", headers={"Accept-Language": "zh-CN"})
     assert zh.status_code == 400 and zh.json()["message"] == "文本不能包含 NUL 字符。"
+
+
+def test_a_body_breaking_only_a_stated_rule_is_a_422_and_alongside_others_a_400(base_url):
+    meeting = {"starts": "2026-12-01T10:00:00+08:00", "ends": "2026-12-01T09:00:00+08:00"}
+    rule = requests.post(f"{base_url}/meetings", json=meeting, headers={"Accept-Language": "en"})
+    assert rule.status_code == 422
+    assert rule.json() == {
+        "error": "invalid",
+        "message": "The request has invalid fields.",
+        "fields": {"ends": ["Must be after starts."]},
+    }
+    both = requests.post(f"{base_url}/meetings", json={**meeting, "note": 5})
+    assert both.status_code == 400 and set(both.json()["fields"]) == {"note"}
+    # an optional body: none at all is the schema's defaults (here: missing fields)
+    empty = requests.post(f"{base_url}/meetings")
+    assert empty.status_code == 400 and set(empty.json()["fields"]) == {"starts", "ends"}
+
+
+def test_a_204_has_no_body_and_no_content_type(base_url, token_for):
+    gone = requests.delete(f"{base_url}/greetings/{uuid.uuid4()}", headers=token_for("admin"))
+    assert gone.status_code == 204
+    assert gone.content == b"" and "Content-Type" not in gone.headers
 
 
 def test_success_conflict_query_and_unknown_routes(base_url):
@@ -266,6 +335,40 @@ def test_readiness_names_the_broker_when_it_is_down(container_factory, config_fo
     assert live.status_code == 200 and live.json() == {"status": "live", "service": "accounts"}
 
 
+def test_probes_are_answered_while_every_worker_is_busy(container_factory, config_for):
+    global BUSY
+    BUSY = eventlet.event.Event()
+    container = container_factory(Hello, config_for("accounts", max_workers=2))
+    container.start()
+    url = service_url(container)
+    waiting = [eventlet.spawn(requests.get, f"{url}/busy", timeout=30) for _ in range(4)]
+    eventlet.sleep(0.3)  # two requests hold the workers, two wait for one
+    try:
+        for path in ("/health/live", "/health/ready", "/metrics"):
+            assert requests.get(f"{url}{path}", timeout=2).status_code == 200, path
+        with pytest.raises(requests.Timeout):  # anything else waits for a worker
+            requests.get(f"{url}/greetings", timeout=0.5)
+    finally:
+        BUSY.send()
+    assert [w.wait().status_code for w in waiting] == [200] * 4
+
+
+def test_readiness_reconnects_when_the_broker_closed_the_connection(
+    container_factory, config_for, rabbit_admin, vhost
+):
+    container = container_factory(Hello, config_for("accounts"))
+    container.start()
+    url = service_url(container)
+    assert requests.get(f"{url}/health/ready").status_code == 200
+    connections = wait_until(  # the relay's; the management API lists it within seconds
+        lambda: rabbit_admin._call("GET", f"vhosts/{quote(vhost, safe='')}/connections"), 15
+    )
+    for connection in connections:  # as a broker restart, failover or idle timeout would
+        rabbit_admin._call("DELETE", f"connections/{quote(connection['name'], safe='')}")
+    ready = requests.get(f"{url}/health/ready")
+    assert ready.status_code == 200, ready.json()
+
+
 def test_openapi_document_is_valid_and_describes_the_routes(base_url):
     from openapi_spec_validator import validate as validate_openapi
 
@@ -278,6 +381,15 @@ def test_openapi_document_is_valid_and_describes_the_routes(base_url):
     forget = document["paths"]["/greetings/{greeting_id}"]["delete"]
     assert forget["responses"]["204"] == {"description": "success"}  # no body
     assert forget["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
+    meet = document["paths"]["/meetings"]["post"]
+    assert meet["requestBody"]["required"] is False
+    assert meet["description"].endswith("\n- ends is after starts")
+    assert meet["responses"]["422"]["content"] == post["responses"]["default"]["content"]
+    # the chassis refuses U+0000 in any request text: said on every unconstrained string
+    note = document["components"]["schemas"]["Meeting"]["properties"]["note"]
+    assert note == {"type": "string", "default": "", "pattern": "^[^\\u0000]*$"}
+    assert document["paths"]["/greetings/{greeting_id}"]["get"]["parameters"][0]["schema"] == {
+        "type": "string", "pattern": "^[^\\u0000]*$"}  # fmt: skip
     metrics = document["paths"]["/metrics"]["get"]["responses"]["200"]
     assert metrics["content"] == {"text/plain": {"schema": {"type": "string"}}}
     ready = document["paths"]["/health/ready"]["get"]["responses"]

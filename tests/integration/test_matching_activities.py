@@ -87,13 +87,14 @@ def test_an_intention_met_at_an_activity_is_accepted_by_the_organization(matchin
 
     assert express(WRSA, token_for("returnee", absent)).status_code == 409  # did not attend
     assert express(PARK).status_code == 409  # neither organized nor attended
+    # rules the operation states beyond its schema: 422
     unknown = express(str(uuid.uuid4()))
-    assert unknown.status_code == 400 and set(unknown.json()["fields"]) == {"organization_id"}
+    assert unknown.status_code == 422 and set(unknown.json()["fields"]) == {"organization_id"}
     both = express(WRSA, resource_id=str(uuid.uuid4()))
-    assert both.status_code == 400
+    assert both.status_code == 422
     assert set(both.json()["fields"]) == {"organization_id", "activity_id"}
     half = matching.post("/intentions", {"activity_id": ACTIVITY}, me)
-    assert half.status_code == 400 and set(half.json()["fields"]) == {"organization_id"}
+    assert half.status_code == 422 and set(half.json()["fields"]) == {"organization_id"}
 
     created = express(WRSA)
     assert created.status_code == 201, created.text

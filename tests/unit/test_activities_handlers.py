@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.uow import MemoryDatabase
-from chassis.web import Conflict, Forbidden, HttpError, NotFound
+from chassis.web import Conflict, Forbidden, HttpError, NotFound, Unprocessable
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.activities import activity, handlers, schemas, seats
@@ -164,7 +164,8 @@ def test_every_message_raised_is_in_the_catalog_with_its_placeholders():
     def placeholders(text):
         return {name for _, name, _, _ in string.Formatter().parse(text) if name}
 
-    raisers = ("NotFound", "Conflict", "Forbidden", "HttpError", "Refusal", "ValidationError")
+    raisers = ("NotFound", "Conflict", "Forbidden", "HttpError", "Unprocessable", "Refusal",
+               "ValidationError")  # fmt: skip
     raised = set()
     for module in (handlers, seats, activity, schemas):
         for node in ast.walk(ast.parse(inspect.getsource(module))):
@@ -538,17 +539,15 @@ def test_check_in_counts_once_and_refuses_a_wrong_code(db):
     again = scan(code)
     assert again["already_checked_in"] is True and again["checked_in_at"] == first["checked_in_at"]
     assert [e.subject for e in db.published("attendance.recorded")] == [seat["id"]]
-    with pytest.raises(NotFound):
+    with pytest.raises(Unprocessable):  # a code names a registration: one that must exist
         scan("WRONG123")
     waiting_code = db.store.registration(db.published("registration.waitlisted")[0].subject)
     with pytest.raises(Conflict) as not_seated:
         scan(waiting_code["check_in_code"])
     assert not_seated.value.message == "This registration is on the waitlist, not confirmed."
-    with pytest.raises(NotFound):  # the code belongs to this activity only
-        run(
-            db,
-            lambda uow: handlers.check_in(publish(db)["id"], CheckInIn().load({"code": code}), uow),
-        )
+    other = publish(db)["id"]
+    with pytest.raises(Unprocessable):  # the code belongs to this activity only
+        run(db, lambda uow: handlers.check_in(other, CheckInIn().load({"code": code}), uow))
 
 
 # ---------------------------------------------------------------- agreements

@@ -41,6 +41,7 @@ from services.consulting.schemas import (
 )
 from services.consulting.store import decode_facts, to_json
 from tests.unit.test_consulting_eligibility import random_profile
+from tests.unit.test_consulting_handlers import reassess
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
 TODAY = T0.date()
@@ -665,7 +666,7 @@ def test_a_new_version_keeps_the_old_one_and_as_of_explains_under_the_rules_of_t
     published = run(db, handlers.publish_policy, PolicyIn().load(VOUCHER))
     assert published["version"] == 1
     first_day = clock.at.date()
-    db.handle(handlers.reassess_for_policy, db.published("policy.published")[0])
+    reassess(db, db.published("policy.published")[0])
     assert db.store.eligible_policies(me.id)[published["id"]] == (VOUCHER["code"], "small", 1)
 
     clock.advance(days=10)  # 8 December: the voucher is limited to Changning companies
@@ -685,7 +686,7 @@ def test_a_new_version_keeps_the_old_one_and_as_of_explains_under_the_rules_of_t
     ]
     assert len(versions[0]["criteria"]) == 1 and len(versions[1]["criteria"]) == 2
 
-    changed = db.handle(handlers.reassess_for_policy, announced)
+    changed = reassess(db, announced)
     assert changed == 1
     [event] = db.published("eligibility.assessed")
     assert event.data["no_longer_eligible"] == [VOUCHER["code"]]
@@ -721,7 +722,7 @@ def test_each_assessment_records_the_version_it_used(db, clock):
     assert {e["version"] for e in listed} == {2}
     talent = BY_CODE["changning-overseas-talent-2026"]
     run(db, handlers.seed_catalog, [{**talent, "version": 3}])
-    db.handle(handlers.reassess_for_policy, db.published("policy.published")[-1])
+    reassess(db, db.published("policy.published")[-1])
     assert db.store.eligible_policies(me.id)[TALENT] == (talent["code"], "b", 3)
     assert [v["version"] for v in db.store.policy_versions(TALENT)] == [2, 3]
 

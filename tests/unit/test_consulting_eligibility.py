@@ -11,12 +11,16 @@ import yaml
 
 from services.consulting.catalog import load_policies, parse_policy
 from services.consulting.eligibility import (
+    ONE_GROUP,
+    OP_DOES_NOT_APPLY,
+    WRONG_VALUE,
     InvalidPolicy,
     assess,
     assess_all,
     changes,
     check,
     combine,
+    criterion_problem,
     derive,
     explain,
     validate_policy,
@@ -169,12 +173,39 @@ def test_policies_with_unknown_fields_or_ops_are_refused_with_the_path():
                 ]
             }  # fmt: skip
         )
-    assert set(caught.value.errors) == {
-        "criteria[0]",
-        "criteria[1].any[0]",
-        "criteria[2]",
-        "criteria[3]",
+    assert caught.value.errors == {
+        "criteria[0].field": "Unknown field to compare.",
+        "criteria[1].any[0].op": "This op does not apply to this field.",
+        "criteria[2].value": "Not a value this op takes for this field.",
+        "criteria[3].value": "Not a value this op takes for this field.",
     }
+
+
+VALUE = ("value", WRONG_VALUE)
+OP = ("op", OP_DOES_NOT_APPLY)
+
+
+@pytest.mark.parametrize(
+    ("criterion", "problem"),
+    [
+        ({"field": "age_years", "op": "gte", "value": 18}, None),
+        ({"field": "age_years", "op": "gte", "value": "18"}, VALUE),
+        ({"field": "age_years", "op": "gte", "value": True}, VALUE),
+        ({"field": "industry", "op": "gte", "value": "ai"}, OP),
+        ({"field": "needs", "op": "in", "value": ["financing"]}, None),
+        ({"field": "return_date", "op": "within_days", "value": 1825}, None),
+        ({"field": "age_years", "op": "within_days", "value": 5}, OP),
+        ({"field": "birth_date", "op": "lte", "value": "20000101"}, VALUE),
+        ({"field": "birth_date", "op": "between", "value": ["2000-01-01", "2000-02-30"]}, VALUE),
+        ({"field": "company", "op": "exists", "value": False}, None),
+        ({"field": "company", "op": "eq", "value": False}, OP),
+        ({"field": "industry", "op": "eq"}, ("value", "Missing data for required field.")),
+        ({"all": [], "any": []}, ("any", ONE_GROUP)),
+        ({"any": [], "field": "industry"}, ("field", ONE_GROUP)),
+    ],
+)  # fmt: skip
+def test_a_criterion_takes_the_values_its_fields_kind_and_op_call_for(criterion, problem):
+    assert criterion_problem({"id": "x", **criterion}) == problem
 
 
 def test_policy_files_parse_with_dates_and_stable_ids():

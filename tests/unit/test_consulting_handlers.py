@@ -11,14 +11,16 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from marshmallow import ValidationError
 
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.uow import MemoryDatabase
-from chassis.web import Conflict, HttpError, NotFound
+from chassis.web import Conflict, HttpError, NotFound, Unprocessable
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
-from services.consulting import handlers
+from services.consulting import eligibility, handlers
+from services.consulting import schemas as consulting_schemas
 from services.consulting.catalog import load_policies, policy_id
 from services.consulting.memory import MemoryStore
 from services.consulting.messages import MESSAGES
@@ -96,6 +98,22 @@ def db(clock):
 def run(db, use_case, *args):
     with db.unit_of_work() as uow:
         return use_case(*args, uow)
+
+
+def reassess(db, event, batch_size=None) -> int:
+    """`policy.published` as the service takes it: the re-assessment recorded, then the loop's
+    batches, each its own unit of work. Returns how many returnees were told."""
+    told = len(db.published("eligibility.assessed"))
+    rung = []
+    handlers.reassess_for_policy(event, db, wake_reassessment=lambda: rung.append(True))
+    assert rung  # the loop is woken once the re-assessment is recorded
+    size = {"batch_size": batch_size} if batch_size else {}
+    while True:
+        with db.unit_of_work() as uow:
+            if not handlers.reassess_batch(uow, **size):
+                break
+    assert db.store.reassessments == {}
+    return len(db.published("eligibility.assessed")) - told
 
 
 def received(type_, data, producer="accounts", time=None):
@@ -193,7 +211,7 @@ def test_every_message_raised_is_in_the_catalog_with_its_placeholders():
     raised = set()
     for node in ast.walk(ast.parse(inspect.getsource(handlers))):
         if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") in
-                ("NotFound", "Conflict", "HttpError")):  # fmt: skip
+                ("NotFound", "Conflict", "HttpError", "Unprocessable")):  # fmt: skip
             continue
         keywords = {k.arg: k.value for k in node.keywords}
         texts = [a.value for a in node.args[:1] if isinstance(a, ast.Constant)]
@@ -204,7 +222,9 @@ def test_every_message_raised_is_in_the_catalog_with_its_placeholders():
             params = set(keywords) - {"fields", "code", "headers"}
             assert placeholders(text) | placeholders(MESSAGES[text]) <= params, text
             raised.add(text)
-    assert raised == set(MESSAGES)  # and none is left over
+    # and none is left over: the rest are the schemas' (a criterion's shape, rules beyond fields)
+    schemas = inspect.getsource(consulting_schemas) + inspect.getsource(eligibility)
+    assert {text for text in set(MESSAGES) - raised if repr(text)[1:-1] not in schemas} == set()
 
 
 # ---------------------------------------------------------------- policies
@@ -253,10 +273,14 @@ def test_publish_policy_stores_and_announces_it_once(db):
         run(db, handlers.publish_policy, PolicyIn().load(AI_VOUCHER))
     bad = {**AI_VOUCHER, "code": "bad-voucher"}
     bad["criteria"] = [{**AI_VOUCHER["criteria"][0], "op": "in", "value": "ai"}]  # not a list
-    with pytest.raises(HttpError) as refused:
+    with pytest.raises(ValidationError) as shape:  # the document's oneOf: the schema refuses it
+        PolicyIn().load(bad)
+    assert shape.value.messages == {"criteria": {0: {"value": [eligibility.WRONG_VALUE]}}}
+    bad["criteria"] = [AI_VOUCHER["criteria"][0], AI_VOUCHER["criteria"][0]]  # one id twice
+    with pytest.raises(Unprocessable) as refused:  # a rule the operation states
         run(db, handlers.publish_policy, PolicyIn().load(bad))
-    assert refused.value.code == "invalid"
-    assert refused.value.fields == {"criteria[0]": "in needs a list value"}
+    assert refused.value.status == 422 and refused.value.code == "invalid"
+    assert refused.value.fields == {"criteria[1]": eligibility.DUPLICATE_ID}
     assert run(db, handlers.list_policies, PolicyQuery().load({}))[-1]["code"] != "bad-voucher"
     assert db.store.policy(policy_id("bad-voucher")) is None
     assert len(db.published()) == 1
@@ -333,7 +357,7 @@ def test_reassess_for_policy_tells_only_those_it_changes(db):
     db.outbox.clear()
     run(db, handlers.publish_policy, PolicyIn().load(AI_VOUCHER))
     [published] = db.published("policy.published")
-    changed = db.handle(handlers.reassess_for_policy, published, batch_size=2)  # 3 batches
+    changed = reassess(db, published, batch_size=2)  # 3 batches
     assert changed == 1
     [event] = db.published("eligibility.assessed")
     assert event.subject == ai and event.data["newly_eligible"] == [AI_VOUCHER["code"]]
@@ -347,7 +371,7 @@ def test_reassess_for_policy_tells_only_those_it_changes(db):
                             "id": "fintech", "value": "fintech"}]  # fmt: skip
     policy = {**PolicyIn().load(stricter), "id": policy_id(AI_VOUCHER["code"]), "version": 2}
     run(db, handlers.seed_catalog, [policy])
-    assert db.handle(handlers.reassess_for_policy, db.published("policy.published")[-1]) == 1
+    assert reassess(db, db.published("policy.published")[-1]) == 1
     gone = db.published("eligibility.assessed")[-1]
     assert gone.subject == ai and gone.data["no_longer_eligible"] == [AI_VOUCHER["code"]]
 
@@ -355,7 +379,7 @@ def test_reassess_for_policy_tells_only_those_it_changes(db):
         "policy.published", {**published.data, "policy_id": str(uuid.uuid4())}, "consulting"
     )
     with pytest.raises(LookupError):
-        db.handle(handlers.reassess_for_policy, unknown)
+        reassess(db, unknown)
 
 
 def test_eligibility_explains_every_policy_in_the_callers_language(db):

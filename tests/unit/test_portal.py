@@ -273,3 +273,12 @@ def test_the_export_spreadsheet_has_a_sheet_per_part_with_nested_values_as_colum
         "score": 0.9,
     }
     assert workbook["about"]["A1"].value == "平台保存的关于您的全部信息"
+
+
+def test_a_stated_rule_broken_is_shown_as_the_forms_field_errors():
+    from services.portal.upstream import ApiError
+
+    fields = {"birth_date": ["Must not be in the future."]}
+    refused = ApiError("accounts", 422, {"error": "invalid", "message": "m", "fields": fields})
+    assert (refused.status, refused.answered, refused.fields) == (400, 422, fields)
+    assert ApiError("accounts", 409, {}).status == 409
