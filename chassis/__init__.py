@@ -5,7 +5,7 @@ Services import the pieces they need:
 - `chassis.db.Database`      a unit of work: state changes and the events they cause commit together
 - `chassis.events.subscribe` an idempotent event handler with retries and a dead-letter queue
 - `chassis.web.http`         an HTTP entrypoint with JSON errors and correlation ids
-- `chassis.web.Operable`     the health, metrics and OpenAPI endpoints every service serves
+- `chassis.operable.Operable`     the health, metrics and OpenAPI endpoints every service serves
 """
 
 import warnings

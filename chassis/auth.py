@@ -33,9 +33,9 @@ from jwt.exceptions import PyJWKClientConnectionError, PyJWKClientError, PyJWKEr
 from nameko.extensions import DependencyProvider, SharedExtension
 
 from chassis.db import Database
+from chassis.errors import Forbidden, Unauthorized, Unavailable
 from chassis.keys import SigningKey, jwks, load_private_key
 from chassis.revocation import POLL_SECONDS, Revocations
-from chassis.web import Forbidden, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 

@@ -174,7 +174,7 @@ def declare_consumer(
 
 def subscriptions_of(service_cls) -> list[Subscription]:
     """The event handlers a service class declares, read without starting it; inherited ones
-    (`chassis.web.Operable`'s) included, as nameko runs them too."""
+    (`chassis.operable.Operable`'s) included, as nameko runs them too."""
     found = []
     for attr in sorted(dir(service_cls)):
         member = getattr(service_cls, attr, None)

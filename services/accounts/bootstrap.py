@@ -8,9 +8,9 @@ import eventlet
 from nameko.extensions import DependencyProvider
 
 from chassis.db import Database, ScriptDatabase
+from chassis.errors import Conflict
 from chassis.pool import DatabaseUnavailable
 from chassis.settings import service_settings
-from chassis.web import Conflict
 from services.accounts import handlers
 from services.accounts.credentials import hash_password
 from services.accounts.settings import DECLARED

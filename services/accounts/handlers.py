@@ -8,7 +8,7 @@ password is hashed or verified outside any (tens of milliseconds of CPU)."""
 
 import uuid
 
-from chassis.web import (
+from chassis.errors import (
     Conflict,
     Forbidden,
     NotFound,

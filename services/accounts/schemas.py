@@ -3,7 +3,7 @@ so what a returnee enters and what consumers receive cannot drift apart."""
 
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from chassis.web import add_rules
+from chassis.errors import add_rules
 from contracts.schemas.accounts import Consents, Education, ReturneeProfile
 from contracts.vocabulary import LOCALES, NEEDS, ORGANIZATION_KINDS, POLICY_CODE, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)

@@ -12,9 +12,9 @@ from pathlib import Path
 import yaml
 
 from chassis.db import ScriptDatabase
+from chassis.errors import Conflict
 from chassis.pool import ConnectionPool, script_pool
 from chassis.settings import development
-from chassis.web import Conflict
 from services.accounts import handlers
 from services.accounts.credentials import hash_password
 from services.accounts.store import AccountsStore

@@ -9,7 +9,8 @@ who may call it and hands its command to one use case in `handlers`.
 
 from chassis.auth import TokenIssuing
 from chassis.db import Database
-from chassis.web import Operable, http
+from chassis.operable import Operable
+from chassis.web import http
 from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.providers import Settings

@@ -11,8 +11,8 @@ check-in codes), `audience`, `report` and `access` (who may see what).
 import uuid
 
 from chassis.auth import Caller
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable, invalid
 from chassis.settings import service_settings
-from chassis.web import Conflict, Forbidden, NotFound, Unprocessable, invalid
 from contracts import Event
 from services.activities import access, seats
 from services.activities import activity as activities

@@ -2,8 +2,8 @@
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.errors import add_rules
 from chassis.fields import Instant
-from chassis.web import add_rules
 from contracts.vocabulary import (
     ACTIVITY_KINDS,
     INDUSTRIES,

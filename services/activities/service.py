@@ -5,7 +5,8 @@ events activities handles."""
 
 from chassis.db import Database
 from chassis.events import on_event
-from chassis.web import Operable, http
+from chassis.operable import Operable
+from chassis.web import http
 from services.activities import handlers
 from services.activities.schemas import (
     AGREEMENT_RULES,

@@ -13,8 +13,8 @@ impact), `consultations` (the ticket state machine) and `workdays` (its working-
 import uuid
 
 from chassis.auth import Caller
+from chassis.errors import Conflict, NotFound, Unprocessable
 from chassis.settings import service_settings
-from chassis.web import Conflict, NotFound, Unprocessable
 from contracts import Event
 from services.consulting import access, appointments, assessing, documents, missing, paging
 from services.consulting import applications as apps

@@ -2,8 +2,8 @@
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.errors import add_rules
 from chassis.fields import HttpUrl, Instant
-from chassis.web import add_rules
 from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS

@@ -11,8 +11,9 @@ from nameko.timer import timer
 from chassis.db import Database
 from chassis.events import on_event
 from chassis.loops import Alarm, loop
+from chassis.operable import Operable
 from chassis.settings import service_settings
-from chassis.web import Operable, http
+from chassis.web import http
 from services.consulting import handlers
 from services.consulting.schemas import (
     ApplicationIn,

@@ -56,7 +56,7 @@ def routes(source: str) -> dict:
     """Event type → the use cases insights' routing table applies to it, for one producer."""
     found: dict = {}
     for subscription in subscriptions_of(InsightsService):
-        # the chassis' own subscriber (chassis.web.Operable) keeps revocations, not figures
+        # the chassis' own subscriber (chassis.operable.Operable) keeps revocations, not figures
         if subscription.producer == source and subscription.handler != "keep_revocation":
             for event_type in subscription.event_types:
                 found.setdefault(event_type, []).append(getattr(handlers, subscription.handler))

@@ -8,8 +8,8 @@ the loaded query and answer figures computed by `figures` from the store's day c
 
 from datetime import date, timedelta
 
+from chassis.errors import Unprocessable
 from chassis.uow import AlreadyHandled
-from chassis.web import Unprocessable
 from contracts import Event
 from services.insights import export as exports
 from services.insights import figures

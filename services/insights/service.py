@@ -10,9 +10,10 @@ from werkzeug.wrappers import Response
 
 from chassis.db import Database
 from chassis.events import on_event
+from chassis.operable import Operable
 from chassis.settings import service_settings
 from chassis.topology import subscriptions_of
-from chassis.web import Operable, http
+from chassis.web import http
 from services.insights import handlers
 from services.insights.schemas import ExportQuery, OverviewOut, PeriodQuery, SeriesOut, SeriesQuery
 from services.insights.settings import DECLARED

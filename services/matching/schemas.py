@@ -2,8 +2,8 @@
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.errors import add_rules
 from chassis.i18n import add_translations
-from chassis.web import add_rules
 from contracts.vocabulary import (
     INDUSTRIES,
     INTENTION_STATUSES,

@@ -8,9 +8,11 @@ from nameko.dependency_providers import Config
 
 from chassis.auth import Authenticator
 from chassis.db import Database
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.events import subscribe
 from chassis.loops import Alarm, loop
-from chassis.web import Conflict, Forbidden, NotFound, Operable, Unprocessable, http
+from chassis.operable import Operable
+from chassis.web import http
 from services.matching import store
 from services.matching.configuration import load_settings
 from services.matching.engine import Catalog, ReturneeTable, diff, match_resources

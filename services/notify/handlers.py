@@ -17,7 +17,7 @@ import eventlet
 from prometheus_client import Counter
 
 from chassis.auth import Caller
-from chassis.web import Conflict, Forbidden, NotFound
+from chassis.errors import Conflict, Forbidden, NotFound
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)

@@ -4,8 +4,8 @@ import re
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from chassis.errors import add_rules
 from chassis.fields import HttpUrl
-from chassis.web import add_rules
 from contracts import CATALOG
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
 from services.notify.domain import ACCOUNT_ONLY_TEMPLATES, ANY, MESSENGERS, TEMPLATES, ZONES

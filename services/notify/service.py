@@ -10,8 +10,9 @@ from prometheus_client import Gauge
 from chassis.db import Database
 from chassis.events import on_event
 from chassis.loops import Alarm, loop
+from chassis.operable import Operable
 from chassis.settings import service_settings
-from chassis.web import Operable, http
+from chassis.web import http
 from contracts import CATALOG
 from services.notify import handlers
 from services.notify.providers import Channels, Settings

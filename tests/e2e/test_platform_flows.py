@@ -205,7 +205,7 @@ def test_an_exchange_session_from_invitation_to_its_report(platform):
     again = platform.call("POST", "activities", door, advisor, json={"code": code}).json()
     assert again["already_checked_in"] is True
     assert (
-        platform.call("POST", "activities", door, advisor, json={"code": "NOPE"}).status_code == 404
+        platform.call("POST", "activities", door, advisor, json={"code": "NOPE"}).status_code == 422
     )
     platform.call(
         "POST", "activities", door, advisor, json={"code": theirs.json()["check_in_code"]}

@@ -10,9 +10,9 @@ import time
 
 from chassis.db import Database
 from chassis.events import subscribe
+from chassis.operable import Operable
 from chassis.pool import ConnectionPool
 from chassis.uow import SqlUnitOfWork
-from chassis.web import Operable
 
 TEST_TABLES = """
 CREATE TABLE IF NOT EXISTS effects (event_id uuid NOT NULL, name text NOT NULL,

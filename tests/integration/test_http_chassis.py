@@ -12,8 +12,10 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from chassis.auth import Authenticator, TokenIssuer
 from chassis.db import Database
+from chassis.errors import Conflict, add_rules
+from chassis.operable import Operable
 from chassis.settings import nameko_config
-from chassis.web import MAX_LIST_ITEMS, Conflict, Operable, add_rules, http
+from chassis.web import MAX_LIST_ITEMS, http
 from contracts import CATALOG
 from tests.support import free_port, publish_events, service_url, wait_until
 

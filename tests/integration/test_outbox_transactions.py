@@ -14,8 +14,9 @@ import pytest
 import requests
 
 from chassis.db import Database, ScriptDatabase
+from chassis.operable import Operable
 from chassis.pool import ConnectionPool
-from chassis.web import Operable, http
+from chassis.web import http
 from tests.support import query, service_url
 
 

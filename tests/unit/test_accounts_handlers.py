@@ -14,10 +14,10 @@ from marshmallow import ValidationError
 
 from chassis.auth import Caller, KeySet, TokenIssuer
 from chassis.clock import FrozenClock
+from chassis.errors import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
 from chassis.i18n import translate_errors
 from chassis.keys import new_key
 from chassis.uow import MemoryDatabase
-from chassis.web import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
 from contracts.examples import EXAMPLES
 from services.accounts import handlers
 from services.accounts.credentials import (

@@ -7,8 +7,8 @@ import pytest
 from cryptography.exceptions import InvalidTag
 
 from chassis.auth import Caller
+from chassis.errors import Forbidden
 from chassis.i18n import negotiate, translate_errors
-from chassis.web import Forbidden
 from services.accounts.credentials import (
     SIGN_IN_PER_ACCOUNT_AND_ADDRESS,
     Throttle,

@@ -17,8 +17,8 @@ from marshmallow import ValidationError
 
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
+from chassis.errors import Conflict, HttpError, NotFound
 from chassis.uow import MemoryDatabase
-from chassis.web import Conflict, HttpError, NotFound
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.consulting import applications as apps

@@ -16,9 +16,9 @@ import pytest
 from openpyxl import load_workbook
 
 from chassis.clock import SHANGHAI, FrozenClock
+from chassis.errors import HttpError
 from chassis.topology import subscriptions_of
 from chassis.uow import MemoryDatabase
-from chassis.web import HttpError
 from contracts import CATALOG, Event
 from contracts.examples import EXAMPLES
 from services.insights import figures, handlers

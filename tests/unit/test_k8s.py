@@ -20,8 +20,8 @@ import yaml
 
 from chassis import secrets
 from chassis.loader import service_class
+from chassis.operable import Operable
 from chassis.settings import DEFAULTS, ENVIRONMENT, FRONTS, PORTS, SERVICES, TOKEN_ISSUER
-from chassis.web import Operable
 from deploy import secrets as generated
 from tests.support import service_environment
 

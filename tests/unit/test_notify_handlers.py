@@ -13,8 +13,8 @@ from prometheus_client import REGISTRY
 
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
+from chassis.errors import Conflict, Forbidden, NotFound
 from chassis.uow import MemoryDatabase
-from chassis.web import Conflict, Forbidden, NotFound
 from contracts import CATALOG, Event
 from contracts.examples import (
     ADVISOR,

@@ -24,6 +24,7 @@ from chassis.auth import (
     TokenIssuer,
     TokenVerifier,
 )
+from chassis.errors import Unauthorized, Unavailable
 from chassis.keys import (
     KeyProblem,
     development_keys,
@@ -35,7 +36,6 @@ from chassis.keys import (
     thumbprint,
 )
 from chassis.revocation import Revocations
-from chassis.web import Unauthorized, Unavailable
 
 KEY = new_key()
 ISSUER = TokenIssuer([KEY], "issuer", "audience", 600)

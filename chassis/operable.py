@@ -1,0 +1,74 @@
+"""The endpoints every service serves for probes, Prometheus and integrators."""
+
+import eventlet
+from marshmallow import Schema, fields, validate
+from werkzeug.wrappers import Response
+
+from chassis.events import on_event
+from chassis.logs import LogContext
+from chassis.metrics import OUTBOX_OLDEST, OUTBOX_PENDING, exposition
+from chassis.openapi import openapi_document
+from chassis.revocation import record_revocation
+from chassis.web import http
+
+
+class Liveness(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["live"]))
+    service = fields.String(required=True)
+
+
+class Readiness(Schema):
+    status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
+    database = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
+    broker = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
+
+
+class Operable:
+    """Health, metrics and description endpoints for probes, Prometheus and integrators,
+    correlation ids in every log line, and revoked credentials kept; mix into a service whose
+    `Database` is named `db` (its migrations create `chassis.schema`'s revocation table).
+
+    `/health/live`   200 while the process serves requests
+    `/health/ready`  200 only when the database and the broker answer, 503 otherwise
+    `/metrics`       Prometheus metrics of the process
+    `/openapi.json`  the service's HTTP API, generated from its entrypoints and schemas
+    """
+
+    log_context = LogContext()
+    keep_revocation = on_event("accounts", "credentials.revoked", use=record_revocation)
+
+    @http("GET", "/metrics", media_type="text/plain", probe=True, summary="Prometheus metrics")
+    def metrics(self, request):
+        try:
+            backlog = self.db.backlog()
+        except Exception:  # the database is away: scrape what the process knows
+            backlog = None
+        if backlog is not None:
+            OUTBOX_PENDING.labels(self.name).set(backlog["pending"])
+            OUTBOX_OLDEST.labels(self.name).set(backlog["oldest_seconds"])
+        body, content_type = exposition()
+        return Response(body, content_type=content_type)
+
+    @http("GET", "/health/live", response=Liveness(), probe=True,
+          summary="The process serves requests")  # fmt: skip
+    def health_live(self, request):
+        return {"status": "live", "service": self.name}
+
+    @http("GET", "/health/ready", response=Readiness(), responses={503: Readiness()},
+          probe=True, summary="The database and the broker answer")  # fmt: skip
+    def health_ready(self, request):
+        checks = {}
+        for name, check in (("database", self.db.ping), ("broker", self.db.ping_broker)):
+            try:
+                with eventlet.Timeout(5, TimeoutError(f"{name} did not answer in 5 s")):
+                    check()
+                checks[name] = "ok"
+            except Exception as exc:
+                # The underlying error: the check's own name already says what is unavailable.
+                checks[name] = f"unavailable: {exc.__cause__ or exc}"
+        ready = all(v == "ok" for v in checks.values())
+        return (200 if ready else 503), {"status": "ready" if ready else "not_ready", **checks}
+
+    @http("GET", "/openapi.json", summary="This service's HTTP API (OpenAPI 3.1)")
+    def openapi(self, request):
+        return openapi_document(type(self))
