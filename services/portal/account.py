@@ -79,7 +79,8 @@ def registered(request, api):
 def sign_in(request, api):
     target = _safe_next(request.values.get("next"))
     if request.session.signed_in and request.method == "GET":
-        return _see_other(target)
+        home = request.session.home
+        return _see_other(target if target.startswith(home) else home)
     if request.method == "GET":
         return render(request, "login.html", values={}, errors={}, next=target)
     email = request.form.get("email", "").strip()
@@ -106,7 +107,9 @@ def sign_in(request, api):
         profile = api.get("accounts", f"/returnees/{request.session.person_id}")
         request.session["name"] = profile.get("name")
         return _see_other(target)
-    return _see_other("/staff")
+    # Staff start on their role's home, unless they were on their way to one of their pages.
+    home = request.session.home
+    return _see_other(target if target.startswith(home) else home)
 
 
 def sign_out(request, api):
@@ -120,7 +123,8 @@ def sign_out(request, api):
 
 
 def staff(request, api):
-    return render(request, "staff.html")
+    """The old address of the staff console: each role's home now."""
+    return _see_other(request.session.home)
 
 
 # ---------------------------------------------------------------- email and passwords

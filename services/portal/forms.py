@@ -100,6 +100,27 @@ FIELD_NAMES = {
     "start": "From",
     "end": "Until",
     "token": "The link",
+    # the staff console's forms
+    "title": "Title",
+    "summary": "Summary",
+    "kind": "Kind",
+    "venue": "Venue",
+    "capacity": "Capacity",
+    "starts_at": "Starts",
+    "ends_at": "Ends",
+    "location": "Place",
+    "code": "Check-in code",
+    "parties": "Organizations that signed",
+    "returnee_id": "A returnee who signed",
+    "signed_on": "Signed on",
+    "message": "Your message",
+    "valid_from": "Valid from",
+    "valid_until": "Valid until",
+    "description": "Description",
+    "contact_email": "Contact email",
+    "district": "District",
+    "organization_id": "Organization",
+    "role": "Role",
 }
 
 

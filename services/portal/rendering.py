@@ -108,6 +108,7 @@ SERVICE_NAMES = {
     "matching": "resource matching service",
     "notify": "notification service",
     "activities": "activities service",
+    "insights": "district statistics service",
 }
 
 
@@ -127,6 +128,27 @@ def policy_choices(context, policies) -> list[tuple[str, str]]:
     return [(p["id"], localized(p["title"], context["locale"])) for p in policies or ()]
 
 
+# Each staff role's navigation (English; the page translates).
+STAFF_NAV = {
+    "advisor": (
+        ("/console", "Consultation queue"),
+        ("/console/appointments", "Appointment slots"),
+        ("/console/activities", "Activities"),
+    ),
+    "provider": (
+        ("/partner", "Our resources"),
+        ("/partner/intentions", "Intentions"),
+        ("/partner/figures", "Our figures"),
+    ),
+    "admin": (
+        ("/admin", "Administration"),
+        ("/admin/organizations", "Organizations"),
+        ("/admin/staff", "Staff"),
+        ("/district", "District dashboard"),
+    ),
+    "official": (("/district", "District dashboard"),),
+}
+
 ENVIRONMENT = Environment(
     loader=FileSystemLoader(HERE / "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
@@ -142,6 +164,7 @@ ENVIRONMENT.globals.update(
     field_name=field_name,
     policy_choices=policy_choices,
     service_names=SERVICE_NAMES,
+    staff_nav=STAFF_NAV,
 )
 ENVIRONMENT.filters.update(when=when, day=day)
 ENVIRONMENT.tests["unavailable"] = lambda value: isinstance(value, Unavailable)

@@ -1,16 +1,18 @@
-"""portal: the platform in a browser, for returnees (the staff console joins it later).
+"""portal: the platform in a browser, for returnees and, one home per role, the station's
+advisors (/console), providers (/partner), admins (/admin) and the district's officials
+(/district).
 
 A backend for the front end: server-rendered pages that call the services' own HTTP APIs with
 the signed-in person's token. No database, no broker: the session lives in an encrypted cookie
 (`session.py`). Each entrypoint is one page (or one form's action) and calls one function of
-`account`, `public` or `me`; `web.py` holds what every page shares (language, session, CSRF,
-security headers, error pages).
+`account`, `public`, `me`, `console`, `partner`, `admin` or `district`; `web.py` holds what
+every page shares (language, session, CSRF, security headers, error pages, refusal by role).
 """
 
 from werkzeug.wrappers import Response
 
 from chassis.logs import LogContext
-from services.portal import account, me, public
+from services.portal import account, admin, console, district, me, partner, public
 from services.portal.upstream import Services
 from services.portal.web import page
 
@@ -167,6 +169,116 @@ class PortalService:
     @page("GET,POST", "/me/delete", signed_in=True)
     def delete_account(self, request):
         return me.delete_account(request, self.services.acting_for(request))
+
+    # ------------------------------------------------------------------ advisors: /console
+
+    @page("GET", "/console", signed_in=True, role="advisor")
+    def queue(self, request):
+        return console.queue(request, self.services.acting_for(request))
+
+    @page("GET", "/console/consultations/<consultation_id>", signed_in=True, role="advisor")
+    def console_consultation(self, request, consultation_id):
+        return console.consultation(request, self.services.acting_for(request), consultation_id)
+
+    @page("POST", "/console/consultations/<consultation_id>", signed_in=True, role="advisor")
+    def console_consultation_action(self, request, consultation_id):
+        return console.consultation_action(
+            request, self.services.acting_for(request), consultation_id
+        )
+
+    @page("GET", "/console/returnees/<returnee_id>", signed_in=True, role="advisor")
+    def console_returnee(self, request, returnee_id):
+        return console.returnee(request, self.services.acting_for(request), returnee_id)
+
+    @page("GET", "/console/appointments", signed_in=True, role="advisor")
+    def console_appointments(self, request):
+        return console.appointments(request, self.services.acting_for(request))
+
+    @page("POST", "/console/appointments", signed_in=True, role="advisor")
+    def console_publish_slot(self, request):
+        return console.publish_slot(request, self.services.acting_for(request))
+
+    @page("GET", "/console/activities", signed_in=True, role="advisor")
+    def console_activities(self, request):
+        return console.activities(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/console/activities/new", signed_in=True, role="advisor")
+    def console_new_activity(self, request):
+        return console.new_activity(request, self.services.acting_for(request))
+
+    @page("GET", "/console/activities/<activity_id>", signed_in=True, role="advisor")
+    def console_activity(self, request, activity_id):
+        return console.activity(request, self.services.acting_for(request), activity_id)
+
+    @page("GET,POST", "/console/activities/<activity_id>/check-in", signed_in=True, role="advisor")
+    def console_check_in(self, request, activity_id):
+        return console.check_in(request, self.services.acting_for(request), activity_id)
+
+    @page("POST", "/console/activities/<activity_id>/agreements", signed_in=True, role="advisor")
+    def console_agreement(self, request, activity_id):
+        return console.record_agreement(request, self.services.acting_for(request), activity_id)
+
+    @page("POST", "/console/activities/<activity_id>/close", signed_in=True, role="advisor")
+    def console_close_activity(self, request, activity_id):
+        return console.close_activity(request, self.services.acting_for(request), activity_id)
+
+    # ------------------------------------------------------------------ providers: /partner
+
+    @page("GET", "/partner", signed_in=True, role="provider")
+    def partner_resources(self, request):
+        return partner.resources(request, self.services.acting_for(request))
+
+    @page("POST", "/partner/resources", signed_in=True, role="provider")
+    def partner_publish(self, request):
+        return partner.publish_resource(request, self.services.acting_for(request))
+
+    @page("POST", "/partner/resources/<resource_id>/withdraw", signed_in=True, role="provider")
+    def partner_withdraw(self, request, resource_id):
+        return partner.withdraw_resource(request, self.services.acting_for(request), resource_id)
+
+    @page("GET", "/partner/intentions", signed_in=True, role="provider")
+    def partner_intentions(self, request):
+        return partner.intentions(request, self.services.acting_for(request))
+
+    @page("POST", "/partner/intentions/<intention_id>", signed_in=True, role="provider")
+    def partner_decide(self, request, intention_id):
+        return partner.decide(request, self.services.acting_for(request), intention_id)
+
+    @page("GET", "/partner/figures", signed_in=True, role="provider")
+    def partner_figures(self, request):
+        return partner.figures(request, self.services.acting_for(request))
+
+    # ------------------------------------------------------------------ admins: /admin
+
+    @page("GET", "/admin", signed_in=True, role="admin")
+    def admin_home(self, request):
+        return admin.home(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/admin/organizations", signed_in=True, role="admin")
+    def admin_organizations(self, request):
+        return admin.organizations(request, self.services.acting_for(request))
+
+    @page("GET", "/admin/staff", signed_in=True, role="admin")
+    def admin_staff(self, request):
+        return admin.staff(request, self.services.acting_for(request))
+
+    @page("POST", "/admin/staff", signed_in=True, role="admin")
+    def admin_invite(self, request):
+        return admin.invite(request, self.services.acting_for(request))
+
+    @page("POST", "/admin/staff/state", signed_in=True, role="admin")
+    def admin_account_state(self, request):
+        return admin.account_state(request, self.services.acting_for(request))
+
+    # ------------------------------------------------------------------ officials: /district
+
+    @page("GET", "/district", signed_in=True, role=("official", "admin"))
+    def district_dashboard(self, request):
+        return district.dashboard(request, self.services.acting_for(request))
+
+    @page("GET", "/district/export.xlsx", signed_in=True, role=("official", "admin"))
+    def district_export(self, request):
+        return district.export(request, self.services.acting_for(request))
 
     # ------------------------------------------------------------------ for probes
 

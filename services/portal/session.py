@@ -17,6 +17,14 @@ import jwt
 from cryptography.fernet import Fernet, InvalidToken
 
 COOKIE = "portal_session"
+# Where each role starts after signing in: one home per role.
+HOMES = {
+    "returnee": "/me",
+    "advisor": "/console",
+    "provider": "/partner",
+    "admin": "/admin",
+    "official": "/district",
+}
 LANGUAGE_COOKIE = "lang"
 CSRF_FIELD = "csrf_token"
 # Refresh an access token this long before it runs out, so a call never carries a dead one.
@@ -60,6 +68,15 @@ class Session(dict):
     def role(self) -> str | None:
         return self.get("role")
 
+    @property
+    def organization_id(self) -> str | None:
+        return self.get("org")
+
+    @property
+    def home(self) -> str:
+        """The signed-in person's first page (their role's), or the public home."""
+        return HOMES.get(self.role, "/") if self.signed_in else "/"
+
     def sign_in(self, tokens: dict) -> None:
         """Keep the tokens accounts issued. Their claims are read without checking the
         signature: they came straight from accounts, and every service checks them anyway."""
@@ -72,6 +89,7 @@ class Session(dict):
             expires=int(claims.get("exp") or time.time() + int(tokens.get("expires_in", 0))),
             sub=claims["sub"],
             role=claims.get("role"),
+            org=claims.get("org"),
             csrf=csrf or secrets.token_urlsafe(24),
         )
         self.modified = True

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from chassis.secrets import secret_refusal
 from chassis.settings import PORTS, SettingError, http_port, service_settings
 
-# The services the portal calls; activities is optional (its pages say when it is away).
-UPSTREAMS = ("accounts", "consulting", "matching", "notify", "activities")
+# The services the portal calls (a page says which one is away when one is).
+UPSTREAMS = ("accounts", "consulting", "matching", "notify", "activities", "insights")
 FALLBACK_PORTS = {"activities": 8005}  # a service chassis.settings does not list yet
 
 DECLARED = {

@@ -175,7 +175,8 @@ class PortalWebServer(JsonWebServer):
 
 class Page(HttpRequestHandler):
     """A page: `signed_in=True` sends whoever is not signed in to sign-in first; `role` is
-    the role the page is for once signed in."""
+    the role (or the roles, a tuple) the page is for once signed in: anyone else is answered
+    403 with a page that leads them to their own home."""
 
     server = PortalWebServer()
 
@@ -205,8 +206,9 @@ class Page(HttpRequestHandler):
             return render(request, "error.html", status=403, status_code=403, expired=True)
         if self.signed_in and not request.session.signed_in:
             return sign_in_first(request)
-        if self.signed_in and self.role and request.session.role != self.role:
-            return render(request, "staff.html", status=403)
+        roles = (self.role,) if isinstance(self.role, str) else self.role
+        if self.signed_in and roles and request.session.role not in roles:
+            return render(request, "error.html", status=403, status_code=403, forbidden=True)
         try:
             done = GreenEvent()
             self.container.spawn_worker(

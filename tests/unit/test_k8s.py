@@ -552,7 +552,7 @@ def test_everything_is_denied_but_what_the_network_policies_allow():
     assert [p["port"] for p in portal["ingress"][0]["ports"]] == [PORTS["portal"]]
     assert egress_ports(found["portal"]) == {PORTS[s] for s in ("accounts", "consulting",
                                                                 "matching", "notify",
-                                                                "activities")}  # fmt: skip
+                                                                "activities", "insights")}  # fmt: skip
 
 
 def test_webhooks_reach_the_internet_but_not_the_clusters_networks():

@@ -11,7 +11,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.portal import export, forms, me, rendering
+from services.portal import console, district, export, forms, me, rendering
 from services.portal.messages import MESSAGES
 from services.portal.session import Session, SessionCodec
 from services.portal.settings import DEVELOPMENT_SESSION_SECRET, PortalSettings, UnsafeSettings
@@ -38,7 +38,9 @@ def interface_texts() -> set[str]:
         found |= set(re.findall(r'flash\(\s*\n\s*"((?:[^"\\]|\\.)*)"', source))
     found |= set(forms.FIELD_NAMES.values()) | set(rendering.TOPICS.values())
     found |= {forms.UNNAMED_FIELD, "Done.", "{what}: {detail}"}
-    found |= set(me.DONE.values())
+    found |= set(me.DONE.values()) | set(console.CONSULTATION_DONE.values())
+    found |= {words for nav in rendering.STAFF_NAV.values() for _, words in nav}
+    found |= set(district.PROBLEMS)
     found |= set(rendering.SERVICE_NAMES.values()) | {w for _, w in export.PARTS.values()}
     return found
 
