@@ -550,9 +550,8 @@ def test_everything_is_denied_but_what_the_network_policies_allow():
     # the portal: its pages in, the services' APIs out, and nothing else
     portal = found["portal"]["spec"]
     assert [p["port"] for p in portal["ingress"][0]["ports"]] == [PORTS["portal"]]
-    assert egress_ports(found["portal"]) == {PORTS[s] for s in ("accounts", "consulting",
-                                                                "matching", "notify",
-                                                                "activities", "insights")}  # fmt: skip
+    upstreams = ("accounts", "consulting", "matching", "notify", "activities", "insights")
+    assert egress_ports(found["portal"]) == {PORTS[s] for s in upstreams}
 
 
 def test_webhooks_reach_the_internet_but_not_the_clusters_networks():
