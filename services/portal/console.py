@@ -71,9 +71,15 @@ def queue_entry(consultation: dict, now: datetime) -> dict:
 
 
 def queue_order(entry: dict):
-    """Nearest deadline first; paused and closed ones after the running clocks."""
+    """Nearest deadline first (the oldest first among equal ones); paused and closed ones
+    after the running clocks."""
     far = datetime.max.replace(tzinfo=UTC)
-    return (entry["status"] == "closed", entry["paused"], entry["nearest"] or far)
+    return (
+        entry["status"] == "closed",
+        entry["paused"],
+        entry["nearest"] or far,
+        entry.get("created_at") or "",
+    )
 
 
 def _duration(minutes: int) -> tuple[int, int, int]:
@@ -316,7 +322,7 @@ def activity(request, api, activity_id, errors=None, values=None, status=200, ch
             "GET",
             "activities",
             f"/activities/{activity_id}/registrations",
-            {"params": {"limit": 200}},
+            {"params": {"limit": 100}},
         ),
         report=lambda: _report(api, activity_id),
         organizations=("GET", "accounts", "/organizations", {"auth": False}),

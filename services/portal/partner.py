@@ -91,7 +91,7 @@ def decide(request, api, intention_id):
     decision = request.form.get("decision")
     if decision not in ("accept", "decline"):
         return intentions(request, api, status=400)
-    message = request.form.get("message", "").strip()
+    message = request.form.get(f"message-{intention_id}", "").strip()
     try:
         api.post(
             "matching",

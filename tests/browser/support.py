@@ -37,7 +37,9 @@ class Browsing:
         # Playwright's event listeners do not mix with the test process's eventlet).
         context.add_init_script(
             "window.__blocked = []; document.addEventListener('securitypolicyviolation',"
-            " e => window.__blocked.push(e.violatedDirective + ' ' + e.blockedURI));"
+            " e => window.__blocked.push([e.violatedDirective, e.blockedURI,"
+            " e.sourceFile + ':' + e.lineNumber, location.pathname,"
+            " e.target && e.target.outerHTML ? e.target.outerHTML.slice(0, 200) : ''].join(' ')));"
         )
         self.contexts.append(context)
         page = context.new_page()
