@@ -97,6 +97,11 @@ def read_returnee(returnee_id: str, uow) -> dict:
     return returnee_view(_returnee(returnee_id, uow))
 
 
+def search_returnees(query: dict, uow) -> list[dict]:
+    """Returnees found by part of their name, email, phone or company name (for advisors)."""
+    return uow.store.search_returnees(query["q"].strip(), query["limit"])
+
+
 def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
     """Profile fields and consents → `returnee.updated` naming the changed fields (none
     changed, none published) and `consent.changed` per purpose granted or withdrawn."""

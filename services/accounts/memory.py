@@ -93,6 +93,25 @@ class MemoryStore:
             },
         }  # fmt: skip
 
+    def search_returnees(self, term: str, limit: int) -> list[dict]:
+        term = term.casefold()
+        found = []
+        for account_id, returnee in self.returnees.items():
+            profile = returnee["profile"]
+            row = {
+                "id": account_id,
+                "email": self.accounts[account_id]["email"],
+                "name": profile.get("name"),
+                "phone": profile.get("phone"),
+                "company": (profile.get("company") or {}).get("name"),
+            }
+            if any(
+                term in (row[k] or "").casefold() for k in ("email", "name", "phone", "company")
+            ):
+                found.append(row)
+        found.sort(key=lambda r: (r["name"] or "", r["id"]))
+        return found[:limit]
+
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         returnee = self.returnees.get(str(returnee_id))
         if returnee is not None:

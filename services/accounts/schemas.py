@@ -207,6 +207,26 @@ class ConsentOut(Schema):
     changed_at = fields.AwareDateTime(required=True)
 
 
+class ReturneeSearch(Schema):
+    q = fields.String(
+        required=True,
+        validate=validate.Length(min=2, max=100),
+        metadata={"description": "Part of a name, an email address, a phone number or a "
+                  "company's name (case does not matter)."},
+    )  # fmt: skip
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+
+
+class ReturneeFound(Schema):
+    """A returnee a search found: enough to tell them apart, the profile is one click on."""
+
+    id = fields.UUID(required=True)
+    name = fields.String(required=True)
+    email = fields.String(required=True)
+    phone = fields.String(allow_none=True)
+    company = fields.String(allow_none=True, metadata={"description": "The company's name."})
+
+
 class ReturneeOut(ReturneeProfile):
     id = fields.UUID(required=True)
     role = fields.String(dump_default="returnee")

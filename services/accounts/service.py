@@ -29,7 +29,9 @@ from services.accounts.schemas import (
     ProfileChanges,
     RefreshRequest,
     Registration,
+    ReturneeFound,
     ReturneeOut,
+    ReturneeSearch,
     StaffIn,
     StaffOut,
     StaffRole,
@@ -66,6 +68,19 @@ class AccountsService(Operable):
         return handlers.register_returnee(
             body, request.client_address, self.db, self.sealer, self.settings
         )
+
+    @http(
+        "GET",
+        "/returnees",
+        query=ReturneeSearch,
+        response=ReturneeFound(many=True),
+        roles=["advisor", "admin"],
+        summary="Find returnees by part of a name, email, phone or company name (advisors, "
+        "admins), by name",
+    )
+    def search_returnees(self, request, query):
+        with self.db.unit_of_work() as uow:
+            return handlers.search_returnees(query, uow)
 
     @http(
         "GET",

@@ -109,6 +109,23 @@ class AccountsStore:
             "consents": {c["purpose"]: c for c in consents},
         }
 
+    def search_returnees(self, term: str, limit: int) -> list[dict]:
+        """Returnees whose name, email, phone or company name holds `term` (case ignored),
+        by name. A scan of the table: enough for a district's caseload; a trigram index
+        is the next step past it."""
+        like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        return self.uow.all(
+            """SELECT a.id, a.email, r.profile->>'name' AS name, r.profile->>'phone' AS phone,
+                      r.profile->'company'->>'name' AS company
+               FROM returnees r JOIN accounts a ON a.id = r.account_id
+               WHERE a.email ILIKE %(like)s OR r.profile->>'name' ILIKE %(like)s
+                  OR r.profile->>'phone' ILIKE %(like)s
+                  OR r.profile->'company'->>'name' ILIKE %(like)s
+               ORDER BY r.profile->>'name', a.id
+               LIMIT %(limit)s""",
+            {"like": like, "limit": limit},
+        )
+
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         self.uow.execute(
             "UPDATE returnees SET profile = %s, updated_at = %s WHERE account_id = %s",

@@ -406,6 +406,14 @@ def list_appointments(returnee_id: str, locale: str, uow) -> list[dict]:
     return listed
 
 
+def list_slot_appointments(slot_id: str, uow) -> list[dict]:
+    """Who booked a slot (booked and cancelled, in order of booking), for the station's staff."""
+    _id_or_404(slot_id, "No such slot.")
+    if uow.store.slot(slot_id) is None:
+        raise NotFound("No such slot.")
+    return uow.store.appointments_in(slot_id)
+
+
 def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
     _id_or_404(appointment_id, "No such appointment.")
     found = uow.store.appointment(appointment_id, lock=True)

@@ -466,6 +466,11 @@ class MemoryStore:
             found.update(status="cancelled", cancelled_at=now, cancelled_by=by)
         self.slots_by_id[_id(slot_id)]["booked"] -= 1
 
+    def appointments_in(self, slot_id) -> list[dict]:
+        key = _id(slot_id)
+        rows = [self._joined(a) for a in self.appointments.values() if a["slot_id"] == key]
+        return sorted(rows, key=lambda a: (a["created_at"], a["id"]))
+
     def appointments_of(self, returnee_id) -> list[dict]:
         key = _id(returnee_id)
         rows = [self._joined(a) for a in self.appointments.values() if a["returnee_id"] == key]

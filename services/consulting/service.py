@@ -441,6 +441,17 @@ class ConsultingService(Operable):
             return handlers.list_slots(uow)
 
     @http(
+        "GET",
+        "/slots/<slot_id>/appointments",
+        response=AppointmentOut(many=True),
+        roles=STAFF,
+        summary="Who booked a slot, booked and cancelled, in order of booking (advisor, admin)",
+    )
+    def list_slot_appointments(self, request, slot_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_slot_appointments(slot_id, uow)
+
+    @http(
         "POST",
         "/appointments",
         body=AppointmentIn,

@@ -498,6 +498,14 @@ class ConsultingStore:
         )
         self.uow.execute("UPDATE slots SET booked = booked - 1 WHERE id = %s", (slot_id,))
 
+    def appointments_in(self, slot_id) -> list[dict]:
+        return self.uow.all(
+            """SELECT a.*, s.starts_at, s.ends_at, s.location, s.advisor_id
+               FROM appointments a JOIN slots s ON s.id = a.slot_id
+               WHERE a.slot_id = %s ORDER BY a.created_at, a.id""",
+            (slot_id,),
+        )
+
     def appointments_of(self, returnee_id) -> list[dict]:
         return self.uow.all(
             """SELECT a.*, s.starts_at, s.ends_at, s.location, s.advisor_id

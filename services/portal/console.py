@@ -170,6 +170,28 @@ def consultation_action(request, api, consultation_id):
 # ---------------------------------------------------------------- a returnee's page
 
 
+def find_returnee(request, api):
+    """Search by part of a name, email, phone or company name (accounts' search)."""
+    q = request.args.get("q", "").strip()
+    errors, found = {}, None
+    if q:
+        try:
+            found = api.get("accounts", "/returnees", params={"q": q, "limit": 50})
+        except ApiError as exc:
+            if exc.status != 400:
+                raise
+            errors = {"q": [m for ms in field_errors(exc.fields).values() for m in ms]
+                      or [exc.message]}  # fmt: skip
+    return render(
+        request,
+        "console/find.html",
+        status=422 if errors else 200,
+        q=q,
+        found=found,
+        errors=errors,
+    )
+
+
 def returnee(request, api, returnee_id):
     try:
         profile = api.get("accounts", f"/returnees/{returnee_id}")
@@ -224,6 +246,7 @@ def appointments(request, api, errors=None, values=None, status=200):
         if start and first <= start.astimezone(SHANGHAI).date() < last:
             slots.append(slot)
     slots.sort(key=lambda s: s["starts_at"])
+    _who_booked(api, slots)
     step = timedelta(days=days)
     return render(
         request,
@@ -238,6 +261,30 @@ def appointments(request, api, errors=None, values=None, status=200):
         errors=errors or {},
         values=values or {},
     )
+
+
+def _who_booked(api, slots: list[dict]) -> None:
+    """Each slot's booked appointments, with the returnee's name (`slot["appointments"]`)."""
+    booked = [slot for slot in slots if slot.get("booked")]
+    found = api.gather(
+        **{
+            slot["id"]: ("GET", "consulting", f"/slots/{slot['id']}/appointments")
+            for slot in booked
+        }
+    )
+    people = {
+        a["returnee_id"]
+        for listed in found.values()
+        for a in listed or ()
+        if a["status"] == "booked"
+    }
+    names = api.gather(**{p: (lambda p=p: _returnee_name(api, p)) for p in people})
+    for slot in slots:
+        slot["appointments"] = [
+            {**a, "name": names.get(a["returnee_id"])}
+            for a in found.get(slot["id"]) or ()
+            if a["status"] == "booked"
+        ]
 
 
 def publish_slot(request, api):

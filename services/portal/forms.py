@@ -121,6 +121,7 @@ FIELD_NAMES = {
     "district": "District",
     "organization_id": "Organization",
     "role": "Role",
+    "q": "Name, email, phone or company",
 }
 
 

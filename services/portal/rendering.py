@@ -132,6 +132,7 @@ def policy_choices(context, policies) -> list[tuple[str, str]]:
 STAFF_NAV = {
     "advisor": (
         ("/console", "Consultation queue"),
+        ("/console/returnees", "Find a returnee"),
         ("/console/appointments", "Appointment slots"),
         ("/console/activities", "Activities"),
     ),

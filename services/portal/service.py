@@ -186,6 +186,10 @@ class PortalService:
             request, self.services.acting_for(request), consultation_id
         )
 
+    @page("GET", "/console/returnees", signed_in=True, role="advisor")
+    def console_find_returnee(self, request):
+        return console.find_returnee(request, self.services.acting_for(request))
+
     @page("GET", "/console/returnees/<returnee_id>", signed_in=True, role="advisor")
     def console_returnee(self, request, returnee_id):
         return console.returnee(request, self.services.acting_for(request), returnee_id)

@@ -8,6 +8,7 @@ admins' pages. axe-core on every page in both languages, a screenshot of each.""
 import io
 import re
 import uuid
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from openpyxl import load_workbook
@@ -45,11 +46,11 @@ def staff_sign_in(browsing: Browsing, page, email, password=STAFF_PASSWORD, home
 
 def both_languages(browsing, page, name):
     """Look at the page in Chinese and in English (and leave it in English)."""
-    url = page.url.split("?")[0]
-    page.goto(f"{url}?lang=zh-CN")
-    browsing.look(page, name)
-    page.goto(f"{url}?lang=en")
-    browsing.look(page, name)
+    parts = urlsplit(page.url)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "lang"]
+    for locale in ("zh-CN", "en"):
+        page.goto(urlunsplit(parts._replace(query=urlencode([*query, ("lang", locale)]))))
+        browsing.look(page, name)
 
 
 # ---------------------------------------------------------------- homes and refusals
@@ -139,6 +140,15 @@ def test_an_advisor_answers_the_oldest_consultation_and_the_returnee_reads_it(br
     page.get_by_role("link", name=body["name"]).click()  # the returnee's page
     expect(page.get_by_role("heading", name=body["name"])).to_be_visible()
     browsing.look(page, "console-returnee")
+    page.get_by_role("link", name="Find a returnee").click()
+    page.get_by_label("Name, email, phone or company").fill(body["email"].split("@")[0])
+    page.get_by_role("button", name="Find", exact=True).click()
+    expect(page.get_by_text("1 found")).to_be_visible()
+    both_languages(browsing, page, "console-find")
+    expect(page.get_by_role("link", name=body["name"])).to_be_visible()
+    page.get_by_label("Name, email, phone or company").fill("x")  # too short: next to the field
+    page.get_by_role("button", name="Find", exact=True).click()
+    expect(page.locator("#q-error")).to_be_visible()
 
     returnee = browsing.page("en")
     browsing.sign_in(returnee, body["email"])
@@ -163,7 +173,19 @@ def test_an_advisor_publishes_a_slot_and_checks_in_a_registrant_by_code(browsing
     page.get_by_role("button", name="Publish the slot").click()
     expect(page.get_by_text("The time slot is published.")).to_be_visible()
     expect(page.get_by_role("cell", name="Station, room 2")).to_be_visible()
+    _, booker, booking = platform.register(locale="en")
+    slots = platform.call("GET", "consulting", "/slots", booker).json()
+    offered = next(s for s in slots if s["location"] == "Station, room 2")
+    booked = platform.call(
+        "POST",
+        "consulting",
+        "/appointments",
+        booker,
+        json={"slot_id": offered["id"], "topic": "hukou"},
+    )
+    assert booked.status_code == 201, booked.text
     page.goto("/console/appointments?view=week&day=2030-05-06")
+    expect(page.get_by_role("link", name=booking["name"])).to_be_visible()  # who booked
     both_languages(browsing, page, "console-appointments")
 
     page.goto("/console/activities/new?lang=en")

@@ -314,6 +314,29 @@ def test_reading_a_returnee_answers_the_profile_and_404_for_what_names_nothing(d
     assert len(db.outbox) == 2  # reading publishes nothing: the registration's events only
 
 
+# search_returnees
+
+
+def test_a_search_finds_returnees_by_name_email_phone_or_company(db):
+    li = register(db, body(name="Li Wei", phone="+86 138 0013 8000"))
+    wang = register(db, body(name="Wang Fang", phone=None, company=None))
+
+    def search(q, limit=20):
+        with db.unit_of_work() as uow:
+            return handlers.search_returnees({"q": q, "limit": limit}, uow)
+
+    assert [r["id"] for r in search("li wei")] == [li["id"]]  # case ignored
+    assert [r["id"] for r in search(li["email"][:12])] == [li["id"]]
+    assert [r["id"] for r in search("0013")] == [li["id"]]
+    assert [r["id"] for r in search("维康")] == [li["id"]]
+    assert [r["id"] for r in search("@example.com")] == [li["id"], wang["id"]]  # by name
+    assert [r["id"] for r in search("@example.com", limit=1)] == [li["id"]]
+    assert search("nobody at all") == []
+    found = search("Wang")[0]
+    assert set(found) == {"id", "email", "name", "phone", "company"}
+    assert found["phone"] is None and found["company"] is None
+
+
 # change_returnee
 
 

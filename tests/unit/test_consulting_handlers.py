@@ -684,6 +684,27 @@ def test_list_appointments_by_start(db):
         run(db, handlers.list_appointments, "me", "en")
 
 
+def test_list_slot_appointments_booked_and_cancelled(db):
+    staff = advisor(db)
+    offered = slot(db, staff, capacity=3)
+    other = slot(db, staff, "2026-12-05T09:00:00+08:00")
+    first, second = returnee(), returnee()
+    booked = book(db, first, offered["id"])
+    book(db, second, offered["id"])
+    book(db, first, other["id"])
+    run(db, handlers.cancel_appointment, booked["id"], first)
+    listed = run(db, handlers.list_slot_appointments, offered["id"])
+    assert {(a["returnee_id"], a["status"]) for a in listed} == {
+        (first.id, "cancelled"),
+        (second.id, "booked"),
+    }
+    assert {a["slot_id"] for a in listed} == {offered["id"]}
+    with pytest.raises(NotFound, match="No such slot"):
+        run(db, handlers.list_slot_appointments, str(uuid.uuid4()))
+    with pytest.raises(NotFound):
+        run(db, handlers.list_slot_appointments, "not-an-id")
+
+
 def test_cancel_appointment_frees_the_seat(db):
     staff = advisor(db)
     offered = slot(db, staff, capacity=1)
