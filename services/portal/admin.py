@@ -1,11 +1,14 @@
-"""The admins' pages under `/admin`: partner organizations (list, create) and staff (invite
-an advisor, a provider, an admin or an official; disable or enable an account). The district
-dashboard (`district.py`) is theirs too."""
+"""The admins' pages under `/admin`: partner organizations (list, create), staff (invite an
+advisor, a provider, an admin or an official; disable or enable an account) and the policy
+catalog (each policy's versions; a new version previewed over the caseload, then published).
+The district dashboard (`district.py`) is theirs too."""
+
+import json
 
 from werkzeug.utils import redirect
 
 from services.portal.forms import field_errors
-from services.portal.rendering import render
+from services.portal.rendering import render, text
 from services.portal.upstream import ApiError
 
 STAFF_ROLES = ("advisor", "provider", "admin", "official")
@@ -101,3 +104,66 @@ def account_state(request, api):
     else:
         request.session.flash("The account is enabled again.")
     return _see_other("/admin/staff")
+
+
+# ---------------------------------------------------------------- policies
+
+# What consulting answers about a policy beyond its document (not sent back with a version).
+POLICY_OUTPUT_ONLY = ("id", "version", "published_at", "in_force_from")
+
+
+def policies(request, api):
+    found = api.get("consulting", "/policies", auth=False)
+    return render(request, "admin/policies.html", policies=found)
+
+
+def policy(request, api, policy_id, document=None, errors=None, preview=None, status=200):
+    try:
+        found = api.get("consulting", f"/policies/{policy_id}", auth=False)
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return render(request, "error.html", status=404, status_code=404)
+    versions = api.get("consulting", f"/policies/{policy_id}/versions", auth=False)
+    if document is None:
+        kept = {k: v for k, v in found.items() if k not in POLICY_OUTPUT_ONLY}
+        document = json.dumps(kept, ensure_ascii=False, indent=2)
+    return render(
+        request,
+        "admin/policy.html",
+        status=status,
+        policy=found,
+        versions=versions,
+        values={"document": document},
+        errors=errors or {},
+        preview=preview,
+    )
+
+
+def publish_version(request, api, policy_id):
+    """The new version's document as JSON: previewed (its impact over the caseload) or
+    published; consulting's field errors are listed with the path they name."""
+    document = request.form.get("document", "")
+    action = request.form.get("action")
+    try:
+        body = json.loads(document)
+    except ValueError as exc:
+        errors = {
+            "document": [text(request.locale, "This is not valid JSON: {detail}", detail=exc)]
+        }
+        return policy(request, api, policy_id, document, errors=errors, status=422)
+    try:
+        if action == "preview":
+            found = api.post("consulting", "/policies/preview", json=body)
+            return policy(request, api, policy_id, document, preview=found)
+        api.post("consulting", f"/policies/{policy_id}/versions", json=body)
+    except ApiError as exc:
+        if exc.status not in (400, 409):
+            raise
+        problems = [
+            f"{name}: {' '.join(messages)}" for name, messages in field_errors(exc.fields).items()
+        ]
+        errors = {"document": problems or [exc.message]}
+        return policy(request, api, policy_id, document, errors=errors, status=422)
+    request.session.flash("The new version is published; returnees are assessed again.")
+    return _see_other(f"/admin/policies/{policy_id}")

@@ -411,6 +411,30 @@ MESSAGES = {
     "from your home page.": ("您登录的账户无法打开此页面。您可从自己的首页进入可用的页面。"),
     "Consultation queue": "咨询队列",
     "Find a returnee": "查找留学人员",
+    "The new version (JSON)": "新版本（JSON）",
+    "This is not valid JSON: {detail}": "这不是有效的 JSON：{detail}",
+    "The new version is published; returnees are assessed again.": (
+        "新版本已发布；将重新评估所有留学人员。"
+    ),
+    "Versions": "版本",
+    "Version": "版本",
+    "In force from": "生效日期",
+    "Code": "编号",
+    "In effect": "有效期",
+    "Publish a new version": "发布新版本",
+    "Edit the rules as JSON, the shape of the policy files. Preview first: it counts who "
+    "would be eligible, and stores nothing.": (
+        "以 JSON 编辑规则（与政策文件格式相同）。"
+        "请先预览：预览只统计符合条件的人数，不保存任何内容。"
+    ),
+    "Preview the impact": "预览影响",
+    "Publish the new version": "发布新版本",
+    "Preview": "预览",
+    "Eligible now": "目前符合条件",
+    "Eligible with the new version": "新版本下符合条件",
+    "Publish a new version of a programme, after a preview of its impact.": (
+        "预览影响后，发布政策的新版本。"
+    ),
     "Name, email, phone or company": "姓名、邮箱、手机号或公司名称",
     "At least two characters; part of a word is enough.": "至少两个字；输入词语的一部分即可。",
     "Find": "查找",

@@ -145,6 +145,7 @@ STAFF_NAV = {
         ("/admin", "Administration"),
         ("/admin/organizations", "Organizations"),
         ("/admin/staff", "Staff"),
+        ("/admin/policies", "Policies"),
         ("/district", "District dashboard"),
     ),
     "official": (("/district", "District dashboard"),),

@@ -274,6 +274,18 @@ class PortalService:
     def admin_account_state(self, request):
         return admin.account_state(request, self.services.acting_for(request))
 
+    @page("GET", "/admin/policies", signed_in=True, role="admin")
+    def admin_policies(self, request):
+        return admin.policies(request, self.services.acting_for(request))
+
+    @page("GET", "/admin/policies/<policy_id>", signed_in=True, role="admin")
+    def admin_policy(self, request, policy_id):
+        return admin.policy(request, self.services.acting_for(request), policy_id)
+
+    @page("POST", "/admin/policies/<policy_id>", signed_in=True, role="admin")
+    def admin_publish_version(self, request, policy_id):
+        return admin.publish_version(request, self.services.acting_for(request), policy_id)
+
     # ------------------------------------------------------------------ officials: /district
 
     @page("GET", "/district", signed_in=True, role=("official", "admin"))

@@ -344,3 +344,26 @@ def test_an_admin_registers_an_organization_and_invites_staff(browsing):
     page.get_by_label("Account id").fill(invited)
     page.get_by_role("button", name="Disable").click()
     expect(page.get_by_text("The account is disabled")).to_be_visible()
+
+
+def test_an_admin_previews_and_publishes_a_new_version_of_a_policy(browsing):
+    page = browsing.page("en", viewport=WIDE)
+    staff_sign_in(browsing, page, *ADMIN, home="/admin")
+    page.get_by_role("link", name="Policies", exact=True).first.click()
+    page.wait_for_url("**/admin/policies")
+    both_languages(browsing, page, "admin-policies")
+    page.locator("tbody a").first.click()
+    page.wait_for_url(re.compile(r"/admin/policies/[\w-]+$"))
+    versions = page.locator("tbody tr").count()
+    document = page.get_by_label("The new version (JSON)")
+    text = document.input_value()
+    document.fill(text[:-3])  # broken JSON: said next to the field
+    page.get_by_role("button", name="Preview the impact").click()
+    expect(page.locator("#document-error")).to_contain_text("not valid JSON")
+    page.get_by_label("The new version (JSON)").fill(text)
+    page.get_by_role("button", name="Preview the impact").click()
+    expect(page.get_by_role("heading", name="Preview")).to_be_visible()
+    both_languages(browsing, page, "admin-policy")
+    page.get_by_role("button", name="Publish the new version").click()
+    expect(page.get_by_text("The new version is published")).to_be_visible()
+    expect(page.locator("tbody tr")).to_have_count(versions + 1)
