@@ -153,7 +153,7 @@ def dashboard(request, api):
         "registrations": chart(
             "line",
             [label for label, _ in registrations],
-            [(text(locale, "Registrations"), [v for _, v in registrations])],
+            [(text(locale, "Returnees registered"), [v for _, v in registrations])],
         ),
         **{
             name: chart(

@@ -411,6 +411,8 @@ MESSAGES = {
     "from your home page.": ("您登录的账户无法打开此页面。您可从自己的首页进入可用的页面。"),
     "Consultation queue": "咨询队列",
     "Find a returnee": "查找留学人员",
+    "Returnees registered": "注册人数",
+    "The figures as a table": "以表格查看数据",
     "The new version (JSON)": "新版本（JSON）",
     "This is not valid JSON: {detail}": "这不是有效的 JSON：{detail}",
     "The new version is published; returnees are assessed again.": (

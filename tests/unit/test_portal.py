@@ -3,6 +3,7 @@ field errors back to fields, the session cookie, the choice of language, the dat
 
 import io
 import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,91 @@ def test_a_stated_rule_broken_is_shown_as_the_forms_field_errors():
     refused = ApiError("accounts", 422, {"error": "invalid", "message": "m", "fields": fields})
     assert (refused.status, refused.answered, refused.fields) == (400, 422, fields)
     assert ApiError("accounts", 409, {}).status == 409
+
+
+# ---------------------------------------------------------------- the staff console
+
+
+def _consultation(**changes) -> dict:
+    created = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    return {
+        "id": "c1",
+        "status": "assigned",
+        "topic": "funding",
+        "created_at": created.isoformat(),
+        "first_response_due": (created + timedelta(hours=8)).isoformat(),
+        "resolution_due": (created + timedelta(days=3)).isoformat(),
+        "first_responded_at": None,
+        "escalated": False,
+        "sla_paused": False,
+        **changes,
+    }
+
+
+def test_the_queue_shows_each_clock_with_the_time_left_or_missed():
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    entry = console.queue_entry(_consultation(), now)
+    assert entry["first"]["minutes"] == 6 * 60 and not entry["first"]["breached"]
+    assert entry["resolution"]["minutes"] == 3 * 24 * 60 - 2 * 60
+    assert not entry["breached"] and entry["nearest"] == entry["first"]["due"]
+    late = console.queue_entry(_consultation(), now + timedelta(hours=7))
+    assert late["first"]["minutes"] == -60 and late["first"]["breached"] and late["breached"]
+    answered = console.queue_entry(
+        _consultation(status="answered", first_responded_at=now.isoformat()), now
+    )
+    assert answered["first"] is None and answered["nearest"] == answered["resolution"]["due"]
+    escalated = console.queue_entry(_consultation(escalated=True), now)
+    assert escalated["breached"]  # consulting said so, whatever the clocks here
+    closed = console.queue_entry(_consultation(status="closed", escalated=True), now)
+    assert not closed["breached"] and closed["resolution"] is None
+    assert console.queue_entry(_consultation(status="waiting_on_returnee"), now)["paused"]
+    assert console._duration(-(2 * 1440 + 3 * 60 + 4)) == (2, 3, 4)
+
+
+def test_the_queue_puts_the_nearest_deadline_first_then_paused_then_closed():
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    soon = _consultation(id="soon")
+    later = _consultation(id="later", topic="general",
+                          first_response_due="2026-12-03T10:00:00+00:00")  # fmt: skip
+    twin = _consultation(id="twin", created_at="2026-12-01T10:30:00+00:00")
+    paused = _consultation(id="paused", status="waiting_on_returnee", sla_paused=True,
+                           first_response_due="2026-11-30T10:00:00+00:00")  # fmt: skip
+    closed = _consultation(id="closed", status="closed")
+    entries = [console.queue_entry(c, now) for c in (closed, paused, later, twin, soon)]
+    entries.sort(key=console.queue_order)
+    assert [e["id"] for e in entries] == ["soon", "twin", "later", "paused", "closed"]
+
+
+def test_the_dashboard_period_and_its_interval():
+    from werkzeug.datastructures import MultiDict
+
+    today = district.today()
+    start, end, problems = district.period(MultiDict())
+    assert (end - start).days == district.DEFAULT_DAYS - 1 and end == today and not problems
+    start, end, _ = district.period(MultiDict({"preset": "year"}))
+    assert start == today.replace(month=1, day=1)
+    start, end, problems = district.period(MultiDict({"from": "2026-01-01", "to": "2026-03-31"}))
+    assert (start.isoformat(), end.isoformat(), problems) == ("2026-01-01", "2026-03-31", {})
+    _, _, problems = district.period(MultiDict({"from": "2026-02-01", "to": "2026-01-01"}))
+    assert problems == {"from": [district.PROBLEMS[1]]}
+    _, _, problems = district.period(MultiDict({"to": "1st of May"}))
+    assert problems == {"to": [district.PROBLEMS[0]]}
+    assert district.interval_for(start, start + timedelta(days=29)) == "day"
+    assert district.interval_for(start, start + timedelta(days=120)) == "week"
+    assert district.interval_for(start, start + timedelta(days=800)) == "month"
+
+
+def test_each_role_has_one_home():
+    assert Session().home == "/"
+    homes = {}
+    for role in ("returnee", "advisor", "provider", "admin", "official"):
+        session = Session(access="token", role=role, sub="someone")
+        homes[role] = session.home
+    assert homes == {
+        "returnee": "/me",
+        "advisor": "/console",
+        "provider": "/partner",
+        "admin": "/admin",
+        "official": "/district",
+    }
+    assert Session(access="token", role="auditor").home == "/"  # a role the portal has no page for
