@@ -2,8 +2,11 @@
 
 import eventlet
 from marshmallow import Schema, fields, validate
+from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
+from chassis.dead_letters import DeadLetterQueue
+from chassis.errors import NotFound
 from chassis.events import on_event
 from chassis.logs import LogContext
 from chassis.metrics import OUTBOX_OLDEST, OUTBOX_PENDING, exposition
@@ -23,6 +26,42 @@ class Readiness(Schema):
     broker = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
 
 
+class DeadLetterOut(Schema):
+    event_id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"description": "The event's type."})
+    queue = fields.String(required=True, metadata={"description": "The handler's queue."})
+    attempts = fields.Integer(required=True)
+    error = fields.String(required=True, metadata={"description": "Why it was dead-lettered."})
+    dead_lettered_at = fields.String(required=True)
+    origin = fields.String(required=True, metadata={"description": "Exchange and routing key."})
+
+
+class DeadLetterShown(DeadLetterOut):
+    traceback = fields.String(required=True)
+    body = fields.String(required=True, metadata={"description": "The event as it arrived."})
+
+
+class DeadLetterDone(Schema):
+    event_id = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["replayed", "discarded"]))
+
+
+NO_DEAD_LETTER = "No such dead letter."
+
+
+class DeadLetters(DependencyProvider):
+    """This service's dead-letter queue (`chassis.dead_letters`), for its admin endpoints."""
+
+    def setup(self):
+        config = self.container.config
+        self.queue = DeadLetterQueue(
+            config["AMQP_URI"], self.container.service_name, config.get("QUEUE_TYPE", "classic")
+        )
+
+    def get_dependency(self, worker_ctx):
+        return self.queue
+
+
 class Operable:
     """Health, metrics and description endpoints for probes, Prometheus and integrators,
     correlation ids in every log line, and revoked credentials kept; mix into a service whose
@@ -32,9 +71,12 @@ class Operable:
     `/health/ready`  200 only when the database and the broker answer, 503 otherwise
     `/metrics`       Prometheus metrics of the process
     `/openapi.json`  the service's HTTP API, generated from its entrypoints and schemas
+    `/dead-letters`  the events its handlers gave up on: list, show, replay, discard (admins;
+                     the same as `python -m chassis.dead_letters`)
     """
 
     log_context = LogContext()
+    dead_letters = DeadLetters()
     keep_revocation = on_event("accounts", "credentials.revoked", use=record_revocation)
 
     @http("GET", "/metrics", media_type="text/plain", probe=True, summary="Prometheus metrics")
@@ -72,3 +114,31 @@ class Operable:
     @http("GET", "/openapi.json", summary="This service's HTTP API (OpenAPI 3.1)")
     def openapi(self, request):
         return openapi_document(type(self))
+
+    @http("GET", "/dead-letters", response=DeadLetterOut(many=True), roles=["admin"],
+          summary="The events this service's handlers gave up on (admin)")  # fmt: skip
+    def list_dead_letters(self, request):
+        return self.dead_letters.summaries()
+
+    @http("GET", "/dead-letters/<event_id>", response=DeadLetterShown(), roles=["admin"],
+          summary="A dead letter, its traceback and the event as it came (admin)")  # fmt: skip
+    def show_dead_letter(self, request, event_id):
+        found = self.dead_letters.show(event_id)
+        if found is None:
+            raise NotFound(NO_DEAD_LETTER, zh="没有这条死信。")
+        return found
+
+    @http("POST", "/dead-letters/<event_id>/replay", response=DeadLetterDone(), roles=["admin"],
+          summary="Send a dead letter back to the handler that failed, its attempts reset "
+          "(admin)")  # fmt: skip
+    def replay_dead_letter(self, request, event_id):
+        if event_id not in self.dead_letters.replay({event_id}):
+            raise NotFound(NO_DEAD_LETTER, zh="没有这条死信。")
+        return {"event_id": event_id, "status": "replayed"}
+
+    @http("POST", "/dead-letters/<event_id>/discard", response=DeadLetterDone(), roles=["admin"],
+          summary="Throw a dead letter away (admin)")  # fmt: skip
+    def discard_dead_letter(self, request, event_id):
+        if event_id not in self.dead_letters.discard({event_id}):
+            raise NotFound(NO_DEAD_LETTER, zh="没有这条死信。")
+        return {"event_id": event_id, "status": "discarded"}

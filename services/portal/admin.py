@@ -1,6 +1,7 @@
 """The admins' pages under `/admin`: partner organizations (list, create), staff (invite an
 advisor, a provider, an admin or an official; disable or enable an account) and the policy
-catalog (each policy's versions; a new version previewed over the caseload, then published).
+catalog (each policy's versions; a new version previewed over the caseload, then published)
+and the dead letters of every service (list, show, replay, discard).
 The district dashboard (`district.py`) is theirs too."""
 
 import json
@@ -167,3 +168,40 @@ def publish_version(request, api, policy_id):
         return policy(request, api, policy_id, document, errors=errors, status=422)
     request.session.flash("The new version is published; returnees are assessed again.")
     return _see_other(f"/admin/policies/{policy_id}")
+
+
+# ---------------------------------------------------------------- dead letters
+
+# The services whose handlers consume events (each serves its own `/dead-letters`).
+CONSUMERS = ("accounts", "consulting", "matching", "notify", "activities", "insights")
+
+
+def dead_letters(request, api):
+    found = api.gather(**{s: ("GET", s, "/dead-letters") for s in CONSUMERS})
+    return render(request, "admin/dead_letters.html", found=found, consumers=CONSUMERS)
+
+
+def dead_letter(request, api, service, event_id):
+    if service not in CONSUMERS:
+        return render(request, "error.html", status=404, status_code=404)
+    if request.method == "POST":
+        action = request.form.get("action")
+        if action not in ("replay", "discard"):
+            return render(request, "error.html", status=400, status_code=400)
+        try:
+            api.post(service, f"/dead-letters/{event_id}/{action}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        if action == "replay":
+            request.session.flash("The event is sent back to its handler.")
+        else:
+            request.session.flash("The dead letter is discarded.")
+        return _see_other("/admin/dead-letters")
+    try:
+        found = api.get(service, f"/dead-letters/{event_id}")
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        return render(request, "error.html", status=404, status_code=404)
+    return render(request, "admin/dead_letter.html", letter=found, service=service)

@@ -146,6 +146,7 @@ STAFF_NAV = {
         ("/admin/organizations", "Organizations"),
         ("/admin/staff", "Staff"),
         ("/admin/policies", "Policies"),
+        ("/admin/dead-letters", "Dead letters"),
         ("/district", "District dashboard"),
     ),
     "official": (("/district", "District dashboard"),),

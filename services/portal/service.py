@@ -286,6 +286,14 @@ class PortalService:
     def admin_publish_version(self, request, policy_id):
         return admin.publish_version(request, self.services.acting_for(request), policy_id)
 
+    @page("GET", "/admin/dead-letters", signed_in=True, role="admin")
+    def admin_dead_letters(self, request):
+        return admin.dead_letters(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/admin/dead-letters/<service>/<event_id>", signed_in=True, role="admin")
+    def admin_dead_letter(self, request, service, event_id):
+        return admin.dead_letter(request, self.services.acting_for(request), service, event_id)
+
     # ------------------------------------------------------------------ officials: /district
 
     @page("GET", "/district", signed_in=True, role=("official", "admin"))

@@ -11,6 +11,7 @@ import uuid
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
+from kombu import Connection, Exchange
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
@@ -367,3 +368,39 @@ def test_an_admin_previews_and_publishes_a_new_version_of_a_policy(browsing):
     page.get_by_role("button", name="Publish the new version").click()
     expect(page.get_by_text("The new version is published")).to_be_visible()
     expect(page.locator("tbody tr")).to_have_count(versions + 1)
+
+
+def test_an_admin_reads_and_discards_a_dead_letter(browsing):
+    platform = browsing.platform
+    admin = platform.admin()
+    with Connection(platform.amqp_uri) as connection:  # an event nobody can read
+        connection.Producer().publish(
+            b"not json at all",
+            exchange=Exchange(
+                "accounts.events",
+                "topic",
+                durable=True,
+                arguments={"alternate-exchange": "accounts.unrouted"},
+            ),  # fmt: skip
+            routing_key="organization.registered",
+            content_type="application/cloudevents+json",
+            message_id=str(uuid.uuid4()),
+            retry=True,
+        )
+
+    def dead_lettered():
+        found = platform.call("GET", "matching", "/dead-letters", admin)
+        assert found.status_code == 200, found.text
+        return found.json() or None
+
+    [letter] = wait_until(dead_lettered, 30, 0.3, "matching dead-lettering the event")
+    page = browsing.page("en", viewport=WIDE)
+    staff_sign_in(browsing, page, *ADMIN, home="/admin")
+    page.goto("/admin/dead-letters")
+    both_languages(browsing, page, "admin-dead-letters")
+    page.locator(f"a[href='/admin/dead-letters/matching/{letter['event_id']}']").click()
+    expect(page.get_by_text("not json at all")).to_be_visible()
+    both_languages(browsing, page, "admin-dead-letter")
+    page.get_by_role("button", name="Discard").click()
+    expect(page.get_by_text("The dead letter is discarded.")).to_be_visible()
+    assert platform.call("GET", "matching", "/dead-letters", admin).json() == []
