@@ -21,6 +21,8 @@ from services.matching.events import intention_data, intention_event, proposed_d
 from services.matching.reasons import explained
 from services.matching.schemas import (
     MUST_NOT_BE_PAST,
+    MUST_NOT_PRECEDE_VALID_FROM,
+    PLACES_TAKEN,
     UNKNOWN_ORGANIZATION,
     Decision,
     Feedback,
@@ -29,6 +31,7 @@ from services.matching.schemas import (
     IntentionQuery,
     IntentionStatistics,
     MatchOut,
+    ResourceChanges,
     ResourceIn,
     ResourceOut,
     ResourceQuery,
@@ -108,6 +111,39 @@ class MatchingService(Operable):
         if row is None:
             raise NotFound("No such resource.", zh="资源不存在。")
         return row
+
+    @http(
+        "PATCH",
+        "/resources/<uuid:resource_id>",
+        body=ResourceChanges,
+        response=ResourceOut(),
+        roles=("provider", "admin"),
+        rules=(
+            "capacity is not below the places already taken",
+            "valid_until is not before valid_from (as changed or as stored)",
+            "valid_until is not in the past (a Shanghai calendar day)",
+        ),
+        summary="Change a resource's places or validity (its organization's provider, or an "
+        "admin); the returnees it fits or was matched to are matched again",
+    )
+    def change_resource(self, request, resource_id, body):
+        caller = self.auth.caller(request)
+        with self.db.transaction() as tx:
+            row = store.resource(tx, resource_id, lock=True)
+            if row is None:
+                raise NotFound("No such resource.", zh="资源不存在。")
+            _require_owner(caller, row["organization_id"])
+            if row["withdrawn_at"] is not None:
+                raise Conflict("The resource is withdrawn already.", zh="该资源已撤回。")
+            problems = _change_problems(row, body, today())
+            if problems:
+                raise Unprocessable(fields=problems)
+            changed = store.change_resource(tx, resource_id, body)
+            affected = set(store.returnees_matched_to(tx, changed["id"]))
+            affected.update(self._fitting(tx, store.as_resource(changed)))
+            store.queue_rematch(tx, affected)
+        self.wake_rematch()
+        return changed
 
     @http(
         "DELETE",
@@ -512,6 +548,21 @@ def _require_owner(caller, organization_id) -> None:
         return
     if caller.organization_id != str(organization_id):
         raise Forbidden("This belongs to another organization.", zh="该资源属于其他机构。")
+
+
+def _change_problems(row: dict, changes: dict, day) -> dict:
+    """The rules a change of places or validity breaks, by field."""
+    problems = {}
+    taken = row["capacity"] - row["capacity_left"]
+    if "capacity" in changes and changes["capacity"] < taken:
+        problems["capacity"] = [PLACES_TAKEN]
+    start = changes.get("valid_from", row["valid_from"])
+    end = changes.get("valid_until", row["valid_until"])
+    if start and end and end < start:
+        problems["valid_until"] = [MUST_NOT_PRECEDE_VALID_FROM]
+    elif "valid_until" in changes and end is not None and end < day:
+        problems["valid_until"] = [MUST_NOT_BE_PAST]
+    return problems
 
 
 def _on_offer(resource: dict, day) -> bool:

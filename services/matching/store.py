@@ -91,6 +91,18 @@ def list_resources(tx, filters: dict, today: date) -> list[dict]:
     )
 
 
+def change_resource(tx, resource_id, changes: dict) -> dict:
+    """Set the given columns of `capacity`, `valid_from`, `valid_until`."""
+    columns = [c for c in ("capacity", "valid_from", "valid_until") if c in changes]
+    if columns:
+        tx.execute(
+            f"UPDATE resources SET {', '.join(f'{c} = %({c})s' for c in columns)}"
+            " WHERE id = %(id)s",
+            {**{c: changes[c] for c in columns}, "id": str(resource_id)},
+        )
+    return resource(tx, resource_id)
+
+
 def withdraw_resource(tx, resource_id) -> dict | None:
     row = tx.one(
         "UPDATE resources SET withdrawn_at = now() WHERE id = %s AND withdrawn_at IS NULL"

@@ -411,6 +411,9 @@ MESSAGES = {
     "from your home page.": ("您登录的账户无法打开此页面。您可从自己的首页进入可用的页面。"),
     "Consultation queue": "咨询队列",
     "Find a returnee": "查找留学人员",
+    "Change the places or the validity": "修改名额或有效期",
+    "Save the changes": "保存修改",
+    "The resource is changed; matching follows.": "资源已修改；匹配结果会随之更新。",
     "Dead letters": "死信",
     "Events a service could not handle: read why, send them back, or throw them away.": (
         "服务无法处理的事件：查看原因，重新投递或丢弃。"
