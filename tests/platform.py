@@ -113,6 +113,9 @@ class Platform:
         self.processes[service].wait()
 
     def stop(self) -> None:
+        """Every process asked to stop at once, then each waited for: they drain together."""
+        for process in self.processes.values():
+            process.terminate()
         for process in self.processes.values():
             process.stop()
 

@@ -199,6 +199,7 @@ class ServiceProcess:
         self.env = {**os.environ, "RUNNER_PID": str(os.getpid()), **env}
         self.service_class = service_class
         self.process: subprocess.Popen | None = None
+        self._terminating = False
         self.log_path = Path(tempfile.gettempdir()) / f"{name}-{uuid.uuid4().hex[:8]}.log"
 
     def start(self) -> "ServiceProcess":
@@ -206,6 +207,7 @@ class ServiceProcess:
         if self.service_class:
             args.append(self.service_class)
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
+        self._terminating = False
         self.process = subprocess.Popen(
             args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
@@ -217,9 +219,15 @@ class ServiceProcess:
     def wait(self, timeout: float = 60) -> int:
         return self.process.wait(timeout=timeout)
 
+    def terminate(self) -> None:
+        """Ask the process to stop (SIGTERM, once) without waiting: `stop` then waits."""
+        if self.process and self.process.poll() is None and not self._terminating:
+            self.process.terminate()
+            self._terminating = True
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
-            self.process.terminate()
+            self.terminate()
             try:
                 self.process.wait(timeout=30)
             except subprocess.TimeoutExpired:
