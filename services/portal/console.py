@@ -415,9 +415,13 @@ def check_in(request, api, activity_id):
     return _check_in_page(request, api, activity_id, checked=checked)
 
 
+# The door's page may use the camera (its QR code scanner), and no other page may.
+CAMERA_ALLOWED = "camera=(self), microphone=(), geolocation=()"
+
+
 def _check_in_page(request, api, activity_id, errors=None, checked=None, status=200):
     found = api.get("activities", f"/activities/{activity_id}")
-    return render(
+    page = render(
         request,
         "console/check_in.html",
         status=status,
@@ -425,6 +429,8 @@ def _check_in_page(request, api, activity_id, errors=None, checked=None, status=
         errors=errors or {},
         checked=checked,
     )
+    page.headers["Permissions-Policy"] = CAMERA_ALLOWED
+    return page
 
 
 def record_agreement(request, api, activity_id):

@@ -215,7 +215,11 @@ def test_an_advisor_publishes_a_slot_and_checks_in_a_registrant_by_code(browsing
     expect(page.get_by_role("cell", name=body["name"])).to_be_visible()
     both_languages(browsing, page, "console-activity")
 
+    assert "camera=()" in page.request.get(page.url).headers["permissions-policy"]
     page.get_by_role("link", name="Check-in at the door").click()
+    page.wait_for_url("**/check-in")
+    door = page.request.get(page.url)  # the one page that may use the camera, for its scanner
+    assert door.headers["permissions-policy"].startswith("camera=(self)")
     browsing.look(page, "console-check-in")
     page.get_by_label("Check-in code").fill("NOT-A-CODE")
     page.get_by_role("button", name="Check in").click()
