@@ -189,6 +189,8 @@ def test_an_advisor_publishes_a_slot_and_checks_in_a_registrant_by_code(browsing
     expect(page.get_by_role("link", name=booking["name"])).to_be_visible()  # who booked
     both_languages(browsing, page, "console-appointments")
 
+    page.goto("/console/activities")
+    both_languages(browsing, page, "console-activities")
     page.goto("/console/activities/new?lang=en")
     browsing.look(page, "console-new-activity")
     page.get_by_label("Kind").select_option("exchange")
