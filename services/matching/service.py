@@ -403,8 +403,9 @@ class MatchingService(Operable):
         "/intentions",
         query=IntentionQuery,
         response=IntentionOut(many=True),
-        roles=("returnee", "provider", "admin"),
-        summary="The caller's intentions: a returnee's own, a provider's organization's",
+        roles=("returnee", "provider", "advisor", "admin"),
+        summary="The caller's intentions: a returnee's own, a provider's organization's, "
+        "every one for advisors and admins",
     )
     def list_intentions(self, request, query):
         caller = self.auth.caller(request)

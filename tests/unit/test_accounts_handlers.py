@@ -1039,9 +1039,9 @@ def imported_row(**changes) -> dict:
     row = body(**changes)
     row.pop("password")
     row["consents"] = {"matching": "true", "notifications": "1", "share_with_partners": "false"}
-    row["company"] = {**row["company"], "registered_capital_cny": "500000"} if row.get(
-        "company"
-    ) else None
+    row["company"] = (
+        {**row["company"], "registered_capital_cny": "500000"} if row.get("company") else None
+    )
     return row
 
 
