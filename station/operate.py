@@ -54,7 +54,10 @@ def service_status(service: str) -> dict:
     try:
         ready = requests.get(service_url(service) + "/health/ready", timeout=5)
         status["ready"] = ready.status_code == 200
-        status["checks"] = ready.json() if ready.content else {}
+        try:
+            status["checks"] = ready.json()
+        except ValueError:
+            status["checks"] = {"answer": ready.text[:200]}
         metrics = requests.get(service_url(service) + "/metrics", timeout=5).text
         pending = [
             float(m.group("n"))
