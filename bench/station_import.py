@@ -11,6 +11,8 @@ processes. Then:
    it (its own process): rows/s stored (accounts answered every batch), and the time until
    every imported returnee is fully processed: assessed by consulting, taken in and matched by
    matching, and their invitation email sent by notify (the SMTP sink has it).
+   `--accounts-processes N` runs N accounts processes on one port (`HTTP_REUSE_PORT`), as a
+   deployment scales it, and station sends 2N batches at a time (`--parallel`).
 2. **baseline**: `--baseline` registrations, one `POST /returnees` at a time on one keep-alive
    connection, with the same profile: rows/s (each pays Argon2 for its password; an imported
    returnee has none and sets it through the invitation).
@@ -97,8 +99,17 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
 
     try:
         print(f"run {run}: starting accounts, {', '.join(DOWNSTREAM)}", flush=True)
-        ports = {s: platform.start(s) for s in ("accounts", *DOWNSTREAM)}
-        platform.wait_ready(list(ports))
+        reuse = {"HTTP_REUSE_PORT": "true"} if args.accounts_processes > 1 else {}
+        ports = {"accounts": platform.start("accounts", **reuse)}
+        platform.wait_ready(["accounts"])
+        for n in range(2, args.accounts_processes + 1):  # one port, the kernel spreads them
+            label = f"accounts-{n}"
+            platform.start("accounts", label=label, ACCOUNTS_HTTP_PORT=str(ports["accounts"]),
+                           **reuse)  # fmt: skip
+            platform.ports[label] = ports["accounts"]
+            platform.wait_ready([label])
+        ports.update({s: platform.start(s) for s in DOWNSTREAM})
+        platform.wait_ready(list(DOWNSTREAM))
         watch = ImportWatch(platform.urls)
         tag = uuid.uuid4().hex[:8]
         with tempfile.TemporaryDirectory() as work:
@@ -115,7 +126,8 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
             subprocess.run([STATION, "login"], env=station_env, check=True, cwd=ROOT,
                            stdout=subprocess.DEVNULL)  # fmt: skip
             started = time.time()
-            command = [STATION, "import", "returnees", str(path), "--quiet"]
+            command = [STATION, "import", "returnees", str(path), "--quiet",
+                       "--parallel", str(2 * args.accounts_processes)]  # fmt: skip
             done = subprocess.run(command, env=station_env, cwd=ROOT, capture_output=True,
                                   text=True)  # fmt: skip
             stored = time.time()
@@ -148,6 +160,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=10_000)
     parser.add_argument("--baseline", type=int, default=500, help="one-by-one registrations")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--accounts-processes", type=int, default=1,
+                        help="accounts processes sharing its port (HTTP_REUSE_PORT)")  # fmt: skip
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     args.extra_env = dict(item.split("=", 1) for item in args.env)

@@ -6,7 +6,9 @@ its own, so one invalid row refuses that row, not the batch.
     response=BatchOut()                      # {"results": [RowResult, ...], "created": n, ...}
 
 A row's cells may be text, as a spreadsheet holds them ("true", "42", "2026-01-31"): the row
-schema reads them as marshmallow's own fields do, rather than as strict JSON types.
+schema reads them as marshmallow's own fields do, rather than as strict JSON types. The OpenAPI
+document publishes the row schema as a component (`x-row-schema` names it), which is what a
+client builds its columns from (`station/sheets.py`).
 """
 
 from marshmallow import Schema, ValidationError, fields, validate
@@ -35,13 +37,27 @@ class _Row(fields.Nested):
 
 
 def batch_of(row_schema: type[Schema]) -> type[Schema]:
-    """The body schema of a batch of `row_schema` rows."""
+    """The body schema of a batch of `row_schema` rows. The document states each row as an
+    object that `x-row-schema` (a component) describes: a row breaking it is a valid request,
+    answered `invalid` in its result, not a 400."""
+    name = row_schema.__name__
+    reference = f"#/components/schemas/{name}"
+
+    def document(component: dict) -> dict:
+        component["properties"]["rows"]["items"] = {
+            "type": "object",
+            "x-row-schema": reference,
+            "description": f"A row as {name} describes it; each is validated and answered on its"
+            " own (cells may be text).",
+        }
+        return component
+
     return type(
-        f"{row_schema.__name__}Batch",
+        f"{name}Batch",
         (Schema,),
         {
             "rows": Rows(row_schema, required=True),
-            "Meta": type("Meta", (), {"ordered": True}),
+            "Meta": type("Meta", (), {"ordered": True, "openapi": staticmethod(document)}),
         },
     )
 

@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     load.add_argument("kind", choices=list(KINDS))
     load.add_argument("file", type=Path)
     load.add_argument("--quiet", action="store_true", help="no progress bar, no row errors")
+    load.add_argument("--parallel", type=int, default=imports.IN_FLIGHT, metavar="N",
+                      help="batches in flight at once (default %(default)s): more when the "
+                      "service runs several processes")  # fmt: skip
     dump = commands.add_parser("export", help="export to an XLSX file")
     dump.add_argument("kind", choices=list(exports.SOURCES))
     dump.add_argument("file", type=Path)
@@ -75,7 +78,8 @@ def _run(args) -> int:
         imports.template(args.kind, args.file)
         return 0
     if args.command == "import":
-        return imports.run(Session(), args.kind, args.file, quiet=args.quiet)
+        in_flight = max(1, args.parallel)
+        return imports.run(Session(), args.kind, args.file, args.quiet, in_flight)
     if args.command == "export":
         return exports.run(Session(), args.kind, args.file)
     if args.command == "dead-letters":

@@ -41,7 +41,8 @@ def template(kind: str, path: Path) -> None:
           "row on the other sheets")  # fmt: skip
 
 
-def run(session: Session, kind: str, path: Path, quiet: bool = False) -> int:
+def run(session: Session, kind: str, path: Path, quiet: bool = False,
+        in_flight: int = IN_FLIGHT) -> int:  # fmt: skip
     """0 when every row is imported or was already, 3 when some are invalid (see the errors
     file), 2 when the file cannot be read as the kind's rows."""
     service, batch_path, _ = KINDS[kind]
@@ -80,12 +81,12 @@ def run(session: Session, kind: str, path: Path, quiet: bool = False) -> int:
         return answer(response)
 
     try:
-        with ThreadPoolExecutor(IN_FLIGHT) as pool:
-            pending = [pool.submit(send, b) for b in batches[:IN_FLIGHT]]
+        with ThreadPoolExecutor(in_flight) as pool:
+            pending = [pool.submit(send, b) for b in batches[:in_flight]]
             for index, batch in enumerate(batches):
                 outcome = pending.pop(0).result()
-                if index + IN_FLIGHT < len(batches):
-                    pending.append(pool.submit(send, batches[index + IN_FLIGHT]))
+                if index + in_flight < len(batches):
+                    pending.append(pool.submit(send, batches[index + in_flight]))
                 for key in ("created", "existing", "invalid"):
                     progress[key] += outcome[key]
                 for result in outcome["results"]:
