@@ -14,6 +14,7 @@ client builds its columns from (`station/sheets.py`).
 from marshmallow import Schema, ValidationError, fields, validate
 
 from chassis.i18n import translate
+from chassis.openapi import CELL, NO_NUL
 
 MAX_ROWS = 100  # rows per batch: a returnee's row is about 600 bytes of JSON, the body ≤ 64 KiB
 ROW_STATUSES = ("created", "exists", "invalid")
@@ -46,6 +47,8 @@ def batch_of(row_schema: type[Schema]) -> type[Schema]:
     def document(component: dict) -> dict:
         component["properties"]["rows"]["items"] = {
             "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": f"#/components/schemas/{CELL}"},
             "x-row-schema": reference,
             "description": f"A row as {name} describes it; each is validated and answered on its"
             " own (cells may be text).",

@@ -16,9 +16,9 @@ import openpyxl
 
 # What each kind imports into: service, batch path, the row schema's component.
 KINDS = {
-    "returnees": ("accounts", "/returnees/batch", "ImportedReturnee"),
-    "organizations": ("accounts", "/organizations/batch", "OrganizationIn"),
-    "resources": ("matching", "/resources/batch", "ImportedResource"),
+    "returnees": ("accounts", "/imports/returnees", "ImportedReturnee"),
+    "organizations": ("accounts", "/imports/organizations", "OrganizationIn"),
+    "resources": ("matching", "/imports/resources", "ImportedResource"),
 }
 EDUCATION_COLUMNS = 3  # education entries a template offers (a file may have more)
 LIST_SEPARATOR = re.compile(r"[;；]")

@@ -198,7 +198,7 @@ def _no_consent_default(component: dict) -> dict:
 
 
 class ImportedReturnee(CheckedWithRules, NormalizedEmail, ProfileIn, ReturneeProfile):
-    """A returnee registered by an admin from the station's records (`POST /returnees/batch`):
+    """A returnee registered by an admin from the station's records (`POST /imports/returnees`):
     no password (an invitation to set one is emailed), consents only with a reference to where
     the returnee gave them."""
 

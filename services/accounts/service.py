@@ -72,7 +72,7 @@ class AccountsService(Operable):
 
     @http(
         "POST",
-        "/returnees/batch",
+        "/imports/returnees",
         body=batch_of(ImportedReturnee),
         response=BatchOut(),
         roles=["admin"],
@@ -266,7 +266,7 @@ class AccountsService(Operable):
 
     @http(
         "POST",
-        "/organizations/batch",
+        "/imports/organizations",
         body=batch_of(OrganizationIn),
         response=BatchOut(),
         roles=["admin"],

@@ -1,4 +1,4 @@
-"""Resources imported from a spreadsheet (`POST /resources/batch`): the rules of
+"""Resources imported from a spreadsheet (`POST /imports/resources`): the rules of
 `POST /resources`, row by row, in one transaction, one answer per row. Re-importing a file
 creates nothing twice: a resource on offer with the organization and title is the row's."""
 

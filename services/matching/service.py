@@ -93,7 +93,7 @@ class MatchingService(Operable):
 
     @http(
         "POST",
-        "/resources/batch",
+        "/imports/resources",
         body=batch_of(imports.ImportedResource),
         response=BatchOut(),
         roles=("provider", "admin"),
