@@ -26,8 +26,10 @@ def labels(kind="returnees"):
 
 def test_columns_are_the_row_schemas_fields_flattened():
     names = [c.name for c in sheets.columns(ACCOUNTS, "returnees")]
-    assert {"name", "email", "company_name", "consents_matching", "consent_reference",
-            "education_1_institution", "education_3_end_date", "id_document_number"} <= set(names)  # fmt: skip
+    assert {
+        "name", "email", "company_name", "consents_matching", "consent_reference",
+        "education_1_institution", "education_3_end_date", "id_document_number",
+    } <= set(names)  # fmt: skip
     assert "password" not in names
     industry = next(c for c in sheets.columns(ACCOUNTS, "returnees") if c.name == "industry")
     assert "biotech" in industry.values and industry.required
