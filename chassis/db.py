@@ -49,8 +49,6 @@ class ScriptDatabase:
         with self.pool.cursor() as cursor:
             yield SqlUnitOfWork(cursor, self.service, clock=self.clock, store=self.store)
 
-    transaction = unit_of_work
-
 
 class WorkerDatabase:
     """What a worker sees as `self.db`."""
@@ -98,8 +96,6 @@ class WorkerDatabase:
         self._inbox_recorded = cause is not None
         if uow.published:
             self._provider.relay.wake()
-
-    transaction = unit_of_work
 
 
 class Database(DependencyProvider):
