@@ -25,7 +25,7 @@ from services.matching.schemas import (
     ResourceOut,
     ResourceQuery,
 )
-from services.matching.store import MatchingStore
+from services.matching.store import MatchingStore, ReplicaCatalog
 
 # The re-match loop also runs this often without being woken: after a restart, what was queued
 # before it is re-matched.
@@ -39,7 +39,7 @@ class MatchingService(Operable):
     intentions between returnees and providers."""
 
     name = "matching"
-    db = Database(store=MatchingStore)
+    db = Database(store=MatchingStore, replica=ReplicaCatalog)  # the catalog held in memory
     config = Config()
     wake_rematch = Alarm("rematch_queued")
 

@@ -2,9 +2,10 @@
 
 `memory.MemoryStore` is its in-memory twin for handler unit tests: same methods, same answers.
 
-The engine reads the catalog through `catalog()` alone: where the columns come from (built from
-the table on every call, as now, or kept by the replica between calls) is the store's business,
-not the use cases'.
+The engine reads the catalog through `catalog()` alone. A replica keeps it in memory between
+units of work (`ReplicaCatalog`, handed to the store by `chassis.db.Database(replica=...)`) and
+brings it up to the database's catalog version inside the reading transaction; without one
+(scripts, seeds) it is read whole from the table.
 """
 
 import json
@@ -76,11 +77,65 @@ _INTENTION_COLUMNS = """i.id::text AS intention_id, i.returnee_id::text AS retur
     i.activity_id::text AS activity_id"""
 
 
+_LIVE = (
+    "SELECT id::text, organization_id::text, needs_served, industries, stages, district,"
+    " capacity, capacity - taken AS capacity_left, valid_from, valid_until"
+    " FROM resources WHERE withdrawn_at IS NULL"
+)
+_CHANGED = (
+    "SELECT id::text, organization_id::text, needs_served, industries, stages, district,"
+    " capacity, capacity - taken AS capacity_left, valid_from, valid_until, withdrawn_at"
+    " FROM resources WHERE version > %s"
+)
+
+
+class ReplicaCatalog:
+    """The catalog as one replica holds it between units of work.
+
+    Every write to a resource (published, withdrawn, a place taken) takes the next catalog
+    version (a trigger, migration 0006); versions commit in order. A read brings the held
+    catalog up to the version the reading transaction sees, reading only the rows written since
+    the version held, so it answers as a read of the whole table in that transaction would: a
+    re-match that locked a returnee's matches and then reads the catalog sees at least what an
+    earlier re-match saw. The first read after the replica starts builds it whole (so does a
+    read after more than `REBUILD_AFTER` changes)."""
+
+    REBUILD_AFTER = 5000
+
+    def __init__(self):
+        self.catalog: Catalog | None = None
+        self.version = -1
+        self.builds = 0  # whole builds, for tests and metrics
+
+    def current(self, uow) -> Catalog:
+        version = uow.one("SELECT version FROM catalog_version")["version"]
+        catalog, held = self.catalog, self.version
+        if catalog is not None and version == held:
+            return catalog
+        if catalog is None or version - held > self.REBUILD_AFTER:
+            catalog = Catalog(as_resource(row) for row in uow.all(_LIVE))
+            self.builds += 1
+        else:
+            rows = uow.all(_CHANGED, (held,))
+            catalog = catalog.changed(
+                [as_resource(r) for r in rows if r["withdrawn_at"] is None],
+                [r["id"] for r in rows if r["withdrawn_at"] is not None],
+            )
+        # Rows read after the version may be newer still: applied again next time, harmlessly.
+        if version > self.version:  # another unit of work may have brought it further already
+            self.catalog, self.version = catalog, version
+        return catalog
+
+
 class MatchingStore:
     """The matching tables, through one unit of work's transaction."""
 
-    def __init__(self, uow):
+    def __init__(self, uow, replica: ReplicaCatalog | None = None):
         self.uow = uow
+        self.replica = replica
+        # A unit of work that wrote a resource reads the catalog from the table: what it sees
+        # is not committed, and must not become the replica's.
+        self._wrote_resources = False
 
     # ------------------------------------------------------------ organizations
 
@@ -110,6 +165,7 @@ class MatchingStore:
     # ------------------------------------------------------------ resources
 
     def insert_resource(self, resource_id, data: dict) -> dict:
+        self._wrote_resources = True
         self.uow.execute(
             "INSERT INTO resources (id, organization_id, title, kind, needs_served, industries,"
             " stages, district, capacity, valid_from, valid_until, description)"
@@ -157,6 +213,7 @@ class MatchingStore:
 
     def withdraw_resource(self, resource_id) -> bool:
         """False when it was withdrawn already."""
+        self._wrote_resources = True
         row = self.uow.one(
             "UPDATE resources SET withdrawn_at = now() WHERE id = %s AND withdrawn_at IS NULL"
             " RETURNING id",
@@ -168,6 +225,7 @@ class MatchingStore:
         """One place of the resource, atomically: concurrent accepts queue on the row lock and
         the condition is re-checked after the wait, so places are never over-taken. The places
         left after it; None: none was left."""
+        self._wrote_resources = True
         row = self.uow.one(
             "UPDATE resources SET taken = taken + 1 WHERE id = %s AND taken < capacity"
             " AND withdrawn_at IS NULL RETURNING capacity - taken AS capacity_left",
@@ -177,13 +235,11 @@ class MatchingStore:
 
     def catalog(self) -> Catalog:
         """Every resource not withdrawn, as the engine's columns (validity and capacity are its
-        filters, so the same catalog serves any day)."""
-        rows = self.uow.all(
-            "SELECT id::text, organization_id::text, needs_served, industries, stages, district,"
-            " capacity, capacity - taken AS capacity_left, valid_from, valid_until"
-            " FROM resources WHERE withdrawn_at IS NULL"
-        )
-        return Catalog(as_resource(row) for row in rows)
+        filters, so the same catalog serves any day): the replica's, brought up to date, or
+        read from the table."""
+        if self.replica is None or self._wrote_resources:
+            return Catalog(as_resource(row) for row in self.uow.all(_LIVE))
+        return self.replica.current(self.uow)
 
     # ------------------------------------------------------------ returnees
 
