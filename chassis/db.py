@@ -103,7 +103,9 @@ class Database(DependencyProvider):
     """The service's database: a pool, the unit of work, and the outbox relay that drains it.
     `store`: the service's store class, built on each unit of work (`uow.store`).
     `replica`: a class of what the replica keeps in memory between units of work (matching's
-    catalog); one is made per replica at setup and handed to every store as `replica=`."""
+    catalog); one is made per replica at setup and handed to every store as `replica=`. If it
+    has `start(uow)`, that runs once the service starts, in a unit of work of its own (to build
+    what it holds before the first request needs it)."""
 
     def __init__(self, store=None, replica=None, **kwargs):
         super().__init__(**kwargs)
@@ -142,6 +144,16 @@ class Database(DependencyProvider):
 
     def start(self):
         self.relay.start(self.container.spawn_managed_thread)
+        if hasattr(self.held, "start"):
+            self.container.spawn_managed_thread(self._start_held)
+
+    def _start_held(self):
+        try:
+            with self.pool.cursor() as cursor:
+                uow = SqlUnitOfWork(cursor, self.service_name, clock=self.clock)
+                self.held.start(uow)
+        except Exception as exc:  # the first unit of work that needs it builds it then
+            log.warning("%s: what the replica holds is built on first use: %s", self, exc)
 
     def stop(self):
         self.relay.stop()

@@ -181,7 +181,8 @@ class Catalog:
         new.district_codes = dict(self.district_codes)
         new.organization_ids = list(self.organization_ids)  # a code is an index into it
         codes = {org: i for i, org in enumerate(new.organization_ids)}
-        columns = {name: getattr(self, name).copy() for name in _COLUMNS}
+        columns = {name: getattr(self, name) for name in _COLUMNS}
+        copied: set[str] = set()  # a column is copied once, when one of its values changes
         resources = list(self.resources)
         added = []
         for rid, resource in upserts.items():
@@ -191,7 +192,16 @@ class Catalog:
                 continue
             resources[position] = resource
             for name, value in new._row(resource, codes).items():
-                columns[name][position] = value
+                if columns[name][position] != value:
+                    if name not in copied:
+                        columns[name] = columns[name].copy()
+                        copied.add(name)
+                    columns[name][position] = value
+        if not added and not removed:  # the same ids in the same places
+            new.resources, new.ids, new.position = resources, self.ids, self.position
+            for name, values in columns.items():
+                setattr(new, name, values)
+            return new
         if removed:
             drop = sorted(self.position[rid] for rid in removed)
             for name in _COLUMNS:

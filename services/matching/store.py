@@ -97,8 +97,9 @@ class ReplicaCatalog:
     catalog up to the version the reading transaction sees, reading only the rows written since
     the version held, so it answers as a read of the whole table in that transaction would: a
     re-match that locked a returnee's matches and then reads the catalog sees at least what an
-    earlier re-match saw. The first read after the replica starts builds it whole (so does a
-    read after more than `REBUILD_AFTER` changes)."""
+    earlier re-match saw. It is built whole when the replica starts (or by the first read, if
+    the database was unreachable then), and by a read after more than `REBUILD_AFTER`
+    changes."""
 
     REBUILD_AFTER = 5000
 
@@ -106,6 +107,10 @@ class ReplicaCatalog:
         self.catalog: Catalog | None = None
         self.version = -1
         self.builds = 0  # whole builds, for tests and metrics
+
+    def start(self, uow) -> None:
+        """Built at the replica's start (`chassis.db.Database`), before a returnee waits on it."""
+        self.current(uow)
 
     def current(self, uow) -> Catalog:
         version = uow.one("SELECT version FROM catalog_version")["version"]

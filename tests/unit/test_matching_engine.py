@@ -422,7 +422,9 @@ def test_a_changed_catalog_answers_as_one_built_from_the_resulting_resources():
         new = synthetic_resources(15, seed=100 + step, organizations=60)
         new = [dataclasses.replace(r, id=f"{r.id}-{step}", district="Fengxian") for r in new]
         gone = rng.sample(ids, 10) + ["never-there"]
+        before = _rows(held)
         changed = held.changed([*taken, *new], gone)
+        assert _rows(held) == before  # the old one is left as it was
         for r in [*taken, *new]:
             current[r.id] = r
         for rid in gone:
@@ -435,7 +437,11 @@ def test_a_changed_catalog_answers_as_one_built_from_the_resulting_resources():
             assert match_resources(profile, changed, EVEN, TODAY) == match_resources(
                 profile, rebuilt, EVEN, TODAY
             )
-        assert len(held) != len(changed) or step  # the old one is left as it was
+        places = [dataclasses.replace(r, capacity_left=0) for r in held.resources[:3]]
+        only_places = held.changed(places)  # the same ids: nothing moves
+        assert only_places.position is held.position
+        by_id = {r.id: r for r in [*held.resources, *places]}
+        assert _rows(only_places) == _rows(Catalog(by_id.values()))
         held = changed
     assert held.changed() is held
 
