@@ -359,19 +359,40 @@ class ReturneeTable:
     """Returnees column-wise, sorted by id, for reverse matching."""
 
     def __init__(self, profiles: Iterable[Profile]):
-        self.profiles: list[Profile] = sorted(profiles, key=lambda p: p.returnee_id)
-        ps = self.profiles
-        self.ids = [p.returnee_id for p in ps]
-        self.id_array = np.array(self.ids, dtype=object)
-        self.position = {rid: i for i, rid in enumerate(self.ids)}
-        self.needs = np.array([mask(p.needs, NEED_BITS) for p in ps], dtype=np.int32)
-        self.industry = np.array([INDUSTRY_BITS[p.industry] for p in ps], dtype=np.int32)
-        self.stage = np.array([STAGE_BITS[p.stage] for p in ps], dtype=np.int32)
-        self.consent = np.array([p.consent for p in ps], dtype=bool)
+        ps = sorted(profiles, key=lambda p: p.returnee_id)
+        self._fill(
+            [p.returnee_id for p in ps],
+            [p.industry for p in ps],
+            [p.stage for p in ps],
+            [p.needs for p in ps],
+            [p.district for p in ps],
+            [p.consent for p in ps],
+        )
+
+    @classmethod
+    def from_columns(cls, ids: Sequence[str], industries: Sequence[str], stages: Sequence[str],
+                     needs: Sequence[Iterable[str]],
+                     districts: Sequence[str | None]) -> "ReturneeTable":  # fmt: skip
+        """The table of returnees given column by column, already in id order, each consenting
+        to matching (the store keeps no one else): no `Profile` per returnee is made."""
+        table = object.__new__(cls)
+        table._fill(list(ids), industries, stages, needs, districts, None)
+        return table
+
+    def _fill(self, ids, industries, stages, needs, districts, consents) -> None:
+        self.ids = ids
+        self.id_array = np.array(ids, dtype=object)
+        self.position = {rid: i for i, rid in enumerate(ids)}
+        self.needs = np.array([mask(n, NEED_BITS) for n in needs], dtype=np.int32)
+        self.industry = np.array([INDUSTRY_BITS[i] for i in industries], dtype=np.int32)
+        self.stage = np.array([STAGE_BITS[s] for s in stages], dtype=np.int32)
+        self.consent = (
+            np.ones(len(ids), dtype=bool) if consents is None else np.array(consents, dtype=bool)
+        )
         self.district_codes: dict[str, int] = {}
         codes = []
-        for p in ps:
-            key = district_key(p.district)
+        for district in districts:
+            key = district_key(district)
             codes.append(
                 _NO_DISTRICT
                 if key is None
@@ -380,7 +401,7 @@ class ReturneeTable:
         self.district = np.array(codes, dtype=np.int32)
 
     def __len__(self) -> int:
-        return len(self.profiles)
+        return len(self.ids)
 
 
 def returnees_fitting(

@@ -20,7 +20,7 @@ from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from contracts import Event
 from services.matching import access
-from services.matching.engine import MatchPolicy, ReturneeTable, diff, match_resources
+from services.matching.engine import MatchPolicy, diff, match_resources
 from services.matching.engine import returnees_fitting as fitting
 from services.matching.events import intention_event, proposed_data, published_data
 from services.matching.messages import MESSAGES  # noqa: F401  (registers the catalog)
@@ -337,9 +337,9 @@ def _fitting(uow, resource, policy: MatchPolicy) -> list[str]:
     each page is a round trip, so requests are served between pages."""
     dismissed = uow.store.dismissed_by(resource.id)
     found, after, today = [], None, uow.today()
-    while page := uow.store.profile_page(after, PROFILE_PAGE):
-        after = page[-1].returnee_id
-        found.extend(r for r, _ in fitting(resource, ReturneeTable(page), policy, today, dismissed))
+    while len(page := uow.store.returnee_page(after, PROFILE_PAGE)):
+        after = page.ids[-1]
+        found.extend(r for r, _ in fitting(resource, page, policy, today, dismissed))
     return found
 
 

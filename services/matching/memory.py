@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from chassis.clock import Clock
-from services.matching.engine import Catalog, Match, Profile
+from services.matching.engine import Catalog, Match, Profile, ReturneeTable
 from services.matching.store import as_profile, as_resource, check_lockable, match_id
 
 _RESOURCE_KEYS = (
@@ -210,10 +210,17 @@ class MemoryStore:
         keys = self.returnees if returnee_ids is None else {_id(r) for r in returnee_ids}
         return [self._profile(k) for k in sorted(keys) if k in self.returnees]
 
-    def profile_page(self, after: str | None, limit: int) -> list[Profile]:
+    def returnee_page(self, after: str | None, limit: int) -> ReturneeTable:
         after = _id(after)
-        keys = sorted(k for k in self.returnees if after is None or k > after)
-        return [self._profile(k) for k in keys[:limit]]
+        keys = sorted(k for k in self.returnees if after is None or k > after)[:limit]
+        rows = [self.returnees[k] for k in keys]
+        return ReturneeTable.from_columns(
+            keys,
+            [r["industry"] for r in rows],
+            [r["startup_stage"] for r in rows],
+            [list(r["needs"]) for r in rows],
+            [r["district"] for r in rows],
+        )
 
     def dismissed_by(self, resource_id) -> list[str]:
         key = _id(resource_id)

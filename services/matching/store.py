@@ -15,7 +15,7 @@ from datetime import date, datetime
 
 from psycopg2.extras import execute_values
 
-from services.matching.engine import Catalog, Match, Profile, Resource
+from services.matching.engine import Catalog, Match, Profile, Resource, ReturneeTable
 
 # match ids are derived from (returnee, resource), so a re-computed match keeps its id and the
 # feedback given on it.
@@ -332,21 +332,35 @@ class MatchingStore:
             "(SELECT * FROM returnees WHERE id = ANY(%s::uuid[]))", (list(returnee_ids),)
         )
 
-    def profile_page(self, after: str | None, limit: int) -> list[Profile]:
-        """The next `limit` profiles by id after `after` (None: from the first), in id order."""
-        return self._profiles(
-            "(SELECT * FROM returnees WHERE %s::uuid IS NULL OR id > %s::uuid"
-            " ORDER BY id LIMIT %s)",
+    def returnee_page(self, after: str | None, limit: int) -> ReturneeTable:
+        """The next `limit` stored returnees by id after `after` (None: from the first), as the
+        engine's columns: one row of arrays per page, no row per returnee."""
+        row = self.uow.one(
+            "SELECT array_agg(id::text ORDER BY id) AS ids,"
+            " array_agg(industry ORDER BY id) AS industries,"
+            " array_agg(startup_stage ORDER BY id) AS stages,"
+            " array_agg(array_to_string(needs, ',') ORDER BY id) AS needs,"
+            " array_agg(district ORDER BY id) AS districts"
+            " FROM (SELECT id, industry, startup_stage, needs, district FROM returnees"
+            " WHERE %s::uuid IS NULL OR id > %s::uuid ORDER BY id LIMIT %s) r",
             (after, after, limit),
-            order="ORDER BY r.id",
+        )
+        if not row["ids"]:
+            return ReturneeTable.from_columns([], [], [], [], [])
+        return ReturneeTable.from_columns(
+            row["ids"],
+            row["industries"],
+            row["stages"],
+            [n.split(",") if n else [] for n in row["needs"]],
+            row["districts"],
         )
 
-    def _profiles(self, source: str, params, order: str = "") -> list[Profile]:
+    def _profiles(self, source: str, params) -> list[Profile]:
         rows = self.uow.all(
             "SELECT r.id::text AS id, r.industry, r.startup_stage, r.needs, r.district,"
             " coalesce(array_agg(d.resource_id::text) FILTER (WHERE d.resource_id IS NOT NULL),"
             f" '{{}}') AS dismissed FROM {source} r LEFT JOIN dismissals d ON d.returnee_id = r.id"
-            f" GROUP BY r.id, r.industry, r.startup_stage, r.needs, r.district {order}",
+            " GROUP BY r.id, r.industry, r.startup_stage, r.needs, r.district",
             params,
         )
         return [as_profile(row) for row in rows]

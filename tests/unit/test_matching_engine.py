@@ -450,3 +450,26 @@ def test_a_changed_empty_catalog_takes_its_first_resources():
     first = [resource("b"), resource("a", district="Xuhui")]
     assert Catalog([]).changed(first).resources == Catalog(first).resources
     assert _rows(Catalog(first).changed(removed=["a", "b"])) == []
+
+
+def test_a_table_from_columns_is_the_table_of_the_same_profiles():
+    profiles = sorted(
+        (p for p in synthetic_profiles(500, seed=12) if p.consent), key=lambda p: p.returnee_id
+    )
+    whole = ReturneeTable(profiles)
+    columns = ReturneeTable.from_columns(
+        [p.returnee_id for p in profiles],
+        [p.industry for p in profiles],
+        [p.stage for p in profiles],
+        [list(p.needs) for p in profiles],
+        [p.district for p in profiles],
+    )
+    for name in ("ids", "position", "district_codes"):
+        assert getattr(columns, name) == getattr(whole, name)
+    for name in ("needs", "industry", "stage", "consent", "district"):
+        assert getattr(columns, name).tolist() == getattr(whole, name).tolist()
+    aimed = resource("aimed", needs_served=("financing", "mentorship"), district="Xuhui")
+    assert returnees_fitting(aimed, columns, EVEN, TODAY) == returnees_fitting(
+        aimed, whole, EVEN, TODAY
+    )
+    assert len(ReturneeTable.from_columns([], [], [], [], [])) == 0
