@@ -409,7 +409,7 @@ def test_a_changed_catalog_answers_as_one_built_from_the_resulting_resources():
     import random
 
     rng = random.Random(5)
-    resources = synthetic_resources(3000, seed=5, organizations=50)
+    resources = synthetic_resources(1000, seed=5, organizations=50)
     held = Catalog(resources)
     current = {r.id: r for r in resources}
     profiles = synthetic_profiles(40, seed=6)
