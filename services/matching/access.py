@@ -20,8 +20,8 @@ def acts_for(caller: Caller, organization_id) -> bool:
 
 def intention_scope(caller: Caller) -> dict:
     """Whose intentions a listing shows: a returnee's own, a provider's organization's, an
-    admin's everyone's. A provider's account without an organization sees none (the caller is
-    refused: `None`)."""
+    advisor's and an admin's everyone's (an export). A provider's account without an
+    organization sees none (the caller is refused: `None`)."""
     if caller.role == "returnee":
         return {"returnee_id": caller.id}
     if caller.role == "provider":

@@ -16,10 +16,13 @@ published, withdrawn or full) go through the re-match queue (`rematch_batch`).
 
 import uuid
 
+from marshmallow import ValidationError
+
+from chassis import batches
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from contracts import Event
-from services.matching import access
+from services.matching import access, imports
 from services.matching.engine import MatchPolicy, diff, match_resources
 from services.matching.engine import returnees_fitting as fitting
 from services.matching.events import intention_event, proposed_data, published_data
@@ -46,6 +49,57 @@ def publish_resource(command: dict, caller: Caller, uow) -> dict:
     row = uow.store.insert_resource(str(uuid.uuid4()), command)
     uow.publish("resource.published", published_data(row), subject=row["id"])
     return row
+
+
+def import_resources(command: dict, caller: Caller, uow) -> dict:
+    """A batch of resources from a spreadsheet: each row under the rules of `publish_resource`
+    (an organization known, a provider's own, `valid_until` not past), one result per row, all
+    in this unit of work. A resource on offer with the row's organization and title is the
+    row's: importing a file again creates nothing twice. `resource.published` for each one
+    created."""
+    results, valid, today = [], [], uow.today()
+    for index, row in enumerate(command["rows"]):
+        try:
+            resource = imports.ROW.load(row)
+        except ValidationError as error:
+            results.append(batches.refused(index, error.messages))
+            continue
+        if resource["valid_until"] and resource["valid_until"] < today:
+            results.append(batches.refused(index, {"valid_until": [MUST_NOT_BE_PAST]}))
+            continue
+        valid.append((index, resource))
+    names = uow.store.organizations_named(
+        {r["organization_name"] for _, r in valid if not r["organization_id"]}
+    )
+    ids = uow.store.organizations_known(
+        {str(r["organization_id"]) for _, r in valid if r["organization_id"]}
+    )
+    placed = []
+    for index, resource in valid:
+        if resource["organization_id"]:
+            field, organization_id = "organization_id", str(resource["organization_id"])
+            known = organization_id in ids
+        else:
+            field, organization_id = "organization_name", names.get(resource["organization_name"])
+            known = organization_id is not None
+        if not known:
+            results.append(batches.refused(index, {field: [UNKNOWN_ORGANIZATION]}))
+        elif not access.may_publish_for(caller, organization_id):
+            results.append(batches.refused(index, {field: [imports.OWN_ORGANIZATION_ONLY]}))
+        else:
+            placed.append((index, {**resource, "organization_id": organization_id}))
+    existing = uow.store.resources_titled({(r["organization_id"], r["title"]) for _, r in placed})
+    for index, resource in placed:
+        key = (resource["organization_id"], resource["title"])
+        if key in existing:
+            results.append(batches.existing(index, existing[key]))
+            continue
+        data = {k: v for k, v in resource.items() if k != "organization_name"}
+        row = uow.store.insert_resource(str(uuid.uuid4()), data)
+        uow.publish("resource.published", published_data(row), subject=row["id"])
+        existing[key] = row["id"]
+        results.append(batches.created(index, row["id"]))
+    return batches.outcome(results)
 
 
 def list_resources(query: dict, uow) -> list[dict]:

@@ -67,6 +67,17 @@ class MemoryStore:
         found = self.organizations.get(_id(organization_id))
         return None if found is None else dict(found)
 
+    def organizations_named(self, names) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for key in sorted(self.organizations):
+            name = self.organizations[key]["name"]
+            if name in names:
+                found.setdefault(name, key)
+        return found
+
+    def organizations_known(self, organization_ids) -> set[str]:
+        return {_id(o) for o in organization_ids} & set(self.organizations)
+
     # ------------------------------------------------------------ resources
 
     def insert_resource(self, resource_id, data: dict) -> dict:
@@ -99,6 +110,14 @@ class MemoryStore:
     def resource(self, resource_id, lock: bool = False) -> dict | None:
         stored = self.resources_by_id.get(_id(resource_id))
         return None if stored is None else self._resource_row(stored)
+
+    def resources_titled(self, pairs) -> dict[tuple[str, str], str]:
+        wanted = set(pairs)
+        return {
+            (r["organization_id"], r["title"]): r["id"]
+            for r in self.resources_by_id.values()
+            if r["withdrawn_at"] is None and (r["organization_id"], r["title"]) in wanted
+        }
 
     def resources(self, filters: dict, today: date) -> list[dict]:
         def kept(r: dict) -> bool:

@@ -39,6 +39,7 @@ MESSAGES = {
         "请提供 resource_id，或同时提供 organization_id 与 activity_id。"
     ),
     "Not with resource_id.": "不能与 resource_id 同时提供。",
+    "Give organization_id or organization_name.": "请提供 organization_id 或 organization_name。",
 }
 
 add_translations(MESSAGES)

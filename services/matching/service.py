@@ -6,12 +6,13 @@ import time
 
 from nameko.dependency_providers import Config
 
+from chassis.batches import BatchOut, batch_of
 from chassis.db import Database
 from chassis.events import on_event
 from chassis.loops import Alarm, loop
 from chassis.operable import Operable
 from chassis.web import http
-from services.matching import handlers
+from services.matching import handlers, imports
 from services.matching.configuration import MatchingSettings, load_settings
 from services.matching.schemas import (
     Decision,
@@ -110,6 +111,20 @@ class MatchingService(Operable):
     def publish_resource(self, request, body):
         with self.db.unit_of_work() as uow:
             return handlers.publish_resource(body, request.caller, uow)
+
+    @http(
+        "POST",
+        "/imports/resources",
+        body=batch_of(imports.ImportedResource),
+        response=BatchOut(),
+        roles=PROVIDERS,
+        summary="Import resources (a provider its organization's, an admin any): one "
+        "transaction, one result per row (created, exists by organization and title, or "
+        "invalid with its fields)",
+    )
+    def import_resources(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.import_resources(body, request.caller, uow)
 
     @http(
         "GET",
@@ -221,8 +236,9 @@ class MatchingService(Operable):
         "/intentions",
         query=IntentionQuery,
         response=IntentionOut(many=True),
-        roles=["returnee", "provider", "admin"],
-        summary="The caller's intentions: a returnee's own, a provider's organization's",
+        roles=["returnee", "provider", "advisor", "admin"],
+        summary="The caller's intentions: a returnee's own, a provider's organization's, "
+        "every one for advisors and admins",
     )
     def list_intentions(self, request, query):
         with self.db.unit_of_work() as uow:

@@ -167,6 +167,22 @@ class MatchingStore:
             (str(organization_id),),
         )
 
+    def organizations_named(self, names) -> dict[str, str]:
+        """The first known organization of each name (by id): name → id."""
+        rows = self.uow.all(
+            "SELECT DISTINCT ON (name) name, id::text AS id FROM organizations"
+            " WHERE name = ANY(%s) ORDER BY name, id",
+            (list(names),),
+        )
+        return {row["name"]: row["id"] for row in rows}
+
+    def organizations_known(self, organization_ids) -> set[str]:
+        rows = self.uow.all(
+            "SELECT id::text AS id FROM organizations WHERE id = ANY(%s::uuid[])",
+            ([str(o) for o in organization_ids],),
+        )
+        return {row["id"] for row in rows}
+
     # ------------------------------------------------------------ resources
 
     def insert_resource(self, resource_id, data: dict) -> dict:
@@ -187,6 +203,17 @@ class MatchingStore:
             f" ON o.id = r.organization_id WHERE r.id = %s{' FOR UPDATE OF r' if lock else ''}",
             (str(resource_id),),
         )
+
+    def resources_titled(self, pairs) -> dict[tuple[str, str], str]:
+        """Resources on offer (not withdrawn) by organization and title: (org id, title) → id."""
+        if not pairs:
+            return {}
+        rows = self.uow.all(
+            "SELECT organization_id::text AS organization_id, title, id::text AS id FROM resources"
+            " WHERE withdrawn_at IS NULL AND (organization_id::text, title) IN %s",
+            (tuple(pairs),),
+        )
+        return {(row["organization_id"], row["title"]): row["id"] for row in rows}
 
     def resources(self, filters: dict, today: date) -> list[dict]:
         where = ["r.withdrawn_at IS NULL"]

@@ -17,7 +17,7 @@ from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.uow import MemoryDatabase
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
-from services.matching import handlers, schemas
+from services.matching import handlers, imports, schemas
 from services.matching.engine import MatchPolicy
 from services.matching.memory import MemoryStore
 from services.matching.messages import MESSAGES
@@ -216,11 +216,12 @@ def test_every_message_raised_is_in_the_catalog():
             and isinstance(node.args[0], ast.Constant)
         ):
             raised.add(node.args[0].value)
-    for node in ast.parse(inspect.getsource(schemas)).body:
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
-            name = node.targets[0].id
-            if name.isupper() and isinstance(node.value.value, str):
-                raised.add(node.value.value)
+    for module in (schemas, imports):
+        for node in ast.parse(inspect.getsource(module)).body:
+            if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant):
+                name = node.targets[0].id
+                if name.isupper() and isinstance(node.value.value, str):
+                    raised.add(node.value.value)
     assert raised == set(MESSAGES)
 
 
@@ -281,6 +282,39 @@ def test_list_resources_on_offer_today_filtered_newest_first(db, clock):
     assert listed(district="Xuhui") == [loan["id"]]
     assert listed(organization_id=LINKONG) == [office["id"]]
     assert listed(limit="1", offset="1") == [loan["id"]]
+
+
+def test_import_resources_row_by_row_once(db):
+    rows = [
+        {**resource_body(), "capacity": "3"},  # cells as text, as a spreadsheet has them
+        {**resource_body(title="Office"), "organization_id": None,
+         "organization_name": "Linkong park"},
+        {**resource_body(title="Theirs"), "organization_id": LINKONG},
+        {**resource_body(title="Nobody's"), "organization_id": str(uuid.uuid4())},
+        {**resource_body(title="Past"), "valid_until": (TODAY - timedelta(days=1)).isoformat()},
+        {"title": "No organization"},
+    ]  # fmt: skip
+    answer = run(db, handlers.import_resources, {"rows": rows}, ICBC_PROVIDER)
+    assert (answer["created"], answer["existing"], answer["invalid"]) == (1, 0, 5)
+    statuses = [(r["row"], r["status"]) for r in answer["results"]]
+    assert statuses == [(0, "created"), (1, "invalid"), (2, "invalid"), (3, "invalid"),
+                        (4, "invalid"), (5, "invalid")]  # fmt: skip
+    fields = {
+        r["row"]: {e["field"]: e["message_en"] for e in r["errors"]} for r in answer["results"]
+    }
+    assert fields[1] == {"organization_name": imports.OWN_ORGANIZATION_ONLY}
+    assert fields[2] == {"organization_id": imports.OWN_ORGANIZATION_ONLY}
+    assert fields[3] == {"organization_id": "Unknown organization."}
+    assert fields[4] == {"valid_until": "Must not be in the past."}
+    assert "needs_served" in fields[5]
+    [created] = [r["id"] for r in answer["results"] if r["status"] == "created"]
+    assert db.store.resources_by_id[created]["capacity"] == 3
+    assert [e.subject for e in db.published("resource.published")] == [created]
+    # An admin imports anyone's; the same file again creates nothing twice.
+    again = run(db, handlers.import_resources, {"rows": rows[:2]}, ADMIN)
+    assert [(r["status"], r["id"]) for r in again["results"]][0] == ("exists", created)
+    assert again["results"][1]["status"] == "created"
+    assert len(db.published("resource.published")) == 2
 
 
 def test_get_resource_shows_withdrawn_ones_too(db):
@@ -633,7 +667,9 @@ def test_list_intentions_a_returnees_own_a_providers_organizations_an_admins_all
     assert listed(returnee(li_wei)) == [mine["intention_id"]]
     assert listed(ICBC_PROVIDER) == [theirs["intention_id"], mine["intention_id"]]
     assert listed(ICBC_PROVIDER, status="accepted") == [theirs["intention_id"]]
-    assert listed(ADMIN) == [theirs["intention_id"], other["intention_id"], mine["intention_id"]]
+    everyone = [theirs["intention_id"], other["intention_id"], mine["intention_id"]]
+    assert listed(ADMIN) == everyone
+    assert listed(Caller(str(uuid.uuid4()), "advisor")) == everyone  # an export
     with pytest.raises(Forbidden):
         listed(Caller(str(uuid.uuid4()), "provider"))
 
