@@ -414,9 +414,6 @@ MESSAGES = {
     "Scan the QR code with the camera": "用摄像头扫描二维码",
     "The camera, reading the QR code": "正在读取二维码的摄像头画面",
     "The camera cannot be used here: type the code.": "此处无法使用摄像头：请输入签到码。",
-    "Change the places or the validity": "修改名额或有效期",
-    "Save the changes": "保存修改",
-    "The resource is changed; matching follows.": "资源已修改；匹配结果会随之更新。",
     "Dead letters": "死信",
     "Events a service could not handle: read why, send them back, or throw them away.": (
         "服务无法处理的事件：查看原因，重新投递或丢弃。"

@@ -1,5 +1,4 @@
-"""The providers' pages under `/partner`: their organization's resources (publish, change the
-places or validity, withdraw),
+"""The providers' pages under `/partner`: their organization's resources (publish, withdraw),
 the cooperation intentions addressed to them (accept or decline with a message) and their own
 figures. Matching answers a provider only about their own organization."""
 
@@ -67,28 +66,6 @@ def publish_resource(request, api):
         values = {**form, **{k: form.getlist(k) for k in ("needs_served", "industries", "stages")}}
         return resources(request, api, errors=errors, values=values, status=422)
     request.session.flash("The resource is published; matching proposes it to returnees.")
-    return _see_other("/partner")
-
-
-def change_resource(request, api, resource_id):
-    """Places and validity: a date left empty is cleared; consulting-style field errors land
-    next to this resource's fields (`capacity-<id>`)."""
-    form = request.form
-    capacity = form.get(f"capacity-{resource_id}", "").strip()
-    body = {
-        "capacity": int(capacity) if capacity.isdigit() else capacity,
-        "valid_from": form.get(f"valid_from-{resource_id}", "").strip() or None,
-        "valid_until": form.get(f"valid_until-{resource_id}", "").strip() or None,
-    }
-    try:
-        api.patch("matching", f"/resources/{resource_id}", json=body)
-    except ApiError as exc:
-        if exc.status not in (400, 409):
-            raise
-        found = field_errors(exc.fields) or {"capacity": [exc.message]}
-        errors = {f"{name}-{resource_id}": messages for name, messages in found.items()}
-        return resources(request, api, errors=errors, values=dict(form), status=422)
-    request.session.flash("The resource is changed; matching follows.")
     return _see_other("/partner")
 
 

@@ -236,10 +236,6 @@ class PortalService:
     def partner_publish(self, request):
         return partner.publish_resource(request, self.services.acting_for(request))
 
-    @page("POST", "/partner/resources/<resource_id>", signed_in=True, role="provider")
-    def partner_change(self, request, resource_id):
-        return partner.change_resource(request, self.services.acting_for(request), resource_id)
-
     @page("POST", "/partner/resources/<resource_id>/withdraw", signed_in=True, role="provider")
     def partner_withdraw(self, request, resource_id):
         return partner.withdraw_resource(request, self.services.acting_for(request), resource_id)

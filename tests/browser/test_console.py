@@ -276,18 +276,6 @@ def test_a_provider_accepts_an_intention_and_the_returnee_sees_it(browsing):
     expect(page.get_by_text("Accepted: the returnee is told.")).to_be_visible()
     page.goto("/partner/figures")
     both_languages(browsing, page, "partner-figures")
-    page.goto("/partner")
-    card = page.locator(".card", has_text=match["title"])
-    card.get_by_text("Change the places or the validity").click()
-    card.get_by_label("Places").fill("0")  # refused: said next to the field
-    card.get_by_role("button", name="Save the changes").click()
-    card = page.locator(".card", has_text=match["title"])
-    expect(card.locator(f"#capacity-{match['resource_id']}-error")).to_be_visible()
-    card.get_by_label("Places").fill("40")
-    card.get_by_role("button", name="Save the changes").click()
-    expect(page.get_by_text("The resource is changed")).to_be_visible()
-    resource = platform.call("GET", "matching", f"/resources/{match['resource_id']}").json()
-    assert resource["capacity"] == 40
 
     returnee = browsing.page("en")
     browsing.sign_in(returnee, body["email"])

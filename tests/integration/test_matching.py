@@ -371,49 +371,6 @@ def test_concurrent_accepts_never_exceed_capacity(matching, token_for, spy):
     assert matching.get("/statistics/intentions", token_for("returnee")).status_code == 403
 
 
-def test_a_provider_changes_places_and_validity_and_the_matches_follow(matching, token_for, spy):
-    proposed = spy("matching", "matches.proposed")
-    provider = token_for("provider", organization_id=PARK)
-    fits = matching.register(needs=["office_space"])
-    wait_until(lambda: matching.sql("SELECT id FROM returnees WHERE id = %s", (fits,)))
-    office = matching.add_resource(provider, capacity=3, district="Changning")
-    assert proposed.wait_for("matches.proposed", for_returnee(fits)).data["added_resource_ids"] == [
-        office
-    ]
-
-    def change(body, headers=provider):
-        url = f"{matching.url}/resources/{office}"
-        return requests.patch(url, json=body, headers=headers, timeout=30)
-
-    other = token_for("provider", organization_id=str(uuid.uuid4()))
-    assert change({"capacity": 5}, other).status_code == 403
-    assert change({"capacity": 0}).status_code == 400  # the document's range
-    matching.sql("UPDATE resources SET taken = 2 WHERE id = %s RETURNING id", (office,))
-    refused = change({"capacity": 1, "valid_from": "2026-06-01", "valid_until": "2026-05-01"})
-    assert refused.status_code == 422, refused.text
-    assert set(refused.json()["fields"]) == {"capacity", "valid_until"}
-    past = change({"valid_until": "2020-01-01"})
-    assert past.status_code == 422 and set(past.json()["fields"]) == {"valid_until"}
-    grown = change({"capacity": 5})
-    assert grown.status_code == 200, grown.text
-    assert (grown.json()["capacity"], grown.json()["capacity_left"]) == (5, 3)
-
-    # Valid only from next year: no longer on offer, the match goes; open again, it is back.
-    later = (datetime.now(UTC) + timedelta(days=400)).date().isoformat()
-    assert change({"valid_from": later}).status_code == 200
-    gone = proposed.wait_for("matches.proposed", lambda e: e.data["removed_resource_ids"])
-    assert gone.data["removed_resource_ids"] == [office]
-    assert change({"valid_from": None}).json()["valid_from"] is None
-    back = proposed.wait_for(
-        "matches.proposed", lambda e: e.id != gone.id and e.data["added_resource_ids"]
-    )
-    assert back.data["added_resource_ids"] == [office]
-    assert (
-        requests.delete(f"{matching.url}/resources/{office}", headers=provider).status_code == 204
-    )
-    assert change({"capacity": 4}).status_code == 409  # withdrawn
-
-
 def test_withdrawn_consent_removes_the_matches_and_older_profiles_stay_out(
     matching, token_for, spy
 ):
