@@ -418,7 +418,7 @@ class CpuMeter:
         owners.update({pid: "this benchmark's polling" for pid in self.watch.backends})
         return owners
 
-    def report(self, count: int, show) -> None:
+    def report(self, count: int, show, unit: str = "registration") -> None:
         used = {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
         backends = self.backends()
         for owner, processes in cpu_by_owner(self.OWNERS).items():
@@ -435,9 +435,9 @@ class CpuMeter:
                 used[owner] = sum(spent.values())
         busy, total = (a - b for a, b in zip(machine_busy(), self.machine_before, strict=True))
         for name, seconds in used.items():
-            show(f"  CPU ms per registration: {name}", 1000 * seconds / count, "ms")
+            show(f"  CPU ms per {unit}: {name}", 1000 * seconds / count, "ms")
         rest = busy - sum(used.values())
-        show("  CPU ms per registration: rest of machine", 1000 * rest / count, "ms")
+        show(f"  CPU ms per {unit}: rest of machine", 1000 * rest / count, "ms")
         show("  machine busy %", 100 * busy / total, "%")
 
 
