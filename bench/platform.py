@@ -201,9 +201,10 @@ class Watch:
     def counts(self, ids: list[str]) -> dict[str, int]:
         return {s: self.one(s, sql, (ids,))[0][0] for s, sql in STAGES.items()}
 
-    def wait(self, ids: list[str], stall_seconds: float = 90.0, label: str = "") -> dict:
+    def wait(self, ids: list[str], stall_seconds: float = 90.0, label: str = "",
+             interval: float = 0.1) -> dict:  # fmt: skip
         """Until every stage has processed every id; returns when each stage got there
-        (observed by polling every 0.1 s). Fails when nothing moves for `stall_seconds`."""
+        (observed by polling every `interval` s). Fails when nothing moves for `stall_seconds`."""
         done, last, moved = {}, None, time.time()
         next_report = time.time() + 10
         while len(done) < len(STAGES):
@@ -219,7 +220,7 @@ class Watch:
             if now > next_report:
                 print(f"  .. {label} processed of {len(ids)}: {counts}", flush=True)
                 next_report = now + 10
-            time.sleep(0.1)
+            time.sleep(interval)
         return done
 
     def welcome_sent(self, ids: list[str]) -> dict[str, float]:

@@ -67,8 +67,21 @@ STAGES = {
 
 
 class ImportWatch(Watch):
+    """Polls once a second, and a stage no more once it has every returnee: the polling's own
+    queries (each with every imported id) took about a tenth of the platform's CPU at 0.1 s."""
+
+    def __init__(self, urls):
+        super().__init__(urls)
+        self.complete: dict[str, int] = {}
+
     def counts(self, ids: list[str]) -> dict[str, int]:
-        return {s: self.one(s, sql, (ids,))[0][0] for s, sql in STAGES.items()}
+        found = dict(self.complete)
+        for stage, sql in STAGES.items():
+            if stage not in found:
+                found[stage] = self.one(stage, sql, (ids,))[0][0]
+                if found[stage] >= len(ids):
+                    self.complete[stage] = found[stage]
+        return found
 
 
 def write_rows(path: Path, count: int, tag: str) -> None:
@@ -165,7 +178,7 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
         ids = imported_ids(platform, tag)
         assert len(ids) == args.rows, f"{len(ids)} returnees stored of {args.rows}"
         show("station: rows stored/s", args.rows / (stored - started), "rows/s")
-        reached = watch.wait(ids, label="imported")
+        reached = watch.wait(ids, label="imported", interval=1.0)
         for service, at in sorted(reached.items()):
             show(f"station: {service} done after s", at - started, "s")
         show("station: fully processed after s", max(reached.values()) - started, "s")
