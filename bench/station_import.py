@@ -17,6 +17,10 @@ processes. Then:
    connection, with the same profile: rows/s (each pays Argon2 for its password; an imported
    returnee has none and sets it through the invitation).
 
+Also prints the CPU per imported row of every process (station, each service, PostgreSQL by
+the database it serves, RabbitMQ, the rest of the machine) from the start of the import until
+every returnee is fully processed.
+
 `--profile DIR` records every service with py-spy from the start of the import for
 `--profile-seconds` (raw collapsed stacks, `DIR/<service>-run<k>.txt`; summarized by
 `python -m bench.platform_profile DIR/*.txt`).
