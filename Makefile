@@ -11,12 +11,26 @@ PYTEST_ARGS ?=
 PLATFORM_ENV ?= development
 export PLATFORM_ENV
 
-.PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
+.PHONY: tools run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
 	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+# The validators integrators run (tests/validators): npm's from package-lock.json, checkov in a
+# virtualenv of its own (it pins a `packaging` older than pytest's), from pyproject.toml's
+# `checkov` extra.
+tools: node_modules/.installed $(VENV)/checkov/installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+$(VENV)/checkov/installed: pyproject.toml $(VENV)/installed
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['checkov']))")
 	touch $@
 
 run: $(VENV)/installed
@@ -25,7 +39,7 @@ run: $(VENV)/installed
 demo: $(VENV)/installed
 	$(PY) -m deploy.demo
 
-test: $(VENV)/installed lint
+test: $(VENV)/installed lint tools
 	$(PY) -m deploy.local prepare --for-tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 
