@@ -19,6 +19,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from marshmallow import Schema
 
+from chassis.topology import events_exchange
 from contracts import CATALOG
 from contracts.catalog import Catalog, EventType
 from contracts.compatibility import breaking_changes
@@ -122,6 +123,26 @@ def _operation_id(type_: str) -> str:
     return "on" + "".join(word.capitalize() for word in words)
 
 
+# The production broker's vhost (deploy/rabbitmq/definitions.json, deploy/secrets.py), which the
+# channel bindings name; a local run (`make run`) uses the default vhost `/`.
+PRODUCTION_VHOST = "returnee-platform"
+
+
+def exchange_binding(producer: str) -> dict:
+    """The producer's exchange as `chassis.topology` declares it: a client declaring it with
+    these properties and arguments (even passively) is not refused by the broker."""
+    exchange = events_exchange(producer)
+    return {
+        "name": exchange.name,
+        "type": exchange.type,
+        "durable": exchange.durable,
+        "autoDelete": exchange.auto_delete,
+        "vhost": PRODUCTION_VHOST,
+        # The AMQP binding has no field for exchange arguments: an extension carries them.
+        "x-arguments": dict(exchange.arguments or {}),
+    }
+
+
 def _channel(versions: list[EventType]) -> dict:
     latest = versions[-1]
     messages = [_message(event_type) for event_type in versions]
@@ -131,13 +152,7 @@ def _channel(versions: list[EventType]) -> dict:
         "bindings": {
             "amqp": {
                 "is": "routingKey",
-                "exchange": {
-                    "name": latest.exchange,
-                    "type": "topic",
-                    "durable": True,
-                    "autoDelete": False,
-                    "vhost": "/",
-                },
+                "exchange": exchange_binding(latest.producer),
                 "bindingVersion": AMQP_BINDING_VERSION,
             }
         },
@@ -181,12 +196,22 @@ def document(catalog: Catalog = CATALOG) -> dict:
         },
         "defaultContentType": CONTENT_TYPE,
         "servers": {
+            "production": {
+                "url": "rabbitmq:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "description": f"The platform's broker (docker compose, Kubernetes), vhost "
+                f"`{PRODUCTION_VHOST}`: the vhost the channel bindings name. A subscriber "
+                "connects with its own user, which has rights on that vhost only "
+                "(deploy/rabbitmq/definitions.json).",
+            },
             "local": {
                 "url": "localhost:5672",
                 "protocol": "amqp",
                 "protocolVersion": "0.9.1",
-                "description": "RabbitMQ of a local run (`make run`); vhost `/`.",
-            }
+                "description": "RabbitMQ of a local run (`make run`): the default vhost `/`, "
+                "with the same exchanges as production's vhost.",
+            },
         },
         "tags": [
             {"name": producer, "description": f"Published by {producer}."} for producer in producers

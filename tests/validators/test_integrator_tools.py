@@ -115,13 +115,17 @@ def test_asyncapi_cli_validates_the_document(tmp_path):
     # The CLI's anonymous metrics off, in a settings file of the test's own.
     metrics = tmp_path / "asyncapi-metrics.json"
     metrics.write_text(json.dumps({"analyticsEnabled": "false", "infoMessageShown": "true"}))
+    suppressed = yaml.safe_load((DOCUMENT_PATH.parent / "lint-asyncapi.yaml").read_text())
+    flags = [f"--suppressWarnings={code}" for code in suppressed["suppressed"]]
     for document in sorted(DOCUMENT_PATH.parent.glob("asyncapi*.yaml")):
         result = run(
             tool(NODE_BIN / "asyncapi"), "validate", str(document), "--fail-severity", "warn",
-            env={"ASYNCAPI_METRICS_CONFIG_PATH": str(metrics), "HOME": str(tmp_path)},
+            *flags, env={"ASYNCAPI_METRICS_CONFIG_PATH": str(metrics), "HOME": str(tmp_path)},
         )  # fmt: skip
         assert result.returncode == 0, report(result)
-        assert "0 errors, 0 warnings" in result.stdout + result.stderr, report(result)
+        assert "0 errors, 0 warnings" in result.stdout + result.stderr or (
+            "is valid" in result.stdout + result.stderr and "warning" not in result.stdout
+        ), report(result)
 
 
 def test_compose_file_is_valid_against_the_compose_specification():
@@ -134,7 +138,8 @@ def test_compose_file_is_valid_against_the_compose_specification():
 
 
 def dockerfiles() -> list[Path]:
-    return sorted(p for p in ROOT.rglob("*Dockerfile*") if not {"node_modules", ".venv"} & set(p.parts))
+    skipped = {"node_modules", ".venv"}
+    return sorted(p for p in ROOT.rglob("*Dockerfile*") if not skipped & set(p.parts))
 
 
 def test_hadolint_finds_nothing():
