@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 PLATFORM_ENV ?= development
 export PLATFORM_ENV
 
-.PHONY: tools run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
+.PHONY: tools lock run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ $(VENV)/checkov/installed: pyproject.toml $(VENV)/installed
 	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
 	$(VENV)/checkov/bin/python -m pip install --quiet $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['checkov']))")
 	touch $@
+
+# The image's dependencies, every one with its hashes, from pyproject.toml's (deploy/Dockerfile).
+lock: $(VENV)/installed
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	    --no-emit-index-url --no-emit-find-links -o deploy/requirements.lock pyproject.toml
 
 run: $(VENV)/installed
 	$(PY) -m deploy.local run $(SERVICES)
