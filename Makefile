@@ -22,10 +22,15 @@ $(VENV)/installed: pyproject.toml
 # The validators integrators run (tests/validators): npm's from package-lock.json, checkov in a
 # virtualenv of its own (it pins a `packaging` older than pytest's), from pyproject.toml's
 # `checkov` extra.
-tools: node_modules/.installed $(VENV)/checkov/installed
+tools: node_modules/.installed examples/node-subscriber/node_modules/.installed $(VENV)/checkov/installed
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# The Node.js example subscriber's own dependencies (tests/integration/test_node_subscriber.py).
+examples/node-subscriber/node_modules/.installed: examples/node-subscriber/package.json examples/node-subscriber/package-lock.json
+	cd examples/node-subscriber && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	touch $@
 
 $(VENV)/checkov/installed: pyproject.toml $(VENV)/installed
