@@ -47,16 +47,23 @@ def routes(service_cls) -> list[tuple[str, JsonHttp]]:
     return sorted(found, key=lambda item: (item[1].url, item[1].method))
 
 
-def _outcome(description: str, status: int, media_type: str, schema) -> dict:
+def _outcome(description: str, status: int, media_type, schema) -> dict:
     """A documented response: no body for 204, else the schema (the error shape for an error
-    without one of its own; a string for text)."""
+    without one of its own); text as a string, any other type as binary. `media_type` may be
+    a tuple of the types the operation answers in."""
     if status == 204:
         return {"description": description}
-    if schema is None and media_type != "application/json":
-        schema = {"type": "string"}
-    elif schema is None:  # an untyped success is `{}`, which the tests refuse
-        schema = "Error" if status >= 400 else {}
-    return {"description": description, "content": {media_type: {"schema": schema}}}
+    content = {}
+    for media in (media_type,) if isinstance(media_type, str) else media_type:
+        if schema is not None and media == "application/json":
+            content[media] = {"schema": schema}
+        elif media == "application/json":  # an untyped success is `{}`, which tests refuse
+            content[media] = {"schema": "Error" if status >= 400 else {}}
+        elif media.startswith("text/"):
+            content[media] = {"schema": {"type": "string"}}
+        else:
+            content[media] = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": description, "content": content}
 
 
 # Answers the chassis gives before or around a use case, documented from what the entrypoint
@@ -257,11 +264,16 @@ def openapi_document(service_cls) -> dict:
     document = spec.to_dict()
     components = document["components"]["schemas"]
     for schema_cls in _schema_classes(service_cls):
-        # `Meta.openapi(generated) -> published`: what apispec cannot derive from the fields
+        # `Meta.openapi(generated) -> published`: what apispec cannot derive from the fields;
+        # or `-> (published, {name: schema})` with components of its own it refers to.
         adjust = getattr(getattr(schema_cls, "Meta", None), "openapi", None)
         name = resolver(schema_cls)
         if adjust is not None and name in components:
-            components[name] = adjust(components[name])
+            published = adjust(components[name])
+            if isinstance(published, tuple):
+                published, more = published
+                components.update(more)
+            components[name] = published
     # Everything a request can carry; components serve responses too, where it holds as well.
     _refuse_nul(document["components"])
     for operations in document["paths"].values():

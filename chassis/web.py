@@ -266,8 +266,8 @@ class JsonHttp(HttpRequestHandler):
               as a dict, documented only. Every JSON answer is typed: chassis.openapi
               documents no `{}` body (tests/unit/test_openapi_documents.py)
     status    status of a successful response
-    media_type  media type of a successful response, for the OpenAPI document (a handler
-              answering with anything but JSON returns its own `Response`)
+    media_type  media type of a successful response (or a tuple of them), for the OpenAPI
+              document (a handler answering with anything but JSON returns its own `Response`)
     responses {status: schema instance or None}: further documented outcomes: a 503 with a
               body of its own, or an error status the use case answers beyond those the
               declarations imply (409, 429, ...; None: the `Error` shape). The 400, 401, 403,

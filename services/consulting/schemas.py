@@ -65,7 +65,7 @@ def _value_schema(kind: str, shape: str) -> dict:
     return {"type": "array", "items": one}
 
 
-def _criterion_document(generated: dict) -> dict:
+def _criterion_document(generated: dict) -> tuple[dict, dict]:
     """A criterion is one of these shapes (what `eligibility.criterion_problem` checks): a leaf
     comparing a field with the value its op takes for the field's kind, or a group."""
     common = {
@@ -80,10 +80,12 @@ def _criterion_document(generated: dict) -> dict:
             if shape != "flag":
                 by_shape.setdefault(shape, []).append(op)
         for shape, same in by_shape.items():
-            shapes.append((names, same, _value_schema(kind, shape)))
-    shapes.append((sorted(KINDS), ["exists"], _value_schema("", "flag")))
-    leaves = [
-        {
+            shapes.append((f"{kind}_{shape}", names, same, _value_schema(kind, shape)))
+    shapes.append(("exists", sorted(KINDS), ["exists"], _value_schema("", "flag")))
+    # Each shape a component of its own (`CriterionNumberPair`, `CriterionAll`...): client
+    # generators name their models after them and follow the groups' recursion by name.
+    named = {
+        "Criterion" + "".join(word.capitalize() for word in key.split("_")): {
             "type": "object",
             "properties": {
                 **common,
@@ -94,24 +96,23 @@ def _criterion_document(generated: dict) -> dict:
             "required": ["id", "label", "field", "op", "value"],
             "additionalProperties": False,
         }
-        for names, ops, value in shapes
-    ]
+        for key, names, ops, value in shapes
+    }
     member = {"type": "array", "items": {"$ref": "#/components/schemas/Criterion"}}
-    groups = [
-        {
+    for group in ("all", "any"):
+        named[f"Criterion{group.capitalize()}"] = {
             "type": "object",
             "properties": {**common, group: member},
             "required": ["id", "label", group],
             "additionalProperties": False,
         }
-        for group in ("all", "any")
-    ]
     description = (
         "A criterion compares a profile field with a value, in the shape its op takes for the"
         " field's kind, or groups criteria (all of them, or any). Ids are unique among the"
         " criteria of one list."
     )
-    return {"description": description, "oneOf": [*leaves, *groups]}
+    refs = [{"$ref": f"#/components/schemas/{name}"} for name in named]
+    return {"description": description, "oneOf": refs}, named
 
 
 class Criterion(Schema):

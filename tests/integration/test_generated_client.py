@@ -13,6 +13,7 @@ import requests
 from tests.integration.test_accounts import PASSWORD, accounts, registration  # noqa: F401
 
 GENERATOR = Path(sys.executable).parent / "openapi-python-client"
+CONFIG = Path(__file__).resolve().parents[1] / "validators" / "openapi-python-client.yaml"
 
 
 def generated_client(url: str, folder: Path, package: str):
@@ -20,6 +21,7 @@ def generated_client(url: str, folder: Path, package: str):
     document.write_text(requests.get(f"{url}/openapi.json", timeout=10).text)
     result = subprocess.run(
         [str(GENERATOR), "generate", "--path", str(document), "--meta", "none",
+         "--config", str(CONFIG),
          "--output-path", str(folder / package)],
         capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -5,6 +5,7 @@ Python's) and installed by `make tools`; a finding of any of them fails its test
     Redocly CLI, Spectral   lint every service's OpenAPI document (rulesets: redocly.yaml,
                             .spectral.yaml; each rule turned off there says why)
     openapi-spec-validator  the same documents against the OpenAPI 3.1 specification
+    openapi-python-client   generates a client of every operation of every service
     AsyncAPI CLI            validates contracts/asyncapi.yaml
     check-jsonschema        docker-compose.yml against the Compose specification's schema
     hadolint                every Dockerfile
@@ -90,6 +91,23 @@ def documents(tmp_path_factory) -> dict[str, Path]:
 @pytest.mark.parametrize("service", APIS)
 def test_openapi_spec_validator(documents, service):
     validate(json.loads(documents[service].read_text()))
+
+
+GENERATOR_CONFIG = Path(__file__).resolve().parent / "openapi-python-client.yaml"
+
+
+def test_openapi_python_client_generates_every_operation_of_every_service(documents, tmp_path):
+    """A client generator leaves nothing out (tests/integration/test_generated_client.py calls
+    a running service with such a client)."""
+    for service, document in documents.items():
+        result = run(
+            tool(VENV_BIN / "openapi-python-client"), "generate", "--path", str(document),
+            "--config", str(GENERATOR_CONFIG), "--meta", "none",
+            "--output-path", str(tmp_path / f"{service}_client"),
+            env={"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
+        )  # fmt: skip
+        assert result.returncode == 0, report(result)
+        assert "Warning" not in result.stdout + result.stderr, report(result)
 
 
 def test_redocly_lint_finds_nothing(documents):
