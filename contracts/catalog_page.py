@@ -173,10 +173,17 @@ def render(catalog: Catalog = CATALOG) -> str:
         "",
         "- One topic exchange per producer, `<producer>.events` (durable, alternate exchange "
         "`<producer>.unrouted`); the routing key is the event type. Bind your own durable queue "
-        "for the types you want (`examples/subscriber/` shows how).",
+        "for the types you want (`examples/subscriber/` shows how in Python, "
+        "`examples/node-subscriber/` in Node.js). The exchanges are the platform's: check them "
+        "passively, or declare them exactly as the AsyncAPI document's bindings say (type, "
+        "durability and the `alternate-exchange` argument, `x-arguments`), which the broker "
+        "otherwise refuses.",
+        "- The production broker's vhost is `returnee-platform` (the bindings name it; a "
+        "subscriber's user has rights there only); a local run (`make run`) uses `/`.",
         f"- The body is a CloudEvents 1.0 envelope in structured JSON mode (`{CONTENT_TYPE}`): "
         "`specversion`, `id`, `source`, `type`, `time`, `subject`, `datacontenttype`, "
-        "`dataschema`, `correlationid`, `causationid` and the payload in `data`.",
+        "`dataschema`, `correlationid`, `causationid` and the payload in `data`. An event "
+        "about no aggregate leaves `subject` out (it is never null).",
         "- `dataschema` names the payload version (`urn:returnee-platform:event:<type>:v<n>`). "
         "Fields may be added within a version: ignore fields you do not know. A breaking change "
         "is published as a new version alongside the old one.",
