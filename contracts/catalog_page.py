@@ -167,7 +167,8 @@ def render(catalog: Catalog = CATALOG) -> str:
         f"<!-- Generated from contracts/ by `{REGENERATE}`; do not edit by hand. -->",
         "",
         f"Contract version {DOCUMENT_VERSION}. Every event the platform publishes, by producer. "
-        "The machine-readable form is `contracts/asyncapi.yaml` (AsyncAPI 2.6).",
+        "The machine-readable form is `contracts/asyncapi.yaml` (AsyncAPI 2.6), and "
+        "`contracts/asyncapi-3.0.yaml` (the same, as AsyncAPI 3.0).",
         "",
         "## How events are delivered",
         "",
