@@ -13,9 +13,12 @@ export PLATFORM_ENV
 
 .PHONY: tools lock run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
 
-$(VENV)/installed: pyproject.toml
+# The runtime dependencies first, from the lock file with their hashes (as the image installs
+# them), then the project editable with its development tools.
+$(VENV)/installed: pyproject.toml deploy/requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r deploy/requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
 
