@@ -28,17 +28,17 @@ $(VENV)/installed: pyproject.toml deploy/requirements.lock
 tools: node_modules/.installed examples/node-subscriber/node_modules/.installed $(VENV)/checkov/installed
 
 node_modules/.installed: package.json package-lock.json
-	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error
 	touch $@
 
 # The Node.js example subscriber's own dependencies (tests/integration/test_node_subscriber.py).
 examples/node-subscriber/node_modules/.installed: examples/node-subscriber/package.json examples/node-subscriber/package-lock.json
-	cd examples/node-subscriber && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cd examples/node-subscriber && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error
 	touch $@
 
-$(VENV)/checkov/installed: pyproject.toml $(VENV)/installed
+$(VENV)/checkov/installed: pyproject.toml
 	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
-	$(VENV)/checkov/bin/python -m pip install --quiet $$($(PY) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['checkov']))")
+	$(VENV)/checkov/bin/python -m pip install --quiet $$($(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['checkov']))")
 	touch $@
 
 # The image's dependencies, every one with its hashes, from pyproject.toml's (deploy/Dockerfile).
