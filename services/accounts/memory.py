@@ -93,24 +93,55 @@ class MemoryStore:
             },
         }  # fmt: skip
 
+    def returnee_page(self, limit: int, offset: int) -> list[dict]:
+        ordered = sorted(self.returnees.items(), key=lambda i: (i[1]["created_at"], i[0]))
+        return [self.returnee(key) for key, _ in ordered[offset : offset + limit]]
+
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         returnee = self.returnees.get(str(returnee_id))
         if returnee is not None:
             returnee.update(profile=PROFILE_DOCUMENT.dump(profile), updated_at=at)
 
     def set_consents(self, returnee_id, consents: dict[str, bool], changed_at) -> None:
+        self._record_consents(returnee_id, consents, changed_at, "self", None, None)
+
+    def _record_consents(self, returnee_id, consents, changed_at, source, actor, evidence):
         for purpose, granted in consents.items():
             decision = {"purpose": purpose, "granted": granted, "changed_at": changed_at}
             self.consents[(str(returnee_id), purpose)] = decision
             self._last_id += 1
-            self.history.append({"id": self._last_id, "returnee_id": str(returnee_id), **decision})
+            self.history.append(
+                {"id": self._last_id, "returnee_id": str(returnee_id), **decision,
+                 "source": source, "actor_id": None if actor is None else str(actor),
+                 "evidence": evidence}
+            )  # fmt: skip
 
     def consent_history(self, returnee_id) -> list[dict]:
         rows = [h for h in self.history if h["returnee_id"] == str(returnee_id)]
+        keys = ("purpose", "granted", "changed_at", "source", "actor_id", "evidence")
         return [
-            {k: h[k] for k in ("purpose", "granted", "changed_at")}
-            for h in sorted(rows, key=lambda h: (h["changed_at"], h["id"]))
+            {k: h[k] for k in keys} for h in sorted(rows, key=lambda h: (h["changed_at"], h["id"]))
         ]
+
+    def accounts_by_emails(self, emails) -> dict[str, dict]:
+        wanted = set(emails)
+        return {
+            a["email"]: {"id": a["id"], "email": a["email"], "role": a["role"]}
+            for a in self.accounts.values()
+            if a["email"] in wanted
+        }
+
+    def import_returnees(self, imported: list[dict], *, at, actor) -> set[str]:
+        ids = set()
+        for r in imported:
+            try:
+                self.create_account(r["id"], r["email"], None, "returnee", at=at)
+            except EmailTaken:
+                continue
+            self.create_returnee(r["id"], r["profile"], r["sealed"], at=at)
+            self._record_consents(r["id"], r["consents"], at, "import", actor, r["evidence"])
+            ids.add(r["id"])
+        return ids
 
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         account_id = str(returnee_id)
@@ -133,6 +164,13 @@ class MemoryStore:
         }
         self.organization_rows[row["id"]] = row
         return dict(row)
+
+    def organizations_by_names(self, names) -> dict[str, dict]:
+        found = {}
+        for o in sorted(self.organization_rows.values(), key=lambda o: (o["created_at"], o["id"])):
+            if o["name"] in set(names):
+                found.setdefault(o["name"], dict(o))
+        return found
 
     def organization(self, organization_id) -> dict | None:
         row = self.organization_rows.get(str(organization_id))
@@ -208,6 +246,10 @@ class MemoryStore:
         self.revoked_subjects[str(subject)] = not_before if held is None else max(held, not_before)
 
     # -- single-use links ----------------------------------------------------------------------
+
+    def add_links(self, links: list[tuple], *, at) -> None:
+        for token_hash, account_id, purpose, expires_at in links:
+            self.add_link(token_hash, account_id, purpose, at=at, expires_at=expires_at)
 
     def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
         self.links[token_hash] = {

@@ -109,6 +109,28 @@ class AccountsStore:
             "consents": {c["purpose"]: c for c in consents},
         }
 
+    def returnee_page(self, limit: int, offset: int) -> list[dict]:
+        """A page of returnees as `returnee` has each, oldest first, in two statements."""
+        rows = self.uow.all(
+            "SELECT a.id, a.email, r.profile, r.id_document IS NOT NULL AS has_id_document,"
+            " r.created_at, r.updated_at"
+            " FROM returnees r JOIN accounts a ON a.id = r.account_id"
+            " ORDER BY r.created_at, r.account_id LIMIT %s OFFSET %s",
+            (limit, offset),
+        )
+        consents: dict[str, dict] = {}
+        for c in self.uow.all(
+            "SELECT returnee_id, purpose, granted, changed_at FROM consents"
+            " WHERE returnee_id = ANY(%s::uuid[])",
+            ([str(row["id"]) for row in rows],),
+        ):
+            consents.setdefault(str(c["returnee_id"]), {})[c["purpose"]] = c
+        return [
+            {**row, "id": str(row["id"]), "profile": PROFILE_DOCUMENT.load(row["profile"]),
+             "consents": consents.get(str(row["id"]), {})}
+            for row in rows
+        ]  # fmt: skip
+
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         self.uow.execute(
             "UPDATE returnees SET profile = %s, updated_at = %s WHERE account_id = %s",
@@ -117,28 +139,78 @@ class AccountsStore:
 
     def set_consents(self, returnee_id, consents: dict[str, bool], changed_at) -> None:
         """The current decision per purpose, and the history, in two statements."""
-        if not consents:
-            return
-        rows = [
+        if consents:
+            self._record_consents([(returnee_id, consents, "self", None, None)], changed_at)
+
+    def _record_consents(self, decisions, changed_at) -> None:
+        """`(returnee_id, {purpose: granted}, source, actor_id, evidence)` of many returnees."""
+        current = [
             (str(returnee_id), purpose, granted, changed_at)
+            for returnee_id, consents, *_ in decisions
             for purpose, granted in consents.items()
         ]
+        if not current:
+            return
         execute_values(
             self.uow.cursor,
             "INSERT INTO consents (returnee_id, purpose, granted, changed_at) VALUES %s"
             " ON CONFLICT (returnee_id, purpose)"
             " DO UPDATE SET granted = excluded.granted, changed_at = excluded.changed_at",
-            rows,
+            current,
         )
         execute_values(
             self.uow.cursor,
-            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at) VALUES %s",
-            rows,
+            "INSERT INTO consent_history"
+            " (returnee_id, purpose, granted, changed_at, source, actor_id, evidence) VALUES %s",
+            [
+                (str(returnee_id), purpose, granted, changed_at, source,
+                 None if actor is None else str(actor), evidence)
+                for returnee_id, consents, source, actor, evidence in decisions
+                for purpose, granted in consents.items()
+            ],
+        )  # fmt: skip
+
+    def accounts_by_emails(self, emails) -> dict[str, dict]:
+        """The accounts having these emails, by email."""
+        rows = self.uow.all(
+            "SELECT id, email, role FROM accounts WHERE email = ANY(%s)", (list(emails),)
         )
+        return {row["email"]: {**row, "id": str(row["id"])} for row in rows}
+
+    def import_returnees(self, imported: list[dict], *, at, actor) -> set[str]:
+        """Invited returnees (no password) with profile and consents, in a few statements:
+        `imported` holds id, email, profile, sealed (ID document), consents, evidence. The ids
+        created: an email another transaction took meanwhile is skipped."""
+        if not imported:
+            return set()
+        made = execute_values(
+            self.uow.cursor,
+            "INSERT INTO accounts (id, email, password_hash, role, created_at) VALUES %s"
+            " ON CONFLICT (email) DO NOTHING RETURNING id",
+            [(r["id"], r["email"], None, "returnee", at) for r in imported],
+            fetch=True,
+        )
+        ids = {str(row["id"]) for row in made}
+        kept = [r for r in imported if r["id"] in ids]
+        if not kept:
+            return ids
+        execute_values(
+            self.uow.cursor,
+            "INSERT INTO returnees (account_id, profile, id_document, created_at, updated_at)"
+            " VALUES %s",
+            [
+                (r["id"], json.dumps(PROFILE_DOCUMENT.dump(r["profile"])), r["sealed"], at, at)
+                for r in kept
+            ],
+        )
+        self._record_consents(
+            [(r["id"], r["consents"], "import", actor, r["evidence"]) for r in kept], at
+        )
+        return ids
 
     def consent_history(self, returnee_id) -> list[dict]:
         return self.uow.all(
-            "SELECT purpose, granted, changed_at FROM consent_history"
+            "SELECT purpose, granted, changed_at, source, actor_id, evidence FROM consent_history"
             " WHERE returnee_id = %s ORDER BY changed_at, id",
             (str(returnee_id),),
         )
@@ -166,6 +238,15 @@ class AccountsStore:
                 at,
             ),
         )
+
+    def organizations_by_names(self, names) -> dict[str, dict]:
+        """The first registered organization of each name, by name."""
+        rows = self.uow.all(
+            "SELECT DISTINCT ON (name) * FROM organizations WHERE name = ANY(%s)"
+            " ORDER BY name, created_at, id",
+            (list(names),),
+        )
+        return {row["name"]: row for row in rows}
 
     def organization(self, organization_id) -> dict | None:
         return self.uow.one("SELECT * FROM organizations WHERE id = %s", (str(organization_id),))
@@ -235,6 +316,15 @@ class AccountsStore:
         record(self.uow, subject, not_before)
 
     # -- single-use links ----------------------------------------------------------------------
+
+    def add_links(self, links: list[tuple], *, at) -> None:
+        """`(token_hash, account_id, purpose, expires_at)` of many new accounts' first links."""
+        execute_values(
+            self.uow.cursor,
+            "INSERT INTO account_links (token_hash, account_id, purpose, created_at, expires_at)"
+            " VALUES %s",
+            [(h, str(a), purpose, at, expires) for h, a, purpose, expires in links],
+        )
 
     def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
         self.uow.execute(

@@ -17,6 +17,7 @@ The CloudEvents SDK reads every example event in tests/unit/test_contract_peers.
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,14 @@ def test_openapi_spec_validator(documents, service):
 
 
 GENERATOR_CONFIG = Path(__file__).resolve().parent / "openapi-python-client.yaml"
+# What openapi-python-client leaves out, and why. The batch imports' rows are objects of `Cell`s,
+# a recursive union (a cell holds text, a number, a list or a record of cells, every text
+# refusing U+0000, as the chassis does at any depth), which this generator cannot follow through
+# a union; `station` is the client of those operations (docs/station.md).
+NOT_GENERATED = {
+    "accounts": {"POST /imports/organizations", "POST /imports/returnees"},
+    "matching": {"POST /imports/resources"},
+}
 
 
 def test_openapi_python_client_generates_every_operation_of_every_service(documents, tmp_path):
@@ -107,7 +116,11 @@ def test_openapi_python_client_generates_every_operation_of_every_service(docume
             env={"PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
         )  # fmt: skip
         assert result.returncode == 0, report(result)
-        assert "Warning" not in result.stdout + result.stderr, report(result)
+        output = result.stdout + result.stderr
+        left_out = set(re.findall(r"WARNING parsing (\S+ \S+) within", output))
+        assert left_out == NOT_GENERATED.get(service, set()), report(result)
+        if not left_out:
+            assert "Warning" not in output, report(result)
 
 
 def test_redocly_lint_finds_nothing(documents):
