@@ -251,6 +251,15 @@ class ConsentChange(Schema):
     purpose = fields.String(required=True)
     granted = fields.Boolean(required=True)
     changed_at = fields.AwareDateTime(required=True)
+    source = fields.String(
+        allow_none=True, metadata={"description": "self, admin or import: who recorded it"}
+    )
+    actor_id = fields.String(
+        allow_none=True, metadata={"description": "the staff member who imported it, if any"}
+    )
+    evidence = fields.String(
+        allow_none=True, metadata={"description": "the reference of the signed consent, if any"}
+    )
 
 
 class ConsentsOut(Schema):
