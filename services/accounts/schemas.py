@@ -267,6 +267,52 @@ class ReturneeFound(Schema):
     company = fields.String(allow_none=True, metadata={"description": "The company's name."})
 
 
+class ConsentChange(Schema):
+    purpose = fields.String(required=True)
+    granted = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+    source = fields.String(
+        allow_none=True, metadata={"description": "self, admin or import: who recorded it"}
+    )
+    actor_id = fields.String(
+        allow_none=True, metadata={"description": "the staff member who imported it, if any"}
+    )
+    evidence = fields.String(
+        allow_none=True, metadata={"description": "the reference of the signed consent, if any"}
+    )
+
+
+class ConsentsOut(Schema):
+    current = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ConsentOut), required=True,
+        metadata={"description": "the decision per purpose, with when it was made"},
+    )  # fmt: skip
+    history = fields.List(
+        fields.Nested(ConsentChange), required=True, metadata={"description": "oldest first"}
+    )
+
+
+# RFC 7517's JWK Set, with the members the platform's keys have (Ed25519 or RSA).
+JWK_SET = {
+    "type": "object",
+    "description": "The public keys bearer tokens are signed with (RFC 7517).",
+    "required": ["keys"],
+    "properties": {
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kty", "kid"],
+                "properties": {
+                    name: {"type": "string"}
+                    for name in ("kty", "kid", "use", "alg", "crv", "x", "n", "e")
+                },
+            },
+        }
+    },
+}
+
+
 class ReturneeOut(ReturneeProfile):
     id = fields.UUID(required=True)
     role = fields.String(dump_default="returnee")

@@ -16,10 +16,12 @@ from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.providers import Settings
 from services.accounts.schemas import (
+    JWK_SET,
     LINK_RULE,
     PASSWORD_RULE,
     PROFILE_RULES,
     Accepted,
+    ConsentsOut,
     ConsentUpdate,
     ImportedReturnee,
     LinkToken,
@@ -143,6 +145,7 @@ class AccountsService(Operable):
         "PUT",
         "/returnees/<returnee_id>/consents",
         body=ConsentUpdate,
+        response=ReturneeOut(),
         roles=["admin"],
         owner="returnee_id",
         summary="Grant or withdraw consent per purpose (the returnee, admins)",
@@ -154,6 +157,7 @@ class AccountsService(Operable):
     @http(
         "GET",
         "/returnees/<returnee_id>/consents",
+        response=ConsentsOut(),
         roles=["advisor", "admin"],
         owner="returnee_id",
         summary="Current consents and their history (the returnee, advisors, admins)",
@@ -206,7 +210,8 @@ class AccountsService(Operable):
         with self.db.unit_of_work() as uow:
             return handlers.end_session(body, uow)
 
-    @http("GET", "/.well-known/jwks.json", summary="The public keys bearer tokens are signed with")
+    @http("GET", "/.well-known/jwks.json", response=JWK_SET,
+          summary="The public keys bearer tokens are signed with")  # fmt: skip
     def jwks(self, request):
         return self.tokens.jwks()
 

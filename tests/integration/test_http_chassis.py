@@ -378,7 +378,7 @@ def test_openapi_document_is_valid_and_describes_the_routes(base_url):
     assert "201" in post["responses"] and "requestBody" in post
     assert document["paths"]["/greetings/{greeting_id}"]["get"]["security"] == [{"bearer": []}]
     forget = document["paths"]["/greetings/{greeting_id}"]["delete"]
-    assert forget["responses"]["204"] == {"description": "success"}  # no body
+    assert forget["responses"]["204"] == {"description": "No Content"}  # no body
     assert forget["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
     meet = document["paths"]["/meetings"]["post"]
     assert meet["requestBody"]["required"] is False
