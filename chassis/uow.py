@@ -50,11 +50,14 @@ class UnitOfWork:
     def today(self):
         return self.clock.today()
 
-    def publish(self, event_type: str, data: dict, subject=None, version: int = 1) -> Event:
-        """An event published when (and only if) this unit of work commits."""
-        return self.publish_many(event_type, [(data, subject)], version)[0]
+    def publish(self, event_type: str, data: dict, subject=None, version: int = 1,
+                keep: bool = True) -> Event:  # fmt: skip
+        """An event published when (and only if) this unit of work commits. `keep=False`: not
+        kept in the outbox for retention once published (an event carrying a credential)."""
+        return self.publish_many(event_type, [(data, subject)], version, keep=keep)[0]
 
-    def publish_many(self, event_type: str, items, version: int = 1) -> list[Event]:
+    def publish_many(self, event_type: str, items, version: int = 1,
+                     keep: bool = True) -> list[Event]:  # fmt: skip
         """Events of one type from `(data, subject)` pairs, written in one statement: a batch
         job (a new policy re-assessing every returnee) would otherwise pay a round trip each."""
         events = [
@@ -70,17 +73,18 @@ class UnitOfWork:
             for data, subject in items
         ]
         if events:
-            self._write_outbox(events)
+            self._write_outbox(events, keep)
         self.published.extend(events)
         return events
 
     def forget_published(self, subject) -> int:
-        """Erasure: forget the already published events about `subject` kept for retention, so
-        personal data they carry does not outlive the person's account. Unpublished ones stay:
-        they must still reach their consumers (the erasure event among them)."""
+        """Erasure: forget the events about `subject` (its subject, or naming it anywhere in
+        their body) kept for retention, so personal data they carry does not outlive the
+        person's account. Unpublished ones must still reach their consumers, in order: they are
+        deleted as soon as the broker confirmed them. Returns how many rows were concerned."""
         raise NotImplementedError
 
-    def _write_outbox(self, events: list[Event]) -> None:
+    def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         raise NotImplementedError
 
 
@@ -116,19 +120,32 @@ class SqlUnitOfWork(UnitOfWork):
         if self.cursor.fetchone() is None:
             raise AlreadyHandled(f"{handler} handled event {self.cause.id} before")
 
-    def _write_outbox(self, events: list[Event]) -> None:
+    def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         psycopg2.extras.execute_values(
             self.cursor,
-            "INSERT INTO outbox (id, exchange, routing_key, subject, body) VALUES %s",
-            [(e.id, f"{self.service}.events", e.type, e.subject, e.to_json()) for e in events],
+            "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
+            " VALUES %s",
+            [
+                (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
+                for e in events
+            ],
             page_size=1000,
         )
 
     def forget_published(self, subject) -> int:
+        # A scan of what retention keeps (a week of events): an erasure is rare, and an event
+        # names the person in its body more often than as its subject.
+        about = "(subject = %s OR position(convert_to(%s, 'UTF8') in body) > 0)"
+        subject = str(subject)
         self.cursor.execute(
-            "DELETE FROM outbox WHERE subject = %s AND published_at IS NOT NULL", (str(subject),)
+            f"DELETE FROM outbox WHERE published_at IS NOT NULL AND {about}", (subject, subject)
         )
-        return self.cursor.rowcount
+        forgotten = self.cursor.rowcount
+        self.cursor.execute(
+            f"UPDATE outbox SET forget_on_publish = true WHERE published_at IS NULL AND {about}",
+            (subject, subject),
+        )
+        return forgotten + self.cursor.rowcount
 
 
 class MemoryUnitOfWork(UnitOfWork):
@@ -138,11 +155,17 @@ class MemoryUnitOfWork(UnitOfWork):
         self._database = database
         self._pending: list[Event] = []
 
-    def _write_outbox(self, events: list[Event]) -> None:
+    def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         self._pending.extend(events)
 
     def forget_published(self, subject) -> int:
-        kept = [e for e in self._database.outbox if e.subject != str(subject)]
+        # The twin publishes at commit: what is pending is "published" then, as the relay would.
+        about = str(subject)
+        kept = [
+            e
+            for e in self._database.outbox
+            if e.subject != about and about not in e.to_json().decode()
+        ]
         forgotten = len(self._database.outbox) - len(kept)
         self._database.outbox[:] = kept
         return forgotten

@@ -428,6 +428,7 @@ def _issue_link(uow, account_id, email, name, locale, purpose, portal_url) -> No
             "expires_at": expires_at,
         },
         subject=str(account_id),
+        keep=False,  # the link is a credential: gone from the outbox once the broker has it
     )
 
 

@@ -7,6 +7,8 @@ verify them with the public keys it serves at `/.well-known/jwks.json`. Each ent
 who may call it and hands its command to one use case in `handlers`.
 """
 
+import logging
+
 from chassis.auth import TokenIssuing
 from chassis.db import Database
 from chassis.operable import Operable
@@ -39,6 +41,8 @@ from services.accounts.schemas import (
 from services.accounts.sealing import Sealing
 from services.accounts.store import AccountsStore
 
+log = logging.getLogger(__name__)
+
 
 class AccountsService(Operable):
     """Returnees, partner organizations and station staff; sign-in; consent; erasure."""
@@ -47,6 +51,8 @@ class AccountsService(Operable):
     # Its own revocations are kept by the units of work that make them (`handlers`): accounts
     # consumes no event, and serves while the broker is away.
     keep_revocation = None
+    # Nor `returnee.erased`: its own kept queues are scrubbed by the erasure itself, below.
+    forget_in_queues = None
     db = Database(store=AccountsStore)
     tokens = TokenIssuing()
     admin = AdminBootstrap()
@@ -126,7 +132,13 @@ class AccountsService(Operable):
     )
     def erase_returnee(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.erase_returnee(returnee_id, uow)
+            handlers.erase_returnee(returnee_id, uow)
+        # Its parked events naming the person (`chassis.erasure`); with the broker away they
+        # expire with UNROUTED_RETENTION_HOURS.
+        try:
+            self.erased_messages.scrub([returnee_id])
+        except Exception as exc:
+            log.warning("parked events not scrubbed after an erasure: %s", exc)
 
     @http(
         "POST",

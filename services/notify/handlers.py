@@ -60,6 +60,8 @@ DIGESTED = {"matches_found": merge_matches, "activity_registrations": merge_regi
 MAX_PASSES_PER_TICK = 20
 # Past appointments are kept this long after they end, then forgotten.
 KEEP_PAST_HOURS = 24.0
+# Notifications purged at most this many per unit of work (the purge loop runs again).
+PURGE_BATCH = 1000
 
 UNCONFIGURED = Counter(
     "notify_unconfigured_suppressed_total",
@@ -109,7 +111,14 @@ def erase_returnee(event: Event, uow, settings: NotifySettings) -> int:
     events from bringing them back."""
     due = forward(event, uow)
     uow.store.erase_person(event.data["returnee_id"])
+    # notification.sent/failed naming them, kept for retention.
+    uow.forget_published(event.data["returnee_id"])
     return due
+
+
+def purge_notifications(uow, settings: NotifySettings) -> int:
+    """Settled notifications older than `NOTIFICATION_RETENTION_DAYS` go; returns how many."""
+    return uow.store.purge_notifications(settings.notification_retention_days, PURGE_BATCH)
 
 
 def take_consent(event: Event, uow, settings: NotifySettings) -> int:

@@ -36,6 +36,7 @@ from services.notify.store import NotifyStore
 SETTINGS = service_settings("notify", DECLARED)
 DELIVERY_INTERVAL = float(SETTINGS["DELIVERY_INTERVAL_SECONDS"])
 REMINDER_INTERVAL = float(SETTINGS["APPOINTMENT_REMINDER_INTERVAL_SECONDS"])
+PURGE_INTERVAL = 3600.0  # the retention purge, hourly
 
 # Events about a returnee whose registration notify has not taken in yet (`handlers.announce`).
 WAITING_EVENTS = Gauge(
@@ -93,6 +94,15 @@ class NotifyService(Operable):
             waiting = handlers.waiting_events(uow)
         WAITING_EVENTS.labels(self.name).set(waiting["count"])
         WAITING_OLDEST.labels(self.name).set(waiting["oldest_seconds"])
+
+    @loop(interval=PURGE_INTERVAL)
+    def purge(self):
+        """Settled notifications past their retention period go, a batch at a time."""
+        while True:
+            with self.db.unit_of_work() as uow:
+                purged = handlers.purge_notifications(uow, self.settings)
+            if purged < handlers.PURGE_BATCH:
+                return
 
     # --- HTTP -----------------------------------------------------------------------------------
 

@@ -54,6 +54,8 @@ DECLARED = {
     "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
     # How long before an activity its registrants are reminded (the same loop queues them).
     "ACTIVITY_REMINDER_HOURS": "24",
+    # How long a settled notification (sent, failed or suppressed) is kept, then purged.
+    "NOTIFICATION_RETENTION_DAYS": "180",
 }
 
 
@@ -91,6 +93,7 @@ class NotifySettings:
     rate_limits: dict[str, tuple[RateLimit, ...]]
     reminder_lead: timedelta
     activity_reminder_lead: timedelta
+    notification_retention_days: float = 180.0
 
     def unavailable(self, template: str, locale: str, context: dict) -> dict[str, str]:
         """The channels this platform cannot send the message on, each with why: no SMS
@@ -168,4 +171,5 @@ class NotifySettings:
             },
             reminder_lead=timedelta(hours=float(value["APPOINTMENT_REMINDER_HOURS"])),
             activity_reminder_lead=timedelta(hours=float(value["ACTIVITY_REMINDER_HOURS"])),
+            notification_retention_days=float(value["NOTIFICATION_RETENTION_DAYS"]),
         )

@@ -557,33 +557,14 @@ def _others_notifications(item, person_id) -> bool:
     ) != person_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: consulting does not forget, on erasure, the published events about the"
-    " person it keeps for OUTBOX_RETENTION_HOURS (eligibility.assessed, consultation.*,"
-    " appointment.* naming their id); accounts and matching do (tx.forget_published)",
-)
 def test_consulting_keeps_no_published_event_about_an_erased_person(erased):
     assert [f["row"]["routing_key"] for f in erased["after"] if _consulting_outbox(f)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: notify keeps, for OUTBOX_RETENTION_HOURS after the erasure, the"
-    " notification.sent/failed events naming the erased person as recipient",
-)
 def test_notify_keeps_no_published_event_about_an_erased_person(erased):
     assert [f["row"]["routing_key"] for f in erased["after"] if _notify_outbox(f)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: erasure deletes the person's own notifications only; the providers'"
-    " intention_update notifications keep their name and their message",
-)
 def test_no_one_elses_notification_quotes_an_erased_person(erased):
     quoted = [f for f in erased["after"] if _others_notifications(f, erased["id"])]
     assert sorted(where(quoted)) == []

@@ -613,13 +613,6 @@ def test_an_erasure_before_the_relay_ran_still_reaches_consumers_after_the_regis
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: a returnee.registered still unpublished at the erasure is published"
-    " afterwards and kept in the outbox for OUTBOX_RETENTION_HOURS, with name, email and phone"
-    " (tx.forget_published deletes only rows published before the erasure)",
-)
 def test_an_erasure_before_the_relay_ran_leaves_no_personal_data_in_the_outbox(
     config_for, container_factory, spy
 ):

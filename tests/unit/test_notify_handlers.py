@@ -263,6 +263,55 @@ def test_erasure_forgets_the_person_and_nothing_brings_them_back(db):
     assert db.store.waiting_events == {} and rows(db) == []
 
 
+def test_erasure_leaves_nothing_of_the_person_in_other_peoples_notifications(db):
+    take(db, "organization.registered")
+    take(db, "staff.registered")
+    take(db, "resource.published")
+    registered(db)
+    subscription = subscribe(db, "intention.expressed")
+    expressed = received("intention.expressed", message="想了解入驻条件 0x5eed")
+    db.handle(handlers.announce_event, expressed, settings=SETTINGS)
+    db.handle(handlers.forward_event, expressed, settings=SETTINGS)
+    told = rows(db, event_id=expressed.id, recipient_id=PROVIDER)
+    assert told and all(n["context"]["returnee_name"] == "李伟" for n in told)
+    assert rows(db, recipient_id=subscription["id"])[0]["body"]
+    kept = len([n for n in rows(db) if n["recipient_id"] != RETURNEE])
+
+    db.handle(handlers.erase_returnee, received("returnee.erased"), settings=SETTINGS)
+    left = json.dumps(list(db.store.notifications.values()), ensure_ascii=False, default=str)
+    assert "李伟" not in left and "0x5eed" not in left and RETURNEE not in left
+    # The notifications stay, counted, saying nothing; what was still to go never goes.
+    assert len(rows(db)) == kept and all(n["body"] == "" for n in rows(db))
+    assert {n["status"] for n in rows(db, recipient_id=ICBC)} == {"suppressed"}
+    assert [e.type for e in db.outbox if RETURNEE in e.to_json().decode()] == []
+
+
+def test_an_account_emails_link_is_removed_once_the_email_is_settled(db):
+    registered(db, email_verified=False)
+    link = example("account.link_issued").data["link"]
+    take(db, "account.link_issued")
+    handlers.deliver_due(db, Outlets())
+    [email] = rows(db, event_type="account.link_issued")
+    assert email["status"] == "sent"
+    assert link not in email["body"] and link not in email["html"]
+    assert "link" not in email["context"] and "[link removed]" in email["body"]
+
+
+def test_settled_notifications_are_purged_after_their_retention(db, clock):
+    registered(db)
+    take(db, "appointment.booked")
+    handlers.deliver_due(db, Outlets())
+    assert rows(db)
+    short = dataclasses.replace(SETTINGS, notification_retention_days=1)
+    with db.unit_of_work() as uow:
+        assert handlers.purge_notifications(uow, short) == 0
+    clock.advance(seconds=86400 + 1)
+    take(db, "eligibility.assessed")  # a newer one, queued: stays
+    with db.unit_of_work() as uow:
+        assert handlers.purge_notifications(uow, short) > 0
+    assert {n["event_type"] for n in rows(db)} == {"eligibility.assessed"}
+
+
 # --- appointments -------------------------------------------------------------------------------
 
 
