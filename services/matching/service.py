@@ -301,6 +301,9 @@ class MatchingService(Operable):
     )
     def express_intention(self, request, body):
         caller = self.auth.caller(request)
+        with self.db.transaction() as tx:
+            if store.is_erased(tx, caller.id):  # a token outliving its erasure by seconds
+                raise Forbidden("This account was erased.", zh="该账户已注销。", code="erased")
         if body["resource_id"] is None:
             return self._express_at_activity(caller, body)
         day = today()
