@@ -19,6 +19,7 @@ Events are built and validated against the contract by the same code in both.
 """
 
 import copy
+import uuid
 from contextlib import contextmanager
 
 import psycopg2.extras
@@ -43,6 +44,7 @@ class UnitOfWork:
         self.correlation_id = correlation_id
         self.clock = clock or Clock()
         self.published: list[Event] = []
+        self.relayed: list[tuple[str, Event, bytes]] = []
 
     def now(self):
         return self.clock.now()
@@ -76,6 +78,15 @@ class UnitOfWork:
             self._write_outbox(events, keep)
         self.published.extend(events)
         return events
+
+    def relay(self, exchange: str, event: Event, body: bytes) -> None:
+        """`event` as `body` (a view of it, `services.notify.partners`) to `exchange`, when this
+        unit of work commits; not kept in the outbox once published."""
+        self._write_relayed(exchange, event, body)
+        self.relayed.append((exchange, event, body))
+
+    def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
+        raise NotImplementedError
 
     def forget_published(self, subject) -> int:
         """Erasure: forget the events about `subject` (its subject, or naming it anywhere in
@@ -132,6 +143,13 @@ class SqlUnitOfWork(UnitOfWork):
             page_size=1000,
         )
 
+    def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
+        self.cursor.execute(
+            "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
+            " VALUES (%s, %s, %s, %s, %s, true)",
+            (str(uuid.uuid4()), exchange, event.type, event.subject, body),
+        )
+
     def forget_published(self, subject) -> int:
         # A scan of what retention keeps (a week of events): an erasure is rare, and an event
         # names the person in its body more often than as its subject.
@@ -154,9 +172,13 @@ class MemoryUnitOfWork(UnitOfWork):
         self.store = store
         self._database = database
         self._pending: list[Event] = []
+        self._pending_relayed: list[tuple[str, Event, bytes]] = []
 
     def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         self._pending.extend(events)
+
+    def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
+        self._pending_relayed.append((exchange, event, body))
 
     def forget_published(self, subject) -> int:
         # The twin publishes at commit: what is pending is "published" then, as the relay would.
@@ -189,6 +211,8 @@ class MemoryDatabase:
         self.store = store
         self.clock = clock or Clock()
         self.outbox: list[Event] = []
+        # (exchange, event, body) relayed to another exchange than the service's own.
+        self.relayed: list[tuple[str, Event, bytes]] = []
         self.inbox: set[tuple[str, str]] = set()
 
     @contextmanager
@@ -201,6 +225,7 @@ class MemoryDatabase:
         yield uow
         self.store = working
         self.outbox.extend(uow._pending)
+        self.relayed.extend(uow._pending_relayed)
         if cause is not None and handler is not None:
             self.inbox.add((handler, cause.id))
 

@@ -21,6 +21,7 @@ from chassis.errors import Conflict, Forbidden, NotFound
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)
+    partners,
     payloads,
 )
 from services.notify.access import may_act_for
@@ -357,10 +358,28 @@ def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
 
 
 def forward(event: Event, uow) -> int:
-    """Queue the event, as its producer published it, for each subscription to its type."""
+    """The event for district systems, in the view the returnee's consent allows
+    (`partners.partner_view`): queued for each webhook subscription to its type, and relayed
+    to the partner exchange."""
+    if event.type in partners.PRIVATE_EVENTS:
+        return 0
+    returnee_id = partners.concerns_returnee(event)
+    stated = partners.consent_in(event)
+    if event.type == "consent.changed" and event.data["purpose"] == "share_with_partners":
+        uow.store.keep_share(returnee_id, event.data["granted"], event.data["changed_at"])
+    elif stated is not None:
+        uow.store.keep_share(returnee_id, stated, event.time)
+    if returnee_id is None:
+        shares = True
+    elif stated is not None:
+        shares = stated  # the event says it as of itself
+    else:
+        shares = uow.store.shares(returnee_id)
+    body = partners.partner_view(event, shares)
+    uow.relay(partners.PARTNER_EXCHANGE, event, body)
     due = 0
     for subscription in uow.store.subscribers_to(event.type):
-        if uow.store.add_notification(payloads.webhook_delivery(event, subscription)):
+        if uow.store.add_notification(payloads.webhook_delivery(event, subscription, body)):
             due += 1
     return due
 

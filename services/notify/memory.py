@@ -34,6 +34,7 @@ class MemoryStore:
         self.recipients: dict[str, dict] = {}
         self.verified_addresses: dict[str, datetime] = {}
         self.erased: set[str] = set()
+        self.partner_shares: dict[str, tuple[bool, datetime]] = {}
         self.resources: dict[str, dict] = {}
         self.policies: dict[str, dict] = {}
         self.waiting_events: dict[str, dict] = {}
@@ -139,8 +140,21 @@ class MemoryStore:
         if not self.is_erased(account_id):
             self.verified_addresses.setdefault(str(account_id), at)
 
+    def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
+        key = str(returnee_id)
+        if self.is_erased(key):
+            return
+        held = self.partner_shares.get(key)
+        if held is None or held[1] <= at:
+            self.partner_shares[key] = (granted, at)
+
+    def shares(self, returnee_id) -> bool:
+        held = self.partner_shares.get(str(returnee_id))
+        return bool(held and held[0])
+
     def erase_person(self, person_id) -> int:
         person = str(person_id)
+        self.partner_shares.pop(person, None)
         held = self.recipients.get(person) or {}
         contacts = [held.get(k) for k in ("name", "email", "phone")]
         contacts = [v for v in contacts if v and len(v) >= 5]

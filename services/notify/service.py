@@ -61,6 +61,8 @@ class NotifyService(Operable):
     """Notifications of the returnee platform: inbox, preferences and webhook subscriptions."""
 
     name = "notify"
+    # Declares `partners.events`, where it relays what district systems may read.
+    publishes_partner_views = True
     db = Database(store=NotifyStore)
     settings = Settings()
     channels = Channels()

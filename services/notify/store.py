@@ -103,6 +103,25 @@ class NotifyStore:
             },
         )
 
+    def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
+        """share_with_partners as of `at`; an older statement arriving late changes nothing."""
+        if self.is_erased(returnee_id):
+            return
+        self.uow.execute(
+            "INSERT INTO partner_shares (returnee_id, granted, changed_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (returnee_id) DO UPDATE SET granted = EXCLUDED.granted,"
+            " changed_at = EXCLUDED.changed_at"
+            " WHERE partner_shares.changed_at <= EXCLUDED.changed_at",
+            (str(returnee_id), granted, at),
+        )
+
+    def shares(self, returnee_id) -> bool:
+        """Whether the returnee shares with partners (unknown: no)."""
+        row = self.uow.one(
+            "SELECT granted FROM partner_shares WHERE returnee_id = %s", (str(returnee_id),)
+        )
+        return bool(row and row["granted"])
+
     def keep_consent(self, returnee_id, granted: bool, at: datetime) -> None:
         self.uow.execute(
             "UPDATE recipients SET notifications_consent = %s, consent_at = %s"
@@ -181,6 +200,7 @@ class NotifyStore:
             "INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,)
         )
         self.uow.execute("DELETE FROM recipients WHERE id = %s", (person,))
+        self.uow.execute("DELETE FROM partner_shares WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM verified_addresses WHERE account_id = %s", (person,))
         self.uow.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))

@@ -263,6 +263,41 @@ def test_erasure_forgets_the_person_and_nothing_brings_them_back(db):
     assert db.store.waiting_events == {} and rows(db) == []
 
 
+def test_without_consent_to_share_district_systems_get_the_pseudonymous_view(db):
+    subscription = subscribe(db, "returnee.registered", "intention.expressed")
+    hidden = example("returnee.registered").data["consents"] | {"share_with_partners": False}
+    registered(db, consents=hidden)
+    expressed = received("intention.expressed", message="想了解入驻条件")
+    db.handle(handlers.announce_event, expressed, settings=SETTINGS)
+    deliveries = [json.loads(n["body"]) for n in rows(db, recipient_id=subscription["id"])]
+    relayed = [json.loads(body) for exchange, _, body in db.relayed
+               if exchange == "partners.events"]  # fmt: skip
+    for seen in (deliveries, relayed):
+        assert {e["type"] for e in seen} == {"returnee.registered", "intention.expressed"}
+        assert all(e["dataschema"].endswith(":pseudonymous") for e in seen)
+        text = json.dumps(seen, ensure_ascii=False)
+        for personal in ("李伟", "li.wei@example.com", "1990-", "想了解入驻条件"):
+            assert personal not in text, personal
+        profile = next(e["data"] for e in seen if e["type"] == "returnee.registered")
+        assert set(profile) <= {"returnee_id", "locale", "return_date", "industry",
+                                "startup_stage", "needs", "district"}  # fmt: skip
+        assert profile["returnee_id"] == RETURNEE and profile["industry"]
+
+    # Granted: the producer's own bytes, both ways out.
+    later = (NOW + timedelta(minutes=1)).isoformat()
+    share = received("consent.changed", purpose="share_with_partners", granted=True,
+                     changed_at=later)  # fmt: skip
+    db.handle(handlers.take_consent, share, settings=SETTINGS)
+    wire = published("intention.expressed", message="想了解入驻条件")
+    again = CATALOG.check(Event.from_json(wire))
+    db.handle(handlers.announce_event, again, settings=SETTINGS)
+    assert db.relayed[-1][2] == wire
+    assert rows(db, event_id=again.id, recipient_id=subscription["id"])[0]["body"].encode() == wire
+    # Nothing private ever leaves: no link, no revocation.
+    take(db, "account.link_issued")
+    assert not [e for _, e, _ in db.relayed if e.type == "account.link_issued"]
+
+
 def test_erasure_leaves_nothing_of_the_person_in_other_peoples_notifications(db):
     take(db, "organization.registered")
     take(db, "staff.registered")
@@ -447,6 +482,8 @@ def subscribe(db, *event_types, url="https://crm.example.gov.cn/hooks") -> dict:
 def test_subscribed_events_are_forwarded_as_their_producer_published_them(db):
     subscription = subscribe(db, "consultation.closed", "consultation.closed")
     assert subscription["event_types"] == ["consultation.closed"] and subscription["active"]
+    share = received("consent.changed", purpose="share_with_partners", granted=True)
+    db.handle(handlers.take_consent, share, settings=SETTINGS)
     wire = published("consultation.closed")
     closed = CATALOG.check(Event.from_json(wire))
     assert db.handle(handlers.forward_event, closed, settings=SETTINGS) == 1

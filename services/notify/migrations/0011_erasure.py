@@ -1,4 +1,5 @@
-"""Erasure: outbox rows about an erased person (or carrying a credential) go once published.
+"""Erasure: outbox rows about an erased person (or carrying a credential) go once published;
+notifications purged after their retention; returnees' consent to share with partners.
 
 Revision ID: notify_0011
 Revises: notify_0010
@@ -19,8 +20,20 @@ def upgrade():
     add_outbox_forgetting(op)
     # The retention purge of settled notifications (`NOTIFICATION_RETENTION_DAYS`).
     op.execute("CREATE INDEX notifications_created ON notifications (created_at);")
+    # Whether a returnee shares their data with partners, as of the latest event saying so:
+    # what district systems receive of events about them (`services.notify.partners`).
+    op.execute(
+        """
+        CREATE TABLE partner_shares (
+            returnee_id uuid PRIMARY KEY,
+            granted boolean NOT NULL,
+            changed_at timestamptz NOT NULL
+        );
+        """
+    )
 
 
 def downgrade():
+    op.execute("DROP TABLE partner_shares;")
     op.execute("DROP INDEX notifications_created;")
     drop_outbox_forgetting(op)
