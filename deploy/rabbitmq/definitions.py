@@ -20,8 +20,9 @@ No service can publish to another service's exchange. The service that publishes
 views (notify, `services.notify.partners`) also owns `partners.events` and `partners.unrouted`.
 `district-subscriber` creates and binds only `district.*` queues and exchanges and reads
 `partners.events` alone: never a producer's internal `<p>.events` (whole events whatever the
-returnee consented to); it has no write on any platform exchange nor on `amq.default`. `deployer` runs `python -m deploy.topology` (every platform name,
-and write on `amq.default`, the dead-letter exchange of the retry queues it declares).
+returnee consented to); it has no write on any platform exchange nor on `amq.default`.
+`deployer` runs `python -m deploy.topology` (every platform name, and write on `amq.default`,
+the dead-letter exchange of the retry queues it declares).
 
 The committed files carry no password: `password_hash` is empty, which RabbitMQ refuses at log in,
 so nobody can use a user until its password is set (`--passwords-from-env`, or
