@@ -17,7 +17,7 @@ import eventlet
 from prometheus_client import Counter
 
 from chassis.auth import Caller
-from chassis.errors import Conflict, Forbidden, NotFound
+from chassis.errors import Conflict, Forbidden, HttpError, NotFound
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)
@@ -25,6 +25,8 @@ from services.notify import (
     payloads,
 )
 from services.notify.access import may_act_for
+from services.notify.channels import FAILURE_CATEGORIES, failure_category
+from services.notify.destinations import refusal_of_url
 from services.notify.domain import (
     ACCOUNT_LINK_EVENT,
     MESSENGERS,
@@ -63,6 +65,7 @@ MAX_PASSES_PER_TICK = 20
 KEEP_PAST_HOURS = 24.0
 # Notifications purged at most this many per unit of work (the purge loop runs again).
 PURGE_BATCH = 1000
+CATEGORIES = {category for _, category in FAILURE_CATEGORIES} | {"failed"}
 
 UNCONFIGURED = Counter(
     "notify_unconfigured_suppressed_total",
@@ -597,8 +600,10 @@ def take_receipt(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutc
 
 
 def disable(uow, subscription: dict, last_error: str) -> None:
+    """The subscriber reads the kind of the last failure (`channels.failure_category`), the
+    operator its text (the notification rows' last_error, and the log)."""
     failures = subscription["consecutive_failures"]
-    reason = f"{failures} consecutive failed deliveries; last: {last_error}"[:500]
+    reason = f"{failures} consecutive failed deliveries; last: {failure_category(last_error)}"
     pending = uow.store.disable_subscription(subscription["id"], reason)
     uow.publish_many(
         "notification.failed",
@@ -609,7 +614,8 @@ def disable(uow, subscription: dict, last_error: str) -> None:
         payloads.subscription_disabled(subscription, reason),
         subject=subscription["id"],
     )
-    log.warning("webhook subscription %s disabled: %s", subscription["id"], reason)
+    log.warning("webhook subscription %s disabled: %s (%s)", subscription["id"], reason,
+                last_error)  # fmt: skip
 
 
 # --- appointment reminders ----------------------------------------------------------------------
@@ -723,14 +729,32 @@ def put_channels(recipient_id, command: dict, caller: Caller, uow) -> dict:
     return payloads.channels_out(recipient_id, uow.store.destinations_of(recipient_id))
 
 
-def subscribe_webhook(command: dict, uow) -> dict:
+def subscribe_webhook(command: dict, uow, settings: NotifySettings | None = None) -> dict:
+    """A district system's URL, checked first (`destinations.refusal_of_url`): https outside
+    development mode, and no destination inside the platform's network → 400 naming `url`."""
+    if settings is not None:
+        refused = refusal_of_url(
+            command["url"], settings.webhook_allowed_networks, settings.development
+        )
+        if refused is not None:
+            raise HttpError(fields={"url": [refused]})
     event_types = sorted(set(command["event_types"]))
     return uow.store.add_subscription(uuid.uuid4(), command["url"], event_types,
                                       command["secret"])  # fmt: skip
 
 
 def list_subscriptions(uow) -> list[dict]:
-    return uow.store.subscriptions()
+    return [_subscription_view(row) for row in uow.store.subscriptions()]
+
+
+def _subscription_view(row: dict) -> dict:
+    """What the subscriber reads of a disabling: how many failures and the last one's kind."""
+    reason = row.get("disabled_reason")
+    if not reason:
+        return {**row, "failure_category": None}
+    count, _, last = reason.partition("; last: ")
+    category = last if last in CATEGORIES else failure_category(last)
+    return {**row, "failure_category": category, "disabled_reason": f"{count}; last: {category}"}
 
 
 def delete_subscription(subscription_id, uow) -> None:

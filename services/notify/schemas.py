@@ -197,6 +197,11 @@ class SubscriptionOut(Schema):
     active = fields.Boolean()
     consecutive_failures = fields.Integer()
     disabled_reason = fields.String(allow_none=True)
+    failure_category = fields.String(
+        allow_none=True,
+        metadata={"description": "Why the last delivery failed, as a kind: refused_destination, "
+                  "unreachable, timeout, response_too_large, http_error or failed."},
+    )  # fmt: skip
     created_at = fields.AwareDateTime()
 
 

@@ -152,7 +152,7 @@ class NotifyService(Operable):
           summary="Subscribe a district system's URL to events (admin)")  # fmt: skip
     def subscribe_webhook(self, request, body):
         with self.db.unit_of_work() as uow:
-            return handlers.subscribe_webhook(body, uow)
+            return handlers.subscribe_webhook(body, uow, self.settings)
 
     @http("GET", "/subscriptions", response=SubscriptionOut(many=True), roles=["admin"],
           summary="Webhook subscriptions (admin)")  # fmt: skip

@@ -692,7 +692,7 @@ def test_a_failing_webhook_disables_its_subscription_after_too_many_failures(db,
 
     [disabled] = db.published("subscription.disabled")
     assert disabled.data["subscription_id"] == subscription["id"]
-    assert disabled.data["failures"] == 2 and "HTTP 503" in disabled.data["reason"]
+    assert disabled.data["failures"] == 2 and disabled.data["reason"].endswith("last: http_error")
     held = db.store.subscription(subscription["id"])
     assert held["active"] is False and held["disabled_reason"] == disabled.data["reason"]
     assert {n["status"] for n in rows(db, channel="webhook")} == {"failed"}
