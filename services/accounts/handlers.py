@@ -55,7 +55,8 @@ PASSWORD_LINKS = ("reset_password", "set_password")
 ACCEPTED = {"status": "accepted"}  # what a reset request answers, whoever has the address
 
 
-def register_returnee(command: dict, client_address: str, db, sealer, settings) -> dict:
+def register_returnee(command: dict, client_address: str, db, sealer, settings,
+                      source: str | None = None) -> dict:  # fmt: skip
     """A returnee's account, profile and consents → `returnee.registered`, and the welcome
     email's verification link → `account.link_issued`. Throttled per client address
     (`settings.registrations`)."""
@@ -81,7 +82,12 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings) 
         except EmailTaken:
             raise Conflict("This email is already registered.", code="email_taken") from None
         uow.store.create_returnee(returnee_id, profile, sealed, at=now)
-        uow.store.set_consents(returnee_id, command["consents"], now)
+        record = {
+            **consent_record(None, source),
+            "actor_id": returnee_id,
+            "actor_role": "returnee",
+        }
+        uow.store.set_consents(returnee_id, command["consents"], now, record)
         row = uow.store.returnee(returnee_id)
         uow.publish(
             "returnee.registered",
@@ -97,9 +103,34 @@ def read_returnee(returnee_id: str, uow) -> dict:
     return returnee_view(_returnee(returnee_id, uow))
 
 
-def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
+# The version of the consent wording people agree to (the portal's and the API documents'):
+# recorded with every consent change, and raised whenever the wording changes.
+CONSENT_TEXT_VERSION = "2026-12-01"
+CONSENT_SOURCES = ("web", "api", "import")
+
+
+def consent_record(caller, source: str | None) -> dict:
+    """Who changes a consent, through what, under which text."""
+    return {
+        "actor_id": caller.id if caller else None,
+        "actor_role": caller.role if caller else None,
+        "source": source if source in CONSENT_SOURCES else "api",
+        "text_version": CONSENT_TEXT_VERSION,
+    }
+
+
+def change_returnee(returnee_id: str, changes: dict, uow, record: dict | None = None) -> dict:
     """Profile fields and consents → `returnee.updated` naming the changed fields (none
-    changed, none published) and `consent.changed` per purpose granted or withdrawn."""
+    changed, none published) and `consent.changed` per purpose granted or withdrawn. Consents
+    are the returnee's own decision: anyone else (an admin) is refused them (PIPL art. 14)."""
+    if (
+        changes.get("consents")
+        and record is not None
+        and str(record["actor_id"]) != str(returnee_id)
+    ):
+        raise Forbidden(
+            "Only the returnee may change their consents.", code="consent_by_returnee_only"
+        )
     try:
         row = _returnee(returnee_id, uow, for_update=True)
     except NotFound:
@@ -112,7 +143,7 @@ def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
     now = uow.now()
     uow.store.update_profile(row["id"], profile, at=now)
     consents = consent_changes(before["consents"], changes.get("consents") or {})
-    uow.store.set_consents(row["id"], consents, now)
+    uow.store.set_consents(row["id"], consents, now, record)
     row = uow.store.returnee(row["id"])
     after = event_profile(row)
     changed = changed_fields(before, after)
@@ -131,14 +162,21 @@ def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
     return returnee_view(row)
 
 
-def change_consents(returnee_id: str, consents: dict, uow) -> dict:
+def change_consents(returnee_id: str, consents: dict, uow, record: dict | None = None) -> dict:
     """Consent granted or withdrawn per purpose: a profile change of the consents alone."""
-    return change_returnee(returnee_id, {"consents": consents}, uow)
+    return change_returnee(returnee_id, {"consents": consents}, uow, record)
 
 
 def read_consents(returnee_id: str, uow) -> dict:
     row = _returnee(returnee_id, uow)
     return {"current": consent_times(row), "history": uow.store.consent_history(row["id"])}
+
+
+def consent_history(returnee_id: str, uow) -> list[dict]:
+    """Every consent change, newest first: purpose, decision, when, by whom, through what and
+    under which consent text."""
+    row = _returnee(returnee_id, uow)
+    return uow.store.consent_history(row["id"], newest_first=True)
 
 
 def erase_returnee(returnee_id: str, uow) -> None:

@@ -98,19 +98,26 @@ class MemoryStore:
         if returnee is not None:
             returnee.update(profile=PROFILE_DOCUMENT.dump(profile), updated_at=at)
 
-    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at) -> None:
+    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at,
+                     record: dict | None = None) -> None:  # fmt: skip
+        record = record or {}
         for purpose, granted in consents.items():
             decision = {"purpose": purpose, "granted": granted, "changed_at": changed_at}
             self.consents[(str(returnee_id), purpose)] = decision
             self._last_id += 1
-            self.history.append({"id": self._last_id, "returnee_id": str(returnee_id), **decision})
+            self.history.append({
+                "id": self._last_id, "returnee_id": str(returnee_id), **decision,
+                "actor_id": record.get("actor_id"), "actor_role": record.get("actor_role"),
+                "source": record.get("source", "unrecorded"),
+                "text_version": record.get("text_version", "unrecorded"),
+            })  # fmt: skip
 
-    def consent_history(self, returnee_id) -> list[dict]:
+    def consent_history(self, returnee_id, newest_first: bool = False) -> list[dict]:
         rows = [h for h in self.history if h["returnee_id"] == str(returnee_id)]
-        return [
-            {k: h[k] for k in ("purpose", "granted", "changed_at")}
-            for h in sorted(rows, key=lambda h: (h["changed_at"], h["id"]))
-        ]
+        keys = ("purpose", "granted", "changed_at", "actor_id", "actor_role", "source",
+                "text_version")  # fmt: skip
+        ordered = sorted(rows, key=lambda h: (h["changed_at"], h["id"]), reverse=newest_first)
+        return [{k: h[k] for k in keys} for h in ordered]
 
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         account_id = str(returnee_id)

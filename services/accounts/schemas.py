@@ -207,6 +207,20 @@ class ConsentOut(Schema):
     changed_at = fields.AwareDateTime(required=True)
 
 
+class ConsentChangeOut(Schema):
+    purpose = fields.String(required=True)
+    granted = fields.Boolean(required=True)
+    changed_at = fields.AwareDateTime(required=True)
+    actor_id = fields.UUID(allow_none=True, metadata={"description": "Who changed it."})
+    actor_role = fields.String(allow_none=True)
+    source = fields.String(
+        required=True, metadata={"description": "web, api, import, or unrecorded (before records)"}
+    )
+    text_version = fields.String(
+        required=True, metadata={"description": "The version of the consent text agreed to."}
+    )
+
+
 class ReturneeOut(ReturneeProfile):
     id = fields.UUID(required=True)
     role = fields.String(dump_default="returnee")

@@ -21,6 +21,7 @@ from services.accounts.schemas import (
     PASSWORD_RULE,
     PROFILE_RULES,
     Accepted,
+    ConsentChangeOut,
     ConsentUpdate,
     LinkToken,
     OrganizationIn,
@@ -42,6 +43,12 @@ from services.accounts.sealing import Sealing
 from services.accounts.store import AccountsStore
 
 log = logging.getLogger(__name__)
+# Through what a consent is given: the portal says `web`; an import tool `import`; else `api`.
+CONSENT_SOURCE_HEADER = "X-Consent-Source"
+
+
+def _consent_record(request) -> dict:
+    return handlers.consent_record(request.caller, request.headers.get(CONSENT_SOURCE_HEADER))
 
 
 class AccountsService(Operable):
@@ -70,8 +77,9 @@ class AccountsService(Operable):
     )
     def register(self, request, body):
         return handlers.register_returnee(
-            body, request.client_address, self.db, self.sealer, self.settings
-        )
+            body, request.client_address, self.db, self.sealer, self.settings,
+            request.headers.get(CONSENT_SOURCE_HEADER),
+        )  # fmt: skip
 
     @http(
         "GET",
@@ -97,19 +105,32 @@ class AccountsService(Operable):
     )
     def change_returnee(self, request, returnee_id, body):
         with self.db.unit_of_work() as uow:
-            return handlers.change_returnee(returnee_id, body, uow)
+            return handlers.change_returnee(returnee_id, body, uow, _consent_record(request))
 
     @http(
         "PUT",
         "/returnees/<returnee_id>/consents",
         body=ConsentUpdate,
-        roles=["admin"],
         owner="returnee_id",
-        summary="Grant or withdraw consent per purpose (the returnee, admins)",
+        summary="Grant or withdraw consent per purpose (the returnee alone; an "
+        f"`{CONSENT_SOURCE_HEADER}` header of web, api or import says through what)",
     )
     def change_consents(self, request, returnee_id, body):
         with self.db.unit_of_work() as uow:
-            return handlers.change_consents(returnee_id, body, uow)
+            return handlers.change_consents(returnee_id, body, uow, _consent_record(request))
+
+    @http(
+        "GET",
+        "/returnees/<returnee_id>/consents/history",
+        response=ConsentChangeOut(many=True),
+        roles=["admin"],
+        owner="returnee_id",
+        summary="Every consent change, newest first, with who made it, through what and under "
+        "which consent text (the returnee, admins)",
+    )
+    def consent_history(self, request, returnee_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.consent_history(returnee_id, uow)
 
     @http(
         "GET",

@@ -115,10 +115,13 @@ class AccountsStore:
             (json.dumps(PROFILE_DOCUMENT.dump(profile)), at, str(returnee_id)),
         )
 
-    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at) -> None:
-        """The current decision per purpose, and the history, in two statements."""
+    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at,
+                     record: dict | None = None) -> None:  # fmt: skip
+        """The current decision per purpose, and the history (with `record`: actor_id,
+        actor_role, source, text_version), in two statements."""
         if not consents:
             return
+        record = record or {}
         rows = [
             (str(returnee_id), purpose, granted, changed_at)
             for purpose, granted in consents.items()
@@ -132,14 +135,25 @@ class AccountsStore:
         )
         execute_values(
             self.uow.cursor,
-            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at) VALUES %s",
-            rows,
+            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at, actor_id,"
+            " actor_role, source, text_version) VALUES %s",
+            [
+                (
+                    *row,
+                    record.get("actor_id"),
+                    record.get("actor_role"),
+                    record.get("source", "unrecorded"),
+                    record.get("text_version", "unrecorded"),
+                )
+                for row in rows
+            ],  # fmt: skip
         )
 
-    def consent_history(self, returnee_id) -> list[dict]:
+    def consent_history(self, returnee_id, newest_first: bool = False) -> list[dict]:
+        order = "changed_at DESC, id DESC" if newest_first else "changed_at, id"
         return self.uow.all(
-            "SELECT purpose, granted, changed_at FROM consent_history"
-            " WHERE returnee_id = %s ORDER BY changed_at, id",
+            "SELECT purpose, granted, changed_at, actor_id, actor_role, source, text_version"
+            f" FROM consent_history WHERE returnee_id = %s ORDER BY {order}",
             (str(returnee_id),),
         )
 

@@ -383,6 +383,37 @@ def test_consent_changes_are_recorded_with_their_time_and_announced(db, clock):
     refusal(db, handlers.change_consents, str(uuid.uuid4()), {"matching": True}, error=NotFound)
 
 
+def test_only_the_returnee_changes_their_consents_and_each_change_is_recorded(db, clock):
+    returnee = register(db)
+    admin = Caller(str(uuid.uuid4()), "admin")
+    with db.unit_of_work() as uow, pytest.raises(Forbidden) as refused:
+        handlers.change_consents(returnee["id"], {"matching": False}, uow,
+                                 handlers.consent_record(admin, "api"))  # fmt: skip
+    assert refused.value.code == "consent_by_returnee_only"
+    with db.unit_of_work() as uow, pytest.raises(Forbidden):
+        handlers.change_returnee(returnee["id"], {"consents": {"matching": False}}, uow,
+                                 handlers.consent_record(admin, "api"))  # fmt: skip
+    with db.unit_of_work() as uow:  # the rest of the profile an admin may still correct
+        handlers.change_returnee(returnee["id"], {"startup_stage": "growth"}, uow,
+                                 handlers.consent_record(admin, "api"))  # fmt: skip
+    clock.advance(minutes=1)
+    me = Caller(returnee["id"], "returnee")
+    with db.unit_of_work() as uow:
+        handlers.change_consents(returnee["id"], {"matching": False}, uow,
+                                 handlers.consent_record(me, "web"))  # fmt: skip
+    with db.unit_of_work() as uow:
+        history = handlers.consent_history(returnee["id"], uow)
+    assert history[0] == {
+        "purpose": "matching", "granted": False, "changed_at": clock.at,
+        "actor_id": returnee["id"], "actor_role": "returnee", "source": "web",
+        "text_version": handlers.CONSENT_TEXT_VERSION,
+    }  # fmt: skip
+    # The registration's own decisions, by the returnee, last (newest first).
+    assert [h["changed_at"] for h in history] == sorted((h["changed_at"] for h in history),
+                                                        reverse=True)  # fmt: skip
+    assert {h["actor_id"] for h in history} == {returnee["id"]}
+
+
 # read_consents
 
 
