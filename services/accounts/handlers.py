@@ -81,7 +81,7 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings,
             uow.store.create_account(returnee_id, email, password_hash, "returnee", at=now)
         except EmailTaken:
             raise Conflict("This email is already registered.", code="email_taken") from None
-        uow.store.create_returnee(returnee_id, profile, sealed, at=now)
+        uow.store.create_returnee(returnee_id, profile, sealed, at=now, sealed_with=sealer.key_id)
         record = {
             **consent_record(None, source),
             "actor_id": returnee_id,
@@ -97,6 +97,17 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings,
         _issue_link(uow, returnee_id, email, profile["name"], profile["locale"], "verify_email",
                     settings.portal_url)  # fmt: skip
         return returnee_view(row)
+
+
+def reseal_batch(uow, sealer, batch_size: int = 200) -> int:
+    """Up to `batch_size` ID documents sealed under another key than the current one opened
+    and sealed again under it (`python -m services.accounts.reseal`); returns how many."""
+    rows = uow.store.sealed_not_under(sealer.key_id, batch_size)
+    for row in rows:
+        account_id = str(row["account_id"])
+        plain = sealer.open(row["id_document"], account_id, row["id_document_key"])
+        uow.store.reseal(account_id, sealer.seal(plain, account_id), sealer.key_id)
+    return len(rows)
 
 
 def read_returnee(returnee_id: str, uow) -> dict:

@@ -67,13 +67,26 @@ class MemoryStore:
             )
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
-                        at) -> None:  # fmt: skip
+                        at, sealed_with: str | None = None) -> None:  # fmt: skip
         self.returnees[str(account_id)] = {
             "profile": PROFILE_DOCUMENT.dump(profile),  # stored as the JSON document is
             "id_document": sealed_id_document,
+            "id_document_key": sealed_with if sealed_id_document is not None else None,
             "created_at": at,
             "updated_at": at,
         }
+
+    def sealed_not_under(self, key: str, limit: int) -> list[dict]:
+        found = [
+            {"account_id": k, "id_document": r["id_document"],
+             "id_document_key": r["id_document_key"]}
+            for k, r in sorted(self.returnees.items())
+            if r["id_document"] is not None and r.get("id_document_key") != key
+        ]  # fmt: skip
+        return found[:limit]
+
+    def reseal(self, account_id, sealed: bytes, key: str) -> None:
+        self.returnees[str(account_id)].update(id_document=sealed, id_document_key=key)
 
     def returnee(self, returnee_id, for_update=False) -> dict | None:
         returnee = self.returnees.get(str(returnee_id))

@@ -81,11 +81,28 @@ class AccountsStore:
         )
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
-                        at) -> None:  # fmt: skip
+                        at, sealed_with: str | None = None) -> None:  # fmt: skip
         self.uow.execute(
-            "INSERT INTO returnees (account_id, profile, id_document, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (account_id, json.dumps(PROFILE_DOCUMENT.dump(profile)), sealed_id_document, at, at),
+            "INSERT INTO returnees (account_id, profile, id_document, id_document_key, created_at,"
+            " updated_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            (account_id, json.dumps(PROFILE_DOCUMENT.dump(profile)), sealed_id_document,
+             sealed_with if sealed_id_document is not None else None, at, at),
+        )  # fmt: skip
+
+    def sealed_not_under(self, key: str, limit: int) -> list[dict]:
+        """ID documents sealed under another key than `key`, or before key ids, locked."""
+        return self.uow.all(
+            "SELECT account_id, id_document, id_document_key FROM returnees"
+            " WHERE id_document IS NOT NULL"
+            " AND (id_document_key IS NULL OR id_document_key <> %s)"
+            " ORDER BY account_id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (key, limit),
+        )
+
+    def reseal(self, account_id, sealed: bytes, key: str) -> None:
+        self.uow.execute(
+            "UPDATE returnees SET id_document = %s, id_document_key = %s WHERE account_id = %s",
+            (sealed, key, str(account_id)),
         )
 
     def returnee(self, returnee_id, for_update=False) -> dict | None:

@@ -169,6 +169,30 @@ def link_token(event) -> str:
 # register_returnee
 
 
+def test_id_documents_record_their_key_and_are_resealed_under_a_new_one(db):
+    passport = {"kind": "passport", "number": "E12345678"}
+    first = register(db, body(id_document=passport))
+    second = register(db, body(id_document={**passport, "number": "E87654321"}))
+    db.store.returnees[second["id"]]["id_document_key"] = None  # sealed before key ids
+    register(db)  # none to re-seal
+    assert db.store.returnees[first["id"]]["id_document_key"] == SEALER.key_id
+    new_key = base64.b64encode(bytes(range(100, 132))).decode()
+    old_key = base64.b64encode(b"k" * 32).decode()
+    rotated = Sealer(new_key, previous=(old_key,))
+    assert rotated.key_id != SEALER.key_id
+    with db.unit_of_work() as uow:
+        assert handlers.reseal_batch(uow, rotated, batch_size=1) == 1
+    with db.unit_of_work() as uow:
+        assert handlers.reseal_batch(uow, rotated) == 1
+    with db.unit_of_work() as uow:
+        assert handlers.reseal_batch(uow, rotated) == 0
+    for returnee, number in ((first, "E12345678"), (second, "E87654321")):
+        row = db.store.returnees[returnee["id"]]
+        assert row["id_document_key"] == rotated.key_id
+        assert Sealer(new_key).open(row["id_document"], returnee["id"],
+                                    rotated.key_id) == f"passport:{number}"  # fmt: skip
+
+
 def test_registering_stores_the_account_profile_and_consents_and_announces_them(db):
     returnee = register(
         db,
