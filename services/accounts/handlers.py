@@ -110,14 +110,34 @@ def reseal_batch(uow, sealer, batch_size: int = 200) -> int:
     return len(rows)
 
 
-def read_returnee(returnee_id: str, uow) -> dict:
-    return returnee_view(_returnee(returnee_id, uow))
+def read_returnee(returnee_id: str, uow, access: dict | None = None) -> dict:
+    row = _returnee(returnee_id, uow)
+    record_access(uow, row["id"], access, "profile")
+    return returnee_view(row)
+
+
+def record_access(uow, returnee_id, access: dict | None, what: str) -> None:
+    """A staff member's read of the returnee's data, into their access log (`access`: reader,
+    role, case, reason; None for the returnee's own reads)."""
+    if access is None or str(access["reader_id"]) == str(returnee_id):
+        return
+    uow.store.record_access({
+        "returnee_id": str(returnee_id), "service": "accounts", "what": what,
+        "read_at": uow.now(), **access,
+    })  # fmt: skip
+
+
+def access_log(returnee_id: str, query: dict, uow) -> list[dict]:
+    """Who of the staff read the returnee's data, when, what and why; newest first."""
+    row = _returnee(returnee_id, uow)
+    return uow.store.access_log(row["id"], query.get("limit") or ACCESS_LOG_PAGE)
 
 
 # The version of the consent wording people agree to (the portal's and the API documents'):
 # recorded with every consent change, and raised whenever the wording changes.
 CONSENT_TEXT_VERSION = "2026-12-01"
 CONSENT_SOURCES = ("web", "api", "import")
+ACCESS_LOG_PAGE = 50
 
 
 def consent_record(caller, source: str | None) -> dict:
@@ -178,8 +198,9 @@ def change_consents(returnee_id: str, consents: dict, uow, record: dict | None =
     return change_returnee(returnee_id, {"consents": consents}, uow, record)
 
 
-def read_consents(returnee_id: str, uow) -> dict:
+def read_consents(returnee_id: str, uow, access: dict | None = None) -> dict:
     row = _returnee(returnee_id, uow)
+    record_access(uow, row["id"], access, "consents")
     return {"current": consent_times(row), "history": uow.store.consent_history(row["id"])}
 
 

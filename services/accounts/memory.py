@@ -18,6 +18,7 @@ class MemoryStore:
         self.links: dict[bytes, dict] = {}
         self.revoked_subjects: dict[str, object] = {}
         self._last_id = 0  # consent_history.id, a bigserial
+        self.access_entries: list[dict] = []
         self._last_hit = 0  # throttle_hits.id, a bigserial
 
     def create_account(self, account_id, email, password_hash, role, organization_id=None, *,
@@ -132,12 +133,22 @@ class MemoryStore:
         ordered = sorted(rows, key=lambda h: (h["changed_at"], h["id"]), reverse=newest_first)
         return [{k: h[k] for k in keys} for h in ordered]
 
+    def record_access(self, entry: dict) -> None:
+        self.access_entries.append({**entry, "returnee_id": str(entry["returnee_id"])})
+
+    def access_log(self, returnee_id, limit: int) -> list[dict]:
+        keys = ("reader_id", "reader_role", "service", "what", "case_ref", "reason", "read_at")
+        mine = [e for e in self.access_entries if e["returnee_id"] == str(returnee_id)]
+        ordered = sorted(enumerate(mine), key=lambda p: (p[1]["read_at"], p[0]), reverse=True)
+        return [{k: e[k] for k in keys} for _, e in ordered][:limit]
+
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         account_id = str(returnee_id)
         self.accounts.pop(account_id, None)
         self.staff.pop(account_id, None)
         self.returnees.pop(account_id, None)
         self.consents = {k: v for k, v in self.consents.items() if k[0] != account_id}
+        self.access_entries = [e for e in self.access_entries if e["returnee_id"] != account_id]
         self.history = [h for h in self.history if h["returnee_id"] != account_id]
         self.refresh_tokens = {
             k: t for k, t in self.refresh_tokens.items() if t["account_id"] != account_id

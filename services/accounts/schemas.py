@@ -207,6 +207,24 @@ class ConsentOut(Schema):
     changed_at = fields.AwareDateTime(required=True)
 
 
+class AccessLogQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class AccessEntryOut(Schema):
+    reader_id = fields.UUID(required=True, metadata={"description": "The staff member."})
+    reader_role = fields.String(required=True)
+    service = fields.String(required=True, metadata={"description": "Where it was read."})
+    what = fields.String(required=True, metadata={"description": "profile, consents, ..."})
+    case_ref = fields.String(
+        allow_none=True, metadata={"description": "The case stated (X-Access-Case)."}
+    )
+    reason = fields.String(
+        allow_none=True, metadata={"description": "The reason stated (X-Access-Reason)."}
+    )
+    read_at = fields.AwareDateTime(required=True)
+
+
 class ConsentChangeOut(Schema):
     purpose = fields.String(required=True)
     granted = fields.Boolean(required=True)

@@ -21,6 +21,8 @@ from services.accounts.schemas import (
     PASSWORD_RULE,
     PROFILE_RULES,
     Accepted,
+    AccessEntryOut,
+    AccessLogQuery,
     ConsentChangeOut,
     ConsentUpdate,
     LinkToken,
@@ -45,6 +47,21 @@ from services.accounts.store import AccountsStore
 log = logging.getLogger(__name__)
 # Through what a consent is given: the portal says `web`; an import tool `import`; else `api`.
 CONSENT_SOURCE_HEADER = "X-Consent-Source"
+
+
+# What a staff member states with a read of a returnee's data, recorded in their access log.
+ACCESS_CASE_HEADER = "X-Access-Case"  # e.g. consultation:<id>
+ACCESS_REASON_HEADER = "X-Access-Reason"
+
+
+def _access(request) -> dict:
+    caller = request.caller
+    return {
+        "reader_id": caller.id,
+        "reader_role": caller.role,
+        "case_ref": (request.headers.get(ACCESS_CASE_HEADER) or "")[:200] or None,
+        "reason": (request.headers.get(ACCESS_REASON_HEADER) or "")[:500] or None,
+    }
 
 
 def _consent_record(request) -> dict:
@@ -91,7 +108,7 @@ class AccountsService(Operable):
     )
     def read_returnee(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.read_returnee(returnee_id, uow)
+            return handlers.read_returnee(returnee_id, uow, _access(request))
 
     @http(
         "PATCH",
@@ -141,7 +158,21 @@ class AccountsService(Operable):
     )
     def read_consents(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.read_consents(returnee_id, uow)
+            return handlers.read_consents(returnee_id, uow, _access(request))
+
+    @http(
+        "GET",
+        "/returnees/<returnee_id>/access-log",
+        query=AccessLogQuery,
+        response=AccessEntryOut(many=True),
+        roles=["admin"],
+        owner="returnee_id",
+        summary="Who of the staff read the returnee's data, when, what and the case or reason "
+        "stated, newest first (the returnee, admins)",
+    )
+    def access_log(self, request, returnee_id, query):
+        with self.db.unit_of_work() as uow:
+            return handlers.access_log(returnee_id, query, uow)
 
     @http(
         "DELETE",

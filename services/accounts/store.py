@@ -174,6 +174,21 @@ class AccountsStore:
             (str(returnee_id),),
         )
 
+    def record_access(self, entry: dict) -> None:
+        self.uow.execute(
+            "INSERT INTO access_log (returnee_id, reader_id, reader_role, service, what,"
+            " case_ref, reason, read_at) VALUES (%(returnee_id)s, %(reader_id)s,"
+            " %(reader_role)s, %(service)s, %(what)s, %(case_ref)s, %(reason)s, %(read_at)s)",
+            entry,
+        )
+
+    def access_log(self, returnee_id, limit: int) -> list[dict]:
+        return self.uow.all(
+            "SELECT reader_id, reader_role, service, what, case_ref, reason, read_at"
+            " FROM access_log WHERE returnee_id = %s ORDER BY read_at DESC, id DESC LIMIT %s",
+            (str(returnee_id), limit),
+        )
+
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         """Delete the person's data here; keep only the fact and time of the erasure."""
         self.uow.execute("DELETE FROM accounts WHERE id = %s", (str(returnee_id),))  # cascades

@@ -328,6 +328,16 @@ def test_object_level_authorization(accounts, spy):
                   "actor_role": "returnee", "source": "web"}  # fmt: skip
     assert history[0]["text_version"] and history[0]["changed_at"] >= history[-1]["changed_at"]
     assert requests.get(f"{li_url}/consents/history", headers=advisor).status_code == 403
+    # every staff read of the profile is in the returnee's access log, with its reason
+    asked = {**advisor, "X-Access-Case": "consultation:42", "X-Access-Reason": "a callback"}
+    assert requests.get(li_url, headers=asked).status_code == 200
+    log = requests.get(f"{li_url}/access-log", headers=li_headers)
+    assert log.status_code == 200, log.text
+    assert {k: log.json()[0][k] for k in ("reader_role", "service", "what", "case_ref", "reason")
+            } == {"reader_role": "advisor", "service": "accounts", "what": "profile",
+                  "case_ref": "consultation:42", "reason": "a callback"}  # fmt: skip
+    assert requests.get(f"{li_url}/access-log", headers=advisor).status_code == 403
+    assert requests.get(f"{li_url}/access-log", headers=admin).status_code == 200
     assert requests.get(f"{li_url}/consents/history", headers=wang_headers).status_code == 403
     assert accounts.post("/organizations", organization, headers=admin).status_code == 201
     # a path id that names nothing

@@ -169,6 +169,31 @@ def link_token(event) -> str:
 # register_returnee
 
 
+def test_staff_reads_are_in_the_returnees_access_log_newest_first(db, clock):
+    returnee = register(db)
+    advisor = {"reader_id": str(uuid.uuid4()), "reader_role": "advisor",
+               "case_ref": "consultation:1f1e", "reason": None}  # fmt: skip
+    admin = {"reader_id": str(uuid.uuid4()), "reader_role": "admin", "case_ref": None,
+             "reason": "Checking a complaint"}  # fmt: skip
+    me = {"reader_id": returnee["id"], "reader_role": "returnee", "case_ref": None,
+          "reason": None}  # fmt: skip
+    with db.unit_of_work() as uow:
+        handlers.read_returnee(returnee["id"], uow, advisor)
+    clock.advance(minutes=1)
+    with db.unit_of_work() as uow:
+        handlers.read_consents(returnee["id"], uow, admin)
+        handlers.read_returnee(returnee["id"], uow, me)  # their own reads are not staff's
+    with db.unit_of_work() as uow:
+        log = handlers.access_log(returnee["id"], {"limit": 50}, uow)
+    assert [(e["reader_role"], e["what"], e["case_ref"], e["reason"], e["read_at"]) for e in log
+            ] == [("admin", "consents", None, "Checking a complaint", clock.at),
+                  ("advisor", "profile", "consultation:1f1e", None, NOW)]  # fmt: skip
+    assert all(e["service"] == "accounts" for e in log)
+    with db.unit_of_work() as uow:
+        handlers.erase_returnee(returnee["id"], uow)
+    assert db.store.access_entries == []  # the log goes with the person
+
+
 def test_id_documents_record_their_key_and_are_resealed_under_a_new_one(db):
     passport = {"kind": "passport", "number": "E12345678"}
     first = register(db, body(id_document=passport))
