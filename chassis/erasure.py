@@ -4,7 +4,8 @@ Events wait in three kinds of queue that nobody drains by handling them: a servi
 letters (`<s>.dead-letters`, kept until an operator acts), its parked events (`<s>.unrouted`,
 kept `UNROUTED_RETENTION_HOURS`) and its retry queues (`<s>.retry.<delay>ms`, a few seconds to a
 minute). When `returnee.erased` arrives, every service (`chassis.operable.Operable`) takes out of
-its own such queues each message that names the person (their id in the body or in a header:
+its own such queues (notify: also `partners.unrouted`, the partner views no district system was
+bound for) each message that names the person (their id in the body or in a header:
 an error text may quote the event) and drops it; the others go back in their place when the
 channel closes, as `chassis.dead_letters` browses. What was dropped is counted, per service and
 queue, in the log and in `erased_messages_dropped_total`: the fact that something was lost,
@@ -21,13 +22,14 @@ from kombu import Connection
 from nameko.extensions import DependencyProvider
 
 from chassis.metrics import ERASED_MESSAGES_DROPPED
-from chassis.topology import retry_delays
+from chassis.topology import PARTNER_UNROUTED, retry_delays
 
 log = logging.getLogger(__name__)
 
 
-def kept_queues(service: str, config: dict) -> list[str]:
-    """The queues of `service` whose messages wait for no handler."""
+def kept_queues(service: str, config: dict, partner_views: bool = False) -> list[str]:
+    """The queues of `service` whose messages wait for no handler (with the partner views'
+    parking queue for the service that publishes them)."""
     delays = retry_delays(
         config["RETRY_ATTEMPTS"], config["RETRY_BASE_DELAY_MS"], config["RETRY_MAX_DELAY_MS"]
     )
@@ -35,6 +37,7 @@ def kept_queues(service: str, config: dict) -> list[str]:
         f"{service}.dead-letters",
         f"{service}.unrouted",
         *(f"{service}.retry.{delay}ms" for delay in delays),
+        *([PARTNER_UNROUTED] if partner_views else []),
     ]
 
 
@@ -81,7 +84,11 @@ class ErasedMessages(DependencyProvider):
     def setup(self):
         self.service = self.container.service_name
         self.amqp_uri = self.container.config["AMQP_URI"]
-        self.queues = kept_queues(self.service, self.container.config)
+        self.queues = kept_queues(
+            self.service,
+            self.container.config,
+            getattr(self.container.service_cls, "publishes_partner_views", False),
+        )
 
     def get_dependency(self, worker_ctx):
         return self
