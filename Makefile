@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 PLATFORM_ENV ?= development
 export PLATFORM_ENV
 
-.PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology dead-letters secrets clean
+.PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology station secrets clean
 
 $(VENV)/installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -55,8 +55,9 @@ format: $(VENV)/installed
 migrate: $(VENV)/installed
 	$(PY) -m deploy.local prepare $(SERVICES)
 
-dead-letters: $(VENV)/installed
-	$(PY) -m chassis.dead_letters $(ARGS)
+# The operator's command: `make station ARGS="import returnees file.xlsx"` (docs/station.md).
+station: $(VENV)/installed
+	$(VENV)/bin/station $(ARGS)
 
 # The secrets docker compose runs with, generated into deploy/secrets/ (git-ignored).
 secrets: $(VENV)/installed

@@ -275,6 +275,8 @@ class Platform:
             self.env[f"{service.upper()}_DATABASE_URL"] = self.urls[service]
         for service in SERVICES:
             # Reference data (policies, organizations, resources, topics), as `make run` does.
+            if not (ROOT / "services" / service / "seed.py").exists():
+                continue
             subprocess.run(
                 [sys.executable, "-m", f"services.{service}.seed"],
                 cwd=ROOT,

@@ -1,24 +1,16 @@
-"""Operate a service's dead-letter queue: list, show, replay and discard dead letters.
-
-    python -m chassis.dead_letters list    <service>
-    python -m chassis.dead_letters show    <service> <event id>
-    python -m chassis.dead_letters replay  <service> (<event id> ... | --all)
-    python -m chassis.dead_letters discard <service> (<event id> ... | --all)
+"""A service's dead-letter queue: list, show, replay and discard dead letters, as the operator's
+`station dead-letters` does (station/operate.py).
 
 Browsing takes the messages without acking them; whatever is not replayed or discarded goes back
 to the queue, in its place, when the channel closes. A replayed event goes to the queue of the
 handler that failed (not to every subscriber again) with its attempt count reset.
 """
 
-import argparse
-import json
-import sys
 from dataclasses import dataclass
 
 from kombu import Connection
 
 from chassis.broker import BrokerPublisher, Outgoing
-from chassis.settings import queue_type, setting
 from chassis.topology import CLASSIC, dead_letter_queue, declare_queue
 
 
@@ -79,6 +71,16 @@ class DeadLetterQueue:
                     message=message,
                 )
             )
+
+    def count(self) -> int:
+        """How many dead letters wait, without taking any."""
+        with Connection(self.amqp_uri) as connection:
+            channel = connection.channel()
+            try:
+                declare_queue(channel, self.queue)
+                return channel.queue_declare(self.queue_name, passive=True).message_count
+            finally:
+                channel.close()
 
     def summaries(self) -> list[dict]:
         with Connection(self.amqp_uri) as connection:
@@ -152,40 +154,3 @@ class DeadLetterQueue:
 
 def _origin_headers(headers: dict) -> dict:
     return {k: headers[k] for k in ("original-exchange", "original-routing-key") if k in headers}
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chassis.dead_letters", description=__doc__)
-    parser.add_argument("command", choices=["list", "show", "replay", "discard"])
-    parser.add_argument("service")
-    parser.add_argument("event_ids", nargs="*")
-    parser.add_argument("--all", action="store_true", help="replay or discard every dead letter")
-    args = parser.parse_args(argv)
-    queue = DeadLetterQueue(
-        setting(args.service, "AMQP_URI"), args.service, queue_type(args.service)
-    )
-    if args.command == "list":
-        letters = queue.summaries()
-        for letter in letters:
-            print(json.dumps(letter, ensure_ascii=False))
-        print(f"{len(letters)} dead letter(s) in {queue.queue_name}", file=sys.stderr)
-        return 0
-    if args.command == "show":
-        if len(args.event_ids) != 1:
-            parser.error("show takes one event id")
-        letter = queue.show(args.event_ids[0])
-        if letter is None:
-            print(f"no dead letter {args.event_ids[0]} in {queue.queue_name}", file=sys.stderr)
-            return 1
-        print(json.dumps(letter, ensure_ascii=False, indent=2))
-        return 0
-    if not args.event_ids and not args.all:
-        parser.error(f"{args.command} needs event ids or --all")
-    chosen = None if args.all else set(args.event_ids)
-    done = queue.replay(chosen) if args.command == "replay" else queue.discard(chosen)
-    print(f"{args.command}ed {len(done)} dead letter(s)")
-    return 0 if args.all or len(done) == len(chosen) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -20,6 +20,21 @@ _CONVERTER_SCHEMAS = {
 # The chassis refuses text holding U+0000 anywhere in a request (PostgreSQL stores none): stated
 # on every string the document does not constrain otherwise.
 NO_NUL = "^[^\\u0000]*$"
+# A value of a batch's row (chassis.batches), as the chassis takes any body: JSON without U+0000
+# in any text.
+CELL = "Cell"
+CELL_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": NO_NUL},
+        {"type": ["number", "boolean", "null"]},
+        {"type": "array", "items": {"$ref": f"#/components/schemas/{CELL}"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NO_NUL},
+            "additionalProperties": {"$ref": f"#/components/schemas/{CELL}"},
+        },
+    ]
+}
 RULES_INTRO = (
     "Beyond the schemas, the request must keep these rules; breaking one is answered 422 with"
     " the fields concerned:"
@@ -120,6 +135,8 @@ def openapi_document(service_cls) -> dict:
         name = resolver(schema_cls)
         if adjust is not None and name in components:
             components[name] = adjust(components[name])
+    if any("x-row-schema" in str(component) for component in components.values()):
+        components[CELL] = CELL_SCHEMA
     # Everything a request can carry; components serve responses too, where it holds as well.
     _refuse_nul(document["components"])
     for operations in document["paths"].values():

@@ -242,6 +242,8 @@ def _json_types(schema: Schema, seen: set) -> None:
             field.__class__ = JsonInteger
         elif isinstance(field, fields.Date | fields.DateTime) and not hasattr(field, "rfc3339"):
             field.__class__ = _rfc3339_class(type(field))
+        elif getattr(field, "text_cells", False):
+            continue  # a batch's rows: cells of a spreadsheet (chassis.batches)
         elif isinstance(field, fields.Nested) and isinstance(field.schema, Schema):
             _json_types(field.schema, seen)
         elif isinstance(field, fields.List):

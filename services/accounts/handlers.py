@@ -8,6 +8,9 @@ password is hashed or verified outside any (tens of milliseconds of CPU)."""
 
 import uuid
 
+from marshmallow import ValidationError
+
+from chassis import batches
 from chassis.errors import (
     Conflict,
     Forbidden,
@@ -41,6 +44,7 @@ from services.accounts.profile import (
     password_problems,
     profile_problems,
 )
+from services.accounts.schemas import ImportedReturnee, OrganizationIn
 from services.accounts.store import EmailTaken
 from services.accounts.views import (
     consent_times,
@@ -108,6 +112,121 @@ def reseal_batch(uow, sealer, batch_size: int = 200) -> int:
         plain = sealer.open(row["id_document"], account_id, row["id_document_key"])
         uow.store.reseal(account_id, sealer.seal(plain, account_id), sealer.key_id)
     return len(rows)
+
+
+IMPORTED_ROW = ImportedReturnee()  # rows of a spreadsheet: cells may be text
+ORGANIZATION_ROW = OrganizationIn()
+EMAIL_TAKEN = "This email is already registered."
+NO_CONSENT = dict.fromkeys(("matching", "notifications", "share_with_partners"), False)
+
+
+def import_returnees(command: dict, caller, uow, sealer, portal_url: str) -> dict:
+    """A batch of returnees from the station's records, one answer per row: `created`, `exists`
+    (a returnee has the email: re-importing a file creates nothing twice) or `invalid` (the
+    rules of `POST /returnees`, but the password's). Each new returnee has no password and is
+    emailed an invitation to set one → `returnee.registered` and `account.link_issued`
+    (`set_password`); consents are recorded with source `import`, the admin as actor and the
+    row's `consent_reference` as evidence, and without a reference every consent is off."""
+    today = uow.today()
+    results, valid = [], []
+    for index, row in enumerate(command["rows"]):
+        loaded = IMPORTED_ROW.load(row)
+        problems = merged_problems(loaded.problems, profile_problems(loaded, today))
+        if problems:
+            results.append(batches.refused(index, problems))
+        else:
+            valid.append((index, loaded))
+    known = uow.store.accounts_by_emails({loaded["email"] for _, loaded in valid})
+    imported, seen = [], {}
+    for index, loaded in valid:
+        email = loaded["email"]
+        account = known.get(email)
+        if account is not None and account["role"] != "returnee":
+            results.append(batches.refused(index, {"email": [EMAIL_TAKEN]}))
+        elif account is not None or email in seen:
+            results.append(batches.existing(index, account["id"] if account else seen[email]))
+        else:
+            seen[email] = str(uuid.uuid4())
+            imported.append(_imported(seen[email], index, loaded, sealer))
+    now = uow.now()
+    record = {"actor_role": caller.role, "text_version": CONSENT_TEXT_VERSION}
+    made = uow.store.import_returnees(imported, at=now, actor=caller.id, record=record)
+    taken = [r for r in imported if r["id"] not in made]  # by another import meanwhile
+    if taken:
+        known = uow.store.accounts_by_emails({r["email"] for r in taken})
+        results.extend(batches.existing(r["row"], known[r["email"]]["id"]) for r in taken)
+    imported = [r for r in imported if r["id"] in made]
+    results.extend(batches.created(r["row"], r["id"]) for r in imported)
+    uow.publish_many(
+        "returnee.registered",
+        [
+            (
+                {"returnee_id": r["id"], **r["profile"], "email": r["email"],
+                 "consents": r["consents"], "email_verified": False},
+                r["id"],
+            )
+            for r in imported
+        ],
+    )  # fmt: skip
+    _issue_links(uow, [(r["id"], r["email"], r["profile"]["name"], r["profile"]["locale"])
+                       for r in imported], "set_password", portal_url)  # fmt: skip
+    return batches.outcome(results)
+
+
+def _imported(returnee_id: str, index: int, loaded: dict, sealer) -> dict:
+    document = loaded.get("id_document")
+    reference = loaded.get("consent_reference")
+    consents = {**NO_CONSENT, **loaded["consents"]} if reference else dict(NO_CONSENT)
+    profile = {
+        k: v
+        for k, v in loaded.items()
+        if k not in (*STORED_APART, "id_document", "consent_reference")
+    }
+    return {
+        "row": index,
+        "id": returnee_id,
+        "email": loaded["email"],
+        "profile": profile,
+        "sealed": sealer.seal(f"{document['kind']}:{document['number']}", returnee_id)
+        if document
+        else None,
+        "sealed_with": sealer.key_id,
+        "consents": consents,
+        "evidence": reference,
+    }
+
+
+def import_organizations(command: dict, uow) -> dict:
+    """A batch of partner organizations, one answer per row: `created` (→
+    `organization.registered`), `exists` (one of the name is registered: re-importing creates
+    nothing twice) or `invalid` (the rules of `POST /organizations`)."""
+    results, valid = [], []
+    for index, row in enumerate(command["rows"]):
+        try:
+            valid.append((index, ORGANIZATION_ROW.load(row)))
+        except ValidationError as error:
+            results.append(batches.refused(index, error.messages))
+    known = {
+        name: str(row["id"])
+        for name, row in uow.store.organizations_by_names({o["name"] for _, o in valid}).items()
+    }
+    for index, organization in valid:
+        if organization["name"] in known:
+            results.append(batches.existing(index, known[organization["name"]]))
+            continue
+        row = register_organization(organization, uow)
+        known[organization["name"]] = str(row["id"])
+        results.append(batches.created(index, row["id"]))
+    return batches.outcome(results)
+
+
+def list_returnees(query: dict, uow, access: dict | None = None) -> list[dict]:
+    """A page of returnees, oldest first, for advisors and admins (an export); each read in
+    the returnee's access log."""
+    rows = uow.store.returnee_page(query["limit"], query["offset"])
+    for row in rows:
+        record_access(uow, row["id"], access, "profile (export)")
+    return [returnee_view(row) for row in rows]
 
 
 def read_returnee(returnee_id: str, uow, access: dict | None = None) -> dict:
@@ -477,6 +596,29 @@ def _count(uow, throttles: list[tuple[Throttle, tuple]], refusal: str) -> list[i
             retry_after = throttle.retry_after(oldest, now)
             raise TooManyRequests(refusal, headers={"Retry-After": str(retry_after)})
     return uow.store.record_hits(keys, now)
+
+
+def _issue_links(uow, accounts: list[tuple], purpose, portal_url) -> None:
+    """First links of new accounts `(id, email, name, locale)`, in two statements →
+    `account.link_issued` each."""
+    now = uow.now()
+    expires_at = now + LINK_LIFETIMES[purpose]
+    links, events = [], []
+    for account_id, email, name, locale in accounts:
+        token, token_hash = new_secret()
+        links.append((token_hash, account_id, purpose, expires_at))
+        events.append(
+            (
+                {"account_id": str(account_id), "purpose": purpose, "email": email, "name": name,
+                 "locale": locale, "link": link(portal_url, purpose, token),
+                 "expires_at": expires_at},
+                str(account_id),
+            )
+        )  # fmt: skip
+    if links:
+        uow.store.add_links(links, at=now)
+        # The links are credentials: gone from the outbox once the broker has them.
+        uow.publish_many("account.link_issued", events, keep=False)
 
 
 def _issue_link(uow, account_id, email, name, locale, purpose, portal_url) -> None:

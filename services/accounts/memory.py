@@ -107,6 +107,10 @@ class MemoryStore:
             },
         }  # fmt: skip
 
+    def returnee_page(self, limit: int, offset: int) -> list[dict]:
+        ordered = sorted(self.returnees.items(), key=lambda i: (i[1]["created_at"], i[0]))
+        return [self.returnee(key) for key, _ in ordered[offset : offset + limit]]
+
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         returnee = self.returnees.get(str(returnee_id))
         if returnee is not None:
@@ -114,22 +118,27 @@ class MemoryStore:
 
     def set_consents(self, returnee_id, consents: dict[str, bool], changed_at,
                      record: dict | None = None) -> None:  # fmt: skip
-        record = record or {}
+        self._record_consents(returnee_id, consents, changed_at, record or {})
+
+    def _record_consents(self, returnee_id, consents, changed_at, record: dict) -> None:
         for purpose, granted in consents.items():
             decision = {"purpose": purpose, "granted": granted, "changed_at": changed_at}
             self.consents[(str(returnee_id), purpose)] = decision
             self._last_id += 1
+            actor = record.get("actor_id")
             self.history.append({
                 "id": self._last_id, "returnee_id": str(returnee_id), **decision,
-                "actor_id": record.get("actor_id"), "actor_role": record.get("actor_role"),
-                "source": record.get("source", "unrecorded"),
+                "source": record.get("source", "api"),
+                "actor_id": None if actor is None else str(actor),
+                "actor_role": record.get("actor_role"),
                 "text_version": record.get("text_version", "unrecorded"),
+                "evidence": record.get("evidence"),
             })  # fmt: skip
 
     def consent_history(self, returnee_id, newest_first: bool = False) -> list[dict]:
         rows = [h for h in self.history if h["returnee_id"] == str(returnee_id)]
-        keys = ("purpose", "granted", "changed_at", "actor_id", "actor_role", "source",
-                "text_version")  # fmt: skip
+        keys = ("purpose", "granted", "changed_at", "source", "actor_id", "actor_role",
+                "text_version", "evidence")  # fmt: skip
         ordered = sorted(rows, key=lambda h: (h["changed_at"], h["id"]), reverse=newest_first)
         return [{k: h[k] for k in keys} for h in ordered]
 
@@ -141,6 +150,28 @@ class MemoryStore:
         mine = [e for e in self.access_entries if e["returnee_id"] == str(returnee_id)]
         ordered = sorted(enumerate(mine), key=lambda p: (p[1]["read_at"], p[0]), reverse=True)
         return [{k: e[k] for k in keys} for _, e in ordered][:limit]
+
+    def accounts_by_emails(self, emails) -> dict[str, dict]:
+        wanted = set(emails)
+        return {
+            a["email"]: {"id": a["id"], "email": a["email"], "role": a["role"]}
+            for a in self.accounts.values()
+            if a["email"] in wanted
+        }
+
+    def import_returnees(self, imported: list[dict], *, at, actor, record=None) -> set[str]:
+        ids = set()
+        base = {**(record or {}), "source": "import", "actor_id": actor}
+        for r in imported:
+            try:
+                self.create_account(r["id"], r["email"], None, "returnee", at=at)
+            except EmailTaken:
+                continue
+            self.create_returnee(r["id"], r["profile"], r["sealed"], at=at,
+                                 sealed_with=r.get("sealed_with"))  # fmt: skip
+            self._record_consents(r["id"], r["consents"], at, {**base, "evidence": r["evidence"]})
+            ids.add(r["id"])
+        return ids
 
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         account_id = str(returnee_id)
@@ -164,6 +195,13 @@ class MemoryStore:
         }
         self.organization_rows[row["id"]] = row
         return dict(row)
+
+    def organizations_by_names(self, names) -> dict[str, dict]:
+        found = {}
+        for o in sorted(self.organization_rows.values(), key=lambda o: (o["created_at"], o["id"])):
+            if o["name"] in set(names):
+                found.setdefault(o["name"], dict(o))
+        return found
 
     def organization(self, organization_id) -> dict | None:
         row = self.organization_rows.get(str(organization_id))
@@ -239,6 +277,10 @@ class MemoryStore:
         self.revoked_subjects[str(subject)] = not_before if held is None else max(held, not_before)
 
     # -- single-use links ----------------------------------------------------------------------
+
+    def add_links(self, links: list[tuple], *, at) -> None:
+        for token_hash, account_id, purpose, expires_at in links:
+            self.add_link(token_hash, account_id, purpose, at=at, expires_at=expires_at)
 
     def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
         self.links[token_hash] = {

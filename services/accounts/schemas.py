@@ -181,6 +181,41 @@ class Registration(CheckedWithRules, NormalizedEmail, ProfileIn, ReturneeProfile
         _password_apart_from_email(data)
 
 
+class ImportedConsents(Consents):
+    """An imported row's consents: a purpose left out is not granted."""
+
+    matching = fields.Boolean(load_default=False)
+    notifications = fields.Boolean(load_default=False)
+    share_with_partners = fields.Boolean(load_default=False)
+
+
+def _no_consent_default(component: dict) -> dict:
+    component = _unique_needs(component)
+    component["properties"]["consents"]["description"] = (
+        "Recorded only with consent_reference; without it every consent is off."
+    )
+    return component
+
+
+class ImportedReturnee(CheckedWithRules, NormalizedEmail, ProfileIn, ReturneeProfile):
+    """A returnee registered by an admin from the station's records (`POST /imports/returnees`):
+    no password (an invitation to set one is emailed), consents only with a reference to where
+    the returnee gave them."""
+
+    consents = fields.Nested(ImportedConsents, load_default=dict)
+    consent_reference = fields.String(
+        allow_none=True,
+        load_default=None,
+        validate=validate.Length(min=1, max=200),
+        metadata={"description": "Where the signed consent is kept (a form number, a file)."},
+    )
+    id_document = fields.Nested(IdDocument, load_only=True, allow_none=True, load_default=None)
+
+    class Meta:
+        ordered = True
+        openapi = _no_consent_default
+
+
 class ConsentUpdate(Consents):
     def __init__(self, **kwargs):
         super().__init__(partial=True, **kwargs)
@@ -200,6 +235,11 @@ class ProfileChanges(CheckedWithRules, ProfileIn, ReturneeProfile):
         # given whole, where `partial=True` would let incomplete ones through.
         consents = (f"consents.{purpose}" for purpose in Consents._declared_fields)
         super().__init__(partial=(*ReturneeProfile._declared_fields, *consents), **kwargs)
+
+
+class ReturneeQuery(Schema):
+    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
+    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
 
 
 class ConsentOut(Schema):

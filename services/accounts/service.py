@@ -10,6 +10,7 @@ who may call it and hands its command to one use case in `handlers`.
 import logging
 
 from chassis.auth import TokenIssuing
+from chassis.batches import BatchOut, batch_of
 from chassis.db import Database
 from chassis.operable import Operable
 from chassis.web import http
@@ -25,6 +26,7 @@ from services.accounts.schemas import (
     AccessLogQuery,
     ConsentChangeOut,
     ConsentUpdate,
+    ImportedReturnee,
     LinkToken,
     OrganizationIn,
     OrganizationOut,
@@ -35,6 +37,7 @@ from services.accounts.schemas import (
     RefreshRequest,
     Registration,
     ReturneeOut,
+    ReturneeQuery,
     StaffIn,
     StaffOut,
     StaffRole,
@@ -97,6 +100,34 @@ class AccountsService(Operable):
             body, request.client_address, self.db, self.sealer, self.settings,
             request.headers.get(CONSENT_SOURCE_HEADER),
         )  # fmt: skip
+
+    @http(
+        "POST",
+        "/imports/returnees",
+        body=batch_of(ImportedReturnee),
+        response=BatchOut(),
+        roles=["admin"],
+        summary="Import returnees from the station's records (admins): one transaction, one "
+        "result per row (created, exists by email, or invalid with its fields); each new "
+        "returnee is emailed an invitation to set a password",
+    )
+    def import_returnees(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.import_returnees(
+                body, request.caller, uow, self.sealer, self.settings.portal_url
+            )
+
+    @http(
+        "GET",
+        "/returnees",
+        query=ReturneeQuery,
+        response=ReturneeOut(many=True),
+        roles=["advisor", "admin"],
+        summary="Returnees, oldest first, a page at a time (advisors, admins)",
+    )
+    def list_returnees(self, request, query):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_returnees(query, uow, _access(request))
 
     @http(
         "GET",
@@ -296,6 +327,19 @@ class AccountsService(Operable):
     def register_organization(self, request, body):
         with self.db.unit_of_work() as uow:
             return handlers.register_organization(body, uow)
+
+    @http(
+        "POST",
+        "/imports/organizations",
+        body=batch_of(OrganizationIn),
+        response=BatchOut(),
+        roles=["admin"],
+        summary="Import partner organizations (admins): one transaction, one result per row "
+        "(created, exists by name, or invalid with its fields)",
+    )
+    def import_organizations(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.import_organizations(body, uow)
 
     @http(
         "GET",

@@ -126,6 +126,28 @@ class AccountsStore:
             "consents": {c["purpose"]: c for c in consents},
         }
 
+    def returnee_page(self, limit: int, offset: int) -> list[dict]:
+        """A page of returnees as `returnee` has each, oldest first, in two statements."""
+        rows = self.uow.all(
+            "SELECT a.id, a.email, r.profile, r.id_document IS NOT NULL AS has_id_document,"
+            " r.created_at, r.updated_at"
+            " FROM returnees r JOIN accounts a ON a.id = r.account_id"
+            " ORDER BY r.created_at, r.account_id LIMIT %s OFFSET %s",
+            (limit, offset),
+        )
+        consents: dict[str, dict] = {}
+        for c in self.uow.all(
+            "SELECT returnee_id, purpose, granted, changed_at FROM consents"
+            " WHERE returnee_id = ANY(%s::uuid[])",
+            ([str(row["id"]) for row in rows],),
+        ):
+            consents.setdefault(str(c["returnee_id"]), {})[c["purpose"]] = c
+        return [
+            {**row, "id": str(row["id"]), "profile": PROFILE_DOCUMENT.load(row["profile"]),
+             "consents": consents.get(str(row["id"]), {})}
+            for row in rows
+        ]  # fmt: skip
+
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         self.uow.execute(
             "UPDATE returnees SET profile = %s, updated_at = %s WHERE account_id = %s",
@@ -136,41 +158,87 @@ class AccountsStore:
                      record: dict | None = None) -> None:  # fmt: skip
         """The current decision per purpose, and the history (with `record`: actor_id,
         actor_role, source, text_version), in two statements."""
-        if not consents:
-            return
-        record = record or {}
-        rows = [
+        if consents:
+            self._record_consents([(returnee_id, consents, record or {})], changed_at)
+
+    def _record_consents(self, decisions, changed_at) -> None:
+        """`(returnee_id, {purpose: granted}, record)` of many returnees; a record holds
+        actor_id, actor_role, source, text_version and evidence, each optional."""
+        current = [
             (str(returnee_id), purpose, granted, changed_at)
+            for returnee_id, consents, _ in decisions
             for purpose, granted in consents.items()
         ]
+        if not current:
+            return
         execute_values(
             self.uow.cursor,
             "INSERT INTO consents (returnee_id, purpose, granted, changed_at) VALUES %s"
             " ON CONFLICT (returnee_id, purpose)"
             " DO UPDATE SET granted = excluded.granted, changed_at = excluded.changed_at",
-            rows,
+            current,
         )
         execute_values(
             self.uow.cursor,
-            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at, actor_id,"
-            " actor_role, source, text_version) VALUES %s",
+            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at, source,"
+            " actor_id, actor_role, text_version, evidence) VALUES %s",
             [
-                (
-                    *row,
-                    record.get("actor_id"),
-                    record.get("actor_role"),
-                    record.get("source", "unrecorded"),
-                    record.get("text_version", "unrecorded"),
-                )
-                for row in rows
-            ],  # fmt: skip
+                (str(returnee_id), purpose, granted, changed_at, record.get("source", "api"),
+                 None if record.get("actor_id") is None else str(record["actor_id"]),
+                 record.get("actor_role"), record.get("text_version", "unrecorded"),
+                 record.get("evidence"))
+                for returnee_id, consents, record in decisions
+                for purpose, granted in consents.items()
+            ],
+        )  # fmt: skip
+
+    def accounts_by_emails(self, emails) -> dict[str, dict]:
+        """The accounts having these emails, by email."""
+        rows = self.uow.all(
+            "SELECT id, email, role FROM accounts WHERE email = ANY(%s)", (list(emails),)
         )
+        return {row["email"]: {**row, "id": str(row["id"])} for row in rows}
+
+    def import_returnees(self, imported: list[dict], *, at, actor, record=None) -> set[str]:
+        """Invited returnees (no password) with profile and consents, in a few statements:
+        `imported` holds id, email, profile, sealed (ID document, with `sealed_with` its key),
+        consents, evidence. The ids created: an email another transaction took meanwhile is
+        skipped. `record`: what the consent history records besides (actor_role,
+        text_version)."""
+        if not imported:
+            return set()
+        made = execute_values(
+            self.uow.cursor,
+            "INSERT INTO accounts (id, email, password_hash, role, created_at) VALUES %s"
+            " ON CONFLICT (email) DO NOTHING RETURNING id",
+            [(r["id"], r["email"], None, "returnee", at) for r in imported],
+            fetch=True,
+        )
+        ids = {str(row["id"]) for row in made}
+        kept = [r for r in imported if r["id"] in ids]
+        if not kept:
+            return ids
+        execute_values(
+            self.uow.cursor,
+            "INSERT INTO returnees (account_id, profile, id_document, id_document_key,"
+            " created_at, updated_at) VALUES %s",
+            [
+                (r["id"], json.dumps(PROFILE_DOCUMENT.dump(r["profile"])), r["sealed"],
+                 r.get("sealed_with") if r["sealed"] is not None else None, at, at)
+                for r in kept
+            ],
+        )  # fmt: skip
+        base = {**(record or {}), "source": "import", "actor_id": actor}
+        self._record_consents(
+            [(r["id"], r["consents"], {**base, "evidence": r["evidence"]}) for r in kept], at
+        )
+        return ids
 
     def consent_history(self, returnee_id, newest_first: bool = False) -> list[dict]:
         order = "changed_at DESC, id DESC" if newest_first else "changed_at, id"
         return self.uow.all(
-            "SELECT purpose, granted, changed_at, actor_id, actor_role, source, text_version"
-            f" FROM consent_history WHERE returnee_id = %s ORDER BY {order}",
+            "SELECT purpose, granted, changed_at, source, actor_id, actor_role, text_version,"
+            f" evidence FROM consent_history WHERE returnee_id = %s ORDER BY {order}",
             (str(returnee_id),),
         )
 
@@ -212,6 +280,15 @@ class AccountsStore:
                 at,
             ),
         )
+
+    def organizations_by_names(self, names) -> dict[str, dict]:
+        """The first registered organization of each name, by name."""
+        rows = self.uow.all(
+            "SELECT DISTINCT ON (name) * FROM organizations WHERE name = ANY(%s)"
+            " ORDER BY name, created_at, id",
+            (list(names),),
+        )
+        return {row["name"]: row for row in rows}
 
     def organization(self, organization_id) -> dict | None:
         return self.uow.one("SELECT * FROM organizations WHERE id = %s", (str(organization_id),))
@@ -281,6 +358,15 @@ class AccountsStore:
         record(self.uow, subject, not_before)
 
     # -- single-use links ----------------------------------------------------------------------
+
+    def add_links(self, links: list[tuple], *, at) -> None:
+        """`(token_hash, account_id, purpose, expires_at)` of many new accounts' first links."""
+        execute_values(
+            self.uow.cursor,
+            "INSERT INTO account_links (token_hash, account_id, purpose, created_at, expires_at)"
+            " VALUES %s",
+            [(h, str(a), purpose, at, expires) for h, a, purpose, expires in links],
+        )
 
     def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
         self.uow.execute(

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta, timezone
 from nameko.dependency_providers import Config
 
 from chassis.auth import Authenticator
+from chassis.batches import BatchOut, batch_of
 from chassis.db import Database
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.events import subscribe
 from chassis.loops import Alarm, loop
 from chassis.operable import Operable
 from chassis.web import http
-from services.matching import store
+from services.matching import imports, store
 from services.matching.configuration import load_settings
 from services.matching.engine import Catalog, ReturneeTable, diff, match_resources
 from services.matching.engine import returnees_fitting as fitting
@@ -89,6 +90,21 @@ class MatchingService(Operable):
             row = store.insert_resource(tx, str(uuid.uuid4()), body)
             tx.publish("resource.published", published_data(row), subject=row["id"])
         return row
+
+    @http(
+        "POST",
+        "/imports/resources",
+        body=batch_of(imports.ImportedResource),
+        response=BatchOut(),
+        roles=("provider", "admin"),
+        summary="Import resources (a provider its organization's, an admin any): one "
+        "transaction, one result per row (created, exists by organization and title, or "
+        "invalid with its fields)",
+    )
+    def import_resources(self, request, body):
+        caller = self.auth.caller(request)
+        with self.db.transaction() as tx:
+            return imports.import_resources(body, caller, tx, today())
 
     @http(
         "GET",
@@ -390,8 +406,9 @@ class MatchingService(Operable):
         "/intentions",
         query=IntentionQuery,
         response=IntentionOut(many=True),
-        roles=("returnee", "provider", "admin"),
-        summary="The caller's intentions: a returnee's own, a provider's organization's",
+        roles=("returnee", "provider", "advisor", "admin"),
+        summary="The caller's intentions: a returnee's own, a provider's organization's, "
+        "every one for advisors and admins",
     )
     def list_intentions(self, request, query):
         caller = self.auth.caller(request)

@@ -555,3 +555,36 @@ def took_part(tx, activity_id, organization_id) -> bool:
         )
         is not None
     )
+
+
+# --- imports (services/matching/imports.py) ----------------------------------------------------
+
+
+def organizations_named(tx, names) -> dict[str, str]:
+    """The first known organization of each name: name → id."""
+    rows = tx.all(
+        "SELECT DISTINCT ON (name) name, id::text AS id FROM organizations"
+        " WHERE name = ANY(%s) ORDER BY name, id",
+        (list(names),),
+    )
+    return {row["name"]: row["id"] for row in rows}
+
+
+def organizations_known(tx, organization_ids) -> set[str]:
+    rows = tx.all(
+        "SELECT id::text AS id FROM organizations WHERE id = ANY(%s::uuid[])",
+        (list(organization_ids),),
+    )
+    return {row["id"] for row in rows}
+
+
+def resources_titled(tx, pairs) -> dict[tuple[str, str], str]:
+    """Resources on offer (not withdrawn) by organization and title: (org id, title) → id."""
+    if not pairs:
+        return {}
+    rows = tx.all(
+        "SELECT organization_id::text AS organization_id, title, id::text AS id FROM resources"
+        " WHERE withdrawn_at IS NULL AND (organization_id::text, title) IN %s",
+        (tuple(pairs),),
+    )
+    return {(row["organization_id"], row["title"]): row["id"] for row in rows}

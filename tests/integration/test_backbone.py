@@ -16,12 +16,12 @@ import pytest
 from kombu import Connection, Exchange, Queue
 
 from chassis.dead_letters import DeadLetterQueue
-from chassis.dead_letters import main as dead_letters_cli
 from chassis.metrics import EVENTS_CONSUMED
 from chassis.outbox import OutboxRelay
 from chassis.pool import ConnectionPool
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
+from station.cli import main as station
 from tests.integration.backbone import Tally, create_test_tables, publish_organizations
 from tests.support import ServiceProcess, free_port, postgres_cluster, query, wait_until
 
@@ -296,10 +296,10 @@ def test_invalid_events_are_dead_lettered_with_the_reason_and_never_handled(
 
     # The operator's CLI sees the same and can throw them away.
     monkeypatch.setenv("MATCHING_AMQP_URI", amqp_uri)
-    assert dead_letters_cli(["list", "matching"]) == 0
+    assert station(["dead-letters", "list", "matching"]) == 0
     listed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [letter["event_id"] for letter in listed] == [x["event_id"] for x in letters]
-    assert dead_letters_cli(["discard", "matching", "--all"]) == 0
+    assert station(["dead-letters", "discard", "matching", "--all"]) == 0
     assert "discarded 3 dead letter(s)" in capsys.readouterr().out
     assert rabbit_admin.depth(vhost, "matching.dead-letters") == 0
 

@@ -455,7 +455,7 @@ def test_only_the_returnee_changes_their_consents_and_each_change_is_recorded(db
     assert history[0] == {
         "purpose": "matching", "granted": False, "changed_at": clock.at,
         "actor_id": returnee["id"], "actor_role": "returnee", "source": "web",
-        "text_version": handlers.CONSENT_TEXT_VERSION,
+        "text_version": handlers.CONSENT_TEXT_VERSION, "evidence": None,
     }  # fmt: skip
     # The registration's own decisions, by the returnee, last (newest first).
     assert [h["changed_at"] for h in history] == sorted((h["changed_at"] for h in history),
@@ -1107,3 +1107,139 @@ def test_the_profile_is_stored_as_its_json_document(db):
     stored = db.store.returnees[returnee["id"]]["profile"]
     assert stored["birth_date"] == "1992-05-14" and "email" not in stored
     assert returnee["birth_date"] == date(1992, 5, 14)
+
+
+# import_returnees, import_organizations, list_returnees
+
+ADMIN = Caller(str(uuid.uuid4()), "admin")
+
+
+def imported_row(**changes) -> dict:
+    """A spreadsheet's row as station sends it: text cells where the file has text."""
+    row = body(**changes)
+    row.pop("password")
+    row["consents"] = {"matching": "true", "notifications": "1", "share_with_partners": "false"}
+    row["company"] = (
+        {**row["company"], "registered_capital_cny": "500000"} if row.get("company") else None
+    )
+    return row
+
+
+def importing(db, rows: list[dict]) -> dict:
+    from services.accounts.service import AccountsService
+
+    schema = AccountsService.import_returnees.nameko_entrypoints.copy().pop().body_schema
+    with db.unit_of_work() as uow:
+        return handlers.import_returnees(schema.load({"rows": rows}), ADMIN, uow, SEALER, PORTAL)
+
+
+def test_imported_returnees_have_no_password_and_are_invited_to_set_one(db):
+    rows = [imported_row(consent_reference="Form 2026-117"), imported_row()]
+    answer = importing(db, rows)
+    assert (answer["created"], answer["existing"], answer["invalid"]) == (2, 0, 0)
+    first, second = (r["id"] for r in answer["results"])
+    assert db.store.accounts[first]["password_hash"] is None
+    registered = db.published("returnee.registered")
+    assert [e.data["returnee_id"] for e in registered] == [first, second]
+    assert all(e.data["email_verified"] is False for e in registered)
+    links = db.published("account.link_issued")
+    assert [(e.data["account_id"], e.data["purpose"]) for e in links] == [
+        (first, "set_password"),
+        (second, "set_password"),
+    ]
+    # The invitation's link sets the password and confirms the address.
+    handlers.confirm_password_reset(
+        PasswordResetConfirm().load({"token": link_token(links[0]), "password": "Welcome2026x"}),
+        db,
+    )
+    assert db.store.accounts[first]["password_hash"].startswith("$argon2id$")
+    assert db.store.accounts[first]["email_verified_at"] == NOW
+
+
+def test_imported_consents_need_a_reference_and_record_the_admin_and_the_evidence(db):
+    answer = importing(db, [imported_row(consent_reference="Form 2026-117"), imported_row()])
+    with_reference, without = (r["id"] for r in answer["results"])
+    with db.unit_of_work() as uow:
+        history = handlers.read_consents(with_reference, uow)["history"]
+        assert {(h["purpose"], h["granted"]) for h in history} == {
+            ("matching", True),
+            ("notifications", True),
+            ("share_with_partners", False),
+        }
+        assert {(h["source"], h["actor_id"], h["evidence"]) for h in history} == {
+            ("import", ADMIN.id, "Form 2026-117")
+        }
+        current = handlers.read_consents(without, uow)["current"]
+    assert {p: c["granted"] for p, c in current.items()} == {
+        "matching": False,
+        "notifications": False,
+        "share_with_partners": False,
+    }
+    assert db.published("returnee.registered")[1].data["consents"]["matching"] is False
+
+
+def test_reimporting_creates_nothing_twice_and_a_repeated_email_is_the_first_rows(db):
+    row = imported_row()
+    first = importing(db, [row, {**row, "name": "Another name"}])
+    assert [r["status"] for r in first["results"]] == ["created", "exists"]
+    assert first["results"][0]["id"] == first["results"][1]["id"]
+    events = len(db.outbox)
+    again = importing(db, [{**row, "email": row["email"].upper()}])
+    assert again["results"] == [
+        {"row": 0, "status": "exists", "id": first["results"][0]["id"], "errors": []}
+    ]
+    assert len(db.outbox) == events
+
+
+def test_invalid_rows_are_refused_each_with_every_field_in_both_languages(db):
+    staff = handlers_staff(db)
+    rows = [
+        imported_row(email="not an email", industry="mining"),
+        imported_row(birth_date="2030-01-01"),
+        {**imported_row(), "education": [{**imported_row()["education"][0], "degree": None}]},
+        imported_row(email=staff["email"]),
+        imported_row(),
+    ]
+    answer = importing(db, rows)
+    assert [r["status"] for r in answer["results"]] == [
+        "invalid", "invalid", "invalid", "invalid", "created",
+    ]  # fmt: skip
+    errors = {r["row"]: {e["field"]: e for e in r["errors"]} for r in answer["results"]}
+    assert set(errors[0]) == {"email", "industry"}
+    assert errors[0]["email"]["message_zh"] == "不是有效的电子邮箱地址。"
+    assert errors[1]["birth_date"]["message_en"] == "Must not be in the future."
+    assert errors[1]["birth_date"]["message_zh"] == "不能是将来的日期。"
+    assert set(errors[2]) == {"education.0.degree"}
+    assert errors[3]["email"]["message_en"] == "This email is already registered."
+    assert len(db.published("returnee.registered")) == 1
+
+
+def handlers_staff(db) -> dict:
+    with db.unit_of_work() as uow:
+        command = StaffIn().load({"email": "advisor@example.com", "name": "A", "role": "advisor"})
+        return handlers.register_staff(command, uow, PORTAL)
+
+
+def test_organizations_are_imported_once_by_name(db):
+    rows = [
+        {"name": "Changning Bank", "kind": "bank"},
+        {"name": "Park", "kind": "castle", "contact_email": "x"},
+        {"name": "Changning Bank", "kind": "bank"},
+    ]
+    with db.unit_of_work() as uow:
+        first = handlers.import_organizations({"rows": rows}, uow)
+    assert [r["status"] for r in first["results"]] == ["created", "invalid", "exists"]
+    assert {e["field"] for e in first["results"][1]["errors"]} == {"kind", "contact_email"}
+    with db.unit_of_work() as uow:
+        again = handlers.import_organizations({"rows": rows[:1]}, uow)
+    assert again["results"][0] == {**first["results"][0], "status": "exists"}
+    assert len(db.published("organization.registered")) == 1
+
+
+def test_returnees_are_listed_a_page_at_a_time_oldest_first(db, clock):
+    answer = importing(db, [imported_row(), imported_row(), imported_row()])
+    with db.unit_of_work() as uow:
+        everyone = handlers.list_returnees({"limit": 10, "offset": 0}, uow)
+        page = handlers.list_returnees({"limit": 2, "offset": 1}, uow)
+    assert {r["id"] for r in everyone} == {r["id"] for r in answer["results"]}
+    assert [r["id"] for r in page] == [r["id"] for r in everyone[1:3]]

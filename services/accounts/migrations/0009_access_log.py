@@ -1,15 +1,15 @@
 """The access log (PIPL art. 44-45): each read of a returnee's personal data by staff, with who,
 when, what and the case or reason stated; deleted with the account.
 
-Revision ID: accounts_0008
-Revises: accounts_0007
+Revision ID: accounts_0009
+Revises: accounts_0008
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "accounts_0008"
-down_revision = "accounts_0007"
+revision = "accounts_0009"
+down_revision = "accounts_0008"
 branch_labels = None
 depends_on = None
 

@@ -2,15 +2,15 @@
 for values sealed before key ids were recorded, which the re-seal command opens with whichever
 known key fits.
 
-Revision ID: accounts_0007
-Revises: accounts_0006
+Revision ID: accounts_0008
+Revises: accounts_0007
 Create Date: 2026-12-01
 """
 
 from alembic import op
 
-revision = "accounts_0007"
-down_revision = "accounts_0006"
+revision = "accounts_0008"
+down_revision = "accounts_0007"
 branch_labels = None
 depends_on = None
 
