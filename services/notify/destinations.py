@@ -26,6 +26,17 @@ METADATA = frozenset(
 )
 
 
+# The rules `POST /subscriptions` states (422 naming `url`).
+HTTPS_ONLY = "Webhooks must use https."
+NO_HOST = "The URL has no host."
+BAD_PORT = "The URL's port is not a valid port."
+NOT_ALLOWED = "This destination is not allowed: {reason}."
+SUBSCRIPTION_RULES = (
+    "url uses https (outside development mode)",
+    "url resolves to public addresses only (or to WEBHOOK_ALLOWED_NETWORKS)",
+)
+
+
 class DestinationRefused(OSError):
     """The destination resolves to an address webhooks may not reach."""
 
@@ -92,12 +103,15 @@ def refusal_of_url(url: str, allowed=(), development: bool = False) -> str | Non
     """Why a webhook URL is refused (https only outside development mode), or None."""
     parts = urlsplit(url)
     if parts.scheme != "https" and not development:
-        return "Webhooks must use https."
+        return HTTPS_ONLY
     if not parts.hostname:
-        return "The URL has no host."
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+        return NO_HOST
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return BAD_PORT
     reason = refusal_of_host(parts.hostname, port, allowed, allow_loopback=development)
-    return None if reason is None else f"This destination is not allowed: {reason}."
+    return None if reason is None else NOT_ALLOWED.format(reason=reason)
 
 
 class _Guarded:

@@ -17,7 +17,7 @@ import eventlet
 from prometheus_client import Counter
 
 from chassis.auth import Caller
-from chassis.errors import Conflict, Forbidden, HttpError, NotFound
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)
@@ -731,13 +731,13 @@ def put_channels(recipient_id, command: dict, caller: Caller, uow) -> dict:
 
 def subscribe_webhook(command: dict, uow, settings: NotifySettings | None = None) -> dict:
     """A district system's URL, checked first (`destinations.refusal_of_url`): https outside
-    development mode, and no destination inside the platform's network → 400 naming `url`."""
+    development mode, and no destination inside the platform's network → 422 naming `url`."""
     if settings is not None:
         refused = refusal_of_url(
             command["url"], settings.webhook_allowed_networks, settings.development
         )
-        if refused is not None:
-            raise HttpError(fields={"url": [refused]})
+        if refused is not None:  # a stated rule (SUBSCRIPTION_RULES): 422 naming url
+            raise Unprocessable(fields={"url": [refused]})
     event_types = sorted(set(command["event_types"]))
     return uow.store.add_subscription(uuid.uuid4(), command["url"], event_types,
                                       command["secret"])  # fmt: skip

@@ -15,6 +15,7 @@ from chassis.settings import service_settings
 from chassis.web import http
 from contracts import CATALOG
 from services.notify import handlers
+from services.notify.destinations import SUBSCRIPTION_RULES
 from services.notify.providers import Channels, Settings
 from services.notify.schemas import (
     CHANNELS_RULES,
@@ -148,7 +149,7 @@ class NotifyService(Operable):
             return handlers.put_channels(recipient_id, body, request.caller, uow)
 
     @http("POST", "/subscriptions", body=SubscriptionBody, response=SubscriptionOut(),
-          status=201, roles=["admin"],
+          status=201, roles=["admin"], rules=SUBSCRIPTION_RULES,
           summary="Subscribe a district system's URL to events (admin)")  # fmt: skip
     def subscribe_webhook(self, request, body):
         with self.db.unit_of_work() as uow:

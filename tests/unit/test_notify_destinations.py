@@ -68,18 +68,19 @@ def test_public_addresses_pass_and_allowed_networks_open_inside_ones():
 
 
 def test_production_asks_for_https_and_development_allows_loopback():
+    assert refusal_of_url("https://8Mm:76243/") == "The URL's port is not a valid port."
     assert refusal_of_url("http://crm.example.gov.cn/hooks") == "Webhooks must use https."
     assert refusal_of_url("http://127.0.0.1:8080/hooks", development=True) is None
     assert "private" in refusal_of_url("http://10.0.0.5/hooks", development=True)
 
 
-def test_a_refused_destination_is_a_400_naming_url():
+def test_a_refused_destination_is_a_422_naming_url():
     db = MemoryDatabase("notify", MemoryStore(FrozenClock(NOW)), clock=FrozenClock(NOW))
     for url in LOOPBACK_URLS:
         command = {"url": url, "event_types": ["returnee.registered"], "secret": "s" * 20}
         with db.unit_of_work() as uow, pytest.raises(HttpError) as refused:
             handlers.subscribe_webhook(command, uow, PRODUCTION)
-        assert refused.value.status == 400 and list(refused.value.fields) == ["url"]
+        assert refused.value.status == 422 and list(refused.value.fields) == ["url"]
     assert db.store.subscriptions() == []
 
 
