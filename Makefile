@@ -11,13 +11,40 @@ PYTEST_ARGS ?=
 PLATFORM_ENV ?= development
 export PLATFORM_ENV
 
-.PHONY: run demo test test-unit test-integration test-e2e test-browser lint format migrate topology station secrets clean
+.PHONY: tools lock run demo test test-unit test-integration test-e2e test-browser lint format migrate topology station secrets clean
 
-$(VENV)/installed: pyproject.toml
+# The runtime dependencies first, from the lock file with their hashes (as the image installs
+# them), then the project editable with its development tools.
+$(VENV)/installed: pyproject.toml deploy/requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade "pip>=24"
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r deploy/requirements.lock
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $@
+
+# The validators integrators run (tests/validators): npm's from package-lock.json, checkov in a
+# virtualenv of its own (it pins a `packaging` older than pytest's), from pyproject.toml's
+# `checkov` extra.
+tools: node_modules/.installed examples/node-subscriber/node_modules/.installed $(VENV)/checkov/installed
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
+
+# The Node.js example subscriber's own dependencies (tests/integration/test_node_subscriber.py).
+examples/node-subscriber/node_modules/.installed: examples/node-subscriber/package.json examples/node-subscriber/package-lock.json
+	cd examples/node-subscriber && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline --loglevel=error
+	touch $@
+
+$(VENV)/checkov/installed: pyproject.toml
+	test -x $(VENV)/checkov/bin/python || $(PYTHON) -m venv $(VENV)/checkov
+	$(VENV)/checkov/bin/python -m pip install --quiet $$($(PYTHON) -c "import tomllib; print(' '.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['optional-dependencies']['checkov']))")
+	touch $@
+
+# The image's dependencies, every one with its hashes, from pyproject.toml's (deploy/Dockerfile).
+lock: $(VENV)/installed
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	    --no-emit-index-url --no-emit-find-links -o deploy/requirements.lock pyproject.toml
 
 run: $(VENV)/installed
 	$(PY) -m deploy.local run $(SERVICES)
@@ -25,7 +52,7 @@ run: $(VENV)/installed
 demo: $(VENV)/installed
 	$(PY) -m deploy.demo
 
-test: $(VENV)/installed lint
+test: $(VENV)/installed lint tools
 	$(PY) -m deploy.local prepare --for-tests
 	$(PY) -m pytest $(PYTEST_ARGS)
 

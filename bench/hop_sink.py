@@ -18,7 +18,7 @@ class HopSink:
 
     @subscribe("accounts", "organization.registered")
     def record(self, event):
-        with self.db.transaction() as tx:
-            tx.execute(
+        with self.db.unit_of_work() as uow:
+            uow.execute(
                 "INSERT INTO hops (event_id, sent_at) VALUES (%s, %s)", (event.id, event.time)
             )

@@ -201,9 +201,10 @@ class Watch:
     def counts(self, ids: list[str]) -> dict[str, int]:
         return {s: self.one(s, sql, (ids,))[0][0] for s, sql in STAGES.items()}
 
-    def wait(self, ids: list[str], stall_seconds: float = 90.0, label: str = "") -> dict:
+    def wait(self, ids: list[str], stall_seconds: float = 90.0, label: str = "",
+             interval: float = 0.1) -> dict:  # fmt: skip
         """Until every stage has processed every id; returns when each stage got there
-        (observed by polling every 0.1 s). Fails when nothing moves for `stall_seconds`."""
+        (observed by polling every `interval` s). Fails when nothing moves for `stall_seconds`."""
         done, last, moved = {}, None, time.time()
         next_report = time.time() + 10
         while len(done) < len(STAGES):
@@ -219,7 +220,7 @@ class Watch:
             if now > next_report:
                 print(f"  .. {label} processed of {len(ids)}: {counts}", flush=True)
                 next_report = now + 10
-            time.sleep(0.1)
+            time.sleep(interval)
         return done
 
     def welcome_sent(self, ids: list[str]) -> dict[str, float]:
@@ -418,7 +419,7 @@ class CpuMeter:
         owners.update({pid: "this benchmark's polling" for pid in self.watch.backends})
         return owners
 
-    def report(self, count: int, show) -> None:
+    def report(self, count: int, show, unit: str = "registration") -> None:
         used = {name: cpu_seconds(pid) - self.before[name] for name, pid in self.pids.items()}
         backends = self.backends()
         for owner, processes in cpu_by_owner(self.OWNERS).items():
@@ -435,9 +436,9 @@ class CpuMeter:
                 used[owner] = sum(spent.values())
         busy, total = (a - b for a, b in zip(machine_busy(), self.machine_before, strict=True))
         for name, seconds in used.items():
-            show(f"  CPU ms per registration: {name}", 1000 * seconds / count, "ms")
+            show(f"  CPU ms per {unit}: {name}", 1000 * seconds / count, "ms")
         rest = busy - sum(used.values())
-        show("  CPU ms per registration: rest of machine", 1000 * rest / count, "ms")
+        show(f"  CPU ms per {unit}: rest of machine", 1000 * rest / count, "ms")
         show("  machine busy %", 100 * busy / total, "%")
 
 

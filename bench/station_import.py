@@ -1,6 +1,6 @@
 """Importing returnees with `station` against one-by-one `POST /returnees`, same run, same machine.
 
-    python -m bench.station_import [--rows 10000] [--baseline 500] [--runs 1]
+    python -m bench.station_import [--rows 10000] [--baseline 500] [--runs 1] [--profile DIR]
 
 Each run builds its own world (`bench.platform.Platform`: a broker vhost, fresh migrated and
 seeded databases, the SMTP sink) and starts accounts, consulting, matching and notify as
@@ -17,6 +17,14 @@ processes. Then:
    connection, with the same profile: rows/s (each pays Argon2 for its password; an imported
    returnee has none and sets it through the invitation).
 
+Also prints the CPU per imported row of every process (station, each service, PostgreSQL by
+the database it serves, RabbitMQ, the rest of the machine) from the start of the import until
+every returnee is fully processed.
+
+`--profile DIR` records every service with py-spy from the start of the import for
+`--profile-seconds` (raw collapsed stacks, `DIR/<service>-run<k>.txt`; summarized by
+`python -m bench.platform_profile DIR/*.txt`).
+
 Prints each figure, the ratio station / baseline, and the targets (≥ 300 rows/s stored; fully
 processed within 10 minutes).
 """
@@ -24,6 +32,7 @@ processed within 10 minutes).
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +45,8 @@ import openpyxl
 
 from bench.platform import (
     DOWNSTREAM,
+    PY_SPY,
+    CpuMeter,
     Platform,
     Watch,
     post_all,
@@ -44,6 +55,7 @@ from bench.platform import (
 from station.sheets import EXAMPLES
 from tests.support import ROOT, Databases, RabbitAdmin
 
+CHILD_CPU = ("ru_utime", "ru_stime")
 ADMIN = ("bench-admin@station.example", "Bench-admin-2026")
 STATION = Path(sys.executable).parent / "station"
 INDUSTRIES = ("biotech", "ai", "fintech", "new_energy", "healthcare")
@@ -59,8 +71,21 @@ STAGES = {
 
 
 class ImportWatch(Watch):
+    """Polls once a second, and a stage no more once it has every returnee: the polling's own
+    queries (each with every imported id) took about a tenth of the platform's CPU at 0.1 s."""
+
+    def __init__(self, urls):
+        super().__init__(urls)
+        self.complete: dict[str, int] = {}
+
     def counts(self, ids: list[str]) -> dict[str, int]:
-        return {s: self.one(s, sql, (ids,))[0][0] for s, sql in STAGES.items()}
+        found = dict(self.complete)
+        for stage, sql in STAGES.items():
+            if stage not in found:
+                found[stage] = self.one(stage, sql, (ids,))[0][0]
+                if found[stage] >= len(ids):
+                    self.complete[stage] = found[stage]
+        return found
 
 
 def write_rows(path: Path, count: int, tag: str) -> None:
@@ -86,6 +111,20 @@ def imported_ids(platform: Platform, tag: str) -> list[str]:
     with psycopg2.connect(platform.urls["accounts"]) as conn, conn.cursor() as cur:
         cur.execute("SELECT id::text FROM accounts WHERE email LIKE %s", (f"imported.{tag}.%",))
         return [r[0] for r in cur.fetchall()]
+
+
+def profile(platform: Platform, args, run: int) -> list:
+    out_dir = Path(args.profile)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return [
+        subprocess.Popen(
+            [PY_SPY, "record", "-p", str(platform.pid(label)), "-f", "raw", "--nonblocking"]
+            + ["-o", str(out_dir / f"{label}-run{run}.txt"), "-d", str(args.profile_seconds)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for label in platform.processes
+    ]
 
 
 def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
@@ -125,22 +164,33 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
             # Signed in first: the import's time is the import's.
             subprocess.run([STATION, "login"], env=station_env, check=True, cwd=ROOT,
                            stdout=subprocess.DEVNULL)  # fmt: skip
+            meter = CpuMeter({label: platform.pid(label) for label in platform.processes},
+                             platform.urls, watch)  # fmt: skip
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.time()
+            recorders = profile(platform, args, run) if args.profile else []
             command = [STATION, "import", "returnees", str(path), "--quiet",
                        "--parallel", str(2 * args.accounts_processes)]  # fmt: skip
             done = subprocess.run(command, env=station_env, cwd=ROOT, capture_output=True,
                                   text=True)  # fmt: skip
             stored = time.time()
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            station_cpu = sum(getattr(after, f) - getattr(children, f) for f in CHILD_CPU)
             if done.returncode != 0:
                 raise RuntimeError(f"station failed: {done.stdout}{done.stderr}")
             print(f"  {done.stdout.strip()}", flush=True)
         ids = imported_ids(platform, tag)
         assert len(ids) == args.rows, f"{len(ids)} returnees stored of {args.rows}"
         show("station: rows stored/s", args.rows / (stored - started), "rows/s")
-        reached = watch.wait(ids, label="imported")
+        reached = watch.wait(ids, label="imported", interval=1.0)
         for service, at in sorted(reached.items()):
             show(f"station: {service} done after s", at - started, "s")
         show("station: fully processed after s", max(reached.values()) - started, "s")
+        print("  CPU from the start of the import until fully processed:", flush=True)
+        show("  CPU ms per row: station (reading, sending)", 1000 * station_cpu / args.rows, "ms")
+        meter.report(args.rows, show, unit="row")
+        for recorder in recorders:
+            recorder.wait()
         # The baseline, once the platform has worked off the import.
         bodies = registration_bodies(args.baseline, tag)
         posted = post_all(ports["accounts"], bodies, clients=1)
@@ -162,6 +212,8 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--accounts-processes", type=int, default=1,
                         help="accounts processes sharing its port (HTTP_REUSE_PORT)")  # fmt: skip
+    parser.add_argument("--profile", metavar="DIR", help="py-spy every service (raw stacks)")
+    parser.add_argument("--profile-seconds", type=int, default=60)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     args.extra_env = dict(item.split("=", 1) for item in args.env)

@@ -318,28 +318,6 @@ def bearer_token(request) -> str | None:
     return token.strip()
 
 
-class Authenticator(DependencyProvider):
-    """`self.auth.caller(request)`: the verified caller, or 401 (for entrypoints that check in
-    their body; `@http(roles=..., owner=...)` declares it instead)."""
-
-    tokens = TokenVerification()
-
-    def get_dependency(self, worker_ctx):
-        return self
-
-    def caller(self, request) -> Caller:
-        caller = self.optional_caller(request)
-        if caller is None:
-            raise Unauthorized(code="missing_token")
-        return caller
-
-    def optional_caller(self, request) -> Caller | None:
-        if getattr(request, "caller", None) is not None:  # verified by `@http` already
-            return request.caller
-        token = bearer_token(request)
-        return None if token is None else self.tokens.verify(token)
-
-
 class TokenIssuing(DependencyProvider):
     """`self.tokens` of the issuing service: its `TokenIssuer`."""
 

@@ -18,6 +18,7 @@ This module joins persistence (`chassis.pool`, `chassis.uow`) and messaging (`ch
 `chassis.topology`); neither of those knows of the other.
 """
 
+import functools
 import logging
 from contextlib import contextmanager
 
@@ -48,8 +49,6 @@ class ScriptDatabase:
     def unit_of_work(self):
         with self.pool.cursor() as cursor:
             yield SqlUnitOfWork(cursor, self.service, clock=self.clock, store=self.store)
-
-    transaction = unit_of_work
 
 
 class WorkerDatabase:
@@ -90,7 +89,7 @@ class WorkerDatabase:
                 cause,
                 correlation_id,
                 clock=self._provider.clock,
-                store=self._provider.store,
+                store=self._provider.store_factory,
             )
             if cause is not None and not self._inbox_recorded:
                 uow.record_inbox(self._provider.handler_of(self._worker_ctx))
@@ -99,20 +98,29 @@ class WorkerDatabase:
         if uow.published:
             self._provider.relay.wake()
 
-    transaction = unit_of_work
-
 
 class Database(DependencyProvider):
     """The service's database: a pool, the unit of work, and the outbox relay that drains it.
-    `store`: the service's store class, built on each unit of work (`uow.store`)."""
+    `store`: the service's store class, built on each unit of work (`uow.store`).
+    `replica`: a class of what the replica keeps in memory between units of work (matching's
+    catalog); one is made per replica at setup and handed to every store as `replica=`. If it
+    has `start(uow)`, that runs once the service starts, in a unit of work of its own (to build
+    what it holds before the first request needs it)."""
 
-    def __init__(self, store=None, **kwargs):
+    def __init__(self, store=None, replica=None, **kwargs):
         super().__init__(**kwargs)
         self.store = store
+        self.replica = replica
 
     def setup(self):
         config = self.container.config
         self.service_name = self.container.service_name
+        self.held = self.replica() if self.replica is not None else None
+        self.store_factory = (
+            functools.partial(self.store, replica=self.held)
+            if self.held is not None
+            else self.store
+        )
         self.clock = clock_from_config(config)
         self.pool = ConnectionPool(config["DATABASE_URL"], config["DB_POOL_SIZE"])
         self.relay = OutboxRelay(
@@ -136,6 +144,16 @@ class Database(DependencyProvider):
 
     def start(self):
         self.relay.start(self.container.spawn_managed_thread)
+        if hasattr(self.held, "start"):
+            self.container.spawn_managed_thread(self._start_held)
+
+    def _start_held(self):
+        try:
+            with self.pool.cursor() as cursor:
+                uow = SqlUnitOfWork(cursor, self.service_name, clock=self.clock)
+                self.held.start(uow)
+        except Exception as exc:  # the first unit of work that needs it builds it then
+            log.warning("%s: what the replica holds is built on first use: %s", self, exc)
 
     def stop(self):
         self.relay.stop()

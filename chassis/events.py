@@ -2,7 +2,7 @@
 
     @subscribe("accounts", "returnee.registered", "returnee.updated")
     def assess(self, event):
-        with self.db.transaction() as tx:      # records (handler, event id): redeliveries no-op
+        with self.db.unit_of_work() as uow:    # records (handler, event id): redeliveries no-op
             ...
 
 - The envelope and the data are checked against `contracts/` before the handler runs; an invalid

@@ -10,7 +10,7 @@ run collapse into one more run after it.
 
         @subscribe("accounts", "returnee.registered")
         def on_registered(self, event):
-            with self.db.transaction() as tx:
+            with self.db.unit_of_work() as uow:
                 ...  # queue notifications
             self.wake_delivery()
 

@@ -1,6 +1,9 @@
 """OpenAPI 3.1 documents generated from a service's `@http` entrypoints and their schemas."""
 
+import ast
+import inspect
 import re
+import textwrap
 from functools import cache
 from http import HTTPStatus
 
@@ -8,6 +11,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema, fields
 
+from chassis.errors import HttpError
 from chassis.web import JsonHttp
 
 _RULE_PARAMETER = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -58,14 +62,122 @@ def routes(service_cls) -> list[tuple[str, JsonHttp]]:
     return sorted(found, key=lambda item: (item[1].url, item[1].method))
 
 
-def _outcome(description: str, status: int, media_type: str, schema) -> dict:
-    """A documented response: no body for 204, else the schema (any JSON when there is none;
-    a string for text)."""
+def _outcome(description: str, status: int, media_type, schema) -> dict:
+    """A documented response: no body for 204, else the schema (the error shape for an error
+    without one of its own); text as a string, any other type as binary. `media_type` may be
+    a tuple of the types the operation answers in."""
     if status == 204:
         return {"description": description}
-    if schema is None:
-        schema = {} if media_type == "application/json" else {"type": "string"}
-    return {"description": description, "content": {media_type: {"schema": schema}}}
+    content = {}
+    for media in (media_type,) if isinstance(media_type, str) else media_type:
+        if schema is not None and media == "application/json":
+            content[media] = {"schema": schema}
+        elif media == "application/json":  # an untyped success is `{}`, which tests refuse
+            content[media] = {"schema": "Error" if status >= 400 else {}}
+        elif media.startswith("text/"):
+            content[media] = {"schema": {"type": "string"}}
+        else:
+            content[media] = {"schema": {"type": "string", "format": "binary"}}
+    return {"description": description, "content": content}
+
+
+# Answers the chassis gives before or around a use case, documented from what the entrypoint
+# declares: (status, when, why).
+_CHASSIS_ERRORS = (
+    (400, "takes input", "The request breaks this document: every invalid field is named."),
+    (401, "always", "A bearer token is missing, invalid, expired or revoked."),
+    (403, "restricted", "The caller's role may not do this."),
+    (404, "addresses", "Nothing is found at this address (or it is not the caller's to see)."),
+    (413, "body", "The body is larger than the service takes."),
+    (415, "body", "The body is not JSON."),
+)
+_RAISED = "answered by the use case, `error` says why."
+OPERATIONS_TAG = "operations"
+TAG_DESCRIPTIONS = {OPERATIONS_TAG: "Health probes, metrics and this document."}
+
+
+def _chassis_errors(entrypoint, parameters) -> dict:
+    takes = {
+        # A token sent to a public operation is verified too: a bad one is refused.
+        "always": True,
+        "takes input": bool(parameters) or entrypoint.body_schema is not None,
+        "restricted": bool(entrypoint.roles or entrypoint.owner),
+        "addresses": any(p["in"] == "path" for p in parameters),
+        "body": entrypoint.body_schema is not None,
+    }
+    return {status: why for status, when, why in _CHASSIS_ERRORS if takes[when]}
+
+
+def _who(entrypoint) -> str:
+    if not entrypoint.auth:
+        return "Public: no token needed (a token that is sent must be valid)."
+    allowed = ", ".join(entrypoint.roles or ()) or "any signed-in caller"
+    if entrypoint.owner:
+        return f"Bearer token of the returnee `{entrypoint.owner}` names, or of: {allowed}."
+    return f"Bearer token of: {allowed}."
+
+
+def tags_of(entrypoint) -> tuple[str, ...]:
+    if entrypoint.tags:
+        return entrypoint.tags
+    segment = entrypoint.url.strip("/").split("/")[0]
+    if segment in ("health", "metrics", "openapi.json", ".well-known"):
+        return (OPERATIONS_TAG,)
+    return (segment,)
+
+
+def servers(service_cls) -> list[dict]:
+    from chassis.settings import PORTS  # chassis.settings reads no web module: no cycle
+
+    port = PORTS[service_cls.name]
+    return [
+        {"url": f"http://127.0.0.1:{port}", "description": "A local run (`make run`)."},
+        {
+            "url": f"http://{service_cls.name}:{port}",
+            "description": "Inside the platform's network: its Service in Kubernetes, its"
+            " container in docker compose (deploy/).",
+        },
+    ]
+
+
+def raised_statuses(method) -> set[int]:
+    """The statuses of the `HttpError`s an entrypoint's use case raises (a 409, a 429, a 404
+    of a lookup), read from the source of the method and of the functions of its service's
+    package and the chassis it calls: documented with the others, so an operation added later
+    documents its own."""
+    package = method.__module__.rsplit(".", 1)[0] + "."
+    return _raised(method, (package, "chassis."), set())
+
+
+def _raised(function, packages: tuple[str, ...], seen: set) -> set[int]:
+    """The statuses of the `HttpError`s `function` raises, and the functions of the service's
+    own package it calls, read from their source."""
+    if function in seen or not getattr(function, "__module__", "").startswith(packages):
+        return set()
+    seen.add(function)
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    except (OSError, TypeError):
+        return set()
+    statuses = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        called = _resolve(node.func, function.__globals__)
+        if isinstance(called, type) and issubclass(called, HttpError):
+            statuses.add(called.status)
+        elif inspect.isfunction(called):
+            statuses |= _raised(called, packages, seen)
+    return statuses
+
+
+def _resolve(node, namespace):
+    if isinstance(node, ast.Name):
+        return namespace.get(node.id)
+    if isinstance(node, ast.Attribute):
+        owner = _resolve(node.value, namespace)
+        return getattr(owner, node.attr, None) if owner is not None else None
+    return None
 
 
 @cache
@@ -75,14 +187,26 @@ def openapi_document(service_cls) -> dict:
         version="1.0.0",
         openapi_version="3.1.0",
         plugins=[MarshmallowPlugin()],
-        info={"description": (service_cls.__doc__ or "").strip()},
+        info={
+            "description": (service_cls.__doc__ or "").strip(),
+            "license": {"name": "Apache License 2.0", "identifier": "Apache-2.0"},
+        },
+        servers=servers(service_cls),
     )
     spec.components.security_scheme(
-        "bearer", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+        "bearer",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "An access token from accounts' `POST /tokens`, signed with a key"
+            " of its `/.well-known/jwks.json`.",
+        },
     )
     spec.components.schema("Error", schema=ErrorSchema)
     error = {"content": {"application/json": {"schema": "Error"}}}
     paths: dict[str, dict] = {}
+    tags: set[str] = set()
     for attr, entrypoint in routes(service_cls):
         path = _RULE_PARAMETER.sub(lambda m: "{" + m.group("name") + "}", entrypoint.url)
         parameters = [
@@ -96,45 +220,75 @@ def openapi_document(service_cls) -> dict:
         ]
         if entrypoint.query_schema is not None:
             parameters.append({"in": "query", "schema": type(entrypoint.query_schema)})
+        success = entrypoint.response_document or entrypoint.response_schema
         responses = {
             str(entrypoint.status): _outcome(
-                "success", entrypoint.status, entrypoint.media_type, entrypoint.response_schema
-            ),
+                HTTPStatus(entrypoint.status).phrase,
+                entrypoint.status,
+                entrypoint.media_type,
+                success,
+            ),  # fmt: skip
+            **{
+                str(status): {"description": why, **error}
+                for status, why in _chassis_errors(entrypoint, parameters).items()
+            },
+            **{
+                str(status): {"description": f"{HTTPStatus(status).phrase}: {_RAISED}", **error}
+                for status in sorted(raised_statuses(getattr(service_cls, attr)))
+                if status not in _chassis_errors(entrypoint, parameters)
+            },
             **{
                 str(status): _outcome(HTTPStatus(status).phrase, status, "application/json", schema)
                 for status, schema in entrypoint.responses.items()
             },
-            "default": {"description": "error", **error},
+            "default": {"description": "Any other error, in the error shape.", **error},
         }
+        method_doc = inspect.getdoc(getattr(service_cls, attr)) or ""
+        summary = entrypoint.summary or attr.replace("_", " ")
+        description = entrypoint.description or method_doc or f"{summary}."
         operation = {
             "operationId": attr,
-            "summary": entrypoint.summary or attr.replace("_", " "),
+            "summary": summary,
+            "description": f"{description}\n\n{_who(entrypoint)}",
+            "tags": list(tags_of(entrypoint)),
             "parameters": parameters,
             "responses": responses,
+            # An empty list states it: no token is needed (Redocly, Spectral and generators
+            # read a missing `security` as undocumented).
+            "security": [{"bearer": []}] if entrypoint.auth else [],
         }
+        tags.update(operation["tags"])
         if entrypoint.rules:
             rules = "".join(f"\n- {rule}" for rule in entrypoint.rules)
-            operation["description"] = f"{RULES_INTRO}{rules}"
+            operation["description"] += f"\n\n{RULES_INTRO}{rules}"
             responses["422"] = {"description": f"A rule is broken:{rules}", **error}
         if entrypoint.body_schema is not None:
             operation["requestBody"] = {
                 "required": not entrypoint.optional_body,
                 "content": {"application/json": {"schema": type(entrypoint.body_schema)}},
             }
-        if entrypoint.auth:
-            operation["security"] = [{"bearer": []}]
-        for method in entrypoint.method.split(","):
-            paths.setdefault(path, {})[method.strip().lower()] = operation
+        methods = [m.strip().lower() for m in entrypoint.method.split(",")]
+        for method in methods:
+            # One operation id per method: the first method's is the method's name.
+            suffix = "" if method == methods[0] else f"_{method}"
+            paths.setdefault(path, {})[method] = {**operation, "operationId": attr + suffix}
+    for tag in sorted(tags):
+        spec.tag({"name": tag, "description": TAG_DESCRIPTIONS.get(tag, f"`/{tag}` and below.")})
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     document = spec.to_dict()
     components = document["components"]["schemas"]
     for schema_cls in _schema_classes(service_cls):
-        # `Meta.openapi(generated) -> published`: what apispec cannot derive from the fields
+        # `Meta.openapi(generated) -> published`: what apispec cannot derive from the fields;
+        # or `-> (published, {name: schema})` with components of its own it refers to.
         adjust = getattr(getattr(schema_cls, "Meta", None), "openapi", None)
         name = resolver(schema_cls)
         if adjust is not None and name in components:
-            components[name] = adjust(components[name])
+            published = adjust(components[name])
+            if isinstance(published, tuple):
+                published, more = published
+                components.update(more)
+            components[name] = published
     if any("x-row-schema" in str(component) for component in components.values()):
         components[CELL] = CELL_SCHEMA
     # Everything a request can carry; components serve responses too, where it holds as well.

@@ -27,6 +27,18 @@ class Readiness(Schema):
     broker = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
 
 
+OPENAPI_DOCUMENT = {
+    "type": "object",
+    "description": "An OpenAPI 3.1 document (https://spec.openapis.org/oas/v3.1.0).",
+    "required": ["openapi", "info", "paths"],
+    "properties": {
+        "openapi": {"type": "string", "pattern": "^3\\.1\\."},
+        "info": {"type": "object"},
+        "paths": {"type": "object"},
+    },
+}
+
+
 class Operable:
     """Health, metrics and description endpoints for probes, Prometheus and integrators,
     correlation ids in every log line, and revoked credentials kept; mix into a service whose
@@ -80,6 +92,7 @@ class Operable:
         ready = all(v == "ok" for v in checks.values())
         return (200 if ready else 503), {"status": "ready" if ready else "not_ready", **checks}
 
-    @http("GET", "/openapi.json", summary="This service's HTTP API (OpenAPI 3.1)")
+    @http("GET", "/openapi.json", response=OPENAPI_DOCUMENT,
+          summary="This service's HTTP API (OpenAPI 3.1)")  # fmt: skip
     def openapi(self, request):
         return openapi_document(type(self))

@@ -80,7 +80,14 @@ QUEUE_TYPES = ("classic", "quorum")
 # Every variable the chassis reads. A service's own variables are declared by the service
 # (`services/<name>/settings.py`, `DECLARED`) and read with `service_settings`.
 # RUNNER_PID is set by the local runner alone: its children stop when it dies (chassis.lifetime).
-ENVIRONMENT = frozenset({*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID", "PLATFORM_ENV"})
+# A folder of files named after settings (`DATABASE_URL`, `<SERVICE>_<NAME>`...), each holding
+# its value: how Kubernetes mounts a Secret. A setting the environment does not set is read from
+# there, so secrets need not be environment variables (seen by every process of the container
+# and in `kubectl describe`).
+SECRETS_DIR = "SECRETS_DIR"
+ENVIRONMENT = frozenset(
+    {*DEFAULTS, "DATABASE_URL", "HTTP_PORT", "RUNNER_PID", "PLATFORM_ENV", SECRETS_DIR}
+)
 
 
 class SettingError(ValueError):
@@ -108,17 +115,41 @@ def development() -> bool:
     return environment() == "development"
 
 
+def _secret_file(name: str) -> str | None:
+    """The value of `name` in `SECRETS_DIR`'s file of that name, when there is one (a trailing
+    newline is not part of it)."""
+    folder = os.environ.get(SECRETS_DIR)
+    if not folder or "/" in name or name.startswith("."):
+        return None
+    try:
+        with open(os.path.join(folder, name), encoding="utf-8") as file:
+            return file.read().removesuffix("\n")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def configured(service: str, name: str) -> bool:
-    """Whether the environment sets `name` for `service` (rather than a default applying)."""
-    return bool(os.environ.get(f"{service.upper()}_{name}") or os.environ.get(name))
+    """Whether the environment (or `SECRETS_DIR`) sets `name` for `service`, rather than a
+    default applying."""
+    prefixed = f"{service.upper()}_{name}"
+    return bool(
+        os.environ.get(prefixed) or os.environ.get(name) or _secret_file(prefixed)
+        or _secret_file(name)
+    )  # fmt: skip
 
 
 def setting(service: str, name: str, default: str | None = None) -> str | None:
+    """`<SERVICE>_<NAME>`, else `<NAME>`, from the environment, else from `SECRETS_DIR`; else
+    `default`, else the chassis default."""
     prefixed = f"{service.upper()}_{name}"
     if prefixed in os.environ:
         return os.environ[prefixed]
     if name in os.environ:
         return os.environ[name]
+    for candidate in (prefixed, name):
+        value = _secret_file(candidate)
+        if value is not None:
+            return value
     if default is not None:
         return default
     return DEFAULTS.get(name)

@@ -263,12 +263,20 @@ class JsonHttp(HttpRequestHandler):
     body      marshmallow schema class of the JSON body; the handler gets it loaded as `body`
     optional_body  an empty body is taken as `{}` (the schema's defaults)
     query     schema class of the query string; the handler gets it loaded as `query`
-    response  schema instance the result is dumped with (and documented by)
+    response  schema instance the result is dumped with (and documented by); or, for an
+              answer no marshmallow schema describes (a JWK set, a document), its JSON Schema
+              as a dict, documented only. Every JSON answer is typed: chassis.openapi
+              documents no `{}` body (tests/unit/test_openapi_documents.py)
     status    status of a successful response
-    media_type  media type of a successful response, for the OpenAPI document (a handler
-              answering with anything but JSON returns its own `Response`)
-    responses {status: schema instance or None}: further documented outcomes that are not
-              errors in the `Error` shape (e.g. a 503 with a body of its own)
+    media_type  media type of a successful response (or a tuple of them), for the OpenAPI
+              document (a handler answering with anything but JSON returns its own `Response`)
+    responses {status: schema instance or None}: further documented outcomes: a 503 with a
+              body of its own, or an error status the use case answers beyond those the
+              declarations imply (409, 429, ...; None: the `Error` shape). The 400, 401, 403,
+              404, 413, 415 and 422 that the chassis answers are documented from the other
+              arguments (chassis.openapi)
+    tags      the operation's groups in the document; by default its path's first segment
+    description  what the operation does, for the document; by default the method's docstring
     auth      True when a bearer token is required: checked before the body (401 first), with
               the keys and revocations of `chassis.auth.TokenVerification`
     roles     roles allowed at all, checked right after the token (403 before the body)
@@ -287,7 +295,7 @@ class JsonHttp(HttpRequestHandler):
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
                  auth=False, roles=None, owner=None, summary=None,
                  media_type="application/json", responses=None, probe=False, rules=(),
-                 optional_body=False, **kwargs):  # fmt: skip
+                 optional_body=False, tags=None, description=None, **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
@@ -296,6 +304,9 @@ class JsonHttp(HttpRequestHandler):
         if self.body_schema is not None:
             _json_types(self.body_schema, set())
         self.query_schema = query() if isinstance(query, type) else query
+        self.response_document = response if isinstance(response, dict) else None
+        if self.response_document is not None:
+            response = None
         self.response_schema = response() if isinstance(response, type) else response
         self.status = status
         self.media_type = media_type
@@ -305,6 +316,8 @@ class JsonHttp(HttpRequestHandler):
         self.probe = probe
         self.rules = tuple(rules)
         self.optional_body = optional_body
+        self.tags = tuple(tags) if tags else None
+        self.description = description
 
     def bind(self, container, method_name):
         if "tokens" not in vars(self):  # bound, not built: chassis.auth needs this module

@@ -1,7 +1,7 @@
 """The AsyncAPI 2.6.0 document of every event in the catalog, and the pinned schemas.
 
     python -m contracts.asyncapi            print the document
-    python -m contracts.asyncapi --write    write contracts/asyncapi.yaml
+    python -m contracts.asyncapi --write    write contracts/asyncapi.yaml and asyncapi-3.0.yaml
     python -m contracts.asyncapi --pin      write contracts/pins/<type>.v<version>.json
 
 `--pin` refuses to overwrite a pin with a schema that breaks it: a breaking change is published
@@ -19,6 +19,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
 from marshmallow import Schema
 
+from chassis.topology import events_exchange
 from contracts import CATALOG
 from contracts.catalog import Catalog, EventType
 from contracts.compatibility import breaking_changes
@@ -37,6 +38,7 @@ from contracts.partners import (
 
 HERE = Path(__file__).resolve().parent
 DOCUMENT_PATH = HERE / "asyncapi.yaml"
+DOCUMENT_3_PATH = HERE / "asyncapi-3.0.yaml"
 PINS_DIR = HERE / "pins"
 
 ASYNCAPI_VERSION = "2.6.0"
@@ -132,6 +134,26 @@ def _operation_id(type_: str) -> str:
     return "on" + "".join(word.capitalize() for word in words)
 
 
+# The production broker's vhost (deploy/rabbitmq/definitions.json, deploy/secrets.py), which the
+# channel bindings name; a local run (`make run`) uses the default vhost `/`.
+PRODUCTION_VHOST = "returnee-platform"
+
+
+def exchange_binding(producer: str) -> dict:
+    """The producer's exchange as `chassis.topology` declares it: a client declaring it with
+    these properties and arguments (even passively) is not refused by the broker."""
+    exchange = events_exchange(producer)
+    return {
+        "name": exchange.name,
+        "type": exchange.type,
+        "durable": exchange.durable,
+        "autoDelete": exchange.auto_delete,
+        "vhost": PRODUCTION_VHOST,
+        # The AMQP binding has no field for exchange arguments: an extension carries them.
+        "x-arguments": dict(exchange.arguments or {}),
+    }
+
+
 def _channel(versions: list[EventType]) -> dict:
     latest = versions[-1]
     messages = [_message(event_type) for event_type in versions]
@@ -141,13 +163,7 @@ def _channel(versions: list[EventType]) -> dict:
         "bindings": {
             "amqp": {
                 "is": "routingKey",
-                "exchange": {
-                    "name": latest.exchange,
-                    "type": "topic",
-                    "durable": True,
-                    "autoDelete": False,
-                    "vhost": "/",
-                },
+                "exchange": exchange_binding(latest.producer),
                 "bindingVersion": AMQP_BINDING_VERSION,
             }
         },
@@ -227,12 +243,22 @@ def document(catalog: Catalog = CATALOG) -> dict:
         },
         "defaultContentType": CONTENT_TYPE,
         "servers": {
+            "production": {
+                "url": "rabbitmq:5672",
+                "protocol": "amqp",
+                "protocolVersion": "0.9.1",
+                "description": f"The platform's broker (docker compose, Kubernetes), vhost "
+                f"`{PRODUCTION_VHOST}`: the vhost the channel bindings name. A subscriber "
+                "connects with its own user, which has rights on that vhost only "
+                "(deploy/rabbitmq/definitions.json).",
+            },
             "local": {
                 "url": "localhost:5672",
                 "protocol": "amqp",
                 "protocolVersion": "0.9.1",
-                "description": "RabbitMQ of a local run (`make run`); vhost `/`.",
-            }
+                "description": "RabbitMQ of a local run (`make run`): the default vhost `/`, "
+                "with the same exchanges as production's vhost.",
+            },
         },
         "tags": [
             {"name": producer, "description": f"Published by {producer}."} for producer in producers
@@ -273,6 +299,66 @@ def partner_views(by_type: dict[str, list[EventType]]) -> dict:
             f"in `{PSEUDONYMOUS_SUFFIX}`."
         ),
         "types": views,
+    }
+
+
+AMQP_BINDING_3_VERSION = "0.3.0"
+
+
+def _key(name: str) -> str:
+    """A component key of AsyncAPI 3.0 (letters, digits, `_`, `-`) for a type or message id."""
+    return name.replace(".", "_")
+
+
+def document_3(catalog: Catalog = CATALOG) -> dict:
+    """The same contract as AsyncAPI 3.0: channels (address = routing key) with their messages,
+    and one `receive` operation per channel, for the tools and generators that read 3.0."""
+    two = document(catalog)
+    servers = {}
+    for name, server in two["servers"].items():
+        host, vhost = server["url"], PRODUCTION_VHOST if name == "production" else ""
+        servers[name] = {
+            "host": host,
+            "pathname": f"/{vhost}",
+            "protocol": server["protocol"],
+            "protocolVersion": server["protocolVersion"],
+            "description": server["description"],
+        }
+    channels, operations = {}, {}
+    for type_, channel in two["channels"].items():
+        key = _key(type_)
+        subscribe = channel["subscribe"]
+        listed = subscribe["message"].get("oneOf", [subscribe["message"]])
+        messages = {}
+        for message in listed:
+            message = dict(message)
+            message_key = _key(message.pop("messageId"))
+            message["bindings"] = {
+                "amqp": {**message["bindings"]["amqp"], "bindingVersion": AMQP_BINDING_3_VERSION}
+            }
+            messages[message_key] = message
+        amqp = channel["bindings"]["amqp"]
+        channels[key] = {
+            "address": type_,
+            "description": channel["description"],
+            "messages": messages,
+            "bindings": {"amqp": {**amqp, "bindingVersion": AMQP_BINDING_3_VERSION}},
+        }
+        operations[subscribe["operationId"]] = {
+            "action": "receive",
+            "channel": {"$ref": f"#/channels/{key}"},
+            "summary": subscribe["summary"],
+            "tags": subscribe["tags"],
+            "messages": [{"$ref": f"#/channels/{key}/messages/{m}"} for m in messages],
+        }
+    return {
+        "asyncapi": "3.0.0",
+        "id": two["id"],
+        "info": {**two["info"], "tags": two["tags"]},
+        "defaultContentType": two["defaultContentType"],
+        "servers": servers,
+        "channels": channels,
+        "operations": operations,
     }
 
 
@@ -328,7 +414,8 @@ def main(argv: list[str] | None = None) -> None:
     text = render(document())
     if args.write:
         DOCUMENT_PATH.write_text(text)
-        print(f"wrote {DOCUMENT_PATH}", file=sys.stderr)
+        DOCUMENT_3_PATH.write_text(render(document_3()))
+        print(f"wrote {DOCUMENT_PATH} and {DOCUMENT_3_PATH.name}", file=sys.stderr)
     if not (args.write or args.pin):
         sys.stdout.write(text)
 

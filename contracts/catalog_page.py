@@ -167,16 +167,24 @@ def render(catalog: Catalog = CATALOG) -> str:
         f"<!-- Generated from contracts/ by `{REGENERATE}`; do not edit by hand. -->",
         "",
         f"Contract version {DOCUMENT_VERSION}. Every event the platform publishes, by producer. "
-        "The machine-readable form is `contracts/asyncapi.yaml` (AsyncAPI 2.6).",
+        "The machine-readable form is `contracts/asyncapi.yaml` (AsyncAPI 2.6), and "
+        "`contracts/asyncapi-3.0.yaml` (the same, as AsyncAPI 3.0).",
         "",
         "## How events are delivered",
         "",
         "- One topic exchange per producer, `<producer>.events` (durable, alternate exchange "
         "`<producer>.unrouted`); the routing key is the event type. Bind your own durable queue "
-        "for the types you want (`examples/subscriber/` shows how).",
+        "for the types you want (`examples/subscriber/` shows how in Python, "
+        "`examples/node-subscriber/` in Node.js). The exchanges are the platform's: check them "
+        "passively, or declare them exactly as the AsyncAPI document's bindings say (type, "
+        "durability and the `alternate-exchange` argument, `x-arguments`), which the broker "
+        "otherwise refuses.",
+        "- The production broker's vhost is `returnee-platform` (the bindings name it; a "
+        "subscriber's user has rights there only); a local run (`make run`) uses `/`.",
         f"- The body is a CloudEvents 1.0 envelope in structured JSON mode (`{CONTENT_TYPE}`): "
         "`specversion`, `id`, `source`, `type`, `time`, `subject`, `datacontenttype`, "
-        "`dataschema`, `correlationid`, `causationid` and the payload in `data`.",
+        "`dataschema`, `correlationid`, `causationid` and the payload in `data`. An event "
+        "about no aggregate leaves `subject` out (it is never null).",
         "- `dataschema` names the payload version (`urn:returnee-platform:event:<type>:v<n>`). "
         "Fields may be added within a version: ignore fields you do not know. A breaking change "
         "is published as a new version alongside the old one.",

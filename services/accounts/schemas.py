@@ -265,18 +265,60 @@ class AccessEntryOut(Schema):
     read_at = fields.AwareDateTime(required=True)
 
 
-class ConsentChangeOut(Schema):
+class ConsentChange(Schema):
     purpose = fields.String(required=True)
     granted = fields.Boolean(required=True)
     changed_at = fields.AwareDateTime(required=True)
-    actor_id = fields.UUID(allow_none=True, metadata={"description": "Who changed it."})
-    actor_role = fields.String(allow_none=True)
     source = fields.String(
-        required=True, metadata={"description": "web, api, import, or unrecorded (before records)"}
+        allow_none=True,
+        metadata={"description": "web, api or import: through what (self or admin before "
+                  "sources were recorded)"},
+    )  # fmt: skip
+    actor_id = fields.String(
+        allow_none=True, metadata={"description": "who changed it (the importing staff member)"}
     )
+    actor_role = fields.String(allow_none=True)
     text_version = fields.String(
-        required=True, metadata={"description": "The version of the consent text agreed to."}
+        allow_none=True, metadata={"description": "the version of the consent text agreed to"}
     )
+    evidence = fields.String(
+        allow_none=True, metadata={"description": "the reference of the signed consent, if any"}
+    )
+
+
+# GET /returnees/{id}/consents/history: the same changes, newest first.
+ConsentChangeOut = ConsentChange
+
+
+class ConsentsOut(Schema):
+    current = fields.Dict(
+        keys=fields.String(), values=fields.Nested(ConsentOut), required=True,
+        metadata={"description": "the decision per purpose, with when it was made"},
+    )  # fmt: skip
+    history = fields.List(
+        fields.Nested(ConsentChange), required=True, metadata={"description": "oldest first"}
+    )
+
+
+# RFC 7517's JWK Set, with the members the platform's keys have (Ed25519 or RSA).
+JWK_SET = {
+    "type": "object",
+    "description": "The public keys bearer tokens are signed with (RFC 7517).",
+    "required": ["keys"],
+    "properties": {
+        "keys": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["kty", "kid"],
+                "properties": {
+                    name: {"type": "string"}
+                    for name in ("kty", "kid", "use", "alg", "crv", "x", "n", "e")
+                },
+            },
+        }
+    },
+}
 
 
 class ReturneeOut(ReturneeProfile):

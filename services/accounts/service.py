@@ -18,6 +18,7 @@ from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.providers import Settings
 from services.accounts.schemas import (
+    JWK_SET,
     LINK_RULE,
     PASSWORD_RULE,
     PROFILE_RULES,
@@ -25,6 +26,7 @@ from services.accounts.schemas import (
     AccessEntryOut,
     AccessLogQuery,
     ConsentChangeOut,
+    ConsentsOut,
     ConsentUpdate,
     ImportedReturnee,
     LinkToken,
@@ -159,6 +161,7 @@ class AccountsService(Operable):
         "PUT",
         "/returnees/<returnee_id>/consents",
         body=ConsentUpdate,
+        response=ReturneeOut(),
         owner="returnee_id",
         summary="Grant or withdraw consent per purpose (the returnee alone; an "
         f"`{CONSENT_SOURCE_HEADER}` header of web, api or import says through what)",
@@ -183,6 +186,7 @@ class AccountsService(Operable):
     @http(
         "GET",
         "/returnees/<returnee_id>/consents",
+        response=ConsentsOut(),
         roles=["advisor", "admin"],
         owner="returnee_id",
         summary="Current consents and their history (the returnee, advisors, admins)",
@@ -255,7 +259,8 @@ class AccountsService(Operable):
         with self.db.unit_of_work() as uow:
             return handlers.end_session(body, uow)
 
-    @http("GET", "/.well-known/jwks.json", summary="The public keys bearer tokens are signed with")
+    @http("GET", "/.well-known/jwks.json", response=JWK_SET,
+          summary="The public keys bearer tokens are signed with")  # fmt: skip
     def jwks(self, request):
         return self.tokens.jwks()
 

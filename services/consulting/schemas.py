@@ -1,10 +1,18 @@
 """HTTP payloads of the consulting service."""
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_dump,
+    validate,
+    validates_schema,
+)
 
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl, Instant
-from contracts.vocabulary import APPLICATION_STATUSES, POLICY_CODE, SLUG
+from contracts.vocabulary import APPLICATION_STATUSES, CONSULTATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
 from services.consulting.eligibility import (
@@ -57,7 +65,7 @@ def _value_schema(kind: str, shape: str) -> dict:
     return {"type": "array", "items": one}
 
 
-def _criterion_document(generated: dict) -> dict:
+def _criterion_document(generated: dict) -> tuple[dict, dict]:
     """A criterion is one of these shapes (what `eligibility.criterion_problem` checks): a leaf
     comparing a field with the value its op takes for the field's kind, or a group."""
     common = {
@@ -72,10 +80,12 @@ def _criterion_document(generated: dict) -> dict:
             if shape != "flag":
                 by_shape.setdefault(shape, []).append(op)
         for shape, same in by_shape.items():
-            shapes.append((names, same, _value_schema(kind, shape)))
-    shapes.append((sorted(KINDS), ["exists"], _value_schema("", "flag")))
-    leaves = [
-        {
+            shapes.append((f"{kind}_{shape}", names, same, _value_schema(kind, shape)))
+    shapes.append(("exists", sorted(KINDS), ["exists"], _value_schema("", "flag")))
+    # Each shape a component of its own (`CriterionNumberPair`, `CriterionAll`...): client
+    # generators name their models after them and follow the groups' recursion by name.
+    named = {
+        "Criterion" + "".join(word.capitalize() for word in key.split("_")): {
             "type": "object",
             "properties": {
                 **common,
@@ -86,24 +96,23 @@ def _criterion_document(generated: dict) -> dict:
             "required": ["id", "label", "field", "op", "value"],
             "additionalProperties": False,
         }
-        for names, ops, value in shapes
-    ]
+        for key, names, ops, value in shapes
+    }
     member = {"type": "array", "items": {"$ref": "#/components/schemas/Criterion"}}
-    groups = [
-        {
+    for group in ("all", "any"):
+        named[f"Criterion{group.capitalize()}"] = {
             "type": "object",
             "properties": {**common, group: member},
             "required": ["id", "label", group],
             "additionalProperties": False,
         }
-        for group in ("all", "any")
-    ]
     description = (
         "A criterion compares a profile field with a value, in the shape its op takes for the"
         " field's kind, or groups criteria (all of them, or any). Ids are unique among the"
         " criteria of one list."
     )
-    return {"description": description, "oneOf": [*leaves, *groups]}
+    refs = [{"$ref": f"#/components/schemas/{name}"} for name in named]
+    return {"description": description, "oneOf": refs}, named
 
 
 class Criterion(Schema):
@@ -347,3 +356,212 @@ class ApplicationQuery(Schema):
     returnee_id = fields.UUID(metadata={"description": "Staff only; a returnee sees their own."})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
     cursor = Cursor(load_default=None, metadata={"description": "`next` of the previous page."})
+
+
+# ------------------------------------------------------------------ answers (documented, dumped)
+
+
+def _text(**kwargs):
+    return fields.String(required=True, **kwargs)
+
+
+def _maybe(field_cls, **kwargs):
+    return field_cls(required=True, allow_none=True, **kwargs)
+
+
+class MessageOut(Schema):
+    id = fields.UUID(required=True)
+    author_id = _text()
+    author_role = _text(metadata={"description": "returnee, advisor or admin"})
+    body = _text()
+    asks_returnee = fields.Boolean(required=True)
+    created_at = fields.DateTime(required=True)
+
+
+class ConsultationOut(Schema):
+    """A consultation; with its thread (`messages`) when one is read or written to."""
+
+    id = fields.UUID(required=True)
+    returnee_id = _text()
+    topic = _text(validate=validate.OneOf(sorted(TOPICS)))
+    question = _text()
+    policy_id = _maybe(fields.String)
+    status = _text(validate=validate.OneOf(CONSULTATION_STATUSES))
+    advisor_id = _maybe(fields.String)
+    created_at = fields.DateTime(required=True)
+    first_response_due = _maybe(fields.DateTime)
+    resolution_due = _maybe(fields.DateTime)
+    first_responded_at = _maybe(fields.DateTime)
+    closed_at = _maybe(fields.DateTime)
+    escalated = fields.Boolean(required=True)
+    rating = _maybe(fields.Integer)
+    rating_comment = _maybe(fields.String)
+    sla_paused = fields.Boolean(
+        required=True, metadata={"description": "the clock waits for the returnee"}
+    )
+    messages = fields.List(fields.Nested(MessageOut))
+
+
+class ChecklistItemOut(Schema):
+    document_id = _text()
+    title = _text()
+    note = _maybe(fields.String)
+    provided = fields.Boolean(required=True)
+    reference = _maybe(fields.String)
+    marked_at = _maybe(fields.DateTime)
+
+
+class ApplicationStepOut(Schema):
+    from_status = _maybe(fields.String)
+    status = _text(validate=validate.OneOf(APPLICATION_STATUSES))
+    actor_id = _text()
+    actor_role = _text()
+    at = fields.DateTime(required=True)
+    note = _maybe(fields.String)
+
+
+class ApplicationOut(Schema):
+    """An application; with its checklist and history when one is read or changed."""
+
+    id = fields.UUID(required=True)
+    returnee_id = _text()
+    policy_id = fields.UUID(required=True)
+    code = _text()
+    policy_version = fields.Integer(required=True)
+    tier = _maybe(fields.String)
+    status = _text(validate=validate.OneOf(APPLICATION_STATUSES))
+    rejection_reason = _maybe(fields.String)
+    amount_cny = _maybe(fields.Integer)
+    awarded_on = _maybe(fields.Date)
+    created_at = fields.DateTime(required=True)
+    updated_at = fields.DateTime(required=True)
+    checklist = fields.List(fields.Nested(ChecklistItemOut))
+    missing_documents = fields.List(fields.String())
+    history = fields.List(fields.Nested(ApplicationStepOut))
+
+
+class ApplicationPage(Schema):
+    items = fields.List(fields.Nested(ApplicationOut), required=True)
+    next = _maybe(fields.String, metadata={"description": "cursor of the next page; null: last"})
+
+
+class ComparedValues(Schema):
+    actual = _maybe(fields.String)
+    required = _maybe(fields.String)
+
+
+class ReasonOut(Schema):
+    """One criterion's outcome: `criteria` for a group, `values` and `field` for a leaf."""
+
+    criterion = _text()
+    label = _text()
+    passed = _maybe(fields.Boolean, metadata={"description": "null: a fact is missing"})
+    detail = _text()
+    text = _text(metadata={"description": "the outcome in plain words"})
+    criteria = fields.List(fields.Nested(lambda: ReasonOut()))
+    # Read from `compared` (see `pre_dump`): a dict's `values` is its method to marshmallow.
+    compared = fields.Nested(ComparedValues, data_key="values")
+    field = fields.String()
+    field_label = fields.String()
+
+    @pre_dump
+    def _compared(self, reason, **kwargs):
+        reason = dict(reason)
+        if "values" in reason:
+            reason["compared"] = reason.pop("values")
+        return reason
+
+
+class TierOutcomeOut(Schema):
+    code = _text()
+    title = _maybe(fields.String)
+    award_cny = _maybe(fields.Integer)
+    reached = _maybe(fields.Boolean)
+    reasons = fields.List(fields.Nested(ReasonOut), required=True)
+
+
+class DocumentOut(Schema):
+    id = _text()
+    title = _text()
+    note = _maybe(fields.String)
+    tiers = _maybe(fields.List, cls_or_instance=fields.String())
+
+
+class EligibilityOut(Schema):
+    """One policy, assessed for the returnee, every criterion explained."""
+
+    policy_id = fields.UUID(required=True)
+    code = _text()
+    version = _maybe(fields.Integer)
+    title = _text()
+    eligible = _maybe(fields.Boolean)
+    status = _text(metadata={"description": "eligible, not_eligible or undetermined"})
+    tier = _maybe(fields.String)
+    citation = _maybe(fields.Nested, nested=Citation)
+    application_deadline = _maybe(fields.Date)
+    reasons = fields.List(fields.Nested(ReasonOut), required=True)
+    tiers = fields.List(fields.Nested(TierOutcomeOut), required=True)
+    documents = fields.List(fields.Nested(DocumentOut), required=True)
+
+
+class MissingPolicyOut(Schema):
+    policy_id = fields.UUID(required=True)
+    code = _text()
+    title = _text()
+    criteria = fields.List(fields.String(), required=True)
+
+
+class MissingFactOut(Schema):
+    fact = _text()
+    tell_us = _text()
+    bring = _maybe(fields.String)
+    policies = fields.List(fields.Nested(MissingPolicyOut), required=True)
+
+
+class MissingFactsOut(Schema):
+    returnee_id = _text()
+    as_of = fields.Date(required=True)
+    facts = fields.List(fields.Nested(MissingFactOut), required=True)
+
+
+class MovedOut(Schema):
+    count = fields.Integer(required=True)
+    by_tier = fields.List(fields.Dict(), required=True)
+    by_industry = fields.List(fields.Dict(), required=True)
+    by_stage = fields.List(fields.Dict(), required=True)
+    by_district = fields.List(fields.Dict(), required=True)
+
+
+class BeforeAfter(Schema):
+    before = fields.Integer(required=True)
+    after = fields.Integer(required=True)
+
+
+class BudgetTierOut(Schema):
+    tier = _maybe(fields.String)
+    count_before = fields.Integer(required=True)
+    award_before_cny = _maybe(fields.Integer)
+    amount_before_cny = _maybe(fields.Integer)
+    count_after = fields.Integer(required=True)
+    award_after_cny = _maybe(fields.Integer)
+    amount_after_cny = _maybe(fields.Integer)
+
+
+class BudgetOut(Schema):
+    before_cny = fields.Integer(required=True)
+    after_cny = fields.Integer(required=True)
+    by_tier = fields.List(fields.Nested(BudgetTierOut), required=True)
+
+
+class PreviewOut(Schema):
+    """What publishing the draft would change over the consenting caseload."""
+
+    code = _text()
+    as_of = fields.Date(required=True)
+    current_version = _maybe(fields.Integer)
+    caseload = fields.Integer(required=True)
+    eligible = fields.Nested(BeforeAfter, required=True)
+    newly_eligible = fields.Nested(MovedOut, required=True)
+    no_longer_eligible = fields.Nested(MovedOut, required=True)
+    tier_changed = fields.Integer(required=True)
+    budget = fields.Nested(BudgetOut, required=True)

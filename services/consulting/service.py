@@ -17,6 +17,8 @@ from chassis.web import http
 from services.consulting import handlers
 from services.consulting.schemas import (
     ApplicationIn,
+    ApplicationOut,
+    ApplicationPage,
     ApplicationQuery,
     AppointmentIn,
     AppointmentOut,
@@ -24,14 +26,18 @@ from services.consulting.schemas import (
     AwardIn,
     ChecklistMarkIn,
     ConsultationIn,
+    ConsultationOut,
     ConsultationQuery,
+    EligibilityOut,
     EligibilityQuery,
     MessageIn,
+    MissingFactsOut,
     Note,
     PolicyIn,
     PolicyOut,
     PolicyQuery,
     PolicyVersionOut,
+    PreviewOut,
     RatingIn,
     RejectIn,
     SlotIn,
@@ -151,6 +157,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/policies/preview",
+        response=PreviewOut(),
         body=PolicyIn,
         roles=["admin"],
         rules=POLICY_RULES,
@@ -166,6 +173,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/returnees/<returnee_id>/eligibility",
+        response=EligibilityOut(many=True),
         query=EligibilityQuery,
         roles=STAFF,
         owner="returnee_id",
@@ -178,6 +186,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/returnees/<returnee_id>/missing-facts",
+        response=MissingFactsOut(),
         roles=STAFF,
         owner="returnee_id",
         summary="What is still missing: the facts that decide the policies a returnee is "
@@ -192,6 +201,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications",
+        response=ApplicationOut(),
         body=ApplicationIn,
         status=201,
         roles=["returnee"],
@@ -210,6 +220,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/applications",
+        response=ApplicationPage(),
         query=ApplicationQuery,
         roles=PARTIES,
         rules=("cursor, when given, is the next of a page this listing answered",),
@@ -222,6 +233,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/applications/<application_id>",
+        response=ApplicationOut(),
         roles=PARTIES,
         summary="An application with its checklist and history (its returnee, advisor, admin)",
     )
@@ -232,6 +244,7 @@ class ConsultingService(Operable):
     @http(
         "PUT",
         "/applications/<application_id>/checklist/<document_id>",
+        response=ApplicationOut(),
         body=ChecklistMarkIn,
         roles=["returnee"],
         summary="Mark a document of a draft's checklist provided, with a reference (returnee)",
@@ -245,6 +258,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications/<application_id>/submit",
+        response=ApplicationOut(),
         body=Note,
         roles=["returnee"],
         summary="Submit a draft with every document provided (returnee); emits "
@@ -259,6 +273,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications/<application_id>/withdraw",
+        response=ApplicationOut(),
         body=Note,
         roles=["returnee"],
         summary="Withdraw an open application (returnee); emits application.withdrawn",
@@ -272,6 +287,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications/<application_id>/review",
+        response=ApplicationOut(),
         body=Note,
         roles=STAFF,
         summary="Take a submitted application into review (advisor, admin)",
@@ -285,6 +301,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications/<application_id>/approve",
+        response=ApplicationOut(),
         body=Note,
         roles=STAFF,
         summary="Approve an application under review (advisor, admin); emits application.approved",
@@ -298,6 +315,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications/<application_id>/reject",
+        response=ApplicationOut(),
         body=RejectIn,
         roles=STAFF,
         summary="Reject an application under review, with a reason (advisor, admin); emits "
@@ -312,6 +330,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/applications/<application_id>/award",
+        response=ApplicationOut(),
         body=AwardIn,
         roles=STAFF,
         summary="Award an approved application: amount and day (advisor, admin); emits "
@@ -328,6 +347,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations",
+        response=ConsultationOut(),
         body=ConsultationIn,
         status=201,
         roles=["returnee"],
@@ -341,6 +361,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/consultations",
+        response=ConsultationOut(many=True),
         query=ConsultationQuery,
         roles=PARTIES,
         summary="Consultations: a returnee's own; advisors and admins see all",
@@ -352,6 +373,7 @@ class ConsultingService(Operable):
     @http(
         "GET",
         "/consultations/<consultation_id>",
+        response=ConsultationOut(),
         roles=PARTIES,
         summary="A consultation with its message thread",
     )
@@ -362,6 +384,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/messages",
+        response=ConsultationOut(),
         body=MessageIn,
         status=201,
         roles=PARTIES,
@@ -374,6 +397,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/assign",
+        response=ConsultationOut(),
         body=AssignIn,
         roles=STAFF,
         rules=("advisor_id, when given, names an advisor of the station",),
@@ -386,6 +410,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/close",
+        response=ConsultationOut(),
         roles=PARTIES,
         summary="Close (returnee owner, advisor, admin); emits consultation.closed",
     )
@@ -396,6 +421,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/reopen",
+        response=ConsultationOut(),
         roles=PARTIES,
         summary="Reopen a closed consultation; emits consultation.reopened",
     )
@@ -406,6 +432,7 @@ class ConsultingService(Operable):
     @http(
         "POST",
         "/consultations/<consultation_id>/rating",
+        response=ConsultationOut(),
         body=RatingIn,
         roles=["returnee"],
         summary="Rate a closed consultation 1–5 (returnee owner)",

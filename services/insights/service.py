@@ -15,6 +15,7 @@ from chassis.settings import service_settings
 from chassis.topology import subscriptions_of
 from chassis.web import http
 from services.insights import handlers
+from services.insights.export import XLSX
 from services.insights.schemas import ExportQuery, OverviewOut, PeriodQuery, SeriesOut, SeriesQuery
 from services.insights.settings import DECLARED
 from services.insights.store import InsightsStore
@@ -136,8 +137,8 @@ class InsightsService(Operable):
         query=ExportQuery,
         rules=PERIOD_RULES,
         roles=["official", "admin"],
-        # A media type range: the XLSX type, or application/zip for format=csv.
-        media_type="application/*",
+        # The XLSX type, or application/zip for format=csv.
+        media_type=(XLSX, "application/zip"),
         summary="The period's tables as XLSX, or format=csv as a zip of CSV (official, admin)",
     )
     def export(self, request, query):

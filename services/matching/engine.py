@@ -166,6 +166,86 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.resources)
 
+    def changed(self, upserts: Iterable[Resource] = (), removed: Iterable[str] = ()) -> "Catalog":
+        """A new catalog with `upserts` in (new resources, or the new state of one of the same
+        id) and the `removed` ids out (an id in both is out), answering as `Catalog` of the
+        resulting resources would; this one is left as it is (a reader may be using it). Costs
+        the changed rows and a copy of the columns, not a rebuild: a place taken changes one
+        row of 100,000."""
+        removed = set(removed)
+        upserts = {r.id: r for r in upserts if r.id not in removed}  # an id in both goes
+        removed = {rid for rid in removed if rid in self.position}
+        if not upserts and not removed:
+            return self
+        new = object.__new__(Catalog)
+        new.district_codes = dict(self.district_codes)
+        new.organization_ids = list(self.organization_ids)  # a code is an index into it
+        codes = {org: i for i, org in enumerate(new.organization_ids)}
+        columns = {name: getattr(self, name) for name in _COLUMNS}
+        copied: set[str] = set()  # a column is copied once, when one of its values changes
+        resources = list(self.resources)
+        added = []
+        for rid, resource in upserts.items():
+            position = self.position.get(rid)
+            if position is None:
+                added.append(resource)
+                continue
+            resources[position] = resource
+            for name, value in new._row(resource, codes).items():
+                if columns[name][position] != value:
+                    if name not in copied:
+                        columns[name] = columns[name].copy()
+                        copied.add(name)
+                    columns[name][position] = value
+        if not added and not removed:  # the same ids in the same places
+            new.resources, new.ids, new.position = resources, self.ids, self.position
+            for name, values in columns.items():
+                setattr(new, name, values)
+            return new
+        if removed:
+            drop = sorted(self.position[rid] for rid in removed)
+            for name in _COLUMNS:
+                columns[name] = np.delete(columns[name], drop)
+            dropped = set(drop)
+            resources = [r for i, r in enumerate(resources) if i not in dropped]
+        if added:
+            added.sort(key=lambda r: r.id)
+            kept = np.array([r.id for r in resources], dtype=object)
+            at = np.searchsorted(kept, np.array([r.id for r in added], dtype=object))
+            rows = [new._row(r, codes) for r in added]
+            for name in _COLUMNS:
+                values = np.array([row[name] for row in rows], dtype=columns[name].dtype)
+                columns[name] = np.insert(columns[name], at, values)
+            for offset, (position, resource) in enumerate(zip(at.tolist(), added, strict=True)):
+                resources.insert(position + offset, resource)
+        new.resources = resources
+        new.ids = [r.id for r in resources]
+        new.position = {rid: i for i, rid in enumerate(new.ids)}
+        for name, values in columns.items():
+            setattr(new, name, values)
+        return new
+
+    def _row(self, r: Resource, organization_codes: dict[str, int]) -> dict:
+        """One resource's values in the columns (a new organization gets the next code)."""
+        if r.organization_id not in organization_codes:
+            organization_codes[r.organization_id] = len(self.organization_ids)
+            self.organization_ids.append(r.organization_id)
+        return {
+            "organization": organization_codes[r.organization_id],
+            "needs": mask(r.needs_served, NEED_BITS),
+            "industries": mask(r.industries, INDUSTRY_BITS),
+            "stages": mask(r.stages, STAGE_BITS),
+            "district": self._district_code(r.district),
+            "capacity": max(r.capacity, 1),
+            "capacity_left": r.capacity_left,
+            "valid_from": r.valid_from.toordinal() if r.valid_from else _ALWAYS,
+            "valid_until": r.valid_until.toordinal() if r.valid_until else _NEVER,
+        }
+
+
+_COLUMNS = ("organization", "needs", "industries", "stages", "district", "capacity",
+            "capacity_left", "valid_from", "valid_until")  # fmt: skip
+
 
 def match_resources(
     profile: Profile, catalog: Catalog, policy: MatchPolicy, today: date
@@ -279,19 +359,40 @@ class ReturneeTable:
     """Returnees column-wise, sorted by id, for reverse matching."""
 
     def __init__(self, profiles: Iterable[Profile]):
-        self.profiles: list[Profile] = sorted(profiles, key=lambda p: p.returnee_id)
-        ps = self.profiles
-        self.ids = [p.returnee_id for p in ps]
-        self.id_array = np.array(self.ids, dtype=object)
-        self.position = {rid: i for i, rid in enumerate(self.ids)}
-        self.needs = np.array([mask(p.needs, NEED_BITS) for p in ps], dtype=np.int32)
-        self.industry = np.array([INDUSTRY_BITS[p.industry] for p in ps], dtype=np.int32)
-        self.stage = np.array([STAGE_BITS[p.stage] for p in ps], dtype=np.int32)
-        self.consent = np.array([p.consent for p in ps], dtype=bool)
+        ps = sorted(profiles, key=lambda p: p.returnee_id)
+        self._fill(
+            [p.returnee_id for p in ps],
+            [p.industry for p in ps],
+            [p.stage for p in ps],
+            [p.needs for p in ps],
+            [p.district for p in ps],
+            [p.consent for p in ps],
+        )
+
+    @classmethod
+    def from_columns(cls, ids: Sequence[str], industries: Sequence[str], stages: Sequence[str],
+                     needs: Sequence[Iterable[str]],
+                     districts: Sequence[str | None]) -> "ReturneeTable":  # fmt: skip
+        """The table of returnees given column by column, already in id order, each consenting
+        to matching (the store keeps no one else): no `Profile` per returnee is made."""
+        table = object.__new__(cls)
+        table._fill(list(ids), industries, stages, needs, districts, None)
+        return table
+
+    def _fill(self, ids, industries, stages, needs, districts, consents) -> None:
+        self.ids = ids
+        self.id_array = np.array(ids, dtype=object)
+        self.position = {rid: i for i, rid in enumerate(ids)}
+        self.needs = np.array([mask(n, NEED_BITS) for n in needs], dtype=np.int32)
+        self.industry = np.array([INDUSTRY_BITS[i] for i in industries], dtype=np.int32)
+        self.stage = np.array([STAGE_BITS[s] for s in stages], dtype=np.int32)
+        self.consent = (
+            np.ones(len(ids), dtype=bool) if consents is None else np.array(consents, dtype=bool)
+        )
         self.district_codes: dict[str, int] = {}
         codes = []
-        for p in ps:
-            key = district_key(p.district)
+        for district in districts:
+            key = district_key(district)
             codes.append(
                 _NO_DISTRICT
                 if key is None
@@ -300,7 +401,7 @@ class ReturneeTable:
         self.district = np.array(codes, dtype=np.int32)
 
     def __len__(self) -> int:
-        return len(self.profiles)
+        return len(self.ids)
 
 
 def returnees_fitting(

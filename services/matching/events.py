@@ -1,7 +1,7 @@
 """The data of the events matching publishes, built from its rows and matches."""
 
-from services.matching import store
 from services.matching.reasons import event_reasons
+from services.matching.store import match_id
 
 
 def published_data(row: dict) -> dict:
@@ -43,7 +43,7 @@ def proposed_data(returnee_id, matches, added, removed) -> dict:
         "returnee_id": returnee_id,
         "matches": [
             {
-                "match_id": store.match_id(returnee_id, m.resource_id),
+                "match_id": match_id(returnee_id, m.resource_id),
                 "resource_id": m.resource_id,
                 "organization_id": m.organization_id,
                 "score": m.score,

@@ -1,25 +1,13 @@
-"""Resources imported from a spreadsheet (`POST /imports/resources`): the rules of
-`POST /resources`, row by row, in one transaction, one answer per row. Re-importing a file
-creates nothing twice: a resource on offer with the organization and title is the row's."""
-
-import uuid
+"""Resources imported from a spreadsheet (`POST /imports/resources`): a row as the spreadsheet
+has it, its organization by id or by name. Each row is held to the rules of `POST /resources`
+by `handlers.import_resources`, in one unit of work, one answer per row."""
 
 from marshmallow import ValidationError, fields, validate, validates_schema
 
-from chassis import batches
-from chassis.i18n import add_translations
-from services.matching import store
-from services.matching.events import published_data
-from services.matching.schemas import MUST_NOT_BE_PAST, UNKNOWN_ORGANIZATION, ResourceIn
+from services.matching.schemas import ResourceIn
 
 NAME_OR_ID = "Give organization_id or organization_name."
 OWN_ORGANIZATION_ONLY = "Providers publish only their own organization's resources."
-add_translations(
-    {
-        NAME_OR_ID: "请提供 organization_id 或 organization_name。",
-        OWN_ORGANIZATION_ONLY: "机构用户只能发布本机构的资源。",
-    }
-)
 
 
 class ImportedResource(ResourceIn):
@@ -40,52 +28,3 @@ class ImportedResource(ResourceIn):
 
 
 ROW = ImportedResource()
-
-
-def import_resources(command: dict, caller, tx, today) -> dict:
-    """The batch's resources → `resource.published` each one created."""
-    results, valid = [], []
-    for index, row in enumerate(command["rows"]):
-        try:
-            resource = ROW.load(row)
-        except ValidationError as error:
-            results.append(batches.refused(index, error.messages))
-            continue
-        if resource["valid_until"] and resource["valid_until"] < today:
-            results.append(batches.refused(index, {"valid_until": [MUST_NOT_BE_PAST]}))
-            continue
-        valid.append((index, resource))
-    names = store.organizations_named(
-        tx, {r["organization_name"] for _, r in valid if not r["organization_id"]}
-    )
-    ids = store.organizations_known(
-        tx, {str(r["organization_id"]) for _, r in valid if r["organization_id"]}
-    )
-    placed = []
-    for index, resource in valid:
-        if resource["organization_id"]:
-            organization_id = str(resource["organization_id"])
-            field = "organization_id"
-            known = organization_id in ids
-        else:
-            organization_id = names.get(resource["organization_name"])
-            field = "organization_name"
-            known = organization_id is not None
-        if not known:
-            results.append(batches.refused(index, {field: [UNKNOWN_ORGANIZATION]}))
-        elif caller.role == "provider" and caller.organization_id != organization_id:
-            results.append(batches.refused(index, {field: [OWN_ORGANIZATION_ONLY]}))
-        else:
-            placed.append((index, {**resource, "organization_id": organization_id}))
-    existing = store.resources_titled(tx, {(r["organization_id"], r["title"]) for _, r in placed})
-    for index, resource in placed:
-        key = (resource["organization_id"], resource["title"])
-        if key in existing:
-            results.append(batches.existing(index, existing[key]))
-            continue
-        data = {k: v for k, v in resource.items() if k != "organization_name"}
-        row = store.insert_resource(tx, str(uuid.uuid4()), data)
-        tx.publish("resource.published", published_data(row), subject=row["id"])
-        existing[key] = row["id"]
-        results.append(batches.created(index, row["id"]))
-    return batches.outcome(results)

@@ -3,7 +3,6 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.errors import add_rules
-from chassis.i18n import add_translations
 from contracts.vocabulary import (
     INDUSTRIES,
     INTENTION_STATUSES,
@@ -11,21 +10,13 @@ from contracts.vocabulary import (
     RESOURCE_KINDS,
     STARTUP_STAGES,
 )
+from services.matching.messages import MESSAGES  # noqa: F401  (registers the catalog)
 
 MUST_NOT_PRECEDE_VALID_FROM = "Must not be before valid_from."
 MUST_NOT_BE_PAST = "Must not be in the past."
 UNKNOWN_ORGANIZATION = "Unknown organization."
 RESOURCE_OR_ACTIVITY = "Give resource_id, or organization_id and activity_id."
 NOT_WITH_RESOURCE = "Not with resource_id."
-add_translations(
-    {
-        MUST_NOT_PRECEDE_VALID_FROM: "不能早于 valid_from。",
-        MUST_NOT_BE_PAST: "不能是过去的日期。",
-        UNKNOWN_ORGANIZATION: "未知的机构。",
-        RESOURCE_OR_ACTIVITY: "请提供 resource_id，或同时提供 organization_id 与 activity_id。",
-        NOT_WITH_RESOURCE: "不能与 resource_id 同时提供。",
-    }
-)
 add_rules(MUST_NOT_PRECEDE_VALID_FROM, RESOURCE_OR_ACTIVITY, NOT_WITH_RESOURCE)
 
 

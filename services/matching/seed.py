@@ -16,10 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from chassis.db import ScriptDatabase
 from chassis.pool import ConnectionPool, script_pool
-from chassis.uow import SqlUnitOfWork
-from services.matching import store
-from services.matching.events import published_data
+from services.matching import handlers
+from services.matching.store import MatchingStore
 
 _NAMESPACE = uuid.UUID("5b0f4c52-6a7e-4d0e-9a51-0d3c2f6f1a10")  # as contracts/examples.py
 
@@ -322,23 +322,9 @@ RESOURCES = [
 
 def seed(pool: ConnectionPool) -> dict:
     """Insert what is missing; returns how many organizations and resources were added."""
-    added = {"organizations": 0, "resources": 0}
-    with pool.cursor() as cursor:
-        tx = SqlUnitOfWork(cursor, "matching", cause=None, correlation_id=None)
-        for organization_id, name, kind, district in ORGANIZATIONS:
-            row = tx.one(
-                "INSERT INTO organizations (id, name, kind, district) VALUES (%s, %s, %s, %s)"
-                " ON CONFLICT (id) DO NOTHING RETURNING id",
-                (organization_id, name, kind, district),
-            )
-            added["organizations"] += row is not None
-        for resource in RESOURCES:
-            if store.resource(tx, resource["id"]) is not None:
-                continue
-            row = store.insert_resource(tx, resource["id"], resource)
-            tx.publish("resource.published", published_data(row), subject=row["id"])
-            added["resources"] += 1
-    return added
+    database = ScriptDatabase(pool, "matching", store=MatchingStore)
+    with database.unit_of_work() as uow:
+        return handlers.seed_reference(ORGANIZATIONS, RESOURCES, uow)
 
 
 def main() -> int:

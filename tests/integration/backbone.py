@@ -47,10 +47,10 @@ class Tally(Operable):
         if name.startswith("poison") and not fixed:
             raise RuntimeError(f"cannot handle {name}")
         time.sleep(float(os.environ.get("TALLY_HANDLER_SECONDS", "0")))
-        with self.db.transaction() as tx:
-            tx.execute("INSERT INTO effects (event_id, name) VALUES (%s, %s)", (event.id, name))
+        with self.db.unit_of_work() as uow:
+            uow.execute("INSERT INTO effects (event_id, name) VALUES (%s, %s)", (event.id, name))
             if name.startswith("echo"):
-                tx.publish(
+                uow.publish(
                     "resource.withdrawn",
                     {
                         "resource_id": event.data["organization_id"],

@@ -10,7 +10,7 @@ import pytest
 import requests
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from chassis.auth import Authenticator, TokenIssuer
+from chassis.auth import TokenIssuer
 from chassis.db import Database
 from chassis.errors import Conflict, add_rules
 from chassis.operable import Operable
@@ -59,7 +59,6 @@ class Hello(Operable):
 
     name = "accounts"
     db = Database()
-    auth = Authenticator()
 
     @http("POST", "/greetings", body=Greeting, status=201)
     def greet(self, request, body):
@@ -75,11 +74,9 @@ class Hello(Operable):
     def list_greetings(self, request, query):
         return {"limit": query["limit"]}
 
-    @http("GET", "/greetings/<greeting_id>", auth=True)
+    @http("GET", "/greetings/<greeting_id>", roles=["admin"], owner="greeting_id")
     def read(self, request, greeting_id):
-        caller = self.auth.caller(request)
-        caller.require_self_or("admin", owner=greeting_id)
-        return {"id": greeting_id, "caller": caller.role}
+        return {"id": greeting_id, "caller": request.caller.role}
 
     @http("DELETE", "/greetings/<uuid:greeting_id>", status=204, roles=["advisor", "admin"])
     def forget(self, request, greeting_id):
@@ -382,7 +379,7 @@ def test_openapi_document_is_valid_and_describes_the_routes(base_url):
     assert "201" in post["responses"] and "requestBody" in post
     assert document["paths"]["/greetings/{greeting_id}"]["get"]["security"] == [{"bearer": []}]
     forget = document["paths"]["/greetings/{greeting_id}"]["delete"]
-    assert forget["responses"]["204"] == {"description": "success"}  # no body
+    assert forget["responses"]["204"] == {"description": "No Content"}  # no body
     assert forget["parameters"][0]["schema"] == {"type": "string", "format": "uuid"}
     meet = document["paths"]["/meetings"]["post"]
     assert meet["requestBody"]["required"] is False

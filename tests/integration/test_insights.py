@@ -26,6 +26,7 @@ from chassis.topology import declare_service
 from chassis.uow import AlreadyHandled, MemoryDatabase
 from contracts import CATALOG
 from services.insights.backfill import ReplayDatabase
+from services.insights.export import XLSX
 from services.insights.memory import MemoryStore
 from services.insights.service import InsightsService
 from tests.support import ROOT, database_uri, publish_events, query, service_url, wait_until
@@ -381,5 +382,5 @@ def test_openapi_document_is_valid(insights):
     document = requests.get(f"{base}/openapi.json", timeout=10).json()
     validate(document)
     export = document["paths"]["/statistics/export"]["get"]
-    assert list(export["responses"]["200"]["content"]) == ["application/*"]
+    assert list(export["responses"]["200"]["content"]) == [XLSX, "application/zip"]
     assert export["security"] == [{"bearer": []}]

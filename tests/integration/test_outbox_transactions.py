@@ -1,4 +1,4 @@
-"""A transaction's events leave with its commit: one that fails after `tx.publish` publishes
+"""A transaction's events leave with its commit: one that fails after `uow.publish` publishes
 nothing, neither from a worker nor from a script's unit of work.
 
 Each test fails one transaction after its event is written, then commits a second one, and
@@ -34,9 +34,9 @@ class OrganizationDesk(Operable):
 def register_organization(db, name: str) -> str:
     """Publish `organization.registered`; a name starting with `doomed` fails after that, before
     the commit, as a later step of a handler would."""
-    with db.transaction() as tx:
+    with db.unit_of_work() as uow:
         organization_id = str(uuid.uuid4())
-        event = tx.publish(
+        event = uow.publish(
             "organization.registered",
             {"organization_id": organization_id, "name": name, "kind": "bank"},
             subject=organization_id,

@@ -18,13 +18,13 @@ import eventlet
 import pytest
 import requests
 
+from chassis.clock import Clock
 from chassis.db import ScriptDatabase
 from chassis.pool import ConnectionPool
 from contracts.vocabulary import INDUSTRIES, NEEDS, STARTUP_STAGES
-from services.matching import store
 from services.matching.configuration import load_settings
-from services.matching.engine import Catalog, diff, match_resources
-from services.matching.service import today
+from services.matching.engine import diff, match_resources
+from services.matching.store import MatchingStore, match_id
 from tests.support import ServiceProcess, free_port, query, wait_until
 
 RETURNEES = 20_000
@@ -34,6 +34,10 @@ FEEDBACK_CLIENTS = 13  # MAX_WORKERS is 10
 P99_LIMIT = 0.2
 
 
+def today():
+    return Clock().today()
+
+
 def seed(url: str) -> tuple[list[str], str]:
     """Organizations, a catalog, the returnees and their matches, as matching would have them.
     Returns the returnees' ids and the organization of the resource to publish."""
@@ -41,13 +45,12 @@ def seed(url: str) -> tuple[list[str], str]:
     organizations = [str(uuid.uuid4()) for _ in range(6)]
     pool = ConnectionPool(url, 1)
     try:
-        work = ScriptDatabase(pool, "matching")
-        with work.transaction() as tx:
+        work = ScriptDatabase(pool, "matching", store=MatchingStore)
+        with work.unit_of_work() as uow:
             for number, organization_id in enumerate(organizations):
-                store.save_organization(tx, organization_id, f"Partner {number}", "enterprise")
+                uow.store.save_organization(organization_id, f"Partner {number}", "enterprise")
             for number in range(12):
-                store.insert_resource(
-                    tx,
+                uow.store.insert_resource(
                     str(uuid.uuid4()),
                     {
                         "organization_id": organizations[number % len(organizations)],
@@ -76,11 +79,11 @@ def seed(url: str) -> tuple[list[str], str]:
             )
             for returnee_id in returnee_ids
         ]
-        with work.transaction() as tx:
+        with work.unit_of_work() as uow:
             from psycopg2.extras import execute_values
 
             execute_values(
-                tx.cursor,
+                uow.cursor,
                 "INSERT INTO returnees (id, locale, industry, startup_stage, needs, district,"
                 " profile_time) VALUES %s",
                 rows,
@@ -88,11 +91,11 @@ def seed(url: str) -> tuple[list[str], str]:
             )
         policy = load_settings().policy
         for start in range(0, RETURNEES, 2000):
-            with work.transaction() as tx:
-                catalog = Catalog(store.live_resources(tx))
-                batch = store.profiles(tx, returnee_ids[start : start + 2000])
-                store.replace_matches(
-                    tx, {p.returnee_id: match_resources(p, catalog, policy, today()) for p in batch}
+            with work.unit_of_work() as uow:
+                catalog = uow.store.catalog()
+                batch = uow.store.profiles(returnee_ids[start : start + 2000])
+                uow.store.replace_matches(
+                    {p.returnee_id: match_resources(p, catalog, policy, today()) for p in batch}
                 )
     finally:
         pool.clear()
@@ -115,9 +118,9 @@ def expected_matches(url: str) -> dict[str, list[tuple[str, int, float]]]:
     policy = load_settings().policy
     pool = ConnectionPool(url, 1)
     try:
-        with ScriptDatabase(pool, "matching").transaction() as tx:
-            catalog = Catalog(store.live_resources(tx))
-            profiles = store.profiles(tx)
+        with ScriptDatabase(pool, "matching", store=MatchingStore).unit_of_work() as uow:
+            catalog = uow.store.catalog()
+            profiles = uow.store.profiles()
     finally:
         pool.clear()
     expected = {}
@@ -175,7 +178,7 @@ def test_reverse_matching_keeps_feedback_and_probes_answered(matching_process, t
     ]
     assert len(targeted) > 2000
     clients = [
-        (token_for("returnee", r), store.match_id(r, before[r][0][0]))
+        (token_for("returnee", r), match_id(r, before[r][0][0]))
         for r in random.Random(7).sample([r for r in targeted if r in before], FEEDBACK_CLIENTS)
     ]
 

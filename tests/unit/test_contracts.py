@@ -8,10 +8,12 @@ import yaml
 
 from contracts import CATALOG, Event, InvalidEvent
 from contracts.asyncapi import (
+    DOCUMENT_3_PATH,
     DOCUMENT_PATH,
     PINS_DIR,
     data_schema,
     document,
+    document_3,
     pin_path,
     pin_text,
     render,
@@ -267,6 +269,28 @@ def test_the_committed_asyncapi_document_is_the_generated_one():
         "contracts/asyncapi.yaml is out of date with contracts/: "
         "run `python -m contracts.asyncapi --write` and commit it"
     )
+
+
+def test_the_asyncapi_3_document_is_committed_and_says_what_the_2_6_one_says():
+    assert DOCUMENT_3_PATH.read_text() == render(document_3()), (
+        "contracts/asyncapi-3.0.yaml is out of date: run `python -m contracts.asyncapi --write`"
+    )
+    two, three = document(), document_3()
+    assert three["asyncapi"] == "3.0.0"
+    assert {c["address"] for c in three["channels"].values()} == set(two["channels"])
+    for channel in three["channels"].values():
+        exchange = channel["bindings"]["amqp"]["exchange"]
+        assert exchange == two["channels"][channel["address"]]["bindings"]["amqp"]["exchange"]
+    payloads_2 = sorted(
+        json.dumps(m["payload"], sort_keys=True)
+        for c in two["channels"].values()
+        for m in c["subscribe"]["message"].get("oneOf", [c["subscribe"]["message"]])
+    )
+    payloads_3 = sorted(json.dumps(m["payload"], sort_keys=True) for c in three["channels"].values()
+                        for m in c["messages"].values())  # fmt: skip
+    assert payloads_2 == payloads_3
+    assert {op["action"] for op in three["operations"].values()} == {"receive"}
+    assert three["servers"]["production"]["pathname"] == "/returnee-platform"
 
 
 def test_rendering_the_document_is_deterministic():

@@ -600,7 +600,7 @@ def test_dockerfile_runs_as_a_non_root_user():
 
 def test_dockerfile_installs_the_project_with_pip_from_everything_it_packages():
     runs = " && ".join(instruction("RUN"))
-    assert re.search(r"\bpip install \.(\s|$)", runs), "the project is not installed with pip"
+    assert re.search(r"\bpip install (--[\w-]+ )*\.(\s|$)", runs), "the project is not installed"
     copied = set()
     for args in instruction("COPY"):
         parts = [p for p in shlex.split(args) if not p.startswith("--")]
@@ -700,3 +700,24 @@ def test_every_file_a_service_reads_is_installed_with_it():
         assert any(fnmatch(inside, p) if "/" in p else fnmatch(path.name, p) for p in wanted), (
             f"{relative} is not installed: add it to [tool.setuptools.package-data]"
         )
+
+
+def test_the_image_installs_every_dependency_from_the_lock_file_with_hashes():
+    """deploy/requirements.lock (pip-compile --generate-hashes) pins what pyproject.toml names at
+    the same versions, and every transitive dependency, each with its hashes; the Dockerfile
+    installs from it with --require-hashes and ships LICENSE."""
+    lock = (ROOT / "deploy" / "requirements.lock").read_text()
+    pinned = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+) \\$", lock, re.M))
+    entries = re.split(r"\n(?=[A-Za-z0-9_.-]+==)", lock.split("\n", 1)[1])
+    assert all("--hash=sha256:" in e for e in entries if "==" in e.split("\n")[0])
+    canonical = {name.lower().replace("_", "-"): version for name, version in pinned.items()}
+    for requirement in pyproject()["project"]["dependencies"]:
+        name, _, version = requirement.partition("==")
+        if version:
+            assert canonical.get(name.lower()) == version, f"{name}: the lock has another version"
+        else:
+            assert name.split("<")[0].lower() in canonical, f"{name} is not locked"
+    runs = " && ".join(instruction("RUN"))
+    assert "pip install --require-hashes --no-deps -r requirements.lock" in runs
+    copied = [a for a in instruction("COPY")]
+    assert any("LICENSE" in a.split() for a in copied), "the image is built without LICENSE"

@@ -89,7 +89,28 @@ def environment(objects: list[dict], container: dict) -> dict[str, str]:
             env.update(generated_secret(source["secretRef"]["name"]))
     for item in container.get("env", []):
         env[item["name"]] = item.get("value", "<from a reference>")
+    if "SECRETS_DIR" in env:
+        env.update(
+            {
+                name: value
+                for name, value in mounted_secret(objects, container, env["SECRETS_DIR"]).items()
+                if name not in env
+            }
+        )
     return env
+
+
+def mounted_secret(objects: list[dict], container: dict, folder: str) -> dict[str, str]:
+    """The settings chassis.settings reads from `SECRETS_DIR`: the keys of the Secret mounted
+    there (its files)."""
+    (mount,) = [m for m in container.get("volumeMounts", []) if m["mountPath"] == folder]
+    assert mount.get("readOnly") is True
+    for workload in objects:
+        spec = workload.get("spec", {}).get("template", {}).get("spec", {})
+        if container in spec.get("containers", []):
+            (volume,) = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+            return generated_secret(volume["secret"]["secretName"])
+    raise AssertionError("the container is in no workload")
 
 
 def secret_generator() -> dict[str, dict]:
@@ -504,10 +525,14 @@ def test_every_pod_runs_with_the_default_seccomp_profile_and_no_api_token():
 
 
 def test_the_signing_key_is_mounted_into_accounts_alone():
+    """Beside each workload's own settings Secret (`<name>-secrets`, read through SECRETS_DIR)."""
     objects = manifests()
     for workload, service in workloads(objects):
         spec = pod_spec(workload)
-        secrets_mounted = [v for v in spec.get("volumes", []) if "secret" in v]
+        secrets_mounted = [
+            v for v in spec.get("volumes", [])
+            if "secret" in v and not v["secret"]["secretName"].endswith("-secrets")
+        ]  # fmt: skip
         if workload["kind"] == "Deployment" and service == TOKEN_ISSUER:
             (volume,) = secrets_mounted
             assert volume["secret"]["secretName"] == "accounts-jwt"
@@ -569,3 +594,20 @@ def test_matching_leaves_its_replica_count_to_its_autoscaler():
     objects = manifests()
     assert "replicas" not in find(objects, "Deployment", "matching")["spec"]
     assert "matching" not in {r["name"] for r in kustomization(PRODUCTION)["replicas"]}
+
+
+def test_secrets_are_files_read_through_secrets_dir_never_environment_variables():
+    """Each workload's Secret is mounted read-only as files at SECRETS_DIR (chassis.settings
+    reads a setting the environment does not set from there), readable by its group only."""
+    objects = manifests()
+    for workload, _ in workloads(objects):
+        spec = pod_spec(workload)
+        for container in spec["containers"]:
+            assert not [s for s in container.get("envFrom", []) if "secretRef" in s]
+            assert not [
+                e for e in container.get("env", []) if "secretKeyRef" in e.get("valueFrom", {})
+            ]
+        settings = [v for v in spec.get("volumes", []) if v["name"] == "settings"]
+        for volume in settings:
+            assert volume["secret"]["defaultMode"] == 0o440
+            assert spec["securityContext"]["fsGroup"] == spec["securityContext"]["runAsGroup"]

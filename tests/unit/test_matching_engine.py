@@ -382,3 +382,94 @@ def test_policy_is_configured_from_the_file_the_environment_and_overrides(monkey
         parse_weights("charm=1")
     with pytest.raises(ValueError):
         MatchPolicy(weights={"need": 0})
+
+
+def _rows(catalog: Catalog) -> list[tuple]:
+    """Each resource's columns, with organization and district codes read back as what they
+    stand for (codes themselves are arbitrary)."""
+    districts = {code: key for key, code in catalog.district_codes.items()}
+    return [
+        (
+            rid,
+            catalog.organization_ids[catalog.organization[i]],
+            int(catalog.needs[i]),
+            int(catalog.industries[i]),
+            int(catalog.stages[i]),
+            districts.get(int(catalog.district[i])),
+            float(catalog.capacity[i]),
+            int(catalog.capacity_left[i]),
+            int(catalog.valid_from[i]),
+            int(catalog.valid_until[i]),
+        )
+        for i, rid in enumerate(catalog.ids)
+    ]
+
+
+def test_a_changed_catalog_answers_as_one_built_from_the_resulting_resources():
+    import random
+
+    rng = random.Random(5)
+    resources = synthetic_resources(1000, seed=5, organizations=50)
+    held = Catalog(resources)
+    current = {r.id: r for r in resources}
+    profiles = synthetic_profiles(40, seed=6)
+    for step in range(6):
+        ids = sorted(current)
+        taken = [
+            dataclasses.replace(current[rid], capacity_left=max(0, current[rid].capacity_left - 1))
+            for rid in rng.sample(ids, 20)
+        ]
+        new = synthetic_resources(15, seed=100 + step, organizations=60)
+        new = [dataclasses.replace(r, id=f"{r.id}-{step}", district="Fengxian") for r in new]
+        gone = rng.sample(ids, 10) + ["never-there"]
+        before = _rows(held)
+        changed = held.changed([*taken, *new], gone)
+        assert _rows(held) == before  # the old one is left as it was
+        for r in [*taken, *new]:
+            current[r.id] = r
+        for rid in gone:
+            current.pop(rid, None)
+        rebuilt = Catalog(current.values())
+        assert changed.resources == rebuilt.resources
+        assert _rows(changed) == _rows(rebuilt)
+        assert changed.position == rebuilt.position
+        for profile in profiles:
+            assert match_resources(profile, changed, EVEN, TODAY) == match_resources(
+                profile, rebuilt, EVEN, TODAY
+            )
+        places = [dataclasses.replace(r, capacity_left=0) for r in held.resources[:3]]
+        only_places = held.changed(places)  # the same ids: nothing moves
+        assert only_places.position is held.position
+        by_id = {r.id: r for r in [*held.resources, *places]}
+        assert _rows(only_places) == _rows(Catalog(by_id.values()))
+        held = changed
+    assert held.changed() is held
+
+
+def test_a_changed_empty_catalog_takes_its_first_resources():
+    first = [resource("b"), resource("a", district="Xuhui")]
+    assert Catalog([]).changed(first).resources == Catalog(first).resources
+    assert _rows(Catalog(first).changed(removed=["a", "b"])) == []
+
+
+def test_a_table_from_columns_is_the_table_of_the_same_profiles():
+    profiles = sorted(
+        (p for p in synthetic_profiles(500, seed=12) if p.consent), key=lambda p: p.returnee_id
+    )
+    whole = ReturneeTable(profiles)
+    columns = ReturneeTable.from_columns(
+        [p.returnee_id for p in profiles],
+        [p.industry for p in profiles],
+        [p.stage for p in profiles],
+        [list(p.needs) for p in profiles],
+        [p.district for p in profiles],
+    )
+    for name in ("ids", "position", "district_codes"):
+        assert getattr(columns, name) == getattr(whole, name)
+    for name in ("needs", "industry", "stage", "consent", "district"):
+        assert getattr(columns, name).tolist() == getattr(whole, name).tolist()
+    aimed = resource("aimed", needs_served=("financing", "mentorship"), district="Xuhui")
+    assert returnees_fitting(aimed, columns, EVEN, TODAY) == returnees_fitting(
+        aimed, whole, EVEN, TODAY
+    )
+    assert len(ReturneeTable.from_columns([], [], [], [], [])) == 0

@@ -55,3 +55,20 @@ def test_every_seed_refers_to_the_reference_organizations():
     organizations = {o["id"] for o in reference()["organizations"]}
     assert {o[0] for o in matching_seed.ORGANIZATIONS} == organizations
     assert {r["organization_id"] for r in matching_seed.RESOURCES} <= organizations
+
+
+def test_a_setting_the_environment_leaves_out_is_read_from_secrets_dir(tmp_path, monkeypatch):
+    """How Kubernetes mounts a Secret: one file per key (deploy/k8s)."""
+    from chassis.settings import configured, setting
+
+    (tmp_path / "DATABASE_URL").write_text("postgresql://from-a-file/db\n")
+    (tmp_path / "ACCOUNTS_ADMIN_PASSWORD").write_text("file-password")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("ACCOUNTS_ADMIN_PASSWORD", raising=False)
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    assert setting("accounts", "DATABASE_URL") == "postgresql://from-a-file/db"
+    assert setting("accounts", "ADMIN_PASSWORD") == "file-password"
+    assert configured("accounts", "ADMIN_PASSWORD") and not configured("accounts", "DATA_KEY")
+    monkeypatch.setenv("DATABASE_URL", "postgresql://from-the-environment/db")
+    assert setting("accounts", "DATABASE_URL") == "postgresql://from-the-environment/db"

@@ -1,7 +1,7 @@
 """Erasure: outbox rows about an erased person (or carrying a credential) go once published.
 
-Revision ID: matching_0006
-Revises: matching_0005
+Revision ID: matching_0007
+Revises: matching_0006
 Create Date: 2026-12-01
 """
 
@@ -9,8 +9,8 @@ from alembic import op
 
 from chassis.schema import add_outbox_forgetting, drop_outbox_forgetting
 
-revision = "matching_0006"
-down_revision = "matching_0005"
+revision = "matching_0007"
+down_revision = "matching_0006"
 branch_labels = None
 depends_on = None
 

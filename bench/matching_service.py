@@ -1,0 +1,308 @@
+"""The match of a newly registered returnee inside the matching service, database included, with
+100,000 resources stored: the catalog held by the replica against the catalog read from the
+table on every event (the service before it held one), in the same run.
+
+    python -m bench.matching_service [--resources 100000] [--runs 21]
+
+On a scratch database holding the synthetic catalog of `bench.matching_engine` (2,000
+organizations), each run is what the service does with one `returnee.registered`: the event's
+data checked against the contract, then `handlers.match_returnee` in one unit of work over a
+PostgreSQL transaction (the inbox record, the returnee's lock, the profile stored, the catalog,
+the match, the matches and `matches.proposed` written, the commit). Three ways, alternated run
+by run, each returnee new:
+
+  table     `MatchingStore(uow)`: the live resources read and their columns built per event
+  held      `MatchingStore(uow, replica=ReplicaCatalog())`: the replica's catalog, unchanged
+            since the last event (one read of the catalog version)
+  held+1    the same, after another transaction took a place of one resource: the replica
+            reads that row and applies it
+
+The held catalog's first build (at the replica's start) is timed apart. Prints medians and p95
+of each, and the ratio of the medians.
+
+Then, with `--returnees` returnees stored, the reverse match of a newly published resource as
+the service runs it on `resource.published` (`handlers.rematch_for_resource`: the stored
+returnees read 2,000 at a time, the fitting ones queued for the re-match loop, one unit of
+work); the loop's re-matches that follow are not in it. Two ways, alternated:
+
+  profiles  the service before: each page read as rows, a `Profile` per returnee, then columns
+  columns   each page read as one row of arrays, straight into columns
+"""
+
+import argparse
+import functools
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import psycopg2.extras
+from psycopg2 import sql
+
+from bench.matching_engine import POLICY, TODAY, synthetic_resources
+from chassis.clock import SHANGHAI, FrozenClock
+from chassis.db import ScriptDatabase
+from chassis.migrate import migrate
+from chassis.pool import ConnectionPool
+from chassis.settings import database_url
+from chassis.uow import SqlUnitOfWork
+from contracts import CATALOG
+from contracts.examples import EXAMPLES
+from contracts.vocabulary import INDUSTRIES, NEEDS, STARTUP_STAGES
+from services.matching import handlers
+from services.matching.engine import ReturneeTable
+from services.matching.events import published_data
+from services.matching.store import MatchingStore, ReplicaCatalog
+
+NOW = datetime.combine(TODAY, datetime.min.time(), tzinfo=SHANGHAI) + timedelta(hours=10)
+PROFILE = EXAMPLES[("returnee.registered", 1)].data
+_NAMESPACE = uuid.UUID("0c5e0a8e-3d51-4d57-9a3e-6f0a4b5c7d21")
+
+
+def _uuid(name: str) -> str:
+    return str(uuid.uuid5(_NAMESPACE, name))
+
+
+def scratch_database() -> str:
+    parts = urlsplit(database_url("matching"))
+    return urlunsplit(parts._replace(path=f"/bench_matching_{uuid.uuid4().hex[:8]}"))
+
+
+def drop_database(url: str) -> None:
+    parts = urlsplit(url)
+    conn = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(parts.path.lstrip("/"))
+            )
+        )
+    conn.close()
+
+
+def load_catalog(pool: ConnectionPool, n: int) -> list[str]:
+    """The synthetic catalog as resource rows (taken = capacity - places left); returns the ids.
+    Loaded with the version trigger off (one bulk load), then the counter set past it."""
+    resources = synthetic_resources(n)
+    organizations = sorted({r.organization_id for r in resources})
+    with pool.cursor() as cur:
+        psycopg2.extras.execute_values(
+            cur,
+            "INSERT INTO organizations (id, name, kind) VALUES %s",
+            [(_uuid(o), f"Partner {o}", "enterprise") for o in organizations],
+            page_size=2000,
+        )
+        cur.execute("ALTER TABLE resources DISABLE TRIGGER resources_versioned")
+        psycopg2.extras.execute_values(
+            cur,
+            "INSERT INTO resources (id, organization_id, title, kind, needs_served, industries,"
+            " stages, district, capacity, taken, valid_from, valid_until, version) VALUES %s",
+            [
+                (
+                    _uuid(r.id),
+                    _uuid(r.organization_id),
+                    f"Resource {r.id}",
+                    "mentorship",
+                    list(r.needs_served),
+                    list(r.industries),
+                    list(r.stages),
+                    r.district,
+                    r.capacity,
+                    r.capacity - r.capacity_left,
+                    r.valid_from,
+                    r.valid_until,
+                    1,
+                )
+                for r in resources
+            ],
+            page_size=2000,
+        )
+        cur.execute("ALTER TABLE resources ENABLE TRIGGER resources_versioned")
+        cur.execute("UPDATE catalog_version SET version = 1")
+        cur.execute("ANALYZE")
+    return [_uuid(r.id) for r in resources]
+
+
+def registration(rng: random.Random):
+    """A new returnee's `returnee.registered`, as its producer made it (data in wire form)."""
+    returnee_id = str(uuid.uuid4())
+    company = {**PROFILE["company"], "registered_district": rng.choice(["Changning", "Xuhui"])}
+    data = {
+        **PROFILE,
+        "returnee_id": returnee_id,
+        "industry": rng.choice(INDUSTRIES),
+        "startup_stage": rng.choice(STARTUP_STAGES),
+        "needs": sorted(rng.sample(NEEDS, rng.randint(1, 3))),
+        "company": company,
+    }
+    return CATALOG.create("accounts", "returnee.registered", data, subject=returnee_id)
+
+
+def match_one(pool: ConnectionPool, store, event) -> float:
+    """One `returnee.registered` handled as the service handles it; seconds, commit included."""
+    started = time.perf_counter()
+    checked = CATALOG.check(event)
+    with pool.cursor() as cursor:
+        uow = SqlUnitOfWork(cursor, "matching", checked, None, clock=FrozenClock(NOW), store=store)
+        uow.record_inbox("matching.match_returnee")
+        handlers.match_returnee(checked, uow, policy=POLICY)
+    return time.perf_counter() - started
+
+
+def load_returnees(pool: ConnectionPool, n: int, rng: random.Random) -> None:
+    districts = ["Changning", "Xuhui", "Jing'an", "Putuo", "Minhang", "Pudong", "Hongkou", None]
+    with pool.cursor() as cur:
+        psycopg2.extras.execute_values(
+            cur,
+            "INSERT INTO returnees (id, locale, industry, startup_stage, needs, district,"
+            " profile_time) VALUES %s",
+            [
+                (
+                    str(uuid.UUID(int=rng.getrandbits(128))),
+                    "zh-CN",
+                    rng.choice(INDUSTRIES),
+                    rng.choice(STARTUP_STAGES),
+                    sorted(rng.sample(NEEDS, rng.randint(1, 3))),
+                    rng.choice(districts),
+                    NOW,
+                )
+                for _ in range(n)
+            ],
+            page_size=2000,
+        )
+        cur.execute("ANALYZE returnees")
+
+
+class ByProfiles(MatchingStore):
+    """The store as it read a page of returnees before: rows, a `Profile` each, then columns."""
+
+    def returnee_page(self, after, limit):
+        return ReturneeTable(
+            self._profiles(
+                "(SELECT * FROM returnees WHERE %s::uuid IS NULL OR id > %s::uuid"
+                " ORDER BY id LIMIT %s)",
+                (after, after, limit),
+            )
+        )
+
+
+def reverse_match(pool: ConnectionPool, organization_id: str, number: int,
+                  store=MatchingStore) -> tuple[float, int]:  # fmt: skip
+    """A new resource for mentorship or financing in Changning, committed; then its reverse
+    match timed. Returns (seconds, returnees queued)."""
+    database = ScriptDatabase(pool, "matching", store=store, clock=FrozenClock(NOW))
+    with database.unit_of_work() as uow:
+        row = uow.store.insert_resource(
+            str(uuid.uuid4()),
+            {
+                "organization_id": organization_id,
+                "title": f"Mentors {number}",
+                "kind": "mentorship",
+                "needs_served": ["mentorship", "financing"],
+                "industries": [],
+                "stages": [],
+                "district": "Changning",
+                "capacity": 100,
+                "valid_from": None,
+                "valid_until": None,
+                "description": "",
+            },
+        )
+        event = uow.publish("resource.published", published_data(row), subject=row["id"])
+    with pool.cursor() as cur:
+        cur.execute("TRUNCATE rematch_queue")
+    checked = CATALOG.check(event)
+    started = time.perf_counter()
+    queued = handlers.rematch_for_resource(checked, database, lambda: None, policy=POLICY)
+    return time.perf_counter() - started, queued
+
+
+def take_a_place(pool: ConnectionPool, ids: list[str], rng: random.Random) -> None:
+    with pool.cursor() as cursor:
+        uow = SqlUnitOfWork(cursor, "matching", store=MatchingStore)
+        uow.store.take_place(rng.choice(ids))
+
+
+def summary(name: str, samples: list[float]) -> float:
+    ordered = sorted(samples)
+    median = statistics.median(ordered)
+    p95 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+    runs = len(ordered)
+    print(f"  {name:<8} median {median * 1000:8.2f} ms   p95 {p95 * 1000:8.2f} ms   ({runs} runs)")
+    return median
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.matching_service")
+    parser.add_argument("--resources", type=int, default=100_000)
+    parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--returnees", type=int, default=100_000)
+    parser.add_argument("--reverse-runs", type=int, default=7)
+    args = parser.parse_args(argv)
+    url = scratch_database()
+    migrate("matching", url)
+    pool = ConnectionPool(url, 2)
+    try:
+        started = time.perf_counter()
+        ids = load_catalog(pool, args.resources)
+        print(f"{len(ids):,} resources stored in {time.perf_counter() - started:.1f} s")
+        replica = ReplicaCatalog()
+        held = functools.partial(MatchingStore, replica=replica)
+        started = time.perf_counter()
+        with pool.cursor() as cursor:
+            SqlUnitOfWork(cursor, "matching", store=held).store.catalog()
+        print(
+            f"the replica's first build (at start): {(time.perf_counter() - started) * 1000:.0f} ms"
+        )
+        rng = random.Random(20261201)
+        for store in (MatchingStore, held):  # warm both paths once
+            match_one(pool, store, registration(rng))
+        times: dict[str, list[float]] = {"table": [], "held": [], "held+1": []}
+        for _ in range(args.runs):
+            times["table"].append(match_one(pool, MatchingStore, registration(rng)))
+            times["held"].append(match_one(pool, held, registration(rng)))
+            take_a_place(pool, ids, rng)
+            times["held+1"].append(match_one(pool, held, registration(rng)))
+        assert replica.builds == 1
+        with pool.cursor() as cursor:
+            cursor.execute("SELECT count(*) AS n FROM matches")
+            stored = cursor.fetchone()["n"]
+        print(
+            f"match of a newly registered returnee over {len(ids):,} stored resources,"
+            f" in one unit of work ({stored:,} matches stored, {datetime.now(UTC):%Y-%m-%d}):"
+        )
+        table = summary("table", times["table"])
+        held_median = summary("held", times["held"])
+        changed = summary("held+1", times["held+1"])
+        print(
+            f"  ratio table/held x{table / held_median:.1f}, table/held+1 x{table / changed:.1f};"
+            " target median <= 20 ms"
+        )
+        if args.returnees:
+            load_returnees(pool, args.returnees, rng)
+            organization_id = _uuid(synthetic_resources(1)[0].organization_id)
+            reverse: dict[str, list] = {"profiles": [], "columns": []}
+            for i in range(args.reverse_runs):
+                reverse["profiles"].append(reverse_match(pool, organization_id, 2 * i, ByProfiles))
+                reverse["columns"].append(reverse_match(pool, organization_id, 2 * i + 1))
+            queued = {q for runs in reverse.values() for _, q in runs}
+            print(f"reverse match of a new resource over {args.returnees:,} stored returnees:")
+            before = summary("profiles", [seconds for seconds, _ in reverse["profiles"]])
+            after = summary("columns", [seconds for seconds, _ in reverse["columns"]])
+            print(
+                f"  {sorted(queued)} returnees queued per run; ratio x{before / after:.1f};"
+                " target median <= 500 ms"
+            )
+    finally:
+        pool.clear()
+        drop_database(url)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
