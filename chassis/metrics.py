@@ -30,6 +30,11 @@ EVENTS_CONSUMED = Counter(
     " without a try), returned (to the queue)",
     ["service", "handler", "type", "outcome"],
 )
+ERASED_MESSAGES_DROPPED = Counter(
+    "erased_messages_dropped_total",
+    "Dead-lettered, parked or retried messages dropped because they named an erased person",
+    ["service", "queue"],
+)
 OUTBOX_PENDING = Gauge("outbox_pending", "Committed events not yet published", ["service"])
 OUTBOX_OLDEST = Gauge(
     "outbox_oldest_pending_seconds", "Age of the oldest unpublished event", ["service"]

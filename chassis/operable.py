@@ -6,13 +6,17 @@ from nameko.extensions import DependencyProvider
 from werkzeug.wrappers import Response
 
 from chassis.dead_letters import DeadLetterQueue
+from chassis.erasure import ErasedMessages
 from chassis.errors import NotFound
-from chassis.events import on_event
+from chassis.events import on_event, subscribe
 from chassis.logs import LogContext
 from chassis.metrics import OUTBOX_OLDEST, OUTBOX_PENDING, exposition
 from chassis.openapi import openapi_document
 from chassis.revocation import record_revocation
 from chassis.web import http
+
+# The subscribers every service has from the chassis, beside its own routing table.
+CHASSIS_HANDLERS = ("keep_revocation", "forget_in_queues")
 
 
 class Liveness(Schema):
@@ -90,6 +94,13 @@ class Operable:
     log_context = LogContext()
     dead_letters = DeadLetters()
     keep_revocation = on_event("accounts", "credentials.revoked", use=record_revocation)
+    erased_messages = ErasedMessages()
+
+    @subscribe("accounts", "returnee.erased")
+    def forget_in_queues(self, event):
+        """The service's dead letters, parked and retried events naming the person dropped
+        (`chassis.erasure`): redoing it finds nothing more, so no inbox record is needed."""
+        self.erased_messages.scrub([str(event.data["returnee_id"])])
 
     @http("GET", "/metrics", media_type="text/plain", probe=True, summary="Prometheus metrics")
     def metrics(self, request):

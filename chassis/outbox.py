@@ -122,6 +122,11 @@ class OutboxRelay:
                 for message_id in outcome.failed:
                     EVENTS_UNDELIVERED.labels(self.producer, types[message_id]).inc()
                 if outcome.confirmed:
+                    # Rows about an erased person (or carrying a credential) go once published.
+                    cur.execute(
+                        "DELETE FROM outbox WHERE id = ANY(%s::uuid[]) AND forget_on_publish",
+                        (outcome.confirmed,),
+                    )
                     cur.execute(
                         "UPDATE outbox SET published_at = now(), last_error = NULL"
                         " WHERE id = ANY(%s::uuid[])",

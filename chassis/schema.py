@@ -29,6 +29,23 @@ CREATE INDEX inbox_handled_at ON inbox (handled_at);
 """
 
 
+# Erasure: a row still unpublished when its subject was erased must still reach its consumers (in
+# order, before the erasure event), but is deleted once the broker confirmed it instead of being
+# kept for retention (`UnitOfWork.forget_published`); so is an event that carries a credential
+# (`UnitOfWork.publish(..., keep=False)`: a reset or invitation link).
+OUTBOX_FORGETTING = """
+ALTER TABLE outbox ADD COLUMN forget_on_publish boolean NOT NULL DEFAULT false;
+"""
+
+
+def add_outbox_forgetting(op) -> None:
+    op.execute(OUTBOX_FORGETTING)
+
+
+def drop_outbox_forgetting(op) -> None:
+    op.execute("ALTER TABLE outbox DROP COLUMN forget_on_publish;")
+
+
 def create_messaging_tables(op) -> None:
     op.execute(MESSAGING_TABLES)
 

@@ -188,6 +188,41 @@ def subscriptions_of(service_cls) -> list[Subscription]:
     return found
 
 
+# What leaves the platform for district systems: one topic exchange (routing key = event type)
+# that the service publishing partner views (notify, `services.notify.partners`) declares, and
+# the only platform exchange `district-subscriber` may read. What no district queue is bound for
+# is parked briefly, then dropped: nobody was listening.
+PARTNER_EXCHANGE = "partners.events"  # contracts.partners.PARTNER_EXCHANGE
+PARTNER_UNROUTED = "partners.unrouted"
+PARTNER_UNROUTED_RETENTION_HOURS = 1.0
+
+
+def partner_exchange() -> Exchange:
+    return Exchange(
+        PARTNER_EXCHANGE,
+        type="topic",
+        durable=True,
+        arguments={"alternate-exchange": PARTNER_UNROUTED},
+    )
+
+
+def declare_partners(channel, queue_type: str = CLASSIC) -> None:
+    parking = Exchange(PARTNER_UNROUTED, type="fanout", durable=True)
+    parking(channel).declare()
+    declare_queue(
+        channel,
+        Queue(
+            PARTNER_UNROUTED,
+            exchange=parking,
+            durable=True,
+            queue_arguments=queue_arguments(
+                queue_type, **{"x-message-ttl": int(PARTNER_UNROUTED_RETENTION_HOURS * 3600000)}
+            ),
+        ),
+    )
+    partner_exchange()(channel).declare()
+
+
 def declare_service(channel, service_cls, config: dict) -> None:
     """Everything one service publishes to and consumes from, from its class and config."""
     retention, queue_type = config["UNROUTED_RETENTION_HOURS"], config["QUEUE_TYPE"]
@@ -198,3 +233,5 @@ def declare_service(channel, service_cls, config: dict) -> None:
     declare_consumer(channel, subscriptions_of(service_cls), delays, retention, queue_type)
     # A service without handlers still has a dead-letter queue for operators to watch.
     declare_queue(channel, dead_letter_queue(service_cls.name, queue_type))
+    if getattr(service_cls, "publishes_partner_views", False):
+        declare_partners(channel, queue_type)

@@ -19,6 +19,7 @@ Events are built and validated against the contract by the same code in both.
 """
 
 import copy
+import uuid
 from contextlib import contextmanager
 
 import psycopg2.extras
@@ -43,6 +44,7 @@ class UnitOfWork:
         self.correlation_id = correlation_id
         self.clock = clock or Clock()
         self.published: list[Event] = []
+        self.relayed: list[tuple[str, Event, bytes]] = []
 
     def now(self):
         return self.clock.now()
@@ -50,11 +52,14 @@ class UnitOfWork:
     def today(self):
         return self.clock.today()
 
-    def publish(self, event_type: str, data: dict, subject=None, version: int = 1) -> Event:
-        """An event published when (and only if) this unit of work commits."""
-        return self.publish_many(event_type, [(data, subject)], version)[0]
+    def publish(self, event_type: str, data: dict, subject=None, version: int = 1,
+                keep: bool = True) -> Event:  # fmt: skip
+        """An event published when (and only if) this unit of work commits. `keep=False`: not
+        kept in the outbox for retention once published (an event carrying a credential)."""
+        return self.publish_many(event_type, [(data, subject)], version, keep=keep)[0]
 
-    def publish_many(self, event_type: str, items, version: int = 1) -> list[Event]:
+    def publish_many(self, event_type: str, items, version: int = 1,
+                     keep: bool = True) -> list[Event]:  # fmt: skip
         """Events of one type from `(data, subject)` pairs, written in one statement: a batch
         job (a new policy re-assessing every returnee) would otherwise pay a round trip each."""
         events = [
@@ -70,17 +75,27 @@ class UnitOfWork:
             for data, subject in items
         ]
         if events:
-            self._write_outbox(events)
+            self._write_outbox(events, keep)
         self.published.extend(events)
         return events
 
-    def forget_published(self, subject) -> int:
-        """Erasure: forget the already published events about `subject` kept for retention, so
-        personal data they carry does not outlive the person's account. Unpublished ones stay:
-        they must still reach their consumers (the erasure event among them)."""
+    def relay(self, exchange: str, event: Event, body: bytes) -> None:
+        """`event` as `body` (a view of it, `services.notify.partners`) to `exchange`, when this
+        unit of work commits; not kept in the outbox once published."""
+        self._write_relayed(exchange, event, body)
+        self.relayed.append((exchange, event, body))
+
+    def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
         raise NotImplementedError
 
-    def _write_outbox(self, events: list[Event]) -> None:
+    def forget_published(self, subject) -> int:
+        """Erasure: forget the events about `subject` (its subject, or naming it anywhere in
+        their body) kept for retention, so personal data they carry does not outlive the
+        person's account. Unpublished ones must still reach their consumers, in order: they are
+        deleted as soon as the broker confirmed them. Returns how many rows were concerned."""
+        raise NotImplementedError
+
+    def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         raise NotImplementedError
 
 
@@ -116,19 +131,39 @@ class SqlUnitOfWork(UnitOfWork):
         if self.cursor.fetchone() is None:
             raise AlreadyHandled(f"{handler} handled event {self.cause.id} before")
 
-    def _write_outbox(self, events: list[Event]) -> None:
+    def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         psycopg2.extras.execute_values(
             self.cursor,
-            "INSERT INTO outbox (id, exchange, routing_key, subject, body) VALUES %s",
-            [(e.id, f"{self.service}.events", e.type, e.subject, e.to_json()) for e in events],
+            "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
+            " VALUES %s",
+            [
+                (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
+                for e in events
+            ],
             page_size=1000,
         )
 
-    def forget_published(self, subject) -> int:
+    def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
         self.cursor.execute(
-            "DELETE FROM outbox WHERE subject = %s AND published_at IS NOT NULL", (str(subject),)
+            "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
+            " VALUES (%s, %s, %s, %s, %s, true)",
+            (str(uuid.uuid4()), exchange, event.type, event.subject, body),
         )
-        return self.cursor.rowcount
+
+    def forget_published(self, subject) -> int:
+        # A scan of what retention keeps (a week of events): an erasure is rare, and an event
+        # names the person in its body more often than as its subject.
+        about = "(subject = %s OR position(convert_to(%s, 'UTF8') in body) > 0)"
+        subject = str(subject)
+        self.cursor.execute(
+            f"DELETE FROM outbox WHERE published_at IS NOT NULL AND {about}", (subject, subject)
+        )
+        forgotten = self.cursor.rowcount
+        self.cursor.execute(
+            f"UPDATE outbox SET forget_on_publish = true WHERE published_at IS NULL AND {about}",
+            (subject, subject),
+        )
+        return forgotten + self.cursor.rowcount
 
 
 class MemoryUnitOfWork(UnitOfWork):
@@ -137,12 +172,22 @@ class MemoryUnitOfWork(UnitOfWork):
         self.store = store
         self._database = database
         self._pending: list[Event] = []
+        self._pending_relayed: list[tuple[str, Event, bytes]] = []
 
-    def _write_outbox(self, events: list[Event]) -> None:
+    def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         self._pending.extend(events)
 
+    def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
+        self._pending_relayed.append((exchange, event, body))
+
     def forget_published(self, subject) -> int:
-        kept = [e for e in self._database.outbox if e.subject != str(subject)]
+        # The twin publishes at commit: what is pending is "published" then, as the relay would.
+        about = str(subject)
+        kept = [
+            e
+            for e in self._database.outbox
+            if e.subject != about and about not in e.to_json().decode()
+        ]
         forgotten = len(self._database.outbox) - len(kept)
         self._database.outbox[:] = kept
         return forgotten
@@ -166,6 +211,8 @@ class MemoryDatabase:
         self.store = store
         self.clock = clock or Clock()
         self.outbox: list[Event] = []
+        # (exchange, event, body) relayed to another exchange than the service's own.
+        self.relayed: list[tuple[str, Event, bytes]] = []
         self.inbox: set[tuple[str, str]] = set()
 
     @contextmanager
@@ -178,6 +225,7 @@ class MemoryDatabase:
         yield uow
         self.store = working
         self.outbox.extend(uow._pending)
+        self.relayed.extend(uow._pending_relayed)
         if cause is not None and handler is not None:
             self.inbox.add((handler, cause.id))
 

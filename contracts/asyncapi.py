@@ -25,6 +25,16 @@ from contracts.catalog import Catalog, EventType
 from contracts.compatibility import breaking_changes
 from contracts.envelope import CONTENT_TYPE, EnvelopeSchema, dataschema
 from contracts.examples import example_event
+from contracts.partners import (
+    PARTNER_EXCHANGE,
+    PARTNER_PRODUCERS,
+    PERSONAL_FIELDS,
+    PRIVATE_EVENTS,
+    PROFILE_EVENTS,
+    PSEUDONYMOUS_PROFILE,
+    PSEUDONYMOUS_SUFFIX,
+    pseudonymous_data,
+)
 
 HERE = Path(__file__).resolve().parent
 DOCUMENT_PATH = HERE / "asyncapi.yaml"
@@ -174,6 +184,38 @@ def _channel(versions: list[EventType]) -> dict:
     }
 
 
+def _without_personal_schema(node):
+    if isinstance(node, dict):
+        found = {}
+        for key, value in node.items():
+            if key == "properties":
+                value = {k: v for k, v in value.items() if k not in PERSONAL_FIELDS}
+            elif key == "required" and isinstance(value, list):
+                value = [k for k in value if k not in PERSONAL_FIELDS]
+            found[key] = _without_personal_schema(value)
+        return found
+    if isinstance(node, list):
+        return [_without_personal_schema(v) for v in node]
+    return node
+
+
+def pseudonymous_schema(event_type: EventType) -> dict:
+    """The `data` of the event's pseudonymous view (`contracts.partners`)."""
+    full = data_schema(event_type)
+    if event_type.type not in PROFILE_EVENTS:
+        return _without_personal_schema(full)
+    properties = {k: full["properties"][k] for k in PSEUDONYMOUS_PROFILE if k in full["properties"]}
+    properties["district"] = {
+        "type": ["string", "null"],
+        "description": "The company's registered district, if any.",
+    }
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": [k for k in full.get("required", []) if k in properties] + ["district"],
+    }
+
+
 def document(catalog: Catalog = CATALOG) -> dict:
     by_type: dict[str, list[EventType]] = {}
     for event_type in catalog:  # ordered by producer, type, version
@@ -191,7 +233,11 @@ def document(catalog: Catalog = CATALOG) -> dict:
                 "1.0 structured JSON; `dataschema` names the version of `data`. Additive changes "
                 "keep the version; a breaking change is published as a new version alongside "
                 "the old one. Consumers bind their own durable queues and ignore fields they do "
-                "not know. Generated from `contracts/` by `python -m contracts.asyncapi --write`."
+                "not know. District systems read the partner exchange `partners.events` alone "
+                "(channels `partners.events/<type>`): each event whole when the returnee it "
+                "concerns granted share_with_partners, else its pseudonymous view (`dataschema` "
+                "ending in `:pseudonymous`). Generated from `contracts/` by "
+                "`python -m contracts.asyncapi --write`."
             ),
             "license": {"name": "Apache-2.0"},
         },
@@ -218,6 +264,41 @@ def document(catalog: Catalog = CATALOG) -> dict:
             {"name": producer, "description": f"Published by {producer}."} for producer in producers
         ],
         "channels": {type_: _channel(versions) for type_, versions in by_type.items()},
+        "x-partners": partner_views(by_type),
+    }
+
+
+def partner_views(by_type: dict[str, list[EventType]]) -> dict:
+    """What district systems read (`contracts.partners`): the exchange, the event types on it,
+    and the pseudonymous view of each version of those about a returnee (`data` schema and an
+    example), which replaces the published one when the returnee has not granted
+    share_with_partners."""
+    views = {}
+    for type_, versions in by_type.items():
+        if versions[-1].producer not in PARTNER_PRODUCERS or type_ in PRIVATE_EVENTS:
+            continue
+        views[type_] = [
+            {
+                "dataschema": dataschema(v.type, v.version) + PSEUDONYMOUS_SUFFIX,
+                "data": pseudonymous_schema(v),
+                "example": pseudonymous_data(
+                    v.type, json.loads(example_event(v).to_json())["data"]
+                ),
+            }
+            if "returnee_id" in data_schema(v).get("properties", {})
+            else {"dataschema": dataschema(v.type, v.version), "whole": True}
+            for v in versions
+        ]
+    return {
+        "exchange": PARTNER_EXCHANGE,
+        "description": (
+            "District systems (broker user `district-subscriber`, webhooks) receive these types "
+            f"only, on `{PARTNER_EXCHANGE}` (routing key = type; the producers' exchanges are "
+            "not readable by them): whole when the returnee an event concerns granted "
+            "share_with_partners, else in the pseudonymous view below, whose `dataschema` ends "
+            f"in `{PSEUDONYMOUS_SUFFIX}`."
+        ),
+        "types": views,
     }
 
 

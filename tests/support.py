@@ -91,6 +91,26 @@ class RabbitAdmin:
                     counts[name] = consumers
         return counts
 
+    def queues(self, vhost: str) -> list[str]:
+        """The vhost's queues but the exclusive ones (a test's spies, readable by it alone)."""
+        listed = self._call("GET", f"queues/{quote(vhost, safe='')}")
+        return [q["name"] for q in listed if not q.get("exclusive")]
+
+    def messages(self, vhost: str) -> list[dict]:
+        """Every message waiting in every queue of the vhost, `{queue, body, headers}`, taken
+        without ack: each goes back to its queue, in its place, when the channel closes."""
+        found = []
+        with _amqp_channel(vhost) as channel:
+            for name in self.queues(vhost):
+                _, ready, _ = channel.queue_declare(name, passive=True)
+                for _ in range(ready):
+                    message = channel.basic_get(queue=name, no_ack=False)
+                    if message is None:
+                        break
+                    found.append({"queue": name, "body": bytes(message.body),
+                                  "headers": dict(message.headers or {})})  # fmt: skip
+        return found
+
     def depth(self, vhost: str, name: str) -> int | None:
         """Messages ready in the queue as the broker counts them right now; None if no queue."""
         from amqp.exceptions import NotFound
@@ -338,6 +358,41 @@ def publish_events(amqp_uri: str, events) -> None:
     finally:
         publisher.close()
     assert not outcome.failed, outcome.failed
+
+
+class WebhookReceiver:
+    """A district system's endpoint on loopback: records each POST `(headers, body)`."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        receiver = self
+        self.received: list[tuple[dict, bytes]] = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/platform"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def events(self) -> list[dict]:
+        import json
+
+        return [json.loads(body) for _, body in self.received]
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 class EventSpy:

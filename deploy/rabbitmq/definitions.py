@@ -16,10 +16,13 @@ Names follow chassis/topology.py. Per service `<s>`, with `P` the producers it c
              `<s>.dead-letters` through the default exchange)
   read       its own names (consume; bind from `<s>.retry`), `<p>.events` and `<p>.unrouted`
              (bind from them)
-No service can publish to another service's exchange. `district-subscriber` creates and binds
-only `district.*` queues and exchanges and reads `<p>.events`; it has no write on any platform
-exchange nor on `amq.default`. `deployer` runs `python -m deploy.topology` (every platform name,
-and write on `amq.default`, the dead-letter exchange of the retry queues it declares).
+No service can publish to another service's exchange. The service that publishes the partner
+views (notify, `services.notify.partners`) also owns `partners.events` and `partners.unrouted`.
+`district-subscriber` creates and binds only `district.*` queues and exchanges and reads
+`partners.events` alone: never a producer's internal `<p>.events` (whole events whatever the
+returnee consented to); it has no write on any platform exchange nor on `amq.default`.
+`deployer` runs `python -m deploy.topology` (every platform name, and write on `amq.default`,
+the dead-letter exchange of the retry queues it declares).
 
 The committed files carry no password: `password_hash` is empty, which RabbitMQ refuses at log in,
 so nobody can use a user until its password is set (`--passwords-from-env`, or
@@ -62,32 +65,34 @@ def _anchored(alternatives: list[str]) -> str:
     return "^(" + "|".join(alternatives) + ")$"
 
 
-def service_permissions(service: str, producers: list[str]) -> dict:
+PARTNER_NAMES = r"partners\.(events|unrouted)"
+
+
+def service_permissions(service: str, producers: list[str], partners: bool = False) -> dict:
     others = [p for p in sorted(producers) if p != service]
+    own = [own_names(service), *([PARTNER_NAMES] if partners else [])]
     return {
         "user": service,
         "vhost": VHOST,
-        "configure": _anchored([own_names(service), *(rf"{p}\.(events|unrouted)" for p in others)]),
-        "write": _anchored(
-            [own_names(service), *(rf"{p}\.unrouted" for p in others), r"amq\.default"]
-        ),
-        "read": _anchored([own_names(service), *(rf"{p}\.(events|unrouted)" for p in others)]),
+        "configure": _anchored([*own, *(rf"{p}\.(events|unrouted)" for p in others)]),
+        "write": _anchored([*own, *(rf"{p}\.unrouted" for p in others), r"amq\.default"]),
+        "read": _anchored([*own, *(rf"{p}\.(events|unrouted)" for p in others)]),
     }
 
 
 def subscriber_permissions(producers: list[str]) -> dict:
-    events = "|".join(sorted(producers))
+    """District systems read the partner exchange only (`producers` is kept for callers)."""
     return {
         "user": SUBSCRIBER,
         "vhost": VHOST,
         "configure": r"^district\.[a-z0-9_.-]+$",
         "write": r"^district\.[a-z0-9_.-]+$",
-        "read": rf"^(district\.[a-z0-9_.-]+|({events})\.events)$",
+        "read": r"^(district\.[a-z0-9_.-]+|partners\.events)$",
     }
 
 
 def deployer_permissions(services: list[str]) -> dict:
-    names = [own_names(s) for s in sorted(services)]
+    names = [*(own_names(s) for s in sorted(services)), PARTNER_NAMES]
     return {
         "user": DEPLOYER,
         "vhost": VHOST,
@@ -159,8 +164,10 @@ def definitions(
     producers: list[str],
     quorum: bool = False,
     passwords: dict[str, str] | None = None,
+    partner_publishers: tuple[str, ...] = ("notify",),
 ) -> dict:
-    """`consumes`: service -> the producers it subscribes to; `producers`: who publishes events."""
+    """`consumes`: service -> the producers it subscribes to; `producers`: who publishes events;
+    `partner_publishers`: who publishes the partner views."""
     services = sorted(consumes)
     passwords = passwords or {}
     users = [*services, SUBSCRIBER, DEPLOYER]
@@ -181,7 +188,7 @@ def definitions(
         "users": [_user(name, passwords.get(name)) for name in users],
         "vhosts": [vhost],
         "permissions": [
-            *(service_permissions(s, consumes[s]) for s in services),
+            *(service_permissions(s, consumes[s], s in partner_publishers) for s in services),
             subscriber_permissions(producers),
             deployer_permissions(services),
         ],
@@ -207,7 +214,10 @@ def platform_definitions(quorum: bool = False, passwords: dict[str, str] | None 
         for service in SERVICES
     }
     producers = sorted({event_type.producer for event_type in CATALOG})
-    return definitions(consumes, producers, quorum, passwords)
+    partner_publishers = tuple(
+        s for s in SERVICES if getattr(service_class(s), "publishes_partner_views", False)
+    )
+    return definitions(consumes, producers, quorum, passwords, partner_publishers)
 
 
 def render(doc: dict) -> str:

@@ -5,9 +5,13 @@
         --bind accounts:returnee.updated --database changning.sqlite3
 
 What it does, and why (see README.md):
-- binds a durable queue of its own to `<producer>.events` for the event types it wants; the
-  platform's exchanges are declared passively, so the subscriber needs no right to create or
-  change them (and fails clearly if the platform's topology step has not run);
+- binds a durable queue of its own to the partner exchange `partners.events` for the event
+  types it wants (the producers' own `<producer>.events` are the platform's inside, not readable
+  by district systems); the exchange is declared passively, so the subscriber needs no right to
+  create or change it (and fails clearly if the platform's topology step has not run);
+- reads each event in the view the returnee's consent allows: whole when they share their data
+  with partners, else pseudonymous (`dataschema` ending in `:pseudonymous`: ids, industry,
+  stage, needs, district and dates; no name, email, phone or free text);
 - checks each body is a CloudEvents 1.0 envelope from the expected producer, with the attributes
   the platform always sets and a `dataschema` naming the payload's version;
 - processes each event id once: the effect and the record of the id commit in one SQLite
@@ -34,7 +38,10 @@ from kombu.mixins import ConsumerMixin
 log = logging.getLogger("district-subscriber")
 
 SPECVERSION = "1.0"
-DATASCHEMA = re.compile(r"^urn:returnee-platform:event:(?P<type>[a-z_.0-9]+):v(?P<version>\d+)$")
+DATASCHEMA = re.compile(
+    r"^urn:returnee-platform:event:(?P<type>[a-z_.0-9]+):v(?P<version>\d+)(?P<view>:pseudonymous)?$"
+)
+PARTNER_EXCHANGE = "partners.events"
 REQUIRED = ("specversion", "id", "source", "type", "time", "datacontenttype", "dataschema")
 
 # Payload versions this subscriber understands, per type. During a deprecation period the
@@ -71,7 +78,7 @@ def parse_event(body: bytes, producer: str, wanted_types: set[str]) -> dict:
     except ValueError:
         raise Malformed(f"id {event['id']!r} is not a UUID") from None
     if event["source"] != f"/{producer}":
-        raise Malformed(f"source {event['source']!r} on {producer}.events")
+        raise Malformed(f"source {event['source']!r} for a {producer} event")
     if event["type"] not in wanted_types:
         raise Malformed(f"type {event['type']!r} is not one this queue is bound for")
     try:
@@ -88,6 +95,7 @@ def parse_event(body: bytes, producer: str, wanted_types: set[str]) -> dict:
     if not isinstance(event.get("data"), dict):
         raise Malformed("data is not a JSON object")
     event["version"] = int(schema["version"])
+    event["pseudonymous"] = bool(schema["view"])
     return event
 
 
@@ -135,7 +143,14 @@ def apply(db: sqlite3.Connection, event: dict) -> None:
             " VALUES (?, ?, ?, ?, ?) ON CONFLICT (returnee_id) DO UPDATE SET"
             " name = excluded.name, email = excluded.email, industry = excluded.industry,"
             " updated_at = excluded.updated_at",
-            (data["returnee_id"], data["name"], data["email"], data["industry"], event["time"]),
+            # The pseudonymous view (no consent to share) has no name or email.
+            (
+                data["returnee_id"],
+                data.get("name"),
+                data.get("email"),
+                data["industry"],
+                event["time"],
+            ),
         )
     elif event["type"] == "returnee.erased":
         db.execute("DELETE FROM returnees WHERE returnee_id = ?", (data["returnee_id"],))
@@ -166,14 +181,15 @@ def process_once(db: sqlite3.Connection, event: dict) -> bool:
 # --- the broker -----------------------------------------------------------------------------
 
 
-def events_exchange(producer: str) -> Exchange:
+def events_exchange(name: str = PARTNER_EXCHANGE) -> Exchange:
     # The platform's exchange, never declared by us: kombu declares a binding's exchange unless
     # told not to, and declaring (even unchanged) needs a right the subscriber does not have.
-    return Exchange(f"{producer}.events", type="topic", durable=True, no_declare=True)
+    return Exchange(name, type="topic", durable=True, no_declare=True)
 
 
 class Subscriber(ConsumerMixin):
-    def __init__(self, amqp_uri: str, queue: str, bindings: list[tuple[str, str]], db_path: str):
+    def __init__(self, amqp_uri: str, queue: str, bindings: list[tuple[str, str]], db_path: str,
+                 exchange: str = PARTNER_EXCHANGE):  # fmt: skip
         if not queue.startswith("district."):
             # The broker definitions let the subscriber user create only `district.*` queues.
             log.warning("queue %s is outside district.*: the broker may refuse it", queue)
@@ -182,9 +198,8 @@ class Subscriber(ConsumerMixin):
         )
         self.queue_name = queue
         self.bindings = bindings
-        self.wanted = {}  # exchange name -> (producer, event types)
-        for producer, event_type in bindings:
-            self.wanted.setdefault(f"{producer}.events", (producer, set()))[1].add(event_type)
+        self.exchange = exchange
+        self.producers = {event_type: producer for producer, event_type in bindings}
         self.db = open_database(db_path)
         self.counts = {"processed": 0, "duplicate": 0, "skipped": 0, "dead_lettered": 0}
 
@@ -192,21 +207,22 @@ class Subscriber(ConsumerMixin):
         return Exchange(f"{self.queue_name}.dead-letters", type="fanout", durable=True)
 
     def declare(self, channel) -> Queue:
-        for producer, _ in self.wanted.values():
-            try:  # passive: only asks whether it exists, which needs no permission
-                channel.exchange_declare(f"{producer}.events", "topic", passive=True)
-            except Exception as exc:
-                raise SystemExit(
-                    f"{producer}.events does not exist or is not readable ({exc}): run the "
-                    "platform's topology step (python -m deploy.topology) first"
-                ) from None
+        try:  # passive: only asks whether it exists, which needs no permission
+            channel.exchange_declare(self.exchange, "topic", passive=True)
+        except Exception as exc:
+            raise SystemExit(
+                f"{self.exchange} does not exist or is not readable ({exc}): run the "
+                "platform's topology step (python -m deploy.topology) first"
+            ) from None
         dead_letters = self.dead_letter_exchange()
         Queue(f"{self.queue_name}.dead-letters", exchange=dead_letters, durable=True)(
             channel
         ).declare()
         queue = Queue(
             self.queue_name,
-            bindings=[binding(events_exchange(p), routing_key=t) for p, t in self.bindings],
+            bindings=[
+                binding(events_exchange(self.exchange), routing_key=t) for _, t in self.bindings
+            ],  # fmt: skip
             durable=True,
         )(channel)
         queue.declare()
@@ -219,10 +235,10 @@ class Subscriber(ConsumerMixin):
         return [consumer_cls(queues=[queue], on_message=self.on_message, accept=[])]
 
     def on_message(self, message) -> None:
-        exchange = message.delivery_info.get("exchange", "")
-        producer, wanted = self.wanted.get(exchange, (exchange.removesuffix(".events"), set()))
+        routing_key = message.delivery_info.get("routing_key", "")
+        producer = self.producers.get(routing_key, "")
         try:
-            event = parse_event(message.body, producer, wanted)
+            event = parse_event(message.body, producer, set(self.producers))
         except Malformed as exc:
             self.dead_letter(message, f"malformed: {exc}")
             return
@@ -299,6 +315,11 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--database", default=os.environ.get("SUBSCRIBER_DATABASE", "subscriber.sqlite3")
     )
+    parser.add_argument(
+        "--exchange",
+        default=os.environ.get("SUBSCRIBER_EXCHANGE", PARTNER_EXCHANGE),
+        help="the platform's partner exchange (the default); only a test names another",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     subscriber = Subscriber(
@@ -306,6 +327,7 @@ def main(argv=None) -> int:
         args.queue,
         args.bind or [("accounts", "returnee.registered")],
         args.database,
+        args.exchange,
     )
 
     def stop(*_):

@@ -59,7 +59,8 @@ PASSWORD_LINKS = ("reset_password", "set_password")
 ACCEPTED = {"status": "accepted"}  # what a reset request answers, whoever has the address
 
 
-def register_returnee(command: dict, client_address: str, db, sealer, settings) -> dict:
+def register_returnee(command: dict, client_address: str, db, sealer, settings,
+                      source: str | None = None) -> dict:  # fmt: skip
     """A returnee's account, profile and consents → `returnee.registered`, and the welcome
     email's verification link → `account.link_issued`. Throttled per client address
     (`settings.registrations`)."""
@@ -84,8 +85,13 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings) 
             uow.store.create_account(returnee_id, email, password_hash, "returnee", at=now)
         except EmailTaken:
             raise Conflict("This email is already registered.", code="email_taken") from None
-        uow.store.create_returnee(returnee_id, profile, sealed, at=now)
-        uow.store.set_consents(returnee_id, command["consents"], now)
+        uow.store.create_returnee(returnee_id, profile, sealed, at=now, sealed_with=sealer.key_id)
+        record = {
+            **consent_record(None, source),
+            "actor_id": returnee_id,
+            "actor_role": "returnee",
+        }
+        uow.store.set_consents(returnee_id, command["consents"], now, record)
         row = uow.store.returnee(returnee_id)
         uow.publish(
             "returnee.registered",
@@ -95,6 +101,17 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings) 
         _issue_link(uow, returnee_id, email, profile["name"], profile["locale"], "verify_email",
                     settings.portal_url)  # fmt: skip
         return returnee_view(row)
+
+
+def reseal_batch(uow, sealer, batch_size: int = 200) -> int:
+    """Up to `batch_size` ID documents sealed under another key than the current one opened
+    and sealed again under it (`python -m services.accounts.reseal`); returns how many."""
+    rows = uow.store.sealed_not_under(sealer.key_id, batch_size)
+    for row in rows:
+        account_id = str(row["account_id"])
+        plain = sealer.open(row["id_document"], account_id, row["id_document_key"])
+        uow.store.reseal(account_id, sealer.seal(plain, account_id), sealer.key_id)
+    return len(rows)
 
 
 IMPORTED_ROW = ImportedReturnee()  # rows of a spreadsheet: cells may be text
@@ -132,7 +149,8 @@ def import_returnees(command: dict, caller, uow, sealer, portal_url: str) -> dic
             seen[email] = str(uuid.uuid4())
             imported.append(_imported(seen[email], index, loaded, sealer))
     now = uow.now()
-    made = uow.store.import_returnees(imported, at=now, actor=caller.id)
+    record = {"actor_role": caller.role, "text_version": CONSENT_TEXT_VERSION}
+    made = uow.store.import_returnees(imported, at=now, actor=caller.id, record=record)
     taken = [r for r in imported if r["id"] not in made]  # by another import meanwhile
     if taken:
         known = uow.store.accounts_by_emails({r["email"] for r in taken})
@@ -172,6 +190,7 @@ def _imported(returnee_id: str, index: int, loaded: dict, sealer) -> dict:
         "sealed": sealer.seal(f"{document['kind']}:{document['number']}", returnee_id)
         if document
         else None,
+        "sealed_with": sealer.key_id,
         "consents": consents,
         "evidence": reference,
     }
@@ -201,13 +220,19 @@ def import_organizations(command: dict, uow) -> dict:
     return batches.outcome(results)
 
 
-def list_returnees(query: dict, uow) -> list[dict]:
-    """A page of returnees, oldest first, for advisors and admins (an export)."""
-    return [returnee_view(row) for row in uow.store.returnee_page(query["limit"], query["offset"])]
+def list_returnees(query: dict, uow, access: dict | None = None) -> list[dict]:
+    """A page of returnees, oldest first, for advisors and admins (an export); each read in
+    the returnee's access log."""
+    rows = uow.store.returnee_page(query["limit"], query["offset"])
+    for row in rows:
+        record_access(uow, row["id"], access, "profile (export)")
+    return [returnee_view(row) for row in rows]
 
 
-def read_returnee(returnee_id: str, uow) -> dict:
-    return returnee_view(_returnee(returnee_id, uow))
+def read_returnee(returnee_id: str, uow, access: dict | None = None) -> dict:
+    row = _returnee(returnee_id, uow)
+    record_access(uow, row["id"], access, "profile")
+    return returnee_view(row)
 
 
 def search_returnees(query: dict, uow) -> list[dict]:
@@ -215,9 +240,52 @@ def search_returnees(query: dict, uow) -> list[dict]:
     return uow.store.search_returnees(query["q"].strip(), query["limit"])
 
 
-def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
+def record_access(uow, returnee_id, access: dict | None, what: str) -> None:
+    """A staff member's read of the returnee's data, into their access log (`access`: reader,
+    role, case, reason; None for the returnee's own reads)."""
+    if access is None or str(access["reader_id"]) == str(returnee_id):
+        return
+    uow.store.record_access({
+        "returnee_id": str(returnee_id), "service": "accounts", "what": what,
+        "read_at": uow.now(), **access,
+    })  # fmt: skip
+
+
+def access_log(returnee_id: str, query: dict, uow) -> list[dict]:
+    """Who of the staff read the returnee's data, when, what and why; newest first."""
+    row = _returnee(returnee_id, uow)
+    return uow.store.access_log(row["id"], query.get("limit") or ACCESS_LOG_PAGE)
+
+
+# The version of the consent wording people agree to (the portal's and the API documents'):
+# recorded with every consent change, and raised whenever the wording changes.
+CONSENT_TEXT_VERSION = "2026-12-01"
+CONSENT_SOURCES = ("web", "api", "import")
+ACCESS_LOG_PAGE = 50
+
+
+def consent_record(caller, source: str | None) -> dict:
+    """Who changes a consent, through what, under which text."""
+    return {
+        "actor_id": caller.id if caller else None,
+        "actor_role": caller.role if caller else None,
+        "source": source if source in CONSENT_SOURCES else "api",
+        "text_version": CONSENT_TEXT_VERSION,
+    }
+
+
+def change_returnee(returnee_id: str, changes: dict, uow, record: dict | None = None) -> dict:
     """Profile fields and consents → `returnee.updated` naming the changed fields (none
-    changed, none published) and `consent.changed` per purpose granted or withdrawn."""
+    changed, none published) and `consent.changed` per purpose granted or withdrawn. Consents
+    are the returnee's own decision: anyone else (an admin) is refused them (PIPL art. 14)."""
+    if (
+        changes.get("consents")
+        and record is not None
+        and str(record["actor_id"]) != str(returnee_id)
+    ):
+        raise Forbidden(
+            "Only the returnee may change their consents.", code="consent_by_returnee_only"
+        )
     try:
         row = _returnee(returnee_id, uow, for_update=True)
     except NotFound:
@@ -230,7 +298,7 @@ def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
     now = uow.now()
     uow.store.update_profile(row["id"], profile, at=now)
     consents = consent_changes(before["consents"], changes.get("consents") or {})
-    uow.store.set_consents(row["id"], consents, now)
+    uow.store.set_consents(row["id"], consents, now, record)
     row = uow.store.returnee(row["id"])
     after = event_profile(row)
     changed = changed_fields(before, after)
@@ -249,14 +317,22 @@ def change_returnee(returnee_id: str, changes: dict, uow) -> dict:
     return returnee_view(row)
 
 
-def change_consents(returnee_id: str, consents: dict, uow) -> dict:
+def change_consents(returnee_id: str, consents: dict, uow, record: dict | None = None) -> dict:
     """Consent granted or withdrawn per purpose: a profile change of the consents alone."""
-    return change_returnee(returnee_id, {"consents": consents}, uow)
+    return change_returnee(returnee_id, {"consents": consents}, uow, record)
 
 
-def read_consents(returnee_id: str, uow) -> dict:
+def read_consents(returnee_id: str, uow, access: dict | None = None) -> dict:
     row = _returnee(returnee_id, uow)
+    record_access(uow, row["id"], access, "consents")
     return {"current": consent_times(row), "history": uow.store.consent_history(row["id"])}
+
+
+def consent_history(returnee_id: str, uow) -> list[dict]:
+    """Every consent change, newest first: purpose, decision, when, by whom, through what and
+    under which consent text."""
+    row = _returnee(returnee_id, uow)
+    return uow.store.consent_history(row["id"], newest_first=True)
 
 
 def erase_returnee(returnee_id: str, uow) -> None:
@@ -546,7 +622,8 @@ def _issue_links(uow, accounts: list[tuple], purpose, portal_url) -> None:
         )  # fmt: skip
     if links:
         uow.store.add_links(links, at=now)
-        uow.publish_many("account.link_issued", events)
+        # The links are credentials: gone from the outbox once the broker has them.
+        uow.publish_many("account.link_issued", events, keep=False)
 
 
 def _issue_link(uow, account_id, email, name, locale, purpose, portal_url) -> None:
@@ -568,6 +645,7 @@ def _issue_link(uow, account_id, email, name, locale, purpose, portal_url) -> No
             "expires_at": expires_at,
         },
         subject=str(account_id),
+        keep=False,  # the link is a credential: gone from the outbox once the broker has it
     )
 
 

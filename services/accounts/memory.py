@@ -18,6 +18,7 @@ class MemoryStore:
         self.links: dict[bytes, dict] = {}
         self.revoked_subjects: dict[str, object] = {}
         self._last_id = 0  # consent_history.id, a bigserial
+        self.access_entries: list[dict] = []
         self._last_hit = 0  # throttle_hits.id, a bigserial
 
     def create_account(self, account_id, email, password_hash, role, organization_id=None, *,
@@ -67,13 +68,26 @@ class MemoryStore:
             )
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
-                        at) -> None:  # fmt: skip
+                        at, sealed_with: str | None = None) -> None:  # fmt: skip
         self.returnees[str(account_id)] = {
             "profile": PROFILE_DOCUMENT.dump(profile),  # stored as the JSON document is
             "id_document": sealed_id_document,
+            "id_document_key": sealed_with if sealed_id_document is not None else None,
             "created_at": at,
             "updated_at": at,
         }
+
+    def sealed_not_under(self, key: str, limit: int) -> list[dict]:
+        found = [
+            {"account_id": k, "id_document": r["id_document"],
+             "id_document_key": r["id_document_key"]}
+            for k, r in sorted(self.returnees.items())
+            if r["id_document"] is not None and r.get("id_document_key") != key
+        ]  # fmt: skip
+        return found[:limit]
+
+    def reseal(self, account_id, sealed: bytes, key: str) -> None:
+        self.returnees[str(account_id)].update(id_document=sealed, id_document_key=key)
 
     def returnee(self, returnee_id, for_update=False) -> dict | None:
         returnee = self.returnees.get(str(returnee_id))
@@ -121,26 +135,40 @@ class MemoryStore:
         if returnee is not None:
             returnee.update(profile=PROFILE_DOCUMENT.dump(profile), updated_at=at)
 
-    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at) -> None:
-        self._record_consents(returnee_id, consents, changed_at, "self", None, None)
+    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at,
+                     record: dict | None = None) -> None:  # fmt: skip
+        self._record_consents(returnee_id, consents, changed_at, record or {})
 
-    def _record_consents(self, returnee_id, consents, changed_at, source, actor, evidence):
+    def _record_consents(self, returnee_id, consents, changed_at, record: dict) -> None:
         for purpose, granted in consents.items():
             decision = {"purpose": purpose, "granted": granted, "changed_at": changed_at}
             self.consents[(str(returnee_id), purpose)] = decision
             self._last_id += 1
-            self.history.append(
-                {"id": self._last_id, "returnee_id": str(returnee_id), **decision,
-                 "source": source, "actor_id": None if actor is None else str(actor),
-                 "evidence": evidence}
-            )  # fmt: skip
+            actor = record.get("actor_id")
+            self.history.append({
+                "id": self._last_id, "returnee_id": str(returnee_id), **decision,
+                "source": record.get("source", "api"),
+                "actor_id": None if actor is None else str(actor),
+                "actor_role": record.get("actor_role"),
+                "text_version": record.get("text_version", "unrecorded"),
+                "evidence": record.get("evidence"),
+            })  # fmt: skip
 
-    def consent_history(self, returnee_id) -> list[dict]:
+    def consent_history(self, returnee_id, newest_first: bool = False) -> list[dict]:
         rows = [h for h in self.history if h["returnee_id"] == str(returnee_id)]
-        keys = ("purpose", "granted", "changed_at", "source", "actor_id", "evidence")
-        return [
-            {k: h[k] for k in keys} for h in sorted(rows, key=lambda h: (h["changed_at"], h["id"]))
-        ]
+        keys = ("purpose", "granted", "changed_at", "source", "actor_id", "actor_role",
+                "text_version", "evidence")  # fmt: skip
+        ordered = sorted(rows, key=lambda h: (h["changed_at"], h["id"]), reverse=newest_first)
+        return [{k: h[k] for k in keys} for h in ordered]
+
+    def record_access(self, entry: dict) -> None:
+        self.access_entries.append({**entry, "returnee_id": str(entry["returnee_id"])})
+
+    def access_log(self, returnee_id, limit: int) -> list[dict]:
+        keys = ("reader_id", "reader_role", "service", "what", "case_ref", "reason", "read_at")
+        mine = [e for e in self.access_entries if e["returnee_id"] == str(returnee_id)]
+        ordered = sorted(enumerate(mine), key=lambda p: (p[1]["read_at"], p[0]), reverse=True)
+        return [{k: e[k] for k in keys} for _, e in ordered][:limit]
 
     def accounts_by_emails(self, emails) -> dict[str, dict]:
         wanted = set(emails)
@@ -150,15 +178,17 @@ class MemoryStore:
             if a["email"] in wanted
         }
 
-    def import_returnees(self, imported: list[dict], *, at, actor) -> set[str]:
+    def import_returnees(self, imported: list[dict], *, at, actor, record=None) -> set[str]:
         ids = set()
+        base = {**(record or {}), "source": "import", "actor_id": actor}
         for r in imported:
             try:
                 self.create_account(r["id"], r["email"], None, "returnee", at=at)
             except EmailTaken:
                 continue
-            self.create_returnee(r["id"], r["profile"], r["sealed"], at=at)
-            self._record_consents(r["id"], r["consents"], at, "import", actor, r["evidence"])
+            self.create_returnee(r["id"], r["profile"], r["sealed"], at=at,
+                                 sealed_with=r.get("sealed_with"))  # fmt: skip
+            self._record_consents(r["id"], r["consents"], at, {**base, "evidence": r["evidence"]})
             ids.add(r["id"])
         return ids
 
@@ -168,6 +198,7 @@ class MemoryStore:
         self.staff.pop(account_id, None)
         self.returnees.pop(account_id, None)
         self.consents = {k: v for k, v in self.consents.items() if k[0] != account_id}
+        self.access_entries = [e for e in self.access_entries if e["returnee_id"] != account_id]
         self.history = [h for h in self.history if h["returnee_id"] != account_id]
         self.refresh_tokens = {
             k: t for k, t in self.refresh_tokens.items() if t["account_id"] != account_id

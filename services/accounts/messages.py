@@ -19,6 +19,7 @@ MESSAGES = {
     ),
     "Too many password reset requests; try again later.": "重置密码的请求过多，请稍后再试。",
     "This account is disabled.": "该账户已停用。",
+    "Only the returnee may change their consents.": "只有本人可以更改其同意事项。",
     "The refresh token is not valid; sign in again.": "刷新令牌无效，请重新登录。",
     "You cannot disable your own account.": "您不能停用自己的账户。",
     "You cannot change your own role.": "您不能更改自己的角色。",

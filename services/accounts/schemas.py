@@ -267,19 +267,47 @@ class ReturneeFound(Schema):
     company = fields.String(allow_none=True, metadata={"description": "The company's name."})
 
 
+class AccessLogQuery(Schema):
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+
+
+class AccessEntryOut(Schema):
+    reader_id = fields.UUID(required=True, metadata={"description": "The staff member."})
+    reader_role = fields.String(required=True)
+    service = fields.String(required=True, metadata={"description": "Where it was read."})
+    what = fields.String(required=True, metadata={"description": "profile, consents, ..."})
+    case_ref = fields.String(
+        allow_none=True, metadata={"description": "The case stated (X-Access-Case)."}
+    )
+    reason = fields.String(
+        allow_none=True, metadata={"description": "The reason stated (X-Access-Reason)."}
+    )
+    read_at = fields.AwareDateTime(required=True)
+
+
 class ConsentChange(Schema):
     purpose = fields.String(required=True)
     granted = fields.Boolean(required=True)
     changed_at = fields.AwareDateTime(required=True)
     source = fields.String(
-        allow_none=True, metadata={"description": "self, admin or import: who recorded it"}
-    )
+        allow_none=True,
+        metadata={"description": "web, api or import: through what (self or admin before "
+                  "sources were recorded)"},
+    )  # fmt: skip
     actor_id = fields.String(
-        allow_none=True, metadata={"description": "the staff member who imported it, if any"}
+        allow_none=True, metadata={"description": "who changed it (the importing staff member)"}
+    )
+    actor_role = fields.String(allow_none=True)
+    text_version = fields.String(
+        allow_none=True, metadata={"description": "the version of the consent text agreed to"}
     )
     evidence = fields.String(
         allow_none=True, metadata={"description": "the reference of the signed consent, if any"}
     )
+
+
+# GET /returnees/{id}/consents/history: the same changes, newest first.
+ConsentChangeOut = ConsentChange
 
 
 class ConsentsOut(Schema):

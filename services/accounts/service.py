@@ -7,6 +7,8 @@ verify them with the public keys it serves at `/.well-known/jwks.json`. Each ent
 who may call it and hands its command to one use case in `handlers`.
 """
 
+import logging
+
 from chassis.auth import TokenIssuing
 from chassis.batches import BatchOut, batch_of
 from chassis.db import Database
@@ -21,6 +23,9 @@ from services.accounts.schemas import (
     PASSWORD_RULE,
     PROFILE_RULES,
     Accepted,
+    AccessEntryOut,
+    AccessLogQuery,
+    ConsentChangeOut,
     ConsentsOut,
     ConsentUpdate,
     ImportedReturnee,
@@ -46,6 +51,29 @@ from services.accounts.schemas import (
 from services.accounts.sealing import Sealing
 from services.accounts.store import AccountsStore
 
+log = logging.getLogger(__name__)
+# Through what a consent is given: the portal says `web`; an import tool `import`; else `api`.
+CONSENT_SOURCE_HEADER = "X-Consent-Source"
+
+
+# What a staff member states with a read of a returnee's data, recorded in their access log.
+ACCESS_CASE_HEADER = "X-Access-Case"  # e.g. consultation:<id>
+ACCESS_REASON_HEADER = "X-Access-Reason"
+
+
+def _access(request) -> dict:
+    caller = request.caller
+    return {
+        "reader_id": caller.id,
+        "reader_role": caller.role,
+        "case_ref": (request.headers.get(ACCESS_CASE_HEADER) or "")[:200] or None,
+        "reason": (request.headers.get(ACCESS_REASON_HEADER) or "")[:500] or None,
+    }
+
+
+def _consent_record(request) -> dict:
+    return handlers.consent_record(request.caller, request.headers.get(CONSENT_SOURCE_HEADER))
+
 
 class AccountsService(Operable):
     """Returnees, partner organizations and station staff; sign-in; consent; erasure."""
@@ -54,6 +82,8 @@ class AccountsService(Operable):
     # Its own revocations are kept by the units of work that make them (`handlers`): accounts
     # consumes no event, and serves while the broker is away.
     keep_revocation = None
+    # Nor `returnee.erased`: its own kept queues are scrubbed by the erasure itself, below.
+    forget_in_queues = None
     db = Database(store=AccountsStore)
     tokens = TokenIssuing()
     admin = AdminBootstrap()
@@ -71,8 +101,9 @@ class AccountsService(Operable):
     )
     def register(self, request, body):
         return handlers.register_returnee(
-            body, request.client_address, self.db, self.sealer, self.settings
-        )
+            body, request.client_address, self.db, self.sealer, self.settings,
+            request.headers.get(CONSENT_SOURCE_HEADER),
+        )  # fmt: skip
 
     @http(
         "POST",
@@ -100,7 +131,7 @@ class AccountsService(Operable):
     )
     def list_returnees(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_returnees(query, uow)
+            return handlers.list_returnees(query, uow, _access(request))
 
     @http(
         "GET",
@@ -125,7 +156,7 @@ class AccountsService(Operable):
     )
     def read_returnee(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.read_returnee(returnee_id, uow)
+            return handlers.read_returnee(returnee_id, uow, _access(request))
 
     @http(
         "PATCH",
@@ -139,20 +170,33 @@ class AccountsService(Operable):
     )
     def change_returnee(self, request, returnee_id, body):
         with self.db.unit_of_work() as uow:
-            return handlers.change_returnee(returnee_id, body, uow)
+            return handlers.change_returnee(returnee_id, body, uow, _consent_record(request))
 
     @http(
         "PUT",
         "/returnees/<returnee_id>/consents",
         body=ConsentUpdate,
         response=ReturneeOut(),
-        roles=["admin"],
         owner="returnee_id",
-        summary="Grant or withdraw consent per purpose (the returnee, admins)",
+        summary="Grant or withdraw consent per purpose (the returnee alone; an "
+        f"`{CONSENT_SOURCE_HEADER}` header of web, api or import says through what)",
     )
     def change_consents(self, request, returnee_id, body):
         with self.db.unit_of_work() as uow:
-            return handlers.change_consents(returnee_id, body, uow)
+            return handlers.change_consents(returnee_id, body, uow, _consent_record(request))
+
+    @http(
+        "GET",
+        "/returnees/<returnee_id>/consents/history",
+        response=ConsentChangeOut(many=True),
+        roles=["admin"],
+        owner="returnee_id",
+        summary="Every consent change, newest first, with who made it, through what and under "
+        "which consent text (the returnee, admins)",
+    )
+    def consent_history(self, request, returnee_id):
+        with self.db.unit_of_work() as uow:
+            return handlers.consent_history(returnee_id, uow)
 
     @http(
         "GET",
@@ -164,7 +208,21 @@ class AccountsService(Operable):
     )
     def read_consents(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.read_consents(returnee_id, uow)
+            return handlers.read_consents(returnee_id, uow, _access(request))
+
+    @http(
+        "GET",
+        "/returnees/<returnee_id>/access-log",
+        query=AccessLogQuery,
+        response=AccessEntryOut(many=True),
+        roles=["admin"],
+        owner="returnee_id",
+        summary="Who of the staff read the returnee's data, when, what and the case or reason "
+        "stated, newest first (the returnee, admins)",
+    )
+    def access_log(self, request, returnee_id, query):
+        with self.db.unit_of_work() as uow:
+            return handlers.access_log(returnee_id, query, uow)
 
     @http(
         "DELETE",
@@ -176,7 +234,13 @@ class AccountsService(Operable):
     )
     def erase_returnee(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.erase_returnee(returnee_id, uow)
+            handlers.erase_returnee(returnee_id, uow)
+        # Its parked events naming the person (`chassis.erasure`); with the broker away they
+        # expire with UNROUTED_RETENTION_HOURS.
+        try:
+            self.erased_messages.scrub([returnee_id])
+        except Exception as exc:
+            log.warning("parked events not scrubbed after an erasure: %s", exc)
 
     @http(
         "POST",

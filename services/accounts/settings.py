@@ -13,6 +13,8 @@ DECLARED = {
     "ADMIN_EMAIL": "",
     "ADMIN_PASSWORD": "",
     "DATA_KEY": "",
+    # Keys values may still be sealed under while `python -m services.accounts.reseal` runs.
+    "DATA_KEYS_PREVIOUS": "",
     # Where the links emailed to people lead: the portal's pages that post their token back
     # (`<PORTAL_URL>/verify-email?token=...`, `/reset-password`, `/set-password`).
     "PORTAL_URL": "http://127.0.0.1:8080",

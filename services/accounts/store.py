@@ -81,11 +81,28 @@ class AccountsStore:
         )
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
-                        at) -> None:  # fmt: skip
+                        at, sealed_with: str | None = None) -> None:  # fmt: skip
         self.uow.execute(
-            "INSERT INTO returnees (account_id, profile, id_document, created_at, updated_at)"
-            " VALUES (%s, %s, %s, %s, %s)",
-            (account_id, json.dumps(PROFILE_DOCUMENT.dump(profile)), sealed_id_document, at, at),
+            "INSERT INTO returnees (account_id, profile, id_document, id_document_key, created_at,"
+            " updated_at) VALUES (%s, %s, %s, %s, %s, %s)",
+            (account_id, json.dumps(PROFILE_DOCUMENT.dump(profile)), sealed_id_document,
+             sealed_with if sealed_id_document is not None else None, at, at),
+        )  # fmt: skip
+
+    def sealed_not_under(self, key: str, limit: int) -> list[dict]:
+        """ID documents sealed under another key than `key`, or before key ids, locked."""
+        return self.uow.all(
+            "SELECT account_id, id_document, id_document_key FROM returnees"
+            " WHERE id_document IS NOT NULL"
+            " AND (id_document_key IS NULL OR id_document_key <> %s)"
+            " ORDER BY account_id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (key, limit),
+        )
+
+    def reseal(self, account_id, sealed: bytes, key: str) -> None:
+        self.uow.execute(
+            "UPDATE returnees SET id_document = %s, id_document_key = %s WHERE account_id = %s",
+            (sealed, key, str(account_id)),
         )
 
     def returnee(self, returnee_id, for_update=False) -> dict | None:
@@ -154,16 +171,19 @@ class AccountsStore:
             (json.dumps(PROFILE_DOCUMENT.dump(profile)), at, str(returnee_id)),
         )
 
-    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at) -> None:
-        """The current decision per purpose, and the history, in two statements."""
+    def set_consents(self, returnee_id, consents: dict[str, bool], changed_at,
+                     record: dict | None = None) -> None:  # fmt: skip
+        """The current decision per purpose, and the history (with `record`: actor_id,
+        actor_role, source, text_version), in two statements."""
         if consents:
-            self._record_consents([(returnee_id, consents, "self", None, None)], changed_at)
+            self._record_consents([(returnee_id, consents, record or {})], changed_at)
 
     def _record_consents(self, decisions, changed_at) -> None:
-        """`(returnee_id, {purpose: granted}, source, actor_id, evidence)` of many returnees."""
+        """`(returnee_id, {purpose: granted}, record)` of many returnees; a record holds
+        actor_id, actor_role, source, text_version and evidence, each optional."""
         current = [
             (str(returnee_id), purpose, granted, changed_at)
-            for returnee_id, consents, *_ in decisions
+            for returnee_id, consents, _ in decisions
             for purpose, granted in consents.items()
         ]
         if not current:
@@ -177,12 +197,14 @@ class AccountsStore:
         )
         execute_values(
             self.uow.cursor,
-            "INSERT INTO consent_history"
-            " (returnee_id, purpose, granted, changed_at, source, actor_id, evidence) VALUES %s",
+            "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at, source,"
+            " actor_id, actor_role, text_version, evidence) VALUES %s",
             [
-                (str(returnee_id), purpose, granted, changed_at, source,
-                 None if actor is None else str(actor), evidence)
-                for returnee_id, consents, source, actor, evidence in decisions
+                (str(returnee_id), purpose, granted, changed_at, record.get("source", "api"),
+                 None if record.get("actor_id") is None else str(record["actor_id"]),
+                 record.get("actor_role"), record.get("text_version", "unrecorded"),
+                 record.get("evidence"))
+                for returnee_id, consents, record in decisions
                 for purpose, granted in consents.items()
             ],
         )  # fmt: skip
@@ -194,10 +216,12 @@ class AccountsStore:
         )
         return {row["email"]: {**row, "id": str(row["id"])} for row in rows}
 
-    def import_returnees(self, imported: list[dict], *, at, actor) -> set[str]:
+    def import_returnees(self, imported: list[dict], *, at, actor, record=None) -> set[str]:
         """Invited returnees (no password) with profile and consents, in a few statements:
-        `imported` holds id, email, profile, sealed (ID document), consents, evidence. The ids
-        created: an email another transaction took meanwhile is skipped."""
+        `imported` holds id, email, profile, sealed (ID document, with `sealed_with` its key),
+        consents, evidence. The ids created: an email another transaction took meanwhile is
+        skipped. `record`: what the consent history records besides (actor_role,
+        text_version)."""
         if not imported:
             return set()
         made = execute_values(
@@ -213,23 +237,41 @@ class AccountsStore:
             return ids
         execute_values(
             self.uow.cursor,
-            "INSERT INTO returnees (account_id, profile, id_document, created_at, updated_at)"
-            " VALUES %s",
+            "INSERT INTO returnees (account_id, profile, id_document, id_document_key,"
+            " created_at, updated_at) VALUES %s",
             [
-                (r["id"], json.dumps(PROFILE_DOCUMENT.dump(r["profile"])), r["sealed"], at, at)
+                (r["id"], json.dumps(PROFILE_DOCUMENT.dump(r["profile"])), r["sealed"],
+                 r.get("sealed_with") if r["sealed"] is not None else None, at, at)
                 for r in kept
             ],
-        )
+        )  # fmt: skip
+        base = {**(record or {}), "source": "import", "actor_id": actor}
         self._record_consents(
-            [(r["id"], r["consents"], "import", actor, r["evidence"]) for r in kept], at
+            [(r["id"], r["consents"], {**base, "evidence": r["evidence"]}) for r in kept], at
         )
         return ids
 
-    def consent_history(self, returnee_id) -> list[dict]:
+    def consent_history(self, returnee_id, newest_first: bool = False) -> list[dict]:
+        order = "changed_at DESC, id DESC" if newest_first else "changed_at, id"
         return self.uow.all(
-            "SELECT purpose, granted, changed_at, source, actor_id, evidence FROM consent_history"
-            " WHERE returnee_id = %s ORDER BY changed_at, id",
+            "SELECT purpose, granted, changed_at, source, actor_id, actor_role, text_version,"
+            f" evidence FROM consent_history WHERE returnee_id = %s ORDER BY {order}",
             (str(returnee_id),),
+        )
+
+    def record_access(self, entry: dict) -> None:
+        self.uow.execute(
+            "INSERT INTO access_log (returnee_id, reader_id, reader_role, service, what,"
+            " case_ref, reason, read_at) VALUES (%(returnee_id)s, %(reader_id)s,"
+            " %(reader_role)s, %(service)s, %(what)s, %(case_ref)s, %(reason)s, %(read_at)s)",
+            entry,
+        )
+
+    def access_log(self, returnee_id, limit: int) -> list[dict]:
+        return self.uow.all(
+            "SELECT reader_id, reader_role, service, what, case_ref, reason, read_at"
+            " FROM access_log WHERE returnee_id = %s ORDER BY read_at DESC, id DESC LIMIT %s",
+            (str(returnee_id), limit),
         )
 
     def erase_returnee(self, returnee_id, email, *, at) -> None:

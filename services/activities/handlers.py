@@ -151,6 +151,9 @@ def register(activity_id: str, caller: Caller, uow) -> dict:
     _refuse(seats.registration_refusal(found, now))
     if caller.role == "provider" and not caller.organization_id:
         raise Forbidden("Your account has no organization to represent.")
+    if caller.role == "returnee" and uow.store.is_erased(caller.id):
+        # a token outliving its erasure by the seconds its revocation takes
+        raise Forbidden("This account was erased.", code="erased")
     if uow.store.open_registration(activity_id, caller.id) is not None:
         raise Conflict("You are registered for this activity already.")
     status = seats.seat_for(found)

@@ -18,6 +18,7 @@ MESSAGES = {
     "Name either organization_id or returnee_id.": "请提供 organization_id 或 returnee_id 之一。",
     "Not a valid cursor.": "不是有效的分页游标。",
     "Your account has no organization to represent.": "您的账号未关联可代表的机构。",
+    "This account was erased.": "该账户已注销。",
     "You are registered for this activity already.": "您已报名该活动。",
     "The activity is cancelled.": "该活动已取消。",
     "The activity is closed.": "该活动已结束并关闭。",

@@ -13,7 +13,7 @@ impact), `consultations` (the ticket state machine) and `workdays` (its working-
 import uuid
 
 from chassis.auth import Caller
-from chassis.errors import Conflict, NotFound, Unprocessable
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.settings import service_settings
 from contracts import Event
 from services.consulting import access, appointments, assessing, documents, missing, paging
@@ -138,7 +138,18 @@ def assess_returnee(event: Event, uow) -> None:
 
 
 def erase_returnee(event: Event, uow) -> None:
-    uow.store.erase_returnee(event.data["returnee_id"])
+    """returnee.erased: everything held about the person goes, and the published events kept
+    for retention that name them; a tombstone refuses what comes about them afterwards."""
+    returnee_id = str(event.data["returnee_id"])
+    for subject in (returnee_id, *uow.store.erase_returnee(returnee_id)):
+        uow.forget_published(subject)
+
+
+def _refuse_erased(uow, caller: Caller) -> None:
+    """A returnee's token may outlive their erasure by the seconds the revocation takes to
+    arrive: what they would write about themselves is refused."""
+    if caller.role == "returnee" and uow.store.is_erased(caller.id):
+        raise Forbidden("This account was erased.", code="erased")
 
 
 def reassess_for_policy(event: Event, db, wake_reassessment) -> None:
@@ -222,6 +233,7 @@ def register_advisor(event: Event, uow) -> None:
 def request_consultation(command: dict, caller: Caller, uow) -> dict:
     """A returnee's question: a new ticket with its deadlines, assigned round-robin when an
     advisor is active."""
+    _refuse_erased(uow, caller)
     now = uow.now()
     ticket = tickets.open_consultation(str(uuid.uuid4()), caller.id, command["topic"], now, STATION)
     policy_id = str(command["policy_id"]) if command["policy_id"] else None
@@ -382,6 +394,7 @@ def list_slots(uow) -> list[dict]:
 
 def book_appointment(command: dict, caller: Caller, locale: str, uow) -> dict:
     """A seat of the slot; the answer carries the returnee's missing facts, what to bring."""
+    _refuse_erased(uow, caller)
     appointment_id = str(uuid.uuid4())
     if uow.store.slot(command["slot_id"]) is None:
         raise NotFound("No such slot.")
@@ -415,6 +428,7 @@ def list_slot_appointments(slot_id: str, uow) -> list[dict]:
 
 
 def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
+    _refuse_erased(uow, caller)
     _id_or_404(appointment_id, "No such appointment.")
     found = uow.store.appointment(appointment_id, lock=True)
     if found is None or not access.may_cancel_appointment(caller, found):
@@ -437,6 +451,7 @@ def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
 def start_application(command: dict, caller: Caller, locale: str, uow) -> dict:
     """A returnee eligible or undetermined for a policy starts an application: a draft with the
     checklist of the documents their tier needs."""
+    _refuse_erased(uow, caller)
     now = uow.now()
     policy = uow.store.policy(str(command["policy_id"]))
     if policy is None:
@@ -577,6 +592,8 @@ def _visible_application(uow, caller: Caller, application_id: str, lock=False) -
     """The application if the caller may see it; 404 otherwise, so a returnee cannot probe
     other people's applications."""
     _id_or_404(application_id, "No such application.")
+    if lock:  # a change: refused to an erased returnee
+        _refuse_erased(uow, caller)
     row = uow.store.application(application_id, lock=lock)
     if row is None or not access.may_read_application(caller, row):
         raise NotFound("No such application.")
@@ -627,6 +644,8 @@ def _visible_consultation(uow, caller: Caller, consultation_id: str, lock=False)
     """The consultation if the caller may see it; 404 otherwise, so a returnee cannot probe
     other people's tickets."""
     _id_or_404(consultation_id, "No such consultation.")
+    if lock:  # a change: refused to an erased returnee
+        _refuse_erased(uow, caller)
     row = uow.store.consultation_row(consultation_id, lock=lock)
     if row is None or not access.may_read_consultation(caller, row):
         raise NotFound("No such consultation.")

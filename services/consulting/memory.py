@@ -36,6 +36,7 @@ class MemoryStore:
         self.policies_by_id: dict[str, dict] = {}
         self.versions: dict[tuple[str, int], dict] = {}  # (policy, version) → row
         self.returnees: dict[str, dict] = {}
+        self.erased: set[str] = set()
         self.reassessments: dict[str, dict] = {}  # policy → {after, queued_at}
         self.eligibilities: dict[tuple[str, str], dict] = {}  # (returnee, policy) → row
         self.advisors: dict[str, dict] = {}
@@ -133,8 +134,11 @@ class MemoryStore:
 
     def save_facts(self, returnee_id, facts: dict, profile_time: datetime,
                    matching_consent: bool = False) -> bool:  # fmt: skip
-        """Store the facts unless a newer profile is stored already; True when stored."""
+        """Store the facts unless a newer profile is stored already or the returnee was erased;
+        True when stored."""
         key = _id(returnee_id)
+        if key in self.erased:
+            return False
         stored = self.returnees.get(key)
         if stored is not None and stored["profile_time"] > profile_time:
             return False
@@ -195,10 +199,19 @@ class MemoryStore:
             for k in ids
         ]
 
-    def erase_returnee(self, returnee_id) -> None:
+    def is_erased(self, returnee_id) -> bool:
+        return _id(returnee_id) in self.erased
+
+    def erase_returnee(self, returnee_id) -> list[str]:
         """Everything held about a returnee: facts, assessments, applications, consultations and
-        appointments."""
+        appointments; a tombstone of the id stays. Returns the ids of what went."""
         key = _id(returnee_id)
+        self.erased.add(key)
+        gone_ids = [
+            *(a["id"] for a in self.appointments.values() if a["returnee_id"] == key),
+            *(a for a, row in self.applications_by_id.items() if row["returnee_id"] == key),
+            *(c for c, row in self.consultations_by_id.items() if row["returnee_id"] == key),
+        ]
         gone_applications = {
             a for a, row in self.applications_by_id.items() if row["returnee_id"] == key
         }
@@ -216,6 +229,7 @@ class MemoryStore:
         self.thread = [m for m in self.thread if m["consultation_id"] not in gone]
         self.returnees.pop(key, None)
         self.eligibilities = {k: v for k, v in self.eligibilities.items() if k[0] != key}
+        return [str(i) for i in gone_ids]
 
     # ------------------------------------------------------------ assessments
 

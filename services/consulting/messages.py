@@ -21,6 +21,7 @@ MESSAGES = {
     "must not be before effective_from": "不能早于 effective_from",
     "must be after starts_at": "必须晚于 starts_at",
     "No such policy.": "没有该政策。",
+    "This account was erased.": "该账户已注销。",
     "A policy with this code exists already.": "该政策代码已存在。",
     "The policy's criteria cannot be evaluated.": "该政策的条件无法执行。",
     "No eligibility facts for this returnee yet.": "尚无该留学人员的资格信息。",

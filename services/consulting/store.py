@@ -173,7 +173,9 @@ class ConsultingStore:
     def save_facts(self, returnee_id, facts: dict, profile_time: datetime,
                    matching_consent: bool = False) -> bool:  # fmt: skip
         """Store the facts unless a newer profile is stored already (events may arrive out of
-        order); True when stored."""
+        order) or the returnee was erased; True when stored."""
+        if self.is_erased(returnee_id):
+            return False
         row = self.uow.one(
             """INSERT INTO returnees (id, facts, profile_time, matching_consent)
                VALUES (%s, %s, %s, %s)
@@ -255,9 +257,26 @@ class ConsultingStore:
             return []
         return [{"id": id_, "facts": decode_facts(f)} for id_, f in json.loads(row["batch"])]
 
-    def erase_returnee(self, returnee_id) -> None:
+    def is_erased(self, returnee_id) -> bool:
+        return (
+            self.uow.one("SELECT 1 FROM erasures WHERE returnee_id = %s", (str(returnee_id),))
+            is not None
+        )
+
+    def erase_returnee(self, returnee_id) -> list[str]:
         """Everything held about a returnee: facts, assessments, applications, consultations and
-        appointments."""
+        appointments; a tombstone of the id stays. Returns the ids of what went (the subjects
+        of events about them)."""
+        self.uow.execute(
+            "INSERT INTO erasures (returnee_id) VALUES (%s) ON CONFLICT DO NOTHING",
+            (returnee_id,),
+        )
+        gone = self.uow.all(
+            "SELECT id FROM appointments WHERE returnee_id = %s"
+            " UNION ALL SELECT id FROM applications WHERE returnee_id = %s"
+            " UNION ALL SELECT id FROM consultations WHERE returnee_id = %s",
+            (returnee_id, returnee_id, returnee_id),
+        )
         self.uow.execute(
             """UPDATE slots SET booked = booked - 1 WHERE id IN (
                    SELECT slot_id FROM appointments
@@ -268,6 +287,7 @@ class ConsultingStore:
         self.uow.execute("DELETE FROM applications WHERE returnee_id = %s", (returnee_id,))
         self.uow.execute("DELETE FROM consultations WHERE returnee_id = %s", (returnee_id,))
         self.uow.execute("DELETE FROM returnees WHERE id = %s", (returnee_id,))
+        return [str(r["id"]) for r in gone]
 
     # ------------------------------------------------------------ assessments
 

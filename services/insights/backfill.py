@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 from chassis.clock import Clock
+from chassis.operable import CHASSIS_HANDLERS
 from chassis.pool import script_pool
 from chassis.settings import nameko_config
 from chassis.topology import subscriptions_of
@@ -56,8 +57,8 @@ def routes(source: str) -> dict:
     """Event type → the use cases insights' routing table applies to it, for one producer."""
     found: dict = {}
     for subscription in subscriptions_of(InsightsService):
-        # the chassis' own subscriber (chassis.operable.Operable) keeps revocations, not figures
-        if subscription.producer == source and subscription.handler != "keep_revocation":
+        # the chassis' own subscribers (chassis.operable.Operable) keep no figures
+        if subscription.producer == source and subscription.handler not in CHASSIS_HANDLERS:
             for event_type in subscription.event_types:
                 found.setdefault(event_type, []).append(getattr(handlers, subscription.handler))
     return found

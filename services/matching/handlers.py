@@ -186,7 +186,10 @@ def give_feedback(match_id, command: dict, caller: Caller, locale: str, uow,
 
 def express_intention(command: dict, caller: Caller, uow) -> dict:
     """On a resource matched to the returnee and on offer; or (no `resource_id`) toward an
-    organization met at an activity the returnee attended."""
+    organization met at an activity the returnee attended. An erased returnee's token, valid
+    for the seconds its revocation takes, is refused (403 erased)."""
+    if uow.store.is_erased(caller.id):
+        raise Forbidden("This account was erased.", code="erased")
     if command["resource_id"] is None:
         return _express_at_activity(command, caller, uow)
     today = uow.today()

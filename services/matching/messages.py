@@ -6,6 +6,7 @@ from chassis.i18n import add_translations
 
 MESSAGES = {
     "No such resource.": "资源不存在。",
+    "This account was erased.": "该账户已注销。",
     "No such match.": "匹配不存在。",
     "No such intention.": "合作意向不存在。",
     "Providers publish only their own organization's resources.": "机构用户只能发布本机构的资源。",

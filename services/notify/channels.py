@@ -15,9 +15,11 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formataddr, formatdate, parseaddr
 
+import eventlet
 import requests
 from prometheus_client import Counter
 
+from services.notify.destinations import DestinationRefused, GuardedAdapter
 from services.notify.domain import (
     DELIVERY_HEADER,
     EVENT_ID_HEADER,
@@ -251,11 +253,21 @@ def _smtp_outcome(code: int, error: str) -> DeliveryOutcome:
 
 
 class WebhookPoster:
-    """POSTs an event to a district system's URL, signed with the subscription's secret."""
+    """POSTs an event to a district system's URL, signed with the subscription's secret. Each
+    connection goes only to a checked address (`destinations.GuardedAdapter`); redirects are
+    not followed; the whole attempt takes at most `total_seconds` and at most
+    `max_response_bytes` of the answer are read."""
 
-    def __init__(self, timeout: float = 10.0, session: requests.Session | None = None):
+    def __init__(self, timeout: float = 10.0, session: requests.Session | None = None,
+                 allowed=(), allow_loopback: bool = False, total_seconds: float = 15.0,
+                 max_response_bytes: int = 65536):  # fmt: skip
         self.timeout = timeout
+        self.total_seconds = total_seconds
+        self.max_response_bytes = max_response_bytes
         self.session = session or requests.Session()
+        adapter = GuardedAdapter(allowed, allow_loopback)
+        for scheme in ("http://", "https://"):
+            self.session.mount(scheme, adapter)
 
     def post(self, url: str, secret: str, body: bytes, event_id: str, event_type: str,
              delivery_id: str) -> DeliveryOutcome:  # fmt: skip
@@ -270,13 +282,65 @@ class WebhookPoster:
             DELIVERY_HEADER: delivery_id,
         }
         try:
-            response = self.session.post(
-                url, data=body, headers=headers, timeout=self.timeout, allow_redirects=False
-            )
+            with eventlet.Timeout(self.total_seconds, TimeoutError("total time")):
+                response = self.session.post(
+                    url, data=body, headers=headers, timeout=self.timeout,
+                    allow_redirects=False, stream=True,
+                )  # fmt: skip
+                with response:
+                    answer = response.raw.read(self.max_response_bytes + 1, decode_content=False)
+        except requests.ConnectionError as exc:
+            refused = _refused(exc)
+            if refused is not None:
+                return DeliveryOutcome(False, transient=False, error=str(refused)[:500])
+            return DeliveryOutcome(False, transient=True, error=f"unreachable: {exc}"[:500])
+        except (requests.Timeout, TimeoutError) as exc:
+            return DeliveryOutcome(False, transient=True, error=f"timeout: {exc}"[:500])
         except requests.RequestException as exc:
             return DeliveryOutcome(False, transient=True, error=f"unreachable: {exc}"[:500])
+        if len(answer) > self.max_response_bytes:
+            return DeliveryOutcome(
+                False, transient=False,
+                error=f"response too large: over {self.max_response_bytes} bytes",
+            )  # fmt: skip
         if 200 <= response.status_code < 300:
             return DeliveryOutcome(True)
         # Throttling, timeouts and server errors may pass; other answers will not change.
         transient = response.status_code in (408, 425, 429) or response.status_code >= 500
         return DeliveryOutcome(False, transient=transient, error=f"HTTP {response.status_code}")
+
+
+def _refused(exc: BaseException) -> DestinationRefused | None:
+    """The destination check's refusal inside whatever requests and urllib3 wrapped it in."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, DestinationRefused):
+            return exc
+        for nested in (getattr(exc, "reason", None), *getattr(exc, "args", ())):
+            if isinstance(nested, BaseException):
+                found = _refused(nested)
+                if found is not None:
+                    return found
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+# What a subscriber's API shows of a failure: its kind, never the raw text (which may describe
+# the inside of a network); operators read the text in the notification row and the log.
+FAILURE_CATEGORIES = (
+    ("refused destination", "refused_destination"),
+    ("unreachable", "unreachable"),
+    ("timeout", "timeout"),
+    ("response too large", "response_too_large"),
+    ("HTTP ", "http_error"),
+)
+
+
+def failure_category(error: str | None) -> str | None:
+    if not error:
+        return None
+    for prefix, category in FAILURE_CATEGORIES:
+        if error.startswith(prefix):
+            return category
+    return "failed"

@@ -390,6 +390,7 @@ def _intention_expressed(event_type: str, data: dict, directory: Directory) -> l
     context = {
         **_intention_context(data, directory),
         "returnee_name": returnee.name if returnee else "",
+        "returnee_id": str(data["returnee_id"]),  # whom it quotes, for their erasure
         "change": "expressed",
     }
     people = directory.staff_of(data["organization_id"], "provider")

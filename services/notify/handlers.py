@@ -17,13 +17,16 @@ import eventlet
 from prometheus_client import Counter
 
 from chassis.auth import Caller
-from chassis.errors import Conflict, Forbidden, NotFound
+from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)
+    partners,
     payloads,
 )
 from services.notify.access import may_act_for
+from services.notify.channels import FAILURE_CATEGORIES, failure_category
+from services.notify.destinations import refusal_of_url
 from services.notify.domain import (
     ACCOUNT_LINK_EVENT,
     MESSENGERS,
@@ -60,6 +63,9 @@ DIGESTED = {"matches_found": merge_matches, "activity_registrations": merge_regi
 MAX_PASSES_PER_TICK = 20
 # Past appointments are kept this long after they end, then forgotten.
 KEEP_PAST_HOURS = 24.0
+# Notifications purged at most this many per unit of work (the purge loop runs again).
+PURGE_BATCH = 1000
+CATEGORIES = {category for _, category in FAILURE_CATEGORIES} | {"failed"}
 
 UNCONFIGURED = Counter(
     "notify_unconfigured_suppressed_total",
@@ -109,7 +115,14 @@ def erase_returnee(event: Event, uow, settings: NotifySettings) -> int:
     events from bringing them back."""
     due = forward(event, uow)
     uow.store.erase_person(event.data["returnee_id"])
+    # notification.sent/failed naming them, kept for retention.
+    uow.forget_published(event.data["returnee_id"])
     return due
+
+
+def purge_notifications(uow, settings: NotifySettings) -> int:
+    """Settled notifications older than `NOTIFICATION_RETENTION_DAYS` go; returns how many."""
+    return uow.store.purge_notifications(settings.notification_retention_days, PURGE_BATCH)
 
 
 def take_consent(event: Event, uow, settings: NotifySettings) -> int:
@@ -348,10 +361,28 @@ def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
 
 
 def forward(event: Event, uow) -> int:
-    """Queue the event, as its producer published it, for each subscription to its type."""
+    """The event for district systems, in the view the returnee's consent allows
+    (`partners.partner_view`): queued for each webhook subscription to its type, and relayed
+    to the partner exchange."""
+    if event.type in partners.PRIVATE_EVENTS:
+        return 0
+    returnee_id = partners.concerns_returnee(event)
+    stated = partners.consent_in(event)
+    if event.type == "consent.changed" and event.data["purpose"] == "share_with_partners":
+        uow.store.keep_share(returnee_id, event.data["granted"], event.data["changed_at"])
+    elif stated is not None:
+        uow.store.keep_share(returnee_id, stated, event.time)
+    if returnee_id is None:
+        shares = True
+    elif stated is not None:
+        shares = stated  # the event says it as of itself
+    else:
+        shares = uow.store.shares(returnee_id)
+    body = partners.partner_view(event, shares)
+    uow.relay(partners.PARTNER_EXCHANGE, event, body)
     due = 0
     for subscription in uow.store.subscribers_to(event.type):
-        if uow.store.add_notification(payloads.webhook_delivery(event, subscription)):
+        if uow.store.add_notification(payloads.webhook_delivery(event, subscription, body)):
             due += 1
     return due
 
@@ -569,8 +600,10 @@ def take_receipt(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutc
 
 
 def disable(uow, subscription: dict, last_error: str) -> None:
+    """The subscriber reads the kind of the last failure (`channels.failure_category`), the
+    operator its text (the notification rows' last_error, and the log)."""
     failures = subscription["consecutive_failures"]
-    reason = f"{failures} consecutive failed deliveries; last: {last_error}"[:500]
+    reason = f"{failures} consecutive failed deliveries; last: {failure_category(last_error)}"
     pending = uow.store.disable_subscription(subscription["id"], reason)
     uow.publish_many(
         "notification.failed",
@@ -581,7 +614,8 @@ def disable(uow, subscription: dict, last_error: str) -> None:
         payloads.subscription_disabled(subscription, reason),
         subject=subscription["id"],
     )
-    log.warning("webhook subscription %s disabled: %s", subscription["id"], reason)
+    log.warning("webhook subscription %s disabled: %s (%s)", subscription["id"], reason,
+                last_error)  # fmt: skip
 
 
 # --- appointment reminders ----------------------------------------------------------------------
@@ -695,14 +729,32 @@ def put_channels(recipient_id, command: dict, caller: Caller, uow) -> dict:
     return payloads.channels_out(recipient_id, uow.store.destinations_of(recipient_id))
 
 
-def subscribe_webhook(command: dict, uow) -> dict:
+def subscribe_webhook(command: dict, uow, settings: NotifySettings | None = None) -> dict:
+    """A district system's URL, checked first (`destinations.refusal_of_url`): https outside
+    development mode, and no destination inside the platform's network → 422 naming `url`."""
+    if settings is not None:
+        refused = refusal_of_url(
+            command["url"], settings.webhook_allowed_networks, settings.development
+        )
+        if refused is not None:  # a stated rule (SUBSCRIPTION_RULES): 422 naming url
+            raise Unprocessable(fields={"url": [refused]})
     event_types = sorted(set(command["event_types"]))
     return uow.store.add_subscription(uuid.uuid4(), command["url"], event_types,
                                       command["secret"])  # fmt: skip
 
 
 def list_subscriptions(uow) -> list[dict]:
-    return uow.store.subscriptions()
+    return [_subscription_view(row) for row in uow.store.subscriptions()]
+
+
+def _subscription_view(row: dict) -> dict:
+    """What the subscriber reads of a disabling: how many failures and the last one's kind."""
+    reason = row.get("disabled_reason")
+    if not reason:
+        return {**row, "failure_category": None}
+    count, _, last = reason.partition("; last: ")
+    category = last if last in CATEGORIES else failure_category(last)
+    return {**row, "failure_category": category, "disabled_reason": f"{count}; last: {category}"}
 
 
 def delete_subscription(subscription_id, uow) -> None:

@@ -8,11 +8,12 @@ Locks are no-ops: a unit test has one unit of work at a time.
 """
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 
 from chassis.clock import Clock
 from services.notify.domain import Appointment, Preferences, Recipient
-from services.notify.store import preferences_from_row, recipient_from_row
+from services.notify.store import REDACTED_LINK, preferences_from_row, recipient_from_row
 
 NEVER = datetime.min.replace(tzinfo=UTC)  # the SQL's '-infinity'
 NOTIFICATION_KEYS = (
@@ -33,6 +34,7 @@ class MemoryStore:
         self.recipients: dict[str, dict] = {}
         self.verified_addresses: dict[str, datetime] = {}
         self.erased: set[str] = set()
+        self.partner_shares: dict[str, tuple[bool, datetime]] = {}
         self.resources: dict[str, dict] = {}
         self.policies: dict[str, dict] = {}
         self.waiting_events: dict[str, dict] = {}
@@ -138,8 +140,40 @@ class MemoryStore:
         if not self.is_erased(account_id):
             self.verified_addresses.setdefault(str(account_id), at)
 
+    def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
+        key = str(returnee_id)
+        if self.is_erased(key):
+            return
+        held = self.partner_shares.get(key)
+        if held is None or held[1] <= at:
+            self.partner_shares[key] = (granted, at)
+
+    def shares(self, returnee_id) -> bool:
+        held = self.partner_shares.get(str(returnee_id))
+        return bool(held and held[0])
+
     def erase_person(self, person_id) -> int:
         person = str(person_id)
+        self.partner_shares.pop(person, None)
+        held = self.recipients.get(person) or {}
+        contacts = [held.get(k) for k in ("name", "email", "phone")]
+        contacts = [v for v in contacts if v and len(v) >= 5]
+        for n in self.notifications.values():
+            if n["recipient_id"] == person:
+                continue
+            context = json.dumps(n["context"], ensure_ascii=False)
+            if (
+                n["context"].get("returnee_id") == person
+                or person in context
+                or person in n["body"]
+                or (n["template"] == "intention_update" and held.get("name")
+                    and n["context"].get("returnee_name") == held["name"])
+                or any(c in n["body"] or c in (n["html"] or "") for c in contacts)
+            ):  # fmt: skip
+                if n["status"] in ("queued", "accepted"):
+                    n.update(status="suppressed", reason="erased")
+                n.update(subject="", body="", html=None, address=None, context={},
+                         last_error=None)  # fmt: skip
         self.erased.add(person)
         self.recipients.pop(person, None)
         self.verified_addresses.pop(person, None)
@@ -537,6 +571,31 @@ class MemoryStore:
             [n for n in self.notifications.values() if n["digest_id"] == str(lead_id)]
         )
 
+    def _redact_links(self, notification_id) -> None:
+        key = str(notification_id)
+        for n in self.notifications.values():
+            link = n["context"].get("link")
+            if (n["id"] == key or n["digest_id"] == key) and link and n["status"] not in (
+                "queued", "accepted"):  # fmt: skip
+                n["body"] = n["body"].replace(link, REDACTED_LINK)
+                if n["html"] is not None:
+                    n["html"] = n["html"].replace(link, REDACTED_LINK).replace(
+                        link.replace("&", "&amp;"), REDACTED_LINK)  # fmt: skip
+                n["context"] = {k: v for k, v in n["context"].items() if k != "link"}
+
+    def purge_notifications(self, older_than_days: float, limit: int) -> int:
+        before = self._now() - timedelta(days=older_than_days)
+        gone = [
+            k
+            for k, n in self.notifications.items()
+            if n["status"] in ("sent", "failed", "suppressed") and n["created_at"] < before
+        ]
+        gone = set(gone[:limit])
+        cascaded = {k for k, n in self.notifications.items() if n["digest_id"] in gone}
+        self.notifications = {k: n for k, n in self.notifications.items()
+                              if k not in gone | cascaded}  # fmt: skip
+        return len(gone)
+
     def mark_sent(self, notification_id) -> list[dict]:
         key = str(notification_id)
         sent = []
@@ -546,6 +605,7 @@ class MemoryStore:
                 n.update(status="sent", sent_at=self._now(), attempts=attempts,
                          last_error=None, held_for_quiet_hours=False)  # fmt: skip
                 sent.append(copy.deepcopy(n))
+        self._redact_links(notification_id)
         return sent
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
@@ -566,6 +626,7 @@ class MemoryStore:
         for n in self.notifications.values():
             if (n["id"] == key or n["digest_id"] == key) and n["status"] == "queued":
                 n.update(status="suppressed", reason=reason[:500])
+        self._redact_links(notification_id)
 
     def due_receipts(self, limit: int) -> list[dict]:
         now = self._now()
@@ -597,6 +658,7 @@ class MemoryStore:
         for n in self.notifications.values():
             if n["digest_id"] == key:
                 n.update(status="failed", reason=reason[:500])
+        self._redact_links(notification_id)
 
     def retry_later(self, notification_id, delay_seconds: float, error: str) -> None:
         held = self.notifications.get(str(notification_id))

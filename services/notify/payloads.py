@@ -41,8 +41,9 @@ def notification(event: Event | Trigger, intent: Intent, decision: Decision,
     }
 
 
-def webhook_delivery(event: Event, subscription: dict) -> dict:
-    """The row that forwards the event to a subscription: the producer's own bytes."""
+def webhook_delivery(event: Event, subscription: dict, body: bytes | None = None) -> dict:
+    """The row that forwards the event to a subscription: `body`, the view of it the returnee's
+    consent allows (`partners.partner_view`), else the producer's own bytes."""
     return {
         "id": str(uuid.uuid4()),
         "recipient_id": str(subscription["id"]),
@@ -51,7 +52,7 @@ def webhook_delivery(event: Event, subscription: dict) -> dict:
         "locale": "en",
         "address": subscription["url"],
         "subject": event.type,
-        "body": event.raw.decode("utf-8"),
+        "body": (body or event.raw).decode("utf-8"),
         "status": "queued",
         "event_id": event.id,
         "event_type": event.type,

@@ -2,6 +2,7 @@
 
 from datetime import datetime
 
+import requests
 from nameko.extensions import DependencyProvider
 
 from chassis.clock import SHANGHAI, Clock, clock_from_config
@@ -22,11 +23,19 @@ class Outlets:
         self.settings = settings
         self.clock = clock or Clock()
         self.mailer = SmtpMailer(settings.smtp, keep=settings.concurrency)
-        self.webhooks = WebhookPoster(settings.webhook_timeout)
+        self.webhooks = WebhookPoster(
+            settings.webhook_timeout,
+            allowed=settings.webhook_allowed_networks,
+            allow_loopback=settings.development,
+            total_seconds=settings.webhook_total_seconds,
+            max_response_bytes=settings.webhook_max_response_bytes,
+        )
         self.gateway = None
         if settings.sms_gateway == "aliyun" and settings.aliyun_sms.configured:
             self.gateway = AliyunSms(settings.aliyun_sms)
-        self.messengers = messengers(settings.messengers, self.webhooks.session)
+        # The work messengers' own session: their URLs are the operators' settings, not a
+        # subscriber's, and need no destination check.
+        self.messengers = messengers(settings.messengers, requests.Session())
         self._senders = {"email": self._email, "sms": self._sms, "webhook": self._webhook}
         self._senders.update(dict.fromkeys(MESSENGERS, self._messenger))
 

@@ -7,6 +7,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl
 from contracts import CATALOG
+from contracts.partners import PRIVATE_EVENTS
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
 from services.notify.domain import ACCOUNT_ONLY_TEMPLATES, ANY, MESSENGERS, TEMPLATES, ZONES
 
@@ -17,8 +18,6 @@ CHANNELS_RULES = ("a wecom destination has no secret", "one destination per mess
 
 PERSONAL_CHANNELS = ("email", "in_app", "sms", *MESSENGERS)
 STATUSES = ("queued", "accepted", "sent", "failed", "suppressed")
-# Events for the platform's own services only: a link that is a credential, revocations.
-PRIVATE_EVENTS = ("account.link_issued", "credentials.revoked")
 # District systems may subscribe to every other event notify consumes.
 SUBSCRIBABLE = tuple(
     sorted(
@@ -198,6 +197,11 @@ class SubscriptionOut(Schema):
     active = fields.Boolean()
     consecutive_failures = fields.Integer()
     disabled_reason = fields.String(allow_none=True)
+    failure_category = fields.String(
+        allow_none=True,
+        metadata={"description": "Why the last delivery failed, as a kind: refused_destination, "
+                  "unreachable, timeout, response_too_large, http_error or failed."},
+    )  # fmt: skip
     created_at = fields.AwareDateTime()
 
 

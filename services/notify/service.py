@@ -15,6 +15,7 @@ from chassis.settings import service_settings
 from chassis.web import http
 from contracts import CATALOG
 from services.notify import handlers
+from services.notify.destinations import SUBSCRIPTION_RULES
 from services.notify.providers import Channels, Settings
 from services.notify.schemas import (
     CHANNELS_RULES,
@@ -36,6 +37,7 @@ from services.notify.store import NotifyStore
 SETTINGS = service_settings("notify", DECLARED)
 DELIVERY_INTERVAL = float(SETTINGS["DELIVERY_INTERVAL_SECONDS"])
 REMINDER_INTERVAL = float(SETTINGS["APPOINTMENT_REMINDER_INTERVAL_SECONDS"])
+PURGE_INTERVAL = 3600.0  # the retention purge, hourly
 
 # Events about a returnee whose registration notify has not taken in yet (`handlers.announce`).
 WAITING_EVENTS = Gauge(
@@ -60,6 +62,8 @@ class NotifyService(Operable):
     """Notifications of the returnee platform: inbox, preferences and webhook subscriptions."""
 
     name = "notify"
+    # Declares `partners.events`, where it relays what district systems may read.
+    publishes_partner_views = True
     db = Database(store=NotifyStore)
     settings = Settings()
     channels = Channels()
@@ -93,6 +97,15 @@ class NotifyService(Operable):
             waiting = handlers.waiting_events(uow)
         WAITING_EVENTS.labels(self.name).set(waiting["count"])
         WAITING_OLDEST.labels(self.name).set(waiting["oldest_seconds"])
+
+    @loop(interval=PURGE_INTERVAL)
+    def purge(self):
+        """Settled notifications past their retention period go, a batch at a time."""
+        while True:
+            with self.db.unit_of_work() as uow:
+                purged = handlers.purge_notifications(uow, self.settings)
+            if purged < handlers.PURGE_BATCH:
+                return
 
     # --- HTTP -----------------------------------------------------------------------------------
 
@@ -136,11 +149,11 @@ class NotifyService(Operable):
             return handlers.put_channels(recipient_id, body, request.caller, uow)
 
     @http("POST", "/subscriptions", body=SubscriptionBody, response=SubscriptionOut(),
-          status=201, roles=["admin"],
+          status=201, roles=["admin"], rules=SUBSCRIPTION_RULES,
           summary="Subscribe a district system's URL to events (admin)")  # fmt: skip
     def subscribe_webhook(self, request, body):
         with self.db.unit_of_work() as uow:
-            return handlers.subscribe_webhook(body, uow)
+            return handlers.subscribe_webhook(body, uow, self.settings)
 
     @http("GET", "/subscriptions", response=SubscriptionOut(many=True), roles=["admin"],
           summary="Webhook subscriptions (admin)")  # fmt: skip

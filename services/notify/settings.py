@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from chassis.secrets import secret_refusal
-from chassis.settings import SettingError, service_settings
+from chassis.settings import SettingError, development, service_settings
 from services.notify.aliyun_sms import AliyunSmsSettings
 from services.notify.channels import SmtpSettings
+from services.notify.destinations import parse_networks
 from services.notify.domain import MESSENGERS, RateLimit, RetryPolicy
 from services.notify.messengers import MessengerSettings
 from services.notify.sms import sms_name
@@ -32,6 +33,11 @@ DECLARED = {
     "DIGEST_WINDOW_SECONDS": "300",
     "WEBHOOK_TIMEOUT_SECONDS": "10",
     "WEBHOOK_MAX_FAILURES": "20",
+    # A delivery's whole attempt (connect, send, answer) and how much of the answer is read.
+    "WEBHOOK_TOTAL_SECONDS": "15",
+    "WEBHOOK_MAX_RESPONSE_BYTES": "65536",
+    # CIDRs webhooks may reach although not public (a district's own network), comma separated.
+    "WEBHOOK_ALLOWED_NETWORKS": "",
     # SMS: none until a gateway is configured (SMS is then suppressed, never pretended sent).
     "SMS_GATEWAY": "",
     "SMS_MAX_PARTS": "2",
@@ -54,6 +60,8 @@ DECLARED = {
     "APPOINTMENT_REMINDER_INTERVAL_SECONDS": "5",
     # How long before an activity its registrants are reminded (the same loop queues them).
     "ACTIVITY_REMINDER_HOURS": "24",
+    # How long a settled notification (sent, failed or suppressed) is kept, then purged.
+    "NOTIFICATION_RETENTION_DAYS": "180",
 }
 
 
@@ -91,6 +99,12 @@ class NotifySettings:
     rate_limits: dict[str, tuple[RateLimit, ...]]
     reminder_lead: timedelta
     activity_reminder_lead: timedelta
+    notification_retention_days: float = 180.0
+    webhook_total_seconds: float = 15.0
+    webhook_max_response_bytes: int = 65536
+    webhook_allowed_networks: tuple = ()
+    # Loopback destinations allowed (development mode), and http as well as https.
+    development: bool = False
 
     def unavailable(self, template: str, locale: str, context: dict) -> dict[str, str]:
         """The channels this platform cannot send the message on, each with why: no SMS
@@ -168,4 +182,9 @@ class NotifySettings:
             },
             reminder_lead=timedelta(hours=float(value["APPOINTMENT_REMINDER_HOURS"])),
             activity_reminder_lead=timedelta(hours=float(value["ACTIVITY_REMINDER_HOURS"])),
+            notification_retention_days=float(value["NOTIFICATION_RETENTION_DAYS"]),
+            webhook_total_seconds=float(value["WEBHOOK_TOTAL_SECONDS"]),
+            webhook_max_response_bytes=int(value["WEBHOOK_MAX_RESPONSE_BYTES"]),
+            webhook_allowed_networks=parse_networks(value["WEBHOOK_ALLOWED_NETWORKS"]),
+            development=development(),
         )

@@ -9,6 +9,13 @@ from datetime import datetime
 
 from services.notify.domain import Appointment, Preferences, Recipient
 
+# What an account email keeps of its link once settled.
+REDACTED_LINK = "[link removed]"
+# What another person's notification keeps once the person it speaks of is erased: its kind, its
+# channel, its outcome and its times, nothing said.
+ERASED_NOTIFICATION = (
+    "subject = '', body = '', html = NULL, address = NULL, context = '{}'::jsonb, last_error = NULL"
+)
 NOTIFICATION_COLUMNS = (
     "id, recipient_id, channel, template, locale, address, subject, body, html, context, status,"
     " reason, event_id, event_type, digest_id, attempts, next_attempt_at, held_for_quiet_hours,"
@@ -96,6 +103,25 @@ class NotifyStore:
             },
         )
 
+    def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
+        """share_with_partners as of `at`; an older statement arriving late changes nothing."""
+        if self.is_erased(returnee_id):
+            return
+        self.uow.execute(
+            "INSERT INTO partner_shares (returnee_id, granted, changed_at) VALUES (%s, %s, %s)"
+            " ON CONFLICT (returnee_id) DO UPDATE SET granted = EXCLUDED.granted,"
+            " changed_at = EXCLUDED.changed_at"
+            " WHERE partner_shares.changed_at <= EXCLUDED.changed_at",
+            (str(returnee_id), granted, at),
+        )
+
+    def shares(self, returnee_id) -> bool:
+        """Whether the returnee shares with partners (unknown: no)."""
+        row = self.uow.one(
+            "SELECT granted FROM partner_shares WHERE returnee_id = %s", (str(returnee_id),)
+        )
+        return bool(row and row["granted"])
+
     def keep_consent(self, returnee_id, granted: bool, at: datetime) -> None:
         self.uow.execute(
             "UPDATE recipients SET notifications_consent = %s, consent_at = %s"
@@ -148,12 +174,33 @@ class NotifyStore:
         )
 
     def erase_person(self, person_id) -> int:
-        """Delete everything held about the person; returns how many notifications went."""
+        """Delete everything held about the person, and what other people's notifications
+        (a provider told of their intention, a webhook delivery of an event about them) say of
+        them; returns how many of the person's own notifications went."""
         person = str(person_id)
+        held = self.uow.one("SELECT name, email, phone FROM recipients WHERE id = %s", (person,))
+        contacts = [v for v in (held or {}).values() if v and len(v) >= 5]
+        self.uow.execute(
+            f"""
+            UPDATE notifications SET {ERASED_NOTIFICATION},
+                status = CASE WHEN status IN ('queued', 'accepted') THEN 'suppressed'
+                              ELSE status END,
+                reason = CASE WHEN status IN ('queued', 'accepted') THEN 'erased'
+                              ELSE reason END
+            WHERE recipient_id <> %(person)s AND (
+                context->>'returnee_id' = %(person)s
+                OR strpos(context::text, %(person)s) > 0 OR strpos(body, %(person)s) > 0
+                OR (template = 'intention_update' AND context->>'returnee_name' = %(name)s)
+                OR EXISTS (SELECT 1 FROM unnest(%(contacts)s::text[]) c
+                           WHERE strpos(body, c) > 0 OR strpos(coalesce(html, ''), c) > 0))
+            """,
+            {"person": person, "name": (held or {}).get("name"), "contacts": contacts},
+        )
         self.uow.execute(
             "INSERT INTO erased_recipients (id) VALUES (%s) ON CONFLICT DO NOTHING", (person,)
         )
         self.uow.execute("DELETE FROM recipients WHERE id = %s", (person,))
+        self.uow.execute("DELETE FROM partner_shares WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM verified_addresses WHERE account_id = %s", (person,))
         self.uow.execute("DELETE FROM waiting_events WHERE returnee_id = %s", (person,))
         self.uow.execute("DELETE FROM preferences WHERE recipient_id = %s", (person,))
@@ -162,6 +209,20 @@ class NotifyStore:
         self.uow.execute("DELETE FROM messenger_destinations WHERE recipient_id = %s", (person,))
         deleted = self.uow.execute("DELETE FROM notifications WHERE recipient_id = %s", (person,))
         return deleted.rowcount
+
+    def purge_notifications(self, older_than_days: float, limit: int) -> int:
+        """Settled notifications older than the retention period go (at most `limit` at a
+        time, with the digest members they carried); returns how many."""
+        return self.uow.execute(
+            """
+            DELETE FROM notifications WHERE id IN (
+                SELECT id FROM notifications
+                WHERE status IN ('sent', 'failed', 'suppressed')
+                    AND created_at < now() - make_interval(secs => %s)
+                LIMIT %s)
+            """,
+            (older_than_days * 86400, limit),
+        ).rowcount
 
     def keep_resource(self, data: dict) -> None:
         self.uow.execute(
@@ -600,10 +661,26 @@ class NotifyStore:
             (str(lead_id),),
         )
 
+    def _redact_links(self, notification_id) -> None:
+        """A settled account email keeps no usable link: the link is a credential until used
+        or expired, and the email has gone (or will never go)."""
+        self.uow.execute(
+            """
+            UPDATE notifications SET
+                body = replace(body, context->>'link', %(gone)s),
+                html = replace(replace(html, context->>'link', %(gone)s),
+                               replace(context->>'link', '&', '&amp;'), %(gone)s),
+                context = context - 'link'
+            WHERE (id = %(id)s OR digest_id = %(id)s) AND context ? 'link'
+                AND status NOT IN ('queued', 'accepted')
+            """,
+            {"id": str(notification_id), "gone": REDACTED_LINK},
+        )
+
     def mark_sent(self, notification_id) -> list[dict]:
         """Mark the queued (or accepted, on its receipt) notification and the digest members it
         carried sent; returns them. An accepted one's attempt was counted when it was."""
-        return self.uow.all(
+        sent = self.uow.all(
             f"""
             UPDATE notifications SET status = 'sent', sent_at = now(),
                 attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END,
@@ -613,6 +690,8 @@ class NotifyStore:
             """,
             (str(notification_id), str(notification_id)),
         )
+        self._redact_links(notification_id)
+        return sent
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
         """The gateway took it: not sent again, its receipt asked for in `check_in_seconds`."""
@@ -631,6 +710,7 @@ class NotifyStore:
             " WHERE (id = %s OR digest_id = %s) AND status = 'queued'",
             (reason[:500], str(notification_id), str(notification_id)),
         )
+        self._redact_links(notification_id)
 
     def due_receipts(self, limit: int) -> list[dict]:
         """Accepted SMS whose receipt is due to be asked for, locked until commit."""
@@ -670,6 +750,7 @@ class NotifyStore:
             "UPDATE notifications SET status = 'failed', reason = %s WHERE digest_id = %s",
             (reason[:500], str(notification_id)),
         )
+        self._redact_links(notification_id)
 
     def retry_later(self, notification_id, delay_seconds: float, error: str) -> None:
         self.uow.execute(

@@ -119,7 +119,9 @@ class Platform:
         self.session.renew(response.json())
 
     def _send(self, method, service, path, body, params, auth) -> requests.Response:
-        headers = {"Accept-Language": self.locale, "X-Correlation-Id": self.correlation_id}
+        # X-Consent-Source: what a person decides here is decided on the web (accounts records it).
+        headers = {"Accept-Language": self.locale, "X-Correlation-Id": self.correlation_id,
+                   "X-Consent-Source": "web"}  # fmt: skip
         if auth and self.session.signed_in:
             headers["Authorization"] = f"Bearer {self.session['access']}"
         url = f"{self.services.settings.urls[service]}{path}"

@@ -9,7 +9,7 @@ import pytest
 
 from chassis.settings import SERVICES
 from tests.platform import STAFF_PASSWORD
-from tests.support import EventSpy, query, wait_until
+from tests.support import EventSpy, RabbitAdmin, WebhookReceiver, query, wait_until
 
 PROVIDER = "provider@linkong-park.example.cn"  # deploy/reference/organizations.yml
 ADVISORS = ("wang.min@station.example", "david.chen@station.example")
@@ -308,6 +308,7 @@ TOMBSTONES = {
     ("matching", "erasures"),
     ("notify", "erased_recipients"),
     ("activities", "erasures"),
+    ("consulting", "erasures"),
 }
 # Every service keeps, for an hour, that the person's tokens are void (chassis.revocation): the id
 # alone, so no token of theirs outlives them.
@@ -383,6 +384,14 @@ def erased(platform):
         EventSpy(platform.amqp_uri, "accounts", "returnee.erased"),
     ]
     assessed, proposed, erasures = spies
+    # A district system watching registrations, intentions and consultations.
+    receiver = WebhookReceiver()
+    watched = ["returnee.registered", "intention.expressed", "consultation.requested"]
+    subscribed = platform.call(
+        "POST", "notify", "/subscriptions", platform.admin(),
+        json={"url": receiver.url, "event_types": watched, "secret": "district-crm-secret-1"},
+    )  # fmt: skip
+    assert subscribed.status_code == 201, subscribed.text
     try:
         marker = uuid.uuid4().hex[:8]
         digits = f"{uuid.uuid4().int % 10**8:08d}"
@@ -470,8 +479,18 @@ def erased(platform):
             ),
             30, 0.2, "notify told the provider",
         )  # fmt: skip
+        wait_until(
+            lambda: set(watched) <= {e["type"] for e in receiver.events()}, 30, 0.2,
+            "the district system received what it watches",
+        )  # fmt: skip
+        # An event about them that no handler could take (dead-lettered by every consumer of
+        # profiles), and one nobody subscribes to (parked in accounts.unrouted).
+        letters = dead_letter_count(platform)
+        forge_events(platform, rid, needles)
+        wait_until(lambda: dead_letter_count(platform) >= letters + 4, 30, 0.2, "dead letters")
         wait_for_outboxes(platform)
         before = traces(platform, needles)
+        queued_before = queue_traces(platform, needles)
 
         assert platform.call("DELETE", "accounts", f"/returnees/{rid}", headers).status_code == 204
         erasure = erasures.wait_for("returnee.erased", lambda e: str(e.subject) == rid, 30)
@@ -484,10 +503,70 @@ def erased(platform):
                 30, 0.2, f"{service} took in the erasure",
             )  # fmt: skip
         wait_for_outboxes(platform)
-        yield {"id": rid, "needles": needles, "before": before, "after": traces(platform, needles)}
+        # Every service drops its kept messages about them as the erasure reaches it.
+        try:
+            wait_until(lambda: not queue_traces(platform, needles), 30, 0.5, "queues scrubbed")
+        except AssertionError:
+            raise AssertionError(f"left in queues: {queue_traces(platform, needles)}") from None
+        yield {
+            "id": rid,
+            "needles": needles,
+            "before": before,
+            "after": traces(platform, needles),
+            "queued_before": queued_before,
+            "queued_after": queue_traces(platform, needles),
+        }
     finally:
+        receiver.stop()
         for spy in spies:
             spy.close()
+
+
+def forge_events(platform, rid: str, needles: dict) -> None:
+    """What the broker may hold about a person outside any database: a `returnee.updated`
+    the contract refuses (each consumer dead-letters it, with its error) and an event of a
+    type nobody binds (parked by accounts.events' alternate exchange)."""
+    from kombu import Connection, Exchange, Producer
+
+    data = {"returnee_id": rid, "name": needles["name"], "email": needles["email"]}
+    bad = {"specversion": "1.0", "type": "returnee.updated", "source": "accounts",
+           "id": str(uuid.uuid4()), "subject": rid, "data": data}  # fmt: skip
+    parked = {**bad, "id": str(uuid.uuid4()), "type": "returnee.noted"}
+    with Connection(platform.amqp_uri) as connection:
+        producer = Producer(connection.default_channel)
+        exchange = Exchange("accounts.events", type="topic", passive=True)
+        for body in (bad, parked):
+            producer.publish(json.dumps(body, ensure_ascii=False).encode(), exchange=exchange,
+                             routing_key=body["type"], message_id=body["id"],
+                             content_type="application/cloudevents+json")  # fmt: skip
+
+
+def _announces_the_erasure(body: bytes) -> bool:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(event, dict) and event.get("type") == "returnee.erased" and set(
+        event.get("data") or {}) == {"returnee_id"}  # fmt: skip
+
+
+def dead_letter_count(platform) -> int:
+    admin = RabbitAdmin()
+    return sum(admin.depth(platform.vhost, f"{s}.dead-letters") or 0 for s in SERVICES)
+
+
+def queue_traces(platform, needles: dict[str, str]) -> list[tuple[str, str]]:
+    """(queue, label) of each message waiting in any queue of the platform that holds one of
+    the person's values, in its body or its headers (an error text may quote it)."""
+    found = set()
+    for message in RabbitAdmin().messages(platform.vhost):
+        if _announces_the_erasure(message["body"]):
+            continue  # the id alone, for whoever keeps a copy (district systems first)
+        text = message["body"].decode("utf-8", "replace") + repr(message["headers"])
+        for label, value in needles.items():
+            if value in text or json.dumps(value)[1:-1] in text:
+                found.add((message["queue"], label))
+    return sorted(found)
 
 
 def wait_for_outboxes(platform) -> None:
@@ -527,6 +606,16 @@ def test_the_erasure_scan_sees_the_person_where_each_service_keeps_them(platform
     } <= seen, sorted(seen)
 
 
+def test_the_queue_scan_sees_the_person_in_dead_letters_and_parked_events(erased):
+    queues = {queue for queue, _ in erased["queued_before"]}
+    assert {"consulting.dead-letters", "matching.dead-letters", "notify.dead-letters",
+            "accounts.unrouted"} <= queues, erased["queued_before"]  # fmt: skip
+
+
+def test_erasure_leaves_nothing_of_the_person_in_any_queue(erased):
+    assert erased["queued_after"] == []
+
+
 def test_erasure_leaves_nothing_of_the_person_in_any_service(erased):
     left = [
         f
@@ -557,33 +646,14 @@ def _others_notifications(item, person_id) -> bool:
     ) != person_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: consulting does not forget, on erasure, the published events about the"
-    " person it keeps for OUTBOX_RETENTION_HOURS (eligibility.assessed, consultation.*,"
-    " appointment.* naming their id); accounts and matching do (tx.forget_published)",
-)
 def test_consulting_keeps_no_published_event_about_an_erased_person(erased):
     assert [f["row"]["routing_key"] for f in erased["after"] if _consulting_outbox(f)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: notify keeps, for OUTBOX_RETENTION_HOURS after the erasure, the"
-    " notification.sent/failed events naming the erased person as recipient",
-)
 def test_notify_keeps_no_published_event_about_an_erased_person(erased):
     assert [f["row"]["routing_key"] for f in erased["after"] if _notify_outbox(f)] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: erasure deletes the person's own notifications only; the providers'"
-    " intention_update notifications keep their name and their message",
-)
 def test_no_one_elses_notification_quotes_an_erased_person(erased):
     quoted = [f for f in erased["after"] if _others_notifications(f, erased["id"])]
     assert sorted(where(quoted)) == []

@@ -571,13 +571,6 @@ def test_erasure_releases_the_seats_the_returnee_booked(consulting, token_for):
     assert again.status_code == 201, again.text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,  # only the leak itself; any other failure stays red
-    reason="privacy leak: consulting keeps no tombstone of an erasure, so a profile event"
-    " delivered after it (redelivered, or reordered by a retry) stores the person's facts again"
-    " and re-assesses them; matching and notify keep the erased id and ignore it",
-)
 def test_a_profile_event_arriving_after_the_erasure_brings_nothing_back(consulting):
     returnee = str(uuid.uuid4())
     registered = CATALOG.create(

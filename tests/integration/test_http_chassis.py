@@ -316,6 +316,7 @@ class Unsubscribed(Hello):
     subscriber waits for the broker at start (nameko's consumer does), one without serves."""
 
     keep_revocation = None
+    forget_in_queues = None
 
 
 def test_readiness_names_the_broker_when_it_is_down(container_factory, config_for):

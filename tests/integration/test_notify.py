@@ -389,7 +389,8 @@ def test_webhook_deliveries_carry_a_signature_the_receiver_can_verify(
     assert "secret" not in created.json() and created.json()["active"] is True
     subscription_id = created.json()["id"]
 
-    welcome = registered()
+    shares = {"matching": True, "notifications": True, "share_with_partners": True}
+    welcome = registered(consents=shares)  # whole, as it shares with partners
     other = event("accounts", "returnee.erased", str(uuid.uuid4()), returnee_id=str(uuid.uuid4()))
     publish_events(amqp_uri, [welcome, other])
     report = sent.wait_for("notification.sent", lambda e: e.data["channel"] == "webhook")
@@ -406,6 +407,48 @@ def test_webhook_deliveries_carry_a_signature_the_receiver_can_verify(
     assert cloud_event["id"] == welcome.id and cloud_event["data"] == welcome.data
     assert report.data["recipient_id"] == subscription_id
     assert report.data["template"] == "returnee_registered"
+
+
+def test_district_systems_get_personal_data_only_with_consent_to_share(
+    start_notify, receiver, amqp_uri, token_for
+):
+    from kombu import Connection, Exchange, Queue, binding
+
+    base_url, _ = start_notify()
+    created = requests.post(
+        f"{base_url}/subscriptions",
+        json={"url": receiver.url, "event_types": ["returnee.registered"],
+              "secret": "changning-crm-shared-secret"},
+        headers=token_for("admin"),
+    )  # fmt: skip
+    assert created.status_code == 201, created.text
+    with Connection(amqp_uri) as connection:  # a district system's queue on the partner exchange
+        partners = Exchange("partners.events", type="topic", passive=True)
+        queue = Queue(f"district.test-{uuid.uuid4().hex[:8]}", auto_delete=True,
+                      bindings=[binding(partners, routing_key="returnee.registered")])  # fmt: skip
+        queue(connection.default_channel).declare()
+        shares = {"matching": True, "notifications": True, "share_with_partners": True}
+        whole = registered(consents=shares, name="王分享")
+        hidden = registered(name="赵保密")
+        publish_events(amqp_uri, [whole, hidden])
+        wait_until(lambda: len(receiver.received) == 2, 30, 0.1, "both webhook deliveries")
+        relayed = []
+        wait_until(
+            lambda: relayed.append(queue(connection.default_channel).get(no_ack=True))
+            or len([m for m in relayed if m]) == 2, 30, 0.1, "both on the partner exchange",
+        )  # fmt: skip
+        broker = [json.loads(m.body) for m in relayed if m]
+    delivered = [json.loads(body) for _, body in receiver.received]
+    for seen in (delivered, broker):
+        by_id = {e["id"]: e for e in seen}
+        assert by_id[whole.id]["data"] == json.loads(whole.to_json())["data"]
+        assert by_id[whole.id]["dataschema"] == "urn:returnee-platform:event:returnee.registered:v1"
+        pseudonymous = by_id[hidden.id]
+        assert pseudonymous["dataschema"].endswith(":v1:pseudonymous")
+        assert pseudonymous["data"]["returnee_id"] == hidden.data["returnee_id"]
+        text = json.dumps(pseudonymous, ensure_ascii=False)
+        assert "赵保密" not in text and hidden.data["email"] not in text
+        assert str(hidden.data["birth_date"]) not in text
 
 
 def test_an_smtp_outage_is_retried_with_backoff_then_delivered(
@@ -532,12 +575,16 @@ def test_a_failing_webhook_is_retried_then_its_subscription_disabled(
 
     report = disabled.wait_for("subscription.disabled", timeout=20)
     assert report.data["subscription_id"] == created["id"] and report.data["failures"] == 3
-    assert "HTTP 503" in report.data["reason"]
+    # The subscriber reads the kind of failure; the operator its text, in the row.
+    assert report.data["reason"] == "3 consecutive failed deliveries; last: http_error"
     failed = disabled.wait_for("notification.failed", lambda e: e.data["channel"] == "webhook")
     assert failed.data["event_id"] == welcome.id
     assert len(receiver.received) == 3
     listed = requests.get(f"{base_url}/subscriptions", headers=token_for("admin")).json()
-    assert [(s["id"], s["active"]) for s in listed] == [(created["id"], False)]
+    assert [(s["id"], s["active"], s["failure_category"]) for s in listed] == [
+        (created["id"], False, "http_error")]  # fmt: skip
+    assert query(database_url, "SELECT last_error FROM notifications WHERE channel = 'webhook'"
+                 )[0]["last_error"] == "HTTP 503"  # fmt: skip
 
     # A disabled subscription gets nothing more.
     later = registered()

@@ -188,21 +188,35 @@ def test_a_service_cannot_publish_to_or_take_from_another_service(load, service)
 def test_the_subscriber_binds_its_own_queue_reads_and_cannot_publish(load):
     broker = load()
     deploy_topology(broker)
-    accounts_events = Exchange("accounts.events", type="topic", no_declare=True)
+    partners = Exchange("partners.events", type="topic", no_declare=True)
     with broker.connect(SUBSCRIBER) as connection:
         channel = connection.channel()
-        channel.exchange_declare("accounts.events", "topic", passive=True)
+        channel.exchange_declare("partners.events", "topic", passive=True)
         queue = Queue(
             "district.changning-crm",
-            bindings=[binding(accounts_events, routing_key="returnee.registered")],
+            bindings=[binding(partners, routing_key="returnee.registered")],
             durable=True,
         )(channel)
         queue.declare()
-        with broker.connect("accounts") as producer:
-            publish(producer.channel(), "accounts.events", "returnee.registered", event_body())
+        # notify relays the partner views there; no other service may.
+        with broker.connect("notify") as relay:
+            publish(relay.channel(), "partners.events", "returnee.registered", event_body())
         message = wait_until(lambda: queue.get(no_ack=False), 10, message="the event")
         assert json.loads(message.body)["type"] == "returnee.registered"
         message.ack()
+    assert refused(broker, "accounts", lambda ch: publish(ch, "partners.events", "x", event_body()))
+    # The producers' own exchanges carry whole events, whatever the returnee consented to: a
+    # district system may not bind to them.
+    accounts_events = Exchange("accounts.events", type="topic", no_declare=True)
+    assert refused(
+        broker,
+        SUBSCRIBER,
+        lambda ch: Queue(
+            "district.changning-crm",
+            bindings=[binding(accounts_events, routing_key="returnee.registered")],
+            durable=True,
+        )(ch).declare(),
+    )
 
     body = event_body()
     assert refused(broker, SUBSCRIBER, lambda ch: publish(ch, "accounts.events", "x", body))

@@ -69,6 +69,11 @@ class SubscriberProcess:
                 "accounts:returnee.registered",
                 "--database",
                 str(self.database),
+                # What is checked here is the reading (envelope, once only, dead letters) of the
+                # producer's own bytes; the partner exchange it binds to in production, and that
+                # the subscriber user may read nothing else, test_rabbitmq_definitions shows.
+                "--exchange",
+                "accounts.events",
             ],
             cwd=EXAMPLE,
             stdout=self._log,

@@ -169,6 +169,55 @@ def link_token(event) -> str:
 # register_returnee
 
 
+def test_staff_reads_are_in_the_returnees_access_log_newest_first(db, clock):
+    returnee = register(db)
+    advisor = {"reader_id": str(uuid.uuid4()), "reader_role": "advisor",
+               "case_ref": "consultation:1f1e", "reason": None}  # fmt: skip
+    admin = {"reader_id": str(uuid.uuid4()), "reader_role": "admin", "case_ref": None,
+             "reason": "Checking a complaint"}  # fmt: skip
+    me = {"reader_id": returnee["id"], "reader_role": "returnee", "case_ref": None,
+          "reason": None}  # fmt: skip
+    with db.unit_of_work() as uow:
+        handlers.read_returnee(returnee["id"], uow, advisor)
+    clock.advance(minutes=1)
+    with db.unit_of_work() as uow:
+        handlers.read_consents(returnee["id"], uow, admin)
+        handlers.read_returnee(returnee["id"], uow, me)  # their own reads are not staff's
+    with db.unit_of_work() as uow:
+        log = handlers.access_log(returnee["id"], {"limit": 50}, uow)
+    assert [(e["reader_role"], e["what"], e["case_ref"], e["reason"], e["read_at"]) for e in log
+            ] == [("admin", "consents", None, "Checking a complaint", clock.at),
+                  ("advisor", "profile", "consultation:1f1e", None, NOW)]  # fmt: skip
+    assert all(e["service"] == "accounts" for e in log)
+    with db.unit_of_work() as uow:
+        handlers.erase_returnee(returnee["id"], uow)
+    assert db.store.access_entries == []  # the log goes with the person
+
+
+def test_id_documents_record_their_key_and_are_resealed_under_a_new_one(db):
+    passport = {"kind": "passport", "number": "E12345678"}
+    first = register(db, body(id_document=passport))
+    second = register(db, body(id_document={**passport, "number": "E87654321"}))
+    db.store.returnees[second["id"]]["id_document_key"] = None  # sealed before key ids
+    register(db)  # none to re-seal
+    assert db.store.returnees[first["id"]]["id_document_key"] == SEALER.key_id
+    new_key = base64.b64encode(bytes(range(100, 132))).decode()
+    old_key = base64.b64encode(b"k" * 32).decode()
+    rotated = Sealer(new_key, previous=(old_key,))
+    assert rotated.key_id != SEALER.key_id
+    with db.unit_of_work() as uow:
+        assert handlers.reseal_batch(uow, rotated, batch_size=1) == 1
+    with db.unit_of_work() as uow:
+        assert handlers.reseal_batch(uow, rotated) == 1
+    with db.unit_of_work() as uow:
+        assert handlers.reseal_batch(uow, rotated) == 0
+    for returnee, number in ((first, "E12345678"), (second, "E87654321")):
+        row = db.store.returnees[returnee["id"]]
+        assert row["id_document_key"] == rotated.key_id
+        assert Sealer(new_key).open(row["id_document"], returnee["id"],
+                                    rotated.key_id) == f"passport:{number}"  # fmt: skip
+
+
 def test_registering_stores_the_account_profile_and_consents_and_announces_them(db):
     returnee = register(
         db,
@@ -404,6 +453,37 @@ def test_consent_changes_are_recorded_with_their_time_and_announced(db, clock):
     }
     assert db.published("returnee.updated")[0].data["changed_fields"] == ["consents"]
     refusal(db, handlers.change_consents, str(uuid.uuid4()), {"matching": True}, error=NotFound)
+
+
+def test_only_the_returnee_changes_their_consents_and_each_change_is_recorded(db, clock):
+    returnee = register(db)
+    admin = Caller(str(uuid.uuid4()), "admin")
+    with db.unit_of_work() as uow, pytest.raises(Forbidden) as refused:
+        handlers.change_consents(returnee["id"], {"matching": False}, uow,
+                                 handlers.consent_record(admin, "api"))  # fmt: skip
+    assert refused.value.code == "consent_by_returnee_only"
+    with db.unit_of_work() as uow, pytest.raises(Forbidden):
+        handlers.change_returnee(returnee["id"], {"consents": {"matching": False}}, uow,
+                                 handlers.consent_record(admin, "api"))  # fmt: skip
+    with db.unit_of_work() as uow:  # the rest of the profile an admin may still correct
+        handlers.change_returnee(returnee["id"], {"startup_stage": "growth"}, uow,
+                                 handlers.consent_record(admin, "api"))  # fmt: skip
+    clock.advance(minutes=1)
+    me = Caller(returnee["id"], "returnee")
+    with db.unit_of_work() as uow:
+        handlers.change_consents(returnee["id"], {"matching": False}, uow,
+                                 handlers.consent_record(me, "web"))  # fmt: skip
+    with db.unit_of_work() as uow:
+        history = handlers.consent_history(returnee["id"], uow)
+    assert history[0] == {
+        "purpose": "matching", "granted": False, "changed_at": clock.at,
+        "actor_id": returnee["id"], "actor_role": "returnee", "source": "web",
+        "text_version": handlers.CONSENT_TEXT_VERSION, "evidence": None,
+    }  # fmt: skip
+    # The registration's own decisions, by the returnee, last (newest first).
+    assert [h["changed_at"] for h in history] == sorted((h["changed_at"] for h in history),
+                                                        reverse=True)  # fmt: skip
+    assert {h["actor_id"] for h in history} == {returnee["id"]}
 
 
 # read_consents

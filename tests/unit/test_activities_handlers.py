@@ -816,6 +816,10 @@ def test_erase_returnee_keeps_the_counts_and_forgets_the_person(db, clock):
         received("returnee.updated", {**PROFILE, "returnee_id": li, "changed_fields": ["name"]}),
     )
     assert db.store.returnee(li) is None
+    # Nor does a token still valid for the seconds its revocation takes.
+    with pytest.raises(Forbidden) as refused:
+        sign_up(db, upcoming["id"], returnee(li))
+    assert refused.value.code == "erased"
 
 
 def test_record_intention_counts_only_intentions_met_at_an_activity(db):

@@ -211,7 +211,7 @@ def test_every_message_raised_is_in_the_catalog_with_its_placeholders():
     raised = set()
     for node in ast.walk(ast.parse(inspect.getsource(handlers))):
         if not (isinstance(node, ast.Call) and getattr(node.func, "id", "") in
-                ("NotFound", "Conflict", "HttpError", "Unprocessable")):  # fmt: skip
+                ("NotFound", "Conflict", "Forbidden", "HttpError", "Unprocessable")):  # fmt: skip
             continue
         keywords = {k.arg: k.value for k in node.keywords}
         texts = [a.value for a in node.args[:1] if isinstance(a, ast.Constant)]
@@ -349,6 +349,24 @@ def test_erase_returnee_forgets_everything_and_frees_seats(db):
     assert db.store.consultations(returnee_id=returnee_id) == []
     assert db.store.appointments_of(returnee_id) == []
     assert db.store.slot(offered["id"])["booked"] == 0
+    # The published events about them are forgotten, those naming them in their body included.
+    assert [e.type for e in db.outbox if returnee_id in e.to_json().decode()] == []
+
+
+def test_after_the_erasure_nothing_about_the_person_comes_back(db):
+    returnee_id = register(db)
+    me = returnee(returnee_id)
+    db.handle(handlers.erase_returnee, received("returnee.erased", {"returnee_id": returnee_id}))
+    # A profile event replayed or retried after the erasure stores nothing, assesses nothing.
+    register(db, returnee_id, time=T0 + timedelta(days=1))
+    assert returnee_id not in db.store.returnees
+    assert [e for e in db.published("eligibility.assessed") if e.subject == returnee_id] == []
+    # A token still valid for the seconds its revocation takes writes nothing.
+    for attempt in (lambda: ask(db, me), lambda: book(db, me, slot(db, advisor(db))["id"])):
+        with pytest.raises(HttpError) as refused:
+            attempt()
+        assert (refused.value.status, refused.value.code) == (403, "erased")
+    assert db.store.consultations(returnee_id=returnee_id) == []
 
 
 def test_reassess_for_policy_tells_only_those_it_changes(db):

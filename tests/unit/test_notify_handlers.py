@@ -263,6 +263,90 @@ def test_erasure_forgets_the_person_and_nothing_brings_them_back(db):
     assert db.store.waiting_events == {} and rows(db) == []
 
 
+def test_without_consent_to_share_district_systems_get_the_pseudonymous_view(db):
+    subscription = subscribe(db, "returnee.registered", "intention.expressed")
+    hidden = example("returnee.registered").data["consents"] | {"share_with_partners": False}
+    registered(db, consents=hidden)
+    expressed = received("intention.expressed", message="想了解入驻条件")
+    db.handle(handlers.announce_event, expressed, settings=SETTINGS)
+    deliveries = [json.loads(n["body"]) for n in rows(db, recipient_id=subscription["id"])]
+    relayed = [json.loads(body) for exchange, _, body in db.relayed
+               if exchange == "partners.events"]  # fmt: skip
+    for seen in (deliveries, relayed):
+        assert {e["type"] for e in seen} == {"returnee.registered", "intention.expressed"}
+        assert all(e["dataschema"].endswith(":pseudonymous") for e in seen)
+        text = json.dumps(seen, ensure_ascii=False)
+        for personal in ("李伟", "li.wei@example.com", "1990-", "想了解入驻条件"):
+            assert personal not in text, personal
+        profile = next(e["data"] for e in seen if e["type"] == "returnee.registered")
+        assert set(profile) <= {"returnee_id", "locale", "return_date", "industry",
+                                "startup_stage", "needs", "district"}  # fmt: skip
+        assert profile["returnee_id"] == RETURNEE and profile["industry"]
+
+    # Granted: the producer's own bytes, both ways out.
+    later = (NOW + timedelta(minutes=1)).isoformat()
+    share = received("consent.changed", purpose="share_with_partners", granted=True,
+                     changed_at=later)  # fmt: skip
+    db.handle(handlers.take_consent, share, settings=SETTINGS)
+    wire = published("intention.expressed", message="想了解入驻条件")
+    again = CATALOG.check(Event.from_json(wire))
+    db.handle(handlers.announce_event, again, settings=SETTINGS)
+    assert db.relayed[-1][2] == wire
+    assert rows(db, event_id=again.id, recipient_id=subscription["id"])[0]["body"].encode() == wire
+    # Nothing private ever leaves: no link, no revocation.
+    take(db, "account.link_issued")
+    assert not [e for _, e, _ in db.relayed if e.type == "account.link_issued"]
+
+
+def test_erasure_leaves_nothing_of_the_person_in_other_peoples_notifications(db):
+    take(db, "organization.registered")
+    take(db, "staff.registered")
+    take(db, "resource.published")
+    registered(db)
+    subscription = subscribe(db, "intention.expressed")
+    expressed = received("intention.expressed", message="想了解入驻条件 0x5eed")
+    db.handle(handlers.announce_event, expressed, settings=SETTINGS)
+    db.handle(handlers.forward_event, expressed, settings=SETTINGS)
+    told = rows(db, event_id=expressed.id, recipient_id=PROVIDER)
+    assert told and all(n["context"]["returnee_name"] == "李伟" for n in told)
+    assert rows(db, recipient_id=subscription["id"])[0]["body"]
+    kept = len([n for n in rows(db) if n["recipient_id"] != RETURNEE])
+
+    db.handle(handlers.erase_returnee, received("returnee.erased"), settings=SETTINGS)
+    left = json.dumps(list(db.store.notifications.values()), ensure_ascii=False, default=str)
+    assert "李伟" not in left and "0x5eed" not in left and RETURNEE not in left
+    # The notifications stay, counted, saying nothing; what was still to go never goes.
+    assert len(rows(db)) == kept and all(n["body"] == "" for n in rows(db))
+    assert {n["status"] for n in rows(db, recipient_id=ICBC)} == {"suppressed"}
+    assert [e.type for e in db.outbox if RETURNEE in e.to_json().decode()] == []
+
+
+def test_an_account_emails_link_is_removed_once_the_email_is_settled(db):
+    registered(db, email_verified=False)
+    link = example("account.link_issued").data["link"]
+    take(db, "account.link_issued")
+    handlers.deliver_due(db, Outlets())
+    [email] = rows(db, event_type="account.link_issued")
+    assert email["status"] == "sent"
+    assert link not in email["body"] and link not in email["html"]
+    assert "link" not in email["context"] and "[link removed]" in email["body"]
+
+
+def test_settled_notifications_are_purged_after_their_retention(db, clock):
+    registered(db)
+    take(db, "appointment.booked")
+    handlers.deliver_due(db, Outlets())
+    assert rows(db)
+    short = dataclasses.replace(SETTINGS, notification_retention_days=1)
+    with db.unit_of_work() as uow:
+        assert handlers.purge_notifications(uow, short) == 0
+    clock.advance(seconds=86400 + 1)
+    take(db, "eligibility.assessed")  # a newer one, queued: stays
+    with db.unit_of_work() as uow:
+        assert handlers.purge_notifications(uow, short) > 0
+    assert {n["event_type"] for n in rows(db)} == {"eligibility.assessed"}
+
+
 # --- appointments -------------------------------------------------------------------------------
 
 
@@ -398,6 +482,8 @@ def subscribe(db, *event_types, url="https://crm.example.gov.cn/hooks") -> dict:
 def test_subscribed_events_are_forwarded_as_their_producer_published_them(db):
     subscription = subscribe(db, "consultation.closed", "consultation.closed")
     assert subscription["event_types"] == ["consultation.closed"] and subscription["active"]
+    share = received("consent.changed", purpose="share_with_partners", granted=True)
+    db.handle(handlers.take_consent, share, settings=SETTINGS)
     wire = published("consultation.closed")
     closed = CATALOG.check(Event.from_json(wire))
     assert db.handle(handlers.forward_event, closed, settings=SETTINGS) == 1
@@ -606,7 +692,7 @@ def test_a_failing_webhook_disables_its_subscription_after_too_many_failures(db,
 
     [disabled] = db.published("subscription.disabled")
     assert disabled.data["subscription_id"] == subscription["id"]
-    assert disabled.data["failures"] == 2 and "HTTP 503" in disabled.data["reason"]
+    assert disabled.data["failures"] == 2 and disabled.data["reason"].endswith("last: http_error")
     held = db.store.subscription(subscription["id"])
     assert held["active"] is False and held["disabled_reason"] == disabled.data["reason"]
     assert {n["status"] for n in rows(db, channel="webhook")} == {"failed"}
