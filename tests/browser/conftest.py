@@ -19,7 +19,13 @@ OUTPUT = Path(__file__).resolve().parents[2] / "test-output" / "portal"
 
 BROWSER_PROCESS = os.environ.get("PORTAL_BROWSER_TESTS") == "1"
 # Each process collects its own part: the suite the launcher, the browser process the tests.
-collect_ignore = ["test_in_a_browser.py"] if BROWSER_PROCESS else ["test_portal.py"]
+collect_ignore = (
+    ["test_in_a_browser.py"]
+    if BROWSER_PROCESS
+    else [
+        p.name for p in Path(__file__).parent.glob("test_*.py") if p.name != "test_in_a_browser.py"
+    ]
+)
 
 
 def pytest_configure(config):

@@ -1,5 +1,5 @@
-"""The browser tests (test_portal.py) as part of the suite: run in a process of their own,
-without eventlet (see conftest.py at the root); their report is shown when they fail."""
+"""The browser tests (test_portal.py, test_console.py) as part of the suite: run in a process of
+their own, without eventlet (see conftest.py at the root); their report is shown when they fail."""
 
 import os
 import subprocess
@@ -10,7 +10,7 @@ import pytest
 from tests.support import ROOT
 
 
-@pytest.mark.timeout(600)
+@pytest.mark.timeout(1200)
 def test_the_portal_in_a_real_browser():
     run = subprocess.run(
         [
@@ -26,7 +26,7 @@ def test_the_portal_in_a_real_browser():
         env={**os.environ, "PORTAL_BROWSER_TESTS": "1"},
         capture_output=True,
         text=True,
-        timeout=590,
+        timeout=1190,
     )
     report = run.stdout + run.stderr
     assert run.returncode == 0, report
