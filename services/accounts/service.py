@@ -135,7 +135,7 @@ class AccountsService(Operable):
 
     @http(
         "GET",
-        "/returnees/search",
+        "/search/returnees",
         query=ReturneeSearch,
         response=ReturneeFound(many=True),
         roles=["advisor", "admin"],

@@ -176,7 +176,7 @@ def find_returnee(request, api):
     errors, found = {}, None
     if q:
         try:
-            found = api.get("accounts", "/returnees/search", params={"q": q, "limit": 50})
+            found = api.get("accounts", "/search/returnees", params={"q": q, "limit": 50})
         except ApiError as exc:
             if exc.status != 400:
                 raise
