@@ -148,9 +148,10 @@ def engine_alone(profiles: list[dict], runs: int) -> None:
     print(f"  ratio {base / fast:.1f}x; disagreements between the two: {mismatches}")
 
 
-def scratch_database() -> str:
-    parts = urlsplit(database_url("consulting"))
-    return urlunsplit(parts._replace(path=f"/bench_consulting_{uuid.uuid4().hex[:8]}"))
+def scratch_database(service: str = "consulting") -> str:
+    """The URL of a new database name beside the service's own, for a bench run to create."""
+    parts = urlsplit(database_url(service))
+    return urlunsplit(parts._replace(path=f"/bench_{service}_{uuid.uuid4().hex[:8]}"))
 
 
 def drop_database(url: str) -> None:

@@ -37,18 +37,16 @@ import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import psycopg2.extras
-from psycopg2 import sql
 
+from bench.consulting_reassess import drop_database, scratch_database
 from bench.matching_engine import POLICY, TODAY, synthetic_resources
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.db import ScriptDatabase
 from chassis.migrate import migrate
 from chassis.pool import ConnectionPool
-from chassis.settings import database_url
 from chassis.uow import SqlUnitOfWork
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
@@ -65,24 +63,6 @@ _NAMESPACE = uuid.UUID("0c5e0a8e-3d51-4d57-9a3e-6f0a4b5c7d21")
 
 def _uuid(name: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, name))
-
-
-def scratch_database() -> str:
-    parts = urlsplit(database_url("matching"))
-    return urlunsplit(parts._replace(path=f"/bench_matching_{uuid.uuid4().hex[:8]}"))
-
-
-def drop_database(url: str) -> None:
-    parts = urlsplit(url)
-    conn = psycopg2.connect(urlunsplit(parts._replace(path="/postgres")))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(parts.path.lstrip("/"))
-            )
-        )
-    conn.close()
 
 
 def load_catalog(pool: ConnectionPool, n: int) -> list[str]:
@@ -244,7 +224,7 @@ def main(argv=None) -> int:
     parser.add_argument("--returnees", type=int, default=100_000)
     parser.add_argument("--reverse-runs", type=int, default=7)
     args = parser.parse_args(argv)
-    url = scratch_database()
+    url = scratch_database("matching")
     migrate("matching", url)
     pool = ConnectionPool(url, 2)
     try:
