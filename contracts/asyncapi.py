@@ -45,6 +45,7 @@ ASYNCAPI_VERSION = "2.6.0"
 AMQP_BINDING_VERSION = "0.2.0"
 DOCUMENT_VERSION = "1.0.0"  # contract v1 (see the design's contract.md)
 
+
 def _converter() -> OpenAPIConverter:
     return converter(DOCUMENT_VERSION)
 

@@ -477,8 +477,8 @@ def paced_to_relay(uow, settings: NotifySettings, rows: list[dict], now) -> list
     if not settings.relay_limits or not emails:
         return rows
     limits = settings.relay_limits
-    slots = relay_slots(limits, uow.store.recent_sends(RELAY_KEY, max(l.seconds for l in limits)),
-                        now, len(emails))  # fmt: skip
+    sends = uow.store.recent_sends(RELAY_KEY, max(limit.seconds for limit in limits))
+    slots = relay_slots(limits, sends, now, len(emails))
     later = set()
     for row, slot in zip(emails, slots, strict=True):
         if slot is None:
