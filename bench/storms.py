@@ -147,7 +147,8 @@ class InApp:
             )
             return cur.fetchone()
 
-    def wait(self, expected, started: float, label: str, stall: float = 120.0) -> float:
+    def wait(self, expected, started: float, label: str, stall: float = 300.0,
+             detail=lambda: "") -> float:  # fmt: skip
         """Seconds from `started` to the last in-app notification's `sent_at`, once
         `expected()` (None while unknown) of them are there."""
         moved, last, report = time.time(), None, time.time() + 10
@@ -162,7 +163,8 @@ class InApp:
             elif now - moved > stall:
                 raise RuntimeError(f"{label}: stuck at {count} in-app of {want}")
             if now > report:
-                print(f"  .. {label}: {count:,} in-app of {want or '?'}", flush=True)
+                print(f"  .. {label} at {now - started:.0f} s: {count:,} in-app of"
+                      f" {want or '?'}{detail()}", flush=True)  # fmt: skip
                 report = now + 10
             time.sleep(0.5)
 
@@ -243,9 +245,16 @@ def policy_storm(args, run: int, admin, databases) -> dict:
                              " WHERE policy_id = %s", (policy["id"],))[0][0]  # fmt: skip
             if under_way or eligible:
                 seen.append(True)
+            progress[:] = [eligible]
             return eligible if seen and not under_way else None
 
-        seconds = inbox.wait(expected, started, f"run {run} policy")
+        progress = [0]
+        seconds = inbox.wait(
+            expected,
+            started,
+            f"run {run} policy",
+            detail=lambda: f" ({progress[0]:,} eligible so far in consulting)",
+        )
         stop_profiles(recorders)
         eligible = expected()
         print(
