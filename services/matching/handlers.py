@@ -28,7 +28,12 @@ from services.matching.engine import returnees_fitting as fitting
 from services.matching.events import intention_event, proposed_data, published_data
 from services.matching.messages import MESSAGES  # noqa: F401  (registers the catalog)
 from services.matching.reasons import explained
-from services.matching.schemas import MUST_NOT_BE_PAST, UNKNOWN_ORGANIZATION
+from services.matching.schemas import (
+    BELOW_PLACES_TAKEN,
+    MUST_NOT_BE_PAST,
+    MUST_NOT_PRECEDE_VALID_FROM,
+    UNKNOWN_ORGANIZATION,
+)
 from services.matching.store import as_resource
 
 PROFILE_PAGE = 2000  # profiles per round trip when a new resource looks for the returnees it fits
@@ -126,6 +131,40 @@ def withdraw_resource(resource_id, caller: Caller, uow) -> None:
         {"resource_id": found["id"], "organization_id": found["organization_id"]},
         subject=found["id"],
     )
+
+
+def change_resource(resource_id, command: dict, caller: Caller, uow) -> dict:
+    """A resource's places or validity changed by its organization's provider (or an admin):
+    only the fields given, every broken rule named at once (places not below those taken,
+    `valid_until` not past nor before `valid_from`, the stored one where it is not given).
+    The row's catalog version moves (the trigger of every write), so each replica's catalog
+    takes the change; `resource.published` again with its current terms re-matches those it
+    was matched to and those it fits now."""
+    found = uow.store.resource(resource_id, lock=True)
+    if found is None:
+        raise NotFound("No such resource.")
+    if not access.acts_for(caller, found["organization_id"]):
+        raise Forbidden("This belongs to another organization.")
+    if found["withdrawn_at"] is not None:
+        raise Conflict("The resource is withdrawn already.")
+    changes = {k: v for k, v in command.items() if v != found[k]}
+    if not changes:
+        return found
+    after = {**found, **changes}
+    taken = found["capacity"] - found["capacity_left"]
+    problems: dict[str, list[str]] = {}
+    if "capacity" in changes and changes["capacity"] < taken:
+        problems["capacity"] = [BELOW_PLACES_TAKEN]
+    end, start = after["valid_until"], after["valid_from"]
+    if "valid_until" in changes and end is not None and end < uow.today():
+        problems.setdefault("valid_until", []).append(MUST_NOT_BE_PAST)
+    if end is not None and start is not None and end < start:
+        problems.setdefault("valid_until", []).append(MUST_NOT_PRECEDE_VALID_FROM)
+    if problems:
+        raise Unprocessable(fields=problems)
+    row = uow.store.change_resource(resource_id, changes)
+    uow.publish("resource.published", published_data(row), subject=row["id"])
+    return row
 
 
 def seed_reference(organizations, resources: list[dict], uow) -> dict:

@@ -36,6 +36,7 @@ MESSAGES = {
     "Must not be before valid_from.": "不能早于 valid_from。",
     "Must not be in the past.": "不能是过去的日期。",
     "Unknown organization.": "未知的机构。",
+    "Must not be below the places already taken.": "不能少于已被占用的名额。",
     "Give resource_id, or organization_id and activity_id.": (
         "请提供 resource_id，或同时提供 organization_id 与 activity_id。"
     ),

@@ -15,6 +15,7 @@ from services.matching.messages import MESSAGES  # noqa: F401  (registers the ca
 MUST_NOT_PRECEDE_VALID_FROM = "Must not be before valid_from."
 MUST_NOT_BE_PAST = "Must not be in the past."
 UNKNOWN_ORGANIZATION = "Unknown organization."
+BELOW_PLACES_TAKEN = "Must not be below the places already taken."
 RESOURCE_OR_ACTIVITY = "Give resource_id, or organization_id and activity_id."
 NOT_WITH_RESOURCE = "Not with resource_id."
 add_rules(MUST_NOT_PRECEDE_VALID_FROM, RESOURCE_OR_ACTIVITY, NOT_WITH_RESOURCE)
@@ -54,6 +55,23 @@ class ResourceIn(Schema):
     valid_from = fields.Date(allow_none=True, load_default=None)
     valid_until = fields.Date(allow_none=True, load_default=None)
     description = fields.String(load_default="", validate=validate.Length(max=5000))
+
+    @validates_schema
+    def _dates_in_order(self, data, **kwargs):
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end < start:
+            raise ValidationError(MUST_NOT_PRECEDE_VALID_FROM, "valid_until")
+
+
+class ResourceChange(Schema):
+    """A change of a published resource's places or validity: only the fields given change."""
+
+    capacity = fields.Integer(
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "Places in all, taken ones included (not fewer than those)."},
+    )
+    valid_from = fields.Date(allow_none=True, metadata={"description": "null: from any day."})
+    valid_until = fields.Date(allow_none=True, metadata={"description": "null: no end."})
 
     @validates_schema
     def _dates_in_order(self, data, **kwargs):

@@ -22,6 +22,7 @@ from services.matching.schemas import (
     IntentionQuery,
     IntentionStatistics,
     MatchOut,
+    ResourceChange,
     ResourceIn,
     ResourceOut,
     ResourceQuery,
@@ -141,6 +142,24 @@ class MatchingService(Operable):
     def show_resource(self, request, resource_id):
         with self.db.unit_of_work() as uow:
             return handlers.get_resource(resource_id, uow)
+
+    @http(
+        "PATCH",
+        "/resources/<uuid:resource_id>",
+        body=ResourceChange,
+        response=ResourceOut(),
+        roles=PROVIDERS,
+        rules=(
+            "capacity is not below the places already taken",
+            "valid_until is not in the past (a Shanghai calendar day) when it is changed",
+            "valid_until is not before valid_from (the stored one where it is not given)",
+        ),
+        summary="Change a resource's places or validity, only the fields given (its "
+        "organization's provider, or an admin); re-published with its current terms",
+    )
+    def change_resource(self, request, resource_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.change_resource(resource_id, body, request.caller, uow)
 
     @http(
         "DELETE",

@@ -25,6 +25,7 @@ from services.matching.schemas import (
     Decision,
     Feedback,
     IntentionIn,
+    ResourceChange,
     IntentionQuery,
     ResourceIn,
     ResourceQuery,
@@ -337,6 +338,47 @@ def test_withdraw_resource_by_its_organization_once(db):
     with pytest.raises(Conflict):
         run(db, handlers.withdraw_resource, row["id"], ADMIN)
     assert len(db.published("resource.withdrawn")) == 1
+
+
+def change(db, resource_id, body, caller=ICBC_PROVIDER):
+    return run(db, handlers.change_resource, resource_id, ResourceChange().load(body), caller)
+
+
+def test_change_resource_places_and_validity_by_its_organization_republished(db):
+    loan = publish(db, capacity=2)
+    li_wei, wang_fang, zhao = register(db), register(db), register(db)
+    for returnee_id in (li_wei, wang_fang):
+        accept(db, express(db, returnee_id, loan["id"])["intention_id"])
+    drain(db)
+    assert matched(db, zhao) == []  # full
+    with pytest.raises(Forbidden):
+        change(db, loan["id"], {"capacity": 5}, LINKONG_PROVIDER)
+    with pytest.raises(NotFound):
+        change(db, str(uuid.uuid4()), {"capacity": 5})
+    past = (TODAY - timedelta(days=1)).isoformat()
+    with pytest.raises(Unprocessable) as refused:  # every broken rule at once
+        change(db, loan["id"], {"capacity": 1, "valid_until": past})
+    assert refused.value.fields == {"capacity": ["Must not be below the places already taken."],
+                                    "valid_until": ["Must not be in the past."]}  # fmt: skip
+    published = len(db.published("resource.published"))
+    assert change(db, loan["id"], {"capacity": 2}) == run(db, handlers.get_resource, loan["id"])
+    assert len(db.published("resource.published")) == published  # nothing changed, nothing said
+
+    row = change(db, loan["id"], {"capacity": 3, "valid_until": "2027-03-31"})
+    assert (row["capacity"], row["capacity_left"], row["valid_until"]) == (3, 1, date(2027, 3, 31))
+    event = db.published("resource.published")[-1]
+    assert (event.subject, wire(event)["capacity"], wire(event)["valid_until"]) == (
+        loan["id"], 3, "2027-03-31")  # fmt: skip
+    reverse_match(db, loan["id"], "resource.published")
+    assert matched(db, zhao) == [loan["id"]]  # a place again: proposed to those it fits
+
+    with pytest.raises(Unprocessable) as refused:  # against the stored valid_until
+        change(db, loan["id"], {"valid_from": "2027-04-01"})
+    assert refused.value.fields == {"valid_until": ["Must not be before valid_from."]}
+    assert change(db, loan["id"], {"valid_until": None})["valid_until"] is None
+    run(db, handlers.withdraw_resource, loan["id"], ADMIN)
+    with pytest.raises(Conflict):
+        change(db, loan["id"], {"capacity": 4})
 
 
 def test_seed_reference_adds_what_is_missing_and_publishes_each_resource_once(clock):
