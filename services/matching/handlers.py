@@ -32,6 +32,7 @@ from services.matching.schemas import (
     BELOW_PLACES_TAKEN,
     MUST_NOT_BE_PAST,
     MUST_NOT_PRECEDE_VALID_FROM,
+    RETURNEE_WHO_ATTENDED,
     UNKNOWN_ORGANIZATION,
 )
 from services.matching.store import as_resource
@@ -225,12 +226,22 @@ def give_feedback(match_id, command: dict, caller: Caller, locale: str, uow,
 
 def express_intention(command: dict, caller: Caller, uow) -> dict:
     """On a resource matched to the returnee and on offer; or (no `resource_id`) toward an
-    organization met at an activity the returnee attended. An erased returnee's token, valid
-    for the seconds its revocation takes, is refused (403 erased)."""
+    organization met at an activity the returnee attended, which an advisor or an admin may
+    record for them (`returnee_id`) at the door. An erased returnee's token, valid for the
+    seconds its revocation takes, is refused (403 erased)."""
+    if access.is_staff(caller):
+        if command["returnee_id"] is None:
+            raise Unprocessable(fields={"returnee_id": [RETURNEE_WHO_ATTENDED]})
+        returnee_id = str(command["returnee_id"])
+        if uow.store.is_erased(returnee_id):
+            raise Conflict("This returnee's account was erased.")
+        return _express_at_activity(command, returnee_id, uow)
+    if command["returnee_id"] is not None and str(command["returnee_id"]) != caller.id:
+        raise Forbidden("Returnees express only their own intentions.")
     if uow.store.is_erased(caller.id):
         raise Forbidden("This account was erased.", code="erased")
     if command["resource_id"] is None:
-        return _express_at_activity(command, caller, uow)
+        return _express_at_activity(command, caller.id, uow)
     today = uow.today()
     resource = uow.store.resource(command["resource_id"])
     if resource is None:
@@ -389,18 +400,18 @@ def rematch_batch(uow, batch_size: int, policy: MatchPolicy) -> bool:
 # ---------------------------------------------------------------- shared steps
 
 
-def _express_at_activity(command: dict, caller: Caller, uow) -> dict:
+def _express_at_activity(command: dict, returnee_id: str, uow) -> dict:
     """Toward an organization that organized or attended an activity the returnee attended
     (both learnt from activities' events); one lifecycle with the others."""
     activity_id, organization_id = command["activity_id"], command["organization_id"]
     if uow.store.organization(organization_id) is None:
         raise Unprocessable(fields={"organization_id": [UNKNOWN_ORGANIZATION]})
-    if not uow.store.attended(activity_id, caller.id):
+    if not uow.store.attended(activity_id, returnee_id):
         raise Conflict("You can express an intention at an activity only after attending it.")
     if not uow.store.took_part(activity_id, organization_id):
         raise Conflict("The organization neither organized nor attended this activity.")
     row = uow.store.insert_activity_intention(
-        uuid.uuid4(), caller.id, activity_id, organization_id, command["message"]
+        uuid.uuid4(), returnee_id, activity_id, organization_id, command["message"]
     )
     if row is None:
         raise Conflict("You have expressed interest in this organization at this activity already.")

@@ -18,6 +18,7 @@ UNKNOWN_ORGANIZATION = "Unknown organization."
 BELOW_PLACES_TAKEN = "Must not be below the places already taken."
 RESOURCE_OR_ACTIVITY = "Give resource_id, or organization_id and activity_id."
 NOT_WITH_RESOURCE = "Not with resource_id."
+RETURNEE_WHO_ATTENDED = "Name the returnee who attended."
 add_rules(MUST_NOT_PRECEDE_VALID_FROM, RESOURCE_OR_ACTIVITY, NOT_WITH_RESOURCE)
 
 
@@ -154,12 +155,21 @@ class IntentionIn(Schema):
         load_default=None,
         metadata={"description": "The activity attended, with organization_id."},
     )
+    returnee_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Advisors and admins, with organization_id and activity_id: "
+                  "the returnee who attended, for whom the station records the intention met "
+                  "there. A returnee leaves it out (or names themself)."},
+    )  # fmt: skip
     message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
 
     @validates_schema
     def _resource_or_activity(self, data, **kwargs):
         if data["resource_id"] is not None:
-            extra = [k for k in ("organization_id", "activity_id") if data[k] is not None]
+            extra = [
+                k for k in ("organization_id", "activity_id", "returnee_id") if data[k] is not None
+            ]
             if extra:
                 raise ValidationError({k: [NOT_WITH_RESOURCE] for k in extra})
             return

@@ -208,13 +208,15 @@ class MatchingService(Operable):
         body=IntentionIn,
         response=IntentionOut(),
         status=201,
-        roles=["returnee"],
+        roles=["returnee", "advisor", "admin"],
         rules=(
             "resource_id, or organization_id and activity_id (not both ways)",
             "organization_id names an organization registered with the platform",
+            "an advisor or an admin names the returnee_id (an intention met at an activity only)",
         ),
         summary="Express interest in a matched resource, or toward an organization met at an "
-        "activity attended (returnee)",
+        "activity attended (returnee); an advisor or an admin records one met at an activity "
+        "for the returnee who attended",
     )
     def express_intention(self, request, body):
         with self.db.unit_of_work() as uow:

@@ -123,6 +123,11 @@ FIELD_NAMES = {
     "role": "Role",
     "q": "Name, email, phone or company",
     "document": "The new version (JSON)",
+    "file": "The file (.xlsx or .csv)",
+    "title_zh": "Title (Chinese)",
+    "title_en": "Title (English)",
+    "body_zh": "Text (Chinese)",
+    "body_en": "Text (English)",
 }
 
 

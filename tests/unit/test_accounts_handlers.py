@@ -987,8 +987,11 @@ def test_the_staff_list_says_who_is_invited_active_or_disabled_by_name(db):
         invited = handlers.register_staff(StaffIn().load(
             {"email": "b@park.example", "name": "Bai", "role": "provider",
              "organization_id": park}), uow, PORTAL)  # fmt: skip
-        handlers.register_staff(StaffIn().load(
-            {"email": "c@station.example", "name": "Chen", "role": "advisor"}), uow, PORTAL)
+        handlers.register_staff(
+            StaffIn().load({"email": "c@station.example", "name": "Chen", "role": "advisor"}),
+            uow,
+            PORTAL,
+        )
     [_, second] = db.published("account.link_issued")
     confirming(link_token(second), "Advisor-pass-1", db)
     with db.unit_of_work() as uow:

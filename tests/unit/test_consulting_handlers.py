@@ -655,8 +655,13 @@ def test_check_sla_claims_a_bounded_batch(clock, db):
 # ---------------------------------------------------------------- appointments
 
 
-CANNED = {"topic": "funding", "title_zh": "所需材料", "title_en": "Documents needed",
-          "body_zh": "请带上学位认证。", "body_en": "Please bring your degree verification."}
+CANNED = {
+    "topic": "funding",
+    "title_zh": "所需材料",
+    "title_en": "Documents needed",
+    "body_zh": "请带上学位认证。",
+    "body_en": "Please bring your degree verification.",
+}
 
 
 def canned(db, topic=None):

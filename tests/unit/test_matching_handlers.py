@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from marshmallow import ValidationError
 
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
@@ -25,8 +26,8 @@ from services.matching.schemas import (
     Decision,
     Feedback,
     IntentionIn,
-    ResourceChange,
     IntentionQuery,
+    ResourceChange,
     ResourceIn,
     ResourceQuery,
 )
@@ -649,6 +650,44 @@ def test_an_intention_met_at_an_activity_needs_attendance_and_the_organization_t
     other = toward(LINKONG)
     decline(db, other["intention_id"], LINKONG_PROVIDER)
     assert db.store.dismissals == set()
+
+
+def test_an_advisor_records_an_intention_met_at_an_activity_for_the_returnee_who_came(db):
+    li_wei, wang_fang = register(db), register(db)
+    activity = EXAMPLES[("activity.published", 1)].data
+    activity_id = activity["activity_id"]
+    db.handle(
+        handlers.remember_activity,
+        received("activity.published", {**activity, "organizer_ids": [LINKONG]}, "activities"),
+    )
+    data = {**EXAMPLES[("attendance.recorded", 1)].data, "registration_id": str(uuid.uuid4()),
+            "returnee_id": li_wei, "organization_id": None, "registrant_role": "returnee",
+            "staff_id": None}  # fmt: skip
+    db.handle(handlers.record_attendance, received("attendance.recorded", data, "activities"))
+    advisor = Caller(str(uuid.uuid4()), "advisor")
+
+    def recorded(caller=advisor, **body):
+        command = IntentionIn().load({"organization_id": LINKONG, "activity_id": activity_id,
+                                      "message": "Met at the door", **body})  # fmt: skip
+        return run(db, handlers.express_intention, command, caller)
+
+    with pytest.raises(Unprocessable) as refused:
+        recorded()
+    assert refused.value.fields == {"returnee_id": ["Name the returnee who attended."]}
+    with pytest.raises(Conflict, match="only after attending"):
+        recorded(returnee_id=wang_fang)  # she did not come
+    with pytest.raises(Forbidden):  # a returnee records none for another
+        recorded(returnee(wang_fang), returnee_id=li_wei)
+    row = recorded(returnee_id=li_wei)
+    assert (row["returnee_id"], row["organization_id"], row["activity_id"]) == (
+        li_wei, LINKONG, activity_id)  # fmt: skip
+    [event] = db.published("intention.expressed")
+    assert (event.version, wire(event)["returnee_id"]) == (2, li_wei)
+    with pytest.raises(Conflict, match="at this activity already"):
+        recorded(returnee(li_wei))  # the returnee's own is the same one
+    with pytest.raises(ValidationError) as shape:
+        IntentionIn().load({"resource_id": str(uuid.uuid4()), "returnee_id": li_wei})
+    assert shape.value.messages == {"returnee_id": ["Not with resource_id."]}
 
 
 def test_accept_intention_takes_a_place_and_the_last_one_requeues_the_matched(db):

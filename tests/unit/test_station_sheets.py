@@ -7,10 +7,11 @@ import csv
 import openpyxl
 import pytest
 
+from chassis import sheets
 from chassis.openapi import openapi_document
 from services.accounts.service import AccountsService
 from services.matching.service import MatchingService
-from station import exports, sheets
+from station import exports
 
 ACCOUNTS = openapi_document(AccountsService)
 MATCHING = openapi_document(MatchingService)
