@@ -257,7 +257,7 @@ def start_import(request, api, jobs):
     except UnreadableFile as exc:
         errors = {"file": [text(request.locale, exc.args[0], **exc.params)]}
         return imports_page(request, api, jobs, errors, values, status=422)
-    job = jobs.start(api, kind, upload.filename, layout, rows)
+    job = jobs.begin(api, kind, upload.filename, layout, rows)
     return _see_other(f"/admin/imports/{job.id}")
 
 

@@ -333,8 +333,12 @@ def activities(request, api):
 
 
 def new_activity(request, api):
+    organizations = api.get("accounts", "/organizations", auth=False)
+    choices = [(o["id"], o["name"]) for o in organizations]
     if request.method == "GET":
-        return render(request, "console/new_activity.html", values={}, errors={})
+        return render(
+            request, "console/new_activity.html", values={}, errors={}, organizations=choices
+        )
     form = request.form
     capacity = form.get("capacity", "").strip()
     body = {
@@ -354,6 +358,7 @@ def new_activity(request, api):
             "address": form.get("venue-address", "").strip(),
         },
         "capacity": int(capacity) if capacity.isdigit() else capacity,
+        "organizer_ids": form.getlist("organizer_ids"),
     }
     try:
         created = api.post("activities", "/activities", json=body)
@@ -365,9 +370,10 @@ def new_activity(request, api):
             request,
             "console/new_activity.html",
             status=422,
-            values=dict(form),
+            values={**form, "organizer_ids": form.getlist("organizer_ids")},
             errors=errors,
             message=exc.message,
+            organizations=choices,
         )
     request.session.flash("The activity is published.")
     return _see_other(f"/console/activities/{created['id']}")

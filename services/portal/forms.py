@@ -124,6 +124,8 @@ FIELD_NAMES = {
     "q": "Name, email, phone or company",
     "document": "The new version (JSON)",
     "file": "The file (.xlsx or .csv)",
+    "account_id": "Accounts",
+    "organizer_ids": "Organized with (partner organizations)",
     "title_zh": "Title (Chinese)",
     "title_en": "Title (English)",
     "body_zh": "Text (Chinese)",

@@ -103,7 +103,7 @@ class ImportJobs(DependencyProvider):
     def get_dependency(self, worker_ctx):
         return self
 
-    def start(self, api: Platform, kind: str, file_name: str, layout: Layout, rows) -> ImportJob:
+    def begin(self, api: Platform, kind: str, file_name: str, layout: Layout, rows) -> ImportJob:
         job = ImportJob(str(uuid.uuid4()), api.session.person_id, kind, file_name, len(rows))
         self.jobs[job.id] = job
         while len(self.jobs) > KEPT:

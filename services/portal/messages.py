@@ -654,9 +654,6 @@ MESSAGES = {
     "Organization": "所属机构",
     "Language of our messages to them": "发给对方的消息语言",
     "Send the invitation": "发送邀请",
-    "Disable or enable an account": "停用或启用账户",
-    "Account id": "账户编号",
-    "Shown when the person was invited.": "邀请时会显示。",
     "Disable": "停用",
     "Enable": "启用",
     "The invitation is sent: they choose their password from the email.": (
@@ -717,6 +714,7 @@ MESSAGES = {
         "organization is asked to accept it."
     ): ("到场的海归与在场的机构希望合作：由该机构确认接受。"),
     "Accounts": "账号",
+    "Organized with (partner organizations)": "合办机构",
     "Action": "操作",
     "Active": "已启用",
     "Add a canned reply": "添加常用回复",
