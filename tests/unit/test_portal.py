@@ -373,3 +373,12 @@ def test_each_role_has_one_home():
         "official": "/district",
     }
     assert Session(access="token", role="auditor").home == "/"  # a role the portal has no page for
+
+
+def test_a_canned_reply_is_inserted_in_the_language_asked_and_only_of_the_topic_shown():
+    replies = [{"id": "r1", "body_zh": "请带上营业执照。", "body_en": "Bring the licence."}]
+    assert console.inserted_reply(replies, "r1", "zh-CN") == "请带上营业执照。"
+    assert console.inserted_reply(replies, "r1", "en") == "Bring the licence."
+    assert console.inserted_reply(replies, "r1", "fr") is None
+    assert console.inserted_reply(replies, "another topic's", "en") is None
+    assert console.inserted_reply(replies, None, None) is None
