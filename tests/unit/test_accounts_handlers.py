@@ -992,7 +992,12 @@ def test_the_staff_list_says_who_is_invited_active_or_disabled_by_name(db):
             uow,
             PORTAL,
         )
-    [_, second] = db.published("account.link_issued")
+        handlers.register_staff(
+            StaffIn().load({"email": "d@district.example", "name": "Dong", "role": "official"}),
+            uow,
+            PORTAL,
+        )
+    [_, second, _] = db.published("account.link_issued")
     confirming(link_token(second), "Advisor-pass-1", db)
     with db.unit_of_work() as uow:
         handlers.disable_staff(invited["id"], caller(admin), uow)
@@ -1000,6 +1005,7 @@ def test_the_staff_list_says_who_is_invited_active_or_disabled_by_name(db):
         found = handlers.list_staff(uow)
     assert [(m["name"], m["role"], m["organization_id"], m["state"]) for m in found] == sorted(
         [("Bai", "provider", park, "disabled"), ("Chen", "advisor", None, "active"),
+         ("Dong", "official", None, "invited"),
          (admin["name"], "admin", None, "active")])  # fmt: skip
 
 
