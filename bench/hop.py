@@ -264,6 +264,7 @@ def run_platform(
             writers = [eventlet.spawn(write, paced(count, rate))]
         for writer in writers:
             writer.wait()
+        written = time.time()
         while query(sink_url, "SELECT count(*) AS n FROM hops")[0]["n"] < count:
             time.sleep(0.05)
         sent = {
@@ -276,7 +277,9 @@ def run_platform(
         finished = max(committed.values())
         latencies = [(committed[event_id] - sent[event_id]) * 1000 for event_id in sent]
         name = label if rate is None else f"{label} @{rate:g}/s"
-        return summary(name, count, finished - started, latencies)
+        result = summary(name, count, finished - started, latencies)
+        result["written_per_second"] = count / (written - started)
+        return result
     finally:
         relay.stop()
         pool.clear()
@@ -352,9 +355,11 @@ def main() -> int:
                 run_platform(amqp_uri, databases, paced_events, args.rate, ONE, UNBATCHED),
             ):
                 results.setdefault(result["name"], []).append(result)
+                written = result.get("written_per_second")
                 print(
-                    f"run {run} {result['name']:<20} {result['per_second']:8.0f} events/s"
-                    f"  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms",
+                    f"run {run} {result['name']:<26} {result['per_second']:8.0f} events/s"
+                    f"  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
+                    + (f"  (producers wrote {written:.0f}/s)" if written else ""),
                     flush=True,
                 )
             databases.drop_created()
@@ -373,7 +378,7 @@ def main() -> int:
     )
     for name, m in medians.items():
         print(
-            f"  {name:<20} {m['per_second']:8.0f} events/s"
+            f"  {name:<26} {m['per_second']:8.0f} events/s"
             f"  p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms"
         )
     strong, single = medians["strongest raw kombu"], medians[UNBATCHED]

@@ -61,6 +61,7 @@ class EventQueueConsumer(QueueConsumer):
     def setup(self):
         super().setup()
         self.batch_slots = self.event_workers
+        self._unsettled: dict = {}  # channel -> delivery tags not acked or requeued yet
         self._waiting: list = []  # batching subscribers with events buffered, waiting for a slot
 
     @property
@@ -85,7 +86,49 @@ class EventQueueConsumer(QueueConsumer):
         return self._consumers.values()
 
     def _on_message_for(self, provider):
-        return lambda message: self.handle_message(provider, None, message)
+        def on_message(message):
+            self._unsettled.setdefault(message.channel, set()).add(message.delivery_tag)
+            self.handle_message(provider, None, message)
+
+        return on_message
+
+    def ack_message(self, message):
+        self._settled(message)
+        super().ack_message(message)
+
+    def requeue_message(self, message):
+        self._settled(message)
+        super().requeue_message(message)
+
+    def _settled(self, message) -> None:
+        tags = self._unsettled.get(message.channel)
+        if tags is not None:
+            tags.discard(message.delivery_tag)
+
+    def ack_messages(self, messages: list) -> None:
+        """Ack `messages` (a batch's), with one multiple-ack for those that are the oldest
+        unsettled deliveries of their channel: a multiple-ack also acks every earlier delivery,
+        so it must not reach one another worker still holds."""
+        by_channel: dict = {}
+        for message in messages:
+            by_channel.setdefault(message.channel, []).append(message)
+        for channel, mine in by_channel.items():
+            unsettled = self._unsettled.get(channel, set())
+            ours = {m.delivery_tag: m for m in mine}
+            prefix = []
+            for tag in sorted(unsettled):
+                if tag not in ours:
+                    break
+                prefix.append(tag)
+            if len(prefix) > 1 and channel.connection:
+                unsettled.difference_update(prefix)
+                ours.pop(prefix[-1]).ack(multiple=True)
+                for tag in prefix[:-1]:
+                    ours.pop(tag)
+            for message in ours.values():
+                self.ack_message(message)
+        for channel in [c for c in self._unsettled if not c.connection]:
+            del self._unsettled[channel]  # closed: the broker took its deliveries back
 
     def take_slot(self, subscriber) -> bool:
         """A batch slot for `subscriber`, or False: it is offered one when a batch ends."""
@@ -280,13 +323,18 @@ class Subscriber(Consumer):
         """Settle each event of the batch once its transaction ended: acked if applied (or a
         duplicate), retried or dead-lettered alone if it failed on its own."""
         try:
+            applied = [d for d in batch.deliveries if (d.exc_info or exc_info) is None]
+            try:
+                self.queue_consumer.ack_messages([d.message for d in applied])
+            except (OSError, AMQPConnectionError) as exc:
+                log.warning("could not ack a batch, the broker will redeliver it: %r", exc)
+            for delivery in applied:
+                outcome = "duplicate" if delivery.result is DUPLICATE else "handled"
+                self._count(delivery.event.type, outcome)
             for delivery in batch.deliveries:
                 failed = delivery.exc_info or exc_info
                 event_type = delivery.event.type
                 if failed is None:
-                    self._settle_with_broker(delivery.message, requeue=False)
-                    outcome = "duplicate" if delivery.result is DUPLICATE else "handled"
-                    self._count(event_type, outcome)
                     continue
                 exc = failed[1]
                 trace = "".join(traceback.format_exception(*failed, limit=8))

@@ -153,14 +153,22 @@ class SqlUnitOfWork(UnitOfWork):
         return {str(row["event_id"]) for row in rows}
 
     def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
+        rows = [
+            (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
+            for e in events
+        ]
+        if len(rows) == 1:  # the usual case; execute_values' paging costs more than the row
+            self.cursor.execute(
+                "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                rows[0],
+            )
+            return
         psycopg2.extras.execute_values(
             self.cursor,
             "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
             " VALUES %s",
-            [
-                (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
-                for e in events
-            ],
+            rows,
             page_size=1000,
         )
 
