@@ -72,16 +72,22 @@ class EventQueueConsumer(QueueConsumer):
 
     @property
     def prefetch_count(self):
+        return self.event_workers
+
+    def prefetch_for(self, provider) -> int:
         # A batching subscriber needs a batch in its worker and the next one filling.
-        batch = self.container.config.get("EVENT_BATCH_SIZE", 1)
-        return max(self.event_workers, 2 * batch if batch > 1 else 0)
+        batch = getattr(provider, "batch_size", 1)
+        return max(self.event_workers, 2 * batch) if batch > 1 else self.event_workers
 
     def get_consumers(self, consumer_cls, channel):
         self._consumers = {}
         for provider in self._providers:
             consumer = consumer_cls(queues=[provider.queue], accept=None, no_ack=False)
             consumer.on_message = self._on_message_for(provider)
-            consumer.qos(prefetch_count=self.prefetch_count)
+            # The limit applies to the consumers started after it on the channel: each starts
+            # right away with its own (kombu's later start of the same consumer is a no-op).
+            consumer.qos(prefetch_count=self.prefetch_for(provider))
+            consumer.consume()
             self._consumers[provider] = consumer
         return self._consumers.values()
 
