@@ -1515,7 +1515,11 @@ def test_a_message_whose_lease_runs_out_in_a_slow_batch_is_released_not_sent_twi
 
 def test_health_probes_answer_while_events_hold_every_worker_they_may_take(start_notify, amqp_uri):
     max_workers, reserved = 4, 2
-    base_url, database_url = start_notify(max_workers=max_workers, HTTP_RESERVED_WORKERS=reserved)
+    # Batches of two: the ten events make more batches than events may have workers, so the
+    # batch slots (one worker each) are what holds them back.
+    base_url, database_url = start_notify(
+        max_workers=max_workers, HTTP_RESERVED_WORKERS=reserved, EVENT_BATCH_SIZE=2
+    )
     blocker = psycopg2.connect(database_url)
     try:
         with blocker.cursor() as cur:  # every handler of a registration waits on this lock

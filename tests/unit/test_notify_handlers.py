@@ -126,12 +126,14 @@ def test_the_routing_table_takes_every_event_notify_subscribes_to():
 def test_an_event_is_applied_in_one_unit_and_the_loop_woken_after_its_commit(db):
     woken = []
     event = received("returnee.registered")
-    due = handlers.take_event(event, db, SETTINGS, lambda: woken.append(dict(channels(db))))
+    due = db.handle(handlers.take_event, event, settings=SETTINGS,
+                    wake_delivery=lambda: woken.append(dict(channels(db))))  # fmt: skip
     assert due == 1
     assert woken == [{"email": "queued", "in_app": "sent"}]  # committed when the bell rang
 
     staff = received("staff.registered")
-    assert handlers.take_event(staff, db, SETTINGS, lambda: woken.append("again")) == 0
+    assert db.handle(handlers.take_event, staff, settings=SETTINGS,
+                     wake_delivery=lambda: woken.append("again")) == 0  # fmt: skip
     assert len(woken) == 1  # nothing to send: the loop sleeps on
 
 
