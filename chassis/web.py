@@ -36,6 +36,7 @@ from chassis.errors import (
 )
 from chassis.i18n import negotiate, translate_errors
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from chassis.paging import NEXT_HEADER, Page, PageQuery, next_link
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.ports import listen
 
@@ -285,6 +286,10 @@ class JsonHttp(HttpRequestHandler):
               stored data (who owns a consultation) are named functions the use case calls.
     probe     answered outside the worker pool, in the web server's own greenthread: health
               probes and metrics stay answered while every worker is busy or waiting
+    paged     a list a page at a time (chassis.paging): the query takes `limit` and `cursor`
+              (`query` extends `PageQuery`, which is the query when none is given); the use
+              case answers a `Page`, dumped as the array `response` describes, the next page
+              named in the `Link` (rel="next") and `X-Next-Cursor` headers
     rules     the rules a valid body must also keep (fields compared with each other or with
               today, references that must exist), stated in the OpenAPI document; breaking
               one is a 422 (`Unprocessable`)
@@ -295,7 +300,8 @@ class JsonHttp(HttpRequestHandler):
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
                  auth=False, roles=None, owner=None, summary=None,
                  media_type="application/json", responses=None, probe=False, rules=(),
-                 optional_body=False, tags=None, description=None, **kwargs):  # fmt: skip
+                 optional_body=False, tags=None, description=None, paged=False,
+                 **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
@@ -303,7 +309,12 @@ class JsonHttp(HttpRequestHandler):
         self.body_schema = body() if isinstance(body, type) else body
         if self.body_schema is not None:
             _json_types(self.body_schema, set())
+        self.paged = paged
+        if paged and query is None:
+            query = PageQuery
         self.query_schema = query() if isinstance(query, type) else query
+        if paged and not {"limit", "cursor"} <= set(self.query_schema.fields):
+            raise TypeError(f"{url}: a paged list's query extends chassis.paging.PageQuery")
         self.response_document = response if isinstance(response, dict) else None
         if self.response_document is not None:
             response = None
@@ -383,7 +394,7 @@ class JsonHttp(HttpRequestHandler):
                     self, args, kwargs, context_data=context,
                     handle_result=functools.partial(self.handle_result, done),
                 )  # fmt: skip
-            response = self.response_from_result(done.wait())
+            response = self.response_from_result(done.wait(), request)
         except Exception as exc:
             response = error_response(as_http_error(exc), request.locale)
         response.headers[CORRELATION_HEADER] = request.correlation_id
@@ -420,9 +431,18 @@ class JsonHttp(HttpRequestHandler):
             raise HttpError("The body must be a JSON object.", zh="请求体必须是 JSON 对象。")
         return payload
 
-    def response_from_result(self, result):
+    def response_from_result(self, result, request=None):
         if isinstance(result, Response):
             return result
+        if isinstance(result, Page):
+            headers = {}
+            if result.next is not None:
+                headers = {
+                    "Link": next_link(request.path if request else "", request.args
+                                      if request else {}, result.next),  # fmt: skip
+                    NEXT_HEADER: result.next,
+                }
+            return json_response(self.response_schema.dump(result.items), self.status, headers)
         status, payload = result if isinstance(result, tuple) else (self.status, result)
         if self.response_schema is not None and payload is not None:
             payload = self.response_schema.dump(payload)
