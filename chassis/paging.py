@@ -95,7 +95,7 @@ class Cursor(fields.String):
         metadata = {
             "pattern": CURSOR_PATTERN,
             "description": "Where the page starts: the next cursor of the previous page (its"
-            " `Link: rel=\"next\"` or `X-Next-Cursor` header). Opaque; absent: the first page.",
+            ' `Link: rel="next"` or `X-Next-Cursor` header). Opaque; absent: the first page.',
             **kwargs.pop("metadata", {}),
         }
         kwargs.setdefault("load_default", None)
@@ -113,8 +113,8 @@ class Cursor(fields.String):
 def limit_field(**kwargs) -> fields.Integer:
     metadata = {"description": f"Items on the page, at most {MAX_LIMIT}.",
                 **kwargs.pop("metadata", {})}  # fmt: skip
+    kwargs.setdefault("load_default", DEFAULT_LIMIT)
     return fields.Integer(
-        load_default=DEFAULT_LIMIT,
         validate=validate.Range(min=1, max=MAX_LIMIT),
         metadata=metadata,
         **kwargs,

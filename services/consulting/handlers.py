@@ -14,9 +14,9 @@ import uuid
 
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.paging import Keyset, Page
 from chassis.settings import service_settings
 from contracts import Event
-from chassis.paging import Keyset, Page
 from services.consulting import access, appointments, assessing, documents, missing
 from services.consulting import applications as apps
 from services.consulting import consultations as tickets

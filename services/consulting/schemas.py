@@ -12,6 +12,7 @@ from marshmallow import (
 
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl, Instant
+from chassis.paging import PageQuery
 from contracts.vocabulary import APPLICATION_STATUSES, CONSULTATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
@@ -24,7 +25,6 @@ from services.consulting.eligibility import (
     VALUES,
     criterion_problem,
 )
-from chassis.paging import PageQuery
 
 EFFECTIVE_TO_BEFORE_FROM = "must not be before effective_from"
 ENDS_BEFORE_START = "must be after starts_at"
