@@ -34,7 +34,7 @@ def negotiate(accept_language: str | None) -> str:
 # marshmallow's messages, and the platform's own, in Chinese. Parameterised ones are patterns.
 _ZH_EXACT = {
     "Missing data for required field.": "缺少必填字段。",
-    "Not a valid cursor.": "不是有效的分页游标。",
+    "Not a cursor of this list.": "不是此列表的分页游标。",
     "Field may not be null.": "该字段不能为空。",
     "Unknown field.": "未知字段。",
     "Not a valid string.": "不是有效的字符串。",

@@ -32,7 +32,7 @@ class Readiness(Schema):
 
 
 # Oldest first; one event may be dead-lettered by several of the service's handlers (queues).
-DEAD_LETTERS = Keyset("dead_lettered_at", "queue", "event_id")
+DEAD_LETTERS = Keyset("dead_lettered_at", "queue", "event_id", types=(str, str, str))
 
 
 class DeadLetterOut(Schema):

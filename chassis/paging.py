@@ -1,11 +1,14 @@
 """Keyset pages of every list the platform answers (docs/api.md#lists-a-page-at-a-time).
 
-A listing names its order, `Keyset("created_at", "id", descending=True)`: columns of the rows,
-the last one unique (the id breaks ties), so the order is total and stable while rows are
-added. A page is `limit` rows (1..100, default 50) and the cursor of the next: the key of the
-page's last row, opaque to clients (base64url of a small JSON array of typed values). A row
-inserted between two pages lands before or after the cursor, never shifts the page boundary
-(no duplicates, none missed, as `offset` would).
+A listing names its order, `Keyset("created_at", "id", types=(datetime, UUID),
+descending=True)`: columns of the rows and their types, the last one unique (the id breaks
+ties), so the order is total and stable while rows are added. A cursor whose values are not of
+those types (another listing's, or made up) is a 400 naming `cursor`, before any SQL sees it.
+
+A page is `limit` rows (1..100, default 50) and the cursor of the next: the key of the page's
+last row, opaque to clients (base64url of a small JSON array of typed values). A row inserted
+between two pages lands before or after the cursor, never shifts the page boundary (no
+duplicates, none missed, as `offset` would).
 
     keyset.clause(query["cursor"])  -> ("(created_at, id) < (%s, %s)", [at, id]) for the SQL
     keyset.page(rows, limit)        -> Page, `rows` fetched with `limit + 1`
@@ -22,6 +25,7 @@ import json
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from uuid import UUID
 
 from marshmallow import Schema, ValidationError, fields, validate
 
@@ -30,7 +34,7 @@ from chassis.errors import invalid
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,400}$"  # base64url without padding, as `cursor_of` writes
-NOT_A_CURSOR = "Not a valid cursor."
+NOT_A_CURSOR = "Not a cursor of this list."
 NEXT_HEADER = "X-Next-Cursor"
 
 # Typed values in a cursor: JSON has no dates, ids or decimals, and a key compared in memory
@@ -151,13 +155,44 @@ class Page(list):
         return Page([shape(item) for item in self], self.next)
 
 
+BIGINT = range(-(2**63), 2**63)
+
+
+def _typed(value, kind):
+    """`value` as a key of type `kind` (UUID: the text of one, as the stores give ids), or
+    ValueError."""
+    if kind is UUID:
+        if isinstance(value, UUID | str):
+            return str(UUID(str(value)))
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool) and value in BIGINT:
+            return value
+    elif kind is str:
+        if isinstance(value, str) and "\x00" not in value:
+            return value
+    elif kind is datetime:
+        if isinstance(value, datetime):
+            return value
+    elif kind is date:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+    elif isinstance(value, kind):
+        return value
+    raise ValueError(f"not a {kind.__name__}")
+
+
 class Keyset:
-    """A listing's order: columns of its rows, the last one unique; all ascending, or all
+    """A listing's order: columns of its rows and their `types` (datetime, date, int, str,
+    Decimal, or UUID for the text of an id), the last one unique; all ascending, or all
     descending (newest first). `columns` name the SQL expressions when they differ from the
     rows' keys (`a.created_at` for `created_at`)."""
 
-    def __init__(self, *keys: str, descending: bool = False, columns: tuple[str, ...] = ()):
+    def __init__(self, *keys: str, types: tuple[type, ...], descending: bool = False,
+                 columns: tuple[str, ...] = ()):  # fmt: skip
+        if len(types) != len(keys) or (columns and len(columns) != len(keys)):
+            raise TypeError("a keyset names a type (and a column) per key")
         self.keys = keys
+        self.types = types
         self.columns = columns or keys
         self.descending = descending
 
@@ -165,13 +200,16 @@ class Keyset:
         return tuple(row[k] for k in self.keys)
 
     def checked(self, position) -> tuple | None:
-        """`position` when it can be a key of this listing (as many values, none null); a
+        """`position` when it can be a key of this listing (as many values, of its types); a
         cursor of another listing is a 400 naming `cursor`."""
         if position is None:
             return None
-        if len(position) != len(self.keys) or any(v is None for v in position):
-            raise invalid({"cursor": [NOT_A_CURSOR]})
-        return position
+        try:
+            if len(position) != len(self.keys):
+                raise ValueError("another listing's")
+            return tuple(_typed(v, kind) for v, kind in zip(position, self.types, strict=True))
+        except ValueError:
+            raise invalid({"cursor": [NOT_A_CURSOR]}) from None
 
     def clause(self, position) -> tuple[str, list]:
         """The SQL condition of the rows after `position` ("TRUE" for the first page), and its
@@ -180,7 +218,7 @@ class Keyset:
         if position is None:
             return "TRUE", []
         marks = ", ".join(["%s"] * len(position))
-        values = [str(v) if isinstance(v, uuid.UUID) else v for v in position]
+        values = list(position)
         return f"({', '.join(self.columns)}) {'<' if self.descending else '>'} ({marks})", values
 
     def order_by(self) -> str:

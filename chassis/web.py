@@ -437,11 +437,8 @@ class JsonHttp(HttpRequestHandler):
         if isinstance(result, Page):
             headers = {}
             if result.next is not None:
-                headers = {
-                    "Link": next_link(request.path if request else "", request.args
-                                      if request else {}, result.next),  # fmt: skip
-                    NEXT_HEADER: result.next,
-                }
+                path, args = (request.path, request.args) if request else ("", {})
+                headers = {"Link": next_link(path, args, result.next), NEXT_HEADER: result.next}
             return json_response(self.response_schema.dump(result.items), self.status, headers)
         status, payload = result if isinstance(result, tuple) else (self.status, result)
         if self.response_schema is not None and payload is not None:

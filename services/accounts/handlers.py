@@ -7,6 +7,7 @@ themselves: an attempt is counted in a unit that commits although the request is
 password is hashed or verified outside any (tens of milliseconds of CPU)."""
 
 import uuid
+from uuid import UUID
 
 from marshmallow import ValidationError
 
@@ -511,7 +512,7 @@ def register_organization(command: dict, uow, organization_id: str | None = None
 
 
 # Partner organizations, read whole (a district has tens to hundreds) and paged by name.
-ORGANIZATIONS = Keyset("name", "id")
+ORGANIZATIONS = Keyset("name", "id", types=(str, UUID))
 
 
 def list_organizations(query: dict, uow) -> Page:

@@ -2,7 +2,8 @@
 the unit of work's clock (`at`, `since`), as the use cases read it."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
 from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
@@ -13,10 +14,12 @@ from contracts.schemas.accounts import ReturneeProfile
 from services.accounts.profile import STORED_APART
 
 # The orders of the listings answered a page at a time (chassis.paging).
-RETURNEES = Keyset("created_at", "id", columns=("r.created_at", "r.account_id"))
-FOUND = Keyset("name", "id", columns=("r.profile->>'name'", "a.id"))
-CONSENT_CHANGES = Keyset("changed_at", "id", descending=True)
-ACCESS_LOG = Keyset("read_at", "id", descending=True)
+RETURNEES = Keyset(
+    "created_at", "id", types=(datetime, UUID), columns=("r.created_at", "r.account_id")
+)
+FOUND = Keyset("name", "id", types=(str, UUID), columns=("r.profile->>'name'", "a.id"))
+CONSENT_CHANGES = Keyset("changed_at", "id", types=(datetime, int), descending=True)
+ACCESS_LOG = Keyset("read_at", "id", types=(datetime, int), descending=True)
 
 # The profile document in `returnees.profile`: every profile field but email and consents.
 PROFILE_DOCUMENT = ReturneeProfile(exclude=STORED_APART)
@@ -142,15 +145,15 @@ class AccountsStore:
         for i in range(len(values)):  # the query's parameters are named
             after = after.replace("%s", f"%(after{i})s", 1)
         rows = self.uow.all(
-            """SELECT a.id, a.email, r.profile->>'name' AS name, r.profile->>'phone' AS phone,
-                      r.profile->'company'->>'name' AS company
-               FROM returnees r JOIN accounts a ON a.id = r.account_id
-               WHERE (a.email ILIKE %(like)s OR r.profile->>'name' ILIKE %(like)s
-                  OR r.profile->>'phone' ILIKE %(like)s
-                  OR r.profile->'company'->>'name' ILIKE %(like)s)
-                 AND r.profile->>'name' IS NOT NULL AND """ + after + """
-               ORDER BY r.profile->>'name', a.id
-               LIMIT %(limit)s""",
+            f"""SELECT a.id, a.email, r.profile->>'name' AS name, r.profile->>'phone' AS phone,
+                       r.profile->'company'->>'name' AS company
+                FROM returnees r JOIN accounts a ON a.id = r.account_id
+                WHERE (a.email ILIKE %(like)s OR r.profile->>'name' ILIKE %(like)s
+                   OR r.profile->>'phone' ILIKE %(like)s
+                   OR r.profile->'company'->>'name' ILIKE %(like)s)
+                  AND r.profile->>'name' IS NOT NULL AND {after}
+                ORDER BY {FOUND.order_by()}
+                LIMIT %(limit)s""",
             {"like": like, "limit": limit + 1, **{f"after{i}": v for i, v in enumerate(values)}},
         )
         return FOUND.page(rows, limit)

@@ -11,6 +11,8 @@ and `appointments`; listings are paged with `chassis.paging`.
 """
 
 import uuid
+from datetime import datetime
+from uuid import UUID
 
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -44,10 +46,10 @@ STATION = WorkingCalendar.from_setting(service_settings("consulting", DECLARED)[
 
 # Orders of the listings paged here, over what the store answers whole: the catalog and what
 # hangs off it (tens of rows), a slot's bookings (at most its capacity), a returnee's own.
-CATALOG = Keyset("code", "id")
-VERSIONS = Keyset("version")
-BOOKINGS = Keyset("created_at", "id")
-RETURNEE_APPOINTMENTS = Keyset("starts_at", "id")
+CATALOG = Keyset("code", "id", types=(str, UUID))
+VERSIONS = Keyset("version", types=(int,))
+BOOKINGS = Keyset("created_at", "id", types=(datetime, UUID))
+RETURNEE_APPOINTMENTS = Keyset("starts_at", "id", types=(datetime, UUID))
 
 
 def list_policies(query: dict, uow) -> Page:

@@ -5,6 +5,7 @@
 
 import json
 from datetime import date, datetime
+from uuid import UUID
 
 import psycopg2.extras
 
@@ -13,9 +14,9 @@ from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
 
 # The orders of the listings answered a page at a time (chassis.paging).
-CONSULTATIONS = Keyset("created_at", "id", descending=True)
-SLOTS = Keyset("starts_at", "id")
-APPLICATIONS = Keyset("created_at", "id", descending=True)
+CONSULTATIONS = Keyset("created_at", "id", types=(datetime, UUID), descending=True)
+SLOTS = Keyset("starts_at", "id", types=(datetime, UUID))
+APPLICATIONS = Keyset("created_at", "id", types=(datetime, UUID), descending=True)
 
 _POLICY_COLUMNS = (
     "id, code, version, title, summary, citation, effective_from, effective_to,"

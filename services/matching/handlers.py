@@ -15,6 +15,7 @@ published, withdrawn or full) go through the re-match queue (`rematch_batch`).
 """
 
 import uuid
+from uuid import UUID
 
 from marshmallow import ValidationError
 
@@ -148,7 +149,7 @@ def seed_reference(organizations, resources: list[dict], uow) -> dict:
 
 
 # A returnee's matches, read whole (they are the best few the matcher kept) and paged by rank.
-MATCHES = Keyset("rank", "resource_id")
+MATCHES = Keyset("rank", "resource_id", types=(int, UUID))
 
 
 def list_matches(returnee_id, query: dict, locale: str, uow) -> Page:

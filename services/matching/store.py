@@ -12,6 +12,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from uuid import UUID
 
 from psycopg2.extras import execute_values
 
@@ -79,9 +80,19 @@ _INTENTION_COLUMNS = """i.id::text AS intention_id, i.returnee_id::text AS retur
 
 
 # The orders of the listings answered a page at a time (chassis.paging).
-RESOURCES = Keyset("published_at", "id", descending=True, columns=("r.published_at", "r.id"))
+RESOURCES = Keyset(
+    "published_at",
+    "id",
+    types=(datetime, UUID),
+    descending=True,
+    columns=("r.published_at", "r.id"),
+)
 INTENTIONS = Keyset(
-    "expressed_at", "intention_id", descending=True, columns=("i.expressed_at", "i.id")
+    "expressed_at",
+    "intention_id",
+    types=(datetime, UUID),
+    descending=True,
+    columns=("i.expressed_at", "i.id"),
 )
 
 _LIVE = (

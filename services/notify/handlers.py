@@ -11,7 +11,8 @@ should anything get past it, by the unique (event, recipient, channel) constrain
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
 import eventlet
 from prometheus_client import Counter
@@ -747,7 +748,7 @@ def subscribe_webhook(command: dict, uow, settings: NotifySettings | None = None
 
 
 # Webhook subscriptions, read whole (a district's systems: a handful) and paged in order made.
-SUBSCRIPTIONS = Keyset("created_at", "id")
+SUBSCRIPTIONS = Keyset("created_at", "id", types=(datetime, UUID))
 
 
 def list_subscriptions(query: dict, uow) -> Page:

@@ -6,12 +6,13 @@ times. `memory.MemoryStore` is the same store over dicts, for the handlers' unit
 
 import json
 from datetime import datetime
+from uuid import UUID
 
 from chassis.paging import Keyset, Page
 from services.notify.domain import Appointment, Preferences, Recipient
 
 # A person's notifications, a page at a time (chassis.paging).
-NOTIFICATIONS = Keyset("created_at", "id", descending=True)
+NOTIFICATIONS = Keyset("created_at", "id", types=(datetime, UUID), descending=True)
 
 # What an account email keeps of its link once settled.
 REDACTED_LINK = "[link removed]"

@@ -127,10 +127,7 @@ class Platform:
             raise ApiError(
                 service, response.status_code, payload if isinstance(payload, dict) else {}
             )
-        if response.status_code == 204 or not response.content:
-            answer = None
-        else:
-            answer = response.json()
+        answer = None if response.status_code == 204 or not response.content else response.json()
         return (answer, response) if with_response else answer
 
     def refresh(self) -> None:

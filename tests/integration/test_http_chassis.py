@@ -56,7 +56,7 @@ class Number(Schema):
 
 
 NUMBERS: list[dict] = []  # what /numbers lists; a test adds to it between pages
-BY_N = Keyset("n")
+BY_N = Keyset("n", types=(int,))
 
 
 class Tags(Schema):

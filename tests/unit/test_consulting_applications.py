@@ -633,7 +633,10 @@ def test_missing_facts_travel_with_the_appointment_and_a_profile_change_reassess
     [event] = db.published("eligibility.assessed")
     assert event.data["newly_eligible"] == ["changning-overseas-talent-2026"]
     assert run(db, handlers.missing_facts, me.id, "en")["facts"] == []
-    assert run(db, handlers.list_appointments, me.id, PageQuery().load({}), "en")[0]["missing_facts"] == []
+    assert (
+        run(db, handlers.list_appointments, me.id, PageQuery().load({}), "en")[0]["missing_facts"]
+        == []
+    )
 
 
 # ---------------------------------------------------------------- dated versions

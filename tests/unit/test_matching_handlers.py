@@ -159,7 +159,10 @@ def proposals(db, returnee_id):
 
 
 def matched(db, returnee_id):
-    return [m["resource_id"] for m in run(db, handlers.list_matches, returnee_id, PageQuery().load({}), "en")]
+    return [
+        m["resource_id"]
+        for m in run(db, handlers.list_matches, returnee_id, PageQuery().load({}), "en")
+    ]
 
 
 def express(db, returnee_id, resource_id, message="Interested"):

@@ -794,10 +794,15 @@ def test_subscriptions_are_listed_and_deleted_once(db, clock):
     second = subscribe(db, "returnee.registered", "consultation.closed")
     assert second["event_types"] == ["consultation.closed", "returnee.registered"]
     with db.unit_of_work() as uow:
-        assert [s["id"] for s in handlers.list_subscriptions(PageQuery().load({}), uow)] == [first["id"], second["id"]]
+        assert [s["id"] for s in handlers.list_subscriptions(PageQuery().load({}), uow)] == [
+            first["id"],
+            second["id"],
+        ]
         assert handlers.delete_subscription(first["id"], uow) is None
     with db.unit_of_work() as uow:
-        assert [s["id"] for s in handlers.list_subscriptions(PageQuery().load({}), uow)] == [second["id"]]
+        assert [s["id"] for s in handlers.list_subscriptions(PageQuery().load({}), uow)] == [
+            second["id"]
+        ]
         with pytest.raises(NotFound) as missing:
             handlers.delete_subscription(first["id"], uow)
     assert missing.value.message_in("zh-CN") == "订阅不存在。"

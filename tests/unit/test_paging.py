@@ -3,6 +3,7 @@
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from uuid import UUID
 
 import pytest
 from marshmallow import ValidationError
@@ -53,7 +54,7 @@ def test_the_page_query_takes_a_limit_of_1_to_100_default_50_and_a_cursor():
     for bad in ("not a cursor!", "e30", "x" * 401):
         with pytest.raises(ValidationError) as refused:
             PageQuery().load({"cursor": bad})
-        assert refused.value.messages == {"cursor": ["Not a valid cursor."]}
+        assert refused.value.messages == {"cursor": ["Not a cursor of this list."]}
 
 
 def rows(n, start=0):
@@ -64,7 +65,7 @@ def rows(n, start=0):
 
 @pytest.mark.parametrize("descending", [False, True])
 def test_walking_the_pages_with_rows_added_between_them_misses_none_and_repeats_none(descending):
-    keyset = Keyset("at", "id", descending=descending)
+    keyset = Keyset("at", "id", types=(datetime, str), descending=descending)
     table = rows(25)
     seen, query = [], {"limit": 7, "cursor": None}
     for step in range(20):
@@ -86,7 +87,7 @@ def test_walking_the_pages_with_rows_added_between_them_misses_none_and_repeats_
 
 
 def test_the_last_page_has_no_next_and_an_empty_list_one_page():
-    keyset = Keyset("at", "id")
+    keyset = Keyset("at", "id", types=(datetime, str))
     assert keyset.slice([], {"limit": 5, "cursor": None}) == Page([], None)
     page = keyset.slice(rows(5), {"limit": 5, "cursor": None})
     assert len(page) == 5 and page.next is None
@@ -95,7 +96,7 @@ def test_the_last_page_has_no_next_and_an_empty_list_one_page():
 
 
 def test_a_cursor_of_another_listing_is_a_400_naming_cursor():
-    keyset = Keyset("at", "id")
+    keyset = Keyset("at", "id", types=(datetime, str))
     for position in (("only one",), (1, 2), (None, "a")):
         with pytest.raises(HttpError) as refused:
             keyset.slice(rows(3), {"limit": 5, "cursor": position})
@@ -103,13 +104,19 @@ def test_a_cursor_of_another_listing_is_a_400_naming_cursor():
 
 
 def test_the_sql_clause_compares_the_key_as_a_row_in_the_listings_direction():
-    newest = Keyset("created_at", "id", descending=True, columns=("a.created_at", "a.id"))
+    newest = Keyset(
+        "created_at",
+        "id",
+        types=(datetime, UUID),
+        descending=True,
+        columns=("a.created_at", "a.id"),
+    )
     assert newest.clause(None) == ("TRUE", [])
     clause, values = newest.clause((AT, uuid.UUID(int=1)))
     assert clause == "(a.created_at, a.id) < (%s, %s)"
     assert values == [AT, str(uuid.UUID(int=1))]
     assert newest.order_by() == "a.created_at DESC, a.id DESC"
-    assert Keyset("code").clause(("x",)) == ("(code) > (%s)", ["x"])
+    assert Keyset("code", types=(str,)).clause(("x",)) == ("(code) > (%s)", ["x"])
 
 
 def test_a_page_is_its_items_and_keeps_the_shape_of_the_listings_with_a_body_cursor():
@@ -124,3 +131,20 @@ def test_the_next_link_is_the_same_request_with_the_cursor_replaced():
     assert next_link("/consultations", args, "new") == (
         '</consultations?status=open&limit=5&cursor=new>; rel="next"'
     )
+
+
+def test_a_made_up_cursor_of_the_right_length_but_other_types_never_reaches_the_sql():
+    keyset = Keyset("created_at", "id", types=(datetime, UUID))
+    some_id = uuid.uuid4()
+    assert keyset.clause((AT, str(some_id).upper()))[1] == [AT, str(some_id)]
+    assert keyset.clause((AT, some_id))[1] == [AT, str(some_id)]
+    counted = Keyset("at", "n", types=(datetime, int))
+    for made_up in ((AT, "not an id"), ("2026-12-01", str(some_id)), (AT, 5), (AT, True)):
+        with pytest.raises(HttpError) as refused:
+            keyset.clause(made_up)
+        assert refused.value.status == 400 and set(refused.value.fields) == {"cursor"}
+    for made_up in ((AT, 2**63), (AT, True), (AT, "1")):
+        with pytest.raises(HttpError):
+            counted.clause(made_up)
+    with pytest.raises(HttpError):
+        Keyset("name", types=(str,)).clause(("nul \x00 inside",))
