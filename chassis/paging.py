@@ -20,7 +20,6 @@ the `{items, next}` shape of the listings published that way. Pure (but for the 
 """
 
 import base64
-import binascii
 import json
 import uuid
 from datetime import date, datetime
@@ -87,7 +86,7 @@ def position_of(cursor: str) -> tuple:
         if not isinstance(items, list) or not 1 <= len(items) <= 8:
             raise ValueError("not a key")
         return tuple(_untagged(item) for item in items)
-    except (ValueError, binascii.Error, UnicodeDecodeError, TypeError) as exc:
+    except (ValueError, ArithmeticError, UnicodeDecodeError, TypeError) as exc:  # Decimal's
         raise ValueError(NOT_A_CURSOR) from exc
 
 

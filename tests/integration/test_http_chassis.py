@@ -457,3 +457,17 @@ def test_a_paged_list_is_an_array_and_names_its_next_page_in_link_and_x_next_cur
     listed = document["paths"]["/numbers"]["get"]
     assert set(listed["responses"]["200"]["headers"]) == {"Link", "X-Next-Cursor"}
     assert {p["name"] for p in listed["parameters"]} == {"limit", "cursor"}
+
+
+def test_the_portal_reads_a_paged_list_whole_unless_it_names_a_limit(base_url):
+    from types import SimpleNamespace
+
+    from services.portal.upstream import Platform
+
+    NUMBERS[:] = [{"n": n} for n in range(230)]
+    services = SimpleNamespace(
+        settings=SimpleNamespace(urls={"accounts": base_url}, timeout=10), http=requests.Session()
+    )
+    api = Platform(services, SimpleNamespace(signed_in=False), "en", str(uuid.uuid4()))
+    assert api.get("accounts", "/numbers", auth=False) == NUMBERS  # 50, then 100 a page
+    assert api.get("accounts", "/numbers", params={"limit": 5}, auth=False) == NUMBERS[:5]

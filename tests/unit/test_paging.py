@@ -29,10 +29,15 @@ def test_a_cursor_gives_back_the_key_it_was_made_of_with_its_types():
     assert position_of(cursor) == key
 
 
-@pytest.mark.parametrize("text", ["", "%%%", "bm90IGpzb24", "e30", "W10", "W3sieCI6IjEifV0",
-                                  "W3sidCI6IjIwMjYtMTItMDFUMDg6MDA6MDAifV0"])  # fmt: skip
+NOT_CURSORS = ["", "%%%", "bm90IGpzb24", "e30", "W10", "W3sieCI6IjEifV0",
+               "W3sidCI6IjIwMjYtMTItMDFUMDg6MDA6MDAifV0", "W3sibiI6Ingi", "W3sibiI6IngifV0",
+               "W3sidSI6IngifV0", "W3sidCI6NX1d"]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", NOT_CURSORS)
 def test_text_that_is_not_one_of_our_cursors_is_refused(text):
-    # not base64, not JSON, {}, [], an unknown tag, an instant without its offset
+    # not base64, not JSON, {}, [], an unknown tag, an instant without its offset, broken
+    # JSON, a decimal, an id and an instant that are none
     with pytest.raises(ValueError):
         position_of(text)
 
