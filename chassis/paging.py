@@ -2,8 +2,10 @@
 
 A listing names its order, `Keyset("created_at", "id", types=(datetime, UUID),
 descending=True)`: columns of the rows and their types, the last one unique (the id breaks
-ties), so the order is total and stable while rows are added. A cursor whose values are not of
-those types (another listing's, or made up) is a 400 naming `cursor`, before any SQL sees it.
+ties), so the order is total and stable while rows are added. A cursor outside the document's
+alphabet is a 400; one in it that is none of this list's (made up, another list's, values not of
+its types) is a 422 naming `cursor`, the rule every paged operation states, before any SQL
+sees it.
 
 A page is `limit` rows (1..100, default 50) and the cursor of the next: the key of the page's
 last row, opaque to clients (base64url of a small JSON array of typed values). A row inserted
@@ -28,12 +30,16 @@ from uuid import UUID
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from chassis.errors import invalid
+from chassis.errors import Unprocessable, add_rules
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,400}$"  # base64url without padding, as `cursor_of` writes
-NOT_A_CURSOR = "Not a cursor of this list."
+NOT_CURSOR_TEXT = "Not a cursor: up to 400 letters, digits, - and _."  # breaks the document: 400
+NOT_A_CURSOR = "Not a cursor of this list."  # text of the document's alphabet, none of ours: 422
+add_rules(NOT_A_CURSOR)
+# The rule each paged operation states (chassis.web): a cursor refers to a page answered.
+CURSOR_RULE = "cursor, when given, is the next cursor of a page this list answered"
 NEXT_HEADER = "X-Next-Cursor"
 
 # Typed values in a cursor: JSON has no dates, ids or decimals, and a key compared in memory
@@ -92,7 +98,8 @@ def position_of(cursor: str) -> tuple:
 
 class Cursor(fields.String):
     """A query's `cursor`: the `next` of a page this listing answered, loaded as its key. Text
-    that is none of ours is a 400 naming the field."""
+    outside the alphabet is a 400 naming the field; text in it that is no cursor of ours breaks
+    the stated rule (`NOT_A_CURSOR`, a 422)."""
 
     def __init__(self, **kwargs):
         metadata = {
@@ -106,7 +113,7 @@ class Cursor(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs)
-        validate.Regexp(CURSOR_PATTERN, error=NOT_A_CURSOR)(text)
+        validate.Regexp(CURSOR_PATTERN, error=NOT_CURSOR_TEXT)(text)
         try:
             return position_of(text)
         except ValueError:
@@ -200,7 +207,7 @@ class Keyset:
 
     def checked(self, position) -> tuple | None:
         """`position` when it can be a key of this listing (as many values, of its types); a
-        cursor of another listing is a 400 naming `cursor`."""
+        cursor of another listing is a 422 naming `cursor`."""
         if position is None:
             return None
         try:
@@ -208,7 +215,7 @@ class Keyset:
                 raise ValueError("another listing's")
             return tuple(_typed(v, kind) for v, kind in zip(position, self.types, strict=True))
         except ValueError:
-            raise invalid({"cursor": [NOT_A_CURSOR]}) from None
+            raise Unprocessable(fields={"cursor": [NOT_A_CURSOR]}) from None
 
     def clause(self, position) -> tuple[str, list]:
         """The SQL condition of the rows after `position` ("TRUE" for the first page), and its
@@ -241,7 +248,7 @@ class Keyset:
                 else:
                     ordered = [r for r in ordered if self.key(r) > position]
             except TypeError:  # a cursor of another listing: its values are other types
-                raise invalid({"cursor": [NOT_A_CURSOR]}) from None
+                raise Unprocessable(fields={"cursor": [NOT_A_CURSOR]}) from None
         return self.page(ordered, query.get("limit", DEFAULT_LIMIT))
 
 

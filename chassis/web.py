@@ -36,7 +36,7 @@ from chassis.errors import (
 )
 from chassis.i18n import negotiate, translate_errors
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
-from chassis.paging import NEXT_HEADER, Page, PageQuery, next_link
+from chassis.paging import CURSOR_RULE, NEXT_HEADER, Page, PageQuery, next_link
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.ports import listen
 
@@ -289,7 +289,8 @@ class JsonHttp(HttpRequestHandler):
     paged     a list a page at a time (chassis.paging): the query takes `limit` and `cursor`
               (`query` extends `PageQuery`, which is the query when none is given); the use
               case answers a `Page`, dumped as the array `response` describes, the next page
-              named in the `Link` (rel="next") and `X-Next-Cursor` headers
+              named in the `Link` (rel="next") and `X-Next-Cursor` headers; the rule that a
+              cursor is one a page answered is stated (a 422)
     rules     the rules a valid body must also keep (fields compared with each other or with
               today, references that must exist), stated in the OpenAPI document; breaking
               one is a 422 (`Unprocessable`)
@@ -325,7 +326,7 @@ class JsonHttp(HttpRequestHandler):
         self.auth = auth or bool(roles) or bool(owner)
         self.summary = summary
         self.probe = probe
-        self.rules = tuple(rules)
+        self.rules = tuple(rules) + ((CURSOR_RULE,) if paged else ())
         self.optional_body = optional_body
         self.tags = tuple(tags) if tags else None
         self.description = description

@@ -550,14 +550,16 @@ def walk_pages(url: str, headers=None, params=None, limit: int = 2, between=None
 
 
 def refuses_bad_pages(url: str, headers=None, params=None) -> None:
-    """limit 101 → 400 naming `limit`; a cursor none of ours, or of another list → 400 naming
-    `cursor`."""
+    """limit 101 → 400 naming `limit`; a cursor outside the document's alphabet → 400 naming
+    `cursor`; one in it that is none of ours, or of another list → 422 naming `cursor` (the rule
+    the operation states)."""
     too_many = requests.get(url, headers=headers, params={**(params or {}), "limit": 101},
                             timeout=30)  # fmt: skip
     assert too_many.status_code == 400, too_many.text
     assert set(too_many.json()["fields"]) == {"limit"}
-    for bad in ("not-a-cursor!", "e30", "WzEsMiwzLDQsNSw2LDcsOF0"):  # {}; a key of 8 numbers
+    # not the alphabet; {}; a key of 8 numbers
+    for bad, status in (("not-a-cursor!", 400), ("e30", 422), ("WzEsMiwzLDQsNSw2LDcsOF0", 422)):
         refused = requests.get(url, headers=headers, params={**(params or {}), "cursor": bad},
                                timeout=30)  # fmt: skip
-        assert refused.status_code == 400, (bad, refused.text)
+        assert refused.status_code == status, (bad, refused.text)
         assert set(refused.json()["fields"]) == {"cursor"}, refused.text

@@ -12,6 +12,7 @@ from chassis.db import Database
 from chassis.events import on_event
 from chassis.loops import Alarm, loop
 from chassis.operable import Operable
+from chassis.paging import CURSOR_RULE
 from chassis.settings import service_settings
 from chassis.web import http
 from services.consulting import handlers
@@ -226,6 +227,7 @@ class ConsultingService(Operable):
         response=ApplicationPage(),
         query=ApplicationQuery,
         roles=PARTIES,
+        rules=(CURSOR_RULE,),
         summary="Applications, newest first, paginated: a returnee's own; staff see all",
     )
     def list_applications(self, request, query):

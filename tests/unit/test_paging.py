@@ -9,8 +9,10 @@ import pytest
 from marshmallow import ValidationError
 from werkzeug.datastructures import MultiDict
 
-from chassis.errors import HttpError
+from chassis.errors import HttpError, invalid
 from chassis.paging import (
+    NOT_A_CURSOR,
+    NOT_CURSOR_TEXT,
     Keyset,
     Page,
     PageQuery,
@@ -56,10 +58,15 @@ def test_the_page_query_takes_a_limit_of_1_to_100_default_50_and_a_cursor():
         assert set(refused.value.messages) == {"limit"}
     cursor = cursor_of((AT, "a"))
     assert PageQuery().load({"cursor": cursor})["cursor"] == (AT, "a")
-    for bad in ("not a cursor!", "e30", "x" * 401):
+    for bad in ("not a cursor!", "x" * 401):  # outside the document's pattern: a 400
         with pytest.raises(ValidationError) as refused:
             PageQuery().load({"cursor": bad})
-        assert refused.value.messages == {"cursor": ["Not a cursor of this list."]}
+        assert refused.value.messages == {"cursor": [NOT_CURSOR_TEXT]}
+        assert invalid(refused.value.messages).status == 400
+    with pytest.raises(ValidationError) as refused:  # in it, but none of ours: the rule, a 422
+        PageQuery().load({"cursor": "e30"})
+    assert refused.value.messages == {"cursor": [NOT_A_CURSOR]}
+    assert invalid(refused.value.messages).status == 422
 
 
 def rows(n, start=0):
@@ -100,12 +107,12 @@ def test_the_last_page_has_no_next_and_an_empty_list_one_page():
     assert len(page) == 5 and position_of(page.next) == (rows(5)[-1]["at"], "0004")
 
 
-def test_a_cursor_of_another_listing_is_a_400_naming_cursor():
+def test_a_cursor_of_another_listing_is_a_422_naming_cursor():
     keyset = Keyset("at", "id", types=(datetime, str))
     for position in (("only one",), (1, 2), (None, "a")):
         with pytest.raises(HttpError) as refused:
             keyset.slice(rows(3), {"limit": 5, "cursor": position})
-        assert refused.value.status == 400 and set(refused.value.fields) == {"cursor"}
+        assert refused.value.status == 422 and set(refused.value.fields) == {"cursor"}
 
 
 def test_the_sql_clause_compares_the_key_as_a_row_in_the_listings_direction():
@@ -139,6 +146,7 @@ def test_the_next_link_is_the_same_request_with_the_cursor_replaced():
 
 
 def test_a_made_up_cursor_of_the_right_length_but_other_types_never_reaches_the_sql():
+    # a 422 naming cursor, as a cursor of another list
     keyset = Keyset("created_at", "id", types=(datetime, UUID))
     some_id = uuid.uuid4()
     assert keyset.clause((AT, str(some_id).upper()))[1] == [AT, str(some_id)]
@@ -147,7 +155,7 @@ def test_a_made_up_cursor_of_the_right_length_but_other_types_never_reaches_the_
     for made_up in ((AT, "not an id"), ("2026-12-01", str(some_id)), (AT, 5), (AT, True)):
         with pytest.raises(HttpError) as refused:
             keyset.clause(made_up)
-        assert refused.value.status == 400 and set(refused.value.fields) == {"cursor"}
+        assert refused.value.status == 422 and set(refused.value.fields) == {"cursor"}
     for made_up in ((AT, 2**63), (AT, True), (AT, "1")):
         with pytest.raises(HttpError):
             counted.clause(made_up)
