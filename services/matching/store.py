@@ -276,6 +276,18 @@ class MatchingStore:
         )
         return RESOURCES.page(rows, filters["limit"])
 
+    def change_resource(self, resource_id, changes: dict) -> dict:
+        """The resource with `changes` (capacity, valid_from, valid_until) applied; the update
+        takes the next catalog version, as every write does."""
+        self._wrote_resources = True
+        columns = [c for c in ("capacity", "valid_from", "valid_until") if c in changes]
+        self.uow.execute(
+            "UPDATE resources SET " + ", ".join(f"{c} = %({c})s" for c in columns)
+            + " WHERE id = %(id)s",
+            {**{c: changes[c] for c in columns}, "id": str(resource_id)},
+        )  # fmt: skip
+        return self.resource(resource_id)
+
     def withdraw_resource(self, resource_id) -> bool:
         """False when it was withdrawn already."""
         self._wrote_resources = True
