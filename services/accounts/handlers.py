@@ -550,9 +550,13 @@ def register_staff(command: dict, uow, portal_url: str | None = None,
     return staff_view(uow.store.staff_member(staff_id))
 
 
-def list_staff(uow) -> list[dict]:
+# The station's staff, read whole (tens of accounts, made by admins) and paged by name.
+STAFF = Keyset("name", "id", types=(str, UUID))
+
+
+def list_staff(query: dict, uow) -> Page:
     """Every staff account with its state (invited, active, disabled), by name."""
-    return [staff_view(member) for member in uow.store.staff_members()]
+    return STAFF.slice(uow.store.staff_members(), query).map(staff_view)
 
 
 def disable_staff(staff_id: str, caller, uow) -> dict:

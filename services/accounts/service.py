@@ -399,12 +399,13 @@ class AccountsService(Operable):
         "/staff",
         response=StaffOut(many=True),
         roles=["admin"],
+        paged=True,
         summary="The staff accounts with their role, organization and state (invited, active, "
         "disabled), by name (admins)",
     )
-    def list_staff(self, request):
+    def list_staff(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_staff(uow)
+            return handlers.list_staff(query, uow)
 
     @http(
         "POST",

@@ -397,9 +397,14 @@ def check_sla(uow, limit: int = SLA_CHECK_BATCH) -> int:
 # ---------------------------------------------------------------- canned replies
 
 
-def list_canned_replies(query: dict, uow) -> list[dict]:
+# Canned replies, read whole (the station's few dozen, written by admins), paged in the order
+# the store gives them.
+CANNED = Keyset("topic", "title_en", "id", types=(str, str, UUID))
+
+
+def list_canned_replies(query: dict, uow) -> Page:
     """The canned replies of a topic (or of every topic), by topic and English title."""
-    return uow.store.canned_replies(query.get("topic"))
+    return CANNED.slice(uow.store.canned_replies(query.get("topic")), query)
 
 
 def create_canned_reply(command: dict, caller: Caller, uow) -> dict:

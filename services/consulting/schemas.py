@@ -260,7 +260,7 @@ class CannedReplyOut(Schema):
     updated_at = fields.AwareDateTime(required=True)
 
 
-class CannedReplyQuery(Schema):
+class CannedReplyQuery(PageQuery):
     topic = fields.String(validate=validate.OneOf(sorted(TOPICS)))
 
 

@@ -462,6 +462,7 @@ class ConsultingService(Operable):
         query=CannedReplyQuery,
         response=CannedReplyOut(many=True),
         roles=STAFF,
+        paged=True,
         summary="The canned replies of a topic (or every topic), in both languages (advisor, "
         "admin)",
     )

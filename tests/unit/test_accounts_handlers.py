@@ -1003,7 +1003,7 @@ def test_the_staff_list_says_who_is_invited_active_or_disabled_by_name(db):
     with db.unit_of_work() as uow:
         handlers.disable_staff(invited["id"], caller(admin), uow)
     with db.unit_of_work() as uow:
-        found = handlers.list_staff(uow)
+        found = handlers.list_staff(PageQuery().load({}), uow)
     assert [(m["name"], m["role"], m["organization_id"], m["state"]) for m in found] == sorted(
         [("Bai", "provider", park, "disabled"), ("Chen", "advisor", None, "active"),
          ("Dong", "official", None, "invited"),
