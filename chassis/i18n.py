@@ -34,6 +34,10 @@ def negotiate(accept_language: str | None) -> str:
 # marshmallow's messages, and the platform's own, in Chinese. Parameterised ones are patterns.
 _ZH_EXACT = {
     "Missing data for required field.": "缺少必填字段。",
+    "Not a cursor of this list.": "不是此列表的分页游标。",
+    "Not a cursor: up to 400 letters, digits, - and _.": (
+        "不是分页游标：最多 400 个字母、数字、- 和 _。"
+    ),
     "Field may not be null.": "该字段不能为空。",
     "Unknown field.": "未知字段。",
     "Not a valid string.": "不是有效的字符串。",

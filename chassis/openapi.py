@@ -12,6 +12,7 @@ from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema, fields
 
 from chassis.errors import HttpError
+from chassis.paging import CURSOR_PATTERN
 from chassis.web import JsonHttp
 
 _RULE_PARAMETER = re.compile(r"<(?:(?P<converter>[a-z]+):)?(?P<name>[a-zA-Z_][a-zA-Z0-9_]*)>")
@@ -60,6 +61,20 @@ def routes(service_cls) -> list[tuple[str, JsonHttp]]:
             if isinstance(entrypoint, JsonHttp):
                 found.append((attr, entrypoint))
     return sorted(found, key=lambda item: (item[1].url, item[1].method))
+
+
+# The next page of a paged list (chassis.paging), beside its array body; absent on the last.
+PAGE_HEADERS = {
+    "Link": {
+        "description": 'The next page, `<...?cursor=...>; rel="next"` (RFC 8288); absent on'
+        " the last page.",
+        "schema": {"type": "string"},
+    },
+    "X-Next-Cursor": {
+        "description": "The next page's `cursor`; absent on the last page.",
+        "schema": {"type": "string", "pattern": CURSOR_PATTERN},
+    },
+}
 
 
 def _outcome(description: str, status: int, media_type, schema) -> dict:
@@ -243,6 +258,8 @@ def openapi_document(service_cls) -> dict:
             },
             "default": {"description": "Any other error, in the error shape.", **error},
         }
+        if getattr(entrypoint, "paged", False):
+            responses[str(entrypoint.status)]["headers"] = PAGE_HEADERS
         method_doc = inspect.getdoc(getattr(service_cls, attr)) or ""
         summary = entrypoint.summary or attr.replace("_", " ")
         description = entrypoint.description or method_doc or f"{summary}."

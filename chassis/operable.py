@@ -12,6 +12,7 @@ from chassis.events import on_event, subscribe
 from chassis.logs import LogContext
 from chassis.metrics import OUTBOX_OLDEST, OUTBOX_PENDING, exposition
 from chassis.openapi import openapi_document
+from chassis.paging import Keyset
 from chassis.revocation import record_revocation
 from chassis.web import OPERATIONS_PORT, http
 
@@ -35,6 +36,10 @@ class Readiness(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
     database = fields.String(required=True, metadata={"description": CHECKS_SAID})
     broker = fields.String(required=True, metadata={"description": CHECKS_SAID})
+
+
+# Oldest first; one event may be dead-lettered by several of the service's handlers (queues).
+DEAD_LETTERS = Keyset("dead_lettered_at", "queue", "event_id", types=(str, str, str))
 
 
 class DeadLetterOut(Schema):
@@ -160,9 +165,12 @@ class Operable:
         return openapi_document(type(self))
 
     @http("GET", "/dead-letters", response=DeadLetterOut(many=True), roles=["admin"],
-          summary="The events this service's handlers gave up on (admin)")  # fmt: skip
-    def list_dead_letters(self, request):
-        return self.dead_letters.summaries()
+          paged=True, summary="The events this service's handlers gave up on, oldest first "
+          "(admin)")  # fmt: skip
+    def list_dead_letters(self, request, query):
+        # The queue is browsed whole (chassis.dead_letters reads every message to answer
+        # one), so its page is cut here.
+        return DEAD_LETTERS.slice(self.dead_letters.summaries(), query)
 
     @http("GET", "/dead-letters/<event_id>", response=DeadLetterShown(), roles=["admin"],
           summary="A dead letter, its traceback and the event as it came (admin)")  # fmt: skip

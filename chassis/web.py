@@ -37,6 +37,7 @@ from chassis.errors import (
 )
 from chassis.i18n import negotiate, translate_errors
 from chassis.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from chassis.paging import CURSOR_RULE, NEXT_HEADER, Page, PageQuery, next_link
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.ports import listen
 
@@ -346,6 +347,11 @@ class JsonHttp(HttpRequestHandler):
               served on the operations port, when the service has one (production)
     operations  served on the operations port alone when the service has one (`/metrics`):
               the public port answers 404
+    paged     a list a page at a time (chassis.paging): the query takes `limit` and `cursor`
+              (`query` extends `PageQuery`, which is the query when none is given); the use
+              case answers a `Page`, dumped as the array `response` describes, the next page
+              named in the `Link` (rel="next") and `X-Next-Cursor` headers; the rule that a
+              cursor is one a page answered is stated (a 422)
     rules     the rules a valid body must also keep (fields compared with each other or with
               today, references that must exist), stated in the OpenAPI document; breaking
               one is a 422 (`Unprocessable`)
@@ -357,6 +363,7 @@ class JsonHttp(HttpRequestHandler):
                  auth=False, roles=None, owner=None, summary=None,
                  media_type="application/json", responses=None, probe=False, rules=(),
                  optional_body=False, tags=None, description=None, operations=False,
+                 paged=False,
                  **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
@@ -365,7 +372,12 @@ class JsonHttp(HttpRequestHandler):
         self.body_schema = body() if isinstance(body, type) else body
         if self.body_schema is not None:
             _json_types(self.body_schema, set())
+        self.paged = paged
+        if paged and query is None:
+            query = PageQuery
         self.query_schema = query() if isinstance(query, type) else query
+        if paged and not {"limit", "cursor"} <= set(self.query_schema.fields):
+            raise TypeError(f"{url}: a paged list's query extends chassis.paging.PageQuery")
         self.response_document = response if isinstance(response, dict) else None
         if self.response_document is not None:
             response = None
@@ -377,7 +389,7 @@ class JsonHttp(HttpRequestHandler):
         self.summary = summary
         self.probe = probe or operations
         self.operations = operations
-        self.rules = tuple(rules)
+        self.rules = tuple(rules) + ((CURSOR_RULE,) if paged else ())
         self.optional_body = optional_body
         self.tags = tuple(tags) if tags else None
         self.description = description
@@ -446,7 +458,7 @@ class JsonHttp(HttpRequestHandler):
                     self, args, kwargs, context_data=context,
                     handle_result=functools.partial(self.handle_result, done),
                 )  # fmt: skip
-            response = self.response_from_result(done.wait())
+            response = self.response_from_result(done.wait(), request)
         except Exception as exc:
             response = error_response(as_http_error(exc), request.locale)
         response.headers[CORRELATION_HEADER] = request.correlation_id
@@ -483,9 +495,15 @@ class JsonHttp(HttpRequestHandler):
             raise HttpError("The body must be a JSON object.", zh="请求体必须是 JSON 对象。")
         return payload
 
-    def response_from_result(self, result):
+    def response_from_result(self, result, request=None):
         if isinstance(result, Response):
             return result
+        if isinstance(result, Page):
+            headers = {}
+            if result.next is not None:
+                path, args = (request.path, request.args) if request else ("", {})
+                headers = {"Link": next_link(path, args, result.next), NEXT_HEADER: result.next}
+            return json_response(self.response_schema.dump(result.items), self.status, headers)
         status, payload = result if isinstance(result, tuple) else (self.status, result)
         if self.response_schema is not None and payload is not None:
             payload = self.response_schema.dump(payload)

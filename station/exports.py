@@ -8,31 +8,31 @@ from pathlib import Path
 from chassis.sheets import label_of, write_xlsx
 from station.client import Session, StationError, answer
 
-PAGE = 500
+PAGE = 100  # the most a list answers at once (chassis.paging.MAX_LIMIT)
+NEXT_CURSOR = "X-Next-Cursor"  # where the next page starts, absent on the last
 CONTACTS = ("email", "phone")
 # What an advisor's export leaves out, beyond the contacts.
 ADVISOR_OMITS = ("birth_date",)
 SOURCES = {
-    "returnees": ("accounts", "/returnees", True),
-    "organizations": ("accounts", "/organizations", False),
-    "resources": ("matching", "/resources?include_expired=true", True),
-    "intentions": ("matching", "/intentions", False),
+    "returnees": ("accounts", "/returnees", {}),
+    "organizations": ("accounts", "/organizations", {}),
+    "resources": ("matching", "/resources", {"include_expired": "true"}),
+    "intentions": ("matching", "/intentions", {}),
 }
 
 
 def fetch(session: Session, kind: str) -> list[dict]:
-    service, path, paged = SOURCES[kind]
-    if not paged:
-        return answer(session.call("GET", service, path))
-    found, offset = [], 0
-    separator = "&" if "?" in path else "?"
+    """Every page of the list, following the cursors (a row added meanwhile is not read
+    twice, none is skipped)."""
+    service, path, params = SOURCES[kind]
+    found, cursor = [], None
     while True:
-        paged_path = f"{path}{separator}limit={PAGE}&offset={offset}"
-        page = answer(session.call("GET", service, paged_path))
-        found.extend(page)
-        if len(page) < PAGE:
+        query = {**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})}
+        response = session.call("GET", service, path, params=query)
+        found.extend(answer(response))
+        cursor = response.headers.get(NEXT_CURSOR)
+        if not cursor:
             return found
-        offset += PAGE
 
 
 def allowed(kind: str, role: str | None, record: dict) -> dict:

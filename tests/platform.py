@@ -129,6 +129,18 @@ class Platform:
             method, f"{self.url(service)}{path}", headers=headers, timeout=30, **kwargs
         )
 
+    def every(self, service, path, headers=None, params=None) -> list:
+        """Every page of a paged list (chassis.paging), following `X-Next-Cursor`."""
+        found, query = [], {**(params or {}), "limit": 100}
+        while True:
+            response = self.call("GET", service, path, headers, params=query)
+            assert response.status_code == 200, response.text
+            found.extend(response.json())
+            cursor = response.headers.get("X-Next-Cursor")
+            if not cursor:
+                return found
+            query = {**query, "cursor": cursor}
+
     def token(self, email: str, password: str) -> dict:
         headers = self._try_token(email, password)
         assert headers is not None, f"{email} cannot sign in"

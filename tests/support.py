@@ -1,6 +1,7 @@
 """Test scaffolding against the real broker and database: isolated vhosts and databases."""
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -519,3 +520,46 @@ def _hmac_with_public_key(claims: dict, kid: str, public_pem: bytes) -> str:
     signing_input = b".".join(segments)
     mac = hmac.new(public_pem, signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + jwt.utils.base64url_encode(mac)).decode()
+
+
+def walk_pages(url: str, headers=None, params=None, limit: int = 2, between=None) -> list:
+    """Every item of a paged list (chassis.paging) at `url`, `limit` a page, following
+    `X-Next-Cursor` and checking `Link` names the same page; `between(n)` runs after page n
+    (inserts between pages). Asserts nothing was listed twice."""
+    seen, query, pages = [], {**(params or {}), "limit": limit}, 0
+    while True:
+        response = requests.get(url, headers=headers, params=query, timeout=30)
+        assert response.status_code == 200, response.text
+        page = response.json()
+        assert isinstance(page, list) and len(page) <= limit
+        seen.extend(page)
+        pages += 1
+        if between is not None:
+            between(pages)
+        cursor = response.headers.get("X-Next-Cursor")
+        if cursor is None:
+            assert "Link" not in response.headers
+            break
+        assert f"cursor={cursor}" in response.links["next"]["url"]
+        query = {**query, "cursor": cursor}
+        assert pages < 1000, "the pages do not end"
+    keys = [json.dumps(item, sort_keys=True) for item in seen]
+    assert len(keys) == len(set(keys)), "an item was listed twice"
+    assert pages > 1, "the list fits on one page: the walk proves nothing"
+    return seen
+
+
+def refuses_bad_pages(url: str, headers=None, params=None) -> None:
+    """limit 101 → 400 naming `limit`; a cursor outside the document's alphabet → 400 naming
+    `cursor`; one in it that is none of ours, or of another list → 422 naming `cursor` (the rule
+    the operation states)."""
+    too_many = requests.get(url, headers=headers, params={**(params or {}), "limit": 101},
+                            timeout=30)  # fmt: skip
+    assert too_many.status_code == 400, too_many.text
+    assert set(too_many.json()["fields"]) == {"limit"}
+    # not the alphabet; {}; a key of 8 numbers
+    for bad, status in (("not-a-cursor!", 400), ("e30", 422), ("WzEsMiwzLDQsNSw2LDcsOF0", 422)):
+        refused = requests.get(url, headers=headers, params={**(params or {}), "cursor": bad},
+                               timeout=30)  # fmt: skip
+        assert refused.status_code == status, (bad, refused.text)
+        assert set(refused.json()["fields"]) == {"cursor"}, refused.text

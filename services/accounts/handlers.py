@@ -7,6 +7,7 @@ themselves: an attempt is counted in a unit that commits although the request is
 password is hashed or verified outside any (tens of milliseconds of CPU)."""
 
 import uuid
+from uuid import UUID
 
 from marshmallow import ValidationError
 
@@ -20,6 +21,7 @@ from chassis.errors import (
     Unprocessable,
     invalid,
 )
+from chassis.paging import Keyset, Page
 from contracts.vocabulary import LOCALES, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
 from services.accounts.credentials import (
@@ -220,13 +222,13 @@ def import_organizations(command: dict, uow) -> dict:
     return batches.outcome(results)
 
 
-def list_returnees(query: dict, uow, access: dict | None = None) -> list[dict]:
+def list_returnees(query: dict, uow, access: dict | None = None) -> Page:
     """A page of returnees, oldest first, for advisors and admins (an export); each read in
     the returnee's access log."""
-    rows = uow.store.returnee_page(query["limit"], query["offset"])
+    rows = uow.store.returnee_page(query["limit"], query["offset"], query["cursor"])
     for row in rows:
         record_access(uow, row["id"], access, "profile (export)")
-    return [returnee_view(row) for row in rows]
+    return rows.map(returnee_view)
 
 
 def read_returnee(returnee_id: str, uow, access: dict | None = None) -> dict:
@@ -235,9 +237,9 @@ def read_returnee(returnee_id: str, uow, access: dict | None = None) -> dict:
     return returnee_view(row)
 
 
-def search_returnees(query: dict, uow) -> list[dict]:
+def search_returnees(query: dict, uow) -> Page:
     """Returnees found by part of their name, email, phone or company name (for advisors)."""
-    return uow.store.search_returnees(query["q"].strip(), query["limit"])
+    return uow.store.search_returnees(query["q"].strip(), query["limit"], query["cursor"])
 
 
 def record_access(uow, returnee_id, access: dict | None, what: str) -> None:
@@ -251,17 +253,16 @@ def record_access(uow, returnee_id, access: dict | None, what: str) -> None:
     })  # fmt: skip
 
 
-def access_log(returnee_id: str, query: dict, uow) -> list[dict]:
+def access_log(returnee_id: str, query: dict, uow) -> Page:
     """Who of the staff read the returnee's data, when, what and why; newest first."""
     row = _returnee(returnee_id, uow)
-    return uow.store.access_log(row["id"], query.get("limit") or ACCESS_LOG_PAGE)
+    return uow.store.access_log(row["id"], query["limit"], query["cursor"])
 
 
 # The version of the consent wording people agree to (the portal's and the API documents'):
 # recorded with every consent change, and raised whenever the wording changes.
 CONSENT_TEXT_VERSION = "2026-12-01"
 CONSENT_SOURCES = ("web", "api", "import")
-ACCESS_LOG_PAGE = 50
 
 
 def consent_record(caller, source: str | None) -> dict:
@@ -328,11 +329,11 @@ def read_consents(returnee_id: str, uow, access: dict | None = None) -> dict:
     return {"current": consent_times(row), "history": uow.store.consent_history(row["id"])}
 
 
-def consent_history(returnee_id: str, uow) -> list[dict]:
+def consent_history(returnee_id: str, query: dict, uow) -> Page:
     """Every consent change, newest first: purpose, decision, when, by whom, through what and
     under which consent text."""
     row = _returnee(returnee_id, uow)
-    return uow.store.consent_history(row["id"], newest_first=True)
+    return uow.store.consent_changes(row["id"], query["cursor"], query["limit"])
 
 
 def erase_returnee(returnee_id: str, uow) -> None:
@@ -510,8 +511,12 @@ def register_organization(command: dict, uow, organization_id: str | None = None
     return row
 
 
-def list_organizations(uow) -> list[dict]:
-    return uow.store.organizations()
+# Partner organizations, read whole (a district has tens to hundreds) and paged by name.
+ORGANIZATIONS = Keyset("name", "id", types=(str, UUID))
+
+
+def list_organizations(query: dict, uow) -> Page:
+    return ORGANIZATIONS.slice(uow.store.organizations(), query)
 
 
 def register_staff(command: dict, uow, portal_url: str | None = None,
@@ -545,9 +550,13 @@ def register_staff(command: dict, uow, portal_url: str | None = None,
     return staff_view(uow.store.staff_member(staff_id))
 
 
-def list_staff(uow) -> list[dict]:
+# The station's staff, read whole (tens of accounts, made by admins) and paged by name.
+STAFF = Keyset("name", "id", types=(str, UUID))
+
+
+def list_staff(query: dict, uow) -> Page:
     """Every staff account with its state (invited, active, disabled), by name."""
-    return [staff_view(member) for member in uow.store.staff_members()]
+    return STAFF.slice(uow.store.staff_members(), query).map(staff_view)
 
 
 def disable_staff(staff_id: str, caller, uow) -> dict:

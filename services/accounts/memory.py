@@ -1,7 +1,16 @@
 """accounts' state in memory: `AccountsStore`'s methods over dicts, for handler unit tests.
 Same answers as the SQL: unique emails, the rows' keys, `ORDER BY`, cascades on erasure."""
 
-from services.accounts.store import HITS_KEPT, PROFILE_DOCUMENT, EmailTaken
+from chassis.paging import Page
+from services.accounts.store import (
+    ACCESS_LOG,
+    CONSENT_CHANGES,
+    FOUND,
+    HITS_KEPT,
+    PROFILE_DOCUMENT,
+    RETURNEES,
+    EmailTaken,
+)
 
 
 class MemoryStore:
@@ -107,7 +116,7 @@ class MemoryStore:
             },
         }  # fmt: skip
 
-    def search_returnees(self, term: str, limit: int) -> list[dict]:
+    def search_returnees(self, term: str, limit: int, cursor=None) -> Page:
         term = term.casefold()
         found = []
         for account_id, returnee in self.returnees.items():
@@ -119,16 +128,16 @@ class MemoryStore:
                 "phone": profile.get("phone"),
                 "company": (profile.get("company") or {}).get("name"),
             }
-            if any(
+            if row["name"] is not None and any(
                 term in (row[k] or "").casefold() for k in ("email", "name", "phone", "company")
             ):
                 found.append(row)
-        found.sort(key=lambda r: (r["name"] or "", r["id"]))
-        return found[:limit]
+        return FOUND.slice(found, {"cursor": cursor, "limit": limit})
 
-    def returnee_page(self, limit: int, offset: int) -> list[dict]:
-        ordered = sorted(self.returnees.items(), key=lambda i: (i[1]["created_at"], i[0]))
-        return [self.returnee(key) for key, _ in ordered[offset : offset + limit]]
+    def returnee_page(self, limit: int, offset: int = 0, cursor=None) -> Page:
+        rows = [self.returnee(key) for key in self.returnees]
+        after = RETURNEES.slice(rows, {"cursor": cursor, "limit": len(rows) + 1})[offset:]
+        return RETURNEES.page(after, limit)
 
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         returnee = self.returnees.get(str(returnee_id))
@@ -161,14 +170,25 @@ class MemoryStore:
         ordered = sorted(rows, key=lambda h: (h["changed_at"], h["id"]), reverse=newest_first)
         return [{k: h[k] for k in keys} for h in ordered]
 
-    def record_access(self, entry: dict) -> None:
-        self.access_entries.append({**entry, "returnee_id": str(entry["returnee_id"])})
+    def consent_changes(self, returnee_id, cursor=None, limit: int = 50) -> Page:
+        rows = [h for h in self.history if h["returnee_id"] == str(returnee_id)]
+        keys = ("id", "purpose", "granted", "changed_at", "source", "actor_id", "actor_role",
+                "text_version", "evidence")  # fmt: skip
+        shown = [{k: h[k] for k in keys} for h in rows]
+        return CONSENT_CHANGES.slice(shown, {"cursor": cursor, "limit": limit})
 
-    def access_log(self, returnee_id, limit: int) -> list[dict]:
-        keys = ("reader_id", "reader_role", "service", "what", "case_ref", "reason", "read_at")
-        mine = [e for e in self.access_entries if e["returnee_id"] == str(returnee_id)]
-        ordered = sorted(enumerate(mine), key=lambda p: (p[1]["read_at"], p[0]), reverse=True)
-        return [{k: e[k] for k in keys} for _, e in ordered][:limit]
+    def record_access(self, entry: dict) -> None:
+        self._last_id += 1
+        self.access_entries.append(
+            {**entry, "returnee_id": str(entry["returnee_id"]), "id": self._last_id}
+        )
+
+    def access_log(self, returnee_id, limit: int, cursor=None) -> Page:
+        keys = ("id", "reader_id", "reader_role", "service", "what", "case_ref", "reason",
+                "read_at")  # fmt: skip
+        mine = [{k: e[k] for k in keys} for e in self.access_entries
+                if e["returnee_id"] == str(returnee_id)]  # fmt: skip
+        return ACCESS_LOG.slice(mine, {"cursor": cursor, "limit": limit})
 
     def accounts_by_emails(self, emails) -> dict[str, dict]:
         wanted = set(emails)

@@ -4,6 +4,7 @@ so what a returnee enters and what consumers receive cannot drift apart."""
 from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from chassis.errors import add_rules
+from chassis.paging import PageQuery, limit_field
 from contracts.schemas.accounts import Consents, Education, ReturneeProfile
 from contracts.vocabulary import LOCALES, NEEDS, ORGANIZATION_KINDS, POLICY_CODE, STAFF_ROLES
 from services.accounts import messages  # noqa: F401  (the catalog of the texts below)
@@ -237,9 +238,14 @@ class ProfileChanges(CheckedWithRules, ProfileIn, ReturneeProfile):
         super().__init__(partial=(*ReturneeProfile._declared_fields, *consents), **kwargs)
 
 
-class ReturneeQuery(Schema):
-    limit = fields.Integer(load_default=500, validate=validate.Range(min=1, max=1000))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=10_000_000))
+class ReturneeQuery(PageQuery):
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=10_000_000),
+        metadata={"description": "Rows to skip (after `cursor`, when given). Kept for the "
+                  "clients written before cursors: `cursor` is the way to page, as a row added "
+                  "meanwhile shifts an offset's pages."},
+    )  # fmt: skip
 
 
 class ConsentOut(Schema):
@@ -247,14 +253,15 @@ class ConsentOut(Schema):
     changed_at = fields.AwareDateTime(required=True)
 
 
-class ReturneeSearch(Schema):
+class ReturneeSearch(PageQuery):
     q = fields.String(
         required=True,
         validate=validate.Length(min=2, max=100),
         metadata={"description": "Part of a name, an email address, a phone number or a "
                   "company's name (case does not matter)."},
     )  # fmt: skip
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=50))
+    limit = limit_field(load_default=20, metadata={"description": "Items on the page, at most "
+                        "100; by default 20, the best screenful."})  # fmt: skip
 
 
 class ReturneeFound(Schema):
@@ -267,8 +274,8 @@ class ReturneeFound(Schema):
     company = fields.String(allow_none=True, metadata={"description": "The company's name."})
 
 
-class AccessLogQuery(Schema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
+class AccessLogQuery(PageQuery):
+    pass
 
 
 class AccessEntryOut(Schema):

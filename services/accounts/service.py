@@ -127,6 +127,7 @@ class AccountsService(Operable):
         query=ReturneeQuery,
         response=ReturneeOut(many=True),
         roles=["advisor", "admin"],
+        paged=True,
         summary="Returnees, oldest first, a page at a time (advisors, admins)",
     )
     def list_returnees(self, request, query):
@@ -139,6 +140,7 @@ class AccountsService(Operable):
         query=ReturneeSearch,
         response=ReturneeFound(many=True),
         roles=["advisor", "admin"],
+        paged=True,
         summary="Find returnees by part of a name, email, phone or company name (advisors, "
         "admins), by name",
     )
@@ -191,12 +193,13 @@ class AccountsService(Operable):
         response=ConsentChangeOut(many=True),
         roles=["admin"],
         owner="returnee_id",
+        paged=True,
         summary="Every consent change, newest first, with who made it, through what and under "
         "which consent text (the returnee, admins)",
     )
-    def consent_history(self, request, returnee_id):
+    def consent_history(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.consent_history(returnee_id, uow)
+            return handlers.consent_history(returnee_id, query, uow)
 
     @http(
         "GET",
@@ -217,6 +220,7 @@ class AccountsService(Operable):
         response=AccessEntryOut(many=True),
         roles=["admin"],
         owner="returnee_id",
+        paged=True,
         summary="Who of the staff read the returnee's data, when, what and the case or reason "
         "stated, newest first (the returnee, admins)",
     )
@@ -365,11 +369,12 @@ class AccountsService(Operable):
         "GET",
         "/organizations",
         response=OrganizationOut(many=True),
-        summary="Partner organizations (public)",
+        paged=True,
+        summary="Partner organizations, by name (public)",
     )
-    def list_organizations(self, request):
+    def list_organizations(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_organizations(uow)
+            return handlers.list_organizations(query, uow)
 
     @http(
         "POST",
@@ -394,12 +399,13 @@ class AccountsService(Operable):
         "/staff",
         response=StaffOut(many=True),
         roles=["admin"],
+        paged=True,
         summary="The staff accounts with their role, organization and state (invited, active, "
         "disabled), by name (admins)",
     )
-    def list_staff(self, request):
+    def list_staff(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_staff(uow)
+            return handlers.list_staff(query, uow)
 
     @http(
         "POST",

@@ -2,14 +2,24 @@
 the unit of work's clock (`at`, `since`), as the use cases read it."""
 
 import json
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
 from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
+from chassis.paging import Keyset, Page
 from chassis.revocation import record
 from contracts.schemas.accounts import ReturneeProfile
 from services.accounts.profile import STORED_APART
+
+# The orders of the listings answered a page at a time (chassis.paging).
+RETURNEES = Keyset(
+    "created_at", "id", types=(datetime, UUID), columns=("r.created_at", "r.account_id")
+)
+FOUND = Keyset("name", "id", types=(str, UUID), columns=("r.profile->>'name'", "a.id"))
+CONSENT_CHANGES = Keyset("changed_at", "id", types=(datetime, int), descending=True)
+ACCESS_LOG = Keyset("read_at", "id", types=(datetime, int), descending=True)
 
 # The profile document in `returnees.profile`: every profile field but email and consents.
 PROFILE_DOCUMENT = ReturneeProfile(exclude=STORED_APART)
@@ -126,31 +136,38 @@ class AccountsStore:
             "consents": {c["purpose"]: c for c in consents},
         }
 
-    def search_returnees(self, term: str, limit: int) -> list[dict]:
+    def search_returnees(self, term: str, limit: int, cursor=None) -> Page:
         """Returnees whose name, email, phone or company name holds `term` (case ignored),
         by name. A scan of the table: enough for a district's caseload; a trigram index
         is the next step past it."""
         like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        return self.uow.all(
-            """SELECT a.id, a.email, r.profile->>'name' AS name, r.profile->>'phone' AS phone,
-                      r.profile->'company'->>'name' AS company
-               FROM returnees r JOIN accounts a ON a.id = r.account_id
-               WHERE a.email ILIKE %(like)s OR r.profile->>'name' ILIKE %(like)s
-                  OR r.profile->>'phone' ILIKE %(like)s
-                  OR r.profile->'company'->>'name' ILIKE %(like)s
-               ORDER BY r.profile->>'name', a.id
-               LIMIT %(limit)s""",
-            {"like": like, "limit": limit},
+        after, values = FOUND.clause(cursor)
+        for i in range(len(values)):  # the query's parameters are named
+            after = after.replace("%s", f"%(after{i})s", 1)
+        rows = self.uow.all(
+            f"""SELECT a.id, a.email, r.profile->>'name' AS name, r.profile->>'phone' AS phone,
+                       r.profile->'company'->>'name' AS company
+                FROM returnees r JOIN accounts a ON a.id = r.account_id
+                WHERE (a.email ILIKE %(like)s OR r.profile->>'name' ILIKE %(like)s
+                   OR r.profile->>'phone' ILIKE %(like)s
+                   OR r.profile->'company'->>'name' ILIKE %(like)s)
+                  AND r.profile->>'name' IS NOT NULL AND {after}
+                ORDER BY {FOUND.order_by()}
+                LIMIT %(limit)s""",
+            {"like": like, "limit": limit + 1, **{f"after{i}": v for i, v in enumerate(values)}},
         )
+        return FOUND.page(rows, limit)
 
-    def returnee_page(self, limit: int, offset: int) -> list[dict]:
-        """A page of returnees as `returnee` has each, oldest first, in two statements."""
+    def returnee_page(self, limit: int, offset: int = 0, cursor=None) -> Page:
+        """A page of returnees as `returnee` has each, oldest first, after `cursor` (and
+        `offset` more), in two statements."""
+        after, values = RETURNEES.clause(cursor)
         rows = self.uow.all(
             "SELECT a.id, a.email, r.profile, r.id_document IS NOT NULL AS has_id_document,"
             " r.created_at, r.updated_at"
-            " FROM returnees r JOIN accounts a ON a.id = r.account_id"
-            " ORDER BY r.created_at, r.account_id LIMIT %s OFFSET %s",
-            (limit, offset),
+            f" FROM returnees r JOIN accounts a ON a.id = r.account_id WHERE {after}"
+            f" ORDER BY {RETURNEES.order_by()} LIMIT %s OFFSET %s",
+            (*values, limit + 1, offset),
         )
         consents: dict[str, dict] = {}
         for c in self.uow.all(
@@ -159,11 +176,11 @@ class AccountsStore:
             ([str(row["id"]) for row in rows],),
         ):
             consents.setdefault(str(c["returnee_id"]), {})[c["purpose"]] = c
-        return [
+        return RETURNEES.page([
             {**row, "id": str(row["id"]), "profile": PROFILE_DOCUMENT.load(row["profile"]),
              "consents": consents.get(str(row["id"]), {})}
             for row in rows
-        ]  # fmt: skip
+        ], limit)  # fmt: skip
 
     def update_profile(self, returnee_id, profile: dict, *, at) -> None:
         self.uow.execute(
@@ -259,6 +276,17 @@ class AccountsStore:
             (str(returnee_id),),
         )
 
+    def consent_changes(self, returnee_id, cursor=None, limit: int = 50) -> Page:
+        """A page of the consent history, newest first, after `cursor`."""
+        after, values = CONSENT_CHANGES.clause(cursor)
+        rows = self.uow.all(
+            "SELECT id, purpose, granted, changed_at, source, actor_id, actor_role,"
+            f" text_version, evidence FROM consent_history WHERE returnee_id = %s AND {after}"
+            f" ORDER BY {CONSENT_CHANGES.order_by()} LIMIT %s",
+            (str(returnee_id), *values, limit + 1),
+        )
+        return CONSENT_CHANGES.page(rows, limit)
+
     def record_access(self, entry: dict) -> None:
         self.uow.execute(
             "INSERT INTO access_log (returnee_id, reader_id, reader_role, service, what,"
@@ -267,12 +295,16 @@ class AccountsStore:
             entry,
         )
 
-    def access_log(self, returnee_id, limit: int) -> list[dict]:
-        return self.uow.all(
-            "SELECT reader_id, reader_role, service, what, case_ref, reason, read_at"
-            " FROM access_log WHERE returnee_id = %s ORDER BY read_at DESC, id DESC LIMIT %s",
-            (str(returnee_id), limit),
+    def access_log(self, returnee_id, limit: int, cursor=None) -> Page:
+        """A page of the returnee's access log, newest first, after `cursor`."""
+        after, values = ACCESS_LOG.clause(cursor)
+        rows = self.uow.all(
+            "SELECT id, reader_id, reader_role, service, what, case_ref, reason, read_at"
+            f" FROM access_log WHERE returnee_id = %s AND {after}"
+            f" ORDER BY {ACCESS_LOG.order_by()} LIMIT %s",
+            (str(returnee_id), *values, limit + 1),
         )
+        return ACCESS_LOG.page(rows, limit)
 
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         """Delete the person's data here; keep only the fact and time of the erasure."""

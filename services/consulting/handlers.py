@@ -6,17 +6,20 @@ tables through `uow.store` and publish with `uow.publish`. Refusals are the chas
 errors, their texts in `messages.py`. Rules live in the domain modules: `eligibility` and
 `screening` (the engine), `assessing`, `missing` (what is still missing), `preview` (a draft's
 impact), `consultations` (the ticket state machine) and `workdays` (its working-time clock),
-`applications` (their state machine), `documents`, `access` (who may see what), `catalog`,
-`paging` and `appointments`.
+`applications` (their state machine), `documents`, `access` (who may see what), `catalog`
+and `appointments`; listings are paged with `chassis.paging`.
 """
 
 import uuid
+from datetime import datetime
+from uuid import UUID
 
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.paging import Keyset, Page
 from chassis.settings import service_settings
 from contracts import Event
-from services.consulting import access, appointments, assessing, documents, missing, paging
+from services.consulting import access, appointments, assessing, documents, missing
 from services.consulting import applications as apps
 from services.consulting import consultations as tickets
 from services.consulting.catalog import policy_id as catalog_id
@@ -41,8 +44,17 @@ STATION = WorkingCalendar.from_setting(service_settings("consulting", DECLARED)[
 # ---------------------------------------------------------------- policies
 
 
-def list_policies(query: dict, uow) -> list[dict]:
-    return uow.store.policies(effective_on=uow.today() if query["in_effect"] else None)
+# Orders of the listings paged here, over what the store answers whole: the catalog and what
+# hangs off it (tens of rows), a slot's bookings (at most its capacity), a returnee's own.
+CATALOG = Keyset("code", "id", types=(str, UUID))
+VERSIONS = Keyset("version", types=(int,))
+BOOKINGS = Keyset("created_at", "id", types=(datetime, UUID))
+RETURNEE_APPOINTMENTS = Keyset("starts_at", "id", types=(datetime, UUID))
+
+
+def list_policies(query: dict, uow) -> Page:
+    found = uow.store.policies(effective_on=uow.today() if query["in_effect"] else None)
+    return CATALOG.slice(found, query)
 
 
 def get_policy(policy_id: str, uow) -> dict:
@@ -78,12 +90,12 @@ def publish_version(policy_id: str, command: dict, uow) -> dict:
     return uow.store.policy(policy["id"])
 
 
-def list_policy_versions(policy_id: str, uow) -> list[dict]:
+def list_policy_versions(policy_id: str, query: dict, uow) -> Page:
     _id_or_404(policy_id, "No such policy.")
     found = uow.store.policy_versions(policy_id)
     if not found:
         raise NotFound("No such policy.")
-    return found
+    return VERSIONS.slice(found, query)
 
 
 def seed_catalog(policies: list[dict], uow) -> list[str]:
@@ -193,10 +205,10 @@ def reassess_batch(uow, batch_size: int = assessing.REASSESS_BATCH) -> bool:
     return True
 
 
-def eligibility(returnee_id: str, query: dict, locale: str, uow) -> list[dict]:
-    """Every policy of the catalog, each criterion explained in `locale`, evaluated from the
-    stored facts as of `query["as_of"]` (default: today) under the rules in force that day:
-    each policy in the version published by then."""
+def eligibility(returnee_id: str, query: dict, locale: str, uow) -> Page:
+    """Every policy of the catalog (a page of them, by code), each criterion explained in
+    `locale`, evaluated from the stored facts as of `query["as_of"]` (default: today) under the
+    rules in force that day: each policy in the version published by then."""
     _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
     as_of = query["as_of"] or uow.today()
     facts = uow.store.facts(returnee_id)
@@ -205,7 +217,9 @@ def eligibility(returnee_id: str, query: dict, locale: str, uow) -> list[dict]:
     derived = derive(facts, as_of)
     policies = uow.store.policies_in_force(as_of)
     titles = {p["code"]: p["title"] for p in policies}  # prior awards read as programme names
-    return [explain(assess(p, facts, as_of, derived), p, locale, titles) for p in policies]
+    return CATALOG.slice(policies, query).map(
+        lambda p: explain(assess(p, facts, as_of, derived), p, locale, titles)
+    )
 
 
 def missing_facts(returnee_id: str, locale: str, uow) -> dict:
@@ -251,13 +265,14 @@ def request_consultation(command: dict, caller: Caller, uow) -> dict:
     return tickets.view(uow.store.consultation_row(ticket.id), [])
 
 
-def list_consultations(query: dict, caller: Caller, uow) -> list[dict]:
-    rows = uow.store.consultations(
+def list_consultations(query: dict, caller: Caller, uow) -> Page:
+    found = uow.store.consultations(
         returnee_id=access.listed_returnee(caller, query.get("returnee_id")),
         status=query.get("status"),
+        cursor=query["cursor"],
         limit=query["limit"],
     )
-    return [tickets.view(r) for r in rows]
+    return found.map(tickets.view)
 
 
 def get_consultation(consultation_id: str, caller: Caller, uow) -> dict:
@@ -382,9 +397,14 @@ def check_sla(uow, limit: int = SLA_CHECK_BATCH) -> int:
 # ---------------------------------------------------------------- canned replies
 
 
-def list_canned_replies(query: dict, uow) -> list[dict]:
+# Canned replies, read whole (the station's few dozen, written by admins), paged in the order
+# the store gives them.
+CANNED = Keyset("topic", "title_en", "id", types=(str, str, UUID))
+
+
+def list_canned_replies(query: dict, uow) -> Page:
     """The canned replies of a topic (or of every topic), by topic and English title."""
-    return uow.store.canned_replies(query.get("topic"))
+    return CANNED.slice(uow.store.canned_replies(query.get("topic")), query)
 
 
 def create_canned_reply(command: dict, caller: Caller, uow) -> dict:
@@ -418,8 +438,8 @@ def publish_slot(command: dict, caller: Caller, uow) -> dict:
     return uow.store.slot(slot["id"])
 
 
-def list_slots(uow) -> list[dict]:
-    return uow.store.slots(uow.now())
+def list_slots(query: dict, uow) -> Page:
+    return uow.store.slots(uow.now(), cursor=query["cursor"], limit=query["limit"])
 
 
 def book_appointment(command: dict, caller: Caller, locale: str, uow) -> dict:
@@ -438,23 +458,24 @@ def book_appointment(command: dict, caller: Caller, locale: str, uow) -> dict:
     return {**booked, "missing_facts": _missing(uow, caller.id, locale) or []}
 
 
-def list_appointments(returnee_id: str, locale: str, uow) -> list[dict]:
-    """A returnee's appointments; the booked ones carry the returnee's missing facts, for the
-    advisor to ask about."""
+def list_appointments(returnee_id: str, query: dict, locale: str, uow) -> Page:
+    """A returnee's appointments, soonest first; the booked ones carry the returnee's missing
+    facts, for the advisor to ask about."""
     _id_or_404(returnee_id, "No such appointment.")
-    listed = uow.store.appointments_of(returnee_id)
+    found = RETURNEE_APPOINTMENTS.slice(uow.store.appointments_of(returnee_id), query)
+    listed = found.items
     if any(a["status"] == "booked" for a in listed):
         facts = _missing(uow, returnee_id, locale) or []
         listed = [{**a, "missing_facts": facts if a["status"] == "booked" else []} for a in listed]
-    return listed
+    return Page(listed, found.next)
 
 
-def list_slot_appointments(slot_id: str, uow) -> list[dict]:
+def list_slot_appointments(slot_id: str, query: dict, uow) -> Page:
     """Who booked a slot (booked and cancelled, in order of booking), for the station's staff."""
     _id_or_404(slot_id, "No such slot.")
     if uow.store.slot(slot_id) is None:
         raise NotFound("No such slot.")
-    return uow.store.appointments_in(slot_id)
+    return BOOKINGS.slice(uow.store.appointments_in(slot_id), query)
 
 
 def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
@@ -519,10 +540,10 @@ def list_applications(query: dict, caller: Caller, uow) -> dict:
         returnee_id=None if returnee_id is None else str(returnee_id),
         status=query.get("status"),
         policy_id=None if query.get("policy_id") is None else str(query["policy_id"]),
-        after=query["cursor"],
-        limit=query["limit"] + 1,
+        cursor=query["cursor"],
+        limit=query["limit"],
     )
-    return paging.page(rows, query["limit"], lambda row: apps.view(row, "en"))
+    return rows.as_object(lambda row: apps.view(row, "en"))
 
 
 def get_application(application_id: str, caller: Caller, locale: str, uow) -> dict:

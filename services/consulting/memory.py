@@ -13,9 +13,10 @@ import uuid
 from datetime import date, datetime
 
 from chassis.clock import Clock
+from chassis.paging import Page
 from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
-from services.consulting.store import decode_facts, to_json
+from services.consulting.store import APPLICATIONS, CONSULTATIONS, SLOTS, decode_facts, to_json
 
 ON_THE_CLOCK = ("new", "assigned", "answered", "reopened")
 OPEN_APPLICATIONS = ("draft", "submitted", "under_review", "approved")
@@ -355,7 +356,8 @@ class MemoryStore:
         row.update(extra)
         row["updated_at"] = now
 
-    def consultations(self, returnee_id=None, advisor_id=None, status=None, limit=50) -> list[dict]:
+    def consultations(self, returnee_id=None, advisor_id=None, status=None, cursor=None,
+                      limit=50) -> Page:  # fmt: skip
         rows = [
             r
             for r in self.consultations_by_id.values()
@@ -363,8 +365,7 @@ class MemoryStore:
             and (advisor_id is None or r["advisor_id"] == _id(advisor_id))
             and (status is None or r["status"] == status)
         ]
-        rows.sort(key=lambda r: r["created_at"], reverse=True)
-        return copy.deepcopy(rows[:limit])
+        return CONSULTATIONS.slice(copy.deepcopy(rows), {"cursor": cursor, "limit": limit})
 
     def insert_message(self, message_id, consultation_id, author_id, role, body, asks, now) -> None:
         if _id(consultation_id) not in self.consultations_by_id:
@@ -461,10 +462,9 @@ class MemoryStore:
             "booked": 0,
         }
 
-    def slots(self, after: datetime, limit: int = 100) -> list[dict]:
+    def slots(self, after: datetime, cursor=None, limit: int = 50) -> Page:
         rows = [s for s in self.slots_by_id.values() if s["starts_at"] >= after]
-        rows.sort(key=lambda s: (s["starts_at"], s["id"]))
-        return copy.deepcopy(rows[:limit])
+        return SLOTS.slice(copy.deepcopy(rows), {"cursor": cursor, "limit": limit})
 
     def take_seat(self, slot_id, now: datetime) -> dict | None:
         """One seat of a future slot; None when full or gone."""
@@ -628,19 +628,17 @@ class MemoryStore:
                 return True
         return False
 
-    def applications(self, returnee_id=None, status=None, policy_id=None, after=None,
-                     limit: int = 50) -> list[dict]:  # fmt: skip
-        """Newest first; `after`: the (created_at, id) of the last one of the previous page."""
+    def applications(self, returnee_id=None, status=None, policy_id=None, cursor=None,
+                     limit: int = 50) -> Page:  # fmt: skip
+        """Newest first, a page of `limit` after `cursor` (chassis.paging)."""
         rows = [
             a
             for a in self.applications_by_id.values()
             if (returnee_id is None or a["returnee_id"] == _id(returnee_id))
             and (status is None or a["status"] == status)
             and (policy_id is None or a["policy_id"] == _id(policy_id))
-            and (after is None or (a["created_at"], a["id"]) < (after[0], _id(after[1])))
         ]
-        rows.sort(key=lambda a: (a["created_at"], a["id"]), reverse=True)
-        return copy.deepcopy(rows[:limit])
+        return APPLICATIONS.slice(copy.deepcopy(rows), {"cursor": cursor, "limit": limit})
 
 
 def _in_force_rank(version: dict, as_of: date) -> tuple:

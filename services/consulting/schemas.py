@@ -12,6 +12,7 @@ from marshmallow import (
 
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl, Instant
+from chassis.paging import PageQuery
 from contracts.vocabulary import APPLICATION_STATUSES, CONSULTATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
@@ -24,7 +25,6 @@ from services.consulting.eligibility import (
     VALUES,
     criterion_problem,
 )
-from services.consulting.paging import position_of
 
 EFFECTIVE_TO_BEFORE_FROM = "must not be before effective_from"
 ENDS_BEFORE_START = "must be after starts_at"
@@ -202,7 +202,7 @@ class PolicyVersionOut(PolicyOut):
     )
 
 
-class PolicyQuery(Schema):
+class PolicyQuery(PageQuery):
     in_effect = fields.Boolean(load_default=False)
 
 
@@ -234,10 +234,9 @@ class RatingIn(Schema):
     comment = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
 
 
-class ConsultationQuery(Schema):
+class ConsultationQuery(PageQuery):
     status = fields.String(validate=validate.Regexp(SLUG))
     returnee_id = fields.UUID()
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class CannedReplyIn(Schema):
@@ -261,7 +260,7 @@ class CannedReplyOut(Schema):
     updated_at = fields.AwareDateTime(required=True)
 
 
-class CannedReplyQuery(Schema):
+class CannedReplyQuery(PageQuery):
     topic = fields.String(validate=validate.OneOf(sorted(TOPICS)))
 
 
@@ -310,7 +309,7 @@ class AppointmentOut(Schema):
     )  # fmt: skip
 
 
-class EligibilityQuery(Schema):
+class EligibilityQuery(PageQuery):
     as_of = fields.Date(
         load_default=None,
         metadata={"description": "Evaluate as of this date (default: today, Shanghai time)."},
@@ -318,27 +317,6 @@ class EligibilityQuery(Schema):
 
 
 # ---------------------------------------------------------------- applications
-
-
-CURSOR = r"^[A-Za-z0-9_-]{1,200}$"  # base64url: the alphabet `paging.cursor_of` writes
-NOT_A_CURSOR = "Not a valid cursor."
-add_rules(NOT_A_CURSOR)  # a cursor is one a listing answered: a reference to something that exists
-
-
-class Cursor(fields.String):
-    """A listing's `next` cursor, loaded as the position it names."""
-
-    def __init__(self, **kwargs):
-        metadata = {"pattern": CURSOR, **kwargs.pop("metadata", {})}
-        super().__init__(metadata=metadata, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        text = super()._deserialize(value, attr, data, **kwargs)
-        validate.Regexp(CURSOR)(text)  # the document's pattern: a 400
-        try:
-            return position_of(text)
-        except ValueError:
-            raise ValidationError(NOT_A_CURSOR) from None
 
 
 class Note(Schema):
@@ -375,12 +353,10 @@ class AwardIn(Note):
     awarded_on = fields.Date(required=True)
 
 
-class ApplicationQuery(Schema):
+class ApplicationQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(APPLICATION_STATUSES))
     policy_id = fields.UUID()
     returnee_id = fields.UUID(metadata={"description": "Staff only; a returnee sees their own."})
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=100))
-    cursor = Cursor(load_default=None, metadata={"description": "`next` of the previous page."})
 
 
 # ------------------------------------------------------------------ answers (documented, dumped)

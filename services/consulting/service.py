@@ -12,6 +12,7 @@ from chassis.db import Database
 from chassis.events import on_event
 from chassis.loops import Alarm, loop
 from chassis.operable import Operable
+from chassis.paging import CURSOR_RULE
 from chassis.settings import service_settings
 from chassis.web import http
 from services.consulting import handlers
@@ -102,7 +103,8 @@ class ConsultingService(Operable):
         "/policies",
         query=PolicyQuery,
         response=PolicyOut(many=True),
-        summary="The policy catalog (public)",
+        paged=True,
+        summary="The policy catalog, by code (public)",
     )
     def list_policies(self, request, query):
         with self.db.unit_of_work() as uow:
@@ -151,11 +153,12 @@ class ConsultingService(Operable):
         "GET",
         "/policies/<uuid:policy_id>/versions",
         response=PolicyVersionOut(many=True),
+        paged=True,
         summary="Every version of a policy's rules, with the day each came into force (public)",
     )
-    def list_policy_versions(self, request, policy_id):
+    def list_policy_versions(self, request, policy_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_policy_versions(str(policy_id), uow)
+            return handlers.list_policy_versions(str(policy_id), query, uow)
 
     @http(
         "POST",
@@ -178,6 +181,7 @@ class ConsultingService(Operable):
         "/returnees/<returnee_id>/eligibility",
         response=EligibilityOut(many=True),
         query=EligibilityQuery,
+        paged=True,
         roles=STAFF,
         owner="returnee_id",
         summary="Every policy with every criterion explained (self, advisor, admin)",
@@ -226,7 +230,7 @@ class ConsultingService(Operable):
         response=ApplicationPage(),
         query=ApplicationQuery,
         roles=PARTIES,
-        rules=("cursor, when given, is the next of a page this listing answered",),
+        rules=(CURSOR_RULE,),
         summary="Applications, newest first, paginated: a returnee's own; staff see all",
     )
     def list_applications(self, request, query):
@@ -366,6 +370,7 @@ class ConsultingService(Operable):
         "/consultations",
         response=ConsultationOut(many=True),
         query=ConsultationQuery,
+        paged=True,
         roles=PARTIES,
         summary="Consultations: a returnee's own; advisors and admins see all",
     )
@@ -457,6 +462,7 @@ class ConsultingService(Operable):
         query=CannedReplyQuery,
         response=CannedReplyOut(many=True),
         roles=STAFF,
+        paged=True,
         summary="The canned replies of a topic (or every topic), in both languages (advisor, "
         "admin)",
     )
@@ -516,21 +522,23 @@ class ConsultingService(Operable):
         with self.db.unit_of_work() as uow:
             return handlers.publish_slot(body, request.caller, uow)
 
-    @http("GET", "/slots", response=SlotOut(many=True), auth=True, summary="Upcoming station slots")
-    def list_slots(self, request):
+    @http("GET", "/slots", response=SlotOut(many=True), auth=True, paged=True,
+          summary="Upcoming station slots, soonest first")  # fmt: skip
+    def list_slots(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_slots(uow)
+            return handlers.list_slots(query, uow)
 
     @http(
         "GET",
         "/slots/<slot_id>/appointments",
         response=AppointmentOut(many=True),
         roles=STAFF,
+        paged=True,
         summary="Who booked a slot, booked and cancelled, in order of booking (advisor, admin)",
     )
-    def list_slot_appointments(self, request, slot_id):
+    def list_slot_appointments(self, request, slot_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_slot_appointments(slot_id, uow)
+            return handlers.list_slot_appointments(slot_id, query, uow)
 
     @http(
         "POST",
@@ -551,11 +559,12 @@ class ConsultingService(Operable):
         response=AppointmentOut(many=True),
         roles=STAFF,
         owner="returnee_id",
-        summary="A returnee's appointments (self, advisor, admin)",
+        paged=True,
+        summary="A returnee's appointments, soonest first (self, advisor, admin)",
     )
-    def list_appointments(self, request, returnee_id):
+    def list_appointments(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_appointments(returnee_id, request.locale, uow)
+            return handlers.list_appointments(returnee_id, query, request.locale, uow)
 
     @http(
         "POST",

@@ -5,11 +5,18 @@
 
 import json
 from datetime import date, datetime
+from uuid import UUID
 
 import psycopg2.extras
 
+from chassis.paging import Keyset, Page
 from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
+
+# The orders of the listings answered a page at a time (chassis.paging).
+CONSULTATIONS = Keyset("created_at", "id", types=(datetime, UUID), descending=True)
+SLOTS = Keyset("starts_at", "id", types=(datetime, UUID))
+APPLICATIONS = Keyset("created_at", "id", types=(datetime, UUID), descending=True)
 
 _POLICY_COLUMNS = (
     "id, code, version, title, summary, citation, effective_from, effective_to,"
@@ -425,18 +432,22 @@ class ConsultingStore:
             (*values, now, c.id),
         )
 
-    def consultations(self, returnee_id=None, advisor_id=None, status=None, limit=50) -> list[dict]:
+    def consultations(self, returnee_id=None, advisor_id=None, status=None, cursor=None,
+                      limit=50) -> Page:  # fmt: skip
+        """Newest first, a page of `limit` after `cursor` (chassis.paging)."""
         where, params = ["TRUE"], []
         for column, value in (("returnee_id", returnee_id), ("advisor_id", advisor_id),
                               ("status", status)):  # fmt: skip
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
-        return self.uow.all(
-            f"SELECT * FROM consultations WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC LIMIT %s",
-            (*params, limit),
+        after, values = CONSULTATIONS.clause(cursor)
+        rows = self.uow.all(
+            f"SELECT * FROM consultations WHERE {' AND '.join(where)} AND {after}"
+            f" ORDER BY {CONSULTATIONS.order_by()} LIMIT %s",
+            (*params, *values, limit + 1),
         )
+        return CONSULTATIONS.page(rows, limit)
 
     def insert_message(self, message_id, consultation_id, author_id, role, body, asks, now) -> None:
         self.uow.execute(
@@ -519,11 +530,15 @@ class ConsultingStore:
             slot,
         )
 
-    def slots(self, after: datetime, limit: int = 100) -> list[dict]:
-        return self.uow.all(
-            "SELECT * FROM slots WHERE starts_at >= %s ORDER BY starts_at, id LIMIT %s",
-            (after, limit),
+    def slots(self, after: datetime, cursor=None, limit: int = 50) -> Page:
+        """Slots from `after` on, soonest first, a page of `limit` after `cursor`."""
+        following, values = SLOTS.clause(cursor)
+        rows = self.uow.all(
+            f"SELECT * FROM slots WHERE starts_at >= %s AND {following}"
+            f" ORDER BY {SLOTS.order_by()} LIMIT %s",
+            (after, *values, limit + 1),
         )
+        return SLOTS.page(rows, limit)
 
     def take_seat(self, slot_id, now: datetime) -> dict | None:
         """One seat of a future slot, atomically: the conditional increment is the guard against
@@ -658,20 +673,19 @@ class ConsultingStore:
         )
         return row is not None
 
-    def applications(self, returnee_id=None, status=None, policy_id=None, after=None,
-                     limit: int = 50) -> list[dict]:  # fmt: skip
-        """Newest first; `after`: the (created_at, id) of the last one of the previous page."""
+    def applications(self, returnee_id=None, status=None, policy_id=None, cursor=None,
+                     limit: int = 50) -> Page:  # fmt: skip
+        """Newest first, a page of `limit` after `cursor` (chassis.paging)."""
         where, params = ["TRUE"], []
         for column, value in (("returnee_id", returnee_id), ("status", status),
                               ("policy_id", policy_id)):  # fmt: skip
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(value)
-        if after is not None:
-            where.append("(created_at, id) < (%s, %s::uuid)")
-            params.extend(after)
-        return self.uow.all(
-            f"SELECT * FROM applications WHERE {' AND '.join(where)}"
-            " ORDER BY created_at DESC, id DESC LIMIT %s",
-            (*params, limit),
+        after, values = APPLICATIONS.clause(cursor)
+        rows = self.uow.all(
+            f"SELECT * FROM applications WHERE {' AND '.join(where)} AND {after}"
+            f" ORDER BY {APPLICATIONS.order_by()} LIMIT %s",
+            (*params, *values, limit + 1),
         )
+        return APPLICATIONS.page(rows, limit)

@@ -15,12 +15,14 @@ published, withdrawn or full) go through the re-match queue (`rematch_batch`).
 """
 
 import uuid
+from uuid import UUID
 
 from marshmallow import ValidationError
 
 from chassis import batches
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.paging import Keyset, Page
 from contracts import Event
 from services.matching import access, imports
 from services.matching.engine import MatchPolicy, diff, match_resources
@@ -108,7 +110,7 @@ def import_resources(command: dict, caller: Caller, uow) -> dict:
     return batches.outcome(results)
 
 
-def list_resources(query: dict, uow) -> list[dict]:
+def list_resources(query: dict, uow) -> Page:
     return uow.store.resources(query, uow.today())
 
 
@@ -186,9 +188,13 @@ def seed_reference(organizations, resources: list[dict], uow) -> dict:
 # ---------------------------------------------------------------- matches
 
 
-def list_matches(returnee_id, locale: str, uow) -> list[dict]:
+# A returnee's matches, read whole (they are the best few the matcher kept) and paged by rank.
+MATCHES = Keyset("rank", "resource_id", types=(int, UUID))
+
+
+def list_matches(returnee_id, query: dict, locale: str, uow) -> Page:
     """The returnee's matches still on offer today, best first, reasons in `locale`."""
-    rows = uow.store.matches_of(returnee_id, uow.today())
+    rows = MATCHES.slice(uow.store.matches_of(returnee_id, uow.today()), query)
     for row in rows:
         row["reasons"] = explained(row["reasons"], locale)
     return rows
@@ -284,11 +290,13 @@ def decline_intention(intention_id, command: dict, caller: Caller, uow,
     return _announce(uow, row, "declined", command["message"])
 
 
-def list_intentions(query: dict, caller: Caller, uow) -> list[dict]:
+def list_intentions(query: dict, caller: Caller, uow) -> Page:
     scope = access.intention_scope(caller)
     if scope is None:
         raise Forbidden("Your account has no organization.")
-    return uow.store.intentions(**scope, status=query.get("status"))
+    return uow.store.intentions(
+        **scope, status=query.get("status"), cursor=query["cursor"], limit=query["limit"]
+    )
 
 
 def intention_statistics(uow) -> dict:

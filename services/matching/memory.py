@@ -15,8 +15,16 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from chassis.clock import Clock
+from chassis.paging import Page
 from services.matching.engine import Catalog, Match, Profile, ReturneeTable
-from services.matching.store import as_profile, as_resource, check_lockable, match_id
+from services.matching.store import (
+    INTENTIONS,
+    RESOURCES,
+    as_profile,
+    as_resource,
+    check_lockable,
+    match_id,
+)
 
 _RESOURCE_KEYS = (
     "id", "organization_id", "title", "kind", "needs_served", "industries", "stages",
@@ -119,7 +127,7 @@ class MemoryStore:
             if r["withdrawn_at"] is None and (r["organization_id"], r["title"]) in wanted
         }
 
-    def resources(self, filters: dict, today: date) -> list[dict]:
+    def resources(self, filters: dict, today: date) -> Page:
         def kept(r: dict) -> bool:
             if r["withdrawn_at"] is not None:
                 return False
@@ -138,10 +146,9 @@ class MemoryStore:
                 return False
             return not filters.get("available") or r["taken"] < r["capacity"]
 
-        rows = sorted((r for r in self.resources_by_id.values() if kept(r)), key=lambda r: r["id"])
-        rows.sort(key=lambda r: r["published_at"], reverse=True)  # stable: then by id
-        page = rows[filters["offset"] : filters["offset"] + filters["limit"]]
-        return [self._resource_row(r) for r in page]
+        rows = [self._resource_row(r) for r in self.resources_by_id.values() if kept(r)]
+        after = RESOURCES.slice(rows, {"cursor": filters.get("cursor"), "limit": len(rows) + 1})
+        return RESOURCES.page(after[filters.get("offset", 0) :], filters["limit"])
 
     def change_resource(self, resource_id, changes: dict) -> dict:
         stored = self.resources_by_id[_id(resource_id)]
@@ -435,7 +442,8 @@ class MemoryStore:
         stored.update(status=status, response=response, decided_at=self.clock.now())
         return self._intention_row(stored)
 
-    def intentions(self, returnee_id=None, organization_id=None, status=None) -> list[dict]:
+    def intentions(self, returnee_id=None, organization_id=None, status=None, cursor=None,
+                   limit: int = 50) -> Page:  # fmt: skip
         wanted = {
             k: v
             for k, v in (
@@ -445,16 +453,12 @@ class MemoryStore:
             )
             if v is not None
         }
-        rows = sorted(
-            (
-                s
-                for s in self.intentions_by_id.values()
-                if all(s[k] == v for k, v in wanted.items())
-            ),
-            key=lambda s: s["id"],
-        )
-        rows.sort(key=lambda s: s["expressed_at"], reverse=True)  # stable: then by id
-        return [self._intention_row(s) for s in rows]
+        rows = [
+            self._intention_row(s)
+            for s in self.intentions_by_id.values()
+            if all(s[k] == v for k, v in wanted.items())
+        ]
+        return INTENTIONS.slice(rows, {"cursor": cursor, "limit": limit})
 
     def intention_statistics(self) -> list[dict]:
         counts: dict[str, dict] = {}

@@ -3,6 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.errors import add_rules
+from chassis.paging import PageQuery
 from contracts.vocabulary import (
     INDUSTRIES,
     INTENTION_STATUSES,
@@ -100,7 +101,7 @@ class ResourceOut(Schema):
     withdrawn_at = fields.AwareDateTime(allow_none=True)
 
 
-class ResourceQuery(Schema):
+class ResourceQuery(PageQuery):
     kind = fields.String(validate=validate.OneOf(RESOURCE_KINDS))
     need = fields.String(validate=validate.OneOf(NEEDS))
     industry = fields.String(validate=validate.OneOf(INDUSTRIES))
@@ -113,8 +114,13 @@ class ResourceQuery(Schema):
     include_expired = fields.Boolean(
         load_default=False, metadata={"description": "Also resources outside their validity."}
     )
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
-    offset = fields.Integer(load_default=0, validate=validate.Range(min=0, max=MAX_OFFSET))
+    offset = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=0, max=MAX_OFFSET),
+        metadata={"description": "Rows to skip (after `cursor`, when given). Kept for the "
+                  "clients written before cursors: `cursor` is the way to page, as a resource "
+                  "published meanwhile shifts an offset's pages."},
+    )  # fmt: skip
 
 
 class ReasonOut(Schema):
@@ -202,7 +208,7 @@ class IntentionOut(Schema):
     decided_at = fields.AwareDateTime(allow_none=True)
 
 
-class IntentionQuery(Schema):
+class IntentionQuery(PageQuery):
     status = fields.String(validate=validate.OneOf(INTENTION_STATUSES))
 
 

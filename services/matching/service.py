@@ -132,6 +132,7 @@ class MatchingService(Operable):
         "/resources",
         query=ResourceQuery,
         response=ResourceOut(many=True),
+        paged=True,
         summary="The resources on offer (public), filtered",
     )
     def list_resources(self, request, query):
@@ -180,11 +181,12 @@ class MatchingService(Operable):
         response=MatchOut(many=True),
         roles=["advisor", "admin"],
         owner="returnee_id",
+        paged=True,
         summary="A returnee's matches, best first, with reasons (self, advisor, admin)",
     )
-    def matches(self, request, returnee_id):
+    def matches(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_matches(returnee_id, request.locale, uow)
+            return handlers.list_matches(returnee_id, query, request.locale, uow)
 
     @http(
         "POST",
@@ -257,6 +259,7 @@ class MatchingService(Operable):
         "/intentions",
         query=IntentionQuery,
         response=IntentionOut(many=True),
+        paged=True,
         roles=["returnee", "provider", "advisor", "admin"],
         summary="The caller's intentions: a returnee's own, a provider's organization's, "
         "every one for advisors and admins",

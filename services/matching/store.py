@@ -12,9 +12,11 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
+from uuid import UUID
 
 from psycopg2.extras import execute_values
 
+from chassis.paging import Keyset, Page
 from services.matching.engine import Catalog, Match, Profile, Resource, ReturneeTable
 
 # match ids are derived from (returnee, resource), so a re-computed match keeps its id and the
@@ -76,6 +78,22 @@ _INTENTION_COLUMNS = """i.id::text AS intention_id, i.returnee_id::text AS retur
     i.message, i.response, i.expressed_at, i.decided_at, r.title AS resource_title,
     i.activity_id::text AS activity_id"""
 
+
+# The orders of the listings answered a page at a time (chassis.paging).
+RESOURCES = Keyset(
+    "published_at",
+    "id",
+    types=(datetime, UUID),
+    descending=True,
+    columns=("r.published_at", "r.id"),
+)
+INTENTIONS = Keyset(
+    "expressed_at",
+    "intention_id",
+    types=(datetime, UUID),
+    descending=True,
+    columns=("i.expressed_at", "i.id"),
+)
 
 _LIVE = (
     "SELECT id::text, organization_id::text, needs_served, industries, stages, district,"
@@ -223,9 +241,11 @@ class MatchingStore:
         )
         return {(row["organization_id"], row["title"]): row["id"] for row in rows}
 
-    def resources(self, filters: dict, today: date) -> list[dict]:
+    def resources(self, filters: dict, today: date) -> Page:
+        """Newest first, a page of `limit` after `cursor` (and `offset` more)."""
         where = ["r.withdrawn_at IS NULL"]
-        params: dict = {"today": today, "limit": filters["limit"], "offset": filters["offset"]}
+        params: dict = {"today": today, "limit": filters["limit"] + 1,
+                        "offset": filters.get("offset", 0)}  # fmt: skip
         if not filters.get("include_expired"):
             where.append(
                 "(r.valid_from IS NULL OR r.valid_from <= %(today)s)"
@@ -244,12 +264,17 @@ class MatchingStore:
                 params[name] = str(filters[name])
         if filters.get("available"):
             where.append("r.taken < r.capacity")
-        return self.uow.all(
+        after, values = RESOURCES.clause(filters.get("cursor"))
+        for i, value in enumerate(values):  # the query's parameters are named
+            after = after.replace("%s", f"%(after{i})s", 1)
+            params[f"after{i}"] = value
+        rows = self.uow.all(
             f"SELECT {_RESOURCE_COLUMNS} FROM resources r JOIN organizations o"
-            f" ON o.id = r.organization_id WHERE {' AND '.join(where)}"
-            " ORDER BY r.published_at DESC, r.id LIMIT %(limit)s OFFSET %(offset)s",
+            f" ON o.id = r.organization_id WHERE {' AND '.join(where)} AND {after}"
+            f" ORDER BY {RESOURCES.order_by()} LIMIT %(limit)s OFFSET %(offset)s",
             params,
         )
+        return RESOURCES.page(rows, filters["limit"])
 
     def change_resource(self, resource_id, changes: dict) -> dict:
         """The resource with `changes` (capacity, valid_from, valid_until) applied; the update
@@ -613,7 +638,9 @@ class MatchingStore:
         )
         return self.intention(intention_id) if row else None
 
-    def intentions(self, returnee_id=None, organization_id=None, status=None) -> list[dict]:
+    def intentions(self, returnee_id=None, organization_id=None, status=None, cursor=None,
+                   limit: int = 50) -> Page:  # fmt: skip
+        """Newest first, a page of `limit` after `cursor`."""
         where, params = [], []
         for column, value in (
             ("i.returnee_id", returnee_id),
@@ -623,13 +650,15 @@ class MatchingStore:
             if value is not None:
                 where.append(f"{column} = %s")
                 params.append(str(value))
-        condition = f"WHERE {' AND '.join(where)}" if where else ""
-        return self.uow.all(
+        after, values = INTENTIONS.clause(cursor)
+        where.append(after)
+        rows = self.uow.all(
             f"SELECT {_INTENTION_COLUMNS} FROM intentions i"
-            f" LEFT JOIN resources r ON r.id = i.resource_id {condition}"
-            " ORDER BY i.expressed_at DESC, i.id",
-            params,
+            f" LEFT JOIN resources r ON r.id = i.resource_id WHERE {' AND '.join(where)}"
+            f" ORDER BY {INTENTIONS.order_by()} LIMIT %s",
+            (*params, *values, limit + 1),
         )
+        return INTENTIONS.page(rows, limit)
 
     def intention_statistics(self) -> list[dict]:
         return self.uow.all(

@@ -12,13 +12,15 @@ recipient, channel) constraint.
 import logging
 import time
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from uuid import UUID
 
 import eventlet
 from prometheus_client import Counter
 
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.paging import Keyset, Page
 from contracts import CATALOG, Event
 from services.notify import (
     messages,  # noqa: F401  (the catalog of the texts raised here)
@@ -738,10 +740,12 @@ def waiting_events(uow) -> dict:
 # --- HTTP commands ------------------------------------------------------------------------------
 
 
-def list_notifications(query: dict, caller: Caller, uow) -> list[dict]:
+def list_notifications(query: dict, caller: Caller, uow) -> Page:
     if not may_act_for(caller, query["recipient_id"]):
         raise Forbidden("You may see only your own notifications.")
-    return uow.store.notifications_of(query["recipient_id"], query["channel"], query["limit"])
+    return uow.store.notifications_of(
+        query["recipient_id"], query["channel"], query["limit"], query["cursor"]
+    )
 
 
 def list_topics(locale: str, uow) -> list[dict]:
@@ -804,8 +808,12 @@ def subscribe_webhook(command: dict, uow, settings: NotifySettings | None = None
                                       command["secret"])  # fmt: skip
 
 
-def list_subscriptions(uow) -> list[dict]:
-    return [_subscription_view(row) for row in uow.store.subscriptions()]
+# Webhook subscriptions, read whole (a district's systems: a handful) and paged in order made.
+SUBSCRIPTIONS = Keyset("created_at", "id", types=(datetime, UUID))
+
+
+def list_subscriptions(query: dict, uow) -> Page:
+    return SUBSCRIPTIONS.slice(uow.store.subscriptions(), query).map(_subscription_view)
 
 
 def _subscription_view(row: dict) -> dict:

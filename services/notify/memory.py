@@ -12,8 +12,14 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from chassis.clock import Clock
+from chassis.paging import Page
 from services.notify.domain import Appointment, Preferences, Recipient
-from services.notify.store import REDACTED_LINK, preferences_from_row, recipient_from_row
+from services.notify.store import (
+    NOTIFICATIONS,
+    REDACTED_LINK,
+    preferences_from_row,
+    recipient_from_row,
+)
 
 NEVER = datetime.min.replace(tzinfo=UTC)  # the SQL's '-infinity'
 NOTIFICATION_KEYS = (
@@ -528,7 +534,8 @@ class MemoryStore:
         if held is not None:
             held.update(subject=subject, body=body, html=html, context=copy.deepcopy(context))
 
-    def notifications_of(self, recipient_id, channel: str | None, limit: int) -> list[dict]:
+    def notifications_of(self, recipient_id, channel: str | None, limit: int,
+                         cursor=None) -> Page:  # fmt: skip
         found = [
             n
             for n in self.notifications.values()
@@ -536,9 +543,7 @@ class MemoryStore:
             and n["channel"] != "webhook"
             and (not channel or n["channel"] == channel)
         ]
-        found.sort(key=lambda n: n["id"])
-        found.sort(key=lambda n: n["created_at"], reverse=True)
-        return copy.deepcopy(found[:limit])
+        return NOTIFICATIONS.slice(copy.deepcopy(found), {"cursor": cursor, "limit": limit})
 
     def due(self, limit: int) -> list[dict]:
         now = self._now()

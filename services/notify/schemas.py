@@ -6,6 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl
+from chassis.paging import PageQuery
 from contracts import CATALOG
 from contracts.partners import PRIVATE_EVENTS
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
@@ -31,10 +32,9 @@ SUBSCRIBABLE = tuple(
 )
 
 
-class NotificationsQuery(Schema):
+class NotificationsQuery(PageQuery):
     recipient_id = fields.UUID(required=True)
     channel = fields.String(validate=validate.OneOf(PERSONAL_CHANNELS), load_default=None)
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
 class NotificationOut(Schema):

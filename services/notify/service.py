@@ -111,11 +111,13 @@ class NotifyService(Operable):
     # --- HTTP -----------------------------------------------------------------------------------
 
     @http("GET", "/notifications", query=NotificationsQuery, response=NotificationOut(many=True),
-          auth=True, summary="A person's notifications, newest first (self or admin)")  # fmt: skip
+          auth=True, paged=True,
+          summary="A person's notifications, newest first (self or admin)")  # fmt: skip
     def list_notifications(self, request, query):
         with self.db.unit_of_work() as uow:
             return handlers.list_notifications(query, request.caller, uow)
 
+    # Not paged: the topics are the catalog in `topics.py`, a dozen, fixed by the code.
     @http("GET", "/topics", response=TopicOut(many=True),
           summary="What a person can opt out of, in the caller's language")  # fmt: skip
     def list_topics(self, request):
@@ -157,10 +159,10 @@ class NotifyService(Operable):
             return handlers.subscribe_webhook(body, uow, self.settings)
 
     @http("GET", "/subscriptions", response=SubscriptionOut(many=True), roles=["admin"],
-          summary="Webhook subscriptions (admin)")  # fmt: skip
-    def list_subscriptions(self, request):
+          paged=True, summary="Webhook subscriptions, in the order made (admin)")  # fmt: skip
+    def list_subscriptions(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_subscriptions(uow)
+            return handlers.list_subscriptions(query, uow)
 
     @http("DELETE", "/subscriptions/<uuid:subscription_id>", status=204, roles=["admin"],
           summary="Remove a webhook subscription (admin)")  # fmt: skip

@@ -6,8 +6,13 @@ times. `memory.MemoryStore` is the same store over dicts, for the handlers' unit
 
 import json
 from datetime import datetime
+from uuid import UUID
 
+from chassis.paging import Keyset, Page
 from services.notify.domain import Appointment, Preferences, Recipient
+
+# A person's notifications, a page at a time (chassis.paging).
+NOTIFICATIONS = Keyset("created_at", "id", types=(datetime, UUID), descending=True)
 
 # What an account email keeps of its link once settled.
 REDACTED_LINK = "[link removed]"
@@ -606,7 +611,9 @@ class NotifyStore:
             (subject, body, html, json.dumps(context), str(notification_id)),
         )
 
-    def notifications_of(self, recipient_id, channel: str | None, limit: int) -> list[dict]:
+    def notifications_of(self, recipient_id, channel: str | None, limit: int,
+                         cursor=None) -> Page:  # fmt: skip
+        """A person's notifications (not webhooks), newest first, a page after `cursor`."""
         sql = (
             f"SELECT {NOTIFICATION_COLUMNS} FROM notifications WHERE recipient_id = %s"
             " AND channel <> 'webhook'"
@@ -615,9 +622,10 @@ class NotifyStore:
         if channel:
             sql += " AND channel = %s"
             params.append(channel)
-        sql += " ORDER BY created_at DESC, id LIMIT %s"
-        params.append(limit)
-        return self.uow.all(sql, params)
+        after, values = NOTIFICATIONS.clause(cursor)
+        sql += f" AND {after} ORDER BY {NOTIFICATIONS.order_by()} LIMIT %s"
+        params.extend([*values, limit + 1])
+        return NOTIFICATIONS.page(self.uow.all(sql, params), limit)
 
     def due(self, limit: int) -> list[dict]:
         """Queued messages whose time has come, locked against other replicas until commit."""

@@ -90,7 +90,7 @@ def _duration(minutes: int) -> tuple[int, int, int]:
 def queue(request, api):
     topic = request.args.get("topic", "")
     state = request.args.get("state", "open")
-    params = {"limit": 200}
+    params = {}  # the whole queue: every page (services.portal.upstream)
     if state in STATES:
         params["status"] = state
     found = api.get("consulting", "/consultations", params=params)

@@ -45,7 +45,7 @@ def everything(api, returnee_id: str, registrations: dict) -> dict:
         ),
         consultations=lambda: [
             api.get("consulting", f"{consultations_path}/{c['id']}")
-            for c in api.get("consulting", consultations_path, params={"limit": 200})
+            for c in api.get("consulting", consultations_path)  # every page
         ],
         appointments=("GET", "consulting", f"/returnees/{returnee_id}/appointments"),
         matches=("GET", "matching", f"/returnees/{returnee_id}/matches"),
@@ -54,7 +54,7 @@ def everything(api, returnee_id: str, registrations: dict) -> dict:
             "GET",
             "notify",
             "/notifications",
-            {"params": {"recipient_id": returnee_id, "limit": 200}},
+            {"params": {"recipient_id": returnee_id}},  # every page: the whole inbox
         ),
         notification_preferences=("GET", "notify", f"/recipients/{returnee_id}/preferences"),
         activity_registrations=lambda: [

@@ -26,7 +26,7 @@ def resources(request, api, errors=None, values=None, status=200):
         api.get(
             "matching",
             "/resources",
-            params={"organization_id": organization, "include_expired": "true", "limit": 500},
+            params={"organization_id": organization, "include_expired": "true"},  # every page
             auth=False,
         )
         if organization

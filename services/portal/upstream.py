@@ -2,6 +2,10 @@
 person's token and language. A service that does not answer is `ServiceDown`; a refusal in the
 platform's error shape is `ApiError` (its message and field errors already in the person's
 language); a token nobody accepts any more is `SignedOut`.
+
+A list the services answer a page at a time (chassis.paging: an array, the next page's cursor
+in `X-Next-Cursor`) comes back whole from `get` unless the call names a `limit`: the portal
+follows the cursors, `MAX_PAGE` items a request, up to `MAX_FOLLOWED` pages.
 """
 
 import logging
@@ -15,6 +19,10 @@ from services.portal.session import Session
 from services.portal.settings import PortalSettings
 
 log = logging.getLogger(__name__)
+
+NEXT_CURSOR = "X-Next-Cursor"  # chassis.paging.NEXT_HEADER, as the services answer it
+MAX_PAGE = 100  # chassis.paging.MAX_LIMIT
+MAX_FOLLOWED = 100  # pages of one list: 10,000 items, beyond any page the portal renders
 
 
 class ServiceDown(Exception):
@@ -79,7 +87,25 @@ class Platform:
 
     def call(self, method, service, path, *, json=None, params=None, auth=True, raw=False):
         """The answer's JSON (None for 204; the response itself with `raw`). With `auth`, the
-        person's token goes along, refreshed first when it is about to run out."""
+        person's token goes along, refreshed first when it is about to run out. A paged list
+        read without a `limit` comes whole: every page is followed."""
+        if method != "GET" or raw or "limit" in (params or {}):
+            return self._call(method, service, path, json, params, auth, raw)
+        answer, response = self._call(method, service, path, json, params, auth, raw, True)
+        followed = 0
+        while isinstance(answer, list) and response.headers.get(NEXT_CURSOR):
+            followed += 1
+            if followed >= MAX_FOLLOWED:
+                log.warning("%s %s: more than %s pages, the rest not read", service, path,
+                            MAX_FOLLOWED)  # fmt: skip
+                break
+            following = {**(params or {}), "limit": MAX_PAGE,
+                         "cursor": response.headers[NEXT_CURSOR]}  # fmt: skip
+            more, response = self._call(method, service, path, json, following, auth, raw, True)
+            answer = answer + (more or [])
+        return answer
+
+    def _call(self, method, service, path, json, params, auth, raw, with_response=False):
         if auth and self.session.signed_in and self.session.expiring():
             self.refresh()
         response = self._send(method, service, path, json, params, auth)
@@ -101,9 +127,8 @@ class Platform:
             raise ApiError(
                 service, response.status_code, payload if isinstance(payload, dict) else {}
             )
-        if response.status_code == 204 or not response.content:
-            return None
-        return response.json()
+        answer = None if response.status_code == 204 or not response.content else response.json()
+        return (answer, response) if with_response else answer
 
     def refresh(self) -> None:
         """New tokens for the refresh token, where accounts issues them; otherwise, or when it

@@ -17,7 +17,15 @@ from contracts.examples import EXAMPLES
 from services.accounts.credentials import SIGN_IN_PER_ADDRESS
 from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
-from tests.support import forged_tokens, query, refused_port, service_url, wait_until
+from tests.support import (
+    forged_tokens,
+    query,
+    refused_port,
+    refuses_bad_pages,
+    service_url,
+    wait_until,
+    walk_pages,
+)
 from tests.unit.test_accounts_handlers import V1_BODY
 
 PASSWORD = "Returnee2026!"
@@ -642,3 +650,22 @@ def test_an_erasure_before_the_relay_ran_leaves_no_personal_data_in_the_outbox(
     body, _, _, database_url = erased_before_the_relay_ran(config_for, container_factory, spy)
     bodies = [bytes(r["body"]).decode() for r in query(database_url, "SELECT body FROM outbox")]
     assert [b for b in bodies if body["email"] in b or "周小川" in b] == []
+
+
+def test_the_returnees_walk_page_by_page_with_registrations_between_pages(accounts):
+    admin = accounts.admin()
+    first = {accounts.register()[0]["id"] for _ in range(5)}
+    later = []
+    seen = walk_pages(f"{accounts.url}/returnees", admin, limit=2,
+                      between=lambda n: later.append(accounts.register()[0]["id"]))  # fmt: skip
+    ids = [r["id"] for r in seen]
+    # oldest first: newcomers come last, all but the one after the last page
+    assert first <= set(ids) and set(later[:-1]) <= set(ids) and later[-1] not in ids
+    refuses_bad_pages(f"{accounts.url}/returnees", admin)
+    assert requests.get(f"{accounts.url}/returnees", headers=admin,
+                        params={"offset": 1, "limit": 2}).json() == seen[1:3]  # fmt: skip
+    for name in ("Linkong Park", "ICBC Changning"):
+        body = {"name": name, "kind": "bank"}
+        assert accounts.post("/organizations", body, headers=admin).status_code == 201
+    organizations = walk_pages(f"{accounts.url}/organizations", limit=1)
+    assert [o["name"] for o in organizations] == sorted(o["name"] for o in organizations)

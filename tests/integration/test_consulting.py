@@ -21,7 +21,14 @@ from services.consulting.catalog import policy_id
 from services.consulting.seed import seed
 from services.consulting.service import ConsultingService
 from services.consulting.store import to_json
-from tests.support import publish_events, query, service_url, wait_until
+from tests.support import (
+    publish_events,
+    query,
+    refuses_bad_pages,
+    service_url,
+    wait_until,
+    walk_pages,
+)
 
 PROFILE = {k: v for k, v in EXAMPLES[("returnee.registered", 1)].data.items() if k != "returnee_id"}
 # The YAML case "Li Wei ... end of 2026" (services/consulting/cases/eligibility.yaml).
@@ -708,3 +715,31 @@ def test_versions_as_of_missing_facts_and_the_preview_over_http(consulting, spy,
     now = next(p for p in consulting.get(path, me).json() if p["policy_id"] == talent)
     assert (then["version"], then["status"]) == (2, "undetermined")
     assert (now["version"], now["status"]) == (3, "eligible")
+
+
+def test_the_slots_walk_page_by_page_with_slots_published_between_pages(consulting, token_for):
+    consulting.clock.now = T0
+    advisor = token_for("advisor")
+
+    def publish(day, hour):
+        body = {
+            "starts_at": f"2026-12-{day:02d}T{hour:02d}:00:00+08:00",
+            "ends_at": f"2026-12-{day:02d}T{hour:02d}:30:00+08:00",
+            "location": "Changning Returnee Service Station, room 201",
+            "capacity": 2,
+        }
+        created = consulting.post("/slots", body, advisor)
+        assert created.status_code == 201, created.text
+        return created.json()["id"]
+
+    # ties on starts_at: the id orders them
+    first = {publish(3, 9), publish(3, 9), publish(3, 10), publish(4, 9), publish(5, 9)}
+    later = []
+    seen = walk_pages(f"{consulting.url}/slots", advisor, limit=2,
+                      between=lambda n: later.append(publish(20 + n, 9)))  # fmt: skip
+    ids = [s["id"] for s in seen]
+    # soonest first: later ones come later, all but the one after the last page
+    assert first <= set(ids) and set(later[:-1]) <= set(ids) and later[-1] not in ids
+    assert [s["starts_at"] for s in seen] == sorted(s["starts_at"] for s in seen)
+    refuses_bad_pages(f"{consulting.url}/slots", advisor)
+    refuses_bad_pages(f"{consulting.url}/applications", advisor)

@@ -14,6 +14,7 @@ from chassis.auth import TokenIssuer
 from chassis.db import Database
 from chassis.errors import Conflict, add_rules
 from chassis.operable import Operable
+from chassis.paging import Keyset
 from chassis.settings import nameko_config
 from chassis.web import MAX_LIST_ITEMS, http
 from contracts import CATALOG
@@ -48,6 +49,14 @@ class Listing(Schema):
 
 BUSY = eventlet.event.Event()  # what /busy waits for
 JSON = {"Content-Type": "application/json"}
+
+
+class Number(Schema):
+    n = fields.Integer()
+
+
+NUMBERS: list[dict] = []  # what /numbers lists; a test adds to it between pages
+BY_N = Keyset("n", types=(int,))
 
 
 class Tags(Schema):
@@ -94,6 +103,10 @@ class Hello(Operable):
     @http("POST", "/tags", body=Tags)
     def tag(self, request, body):
         return {"tags": len(body["tags"])}
+
+    @http("GET", "/numbers", response=Number(many=True), paged=True)
+    def numbers(self, request, query):
+        return BY_N.slice(NUMBERS, query)
 
 
 @pytest.fixture
@@ -410,3 +423,57 @@ def test_metrics_count_requests_by_route_and_status(base_url):
     )
     assert 'http_request_duration_seconds_bucket{le="0.005",method="GET",route="/greetings"' in text
     assert 'outbox_pending{service="accounts"} 0.0' in text
+
+
+def test_a_paged_list_is_an_array_and_names_its_next_page_in_link_and_x_next_cursor(base_url):
+    NUMBERS[:] = [{"n": n} for n in range(0, 250, 2)]  # 125 even numbers
+    first = requests.get(f"{base_url}/numbers")
+    assert first.status_code == 200 and len(first.json()) == 50  # the default limit
+    assert first.json()[:2] == [{"n": 0}, {"n": 2}]
+    cursor = first.headers["X-Next-Cursor"]
+    assert first.headers["Link"] == f'</numbers?cursor={cursor}>; rel="next"'
+    second = requests.get(f"{base_url}/numbers", params={"limit": 3, "cursor": cursor})
+    assert [item["n"] for item in second.json()] == [100, 102, 104]
+    after = second.headers["X-Next-Cursor"]
+    assert second.headers["Link"] == f'</numbers?limit=3&cursor={after}>; rel="next"'
+    seen, url = [], f"{base_url}/numbers?limit=40"
+    while True:
+        page = requests.get(url)
+        assert page.status_code == 200
+        seen.extend(item["n"] for item in page.json())
+        NUMBERS.append({"n": seen[-1] - 1})  # before the boundary: never listed
+        NUMBERS.append({"n": 1000 + len(seen)})  # after it: listed on a later page
+        if "Link" not in page.headers:
+            assert "X-Next-Cursor" not in page.headers
+            break
+        url = base_url + page.links["next"]["url"]  # requests parses RFC 8288 Link headers
+    assert len(seen) == len(set(seen)) and seen == sorted(seen)
+    assert set(range(0, 250, 2)) <= set(seen)
+    assert any(n > 1000 for n in seen)
+
+    too_many = requests.get(f"{base_url}/numbers?limit=101")
+    assert too_many.status_code == 400 and set(too_many.json()["fields"]) == {"limit"}
+    # not base64url: breaks the document; {}, a key of two values: break the stated rule
+    for bad, status in (("nonsense!", 400), ("e30", 422), ("WyJhIiwiYiJd", 422)):
+        refused = requests.get(f"{base_url}/numbers", params={"cursor": bad})
+        assert refused.status_code == status, bad
+        assert set(refused.json()["fields"]) == {"cursor"}
+    document = requests.get(f"{base_url}/openapi.json").json()
+    listed = document["paths"]["/numbers"]["get"]
+    assert set(listed["responses"]["200"]["headers"]) == {"Link", "X-Next-Cursor"}
+    assert "cursor, when given, is the next cursor" in listed["responses"]["422"]["description"]
+    assert {p["name"] for p in listed["parameters"]} == {"limit", "cursor"}
+
+
+def test_the_portal_reads_a_paged_list_whole_unless_it_names_a_limit(base_url):
+    from types import SimpleNamespace
+
+    from services.portal.upstream import Platform
+
+    NUMBERS[:] = [{"n": n} for n in range(230)]
+    services = SimpleNamespace(
+        settings=SimpleNamespace(urls={"accounts": base_url}, timeout=10), http=requests.Session()
+    )
+    api = Platform(services, SimpleNamespace(signed_in=False), "en", str(uuid.uuid4()))
+    assert api.get("accounts", "/numbers", auth=False) == NUMBERS  # 50, then 100 a page
+    assert api.get("accounts", "/numbers", params={"limit": 5}, auth=False) == NUMBERS[:5]

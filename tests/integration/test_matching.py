@@ -13,7 +13,14 @@ from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.matching.seed import ICBC, LINKONG_PARK, ORGANIZATIONS, RESOURCES, seed, seed_id
 from services.matching.service import MatchingService
-from tests.support import publish_events, query, service_url, wait_until
+from tests.support import (
+    publish_events,
+    query,
+    refuses_bad_pages,
+    service_url,
+    wait_until,
+    walk_pages,
+)
 
 PROFILE = {k: v for k, v in EXAMPLES[("returnee.registered", 1)].data.items() if k != "returnee_id"}
 PARK = str(uuid.uuid4())
@@ -485,3 +492,26 @@ def test_an_older_profile_arriving_late_does_not_replace_a_newer_one(matching, t
     )
     assert matching.sql("SELECT needs FROM returnees") == [{"needs": ["office_space"]}]
     assert matching.sql("SELECT resource_id::text AS r FROM matches") == [{"r": desks}]
+
+
+def test_the_resources_walk_page_by_page_with_resources_published_between_pages(
+    matching, token_for
+):
+    admin = token_for("admin")
+    listed = {"organization_id": PARK, "include_expired": "true"}
+    for n in range(5):
+        matching.add_resource(admin, title=f"Desks {n}")
+    before = {r["id"] for r in walk_pages(f"{matching.url}/resources", params=listed, limit=2)}
+    published = []
+
+    def publish(n):  # newest first: a resource published now is before the boundary
+        published.append(matching.add_resource(admin, title=f"Later {n}"))
+
+    seen = walk_pages(f"{matching.url}/resources", params=listed, limit=2, between=publish)
+    ids = [r["id"] for r in seen]
+    assert before <= set(ids) and not set(published) & set(ids)
+    assert [r["published_at"] for r in seen] == sorted(
+        (r["published_at"] for r in seen), reverse=True
+    )
+    refuses_bad_pages(f"{matching.url}/resources")
+    assert matching.get("/resources", offset=1, limit=1).status_code == 200  # still taken

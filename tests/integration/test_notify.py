@@ -35,7 +35,14 @@ from services.notify.channels import Mail, SmtpMailer, SmtpSettings
 from services.notify.domain import TEMPLATES, DeliveryOutcome
 from services.notify.service import NotifyService
 from tests.integration.providers import gateway_settings, platform_gateway
-from tests.support import publish_events, query, service_url, wait_until
+from tests.support import (
+    publish_events,
+    query,
+    refuses_bad_pages,
+    service_url,
+    wait_until,
+    walk_pages,
+)
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -1572,3 +1579,40 @@ def test_an_email_refused_for_its_form_fails_for_good_and_is_logged_and_counted(
     assert errors[0].startswith("notification n-1: ") and "bare <CR> or <LF>" in errors[0]
     assert errors[1].startswith("notification n-2: ") and "Line too long" in errors[1]
     assert mailer.send(mail(mailer, 4)).delivered and len(sink.messages) == 1
+
+
+def test_the_inbox_walks_page_by_page_with_notifications_arriving_between_pages(
+    start_notify, token_for
+):
+    base_url, database_url = start_notify()
+    person = str(uuid.uuid4())
+    at = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+    def arrive(when) -> str:
+        notification_id = str(uuid.uuid4())
+        query(
+            database_url,
+            "INSERT INTO notifications (id, recipient_id, channel, template, locale, body,"
+            " status, event_id, event_type, created_at) VALUES (%s, %s, 'in_app', 'welcome',"
+            " 'en', 'Welcome', 'sent', %s, 'returnee.registered', %s)",
+            (notification_id, person, str(uuid.uuid4()), when),
+        )
+        return notification_id
+
+    # ties on created_at: the id orders them
+    first = {arrive(at) for _ in range(4)} | {arrive(at + timedelta(minutes=1)) for _ in range(3)}
+    newer, older = [], []
+
+    def between(n):  # newest first: a newer one is before the boundary, an older one past it
+        newer.append(arrive(at + timedelta(hours=n)))
+        older.append(arrive(at - timedelta(hours=n)))
+
+    mine = {"recipient_id": person}
+    headers = token_for("returnee", person)
+    seen = walk_pages(f"{base_url}/notifications", headers, mine, limit=2, between=between)
+    ids = [n["id"] for n in seen]
+    assert first <= set(ids)  # none missed
+    assert not set(newer) & set(ids)
+    assert set(older[:-1]) <= set(ids)  # all but the one added after the last page
+    assert [n["created_at"] for n in seen] == sorted((n["created_at"] for n in seen), reverse=True)
+    refuses_bad_pages(f"{base_url}/notifications", headers, mine)

@@ -17,6 +17,7 @@ from chassis.clock import FrozenClock
 from chassis.errors import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
 from chassis.i18n import translate_errors
 from chassis.keys import new_key
+from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
 from contracts.examples import EXAMPLES
 from services.accounts import handlers
@@ -184,7 +185,7 @@ def test_staff_reads_are_in_the_returnees_access_log_newest_first(db, clock):
         handlers.read_consents(returnee["id"], uow, admin)
         handlers.read_returnee(returnee["id"], uow, me)  # their own reads are not staff's
     with db.unit_of_work() as uow:
-        log = handlers.access_log(returnee["id"], {"limit": 50}, uow)
+        log = handlers.access_log(returnee["id"], PageQuery().load({}), uow)
     assert [(e["reader_role"], e["what"], e["case_ref"], e["reason"], e["read_at"]) for e in log
             ] == [("admin", "consents", None, "Checking a complaint", clock.at),
                   ("advisor", "profile", "consultation:1f1e", None, NOW)]  # fmt: skip
@@ -372,7 +373,7 @@ def test_a_search_finds_returnees_by_name_email_phone_or_company(db):
 
     def search(q, limit=20):
         with db.unit_of_work() as uow:
-            return handlers.search_returnees({"q": q, "limit": limit}, uow)
+            return handlers.search_returnees({"q": q, "limit": limit, "cursor": None}, uow)
 
     assert [r["id"] for r in search("li wei")] == [li["id"]]  # case ignored
     assert [r["id"] for r in search(li["email"][:12])] == [li["id"]]
@@ -474,8 +475,8 @@ def test_only_the_returnee_changes_their_consents_and_each_change_is_recorded(db
         handlers.change_consents(returnee["id"], {"matching": False}, uow,
                                  handlers.consent_record(me, "web"))  # fmt: skip
     with db.unit_of_work() as uow:
-        history = handlers.consent_history(returnee["id"], uow)
-    assert history[0] == {
+        history = handlers.consent_history(returnee["id"], PageQuery().load({}), uow)
+    assert {k: v for k, v in history[0].items() if k != "id"} == {
         "purpose": "matching", "granted": False, "changed_at": clock.at,
         "actor_id": returnee["id"], "actor_role": "returnee", "source": "web",
         "text_version": handlers.CONSENT_TEXT_VERSION, "evidence": None,
@@ -906,7 +907,7 @@ def test_organizations_are_stored_announced_and_listed_by_name(db, clock):
         "contact_email": None,
     }
     with db.unit_of_work() as uow:
-        assert handlers.list_organizations(uow) == [bank, park]
+        assert handlers.list_organizations(PageQuery().load({}), uow) == [bank, park]
 
 
 # register_staff, disable_staff, enable_staff, change_staff_role
@@ -1002,7 +1003,7 @@ def test_the_staff_list_says_who_is_invited_active_or_disabled_by_name(db):
     with db.unit_of_work() as uow:
         handlers.disable_staff(invited["id"], caller(admin), uow)
     with db.unit_of_work() as uow:
-        found = handlers.list_staff(uow)
+        found = handlers.list_staff(PageQuery().load({}), uow)
     assert [(m["name"], m["role"], m["organization_id"], m["state"]) for m in found] == sorted(
         [("Bai", "provider", park, "disabled"), ("Chen", "advisor", None, "active"),
          ("Dong", "official", None, "invited"),
@@ -1292,7 +1293,7 @@ def test_organizations_are_imported_once_by_name(db):
 def test_returnees_are_listed_a_page_at_a_time_oldest_first(db, clock):
     answer = importing(db, [imported_row(), imported_row(), imported_row()])
     with db.unit_of_work() as uow:
-        everyone = handlers.list_returnees({"limit": 10, "offset": 0}, uow)
-        page = handlers.list_returnees({"limit": 2, "offset": 1}, uow)
+        everyone = handlers.list_returnees({"limit": 10, "offset": 0, "cursor": None}, uow)
+        page = handlers.list_returnees({"limit": 2, "offset": 1, "cursor": None}, uow)
     assert {r["id"] for r in everyone} == {r["id"] for r in answer["results"]}
     assert [r["id"] for r in page] == [r["id"] for r in everyone[1:3]]

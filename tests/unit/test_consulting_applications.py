@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.errors import Conflict, HttpError, NotFound
+from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
@@ -620,7 +621,7 @@ def test_missing_facts_travel_with_the_appointment_and_a_profile_change_reassess
     booked = run(db, handlers.book_appointment, AppointmentIn().load({"slot_id": slot["id"]}),
                  me, "en")  # fmt: skip
     assert [f["fact"] for f in booked["missing_facts"]] == ["company.is_largest_shareholder"]
-    [shown] = run(db, handlers.list_appointments, me.id, "zh-CN")
+    [shown] = run(db, handlers.list_appointments, me.id, PageQuery().load({}), "zh-CN")
     assert shown["missing_facts"][0]["tell_us"] == "本人是否为第一大股东"
 
     # The advisor records the fact (the profile changes): re-assessed at once.
@@ -632,7 +633,10 @@ def test_missing_facts_travel_with_the_appointment_and_a_profile_change_reassess
     [event] = db.published("eligibility.assessed")
     assert event.data["newly_eligible"] == ["changning-overseas-talent-2026"]
     assert run(db, handlers.missing_facts, me.id, "en")["facts"] == []
-    assert run(db, handlers.list_appointments, me.id, "en")[0]["missing_facts"] == []
+    assert (
+        run(db, handlers.list_appointments, me.id, PageQuery().load({}), "en")[0]["missing_facts"]
+        == []
+    )
 
 
 # ---------------------------------------------------------------- dated versions
@@ -679,7 +683,7 @@ def test_a_new_version_keeps_the_old_one_and_as_of_explains_under_the_rules_of_t
     assert second["version"] == 2 and second["id"] == published["id"]
     [announced] = db.published("policy.published")
     assert announced.data["version"] == 2
-    versions = run(db, handlers.list_policy_versions, published["id"])
+    versions = run(db, handlers.list_policy_versions, published["id"], PageQuery().load({}))
     assert [(v["version"], v["in_force_from"]) for v in versions] == [
         (1, first_day),
         (2, clock.at.date()),
@@ -713,7 +717,7 @@ def test_a_new_version_keeps_the_old_one_and_as_of_explains_under_the_rules_of_t
         with pytest.raises(NotFound):
             run(db, handlers.publish_version, unknown, PolicyIn().load(stricter))
         with pytest.raises(NotFound):
-            run(db, handlers.list_policy_versions, unknown)
+            run(db, handlers.list_policy_versions, unknown, PageQuery().load({}))
 
 
 def test_each_assessment_records_the_version_it_used(db, clock):

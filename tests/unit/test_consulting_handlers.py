@@ -16,6 +16,7 @@ from marshmallow import ValidationError
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.errors import Conflict, HttpError, NotFound, Unprocessable
+from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
@@ -39,6 +40,8 @@ from services.consulting.schemas import (
     SlotIn,
 )
 from services.consulting.store import ConsultingStore
+
+PAGE = PageQuery().load({})
 
 T0 = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)  # a Saturday
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=SHANGHAI)  # the station opens: deadlines run
@@ -702,9 +705,9 @@ def test_publish_slot_and_list_the_upcoming_ones(clock, db):
     sooner = slot(db, staff, "2026-12-03T09:00:00+08:00", capacity=3)
     assert sooner["advisor_id"] == staff.id and sooner["booked"] == 0
     assert sooner["starts_at"] == datetime(2026, 12, 3, 1, 0, tzinfo=sooner["starts_at"].tzinfo)
-    assert [s["id"] for s in run(db, handlers.list_slots)] == [sooner["id"], later["id"]]
+    assert [s["id"] for s in run(db, handlers.list_slots, PAGE)] == [sooner["id"], later["id"]]
     clock.at = datetime(2026, 12, 3, 12, 0, tzinfo=SHANGHAI)
-    assert [s["id"] for s in run(db, handlers.list_slots)] == [later["id"]]
+    assert [s["id"] for s in run(db, handlers.list_slots, PAGE)] == [later["id"]]
     assert db.published() == []
 
 
@@ -738,11 +741,11 @@ def test_list_appointments_by_start(db):
     sooner = slot(db, staff, "2026-12-01T09:00:00+08:00")
     book(db, me, later["id"])
     book(db, me, sooner["id"])
-    listed = run(db, handlers.list_appointments, me.id, "en")
+    listed = run(db, handlers.list_appointments, me.id, PAGE, "en")
     assert [a["slot_id"] for a in listed] == [sooner["id"], later["id"]]
-    assert run(db, handlers.list_appointments, str(uuid.uuid4()), "en") == []
+    assert run(db, handlers.list_appointments, str(uuid.uuid4()), PAGE, "en") == []
     with pytest.raises(NotFound):
-        run(db, handlers.list_appointments, "me", "en")
+        run(db, handlers.list_appointments, "me", PAGE, "en")
 
 
 def test_list_slot_appointments_booked_and_cancelled(db):
@@ -754,16 +757,16 @@ def test_list_slot_appointments_booked_and_cancelled(db):
     book(db, second, offered["id"])
     book(db, first, other["id"])
     run(db, handlers.cancel_appointment, booked["id"], first)
-    listed = run(db, handlers.list_slot_appointments, offered["id"])
+    listed = run(db, handlers.list_slot_appointments, offered["id"], PAGE)
     assert {(a["returnee_id"], a["status"]) for a in listed} == {
         (first.id, "cancelled"),
         (second.id, "booked"),
     }
     assert {a["slot_id"] for a in listed} == {offered["id"]}
     with pytest.raises(NotFound, match="No such slot"):
-        run(db, handlers.list_slot_appointments, str(uuid.uuid4()))
+        run(db, handlers.list_slot_appointments, str(uuid.uuid4()), PAGE)
     with pytest.raises(NotFound):
-        run(db, handlers.list_slot_appointments, "not-an-id")
+        run(db, handlers.list_slot_appointments, "not-an-id", PAGE)
 
 
 def test_cancel_appointment_frees_the_seat(db):

@@ -15,6 +15,7 @@ from marshmallow import ValidationError
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
+from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
@@ -160,7 +161,10 @@ def proposals(db, returnee_id):
 
 
 def matched(db, returnee_id):
-    return [m["resource_id"] for m in run(db, handlers.list_matches, returnee_id, "en")]
+    return [
+        m["resource_id"]
+        for m in run(db, handlers.list_matches, returnee_id, PageQuery().load({}), "en")
+    ]
 
 
 def express(db, returnee_id, resource_id, message="Interested"):
@@ -494,13 +498,13 @@ def test_give_feedback_marks_or_dismisses_for_good(db):
 def test_list_matches_only_those_still_on_offer_with_reasons_in_the_callers_language(db, clock):
     publish(db, valid_until=TODAY.isoformat())
     li_wei = register(db)
-    [zh] = run(db, handlers.list_matches, li_wei, "zh-CN")
-    [en] = run(db, handlers.list_matches, li_wei, "en")
+    [zh] = run(db, handlers.list_matches, li_wei, PageQuery().load({}), "zh-CN")
+    [en] = run(db, handlers.list_matches, li_wei, PageQuery().load({}), "en")
     assert zh["organization_name"] == "ICBC Changning"
     assert [r["factor"] for r in zh["reasons"]] == [r["factor"] for r in en["reasons"]]
     assert zh["reasons"] != en["reasons"]
     clock.advance(days=1)  # expired: hidden at once, although still stored
-    assert run(db, handlers.list_matches, li_wei, "en") == []
+    assert run(db, handlers.list_matches, li_wei, PageQuery().load({}), "en") == []
 
 
 def test_erase_returnee_forgets_the_person_and_keeps_accepted_intentions_counted(db):

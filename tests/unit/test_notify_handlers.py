@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.errors import Conflict, Forbidden, NotFound
+from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
 from contracts import CATALOG, Event
 from contracts.examples import (
@@ -734,7 +735,7 @@ def test_a_person_reads_their_own_inbox_newest_first_and_admins_any(db, clock):
     clock.advance(minutes=1)
     take(db, "eligibility.assessed")
     subscribe(db, "returnee.registered")
-    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": None, "limit": 50}
+    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": None, "limit": 50, "cursor": None}
     with db.unit_of_work() as uow:
         mine = handlers.list_notifications(query, LI_WEI, uow)
         assert [n["template"] for n in mine] == ["policies_eligible"] * 2 + ["welcome"] * 2
@@ -752,7 +753,7 @@ def test_a_person_reads_their_own_inbox_newest_first_and_admins_any(db, clock):
 def test_staff_read_their_own_inbox(db):
     take(db, "staff.registered", staff_id=ADVISOR, role="advisor", organization_id=None)
     take(db, "consultation.sla_breached")
-    query = {"recipient_id": uuid.UUID(ADVISOR), "channel": "in_app", "limit": 50}
+    query = {"recipient_id": uuid.UUID(ADVISOR), "channel": "in_app", "limit": 50, "cursor": None}
     with db.unit_of_work() as uow:
         [entry] = handlers.list_notifications(query, Caller(ADVISOR, "advisor"), uow)
     assert entry["context"]["change"] == "sla_breached"
@@ -795,10 +796,15 @@ def test_subscriptions_are_listed_and_deleted_once(db, clock):
     second = subscribe(db, "returnee.registered", "consultation.closed")
     assert second["event_types"] == ["consultation.closed", "returnee.registered"]
     with db.unit_of_work() as uow:
-        assert [s["id"] for s in handlers.list_subscriptions(uow)] == [first["id"], second["id"]]
+        assert [s["id"] for s in handlers.list_subscriptions(PageQuery().load({}), uow)] == [
+            first["id"],
+            second["id"],
+        ]
         assert handlers.delete_subscription(first["id"], uow) is None
     with db.unit_of_work() as uow:
-        assert [s["id"] for s in handlers.list_subscriptions(uow)] == [second["id"]]
+        assert [s["id"] for s in handlers.list_subscriptions(PageQuery().load({}), uow)] == [
+            second["id"]
+        ]
         with pytest.raises(NotFound) as missing:
             handlers.delete_subscription(first["id"], uow)
     assert missing.value.message_in("zh-CN") == "订阅不存在。"
@@ -824,7 +830,7 @@ def test_without_an_sms_gateway_an_sms_is_suppressed_and_counted_never_sent(db):
     assert [row["channel"] for row, _ in outlets.sent] == ["email", "email"]
     assert "sms" not in [e.data["channel"] for e in db.published("notification.sent")]
 
-    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": "sms", "limit": 50}
+    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": "sms", "limit": 50, "cursor": None}
     with db.unit_of_work() as uow:  # what the person (and an admin) see in the API
         [seen] = handlers.list_notifications(query, LI_WEI, uow)
     assert (seen["status"], seen["reason"]) == ("suppressed", "no SMS gateway configured")

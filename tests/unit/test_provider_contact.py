@@ -262,7 +262,7 @@ def test_a_provider_reads_only_its_own_notifications(db):
     registered(db)
     db.handle(notify.take_staff, received("staff.registered"), settings=SETTINGS)
     db.handle(notify.announce_event, received("eligibility.assessed"), settings=SETTINGS)
-    query = {"recipient_id": RETURNEE, "channel": None, "limit": 50}
+    query = {"recipient_id": RETURNEE, "channel": None, "limit": 50, "cursor": None}
     chen = Caller(PROVIDER, "provider", ICBC)
     with db.unit_of_work() as uow:
         assert list_notifications(query, Caller(RETURNEE, "returnee"), uow)  # theirs exist
