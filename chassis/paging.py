@@ -120,15 +120,25 @@ class Cursor(fields.String):
             raise ValidationError(NOT_A_CURSOR) from None
 
 
-def limit_field(**kwargs) -> fields.Integer:
-    metadata = {"description": f"Items on the page, at most {MAX_LIMIT}.",
-                **kwargs.pop("metadata", {})}  # fmt: skip
+class _Limit(fields.Integer):
+    """An integer limit, served as at most `MAX_LIMIT` after validation."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        output = super().deserialize(value, attr, data, **kwargs)
+        return min(output, MAX_LIMIT) if isinstance(output, int) else output
+
+
+def limit_field(accepted: int = MAX_LIMIT, **kwargs) -> fields.Integer:
+    """`limit`: items on the page, at most `MAX_LIMIT`. A list published before pages with a
+    larger maximum keeps accepting it (`accepted`), so a request that was valid stays valid: it
+    is served `MAX_LIMIT` items and the next cursor."""
+    text = f"Items on the page, at most {MAX_LIMIT}."
+    if accepted > MAX_LIMIT:
+        text += (f" Values up to {accepted}, accepted before lists were paged, are served as"
+                 f" {MAX_LIMIT} with the next page's cursor.")  # fmt: skip
+    metadata = {"description": text, **kwargs.pop("metadata", {})}
     kwargs.setdefault("load_default", DEFAULT_LIMIT)
-    return fields.Integer(
-        validate=validate.Range(min=1, max=MAX_LIMIT),
-        metadata=metadata,
-        **kwargs,
-    )
+    return _Limit(validate=validate.Range(min=1, max=accepted), metadata=metadata, **kwargs)
 
 
 class PageQuery(Schema):

@@ -549,14 +549,20 @@ def walk_pages(url: str, headers=None, params=None, limit: int = 2, between=None
     return seen
 
 
-def refuses_bad_pages(url: str, headers=None, params=None) -> None:
-    """limit 101 → 400 naming `limit`; a cursor outside the document's alphabet → 400 naming
-    `cursor`; one in it that is none of ours, or of another list → 422 naming `cursor` (the rule
-    the operation states)."""
-    too_many = requests.get(url, headers=headers, params={**(params or {}), "limit": 101},
-                            timeout=30)  # fmt: skip
+def refuses_bad_pages(url: str, headers=None, params=None, accepted: int = 100) -> None:
+    """A limit over what the list accepts (100; more for a list published before pages) → 400
+    naming `limit`, and one it accepts over 100 is served as a page of 100; a cursor outside the
+    document's alphabet → 400 naming `cursor`; one in it that is none of ours, or of another
+    list → 422 naming `cursor` (the rule the operation states)."""
+    over = {**(params or {}), "limit": accepted + 1}
+    too_many = requests.get(url, headers=headers, params=over, timeout=30)
     assert too_many.status_code == 400, too_many.text
     assert set(too_many.json()["fields"]) == {"limit"}
+    if accepted > 100:
+        most = requests.get(url, headers=headers, params={**(params or {}), "limit": accepted},
+                            timeout=30)  # fmt: skip
+        assert most.status_code == 200, most.text
+        assert len(most.json()) <= 100
     # not the alphabet; {}; a key of 8 numbers
     for bad, status in (("not-a-cursor!", 400), ("e30", 422), ("WzEsMiwzLDQsNSw2LDcsOF0", 422)):
         refused = requests.get(url, headers=headers, params={**(params or {}), "cursor": bad},

@@ -239,6 +239,7 @@ class ProfileChanges(CheckedWithRules, ProfileIn, ReturneeProfile):
 
 
 class ReturneeQuery(PageQuery):
+    limit = limit_field(accepted=1000)
     offset = fields.Integer(
         load_default=0,
         validate=validate.Range(min=0, max=10_000_000),

@@ -12,7 +12,7 @@ from marshmallow import (
 
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl, Instant
-from chassis.paging import PageQuery
+from chassis.paging import PageQuery, limit_field
 from contracts.vocabulary import APPLICATION_STATUSES, CONSULTATION_STATUSES, POLICY_CODE, SLUG
 from services.consulting import messages  # noqa: F401  (the catalog of the texts below)
 from services.consulting.consultations import TOPICS
@@ -235,6 +235,7 @@ class RatingIn(Schema):
 
 
 class ConsultationQuery(PageQuery):
+    limit = limit_field(accepted=200)
     status = fields.String(validate=validate.Regexp(SLUG))
     returnee_id = fields.UUID()
 

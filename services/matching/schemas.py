@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from chassis.errors import add_rules
-from chassis.paging import PageQuery
+from chassis.paging import PageQuery, limit_field
 from contracts.vocabulary import (
     INDUSTRIES,
     INTENTION_STATUSES,
@@ -102,6 +102,7 @@ class ResourceOut(Schema):
 
 
 class ResourceQuery(PageQuery):
+    limit = limit_field(accepted=500)
     kind = fields.String(validate=validate.OneOf(RESOURCE_KINDS))
     need = fields.String(validate=validate.OneOf(NEEDS))
     industry = fields.String(validate=validate.OneOf(INDUSTRIES))

@@ -6,7 +6,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 
 from chassis.errors import add_rules
 from chassis.fields import HttpUrl
-from chassis.paging import PageQuery
+from chassis.paging import PageQuery, limit_field
 from contracts import CATALOG
 from contracts.partners import PRIVATE_EVENTS
 from services.notify import messages  # noqa: F401  (the catalog of the texts raised here)
@@ -33,6 +33,7 @@ SUBSCRIBABLE = tuple(
 
 
 class NotificationsQuery(PageQuery):
+    limit = limit_field(accepted=200)
     recipient_id = fields.UUID(required=True)
     channel = fields.String(validate=validate.OneOf(PERSONAL_CHANNELS), load_default=None)
 

@@ -161,3 +161,20 @@ def test_a_made_up_cursor_of_the_right_length_but_other_types_never_reaches_the_
             counted.clause(made_up)
     with pytest.raises(HttpError):
         Keyset("name", types=(str,)).clause(("nul \x00 inside",))
+
+
+def test_a_list_published_with_a_larger_maximum_still_takes_it_and_serves_a_page():
+    from marshmallow import Schema
+
+    from chassis.paging import limit_field
+
+    class Legacy(Schema):
+        limit = limit_field(accepted=1000)
+
+    assert Legacy().load({})["limit"] == 50
+    assert Legacy().load({"limit": "80"})["limit"] == 80
+    assert Legacy().load({"limit": "1000"})["limit"] == 100  # valid before pages: a page of 100
+    for limit in ("0", "1001"):
+        with pytest.raises(ValidationError) as refused:
+            Legacy().load({"limit": limit})
+        assert set(refused.value.messages) == {"limit"}
