@@ -26,6 +26,7 @@ from nameko.web.server import WebServer, WsgiApp
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.wrappers import Request, Response
 
+from chassis.access import stated
 from chassis.broker import BrokerUnavailable
 from chassis.errors import (
     DEFAULT_MESSAGES,
@@ -285,6 +286,9 @@ class JsonHttp(HttpRequestHandler):
               stored data (who owns a consultation) are named functions the use case calls.
     probe     answered outside the worker pool, in the web server's own greenthread: health
               probes and metrics stay answered while every worker is busy or waiting
+    access    the operation reads a returnee's personal data: what a staff caller states with
+              it (`X-Access-Case`, `X-Access-Reason`) is read into `request.access` and
+              documented (`chassis.access`); the use case checks and records it
     rules     the rules a valid body must also keep (fields compared with each other or with
               today, references that must exist), stated in the OpenAPI document; breaking
               one is a 422 (`Unprocessable`)
@@ -295,7 +299,8 @@ class JsonHttp(HttpRequestHandler):
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
                  auth=False, roles=None, owner=None, summary=None,
                  media_type="application/json", responses=None, probe=False, rules=(),
-                 optional_body=False, tags=None, description=None, **kwargs):  # fmt: skip
+                 optional_body=False, tags=None, description=None, access=False,
+                 **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
@@ -318,6 +323,7 @@ class JsonHttp(HttpRequestHandler):
         self.optional_body = optional_body
         self.tags = tuple(tags) if tags else None
         self.description = description
+        self.access = access
 
     def bind(self, container, method_name):
         if "tokens" not in vars(self):  # bound, not built: chassis.auth needs this module
@@ -393,6 +399,8 @@ class JsonHttp(HttpRequestHandler):
         self.authenticate(request)
         kwargs = dict(request.path_values)
         _refuse_nul(kwargs)
+        if self.access:
+            request.access = stated(request)
         if self.body_schema is not None:
             empty = self.optional_body and not request.get_data().strip()
             payload = {} if empty else self._json_body(request)

@@ -12,6 +12,7 @@ impact), `consultations` (the ticket state machine) and `workdays` (its working-
 
 import uuid
 
+from chassis import access as staff_access
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.settings import service_settings
@@ -193,28 +194,34 @@ def reassess_batch(uow, batch_size: int = assessing.REASSESS_BATCH) -> bool:
     return True
 
 
-def eligibility(returnee_id: str, query: dict, locale: str, uow) -> list[dict]:
+def eligibility(returnee_id: str, query: dict, locale: str, uow,
+                access: dict | None = None) -> list[dict]:  # fmt: skip
     """Every policy of the catalog, each criterion explained in `locale`, evaluated from the
     stored facts as of `query["as_of"]` (default: today) under the rules in force that day:
-    each policy in the version published by then."""
+    each policy in the version published by then. Staff read it through a case or a reason
+    (`chassis.access`), recorded."""
     _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
     as_of = query["as_of"] or uow.today()
     facts = uow.store.facts(returnee_id)
     if facts is None:
         raise NotFound("No eligibility facts for this returnee yet.")
+    staff_access.record(uow, returnee_id, access, "eligibility")
     derived = derive(facts, as_of)
     policies = uow.store.policies_in_force(as_of)
     titles = {p["code"]: p["title"] for p in policies}  # prior awards read as programme names
     return [explain(assess(p, facts, as_of, derived), p, locale, titles) for p in policies]
 
 
-def missing_facts(returnee_id: str, locale: str, uow) -> dict:
+def missing_facts(returnee_id: str, locale: str, uow, access: dict | None = None) -> dict:
     """For every policy the returnee is undetermined for today, the facts that would decide it:
     one list to tell or bring, each fact once."""
     _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
     found = _missing(uow, returnee_id, locale)
     if found is None:
         raise NotFound("No eligibility facts for this returnee yet.")
+    staff_access.record(uow, returnee_id, access, "missing facts")
     return {"returnee_id": returnee_id, "as_of": uow.today(), "facts": found}
 
 
@@ -251,17 +258,26 @@ def request_consultation(command: dict, caller: Caller, uow) -> dict:
     return tickets.view(uow.store.consultation_row(ticket.id), [])
 
 
-def list_consultations(query: dict, caller: Caller, uow) -> list[dict]:
+def list_consultations(query: dict, caller: Caller, uow, seen: dict | None = None) -> list[dict]:
+    """A returnee's own; staff see every one, each a read through that consultation."""
     rows = uow.store.consultations(
         returnee_id=access.listed_returnee(caller, query.get("returnee_id")),
         status=query.get("status"),
         limit=query["limit"],
     )
+    staff_access.record_each(uow, rows, seen, "consultations", kind="consultation")
     return [tickets.view(r) for r in rows]
 
 
-def get_consultation(consultation_id: str, caller: Caller, uow) -> dict:
+def get_consultation(consultation_id: str, caller: Caller, uow, seen: dict | None = None) -> dict:
+    """The consultation and its thread; staff read it through the consultation itself."""
     row = _visible_consultation(uow, caller, consultation_id)
+    staff_access.record(
+        uow,
+        row["returnee_id"],
+        staff_access.through(seen, "consultation", row["id"]),
+        "consultation",
+    )
     return tickets.view(row, uow.store.messages(consultation_id))
 
 
@@ -408,10 +424,13 @@ def book_appointment(command: dict, caller: Caller, locale: str, uow) -> dict:
     return {**booked, "missing_facts": _missing(uow, caller.id, locale) or []}
 
 
-def list_appointments(returnee_id: str, locale: str, uow) -> list[dict]:
+def list_appointments(returnee_id: str, locale: str, uow,
+                      access: dict | None = None) -> list[dict]:  # fmt: skip
     """A returnee's appointments; the booked ones carry the returnee's missing facts, for the
-    advisor to ask about."""
+    advisor to ask about. Staff read them through a case or a reason, recorded."""
     _id_or_404(returnee_id, "No such appointment.")
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
+    staff_access.record(uow, returnee_id, access, "appointments")
     listed = uow.store.appointments_of(returnee_id)
     if any(a["status"] == "booked" for a in listed):
         facts = _missing(uow, returnee_id, locale) or []
@@ -419,12 +438,15 @@ def list_appointments(returnee_id: str, locale: str, uow) -> list[dict]:
     return listed
 
 
-def list_slot_appointments(slot_id: str, uow) -> list[dict]:
-    """Who booked a slot (booked and cancelled, in order of booking), for the station's staff."""
+def list_slot_appointments(slot_id: str, uow, access: dict | None = None) -> list[dict]:
+    """Who booked a slot (booked and cancelled, in order of booking), for the station's staff:
+    each a read through that appointment."""
     _id_or_404(slot_id, "No such slot.")
     if uow.store.slot(slot_id) is None:
         raise NotFound("No such slot.")
-    return uow.store.appointments_in(slot_id)
+    listed = uow.store.appointments_in(slot_id)
+    staff_access.record_each(uow, listed, access, "appointments (slot)", kind="appointment")
+    return listed
 
 
 def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
@@ -481,7 +503,7 @@ def start_application(command: dict, caller: Caller, locale: str, uow) -> dict:
     return _application_view(uow, application["id"], locale)
 
 
-def list_applications(query: dict, caller: Caller, uow) -> dict:
+def list_applications(query: dict, caller: Caller, uow, seen: dict | None = None) -> dict:
     """A returnee's own applications; staff see everyone's (or one returnee's). Newest first,
     a page of `limit` and the cursor of the next."""
     returnee_id = access.listed_returnee(caller, query.get("returnee_id"))
@@ -492,11 +514,18 @@ def list_applications(query: dict, caller: Caller, uow) -> dict:
         after=query["cursor"],
         limit=query["limit"] + 1,
     )
+    staff_access.record_each(uow, rows[: query["limit"]], seen, "applications",
+                             kind="application")  # fmt: skip
     return paging.page(rows, query["limit"], lambda row: apps.view(row, "en"))
 
 
-def get_application(application_id: str, caller: Caller, locale: str, uow) -> dict:
-    _visible_application(uow, caller, application_id)
+def get_application(application_id: str, caller: Caller, locale: str, uow,
+                    seen: dict | None = None) -> dict:  # fmt: skip
+    """The application; staff read it through the application itself."""
+    row = _visible_application(uow, caller, application_id)
+    staff_access.record(
+        uow, row["returnee_id"], staff_access.through(seen, "application", row["id"]), "application"
+    )
     return _application_view(uow, application_id, locale)
 
 
