@@ -277,8 +277,14 @@ def test_reads_in_other_services_come_into_the_access_log_once_and_not_after_era
     with db.unit_of_work() as uow:
         handlers.erase_returnee(returnee["id"], uow)
     db.handle(handlers.record_read, _read_in("activities", returnee["id"]))  # late, or replayed
-    db.handle(keep_case_link, CATALOG.create("consulting", "consultation.requested", {
-        **EXAMPLES[("consultation.requested", 1)].data, "returnee_id": returnee["id"]}))
+    db.handle(
+        keep_case_link,
+        CATALOG.create(
+            "consulting",
+            "consultation.requested",
+            {**EXAMPLES[("consultation.requested", 1)].data, "returnee_id": returnee["id"]},
+        ),
+    )
     assert db.store.access_entries == [] and db.store.case_links == {}
 
 

@@ -1072,3 +1072,23 @@ def test_a_robots_quota_spreads_a_burst_over_the_minutes_it_allows(db, clock):
     clock.advance(seconds=60)
     handlers.deliver_due(db, outlets)
     assert len(rows(db, channel="wecom", status="sent")) == 25
+
+
+def test_an_admins_read_of_a_returnees_notifications_is_recorded_their_own_is_not(db):
+    registered(db)
+    take(db, "staff.registered", staff_id=ADVISOR, role="advisor", organization_id=None)
+    admin = {"reader_id": ADMIN.id, "reader_role": "admin", "case_ref": None,
+             "reason": "The returnee asked why no reminder came"}  # fmt: skip
+    own = {"reader_id": RETURNEE, "reader_role": "returnee", "case_ref": None, "reason": None}
+    query = {"recipient_id": uuid.UUID(RETURNEE), "channel": None, "limit": 50}
+    staff_query = {**query, "recipient_id": uuid.UUID(ADVISOR)}
+    db.outbox.clear()
+    with db.unit_of_work() as uow:
+        handlers.list_notifications(query, ADMIN, uow, admin)
+        handlers.get_preferences(RETURNEE, ADMIN, uow, admin)
+        handlers.list_notifications(query, LI_WEI, uow, own)
+        handlers.list_notifications(staff_query, ADMIN, uow, admin)  # no returnee's data
+    reads = [(str(e.data["returnee_id"]), e.data["what"], e.data["reason"])
+             for e in db.published("notify.personal_data_read")]  # fmt: skip
+    assert reads == [(RETURNEE, "notifications", admin["reason"]),
+                     (RETURNEE, "notification preferences", admin["reason"])]  # fmt: skip
