@@ -18,6 +18,7 @@ import re
 from urllib.parse import unquote
 
 from chassis.errors import Forbidden, HttpError
+from chassis.i18n import add_translations
 from contracts.schemas.access import CASE_KINDS, CASE_PATTERN, read_type
 
 ACCESS_CASE_HEADER = "X-Access-Case"
@@ -49,6 +50,9 @@ CASE_OR_REASON = (
 )
 CASE_OR_REASON_ZH = "查看归国人员的资料需要有关联的事项（咨询、预约、申请或活动报名），或说明理由。"
 
+CASE_FORM = "Name a case as <kind>:<id>, e.g. consultation:<id>."
+add_translations({CASE_FORM: "请以 <类型>:<编号> 指明事项，例如 consultation:<编号>。"})
+
 HEADER_PARAMETERS = [
     {
         "in": "header",
@@ -64,7 +68,8 @@ HEADER_PARAMETERS = [
         "name": ACCESS_REASON_HEADER,
         "required": False,
         "description": "Staff: why they read the returnee's data when no case links them "
-        "(UTF-8, percent-encoded). Recorded in the returnee's access log.",
+        f"(UTF-8, percent-encoded). Its first {REASON_MAX} characters are recorded in the "
+        "returnee's access log.",
         "schema": {"type": "string", "minLength": 1, "maxLength": 3 * 3 * REASON_MAX},
     },
 ]
@@ -80,14 +85,12 @@ def stated(request) -> dict | None:
     if caller is None:
         return None
     case = (request.headers.get(ACCESS_CASE_HEADER) or "").strip() or None
-    reason = unquote((request.headers.get(ACCESS_REASON_HEADER) or "").strip()).strip() or None
-    problems = {}
+    # Its first REASON_MAX characters are kept (a NUL, which no column stores, dropped): any
+    # header the document allows is taken.
+    reason = unquote(request.headers.get(ACCESS_REASON_HEADER) or "").replace("\x00", "")
+    reason = reason.strip()[:REASON_MAX].strip() or None
     if case is not None and not _CASE.match(case):
-        problems[ACCESS_CASE_HEADER] = ["Name a case as <kind>:<id>, e.g. consultation:<id>."]
-    if reason is not None and (len(reason) > REASON_MAX or "\x00" in reason):
-        problems[ACCESS_REASON_HEADER] = [f"Longer than {REASON_MAX} characters."]
-    if problems:
-        raise HttpError(fields=problems, code="invalid")
+        raise HttpError(fields={ACCESS_CASE_HEADER: [CASE_FORM]}, code="invalid")
     return {"reader_id": caller.id, "reader_role": caller.role, "case_ref": case,
             "reason": reason}  # fmt: skip
 
