@@ -70,9 +70,11 @@ class AccountsService(Operable):
     """Returnees, partner organizations and station staff; sign-in; consent; erasure."""
 
     name = "accounts"
-    # Its own revocations are kept by the units of work that make them (`handlers`): accounts
-    # consumes no event, and serves while the broker is away.
+    # Its own revocations are kept by the units of work that make them (`handlers`).
     keep_revocation = None
+    # Sign-in, registration and erasure need no broker: the service starts and serves while it
+    # is away, and its subscribers (the access log's) connect when it answers.
+    serves_without_broker = True
     # Nor `returnee.erased`: its own kept queues are scrubbed by the erasure itself, below.
     forget_in_queues = None
     db = Database(store=AccountsStore)
