@@ -7,8 +7,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from chassis.access import ACCESS_REASON_HEADER
+from chassis.sheets import label_of, write_xlsx
 from station.client import Session, StationError, answer
-from station.sheets import label_of, write_xlsx
 
 PAGE = 500
 CONTACTS = ("email", "phone")

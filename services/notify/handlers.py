@@ -45,6 +45,7 @@ from services.notify.domain import (
     plan,
     rate_key,
     receipt_delay,
+    relay_slots,
     reminder,
     reminder_at,
     reminder_timely,
@@ -460,9 +461,35 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
             uow.store.hold(row["id"], quiet_until)
         elif within_quota(uow, settings, row, now):
             claimed.append(row)
+    claimed = paced_to_relay(uow, settings, claimed, now)
     if claimed:
         uow.store.lease([r["id"] for r in claimed], settings.lease_seconds)
     return claimed
+
+
+RELAY_KEY = "email:relay"  # the ledger of sends to the mail relay, all emails together
+
+
+def paced_to_relay(uow, settings: NotifySettings, rows: list[dict], now) -> list[dict]:
+    """The rows to send now, the emails among them within the relay's quota
+    (`SMTP_RATE_LIMITS`, every replica counting in one ledger); the emails past it are put off
+    to the successive moments the quota allows, so a storm leaves at the relay's pace."""
+    emails = [r for r in rows if r["channel"] == "email"]
+    if not settings.relay_limits or not emails:
+        return rows
+    limits = settings.relay_limits
+    sends = uow.store.recent_sends(RELAY_KEY, max(limit.seconds for limit in limits))
+    slots = relay_slots(limits, sends, now, len(emails))
+    later = set()
+    for row, slot in zip(emails, slots, strict=True):
+        if slot is None:
+            uow.store.record_send(RELAY_KEY)
+        else:
+            uow.store.defer(row["id"], slot)
+            later.add(row["id"])
+    if later:
+        RATE_DEFERRED.labels("notify", "email").inc(len(later))
+    return [r for r in rows if r["id"] not in later]
 
 
 def within_quota(uow, settings: NotifySettings, row: dict, now) -> bool:

@@ -124,6 +124,13 @@ FIELD_NAMES = {
     "q": "Name, email, phone or company",
     "reason": "Why you open this page",
     "document": "The new version (JSON)",
+    "file": "The file (.xlsx or .csv)",
+    "account_id": "Accounts",
+    "organizer_ids": "Organized with (partner organizations)",
+    "title_zh": "Title (Chinese)",
+    "title_en": "Title (English)",
+    "body_zh": "Text (Chinese)",
+    "body_en": "Text (English)",
 }
 
 

@@ -469,6 +469,29 @@ def test_an_smtp_outage_is_retried_with_backoff_then_delivered(
     assert mail["Message-ID"].strip() == f"<{email['id']}@returnee-platform.example.cn>"
 
 
+def test_the_relays_quota_holds_emails_back_but_never_the_inbox(start_notify, sink, amqp_uri):
+    _, database_url = start_notify(SMTP_RATE_LIMITS="2/60")
+    welcomes = [registered() for _ in range(6)]
+    publish_events(amqp_uri, welcomes)
+
+    def settled():
+        found = [r for w in welcomes for r in rows(database_url, w.id)]
+        in_app = [r for r in found if r["channel"] == "in_app" and r["status"] == "sent"]
+        waiting = [r for r in found if r["channel"] == "email" and r["status"] == "queued"]
+        return (
+            len(in_app) == 6
+            and len(waiting) == 4
+            and all(r["next_attempt_at"] is not None for r in waiting)
+        )
+
+    wait_until(settled, timeout=30, message="six in the inbox, four emails put off")
+    time.sleep(2)  # room for a third email, would the quota let one through
+    received = sum(len(sink.to(w.data["email"])) for w in welcomes)
+    assert received == 2
+    emails = [r for w in welcomes for r in rows(database_url, w.id) if r["channel"] == "email"]
+    assert sorted(r["status"] for r in emails) == ["queued"] * 4 + ["sent"] * 2
+
+
 def test_a_lasting_smtp_outage_fails_the_notification_and_says_so(
     start_notify, sink, amqp_uri, spy
 ):
