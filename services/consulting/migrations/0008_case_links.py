@@ -2,8 +2,8 @@
 reads the returnee's eligibility and appointments through it. Kept from activities'
 `registration.*` events; deleted on erasure.
 
-Revision ID: consulting_0007
-Revises: consulting_0006
+Revision ID: consulting_0008
+Revises: consulting_0007
 Create Date: 2026-12-01
 """
 
@@ -11,8 +11,8 @@ from alembic import op
 
 from chassis.schema import create_case_links_table, drop_case_links_table
 
-revision = "consulting_0007"
-down_revision = "consulting_0006"
+revision = "consulting_0008"
+down_revision = "consulting_0007"
 branch_labels = None
 depends_on = None
 
