@@ -87,6 +87,27 @@ class EventQueueConsumer(QueueConsumer):
         batch = getattr(provider, "batch_size", 1)
         return max(self.event_workers, 2 * batch) if batch > 1 else self.event_workers
 
+    def start(self):
+        """A service that serves while the broker is away (`serves_without_broker`: accounts,
+        whose sign-in, registration and erasure need none) does not wait for its consumers at
+        start: they connect when the broker answers (nameko's consumer keeps retrying), and the
+        events wait in their queues meanwhile."""
+        if not getattr(self.container.service_cls, "serves_without_broker", False):
+            return super().start()
+        if not self._starting:
+            self._starting = True
+            self._gt = self.container.spawn_managed_thread(self.run)
+            self._gt.link(self._handle_thread_exited)
+
+    def unregister_provider(self, provider):
+        # Stopped before the broker ever answered: nameko's tells the stop once per provider,
+        # an event that takes one telling.
+        if not self._consumers_ready.ready():
+            if not self._last_provider_unregistered.ready():
+                self._last_provider_unregistered.send()
+            return
+        super().unregister_provider(provider)
+
     def get_consumers(self, consumer_cls, channel):
         self._consumers = {}
         for provider in self._providers:

@@ -1,6 +1,7 @@
 """OpenAPI 3.1 documents generated from a service's `@http` entrypoints and their schemas."""
 
 import ast
+import copy
 import inspect
 import re
 import textwrap
@@ -11,6 +12,7 @@ from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, resolver
 from marshmallow import Schema, fields
 
+from chassis.access import FORBIDDEN_WHY, HEADER_PARAMETERS
 from chassis.errors import HttpError
 from chassis.paging import CURSOR_PATTERN
 from chassis.web import JsonHttp
@@ -235,6 +237,8 @@ def openapi_document(service_cls) -> dict:
         ]
         if entrypoint.query_schema is not None:
             parameters.append({"in": "query", "schema": type(entrypoint.query_schema)})
+        if entrypoint.access:
+            parameters.extend(copy.deepcopy(HEADER_PARAMETERS))
         success = entrypoint.response_document or entrypoint.response_schema
         responses = {
             str(entrypoint.status): _outcome(
@@ -275,6 +279,8 @@ def openapi_document(service_cls) -> dict:
             "security": [{"bearer": []}] if entrypoint.auth else [],
         }
         tags.update(operation["tags"])
+        if entrypoint.access:
+            responses["403"] = {"description": FORBIDDEN_WHY, **error}
         if entrypoint.rules:
             rules = "".join(f"\n- {rule}" for rule in entrypoint.rules)
             operation["description"] += f"\n\n{RULES_INTRO}{rules}"

@@ -72,3 +72,24 @@ def create_revocation_table(op) -> None:
 
 def drop_revocation_table(op) -> None:
     op.execute("DROP TABLE revoked_subjects;")
+
+
+# The cases that link a staff member's read to a returnee (`chassis.access`), in a service that
+# checks cases another service opens: kept from the events that open them, deleted on erasure.
+CASE_LINKS_TABLE = """
+CREATE TABLE case_links (
+    kind text NOT NULL,
+    case_id uuid NOT NULL,
+    returnee_id uuid NOT NULL,
+    PRIMARY KEY (kind, case_id)
+);
+CREATE INDEX case_links_returnee ON case_links (returnee_id);
+"""
+
+
+def create_case_links_table(op) -> None:
+    op.execute(CASE_LINKS_TABLE)
+
+
+def drop_case_links_table(op) -> None:
+    op.execute("DROP TABLE case_links;")

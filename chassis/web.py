@@ -27,6 +27,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as NotFoundHere
 from werkzeug.wrappers import Request, Response
 
+from chassis.access import stated
 from chassis.broker import BrokerUnavailable
 from chassis.errors import (
     DEFAULT_MESSAGES,
@@ -352,6 +353,9 @@ class JsonHttp(HttpRequestHandler):
               case answers a `Page`, dumped as the array `response` describes, the next page
               named in the `Link` (rel="next") and `X-Next-Cursor` headers; the rule that a
               cursor is one a page answered is stated (a 422)
+    access    the operation reads a returnee's personal data: what a staff caller states with
+              it (`X-Access-Case`, `X-Access-Reason`) is read into `request.access` and
+              documented (`chassis.access`); the use case checks and records it
     rules     the rules a valid body must also keep (fields compared with each other or with
               today, references that must exist), stated in the OpenAPI document; breaking
               one is a 422 (`Unprocessable`)
@@ -364,6 +368,7 @@ class JsonHttp(HttpRequestHandler):
                  media_type="application/json", responses=None, probe=False, rules=(),
                  optional_body=False, tags=None, description=None, operations=False,
                  paged=False,
+                 access=False,
                  **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
@@ -393,6 +398,7 @@ class JsonHttp(HttpRequestHandler):
         self.optional_body = optional_body
         self.tags = tuple(tags) if tags else None
         self.description = description
+        self.access = access
 
     def bind(self, container, method_name):
         if "tokens" not in vars(self):  # bound, not built: chassis.auth needs this module
@@ -468,6 +474,8 @@ class JsonHttp(HttpRequestHandler):
         self.authenticate(request)
         kwargs = dict(request.path_values)
         _refuse_nul(kwargs)
+        if self.access:
+            request.access = stated(request)
         if self.body_schema is not None:
             empty = self.optional_body and not request.get_data().strip()
             payload = {} if empty else self._json_body(request)

@@ -557,6 +557,54 @@ EXAMPLES: dict[tuple[str, int], Example] = {
         },
         SUBSCRIPTION,
     ),
+    ("consulting.personal_data_read", 1): Example(
+        {
+            "returnee_id": RETURNEE,
+            "reader_id": ADVISOR,
+            "reader_role": "advisor",
+            "what": "eligibility",
+            "case_ref": f"consultation:{CONSULTATION}",
+            "reason": None,
+            "read_at": "2026-11-28T10:05:00+08:00",
+        },
+        RETURNEE,
+    ),
+    ("matching.personal_data_read", 1): Example(
+        {
+            "returnee_id": RETURNEE,
+            "reader_id": ADVISOR,
+            "reader_role": "advisor",
+            "what": "matches",
+            "case_ref": None,
+            "reason": "Preparing the exchange session's introductions",
+            "read_at": "2026-11-28T10:06:00+08:00",
+        },
+        RETURNEE,
+    ),
+    ("activities.personal_data_read", 1): Example(
+        {
+            "returnee_id": RETURNEE,
+            "reader_id": ADVISOR,
+            "reader_role": "advisor",
+            "what": "registrations",
+            "case_ref": f"registration:{REGISTRATION}",
+            "reason": None,
+            "read_at": "2026-11-28T10:07:00+08:00",
+        },
+        RETURNEE,
+    ),
+    ("notify.personal_data_read", 1): Example(
+        {
+            "returnee_id": RETURNEE,
+            "reader_id": _id("staff:admin"),
+            "reader_role": "admin",
+            "what": "notifications",
+            "case_ref": None,
+            "reason": "The returnee asked why no reminder came",
+            "read_at": "2026-11-28T10:08:00+08:00",
+        },
+        RETURNEE,
+    ),
 }
 
 

@@ -9,12 +9,18 @@ company name or free text. Its `dataschema` is the event's own with `:pseudonymo
 a subscriber checking the version never mistakes it for the published one with fields missing.
 """
 
+from contracts.schemas.access import ACCESS_PRODUCERS, read_type
+
 PSEUDONYMOUS_SUFFIX = ":pseudonymous"
 # The exchange district systems read (`chassis.topology.PARTNER_EXCHANGE`).
 PARTNER_EXCHANGE = "partners.events"
 # Events for the platform's own services only, never shown to partners: a link that is a
-# credential, revocations.
-PRIVATE_EVENTS = ("account.link_issued", "credentials.revoked")
+# credential, revocations, the staff reads accounts keeps in the access log.
+PRIVATE_EVENTS = (
+    "account.link_issued",
+    "credentials.revoked",
+    *(read_type(producer) for producer in ACCESS_PRODUCERS),
+)
 # Producers whose events partners may receive (notify's own reports are not theirs).
 PARTNER_PRODUCERS = ("accounts", "consulting", "matching", "activities")
 

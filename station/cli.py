@@ -5,7 +5,7 @@
     station logout
     station import returnees|organizations|resources FILE.csv|FILE.xlsx
     station import --template returnees|organizations|resources FILE.xlsx
-    station export returnees|organizations|resources|intentions FILE.xlsx
+    station export returnees|organizations|resources|intentions FILE.xlsx [--reason TEXT]
     station dead-letters list|show|replay|discard SERVICE [EVENT_ID ...] [--all]
     station status [--json]
 
@@ -42,6 +42,9 @@ def parser() -> argparse.ArgumentParser:
     dump = commands.add_parser("export", help="export to an XLSX file")
     dump.add_argument("kind", choices=list(exports.SOURCES))
     dump.add_argument("file", type=Path)
+    dump.add_argument("--reason", default="",
+                      help="why you export (kept in each returnee's access log; an advisor "
+                      "exporting returnees must say)")  # fmt: skip
     letters = commands.add_parser("dead-letters", help="list, show, replay or discard")
     letters.add_argument("action", choices=["list", "show", "replay", "discard"])
     letters.add_argument("service", choices=SERVICES)
@@ -81,7 +84,7 @@ def _run(args) -> int:
         in_flight = max(1, args.parallel)
         return imports.run(Session(), args.kind, args.file, args.quiet, in_flight)
     if args.command == "export":
-        return exports.run(Session(), args.kind, args.file)
+        return exports.run(Session(), args.kind, args.file, args.reason)
     if args.command == "dead-letters":
         return operate.dead_letters(args.action, args.service, args.event_ids, args.all)
     return operate.status(as_json=args.json)

@@ -4,7 +4,9 @@ numbers (no API answers them); their email and phone only for an admin, and only
 consented to sharing (`share_with_partners`): an export leaves the platform."""
 
 from pathlib import Path
+from urllib.parse import quote
 
+from chassis.access import ACCESS_REASON_HEADER
 from chassis.sheets import label_of, write_xlsx
 from station.client import Session, StationError, answer
 
@@ -21,14 +23,16 @@ SOURCES = {
 }
 
 
-def fetch(session: Session, kind: str) -> list[dict]:
+def fetch(session: Session, kind: str, reason: str = "") -> list[dict]:
     """Every page of the list, following the cursors (a row added meanwhile is not read
-    twice, none is skipped)."""
+    twice, none is skipped), each call stating the reason (`X-Access-Reason`): what names a
+    returnee is recorded in their access log."""
     service, path, params = SOURCES[kind]
+    headers = {ACCESS_REASON_HEADER: quote(reason, safe="")} if reason else {}
     found, cursor = [], None
     while True:
         query = {**params, "limit": PAGE, **({"cursor": cursor} if cursor else {})}
-        response = session.call("GET", service, path, params=query)
+        response = session.call("GET", service, path, params=query, headers=headers)
         found.extend(answer(response))
         cursor = response.headers.get(NEXT_CURSOR)
         if not cursor:
@@ -68,12 +72,16 @@ def flatten(record: dict, prefix: str = "") -> dict:
     return flat
 
 
-def run(session: Session, kind: str, path: Path) -> int:
+def run(session: Session, kind: str, path: Path, reason: str = "") -> int:
     if path.suffix.lower() != ".xlsx":
         raise StationError("station exports .xlsx files")
     if session.role not in ("advisor", "admin"):
         raise StationError("Exports are for advisors and admins.")
-    rows = [flatten(allowed(kind, session.role, r)) for r in fetch(session, kind)]
+    reason = " ".join(reason.split())
+    if kind == "returnees" and session.role == "advisor" and not reason:
+        raise StationError("An advisor's export of returnees says why: --reason TEXT (it is "
+                           "kept in each returnee's access log).")  # fmt: skip
+    rows = [flatten(allowed(kind, session.role, r)) for r in fetch(session, kind, reason)]
     headers: list[str] = []
     for row in rows:
         headers.extend(h for h in row if h not in headers)

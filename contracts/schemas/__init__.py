@@ -1,6 +1,6 @@
 """Payload schemas of every published event, one module per producer."""
 
-from contracts.schemas import accounts, activities, consulting, matching, notify
+from contracts.schemas import access, accounts, activities, consulting, matching, notify
 
 EVENT_TYPES = [
     *accounts.EVENT_TYPES,
@@ -8,4 +8,5 @@ EVENT_TYPES = [
     *matching.EVENT_TYPES,
     *activities.EVENT_TYPES,
     *notify.EVENT_TYPES,
+    *access.EVENT_TYPES,
 ]

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from marshmallow import ValidationError
 
+from chassis import access as staff_access
 from chassis import batches
 from chassis.errors import (
     Conflict,
@@ -223,8 +224,9 @@ def import_organizations(command: dict, uow) -> dict:
 
 
 def list_returnees(query: dict, uow, access: dict | None = None) -> Page:
-    """A page of returnees, oldest first, for advisors and admins (an export); each read in
-    the returnee's access log."""
+    """A page of returnees, oldest first, for advisors and admins (an export); an advisor
+    states a reason; each read in the returnee's access log."""
+    staff_access.require_reason(access)
     rows = uow.store.returnee_page(query["limit"], query["offset"], query["cursor"])
     for row in rows:
         record_access(uow, row["id"], access, "profile (export)")
@@ -232,25 +234,45 @@ def list_returnees(query: dict, uow, access: dict | None = None) -> Page:
 
 
 def read_returnee(returnee_id: str, uow, access: dict | None = None) -> dict:
+    """The profile; an advisor reads it through a case of the returnee's or with a reason."""
     row = _returnee(returnee_id, uow)
+    staff_access.require_link(access, row["id"], uow.store.case_returnee)
     record_access(uow, row["id"], access, "profile")
     return returnee_view(row)
 
 
-def search_returnees(query: dict, uow) -> Page:
-    """Returnees found by part of their name, email, phone or company name (for advisors)."""
-    return uow.store.search_returnees(query["q"].strip(), query["limit"], query["cursor"])
+def search_returnees(query: dict, uow, access: dict | None = None) -> Page:
+    """Returnees found by part of their name, email, phone or company name (for advisors).
+    Each one found gets a `search` entry in their access log (what they were found by is
+    not kept: the query is itself personal data)."""
+    found = uow.store.search_returnees(query["q"].strip(), query["limit"], query["cursor"])
+    for row in found:
+        record_access(uow, row["id"], access, "search")
+    return found
 
 
-def record_access(uow, returnee_id, access: dict | None, what: str) -> None:
+def record_access(uow, returnee_id, access: dict | None, what: str,
+                  service: str = "accounts", read_at=None) -> None:  # fmt: skip
     """A staff member's read of the returnee's data, into their access log (`access`: reader,
     role, case, reason; None for the returnee's own reads)."""
-    if access is None or str(access["reader_id"]) == str(returnee_id):
+    if staff_access.is_own(access, returnee_id):
         return
     uow.store.record_access({
-        "returnee_id": str(returnee_id), "service": "accounts", "what": what,
-        "read_at": uow.now(), **access,
+        "returnee_id": str(returnee_id), "service": service, "what": what,
+        "read_at": read_at or uow.now(), "reader_id": access["reader_id"],
+        "reader_role": access["reader_role"], "case_ref": access.get("case_ref"),
+        "reason": access.get("reason"),
     })  # fmt: skip
+
+
+def record_read(event, uow) -> None:
+    """A staff read in another service (`<service>.personal_data_read`) into the returnee's
+    access log; nothing for an erased returnee (or one accounts does not know)."""
+    data = event.data
+    if uow.store.returnee(data["returnee_id"]) is None:
+        return
+    record_access(uow, data["returnee_id"], data, data["what"],
+                  service=event.source.strip("/"), read_at=data["read_at"])  # fmt: skip
 
 
 def access_log(returnee_id: str, query: dict, uow) -> Page:
@@ -325,6 +347,7 @@ def change_consents(returnee_id: str, consents: dict, uow, record: dict | None =
 
 def read_consents(returnee_id: str, uow, access: dict | None = None) -> dict:
     row = _returnee(returnee_id, uow)
+    staff_access.require_link(access, row["id"], uow.store.case_returnee)
     record_access(uow, row["id"], access, "consents")
     return {"current": consent_times(row), "history": uow.store.consent_history(row["id"])}
 

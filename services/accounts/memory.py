@@ -28,6 +28,7 @@ class MemoryStore:
         self.revoked_subjects: dict[str, object] = {}
         self._last_id = 0  # consent_history.id, a bigserial
         self.access_entries: list[dict] = []
+        self.case_links: dict[tuple[str, str], str] = {}
         self._last_hit = 0  # throttle_hits.id, a bigserial
 
     def create_account(self, account_id, email, password_hash, role, organization_id=None, *,
@@ -212,8 +213,18 @@ class MemoryStore:
             ids.add(r["id"])
         return ids
 
+    def keep_case_link(self, kind: str, case_id, returnee_id) -> None:
+        self.case_links.setdefault((kind, str(case_id)), str(returnee_id))
+
+    def case_returnee(self, kind: str, case_id) -> str | None:
+        return self.case_links.get((kind, str(case_id)))
+
+    def is_erased(self, returnee_id) -> bool:
+        return str(returnee_id) in self.erasures
+
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         account_id = str(returnee_id)
+        self.case_links = {k: r for k, r in self.case_links.items() if r != account_id}
         self.accounts.pop(account_id, None)
         self.staff.pop(account_id, None)
         self.returnees.pop(account_id, None)

@@ -2,18 +2,24 @@
 
 Publishes returnee.registered/updated/erased, consent.changed, organization.registered,
 staff.registered/updated, credentials.revoked, account.link_issued and account.email_verified
-through the outbox; subscribes to nothing. The one service that signs bearer tokens: the others
-verify them with the public keys it serves at `/.well-known/jwks.json`. Each entrypoint declares
-who may call it and hands its command to one use case in `handlers`.
+through the outbox; subscribes to the staff reads the other services record (their
+`<service>.personal_data_read`, into the access log) and to the events that open a case
+(consultations, appointments, applications, registrations: whose case is whose). The one
+service that signs bearer tokens: the others verify them with the public keys it serves at
+`/.well-known/jwks.json`. Each entrypoint declares who may call it and hands its command to one
+use case in `handlers`.
 """
 
 import logging
 
+from chassis.access import CASE_EVENTS, keep_case_link
 from chassis.auth import TokenIssuing
 from chassis.batches import BatchOut, batch_of
 from chassis.db import Database
+from chassis.events import on_event
 from chassis.operable import Operable
 from chassis.web import http
+from contracts.schemas.access import read_type
 from services.accounts import handlers
 from services.accounts.bootstrap import AdminBootstrap
 from services.accounts.providers import Settings
@@ -56,21 +62,6 @@ log = logging.getLogger(__name__)
 CONSENT_SOURCE_HEADER = "X-Consent-Source"
 
 
-# What a staff member states with a read of a returnee's data, recorded in their access log.
-ACCESS_CASE_HEADER = "X-Access-Case"  # e.g. consultation:<id>
-ACCESS_REASON_HEADER = "X-Access-Reason"
-
-
-def _access(request) -> dict:
-    caller = request.caller
-    return {
-        "reader_id": caller.id,
-        "reader_role": caller.role,
-        "case_ref": (request.headers.get(ACCESS_CASE_HEADER) or "")[:200] or None,
-        "reason": (request.headers.get(ACCESS_REASON_HEADER) or "")[:500] or None,
-    }
-
-
 def _consent_record(request) -> dict:
     return handlers.consent_record(request.caller, request.headers.get(CONSENT_SOURCE_HEADER))
 
@@ -79,9 +70,11 @@ class AccountsService(Operable):
     """Returnees, partner organizations and station staff; sign-in; consent; erasure."""
 
     name = "accounts"
-    # Its own revocations are kept by the units of work that make them (`handlers`): accounts
-    # consumes no event, and serves while the broker is away.
+    # Its own revocations are kept by the units of work that make them (`handlers`).
     keep_revocation = None
+    # Sign-in, registration and erasure need no broker: the service starts and serves while it
+    # is away, and its subscribers (the access log's) connect when it answers.
+    serves_without_broker = True
     # Nor `returnee.erased`: its own kept queues are scrubbed by the erasure itself, below.
     forget_in_queues = None
     db = Database(store=AccountsStore)
@@ -89,6 +82,18 @@ class AccountsService(Operable):
     admin = AdminBootstrap()
     sealer = Sealing()
     settings = Settings()
+
+    # The access log: the other services' staff reads; the cases that link a read to a returnee.
+    record_consulting_read = on_event(
+        "consulting", read_type("consulting"), use=handlers.record_read
+    )
+    record_matching_read = on_event("matching", read_type("matching"), use=handlers.record_read)
+    record_activities_read = on_event(
+        "activities", read_type("activities"), use=handlers.record_read
+    )
+    record_notify_read = on_event("notify", read_type("notify"), use=handlers.record_read)
+    keep_consulting_cases = on_event("consulting", *CASE_EVENTS["consulting"], use=keep_case_link)
+    keep_activities_cases = on_event("activities", *CASE_EVENTS["activities"], use=keep_case_link)
 
     @http(
         "POST",
@@ -128,11 +133,13 @@ class AccountsService(Operable):
         response=ReturneeOut(many=True),
         roles=["advisor", "admin"],
         paged=True,
-        summary="Returnees, oldest first, a page at a time (advisors, admins)",
+        access=True,
+        summary="Returnees, oldest first, a page at a time (advisors, admins; an advisor states "
+        "a reason)",
     )
     def list_returnees(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_returnees(query, uow, _access(request))
+            return handlers.list_returnees(query, uow, request.access)
 
     @http(
         "GET",
@@ -141,12 +148,13 @@ class AccountsService(Operable):
         response=ReturneeFound(many=True),
         roles=["advisor", "admin"],
         paged=True,
+        access=True,
         summary="Find returnees by part of a name, email, phone or company name (advisors, "
-        "admins), by name",
+        "admins), by name; each one found gets a `search` entry in their access log",
     )
     def search_returnees(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.search_returnees(query, uow)
+            return handlers.search_returnees(query, uow, request.access)
 
     @http(
         "GET",
@@ -154,11 +162,13 @@ class AccountsService(Operable):
         response=ReturneeOut(),
         roles=["advisor", "admin"],
         owner="returnee_id",
-        summary="A returnee's profile (the returnee, advisors, admins)",
+        access=True,
+        summary="A returnee's profile (the returnee; advisors through a case of theirs or "
+        "with a reason; admins)",
     )
     def read_returnee(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.read_returnee(returnee_id, uow, _access(request))
+            return handlers.read_returnee(returnee_id, uow, request.access)
 
     @http(
         "PATCH",
@@ -207,11 +217,13 @@ class AccountsService(Operable):
         response=ConsentsOut(),
         roles=["advisor", "admin"],
         owner="returnee_id",
-        summary="Current consents and their history (the returnee, advisors, admins)",
+        access=True,
+        summary="Current consents and their history (the returnee; advisors through a case of "
+        "theirs or with a reason; admins)",
     )
     def read_consents(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.read_consents(returnee_id, uow, _access(request))
+            return handlers.read_consents(returnee_id, uow, request.access)
 
     @http(
         "GET",

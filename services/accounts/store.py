@@ -8,6 +8,7 @@ from uuid import UUID
 from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
+from chassis import access
 from chassis.paging import Keyset, Page
 from chassis.revocation import record
 from contracts.schemas.accounts import ReturneeProfile
@@ -306,9 +307,25 @@ class AccountsStore:
         )
         return ACCESS_LOG.page(rows, limit)
 
+    def keep_case_link(self, kind: str, case_id, returnee_id) -> None:
+        access.store_link(self.uow, kind, case_id, returnee_id)
+
+    def case_returnee(self, kind: str, case_id) -> str | None:
+        """Whose case `<kind>:<case_id>` is (None: no such case known here)."""
+        return access.linked_returnee(self.uow, kind, case_id)
+
+    def is_erased(self, returnee_id) -> bool:
+        return (
+            self.uow.one(
+                "SELECT 1 AS erased FROM erasures WHERE returnee_id = %s", (str(returnee_id),)
+            )
+            is not None
+        )
+
     def erase_returnee(self, returnee_id, email, *, at) -> None:
         """Delete the person's data here; keep only the fact and time of the erasure."""
         self.uow.execute("DELETE FROM accounts WHERE id = %s", (str(returnee_id),))  # cascades
+        access.forget_links(self.uow, returnee_id)
         # The previous release's sign-in failures, counted by email (migration accounts_0003).
         self.uow.execute("DELETE FROM login_failures WHERE key = %s", (f"email:{email}",))
         self.uow.execute(

@@ -10,6 +10,7 @@ check-in codes), `audience`, `report` and `access` (who may see what).
 
 import uuid
 
+from chassis import access as staff_access
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable, invalid
 from chassis.settings import service_settings
@@ -186,17 +187,29 @@ def register(activity_id: str, caller: Caller, uow) -> dict:
     return seats.view(stored, caller, position, name=None)
 
 
-def get_registration(activity_id: str, registration_id: str, caller: Caller, uow) -> dict:
+def get_registration(activity_id: str, registration_id: str, caller: Caller, uow,
+                     seen: dict | None = None) -> dict:  # fmt: skip
+    """A registration; staff read it (and the registrant's name) through the registration."""
     found = _registration_or_404(uow, caller, activity_id, registration_id)
+    if access.is_staff(caller) and found["registrant_role"] == "returnee":
+        staff_access.record(uow, found["person_id"],
+                            staff_access.through(seen, "registration", found["id"]),
+                            "registration")  # fmt: skip
     position = uow.store.waitlist_position(found) if found["status"] == "waitlisted" else None
     name = uow.store.registrant_name(registration_id) if access.is_staff(caller) else None
     return seats.view(found, caller, position, name)
 
 
-def list_registrations(activity_id: str, query: dict, caller: Caller, uow) -> dict:
+def list_registrations(activity_id: str, query: dict, caller: Caller, uow,
+                       seen: dict | None = None) -> dict:  # fmt: skip
+    """The activity's registrations with the registrants' names: each a staff read through
+    that registration, recorded."""
     _activity_or_404(uow, activity_id)
     rows = uow.store.registrations(activity_id, query["next"], query["limit"] + 1)
     page, more = rows[: query["limit"]], len(rows) > query["limit"]
+    returnees = [{"id": r["id"], "returnee_id": r["person_id"]}
+                 for r in page if r["registrant_role"] == "returnee"]  # fmt: skip
+    staff_access.record_each(uow, returnees, seen, "registrations", kind="registration")
     positions, ahead = {}, 0
     if page:
         first = next((r for r in page if r["status"] == "waitlisted"), None)

@@ -149,22 +149,28 @@ class ActivitiesService(Operable):
         query=RegistrationQuery,
         response=RegistrationPage(),
         roles=STAFF,
+        access=True,
         summary="The activity's registrations in order of arrival (advisor, admin)",
     )
     def list_registrations(self, request, activity_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_registrations(activity_id, query, request.caller, uow)
+            return handlers.list_registrations(
+                activity_id, query, request.caller, uow, request.access
+            )
 
     @http(
         "GET",
         "/activities/<activity_id>/registrations/<registration_id>",
         response=RegistrationOut(),
         auth=True,
+        access=True,
         summary="A registration (registrant, advisor, admin); its code to the registrant only",
     )
     def get_registration(self, request, activity_id, registration_id):
         with self.db.unit_of_work() as uow:
-            return handlers.get_registration(activity_id, registration_id, request.caller, uow)
+            return handlers.get_registration(
+                activity_id, registration_id, request.caller, uow, request.access
+            )
 
     @http(
         "DELETE",

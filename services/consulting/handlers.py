@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime
 from uuid import UUID
 
+from chassis import access as staff_access
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.paging import Keyset, Page
@@ -205,15 +206,19 @@ def reassess_batch(uow, batch_size: int = assessing.REASSESS_BATCH) -> bool:
     return True
 
 
-def eligibility(returnee_id: str, query: dict, locale: str, uow) -> Page:
+def eligibility(returnee_id: str, query: dict, locale: str, uow,
+                access: dict | None = None) -> Page:  # fmt: skip
     """Every policy of the catalog (a page of them, by code), each criterion explained in
     `locale`, evaluated from the stored facts as of `query["as_of"]` (default: today) under the
-    rules in force that day: each policy in the version published by then."""
+    rules in force that day: each policy in the version published by then. Staff read it
+    through a case or a reason (`chassis.access`), recorded."""
     _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
     as_of = query["as_of"] or uow.today()
     facts = uow.store.facts(returnee_id)
     if facts is None:
         raise NotFound("No eligibility facts for this returnee yet.")
+    staff_access.record(uow, returnee_id, access, "eligibility")
     derived = derive(facts, as_of)
     policies = uow.store.policies_in_force(as_of)
     titles = {p["code"]: p["title"] for p in policies}  # prior awards read as programme names
@@ -222,13 +227,15 @@ def eligibility(returnee_id: str, query: dict, locale: str, uow) -> Page:
     )
 
 
-def missing_facts(returnee_id: str, locale: str, uow) -> dict:
+def missing_facts(returnee_id: str, locale: str, uow, access: dict | None = None) -> dict:
     """For every policy the returnee is undetermined for today, the facts that would decide it:
     one list to tell or bring, each fact once."""
     _id_or_404(returnee_id, "No eligibility facts for this returnee yet.")
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
     found = _missing(uow, returnee_id, locale)
     if found is None:
         raise NotFound("No eligibility facts for this returnee yet.")
+    staff_access.record(uow, returnee_id, access, "missing facts")
     return {"returnee_id": returnee_id, "as_of": uow.today(), "facts": found}
 
 
@@ -265,18 +272,27 @@ def request_consultation(command: dict, caller: Caller, uow) -> dict:
     return tickets.view(uow.store.consultation_row(ticket.id), [])
 
 
-def list_consultations(query: dict, caller: Caller, uow) -> Page:
+def list_consultations(query: dict, caller: Caller, uow, seen: dict | None = None) -> Page:
+    """A returnee's own; staff see every one, each a read through that consultation."""
     found = uow.store.consultations(
         returnee_id=access.listed_returnee(caller, query.get("returnee_id")),
         status=query.get("status"),
         cursor=query["cursor"],
         limit=query["limit"],
     )
+    staff_access.record_each(uow, found, seen, "consultations", kind="consultation")
     return found.map(tickets.view)
 
 
-def get_consultation(consultation_id: str, caller: Caller, uow) -> dict:
+def get_consultation(consultation_id: str, caller: Caller, uow, seen: dict | None = None) -> dict:
+    """The consultation and its thread; staff read it through the consultation itself."""
     row = _visible_consultation(uow, caller, consultation_id)
+    staff_access.record(
+        uow,
+        row["returnee_id"],
+        staff_access.through(seen, "consultation", row["id"]),
+        "consultation",
+    )
     return tickets.view(row, uow.store.messages(consultation_id))
 
 
@@ -458,10 +474,13 @@ def book_appointment(command: dict, caller: Caller, locale: str, uow) -> dict:
     return {**booked, "missing_facts": _missing(uow, caller.id, locale) or []}
 
 
-def list_appointments(returnee_id: str, query: dict, locale: str, uow) -> Page:
+def list_appointments(returnee_id: str, query: dict, locale: str, uow,
+                      access: dict | None = None) -> Page:  # fmt: skip
     """A returnee's appointments, soonest first; the booked ones carry the returnee's missing
-    facts, for the advisor to ask about."""
+    facts, for the advisor to ask about. Staff read them through a case or a reason, recorded."""
     _id_or_404(returnee_id, "No such appointment.")
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
+    staff_access.record(uow, returnee_id, access, "appointments")
     found = RETURNEE_APPOINTMENTS.slice(uow.store.appointments_of(returnee_id), query)
     listed = found.items
     if any(a["status"] == "booked" for a in listed):
@@ -470,12 +489,15 @@ def list_appointments(returnee_id: str, query: dict, locale: str, uow) -> Page:
     return Page(listed, found.next)
 
 
-def list_slot_appointments(slot_id: str, query: dict, uow) -> Page:
-    """Who booked a slot (booked and cancelled, in order of booking), for the station's staff."""
+def list_slot_appointments(slot_id: str, query: dict, uow, access: dict | None = None) -> Page:
+    """Who booked a slot (booked and cancelled, in order of booking), for the station's staff:
+    each a read through that appointment."""
     _id_or_404(slot_id, "No such slot.")
     if uow.store.slot(slot_id) is None:
         raise NotFound("No such slot.")
-    return BOOKINGS.slice(uow.store.appointments_in(slot_id), query)
+    found = BOOKINGS.slice(uow.store.appointments_in(slot_id), query)
+    staff_access.record_each(uow, found, access, "appointments (slot)", kind="appointment")
+    return found
 
 
 def cancel_appointment(appointment_id: str, caller: Caller, uow) -> dict:
@@ -532,7 +554,7 @@ def start_application(command: dict, caller: Caller, locale: str, uow) -> dict:
     return _application_view(uow, application["id"], locale)
 
 
-def list_applications(query: dict, caller: Caller, uow) -> dict:
+def list_applications(query: dict, caller: Caller, uow, seen: dict | None = None) -> dict:
     """A returnee's own applications; staff see everyone's (or one returnee's). Newest first,
     a page of `limit` and the cursor of the next."""
     returnee_id = access.listed_returnee(caller, query.get("returnee_id"))
@@ -543,11 +565,17 @@ def list_applications(query: dict, caller: Caller, uow) -> dict:
         cursor=query["cursor"],
         limit=query["limit"],
     )
+    staff_access.record_each(uow, rows, seen, "applications", kind="application")
     return rows.as_object(lambda row: apps.view(row, "en"))
 
 
-def get_application(application_id: str, caller: Caller, locale: str, uow) -> dict:
-    _visible_application(uow, caller, application_id)
+def get_application(application_id: str, caller: Caller, locale: str, uow,
+                    seen: dict | None = None) -> dict:  # fmt: skip
+    """The application; staff read it through the application itself."""
+    row = _visible_application(uow, caller, application_id)
+    staff_access.record(
+        uow, row["returnee_id"], staff_access.through(seen, "application", row["id"]), "application"
+    )
     return _application_view(uow, application_id, locale)
 
 

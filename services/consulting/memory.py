@@ -49,6 +49,7 @@ class MemoryStore:
         self.applications_by_id: dict[str, dict] = {}
         self.documents: list[dict] = []  # application_documents, by (application, position)
         self.steps: list[dict] = []  # application_history, in position order
+        self.case_links: dict[tuple[str, str], str] = {}  # (kind, case) → returnee
 
     # ------------------------------------------------------------ policies
 
@@ -204,10 +205,22 @@ class MemoryStore:
     def is_erased(self, returnee_id) -> bool:
         return _id(returnee_id) in self.erased
 
+    def keep_case_link(self, kind: str, case_id, returnee_id) -> None:
+        self.case_links.setdefault((kind, _id(case_id)), _id(returnee_id))
+
+    def case_returnee(self, kind: str, case_id) -> str | None:
+        own = {"consultation": self.consultations_by_id, "appointment": self.appointments,
+               "application": self.applications_by_id}.get(kind)  # fmt: skip
+        if own is None:
+            return self.case_links.get((kind, _id(case_id)))
+        row = own.get(_id(case_id))
+        return None if row is None else str(row["returnee_id"])
+
     def erase_returnee(self, returnee_id) -> list[str]:
         """Everything held about a returnee: facts, assessments, applications, consultations and
         appointments; a tombstone of the id stays. Returns the ids of what went."""
         key = _id(returnee_id)
+        self.case_links = {k: r for k, r in self.case_links.items() if r != key}
         self.erased.add(key)
         gone_ids = [
             *(a["id"] for a in self.appointments.values() if a["returnee_id"] == key),

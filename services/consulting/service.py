@@ -8,6 +8,7 @@ import time
 
 from nameko.timer import timer
 
+from chassis.access import CASE_EVENTS, keep_case_link
 from chassis.db import Database
 from chassis.events import on_event
 from chassis.loops import Alarm, loop
@@ -95,6 +96,8 @@ class ConsultingService(Operable):
         self.wake_reassessment()
 
     register_advisor = on_event("accounts", "staff.registered", use=handlers.register_advisor)
+    # Whose activity registration is whose, for advisors reading through one (`chassis.access`).
+    keep_activities_cases = on_event("activities", *CASE_EVENTS["activities"], use=keep_case_link)
 
     # ------------------------------------------------------------------ policies
 
@@ -184,11 +187,13 @@ class ConsultingService(Operable):
         paged=True,
         roles=STAFF,
         owner="returnee_id",
-        summary="Every policy with every criterion explained (self, advisor, admin)",
+        access=True,
+        summary="Every policy with every criterion explained (self; advisors through a case or "
+        "with a reason; admins)",
     )
     def eligibility(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.eligibility(returnee_id, query, request.locale, uow)
+            return handlers.eligibility(returnee_id, query, request.locale, uow, request.access)
 
     @http(
         "GET",
@@ -196,12 +201,14 @@ class ConsultingService(Operable):
         response=MissingFactsOut(),
         roles=STAFF,
         owner="returnee_id",
+        access=True,
         summary="What is still missing: the facts that decide the policies a returnee is "
-        "undetermined for, to tell or bring (self, advisor, admin)",
+        "undetermined for, to tell or bring (self; advisors through a case or with a reason; "
+        "admins)",
     )
     def missing_facts(self, request, returnee_id):
         with self.db.unit_of_work() as uow:
-            return handlers.missing_facts(returnee_id, request.locale, uow)
+            return handlers.missing_facts(returnee_id, request.locale, uow, request.access)
 
     # ------------------------------------------------------------------ applications
 
@@ -231,22 +238,27 @@ class ConsultingService(Operable):
         query=ApplicationQuery,
         roles=PARTIES,
         rules=(CURSOR_RULE,),
-        summary="Applications, newest first, paginated: a returnee's own; staff see all",
+        access=True,
+        summary="Applications, newest first, paginated: a returnee's own; staff see all (each "
+        "in its returnee's access log)",
     )
     def list_applications(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_applications(query, request.caller, uow)
+            return handlers.list_applications(query, request.caller, uow, request.access)
 
     @http(
         "GET",
         "/applications/<application_id>",
         response=ApplicationOut(),
         roles=PARTIES,
+        access=True,
         summary="An application with its checklist and history (its returnee, advisor, admin)",
     )
     def get_application(self, request, application_id):
         with self.db.unit_of_work() as uow:
-            return handlers.get_application(application_id, request.caller, request.locale, uow)
+            return handlers.get_application(
+                application_id, request.caller, request.locale, uow, request.access
+            )
 
     @http(
         "PUT",
@@ -372,22 +384,25 @@ class ConsultingService(Operable):
         query=ConsultationQuery,
         paged=True,
         roles=PARTIES,
-        summary="Consultations: a returnee's own; advisors and admins see all",
+        access=True,
+        summary="Consultations: a returnee's own; advisors and admins see all (each in its "
+        "returnee's access log)",
     )
     def list_consultations(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_consultations(query, request.caller, uow)
+            return handlers.list_consultations(query, request.caller, uow, request.access)
 
     @http(
         "GET",
         "/consultations/<consultation_id>",
         response=ConsultationOut(),
         roles=PARTIES,
+        access=True,
         summary="A consultation with its message thread",
     )
     def get_consultation(self, request, consultation_id):
         with self.db.unit_of_work() as uow:
-            return handlers.get_consultation(consultation_id, request.caller, uow)
+            return handlers.get_consultation(consultation_id, request.caller, uow, request.access)
 
     @http(
         "POST",
@@ -534,11 +549,12 @@ class ConsultingService(Operable):
         response=AppointmentOut(many=True),
         roles=STAFF,
         paged=True,
+        access=True,
         summary="Who booked a slot, booked and cancelled, in order of booking (advisor, admin)",
     )
     def list_slot_appointments(self, request, slot_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_slot_appointments(slot_id, query, uow)
+            return handlers.list_slot_appointments(slot_id, query, uow, request.access)
 
     @http(
         "POST",
@@ -560,11 +576,14 @@ class ConsultingService(Operable):
         roles=STAFF,
         owner="returnee_id",
         paged=True,
-        summary="A returnee's appointments, soonest first (self, advisor, admin)",
+        access=True,
+        summary="A returnee's appointments, soonest first (self; advisors through a case or with a "
+        "reason; admins)",
     )
     def list_appointments(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_appointments(returnee_id, query, request.locale, uow)
+            return handlers.list_appointments(returnee_id, query, request.locale, uow,
+                                              request.access)  # fmt: skip
 
     @http(
         "POST",

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import psycopg2.extras
 
+from chassis import access
 from chassis.paging import Keyset, Page
 from services.consulting.assessing import FACT_KEYS
 from services.consulting.consultations import FIELDS, Consultation
@@ -273,10 +274,27 @@ class ConsultingStore:
             is not None
         )
 
+    # Whose case is whose (`chassis.access`): its own from its tables, registrations from the
+    # events of activities.
+    OWN_CASES = {"consultation": "consultations", "appointment": "appointments",
+                 "application": "applications"}  # fmt: skip
+
+    def keep_case_link(self, kind: str, case_id, returnee_id) -> None:
+        access.store_link(self.uow, kind, case_id, returnee_id)
+
+    def case_returnee(self, kind: str, case_id) -> str | None:
+        if kind not in self.OWN_CASES:
+            return access.linked_returnee(self.uow, kind, case_id)
+        row = self.uow.one(
+            f"SELECT returnee_id FROM {self.OWN_CASES[kind]} WHERE id = %s", (str(case_id),)
+        )
+        return None if row is None else str(row["returnee_id"])
+
     def erase_returnee(self, returnee_id) -> list[str]:
         """Everything held about a returnee: facts, assessments, applications, consultations and
         appointments; a tombstone of the id stays. Returns the ids of what went (the subjects
         of events about them)."""
+        access.forget_links(self.uow, returnee_id)
         self.uow.execute(
             "INSERT INTO erasures (returnee_id) VALUES (%s) ON CONFLICT DO NOTHING",
             (returnee_id,),

@@ -19,6 +19,7 @@ from uuid import UUID
 
 from marshmallow import ValidationError
 
+from chassis import access as staff_access
 from chassis import batches
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -192,8 +193,11 @@ def seed_reference(organizations, resources: list[dict], uow) -> dict:
 MATCHES = Keyset("rank", "resource_id", types=(int, UUID))
 
 
-def list_matches(returnee_id, query: dict, locale: str, uow) -> Page:
-    """The returnee's matches still on offer today, best first, reasons in `locale`."""
+def list_matches(returnee_id, query: dict, locale: str, uow, access: dict | None = None) -> Page:
+    """The returnee's matches still on offer today, best first, reasons in `locale`. Staff
+    read them through a case or a reason (`chassis.access`), recorded."""
+    staff_access.require_link(access, returnee_id, uow.store.case_returnee)
+    staff_access.record(uow, returnee_id, access, "matches")
     rows = MATCHES.slice(uow.store.matches_of(returnee_id, uow.today()), query)
     for row in rows:
         row["reasons"] = explained(row["reasons"], locale)
@@ -290,13 +294,17 @@ def decline_intention(intention_id, command: dict, caller: Caller, uow,
     return _announce(uow, row, "declined", command["message"])
 
 
-def list_intentions(query: dict, caller: Caller, uow) -> Page:
+def list_intentions(query: dict, caller: Caller, uow, seen: dict | None = None) -> Page:
+    """A returnee's own, a provider's organization's, every one for advisors and admins: each
+    a staff read of its returnee's data (name, message), recorded."""
     scope = access.intention_scope(caller)
     if scope is None:
         raise Forbidden("Your account has no organization.")
-    return uow.store.intentions(
+    rows = uow.store.intentions(
         **scope, status=query.get("status"), cursor=query["cursor"], limit=query["limit"]
     )
+    staff_access.record_each(uow, rows, seen, "intentions")
+    return rows
 
 
 def intention_statistics(uow) -> dict:

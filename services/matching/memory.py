@@ -58,6 +58,7 @@ class MemoryStore:
         self.intentions_by_id: dict[str, dict] = {}
         self.attendances: set[tuple[str, str]] = set()  # (activity, returnee)
         self.activity_organizations: set[tuple[str, str]] = set()  # (activity, organization)
+        self.case_links: dict[tuple[str, str], str] = {}  # (kind, case) → returnee
 
     # ------------------------------------------------------------ organizations
 
@@ -218,8 +219,15 @@ class MemoryStore:
         self.returnees.pop(key, None)
         return removed
 
+    def keep_case_link(self, kind: str, case_id, returnee_id) -> None:
+        self.case_links.setdefault((kind, _id(case_id)), _id(returnee_id))
+
+    def case_returnee(self, kind: str, case_id) -> str | None:
+        return self.case_links.get((kind, _id(case_id)))
+
     def erase_returnee(self, returnee_id) -> list[str]:
         key = _id(returnee_id)
+        self.case_links = {k: r for k, r in self.case_links.items() if r != key}
         self.forget_returnee(key)
         intention_ids = sorted(i for i, row in self.intentions_by_id.items()
                                if row["returnee_id"] == key)  # fmt: skip

@@ -6,6 +6,7 @@ import time
 
 from nameko.dependency_providers import Config
 
+from chassis.access import CASE_EVENTS, keep_case_link
 from chassis.batches import BatchOut, batch_of
 from chassis.db import Database
 from chassis.events import on_event
@@ -68,6 +69,9 @@ class MatchingService(Operable):
     )
     follow_consent = on_event("accounts", "consent.changed", use=handlers.follow_consent)
     erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)
+    # Whose case is whose, for advisors reading a returnee's matches through one.
+    keep_consulting_cases = on_event("consulting", *CASE_EVENTS["consulting"], use=keep_case_link)
+    keep_activities_cases = on_event("activities", *CASE_EVENTS["activities"], use=keep_case_link)
     remember_activity = on_event("activities", "activity.published", use=handlers.remember_activity)
     record_attendance = on_event(
         "activities", "attendance.recorded", use=handlers.record_attendance
@@ -182,11 +186,13 @@ class MatchingService(Operable):
         roles=["advisor", "admin"],
         owner="returnee_id",
         paged=True,
-        summary="A returnee's matches, best first, with reasons (self, advisor, admin)",
+        access=True,
+        summary="A returnee's matches, best first, with reasons (self; advisors through a case "
+        "or with a reason; admins)",
     )
     def matches(self, request, returnee_id, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_matches(returnee_id, query, request.locale, uow)
+            return handlers.list_matches(returnee_id, query, request.locale, uow, request.access)
 
     @http(
         "POST",
@@ -263,10 +269,11 @@ class MatchingService(Operable):
         roles=["returnee", "provider", "advisor", "admin"],
         summary="The caller's intentions: a returnee's own, a provider's organization's, "
         "every one for advisors and admins",
+        access=True,
     )
     def list_intentions(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_intentions(query, request.caller, uow)
+            return handlers.list_intentions(query, request.caller, uow, request.access)
 
     @http(
         "GET",

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from psycopg2.extras import execute_values
 
+from chassis import access
 from chassis.paging import Keyset, Page
 from services.matching.engine import Catalog, Match, Profile, Resource, ReturneeTable
 
@@ -369,11 +370,20 @@ class MatchingStore:
         self.uow.execute("DELETE FROM returnees WHERE id = %s", (rid,))
         return sorted(r["resource_id"] for r in removed)
 
+    # Whose case is whose (`chassis.access`): matching opens none, it keeps those of consulting
+    # and activities from their events.
+    def keep_case_link(self, kind: str, case_id, returnee_id) -> None:
+        access.store_link(self.uow, kind, case_id, returnee_id)
+
+    def case_returnee(self, kind: str, case_id) -> str | None:
+        return access.linked_returnee(self.uow, kind, case_id)
+
     def erase_returnee(self, returnee_id) -> list[str]:
         """Erasure (PIPL): profile, matches, dismissals, attendances and pending or declined
         intentions are deleted; accepted intentions stay counted without the person or their
         words. Returns the ids of every intention the returnee had (events about them carry
         their id)."""
+        access.forget_links(self.uow, returnee_id)
         rid = str(returnee_id)
         self.forget_returnee(rid)
         intention_ids = [

@@ -18,6 +18,7 @@ from uuid import UUID
 import eventlet
 from prometheus_client import Counter
 
+from chassis import access as staff_access
 from chassis.auth import Caller
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
 from chassis.paging import Keyset, Page
@@ -740,21 +741,36 @@ def waiting_events(uow) -> dict:
 # --- HTTP commands ------------------------------------------------------------------------------
 
 
-def list_notifications(query: dict, caller: Caller, uow) -> Page:
+def list_notifications(query: dict, caller: Caller, uow, access: dict | None = None) -> Page:
+    """A person's notifications (self or admin); an admin's read of a returnee's recorded."""
     if not may_act_for(caller, query["recipient_id"]):
         raise Forbidden("You may see only your own notifications.")
+    _record_returnee_read(uow, query["recipient_id"], access, "notifications")
     return uow.store.notifications_of(
         query["recipient_id"], query["channel"], query["limit"], query["cursor"]
     )
+
+
+def _record_returnee_read(uow, person_id, access: dict | None, what: str) -> None:
+    """Another's read of a returnee's notifications or preferences (`chassis.access`); staff
+    members' and organizations' are no returnee's personal data."""
+    if staff_access.is_own(access, person_id):
+        return
+    recipient = uow.store.recipient(person_id)
+    if recipient is not None and recipient.kind == "returnee":
+        staff_access.record(uow, person_id, access, what)
 
 
 def list_topics(locale: str, uow) -> list[dict]:
     return uow.store.topics(locale)
 
 
-def get_preferences(recipient_id, caller: Caller, uow) -> dict:
+def get_preferences(recipient_id, caller: Caller, uow, access: dict | None = None) -> dict:
+    """A person's opt-outs and quiet hours (self or admin); an admin's read of a returnee's
+    recorded."""
     if not may_act_for(caller, recipient_id):
         raise Forbidden("You may manage only your own preferences.")
+    _record_returnee_read(uow, recipient_id, access, "notification preferences")
     return payloads.preferences_out(recipient_id, uow.store.preferences(recipient_id))
 
 

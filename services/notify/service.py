@@ -14,6 +14,7 @@ from chassis.operable import Operable
 from chassis.settings import service_settings
 from chassis.web import http
 from contracts import CATALOG
+from contracts.schemas.access import ACCESS_PRODUCERS, read_type
 from services.notify import handlers
 from services.notify.destinations import SUBSCRIPTION_RULES
 from services.notify.providers import Channels, Settings
@@ -48,8 +49,13 @@ WAITING_OLDEST = Gauge(
 )
 
 
+STAFF_READS = {read_type(producer) for producer in ACCESS_PRODUCERS}
+
+
 def _types(producer: str) -> list[str]:
-    return [t.type for t in CATALOG.produced_by(producer)]
+    """What notify takes of `producer`: every event but the staff reads, kept by accounts alone
+    (`contracts.schemas.access`)."""
+    return [t.type for t in CATALOG.produced_by(producer) if t.type not in STAFF_READS]
 
 
 def _takes(producer: str):
@@ -111,11 +117,11 @@ class NotifyService(Operable):
     # --- HTTP -----------------------------------------------------------------------------------
 
     @http("GET", "/notifications", query=NotificationsQuery, response=NotificationOut(many=True),
-          auth=True, paged=True,
+          auth=True, paged=True, access=True,
           summary="A person's notifications, newest first (self or admin)")  # fmt: skip
     def list_notifications(self, request, query):
         with self.db.unit_of_work() as uow:
-            return handlers.list_notifications(query, request.caller, uow)
+            return handlers.list_notifications(query, request.caller, uow, request.access)
 
     # Not paged: the topics are the catalog in `topics.py`, a dozen, fixed by the code.
     @http("GET", "/topics", response=TopicOut(many=True),
@@ -125,10 +131,11 @@ class NotifyService(Operable):
             return handlers.list_topics(request.locale, uow)
 
     @http("GET", "/recipients/<uuid:recipient_id>/preferences", response=PreferencesOut(),
-          auth=True, summary="A person's notification preferences (self or admin)")  # fmt: skip
+          auth=True, access=True,
+          summary="A person's notification preferences (self or admin)")  # fmt: skip
     def get_preferences(self, request, recipient_id):
         with self.db.unit_of_work() as uow:
-            return handlers.get_preferences(recipient_id, request.caller, uow)
+            return handlers.get_preferences(recipient_id, request.caller, uow, request.access)
 
     @http("PUT", "/recipients/<uuid:recipient_id>/preferences", body=PreferencesBody,
           response=PreferencesOut(), auth=True,

@@ -10,7 +10,7 @@ from werkzeug.utils import redirect
 
 from chassis.clock import SHANGHAI
 from services.portal.forms import field_errors
-from services.portal.rendering import TOPICS, render
+from services.portal.rendering import TOPICS, render, text
 from services.portal.upstream import ApiError
 
 OPEN = ("new", "assigned", "answered", "waiting_on_returnee", "reopened")
@@ -113,9 +113,10 @@ def queue(request, api):
     )
 
 
-def _returnee_name(api, returnee_id) -> str | None:
+def _returnee_name(api, returnee_id, case: str) -> str | None:
+    """The returnee's name, read through the case the page shows (`kind:id`)."""
     try:
-        return api.get("accounts", f"/returnees/{returnee_id}").get("name")
+        return api.stating(case=case).get("accounts", f"/returnees/{returnee_id}").get("name")
     except ApiError:
         return None  # erased, or not theirs to read: the page shows the id
 
@@ -133,7 +134,7 @@ def consultation(request, api, consultation_id, errors=None, values=None, status
         "console/consultation.html",
         status=status,
         consultation=entry,
-        returnee_name=_returnee_name(api, found["returnee_id"]),
+        returnee_name=_returnee_name(api, found["returnee_id"], f"consultation:{found['id']}"),
         duration=_duration,
         errors=errors or {},
         values=values,
@@ -208,14 +209,28 @@ def find_returnee(request, api):
     )
 
 
-def returnee(request, api, returnee_id):
+# What the services answer an advisor who names no case that links them to the returnee.
+NEEDS_A_REASON = ("case_or_reason_required", "case_not_linked")
+REASON_MAX = 500
+
+
+def returnee(request, api, returnee_id, reason: str | None = None, errors=None):
+    """A returnee's page, read through the case the advisor came from (`?case=`, from a
+    consultation, appointment or registration) or the reason they state (the form this page
+    shows when no case links them: coming from the search, or a case not the returnee's)."""
+    case = request.args.get("case", "").strip() or None
+    stating = api.stating(case=None if reason else case, reason=reason)
     try:
-        profile = api.get("accounts", f"/returnees/{returnee_id}")
+        profile = stating.get("accounts", f"/returnees/{returnee_id}")
     except ApiError as exc:
-        if exc.status != 404:
-            raise
-        return render(request, "error.html", status=404, status_code=404)
-    found = api.gather(
+        if exc.status == 404:
+            return render(request, "error.html", status=404, status_code=404)
+        if exc.status == 403 and exc.code in NEEDS_A_REASON and not errors:
+            return _ask_reason(request, returnee_id, exc.message if case else None)
+        if exc.status == 400 and reason is not None:  # a reason the services do not take
+            return _ask_reason(request, returnee_id, None, reason, {"reason": [exc.message]})
+        raise
+    found = stating.gather(
         eligibility=("GET", "consulting", f"/returnees/{returnee_id}/eligibility"),
         matches=("GET", "matching", f"/returnees/{returnee_id}/matches"),
         consultations=(
@@ -227,6 +242,31 @@ def returnee(request, api, returnee_id):
         appointments=("GET", "consulting", f"/returnees/{returnee_id}/appointments"),
     )
     return render(request, "console/returnee.html", profile=profile, **found)
+
+
+def returnee_with_reason(request, api, returnee_id):
+    """The reason form sent: the page read with it (a POST, so the reason stays out of
+    addresses and histories)."""
+    reason = " ".join(request.form.get("reason", "").split())
+    if not reason:
+        errors = {"reason": [text(request.locale, "State why you open this returnee's page.")]}
+        return _ask_reason(request, returnee_id, None, reason, errors)
+    if len(reason) > REASON_MAX:
+        errors = {"reason": [text(request.locale, "At most {n} characters.", n=REASON_MAX)]}
+        return _ask_reason(request, returnee_id, None, reason, errors)
+    return returnee(request, api, returnee_id, reason=reason)
+
+
+def _ask_reason(request, returnee_id, refusal=None, reason="", errors=None):
+    return render(
+        request,
+        "console/reason.html",
+        status=422 if errors else 200,
+        returnee_id=returnee_id,
+        refusal=refusal,
+        values={"reason": reason or ""},
+        errors=errors or {},
+    )
 
 
 # ---------------------------------------------------------------- appointments
@@ -288,13 +328,16 @@ def _who_booked(api, slots: list[dict]) -> None:
             for slot in booked
         }
     )
+    # Each name read through an appointment of that returnee's (`chassis.access`).
     people = {
-        a["returnee_id"]
+        a["returnee_id"]: f"appointment:{a['id']}"
         for listed in found.values()
         for a in listed or ()
         if a["status"] == "booked"
     }
-    names = api.gather(**{p: (lambda p=p: _returnee_name(api, p)) for p in people})
+    names = api.gather(
+        **{p: (lambda p=p, case=case: _returnee_name(api, p, case)) for p, case in people.items()}
+    )
     for slot in slots:
         slot["appointments"] = [
             {**a, "name": names.get(a["returnee_id"])}

@@ -122,6 +122,7 @@ FIELD_NAMES = {
     "organization_id": "Organization",
     "role": "Role",
     "q": "Name, email, phone or company",
+    "reason": "Why you open this page",
     "document": "The new version (JSON)",
     "file": "The file (.xlsx or .csv)",
     "account_id": "Accounts",

@@ -461,6 +461,20 @@ MESSAGES = {
     "At least two characters; part of a word is enough.": "至少两个字；输入词语的一部分即可。",
     "Find": "查找",
     "Nobody found.": "没有找到。",
+    # the reason an advisor states to open a returnee's page (the access log)
+    "Why do you open this returnee's page?": "您为什么要打开这位留学人员的页面？",
+    "No consultation, appointment, application or activity registration of this returnee's "
+    "brings you here. Say why you need their data: the reason is kept in their access log, "
+    "which they can read.": "您不是从这位留学人员的咨询、预约、申请或活动报名进入的。"
+    "请说明您需要查看其资料的理由：理由会记入其访问记录，本人可以查阅。",
+    "Why you open this page": "打开此页面的理由",
+    "For example: they called the station about the rent subsidy. At most 500 characters.": (
+        "例如：对方来电咨询房租补贴。最多 500 个字。"
+    ),
+    "Open the page": "打开页面",
+    "Back to the search": "返回查找",
+    "State why you open this returnee's page.": "请说明打开这位留学人员页面的理由。",
+    "At most {n} characters.": "最多 {n} 个字。",
     "{n} found": "找到 {n} 人",
     "Appointment slots": "预约时段",
     "Our resources": "我们的资源",

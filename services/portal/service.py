@@ -196,6 +196,10 @@ class PortalService:
     def console_returnee(self, request, returnee_id):
         return console.returnee(request, self.services.acting_for(request), returnee_id)
 
+    @page("POST", "/console/returnees/<returnee_id>", signed_in=True, role="advisor")
+    def console_returnee_with_reason(self, request, returnee_id):
+        return console.returnee_with_reason(request, self.services.acting_for(request), returnee_id)
+
     @page("GET", "/console/appointments", signed_in=True, role="advisor")
     def console_appointments(self, request):
         return console.appointments(request, self.services.acting_for(request))

@@ -9,12 +9,14 @@ follows the cursors, `MAX_PAGE` items a request, up to `MAX_FOLLOWED` pages.
 """
 
 import logging
+from urllib.parse import quote
 
 import eventlet
 import requests
 from nameko.extensions import DependencyProvider
 from requests.adapters import HTTPAdapter
 
+from chassis.access import ACCESS_CASE_HEADER, ACCESS_REASON_HEADER
 from services.portal.session import Session
 from services.portal.settings import PortalSettings
 
@@ -69,6 +71,17 @@ class Platform:
         self.session = session
         self.locale = locale
         self.correlation_id = correlation_id
+        self.stated: dict[str, str] = {}
+
+    def stating(self, case: str | None = None, reason: str | None = None) -> "Platform":
+        """The same view, each call stating the case a staff member reads a returnee's data
+        through, or their reason (`chassis.access`: percent-encoded, a header is Latin-1)."""
+        stating = Platform(self.services, self.session, self.locale, self.correlation_id)
+        if case:
+            stating.stated[ACCESS_CASE_HEADER] = case
+        if reason:
+            stating.stated[ACCESS_REASON_HEADER] = quote(reason, safe="")
+        return stating
 
     def get(self, service, path, **kwargs):
         return self.call("GET", service, path, **kwargs)
@@ -146,7 +159,7 @@ class Platform:
     def _send(self, method, service, path, body, params, auth) -> requests.Response:
         # X-Consent-Source: what a person decides here is decided on the web (accounts records it).
         headers = {"Accept-Language": self.locale, "X-Correlation-Id": self.correlation_id,
-                   "X-Consent-Source": "web"}  # fmt: skip
+                   "X-Consent-Source": "web", **self.stated}  # fmt: skip
         if auth and self.session.signed_in:
             headers["Authorization"] = f"Bearer {self.session['access']}"
         url = f"{self.services.settings.urls[service]}{path}"

@@ -156,6 +156,21 @@ def test_an_advisor_answers_the_oldest_consultation_and_the_returnee_reads_it(br
     expect(page.get_by_text("1 found")).to_be_visible()
     both_languages(browsing, page, "console-find")
     expect(page.get_by_role("link", name=body["name"])).to_be_visible()
+    # From the search no case links the advisor to them: the page asks why, and keeps it.
+    page.get_by_role("link", name=body["name"]).click()
+    expect(
+        page.get_by_role("heading", name="Why do you open this returnee's page?")
+    ).to_be_visible()
+    both_languages(browsing, page, "console-reason")
+    page.get_by_role("button", name="Open the page").click()  # no reason: next to the field
+    expect(page.locator("#reason-error")).to_be_visible()
+    page.get_by_label("Why you open this page").fill("They called about the rent subsidy")
+    page.get_by_role("button", name="Open the page").click()
+    expect(page.get_by_role("heading", name=body["name"])).to_be_visible()
+    logged = platform.call("GET", "accounts", f"/returnees/{oldest['returnee_id']}/access-log",
+                           headers).json()  # fmt: skip
+    assert "They called about the rent subsidy" in [e["reason"] for e in logged]
+    page.goto("/console/returnees?lang=en")
     page.get_by_label("Name, email, phone or company").fill("x")  # too short: next to the field
     page.get_by_role("button", name="Find", exact=True).click()
     expect(page.locator("#q-error")).to_be_visible()

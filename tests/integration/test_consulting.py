@@ -176,7 +176,11 @@ def test_registration_is_assessed_and_explained_in_the_callers_language(consulti
     assert startup["title"] == "留学人员回国创业启动支持计划"
     assert {r["criterion"] for r in startup["reasons"]} >= {"capital_500k", "majority_share"}
     assert all(r["detail"] for r in startup["reasons"])
-    en = consulting.get(f"/returnees/{returnee}/eligibility", token_for("advisor")).json()
+    advisor = token_for("advisor")
+    refused = consulting.get(f"/returnees/{returnee}/eligibility", advisor)  # no case, no reason
+    assert refused.status_code == 403 and refused.json()["error"] == "case_or_reason_required"
+    stated = {**advisor, "X-Access-Reason": "A%20callback"}  # UTF-8, percent-encoded
+    en = consulting.get(f"/returnees/{returnee}/eligibility", stated).json()
     hukou = next(p for p in en if p["code"] == "sh-hukou-returnees-2020")
     failed = next(r for r in hukou["reasons"] if r["criterion"] == "no_hukou_yet")
     assert failed["passed"] is False and failed["values"]["actual"] == "hukou"

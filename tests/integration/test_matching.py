@@ -198,7 +198,11 @@ def test_registration_proposes_the_seeded_resources_that_fit(matching, token_for
     assert [m["resource_id"] for m in zh] == resource_ids(event)
     assert zh[0]["reasons"][0]["detail"].startswith("满足您的需求：")
     assert [m["score"] for m in zh] == sorted((m["score"] for m in zh), reverse=True)
-    en = matching.get(f"/returnees/{li_wei}/matches", token_for("advisor")).json()
+    advisor = token_for("advisor")
+    refused = matching.get(f"/returnees/{li_wei}/matches", advisor)  # no case, no reason
+    assert refused.status_code == 403 and refused.json()["error"] == "case_or_reason_required"
+    stated = {**advisor, "X-Access-Reason": "%E5%9B%9E%E8%AE%BF"}  # 回访, percent-encoded
+    en = matching.get(f"/returnees/{li_wei}/matches", stated).json()
     assert en[0]["reasons"][0]["detail"].startswith("serves your need: ")
     path = f"/returnees/{li_wei}/matches"
     assert matching.get(path).status_code == 401

@@ -12,6 +12,7 @@ import jwt
 import pytest
 from marshmallow import ValidationError
 
+from chassis.access import keep_case_link
 from chassis.auth import Caller, KeySet, TokenIssuer
 from chassis.clock import FrozenClock
 from chassis.errors import Conflict, Forbidden, HttpError, NotFound, TooManyRequests, Unauthorized
@@ -19,6 +20,7 @@ from chassis.i18n import translate_errors
 from chassis.keys import new_key
 from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
+from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.accounts import handlers
 from services.accounts.credentials import (
@@ -170,12 +172,28 @@ def link_token(event) -> str:
 # register_returnee
 
 
+def _opened(db, returnee_id, kind="consultation") -> str:
+    """A case of the returnee's, as consulting or activities announce it (`chassis.access`)."""
+    event_type, field, producer = {
+        "consultation": ("consultation.requested", "consultation_id", "consulting"),
+        "registration": ("registration.confirmed", "registration_id", "activities"),
+    }[kind]
+    case_id = str(uuid.uuid4())
+    data = {**EXAMPLES[(event_type, 1)].data, field: case_id, "returnee_id": returnee_id}
+    db.handle(keep_case_link, CATALOG.create(producer, event_type, data))
+    return f"{kind}:{case_id}"
+
+
+def _staff(role="advisor", case_ref=None, reason=None) -> dict:
+    return {"reader_id": str(uuid.uuid4()), "reader_role": role, "case_ref": case_ref,
+            "reason": reason}  # fmt: skip
+
+
 def test_staff_reads_are_in_the_returnees_access_log_newest_first(db, clock):
     returnee = register(db)
-    advisor = {"reader_id": str(uuid.uuid4()), "reader_role": "advisor",
-               "case_ref": "consultation:1f1e", "reason": None}  # fmt: skip
-    admin = {"reader_id": str(uuid.uuid4()), "reader_role": "admin", "case_ref": None,
-             "reason": "Checking a complaint"}  # fmt: skip
+    case = _opened(db, returnee["id"])
+    advisor = _staff(case_ref=case)
+    admin = _staff("admin", reason="Checking a complaint")
     me = {"reader_id": returnee["id"], "reader_role": "returnee", "case_ref": None,
           "reason": None}  # fmt: skip
     with db.unit_of_work() as uow:
@@ -188,11 +206,91 @@ def test_staff_reads_are_in_the_returnees_access_log_newest_first(db, clock):
         log = handlers.access_log(returnee["id"], PageQuery().load({}), uow)
     assert [(e["reader_role"], e["what"], e["case_ref"], e["reason"], e["read_at"]) for e in log
             ] == [("admin", "consents", None, "Checking a complaint", clock.at),
-                  ("advisor", "profile", "consultation:1f1e", None, NOW)]  # fmt: skip
+                  ("advisor", "profile", case, None, NOW)]  # fmt: skip
     assert all(e["service"] == "accounts" for e in log)
     with db.unit_of_work() as uow:
         handlers.erase_returnee(returnee["id"], uow)
     assert db.store.access_entries == []  # the log goes with the person
+    assert db.store.case_links == {}  # and the cases that linked staff to them
+
+
+def test_an_advisor_reads_a_profile_only_through_a_case_of_the_returnees_or_a_reason(db):
+    returnee = register(db)
+    other = register(db, body(email="other@example.com"))
+    theirs = _opened(db, other["id"], "registration")
+    mine = _opened(db, returnee["id"], "registration")
+    for read in (handlers.read_returnee, handlers.read_consents):
+        with pytest.raises(Forbidden) as refused, db.unit_of_work() as uow:
+            read(returnee["id"], uow, _staff())
+        assert refused.value.code == "case_or_reason_required"
+        assert "理由" in refused.value.message_in("zh-CN")
+        unknown = f"consultation:{uuid.uuid4()}"
+        for case in (theirs, unknown):  # another returnee's case, or one never opened
+            with pytest.raises(Forbidden) as refused, db.unit_of_work() as uow:
+                read(returnee["id"], uow, _staff(case_ref=case))
+            assert refused.value.code == "case_not_linked"
+        with db.unit_of_work() as uow:
+            read(returnee["id"], uow, _staff(case_ref=mine))
+            read(returnee["id"], uow, _staff(reason="Preparing Friday's exchange session"))
+            read(returnee["id"], uow, _staff("admin"))  # admins: logged, not restricted
+    with db.unit_of_work() as uow:
+        log = handlers.access_log(returnee["id"], {"limit": 50, "cursor": None}, uow)
+    assert len(log) == 6 and {e["reader_role"] for e in log} == {"advisor", "admin"}
+    with pytest.raises(Forbidden), db.unit_of_work() as uow:  # an export states a reason
+        handlers.list_returnees(
+            {"limit": 10, "offset": 0, "cursor": None}, uow, _staff(case_ref=mine)
+        )
+    with db.unit_of_work() as uow:
+        handlers.list_returnees(
+            {"limit": 10, "offset": 0, "cursor": None}, uow, _staff(reason="Annual report")
+        )
+
+
+def test_each_returnee_found_by_a_search_gets_an_entry_without_the_query(db):
+    found = register(db, body(name="王芳", email="wang.fang@example.com"))
+    register(db, body(name="李强", email="li.qiang@example.com"))
+    advisor = _staff()
+    with db.unit_of_work() as uow:
+        hits = handlers.search_returnees({"q": "wang", "limit": 10, "cursor": None}, uow, advisor)
+    assert [h["id"] for h in hits] == [found["id"]]
+    assert [(e["returnee_id"], e["what"], e["reader_id"]) for e in db.store.access_entries
+            ] == [(found["id"], "search", advisor["reader_id"])]  # fmt: skip
+    assert "wang" not in str(db.store.access_entries)
+
+
+def _read_in(producer: str, returnee_id, **data):
+    example = EXAMPLES[(f"{producer}.personal_data_read", 1)].data
+    return CATALOG.create(producer, f"{producer}.personal_data_read",
+                          {**example, "returnee_id": returnee_id, **data})  # fmt: skip
+
+
+def test_reads_in_other_services_come_into_the_access_log_once_and_not_after_erasure(db, clock):
+    returnee = register(db)
+    consulting = _read_in("consulting", returnee["id"], read_at=clock.at.isoformat())
+    db.handle(handlers.record_read, consulting)
+    db.handle(handlers.record_read, consulting)  # a redelivery: once
+    clock.advance(minutes=1)
+    db.handle(handlers.record_read, _read_in("matching", returnee["id"],
+                                             read_at=clock.at.isoformat()))  # fmt: skip
+    with db.unit_of_work() as uow:
+        log = handlers.access_log(returnee["id"], {"limit": 50, "cursor": None}, uow)
+    assert [(e["service"], e["what"], e["reason"]) for e in log] == [
+        ("matching", "matches", "Preparing the exchange session's introductions"),
+        ("consulting", "eligibility", None),
+    ]
+    assert log[1]["case_ref"] == EXAMPLES[("consulting.personal_data_read", 1)].data["case_ref"]
+    with db.unit_of_work() as uow:
+        handlers.erase_returnee(returnee["id"], uow)
+    db.handle(handlers.record_read, _read_in("activities", returnee["id"]))  # late, or replayed
+    db.handle(
+        keep_case_link,
+        CATALOG.create(
+            "consulting",
+            "consultation.requested",
+            {**EXAMPLES[("consultation.requested", 1)].data, "returnee_id": returnee["id"]},
+        ),
+    )
+    assert db.store.access_entries == [] and db.store.case_links == {}
 
 
 def test_id_documents_record_their_key_and_are_resealed_under_a_new_one(db):

@@ -860,3 +860,22 @@ def test_seed_reference_publishes_the_founding_session_and_the_site_visit_once(c
         "Western Returned Scholars Association, Changning Branch",
     }
     assert db.store.activity(founding)["starts_at"] == datetime(2026, 12, 5, 14, 0, tzinfo=SHANGHAI)
+
+
+def test_staff_reads_of_registrations_are_recorded_through_each_registration(db):
+    shown = publish(db, capacity=1)
+    li = returnee(join(db))
+    mine = sign_up(db, shown["id"], li)
+    sign_up(db, shown["id"], provider(db))  # waitlisted; no returnee's data
+    db.outbox.clear()
+    seen = {"reader_id": ADVISOR.id, "reader_role": "advisor", "case_ref": None,
+            "reason": None}  # fmt: skip
+    query = RegistrationQuery().load({})
+    run(db, lambda uow: handlers.list_registrations(shown["id"], query, ADVISOR, uow, seen))
+    run(db, lambda uow: handlers.get_registration(shown["id"], mine["id"], ADVISOR, uow, seen))
+    own = {**seen, "reader_id": li.id, "reader_role": "returnee"}
+    run(db, lambda uow: handlers.get_registration(shown["id"], mine["id"], li, uow, own))
+    reads = [(str(e.data["returnee_id"]), e.data["what"], e.data["case_ref"])
+             for e in db.published("activities.personal_data_read")]  # fmt: skip
+    case = f"registration:{mine['id']}"
+    assert reads == [(li.id, "registrations", case), (li.id, "registration", case)]

@@ -881,3 +881,20 @@ def test_explain_and_preview_agree_on_a_policy_without_tiers(db):
          "amount_after_cny": None},
     ]  # fmt: skip
     assert explain(assess({**command, "id": rent["id"]}, facts_of(), TODAY), rent, "en")
+
+
+def test_staff_reads_of_applications_are_recorded_through_each_application(db):
+    me = register(db)
+    draft = start(db, me)
+    db.outbox.clear()
+    seen = {"reader_id": ADVISOR.id, "reader_role": "advisor", "case_ref": None, "reason": None}
+    own = {**seen, "reader_id": me.id, "reader_role": "returnee"}
+    page = ApplicationQuery().load({})
+    with db.unit_of_work() as uow:
+        handlers.get_application(draft["id"], ADVISOR, "en", uow, seen)
+        handlers.list_applications(page, ADVISOR, uow, seen)
+        handlers.get_application(draft["id"], me, "en", uow, own)  # their own: not recorded
+    case = f"application:{draft['id']}"
+    assert [(str(e.data["returnee_id"]), e.data["what"], e.data["case_ref"])
+            for e in db.published("consulting.personal_data_read")
+            ] == [(me.id, "application", case), (me.id, "applications", case)]  # fmt: skip

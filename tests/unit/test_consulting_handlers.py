@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from marshmallow import ValidationError
 
+from chassis.access import keep_case_link
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
-from chassis.errors import Conflict, HttpError, NotFound, Unprocessable
+from chassis.errors import Conflict, Forbidden, HttpError, NotFound, Unprocessable
 from chassis.paging import PageQuery
 from chassis.uow import MemoryDatabase
 from contracts import CATALOG
@@ -790,3 +791,81 @@ def test_cancel_appointment_frees_the_seat(db):
         run(db, handlers.cancel_appointment, "nope", staff)
     assert db.store.appointments_of(me.id)[0]["cancelled_at"] is not None
     assert date(2026, 12, 3) == offered["starts_at"].astimezone(SHANGHAI).date()
+
+
+# ---------------------------------------------------------------- staff reads (access log)
+
+
+def _staff(role="advisor", case_ref=None, reason=None) -> dict:
+    return {"reader_id": str(uuid.uuid4()), "reader_role": role, "case_ref": case_ref,
+            "reason": reason}  # fmt: skip
+
+
+def _reads(db) -> list[tuple]:
+    return [(str(e.data["returnee_id"]), e.data["what"], e.data["case_ref"], e.data["reason"])
+            for e in db.published("consulting.personal_data_read")]  # fmt: skip
+
+
+def test_an_advisor_reads_eligibility_through_a_case_of_the_returnees_or_a_reason(db):
+    returnee_id, other_id = register(db), register(db)
+    mine = ask(db, returnee(returnee_id))["id"]
+    theirs = ask(db, returnee(other_id))["id"]
+    registration = str(uuid.uuid4())  # activities' case, known here from its event
+    data = {**EXAMPLES[("registration.confirmed", 1)].data, "registration_id": registration,
+            "returnee_id": returnee_id}  # fmt: skip
+    db.handle(keep_case_link, received("registration.confirmed", data, producer="activities"))
+    query = EligibilityQuery().load({})
+
+    def read(access, use_case=handlers.eligibility):
+        with db.unit_of_work() as uow:
+            if use_case is handlers.eligibility:
+                return use_case(returnee_id, query, "en", uow, access)
+            if use_case is handlers.list_appointments:
+                return use_case(returnee_id, PageQuery().load({}), "en", uow, access)
+            return use_case(returnee_id, "en", uow, access)
+
+    for use_case in (handlers.eligibility, handlers.missing_facts, handlers.list_appointments):
+        with pytest.raises(Forbidden) as refused:
+            read(_staff(), use_case)
+        assert refused.value.code == "case_or_reason_required"
+        for case in (f"consultation:{theirs}", f"appointment:{uuid.uuid4()}"):
+            with pytest.raises(Forbidden) as refused:
+                read(_staff(case_ref=case), use_case)
+            assert refused.value.code == "case_not_linked"
+    db.outbox.clear()
+    read(_staff(case_ref=f"consultation:{mine}"))
+    read(_staff(case_ref=f"registration:{registration}"), handlers.list_appointments)
+    read(_staff(reason="Preparing the exchange session"), handlers.missing_facts)
+    read(_staff("admin"))  # logged, not restricted
+    read({**_staff(), "reader_id": returnee_id, "reader_role": "returnee"})  # their own: not
+    assert _reads(db) == [
+        (returnee_id, "eligibility", f"consultation:{mine}", None),
+        (returnee_id, "appointments", f"registration:{registration}", None),
+        (returnee_id, "missing facts", None, "Preparing the exchange session"),
+        (returnee_id, "eligibility", None, None),
+    ]
+    assert all(e.subject == returnee_id for e in db.published("consulting.personal_data_read"))
+    with db.unit_of_work() as uow:  # erasure forgets the links too
+        handlers.erase_returnee(received("returnee.erased", {"returnee_id": returnee_id}), uow)
+    assert db.store.case_links == {}
+
+
+def test_staff_reads_of_cases_are_recorded_through_the_case_itself(db):
+    me = returnee()
+    cid = ask(db, me)["id"]
+    staff = advisor(db)
+    slot_id = slot(db, staff)["id"]
+    appointment = book(db, me, slot_id)
+    db.outbox.clear()
+    seen = _staff()
+    with db.unit_of_work() as uow:
+        handlers.get_consultation(cid, staff, uow, seen)
+        handlers.list_consultations(ConsultationQuery().load({}), staff, uow, seen)
+        handlers.list_slot_appointments(slot_id, PageQuery().load({}), uow, seen)
+        handlers.get_consultation(cid, me, uow, {**seen, "reader_id": me.id,
+                                                 "reader_role": "returnee"})  # fmt: skip
+    assert _reads(db) == [
+        (me.id, "consultation", f"consultation:{cid}", None),
+        (me.id, "consultations", f"consultation:{cid}", None),
+        (me.id, "appointments (slot)", f"appointment:{appointment['id']}", None),
+    ]

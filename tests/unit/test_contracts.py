@@ -86,6 +86,11 @@ def test_the_catalog_has_every_event_type_of_the_platform():
         ("notify", "notification.sent"),
         ("notify", "notification.failed"),
         ("notify", "subscription.disabled"),
+        # Staff reads, for accounts' access log alone (`contracts.schemas.access`).
+        ("consulting", "consulting.personal_data_read"),
+        ("matching", "matching.personal_data_read"),
+        ("activities", "activities.personal_data_read"),
+        ("notify", "notify.personal_data_read"),
     }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from marshmallow import ValidationError
 
+from chassis.access import keep_case_link
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
 from chassis.errors import Conflict, Forbidden, NotFound, Unprocessable
@@ -786,3 +787,75 @@ def test_remember_organization_updates_the_name(db):
         "kind": "bank",
         "district": "Changning",
     }
+
+
+# ---------------------------------------------------------------- staff reads (access log)
+
+
+def _staff(role="advisor", case_ref=None, reason=None, reader_id=None) -> dict:
+    return {"reader_id": reader_id or str(uuid.uuid4()), "reader_role": role,
+            "case_ref": case_ref, "reason": reason}  # fmt: skip
+
+
+def _reads(db) -> list[tuple]:
+    return [(str(e.data["returnee_id"]), e.data["reader_role"], e.data["what"],
+             e.data["case_ref"], e.data["reason"])
+            for e in db.published("matching.personal_data_read")]  # fmt: skip
+
+
+def test_an_advisor_reads_matches_through_a_case_consulting_or_activities_opened(db):
+    publish(db)
+    li_wei, wang_fang = register(db), register(db)
+    cases = {}
+    for returnee_id in (li_wei, wang_fang):
+        consultation = str(uuid.uuid4())
+        data = {**EXAMPLES[("consultation.requested", 1)].data,
+                "consultation_id": consultation, "returnee_id": returnee_id}  # fmt: skip
+        db.handle(keep_case_link, received("consultation.requested", data, producer="consulting"))
+        cases[returnee_id] = f"consultation:{consultation}"
+    for access, code in ((_staff(), "case_or_reason_required"),
+                         (_staff(case_ref=cases[wang_fang]), "case_not_linked")):  # fmt: skip
+        with pytest.raises(Forbidden) as refused:
+            run(db, handlers.list_matches, li_wei, PageQuery().load({}), "en", access=access)
+        assert refused.value.code == code
+    db.outbox.clear()
+    assert run(
+        db,
+        handlers.list_matches,
+        li_wei,
+        PageQuery().load({}),
+        "en",
+        access=_staff(case_ref=cases[li_wei]),
+    )
+    run(
+        db,
+        handlers.list_matches,
+        li_wei,
+        PageQuery().load({}),
+        "en",
+        access=_staff(reason="A park asked"),
+    )
+    run(
+        db,
+        handlers.list_matches,
+        li_wei,
+        PageQuery().load({}),
+        "en",
+        access=_staff("returnee", reader_id=li_wei),
+    )
+    assert _reads(db) == [(li_wei, "advisor", "matches", cases[li_wei], None),
+                          (li_wei, "advisor", "matches", None, "A park asked")]  # fmt: skip
+    db.handle(handlers.erase_returnee, received("returnee.erased", {"returnee_id": li_wei}))
+    assert list(db.store.case_links.values()) == [wang_fang]
+
+
+def test_staff_reads_of_intentions_are_recorded_per_returnee(db):
+    loan = publish(db)
+    li_wei = register(db)
+    express(db, li_wei, loan["id"])
+    db.outbox.clear()
+    provider = _staff("provider", reader_id=ICBC_PROVIDER.id)
+    run(db, handlers.list_intentions, IntentionQuery().load({}), ICBC_PROVIDER, seen=provider)
+    me = _staff("returnee", reader_id=li_wei)
+    run(db, handlers.list_intentions, IntentionQuery().load({}), returnee(li_wei), seen=me)
+    assert _reads(db) == [(li_wei, "provider", "intentions", None, None)]
