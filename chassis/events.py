@@ -27,7 +27,7 @@ from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
-from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
+from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing, redacted
 from chassis.metrics import EVENTS_CONSUMED
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.topology import Subscription, declare_consumer, retry_delays
@@ -65,6 +65,16 @@ class EventQueueConsumer(QueueConsumer):
 
     def _on_message_for(self, provider):
         return lambda message: self.handle_message(provider, None, message)
+
+    def on_connection_error(self, exc, interval):
+        # kombu tries the next node of AMQP_URI at once, and waits `interval` after a round of
+        # all; nameko's message would print every node's password but the first.
+        log.warning(
+            "broker at %s unreachable (%s); trying the next node, or again in %s s",
+            redacted(self.amqp_uri),
+            exc,
+            interval,
+        )
 
 
 class FailureRouter(SharedExtension):

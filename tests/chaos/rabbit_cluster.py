@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+LOOPBACK_ONLY = "-kernel inet_dist_use_interface {127,0,0,1}"  # node distribution: this machine
 SBIN = Path(os.environ.get("RABBITMQ_SBIN", "/usr/lib/rabbitmq/bin"))
 
 
@@ -85,7 +86,7 @@ class RabbitCluster:
                 "RABBITMQ_MNESIA_BASE": str(node.home / "mnesia"),
                 "RABBITMQ_LOG_BASE": str(node.home / "log"),
                 "RABBITMQ_PID_FILE": str(node.pid_file),
-                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": "-kernel inet_dist_use_interface {127,0,0,1}",
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": LOOPBACK_ONLY,
             }
         return env
 
