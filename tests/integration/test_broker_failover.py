@@ -9,7 +9,7 @@ import uuid
 
 import requests
 
-from chassis.broker import BrokerPublisher, Outgoing, redacted
+from chassis.broker import BrokerPublisher, Outgoing
 from chassis.dead_letters import DeadLetterQueue
 from chassis.erasure import scrub_queues
 from chassis.pool import ConnectionPool
@@ -35,7 +35,7 @@ def test_every_broker_user_fails_over_to_a_node_that_answers(
     with nodes_down_first(amqp_uri) as cluster_uri:
         declare_services(cluster_uri, ["consulting"])  # the topology step
 
-        config = config_for("consulting", AMQP_URI=cluster_uri, OUTBOX_SWEEP_SECONDS=0.2)
+        config = {**config_for("consulting", OUTBOX_SWEEP_SECONDS=0.2), "AMQP_URI": cluster_uri}
         container = container_factory(ConsultingService, config)
         container.start()
         pool = ConnectionPool(config["DATABASE_URL"], 1)
@@ -68,8 +68,3 @@ def test_every_broker_user_fails_over_to_a_node_that_answers(
             "consulting.dead-letters": 1
         }
         assert dead_letters.count() == 0
-
-
-def test_a_cluster_uri_is_shown_without_any_node_password():
-    shown = redacted("amqp://a:secret-1@r1:5672/v;amqp://b:secret-2@r2/v; amqp://r3/v")
-    assert shown == "amqp://a:***@r1:5672/v;amqp://b:***@r2/v;amqp://r3/v"
