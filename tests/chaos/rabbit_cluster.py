@@ -9,6 +9,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -17,6 +18,31 @@ from pathlib import Path
 
 LOOPBACK_ONLY = "-kernel inet_dist_use_interface {127,0,0,1}"  # node distribution: this machine
 SBIN = Path(os.environ.get("RABBITMQ_SBIN", "/usr/lib/rabbitmq/bin"))
+
+
+# Watches the test process: when it is gone (a timeout's os._exit, a SIGKILL), it kills the
+# cluster's nodes, found by their home folder on their command line, and removes the folder.
+WATCHDOG = """
+import os, shutil, signal, sys, time
+runner, base = int(sys.argv[1]), sys.argv[2]
+def state(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rpartition(")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return "gone"
+while state(runner) not in ("gone", "Z"):
+    time.sleep(1)
+marker = f"-home\\0{base}\\0".encode()
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+            if marker in cmdline.read():
+                os.kill(int(pid), signal.SIGKILL)
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+shutil.rmtree(base, ignore_errors=True)
+"""
 
 
 def available() -> bool:
@@ -49,6 +75,10 @@ class RabbitCluster:
         cookie.chmod(0o400)
         (self.base / "enabled_plugins").write_text("[].\n")
         (self.base / "rabbitmq-env.conf").write_text("")  # not the machine's (its node name)
+        self.watchdog = subprocess.Popen(
+            [sys.executable, "-c", WATCHDOG, str(os.getpid()), str(self.base)],
+            start_new_session=True,
+        )
         self.nodes = []
         for n in range(1, size + 1):
             home = self.base / f"node{n}"
@@ -127,9 +157,17 @@ class RabbitCluster:
                     raise RuntimeError(f"{node.name} did not start:\n{log}") from None
                 time.sleep(0.5)
 
-    def start(self) -> "RabbitCluster":
+    def launch(self) -> "RabbitCluster":
+        """Start every node's process without waiting: other work may go on while they boot."""
         for node in self.nodes:
             self.start_node(node)
+        return self
+
+    def start(self) -> "RabbitCluster":
+        """Every node started (unless `launch` did), then joined to the first."""
+        for node in self.nodes:
+            if node.process is None:
+                self.start_node(node)
         for node in self.nodes:
             self.await_node(node)
         first = self.nodes[0]
@@ -183,6 +221,8 @@ class RabbitCluster:
             with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
                 os.kill(self.beam_pid(node), signal.SIGKILL)  # if it left its group
         shutil.rmtree(self.base, ignore_errors=True)
+        self.watchdog.kill()
+        self.watchdog.wait()
 
 
 def _alive(pid: int) -> bool:
@@ -194,9 +234,13 @@ def _alive(pid: int) -> bool:
 
 
 @contextlib.contextmanager
-def rabbit_cluster(size: int, free_port):
+def rabbit_cluster(size: int, free_port, meanwhile=None):
+    """A running cluster of `size` nodes; `meanwhile()` runs while the nodes boot."""
     cluster = RabbitCluster(size, free_port)
     try:
+        cluster.launch()
+        if meanwhile is not None:
+            meanwhile()
         yield cluster.start()
     finally:
         cluster.stop()
