@@ -15,10 +15,15 @@
   The original message is acked only after the broker confirmed its retry or dead-letter copy.
 - The worker context holds only the platform's correlation id and event id, never the incoming
   message's headers, so nothing foreign propagates to the events a handler publishes.
+- A failed event about a person the service has erased (its tombstone, `Operable.erased`) is
+  neither retried nor dead-lettered but dropped, counted in `erased_messages_dropped_total`:
+  the erasure scrubbed the service's kept queues once (`chassis.erasure`), and a message that
+  was being handled then must not park the person's data there afterwards.
 """
 
 import functools
 import logging
+import re
 import traceback
 from datetime import UTC, datetime
 
@@ -28,7 +33,7 @@ from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing, redacted
-from chassis.metrics import EVENTS_CONSUMED
+from chassis.metrics import ERASED_MESSAGES_DROPPED, EVENTS_CONSUMED
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.topology import Subscription, declare_consumer, retry_delays
 from chassis.uow import AlreadyHandled
@@ -42,6 +47,9 @@ RETRY_DELAY_HEADER = "retry-delay-ms"
 DUPLICATE = object()  # what a handler returns for an event it handled before
 # Failures of the infrastructure rather than of the event: retried without spending attempts.
 OUTAGES = (DatabaseUnavailable, BrokerUnavailable, *CONNECTION_ERRORS)
+# The ids a failed message may name a person by: whatever looks like a UUID, in its body (valid
+# or not) and its headers (an error text may quote the event).
+_UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 class EventQueueConsumer(QueueConsumer):
@@ -109,12 +117,41 @@ class FailureRouter(SharedExtension):
 
     kill = stop
 
+    def names_erased(self, message) -> bool:
+        """Whether the message names a person the service has erased (`Operable.erased`, in a
+        unit of work of the service's database). A database away cannot tell: no."""
+        from chassis.db import Database, ScriptDatabase  # chassis.db imports chassis.outbox
+
+        erased = getattr(self.container.service_cls, "erased", None)
+        database = next((d for d in self.container.dependencies if isinstance(d, Database)), None)
+        if erased is None or database is None:
+            return False
+        body = message.body
+        body = body if isinstance(body, bytes) else str(body).encode("utf-8", "replace")
+        headers = repr(message.headers or {}).encode("utf-8", "replace")
+        ids = {m.decode().lower() for m in _UUID.findall(body + b" " + headers)}
+        if not ids:
+            return False
+        try:
+            db = ScriptDatabase(database.pool, self.service, database.store_factory)
+            with db.unit_of_work() as uow:
+                return any(erased(uow, person) for person in sorted(ids))
+        except Exception as exc:  # cannot tell: the event is routed as any other
+            log.warning("could not look for erased people in a failed event: %r", exc)
+            return False
+
     def route(self, message, queue: str, error: str, trace: str, failure: str) -> str:
-        """Republish a failed message; returns "retry" or "dead-letter" once the broker has it.
+        """Republish a failed message; returns "retry" or "dead-letter" once the broker has it,
+        or "dropped" for a message about an erased person (`names_erased`), which is not kept.
 
         `failure` is "invalid" (dead-letter now: it cannot get better), "error" (an attempt
         spent) or "outage" (the database or broker is away: retried without spending an
         attempt, so an outage does not dead-letter a healthy event)."""
+        if failure != "outage" and self.names_erased(message):
+            kept = f"{self.service}.dead-letters"
+            ERASED_MESSAGES_DROPPED.labels(self.service, kept).inc()
+            log.warning("dropped a failed event about an erased person (from %s)", queue)
+            return "dropped"
         attempts = int(message.headers.get(ATTEMPTS_HEADER, 1))
         retryable = failure != "invalid"
         free = failure == "outage"
@@ -239,8 +276,9 @@ class Subscriber(Consumer):
             self._count(event_type, "returned")
         else:
             self._settle_with_broker(message, requeue=False)
-            outcome = {"retry": "retried", "dead-letter": "dead_lettered"}[routed]
-            if failure == "invalid":
+            outcome = {"retry": "retried", "dead-letter": "dead_lettered",
+                       "dropped": "dropped_erased"}[routed]  # fmt: skip
+            if failure == "invalid" and routed != "dropped":
                 outcome = failure
             self._count(event_type, outcome)
 

@@ -2,11 +2,16 @@
 
 `LOG_FORMAT=json` (compose, Kubernetes) writes one JSON object per line with `service`,
 `correlation_id` and `event_id`; the default text format is for people at a terminal.
+
+Log lines name ids and event types, never what a person wrote or who they are: the web
+server's access lines keep a request's path and leave out its query string (a search for a
+name, an email in a link), `WITHOUT_QUERY`.
 """
 
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
 
@@ -35,6 +40,25 @@ class _Context(logging.Filter):
         context += [f"event={record.event_id}"] if record.event_id else []
         record.context = f" [{' '.join(context)}]" if context else ""
         return True
+
+
+# "GET /search/returnees?q=... HTTP/1.1" in an access line: the query goes, the path stays.
+_REQUEST_QUERY = re.compile(r"(\b[A-Z]+ [^ ?\"]*)\?[^ \"]*( HTTP/)")
+# The loggers the web servers write access lines and request errors to (nameko's, eventlet's).
+ACCESS_LOGGERS = ("nameko.web.server", "eventlet.wsgi.server")
+
+
+class WithoutQuery(logging.Filter):
+    """Access lines without the request's query string."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = _REQUEST_QUERY.sub(r"\1\2", message), None
+        return True
+
+
+WITHOUT_QUERY = WithoutQuery()
 
 
 class JsonFormatter(logging.Formatter):
@@ -71,3 +95,5 @@ def configure_logging(service: str) -> None:
     logging.basicConfig(level=setting(service, "LOG_LEVEL"), handlers=[handler], force=True)
     for noisy in ("amqp", "kombu", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    for access in ACCESS_LOGGERS:
+        logging.getLogger(access).addFilter(WITHOUT_QUERY)

@@ -13,7 +13,7 @@ from chassis.logs import LogContext
 from chassis.metrics import OUTBOX_OLDEST, OUTBOX_PENDING, exposition
 from chassis.openapi import openapi_document
 from chassis.revocation import record_revocation
-from chassis.web import http
+from chassis.web import OPERATIONS_PORT, http
 
 # The subscribers every service has from the chassis, beside its own routing table.
 CHASSIS_HANDLERS = ("keep_revocation", "forget_in_queues")
@@ -24,10 +24,17 @@ class Liveness(Schema):
     service = fields.String(required=True)
 
 
+WITHHELD = "withheld"
+CHECKS_SAID = (
+    '"ok" or why it is not; on the public port of a service with an operations port '
+    '(production), "ok" when ready and "withheld" otherwise: the operations port tells why'
+)
+
+
 class Readiness(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
-    database = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
-    broker = fields.String(required=True, metadata={"description": '"ok" or why it is not'})
+    database = fields.String(required=True, metadata={"description": CHECKS_SAID})
+    broker = fields.String(required=True, metadata={"description": CHECKS_SAID})
 
 
 class DeadLetterOut(Schema):
@@ -86,6 +93,9 @@ class Operable:
     `/health/live`   200 while the process serves requests
     `/health/ready`  200 only when the database and the broker answer, 503 otherwise
     `/metrics`       Prometheus metrics of the process
+    In production these are also served on the operations port (`OPERATIONS_PORT`), which
+    alone serves `/metrics` and says why the service is not ready (`chassis.web`); the
+    public port keeps `/health/live` and a readiness answer without reasons.
     `/openapi.json`  the service's HTTP API, generated from its entrypoints and schemas
     `/dead-letters`  the events its handlers gave up on: list, show, replay, discard (admins;
                      the same as `python -m chassis.dead_letters`)
@@ -96,13 +106,21 @@ class Operable:
     keep_revocation = on_event("accounts", "credentials.revoked", use=record_revocation)
     erased_messages = ErasedMessages()
 
+    @staticmethod
+    def erased(uow, person_id: str) -> bool:
+        """Whether the service keeps `person_id`'s erasure (its store's `is_erased`): a failed
+        event naming them is dropped, not parked in a kept queue (`chassis.events`)."""
+        is_erased = getattr(uow.store, "is_erased", None)
+        return bool(is_erased is not None and is_erased(person_id))
+
     @subscribe("accounts", "returnee.erased")
     def forget_in_queues(self, event):
         """The service's dead letters, parked and retried events naming the person dropped
         (`chassis.erasure`): redoing it finds nothing more, so no inbox record is needed."""
         self.erased_messages.scrub([str(event.data["returnee_id"])])
 
-    @http("GET", "/metrics", media_type="text/plain", probe=True, summary="Prometheus metrics")
+    @http("GET", "/metrics", media_type="text/plain", operations=True,
+          summary="Prometheus metrics (production: on the operations port alone)")  # fmt: skip
     def metrics(self, request):
         try:
             backlog = self.db.backlog()
@@ -132,6 +150,8 @@ class Operable:
                 # The underlying error: the check's own name already says what is unavailable.
                 checks[name] = f"unavailable: {exc.__cause__ or exc}"
         ready = all(v == "ok" for v in checks.values())
+        if request.environ.get(OPERATIONS_PORT) is False:  # the public port of a split service
+            checks = {name: "ok" if ready else WITHHELD for name in checks}
         return (200 if ready else 503), {"status": "ready" if ready else "not_ready", **checks}
 
     @http("GET", "/openapi.json", response=OPENAPI_DOCUMENT,

@@ -35,6 +35,11 @@ PORTS = {
 DEFAULTS = {
     "AMQP_URI": "amqp://guest:guest@localhost:5672/",
     "HTTP_HOST": "127.0.0.1",
+    # The operations port: `/metrics` and the detailed `/health/ready`, for Prometheus and the
+    # kubelet, never for the public (chassis.web). Empty port: in production the HTTP port plus
+    # OPERATIONS_PORT_OFFSET; in development none, and they stay on the HTTP port.
+    "OPERATIONS_HOST": "127.0.0.1",
+    "OPERATIONS_PORT": "",
     # "true": processes may listen on one port together and share its connections (SO_REUSEPORT);
     # otherwise a port another process serves stops the service at start.
     "HTTP_REUSE_PORT": "false",
@@ -174,6 +179,26 @@ def http_port(service: str) -> int:
     return int(setting(service, "HTTP_PORT", str(PORTS.get(service, 8000))))
 
 
+OPERATIONS_PORT_OFFSET = 1000
+
+
+def operations_address(service: str) -> str:
+    """`host:port` of the service's operations port, or "" when its HTTP port serves everything
+    (development without OPERATIONS_PORT; a web front, which has neither metrics nor details)."""
+    if service not in SERVICES:
+        return ""
+    port = setting(service, "OPERATIONS_PORT")
+    if not port:
+        if development():
+            return ""
+        port = str(http_port(service) + OPERATIONS_PORT_OFFSET)
+    if not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise SettingError("OPERATIONS_PORT", f"is {port!r}; it must be a port number")
+    if int(port) == http_port(service) != 0:
+        raise SettingError("OPERATIONS_PORT", f"is {port}, the HTTP port; it must be another")
+    return f"{setting(service, 'OPERATIONS_HOST')}:{int(port)}"
+
+
 def queue_type(service: str) -> str:
     value = setting(service, "QUEUE_TYPE")
     if value not in QUEUE_TYPES:
@@ -226,6 +251,7 @@ def nameko_config(service: str, **overrides) -> dict:
     config = {
         "AMQP_URI": setting(service, "AMQP_URI"),
         "WEB_SERVER_ADDRESS": f"{setting(service, 'HTTP_HOST')}:{http_port(service)}",
+        "OPERATIONS_ADDRESS": operations_address(service),
         "HTTP_REUSE_PORT": setting(service, "HTTP_REUSE_PORT").lower()
         in ("1", "true", "yes", "on"),
         "max_workers": max_workers,

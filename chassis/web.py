@@ -22,8 +22,9 @@ from eventlet.event import Event as GreenEvent
 from marshmallow import Schema, ValidationError, fields, validate
 from nameko.containers import WorkerContext
 from nameko.web.handlers import HttpRequestHandler
-from nameko.web.server import WebServer, WsgiApp
+from nameko.web.server import STATE_IDLE, WebServer, WsgiApp, parse_address
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import NotFound as NotFoundHere
 from werkzeug.wrappers import Request, Response
 
 from chassis.broker import BrokerUnavailable
@@ -42,6 +43,9 @@ from chassis.ports import listen
 log = logging.getLogger(__name__)
 
 CORRELATION_HEADER = "X-Correlation-Id"
+# In a request's WSGI environ: whether it came to the operations port, or to the HTTP port of a
+# service that has one (False), or to the HTTP port of one that has none (absent).
+OPERATIONS_PORT = "chassis.operations_port"
 # Items a list in a request body may hold when its schema sets no maximum of its own.
 MAX_LIST_ITEMS = 100
 
@@ -124,19 +128,36 @@ def _finite(text: str) -> float:
 
 
 class JsonWsgiApp(WsgiApp):
-    """nameko's WSGI app answering unknown routes and wrong methods with JSON errors."""
+    """nameko's WSGI app answering unknown routes and wrong methods with JSON errors.
+
+    `operations`: None where the HTTP port serves everything; False for the HTTP port of a
+    service with an operations port (its `operations` endpoints, `/metrics`, are not found
+    there); True for the operations port, which serves the probe endpoints alone."""
+
+    def __init__(self, server, operations: bool | None = None):
+        super().__init__(server)
+        self.operations = operations
 
     def __call__(self, environ, start_response):
         request = Request(environ, shallow=True)
         adapter = self.url_map.bind_to_environ(environ)
+        if self.operations is not None:
+            environ[OPERATIONS_PORT] = self.operations
         try:
             provider, request.path_values = adapter.match()
+            if self.operations is not None and not self._served_here(provider):
+                raise NotFoundHere()
         except HTTPException as exc:
             if exc.code < 400:  # redirects (trailing slashes) as werkzeug answers them
                 return exc(environ, start_response)
             locale = negotiate(request.headers.get("Accept-Language"))
             return error_response(as_http_error(exc), locale)(environ, start_response)
         return provider.handle_request(request)(environ, start_response)
+
+    def _served_here(self, provider) -> bool:
+        if self.operations:
+            return getattr(provider, "probe", False)
+        return not getattr(provider, "operations", False)
 
 
 class JsonWebServer(WebServer):
@@ -147,17 +168,54 @@ class JsonWebServer(WebServer):
         address = self.bind_addr
         reuse_port = self.container.config.get("HTTP_REUSE_PORT", False)
         self._sock = listen(address.address or "0.0.0.0", address.port, reuse_port)
+        # The operations port, when the settings give one (production): `/metrics` and the
+        # detailed readiness there, for Prometheus and the kubelet; not on the public port.
+        self._ops_sock = self._ops_serv = None
+        operations = self.container.config.get("OPERATIONS_ADDRESS")
+        if operations:
+            ops = parse_address(operations)
+            try:
+                self._ops_sock = listen(ops.address or "0.0.0.0", ops.port, reuse_port)
+            except BaseException:
+                self._sock.close()
+                raise
         super().setup()
 
     def start(self):  # nameko's, on the socket bound in setup
         if not self._starting:
             self._starting = True
             self._sock.settimeout(None)  # nameko's workaround for kombu issue 838
-            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app())
+            split = None if self._ops_sock is None else False
+            self._serv = self.get_wsgi_server(self._sock, self.get_wsgi_app(split))
             self._gt = self.container.spawn_managed_thread(self.run)
+            if self._ops_sock is not None:
+                self._ops_sock.settimeout(None)
+                self._ops_serv = self.get_wsgi_server(self._ops_sock, JsonWsgiApp(self, True))
+                self._ops_gt = self.container.spawn_managed_thread(self._run_operations)
 
-    def get_wsgi_app(self):
-        return JsonWsgiApp(self)
+    def _run_operations(self):
+        while self._is_accepting:
+            sock, addr = self._ops_sock.accept()
+            sock.settimeout(self._ops_serv.socket_timeout)
+            self.container.spawn_managed_thread(
+                functools.partial(self._ops_serv.process_request, [addr, sock, STATE_IDLE])
+            )
+
+    def stop(self):
+        if self._ops_sock is not None:
+            self._is_accepting = False
+            if self._ops_serv is not None:
+                self._ops_gt.kill()
+            self._ops_sock.close()
+        super().stop()
+
+    @property
+    def operations_port(self) -> int | None:
+        """The port the operations endpoints listen on (None: the HTTP port serves them)."""
+        return None if self._ops_sock is None else self._ops_sock.getsockname()[1]
+
+    def get_wsgi_app(self, operations: bool | None = None):
+        return JsonWsgiApp(self, operations)
 
     def context_data_from_headers(self, request):
         return {"correlation_id": request.correlation_id, "locale": request.locale}
@@ -284,7 +342,10 @@ class JsonHttp(HttpRequestHandler):
               may call too ("self or one of `roles`"), checked with the roles. Rules that need
               stored data (who owns a consultation) are named functions the use case calls.
     probe     answered outside the worker pool, in the web server's own greenthread: health
-              probes and metrics stay answered while every worker is busy or waiting
+              probes and metrics stay answered while every worker is busy or waiting; also
+              served on the operations port, when the service has one (production)
+    operations  served on the operations port alone when the service has one (`/metrics`):
+              the public port answers 404
     rules     the rules a valid body must also keep (fields compared with each other or with
               today, references that must exist), stated in the OpenAPI document; breaking
               one is a 422 (`Unprocessable`)
@@ -295,7 +356,8 @@ class JsonHttp(HttpRequestHandler):
     def __init__(self, method, url, body=None, query=None, response=None, status=200,
                  auth=False, roles=None, owner=None, summary=None,
                  media_type="application/json", responses=None, probe=False, rules=(),
-                 optional_body=False, tags=None, description=None, **kwargs):  # fmt: skip
+                 optional_body=False, tags=None, description=None, operations=False,
+                 **kwargs):  # fmt: skip
         kwargs.setdefault("expected_exceptions", (HttpError, ValidationError))
         super().__init__(method, url, **kwargs)
         self.roles = tuple(roles) if roles else None
@@ -313,7 +375,8 @@ class JsonHttp(HttpRequestHandler):
         self.responses = dict(responses or {})
         self.auth = auth or bool(roles) or bool(owner)
         self.summary = summary
-        self.probe = probe
+        self.probe = probe or operations
+        self.operations = operations
         self.rules = tuple(rules)
         self.optional_body = optional_body
         self.tags = tuple(tags) if tags else None

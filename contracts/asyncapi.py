@@ -312,7 +312,8 @@ def _key(name: str) -> str:
 
 def document_3(catalog: Catalog = CATALOG) -> dict:
     """The same contract as AsyncAPI 3.0: channels (address = routing key) with their messages,
-    and one `receive` operation per channel, for the tools and generators that read 3.0."""
+    one `receive` operation per channel, and what district systems read (`x-partners`, as in
+    the 2.6 document), for the tools and generators that read 3.0."""
     two = document(catalog)
     servers = {}
     for name, server in two["servers"].items():
@@ -359,6 +360,7 @@ def document_3(catalog: Catalog = CATALOG) -> dict:
         "servers": servers,
         "channels": channels,
         "operations": operations,
+        "x-partners": two["x-partners"],
     }
 
 

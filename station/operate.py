@@ -5,6 +5,7 @@ them without acking, and whatever is not replayed or discarded goes back in its 
 replayed event goes to the queue of the handler that failed, its attempt count reset."""
 
 import json
+import os
 import re
 import sys
 
@@ -48,17 +49,23 @@ def dead_letters(command: str, service: str, event_ids: list[str], every: bool) 
     return 0 if every or len(done) == len(chosen) else 1
 
 
+def operations_url(service: str) -> str:
+    """Where the service serves `/metrics` and says why it is not ready: in production its
+    operations port (`<SERVICE>_OPERATIONS_URL`), in development its HTTP port."""
+    return os.environ.get(f"{service.upper()}_OPERATIONS_URL") or service_url(service)
+
+
 def service_status(service: str) -> dict:
     """Readiness (`/health/ready`), the outbox backlog (`/metrics`) and the dead letters."""
     status = {"service": service, "url": service_url(service)}
     try:
-        ready = requests.get(service_url(service) + "/health/ready", timeout=5)
+        ready = requests.get(operations_url(service) + "/health/ready", timeout=5)
         status["ready"] = ready.status_code == 200
         try:
             status["checks"] = ready.json()
         except ValueError:
             status["checks"] = {"answer": ready.text[:200]}
-        metrics = requests.get(service_url(service) + "/metrics", timeout=5).text
+        metrics = requests.get(operations_url(service) + "/metrics", timeout=5).text
         pending = [
             float(m.group("n"))
             for m in map(OUTBOX_PENDING.match, metrics.splitlines())

@@ -247,6 +247,12 @@ def export(query: dict, uow) -> exports.Export:
 # ---------------------------------------------------------------- shared steps
 
 
+def erased_at(uow, returnee_id):
+    """When the person was erased, if within the grace period (no lock: a failed event's
+    check, `InsightsService.erased`)."""
+    return uow.store.erased_at(figures.digest(str(returnee_id)))
+
+
 def _erased(uow, returnee_id):
     """When the person was erased, if they were within the grace period; else None. Locks the
     person first, so an erasure handled at the same time is seen or waits for this one."""

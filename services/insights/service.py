@@ -36,6 +36,11 @@ class InsightsService(Operable):
     name = "insights"
     db = Database(store=InsightsStore)
 
+    @staticmethod
+    def erased(uow, person_id: str) -> bool:
+        """The erasure's digest, kept for its grace period (`handlers.erase_returnee`)."""
+        return handlers.erased_at(uow, person_id) is not None
+
     # ------------------------------------------------------------------ events
 
     count_registration = on_event(

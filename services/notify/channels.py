@@ -243,8 +243,10 @@ def _report_malformed(mail: Mail, code: int, text) -> None:
     text = _text(text)
     if code in SYNTAX_REPLIES or (code >= 500 and text.startswith(("5.5.", "5.6."))):
         MALFORMED.labels("notify", str(code)).inc()
+        # The server's words may quote the address: the log names the notification, not whom.
+        said = text.replace(mail.recipient, "<recipient>") if mail.recipient else text
         log.error("notification %s: the SMTP server refused the email as malformed: %d %s",
-                  mail.notification_id, code, text)  # fmt: skip
+                  mail.notification_id, code, said)  # fmt: skip
 
 
 def _smtp_outcome(code: int, error: str) -> DeliveryOutcome:

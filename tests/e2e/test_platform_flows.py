@@ -3,11 +3,12 @@
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote, quote_plus
 
 import jwt
 import pytest
 
-from chassis.settings import SERVICES
+from chassis.settings import FRONTS, SERVICES
 from tests.platform import STAFF_PASSWORD
 from tests.support import EventSpy, RabbitAdmin, WebhookReceiver, query, wait_until
 
@@ -515,6 +516,7 @@ def erased(platform):
             "after": traces(platform, needles),
             "queued_before": queued_before,
             "queued_after": queue_traces(platform, needles),
+            "logged": log_traces(platform, needles),
         }
     finally:
         receiver.stop()
@@ -569,6 +571,22 @@ def queue_traces(platform, needles: dict[str, str]) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def log_traces(platform, needles: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(process, label, line) of each line any process the platform started logged in the run
+    that holds one of the person's values: as written, JSON-escaped or URL-encoded (a path or
+    a query in an access line)."""
+    found = []
+    started = [p for p in (*SERVICES, *FRONTS) if platform.processes[p].process is not None]
+    assert set(SERVICES) <= set(started)
+    for process in started:
+        for line in platform.output(process).splitlines():
+            for label, value in needles.items():
+                forms = {value, json.dumps(value)[1:-1], quote(value), quote_plus(value)}
+                if any(form in line for form in forms):
+                    found.append((process, label, line))
+    return found
+
+
 def wait_for_outboxes(platform) -> None:
     for service in SERVICES:
         wait_until(
@@ -614,6 +632,12 @@ def test_the_queue_scan_sees_the_person_in_dead_letters_and_parked_events(erased
 
 def test_erasure_leaves_nothing_of_the_person_in_any_queue(erased):
     assert erased["queued_after"] == []
+
+
+def test_no_log_line_of_the_run_holds_the_person_but_by_their_id(erased):
+    # The scan reads every process' log: the id is in the access lines of the requests that
+    # named it in their path (DELETE /returnees/{id}...), which the services may log.
+    assert {label for _, label, _ in erased["logged"]} == {"id"}, erased["logged"]
 
 
 def test_erasure_leaves_nothing_of_the_person_in_any_service(erased):

@@ -291,6 +291,8 @@ def test_the_asyncapi_3_document_is_committed_and_says_what_the_2_6_one_says():
     assert payloads_2 == payloads_3
     assert {op["action"] for op in three["operations"].values()} == {"receive"}
     assert three["servers"]["production"]["pathname"] == "/returnee-platform"
+    assert three["x-partners"] == two["x-partners"]
+    assert three["x-partners"]["exchange"] == "partners.events"
 
 
 def test_rendering_the_document_is_deterministic():

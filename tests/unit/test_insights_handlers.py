@@ -576,6 +576,15 @@ def test_an_erased_returnees_applications_keep_their_counts_and_lose_their_ids(d
 # ---------------------------------------------------------------- erasure
 
 
+def test_an_erasure_is_known_by_its_digest_for_failed_events_to_be_dropped(db):
+    r1, r2, *_ = people()
+    handle(db, registered(r1, 1), registered(r2, 1), erased(r1, 2))
+    with db.unit_of_work() as uow:
+        assert handlers.erased_at(uow, r1) == at(2)
+        assert handlers.erased_at(uow, r2) is None
+        assert InsightsService.erased(uow, r1) and not InsightsService.erased(uow, r2)
+
+
 def test_an_erased_returnee_leaves_the_counts_and_nothing_personal(db, clock):
     r1, r2, *_ = people()
     c1, i1, a1 = (str(uuid.uuid4()) for _ in range(3))

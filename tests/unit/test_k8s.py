@@ -21,7 +21,15 @@ import yaml
 from chassis import secrets
 from chassis.loader import service_class
 from chassis.operable import Operable
-from chassis.settings import DEFAULTS, ENVIRONMENT, FRONTS, PORTS, SERVICES, TOKEN_ISSUER
+from chassis.settings import (
+    DEFAULTS,
+    ENVIRONMENT,
+    FRONTS,
+    OPERATIONS_PORT_OFFSET,
+    PORTS,
+    SERVICES,
+    TOKEN_ISSUER,
+)
 from deploy import secrets as generated
 from tests.support import service_environment
 
@@ -279,18 +287,29 @@ def test_probes_ask_the_chassis_health_endpoints_on_the_service_port(service):
     objects = manifests()
     (container,) = pod_spec(find(objects, "Deployment", service))["containers"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    expected = {
-        "livenessProbe": endpoint("health_live"),
-        "readinessProbe": endpoint("health_ready"),
-        "startupProbe": endpoint("health_live"),
+    operations = PORTS[service] + OPERATIONS_PORT_OFFSET
+    expected = {  # the public port alive; ready, with its reasons, on the operations port
+        "livenessProbe": (endpoint("health_live"), PORTS[service]),
+        "readinessProbe": (endpoint("health_ready"), operations),
+        "startupProbe": (endpoint("health_live"), PORTS[service]),
     }
-    for probe, path in expected.items():
+    for probe, (path, port) in expected.items():
         get = container[probe]["httpGet"]
         assert get["path"] == path, f"{service} {probe} asks {get['path']}"
-        assert ports.get(get["port"], get["port"]) == PORTS[service]
+        assert ports.get(get["port"], get["port"]) == port, f"{service} {probe}"
     env = environment(objects, container)
     assert env["HTTP_PORT"] == str(PORTS[service])  # the port the process listens on
     assert env["HTTP_HOST"] == "0.0.0.0"  # reachable from the kubelet, not only loopback
+    assert env["OPERATIONS_HOST"] == "0.0.0.0" and "OPERATIONS_PORT" not in env
+    annotations = find(objects, "Deployment", service)["spec"]["template"]["metadata"][
+        "annotations"
+    ]
+    assert annotations["prometheus.io/port"] == str(operations)  # /metrics is there alone
+    assert annotations["prometheus.io/path"] == endpoint("metrics")
+    # The Service routes the API alone: the operations port is reached on the pod.
+    assert [p["port"] for p in find(objects, "Service", service)["spec"]["ports"]] == [
+        PORTS[service]
+    ]
 
 
 @pytest.mark.parametrize("front", FRONTS)
@@ -564,8 +583,11 @@ def test_everything_is_denied_but_what_the_network_policies_allow():
     for service in SERVICES:
         policy = found[service]
         assert policy["spec"]["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": service}
-        (ingress,) = policy["spec"]["ingress"]
-        assert [p["port"] for p in ingress["ports"]] == [PORTS[service]]
+        api, operations = policy["spec"]["ingress"]
+        assert "from" not in api and [p["port"] for p in api["ports"]] == [PORTS[service]]
+        assert [p["port"] for p in operations["ports"]] == [PORTS[service] + 1000]
+        (prometheus,) = operations["from"]
+        assert prometheus["podSelector"]["matchLabels"] == {"app.kubernetes.io/name": "prometheus"}
         expected = {5672, 5432} | ({PORTS[TOKEN_ISSUER]} if service != TOKEN_ISSUER else set())
         if service == "notify":
             expected |= {25, 465, 587, 443, 80}  # the mail relay, webhooks

@@ -157,3 +157,16 @@ def test_mainland_numbers_are_given_to_the_gateway_as_their_eleven_digits():
     assert mainland_number("13800138000") == "13800138000"
     assert mainland_number("+1 415 555 0100") is None  # abroad: no domestic text reaches it
     assert mainland_number("") is None
+
+
+def test_a_refusal_quoting_the_address_is_logged_without_it(caplog):
+    import logging
+
+    from services.notify.channels import Mail, _report_malformed
+
+    mail = Mail("qian.duoduo@example.com", b"", "n-9")
+    with caplog.at_level(logging.ERROR, logger="services.notify.channels"):
+        _report_malformed(mail, 501, "5.1.3 Bad recipient address syntax <qian.duoduo@example.com>")
+    [line] = [r.getMessage() for r in caplog.records]
+    assert line.startswith("notification n-9: ") and "<recipient>" in line
+    assert "qian.duoduo" not in line

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 from chassis.settings import DEFAULTS, SERVICES, service_settings, setting
 from tests.support import service_environment
 
@@ -72,3 +74,25 @@ def test_a_setting_the_environment_leaves_out_is_read_from_secrets_dir(tmp_path,
     assert configured("accounts", "ADMIN_PASSWORD") and not configured("accounts", "DATA_KEY")
     monkeypatch.setenv("DATABASE_URL", "postgresql://from-the-environment/db")
     assert setting("accounts", "DATABASE_URL") == "postgresql://from-the-environment/db"
+
+
+def test_production_serves_operations_on_a_port_of_their_own(monkeypatch):
+    from chassis.settings import PORTS, SettingError, nameko_config, operations_address
+
+    monkeypatch.delenv("OPERATIONS_PORT", raising=False)
+    monkeypatch.delenv("CONSULTING_OPERATIONS_PORT", raising=False)
+    monkeypatch.setenv("PLATFORM_ENV", "production")
+    assert operations_address("consulting") == f"127.0.0.1:{PORTS['consulting'] + 1000}"
+    assert operations_address("portal") == ""  # no metrics, no reasons: nothing to keep off
+    monkeypatch.setenv("CONSULTING_OPERATIONS_HOST", "0.0.0.0")
+    monkeypatch.setenv("CONSULTING_OPERATIONS_PORT", "9102")
+    assert operations_address("consulting") == "0.0.0.0:9102"
+    monkeypatch.setenv("CONSULTING_OPERATIONS_PORT", str(PORTS["consulting"]))
+    with pytest.raises(SettingError, match="OPERATIONS_PORT is 8002, the HTTP port"):
+        operations_address("consulting")
+
+    monkeypatch.setenv("PLATFORM_ENV", "development")
+    monkeypatch.delenv("CONSULTING_OPERATIONS_PORT")
+    assert nameko_config("consulting")["OPERATIONS_ADDRESS"] == ""  # all on the HTTP port
+    monkeypatch.setenv("CONSULTING_OPERATIONS_PORT", "9102")
+    assert nameko_config("consulting")["OPERATIONS_ADDRESS"] == "0.0.0.0:9102"
