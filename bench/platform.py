@@ -61,6 +61,7 @@ from tests.support import (  # noqa: E402
 
 PASSWORD = "Returnee2026!"
 DOWNSTREAM = ("consulting", "matching", "notify")
+STARTED = ("accounts", *DOWNSTREAM)  # the services a registration goes through, all started
 PY_SPY = Path(sys.executable).parent / "py-spy"
 
 
@@ -485,7 +486,7 @@ class SqlSampler:
 def profile(platform: Platform, out_dir: Path, run: int, seconds: int) -> list:
     out_dir.mkdir(parents=True, exist_ok=True)
     recorders = []
-    for service in SERVICES:
+    for service in STARTED:
         target = out_dir / f"{service}-run{run}.txt"
         recorders.append(
             subprocess.Popen(
@@ -577,7 +578,7 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
         if args.profile:
             recorders = profile(platform, Path(args.profile), run, args.profile_seconds)
             sampler = SqlSampler(platform.urls, watch)
-        pids = {s: platform.pid(s) for s in SERVICES}
+        pids = {s: platform.pid(s) for s in STARTED}
         meter = CpuMeter({**pids, "SMTP sink": platform.smtp.pid}, platform.urls, watch)
         saturated = post_all(platform.ports["accounts"], bodies, args.clients)
         ids = list(saturated.starts())

@@ -52,7 +52,7 @@ from bench.platform import (
     post_all,
     registration_bodies,
 )
-from station.sheets import EXAMPLES
+from chassis.sheets import EXAMPLES
 from tests.support import ROOT, Databases, RabbitAdmin
 
 CHILD_CPU = ("ru_utime", "ru_stime")

@@ -8,7 +8,7 @@ its own, so one invalid row refuses that row, not the batch.
 A row's cells may be text, as a spreadsheet holds them ("true", "42", "2026-01-31"): the row
 schema reads them as marshmallow's own fields do, rather than as strict JSON types. The OpenAPI
 document publishes the row schema as a component (`x-row-schema` names it), which is what a
-client builds its columns from (`station/sheets.py`).
+client builds its columns from (`chassis/sheets.py`).
 """
 
 from marshmallow import Schema, ValidationError, fields, validate

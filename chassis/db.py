@@ -20,16 +20,18 @@ This module joins persistence (`chassis.pool`, `chassis.uow`) and messaging (`ch
 
 import functools
 import logging
+import sys
 from contextlib import contextmanager
 
 from nameko.extensions import DependencyProvider
 
 from chassis.broker import BrokerUnavailable
 from chassis.clock import Clock, clock_from_config
+from chassis.intake import DUPLICATE, Batch
 from chassis.outbox import OutboxRelay
 from chassis.pool import ConnectionPool
 from chassis.topology import declare_service
-from chassis.uow import SqlUnitOfWork
+from chassis.uow import AlreadyHandled, SqlUnitOfWork
 from contracts import Event
 
 log = logging.getLogger(__name__)
@@ -95,8 +97,64 @@ class WorkerDatabase:
                 uow.record_inbox(self._provider.handler_of(self._worker_ctx))
             yield uow
         self._inbox_recorded = cause is not None
-        if uow.published:
+        self._committed([uow])
+
+    def _committed(self, units) -> None:
+        if any(uow.published or uow.relayed for uow in units):
             self._provider.relay.wake()
+        for uow in units:
+            for callback in uow.committed:
+                callback()
+
+    def apply_batch(self, batch: Batch, use) -> None:
+        """Apply `use(event, uow)` to every event of `batch` in one transaction: the inbox
+        records written in one statement (the events handled before are passed over), one
+        commit. If any event fails, the transaction is rolled back and each event applied again
+        in its own, so only the failing ones fail (`Delivery.exc_info`); the subscriber settles
+        each with the broker after this returns."""
+        provider = self._provider
+        handler = provider.handler_of(self._worker_ctx)
+        units = []
+        try:
+            with self.pool.cursor() as cursor:
+                fresh = SqlUnitOfWork.record_inbox_many(cursor, handler, batch.events)
+                for delivery in batch.deliveries:
+                    if delivery.event.id not in fresh:
+                        delivery.result = DUPLICATE
+                        continue
+                    fresh.discard(delivery.event.id)  # the same event twice in one batch
+                    batch.current = delivery
+                    uow = SqlUnitOfWork(
+                        cursor,
+                        provider.service_name,
+                        delivery.event,
+                        delivery.event.correlation_id,
+                        clock=provider.clock,
+                        store=provider.store_factory,
+                    )
+                    delivery.result = use(delivery.event, uow)
+                    units.append(uow)
+        except Exception as exc:
+            if len(batch) > 1:
+                log.info("a batch of %d failed (%r): applying each alone", len(batch), exc)
+            self._apply_one_by_one(batch, use)
+        else:
+            self._committed(units)
+        finally:
+            batch.current = None
+
+    def _apply_one_by_one(self, batch: Batch, use) -> None:
+        for delivery in batch.deliveries:
+            batch.current = delivery
+            self._inbox_recorded = False
+            delivery.result = None
+            try:
+                with self.unit_of_work() as uow:
+                    delivery.result = use(delivery.event, uow)
+            except AlreadyHandled:
+                delivery.result = DUPLICATE
+            except Exception:
+                delivery.exc_info = sys.exc_info()
 
 
 class Database(DependencyProvider):
@@ -168,9 +226,13 @@ class Database(DependencyProvider):
 
     @staticmethod
     def event_of(worker_ctx) -> Event | None:
-        """The event a subscriber worker handles; None for HTTP, timers and others."""
+        """The event a subscriber worker handles (of a batch, the one being applied); None for
+        HTTP, timers and others."""
         if getattr(worker_ctx.entrypoint, "handles_events", False):
-            return worker_ctx.args[0]
+            cause = worker_ctx.args[0]
+            if isinstance(cause, Batch):
+                return cause.current.event if cause.current is not None else None
+            return cause
         return None
 
     def handler_of(self, worker_ctx) -> str:

@@ -13,6 +13,14 @@
   traceback summary, the attempts and where it came from. While the database or the broker is
   unreachable, retries do not spend attempts: an outage does not dead-letter healthy events.
   The original message is acked only after the broker confirmed its retry or dead-letter copy.
+- A subscriber of `on_event` (one unit of work per event) takes up to `EVENT_BATCH_SIZE` events
+  at once and applies them in one transaction: their inbox records in one statement, one
+  commit, then each message acked. A batch goes to a worker when it is full or
+  `EVENT_BATCH_LINGER_MS` after its first event; while every batch slot (a worker events may
+  take) is busy, events gather into the next batch. If one event of a batch fails, the batch
+  is rolled back and its events applied one by one, each in its own transaction: the failing
+  one is retried and dead-lettered alone, as above, and the others commit. Redeliveries (a
+  crash before the commit) meet the inbox.
 - The worker context holds only the platform's correlation id and event id, never the incoming
   message's headers, so nothing foreign propagates to the events a handler publishes.
 - A failed event about a person the service has erased (its tombstone, `Operable.erased`) is
@@ -33,6 +41,7 @@ from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing, redacted
+from chassis.intake import DUPLICATE, Batch, Delivery
 from chassis.metrics import ERASED_MESSAGES_DROPPED, EVENTS_CONSUMED
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
 from chassis.topology import Subscription, declare_consumer, retry_delays
@@ -44,7 +53,6 @@ log = logging.getLogger(__name__)
 
 ATTEMPTS_HEADER = "attempts"
 RETRY_DELAY_HEADER = "retry-delay-ms"
-DUPLICATE = object()  # what a handler returns for an event it handled before
 # Failures of the infrastructure rather than of the event: retried without spending attempts.
 OUTAGES = (DatabaseUnavailable, BrokerUnavailable, *CONNECTION_ERRORS)
 # The ids a failed message may name a person by: whatever looks like a UUID, in its body (valid
@@ -54,25 +62,101 @@ _UUID = re.compile(rb"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4
 
 class EventQueueConsumer(QueueConsumer):
     """nameko's queue consumer, handing raw messages over: decoding is the subscriber's job, so
-    an undecodable body becomes a dead letter instead of an unacked message stuck forever."""
+    an undecodable body becomes a dead letter instead of an unacked message stuck forever.
+    It also hands out the batch slots: at most as many batches in workers at once as events may
+    take workers."""
+
+    def setup(self):
+        super().setup()
+        self.batch_slots = self.event_workers
+        self._unsettled: dict = {}  # channel -> delivery tags not acked or requeued yet
+        self._waiting: list = []  # batching subscribers with events buffered, waiting for a slot
 
     @property
-    def prefetch_count(self):
+    def event_workers(self) -> int:
         # Events may take all workers but a few: HTTP requests, health probes among them, share
         # the pool and must still be answered while a backlog drains.
         return max(1, self.container.max_workers - self.container.config["HTTP_RESERVED_WORKERS"])
+
+    @property
+    def prefetch_count(self):
+        return self.event_workers
+
+    def prefetch_for(self, provider) -> int:
+        # A batching subscriber needs a batch in its worker and the next one filling.
+        batch = getattr(provider, "batch_size", 1)
+        return max(self.event_workers, 2 * batch) if batch > 1 else self.event_workers
 
     def get_consumers(self, consumer_cls, channel):
         self._consumers = {}
         for provider in self._providers:
             consumer = consumer_cls(queues=[provider.queue], accept=None, no_ack=False)
             consumer.on_message = self._on_message_for(provider)
-            consumer.qos(prefetch_count=self.prefetch_count)
+            # The limit applies to the consumers started after it on the channel: each starts
+            # right away with its own (kombu's later start of the same consumer is a no-op).
+            consumer.qos(prefetch_count=self.prefetch_for(provider))
+            consumer.consume()
             self._consumers[provider] = consumer
         return self._consumers.values()
 
     def _on_message_for(self, provider):
-        return lambda message: self.handle_message(provider, None, message)
+        def on_message(message):
+            self._unsettled.setdefault(message.channel, set()).add(message.delivery_tag)
+            self.handle_message(provider, None, message)
+
+        return on_message
+
+    def ack_message(self, message):
+        self._settled(message)
+        super().ack_message(message)
+
+    def requeue_message(self, message):
+        self._settled(message)
+        super().requeue_message(message)
+
+    def _settled(self, message) -> None:
+        tags = self._unsettled.get(message.channel)
+        if tags is not None:
+            tags.discard(message.delivery_tag)
+
+    def ack_messages(self, messages: list) -> None:
+        """Ack `messages` (a batch's), with one multiple-ack for those that are the oldest
+        unsettled deliveries of their channel: a multiple-ack also acks every earlier delivery,
+        so it must not reach one another worker still holds."""
+        by_channel: dict = {}
+        for message in messages:
+            by_channel.setdefault(message.channel, []).append(message)
+        for channel, mine in by_channel.items():
+            unsettled = self._unsettled.get(channel, set())
+            ours = {m.delivery_tag: m for m in mine}
+            prefix = []
+            for tag in sorted(unsettled):
+                if tag not in ours:
+                    break
+                prefix.append(tag)
+            if len(prefix) > 1 and channel.connection:
+                unsettled.difference_update(prefix)
+                ours.pop(prefix[-1]).ack(multiple=True)
+                for tag in prefix[:-1]:
+                    ours.pop(tag)
+            for message in ours.values():
+                self.ack_message(message)
+        for channel in [c for c in self._unsettled if not c.connection]:
+            del self._unsettled[channel]  # closed: the broker took its deliveries back
+
+    def take_slot(self, subscriber) -> bool:
+        """A batch slot for `subscriber`, or False: it is offered one when a batch ends."""
+        if self.batch_slots > 0:
+            self.batch_slots -= 1
+            return True
+        if subscriber not in self._waiting:
+            self._waiting.append(subscriber)
+        return False
+
+    def release_slot(self) -> None:
+        self.batch_slots += 1
+        while self._waiting and self.batch_slots > 0:
+            self._waiting.pop(0).flush()
 
     def on_connection_error(self, exc, interval):
         # kombu tries the next node of AMQP_URI at once, and waits `interval` after a round of
@@ -209,15 +293,17 @@ def _kept_properties(message) -> dict:
 
 
 class Subscriber(Consumer):
-    """Entrypoint: one durable queue per handler, bound to `<producer>.events` for its types."""
+    """Entrypoint: one durable queue per handler, bound to `<producer>.events` for its types.
+    `batchable`: the handler applies a `Batch` as well as an event (`on_event` does)."""
 
     queue_consumer = EventQueueConsumer()
     failures = FailureRouter()
     handles_events = True
 
-    def __init__(self, producer: str, event_types: tuple[str, ...], **kwargs):
+    def __init__(self, producer: str, event_types: tuple[str, ...], batchable=False, **kwargs):
         self.producer = producer
         self.event_types = event_types
+        self.batchable = batchable
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -226,6 +312,11 @@ class Subscriber(Consumer):
         )
         self.queue = self.subscription.queue(self.container.config["QUEUE_TYPE"])
         self.failures.subscriptions.append(self.subscription)
+        config = self.container.config
+        self.batch_size = config.get("EVENT_BATCH_SIZE", 1) if self.batchable else 1
+        self.linger = config.get("EVENT_BATCH_LINGER_MS", 0) / 1000
+        self._buffer: list[Delivery] = []
+        self._timer = None
         super().setup()
 
     def handle_message(self, body, message):
@@ -236,6 +327,13 @@ class Subscriber(Consumer):
         except InvalidEvent as exc:
             log.error("invalid event on %s: %s", self.subscription.queue_name, exc)
             self._settle(message, str(exc), "", "invalid", message.properties.get("type", ""))
+            return
+        if self.batch_size > 1:
+            self._buffer.append(Delivery(event, message))
+            if len(self._buffer) >= self.batch_size:
+                self.flush()
+            elif self._timer is None:
+                self._timer = eventlet.spawn_after(self.linger, self._linger_over)
             return
         context = {"correlation_id": event.correlation_id, "event_id": event.id}
         try:
@@ -248,6 +346,58 @@ class Subscriber(Consumer):
             )
         except Exception:  # container being killed: leave the event to the broker
             self._settle_with_broker(message, requeue=True)
+
+    def _linger_over(self):
+        self._timer = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Hand the buffered events (at most a batch) to a worker, if a batch slot is free."""
+        if not self._buffer or not self.queue_consumer.take_slot(self):
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        taken, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+        if self._buffer:  # more than a batch arrived while the slots were taken
+            self._timer = eventlet.spawn_after(0, self._linger_over)
+        batch = Batch(taken)
+        try:
+            self.container.spawn_worker(
+                self, (batch,), {}, context_data={},
+                handle_result=functools.partial(self.handle_batch_result, batch),
+            )  # fmt: skip
+        except Exception:  # container being killed: leave the events to the broker
+            self.queue_consumer.release_slot()
+            for delivery in taken:
+                self._settle_with_broker(delivery.message, requeue=True)
+
+    def handle_batch_result(self, batch, worker_ctx, result=None, exc_info=None):
+        """Settle each event of the batch once its transaction ended: acked if applied (or a
+        duplicate), retried or dead-lettered alone if it failed on its own."""
+        try:
+            applied = [d for d in batch.deliveries if (d.exc_info or exc_info) is None]
+            try:
+                self.queue_consumer.ack_messages([d.message for d in applied])
+            except (OSError, AMQPConnectionError) as exc:
+                log.warning("could not ack a batch, the broker will redeliver it: %r", exc)
+            for delivery in applied:
+                outcome = "duplicate" if delivery.result is DUPLICATE else "handled"
+                self._count(delivery.event.type, outcome)
+            for delivery in batch.deliveries:
+                failed = delivery.exc_info or exc_info
+                event_type = delivery.event.type
+                if failed is None:
+                    continue
+                exc = failed[1]
+                trace = "".join(traceback.format_exception(*failed, limit=8))
+                failure = "outage" if isinstance(exc, OUTAGES) else "error"
+                self._settle(
+                    delivery.message, f"{type(exc).__name__}: {exc}", trace, failure, event_type
+                )
+        finally:
+            self.queue_consumer.release_slot()
+        return result, exc_info
 
     def handle_result(self, message, worker_ctx, result=None, exc_info=None):
         event_type = worker_ctx.args[0].type
@@ -299,8 +449,9 @@ class Subscriber(Consumer):
         ).inc()
 
 
-def subscribe(producer: str, *event_types: str):
-    """Decorate a service method as the handler of `event_types` published by `producer`."""
+def subscribe(producer: str, *event_types: str, batchable: bool = False):
+    """Decorate a service method as the handler of `event_types` published by `producer`.
+    `batchable`: the method also takes a `Batch` of events (`on_event` makes such methods)."""
     for event_type in event_types:
         if CATALOG.get(event_type).producer != producer:
             raise ValueError(f"{event_type} is not published by {producer}")
@@ -314,7 +465,7 @@ def subscribe(producer: str, *event_types: str):
                 log.debug("%s", exc)
                 return DUPLICATE
 
-        register_entrypoint(handler, Subscriber(producer, tuple(event_types)))
+        register_entrypoint(handler, Subscriber(producer, tuple(event_types), batchable))
         return handler
 
     return decorate
@@ -331,15 +482,22 @@ def on_event(producer: str, *event_types: str, use, units: bool = False, needs: 
 
     `units=True`: the use case gets the database itself (`use(event, db)`) and opens units of
     work as it needs (bounded batches, each its own transaction; the first records the inbox).
-    `needs`: names of further dependencies of the service passed as keywords (`alarm=...`)."""
+    `needs`: names of further dependencies of the service passed as keywords (`alarm=...`).
+
+    Without `units`, the subscriber takes events in batches (`EVENT_BATCH_SIZE`): the use case
+    runs once per event, every event of the batch in one transaction. What it does after the
+    commit (waking a loop) it asks `uow.after_commit` for; nothing else may leave the process
+    before the commit, since a batch that fails is applied again one event at a time."""
 
     def apply(self, event):
         extra = {name: getattr(self, name) for name in needs}
         if units:
             return use(event, self.db, **extra)
+        if isinstance(event, Batch):
+            return self.db.apply_batch(event, lambda one, uow: use(one, uow, **extra))
         with self.db.unit_of_work() as uow:
             return use(event, uow, **extra)
 
     apply.__name__ = apply.__qualname__ = use.__name__
     apply.__doc__ = use.__doc__
-    return subscribe(producer, *event_types)(apply)
+    return subscribe(producer, *event_types, batchable=not units)(apply)

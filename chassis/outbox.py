@@ -96,7 +96,7 @@ class OutboxRelay:
         while True:
             with self.pool.cursor() as cur:
                 cur.execute(
-                    "SELECT id, exchange, routing_key, body FROM outbox"
+                    "SELECT id, exchange, routing_key, body, forget_on_publish FROM outbox"
                     " WHERE published_at IS NULL AND next_attempt_at <= now()"
                     " ORDER BY position LIMIT %s FOR UPDATE SKIP LOCKED",
                     (self.batch_size,),
@@ -121,16 +121,18 @@ class OutboxRelay:
                     EVENTS_PUBLISHED.labels(self.producer, types[message_id]).inc()
                 for message_id in outcome.failed:
                     EVENTS_UNDELIVERED.labels(self.producer, types[message_id]).inc()
-                if outcome.confirmed:
-                    # Rows about an erased person (or carrying a credential) go once published.
-                    cur.execute(
-                        "DELETE FROM outbox WHERE id = ANY(%s::uuid[]) AND forget_on_publish",
-                        (outcome.confirmed,),
-                    )
+                # Rows about an erased person (or carrying a credential) go once published (as
+                # read above: the rows are locked since, no one marks them meanwhile).
+                forget = {str(row["id"]) for row in rows if row["forget_on_publish"]}
+                gone = [i for i in outcome.confirmed if i in forget]
+                kept = [i for i in outcome.confirmed if i not in forget]
+                if gone:
+                    cur.execute("DELETE FROM outbox WHERE id = ANY(%s::uuid[])", (gone,))
+                if kept:
                     cur.execute(
                         "UPDATE outbox SET published_at = now(), last_error = NULL"
                         " WHERE id = ANY(%s::uuid[])",
-                        (outcome.confirmed,),
+                        (kept,),
                     )
                 for message_id, reason in outcome.failed.items():
                     log.error("event %s not delivered, kept in the outbox: %s", message_id, reason)

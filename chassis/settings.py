@@ -46,6 +46,10 @@ DEFAULTS = {
     "MAX_WORKERS": "10",
     "HTTP_RESERVED_WORKERS": "2",  # workers events never take: HTTP and probes stay answered
     "DB_POOL_SIZE": "",  # empty: MAX_WORKERS + 4
+    # Events an `on_event` subscriber applies in one transaction at most, and how long the first
+    # of a batch waits for others (ms) while every batch slot is free. 1: one event at a time.
+    "EVENT_BATCH_SIZE": "20",
+    "EVENT_BATCH_LINGER_MS": "2",
     "RETRY_ATTEMPTS": "5",
     "RETRY_BASE_DELAY_MS": "1000",
     "RETRY_MAX_DELAY_MS": "60000",
@@ -259,6 +263,8 @@ def nameko_config(service: str, **overrides) -> dict:
         "parent_calls_tracked": 1,
         "DATABASE_URL": database_url(service),
         "DB_POOL_SIZE": int(setting(service, "DB_POOL_SIZE") or max_workers + 4),
+        "EVENT_BATCH_SIZE": max(1, int(setting(service, "EVENT_BATCH_SIZE"))),
+        "EVENT_BATCH_LINGER_MS": max(0.0, float(setting(service, "EVENT_BATCH_LINGER_MS"))),
         "RETRY_ATTEMPTS": int(setting(service, "RETRY_ATTEMPTS")),
         "RETRY_BASE_DELAY_MS": int(setting(service, "RETRY_BASE_DELAY_MS")),
         "RETRY_MAX_DELAY_MS": int(setting(service, "RETRY_MAX_DELAY_MS")),

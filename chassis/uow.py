@@ -45,6 +45,13 @@ class UnitOfWork:
         self.clock = clock or Clock()
         self.published: list[Event] = []
         self.relayed: list[tuple[str, Event, bytes]] = []
+        self.committed: list = []  # callables run once this unit of work committed
+
+    def after_commit(self, callback) -> None:
+        """Run `callback()` once this unit of work committed (not if it rolls back): waking a
+        loop about what it queued. An event handler's unit of work may share its transaction
+        with other events of a batch, so anything leaving the process belongs here."""
+        self.committed.append(callback)
 
     def now(self):
         return self.clock.now()
@@ -131,15 +138,37 @@ class SqlUnitOfWork(UnitOfWork):
         if self.cursor.fetchone() is None:
             raise AlreadyHandled(f"{handler} handled event {self.cause.id} before")
 
+    @staticmethod
+    def record_inbox_many(cursor, handler: str, events: list[Event]) -> set[str]:
+        """Record that `handler` handles `events`, in one statement; the ids of those it had
+        not handled before."""
+        rows = psycopg2.extras.execute_values(
+            cursor,
+            "INSERT INTO inbox (handler, event_id) VALUES %s"
+            " ON CONFLICT DO NOTHING RETURNING event_id",
+            [(handler, e.id) for e in events],
+            page_size=len(events) or 1,
+            fetch=True,
+        )
+        return {str(row["event_id"]) for row in rows}
+
     def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
+        rows = [
+            (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
+            for e in events
+        ]
+        if len(rows) == 1:  # the usual case; execute_values' paging costs more than the row
+            self.cursor.execute(
+                "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
+                " VALUES (%s, %s, %s, %s, %s, %s)",
+                rows[0],
+            )
+            return
         psycopg2.extras.execute_values(
             self.cursor,
             "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
             " VALUES %s",
-            [
-                (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
-                for e in events
-            ],
+            rows,
             page_size=1000,
         )
 
@@ -228,6 +257,8 @@ class MemoryDatabase:
         self.relayed.extend(uow._pending_relayed)
         if cause is not None and handler is not None:
             self.inbox.add((handler, cause.id))
+        for callback in uow.committed:
+            callback()
 
     def handle(self, use_case, event: Event, **kwargs):
         """Apply `use_case(event, uow, **kwargs)` as a subscriber does: once per event id;

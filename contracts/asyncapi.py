@@ -15,14 +15,14 @@ import sys
 from pathlib import Path
 
 import yaml
-from apispec import APISpec
-from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
+from apispec.ext.marshmallow import OpenAPIConverter
 from marshmallow import Schema
 
 from chassis.topology import events_exchange
 from contracts import CATALOG
 from contracts.catalog import Catalog, EventType
 from contracts.compatibility import breaking_changes
+from contracts.compiled import converter
 from contracts.envelope import CONTENT_TYPE, EnvelopeSchema, dataschema
 from contracts.examples import example_event
 from contracts.partners import (
@@ -45,20 +45,9 @@ ASYNCAPI_VERSION = "2.6.0"
 AMQP_BINDING_VERSION = "0.2.0"
 DOCUMENT_VERSION = "1.0.0"  # contract v1 (see the design's contract.md)
 
-# OpenAPI 3.1 schema objects are JSON Schema: nullable fields become `type: [..., "null"]`, which
-# AsyncAPI's schema format (a JSON Schema draft 07 superset) reads; 3.0's `nullable` it does not.
-_OPENAPI_VERSION = "3.1.0"
-
 
 def _converter() -> OpenAPIConverter:
-    spec = APISpec(
-        title="contracts",
-        version=DOCUMENT_VERSION,
-        openapi_version=_OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin()],
-    )
-    # No schema names: nested schemas are inlined, so each payload schema stands alone.
-    return OpenAPIConverter(_OPENAPI_VERSION, lambda schema: None, spec)
+    return converter(DOCUMENT_VERSION)
 
 
 def json_schema(schema: type[Schema]) -> dict:

@@ -18,9 +18,9 @@ import os
 import sys
 from pathlib import Path
 
+from chassis.sheets import KINDS
 from station import exports, imports, operate
 from station.client import SERVICES, Session, StationError, forget_tokens, sign_in, token_file
-from station.sheets import KINDS
 
 
 def parser() -> argparse.ArgumentParser:

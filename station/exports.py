@@ -5,8 +5,8 @@ consented to sharing (`share_with_partners`): an export leaves the platform."""
 
 from pathlib import Path
 
+from chassis.sheets import label_of, write_xlsx
 from station.client import Session, StationError, answer
-from station.sheets import label_of, write_xlsx
 
 PAGE = 500
 CONTACTS = ("email", "phone")

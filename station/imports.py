@@ -14,13 +14,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from chassis.sheets import (
+    ERROR_COLUMNS,
+    KINDS,
+    Layout,
+    batches,
+    error_lines,
+    read_rows,
+    write_template,
+)
 from station.client import Session, StationError, answer, service_url
-from station.sheets import KINDS, Layout, read_rows, write_template
 
-BATCH_ROWS = 100  # the services' most rows per batch (chassis.batches.MAX_ROWS)
-BATCH_BYTES = 60_000  # below the services' HTTP_MAX_BODY_BYTES default (64 KiB)
 IN_FLIGHT = 2  # batches sent before the first is answered: the service works while we read
-ERROR_COLUMNS = ["row", "column", "field", "message_zh", "message_en"]
 
 
 def openapi(kind: str) -> dict:
@@ -70,7 +75,7 @@ def run(session: Session, kind: str, path: Path, quiet: bool = False,
     errors = csv.writer(errors_file)
     if not done:
         errors.writerow(ERROR_COLUMNS)
-    batches = list(_batches(rows[done:], layout))
+    to_send = list(batches(rows[done:], layout))
     bar = tqdm(total=len(rows), initial=done, unit="row", desc=kind, disable=quiet,
                dynamic_ncols=True)  # fmt: skip
 
@@ -82,22 +87,17 @@ def run(session: Session, kind: str, path: Path, quiet: bool = False,
 
     try:
         with ThreadPoolExecutor(in_flight) as pool:
-            pending = [pool.submit(send, b) for b in batches[:in_flight]]
-            for index, batch in enumerate(batches):
+            pending = [pool.submit(send, b) for b in to_send[:in_flight]]
+            for index, batch in enumerate(to_send):
                 outcome = pending.pop(0).result()
-                if index + in_flight < len(batches):
-                    pending.append(pool.submit(send, batches[index + in_flight]))
+                if index + in_flight < len(to_send):
+                    pending.append(pool.submit(send, to_send[index + in_flight]))
                 for key in ("created", "existing", "invalid"):
                     progress[key] += outcome[key]
-                for result in outcome["results"]:
-                    if result["status"] == "invalid":
-                        number = batch[result["row"]][0]
-                        for error in result["errors"]:
-                            line = [number, layout.column_of(error["field"]), error["field"],
-                                    error["message_zh"], error["message_en"]]  # fmt: skip
-                            errors.writerow(line)
-                            if not quiet:
-                                bar.write(f"row {number} {line[1]}: {line[3]} / {line[4]}")
+                for line in error_lines(batch, outcome, layout):
+                    errors.writerow(line)
+                    if not quiet:
+                        bar.write(f"row {line[0]} {line[1]}: {line[3]} / {line[4]}")
                 errors_file.flush()
                 progress["done"] += len(batch)
                 _save(progress_path, progress)
@@ -114,20 +114,6 @@ def run(session: Session, kind: str, path: Path, quiet: bool = False,
         errors_path.unlink()
     print(summary)
     return 3 if progress["invalid"] else 0
-
-
-def _batches(rows, layout: Layout):
-    batch, size = [], 0
-    for number, cells in rows:
-        row = layout.row(cells)
-        row_size = len(json.dumps(row, ensure_ascii=False).encode()) + 1
-        if batch and (len(batch) == BATCH_ROWS or size + row_size > BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append((number, row))
-        size += row_size
-    if batch:
-        yield batch
 
 
 def _resumed(path: Path, digest: str, kind: str) -> dict:

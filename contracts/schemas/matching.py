@@ -187,10 +187,12 @@ class IntentionDeclinedV2(_IntentionV2):
     pass
 
 
-def _matching(type_: str, schema: type[Schema], emitted_when: str, version: int = 1) -> EventType:
+def _matching(type_: str, schema: type[Schema], emitted_when: str, version: int = 1,
+              compiled: bool = False) -> EventType:  # fmt: skip
     return EventType(
-        type=type_, version=version, producer="matching", schema=schema, emitted_when=emitted_when
-    )
+        type=type_, version=version, producer="matching", schema=schema,
+        emitted_when=emitted_when, compiled=compiled,
+    )  # fmt: skip
 
 
 EVENT_TYPES = [
@@ -208,6 +210,7 @@ EVENT_TYPES = [
         "matches.proposed",
         MatchesProposed,
         "A returnee's matches are (re)computed, after a profile, consent or resource change.",
+        compiled=True,  # one per returnee re-matched: checked by the compiled check
     ),
     _matching(
         "intention.expressed",

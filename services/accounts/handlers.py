@@ -545,6 +545,11 @@ def register_staff(command: dict, uow, portal_url: str | None = None,
     return staff_view(uow.store.staff_member(staff_id))
 
 
+def list_staff(uow) -> list[dict]:
+    """Every staff account with its state (invited, active, disabled), by name."""
+    return [staff_view(member) for member in uow.store.staff_members()]
+
+
 def disable_staff(staff_id: str, caller, uow) -> dict:
     """A staff account that can no longer sign in; every token of theirs revoked →
     `credentials.revoked`. Not one's own: the last admin would lock everyone out."""

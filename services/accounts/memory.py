@@ -239,6 +239,10 @@ class MemoryStore:
             "locale": locale,
         }
 
+    def staff_members(self) -> list[dict]:
+        found = [self.staff_member(staff_id) for staff_id in self.staff]
+        return sorted(found, key=lambda m: (m["name"], m["id"]))
+
     def staff_member(self, staff_id, for_update=False) -> dict | None:
         staff = self.staff.get(str(staff_id))
         if staff is None:

@@ -455,3 +455,9 @@ class StaffOut(Schema):
         required=True, metadata={"description": "Whether the invitation was taken up."}
     )
     disabled = fields.Boolean(required=True)
+    state = fields.String(
+        validate=validate.OneOf(("invited", "active", "disabled")),
+        metadata={
+            "description": "invited (the invitation's password not set yet), active or disabled."
+        },
+    )

@@ -390,6 +390,18 @@ class AccountsService(Operable):
             return handlers.register_staff(body, uow, self.settings.portal_url)
 
     @http(
+        "GET",
+        "/staff",
+        response=StaffOut(many=True),
+        roles=["admin"],
+        summary="The staff accounts with their role, organization and state (invited, active, "
+        "disabled), by name (admins)",
+    )
+    def list_staff(self, request):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_staff(uow)
+
+    @http(
         "POST",
         "/staff/<staff_id>/disable",
         response=StaffOut(),

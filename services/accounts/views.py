@@ -51,4 +51,13 @@ def staff_view(row: dict) -> dict:
         "locale": row["locale"],
         "email_verified": row["email_verified_at"] is not None,
         "disabled": row["disabled_at"] is not None,
+        "state": staff_state(row),
     }
+
+
+def staff_state(row: dict) -> str:
+    """`disabled`; else `invited` until the invitation's password is set (which confirms the
+    address); else `active`."""
+    if row["disabled_at"] is not None:
+        return "disabled"
+    return "invited" if row["email_verified_at"] is None else "active"

@@ -379,6 +379,36 @@ def check_sla(uow, limit: int = SLA_CHECK_BATCH) -> int:
     return reported
 
 
+# ---------------------------------------------------------------- canned replies
+
+
+def list_canned_replies(query: dict, uow) -> list[dict]:
+    """The canned replies of a topic (or of every topic), by topic and English title."""
+    return uow.store.canned_replies(query.get("topic"))
+
+
+def create_canned_reply(command: dict, caller: Caller, uow) -> dict:
+    now = uow.now()
+    reply = {**command, "id": str(uuid.uuid4()), "created_by": caller.id, "created_at": now,
+             "updated_at": now}  # fmt: skip
+    uow.store.insert_canned_reply(reply)
+    return uow.store.canned_reply(reply["id"])
+
+
+def change_canned_reply(reply_id: str, command: dict, uow) -> dict:
+    """The reply's topic, titles and texts replaced by the ones given."""
+    _id_or_404(reply_id, "No such canned reply.")
+    if not uow.store.update_canned_reply(reply_id, command, uow.now()):
+        raise NotFound("No such canned reply.")
+    return uow.store.canned_reply(reply_id)
+
+
+def delete_canned_reply(reply_id: str, uow) -> None:
+    _id_or_404(reply_id, "No such canned reply.")
+    if not uow.store.delete_canned_reply(reply_id):
+        raise NotFound("No such canned reply.")
+
+
 # ---------------------------------------------------------------- appointments
 
 

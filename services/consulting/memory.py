@@ -43,6 +43,7 @@ class MemoryStore:
         self.consultations_by_id: dict[str, dict] = {}
         self.thread: list[dict] = []  # consultation_messages, in position order
         self.slots_by_id: dict[str, dict] = {}
+        self.canned: dict[str, dict] = {}  # canned_replies by id
         self.appointments: dict[str, dict] = {}
         self.applications_by_id: dict[str, dict] = {}
         self.documents: list[dict] = []  # application_documents, by (application, position)
@@ -410,6 +411,41 @@ class MemoryStore:
         return copy.deepcopy(rows[:limit])
 
     # ------------------------------------------------------------ slots and appointments
+
+    # ------------------------------------------------------------ canned replies
+
+    _CANNED = ("id", "topic", "title_zh", "title_en", "body_zh", "body_en", "created_at",
+               "updated_at")  # fmt: skip
+
+    def insert_canned_reply(self, reply: dict) -> None:
+        key = _id(reply["id"])
+        if key in self.canned:
+            raise KeyError(f"canned reply {key} exists")
+        self.canned[key] = {**copy.deepcopy(reply), "id": key,
+                            "created_by": _id(reply["created_by"])}  # fmt: skip
+
+    def canned_reply(self, reply_id) -> dict | None:
+        found = self.canned.get(_id(reply_id))
+        return None if found is None else {k: found[k] for k in self._CANNED}
+
+    def canned_replies(self, topic: str | None) -> list[dict]:
+        rows = [r for r in self.canned.values() if topic is None or r["topic"] == topic]
+        rows.sort(key=lambda r: (r["topic"], r["title_en"], r["id"]))
+        return [self.canned_reply(r["id"]) for r in rows]
+
+    def update_canned_reply(self, reply_id, reply: dict, at: datetime) -> bool:
+        found = self.canned.get(_id(reply_id))
+        if found is None:
+            return False
+        for column in ("topic", "title_zh", "title_en", "body_zh", "body_en"):
+            found[column] = reply[column]
+        found["updated_at"] = at
+        return True
+
+    def delete_canned_reply(self, reply_id) -> bool:
+        return self.canned.pop(_id(reply_id), None) is not None
+
+    # ------------------------------------------------------------ slots
 
     def insert_slot(self, slot: dict) -> None:
         key = _id(slot["id"])

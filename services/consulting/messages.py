@@ -29,6 +29,7 @@ MESSAGES = {
     "No advisor is available.": "暂无可分配的顾问。",
     "No such advisor.": "没有该顾问。",
     "No such slot.": "没有该时段。",
+    "No such canned reply.": "没有该常用回复。",
     "This slot is full or already past.": "该时段已约满或已过期。",
     "You have booked this slot already.": "您已预约该时段。",
     "No such appointment.": "没有该预约。",

@@ -240,6 +240,31 @@ class ConsultationQuery(Schema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
+class CannedReplyIn(Schema):
+    """A canned reply of a topic, in both languages: advisors insert the one the returnee reads."""
+
+    topic = fields.String(required=True, validate=validate.OneOf(sorted(TOPICS)))
+    title_zh = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    title_en = fields.String(required=True, validate=validate.Length(min=1, max=120))
+    body_zh = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+    body_en = fields.String(required=True, validate=validate.Length(min=1, max=5000))
+
+
+class CannedReplyOut(Schema):
+    id = fields.UUID(required=True)
+    topic = fields.String(required=True)
+    title_zh = fields.String(required=True)
+    title_en = fields.String(required=True)
+    body_zh = fields.String(required=True)
+    body_en = fields.String(required=True)
+    created_at = fields.AwareDateTime(required=True)
+    updated_at = fields.AwareDateTime(required=True)
+
+
+class CannedReplyQuery(Schema):
+    topic = fields.String(validate=validate.OneOf(sorted(TOPICS)))
+
+
 class SlotIn(Schema):
     starts_at = Instant(required=True)
     ends_at = Instant(required=True)

@@ -24,6 +24,9 @@ from services.consulting.schemas import (
     AppointmentOut,
     AssignIn,
     AwardIn,
+    CannedReplyIn,
+    CannedReplyOut,
+    CannedReplyQuery,
     ChecklistMarkIn,
     ConsultationIn,
     ConsultationOut,
@@ -445,6 +448,57 @@ class ConsultingService(Operable):
     def check_sla(self):
         with self.db.unit_of_work() as uow:
             handlers.check_sla(uow)
+
+    # ------------------------------------------------------------------ canned replies
+
+    @http(
+        "GET",
+        "/canned-replies",
+        query=CannedReplyQuery,
+        response=CannedReplyOut(many=True),
+        roles=STAFF,
+        summary="The canned replies of a topic (or every topic), in both languages (advisor, "
+        "admin)",
+    )
+    def list_canned_replies(self, request, query):
+        with self.db.unit_of_work() as uow:
+            return handlers.list_canned_replies(query, uow)
+
+    @http(
+        "POST",
+        "/canned-replies",
+        body=CannedReplyIn,
+        response=CannedReplyOut(),
+        status=201,
+        roles=["admin"],
+        summary="Add a canned reply to a topic, in Chinese and English (admins)",
+    )
+    def create_canned_reply(self, request, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.create_canned_reply(body, request.caller, uow)
+
+    @http(
+        "PUT",
+        "/canned-replies/<reply_id>",
+        body=CannedReplyIn,
+        response=CannedReplyOut(),
+        roles=["admin"],
+        summary="Replace a canned reply's topic, titles and texts (admins)",
+    )
+    def change_canned_reply(self, request, reply_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.change_canned_reply(reply_id, body, uow)
+
+    @http(
+        "DELETE",
+        "/canned-replies/<reply_id>",
+        status=204,
+        roles=["admin"],
+        summary="Delete a canned reply (admins)",
+    )
+    def delete_canned_reply(self, request, reply_id):
+        with self.db.unit_of_work() as uow:
+            handlers.delete_canned_reply(reply_id, uow)
 
     # ------------------------------------------------------------------ appointments
 

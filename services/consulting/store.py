@@ -20,6 +20,9 @@ _VERSION_COLUMNS = (  # in the order of _POLICY_COLUMNS: one is copied into the 
     " application_deadline, criteria, tiers, documents, published_at"
 )
 OPEN_APPLICATIONS = "('draft', 'submitted', 'under_review', 'approved')"
+_CANNED_COLUMNS = (
+    "id::text AS id, topic, title_zh, title_en, body_zh, body_en, created_at, updated_at"
+)
 
 
 def to_json(value) -> str:
@@ -466,6 +469,47 @@ class ConsultingStore:
         )
 
     # ------------------------------------------------------------ slots and appointments
+
+    # ------------------------------------------------------------ canned replies
+
+    def insert_canned_reply(self, reply: dict) -> None:
+        self.uow.execute(
+            "INSERT INTO canned_replies (id, topic, title_zh, title_en, body_zh, body_en,"
+            " created_by, created_at, updated_at) VALUES (%(id)s, %(topic)s, %(title_zh)s,"
+            " %(title_en)s, %(body_zh)s, %(body_en)s, %(created_by)s, %(created_at)s,"
+            " %(updated_at)s)",
+            reply,
+        )
+
+    def canned_reply(self, reply_id) -> dict | None:
+        return self.uow.one(
+            f"SELECT {_CANNED_COLUMNS} FROM canned_replies WHERE id = %s", (str(reply_id),)
+        )
+
+    def canned_replies(self, topic: str | None) -> list[dict]:
+        return self.uow.all(
+            f"SELECT {_CANNED_COLUMNS} FROM canned_replies"
+            " WHERE %(topic)s::text IS NULL OR topic = %(topic)s ORDER BY topic, title_en, id",
+            {"topic": topic},
+        )
+
+    def update_canned_reply(self, reply_id, reply: dict, at: datetime) -> bool:
+        """False when there is no such reply."""
+        row = self.uow.one(
+            "UPDATE canned_replies SET topic = %(topic)s, title_zh = %(title_zh)s,"
+            " title_en = %(title_en)s, body_zh = %(body_zh)s, body_en = %(body_en)s,"
+            " updated_at = %(at)s WHERE id = %(id)s RETURNING id",
+            {**reply, "at": at, "id": str(reply_id)},
+        )
+        return row is not None
+
+    def delete_canned_reply(self, reply_id) -> bool:
+        row = self.uow.one(
+            "DELETE FROM canned_replies WHERE id = %s RETURNING id", (str(reply_id),)
+        )
+        return row is not None
+
+    # ------------------------------------------------------------ slots
 
     def insert_slot(self, slot: dict) -> None:
         self.uow.execute(

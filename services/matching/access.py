@@ -27,3 +27,8 @@ def intention_scope(caller: Caller) -> dict:
     if caller.role == "provider":
         return {"organization_id": caller.organization_id} if caller.organization_id else None
     return {}
+
+
+def is_staff(caller: Caller) -> bool:
+    """An advisor or an admin: records an intention met at an activity for the returnee."""
+    return caller.role in ("advisor", "admin")

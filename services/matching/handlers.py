@@ -28,7 +28,13 @@ from services.matching.engine import returnees_fitting as fitting
 from services.matching.events import intention_event, proposed_data, published_data
 from services.matching.messages import MESSAGES  # noqa: F401  (registers the catalog)
 from services.matching.reasons import explained
-from services.matching.schemas import MUST_NOT_BE_PAST, UNKNOWN_ORGANIZATION
+from services.matching.schemas import (
+    BELOW_PLACES_TAKEN,
+    MUST_NOT_BE_PAST,
+    MUST_NOT_PRECEDE_VALID_FROM,
+    RETURNEE_WHO_ATTENDED,
+    UNKNOWN_ORGANIZATION,
+)
 from services.matching.store import as_resource
 
 PROFILE_PAGE = 2000  # profiles per round trip when a new resource looks for the returnees it fits
@@ -128,6 +134,40 @@ def withdraw_resource(resource_id, caller: Caller, uow) -> None:
     )
 
 
+def change_resource(resource_id, command: dict, caller: Caller, uow) -> dict:
+    """A resource's places or validity changed by its organization's provider (or an admin):
+    only the fields given, every broken rule named at once (places not below those taken,
+    `valid_until` not past nor before `valid_from`, the stored one where it is not given).
+    The row's catalog version moves (the trigger of every write), so each replica's catalog
+    takes the change; `resource.published` again with its current terms re-matches those it
+    was matched to and those it fits now."""
+    found = uow.store.resource(resource_id, lock=True)
+    if found is None:
+        raise NotFound("No such resource.")
+    if not access.acts_for(caller, found["organization_id"]):
+        raise Forbidden("This belongs to another organization.")
+    if found["withdrawn_at"] is not None:
+        raise Conflict("The resource is withdrawn already.")
+    changes = {k: v for k, v in command.items() if v != found[k]}
+    if not changes:
+        return found
+    after = {**found, **changes}
+    taken = found["capacity"] - found["capacity_left"]
+    problems: dict[str, list[str]] = {}
+    if "capacity" in changes and changes["capacity"] < taken:
+        problems["capacity"] = [BELOW_PLACES_TAKEN]
+    end, start = after["valid_until"], after["valid_from"]
+    if "valid_until" in changes and end is not None and end < uow.today():
+        problems.setdefault("valid_until", []).append(MUST_NOT_BE_PAST)
+    if end is not None and start is not None and end < start:
+        problems.setdefault("valid_until", []).append(MUST_NOT_PRECEDE_VALID_FROM)
+    if problems:
+        raise Unprocessable(fields=problems)
+    row = uow.store.change_resource(resource_id, changes)
+    uow.publish("resource.published", published_data(row), subject=row["id"])
+    return row
+
+
 def seed_reference(organizations, resources: list[dict], uow) -> dict:
     """The reference organizations and resources not stored yet; each new resource is
     published, so reverse matching and subscribers see it. Returns how many were added."""
@@ -186,12 +226,22 @@ def give_feedback(match_id, command: dict, caller: Caller, locale: str, uow,
 
 def express_intention(command: dict, caller: Caller, uow) -> dict:
     """On a resource matched to the returnee and on offer; or (no `resource_id`) toward an
-    organization met at an activity the returnee attended. An erased returnee's token, valid
-    for the seconds its revocation takes, is refused (403 erased)."""
+    organization met at an activity the returnee attended, which an advisor or an admin may
+    record for them (`returnee_id`) at the door. An erased returnee's token, valid for the
+    seconds its revocation takes, is refused (403 erased)."""
+    if access.is_staff(caller):
+        if command["returnee_id"] is None:
+            raise Unprocessable(fields={"returnee_id": [RETURNEE_WHO_ATTENDED]})
+        returnee_id = str(command["returnee_id"])
+        if uow.store.is_erased(returnee_id):
+            raise Conflict("This returnee's account was erased.")
+        return _express_at_activity(command, returnee_id, uow)
+    if command["returnee_id"] is not None and str(command["returnee_id"]) != caller.id:
+        raise Forbidden("Returnees express only their own intentions.")
     if uow.store.is_erased(caller.id):
         raise Forbidden("This account was erased.", code="erased")
     if command["resource_id"] is None:
-        return _express_at_activity(command, caller, uow)
+        return _express_at_activity(command, caller.id, uow)
     today = uow.today()
     resource = uow.store.resource(command["resource_id"])
     if resource is None:
@@ -350,18 +400,18 @@ def rematch_batch(uow, batch_size: int, policy: MatchPolicy) -> bool:
 # ---------------------------------------------------------------- shared steps
 
 
-def _express_at_activity(command: dict, caller: Caller, uow) -> dict:
+def _express_at_activity(command: dict, returnee_id: str, uow) -> dict:
     """Toward an organization that organized or attended an activity the returnee attended
     (both learnt from activities' events); one lifecycle with the others."""
     activity_id, organization_id = command["activity_id"], command["organization_id"]
     if uow.store.organization(organization_id) is None:
         raise Unprocessable(fields={"organization_id": [UNKNOWN_ORGANIZATION]})
-    if not uow.store.attended(activity_id, caller.id):
+    if not uow.store.attended(activity_id, returnee_id):
         raise Conflict("You can express an intention at an activity only after attending it.")
     if not uow.store.took_part(activity_id, organization_id):
         raise Conflict("The organization neither organized nor attended this activity.")
     row = uow.store.insert_activity_intention(
-        uuid.uuid4(), caller.id, activity_id, organization_id, command["message"]
+        uuid.uuid4(), returnee_id, activity_id, organization_id, command["message"]
     )
     if row is None:
         raise Conflict("You have expressed interest in this organization at this activity already.")

@@ -143,6 +143,13 @@ class MemoryStore:
         page = rows[filters["offset"] : filters["offset"] + filters["limit"]]
         return [self._resource_row(r) for r in page]
 
+    def change_resource(self, resource_id, changes: dict) -> dict:
+        stored = self.resources_by_id[_id(resource_id)]
+        for column in ("capacity", "valid_from", "valid_until"):
+            if column in changes:
+                stored[column] = changes[column]
+        return self.resource(resource_id)
+
     def withdraw_resource(self, resource_id) -> bool:
         stored = self.resources_by_id.get(_id(resource_id))
         if stored is None or stored["withdrawn_at"] is not None:

@@ -36,10 +36,14 @@ MESSAGES = {
     "Must not be before valid_from.": "不能早于 valid_from。",
     "Must not be in the past.": "不能是过去的日期。",
     "Unknown organization.": "未知的机构。",
+    "Must not be below the places already taken.": "不能少于已被占用的名额。",
     "Give resource_id, or organization_id and activity_id.": (
         "请提供 resource_id，或同时提供 organization_id 与 activity_id。"
     ),
     "Not with resource_id.": "不能与 resource_id 同时提供。",
+    "Name the returnee who attended.": "请指明参加活动的海归。",
+    "Returnees express only their own intentions.": "海归只能表达本人的合作意向。",
+    "This returnee's account was erased.": "该海归的账户已注销。",
     "Give organization_id or organization_name.": "请提供 organization_id 或 organization_name。",
 }
 

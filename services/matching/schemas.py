@@ -15,8 +15,10 @@ from services.matching.messages import MESSAGES  # noqa: F401  (registers the ca
 MUST_NOT_PRECEDE_VALID_FROM = "Must not be before valid_from."
 MUST_NOT_BE_PAST = "Must not be in the past."
 UNKNOWN_ORGANIZATION = "Unknown organization."
+BELOW_PLACES_TAKEN = "Must not be below the places already taken."
 RESOURCE_OR_ACTIVITY = "Give resource_id, or organization_id and activity_id."
 NOT_WITH_RESOURCE = "Not with resource_id."
+RETURNEE_WHO_ATTENDED = "Name the returnee who attended."
 add_rules(MUST_NOT_PRECEDE_VALID_FROM, RESOURCE_OR_ACTIVITY, NOT_WITH_RESOURCE)
 
 
@@ -54,6 +56,23 @@ class ResourceIn(Schema):
     valid_from = fields.Date(allow_none=True, load_default=None)
     valid_until = fields.Date(allow_none=True, load_default=None)
     description = fields.String(load_default="", validate=validate.Length(max=5000))
+
+    @validates_schema
+    def _dates_in_order(self, data, **kwargs):
+        start, end = data.get("valid_from"), data.get("valid_until")
+        if start and end and end < start:
+            raise ValidationError(MUST_NOT_PRECEDE_VALID_FROM, "valid_until")
+
+
+class ResourceChange(Schema):
+    """A change of a published resource's places or validity: only the fields given change."""
+
+    capacity = fields.Integer(
+        validate=validate.Range(min=1, max=100_000),
+        metadata={"description": "Places in all, taken ones included (not fewer than those)."},
+    )
+    valid_from = fields.Date(allow_none=True, metadata={"description": "null: from any day."})
+    valid_until = fields.Date(allow_none=True, metadata={"description": "null: no end."})
 
     @validates_schema
     def _dates_in_order(self, data, **kwargs):
@@ -136,12 +155,21 @@ class IntentionIn(Schema):
         load_default=None,
         metadata={"description": "The activity attended, with organization_id."},
     )
+    returnee_id = fields.UUID(
+        allow_none=True,
+        load_default=None,
+        metadata={"description": "Advisors and admins, with organization_id and activity_id: "
+                  "the returnee who attended, for whom the station records the intention met "
+                  "there. A returnee leaves it out (or names themself)."},
+    )  # fmt: skip
     message = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=2000))
 
     @validates_schema
     def _resource_or_activity(self, data, **kwargs):
         if data["resource_id"] is not None:
-            extra = [k for k in ("organization_id", "activity_id") if data[k] is not None]
+            extra = [
+                k for k in ("organization_id", "activity_id", "returnee_id") if data[k] is not None
+            ]
             if extra:
                 raise ValidationError({k: [NOT_WITH_RESOURCE] for k in extra})
             return

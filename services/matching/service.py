@@ -22,6 +22,7 @@ from services.matching.schemas import (
     IntentionQuery,
     IntentionStatistics,
     MatchOut,
+    ResourceChange,
     ResourceIn,
     ResourceOut,
     ResourceQuery,
@@ -143,6 +144,24 @@ class MatchingService(Operable):
             return handlers.get_resource(resource_id, uow)
 
     @http(
+        "PATCH",
+        "/resources/<uuid:resource_id>",
+        body=ResourceChange,
+        response=ResourceOut(),
+        roles=PROVIDERS,
+        rules=(
+            "capacity is not below the places already taken",
+            "valid_until is not in the past (a Shanghai calendar day) when it is changed",
+            "valid_until is not before valid_from (the stored one where it is not given)",
+        ),
+        summary="Change a resource's places or validity, only the fields given (its "
+        "organization's provider, or an admin); re-published with its current terms",
+    )
+    def change_resource(self, request, resource_id, body):
+        with self.db.unit_of_work() as uow:
+            return handlers.change_resource(resource_id, body, request.caller, uow)
+
+    @http(
         "DELETE",
         "/resources/<uuid:resource_id>",
         status=204,
@@ -189,13 +208,15 @@ class MatchingService(Operable):
         body=IntentionIn,
         response=IntentionOut(),
         status=201,
-        roles=["returnee"],
+        roles=["returnee", "advisor", "admin"],
         rules=(
             "resource_id, or organization_id and activity_id (not both ways)",
             "organization_id names an organization registered with the platform",
+            "an advisor or an admin names the returnee_id (an intention met at an activity only)",
         ),
         summary="Express interest in a matched resource, or toward an organization met at an "
-        "activity attended (returnee)",
+        "activity attended (returnee); an advisor or an admin records one met at an activity "
+        "for the returnee who attended",
     )
     def express_intention(self, request, body):
         with self.db.unit_of_work() as uow:

@@ -89,6 +89,14 @@ _CHANGED = (
 )
 
 
+# The catalog is read under a share lock of the version row, which every resource write locks
+# (its trigger) until it commits. A read waits for a write in flight and sees it; a write waits
+# for the matches read before it to commit. So a returnee matched while a resource is published
+# either sees the resource, or is committed before the resource is, and then its reverse match
+# (`resource.published`, read after that commit) sees the returnee: nobody misses a resource.
+LOCKED_VERSION = "SELECT version FROM catalog_version FOR SHARE"
+
+
 class ReplicaCatalog:
     """The catalog as one replica holds it between units of work.
 
@@ -113,7 +121,7 @@ class ReplicaCatalog:
         self.current(uow)
 
     def current(self, uow) -> Catalog:
-        version = uow.one("SELECT version FROM catalog_version")["version"]
+        version = uow.one(LOCKED_VERSION)["version"]
         catalog, held = self.catalog, self.version
         if catalog is not None and version == held:
             return catalog
@@ -243,6 +251,18 @@ class MatchingStore:
             params,
         )
 
+    def change_resource(self, resource_id, changes: dict) -> dict:
+        """The resource with `changes` (capacity, valid_from, valid_until) applied; the update
+        takes the next catalog version, as every write does."""
+        self._wrote_resources = True
+        columns = [c for c in ("capacity", "valid_from", "valid_until") if c in changes]
+        self.uow.execute(
+            "UPDATE resources SET " + ", ".join(f"{c} = %({c})s" for c in columns)
+            + " WHERE id = %(id)s",
+            {**{c: changes[c] for c in columns}, "id": str(resource_id)},
+        )  # fmt: skip
+        return self.resource(resource_id)
+
     def withdraw_resource(self, resource_id) -> bool:
         """False when it was withdrawn already."""
         self._wrote_resources = True
@@ -270,6 +290,7 @@ class MatchingStore:
         filters, so the same catalog serves any day): the replica's, brought up to date, or
         read from the table."""
         if self.replica is None or self._wrote_resources:
+            self.uow.one(LOCKED_VERSION)
             return Catalog(as_resource(row) for row in self.uow.all(_LIVE))
         return self.replica.current(self.uow)
 

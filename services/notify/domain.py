@@ -769,6 +769,19 @@ def next_slot(limits: Iterable[RateLimit], sends: list[datetime],
     return later
 
 
+def relay_slots(limits: Iterable[RateLimit], sends: list[datetime], now: datetime,
+                count: int) -> list[datetime | None]:  # fmt: skip
+    """For `count` messages in order, given the earlier `sends`: None for each that may go now,
+    else the moment it may go, each message taking its slot before the next is placed (so put
+    off ones are spread at the quota's pace instead of all coming due at once)."""
+    limits, taken, slots = tuple(limits), list(sends), []
+    for _ in range(count):
+        at = next_slot(limits, taken, now)
+        slots.append(at)
+        taken.append(now if at is None else at)
+    return slots
+
+
 SIGNATURE_HEADER = "X-Platform-Signature"
 TIMESTAMP_HEADER = "X-Platform-Timestamp"
 EVENT_ID_HEADER = "X-Platform-Event-Id"

@@ -2,10 +2,11 @@
 
 Events: `EVENT_HANDLERS` routes each type notify consumes to its handler
 `(event, uow, settings) -> int` (how many notifications it queued for sending now); the
-subscribers run them through `take_event`. Nothing leaves the platform while an event is
-handled: its unit of work keeps the directory current and writes notification rows, and the
-delivery loop (`deliver_due`) sends them. A redelivered event is stopped by the inbox, and
-should anything get past it, by the unique (event, recipient, channel) constraint.
+subscribers run them through `take_event`, a batch of events in one transaction. Nothing
+leaves the platform while an event is handled: its unit of work keeps the directory current
+and writes notification rows, and the delivery loop (`deliver_due`) sends them. A redelivered
+event is stopped by the inbox, and should anything get past it, by the unique (event,
+recipient, channel) constraint.
 """
 
 import logging
@@ -44,6 +45,7 @@ from services.notify.domain import (
     plan,
     rate_key,
     receipt_delay,
+    relay_slots,
     reminder,
     reminder_at,
     reminder_timely,
@@ -88,13 +90,12 @@ RATE_DEFERRED = Counter(
 # --- events in --------------------------------------------------------------------------------
 
 
-def take_event(event: Event, db, settings: NotifySettings, wake_delivery) -> int:
-    """Apply the event in one unit of work (the first of the worker: it records the inbox);
-    after the commit, wake the delivery loop if it queued something to send now."""
-    with db.unit_of_work() as uow:
-        due = EVENT_HANDLERS[event.type](event, uow, settings)
+def take_event(event: Event, uow, settings: NotifySettings, wake_delivery) -> int:
+    """Apply the event in its unit of work (one of a batch's transaction, `chassis.events`);
+    once that commits, wake the delivery loop if it queued something to send now."""
+    due = EVENT_HANDLERS[event.type](event, uow, settings)
     if due:
-        wake_delivery()
+        uow.after_commit(wake_delivery)
     return due
 
 
@@ -418,6 +419,16 @@ def deliver_batch(db, outlets) -> int:
         claimed = claim(uow, settings)
     deadline = time.monotonic() + settings.lease_seconds / 2
     released = []
+    outcomes: list[tuple[dict, DeliveryOutcome]] = []  # attempted, not recorded yet
+    recorder = []
+
+    def record_outcomes():
+        # What came of the sends finished meanwhile, recorded together: one transaction for
+        # all the outcomes that arrived while the previous one committed.
+        while outcomes:
+            taken = outcomes[:]
+            del outcomes[:]
+            record_all(db, settings, taken)
 
     def deliver_one(row):
         if time.monotonic() > deadline:
@@ -428,13 +439,17 @@ def deliver_batch(db, outlets) -> int:
         except Exception as exc:  # a bug in one channel must not stall the others
             log.exception("delivering notification %s failed", row["id"])
             outcome = DeliveryOutcome(False, transient=True, error=f"{type(exc).__name__}: {exc}")
-        with db.unit_of_work() as uow:
-            record(uow, settings, row, outcome)
+        outcomes.append((row, outcome))
+        if not recorder or recorder[-1].dead:
+            recorder.append(eventlet.spawn(record_outcomes))
 
     pool = eventlet.GreenPool(settings.concurrency)
     for row in claimed:
         pool.spawn_n(deliver_one, row)
     pool.waitall()
+    for thread in recorder:
+        thread.wait()
+    record_outcomes()  # none left, unless the last recorder ended as the last send finished
     if released:
         with db.unit_of_work() as uow:
             uow.store.release(released)
@@ -459,9 +474,35 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
             uow.store.hold(row["id"], quiet_until)
         elif within_quota(uow, settings, row, now):
             claimed.append(row)
+    claimed = paced_to_relay(uow, settings, claimed, now)
     if claimed:
         uow.store.lease([r["id"] for r in claimed], settings.lease_seconds)
     return claimed
+
+
+RELAY_KEY = "email:relay"  # the ledger of sends to the mail relay, all emails together
+
+
+def paced_to_relay(uow, settings: NotifySettings, rows: list[dict], now) -> list[dict]:
+    """The rows to send now, the emails among them within the relay's quota
+    (`SMTP_RATE_LIMITS`, every replica counting in one ledger); the emails past it are put off
+    to the successive moments the quota allows, so a storm leaves at the relay's pace."""
+    emails = [r for r in rows if r["channel"] == "email"]
+    if not settings.relay_limits or not emails:
+        return rows
+    limits = settings.relay_limits
+    sends = uow.store.recent_sends(RELAY_KEY, max(limit.seconds for limit in limits))
+    slots = relay_slots(limits, sends, now, len(emails))
+    later = set()
+    for row, slot in zip(emails, slots, strict=True):
+        if slot is None:
+            uow.store.record_send(RELAY_KEY)
+        else:
+            uow.store.defer(row["id"], slot)
+            later.add(row["id"])
+    if later:
+        RATE_DEFERRED.labels("notify", "email").inc(len(later))
+    return [r for r in rows if r["id"] not in later]
 
 
 def within_quota(uow, settings: NotifySettings, row: dict, now) -> bool:
@@ -496,6 +537,26 @@ def attempt(db, outlets, row: dict) -> DeliveryOutcome:
         if target is None:
             return DeliveryOutcome(False, suppressed=f"no {row['channel']} destination configured")
     return outlets.send(row, target)
+
+
+def record_all(db, settings: NotifySettings, attempted: list) -> None:
+    """The outcomes of several attempts in one unit of work; if that fails, each in its own,
+    so one that cannot be recorded does not keep the others unrecorded (and sent again)."""
+    try:
+        with db.unit_of_work() as uow:
+            for row, outcome in attempted:
+                record(uow, settings, row, outcome)
+        return
+    except Exception:
+        if len(attempted) == 1:
+            log.exception("recording notification %s failed", attempted[0][0]["id"])
+            return
+    for row, outcome in attempted:
+        try:
+            with db.unit_of_work() as uow:
+                record(uow, settings, row, outcome)
+        except Exception:
+            log.exception("recording notification %s failed", row["id"])
 
 
 def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:

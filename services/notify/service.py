@@ -53,8 +53,9 @@ def _types(producer: str) -> list[str]:
 
 
 def _takes(producer: str):
-    """The subscriber of every event of `producer`; `handlers.EVENT_HANDLERS` routes each type."""
-    return on_event(producer, *_types(producer), use=handlers.take_event, units=True,
+    """The subscriber of every event of `producer`; `handlers.EVENT_HANDLERS` routes each type.
+    Events come in batches (`EVENT_BATCH_SIZE`), each batch one transaction."""
+    return on_event(producer, *_types(producer), use=handlers.take_event,
                     needs=("settings", "wake_delivery"))  # fmt: skip
 
 

@@ -24,6 +24,9 @@ DECLARED = {
     "SMTP_PASSWORD": "",
     "SMTP_FROM": "Changning Returnee Service Platform <noreply@returnee-platform.example.cn>",
     "SMTP_TIMEOUT_SECONDS": "10",
+    # The mail relay's quota, every email of every replica together (count/seconds, comma
+    # separated, e.g. 50/1): a storm (an activity announced to thousands) leaves at this pace.
+    "SMTP_RATE_LIMITS": "",
     "DELIVERY_BATCH_SIZE": "100",
     "DELIVERY_CONCURRENCY": "8",
     "DELIVERY_LEASE_SECONDS": "120",
@@ -103,6 +106,7 @@ class NotifySettings:
     webhook_total_seconds: float = 15.0
     webhook_max_response_bytes: int = 65536
     webhook_allowed_networks: tuple = ()
+    relay_limits: tuple[RateLimit, ...] = ()  # SMTP_RATE_LIMITS
     # Loopback destinations allowed (development mode), and http as well as https.
     development: bool = False
 
@@ -186,5 +190,6 @@ class NotifySettings:
             webhook_total_seconds=float(value["WEBHOOK_TOTAL_SECONDS"]),
             webhook_max_response_bytes=int(value["WEBHOOK_MAX_RESPONSE_BYTES"]),
             webhook_allowed_networks=parse_networks(value["WEBHOOK_ALLOWED_NETWORKS"]),
+            relay_limits=RateLimit.parse_all(value["SMTP_RATE_LIMITS"]),
             development=development(),
         )

@@ -1,14 +1,20 @@
 """The admins' pages under `/admin`: partner organizations (list, create), staff (invite an
 advisor, a provider, an admin or an official; disable or enable an account) and the policy
 catalog (each policy's versions; a new version previewed over the caseload, then published)
-and the dead letters of every service (list, show, replay, discard).
+the dead letters of every service (list, show, replay, discard) and imports of returnees,
+organizations or resources from a spreadsheet (`imports.py`).
 The district dashboard (`district.py`) is theirs too."""
 
+import io
 import json
+from urllib.parse import quote
 
 from werkzeug.utils import redirect
+from werkzeug.wrappers import Response
 
+from chassis.sheets import KINDS, errors_csv, write_template
 from services.portal.forms import field_errors
+from services.portal.imports import MAX_UPLOAD_BYTES, UnreadableFile, prepared
 from services.portal.rendering import render, text
 from services.portal.upstream import ApiError
 
@@ -56,10 +62,16 @@ def create_organization(request, api):
 
 def staff(request, api, errors=None, values=None, status=200, invited=None):
     found = api.get("accounts", "/organizations", auth=False)
+    members = api.get("accounts", "/staff")
+    names = {o["id"]: o["name"] for o in found}
+    for member in members:
+        member["organization_name"] = names.get(member.get("organization_id"))
     return render(
         request,
         "admin/staff.html",
         status=status,
+        members=members,
+        me=request.session.person_id,
         organization_choices=[(o["id"], o["name"]) for o in found],
         roles=STAFF_ROLES,
         errors=errors or {},
@@ -205,3 +217,157 @@ def dead_letter(request, api, service, event_id):
             raise
         return render(request, "error.html", status=404, status_code=404)
     return render(request, "admin/dead_letter.html", letter=found, service=service)
+
+
+# ---------------------------------------------------------------- imports
+
+IMPORT_KINDS = tuple(KINDS)
+
+
+def imports_page(request, api, jobs, errors=None, values=None, status=200):
+    return render(
+        request,
+        "admin/imports.html",
+        status=status,
+        kinds=IMPORT_KINDS,
+        jobs=jobs.of(request.session.person_id),
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+def start_import(request, api, jobs):
+    """The uploaded file read and checked (its columns against the service's row schema), then
+    imported in the background; the person watches it on its own page."""
+    if (request.content_length or 0) > MAX_UPLOAD_BYTES:
+        message = text(request.locale, "The file is larger than {size} MB.",
+                       size=MAX_UPLOAD_BYTES // (1024 * 1024))  # fmt: skip
+        return render(request, "error.html", status=413, status_code=413, message=message)
+    kind = request.form.get("kind", "")
+    upload = request.files.get("file")
+    values = {"kind": kind}
+    if kind not in IMPORT_KINDS:
+        errors = {"kind": [text(request.locale, "Choose what the file holds.")]}
+        return imports_page(request, api, jobs, errors, values, status=422)
+    if upload is None or not upload.filename:
+        errors = {"file": [text(request.locale, "Choose a file to upload.")]}
+        return imports_page(request, api, jobs, errors, values, status=422)
+    try:
+        layout, rows = prepared(api, kind, upload.filename, upload.read())
+    except UnreadableFile as exc:
+        errors = {"file": [text(request.locale, exc.args[0], **exc.params)]}
+        return imports_page(request, api, jobs, errors, values, status=422)
+    job = jobs.begin(api, kind, upload.filename, layout, rows)
+    return _see_other(f"/admin/imports/{job.id}")
+
+
+def import_job(request, api, jobs, job_id, fragment=False):
+    job = jobs.find(job_id, request.session.person_id)
+    if job is None:
+        return render(request, "error.html", status=404, status_code=404)
+    template = "admin/_import_progress.html" if fragment else "admin/import.html"
+    return render(request, template, job=job, shown=job.errors[:SHOWN_ERRORS])
+
+
+SHOWN_ERRORS = 50  # on the page; the file has them all
+
+
+def import_errors(request, api, jobs, job_id):
+    job = jobs.find(job_id, request.session.person_id)
+    if job is None:
+        return render(request, "error.html", status=404, status_code=404)
+    name = f"{job.file_name}.errors.csv"
+    return Response(
+        errors_csv(job.errors),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
+
+
+def import_template(request, api, kind):
+    """The kind's template, as `station import --template` writes it."""
+    if kind not in IMPORT_KINDS:
+        return render(request, "error.html", status=404, status_code=404)
+    document = api.get(KINDS[kind][0], "/openapi.json", auth=False)
+    out = io.BytesIO()
+    write_template(document, kind, out)
+    return Response(
+        out.getvalue(),
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": f'attachment; filename="{kind}-template.xlsx"'},
+    )
+
+
+# ---------------------------------------------------------------- canned replies
+
+CANNED_FIELDS = ("topic", "title_zh", "title_en", "body_zh", "body_en")
+
+
+def canned_replies(request, api, errors=None, values=None, status=200):
+    found = api.get("consulting", "/canned-replies")
+    return render(
+        request,
+        "admin/canned_replies.html",
+        status=status,
+        replies=found,
+        errors=errors or {},
+        values=values or {},
+    )
+
+
+def _canned_body(form) -> dict:
+    return {name: form.get(name, "").strip() for name in CANNED_FIELDS}
+
+
+def create_canned_reply(request, api):
+    body = _canned_body(request.form)
+    try:
+        api.post("consulting", "/canned-replies", json=body)
+    except ApiError as exc:
+        if exc.status != 400:
+            raise
+        errors = field_errors(exc.fields) or {"title_en": [exc.message]}
+        return canned_replies(request, api, errors=errors, values=body, status=422)
+    request.session.flash("The canned reply is saved; advisors can insert it now.")
+    return _see_other("/admin/canned-replies")
+
+
+def canned_reply(request, api, reply_id, errors=None, values=None, status=200):
+    if request.method == "POST":
+        return change_canned_reply(request, api, reply_id)
+    found = next((r for r in api.get("consulting", "/canned-replies") if r["id"] == reply_id),
+                 None)  # fmt: skip
+    if found is None:
+        return render(request, "error.html", status=404, status_code=404)
+    return render(
+        request,
+        "admin/canned_reply.html",
+        status=status,
+        reply=found,
+        errors=errors or {},
+        values=values or {k: found[k] for k in CANNED_FIELDS},
+    )
+
+
+def change_canned_reply(request, api, reply_id):
+    if request.form.get("action") == "delete":
+        try:
+            api.delete("consulting", f"/canned-replies/{reply_id}")
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+        request.session.flash("The canned reply is deleted.")
+        return _see_other("/admin/canned-replies")
+    body = _canned_body(request.form)
+    try:
+        api.put("consulting", f"/canned-replies/{reply_id}", json=body)
+    except ApiError as exc:
+        if exc.status == 404:
+            return render(request, "error.html", status=404, status_code=404)
+        if exc.status != 400:
+            raise
+        request.method = "GET"
+        errors = field_errors(exc.fields) or {"title_en": [exc.message]}
+        return canned_reply(request, api, reply_id, errors=errors, values=body, status=422)
+    request.session.flash("The canned reply is saved; advisors can insert it now.")
+    return _see_other("/admin/canned-replies")

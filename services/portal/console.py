@@ -123,6 +123,11 @@ def _returnee_name(api, returnee_id) -> str | None:
 def consultation(request, api, consultation_id, errors=None, values=None, status=200):
     found = api.get("consulting", f"/consultations/{consultation_id}")
     entry = queue_entry(found, datetime.now(UTC))
+    replies = api.get("consulting", "/canned-replies", params={"topic": found["topic"]})
+    values = dict(values or {})
+    inserted = inserted_reply(replies, request.args.get("canned"), request.args.get("in"))
+    if inserted is not None and "body" not in values:
+        values["body"] = inserted
     return render(
         request,
         "console/consultation.html",
@@ -131,9 +136,20 @@ def consultation(request, api, consultation_id, errors=None, values=None, status
         returnee_name=_returnee_name(api, found["returnee_id"]),
         duration=_duration,
         errors=errors or {},
-        values=values or {},
+        values=values,
         me=request.session.person_id,
+        replies=replies,
     )
+
+
+def inserted_reply(replies: list[dict], reply_id: str | None, language: str | None):
+    """The text of the canned reply chosen (`?canned=<id>&in=zh-CN|en`) to start the answer
+    with; None when none (or none of this topic) is chosen."""
+    suffix = {"zh-CN": "zh", "en": "en"}.get(language or "")
+    for reply in replies:
+        if suffix and reply["id"] == reply_id:
+            return reply[f"body_{suffix}"]
+    return None
 
 
 CONSULTATION_DONE = {
@@ -317,8 +333,12 @@ def activities(request, api):
 
 
 def new_activity(request, api):
+    organizations = api.get("accounts", "/organizations", auth=False)
+    choices = [(o["id"], o["name"]) for o in organizations]
     if request.method == "GET":
-        return render(request, "console/new_activity.html", values={}, errors={})
+        return render(
+            request, "console/new_activity.html", values={}, errors={}, organizations=choices
+        )
     form = request.form
     capacity = form.get("capacity", "").strip()
     body = {
@@ -338,6 +358,7 @@ def new_activity(request, api):
             "address": form.get("venue-address", "").strip(),
         },
         "capacity": int(capacity) if capacity.isdigit() else capacity,
+        "organizer_ids": form.getlist("organizer_ids"),
     }
     try:
         created = api.post("activities", "/activities", json=body)
@@ -349,9 +370,10 @@ def new_activity(request, api):
             request,
             "console/new_activity.html",
             status=422,
-            values=dict(form),
+            values={**form, "organizer_ids": form.getlist("organizer_ids")},
             errors=errors,
             message=exc.message,
+            organizations=choices,
         )
     request.session.flash("The activity is published.")
     return _see_other(f"/console/activities/{created['id']}")
@@ -457,6 +479,30 @@ def record_agreement(request, api, activity_id):
         }
         return activity(request, api, activity_id, errors=errors, values=dict(form), status=422)
     request.session.flash("The agreement is recorded.")
+    return _see_other(f"/console/activities/{activity_id}")
+
+
+def record_intention(request, api, activity_id):
+    """A cooperation intention met at the activity, recorded for a returnee who came, toward an
+    organization there (matching's `POST /intentions` with the returnee's id); the
+    organization's providers accept or decline it as any other."""
+    form = request.form
+    body = {
+        "returnee_id": form.get("intention-returnee_id") or None,
+        "organization_id": form.get("intention-organization_id") or None,
+        "activity_id": activity_id,
+    }
+    if form.get("intention-message", "").strip():
+        body["message"] = form.get("intention-message", "").strip()
+    try:
+        api.post("matching", "/intentions", json=body)
+    except ApiError as exc:
+        if exc.status not in (400, 409):
+            raise
+        found = field_errors(exc.fields) or {"organization_id": [exc.message]}
+        errors = {f"intention-{k}": v for k, v in found.items()}
+        return activity(request, api, activity_id, errors=errors, values=dict(form), status=422)
+    request.session.flash("The intention is recorded; the organization answers it.")
     return _see_other(f"/console/activities/{activity_id}")
 
 

@@ -123,6 +123,13 @@ FIELD_NAMES = {
     "role": "Role",
     "q": "Name, email, phone or company",
     "document": "The new version (JSON)",
+    "file": "The file (.xlsx or .csv)",
+    "account_id": "Accounts",
+    "organizer_ids": "Organized with (partner organizations)",
+    "title_zh": "Title (Chinese)",
+    "title_en": "Title (English)",
+    "body_zh": "Text (Chinese)",
+    "body_en": "Text (English)",
 }
 
 

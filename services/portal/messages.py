@@ -654,9 +654,6 @@ MESSAGES = {
     "Organization": "所属机构",
     "Language of our messages to them": "发给对方的消息语言",
     "Send the invitation": "发送邀请",
-    "Disable or enable an account": "停用或启用账户",
-    "Account id": "账户编号",
-    "Shown when the person was invited.": "邀请时会显示。",
     "Disable": "停用",
     "Enable": "启用",
     "The invitation is sent: they choose their password from the email.": (
@@ -711,6 +708,133 @@ MESSAGES = {
     "district statistics service": "区级统计服务",
     "Capacity": "名额",
     "Summary": "简介",
+    # the staff console: imports, canned replies, staff, a resource's places, intentions
+    (
+        "A returnee who came and an organization that was here want to work together: the "
+        "organization is asked to accept it."
+    ): ("到场的海归与在场的机构希望合作：由该机构确认接受。"),
+    "Accounts": "账号",
+    "Organized with (partner organizations)": "合办机构",
+    "Action": "操作",
+    "Active": "已启用",
+    "Add a canned reply": "添加常用回复",
+    "All canned replies": "全部常用回复",
+    "All imports": "全部导入",
+    "All places, those already taken included ({taken} now).": (
+        "名额总数，包括已被占用的（目前 {taken} 个）。"
+    ),
+    "Already there": "已存在",
+    "Answers advisors often give, per topic, in Chinese and English.": (
+        "顾问常用的答复，按主题，中英文各一份。"
+    ),
+    (
+        "Answers advisors often give, per topic, in Chinese and English: an advisor "
+        "starts a reply with one and adapts it."
+    ): ("顾问常用的答复，按主题，中英文各一份：顾问可以以此开头，再按情况修改。"),
+    "Canned replies": "常用回复",
+    "Canned replies for this topic": "本主题的常用回复",
+    "Canned reply": "常用回复",
+    "Change places or validity": "修改名额或有效期",
+    "Choose a file to upload.": "请选择要上传的文件。",
+    "Choose what the file holds.": "请选择文件的内容类型。",
+    "Column": "列",
+    "Created": "已创建",
+    "Delete the canned reply": "删除该常用回复",
+    "Disabled": "已停用",
+    "District official": "区级工作人员",
+    "Download the row errors (CSV)": "下载出错的行（CSV）",
+    "Empty: from any day.": "留空：不限开始日期。",
+    "Empty: no end.": "留空：长期有效。",
+    "File": "文件",
+    "Finished.": "已完成。",
+    "Headers in English or Chinese, as in the template. CSV in UTF-8 or GB18030.": (
+        "表头可用英文或中文，与模板一致。CSV 文件请用 UTF-8 或 GB18030 编码。"
+    ),
+    "Import": "导入",
+    "Import of {file}": "导入 {file}",
+    "Importing…": "正在导入……",
+    "Imports": "批量导入",
+    "In Chinese": "中文",
+    "In English": "英文",
+    "Insert in Chinese": "插入中文",
+    "Insert in English": "插入英文",
+    "Intentions met here": "现场达成的合作意向",
+    "Invalid": "无效",
+    "Invited": "已邀请",
+    "No canned reply yet.": "尚无常用回复。",
+    "Once a returnee has checked in, an intention met here can be recorded for them.": (
+        "海归签到后，即可为其记录在本活动达成的合作意向。"
+    ),
+    "Problem": "问题",
+    "Progress": "进度",
+    "Provider": "合作机构用户",
+    "Record a cooperation intention": "记录合作意向",
+    "Record the intention": "记录该意向",
+    "Refresh to see the progress": "刷新以查看进度",
+    "Resources": "资源",
+    (
+        "Returnees registered on paper, partner organizations or their resources, from a "
+        "spreadsheet. Each row is checked by the rules of the form it replaces: valid "
+        "rows are imported, invalid ones are listed with the reason."
+    ): (
+        "从电子表格导入纸质登记的海归、合作机构或其资源。每一行都按对应表单的规则检查：有"
+        "效的行会被导入，无效的行会列出原因。"
+    ),
+    (
+        "Returnees, organizations or resources from a spreadsheet, with the rows that "
+        "could not be imported."
+    ): ("从电子表格导入海归、机构或资源，并列出未能导入的行。"),
+    "Row": "行",
+    "Rows": "行数",
+    "Rows not imported": "未导入的行",
+    "Save the canned reply": "保存常用回复",
+    "Save the changes": "保存修改",
+    "Start your message with one of them, in the returnee's language, then adapt it.": (
+        "选择一条，以海归使用的语言作为消息开头，再按情况修改。"
+    ),
+    "Stopped": "已中止",
+    "Stopped: {why}": "已中止：{why}",
+    "Template for {what} (XLSX)": "{what}模板（XLSX）",
+    "Templates": "模板",
+    "Text": "内容",
+    "Text (Chinese)": "内容（中文）",
+    "Text (English)": "内容（英文）",
+    "The canned reply is deleted.": "该常用回复已删除。",
+    "The canned reply is saved; advisors can insert it now.": (
+        "常用回复已保存，顾问现在可以插入使用。"
+    ),
+    "The file (.xlsx or .csv)": "文件（.xlsx 或 .csv）",
+    "The file has no rows under its header.": "文件的表头下没有数据行。",
+    "The file is larger than {size} MB.": "文件超过 {size} MB。",
+    "The first {shown} problems of {total}; the file has them all.": (
+        "共 {total} 个问题，此处显示前 {shown} 个；下载的文件包含全部。"
+    ),
+    "The import stopped on an unexpected error.": "导入因意外错误中止。",
+    "The intention is recorded; the organization answers it.": "合作意向已记录，将由该机构答复。",
+    "The resource is changed; matching proposes it anew.": "资源已修改，系统将据此重新匹配。",
+    "The resource is withdrawn: publish it again to offer it.": (
+        "该资源已撤回：如需继续提供，请重新发布。"
+    ),
+    "The returnee (checked in)": "海归（已签到）",
+    "The service refused the import.": "服务拒绝了本次导入。",
+    "This file cannot be read: upload a .csv (UTF-8 or GB18030) or .xlsx file.": (
+        "无法读取该文件：请上传 .csv（UTF-8 或 GB18030 编码）或 .xlsx 文件。"
+    ),
+    "Title (Chinese)": "标题（中文）",
+    "Title (English)": "标题（英文）",
+    "Unknown columns: {columns}. The template lists the columns.": (
+        "无法识别的列：{columns}。模板中列出了所有可用的列。"
+    ),
+    "Upload the file again to finish it: rows imported already are not created twice.": (
+        "再次上传该文件即可完成导入：已导入的行不会重复创建。"
+    ),
+    "What the file holds": "文件内容",
+    "What they want to do together": "双方希望合作的内容",
+    "With the organization": "合作机构",
+    "Your recent imports": "您最近的导入",
+    "Your sign-in ran out during the import.": "导入过程中您的登录已过期。",
+    "{done} of {total} rows answered": "已处理 {done} / {total} 行",
+    "{service} does not answer.": "{service} 没有响应。",
 }
 
 add_translations(MESSAGES)

@@ -1,4 +1,5 @@
-"""The providers' pages under `/partner`: their organization's resources (publish, withdraw),
+"""The providers' pages under `/partner`: their organization's resources (publish, change
+places and validity, withdraw),
 the cooperation intentions addressed to them (accept or decline with a message) and their own
 figures. Matching answers a provider only about their own organization."""
 
@@ -66,6 +67,50 @@ def publish_resource(request, api):
         values = {**form, **{k: form.getlist(k) for k in ("needs_served", "industries", "stages")}}
         return resources(request, api, errors=errors, values=values, status=422)
     request.session.flash("The resource is published; matching proposes it to returnees.")
+    return _see_other("/partner")
+
+
+def resource(request, api, resource_id, errors=None, values=None, status=200):
+    """One of their organization's resources, its places and validity to change."""
+    try:
+        found = api.get("matching", f"/resources/{resource_id}", auth=False)
+    except ApiError as exc:
+        if exc.status not in (400, 404):
+            raise
+        found = None
+    if found is None or found["organization_id"] != _organization(request):
+        return render(request, "error.html", status=404, status_code=404)
+    if values is None:
+        values = {k: found.get(k) or "" for k in ("capacity", "valid_from", "valid_until")}
+    return render(
+        request,
+        "partner/resource.html",
+        status=status,
+        resource=found,
+        errors=errors or {},
+        values=values,
+    )
+
+
+def change_resource(request, api, resource_id):
+    """`PATCH /resources/{id}` with the places and validity as the form has them (an empty
+    date: none). Matching refuses another organization's resource."""
+    form = request.form
+    capacity = form.get("capacity", "").strip()
+    body = {"capacity": int(capacity) if capacity.isdigit() else capacity}
+    for name in ("valid_from", "valid_until"):
+        body[name] = form.get(name, "").strip() or None
+    try:
+        api.patch("matching", f"/resources/{resource_id}", json=body)
+    except ApiError as exc:
+        if exc.status == 404:
+            return render(request, "error.html", status=404, status_code=404)
+        if exc.status not in (400, 403, 409):
+            raise
+        errors = field_errors(exc.fields) or {"capacity": [exc.message]}
+        values = {k: form.get(k, "") for k in ("capacity", "valid_from", "valid_until")}
+        return resource(request, api, resource_id, errors=errors, values=values, status=422)
+    request.session.flash("The resource is changed; matching proposes it anew.")
     return _see_other("/partner")
 
 

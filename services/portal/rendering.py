@@ -146,6 +146,8 @@ STAFF_NAV = {
         ("/admin/organizations", "Organizations"),
         ("/admin/staff", "Staff"),
         ("/admin/policies", "Policies"),
+        ("/admin/canned-replies", "Canned replies"),
+        ("/admin/imports", "Imports"),
         ("/admin/dead-letters", "Dead letters"),
         ("/district", "District dashboard"),
     ),

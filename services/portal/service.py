@@ -13,6 +13,7 @@ from werkzeug.wrappers import Response
 
 from chassis.logs import LogContext
 from services.portal import account, admin, console, district, me, partner, public
+from services.portal.imports import ImportJobs
 from services.portal.upstream import Services
 from services.portal.web import page
 
@@ -20,6 +21,7 @@ from services.portal.web import page
 class PortalService:
     name = "portal"
     services = Services()
+    imports = ImportJobs()
     log_context = LogContext()
 
     # ------------------------------------------------------------------ public
@@ -222,6 +224,10 @@ class PortalService:
     def console_agreement(self, request, activity_id):
         return console.record_agreement(request, self.services.acting_for(request), activity_id)
 
+    @page("POST", "/console/activities/<activity_id>/intentions", signed_in=True, role="advisor")
+    def console_intention(self, request, activity_id):
+        return console.record_intention(request, self.services.acting_for(request), activity_id)
+
     @page("POST", "/console/activities/<activity_id>/close", signed_in=True, role="advisor")
     def console_close_activity(self, request, activity_id):
         return console.close_activity(request, self.services.acting_for(request), activity_id)
@@ -235,6 +241,14 @@ class PortalService:
     @page("POST", "/partner/resources", signed_in=True, role="provider")
     def partner_publish(self, request):
         return partner.publish_resource(request, self.services.acting_for(request))
+
+    @page("GET", "/partner/resources/<resource_id>", signed_in=True, role="provider")
+    def partner_resource(self, request, resource_id):
+        return partner.resource(request, self.services.acting_for(request), resource_id)
+
+    @page("POST", "/partner/resources/<resource_id>", signed_in=True, role="provider")
+    def partner_change(self, request, resource_id):
+        return partner.change_resource(request, self.services.acting_for(request), resource_id)
 
     @page("POST", "/partner/resources/<resource_id>/withdraw", signed_in=True, role="provider")
     def partner_withdraw(self, request, resource_id):
@@ -285,6 +299,45 @@ class PortalService:
     @page("POST", "/admin/policies/<policy_id>", signed_in=True, role="admin")
     def admin_publish_version(self, request, policy_id):
         return admin.publish_version(request, self.services.acting_for(request), policy_id)
+
+    @page("GET", "/admin/imports", signed_in=True, role="admin")
+    def admin_imports(self, request):
+        return admin.imports_page(request, self.services.acting_for(request), self.imports)
+
+    @page("POST", "/admin/imports", signed_in=True, role="admin")
+    def admin_start_import(self, request):
+        return admin.start_import(request, self.services.acting_for(request), self.imports)
+
+    @page("GET", "/admin/imports/<job_id>", signed_in=True, role="admin")
+    def admin_import(self, request, job_id):
+        return admin.import_job(request, self.services.acting_for(request), self.imports, job_id)
+
+    @page("GET", "/admin/imports/<job_id>/progress", signed_in=True, role="admin")
+    def admin_import_progress(self, request, job_id):
+        return admin.import_job(
+            request, self.services.acting_for(request), self.imports, job_id, fragment=True
+        )
+
+    @page("GET", "/admin/imports/<job_id>/errors.csv", signed_in=True, role="admin")
+    def admin_import_errors(self, request, job_id):
+        return admin.import_errors(request, self.services.acting_for(request), self.imports, job_id)
+
+    @page("GET", "/admin/imports/template-<any(returnees, organizations, resources):kind>.xlsx",
+          signed_in=True, role="admin")  # fmt: skip
+    def admin_import_template(self, request, kind):
+        return admin.import_template(request, self.services.acting_for(request), kind)
+
+    @page("GET", "/admin/canned-replies", signed_in=True, role="admin")
+    def admin_canned_replies(self, request):
+        return admin.canned_replies(request, self.services.acting_for(request))
+
+    @page("POST", "/admin/canned-replies", signed_in=True, role="admin")
+    def admin_create_canned_reply(self, request):
+        return admin.create_canned_reply(request, self.services.acting_for(request))
+
+    @page("GET,POST", "/admin/canned-replies/<reply_id>", signed_in=True, role="admin")
+    def admin_canned_reply(self, request, reply_id):
+        return admin.canned_reply(request, self.services.acting_for(request), reply_id)
 
     @page("GET", "/admin/dead-letters", signed_in=True, role="admin")
     def admin_dead_letters(self, request):

@@ -166,7 +166,9 @@ class PortalWebServer(JsonWebServer):
         self.site = PortalSite(self.container.config)
         super().setup()
 
-    def get_wsgi_app(self):
+    def get_wsgi_app(self, operations: bool | None = None):
+        # The portal's pages on its port; the operations endpoints (`chassis.web`) are the
+        # services', the portal's probes are pages of its own.
         return PortalWsgiApp(self)
 
     def context_data_from_headers(self, request):

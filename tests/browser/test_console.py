@@ -12,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import pytest
 from kombu import Connection, Exchange
-from openpyxl import load_workbook
+from openpyxl import Workbook, load_workbook
 from playwright.sync_api import expect
 
 from contracts import labels
@@ -25,6 +25,7 @@ PROVIDER = "provider@linkong-park.example.cn"
 ADMIN = ("admin@station.example", "Station-admin-2026")
 OFFICIAL_PASSWORD = "District-official-2026"
 WIDE = {"width": 1280, "height": 900}  # staff often sit at a desk
+SMALL_PHONE = {"width": 375, "height": 812}  # and sometimes have only their phone
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,14 @@ def both_languages(browsing, page, name):
     for locale in ("zh-CN", "en"):
         page.goto(urlunsplit(parts._replace(query=urlencode([*query, ("lang", locale)]))))
         browsing.look(page, name)
+
+
+def on_a_phone_too(browsing, page, name):
+    """Both languages at a desk, then both on a small phone (`NAME-phone`), back to the desk."""
+    both_languages(browsing, page, name)
+    page.set_viewport_size(SMALL_PHONE)
+    both_languages(browsing, page, f"{name}-phone")
+    page.set_viewport_size(WIDE)
 
 
 # ---------------------------------------------------------------- homes and refusals
@@ -193,16 +202,17 @@ def test_an_advisor_publishes_a_slot_and_checks_in_a_registrant_by_code(browsing
     both_languages(browsing, page, "console-activities")
     page.goto("/console/activities/new?lang=en")
     browsing.look(page, "console-new-activity")
-    page.get_by_label("Kind").select_option("exchange")
+    page.get_by_label("Kind", exact=True).select_option("exchange")
     page.get_by_label("Title in Chinese").fill("海归创业者交流会")
     page.get_by_label("Title in English").fill("Founders' evening")
     page.get_by_label("Summary in Chinese").fill("与园区和银行面对面")
     page.get_by_label("Summary in English").fill("Meet the parks and the banks")
-    page.get_by_label("Starts").fill("2030-05-06T18:00")
-    page.get_by_label("Ends").fill("2030-05-06T20:00")
-    page.get_by_label("Venue").fill("Linkong park hall")
-    page.get_by_label("Address").fill("Changning, Shanghai")
-    page.get_by_label("Seats").fill("20")
+    page.get_by_label("Starts", exact=True).fill("2030-05-06T18:00")
+    page.get_by_label("Ends", exact=True).fill("2030-05-06T20:00")
+    page.get_by_label("Venue", exact=True).fill("Linkong park hall")
+    page.get_by_label("Address", exact=True).fill("Changning, Shanghai")
+    page.get_by_label("Seats", exact=True).fill("20")
+    page.get_by_label("Linkong Economic Park", exact=True).check()
     page.get_by_role("button", name="Publish the activity").click()
     expect(page.get_by_text("The activity is published.")).to_be_visible()
     activity_id = page.url.split("?")[0].rsplit("/", 1)[-1]
@@ -236,6 +246,27 @@ def test_an_advisor_publishes_a_slot_and_checks_in_a_registrant_by_code(browsing
         platform.token(ADVISOR, STAFF_PASSWORD),
     ).json()
     assert report["attended"] == 1
+
+    # An intention met there, recorded for the returnee who came (matching learns who came
+    # from activities' event: until then it answers that they did not attend).
+    page.goto(f"/console/activities/{activity_id}?lang=en")
+    on_a_phone_too(browsing, page, "console-activity-intention")
+
+    def recorded():
+        page.goto(f"/console/activities/{activity_id}?lang=en")
+        page.get_by_label("The returnee (checked in)").select_option(label=body["name"])
+        page.get_by_label("With the organization").select_option(label="Linkong Economic Park")
+        page.get_by_label("What they want to do together").fill("A pilot in the park's lab")
+        page.get_by_role("button", name="Record the intention").click()
+        done = page.get_by_text("The intention is recorded")
+        expect(done.or_(page.locator("#error-summary"))).to_be_visible()
+        return done.count() > 0
+
+    wait_until(recorded, 30, 0.5, "matching taking the intention met at the activity")
+    advisor = platform.token(ADVISOR, STAFF_PASSWORD)
+    intentions = platform.call("GET", "matching", "/intentions", advisor).json()
+    [met] = [i for i in intentions if i.get("activity_id") == activity_id]
+    assert (met["status"], met["message"]) == ("expressed", "A pilot in the park's lab")
 
 
 # ---------------------------------------------------------------- providers
@@ -347,10 +378,15 @@ def test_an_admin_registers_an_organization_and_invites_staff(browsing):
     page.get_by_label("Role").select_option("advisor")
     page.get_by_role("button", name="Send the invitation").click()
     expect(page.get_by_text("The invitation is sent")).to_be_visible()
-    invited = re.search(r"account ([\w-]{36})", page.locator(".notice").inner_text()).group(1)
-    page.get_by_label("Account id").fill(invited)
-    page.get_by_role("button", name="Disable").click()
+    row = page.get_by_role("row").filter(has_text=email)
+    expect(row).to_contain_text("Invited")
+    expect(page.get_by_role("row").filter(has_text=ADMIN[0])).to_contain_text("Active")
+    on_a_phone_too(browsing, page, "admin-staff-list")
+    row.get_by_role("button", name="Disable").click()
     expect(page.get_by_text("The account is disabled")).to_be_visible()
+    expect(page.get_by_role("row").filter(has_text=email)).to_contain_text("Disabled")
+    listed = browsing.platform.call("GET", "accounts", "/staff", browsing.platform.admin()).json()
+    assert [m["state"] for m in listed if m["email"] == email] == ["disabled"]
 
 
 def test_an_admin_previews_and_publishes_a_new_version_of_a_policy(browsing):
@@ -410,3 +446,150 @@ def test_an_admin_reads_and_discards_a_dead_letter(browsing):
     page.get_by_role("button", name="Discard").click()
     expect(page.get_by_text("The dead letter is discarded.")).to_be_visible()
     assert platform.call("GET", "matching", "/dead-letters", admin).json() == []
+
+
+def test_an_admin_imports_a_small_xlsx_with_one_bad_row_and_sees_its_error(browsing, tmp_path):
+    platform = browsing.platform
+    suffix = uuid.uuid4().hex[:6]
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["name", "kind", "district", "contact_email"])
+    sheet.append(["机构名称", "类型", "区", "联系邮箱"])  # the template's second header row
+    sheet.append([f"Gubei incubator {suffix}", "incubator", "Changning", "hi@gubei.example"])
+    sheet.append([f"Castle {suffix}", "castle", "Changning", None])  # row 4: no such kind
+    sheet.append([f"Xianxia bank {suffix}", "bank", None, None])
+    path = tmp_path / "organizations.xlsx"
+    workbook.save(path)
+
+    page = browsing.page("en", viewport=WIDE)
+    staff_sign_in(browsing, page, *ADMIN, home="/admin")
+    page.get_by_role("link", name="Imports", exact=True).first.click()
+    page.wait_for_url("**/admin/imports")
+    on_a_phone_too(browsing, page, "admin-imports")
+    with page.expect_download() as template:  # the same template station writes
+        page.get_by_role("link", name="Template for Organizations (XLSX)").click()
+    sheet = load_workbook(io.BytesIO(template.value.path().read_bytes())).worksheets[0]
+    headers = [c.value for c in sheet[1]]
+    assert headers[:2] == ["name", "kind"]
+
+    unknown = b"name,kind,shoe_size\nA,bank,42\n"  # a column nobody takes: nothing is sent
+    page.get_by_label("Organizations").check()
+    page.get_by_label("The file (.xlsx or .csv)").set_input_files(
+        {"name": "odd.csv", "mimeType": "text/csv", "buffer": unknown}
+    )
+    page.get_by_role("button", name="Import", exact=True).click()
+    expect(page.locator("#file-error")).to_contain_text("shoe_size")
+
+    page.get_by_label("Organizations").check()
+    page.get_by_label("The file (.xlsx or .csv)").set_input_files(str(path))
+    page.get_by_role("button", name="Import", exact=True).click()
+    page.wait_for_url(re.compile(r"/admin/imports/[\w-]{36}$"))
+    job_url = page.url
+    expect(page.get_by_text("Finished.")).to_be_visible(timeout=30_000)  # htmx polls
+    figures = page.locator(".figures")
+    expect(figures.locator("div", has_text="Created")).to_contain_text("2")
+    expect(figures.locator("div", has_text="Invalid")).to_contain_text("1")
+    bad = page.get_by_role("row").filter(has_text="Must be one of")
+    expect(bad.locator("td").first).to_have_text("4")  # the row number the spreadsheet shows
+    expect(bad.locator("td").nth(1)).to_have_text("kind")
+    on_a_phone_too(browsing, page, "admin-import")
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the row errors (CSV)").click()
+    lines = download.value.path().read_text(encoding="utf-8-sig").splitlines()
+    assert lines[0] == "row,column,field,message_zh,message_en"
+    assert [line.split(",")[:3] for line in lines[1:]] == [["4", "kind", "kind"]]
+    names = {o["name"] for o in platform.call("GET", "accounts", "/organizations", {}).json()}
+    assert {f"Gubei incubator {suffix}", f"Xianxia bank {suffix}"} <= names
+    assert f"Castle {suffix}" not in names
+
+    plain = browsing.page("en", javascript=False, viewport=WIDE)  # a page to refresh
+    staff_sign_in(browsing, plain, *ADMIN, home="/admin")
+    plain.goto(job_url)
+    expect(plain.get_by_text("Finished.")).to_be_visible()
+    expect(plain.get_by_role("row").filter(has_text="Must be one of")).to_be_visible()
+
+
+def test_a_provider_changes_a_resources_places_and_validity(browsing):
+    platform = browsing.platform
+    page = browsing.page("en", viewport=WIDE)
+    staff_sign_in(browsing, page, PROVIDER, home="/partner")
+    card = page.locator(".card").filter(has=page.get_by_role("link", name=re.compile("Change")))
+    card = card.first
+    title = card.locator("h2").inner_text()
+    card.get_by_role("link", name=re.compile("Change places or validity")).click()
+    page.wait_for_url(re.compile(r"/partner/resources/[\w-]+$"))
+    resource_id = page.url.rsplit("/", 1)[-1]
+    on_a_phone_too(browsing, page, "partner-resource")
+    before = int(page.get_by_label("Places").input_value())
+    page.get_by_label("Valid until").fill("2020-01-01")
+    page.get_by_role("button", name="Save the changes").click()
+    expect(page.locator("#valid_until-error")).to_contain_text("Must not be in the past.")
+    page.get_by_label("Places").fill(str(before + 5))
+    page.get_by_label("Valid until").fill("2031-12-31")
+    page.get_by_role("button", name="Save the changes").click()
+    expect(page.get_by_text("The resource is changed")).to_be_visible()
+    expect(page.locator(".card").filter(has_text=title).first).to_contain_text(
+        f"of {before + 5} places left"
+    )
+    found = platform.call("GET", "matching", f"/resources/{resource_id}", {}).json()
+    assert (found["capacity"], found["valid_until"]) == (before + 5, "2031-12-31")
+    out_of_range = platform.call(  # a body the document refuses: 400 naming the field
+        "PATCH", "matching", f"/resources/{resource_id}", platform.admin(), json={"capacity": 0}
+    )
+    assert out_of_range.status_code == 400 and "capacity" in out_of_range.json()["fields"]
+
+
+def test_an_admin_keeps_canned_replies_and_an_advisor_inserts_one(browsing):
+    platform = browsing.platform
+    suffix = uuid.uuid4().hex[:4]
+    title = f"Start-up grant papers {suffix}"
+    text = "Please bring your business licence and the degree verification."
+    admin = browsing.page("en", viewport=WIDE)
+    staff_sign_in(browsing, admin, *ADMIN, home="/admin")
+    admin.goto("/admin/canned-replies")
+    admin.get_by_label("Topic").select_option("funding")
+    admin.get_by_label("Title (Chinese)").fill("创业资助材料")
+    admin.get_by_label("Text (Chinese)").fill("请带上营业执照和学历认证。")
+    admin.get_by_label("Title (English)").fill(title)
+    admin.get_by_role("button", name="Save the canned reply").click()  # no English text
+    expect(admin.locator("#body_en-error")).to_be_visible()
+    admin.get_by_label("Text (English)").fill("Please bring your business licence.")
+    admin.get_by_role("button", name="Save the canned reply").click()
+    expect(admin.get_by_text("The canned reply is saved")).to_be_visible()
+    on_a_phone_too(browsing, admin, "admin-canned-replies")
+    admin.get_by_role("link", name=title).click()
+    admin.wait_for_url(re.compile(r"/admin/canned-replies/[\w-]+$"))
+    on_a_phone_too(browsing, admin, "admin-canned-reply")
+    admin.get_by_label("Text (English)").fill(text)
+    admin.get_by_role("button", name="Save the canned reply").click()
+    expect(admin.get_by_text("The canned reply is saved")).to_be_visible()
+    admin.get_by_label("Topic").select_option("hukou")  # a second one, deleted again
+    admin.get_by_label("Title (Chinese)").fill("落户")
+    admin.get_by_label("Text (Chinese)").fill("请预约。")
+    admin.get_by_label("Title (English)").fill(f"Hukou {suffix}")
+    admin.get_by_label("Text (English)").fill("Please book a slot.")
+    admin.get_by_role("button", name="Save the canned reply").click()
+    admin.get_by_role("link", name=f"Hukou {suffix}").click()
+    admin.get_by_role("button", name="Delete the canned reply").click()
+    expect(admin.get_by_text("The canned reply is deleted.")).to_be_visible()
+    expect(admin.get_by_role("link", name=f"Hukou {suffix}")).to_have_count(0)
+
+    _, headers, _ = platform.register(locale="en")
+    asked = platform.call(
+        "POST", "consulting", "/consultations", headers,
+        json={"topic": "funding", "question": "What do I bring for the grant?"},
+    )  # fmt: skip
+    assert asked.status_code == 201, asked.text
+    consultation_id = asked.json()["id"]
+    page = browsing.page("en", viewport=WIDE)
+    staff_sign_in(browsing, page, ADVISOR, home="/console")
+    page.goto(f"/console/consultations/{consultation_id}")
+    page.get_by_text("Canned replies for this topic").click()
+    reply = page.locator(".canned li").filter(has_text=title)
+    reply.get_by_role("link", name=re.compile("^Insert in English")).click()
+    expect(page.get_by_label("Your message")).to_have_value(text)
+    on_a_phone_too(browsing, page, "console-canned-reply")
+    page.get_by_role("button", name="Send the answer").click()
+    expect(page.get_by_text("Your answer is sent.")).to_be_visible()
+    thread = platform.call("GET", "consulting", f"/consultations/{consultation_id}", headers)
+    assert thread.json()["messages"][-1]["body"] == text

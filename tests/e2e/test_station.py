@@ -12,7 +12,8 @@ import uuid
 import openpyxl
 import pytest
 
-from station import imports, sheets
+from chassis import sheets
+from station import imports
 from station.cli import main as station
 from tests.platform import ADMIN
 from tests.support import wait_until

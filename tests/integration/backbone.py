@@ -9,7 +9,7 @@ import os
 import time
 
 from chassis.db import Database
-from chassis.events import subscribe
+from chassis.events import on_event, subscribe
 from chassis.operable import Operable
 from chassis.pool import ConnectionPool
 from chassis.uow import SqlUnitOfWork
@@ -76,3 +76,31 @@ def publish_organizations(pool: ConnectionPool, names, cause=None) -> list[str]:
             )
             ids.append(event.id)
     return ids
+
+
+_delivery_pools: dict[str, ConnectionPool] = {}
+
+
+def take_organization(event, uow):
+    """The use case of `Batched`: names starting with `poison` fail until `fixes` names them.
+    Each delivery is logged in a transaction of its own, so what a rollback undid shows."""
+    name = event.data["name"]
+    dsn = uow.cursor.connection.dsn
+    pool = _delivery_pools.setdefault(dsn, ConnectionPool(dsn, 2))
+    with pool.cursor() as cur:
+        cur.execute("INSERT INTO deliveries (event_id, name) VALUES (%s, %s)", (event.id, name))
+    uow.execute("SELECT 1 FROM fixes WHERE name = %s", (name,))
+    if name.startswith("poison") and uow.cursor.fetchone() is None:
+        raise RuntimeError(f"cannot handle {name}")
+    time.sleep(float(os.environ.get("BATCHED_EVENT_SECONDS", "0")))
+    uow.execute("INSERT INTO effects (event_id, name) VALUES (%s, %s)", (event.id, name))
+
+
+class Batched(Operable):
+    """The same effect through `on_event`, which takes events in batches (`EVENT_BATCH_SIZE`):
+    rows committed by one transaction share their `xmin`."""
+
+    name = "matching"
+    db = Database()
+
+    tally = on_event("accounts", "organization.registered", use=take_organization)

@@ -135,6 +135,7 @@ def test_event_committed_but_never_published_is_relayed_exactly_once(
     assert unpublished(producer_pool) == 0
 
 
+@pytest.mark.slow
 def test_events_produced_while_the_broker_is_down_are_all_delivered_once(
     producer_pool, start_relay, start_consumer, consumer_db
 ):

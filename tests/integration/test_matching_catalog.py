@@ -187,3 +187,63 @@ def test_the_services_catalog_equals_the_database_after_publishing_accepting_wit
     settled()
     assert published[-1] not in replica.catalog.position
     assert replica.builds == 1
+
+
+def test_a_returnee_matched_while_a_resource_is_published_never_goes_without_it(databases):
+    """The race: the returnee's match reads the catalog before the new resource commits, and
+    the resource's reverse match reads the profiles before the returnee's commits. The catalog
+    is read under the version row's share lock: the resource's commit waits for the match, so
+    its reverse match, read after it, finds the returnee."""
+    from psycopg2.errors import LockNotAvailable
+
+    from services.matching import handlers
+    from services.matching.configuration import load_settings
+    from services.matching.events import published_data
+
+    url = databases.create("matching")
+    pool = ConnectionPool(url, 3)
+    policy = load_settings().policy
+    units = ScriptDatabase(
+        pool, "matching", store=functools.partial(MatchingStore, replica=ReplicaCatalog())
+    )
+    other = ScriptDatabase(pool, "matching", store=MatchingStore)  # the publishing replica
+    organization_id, returnee_id = str(uuid.uuid4()), str(uuid.uuid4())
+    with other.unit_of_work() as uow:
+        uow.store.save_organization(organization_id, "Partner", "enterprise")
+    registered = CATALOG.check(CATALOG.create(
+        "accounts", "returnee.registered", {**PROFILE, "returnee_id": returnee_id},
+        subject=returnee_id,
+    ))  # fmt: skip
+
+    def publish(lock_timeout: str | None = None):
+        with other.unit_of_work() as uow:
+            if lock_timeout:
+                uow.execute(f"SET LOCAL lock_timeout = '{lock_timeout}'")
+            row = uow.store.insert_resource(
+                str(uuid.uuid4()), resource(organization_id, 2, needs_served=PROFILE["needs"])
+            )
+            event = uow.publish("resource.published", published_data(row), subject=row["id"])
+        return row["id"], CATALOG.check(event)
+
+    published = None
+    try:
+        with units.unit_of_work() as uow:  # the returnee's match, read and not yet committed
+            handlers.match_returnee(registered, uow, policy=policy)
+            try:
+                published = publish(lock_timeout="300ms")
+            except LockNotAvailable:
+                pass  # the resource's commit waits for this match: it is published after it
+            else:  # it committed meanwhile: its reverse match runs before this one commits
+                handlers.rematch_for_resource(published[1], units, lambda: None, policy=policy)
+        if published is None:
+            published = publish()
+            handlers.rematch_for_resource(published[1], units, lambda: None, policy=policy)
+        while True:  # the re-match loop
+            with units.unit_of_work() as uow:
+                if not handlers.rematch_batch(uow, 50, policy):
+                    break
+        matched = query(url, "SELECT resource_id::text AS id FROM matches WHERE returnee_id = %s",
+                        (returnee_id,))  # fmt: skip
+        assert published[0] in {m["id"] for m in matched}
+    finally:
+        pool.clear()

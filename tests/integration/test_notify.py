@@ -469,6 +469,29 @@ def test_an_smtp_outage_is_retried_with_backoff_then_delivered(
     assert mail["Message-ID"].strip() == f"<{email['id']}@returnee-platform.example.cn>"
 
 
+def test_the_relays_quota_holds_emails_back_but_never_the_inbox(start_notify, sink, amqp_uri):
+    _, database_url = start_notify(SMTP_RATE_LIMITS="2/60")
+    welcomes = [registered() for _ in range(6)]
+    publish_events(amqp_uri, welcomes)
+
+    def settled():
+        found = [r for w in welcomes for r in rows(database_url, w.id)]
+        in_app = [r for r in found if r["channel"] == "in_app" and r["status"] == "sent"]
+        waiting = [r for r in found if r["channel"] == "email" and r["status"] == "queued"]
+        return (
+            len(in_app) == 6
+            and len(waiting) == 4
+            and all(r["next_attempt_at"] is not None for r in waiting)
+        )
+
+    wait_until(settled, timeout=30, message="six in the inbox, four emails put off")
+    time.sleep(2)  # room for a third email, would the quota let one through
+    received = sum(len(sink.to(w.data["email"])) for w in welcomes)
+    assert received == 2
+    emails = [r for w in welcomes for r in rows(database_url, w.id) if r["channel"] == "email"]
+    assert sorted(r["status"] for r in emails) == ["queued"] * 4 + ["sent"] * 2
+
+
 def test_a_lasting_smtp_outage_fails_the_notification_and_says_so(
     start_notify, sink, amqp_uri, spy
 ):
@@ -1492,7 +1515,11 @@ def test_a_message_whose_lease_runs_out_in_a_slow_batch_is_released_not_sent_twi
 
 def test_health_probes_answer_while_events_hold_every_worker_they_may_take(start_notify, amqp_uri):
     max_workers, reserved = 4, 2
-    base_url, database_url = start_notify(max_workers=max_workers, HTTP_RESERVED_WORKERS=reserved)
+    # Batches of two: the ten events make more batches than events may have workers, so the
+    # batch slots (one worker each) are what holds them back.
+    base_url, database_url = start_notify(
+        max_workers=max_workers, HTTP_RESERVED_WORKERS=reserved, EVENT_BATCH_SIZE=2
+    )
     blocker = psycopg2.connect(database_url)
     try:
         with blocker.cursor() as cur:  # every handler of a registration waits on this lock

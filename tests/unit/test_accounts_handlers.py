@@ -951,6 +951,7 @@ def test_staff_are_invited_to_set_their_password_through_an_emailed_link(db, clo
         "locale": None,
         "email_verified": False,
         "disabled": False,
+        "state": "invited",
     }
     assert db.store.staff[staff["id"]] == {"account_id": staff["id"], "name": "P", "locale": None}
     assert db.store.accounts[staff["id"]]["password_hash"] is None  # nobody knows one yet
@@ -977,6 +978,35 @@ def test_staff_are_invited_to_set_their_password_through_an_emailed_link(db, clo
     assert db.published("credentials.revoked") == []  # a first password revokes nothing
     token = claims(sign_in(db, "p@park.example", "Provider-pass-1")["access_token"])
     assert token["org"] == park and token["role"] == "provider"
+
+
+def test_the_staff_list_says_who_is_invited_active_or_disabled_by_name(db):
+    park = organization(db)
+    admin = staff_with_password(db, "admin")
+    with db.unit_of_work() as uow:
+        invited = handlers.register_staff(StaffIn().load(
+            {"email": "b@park.example", "name": "Bai", "role": "provider",
+             "organization_id": park}), uow, PORTAL)  # fmt: skip
+        handlers.register_staff(
+            StaffIn().load({"email": "c@station.example", "name": "Chen", "role": "advisor"}),
+            uow,
+            PORTAL,
+        )
+        handlers.register_staff(
+            StaffIn().load({"email": "d@district.example", "name": "Dong", "role": "official"}),
+            uow,
+            PORTAL,
+        )
+    [_, second, _] = db.published("account.link_issued")
+    confirming(link_token(second), "Advisor-pass-1", db)
+    with db.unit_of_work() as uow:
+        handlers.disable_staff(invited["id"], caller(admin), uow)
+    with db.unit_of_work() as uow:
+        found = handlers.list_staff(uow)
+    assert [(m["name"], m["role"], m["organization_id"], m["state"]) for m in found] == sorted(
+        [("Bai", "provider", park, "disabled"), ("Chen", "advisor", None, "active"),
+         ("Dong", "official", None, "invited"),
+         (admin["name"], "admin", None, "active")])  # fmt: skip
 
 
 def test_an_invitation_is_sent_again_on_a_reset_request(db):

@@ -27,6 +27,8 @@ from services.consulting.messages import MESSAGES
 from services.consulting.schemas import (
     AppointmentIn,
     AssignIn,
+    CannedReplyIn,
+    CannedReplyQuery,
     ConsultationIn,
     ConsultationQuery,
     EligibilityQuery,
@@ -651,6 +653,47 @@ def test_check_sla_claims_a_bounded_batch(clock, db):
 
 
 # ---------------------------------------------------------------- appointments
+
+
+CANNED = {
+    "topic": "funding",
+    "title_zh": "所需材料",
+    "title_en": "Documents needed",
+    "body_zh": "请带上学位认证。",
+    "body_en": "Please bring your degree verification.",
+}
+
+
+def canned(db, topic=None):
+    return run(db, handlers.list_canned_replies, CannedReplyQuery().load(
+        {} if topic is None else {"topic": topic}))  # fmt: skip
+
+
+def test_canned_replies_per_topic_kept_by_admins(clock, db):
+    documents = run(db, handlers.create_canned_reply, CannedReplyIn().load(CANNED), ADMIN)
+    assert documents == {**CANNED, "id": documents["id"], "created_at": T0, "updated_at": T0}
+    hukou = run(db, handlers.create_canned_reply, CannedReplyIn().load(
+        {**CANNED, "topic": "hukou", "title_en": "Hukou steps"}), ADMIN)  # fmt: skip
+    assert [r["id"] for r in canned(db, "funding")] == [documents["id"]]
+    assert [r["id"] for r in canned(db)] == [documents["id"], hukou["id"]]  # by topic
+    with pytest.raises(ValidationError) as refused:  # every field named at once
+        CannedReplyIn().load({**CANNED, "topic": "weather", "body_en": ""})
+    assert set(refused.value.messages) == {"topic", "body_en"}
+
+    clock.advance(hours=1)
+    changed = {**CANNED, "topic": "hukou", "body_en": "Bring your degree verification."}
+    row = run(db, handlers.change_canned_reply, documents["id"],
+              CannedReplyIn().load(changed))  # fmt: skip
+    assert (row["topic"], row["body_en"], row["created_at"], row["updated_at"]) == (
+        "hukou", "Bring your degree verification.", T0, T0 + timedelta(hours=1))  # fmt: skip
+    assert canned(db, "funding") == []
+    run(db, handlers.delete_canned_reply, hukou["id"])
+    assert [r["id"] for r in canned(db, "hukou")] == [documents["id"]]
+    for use_case, args in ((handlers.change_canned_reply, (CannedReplyIn().load(CANNED),)),
+                           (handlers.delete_canned_reply, ())):  # fmt: skip
+        for missing in (hukou["id"], "not-an-id"):
+            with pytest.raises(NotFound):
+                run(db, use_case, missing, *args)
 
 
 def test_publish_slot_and_list_the_upcoming_ones(clock, db):

@@ -10,6 +10,7 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from marshmallow import ValidationError
 
 from chassis.auth import Caller
 from chassis.clock import SHANGHAI, FrozenClock
@@ -26,6 +27,7 @@ from services.matching.schemas import (
     Feedback,
     IntentionIn,
     IntentionQuery,
+    ResourceChange,
     ResourceIn,
     ResourceQuery,
 )
@@ -339,6 +341,47 @@ def test_withdraw_resource_by_its_organization_once(db):
     assert len(db.published("resource.withdrawn")) == 1
 
 
+def change(db, resource_id, body, caller=ICBC_PROVIDER):
+    return run(db, handlers.change_resource, resource_id, ResourceChange().load(body), caller)
+
+
+def test_change_resource_places_and_validity_by_its_organization_republished(db):
+    loan = publish(db, capacity=2)
+    li_wei, wang_fang, zhao = register(db), register(db), register(db)
+    for returnee_id in (li_wei, wang_fang):
+        accept(db, express(db, returnee_id, loan["id"])["intention_id"])
+    drain(db)
+    assert matched(db, zhao) == []  # full
+    with pytest.raises(Forbidden):
+        change(db, loan["id"], {"capacity": 5}, LINKONG_PROVIDER)
+    with pytest.raises(NotFound):
+        change(db, str(uuid.uuid4()), {"capacity": 5})
+    past = (TODAY - timedelta(days=1)).isoformat()
+    with pytest.raises(Unprocessable) as refused:  # every broken rule at once
+        change(db, loan["id"], {"capacity": 1, "valid_until": past})
+    assert refused.value.fields == {"capacity": ["Must not be below the places already taken."],
+                                    "valid_until": ["Must not be in the past."]}  # fmt: skip
+    published = len(db.published("resource.published"))
+    assert change(db, loan["id"], {"capacity": 2}) == run(db, handlers.get_resource, loan["id"])
+    assert len(db.published("resource.published")) == published  # nothing changed, nothing said
+
+    row = change(db, loan["id"], {"capacity": 3, "valid_until": "2027-03-31"})
+    assert (row["capacity"], row["capacity_left"], row["valid_until"]) == (3, 1, date(2027, 3, 31))
+    event = db.published("resource.published")[-1]
+    assert (event.subject, wire(event)["capacity"], wire(event)["valid_until"]) == (
+        loan["id"], 3, "2027-03-31")  # fmt: skip
+    reverse_match(db, loan["id"], "resource.published")
+    assert matched(db, zhao) == [loan["id"]]  # a place again: proposed to those it fits
+
+    with pytest.raises(Unprocessable) as refused:  # against the stored valid_until
+        change(db, loan["id"], {"valid_from": "2027-04-01"})
+    assert refused.value.fields == {"valid_until": ["Must not be before valid_from."]}
+    assert change(db, loan["id"], {"valid_until": None})["valid_until"] is None
+    run(db, handlers.withdraw_resource, loan["id"], ADMIN)
+    with pytest.raises(Conflict):
+        change(db, loan["id"], {"capacity": 4})
+
+
 def test_seed_reference_adds_what_is_missing_and_publishes_each_resource_once(clock):
     db = MemoryDatabase("matching", MemoryStore(clock), clock=clock)
     added = run(db, handlers.seed_reference, ORGANIZATIONS, RESOURCES)
@@ -607,6 +650,44 @@ def test_an_intention_met_at_an_activity_needs_attendance_and_the_organization_t
     other = toward(LINKONG)
     decline(db, other["intention_id"], LINKONG_PROVIDER)
     assert db.store.dismissals == set()
+
+
+def test_an_advisor_records_an_intention_met_at_an_activity_for_the_returnee_who_came(db):
+    li_wei, wang_fang = register(db), register(db)
+    activity = EXAMPLES[("activity.published", 1)].data
+    activity_id = activity["activity_id"]
+    db.handle(
+        handlers.remember_activity,
+        received("activity.published", {**activity, "organizer_ids": [LINKONG]}, "activities"),
+    )
+    data = {**EXAMPLES[("attendance.recorded", 1)].data, "registration_id": str(uuid.uuid4()),
+            "returnee_id": li_wei, "organization_id": None, "registrant_role": "returnee",
+            "staff_id": None}  # fmt: skip
+    db.handle(handlers.record_attendance, received("attendance.recorded", data, "activities"))
+    advisor = Caller(str(uuid.uuid4()), "advisor")
+
+    def recorded(caller=advisor, **body):
+        command = IntentionIn().load({"organization_id": LINKONG, "activity_id": activity_id,
+                                      "message": "Met at the door", **body})  # fmt: skip
+        return run(db, handlers.express_intention, command, caller)
+
+    with pytest.raises(Unprocessable) as refused:
+        recorded()
+    assert refused.value.fields == {"returnee_id": ["Name the returnee who attended."]}
+    with pytest.raises(Conflict, match="only after attending"):
+        recorded(returnee_id=wang_fang)  # she did not come
+    with pytest.raises(Forbidden):  # a returnee records none for another
+        recorded(returnee(wang_fang), returnee_id=li_wei)
+    row = recorded(returnee_id=li_wei)
+    assert (row["returnee_id"], row["organization_id"], row["activity_id"]) == (
+        li_wei, LINKONG, activity_id)  # fmt: skip
+    [event] = db.published("intention.expressed")
+    assert (event.version, wire(event)["returnee_id"]) == (2, li_wei)
+    with pytest.raises(Conflict, match="at this activity already"):
+        recorded(returnee(li_wei))  # the returnee's own is the same one
+    with pytest.raises(ValidationError) as shape:
+        IntentionIn().load({"resource_id": str(uuid.uuid4()), "returnee_id": li_wei})
+    assert shape.value.messages == {"returnee_id": ["Not with resource_id."]}
 
 
 def test_accept_intention_takes_a_place_and_the_last_one_requeues_the_matched(db):

@@ -126,12 +126,14 @@ def test_the_routing_table_takes_every_event_notify_subscribes_to():
 def test_an_event_is_applied_in_one_unit_and_the_loop_woken_after_its_commit(db):
     woken = []
     event = received("returnee.registered")
-    due = handlers.take_event(event, db, SETTINGS, lambda: woken.append(dict(channels(db))))
+    due = db.handle(handlers.take_event, event, settings=SETTINGS,
+                    wake_delivery=lambda: woken.append(dict(channels(db))))  # fmt: skip
     assert due == 1
     assert woken == [{"email": "queued", "in_app": "sent"}]  # committed when the bell rang
 
     staff = received("staff.registered")
-    assert handlers.take_event(staff, db, SETTINGS, lambda: woken.append("again")) == 0
+    assert db.handle(handlers.take_event, staff, settings=SETTINGS,
+                     wake_delivery=lambda: woken.append("again")) == 0  # fmt: skip
     assert len(woken) == 1  # nothing to send: the loop sleeps on
 
 
@@ -1071,3 +1073,35 @@ def test_a_robots_quota_spreads_a_burst_over_the_minutes_it_allows(db, clock):
     clock.advance(seconds=60)
     handlers.deliver_due(db, outlets)
     assert len(rows(db, channel="wecom", status="sent")) == 25
+
+
+def test_the_relays_quota_paces_a_storm_of_emails_and_never_holds_the_inbox(db, clock):
+    paced = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
+                                 "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
+    registered(db, settings=paced)
+    for _ in range(11):
+        take(db, "invitation.issued", settings=paced, activity_id=str(uuid.uuid4()))
+    assert len(rows(db, channel="in_app", status="sent")) == 12  # in the inbox at intake
+    outlets = Outlets(settings=paced)
+    handlers.deliver_due(db, outlets)
+    assert len(outlets.sent) == 5
+    waiting = sorted(n["next_attempt_at"] for n in rows(db, channel="email", status="queued"))
+    second = timedelta(seconds=1)
+    assert waiting == [NOW + second] * 5 + [NOW + 2 * second] * 2  # spread at the relay's pace
+    handlers.deliver_due(db, outlets)  # nothing due yet, and the quota is spent
+    assert len(outlets.sent) == 5
+    clock.advance(seconds=1)
+    handlers.deliver_due(db, outlets)
+    assert len(outlets.sent) == 10
+    clock.advance(seconds=1)
+    handlers.deliver_due(db, outlets)
+    assert len(outlets.sent) == 12 and not rows(db, channel="email", status="queued")
+
+
+def test_without_a_relay_quota_emails_are_not_paced(db):
+    registered(db)
+    for _ in range(11):
+        take(db, "invitation.issued", activity_id=str(uuid.uuid4()))
+    outlets = Outlets()
+    handlers.deliver_due(db, outlets)
+    assert len(outlets.sent) == 12

@@ -12,7 +12,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
-from services.portal import console, district, export, forms, me, rendering
+from services.portal import console, district, export, forms, imports, me, rendering
 from services.portal.messages import MESSAGES
 from services.portal.session import Session, SessionCodec
 from services.portal.settings import DEVELOPMENT_SESSION_SECRET, PortalSettings, UnsafeSettings
@@ -41,7 +41,7 @@ def interface_texts() -> set[str]:
     found |= {forms.UNNAMED_FIELD, "Done.", "{what}: {detail}"}
     found |= set(me.DONE.values()) | set(console.CONSULTATION_DONE.values())
     found |= {words for nav in rendering.STAFF_NAV.values() for _, words in nav}
-    found |= set(district.PROBLEMS)
+    found |= set(district.PROBLEMS) | set(imports.TEXTS)
     found |= set(rendering.SERVICE_NAMES.values()) | {w for _, w in export.PARTS.values()}
     return found
 
@@ -373,3 +373,12 @@ def test_each_role_has_one_home():
         "official": "/district",
     }
     assert Session(access="token", role="auditor").home == "/"  # a role the portal has no page for
+
+
+def test_a_canned_reply_is_inserted_in_the_language_asked_and_only_of_the_topic_shown():
+    replies = [{"id": "r1", "body_zh": "请带上营业执照。", "body_en": "Bring the licence."}]
+    assert console.inserted_reply(replies, "r1", "zh-CN") == "请带上营业执照。"
+    assert console.inserted_reply(replies, "r1", "en") == "Bring the licence."
+    assert console.inserted_reply(replies, "r1", "fr") is None
+    assert console.inserted_reply(replies, "another topic's", "en") is None
+    assert console.inserted_reply(replies, None, None) is None

@@ -3,14 +3,16 @@
 template's sheets, and errors named by the file's own column."""
 
 import csv
+import io
 
 import openpyxl
 import pytest
 
+from chassis import sheets
 from chassis.openapi import openapi_document
 from services.accounts.service import AccountsService
 from services.matching.service import MatchingService
-from station import exports, sheets
+from station import exports
 
 ACCOUNTS = openapi_document(AccountsService)
 MATCHING = openapi_document(MatchingService)
@@ -148,3 +150,31 @@ def test_an_export_takes_contacts_out_only_for_admins_and_with_consent():
     assert exports.flatten({"a": {"b": 1}, "e": [{"x": 1}, {"x": 2}], "n": ["p", "q"]}) == {
         "a_b": 1, "e_1_x": 1, "e_2_x": 2, "n": "p;q"
     }  # fmt: skip
+
+
+def test_an_upload_is_read_cut_into_batches_and_its_invalid_rows_written_as_station_writes():
+    out = io.BytesIO()
+    workbook = openpyxl.Workbook()
+    workbook.active.append(["name", "kind"])
+    for n in range(sheets.BATCH_ROWS + 1):
+        workbook.active.append([f"Park {n}", "industrial_park"])
+    workbook.save(out)
+    headers, rows = sheets.read_table("organizations.xlsx", out.getvalue())
+    layout = sheets.Layout(ACCOUNTS, "organizations", headers)
+    batches = list(sheets.batches(rows, layout))
+    assert [len(b) for b in batches] == [sheets.BATCH_ROWS, 1]
+    assert batches[1] == [(sheets.BATCH_ROWS + 2, {"name": f"Park {sheets.BATCH_ROWS}",
+                                                  "kind": "industrial_park"})]  # fmt: skip
+    outcome = {"results": [{"row": 0, "status": "invalid", "errors": [
+        {"field": "kind", "message_zh": "无效", "message_en": "Not valid."}]}]}  # fmt: skip
+    lines = sheets.error_lines(batches[1], outcome, layout)
+    assert lines == [[sheets.BATCH_ROWS + 2, "kind", "kind", "无效", "Not valid."]]
+    written = sheets.errors_csv(lines)
+    assert written.startswith("\ufeff".encode())  # for Excel
+    assert list(csv.reader(io.StringIO(written.decode("utf-8-sig")))) == [
+        sheets.ERROR_COLUMNS,
+        [str(sheets.BATCH_ROWS + 2), "kind", "kind", "无效", "Not valid."],
+    ]
+    for name, data in (("notes.txt", b"x"), ("broken.xlsx", b"not a zip")):
+        with pytest.raises(ValueError):
+            sheets.read_table(name, data)

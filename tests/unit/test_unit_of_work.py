@@ -72,3 +72,27 @@ def test_the_clock_reads_days_in_shanghai():
         assert uow.now() == clock.at
     clock.advance(hours=17)
     assert clock.today().isoformat() == "2026-10-02"
+
+
+def test_after_commit_runs_once_committed_and_never_after_a_rollback():
+    db = MemoryDatabase("consulting", {})
+    woken = []
+    with db.unit_of_work() as uow:
+        uow.after_commit(lambda: woken.append("committed"))
+        assert woken == []  # not before the commit
+    assert woken == ["committed"]
+    with pytest.raises(RuntimeError), db.unit_of_work() as uow:
+        uow.after_commit(lambda: woken.append("rolled back"))
+        raise RuntimeError("rollback")
+    assert woken == ["committed"]
+
+
+def test_event_batches_are_a_setting_of_at_least_one(monkeypatch):
+    from chassis.settings import nameko_config
+
+    monkeypatch.setenv("NOTIFY_EVENT_BATCH_SIZE", "0")
+    monkeypatch.setenv("EVENT_BATCH_LINGER_MS", "3")
+    config = nameko_config("notify")
+    assert config["EVENT_BATCH_SIZE"] == 1
+    assert config["EVENT_BATCH_LINGER_MS"] == 3.0
+    assert nameko_config("matching")["EVENT_BATCH_SIZE"] == 20

@@ -1,12 +1,15 @@
-"""Spreadsheets as station reads and writes them: CSV (UTF-8, UTF-8 with BOM, GB18030) and XLSX,
-headers in English (the API's field names, nested ones joined by `_`: `company_name`,
-`education_1_institution`) or Chinese (姓名, 邮箱, …), lists separated by `;`.
+"""Spreadsheets of rows for the batch imports (`chassis.batches`), as their clients read and
+write them: the `station` command and the portal's imports page. CSV (UTF-8, UTF-8 with BOM,
+GB18030) and XLSX, headers in English (the API's field names, nested ones joined by `_`:
+`company_name`, `education_1_institution`) or Chinese (姓名, 邮箱, …), lists separated by `;`;
+the rows cut into batches the services take, and their invalid rows as the errors file's lines.
 
 The columns are those of the batch operation's row schema in the service's OpenAPI document:
 what a row may hold is the service's to say, and every rule is checked there, row by row."""
 
 import csv
 import io
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -20,6 +23,9 @@ KINDS = {
     "organizations": ("accounts", "/imports/organizations", "OrganizationIn"),
     "resources": ("matching", "/imports/resources", "ImportedResource"),
 }
+BATCH_ROWS = 100  # the services' most rows per batch (chassis.batches.MAX_ROWS)
+BATCH_BYTES = 60_000  # below the services' HTTP_MAX_BODY_BYTES default (64 KiB)
+ERROR_COLUMNS = ["row", "column", "field", "message_zh", "message_en"]
 EDUCATION_COLUMNS = 3  # education entries a template offers (a file may have more)
 LIST_SEPARATOR = re.compile(r"[;；]")
 ENCODINGS = ("utf-8-sig", "gb18030")  # UTF-8 with or without BOM, then GB18030 (a superset of GBK)
@@ -309,17 +315,27 @@ def _lists_in_order(node):
 
 def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list]]]:
     """The header row and the data rows with their row numbers as a spreadsheet shows them."""
-    if path.suffix.lower() == ".xlsx":
-        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    return read_table(path.name, path.read_bytes())
+
+
+def read_table(name: str, data: bytes) -> tuple[list[str], list[tuple[int, list]]]:
+    """`read_rows` of a file's name and content (an upload). ValueError: not a .csv or .xlsx
+    file, or one that cannot be read as one."""
+    suffix = Path(name).suffix.lower()
+    if suffix == ".xlsx":
+        try:
+            workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        except Exception as error:  # a zip that is no workbook, or no zip at all
+            raise ValueError(f"{name}: not an XLSX workbook ({error})") from None
         try:
             sheet = workbook.worksheets[0]
             rows = [list(r) for r in sheet.iter_rows(values_only=True)]
         finally:
             workbook.close()
-    elif path.suffix.lower() == ".csv":
-        rows = list(csv.reader(io.StringIO(decode(path.read_bytes()))))
+    elif suffix == ".csv":
+        rows = list(csv.reader(io.StringIO(decode(data))))
     else:
-        raise ValueError(f"{path.name}: station reads .csv and .xlsx files")
+        raise ValueError(f"{name}: only .csv and .xlsx files are read")
     if not rows:
         return [], []
     headers = [("" if h is None else str(h).strip()) for h in rows[0]]
@@ -329,6 +345,44 @@ def read_rows(path: Path) -> tuple[list[str], list[tuple[int, list]]]:
         if any(c not in (None, "") for c in row)
     ]
     return headers, numbered
+
+
+def batches(rows, layout: Layout):
+    """The rows (number, cells) as the batch operation takes them, in batches of at most
+    `BATCH_ROWS` rows and `BATCH_BYTES` of JSON: lists of (number, row)."""
+    batch, size = [], 0
+    for number, cells in rows:
+        row = layout.row(cells)
+        row_size = len(json.dumps(row, ensure_ascii=False).encode()) + 1
+        if batch and (len(batch) == BATCH_ROWS or size + row_size > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append((number, row))
+        size += row_size
+    if batch:
+        yield batch
+
+
+def error_lines(batch: list, outcome: dict, layout: Layout) -> list[list]:
+    """A batch's invalid rows as lines of the errors file (`ERROR_COLUMNS`): the row number the
+    spreadsheet shows, the column as the file has it, the field, the message in each language."""
+    lines = []
+    for result in outcome["results"]:
+        if result["status"] == "invalid":
+            number = batch[result["row"]][0]
+            for error in result["errors"]:
+                lines.append([number, layout.column_of(error["field"]), error["field"],
+                              error["message_zh"], error["message_en"]])  # fmt: skip
+    return lines
+
+
+def errors_csv(lines: list[list]) -> bytes:
+    """The errors file: UTF-8 with a BOM, so Excel opens it in either language."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(ERROR_COLUMNS)
+    writer.writerows(lines)
+    return out.getvalue().encode("utf-8-sig")
 
 
 def decode(data: bytes) -> str:
