@@ -3,12 +3,18 @@
 One `BrokerPublisher` owns one AMQP connection. `publish` sends a batch without waiting between
 messages, then waits for the broker's confirms, so a batch of N costs about one round trip. A
 message counts as delivered only when the broker confirmed it and did not return it as unroutable.
+
+`AMQP_URI` names one broker, or the nodes of a cluster as URLs separated by `;`
+(`amqp://u:p@rabbit-1:5672/v;amqp://u:p@rabbit-2:5672/v;...`). Every user of it connects through
+`connect` (the nameko consumer through kombu, which reads the same list): the nodes are tried in
+turn, so a node that is down is passed over, at connecting and at every reconnection.
 """
 
 import contextlib
 import logging
 import threading
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import amqp
 from kombu import Connection
@@ -16,6 +22,35 @@ from kombu import Connection
 from chassis.topology import QueueMismatch
 
 log = logging.getLogger(__name__)
+
+
+def broker_urls(amqp_uri: str) -> list[str]:
+    """The nodes `amqp_uri` names: one URL, or several separated by `;`."""
+    return [url.strip() for url in amqp_uri.split(";") if url.strip()]
+
+
+def redacted(amqp_uri: str) -> str:
+    """`amqp_uri` with every node's password replaced, for logs and messages."""
+    shown = []
+    for url in broker_urls(amqp_uri):
+        parts = urlsplit(url)
+        if parts.password:
+            host = parts.netloc.rpartition("@")[2]
+            parts = parts._replace(netloc=f"{parts.username}:***@{host}")
+        shown.append(urlunsplit(parts))
+    return ";".join(shown)
+
+
+def connect(amqp_uri: str, **options) -> Connection:
+    """A connection to the first node of `amqp_uri` that answers, each node tried once (a
+    single broker twice, 2 s apart). Raises kombu's `OperationalError` when none answers."""
+    connection = Connection(amqp_uri, **{"connect_timeout": 5, **options})
+    try:
+        connection.ensure_connection(max_retries=max(1, len(connection.alt) - 1))
+    except BaseException:
+        connection.release()
+        raise
+    return connection
 
 
 @dataclass(frozen=True)
@@ -55,9 +90,11 @@ class BrokerPublisher:
     def _connect(self):
         if self._channel is not None:
             return self._channel
-        connection = Connection(self.amqp_uri, connect_timeout=5, heartbeat=0)
         try:
-            connection.ensure_connection(max_retries=1)
+            connection = connect(self.amqp_uri, heartbeat=0)
+        except Exception as exc:
+            raise BrokerUnavailable(f"broker unavailable: {exc}") from exc
+        try:
             channel = connection.channel()
             if self._on_connect is not None:
                 self._on_connect(channel)

@@ -8,9 +8,7 @@ handler that failed (not to every subscriber again) with its attempt count reset
 
 from dataclasses import dataclass
 
-from kombu import Connection
-
-from chassis.broker import BrokerPublisher, Outgoing
+from chassis.broker import BrokerPublisher, Outgoing, connect
 from chassis.topology import CLASSIC, dead_letter_queue, declare_queue
 
 
@@ -74,7 +72,7 @@ class DeadLetterQueue:
 
     def count(self) -> int:
         """How many dead letters wait, without taking any."""
-        with Connection(self.amqp_uri) as connection:
+        with connect(self.amqp_uri) as connection:
             channel = connection.channel()
             try:
                 declare_queue(channel, self.queue)
@@ -83,7 +81,7 @@ class DeadLetterQueue:
                 channel.close()
 
     def summaries(self) -> list[dict]:
-        with Connection(self.amqp_uri) as connection:
+        with connect(self.amqp_uri) as connection:
             channel = connection.channel()
             try:
                 return [letter.summary() for letter in self.browse(channel)]
@@ -91,7 +89,7 @@ class DeadLetterQueue:
                 channel.close()
 
     def show(self, event_id: str) -> dict | None:
-        with Connection(self.amqp_uri) as connection:
+        with connect(self.amqp_uri) as connection:
             channel = connection.channel()
             try:
                 for letter in self.browse(channel):
@@ -110,7 +108,7 @@ class DeadLetterQueue:
         publisher = BrokerPublisher(self.amqp_uri)
         done = []
         try:
-            with Connection(self.amqp_uri) as connection:
+            with connect(self.amqp_uri) as connection:
                 channel = connection.channel()
                 try:
                     for letter in self.browse(channel):
@@ -140,7 +138,7 @@ class DeadLetterQueue:
 
     def discard(self, event_ids: set[str] | None) -> list[str]:
         done = []
-        with Connection(self.amqp_uri) as connection:
+        with connect(self.amqp_uri) as connection:
             channel = connection.channel()
             try:
                 for letter in self.browse(channel):

@@ -18,9 +18,9 @@ the erasure makes it a no-op.
 import logging
 
 from amqp.exceptions import NotFound as QueueNotFound
-from kombu import Connection
 from nameko.extensions import DependencyProvider
 
+from chassis.broker import connect
 from chassis.metrics import ERASED_MESSAGES_DROPPED
 from chassis.topology import PARTNER_UNROUTED, retry_delays
 
@@ -53,8 +53,8 @@ def scrub_queues(amqp_uri: str, queues: list[str], needles: list[str]) -> dict[s
     that does not exist (a service without handlers has no retry queue) is skipped."""
     wanted = [n.encode("utf-8") for n in needles if n]
     dropped = {}
-    with Connection(amqp_uri, connect_timeout=5) as connection:
-        connection.connect()  # once: the caller decides what a broker away means
+    # Each node once: the caller decides what a broker away means.
+    with connect(amqp_uri) as connection:
         for queue in queues:
             channel = connection.channel()
             try:

@@ -40,7 +40,7 @@ from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer
 
-from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing
+from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing, redacted
 from chassis.intake import DUPLICATE, Batch, Delivery
 from chassis.metrics import ERASED_MESSAGES_DROPPED, EVENTS_CONSUMED
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
@@ -178,6 +178,16 @@ class EventQueueConsumer(QueueConsumer):
         self.batch_slots += 1
         while self._waiting and self.batch_slots > 0:
             self._waiting.pop(0).flush()
+
+    def on_connection_error(self, exc, interval):
+        # kombu tries the next node of AMQP_URI at once, and waits `interval` after a round of
+        # all; nameko's message would print every node's password but the first.
+        log.warning(
+            "broker at %s unreachable (%s); trying the next node, or again in %s s",
+            redacted(self.amqp_uri),
+            exc,
+            interval,
+        )
 
 
 class FailureRouter(SharedExtension):

@@ -15,6 +15,7 @@ import importlib
 import re
 from urllib.parse import unquote, urlsplit
 
+from chassis.broker import broker_urls
 from chassis.keys import KeyProblem, load_private_key, within_development_folder
 from chassis.settings import (
     FRONTS,
@@ -79,13 +80,20 @@ def secret_refusal(name: str, value: str | None, development_values=(),
 
 
 def _url_refusals(name: str, url: str, default_hint: str) -> list[SettingError]:
+    """A URL's password; `AMQP_URI` may name a cluster's nodes (`;`-separated URLs): each one's."""
     if not url:
         return [SettingError(name, f"is missing (the default is {default_hint})")]
-    password = unquote(urlsplit(url).password or "")
-    if not password:
-        return []  # a password-less login (certificates, peer authentication) is theirs to pick
-    refusal = secret_refusal(f"{name}'s password", password, DEVELOPMENT_PASSWORDS)
-    return [refusal] if refusal else []
+    urls = broker_urls(url) if name == "AMQP_URI" else [url]
+    refusals = []
+    for n, one in enumerate(urls, 1):
+        password = unquote(urlsplit(one).password or "")
+        if not password:
+            continue  # a password-less login (certificates, peer authentication) is theirs to pick
+        label = f"{name}'s password" if len(urls) == 1 else f"{name}'s password of node {n}"
+        refusal = secret_refusal(label, password, DEVELOPMENT_PASSWORDS)
+        if refusal:
+            refusals.append(refusal)
+    return refusals
 
 
 def _key_refusals(name: str, path: str) -> list[SettingError]:

@@ -26,8 +26,9 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 import yaml
-from kombu import Connection, Exchange, Queue, binding
+from kombu import Exchange, Queue, binding
 
+from chassis.broker import connect
 from chassis.clock import SHANGHAI
 from chassis.settings import PORTS, setting
 from deploy.local import DEMO_ADMIN, ROOT
@@ -161,7 +162,7 @@ def funnel(events: list[dict]) -> dict[str, dict]:
 
 def listen(types: tuple[str, ...]):
     """A queue of consulting's events of `types`, for this demo only (gone when it ends)."""
-    connection = Connection(setting("consulting", "AMQP_URI"))
+    connection = connect(setting("consulting", "AMQP_URI"))
     exchange = Exchange("consulting.events", type="topic", passive=True)
     queue = Queue(
         f"demo.funnel.{uuid.uuid4().hex[:8]}",

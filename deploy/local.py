@@ -24,8 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg2
 import requests
 import yaml
-from kombu import Connection
 
+from chassis.broker import connect, redacted
 from chassis.migrate import migrate
 from chassis.ports import PortTaken, listen
 from chassis.settings import FRONTS, SERVICES, database_url, http_port, setting
@@ -97,8 +97,7 @@ def postgres_answers(url: str) -> None:
 
 
 def broker_answers(uri: str) -> None:
-    with Connection(uri, connect_timeout=3) as connection:
-        connection.ensure_connection(max_retries=1)
+    connect(uri, connect_timeout=3).release()
 
 
 def management_answers() -> None:
@@ -142,7 +141,7 @@ def ensure_rabbitmq(uri: str, management: bool) -> None:
             error = _wait(lambda: broker_answers(uri), 0)
         if error is not None:
             raise SetupError(
-                f"RabbitMQ does not answer at {_safe(uri)}: {_reason(error)}\n"
+                f"RabbitMQ does not answer at {redacted(uri)}: {_reason(error)}\n"
                 "Start it: `rabbitmq-server -detached` for a local server, or "
                 "`docker compose up -d rabbitmq`; or point AMQP_URI at yours."
             )

@@ -7,8 +7,7 @@ before any of them runs, so no event is published before its queue exists:
 import argparse
 import sys
 
-from kombu import Connection
-
+from chassis.broker import connect
 from chassis.loader import service_class
 from chassis.settings import SERVICES, nameko_config, setting
 from chassis.topology import QueueMismatch, declare_service
@@ -16,7 +15,7 @@ from chassis.topology import QueueMismatch, declare_service
 
 def declare_services(amqp_uri: str, services: list[str]) -> None:
     """The deploy step: every exchange and queue of the named services, before any of them runs."""
-    with Connection(amqp_uri, connect_timeout=5) as connection:
+    with connect(amqp_uri) as connection:
         channel = connection.channel()
         for service in services:
             declare_service(channel, service_class(service), nameko_config(service))

@@ -98,6 +98,11 @@ def cases(keys: Path) -> dict[str, tuple[str, dict, str]]:
             "notify", {"AMQP_URI": "amqp://guest:guest@rabbitmq:5672/"},
             "AMQP_URI's password is a development value",
         ),
+        "development broker password on a cluster's second node": (
+            "notify",
+            {"AMQP_URI": "amqp://notify:k7Vq-2mXr-9TzL@r1:5672/;amqp://guest:guest@r2:5672/"},
+            "AMQP_URI's password of node 2 is a development value",
+        ),
         "development signing key": ("accounts", {"JWT_PRIVATE_KEY_FILE": str(development_signing)},
                                     "JWT_PRIVATE_KEY_FILE is a development key"),
         "development public keys": ("matching", {"JWT_JWKS_URL": None,
