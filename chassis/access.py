@@ -17,7 +17,7 @@ returnee's own reads are never recorded.
 import re
 from urllib.parse import unquote
 
-from chassis.errors import Forbidden, HttpError
+from chassis.errors import Forbidden, add_rules, invalid
 from chassis.i18n import add_translations
 from contracts.schemas.access import CASE_KINDS, CASE_PATTERN, read_type
 
@@ -52,6 +52,14 @@ CASE_OR_REASON_ZH = "查看归国人员的资料需要有关联的事项（咨�
 
 CASE_FORM = "Name a case as <kind>:<id>, e.g. consultation:<id>."
 add_translations({CASE_FORM: "请以 <类型>:<编号> 指明事项，例如 consultation:<编号>。"})
+add_rules(CASE_FORM)
+HEADER_LENGTH = "Length must be between 1 and {most}."  # marshmallow's words, translated
+# The rule each operation reading personal data states (chassis.web).
+CASE_RULE = (
+    f"{ACCESS_CASE_HEADER}, when given, names a case as <kind>:<id> (kind: "
+    + ", ".join(CASE_KINDS)
+    + ")"
+)
 
 HEADER_PARAMETERS = [
     {
@@ -61,7 +69,9 @@ HEADER_PARAMETERS = [
         "description": "Staff: the case this read goes through, `<kind>:<id>` (kind: "
         + ", ".join(CASE_KINDS)
         + "); it must be one of the returnee's. Recorded in the returnee's access log.",
-        "schema": {"type": "string", "pattern": CASE_PATTERN},
+        # No `pattern`: the form is a rule the operation states (a 422, `CASE_RULE`), as
+        # header generators do not all honour patterns.
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200},
     },
     {
         "in": "header",
@@ -84,13 +94,21 @@ def stated(request) -> dict | None:
     caller = request.caller
     if caller is None:
         return None
+    too_long = {
+        p["name"]: [HEADER_LENGTH.format(most=p["schema"]["maxLength"])]
+        for p in HEADER_PARAMETERS
+        if request.headers.get(p["name"]) is not None
+        and not 1 <= len(request.headers[p["name"]]) <= p["schema"]["maxLength"]
+    }
+    if too_long:  # breaks the document: a 400 naming each header
+        raise invalid(too_long)
     case = (request.headers.get(ACCESS_CASE_HEADER) or "").strip() or None
     # Its first REASON_MAX characters are kept (a NUL, which no column stores, dropped): any
     # header the document allows is taken.
     reason = unquote(request.headers.get(ACCESS_REASON_HEADER) or "").replace("\x00", "")
     reason = reason.strip()[:REASON_MAX].strip() or None
     if case is not None and not _CASE.match(case):
-        raise HttpError(fields={ACCESS_CASE_HEADER: [CASE_FORM]}, code="invalid")
+        raise invalid({ACCESS_CASE_HEADER: [CASE_FORM]})  # a stated rule: 422
     return {"reader_id": caller.id, "reader_role": caller.role, "case_ref": case,
             "reason": reason}  # fmt: skip
 

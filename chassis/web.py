@@ -27,7 +27,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.exceptions import NotFound as NotFoundHere
 from werkzeug.wrappers import Request, Response
 
-from chassis.access import stated
+from chassis.access import CASE_RULE, stated
 from chassis.broker import BrokerUnavailable
 from chassis.errors import (
     DEFAULT_MESSAGES,
@@ -394,7 +394,9 @@ class JsonHttp(HttpRequestHandler):
         self.summary = summary
         self.probe = probe or operations
         self.operations = operations
-        self.rules = tuple(rules) + ((CURSOR_RULE,) if paged else ())
+        self.rules = (
+            tuple(rules) + ((CURSOR_RULE,) if paged else ()) + ((CASE_RULE,) if access else ())
+        )
         self.optional_body = optional_body
         self.tags = tuple(tags) if tags else None
         self.description = description

@@ -77,7 +77,7 @@ def test_an_advisor_without_a_case_or_reason_or_with_another_returnees_case_is_r
         other = platform.call(method, service, path, stating(advisor, theirs[3]))
         assert other.status_code == 403 and other.json()["error"] == "case_not_linked", service
         bad = platform.call(method, service, path, stating(advisor, "consultation:nope"))
-        assert bad.status_code == 400 and CASE in bad.json()["fields"], service
+        assert bad.status_code == 422 and CASE in bad.json()["fields"], service
 
 
 def test_every_services_staff_reads_come_into_the_access_log_newest_first(platform, people):
