@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 import eventlet
 from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.extensions import SharedExtension, register_entrypoint
-from nameko.messaging import Consumer, QueueConsumer
+from nameko.messaging import Consumer, QueueConsumer, QueueConsumerStopped
 
 from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing, redacted
 from chassis.intake import DUPLICATE, Batch, Delivery
@@ -98,6 +98,14 @@ class EventQueueConsumer(QueueConsumer):
             self._starting = True
             self._gt = self.container.spawn_managed_thread(self.run)
             self._gt.link(self._handle_thread_exited)
+
+    def kill(self):
+        # Killed while still connecting (`serves_without_broker`): nameko's kill waits for the
+        # consumer thread to see `should_stop`, which kombu's connection retries never look at.
+        # Nothing is consumed yet, so nothing is left to settle.
+        if self._gt is not None and not self._gt.dead and not self._consumers_ready.ready():
+            self._gt.kill(QueueConsumerStopped())
+        super().kill()
 
     def unregister_provider(self, provider):
         # Stopped before the broker ever answered: nameko's tells the stop once per provider,
