@@ -344,7 +344,7 @@ def test_object_level_authorization(accounts, spy):
     asked = {**advisor, "X-Access-Case": unknown}
     assert requests.get(li_url, headers=asked).json()["error"] == "case_not_linked"
     malformed = requests.get(li_url, headers={**advisor, "X-Access-Case": "consultation:42"})
-    assert malformed.status_code == 400 and "X-Access-Case" in malformed.json()["fields"]
+    assert malformed.status_code == 422 and "X-Access-Case" in malformed.json()["fields"]
     log = requests.get(f"{li_url}/access-log", headers=li_headers)
     assert log.status_code == 200, log.text
     advisors = [e for e in log.json() if e["reader_role"] == "advisor"]  # the admin's came later
