@@ -34,7 +34,8 @@ def queue_types(rabbit_admin, vhost: str) -> dict[str, str]:
 
 
 def consulting_queues(config: dict) -> set[str]:
-    """What docs/architecture.md lists for a service consuming accounts' and its own events."""
+    """What docs/architecture.md lists for a service consuming its producers' events: a parking
+    queue per producer it reads (accounts', activities', its own)."""
     delays = retry_delays(
         config["RETRY_ATTEMPTS"], config["RETRY_BASE_DELAY_MS"], config["RETRY_MAX_DELAY_MS"]
     )
@@ -42,8 +43,7 @@ def consulting_queues(config: dict) -> set[str]:
         *(s.queue_name for s in subscriptions_of(ConsultingService)),
         *(f"consulting.retry.{delay}ms" for delay in delays),
         "consulting.dead-letters",
-        "consulting.unrouted",
-        "accounts.unrouted",
+        *(f"{s.producer}.unrouted" for s in subscriptions_of(ConsultingService)),
     }
 
 
