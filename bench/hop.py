@@ -98,18 +98,25 @@ def paced(count: int, rate: float | None):
         yield i
 
 
-def run_baseline(amqp_uri: str, count: int, rate: float | None = None) -> dict:
-    queue_name = f"bench-baseline-{uuid.uuid4().hex[:8]}"
+def _start_consumer(amqp_uri: str, kind: str, count: int):
+    """A fresh durable queue and the raw consumer (`--baseline-consumer` or `--strong-consumer`)
+    reading it in its own process, ready once it says so."""
+    queue_name = f"bench-{kind}-{uuid.uuid4().hex[:8]}"
     with Connection(amqp_uri) as connection:
         Queue(queue_name, durable=True)(connection.default_channel).declare()
     consumer = subprocess.Popen(
-        [sys.executable, "-m", "bench.hop", "--baseline-consumer", amqp_uri, queue_name],
+        [sys.executable, "-m", "bench.hop", f"--{kind}-consumer", amqp_uri, queue_name],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
         env={**os.environ, "BENCH_EVENTS": str(count)},
     )
     assert consumer.stdout.readline().strip() == "ready"
+    return queue_name, consumer
+
+
+def run_baseline(amqp_uri: str, count: int, rate: float | None = None) -> dict:
+    queue_name, consumer = _start_consumer(amqp_uri, "baseline", count)
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
         producer = connection.Producer(serializer="json")
         started = time.time()
@@ -159,17 +166,7 @@ def strong_consumer(amqp_uri: str, queue_name: str, count: int) -> None:
 def run_strong_baseline(amqp_uri: str, count: int) -> dict:
     """As many publishers as the platform has writers, each on its own connection sending
     windows of 50 persistent messages with pipelined confirms; the consumer above."""
-    queue_name = f"bench-strong-{uuid.uuid4().hex[:8]}"
-    with Connection(amqp_uri) as connection:
-        Queue(queue_name, durable=True)(connection.default_channel).declare()
-    consumer = subprocess.Popen(
-        [sys.executable, "-m", "bench.hop", "--strong-consumer", amqp_uri, queue_name],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "BENCH_EVENTS": str(count)},
-    )
-    assert consumer.stdout.readline().strip() == "ready"
+    queue_name, consumer = _start_consumer(amqp_uri, "strong", count)
 
     def publish(indices):
         indices = list(indices)
