@@ -11,48 +11,17 @@ import subprocess
 import time
 import uuid
 
-import eventlet
 import pytest
 from kombu import Connection, Exchange, Queue
 
 from chassis.dead_letters import DeadLetterQueue
 from chassis.metrics import EVENTS_CONSUMED
 from chassis.outbox import OutboxRelay
-from chassis.pool import ConnectionPool
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
 from station.cli import main as station
-from tests.integration.backbone import Tally, create_test_tables, publish_organizations
+from tests.integration.backbone import Tally, publish_organizations
 from tests.support import ServiceProcess, free_port, postgres_cluster, query, wait_until
-
-
-@pytest.fixture
-def consumer_db(databases):
-    url = databases.create("matching")
-    create_test_tables(url)
-    return url
-
-
-@pytest.fixture
-def producer_pool(databases):
-    pool = ConnectionPool(databases.create("accounts"), 8)
-    yield pool
-    pool.clear()
-
-
-@pytest.fixture
-def start_relay(producer_pool, amqp_uri):
-    relays = []
-
-    def start(pool=None):
-        relay = OutboxRelay(pool or producer_pool, amqp_uri, "accounts", sweep_seconds=0.2)
-        relay.start(eventlet.spawn)
-        relays.append(relay)
-        return relay
-
-    yield start
-    for relay in relays:
-        relay.stop()
 
 
 @pytest.fixture

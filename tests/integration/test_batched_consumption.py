@@ -14,46 +14,11 @@ from kombu import Connection
 from chassis.dead_letters import DeadLetterQueue
 from chassis.settings import nameko_config
 from chassis.topology import declare_service
-from tests.integration.backbone import Batched, create_test_tables, publish_organizations
+from tests.integration.backbone import Batched, publish_organizations
 from tests.integration.test_backbone import _publish_raw, consumed, effects, wait_for_effects
 from tests.support import ServiceProcess, free_port, query, wait_until
 
 pytestmark = pytest.mark.usefixtures("rabbit_admin")
-
-
-@pytest.fixture
-def consumer_db(databases):
-    url = databases.create("matching")
-    create_test_tables(url)
-    return url
-
-
-@pytest.fixture
-def producer_pool(databases):
-    from chassis.pool import ConnectionPool
-
-    pool = ConnectionPool(databases.create("accounts"), 8)
-    yield pool
-    pool.clear()
-
-
-@pytest.fixture
-def start_relay(producer_pool, amqp_uri):
-    import eventlet
-
-    from chassis.outbox import OutboxRelay
-
-    relays = []
-
-    def start():
-        relay = OutboxRelay(producer_pool, amqp_uri, "accounts", sweep_seconds=0.2)
-        relay.start(eventlet.spawn)
-        relays.append(relay)
-        return relay
-
-    yield start
-    for relay in relays:
-        relay.stop()
 
 
 @pytest.fixture
