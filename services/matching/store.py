@@ -113,7 +113,12 @@ _CHANGED = (
 # for the matches read before it to commit. So a returnee matched while a resource is published
 # either sees the resource, or is committed before the resource is, and then its reverse match
 # (`resource.published`, read after that commit) sees the returnee: nobody misses a resource.
-LOCKED_VERSION = "SELECT version FROM catalog_version FOR SHARE"
+# `own`: this transaction took the version (it wrote a resource, maybe in another unit of work
+# of the same transaction: a batch of events), so what it reads is not committed.
+LOCKED_VERSION = (
+    "SELECT version, coalesce(written_by = pg_current_xact_id_if_assigned()::text::bigint,"
+    " false) AS own FROM catalog_version FOR SHARE"
+)
 
 
 class ReplicaCatalog:
@@ -140,7 +145,10 @@ class ReplicaCatalog:
         self.current(uow)
 
     def current(self, uow) -> Catalog:
-        version = uow.one(LOCKED_VERSION)["version"]
+        read = uow.one(LOCKED_VERSION)
+        if read["own"]:  # this transaction's own writes: read, not held
+            return Catalog(as_resource(row) for row in uow.all(_LIVE))
+        version = read["version"]
         catalog, held = self.catalog, self.version
         if catalog is not None and version == held:
             return catalog
@@ -159,10 +167,113 @@ class ReplicaCatalog:
         return catalog
 
 
+# The returnees as reverse matching reads them: every stored returnee consents to matching.
+_RETURNEES = (
+    "SELECT coalesce(array_agg(id::text ORDER BY id), '{}') AS ids,"
+    " coalesce(array_agg(industry ORDER BY id), '{}') AS industries,"
+    " coalesce(array_agg(startup_stage ORDER BY id), '{}') AS stages,"
+    " coalesce(array_agg(array_to_string(needs, ',') ORDER BY id), '{}') AS needs,"
+    " coalesce(array_agg(district ORDER BY id), '{}') AS districts FROM returnees"
+)
+# Where the next read starts: the oldest transaction still running (the cluster's) when this
+# statement's snapshot was taken; every transaction before it has committed or rolled back.
+# `own`: this transaction's id, if it has one (it wrote something).
+_HORIZON = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,"
+    " pg_current_xact_id_if_assigned()::text::bigint AS own"
+)
+# Every returnee written or deleted by a transaction from the horizon on, in one statement (one
+# snapshot: an id is either stored or deleted in it).
+_RETURNEES_CHANGED = (
+    "SELECT id::text AS id, industry, startup_stage, needs, district, changed_by,"
+    " false AS deleted FROM returnees WHERE changed_by >= %(horizon)s"
+    " UNION ALL SELECT returnee_id::text, NULL, NULL, NULL, NULL, changed_by, true"
+    " FROM returnee_deletions WHERE changed_by >= %(horizon)s"
+)
+_OWN_RETURNEE_WRITES = (
+    "SELECT EXISTS (SELECT 1 FROM returnees WHERE changed_by = %(own)s)"
+    " OR EXISTS (SELECT 1 FROM returnee_deletions WHERE changed_by = %(own)s) AS wrote"
+)
+
+
+class ReplicaReturnees:
+    """The returnees' columns (reverse matching) as one replica holds them between units of
+    work.
+
+    Every write to a returnee records its transaction's id (`changed_by`, a trigger, migration
+    0009), and a deletion (consent withdrawn, erasure) leaves the opaque id and its transaction's
+    id in `returnee_deletions`. A read notes the horizon of its snapshot (the oldest transaction
+    running then: everything before it has ended) and the next read takes only the rows changed
+    by transactions from that horizon on, so a transaction that commits after a read, however
+    early it began, is read the next time; rows read twice are applied twice, harmlessly. No
+    counter: writers of returnees (profile events, many at once) never wait on each other. The
+    held table answers as a read of the whole table in the reading transaction would. It is
+    built whole when the replica starts (or by the first read)."""
+
+    def __init__(self):
+        self.table: ReturneeTable | None = None
+        self.horizon = -1
+        self.builds = 0  # whole builds, for tests and metrics
+
+    def start(self, uow) -> None:
+        self.current(uow)
+
+    @staticmethod
+    def read(uow) -> ReturneeTable:
+        """Every stored returnee read whole, as the engine's columns: one row of arrays."""
+        row = uow.one(_RETURNEES)
+        return ReturneeTable.from_columns(
+            row["ids"],
+            row["industries"],
+            row["stages"],
+            [n.split(",") if n else [] for n in row["needs"]],
+            row["districts"],
+        )
+
+    def current(self, uow) -> ReturneeTable:
+        read = uow.one(_HORIZON)
+        horizon, own = read["horizon"], read["own"]
+        table, held = self.table, self.horizon
+        if table is None:
+            table = self.read(uow)
+            built = True
+        else:
+            rows = uow.all(_RETURNEES_CHANGED, {"horizon": held})
+            table = table.changed(
+                [
+                    (r["id"], r["industry"], r["startup_stage"], r["needs"], r["district"])
+                    for r in rows
+                    if not r["deleted"]
+                ],
+                [r["id"] for r in rows if r["deleted"]],
+            )
+            built = False
+        if own is not None and uow.one(_OWN_RETURNEE_WRITES, {"own": own})["wrote"]:
+            return table  # this transaction's own writes, not committed: read, not held
+        self.builds += built
+        if horizon > self.horizon:  # another unit of work may have brought it further already
+            self.table, self.horizon = table, horizon
+        return table
+
+
+class Replica:
+    """What one replica holds in memory between units of work (`chassis.db.Database`'s
+    `replica=`): the catalog of resources and the returnees' columns, each kept current."""
+
+    def __init__(self):
+        self.catalog = ReplicaCatalog()
+        self.returnees = ReplicaReturnees()
+
+    def start(self, uow) -> None:
+        """Both built at the replica's start, before an event waits on them."""
+        self.catalog.start(uow)
+        self.returnees.start(uow)
+
+
 class MatchingStore:
     """The matching tables, through one unit of work's transaction."""
 
-    def __init__(self, uow, replica: ReplicaCatalog | None = None):
+    def __init__(self, uow, replica: Replica | None = None):
         self.uow = uow
         self.replica = replica
         # A unit of work that wrote a resource reads the catalog from the table: what it sees
@@ -318,7 +429,7 @@ class MatchingStore:
         if self.replica is None or self._wrote_resources:
             self.uow.one(LOCKED_VERSION)
             return Catalog(as_resource(row) for row in self.uow.all(_LIVE))
-        return self.replica.current(self.uow)
+        return self.replica.catalog.current(self.uow)
 
     # ------------------------------------------------------------ returnees
 
@@ -415,28 +526,12 @@ class MatchingStore:
             "(SELECT * FROM returnees WHERE id = ANY(%s::uuid[]))", (list(returnee_ids),)
         )
 
-    def returnee_page(self, after: str | None, limit: int) -> ReturneeTable:
-        """The next `limit` stored returnees by id after `after` (None: from the first), as the
-        engine's columns: one row of arrays per page, no row per returnee."""
-        row = self.uow.one(
-            "SELECT array_agg(id::text ORDER BY id) AS ids,"
-            " array_agg(industry ORDER BY id) AS industries,"
-            " array_agg(startup_stage ORDER BY id) AS stages,"
-            " array_agg(array_to_string(needs, ',') ORDER BY id) AS needs,"
-            " array_agg(district ORDER BY id) AS districts"
-            " FROM (SELECT id, industry, startup_stage, needs, district FROM returnees"
-            " WHERE %s::uuid IS NULL OR id > %s::uuid ORDER BY id LIMIT %s) r",
-            (after, after, limit),
-        )
-        if not row["ids"]:
-            return ReturneeTable.from_columns([], [], [], [], [])
-        return ReturneeTable.from_columns(
-            row["ids"],
-            row["industries"],
-            row["stages"],
-            [n.split(",") if n else [] for n in row["needs"]],
-            row["districts"],
-        )
+    def returnee_table(self) -> ReturneeTable:
+        """Every stored returnee as the engine's columns (reverse matching): the replica's,
+        brought up to date, or read whole from the table."""
+        if self.replica is None:
+            return ReplicaReturnees.read(self.uow)
+        return self.replica.returnees.current(self.uow)
 
     def _profiles(self, source: str, params) -> list[Profile]:
         rows = self.uow.all(

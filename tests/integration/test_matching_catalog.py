@@ -15,7 +15,7 @@ from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.matching.engine import Catalog
 from services.matching.service import MatchingService
-from services.matching.store import MatchingStore, ReplicaCatalog, as_resource
+from services.matching.store import MatchingStore, Replica, ReplicaCatalog, as_resource
 from tests.support import publish_events, query, service_url, wait_until
 
 PROFILE = {k: v for k, v in EXAMPLES[("returnee.registered", 1)].data.items() if k != "returnee_id"}
@@ -78,8 +78,9 @@ def stored(databases):
 
 def test_the_held_catalog_follows_every_write_and_ignores_rolled_back_ones(stored):
     url, pool = stored
-    replica = ReplicaCatalog()
-    held = ScriptDatabase(pool, "matching", store=functools.partial(MatchingStore, replica=replica))
+    held_by = Replica()
+    replica = held_by.catalog
+    held = ScriptDatabase(pool, "matching", store=functools.partial(MatchingStore, replica=held_by))
     other = ScriptDatabase(pool, "matching", store=MatchingStore)  # another replica, a script
     organizations = [str(uuid.uuid4()) for _ in range(3)]
     ids = [str(uuid.uuid4()) for _ in range(60)]
@@ -131,7 +132,7 @@ def test_the_services_catalog_equals_the_database_after_publishing_accepting_wit
     container.start()
     url, db = service_url(container), config["DATABASE_URL"]
     [provider] = [d for d in container.dependencies if isinstance(d, Database)]
-    replica: ReplicaCatalog = provider.held
+    replica: ReplicaCatalog = provider.held.catalog
     organization_id = str(uuid.uuid4())
     provider_headers = token_for("provider", organization_id=organization_id)
 
@@ -204,7 +205,7 @@ def test_a_returnee_matched_while_a_resource_is_published_never_goes_without_it(
     pool = ConnectionPool(url, 3)
     policy = load_settings().policy
     units = ScriptDatabase(
-        pool, "matching", store=functools.partial(MatchingStore, replica=ReplicaCatalog())
+        pool, "matching", store=functools.partial(MatchingStore, replica=Replica())
     )
     other = ScriptDatabase(pool, "matching", store=MatchingStore)  # the publishing replica
     organization_id, returnee_id = str(uuid.uuid4()), str(uuid.uuid4())
