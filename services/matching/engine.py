@@ -403,7 +403,9 @@ class ReturneeTable:
     def __len__(self) -> int:
         return len(self.ids)
 
-    def changed(self, upserts: Iterable[tuple] = (), removed: Iterable[str] = ()) -> "ReturneeTable":
+    def changed(
+        self, upserts: Iterable[tuple] = (), removed: Iterable[str] = ()
+    ) -> "ReturneeTable":
         """A new table with `upserts` in, each `(id, industry, stage, needs, district)` (a new
         returnee, or the new profile of one of the same id), and the `removed` ids out (an id
         in both is out), answering as `from_columns` of the resulting returnees would; this
