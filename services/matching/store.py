@@ -2,10 +2,11 @@
 
 `memory.MemoryStore` is its in-memory twin for handler unit tests: same methods, same answers.
 
-The engine reads the catalog through `catalog()` alone. A replica keeps it in memory between
-units of work (`ReplicaCatalog`, handed to the store by `chassis.db.Database(replica=...)`) and
-brings it up to the database's catalog version inside the reading transaction; without one
-(scripts, seeds) it is read whole from the table.
+The engine reads the catalog through `catalog()` alone, and the returnees (reverse matching)
+through `returnee_table()`. A replica keeps both in memory between units of work (`Replica`:
+`ReplicaCatalog` and `ReplicaReturnees`, handed to the store by
+`chassis.db.Database(replica=...)`) and brings them up to date inside the reading transaction
+with the rows changed since; without one (scripts, seeds) they are read whole from the tables.
 """
 
 import json
@@ -214,6 +215,7 @@ class ReplicaReturnees:
         self.table: ReturneeTable | None = None
         self.horizon = -1
         self.builds = 0  # whole builds, for tests and metrics
+        self.rows_read = 0  # changed rows the last read took, for tests and metrics
 
     def start(self, uow) -> None:
         self.current(uow)
@@ -239,6 +241,7 @@ class ReplicaReturnees:
             built = True
         else:
             rows = uow.all(_RETURNEES_CHANGED, {"horizon": held})
+            self.rows_read = len(rows)
             table = table.changed(
                 [
                     (r["id"], r["industry"], r["startup_stage"], r["needs"], r["district"])
