@@ -12,7 +12,7 @@ the match, the matches and `matches.proposed` written, the commit). Three ways, 
 by run, each returnee new:
 
   table     `MatchingStore(uow)`: the live resources read and their columns built per event
-  held      `MatchingStore(uow, replica=ReplicaCatalog())`: the replica's catalog, unchanged
+  held      `MatchingStore(uow, replica=Replica())`: the replica's catalog, unchanged
             since the last event (one read of the catalog version)
   held+1    the same, after another transaction took a place of one resource: the replica
             reads that row and applies it
