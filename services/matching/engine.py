@@ -418,7 +418,8 @@ class ReturneeTable:
             return self
         new = object.__new__(ReturneeTable)
         new.district_codes = dict(self.district_codes)
-        columns = {name: getattr(self, name).copy() for name in _RETURNEE_COLUMNS}
+        columns = {name: getattr(self, name) for name in _RETURNEE_COLUMNS}
+        copied: set[str] = set()  # a column is copied once, when one of its values changes
         added = []
         for rid, row in upserts.items():
             position = self.position.get(rid)
@@ -426,7 +427,13 @@ class ReturneeTable:
                 added.append(row)
                 continue
             for name, value in new._row(row).items():
-                columns[name][position] = value
+                if columns[name][position] != value:
+                    if name not in copied:
+                        columns[name] = columns[name].copy()
+                        copied.add(name)
+                    columns[name][position] = value
+        if not added and not removed and not copied:  # rows read again, unchanged
+            return self
         id_array = self.id_array
         if removed:
             drop = sorted(self.position[rid] for rid in removed)

@@ -254,7 +254,9 @@ class ReplicaReturnees:
         if own is not None and uow.one(_OWN_RETURNEE_WRITES, {"own": own})["wrote"]:
             return table  # this transaction's own writes, not committed: read, not held
         self.builds += built
-        if horizon > self.horizon:  # another unit of work may have brought it further already
+        # Another unit of work may have brought it further already; at the same horizon this
+        # read is the later one.
+        if horizon >= self.horizon:
             self.table, self.horizon = table, horizon
         return table
 

@@ -543,3 +543,11 @@ def test_a_changed_returnee_table_answers_as_one_built_from_the_resulting_return
     first = [("b", "biotech", "idea", ["legal"], None), ("a", "fintech", "idea", [], "Xuhui")]
     assert _table_rows(empty.changed(first)) == _table_rows(_table_of({r[0]: r for r in first}))
     assert _table_rows(_table_of({r[0]: r for r in first}).changed(removed=["a", "b"])) == []
+
+
+def test_returnees_read_again_unchanged_leave_the_table_as_it_is():
+    table = _table_of({"a": ("a", "biotech", "idea", ["legal"], "Xuhui")})
+    assert table.changed([("a", "biotech", "idea", ["legal"], " xuhui ")]) is table
+    moved = table.changed([("a", "biotech", "idea", ["legal"], "Changning")])
+    assert moved is not table and _table_rows(table)[0][4] == "xuhui"
+    assert _table_rows(moved)[0][4] == "changning"
