@@ -667,8 +667,9 @@ class MatchingStore:
         )
 
     # ------------------------------------------------------------ the re-match queue
-    # Lock order: a queue row, then the returnee's advisory lock (the re-match loop); nothing
-    # takes them the other way round (erasure leaves the row: its re-match finds no profile).
+    # Lock order: the catalog version's share lock, a queue row, then the returnee's advisory
+    # lock (the re-match loop); nothing takes them the other way round (erasure leaves the row:
+    # its re-match finds no profile; the last place taken holds the version, then queues).
 
     def queue_rematch(self, returnee_ids: Sequence[str]) -> int:
         """Queue these returnees for the re-match loop. A returnee being re-matched right now is
@@ -688,7 +689,12 @@ class MatchingStore:
 
     def claim_rematch(self, limit: int) -> list[str]:
         """The next queued returnees, oldest first, locked until the transaction ends; rows
-        another transaction (a replica's loop) holds are skipped."""
+        another transaction (a replica's loop) holds are skipped.
+
+        The catalog version's share lock is taken first: the loop then reads the catalog, and
+        a writer of a resource queues returnees while it holds the version row (the last place
+        taken). Claimed rows first, the version after, would let the two wait on each other."""
+        self.uow.one(LOCKED_VERSION)
         rows = self.uow.all(
             "SELECT returnee_id::text AS id FROM rematch_queue ORDER BY queued_at, returnee_id"
             " LIMIT %s FOR UPDATE SKIP LOCKED",

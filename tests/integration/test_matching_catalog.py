@@ -248,3 +248,54 @@ def test_a_returnee_matched_while_a_resource_is_published_never_goes_without_it(
         assert published[0] in {m["id"] for m in matched}
     finally:
         pool.clear()
+
+
+def test_the_last_place_taken_while_the_loop_rematches_its_returnee_is_no_deadlock(databases):
+    """The last place of a resource taken: the acceptance holds the catalog version row (the
+    trigger of its write) and then queues the resource's returnees; the re-match loop claims a
+    queued returnee and then reads the catalog. The loop takes the version's share lock before
+    it claims, so the two never wait on each other in a cycle (PostgreSQL would abort one of
+    them as a deadlock after `deadlock_timeout`)."""
+    import eventlet
+
+    from services.matching import handlers
+    from services.matching.configuration import load_settings
+
+    url = databases.create("matching")
+    pool = ConnectionPool(url, 3)
+    policy = load_settings().policy
+    loop = ScriptDatabase(
+        pool, "matching", store=functools.partial(MatchingStore, replica=ReplicaCatalog())
+    )
+    accepting = ScriptDatabase(pool, "matching", store=MatchingStore)
+    organization_id, returnee_id, resource_id = (str(uuid.uuid4()) for _ in range(3))
+    with accepting.unit_of_work() as uow:
+        uow.store.save_organization(organization_id, "Partner", "enterprise")
+        uow.store.insert_resource(resource_id, resource(organization_id, 0, capacity=1))
+        uow.store.queue_rematch([returnee_id])
+    version_held = eventlet.event.Event()
+
+    def accept_the_last_place():
+        with accepting.unit_of_work() as uow:
+            assert uow.store.take_place(resource_id) == 0  # the version row is now held
+            version_held.send()
+            eventlet.sleep(0.3)  # meanwhile the loop starts its batch
+            uow.store.queue_rematch([returnee_id])  # as `accept_intention` does after it
+
+    acceptance = eventlet.spawn(accept_the_last_place)
+    try:
+        version_held.wait()
+
+        def loop_batch():
+            with loop.unit_of_work() as uow:
+                uow.execute("SET LOCAL lock_timeout = '20s'")
+                return handlers.rematch_batch(uow, 50, policy)
+
+        assert loop_batch() is True  # waited for the acceptance, then re-matched the returnee
+        acceptance.wait()  # committed, not aborted as a deadlock
+        # The loop claimed the returnee after the acceptance committed (queueing it again
+        # changed nothing) and read the catalog with the place taken: the queue is empty.
+        assert query(url, "SELECT count(*) AS n FROM rematch_queue")[0]["n"] == 0
+    finally:
+        acceptance.kill()
+        pool.clear()
