@@ -265,7 +265,7 @@ def test_the_last_place_taken_while_the_loop_rematches_its_returnee_is_no_deadlo
     pool = ConnectionPool(url, 3)
     policy = load_settings().policy
     loop = ScriptDatabase(
-        pool, "matching", store=functools.partial(MatchingStore, replica=ReplicaCatalog())
+        pool, "matching", store=functools.partial(MatchingStore, replica=Replica())
     )
     accepting = ScriptDatabase(pool, "matching", store=MatchingStore)
     organization_id, returnee_id, resource_id = (str(uuid.uuid4()) for _ in range(3))
