@@ -270,9 +270,11 @@ class Replica:
         self.returnees = ReplicaReturnees()
 
     def start(self, uow) -> None:
-        """Both built at the replica's start, before an event waits on them."""
-        self.catalog.start(uow)
+        """Both built at the replica's start, before an event waits on them; the returnees
+        first: the catalog's read holds the version row's share lock to the end of this
+        transaction, and resource writes wait for it."""
         self.returnees.start(uow)
+        self.catalog.start(uow)
 
 
 class MatchingStore:
