@@ -183,13 +183,15 @@ _HORIZON = (
     "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,"
     " pg_current_xact_id_if_assigned()::text::bigint AS own"
 )
-# Every returnee written or deleted by a transaction from the horizon on, in one statement (one
-# snapshot: an id is either stored or deleted in it).
+# Every returnee written or deleted by a transaction from the horizon on but those already
+# read, in one statement (one snapshot: an id is either stored or deleted in it).
 _RETURNEES_CHANGED = (
     "SELECT id::text AS id, industry, startup_stage, needs, district, changed_by,"
     " false AS deleted FROM returnees WHERE changed_by >= %(horizon)s"
+    " AND changed_by <> ALL(%(seen)s::bigint[])"
     " UNION ALL SELECT returnee_id::text, NULL, NULL, NULL, NULL, changed_by, true"
     " FROM returnee_deletions WHERE changed_by >= %(horizon)s"
+    " AND changed_by <> ALL(%(seen)s::bigint[])"
 )
 _OWN_RETURNEE_WRITES = (
     "SELECT EXISTS (SELECT 1 FROM returnees WHERE changed_by = %(own)s)"
@@ -206,7 +208,11 @@ class ReplicaReturnees:
     id in `returnee_deletions`. A read notes the horizon of its snapshot (the oldest transaction
     running then: everything before it has ended) and the next read takes only the rows changed
     by transactions from that horizon on, so a transaction that commits after a read, however
-    early it began, is read the next time; rows read twice are applied twice, harmlessly. No
+    early it began, is read the next time; rows read twice are applied twice, harmlessly. The
+    transactions from the horizon on whose rows a read applied are not read again: a
+    transaction's writes become visible at once, so what was seen of it is all of it, and a
+    later write to the same row carries a later transaction's id (a long transaction keeps the
+    horizon back, not the rows read). No
     counter: writers of returnees (profile events, many at once) never wait on each other. The
     held table answers as a read of the whole table in the reading transaction would. It is
     built whole when the replica starts (or by the first read)."""
@@ -214,6 +220,7 @@ class ReplicaReturnees:
     def __init__(self):
         self.table: ReturneeTable | None = None
         self.horizon = -1
+        self.seen: frozenset[int] = frozenset()  # transactions from the horizon on, applied
         self.builds = 0  # whole builds, for tests and metrics
         self.rows_read = 0  # changed rows the last read took, for tests and metrics
 
@@ -235,13 +242,14 @@ class ReplicaReturnees:
     def current(self, uow) -> ReturneeTable:
         read = uow.one(_HORIZON)
         horizon, own = read["horizon"], read["own"]
-        table, held = self.table, self.horizon
+        table, held, seen = self.table, self.horizon, self.seen
         if table is None:
             table = self.read(uow)
-            built = True
+            built, seen = True, frozenset()
         else:
-            rows = uow.all(_RETURNEES_CHANGED, {"horizon": held})
+            rows = uow.all(_RETURNEES_CHANGED, {"horizon": held, "seen": sorted(seen)})
             self.rows_read = len(rows)
+            seen = seen | {r["changed_by"] for r in rows}
             table = table.changed(
                 [
                     (r["id"], r["industry"], r["startup_stage"], r["needs"], r["district"])
@@ -258,6 +266,7 @@ class ReplicaReturnees:
         # read is the later one.
         if horizon >= self.horizon:
             self.table, self.horizon = table, horizon
+            self.seen = frozenset(t for t in seen if t >= horizon)
         return table
 
 

@@ -135,7 +135,8 @@ def test_the_held_returnees_follow_every_write_and_ignore_rolled_back_ones(store
 
 def test_a_transaction_open_across_reads_is_read_once_it_commits(stored):
     """A transaction that began (and wrote) before a read and commits after it, while later
-    transactions committed before it: the next read takes its rows."""
+    transactions committed before it: the next read takes its rows, and meanwhile reads do not
+    take again the rows of the transactions they have read."""
     url, pool = stored
     rng = random.Random(7)
     replica = Replica()
@@ -163,6 +164,8 @@ def test_a_transaction_open_across_reads_is_read_once_it_commits(stored):
         between = read()
         assert columns(between) == columns(from_the_table(url))
         assert ids[11] in between.position and ids[10] not in between.position
+        # The open transaction keeps the horizon back; what was read is not read again.
+        assert read() is between and replica.returnees.rows_read == 0
         slow.store.save_returnee(ids[2], profile(rng), START + timedelta(hours=1))
     after = read()  # the open transaction has committed
     assert columns(after) == columns(from_the_table(url))
