@@ -31,7 +31,7 @@ from chassis.intake import DUPLICATE, Batch
 from chassis.outbox import OutboxRelay
 from chassis.pool import ConnectionPool
 from chassis.topology import declare_service
-from chassis.uow import AlreadyHandled, SqlUnitOfWork
+from chassis.uow import AlreadyHandled, BatchScope, SqlUnitOfWork
 from contracts import Event
 
 log = logging.getLogger(__name__)
@@ -108,8 +108,9 @@ class WorkerDatabase:
 
     def apply_batch(self, batch: Batch, use) -> None:
         """Apply `use(event, uow)` to every event of `batch` in one transaction: the inbox
-        records written in one statement (the events handled before are passed over), one
-        commit. If any event fails, the transaction is rolled back and each event applied again
+        records written in one statement (the events handled before are passed over), the
+        outbox rows of all of them in one more (`chassis.uow.BatchScope`, which the units of
+        work share), one commit. If any event fails, the transaction is rolled back and each event applied again
         in its own, so only the failing ones fail (`Delivery.exc_info`); the subscriber settles
         each with the broker after this returns."""
         provider = self._provider
@@ -118,6 +119,7 @@ class WorkerDatabase:
         try:
             with self.pool.cursor() as cursor:
                 fresh = SqlUnitOfWork.record_inbox_many(cursor, handler, batch.events)
+                scope = BatchScope(_fresh_events(batch, fresh))
                 for delivery in batch.deliveries:
                     if delivery.event.id not in fresh:
                         delivery.result = DUPLICATE
@@ -131,9 +133,11 @@ class WorkerDatabase:
                         delivery.event.correlation_id,
                         clock=provider.clock,
                         store=provider.store_factory,
+                        batch=scope,
                     )
                     delivery.result = use(delivery.event, uow)
                     units.append(uow)
+                scope.flush(cursor)
         except Exception as exc:
             if len(batch) > 1:
                 log.info("a batch of %d failed (%r): applying each alone", len(batch), exc)
@@ -155,6 +159,16 @@ class WorkerDatabase:
                 delivery.result = DUPLICATE
             except Exception:
                 delivery.exc_info = sys.exc_info()
+
+
+def _fresh_events(batch: Batch, fresh: set[str]) -> list[Event]:
+    """The events of the batch not handled before, each once, in the order they came."""
+    seen, events = set(), []
+    for event in batch.events:
+        if event.id in fresh and event.id not in seen:
+            seen.add(event.id)
+            events.append(event)
+    return events
 
 
 class Database(DependencyProvider):
