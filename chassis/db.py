@@ -110,9 +110,9 @@ class WorkerDatabase:
         """Apply `use(event, uow)` to every event of `batch` in one transaction: the inbox
         records written in one statement (the events handled before are passed over), the
         outbox rows of all of them in one more (`chassis.uow.BatchScope`, which the units of
-        work share), one commit. If any event fails, the transaction is rolled back and each event applied again
-        in its own, so only the failing ones fail (`Delivery.exc_info`); the subscriber settles
-        each with the broker after this returns."""
+        work share), one commit. If any event fails, the transaction is rolled back and each
+        event applied again in its own, so only the failing ones fail (`Delivery.exc_info`);
+        the subscriber settles each with the broker after this returns."""
         provider = self._provider
         handler = provider.handler_of(self._worker_ctx)
         units = []

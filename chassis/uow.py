@@ -300,5 +300,41 @@ class MemoryDatabase:
         except AlreadyHandled:
             return None
 
+    def handle_batch(self, use_case, events: list[Event], **kwargs) -> list:
+        """Apply `use_case(event, uow, **kwargs)` to `events` as a batching subscriber does
+        (`chassis.db.WorkerDatabase.apply_batch`): one commit for all, each event once, the
+        units of work sharing a `BatchScope`; an exception keeps nothing. The results in the
+        order of `events`, None for those handled before."""
+        handler = f"{self.service}.{use_case.__name__}"
+        fresh, seen = [], set()
+        for position, event in enumerate(events):
+            if (handler, event.id) not in self.inbox and event.id not in seen:
+                seen.add(event.id)
+                fresh.append((position, event))
+        scope = BatchScope([event for _, event in fresh])
+        working = copy.deepcopy(self.store)
+        units, results = [], [None] * len(events)
+        outbox, relayed = list(self.outbox), list(self.relayed)
+        try:
+            for position, event in fresh:
+                uow = MemoryUnitOfWork(self, working, event, event.correlation_id)
+                uow.batch = scope
+                results[position] = use_case(event, uow, **kwargs)
+                units.append(uow)
+                # In the batch's outbox at once, as the SQL scope's rows are to the events after
+                # (an erasure forgets those naming the person).
+                self.outbox.extend(uow._pending)
+                self.relayed.extend(uow._pending_relayed)
+        except BaseException:
+            self.outbox[:], self.relayed[:] = outbox, relayed
+            raise
+        self.store = working
+        for uow in units:
+            self.inbox.add((handler, uow.cause.id))
+        for uow in units:
+            for callback in uow.committed:
+                callback()
+        return results
+
     def published(self, event_type: str | None = None) -> list[Event]:
         return [e for e in self.outbox if event_type is None or e.type == event_type]
