@@ -106,6 +106,7 @@ class ReadAhead:
     subscribers: dict = field(default_factory=dict)  # event type -> rows
     policies: dict = field(default_factory=dict)  # code -> titles | None
     locked: set = field(default_factory=set)
+    activities: set = field(default_factory=set)  # kept by this transaction: a no-op again
 
     def forget(self, person_id) -> None:
         person = str(person_id)
@@ -541,7 +542,12 @@ class NotifyStore:
 
     def keep_activity(self, data: dict, remind_at: datetime | None) -> None:
         """An activity as published (its summary in registration events says the same): a
-        redelivery, or a summary arriving after the publication, changes nothing."""
+        redelivery, or a summary arriving after the publication, changes nothing (so in a
+        batch, the invitations of one activity write it once)."""
+        if self.ahead is not None:
+            if str(data["activity_id"]) in self.ahead.activities:
+                return
+            self.ahead.activities.add(str(data["activity_id"]))
         self.uow.execute(
             "INSERT INTO activities (id, title, starts_at, ends_at, venue, remind_at)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",

@@ -91,6 +91,8 @@ def test_a_batch_leaves_the_rows_its_events_leave_one_at_a_time(pools):
     assert statuses[events[1].id, "email"] == "queued"
     assert statuses[events[6].id, "email"] == "suppressed"  # consent withdrawn in the batch
     assert not any(n["event_id"] == events[11].id for n in notifications)  # erased before
+    invited = [n for n in notifications if n["template"] == "activity_invitation"]
+    assert len({n["recipient_id"] for n in invited}) == 2
     assert len(waiting) == 1 and len(erased) == 1
     assert any(routing == "notification.sent" for _, routing, _, _ in outbox)
 

@@ -253,7 +253,7 @@ def storm_of_events() -> list[Event]:
     """A batch that writes what it reads: a policy published between two assessments naming
     it, a consent withdrawn between two events for the same returnee, an event for someone
     unknown, a registration whose assessment arrived before it in the same batch, and an
-    erasure between a registration and a later event."""
+    erasure between a registration and a later event; two invitations to one activity."""
     return [
         received("returnee.registered"),
         received("eligibility.assessed"),
@@ -272,6 +272,8 @@ def storm_of_events() -> list[Event]:
         received("returnee.registered", returnee_id=GONE, email="gone@example.com"),
         received("returnee.erased", returnee_id=GONE),
         received("eligibility.assessed", returnee_id=GONE),
+        received("invitation.issued"),
+        received("invitation.issued", returnee_id=LATER),  # the same activity, kept once
     ]
 
 
