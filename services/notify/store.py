@@ -176,15 +176,16 @@ class NotifyStore:
         return found is not None
 
     def keep_returnee(self, data: dict, at: datetime) -> None:
-        """The returnee's contact data and notification consent as of `at` (an event's time)."""
-        if self.is_erased(data["returnee_id"]):
-            return
+        """The returnee's contact data and notification consent as of `at` (an event's time);
+        nothing for someone erased (the tombstone looked for by the statement itself)."""
         self.uow.execute(
             """
             INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
                                     consent_at, updated_at, email_verified)
-            VALUES (%(id)s, 'returnee', %(name)s, %(email)s, %(phone)s, %(locale)s, %(consent)s,
-                    %(at)s, %(at)s, %(verified)s)
+            SELECT %(id)s::uuid, 'returnee', %(name)s::text, %(email)s::text, %(phone)s::text,
+                %(locale)s::text, %(consent)s::boolean, %(at)s::timestamptz, %(at)s::timestamptz,
+                %(verified)s::boolean
+            WHERE NOT EXISTS (SELECT 1 FROM erased_recipients WHERE id = %(id)s::uuid)
             ON CONFLICT (id) DO UPDATE SET
                 name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
                 locale = EXCLUDED.locale, updated_at = EXCLUDED.updated_at,

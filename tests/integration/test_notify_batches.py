@@ -73,7 +73,9 @@ def state(pool) -> tuple:
         waiting = [r["event_id"] for r in cursor.fetchall()]
         cursor.execute("SELECT id::text FROM erased_recipients ORDER BY id")
         erased = [r["id"] for r in cursor.fetchall()]
-    return notifications, outbox, waiting, erased
+        cursor.execute("SELECT * FROM recipients ORDER BY id")
+        recipients = [dict(r) for r in cursor.fetchall()]
+    return notifications, outbox, waiting, erased, recipients
 
 
 def test_a_batch_leaves_the_rows_its_events_leave_one_at_a_time(pools):
@@ -82,7 +84,7 @@ def test_a_batch_leaves_the_rows_its_events_leave_one_at_a_time(pools):
     assert apply(batched, events, batched=True) == apply(alone, events, batched=False)
     held = state(batched)
     assert held == state(alone)
-    notifications, outbox, waiting, erased = held
+    notifications, outbox, waiting, erased, recipients = held
     assert {n["template"] for n in notifications} >= {"welcome", "policies_eligible"}
     titled = {n["event_id"]: "新的标题" in n["context"] for n in notifications}
     # The policy as published earlier in the batch, after an event had read it before.
@@ -94,6 +96,7 @@ def test_a_batch_leaves_the_rows_its_events_leave_one_at_a_time(pools):
     invited = [n for n in notifications if n["template"] == "activity_invitation"]
     assert len({n["recipient_id"] for n in invited}) == 2
     assert len(waiting) == 1 and len(erased) == 1
+    assert erased[0] not in {str(r["id"]) for r in recipients} and len(recipients) == 2
     assert any(routing == "notification.sent" for _, routing, _, _ in outbox)
 
 

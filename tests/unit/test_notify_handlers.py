@@ -272,6 +272,7 @@ def storm_of_events() -> list[Event]:
         received("returnee.registered", returnee_id=GONE, email="gone@example.com"),
         received("returnee.erased", returnee_id=GONE),
         received("eligibility.assessed", returnee_id=GONE),
+        received("returnee.updated", returnee_id=GONE, email="gone@example.com"),
         received("invitation.issued"),
         received("invitation.issued", returnee_id=LATER),  # the same activity, kept once
     ]
@@ -311,6 +312,7 @@ def test_a_batch_of_events_leaves_what_they_leave_one_at_a_time(clock):
     assert [w["returnee_id"] for w in batched.store.waiting_events.values()] == [OTHER]
     assert rows(batched, event_id=events[11].id) == []  # erased earlier in the batch
     assert rows(batched, recipient_id=GONE) == [] and batched.store.erased == {GONE}
+    assert batched.store.recipient(GONE) is None  # not brought back by the later update
     # The policy's titles read before its publication, and again after it.
     titled = {n["event_id"]: "新的标题" in json.dumps(n["context"], ensure_ascii=False)
               for n in rows(batched, recipient_id=RETURNEE)}  # fmt: skip
