@@ -126,6 +126,9 @@ def prepare_batch(uow) -> None:
         r for r in concerned if uow.store.recipient(r) is None and not uow.store.is_erased(r)
     }
     uow.store.lock_returnees(taken_in | unknown)
+    # Read again, now that the locks are held, those the batch does not take in itself: taken
+    # in meanwhile, or their events wait (`announce`).
+    uow.store.read_ahead([r for r in concerned if r in unknown and r not in taken_in])
 
 
 def take_returnee(event: Event, uow, settings: NotifySettings) -> int:
