@@ -48,9 +48,16 @@ class ScriptDatabase:
         self.clock = clock or Clock()
 
     @contextmanager
-    def unit_of_work(self):
+    def unit_of_work(self, batched: bool = False):
+        """`batched`: one unit of work standing for several (the outcomes of several sends):
+        its outbox rows written in one statement before the commit (`chassis.uow.BatchScope`)."""
+        scope = BatchScope([]) if batched else None
         with self.pool.cursor() as cursor:
-            yield SqlUnitOfWork(cursor, self.service, clock=self.clock, store=self.store)
+            uow = SqlUnitOfWork(cursor, self.service, clock=self.clock, store=self.store,
+                                batch=scope)  # fmt: skip
+            yield uow
+            if scope is not None:
+                scope.flush(cursor)
 
 
 class WorkerDatabase:
@@ -79,7 +86,10 @@ class WorkerDatabase:
         return self._provider.relay.backlog()
 
     @contextmanager
-    def unit_of_work(self):
+    def unit_of_work(self, batched: bool = False):
+        """The worker's unit of work (in an event handler, recording the event in the inbox);
+        `batched` as `ScriptDatabase.unit_of_work`'s."""
+        scope = BatchScope([]) if batched else None
         cause = self._provider.event_of(self._worker_ctx)
         correlation_id = self._worker_ctx.data.get("correlation_id") or (
             cause.correlation_id if cause else None
@@ -92,10 +102,13 @@ class WorkerDatabase:
                 correlation_id,
                 clock=self._provider.clock,
                 store=self._provider.store_factory,
+                batch=scope,
             )
             if cause is not None and not self._inbox_recorded:
                 uow.record_inbox(self._provider.handler_of(self._worker_ctx))
             yield uow
+            if scope is not None:
+                scope.flush(cursor)
         self._inbox_recorded = cause is not None
         self._committed([uow])
 

@@ -275,12 +275,17 @@ class MemoryDatabase:
         self.inbox: set[tuple[str, str]] = set()
 
     @contextmanager
-    def unit_of_work(self, cause: Event | None = None, handler: str | None = None):
+    def unit_of_work(self, cause: Event | None = None, handler: str | None = None,
+                     batched: bool = False):  # fmt: skip
+        """`batched`: a unit of work standing for several, as `chassis.db`'s (its outbox rows
+        written together: here, as always, at the commit)."""
         if cause is not None and handler is not None and (handler, cause.id) in self.inbox:
             raise AlreadyHandled(f"{handler} handled event {cause.id} before")
         working = copy.deepcopy(self.store)
         correlation_id = cause.correlation_id if cause else None
         uow = MemoryUnitOfWork(self, working, cause, correlation_id)
+        if batched:
+            uow.batch = BatchScope([])
         yield uow
         self.store = working
         self.outbox.extend(uow._pending)

@@ -129,6 +129,7 @@ def prepare_batch(uow) -> None:
     # Read again, now that the locks are held, those the batch does not take in itself: taken
     # in meanwhile, or their events wait (`announce`).
     uow.store.read_ahead([r for r in concerned if r in unknown and r not in taken_in])
+    uow.store.release_waiting_for(taken_in)  # for `take_returnee`, in one statement
 
 
 def take_returnee(event: Event, uow, settings: NotifySettings) -> int:
@@ -579,7 +580,7 @@ def record_all(db, settings: NotifySettings, attempted: list) -> None:
     """The outcomes of several attempts in one unit of work; if that fails, each in its own,
     so one that cannot be recorded does not keep the others unrecorded (and sent again)."""
     try:
-        with db.unit_of_work() as uow:
+        with db.unit_of_work(batched=len(attempted) > 1) as uow:  # their events in one INSERT
             for row, outcome in attempted:
                 record(uow, settings, row, outcome)
         return

@@ -285,6 +285,9 @@ class MemoryStore:
             del self.waiting_events[w["event_id"]]
         return [w["body"] for w in sorted(released, key=lambda w: w["received_at"])]
 
+    def release_waiting_for(self, returnee_ids) -> None:
+        pass  # `release_waiting` takes them out of the dict as it is
+
     def waiting(self) -> dict:
         if not self.waiting_events:
             return {"count": 0, "oldest_seconds": 0.0}

@@ -4,6 +4,7 @@ Times in SQL are the database's `now()`: the one clock the replicas share for le
 times. `memory.MemoryStore` is the same store over dicts, for the handlers' unit tests.
 """
 
+import copy
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -96,22 +97,26 @@ class ReadAhead:
     """What the units of work of one batch of events (`chassis.uow.BatchScope`) read once for
     all of them, and forget as soon as one of them writes it: the directory entries, the
     preferences, the partner shares and erasures of the returnees the batch concerns, the
-    webhook subscribers of each event type, the policy titles; and the returnees whose lock the
-    transaction holds. A returnee's entry read before its lock was taken is read again after."""
+    webhook subscribers of each event type, the titles and names messages give; and the
+    activities the transaction wrote and the returnees whose locks it holds. A returnee's entry
+    read before its lock was taken is read again after."""
 
     recipients: dict = field(default_factory=dict)  # id -> Recipient | None
     preferences: dict = field(default_factory=dict)  # id -> Preferences
     shares: dict = field(default_factory=dict)  # id -> bool
     erased: dict = field(default_factory=dict)  # id -> bool
     subscribers: dict = field(default_factory=dict)  # event type -> rows
-    policies: dict = field(default_factory=dict)  # code -> titles | None
+    names: dict = field(default_factory=dict)  # (kind, key) -> a title or name | None
     locked: set = field(default_factory=set)
     activities: set = field(default_factory=set)  # kept by this transaction: a no-op again
+    released: dict = field(default_factory=dict)  # returnee id -> waiting bodies taken out
+    waited: set = field(default_factory=set)  # made to wait by this transaction
 
     def forget(self, person_id) -> None:
         person = str(person_id)
         for held in (self.recipients, self.preferences, self.shares, self.erased):
             held.pop(person, None)
+        self.names.pop(("organization", person), None)
 
 
 def lock_key(returnee_id) -> str:
@@ -272,6 +277,8 @@ class NotifyStore:
             (str(data["organization_id"]), data["name"], data.get("contact_email")),
         )
         self._changed(data["organization_id"])
+        if self.ahead is not None:
+            self.ahead.names.pop(("organization", str(data["organization_id"])), None)
 
     def keep_verified(self, account_id, at: datetime) -> None:
         """The account's address is confirmed (kept apart from the directory entry, which may
@@ -298,6 +305,8 @@ class NotifyStore:
         if self.ahead is not None:
             self.ahead.forget(person)
             self.ahead.erased[person] = True
+            if person in self.ahead.released:
+                self.ahead.released[person] = []  # its waiting events go with it
         held = self.uow.one("SELECT name, email, phone FROM recipients WHERE id = %s", (person,))
         contacts = [v for v in (held or {}).values() if v and len(v) >= 5]
         self.uow.execute(
@@ -351,6 +360,8 @@ class NotifyStore:
             " organization_id = EXCLUDED.organization_id",
             (str(data["resource_id"]), str(data["organization_id"]), data["title"]),
         )
+        if self.ahead is not None:
+            self.ahead.names.pop(("resource", str(data["resource_id"])), None)
 
     def keep_policy(self, data: dict) -> None:
         self.uow.execute(
@@ -359,8 +370,8 @@ class NotifyStore:
             " title_en = EXCLUDED.title_en",
             (str(data["policy_id"]), data["code"], data["title"]["zh-CN"], data["title"]["en"]),
         )
-        if self.ahead is not None:
-            self.ahead.policies.clear()  # a code may have moved from another policy's row
+        if self.ahead is not None:  # a code may have moved from another policy's row
+            self.ahead.names = {k: v for k, v in self.ahead.names.items() if k[0] != "policy"}
 
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
@@ -387,32 +398,43 @@ class NotifyStore:
         return [recipient_from_row(row) for row in rows]
 
     def resource_titles(self, resource_ids) -> dict[str, str]:
-        rows = self.uow.all(
-            "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])",
-            ([str(i) for i in resource_ids],),
-        )
-        return {str(r["id"]): r["title"] for r in rows}
+        return self._names("resource", resource_ids, lambda ids: {
+            str(r["id"]): r["title"]
+            for r in self.uow.all(
+                "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])", (ids,)
+            )
+        })  # fmt: skip
 
     def organization_names(self, organization_ids) -> dict[str, str]:
-        rows = self.uow.all(
-            "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[]) AND kind = 'organization'",
-            ([str(i) for i in organization_ids],),
-        )
-        return {str(r["id"]): r["name"] for r in rows}
+        return self._names("organization", organization_ids, lambda ids: {
+            str(r["id"]): r["name"]
+            for r in self.uow.all(
+                "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[])"
+                " AND kind = 'organization'",
+                (ids,),
+            )
+        })  # fmt: skip
 
     def policy_titles(self, codes) -> dict[str, dict[str, str]]:
-        codes = list(codes)
-        held = {} if self.ahead is None else self.ahead.policies
-        missing = [c for c in codes if c not in held]
-        if missing:
-            rows = self.uow.all(
-                "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (missing,)
+        return self._names("policy", codes, lambda codes: {
+            r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]}
+            for r in self.uow.all(
+                "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (codes,)
             )
-            found = {r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]} for r in rows}
-            if self.ahead is None:
-                return found
-            held.update({c: found.get(c) for c in missing})
-        return {c: dict(held[c]) for c in codes if held.get(c) is not None}
+        })  # fmt: skip
+
+    def _names(self, kind: str, keys, fetch) -> dict:
+        """What `fetch(keys)` finds of `keys` (those it does not find left out); in a batch,
+        each key read once until an event of the batch writes it."""
+        keys = [str(k) for k in keys]
+        if self.ahead is None:
+            return fetch(keys)
+        held = self.ahead.names
+        missing = list(dict.fromkeys(k for k in keys if (kind, k) not in held))
+        if missing:
+            found = fetch(missing)
+            held.update({(kind, k): found.get(k) for k in missing})
+        return {k: copy.deepcopy(held[kind, k]) for k in keys if held[kind, k] is not None}
 
     # --- events waiting for their returnee ----------------------------------------------------
 
@@ -422,6 +444,8 @@ class NotifyStore:
         self.lock_returnees([returnee_id])
 
     def make_wait(self, event_id, returnee_id, body: bytes) -> None:
+        if self.ahead is not None:
+            self.ahead.waited.add(str(returnee_id))
         self.uow.execute(
             "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
             " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
@@ -430,11 +454,37 @@ class NotifyStore:
 
     def release_waiting(self, returnee_id) -> list[bytes]:
         """The events waiting for the returnee, oldest first, no longer waiting."""
+        person = str(returnee_id)
+        ahead, held = self.ahead, []
+        if ahead is not None and person in ahead.released:
+            held, ahead.released[person] = ahead.released[person], []
+            if person not in ahead.waited:
+                return held
         rows = self.uow.all(
             "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
-            (str(returnee_id),),
+            (person,),
         )
-        return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+        if ahead is not None:
+            ahead.waited.discard(person)
+        return held + [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+
+    def release_waiting_for(self, returnee_ids) -> None:
+        """In a batch, once their locks are held: the events waiting for these returnees (those
+        the batch takes in) taken out in one statement, for `release_waiting` to hand over."""
+        wanted = sorted({str(r) for r in returnee_ids if r})
+        if self.ahead is None or not wanted:
+            return
+        rows = self.uow.all(
+            "DELETE FROM waiting_events WHERE returnee_id = ANY(%s::uuid[])"
+            " RETURNING returnee_id::text AS returnee_id, body, received_at",
+            (wanted,),
+        )
+        released = {person: [] for person in wanted}
+        for r in sorted(rows, key=lambda r: r["received_at"]):
+            released[r["returnee_id"]].append(bytes(r["body"]))
+        for person, bodies in released.items():
+            self.ahead.released[person] = self.ahead.released.get(person, []) + bodies
+            self.ahead.waited.discard(person)
 
     def waiting(self) -> dict:
         """How many events wait for a returnee, and for how long the oldest has (seconds)."""
@@ -849,7 +899,8 @@ class NotifyStore:
             """,
             (str(notification_id), str(notification_id)),
         )
-        self._redact_links(notification_id)
+        if any("link" in (n["context"] or {}) for n in sent):  # only these can hold one now
+            self._redact_links(notification_id)
         return sent
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:

@@ -12,12 +12,14 @@ import uuid
 import psycopg2
 import pytest
 
+from chassis.db import ScriptDatabase
 from chassis.pool import ConnectionPool
 from chassis.uow import BatchScope, SqlUnitOfWork
 from services.notify import handlers
+from services.notify.domain import DeliveryOutcome
 from services.notify.seed import TOPICS
 from services.notify.store import NotifyStore
-from tests.unit.test_notify_handlers import SETTINGS, storm_of_events
+from tests.unit.test_notify_handlers import SETTINGS, received, storm_of_events
 
 
 @pytest.fixture
@@ -93,6 +95,8 @@ def test_a_batch_leaves_the_rows_its_events_leave_one_at_a_time(pools):
     assert statuses[events[1].id, "email"] == "queued"
     assert statuses[events[6].id, "email"] == "suppressed"  # consent withdrawn in the batch
     assert not any(n["event_id"] == events[11].id for n in notifications)  # erased before
+    renamed = [n for n in notifications if n["event_id"] in (events[-3].id, events[-1].id)]
+    assert sorted("FX hedging, renamed" in n["context"] for n in renamed) == [0, 0, 1, 1]
     invited = [n for n in notifications if n["template"] == "activity_invitation"]
     assert len({n["recipient_id"] for n in invited}) == 2
     assert len(waiting) == 1 and len(erased) == 1
@@ -144,3 +148,47 @@ def test_two_batches_naming_the_same_returnees_in_opposite_orders_do_not_deadloc
     for thread in threads:
         thread.join(timeout=30)
     assert failures == []
+
+
+def test_sends_recorded_together_publish_each_and_redact_only_links(pools):
+    pool = pools[0]
+    events = [received("returnee.registered"), received("account.link_issued")]
+    apply(pool, events, batched=True)
+    db = ScriptDatabase(pool, "notify", store=NotifyStore)
+    with pool.cursor() as cursor:
+        cursor.execute("SELECT * FROM notifications WHERE channel = 'email' ORDER BY template")
+        queued = [dict(r) for r in cursor.fetchall()]
+        cursor.execute("SELECT count(*) AS n FROM outbox WHERE routing_key = 'notification.sent'")
+        before = cursor.fetchone()["n"]
+    handlers.record_all(db, SETTINGS, [(n, DeliveryOutcome(True)) for n in queued])
+    with pool.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, status, body, context FROM notifications WHERE channel = 'email'"
+        )
+        settled = {r["id"]: dict(r) for r in cursor.fetchall()}
+        cursor.execute("SELECT count(*) AS n FROM outbox WHERE routing_key = 'notification.sent'")
+        after = cursor.fetchone()["n"]
+    assert {n["status"] for n in settled.values()} == {"sent"} and after == before + 2
+    [link] = [n for n in queued if "link" in n["context"]]
+    [other] = [n for n in queued if "link" not in n["context"]]
+    assert "link" not in settled[link["id"]]["context"]
+    assert "[link removed]" in settled[link["id"]]["body"]
+    assert settled[other["id"]]["body"] == other["body"]  # nothing to redact: untouched
+
+
+def test_events_waiting_from_before_are_released_by_the_batch_that_takes_the_returnee_in(pools):
+    pool = pools[0]
+    other = str(uuid.uuid4())
+    waiting = [received("eligibility.assessed", returnee_id=other), received("matches.proposed")]
+    apply(pool, waiting, batched=False)  # each waits, in a transaction of its own
+    taken_in = [
+        received("returnee.registered", returnee_id=other, email="other@example.com"),
+        received("returnee.registered"),
+        received("returnee.updated", returnee_id=other, email="other@example.com"),
+    ]
+    apply(pool, taken_in, batched=True)
+    notifications, _, still_waiting, _, _ = state(pool)
+    announced = {(n["event_id"], n["channel"]) for n in notifications}
+    for event in waiting:
+        assert {(event.id, "email"), (event.id, "in_app")} <= announced
+    assert still_waiting == []

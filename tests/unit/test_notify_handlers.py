@@ -253,7 +253,8 @@ def storm_of_events() -> list[Event]:
     """A batch that writes what it reads: a policy published between two assessments naming
     it, a consent withdrawn between two events for the same returnee, an event for someone
     unknown, a registration whose assessment arrived before it in the same batch, and an
-    erasure between a registration and a later event; two invitations to one activity."""
+    erasure between a registration and a later event; two invitations to one activity; a
+    resource renamed between two matches naming it."""
     return [
         received("returnee.registered"),
         received("eligibility.assessed"),
@@ -275,6 +276,9 @@ def storm_of_events() -> list[Event]:
         received("returnee.updated", returnee_id=GONE, email="gone@example.com"),
         received("invitation.issued"),
         received("invitation.issued", returnee_id=LATER),  # the same activity, kept once
+        received("matches.proposed", returnee_id=LATER),
+        received("resource.published", title="FX hedging, renamed"),
+        received("matches.proposed", returnee_id=LATER),  # names the resource as renamed
     ]
 
 
@@ -317,6 +321,11 @@ def test_a_batch_of_events_leaves_what_they_leave_one_at_a_time(clock):
     titled = {n["event_id"]: "新的标题" in json.dumps(n["context"], ensure_ascii=False)
               for n in rows(batched, recipient_id=RETURNEE)}  # fmt: skip
     assert titled[events[4].id] and not titled[events[1].id]
+    [before], [after] = (
+        rows(batched, event_id=events[i].id, channel="in_app")[0]["context"]["matches"]
+        for i in (-3, -1)
+    )
+    assert before["title"] != "FX hedging, renamed" and after["title"] == "FX hedging, renamed"
     # Consent withdrawn between two events: the second's email is suppressed.
     assert channels(batched, event_id=events[1].id)["email"] == "queued"
     assert channels(batched, event_id=events[6].id)["email"] == "suppressed"
@@ -740,6 +749,27 @@ def test_due_notifications_are_sent_and_reported(db):
     reported = [e.data["channel"] for e in db.published("notification.sent")]
     assert sorted(reported) == ["email", "email", "in_app", "in_app", "sms"]
     assert handlers.deliver_due(db, outlets) == 0  # nothing is sent twice
+
+
+def test_the_outcomes_of_several_sends_are_recorded_in_one_batched_unit(db):
+    registered(db)
+    take(db, "account.link_issued")
+    units = []
+    unit_of_work = db.unit_of_work
+
+    def watched(*args, **kwargs):
+        units.append(kwargs.get("batched", False))
+        return unit_of_work(*args, **kwargs)
+
+    db.unit_of_work = watched
+    queued = [n for n in rows(db, status="queued") if n["channel"] == "email"]
+    handlers.record_all(db, SETTINGS, [(n, DeliveryOutcome(True)) for n in queued])
+    assert units == [True] and len(queued) == 2
+    sent = {e.data["notification_id"] for e in db.published("notification.sent")}
+    assert {n["id"] for n in queued} <= sent
+    [link] = [n for n in queued if "link" in n["context"]]
+    settled = db.store.notifications[link["id"]]
+    assert "link" not in settled["context"] and "[link removed]" in settled["body"]
 
 
 def test_a_backlog_drains_in_one_run_batch_after_batch(db):
