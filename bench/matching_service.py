@@ -12,7 +12,7 @@ the match, the matches and `matches.proposed` written, the commit). Three ways, 
 by run, each returnee new:
 
   table     `MatchingStore(uow)`: the live resources read and their columns built per event
-  held      `MatchingStore(uow, replica=ReplicaCatalog())`: the replica's catalog, unchanged
+  held      `MatchingStore(uow, replica=Replica())`: the replica's catalog, unchanged
             since the last event (one read of the catalog version)
   held+1    the same, after another transaction took a place of one resource: the replica
             reads that row and applies it
@@ -24,16 +24,23 @@ of each, and the ratio of the medians.
 
 Then, with `--returnees` returnees stored, the reverse match of a newly published resource as
 the service runs it on `resource.published` (`handlers.rematch_for_resource`: the stored
-returnees read 2,000 at a time, the fitting ones queued for the re-match loop, one unit of
-work); the loop's re-matches that follow are not in it. Two ways, alternated:
+returnees' columns, the fitting ones queued for the re-match loop, one unit of work); the
+loop's re-matches that follow are not in it. Three ways, alternated:
 
-  profiles  the service before: each page read as rows, a `Profile` per returnee, then columns
-  columns   each page read as one row of arrays, straight into columns
+  columns   the service before: the stored returnees read 2,000 at a time, each page one row
+            of arrays straight into columns (the pages make one table, one engine call)
+  held      the replica's returnees (`Replica`), nobody changed since the last reverse match
+            (one read of the snapshot's horizon and of the rows changed since)
+  held+10   the same after another transaction stored 10 profiles (5 new, 5 updated) and
+            withdrew one returnee's consent: the replica reads those rows and applies them
+
+The held returnees' first build (at the replica's start) is timed apart.
 """
 
 import argparse
 import dataclasses
 import functools
+import os
 import random
 import statistics
 import sys
@@ -58,7 +65,7 @@ from contracts.vocabulary import INDUSTRIES, NEEDS, STARTUP_STAGES
 from services.matching import handlers
 from services.matching.engine import ReturneeTable
 from services.matching.events import published_data
-from services.matching.store import MatchingStore, ReplicaCatalog
+from services.matching.store import MatchingStore, Replica
 
 NOW = datetime.combine(TODAY, datetime.min.time(), tzinfo=SHANGHAI) + timedelta(hours=10)
 PROFILE = EXAMPLES[("returnee.registered", 1)].data
@@ -150,8 +157,21 @@ def match_one(pool: ConnectionPool, store, event) -> float:
     return time.perf_counter() - started
 
 
+DISTRICTS = ["Changning", "Xuhui", "Jing'an", "Putuo", "Minhang", "Pudong", "Hongkou", None]
+
+
+def returnee_profile(rng: random.Random) -> dict:
+    return {
+        "locale": "zh-CN",
+        "industry": rng.choice(INDUSTRIES),
+        "startup_stage": rng.choice(STARTUP_STAGES),
+        "needs": sorted(rng.sample(NEEDS, rng.randint(1, 3))),
+        "district": rng.choice(DISTRICTS),
+    }
+
+
 def load_returnees(pool: ConnectionPool, n: int, rng: random.Random) -> None:
-    districts = ["Changning", "Xuhui", "Jing'an", "Putuo", "Minhang", "Pudong", "Hongkou", None]
+    districts = DISTRICTS
     with pool.cursor() as cur:
         psycopg2.extras.execute_values(
             cur,
@@ -174,17 +194,43 @@ def load_returnees(pool: ConnectionPool, n: int, rng: random.Random) -> None:
         cur.execute("ANALYZE returnees")
 
 
-class ByProfiles(MatchingStore):
-    """The store as it read a page of returnees before: rows, a `Profile` each, then columns."""
+class ByPages(MatchingStore):
+    """The store as it read the returnees before they were held: 2,000 a page, each page one
+    row of arrays straight into columns."""
 
-    def returnee_page(self, after, limit):
-        return ReturneeTable(
-            self._profiles(
-                "(SELECT * FROM returnees WHERE %s::uuid IS NULL OR id > %s::uuid"
-                " ORDER BY id LIMIT %s)",
-                (after, after, limit),
+    def returnee_table(self):
+        ids, industries, stages, needs, districts, after = [], [], [], [], [], None
+        while True:
+            row = self.uow.one(
+                "SELECT array_agg(id::text ORDER BY id) AS ids,"
+                " array_agg(industry ORDER BY id) AS industries,"
+                " array_agg(startup_stage ORDER BY id) AS stages,"
+                " array_agg(array_to_string(needs, ',') ORDER BY id) AS needs,"
+                " array_agg(district ORDER BY id) AS districts"
+                " FROM (SELECT id, industry, startup_stage, needs, district FROM returnees"
+                " WHERE %s::uuid IS NULL OR id > %s::uuid ORDER BY id LIMIT %s) r",
+                (after, after, 2000),
             )
-        )
+            if not row["ids"]:
+                return ReturneeTable.from_columns(ids, industries, stages, needs, districts)
+            ids += row["ids"]
+            industries += row["industries"]
+            stages += row["stages"]
+            needs += [n.split(",") if n else [] for n in row["needs"]]
+            districts += row["districts"]
+            after = row["ids"][-1]
+
+
+def change_returnees(pool: ConnectionPool, rng: random.Random, number: int) -> None:
+    """Another replica's profile events: 5 new returnees, 5 updated, one consent withdrawn."""
+    with pool.cursor() as cursor:
+        uow = SqlUnitOfWork(cursor, "matching", store=MatchingStore)
+        cursor.execute("SELECT id::text AS id FROM returnees ORDER BY random() LIMIT 6")
+        existing = [r["id"] for r in cursor.fetchall()]
+        for rid in [str(uuid.uuid4()) for _ in range(5)] + existing[:5]:
+            uow.store.save_returnee(rid, returnee_profile(rng), NOW + timedelta(seconds=number))
+        uow.store.record_withdrawal(existing[5], NOW + timedelta(seconds=number))
+        uow.store.forget_returnee(existing[5])
 
 
 def reverse_match(pool: ConnectionPool, organization_id: str, number: int,
@@ -247,8 +293,9 @@ def main(argv=None) -> int:
         started = time.perf_counter()
         ids = load_catalog(pool, args.resources)
         print(f"{len(ids):,} resources stored in {time.perf_counter() - started:.1f} s")
-        replica = ReplicaCatalog()
-        held = functools.partial(MatchingStore, replica=replica)
+        held_by = Replica()
+        replica = held_by.catalog
+        held = functools.partial(MatchingStore, replica=held_by)
         started = time.perf_counter()
         with pool.cursor() as cursor:
             SqlUnitOfWork(cursor, "matching", store=held).store.catalog()
@@ -285,18 +332,36 @@ def main(argv=None) -> int:
         if args.returnees:
             load_returnees(pool, args.returnees, rng)
             organization_id = _uuid(synthetic_resources(1)[0].organization_id)
-            reverse: dict[str, list] = {"profiles": [], "columns": []}
-            for i in range(args.reverse_runs):
-                reverse["profiles"].append(reverse_match(pool, organization_id, 2 * i, ByProfiles))
-                reverse["columns"].append(reverse_match(pool, organization_id, 2 * i + 1))
-            queued = {q for runs in reverse.values() for _, q in runs}
-            print(f"reverse match of a new resource over {args.returnees:,} stored returnees:")
-            before = summary("profiles", [seconds for seconds, _ in reverse["profiles"]])
-            after = summary("columns", [seconds for seconds, _ in reverse["columns"]])
+            started = time.perf_counter()
+            with pool.cursor() as cursor:
+                SqlUnitOfWork(cursor, "matching", store=held).store.returnee_table()
             print(
-                f"  {sorted(queued)} returnees queued per run; ratio x{before / after:.1f};"
-                " target median <= 500 ms"
+                "the held returnees' first build (at start):"
+                f" {(time.perf_counter() - started) * 1000:.0f} ms"
             )
+            reverse: dict[str, list] = {"columns": [], "held": [], "held+10": []}
+            reread = []  # changed rows each held+10 read took (more: a long transaction ran)
+            for i in range(args.reverse_runs):
+                reverse["columns"].append(reverse_match(pool, organization_id, 3 * i, ByPages))
+                reverse["held"].append(reverse_match(pool, organization_id, 3 * i + 1, held))
+                change_returnees(pool, rng, i)
+                reverse["held+10"].append(reverse_match(pool, organization_id, 3 * i + 2, held))
+                reread.append(held_by.returnees.rows_read)
+            assert held_by.returnees.builds == 1
+            queued = {q for runs in reverse.values() for _, q in runs}
+            print(
+                f"reverse match of a new resource over {args.returnees:,} stored returnees"
+                f" ({datetime.now(UTC):%Y-%m-%d}, load average {os.getloadavg()[0]:.1f}):"
+            )
+            before = summary("columns", [seconds for seconds, _ in reverse["columns"]])
+            after = summary("held", [seconds for seconds, _ in reverse["held"]])
+            changed = summary("held+10", [seconds for seconds, _ in reverse["held+10"]])
+            print(
+                f"  {min(queued)}-{max(queued)} returnees queued per run;"
+                f" ratio columns/held x{before / after:.1f}, columns/held+10"
+                f" x{before / changed:.1f}; target median <= 500 ms"
+            )
+            print(f"  changed rows read by each held+10 run: {reread}")
     finally:
         pool.clear()
         drop_database(url)

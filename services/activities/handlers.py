@@ -234,8 +234,9 @@ def cancel_registration(activity_id: str, registration_id: str, caller: Caller, 
     _cancel(uow, found, registration, by, now)
 
 
-def check_in(activity_id: str, command: dict, uow) -> dict:
-    """At the door: the code's registrant is checked in once, however often it is scanned."""
+def check_in(activity_id: str, command: dict, uow, seen: dict | None = None) -> dict:
+    """At the door: the code's registrant is checked in once, however often it is scanned. The
+    registrant's name shown is a staff read through the registration, recorded."""
     now = uow.now()
     found = _activity_or_404(uow, activity_id)
     _refuse(activities.on_site_refusal(found))
@@ -253,6 +254,10 @@ def check_in(activity_id: str, command: dict, uow) -> dict:
         if registration["status"] == "cancelled":
             raise Conflict("This registration is cancelled.")
         again = True
+    if registration["registrant_role"] == "returnee":
+        staff_access.record(uow, registration["person_id"],
+                            staff_access.through(seen, "registration", registration["id"]),
+                            "check-in")  # fmt: skip
     return {
         "registration_id": registration["id"],
         "name": uow.store.registrant_name(registration["id"]),

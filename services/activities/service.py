@@ -191,11 +191,12 @@ class ActivitiesService(Operable):
         response=CheckInOut(),
         roles=STAFF,
         rules=("code is the check-in code of a registration for this activity",),
+        access=True,
         summary="Check a registrant in by their code (advisor, admin); emits attendance.recorded",
     )
     def check_in(self, request, activity_id, body):
         with self.db.unit_of_work() as uow:
-            return handlers.check_in(activity_id, body, uow)
+            return handlers.check_in(activity_id, body, uow, request.access)
 
     # ------------------------------------------------------------------ agreements
 

@@ -403,6 +403,79 @@ class ReturneeTable:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def changed(
+        self, upserts: Iterable[tuple] = (), removed: Iterable[str] = ()
+    ) -> "ReturneeTable":
+        """A new table with `upserts` in, each `(id, industry, stage, needs, district)` (a new
+        returnee, or the new profile of one of the same id), and the `removed` ids out (an id
+        in both is out), answering as `from_columns` of the resulting returnees would; this
+        one is left as it is (a reader may be using it). Costs the changed rows and a copy of
+        the columns, not a rebuild."""
+        removed = set(removed)
+        upserts = {row[0]: row for row in upserts if row[0] not in removed}
+        removed = {rid for rid in removed if rid in self.position}
+        if not upserts and not removed:
+            return self
+        new = object.__new__(ReturneeTable)
+        new.district_codes = dict(self.district_codes)
+        columns = {name: getattr(self, name) for name in _RETURNEE_COLUMNS}
+        copied: set[str] = set()  # a column is copied once, when one of its values changes
+        added = []
+        for rid, row in upserts.items():
+            position = self.position.get(rid)
+            if position is None:
+                added.append(row)
+                continue
+            for name, value in new._row(row).items():
+                if columns[name][position] != value:
+                    if name not in copied:
+                        columns[name] = columns[name].copy()
+                        copied.add(name)
+                    columns[name][position] = value
+        if not added and not removed and not copied:  # rows read again, unchanged
+            return self
+        id_array = self.id_array
+        if removed:
+            drop = sorted(self.position[rid] for rid in removed)
+            for name in _RETURNEE_COLUMNS:
+                columns[name] = np.delete(columns[name], drop)
+            id_array = np.delete(id_array, drop)
+        if added:
+            added.sort(key=lambda row: row[0])
+            ids = np.array([row[0] for row in added], dtype=object)
+            at = np.searchsorted(id_array, ids)
+            rows = [new._row(row) for row in added]
+            for name in _RETURNEE_COLUMNS:
+                values = np.array([r[name] for r in rows], dtype=columns[name].dtype)
+                columns[name] = np.insert(columns[name], at, values)
+            id_array = np.insert(id_array, at, ids)
+        for name, values in columns.items():
+            setattr(new, name, values)
+        new.id_array = id_array
+        if added or removed:
+            new.ids = id_array.tolist()
+            new.position = {rid: i for i, rid in enumerate(new.ids)}
+        else:  # the same ids in the same places
+            new.ids, new.position = self.ids, self.position
+        return new
+
+    def _row(self, row: tuple) -> dict:
+        """One returnee's values in the columns (a new district gets the next code)."""
+        _, industry, stage, needs, district = row
+        key = district_key(district)
+        return {
+            "needs": mask(needs, NEED_BITS),
+            "industry": INDUSTRY_BITS[industry],
+            "stage": STAGE_BITS[stage],
+            "district": _NO_DISTRICT
+            if key is None
+            else self.district_codes.setdefault(key, len(self.district_codes)),
+            "consent": True,
+        }
+
+
+_RETURNEE_COLUMNS = ("needs", "industry", "stage", "district", "consent")
+
 
 def returnees_fitting(
     resource: Resource,

@@ -40,7 +40,6 @@ from services.matching.schemas import (
 )
 from services.matching.store import as_resource
 
-PROFILE_PAGE = 2000  # profiles per round trip when a new resource looks for the returnees it fits
 WRITE_EVERY = 10  # returnees computed between two writes of a re-match (about 30 ms of work)
 
 # ---------------------------------------------------------------- the resource catalog
@@ -456,14 +455,11 @@ def _announce(uow, row: dict, status: str, message) -> dict:
 
 
 def _fitting(uow, resource, policy: MatchPolicy) -> list[str]:
-    """The stored returnees the resource passes the hard filters for, read a page at a time:
-    each page is a round trip, so requests are served between pages."""
+    """The stored returnees the resource passes the hard filters for, over the returnees'
+    columns the replica holds (brought up to date with the rows changed since it last read)."""
     dismissed = uow.store.dismissed_by(resource.id)
-    found, after, today = [], None, uow.today()
-    while len(page := uow.store.returnee_page(after, PROFILE_PAGE)):
-        after = page.ids[-1]
-        found.extend(r for r, _ in fitting(resource, page, policy, today, dismissed))
-    return found
+    table = uow.store.returnee_table()
+    return [r for r, _ in fitting(resource, table, policy, uow.today(), dismissed)]
 
 
 def _rematch(uow, returnee_ids, policy: MatchPolicy) -> None:

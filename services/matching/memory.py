@@ -251,9 +251,9 @@ class MemoryStore:
         keys = self.returnees if returnee_ids is None else {_id(r) for r in returnee_ids}
         return [self._profile(k) for k in sorted(keys) if k in self.returnees]
 
-    def returnee_page(self, after: str | None, limit: int) -> ReturneeTable:
-        after = _id(after)
-        keys = sorted(k for k in self.returnees if after is None or k > after)[:limit]
+    def returnee_table(self) -> ReturneeTable:
+        """Every stored returnee as the engine's columns, as the store's (held or read) are."""
+        keys = sorted(self.returnees)
         rows = [self.returnees[k] for k in keys]
         return ReturneeTable.from_columns(
             keys,

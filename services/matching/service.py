@@ -28,7 +28,7 @@ from services.matching.schemas import (
     ResourceOut,
     ResourceQuery,
 )
-from services.matching.store import MatchingStore, ReplicaCatalog
+from services.matching.store import MatchingStore, Replica
 
 # The re-match loop also runs this often without being woken: after a restart, what was queued
 # before it is re-matched.
@@ -42,7 +42,7 @@ class MatchingService(Operable):
     intentions between returnees and providers."""
 
     name = "matching"
-    db = Database(store=MatchingStore, replica=ReplicaCatalog)  # the catalog held in memory
+    db = Database(store=MatchingStore, replica=Replica)  # catalog and returnees held in memory
     config = Config()
     wake_rematch = Alarm("rematch_queued")
 

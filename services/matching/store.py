@@ -2,10 +2,11 @@
 
 `memory.MemoryStore` is its in-memory twin for handler unit tests: same methods, same answers.
 
-The engine reads the catalog through `catalog()` alone. A replica keeps it in memory between
-units of work (`ReplicaCatalog`, handed to the store by `chassis.db.Database(replica=...)`) and
-brings it up to the database's catalog version inside the reading transaction; without one
-(scripts, seeds) it is read whole from the table.
+The engine reads the catalog through `catalog()` alone, and the returnees (reverse matching)
+through `returnee_table()`. A replica keeps both in memory between units of work (`Replica`:
+`ReplicaCatalog` and `ReplicaReturnees`, handed to the store by
+`chassis.db.Database(replica=...)`) and brings them up to date inside the reading transaction
+with the rows changed since; without one (scripts, seeds) they are read whole from the tables.
 """
 
 import json
@@ -113,7 +114,12 @@ _CHANGED = (
 # for the matches read before it to commit. So a returnee matched while a resource is published
 # either sees the resource, or is committed before the resource is, and then its reverse match
 # (`resource.published`, read after that commit) sees the returnee: nobody misses a resource.
-LOCKED_VERSION = "SELECT version FROM catalog_version FOR SHARE"
+# `own`: this transaction took the version (it wrote a resource, maybe in another unit of work
+# of the same transaction: a batch of events), so what it reads is not committed.
+LOCKED_VERSION = (
+    "SELECT version, coalesce(written_by = pg_current_xact_id_if_assigned()::text::bigint,"
+    " false) AS own FROM catalog_version FOR SHARE"
+)
 
 
 class ReplicaCatalog:
@@ -140,7 +146,10 @@ class ReplicaCatalog:
         self.current(uow)
 
     def current(self, uow) -> Catalog:
-        version = uow.one(LOCKED_VERSION)["version"]
+        read = uow.one(LOCKED_VERSION)
+        if read["own"]:  # this transaction's own writes: read, not held
+            return Catalog(as_resource(row) for row in uow.all(_LIVE))
+        version = read["version"]
         catalog, held = self.catalog, self.version
         if catalog is not None and version == held:
             return catalog
@@ -159,10 +168,128 @@ class ReplicaCatalog:
         return catalog
 
 
+# The returnees as reverse matching reads them: every stored returnee consents to matching.
+_RETURNEES = (
+    "SELECT coalesce(array_agg(id::text ORDER BY id), '{}') AS ids,"
+    " coalesce(array_agg(industry ORDER BY id), '{}') AS industries,"
+    " coalesce(array_agg(startup_stage ORDER BY id), '{}') AS stages,"
+    " coalesce(array_agg(array_to_string(needs, ',') ORDER BY id), '{}') AS needs,"
+    " coalesce(array_agg(district ORDER BY id), '{}') AS districts FROM returnees"
+)
+# Where the next read starts: the oldest transaction still running (the cluster's) when this
+# statement's snapshot was taken; every transaction before it has committed or rolled back.
+# `own`: this transaction's id, if it has one (it wrote something).
+_HORIZON = (
+    "SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS horizon,"
+    " pg_current_xact_id_if_assigned()::text::bigint AS own"
+)
+# Every returnee written or deleted by a transaction from the horizon on but those already
+# read, in one statement (one snapshot: an id is either stored or deleted in it).
+_RETURNEES_CHANGED = (
+    "SELECT id::text AS id, industry, startup_stage, needs, district, changed_by,"
+    " false AS deleted FROM returnees WHERE changed_by >= %(horizon)s"
+    " AND changed_by <> ALL(%(seen)s::bigint[])"
+    " UNION ALL SELECT returnee_id::text, NULL, NULL, NULL, NULL, changed_by, true"
+    " FROM returnee_deletions WHERE changed_by >= %(horizon)s"
+    " AND changed_by <> ALL(%(seen)s::bigint[])"
+)
+_OWN_RETURNEE_WRITES = (
+    "SELECT EXISTS (SELECT 1 FROM returnees WHERE changed_by = %(own)s)"
+    " OR EXISTS (SELECT 1 FROM returnee_deletions WHERE changed_by = %(own)s) AS wrote"
+)
+
+
+class ReplicaReturnees:
+    """The returnees' columns (reverse matching) as one replica holds them between units of
+    work.
+
+    Every write to a returnee records its transaction's id (`changed_by`, a trigger, migration
+    0009), and a deletion (consent withdrawn, erasure) leaves the opaque id and its transaction's
+    id in `returnee_deletions`. A read notes the horizon of its snapshot (the oldest transaction
+    running then: everything before it has ended) and the next read takes only the rows changed
+    by transactions from that horizon on, so a transaction that commits after a read, however
+    early it began, is read the next time; rows read twice are applied twice, harmlessly. The
+    transactions from the horizon on whose rows a read applied are not read again: a
+    transaction's writes become visible at once, so what was seen of it is all of it, and a
+    later write to the same row carries a later transaction's id (a long transaction keeps the
+    horizon back, not the rows read). No
+    counter: writers of returnees (profile events, many at once) never wait on each other. The
+    held table answers as a read of the whole table in the reading transaction would. It is
+    built whole when the replica starts (or by the first read)."""
+
+    def __init__(self):
+        self.table: ReturneeTable | None = None
+        self.horizon = -1
+        self.seen: frozenset[int] = frozenset()  # transactions from the horizon on, applied
+        self.builds = 0  # whole builds, for tests and metrics
+        self.rows_read = 0  # changed rows the last read took, for tests and metrics
+
+    def start(self, uow) -> None:
+        self.current(uow)
+
+    @staticmethod
+    def read(uow) -> ReturneeTable:
+        """Every stored returnee read whole, as the engine's columns: one row of arrays."""
+        row = uow.one(_RETURNEES)
+        return ReturneeTable.from_columns(
+            row["ids"],
+            row["industries"],
+            row["stages"],
+            [n.split(",") if n else [] for n in row["needs"]],
+            row["districts"],
+        )
+
+    def current(self, uow) -> ReturneeTable:
+        read = uow.one(_HORIZON)
+        horizon, own = read["horizon"], read["own"]
+        table, held, seen = self.table, self.horizon, self.seen
+        if table is None:
+            table = self.read(uow)
+            built, seen = True, frozenset()
+        else:
+            rows = uow.all(_RETURNEES_CHANGED, {"horizon": held, "seen": sorted(seen)})
+            self.rows_read = len(rows)
+            seen = seen | {r["changed_by"] for r in rows}
+            table = table.changed(
+                [
+                    (r["id"], r["industry"], r["startup_stage"], r["needs"], r["district"])
+                    for r in rows
+                    if not r["deleted"]
+                ],
+                [r["id"] for r in rows if r["deleted"]],
+            )
+            built = False
+        if own is not None and uow.one(_OWN_RETURNEE_WRITES, {"own": own})["wrote"]:
+            return table  # this transaction's own writes, not committed: read, not held
+        self.builds += built
+        # Another unit of work may have brought it further already; at the same horizon this
+        # read is the later one.
+        if horizon >= self.horizon:
+            self.table, self.horizon = table, horizon
+            self.seen = frozenset(t for t in seen if t >= horizon)
+        return table
+
+
+class Replica:
+    """What one replica holds in memory between units of work (`chassis.db.Database`'s
+    `replica=`): the catalog of resources and the returnees' columns, each kept current."""
+
+    def __init__(self):
+        self.catalog = ReplicaCatalog()
+        self.returnees = ReplicaReturnees()
+
+    def start(self, uow) -> None:
+        """Both built at the replica's start, before an event waits on them; the returnees
+        first: the catalog's read holds the version row's share lock to the end of this
+        transaction, and resource writes wait for it."""
+        self.returnees.start(uow)
+        self.catalog.start(uow)
+
+
 class MatchingStore:
     """The matching tables, through one unit of work's transaction."""
 
-    def __init__(self, uow, replica: ReplicaCatalog | None = None):
+    def __init__(self, uow, replica: Replica | None = None):
         self.uow = uow
         self.replica = replica
         # A unit of work that wrote a resource reads the catalog from the table: what it sees
@@ -318,7 +445,7 @@ class MatchingStore:
         if self.replica is None or self._wrote_resources:
             self.uow.one(LOCKED_VERSION)
             return Catalog(as_resource(row) for row in self.uow.all(_LIVE))
-        return self.replica.current(self.uow)
+        return self.replica.catalog.current(self.uow)
 
     # ------------------------------------------------------------ returnees
 
@@ -415,28 +542,12 @@ class MatchingStore:
             "(SELECT * FROM returnees WHERE id = ANY(%s::uuid[]))", (list(returnee_ids),)
         )
 
-    def returnee_page(self, after: str | None, limit: int) -> ReturneeTable:
-        """The next `limit` stored returnees by id after `after` (None: from the first), as the
-        engine's columns: one row of arrays per page, no row per returnee."""
-        row = self.uow.one(
-            "SELECT array_agg(id::text ORDER BY id) AS ids,"
-            " array_agg(industry ORDER BY id) AS industries,"
-            " array_agg(startup_stage ORDER BY id) AS stages,"
-            " array_agg(array_to_string(needs, ',') ORDER BY id) AS needs,"
-            " array_agg(district ORDER BY id) AS districts"
-            " FROM (SELECT id, industry, startup_stage, needs, district FROM returnees"
-            " WHERE %s::uuid IS NULL OR id > %s::uuid ORDER BY id LIMIT %s) r",
-            (after, after, limit),
-        )
-        if not row["ids"]:
-            return ReturneeTable.from_columns([], [], [], [], [])
-        return ReturneeTable.from_columns(
-            row["ids"],
-            row["industries"],
-            row["stages"],
-            [n.split(",") if n else [] for n in row["needs"]],
-            row["districts"],
-        )
+    def returnee_table(self) -> ReturneeTable:
+        """Every stored returnee as the engine's columns (reverse matching): the replica's,
+        brought up to date, or read whole from the table."""
+        if self.replica is None:
+            return ReplicaReturnees.read(self.uow)
+        return self.replica.returnees.current(self.uow)
 
     def _profiles(self, source: str, params) -> list[Profile]:
         rows = self.uow.all(
@@ -567,8 +678,9 @@ class MatchingStore:
         )
 
     # ------------------------------------------------------------ the re-match queue
-    # Lock order: a queue row, then the returnee's advisory lock (the re-match loop); nothing
-    # takes them the other way round (erasure leaves the row: its re-match finds no profile).
+    # Lock order: the catalog version's share lock, a queue row, then the returnee's advisory
+    # lock (the re-match loop); nothing takes them the other way round (erasure leaves the row:
+    # its re-match finds no profile; the last place taken holds the version, then queues).
 
     def queue_rematch(self, returnee_ids: Sequence[str]) -> int:
         """Queue these returnees for the re-match loop. A returnee being re-matched right now is
@@ -588,7 +700,12 @@ class MatchingStore:
 
     def claim_rematch(self, limit: int) -> list[str]:
         """The next queued returnees, oldest first, locked until the transaction ends; rows
-        another transaction (a replica's loop) holds are skipped."""
+        another transaction (a replica's loop) holds are skipped.
+
+        The catalog version's share lock is taken first: the loop then reads the catalog, and
+        a writer of a resource queues returnees while it holds the version row (the last place
+        taken). Claimed rows first, the version after, would let the two wait on each other."""
+        self.uow.one(LOCKED_VERSION)
         rows = self.uow.all(
             "SELECT returnee_id::text AS id FROM rematch_queue ORDER BY queued_at, returnee_id"
             " LIMIT %s FOR UPDATE SKIP LOCKED",

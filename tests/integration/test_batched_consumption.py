@@ -140,16 +140,34 @@ def batched_process(amqp_uri, consumer_db, **env) -> ServiceProcess:
     )
 
 
+def in_flight(url) -> int:
+    """Events a batch has taken but not committed: deliveries commit on their own, effects
+    with their batch."""
+    return query(
+        url,
+        "SELECT (SELECT count(*) FROM deliveries) - (SELECT count(*) FROM effects) AS n",
+    )[0]["n"]
+
+
 def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(
-    producer_pool, start_relay, amqp_uri, consumer_db
+    producer_pool, start_relay, amqp_uri, consumer_db, rabbit_admin, vhost
 ):
-    # 10 ms an event: a batch of 20 holds its transaction open for about 200 ms, so the kill
-    # lands inside one. Only this consumer process, started by the test, is killed.
-    consumer = batched_process(amqp_uri, consumer_db, BATCHED_EVENT_SECONDS="0.01").start()
+    # 10 ms an event: a batch of 20 holds its transaction open for about 200 ms. The 600 events
+    # are queued before the consumer starts, so its batches are full whatever the relay's pace,
+    # and the kill waits for a batch that has just begun. Only this consumer process, started
+    # by the test, is killed.
+    consumer = batched_process(amqp_uri, consumer_db, BATCHED_EVENT_SECONDS="0.01")
+    publish_organizations(producer_pool, [f"org {i}" for i in range(600)])
+    start_relay()
+    wait_until(lambda: rabbit_admin.depth(vhost, "matching.tally") == 600, 60, 0.1, "600 queued")
+    consumer.start()
     try:
-        publish_organizations(producer_pool, [f"org {i}" for i in range(600)])
-        start_relay()
-        wait_until(lambda: effects(consumer_db)["n"] >= 100, 60, 0.02, "100 effects")
+        wait_until(
+            lambda: effects(consumer_db)["n"] >= 100 and 1 <= in_flight(consumer_db) <= 10,
+            60,
+            0.005,
+            "a batch just begun after 100 effects",
+        )
         consumer.signal(signal.SIGKILL)
         consumer.wait()
         killed_at = effects(consumer_db)

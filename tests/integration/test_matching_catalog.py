@@ -15,7 +15,7 @@ from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.matching.engine import Catalog
 from services.matching.service import MatchingService
-from services.matching.store import MatchingStore, ReplicaCatalog, as_resource
+from services.matching.store import MatchingStore, Replica, ReplicaCatalog, as_resource
 from tests.support import publish_events, query, service_url, wait_until
 
 PROFILE = {k: v for k, v in EXAMPLES[("returnee.registered", 1)].data.items() if k != "returnee_id"}
@@ -78,8 +78,9 @@ def stored(databases):
 
 def test_the_held_catalog_follows_every_write_and_ignores_rolled_back_ones(stored):
     url, pool = stored
-    replica = ReplicaCatalog()
-    held = ScriptDatabase(pool, "matching", store=functools.partial(MatchingStore, replica=replica))
+    held_by = Replica()
+    replica = held_by.catalog
+    held = ScriptDatabase(pool, "matching", store=functools.partial(MatchingStore, replica=held_by))
     other = ScriptDatabase(pool, "matching", store=MatchingStore)  # another replica, a script
     organizations = [str(uuid.uuid4()) for _ in range(3)]
     ids = [str(uuid.uuid4()) for _ in range(60)]
@@ -131,7 +132,7 @@ def test_the_services_catalog_equals_the_database_after_publishing_accepting_wit
     container.start()
     url, db = service_url(container), config["DATABASE_URL"]
     [provider] = [d for d in container.dependencies if isinstance(d, Database)]
-    replica: ReplicaCatalog = provider.held
+    replica: ReplicaCatalog = provider.held.catalog
     organization_id = str(uuid.uuid4())
     provider_headers = token_for("provider", organization_id=organization_id)
 
@@ -204,7 +205,7 @@ def test_a_returnee_matched_while_a_resource_is_published_never_goes_without_it(
     pool = ConnectionPool(url, 3)
     policy = load_settings().policy
     units = ScriptDatabase(
-        pool, "matching", store=functools.partial(MatchingStore, replica=ReplicaCatalog())
+        pool, "matching", store=functools.partial(MatchingStore, replica=Replica())
     )
     other = ScriptDatabase(pool, "matching", store=MatchingStore)  # the publishing replica
     organization_id, returnee_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -246,4 +247,55 @@ def test_a_returnee_matched_while_a_resource_is_published_never_goes_without_it(
                         (returnee_id,))  # fmt: skip
         assert published[0] in {m["id"] for m in matched}
     finally:
+        pool.clear()
+
+
+def test_the_last_place_taken_while_the_loop_rematches_its_returnee_is_no_deadlock(databases):
+    """The last place of a resource taken: the acceptance holds the catalog version row (the
+    trigger of its write) and then queues the resource's returnees; the re-match loop claims a
+    queued returnee and then reads the catalog. The loop takes the version's share lock before
+    it claims, so the two never wait on each other in a cycle (PostgreSQL would abort one of
+    them as a deadlock after `deadlock_timeout`)."""
+    import eventlet
+
+    from services.matching import handlers
+    from services.matching.configuration import load_settings
+
+    url = databases.create("matching")
+    pool = ConnectionPool(url, 3)
+    policy = load_settings().policy
+    loop = ScriptDatabase(
+        pool, "matching", store=functools.partial(MatchingStore, replica=Replica())
+    )
+    accepting = ScriptDatabase(pool, "matching", store=MatchingStore)
+    organization_id, returnee_id, resource_id = (str(uuid.uuid4()) for _ in range(3))
+    with accepting.unit_of_work() as uow:
+        uow.store.save_organization(organization_id, "Partner", "enterprise")
+        uow.store.insert_resource(resource_id, resource(organization_id, 0, capacity=1))
+        uow.store.queue_rematch([returnee_id])
+    version_held = eventlet.event.Event()
+
+    def accept_the_last_place():
+        with accepting.unit_of_work() as uow:
+            assert uow.store.take_place(resource_id) == 0  # the version row is now held
+            version_held.send()
+            eventlet.sleep(0.3)  # meanwhile the loop starts its batch
+            uow.store.queue_rematch([returnee_id])  # as `accept_intention` does after it
+
+    acceptance = eventlet.spawn(accept_the_last_place)
+    try:
+        version_held.wait()
+
+        def loop_batch():
+            with loop.unit_of_work() as uow:
+                uow.execute("SET LOCAL lock_timeout = '20s'")
+                return handlers.rematch_batch(uow, 50, policy)
+
+        assert loop_batch() is True  # waited for the acceptance, then re-matched the returnee
+        acceptance.wait()  # committed, not aborted as a deadlock
+        # The loop claimed the returnee after the acceptance committed (queueing it again
+        # changed nothing) and read the catalog with the place taken: the queue is empty.
+        assert query(url, "SELECT count(*) AS n FROM rematch_queue")[0]["n"] == 0
+    finally:
+        acceptance.kill()
         pool.clear()

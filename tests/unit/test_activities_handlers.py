@@ -875,7 +875,15 @@ def test_staff_reads_of_registrations_are_recorded_through_each_registration(db)
     run(db, lambda uow: handlers.get_registration(shown["id"], mine["id"], ADVISOR, uow, seen))
     own = {**seen, "reader_id": li.id, "reader_role": "returnee"}
     run(db, lambda uow: handlers.get_registration(shown["id"], mine["id"], li, uow, own))
+    checked = CheckInIn().load({"code": mine["check_in_code"]})
+    run(db, lambda uow: handlers.check_in(shown["id"], checked, uow, seen))  # the name shown
+    run(db, lambda uow: handlers.check_in(shown["id"], checked, uow, seen))  # scanned again
     reads = [(str(e.data["returnee_id"]), e.data["what"], e.data["case_ref"])
              for e in db.published("activities.personal_data_read")]  # fmt: skip
     case = f"registration:{mine['id']}"
-    assert reads == [(li.id, "registrations", case), (li.id, "registration", case)]
+    assert reads == [
+        (li.id, "registrations", case),
+        (li.id, "registration", case),
+        (li.id, "check-in", case),
+        (li.id, "check-in", case),
+    ]

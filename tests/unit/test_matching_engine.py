@@ -12,6 +12,7 @@ import pytest
 from bench.matching_engine import synthetic_profiles, synthetic_resources
 from contracts import CATALOG, Event
 from contracts.reasons import describe
+from contracts.vocabulary import NEEDS
 from services.matching.configuration import load_settings, parse_weights
 from services.matching.engine import (
     Catalog,
@@ -473,3 +474,80 @@ def test_a_table_from_columns_is_the_table_of_the_same_profiles():
         aimed, whole, EVEN, TODAY
     )
     assert len(ReturneeTable.from_columns([], [], [], [], [])) == 0
+
+
+def _table_rows(table: ReturneeTable) -> list[tuple]:
+    """Each returnee's columns, district codes read back as the districts' keys."""
+    districts = {code: key for key, code in table.district_codes.items()}
+    assert table.id_array.tolist() == table.ids
+    return [
+        (rid, int(table.needs[i]), int(table.industry[i]), int(table.stage[i]),
+         districts.get(int(table.district[i])), bool(table.consent[i]))
+        for i, rid in enumerate(table.ids)
+    ]  # fmt: skip
+
+
+def _table_of(rows: dict) -> ReturneeTable:
+    ordered = [rows[rid] for rid in sorted(rows)]
+    return ReturneeTable.from_columns(*([row[i] for row in ordered] for i in range(5)))
+
+
+def test_a_changed_returnee_table_answers_as_one_built_from_the_resulting_returnees():
+    import random
+
+    rng = random.Random(9)
+
+    def row(p):
+        return (p.returnee_id, p.industry, p.stage, list(p.needs), p.district)
+
+    current = {p.returnee_id: row(p) for p in synthetic_profiles(800, seed=21)}
+    held = _table_of(current)
+    aimed = [
+        resource("aimed", needs_served=("financing", "mentorship"), district="Xuhui"),
+        resource("open", needs_served=("office_space",), industries=("biotech",)),
+        resource("elsewhere", needs_served=tuple(NEEDS), district="Fengxian"),
+    ]
+    for step in range(6):
+        ids = sorted(current)
+        updated = [
+            (rid, *row(p)[1:])
+            for rid, p in zip(
+                rng.sample(ids, 25), synthetic_profiles(25, seed=40 + step), strict=True
+            )
+        ]
+        new = [
+            (f"{p.returnee_id}-{step}", *row(p)[1:-1], rng.choice([p.district, "Fengxian"]))
+            for p in synthetic_profiles(15, seed=60 + step)
+        ]
+        gone = rng.sample(ids, 10) + ["never-there"]
+        before = _table_rows(held)
+        changed = held.changed([*updated, *new], gone)
+        assert _table_rows(held) == before  # the old one is left as it was
+        for r in [*updated, *new]:
+            current[r[0]] = r
+        for rid in gone:
+            current.pop(rid, None)
+        rebuilt = _table_of(current)
+        assert _table_rows(changed) == _table_rows(rebuilt)
+        assert changed.position == rebuilt.position
+        for one in aimed:
+            assert returnees_fitting(one, changed, EVEN, TODAY, gone[:3]) == returnees_fitting(
+                one, rebuilt, EVEN, TODAY, gone[:3]
+            )
+        only_profiles = held.changed(updated[:3])  # the same ids: nothing moves
+        assert only_profiles.position is held.position
+        held = changed
+    assert held.changed() is held
+    assert held.changed(removed=["never-there"]) is held
+    empty = ReturneeTable.from_columns([], [], [], [], [])
+    first = [("b", "biotech", "idea", ["legal"], None), ("a", "fintech", "idea", [], "Xuhui")]
+    assert _table_rows(empty.changed(first)) == _table_rows(_table_of({r[0]: r for r in first}))
+    assert _table_rows(_table_of({r[0]: r for r in first}).changed(removed=["a", "b"])) == []
+
+
+def test_returnees_read_again_unchanged_leave_the_table_as_it_is():
+    table = _table_of({"a": ("a", "biotech", "idea", ["legal"], "Xuhui")})
+    assert table.changed([("a", "biotech", "idea", ["legal"], " xuhui ")]) is table
+    moved = table.changed([("a", "biotech", "idea", ["legal"], "Changning")])
+    assert moved is not table and _table_rows(table)[0][4] == "xuhui"
+    assert _table_rows(moved)[0][4] == "changning"

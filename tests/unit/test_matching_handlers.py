@@ -21,7 +21,7 @@ from chassis.uow import MemoryDatabase
 from contracts import CATALOG
 from contracts.examples import EXAMPLES
 from services.matching import handlers, imports, schemas
-from services.matching.engine import MatchPolicy
+from services.matching.engine import NEED_BITS, MatchPolicy
 from services.matching.memory import MemoryStore
 from services.matching.messages import MESSAGES
 from services.matching.schemas import (
@@ -551,6 +551,26 @@ def test_rematch_for_resource_queues_those_it_fits_and_the_loop_proposes_it(db):
     assert reverse_match(db, row["id"], "resource.withdrawn") == 1
     assert proposals(db, first)[-1]["removed_resource_ids"] == [row["id"]]
     assert matched(db, first) == []
+
+
+def test_reverse_matching_reads_the_returnees_as_stored_now(db):
+    """The returnees' columns follow every profile stored, updated, forgotten and erased, as
+    the store's held ones do: a resource fits whoever is stored with a fitting profile now."""
+    stays, moves, withdraws, erased = (register(db) for _ in range(4))
+    register(db, moves, T0 + timedelta(minutes=1), "returnee.updated", needs=["legal"])
+    data = {"returnee_id": withdraws, "purpose": "matching", "granted": False,
+            "changed_at": (T0 + timedelta(minutes=2)).isoformat()}  # fmt: skip
+    db.handle(handlers.follow_consent, received("consent.changed", data))
+    db.handle(handlers.erase_returnee, received("returnee.erased", {"returnee_id": erased}))
+    comes_back = register(db)
+    with db.unit_of_work() as uow:
+        table = uow.store.returnee_table()
+    assert table.ids == sorted([stays, moves, comes_back])
+    assert int(table.needs[table.position[moves]]) == NEED_BITS["legal"]
+    publish(db, rematch=False)
+    event = CATALOG.check(db.published("resource.published")[-1])
+    assert handlers.rematch_for_resource(event, db, lambda: None, policy=POLICY) == 2
+    assert sorted(db.store.rematch_queue) == sorted([stays, comes_back])
 
 
 def test_rematch_batch_takes_a_bounded_batch_oldest_first(db, clock):
