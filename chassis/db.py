@@ -31,7 +31,7 @@ from chassis.intake import DUPLICATE, Batch
 from chassis.outbox import OutboxRelay
 from chassis.pool import ConnectionPool
 from chassis.topology import declare_service
-from chassis.uow import AlreadyHandled, SqlUnitOfWork
+from chassis.uow import AlreadyHandled, BatchScope, SqlUnitOfWork
 from contracts import Event
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,16 @@ class ScriptDatabase:
         self.clock = clock or Clock()
 
     @contextmanager
-    def unit_of_work(self):
+    def unit_of_work(self, batched: bool = False):
+        """`batched`: one unit of work standing for several (the outcomes of several sends):
+        its outbox rows written in one statement before the commit (`chassis.uow.BatchScope`)."""
+        scope = BatchScope([]) if batched else None
         with self.pool.cursor() as cursor:
-            yield SqlUnitOfWork(cursor, self.service, clock=self.clock, store=self.store)
+            uow = SqlUnitOfWork(cursor, self.service, clock=self.clock, store=self.store,
+                                batch=scope)  # fmt: skip
+            yield uow
+            if scope is not None:
+                scope.flush(cursor)
 
 
 class WorkerDatabase:
@@ -79,7 +86,10 @@ class WorkerDatabase:
         return self._provider.relay.backlog()
 
     @contextmanager
-    def unit_of_work(self):
+    def unit_of_work(self, batched: bool = False):
+        """The worker's unit of work (in an event handler, recording the event in the inbox);
+        `batched` as `ScriptDatabase.unit_of_work`'s."""
+        scope = BatchScope([]) if batched else None
         cause = self._provider.event_of(self._worker_ctx)
         correlation_id = self._worker_ctx.data.get("correlation_id") or (
             cause.correlation_id if cause else None
@@ -92,10 +102,13 @@ class WorkerDatabase:
                 correlation_id,
                 clock=self._provider.clock,
                 store=self._provider.store_factory,
+                batch=scope,
             )
             if cause is not None and not self._inbox_recorded:
                 uow.record_inbox(self._provider.handler_of(self._worker_ctx))
             yield uow
+            if scope is not None:
+                scope.flush(cursor)
         self._inbox_recorded = cause is not None
         self._committed([uow])
 
@@ -108,16 +121,18 @@ class WorkerDatabase:
 
     def apply_batch(self, batch: Batch, use) -> None:
         """Apply `use(event, uow)` to every event of `batch` in one transaction: the inbox
-        records written in one statement (the events handled before are passed over), one
-        commit. If any event fails, the transaction is rolled back and each event applied again
-        in its own, so only the failing ones fail (`Delivery.exc_info`); the subscriber settles
-        each with the broker after this returns."""
+        records written in one statement (the events handled before are passed over), the
+        outbox rows of all of them in one more (`chassis.uow.BatchScope`, which the units of
+        work share), one commit. If any event fails, the transaction is rolled back and each
+        event applied again in its own, so only the failing ones fail (`Delivery.exc_info`);
+        the subscriber settles each with the broker after this returns."""
         provider = self._provider
         handler = provider.handler_of(self._worker_ctx)
         units = []
         try:
             with self.pool.cursor() as cursor:
                 fresh = SqlUnitOfWork.record_inbox_many(cursor, handler, batch.events)
+                scope = BatchScope(_fresh_events(batch, fresh))
                 for delivery in batch.deliveries:
                     if delivery.event.id not in fresh:
                         delivery.result = DUPLICATE
@@ -131,9 +146,11 @@ class WorkerDatabase:
                         delivery.event.correlation_id,
                         clock=provider.clock,
                         store=provider.store_factory,
+                        batch=scope,
                     )
                     delivery.result = use(delivery.event, uow)
                     units.append(uow)
+                scope.flush(cursor)
         except Exception as exc:
             if len(batch) > 1:
                 log.info("a batch of %d failed (%r): applying each alone", len(batch), exc)
@@ -155,6 +172,16 @@ class WorkerDatabase:
                 delivery.result = DUPLICATE
             except Exception:
                 delivery.exc_info = sys.exc_info()
+
+
+def _fresh_events(batch: Batch, fresh: set[str]) -> list[Event]:
+    """The events of the batch not handled before, each once, in the order they came."""
+    seen, events = set(), []
+    for event in batch.events:
+        if event.id in fresh and event.id not in seen:
+            seen.add(event.id)
+            events.append(event)
+    return events
 
 
 class Database(DependencyProvider):

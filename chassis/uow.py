@@ -16,6 +16,10 @@ Two implementations of one interface:
   rollback would.
 
 Events are built and validated against the contract by the same code in both.
+
+The units of work of a batch of events (`chassis.db.WorkerDatabase.apply_batch`) share one
+transaction and a `BatchScope`: their outbox rows are written together in one statement before
+the commit, and the store may keep in `scope.shared` what it read once for the whole batch.
 """
 
 import copy
@@ -32,10 +36,43 @@ class AlreadyHandled(Exception):
     """The event was handled before; the handler must not apply its effect again."""
 
 
+OUTBOX_INSERT = (
+    "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish) VALUES %s"
+)
+OUTBOX_ROW = OUTBOX_INSERT.replace("VALUES %s", "VALUES (%s, %s, %s, %s, %s, %s)")
+
+
+class BatchScope:
+    """What the units of work of one batch share, besides their transaction: the events of the
+    batch (those not handled before, in the order they came), a dict the service's store may
+    keep what it read for all of them in (`shared`), and the outbox rows written so far, held
+    until `flush` writes them in one statement (before the commit, and before anything reads
+    the outbox: `forget_published`)."""
+
+    def __init__(self, events: list[Event]):
+        self.events = events
+        self.shared: dict = {}
+        self.outbox_rows: list[tuple] = []
+
+    def flush(self, cursor) -> None:
+        rows, self.outbox_rows = self.outbox_rows, []
+        write_outbox_rows(cursor, rows)
+
+
+def write_outbox_rows(cursor, rows: list[tuple]) -> None:
+    """One statement; a single row without `execute_values` (the usual case outside a batch:
+    its paging costs more than the row)."""
+    if len(rows) == 1:
+        cursor.execute(OUTBOX_ROW, rows[0])
+    elif rows:
+        psycopg2.extras.execute_values(cursor, OUTBOX_INSERT, rows, page_size=1000)
+
+
 class UnitOfWork:
     """What a use case sees. Subclasses set `store` and write `_write_outbox`."""
 
     store = None
+    batch: BatchScope | None = None  # the batch this unit of work is one event of, if any
 
     def __init__(self, service: str, cause: Event | None, correlation_id: str | None,
                  clock: Clock | None = None):  # fmt: skip
@@ -111,9 +148,10 @@ class SqlUnitOfWork(UnitOfWork):
 
     def __init__(self, cursor, service: str, cause: Event | None = None,
                  correlation_id: str | None = None, clock: Clock | None = None,
-                 store=None):  # fmt: skip
+                 store=None, batch: BatchScope | None = None):  # fmt: skip
         super().__init__(service, cause, correlation_id, clock)
         self.cursor = cursor
+        self.batch = batch
         if store is not None:
             self.store = store(self)
 
@@ -157,31 +195,23 @@ class SqlUnitOfWork(UnitOfWork):
             (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
             for e in events
         ]
-        if len(rows) == 1:  # the usual case; execute_values' paging costs more than the row
-            self.cursor.execute(
-                "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
-                " VALUES (%s, %s, %s, %s, %s, %s)",
-                rows[0],
-            )
-            return
-        psycopg2.extras.execute_values(
-            self.cursor,
-            "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
-            " VALUES %s",
-            rows,
-            page_size=1000,
-        )
+        self._write_rows(rows)
 
     def _write_relayed(self, exchange: str, event: Event, body: bytes) -> None:
-        self.cursor.execute(
-            "INSERT INTO outbox (id, exchange, routing_key, subject, body, forget_on_publish)"
-            " VALUES (%s, %s, %s, %s, %s, true)",
-            (str(uuid.uuid4()), exchange, event.type, event.subject, body),
-        )
+        self._write_rows([(str(uuid.uuid4()), exchange, event.type, event.subject, body, True)])
+
+    def _write_rows(self, rows: list[tuple]) -> None:
+        """Outbox rows: held for the batch's one statement, or written now."""
+        if self.batch is not None:
+            self.batch.outbox_rows.extend(rows)
+        else:
+            write_outbox_rows(self.cursor, rows)
 
     def forget_published(self, subject) -> int:
         # A scan of what retention keeps (a week of events): an erasure is rare, and an event
         # names the person in its body more often than as its subject.
+        if self.batch is not None:
+            self.batch.flush(self.cursor)  # the rows of the batch so far are concerned too
         about = "(subject = %s OR position(convert_to(%s, 'UTF8') in body) > 0)"
         subject = str(subject)
         self.cursor.execute(
@@ -245,12 +275,17 @@ class MemoryDatabase:
         self.inbox: set[tuple[str, str]] = set()
 
     @contextmanager
-    def unit_of_work(self, cause: Event | None = None, handler: str | None = None):
+    def unit_of_work(self, cause: Event | None = None, handler: str | None = None,
+                     batched: bool = False):  # fmt: skip
+        """`batched`: a unit of work standing for several, as `chassis.db`'s (its outbox rows
+        written together: here, as always, at the commit)."""
         if cause is not None and handler is not None and (handler, cause.id) in self.inbox:
             raise AlreadyHandled(f"{handler} handled event {cause.id} before")
         working = copy.deepcopy(self.store)
         correlation_id = cause.correlation_id if cause else None
         uow = MemoryUnitOfWork(self, working, cause, correlation_id)
+        if batched:
+            uow.batch = BatchScope([])
         yield uow
         self.store = working
         self.outbox.extend(uow._pending)
@@ -269,6 +304,42 @@ class MemoryDatabase:
                 return use_case(event, uow, **kwargs)
         except AlreadyHandled:
             return None
+
+    def handle_batch(self, use_case, events: list[Event], **kwargs) -> list:
+        """Apply `use_case(event, uow, **kwargs)` to `events` as a batching subscriber does
+        (`chassis.db.WorkerDatabase.apply_batch`): one commit for all, each event once, the
+        units of work sharing a `BatchScope`; an exception keeps nothing. The results in the
+        order of `events`, None for those handled before."""
+        handler = f"{self.service}.{use_case.__name__}"
+        fresh, seen = [], set()
+        for position, event in enumerate(events):
+            if (handler, event.id) not in self.inbox and event.id not in seen:
+                seen.add(event.id)
+                fresh.append((position, event))
+        scope = BatchScope([event for _, event in fresh])
+        working = copy.deepcopy(self.store)
+        units, results = [], [None] * len(events)
+        outbox, relayed = list(self.outbox), list(self.relayed)
+        try:
+            for position, event in fresh:
+                uow = MemoryUnitOfWork(self, working, event, event.correlation_id)
+                uow.batch = scope
+                results[position] = use_case(event, uow, **kwargs)
+                units.append(uow)
+                # In the batch's outbox at once, as the SQL scope's rows are to the events after
+                # (an erasure forgets those naming the person).
+                self.outbox.extend(uow._pending)
+                self.relayed.extend(uow._pending_relayed)
+        except BaseException:
+            self.outbox[:], self.relayed[:] = outbox, relayed
+            raise
+        self.store = working
+        for uow in units:
+            self.inbox.add((handler, uow.cause.id))
+        for uow in units:
+            for callback in uow.committed:
+                callback()
+        return results
 
     def published(self, event_type: str | None = None) -> list[Event]:
         return [e for e in self.outbox if event_type is None or e.type == event_type]

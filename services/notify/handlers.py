@@ -93,13 +93,43 @@ RATE_DEFERRED = Counter(
 # --- events in --------------------------------------------------------------------------------
 
 
+# The events that take a returnee in: their batch holds the returnee's lock (`take_returnee`).
+TAKING_IN = ("returnee.registered", "returnee.updated")
+
+
 def take_event(event: Event, uow, settings: NotifySettings, wake_delivery) -> int:
     """Apply the event in its unit of work (one of a batch's transaction, `chassis.events`);
     once that commits, wake the delivery loop if it queued something to send now."""
+    if uow.batch is not None:
+        prepare_batch(uow)
     due = EVENT_HANDLERS[event.type](event, uow, settings)
     if due:
         uow.after_commit(wake_delivery)
     return due
+
+
+def prepare_batch(uow) -> None:
+    """Once per batch, before its first event: what its events will look up of the returnees
+    they concern read in one statement (`store.read_ahead`), and the returnees' locks the batch
+    may need taken in one more, in the one order every batch takes them in, so two batches
+    never wait on each other in a cycle: those its events take in, and those not in the
+    directory yet (an event about them may have to wait, `announce`)."""
+    shared = uow.batch.shared
+    if shared.get("notify.prepared"):
+        return
+    shared["notify.prepared"] = True
+    events = uow.batch.events
+    concerned = [r for r in dict.fromkeys(map(partners.concerns_returnee, events)) if r]
+    uow.store.read_ahead(concerned)
+    taken_in = {str(e.data["returnee_id"]) for e in events if e.type in TAKING_IN}
+    unknown = {
+        r for r in concerned if uow.store.recipient(r) is None and not uow.store.is_erased(r)
+    }
+    uow.store.lock_returnees(taken_in | unknown)
+    # Read again, now that the locks are held, those the batch does not take in itself: taken
+    # in meanwhile, or their events wait (`announce`).
+    uow.store.read_ahead([r for r in concerned if r in unknown and r not in taken_in])
+    uow.store.release_waiting_for(taken_in)  # for `take_returnee`, in one statement
 
 
 def take_returnee(event: Event, uow, settings: NotifySettings) -> int:
@@ -332,7 +362,7 @@ def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
     if "sms" in intent.channels and sms_locale:
         sms = compose(intent.template, sms_locale, intent.context,
                       settings.aliyun_sms.sign_name, settings.sms_max_parts)  # fmt: skip
-    due = 0
+    planned = []
     for decision in decide(intent, preferences, unavailable):
         row = payloads.notification(event, intent, decision, rendered, sms)
         digested = (
@@ -352,7 +382,11 @@ def queue(event: Event | Trigger, intent: Intent, uow, settings: NotifySettings,
                 row["digest_id"] = str(lead["id"])
             else:
                 row["next_attempt_at"] = uow.now() + timedelta(seconds=digest_window)
-        added = uow.store.add_notification(row)
+        planned.append((decision, row))
+    # The channels' rows in one statement (the welcome's inbox entry and email together).
+    added_ids = uow.store.add_notifications([row for _, row in planned])
+    due = 0
+    for (decision, row), added in zip(planned, added_ids, strict=True):
         if added is None:
             continue
         if row["status"] == "suppressed" and row["reason"] == unavailable.get(decision.channel):
@@ -546,7 +580,7 @@ def record_all(db, settings: NotifySettings, attempted: list) -> None:
     """The outcomes of several attempts in one unit of work; if that fails, each in its own,
     so one that cannot be recorded does not keep the others unrecorded (and sent again)."""
     try:
-        with db.unit_of_work() as uow:
+        with db.unit_of_work(batched=len(attempted) > 1) as uow:  # their events in one INSERT
             for row, outcome in attempted:
                 record(uow, settings, row, outcome)
         return

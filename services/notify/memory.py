@@ -259,7 +259,13 @@ class MemoryStore:
     # --- events waiting for their returnee ----------------------------------------------------
 
     def lock_returnee(self, returnee_id) -> None:
-        pass
+        self.lock_returnees([returnee_id])  # as the SQL store's does
+
+    def lock_returnees(self, returnee_ids) -> None:
+        pass  # one unit of work at a time: nothing to serialise
+
+    def read_ahead(self, returnee_ids) -> None:
+        pass  # every lookup reads the dicts as they are: what the read-ahead keeps current
 
     def make_wait(self, event_id, returnee_id, body: bytes) -> None:
         key = str(event_id)
@@ -278,6 +284,9 @@ class MemoryStore:
         for w in released:
             del self.waiting_events[w["event_id"]]
         return [w["body"] for w in sorted(released, key=lambda w: w["received_at"])]
+
+    def release_waiting_for(self, returnee_ids) -> None:
+        pass  # `release_waiting` takes them out of the dict as it is
 
     def waiting(self) -> dict:
         if not self.waiting_events:
@@ -490,6 +499,9 @@ class MemoryStore:
                 n.update(next_attempt_at=self._now(), held_for_quiet_hours=False)
 
     # --- notifications --------------------------------------------------------------------------
+
+    def add_notifications(self, rows: list[dict]) -> list[str | None]:
+        return [self.add_notification(row) for row in rows]
 
     def add_notification(self, row: dict) -> str | None:
         key = (str(row["event_id"]), str(row["recipient_id"]), row["channel"])

@@ -4,9 +4,13 @@ Times in SQL are the database's `now()`: the one clock the replicas share for le
 times. `memory.MemoryStore` is the same store over dicts, for the handlers' unit tests.
 """
 
+import copy
 import json
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
+
+import psycopg2.extras
 
 from chassis.paging import Keyset, Page
 from services.notify.domain import Appointment, Preferences, Recipient
@@ -65,28 +69,128 @@ def preferences_from_row(row: dict | None) -> Preferences:
     )
 
 
+# What the batch's read-ahead reads of each returnee its events concern, in one statement.
+READ_AHEAD = """
+    SELECT i.id::text AS wanted, r.id, r.kind, r.name, r.email, r.phone, r.locale, r.role,
+        r.organization_id, r.notifications_consent,
+        ARRAY(SELECT d.channel FROM messenger_destinations d
+              WHERE d.recipient_id = r.id ORDER BY d.channel) AS messengers,
+        (r.email_verified OR v.account_id IS NOT NULL) AS email_verified,
+        p.recipient_id AS has_preferences, p.opt_outs, p.quiet_start, p.quiet_end, p.timezone,
+        s.granted AS shares, e.id IS NOT NULL AS erased
+    FROM unnest(%s::uuid[]) AS i(id)
+    LEFT JOIN recipients r ON r.id = i.id
+    LEFT JOIN verified_addresses v ON v.account_id = r.id
+    LEFT JOIN preferences p ON p.recipient_id = i.id
+    LEFT JOIN partner_shares s ON s.returnee_id = i.id
+    LEFT JOIN erased_recipients e ON e.id = i.id
+"""
+NOTIFICATION_VALUES = """(%(id)s, %(recipient_id)s, %(channel)s, %(template)s, %(locale)s,
+    %(address)s, %(subject)s, %(body)s, %(html)s, %(context)s, %(status)s, %(reason)s,
+    %(event_id)s, %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()),
+    CASE WHEN %(status)s = 'sent' THEN 1 ELSE 0 END,
+    CASE WHEN %(status)s = 'sent' THEN now() END)"""
+
+
+@dataclass
+class ReadAhead:
+    """What the units of work of one batch of events (`chassis.uow.BatchScope`) read once for
+    all of them, and forget as soon as one of them writes it: the directory entries, the
+    preferences, the partner shares and erasures of the returnees the batch concerns, the
+    webhook subscribers of each event type, the titles and names messages give; and the
+    activities the transaction wrote and the returnees whose locks it holds. A returnee's entry
+    read before its lock was taken is read again after."""
+
+    recipients: dict = field(default_factory=dict)  # id -> Recipient | None
+    preferences: dict = field(default_factory=dict)  # id -> Preferences
+    shares: dict = field(default_factory=dict)  # id -> bool
+    erased: dict = field(default_factory=dict)  # id -> bool
+    subscribers: dict = field(default_factory=dict)  # event type -> rows
+    names: dict = field(default_factory=dict)  # (kind, key) -> a title or name | None
+    locked: set = field(default_factory=set)
+    activities: set = field(default_factory=set)  # kept by this transaction: a no-op again
+    released: dict = field(default_factory=dict)  # returnee id -> waiting bodies taken out
+    waited: set = field(default_factory=set)  # made to wait by this transaction
+
+    def forget(self, person_id) -> None:
+        person = str(person_id)
+        for held in (self.recipients, self.preferences, self.shares, self.erased):
+            held.pop(person, None)
+        self.names.pop(("organization", person), None)
+
+
+def lock_key(returnee_id) -> str:
+    return str(returnee_id)
+
+
 class NotifyStore:
-    """Also the `domain.Directory` that planning looks recipients and titles up in."""
+    """Also the `domain.Directory` that planning looks recipients and titles up in. In a batch
+    of events its reads go through the batch's `ReadAhead`; alone, each is a statement."""
 
     def __init__(self, uow):
         self.uow = uow
+        batch = getattr(uow, "batch", None)
+        self.ahead = None if batch is None else batch.shared.setdefault("notify", ReadAhead())
+
+    # --- the batch's read-ahead and locks -----------------------------------------------------
+
+    def read_ahead(self, returnee_ids) -> None:
+        """Read once what the batch's events will look up of these returnees (outside a batch:
+        nothing to keep it in, nothing read)."""
+        wanted = [str(r) for r in dict.fromkeys(returnee_ids) if r]
+        ahead = self.ahead
+        if ahead is None:
+            return
+        wanted = [r for r in wanted if r not in ahead.recipients]
+        if not wanted:
+            return
+        for row in self.uow.all(READ_AHEAD, (wanted,)):
+            person = row["wanted"]
+            ahead.recipients[person] = recipient_from_row(row) if row["id"] else None
+            ahead.preferences[person] = preferences_from_row(
+                row if row["has_preferences"] else None
+            )
+            ahead.shares[person] = bool(row["shares"])
+            ahead.erased[person] = row["erased"]
+
+    def lock_returnees(self, returnee_ids) -> None:
+        """`lock_returnee` for several, in one statement, in one order every batch takes them
+        in (so two batches never wait on each other in a cycle); those held already skipped."""
+        keys = sorted({lock_key(r) for r in returnee_ids if r})
+        if self.ahead is not None:
+            keys = [k for k in keys if k not in self.ahead.locked]
+        if not keys:
+            return
+        self.uow.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) FROM"
+            " (SELECT k FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS keys",
+            (keys,),
+        )
+        if self.ahead is not None:
+            self.ahead.locked.update(keys)
+            for key in keys:  # read before the lock: read again
+                self.ahead.recipients.pop(key, None)
 
     # --- the recipient directory --------------------------------------------------------------
 
     def is_erased(self, person_id) -> bool:
-        found = self.uow.one("SELECT 1 FROM erased_recipients WHERE id = %s", (str(person_id),))
+        person = str(person_id)
+        if self.ahead is not None and person in self.ahead.erased:
+            return self.ahead.erased[person]
+        found = self.uow.one("SELECT 1 FROM erased_recipients WHERE id = %s", (person,))
         return found is not None
 
     def keep_returnee(self, data: dict, at: datetime) -> None:
-        """The returnee's contact data and notification consent as of `at` (an event's time)."""
-        if self.is_erased(data["returnee_id"]):
-            return
+        """The returnee's contact data and notification consent as of `at` (an event's time);
+        nothing for someone erased (the tombstone looked for by the statement itself)."""
         self.uow.execute(
             """
             INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
                                     consent_at, updated_at, email_verified)
-            VALUES (%(id)s, 'returnee', %(name)s, %(email)s, %(phone)s, %(locale)s, %(consent)s,
-                    %(at)s, %(at)s, %(verified)s)
+            SELECT %(id)s::uuid, 'returnee', %(name)s::text, %(email)s::text, %(phone)s::text,
+                %(locale)s::text, %(consent)s::boolean, %(at)s::timestamptz, %(at)s::timestamptz,
+                %(verified)s::boolean
+            WHERE NOT EXISTS (SELECT 1 FROM erased_recipients WHERE id = %(id)s::uuid)
             ON CONFLICT (id) DO UPDATE SET
                 name = EXCLUDED.name, email = EXCLUDED.email, phone = EXCLUDED.phone,
                 locale = EXCLUDED.locale, updated_at = EXCLUDED.updated_at,
@@ -107,6 +211,7 @@ class NotifyStore:
                 "verified": data.get("email_verified", True),
             },
         )
+        self._changed(data["returnee_id"])
 
     def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
         """share_with_partners as of `at`; an older statement arriving late changes nothing."""
@@ -119,12 +224,15 @@ class NotifyStore:
             " WHERE partner_shares.changed_at <= EXCLUDED.changed_at",
             (str(returnee_id), granted, at),
         )
+        if self.ahead is not None:
+            self.ahead.shares.pop(str(returnee_id), None)
 
     def shares(self, returnee_id) -> bool:
         """Whether the returnee shares with partners (unknown: no)."""
-        row = self.uow.one(
-            "SELECT granted FROM partner_shares WHERE returnee_id = %s", (str(returnee_id),)
-        )
+        person = str(returnee_id)
+        if self.ahead is not None and person in self.ahead.shares:
+            return self.ahead.shares[person]
+        row = self.uow.one("SELECT granted FROM partner_shares WHERE returnee_id = %s", (person,))
         return bool(row and row["granted"])
 
     def keep_consent(self, returnee_id, granted: bool, at: datetime) -> None:
@@ -133,6 +241,7 @@ class NotifyStore:
             " WHERE id = %s AND consent_at <= %s",
             (granted, at, str(returnee_id), at),
         )
+        self._changed(returnee_id)
 
     def keep_staff(self, data: dict) -> None:
         self.uow.execute(
@@ -155,6 +264,7 @@ class NotifyStore:
                 data.get("email_verified", True),
             ),
         )
+        self._changed(data["staff_id"])
 
     def keep_organization(self, data: dict) -> None:
         self.uow.execute(
@@ -166,6 +276,9 @@ class NotifyStore:
             """,
             (str(data["organization_id"]), data["name"], data.get("contact_email")),
         )
+        self._changed(data["organization_id"])
+        if self.ahead is not None:
+            self.ahead.names.pop(("organization", str(data["organization_id"])), None)
 
     def keep_verified(self, account_id, at: datetime) -> None:
         """The account's address is confirmed (kept apart from the directory entry, which may
@@ -177,12 +290,23 @@ class NotifyStore:
             " ON CONFLICT DO NOTHING",
             (str(account_id), at),
         )
+        self._changed(account_id)
+
+    def _changed(self, person_id) -> None:
+        """The person's directory entry was written: read it again when next looked up."""
+        if self.ahead is not None:
+            self.ahead.recipients.pop(str(person_id), None)
 
     def erase_person(self, person_id) -> int:
         """Delete everything held about the person, and what other people's notifications
         (a provider told of their intention, a webhook delivery of an event about them) say of
         them; returns how many of the person's own notifications went."""
         person = str(person_id)
+        if self.ahead is not None:
+            self.ahead.forget(person)
+            self.ahead.erased[person] = True
+            if person in self.ahead.released:
+                self.ahead.released[person] = []  # its waiting events go with it
         held = self.uow.one("SELECT name, email, phone FROM recipients WHERE id = %s", (person,))
         contacts = [v for v in (held or {}).values() if v and len(v) >= 5]
         self.uow.execute(
@@ -236,6 +360,8 @@ class NotifyStore:
             " organization_id = EXCLUDED.organization_id",
             (str(data["resource_id"]), str(data["organization_id"]), data["title"]),
         )
+        if self.ahead is not None:
+            self.ahead.names.pop(("resource", str(data["resource_id"])), None)
 
     def keep_policy(self, data: dict) -> None:
         self.uow.execute(
@@ -244,12 +370,19 @@ class NotifyStore:
             " title_en = EXCLUDED.title_en",
             (str(data["policy_id"]), data["code"], data["title"]["zh-CN"], data["title"]["en"]),
         )
+        if self.ahead is not None:  # a code may have moved from another policy's row
+            self.ahead.names = {k: v for k, v in self.ahead.names.items() if k[0] != "policy"}
 
     def recipient(self, recipient_id) -> Recipient | None:
         if not recipient_id:
             return None
-        row = self.uow.one(f"{RECIPIENT} WHERE r.id = %s", (str(recipient_id),))
-        return recipient_from_row(row)
+        person = str(recipient_id)
+        if self.ahead is not None and person in self.ahead.recipients:
+            return self.ahead.recipients[person]
+        found = recipient_from_row(self.uow.one(f"{RECIPIENT} WHERE r.id = %s", (person,)))
+        if self.ahead is not None:
+            self.ahead.recipients[person] = found
+        return found
 
     def staff_of(self, organization_id, role: str) -> list[Recipient]:
         if organization_id is None:
@@ -265,35 +398,54 @@ class NotifyStore:
         return [recipient_from_row(row) for row in rows]
 
     def resource_titles(self, resource_ids) -> dict[str, str]:
-        rows = self.uow.all(
-            "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])",
-            ([str(i) for i in resource_ids],),
-        )
-        return {str(r["id"]): r["title"] for r in rows}
+        return self._names("resource", resource_ids, lambda ids: {
+            str(r["id"]): r["title"]
+            for r in self.uow.all(
+                "SELECT id, title FROM resources WHERE id = ANY(%s::uuid[])", (ids,)
+            )
+        })  # fmt: skip
 
     def organization_names(self, organization_ids) -> dict[str, str]:
-        rows = self.uow.all(
-            "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[]) AND kind = 'organization'",
-            ([str(i) for i in organization_ids],),
-        )
-        return {str(r["id"]): r["name"] for r in rows}
+        return self._names("organization", organization_ids, lambda ids: {
+            str(r["id"]): r["name"]
+            for r in self.uow.all(
+                "SELECT id, name FROM recipients WHERE id = ANY(%s::uuid[])"
+                " AND kind = 'organization'",
+                (ids,),
+            )
+        })  # fmt: skip
 
     def policy_titles(self, codes) -> dict[str, dict[str, str]]:
-        rows = self.uow.all(
-            "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (list(codes),)
-        )
-        return {r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]} for r in rows}
+        return self._names("policy", codes, lambda codes: {
+            r["code"]: {"zh-CN": r["title_zh"], "en": r["title_en"]}
+            for r in self.uow.all(
+                "SELECT code, title_zh, title_en FROM policies WHERE code = ANY(%s)", (codes,)
+            )
+        })  # fmt: skip
+
+    def _names(self, kind: str, keys, fetch) -> dict:
+        """What `fetch(keys)` finds of `keys` (those it does not find left out); in a batch,
+        each key read once until an event of the batch writes it."""
+        keys = [str(k) for k in keys]
+        if self.ahead is None:
+            return fetch(keys)
+        held = self.ahead.names
+        missing = list(dict.fromkeys(k for k in keys if (kind, k) not in held))
+        if missing:
+            found = fetch(missing)
+            held.update({(kind, k): found.get(k) for k in missing})
+        return {k: copy.deepcopy(held[kind, k]) for k in keys if held[kind, k] is not None}
 
     # --- events waiting for their returnee ----------------------------------------------------
 
     def lock_returnee(self, returnee_id) -> None:
         """Serialise, until commit, the transactions that take in the returnee and those that
         make an event wait for them: an event is either seen waiting, or sees the returnee."""
-        self.uow.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 7))", (str(returnee_id),)
-        )
+        self.lock_returnees([returnee_id])
 
     def make_wait(self, event_id, returnee_id, body: bytes) -> None:
+        if self.ahead is not None:
+            self.ahead.waited.add(str(returnee_id))
         self.uow.execute(
             "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
             " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
@@ -302,11 +454,37 @@ class NotifyStore:
 
     def release_waiting(self, returnee_id) -> list[bytes]:
         """The events waiting for the returnee, oldest first, no longer waiting."""
+        person = str(returnee_id)
+        ahead, held = self.ahead, []
+        if ahead is not None and person in ahead.released:
+            held, ahead.released[person] = ahead.released[person], []
+            if person not in ahead.waited:
+                return held
         rows = self.uow.all(
             "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
-            (str(returnee_id),),
+            (person,),
         )
-        return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+        if ahead is not None:
+            ahead.waited.discard(person)
+        return held + [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+
+    def release_waiting_for(self, returnee_ids) -> None:
+        """In a batch, once their locks are held: the events waiting for these returnees (those
+        the batch takes in) taken out in one statement, for `release_waiting` to hand over."""
+        wanted = sorted({str(r) for r in returnee_ids if r})
+        if self.ahead is None or not wanted:
+            return
+        rows = self.uow.all(
+            "DELETE FROM waiting_events WHERE returnee_id = ANY(%s::uuid[])"
+            " RETURNING returnee_id::text AS returnee_id, body, received_at",
+            (wanted,),
+        )
+        released = {person: [] for person in wanted}
+        for r in sorted(rows, key=lambda r: r["received_at"]):
+            released[r["returnee_id"]].append(bytes(r["body"]))
+        for person, bodies in released.items():
+            self.ahead.released[person] = self.ahead.released.get(person, []) + bodies
+            self.ahead.waited.discard(person)
 
     def waiting(self) -> dict:
         """How many events wait for a returnee, and for how long the oldest has (seconds)."""
@@ -415,7 +593,12 @@ class NotifyStore:
 
     def keep_activity(self, data: dict, remind_at: datetime | None) -> None:
         """An activity as published (its summary in registration events says the same): a
-        redelivery, or a summary arriving after the publication, changes nothing."""
+        redelivery, or a summary arriving after the publication, changes nothing (so in a
+        batch, the invitations of one activity write it once)."""
+        if self.ahead is not None:
+            if str(data["activity_id"]) in self.ahead.activities:
+                return
+            self.ahead.activities.add(str(data["activity_id"]))
         self.uow.execute(
             "INSERT INTO activities (id, title, starts_at, ends_at, venue, remind_at)"
             " VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
@@ -520,10 +703,15 @@ class NotifyStore:
     # --- preferences ----------------------------------------------------------------------------
 
     def preferences(self, recipient_id) -> Preferences:
-        row = self.uow.one(
-            "SELECT * FROM preferences WHERE recipient_id = %s", (str(recipient_id),)
+        person = str(recipient_id)
+        if self.ahead is not None and person in self.ahead.preferences:
+            return self.ahead.preferences[person]
+        found = preferences_from_row(
+            self.uow.one("SELECT * FROM preferences WHERE recipient_id = %s", (person,))
         )
-        return preferences_from_row(row)
+        if self.ahead is not None:
+            self.ahead.preferences[person] = found
+        return found
 
     def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
         rows = self.uow.all(
@@ -544,6 +732,8 @@ class NotifyStore:
             """,
             (str(recipient_id), opt_outs, prefs.quiet_start, prefs.quiet_end, prefs.timezone),
         )
+        if self.ahead is not None:
+            self.ahead.preferences.pop(str(recipient_id), None)
         # Held messages are looked at again: the delivery loop re-checks the new quiet hours.
         self.uow.execute(
             "UPDATE notifications SET next_attempt_at = now(), held_for_quiet_hours = false"
@@ -556,31 +746,42 @@ class NotifyStore:
     def add_notification(self, row: dict) -> str | None:
         """Insert unless this (event, recipient, channel) has one already; the new id or None.
         A row inserted as `sent` (an in-app notification: stored is delivered) is sent now."""
-        row = {
-            "digest_id": None,
-            "html": None,
-            "reason": None,
-            "address": None,
-            "context": {},
-            "next_attempt_at": None,
-            **row,
-        }
-        found = self.uow.one(
+        return self.add_notifications([row])[0]
+
+    def add_notifications(self, rows: list[dict]) -> list[str | None]:
+        """`add_notification` for several rows in one statement (an intent's channels); the new
+        ids in the order of `rows`, None for each that had one already."""
+        if not rows:
+            return []
+        rows = [
+            {
+                "digest_id": None,
+                "html": None,
+                "reason": None,
+                "address": None,
+                "next_attempt_at": None,
+                **row,
+                "context": json.dumps(row.get("context") or {}),
+            }
+            for row in rows
+        ]
+        found = psycopg2.extras.execute_values(
+            self.uow.cursor,
             """
             INSERT INTO notifications (id, recipient_id, channel, template, locale, address,
                 subject, body, html, context, status, reason, event_id, event_type, digest_id,
                 next_attempt_at, attempts, sent_at)
-            VALUES (%(id)s, %(recipient_id)s, %(channel)s, %(template)s, %(locale)s, %(address)s,
-                %(subject)s, %(body)s, %(html)s, %(context)s, %(status)s, %(reason)s,
-                %(event_id)s, %(event_type)s, %(digest_id)s, COALESCE(%(next_attempt_at)s, now()),
-                CASE WHEN %(status)s = 'sent' THEN 1 ELSE 0 END,
-                CASE WHEN %(status)s = 'sent' THEN now() END)
+            VALUES %s
             ON CONFLICT ON CONSTRAINT one_per_event_recipient_channel DO NOTHING
             RETURNING id
             """,
-            {**row, "context": json.dumps(row["context"])},
+            rows,
+            template=NOTIFICATION_VALUES,
+            page_size=len(rows),
+            fetch=True,
         )
-        return str(found["id"]) if found else None
+        added = {str(r["id"]) for r in found}
+        return [str(row["id"]) if str(row["id"]) in added else None for row in rows]
 
     def open_digest(self, recipient_id, channel: str, template: str) -> dict | None:
         """A queued message of the template still waiting for its digest window, locked.
@@ -698,7 +899,8 @@ class NotifyStore:
             """,
             (str(notification_id), str(notification_id)),
         )
-        self._redact_links(notification_id)
+        if any("link" in (n["context"] or {}) for n in sent):  # only these can hold one now
+            self._redact_links(notification_id)
         return sent
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
@@ -847,10 +1049,17 @@ class NotifyStore:
         return deleted.rowcount > 0
 
     def subscribers_to(self, event_type: str) -> list[dict]:
-        return self.uow.all(
+        """The active webhook subscriptions to the type (in a batch, read once per type: only
+        HTTP requests and the delivery loop change them, in transactions of their own)."""
+        if self.ahead is not None and event_type in self.ahead.subscribers:
+            return [dict(s) for s in self.ahead.subscribers[event_type]]
+        rows = self.uow.all(
             "SELECT * FROM subscriptions WHERE active AND %s = ANY(event_types) ORDER BY id",
             (event_type,),
         )
+        if self.ahead is not None:
+            self.ahead.subscribers[event_type] = [dict(s) for s in rows]
+        return rows
 
     def webhook_succeeded(self, subscription_id) -> None:
         self.uow.execute(

@@ -228,6 +228,143 @@ def test_published_resources_and_policies_name_what_messages_tell_of(db):
     assert match["title"] == "FX hedging, renamed" and match["score"] == 86
 
 
+# --- a batch of events in one unit of work -------------------------------------------------------
+
+OTHER = str(uuid.UUID(int=7))  # a second returnee, not registered
+LATER = str(uuid.UUID(int=3))  # a third, registered within the batch (sorts before RETURNEE)
+GONE = str(uuid.UUID(int=5))  # registered, then erased within the batch
+
+
+class CountingStore(MemoryStore):
+    """The twin, telling what the batch read ahead and which returnees it locked, in order."""
+
+    def __init__(self, clock):
+        super().__init__(clock)
+        self.calls = []
+
+    def read_ahead(self, returnee_ids) -> None:
+        self.calls.append(("read_ahead", list(returnee_ids)))
+
+    def lock_returnees(self, returnee_ids) -> None:
+        self.calls.append(("lock_returnees", sorted(returnee_ids)))
+
+
+def storm_of_events() -> list[Event]:
+    """A batch that writes what it reads: a policy published between two assessments naming
+    it, a consent withdrawn between two events for the same returnee, an event for someone
+    unknown, a registration whose assessment arrived before it in the same batch, and an
+    erasure between a registration and a later event; two invitations to one activity; a
+    resource renamed between two matches naming it."""
+    return [
+        received("returnee.registered"),
+        received("eligibility.assessed"),
+        received("policy.published", title={"zh-CN": "新的标题", "en": "A new title"}),
+        received("eligibility.assessed", returnee_id=LATER),
+        received("eligibility.assessed"),
+        received(
+            "consent.changed",
+            purpose="notifications",
+            granted=False,
+            changed_at="2026-11-28T10:00:05+08:00",
+        ),
+        received("matches.proposed"),
+        received("eligibility.assessed", returnee_id=OTHER),
+        received("returnee.registered", returnee_id=LATER, email="later@example.com"),
+        received("returnee.registered", returnee_id=GONE, email="gone@example.com"),
+        received("returnee.erased", returnee_id=GONE),
+        received("eligibility.assessed", returnee_id=GONE),
+        received("returnee.updated", returnee_id=GONE, email="gone@example.com"),
+        received("invitation.issued"),
+        received("invitation.issued", returnee_id=LATER),  # the same activity, kept once
+        received("matches.proposed", returnee_id=LATER),
+        received("resource.published", title="FX hedging, renamed"),
+        received("matches.proposed", returnee_id=LATER),  # names the resource as renamed
+    ]
+
+
+def taken_state(db) -> tuple:
+    def plain(n):
+        return {k: v for k, v in n.items() if k not in ("id", "digest_id")}
+
+    notifications = sorted(map(plain, db.store.notifications.values()), key=repr)
+    published = [(e.type, e.data.get("event_id"), e.data.get("channel")) for e in db.outbox]
+    relayed = [(exchange, e.id, body) for exchange, e, body in db.relayed]
+    waiting = sorted(w["event_id"] for w in db.store.waiting_events.values())
+    return notifications, published, relayed, waiting, db.store.erased
+
+
+def test_a_batch_of_events_leaves_what_they_leave_one_at_a_time(clock):
+    one_by_one = MemoryDatabase("notify", MemoryStore(clock), clock=clock)
+    batched = MemoryDatabase("notify", MemoryStore(clock), clock=clock)
+    for twin in (one_by_one, batched):
+        with twin.unit_of_work() as uow:
+            uow.store.keep_topics(TOPICS)
+    events = storm_of_events()
+    woken = []
+    due_alone = [
+        one_by_one.handle(handlers.take_event, e, settings=SETTINGS, wake_delivery=lambda: None)
+        for e in events
+    ]
+    due_batched = batched.handle_batch(handlers.take_event, events, settings=SETTINGS,
+                                       wake_delivery=lambda: woken.append(1))  # fmt: skip
+    assert due_batched == due_alone and sum(due_alone) > 0
+    assert taken_state(batched) == taken_state(one_by_one)
+    # Waited for the registration later in the batch, named the policy published before it.
+    assert channels(batched, event_id=events[3].id) == {"email": "queued", "in_app": "sent"}
+    [policy] = rows(batched, event_id=events[3].id, channel="in_app")[0]["context"]["policies"]
+    assert policy["title"] == "新的标题"
+    assert [w["returnee_id"] for w in batched.store.waiting_events.values()] == [OTHER]
+    assert rows(batched, event_id=events[11].id) == []  # erased earlier in the batch
+    assert rows(batched, recipient_id=GONE) == [] and batched.store.erased == {GONE}
+    assert batched.store.recipient(GONE) is None  # not brought back by the later update
+    # The policy's titles read before its publication, and again after it.
+    titled = {n["event_id"]: "新的标题" in json.dumps(n["context"], ensure_ascii=False)
+              for n in rows(batched, recipient_id=RETURNEE)}  # fmt: skip
+    assert titled[events[4].id] and not titled[events[1].id]
+    [before], [after] = (
+        rows(batched, event_id=events[i].id, channel="in_app")[0]["context"]["matches"]
+        for i in (-3, -1)
+    )
+    assert before["title"] != "FX hedging, renamed" and after["title"] == "FX hedging, renamed"
+    # Consent withdrawn between two events: the second's email is suppressed.
+    assert channels(batched, event_id=events[1].id)["email"] == "queued"
+    assert channels(batched, event_id=events[6].id)["email"] == "suppressed"
+    assert len(woken) == sum(1 for d in due_alone if d)  # each after the one commit
+
+    redelivered = batched.handle_batch(handlers.take_event, events[:3], settings=SETTINGS,
+                                       wake_delivery=lambda: None)  # fmt: skip
+    assert redelivered == [None, None, None]
+    assert taken_state(batched) == taken_state(one_by_one)
+
+
+def test_a_batch_reads_its_returnees_once_and_locks_them_in_one_sorted_statement(clock):
+    db = MemoryDatabase("notify", CountingStore(clock), clock=clock)
+    registered(db)
+    db.store.calls.clear()
+    events = storm_of_events()
+    db.handle_batch(handlers.take_event, events, settings=SETTINGS, wake_delivery=lambda: None)
+    concerned = [RETURNEE, LATER, OTHER, GONE]  # in the order the batch names them, each once
+    assert db.store.calls[:3] == [
+        ("read_ahead", concerned),
+        ("lock_returnees", sorted(concerned)),  # taken in, or not known yet
+        ("read_ahead", [OTHER]),  # not known, not taken in: read again under its lock
+    ]
+    assert [c for c, _ in db.store.calls].count("read_ahead") == 2
+
+    db.store.calls.clear()
+    db.handle(handlers.take_event, received("eligibility.assessed", returnee_id=OTHER),
+              settings=SETTINGS, wake_delivery=lambda: None)  # fmt: skip
+    assert db.store.calls == [("lock_returnees", [OTHER])]  # alone: the waiting's own lock
+    db.store.calls.clear()
+    known = received("eligibility.assessed", returnee_id=LATER)
+    db.handle_batch(handlers.take_event, [known], settings=SETTINGS, wake_delivery=lambda: None)
+    assert db.store.calls == [
+        ("read_ahead", [LATER]),
+        ("lock_returnees", []),
+        ("read_ahead", []),
+    ]
+
+
 # --- events that overtake the registration ------------------------------------------------------
 
 
@@ -612,6 +749,27 @@ def test_due_notifications_are_sent_and_reported(db):
     reported = [e.data["channel"] for e in db.published("notification.sent")]
     assert sorted(reported) == ["email", "email", "in_app", "in_app", "sms"]
     assert handlers.deliver_due(db, outlets) == 0  # nothing is sent twice
+
+
+def test_the_outcomes_of_several_sends_are_recorded_in_one_batched_unit(db):
+    registered(db)
+    take(db, "account.link_issued")
+    units = []
+    unit_of_work = db.unit_of_work
+
+    def watched(*args, **kwargs):
+        units.append(kwargs.get("batched", False))
+        return unit_of_work(*args, **kwargs)
+
+    db.unit_of_work = watched
+    queued = [n for n in rows(db, status="queued") if n["channel"] == "email"]
+    handlers.record_all(db, SETTINGS, [(n, DeliveryOutcome(True)) for n in queued])
+    assert units == [True] and len(queued) == 2
+    sent = {e.data["notification_id"] for e in db.published("notification.sent")}
+    assert {n["id"] for n in queued} <= sent
+    [link] = [n for n in queued if "link" in n["context"]]
+    settled = db.store.notifications[link["id"]]
+    assert "link" not in settled["context"] and "[link removed]" in settled["body"]
 
 
 def test_a_backlog_drains_in_one_run_batch_after_batch(db):

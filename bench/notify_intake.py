@@ -1,0 +1,118 @@
+"""Statements notify's intake runs per registration, counted at the cursor.
+
+    python -m bench.notify_intake --registrations 100 --batch 20
+
+The events a registration brings notify (`returnee.registered` and `account.link_issued` from
+accounts, `eligibility.assessed` from consulting, `matches.proposed` from matching), applied to
+a fresh migrated notify database by `handlers.take_event` as the subscribers apply them: in
+batches of `--batch` events of one producer, each batch one transaction whose units of work
+share a `chassis.uow.BatchScope` (`chassis.db.WorkerDatabase.apply_batch`; on code from before
+the scope, the units of work share only the transaction). No broker, no delivery: the intake's
+round trips alone, the inbox statement of each batch included.
+"""
+
+import argparse
+import collections
+import uuid
+
+import psycopg2.extras
+
+from chassis import uow as units
+from chassis.pool import ConnectionPool
+from chassis.uow import SqlUnitOfWork
+from contracts import CATALOG, Event
+from contracts.examples import example
+from services.notify import handlers
+from services.notify.seed import TOPICS
+from services.notify.settings import DECLARED, NotifySettings
+from services.notify.store import NotifyStore
+from tests.support import Databases
+
+SETTINGS = NotifySettings.load(dict(DECLARED))
+
+
+def received(type_: str, **changes) -> Event:
+    found = example(type_)
+    producer = CATALOG.get(type_).producer
+    made = CATALOG.create(producer, type_, {**found.data, **changes}, subject=found.subject)
+    return CATALOG.check(Event.from_json(made.to_json()))
+
+
+def registrations(count: int) -> dict[str, list[Event]]:
+    ids = [str(uuid.uuid4()) for _ in range(count)]
+    return {
+        "accounts": [
+            event
+            for r in ids
+            for event in (
+                received("returnee.registered", returnee_id=r, email=f"{r[:8]}@example.com"),
+                received("account.link_issued", account_id=r, email=f"{r[:8]}@example.com"),
+            )
+        ],
+        "consulting": [received("eligibility.assessed", returnee_id=r) for r in ids],
+        "matching": [received("matches.proposed", returnee_id=r) for r in ids],
+    }
+
+
+def apply(pool, events: list[Event], size: int) -> None:
+    scoped = hasattr(units, "BatchScope")
+    for start in range(0, len(events), size):
+        batch = events[start : start + size]
+        with pool.cursor() as cursor:
+            SqlUnitOfWork.record_inbox_many(cursor, "notify.take_event", batch)
+            scope = units.BatchScope(batch) if scoped else None
+            for event in batch:
+                extra = {"batch": scope} if scoped else {}
+                uow = SqlUnitOfWork(cursor, "notify", event, event.correlation_id,
+                                    store=NotifyStore, **extra)  # fmt: skip
+                handlers.take_event(event, uow, SETTINGS, wake_delivery=lambda: None)
+            if scope is not None:
+                scope.flush(cursor)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--registrations", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=20)
+    args = parser.parse_args()
+
+    counted = collections.Counter()
+    producer = ["setup"]
+    execute = psycopg2.extras.RealDictCursor.execute
+
+    def counting(cursor, *a, **k):
+        counted[producer[0]] += 1
+        return execute(cursor, *a, **k)
+
+    psycopg2.extras.RealDictCursor.execute = counting
+    databases = Databases()
+    pool = ConnectionPool(databases.create("notify"), 2)
+    try:
+        with pool.cursor() as cursor:  # the topics, and the names the messages give
+            NotifyStore(SqlUnitOfWork(cursor, "notify")).keep_topics(TOPICS)
+            for type_ in ("policy.published", "resource.published", "organization.registered"):
+                event = received(type_)
+                uow = SqlUnitOfWork(cursor, "notify", event, store=NotifyStore)
+                handlers.EVENT_HANDLERS[type_](event, uow, SETTINGS)
+        for name, events in registrations(args.registrations).items():
+            producer[0] = name
+            apply(pool, events, args.batch)
+        with pool.cursor() as cursor:
+            cursor.execute("SELECT count(*) AS n FROM notifications")
+            stored = cursor.fetchone()["n"]
+    finally:
+        pool.clear()
+        databases.drop_created()
+        databases.drop_templates()
+    del counted["setup"]
+    per = {name: n / args.registrations for name, n in counted.items()}
+    print(
+        f"batches of {args.batch}, {args.registrations} registrations, {stored} notifications:"
+        f" {sum(per.values()):.1f} statements per registration ("
+        + ", ".join(f"{name} {n:.1f}" for name, n in per.items())
+        + ")"
+    )
+
+
+if __name__ == "__main__":
+    main()
