@@ -833,36 +833,19 @@ def test_an_advisor_reads_matches_through_a_case_consulting_or_activities_opened
                 "consultation_id": consultation, "returnee_id": returnee_id}  # fmt: skip
         db.handle(keep_case_link, received("consultation.requested", data, producer="consulting"))
         cases[returnee_id] = f"consultation:{consultation}"
+
+    def matches_of_li_wei(access):
+        return run(db, handlers.list_matches, li_wei, PageQuery().load({}), "en", access=access)
+
     for access, code in ((_staff(), "case_or_reason_required"),
                          (_staff(case_ref=cases[wang_fang]), "case_not_linked")):  # fmt: skip
         with pytest.raises(Forbidden) as refused:
-            run(db, handlers.list_matches, li_wei, PageQuery().load({}), "en", access=access)
+            matches_of_li_wei(access)
         assert refused.value.code == code
     db.outbox.clear()
-    assert run(
-        db,
-        handlers.list_matches,
-        li_wei,
-        PageQuery().load({}),
-        "en",
-        access=_staff(case_ref=cases[li_wei]),
-    )
-    run(
-        db,
-        handlers.list_matches,
-        li_wei,
-        PageQuery().load({}),
-        "en",
-        access=_staff(reason="A park asked"),
-    )
-    run(
-        db,
-        handlers.list_matches,
-        li_wei,
-        PageQuery().load({}),
-        "en",
-        access=_staff("returnee", reader_id=li_wei),
-    )
+    assert matches_of_li_wei(_staff(case_ref=cases[li_wei]))
+    matches_of_li_wei(_staff(reason="A park asked"))
+    matches_of_li_wei(_staff("returnee", reader_id=li_wei))
     assert _reads(db) == [(li_wei, "advisor", "matches", cases[li_wei], None),
                           (li_wei, "advisor", "matches", None, "A park asked")]  # fmt: skip
     db.handle(handlers.erase_returnee, received("returnee.erased", {"returnee_id": li_wei}))
