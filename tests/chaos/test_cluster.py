@@ -12,14 +12,20 @@ import threading
 import time
 
 import pytest
-import requests
 
 from chassis.loader import service_class
 from chassis.settings import SERVICES
 from chassis.topology import subscriptions_of
 from tests.chaos import rabbit_cluster
+from tests.chaos.effects import (
+    WELCOME_SUBJECTS,
+    assert_processed_once,
+    converged,
+    register_until_accepted,
+    registered_ids,
+)
 from tests.platform import registration
-from tests.support import Databases, ServiceProcess, free_port, query, wait_until
+from tests.support import Databases, ServiceProcess, free_port, wait_until
 
 # Scaled to fit the suite's time on a 2-core machine running three nodes and twelve service
 # processes; CLUSTER_REGISTRATIONS=2000 for the full stream (docs/performance.md, figures).
@@ -60,22 +66,6 @@ def queues(cluster, via) -> list[dict]:
             "json",
         )  # fmt: skip
     )
-
-
-def register_until_accepted(platform, body) -> str:
-    """A client that keeps trying through outages; 409 means an earlier try went through."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        try:
-            response = platform.call("POST", "accounts", "/returnees", json=body)
-        except requests.RequestException:
-            time.sleep(0.5)
-            continue
-        if response.status_code in (201, 409):
-            return body["email"]
-        assert response.status_code in (502, 503), response.text
-        time.sleep(0.5)
-    raise AssertionError(f"{body['email']} never registered")
 
 
 @pytest.fixture
@@ -178,33 +168,14 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
         n.name for n in cluster.nodes if n is not node
     }, "a busiest queue without a leader on the nodes left"
 
-    accounts = query(
-        platform.database_urls["accounts"],
-        "SELECT a.id FROM accounts a JOIN returnees r ON r.account_id = a.id",
-    )
-    assert len(accounts) == REGISTRATIONS
-    ids = {str(row["id"]) for row in accounts}
-
-    def converged():
-        consulting = query(
-            platform.database_urls["consulting"],
-            "SELECT id FROM returnees WHERE assessed_at IS NOT NULL",
-        )
-        matching = query(platform.database_urls["matching"], "SELECT id FROM returnees")
-        sent = query(
-            platform.database_urls["notify"],
-            "SELECT DISTINCT recipient_id, channel FROM notifications"
-            " WHERE template = 'welcome' AND status = 'sent'",
-        )
-        return (
-            {str(r["id"]) for r in consulting} >= ids
-            and {str(r["id"]) for r in matching} >= ids
-            and len(sent) >= 2 * REGISTRATIONS
-        )
+    ids = registered_ids(platform)
+    assert len(ids) == REGISTRATIONS
 
     # The services carry on with the two nodes left: everything is processed before the killed
     # node comes back.
-    wait_until(converged, 60 + REGISTRATIONS // 5, 1, "every registration processed")
+    wait_until(
+        lambda: converged(platform, ids), 60 + REGISTRATIONS // 5, 1, "every registration processed"
+    )
     processed = time.monotonic() - started
     for service in SERVICES:
         assert platform.ready(service), f"{service} not ready on the nodes left"
@@ -224,25 +195,7 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
     assert {q["type"] for q in every} == {"quorum"}
 
     # Nothing lost, nothing doubled, counted by the effects in each service's database.
-    welcomes = query(
-        platform.database_urls["notify"],
-        "SELECT recipient_id, channel, count(*) AS n FROM notifications"
-        " WHERE template = 'welcome' GROUP BY recipient_id, channel",
-    )
-    assert {(str(w["recipient_id"]), w["channel"]) for w in welcomes} == {
-        (i, c) for i in ids for c in ("email", "in_app")
-    }
-    assert all(w["n"] == 1 for w in welcomes), "a welcome doubled"
-    for service, event_type in (("consulting", "eligibility.assessed"),
-                                ("matching", "matches.proposed")):  # fmt: skip
-        rows = query(
-            platform.database_urls[service],
-            "SELECT subject, count(*) AS n FROM outbox WHERE routing_key = %s GROUP BY subject",
-            (event_type,),
-        )
-        per_returnee = {r["subject"]: r["n"] for r in rows if r["subject"] in ids}
-        assert set(per_returnee) == ids, f"{event_type} missing for some returnees"
-        assert set(per_returnee.values()) == {1}, f"{event_type} published twice for some"
+    assert_processed_once(platform, ids)
     mails = collections.Counter(
         m["To"] for m in platform.smtp.messages if m["Subject"].startswith(WELCOME_SUBJECTS)
     )
@@ -261,6 +214,3 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
         f"for an answer after the kill {max(gaps, default=0):.2f} s; stream done {streamed:.1f} s, "
         f"all processed {processed:.1f} s, node rejoined {rejoined:.1f} s"
     )
-
-
-WELCOME_SUBJECTS = ("欢迎加入", "Welcome to")  # services/notify/templates/*/welcome.txt
