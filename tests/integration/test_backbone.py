@@ -68,12 +68,13 @@ def unpublished(pool) -> int:
         return cur.fetchone()["n"]
 
 
-def consumer_process(amqp_uri, consumer_db, **env) -> ServiceProcess:
-    """Tally as its own process, its queues declared first as the deploy step does."""
+def consumer_process(amqp_uri, consumer_db, service=Tally, **env) -> ServiceProcess:
+    """`service` (Tally, or Batched) as its own process, its queues declared first as the
+    deploy step does."""
     with Connection(amqp_uri) as connection:
         declare_service(
             connection.default_channel,
-            Tally,
+            service,
             nameko_config("matching", RETRY_ATTEMPTS=3, RETRY_BASE_DELAY_MS=200),
         )
     return ServiceProcess(
@@ -86,7 +87,7 @@ def consumer_process(amqp_uri, consumer_db, **env) -> ServiceProcess:
             "MATCHING_RETRY_BASE_DELAY_MS": "200",
             **env,
         },
-        service_class="tests.integration.backbone:Tally",
+        service_class=f"tests.integration.backbone:{service.__name__}",
     )
 
 

@@ -9,14 +9,17 @@ Rows committed by one transaction share their `xmin`: that is how a test sees a 
 import signal
 
 import pytest
-from kombu import Connection
 
 from chassis.dead_letters import DeadLetterQueue
-from chassis.settings import nameko_config
-from chassis.topology import declare_service
 from tests.integration.backbone import Batched, publish_organizations
-from tests.integration.test_backbone import _publish_raw, consumed, effects, wait_for_effects
-from tests.support import ServiceProcess, free_port, query, wait_until
+from tests.integration.test_backbone import (
+    _publish_raw,
+    consumed,
+    consumer_process,
+    effects,
+    wait_for_effects,
+)
+from tests.support import query, wait_until
 
 pytestmark = pytest.mark.usefixtures("rabbit_admin")
 
@@ -123,23 +126,6 @@ def test_redelivered_events_of_a_committed_batch_change_nothing(
     assert effects(consumer_db) == {"n": 10, "distinct_n": 10}
 
 
-def batched_process(amqp_uri, consumer_db, **env) -> ServiceProcess:
-    config = nameko_config("matching", RETRY_ATTEMPTS=3, RETRY_BASE_DELAY_MS=200)
-    with Connection(amqp_uri) as connection:
-        declare_service(connection.default_channel, Batched, config)
-    return ServiceProcess(
-        "matching",
-        {
-            "MATCHING_AMQP_URI": amqp_uri,
-            "MATCHING_DATABASE_URL": consumer_db,
-            "MATCHING_HTTP_PORT": str(free_port()),
-            "MATCHING_EVENT_BATCH_SIZE": "20",
-            **env,
-        },
-        service_class="tests.integration.backbone:Batched",
-    )
-
-
 def in_flight(url) -> int:
     """Events a batch has taken but not committed: deliveries commit on their own, effects
     with their batch."""
@@ -156,7 +142,9 @@ def test_a_consumer_killed_mid_batch_loses_and_doubles_nothing(
     # are queued before the consumer starts, so its batches are full whatever the relay's pace,
     # and the kill waits for a batch that has just begun. Only this consumer process, started
     # by the test, is killed.
-    consumer = batched_process(amqp_uri, consumer_db, BATCHED_EVENT_SECONDS="0.01")
+    consumer = consumer_process(
+        amqp_uri, consumer_db, Batched, MATCHING_EVENT_BATCH_SIZE="20", BATCHED_EVENT_SECONDS="0.01"
+    )
     publish_organizations(producer_pool, [f"org {i}" for i in range(600)])
     start_relay()
     wait_until(lambda: rabbit_admin.depth(vhost, "matching.tally") == 600, 60, 0.1, "600 queued")
