@@ -49,6 +49,27 @@ class EventType:
 
         return compile_check(self.schema)
 
+    @cached_property
+    def tolerant_read(self):
+        """The compiled tolerant reader of its data (`contracts.compiled`), or None."""
+        from contracts.compiled import compile_tolerant_read
+
+        return compile_tolerant_read(self.tolerant_schema)
+
+    def load(self, data) -> dict:
+        """`data` as a consumer reads it: what `tolerant_schema.load` returns, through the
+        compiled reader where it has one and accepts the data; else through marshmallow, whose
+        `ValidationError` names what is wrong."""
+        from contracts.compiled import Refused
+
+        read = self.tolerant_read
+        if read is not None:
+            try:
+                return read(data)
+            except Refused:
+                pass
+        return self.tolerant_schema.load(data)
+
     def wire_data(self, data: dict) -> dict | None:
         """`data` as published (a copy), when the compiled check accepts it as it is; else None
         (invalid, or not in wire form: marshmallow decides)."""
@@ -112,7 +133,7 @@ class Catalog:
         if event.producer != event_type.producer:
             raise InvalidEvent(f"{event.type} must come from /{event_type.producer}")
         try:
-            data = event_type.tolerant_schema.load(event.data)
+            data = event_type.load(event.data)
         except ValidationError as exc:
             raise InvalidEvent(
                 f"{event.type} v{event.version} data is invalid", exc.messages
