@@ -9,15 +9,17 @@ UUIDs in their canonical form only. What it accepts is published as it is; what 
 through marshmallow as every other event does, which refuses it with its messages or turns it
 into wire form. tests/unit/test_contracts_compiled.py shows, over each compiled type's example
 and its mutations, that whatever the compiled check accepts marshmallow accepts and dumps
-unchanged.
+unchanged. The consumers' side, the compiled tolerant reader, is at the end of this module.
 """
 
+import math
 import re
+import uuid
 
 import fastjsonschema
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin, OpenAPIConverter
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError, fields, missing, validate
 
 # OpenAPI 3.1 schema objects are JSON Schema: nullable fields become `type: [..., "null"]`, which
 # AsyncAPI's schema format (a JSON Schema draft 07 superset) reads; 3.0's `nullable` it does not.
@@ -63,15 +65,10 @@ Refused = fastjsonschema.JsonSchemaException
 # `uuid.UUID`, numbers as `int` or `float`, under each field's attribute name, in the fields'
 # order. Fields it does not mirror itself (dates, e-mails, URLs, validators JSON Schema does not
 # carry) are deserialized by their own marshmallow field. Whatever it refuses (`Refused`)
-# marshmallow loads, so the errors and the dead-letter reasons stay marshmallow's; a schema with
-# hooks (`validates_schema`, `post_load`, ...) has no compiled reader at all.
-# tests/unit/test_contracts_compiled.py shows, over every event type's example and its mutations,
-# that the two loads agree: the same data, or both refuse.
-
-import math  # noqa: E402
-import uuid  # noqa: E402
-
-from marshmallow import ValidationError, fields, missing, validate  # noqa: E402
+# marshmallow loads, so the errors and the dead-letter reasons stay marshmallow's. A schema's
+# `validates_schema` methods run on what it read; a schema with other hooks (`post_load`, ...)
+# has no reader. tests/unit/test_contracts_tolerant_read.py shows, over every event type's
+# example and its mutations, that the two loads agree: the same data, or both refuse.
 
 # Validators the JSON Schema carries (apispec writes them as minLength, enum, minimum, pattern).
 _CARRIED = (validate.Length, validate.OneOf, validate.Range)
@@ -146,8 +143,7 @@ def _field_reader(field: fields.Field):
     if type(field) is fields.Nested:
         if not (plain and carried) or field.many:
             return None
-        inner = _schema_reader(field.schema)
-        return inner
+        return _schema_reader(field.schema)
     if type(field) is fields.List:
         if not (plain and carried):
             return None
@@ -173,8 +169,25 @@ def _field_reader(field: fields.Field):
     return _by_marshmallow(field)
 
 
+def _schema_validators(schema: Schema) -> list | None:
+    """The schema's `validates_schema` methods as marshmallow calls them after its fields are
+    loaded; None when it has hooks of other kinds (`pre_load`, `post_load`, ...)."""
+    validators = []
+    for tag, hooks in type(schema)._hooks.items():
+        if not hooks:
+            continue
+        if tag != "validates_schema":
+            return None
+        for name, many, options in hooks:
+            if many:
+                return None
+            validators.append((getattr(schema, name), options.get("pass_original", False)))
+    return validators
+
+
 def _schema_reader(schema: Schema):
-    if any(type(schema)._hooks.values()):
+    validators = _schema_validators(schema)
+    if validators is None:
         return None
     steps = []
     for name, field in schema.load_fields.items():
@@ -194,6 +207,14 @@ def _schema_reader(schema: Schema):
                 loaded[attribute] = None if value is None else read(value)
             elif default is not missing:
                 loaded[attribute] = default() if callable(default) else default
+        for validator, pass_original in validators:
+            try:
+                if pass_original:
+                    validator(loaded, data, partial=None, many=False, unknown=schema.unknown)
+                else:
+                    validator(loaded, partial=None, many=False, unknown=schema.unknown)
+            except ValidationError:
+                _refused(data)
         return loaded
 
     return read_object
