@@ -638,7 +638,7 @@ class MatchingStore:
             for rid, ms in computed.items()
             for rank, m in enumerate(ms, start=1)
         ]
-        columns = list(zip(*rows)) if rows else [[]] * 7
+        columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
         self.uow.execute(
             "WITH gone AS (DELETE FROM matches WHERE returnee_id = ANY(%(returnees)s::uuid[])"
             "   AND (returnee_id, resource_id) NOT IN"

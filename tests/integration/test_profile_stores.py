@@ -188,7 +188,8 @@ def test_replaced_matches_keep_the_id_and_status_of_those_kept(matching_db):
                 "valid_until": None, "description": "",
             })  # fmt: skip
     steps = [
-        {person: [match(resources[0], 0.9), match(resources[1], 0.5)], other: [match(resources[1], 0.4)]},
+        {person: [match(resources[0], 0.9), match(resources[1], 0.5)],
+         other: [match(resources[1], 0.4)]},
         {person: [match(resources[2], 0.8), match(resources[0], 0.7)]},  # one gone, one new
         {person: [], other: [match(resources[1], 0.6), match(resources[2], 0.2)]},
     ]  # fmt: skip
