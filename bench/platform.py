@@ -22,6 +22,9 @@ free ports, with notify's SMTP pointed at the sink. Then, in this order:
 
 `--profile DIR` records each service with py-spy during the saturation phase (raw collapsed
 stacks, `DIR/<service>-run<k>.txt`); `python -m bench.platform_profile DIR/*.txt` summarizes.
+`--unhashed` runs the whole benchmark with accounts' password hash replaced by a precomputed
+one (`bench/platform_unhashed.py`, a diagnostic, never for production), so the CPU per
+registration without the hash is counted directly instead of by subtracting an estimate of it.
 `--env NAME=VALUE` passes a setting to the services (e.g. `NOTIFY_DELIVERY_INTERVAL_SECONDS`).
 """
 
@@ -511,6 +514,9 @@ def latency_summary(name: str, posted: Posted, sent: dict[str, float]) -> dict:
     }
 
 
+UNHASHED = "bench.platform_unhashed:UnhashedAccounts"
+
+
 def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
     figures: dict[str, float] = {}
 
@@ -521,12 +527,13 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
     platform = Platform(admin, databases, args.extra_env)
     watch = None
     try:
-        platform.start("accounts")
+        # --unhashed: the whole run with the hash replaced, to count the rest directly
+        platform.start("accounts", UNHASHED if args.unhashed else None)
         platform.start("bare", "bench.platform_bare:BareService")
         unhashed_db = databases.create("accounts")  # its accounts, apart from the real ones
         platform.start(
             "accounts",
-            "bench.platform_unhashed:UnhashedAccounts",
+            UNHASHED,
             label="unhashed",
             ACCOUNTS_DATABASE_URL=unhashed_db,
         )
@@ -649,6 +656,11 @@ def main() -> int:
     parser.add_argument("--http-requests", type=int, default=300, help="per HTTP baseline")
     parser.add_argument("--hop-events", type=int, default=3000, help="raw kombu baseline")
     parser.add_argument("--quick", action="store_true", help="smoke test: small counts")
+    parser.add_argument(
+        "--unhashed",
+        action="store_true",
+        help="diagnostic: accounts with a precomputed password hash throughout the run",
+    )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the services at saturation")
     parser.add_argument("--profile-seconds", type=int, default=10)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")

@@ -82,7 +82,8 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings,
     profile = {
         k: v for k, v in command.items() if k not in (*STORED_APART, "password", "id_document")
     }
-    with db.unit_of_work() as uow:
+    # `batched`: its two events' outbox rows written in one statement, before the commit.
+    with db.unit_of_work(batched=True) as uow:
         now = uow.now()
         try:
             uow.store.create_account(returnee_id, email, password_hash, "returnee", at=now)
@@ -101,8 +102,9 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings,
             {"returnee_id": returnee_id, **event_profile(row), "email_verified": False},
             subject=returnee_id,
         )
-        _issue_link(uow, returnee_id, email, profile["name"], profile["locale"], "verify_email",
-                    settings.portal_url)  # fmt: skip
+        # A new account has no link to use up: its first, as an import's.
+        _issue_links(uow, [(returnee_id, email, profile["name"], profile["locale"])],
+                     "verify_email", settings.portal_url)  # fmt: skip
         return returnee_view(row)
 
 

@@ -5,7 +5,6 @@ import json
 from datetime import datetime, timedelta
 from uuid import UUID
 
-from psycopg2.errors import UniqueViolation
 from psycopg2.extras import execute_values
 
 from chassis import access
@@ -26,6 +25,7 @@ ACCESS_LOG = Keyset("read_at", "id", types=(datetime, int), descending=True)
 PROFILE_DOCUMENT = ReturneeProfile(exclude=STORED_APART)
 # Throttling needs minutes of history; attempts are kept a day at most.
 HITS_KEPT = timedelta(days=1)
+CONSENT_ARRAYS = ("purposes", "granted", "changed_at")  # of `returnee`
 
 
 class EmailTaken(Exception):
@@ -40,16 +40,15 @@ class AccountsStore:
                        at, verified_at=None) -> None:  # fmt: skip
         """`EmailTaken` when another account has the email; the transaction goes on.
         `password_hash` None: an invited account, no password yet."""
-        self.uow.execute("SAVEPOINT create_account")
-        try:
-            self.uow.execute(
-                "INSERT INTO accounts (id, email, password_hash, role, organization_id, created_at,"
-                " email_verified_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (account_id, email, password_hash, role, organization_id, at, verified_at),
-            )
-        except UniqueViolation:
-            self.uow.execute("ROLLBACK TO SAVEPOINT create_account")
-            raise EmailTaken(email) from None
+        # Nothing inserted on a taken email, without an error: no savepoint to roll back to.
+        created = self.uow.one(
+            "INSERT INTO accounts (id, email, password_hash, role, organization_id, created_at,"
+            " email_verified_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (email) DO NOTHING RETURNING id",
+            (account_id, email, password_hash, role, organization_id, at, verified_at),
+        )
+        if created is None:
+            raise EmailTaken(email)
 
     def account_by_email(self, email) -> dict | None:
         return self.uow.one("SELECT * FROM accounts WHERE email = %s", (email,))
@@ -118,23 +117,27 @@ class AccountsStore:
 
     def returnee(self, returnee_id, for_update=False) -> dict | None:
         """The returnee's profile (loaded: dates as dates), email, consents and timestamps."""
+        # The consents in the same statement, as three arrays of one order.
         row = self.uow.one(
             "SELECT a.id, a.email, r.profile, r.id_document IS NOT NULL AS has_id_document,"
-            " r.created_at, r.updated_at"
-            " FROM returnees r JOIN accounts a ON a.id = r.account_id WHERE r.account_id = %s"
-            + (" FOR UPDATE OF r" if for_update else ""),
+            " r.created_at, r.updated_at, c.purposes, c.granted, c.changed_at"
+            " FROM returnees r JOIN accounts a ON a.id = r.account_id,"
+            " LATERAL (SELECT array_agg(purpose) AS purposes, array_agg(granted) AS granted,"
+            " array_agg(changed_at) AS changed_at FROM consents"
+            " WHERE returnee_id = r.account_id) c"
+            " WHERE r.account_id = %s" + (" FOR UPDATE OF r" if for_update else ""),
             (str(returnee_id),),
         )
         if row is None:
             return None
-        consents = self.uow.all(
-            "SELECT purpose, granted, changed_at FROM consents WHERE returnee_id = %s",
-            (row["id"],),
-        )
+        purposes, granted, changed_at = (row.pop(k) or [] for k in CONSENT_ARRAYS)
         return {
             **row,
             "profile": PROFILE_DOCUMENT.load(row["profile"]),
-            "consents": {c["purpose"]: c for c in consents},
+            "consents": {
+                purpose: {"purpose": purpose, "granted": g, "changed_at": at}
+                for purpose, g, at in zip(purposes, granted, changed_at, strict=True)
+            },
         }
 
     def search_returnees(self, term: str, limit: int, cursor=None) -> Page:
@@ -435,11 +438,15 @@ class AccountsStore:
 
     def add_links(self, links: list[tuple], *, at) -> None:
         """`(token_hash, account_id, purpose, expires_at)` of many new accounts' first links."""
+        rows = [(h, str(a), purpose, at, expires) for h, a, purpose, expires in links]
+        if len(rows) == 1:  # a registration's: execute_values' paging costs more than the row
+            self.add_link(*links[0][:3], at=at, expires_at=links[0][3])
+            return
         execute_values(
             self.uow.cursor,
             "INSERT INTO account_links (token_hash, account_id, purpose, created_at, expires_at)"
             " VALUES %s",
-            [(h, str(a), purpose, at, expires) for h, a, purpose, expires in links],
+            rows,
         )
 
     def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
@@ -486,16 +493,21 @@ class AccountsStore:
         return row["n"], row["oldest"]
 
     def record_hits(self, keys: list[str], at) -> list[int]:
-        ids = [
-            self.uow.one(
-                "INSERT INTO throttle_hits (key, hit_at) VALUES (%s, %s) RETURNING id", (key, at)
-            )["id"]
-            for key in keys
-        ]
-        self.uow.execute("DELETE FROM throttle_hits WHERE hit_at < %s", (at - HITS_KEPT,))
-        # The previous release's table, while it still exists (migration accounts_0003).
-        self.uow.execute("DELETE FROM login_failures WHERE failed_at < %s", (at - HITS_KEPT,))
-        return ids
+        # One statement: the hits and the clean-up (the previous release's table too, while it
+        # still exists: migration accounts_0003). The deletes see the table as it was before
+        # the statement, and the new hits are not older than HITS_KEPT anyway.
+        rows = self.uow.all(
+            "WITH old AS (DELETE FROM throttle_hits WHERE hit_at < %(before)s),"
+            " old_failures AS (DELETE FROM login_failures WHERE failed_at < %(before)s)"
+            " INSERT INTO throttle_hits (key, hit_at)"
+            " SELECT key, %(at)s FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS k(key, n)"
+            " ORDER BY n RETURNING id, key",
+            {"before": at - HITS_KEPT, "at": at, "keys": list(keys)},
+        )
+        ids: dict[str, list[int]] = {}
+        for row in sorted(rows, key=lambda row: row["id"]):  # ids in the order of `keys`
+            ids.setdefault(row["key"], []).append(row["id"])
+        return [ids[key].pop(0) for key in keys]
 
     def forget_hits(self, ids: list[int]) -> None:
         self.uow.execute("DELETE FROM throttle_hits WHERE id = ANY(%s)", (list(ids),))

@@ -125,6 +125,18 @@ class ConsultingStore:
         return row is not None
 
     def policies(self, effective_on: date | None = None) -> list[dict]:
+        """By code; those in effect on `effective_on` if given. In a batch of events
+        (`chassis.uow.BatchScope`: the profiles of one subscriber, none of which writes a
+        policy) the policies in effect on a day are read once for all its events."""
+        batch = getattr(self.uow, "batch", None)
+        if effective_on is None or batch is None:
+            return self._policies(effective_on)
+        held = batch.shared.setdefault("consulting.policies", {})
+        if effective_on not in held:
+            held[effective_on] = self._policies(effective_on)
+        return list(held[effective_on])
+
+    def _policies(self, effective_on: date | None) -> list[dict]:
         where, params = "", ()
         if effective_on is not None:
             where = "WHERE effective_from <= %s AND (effective_to IS NULL OR effective_to >= %s)"
@@ -184,19 +196,20 @@ class ConsultingStore:
     def save_facts(self, returnee_id, facts: dict, profile_time: datetime,
                    matching_consent: bool = False) -> bool:  # fmt: skip
         """Store the facts unless a newer profile is stored already (events may arrive out of
-        order) or the returnee was erased; True when stored."""
-        if self.is_erased(returnee_id):
-            return False
+        order) or the returnee was erased (the tombstone looked for by the statement itself);
+        True when stored."""
         row = self.uow.one(
             """INSERT INTO returnees (id, facts, profile_time, matching_consent)
-               VALUES (%s, %s, %s, %s)
+               SELECT %(id)s::uuid, %(facts)s::jsonb, %(time)s::timestamptz, %(consent)s::boolean
+               WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE returnee_id = %(id)s::uuid)
                ON CONFLICT (id) DO UPDATE SET facts = EXCLUDED.facts,
                    profile_time = EXCLUDED.profile_time,
                    matching_consent = EXCLUDED.matching_consent
                WHERE returnees.profile_time <= EXCLUDED.profile_time
                RETURNING id""",
-            (returnee_id, to_json(facts), profile_time, matching_consent),
-        )
+            {"id": str(returnee_id), "facts": to_json(facts), "time": profile_time,
+             "consent": matching_consent},
+        )  # fmt: skip
         return row is not None
 
     def facts(self, returnee_id, lock: bool = False) -> dict | None:
@@ -328,16 +341,33 @@ class ConsultingStore:
         return {str(r["policy_id"]): (r["code"], r["tier"], r["version"]) for r in rows}
 
     def replace_eligibilities(self, returnee_id, eligible: dict, assessed_at: datetime) -> None:
-        """`eligible`: {policy id: (code, tier, version)}."""
-        self.uow.execute("DELETE FROM eligibilities WHERE returnee_id = %s", (returnee_id,))
-        if eligible:
-            psycopg2.extras.execute_values(
-                self.uow.cursor,
-                "INSERT INTO eligibilities (returnee_id, policy_id, code, tier, version) VALUES %s",
-                [(returnee_id, pid, *entry) for pid, entry in eligible.items()],
-            )
+        """`eligible`: {policy id: (code, tier, version)}. One statement: the rows no longer
+        eligible deleted, the others written (those unchanged left alone), `assessed_at` set;
+        the delete and the insert touch different rows."""
+        ids = list(eligible)
         self.uow.execute(
-            "UPDATE returnees SET assessed_at = %s WHERE id = %s", (assessed_at, returnee_id)
+            """WITH gone AS (
+                   DELETE FROM eligibilities
+                   WHERE returnee_id = %(returnee)s::uuid AND NOT (policy_id = ANY(%(ids)s::uuid[]))
+               ), kept AS (
+                   INSERT INTO eligibilities (returnee_id, policy_id, code, tier, version)
+                   SELECT %(returnee)s::uuid, e.policy_id, e.code, e.tier, e.version
+                   FROM unnest(%(ids)s::uuid[], %(codes)s::text[], %(tiers)s::text[],
+                               %(versions)s::integer[]) AS e(policy_id, code, tier, version)
+                   ON CONFLICT (returnee_id, policy_id) DO UPDATE SET code = EXCLUDED.code,
+                       tier = EXCLUDED.tier, version = EXCLUDED.version
+                   WHERE (eligibilities.code, eligibilities.tier, eligibilities.version)
+                       IS DISTINCT FROM (EXCLUDED.code, EXCLUDED.tier, EXCLUDED.version)
+               )
+               UPDATE returnees SET assessed_at = %(at)s WHERE id = %(returnee)s::uuid""",
+            {
+                "returnee": str(returnee_id),
+                "ids": ids,
+                "codes": [eligible[i][0] for i in ids],
+                "tiers": [eligible[i][1] for i in ids],
+                "versions": [eligible[i][2] for i in ids],
+                "at": assessed_at,
+            },
         )
 
     def eligible_for_policy(self, policy_id, returnee_ids: list) -> dict[str, str | None]:

@@ -295,6 +295,7 @@ class MatchingStore:
         # A unit of work that wrote a resource reads the catalog from the table: what it sees
         # is not committed, and must not become the replica's.
         self._wrote_resources = False
+        self._locked: set[str] = set()  # the matches' locks taken outside a batch (`lock_matches`)
 
     # ------------------------------------------------------------ organizations
 
@@ -457,24 +458,23 @@ class MatchingStore:
 
     def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> bool:
         """Store the profile unless a newer one is stored already or consent was withdrawn
-        after it (events arrive out of order). True when stored."""
-        rid = str(returnee_id)
-        withdrawn = self.uow.one(
-            "SELECT withdrawn_at FROM withdrawals WHERE returnee_id = %s", (rid,)
-        )
-        if withdrawn and withdrawn["withdrawn_at"] > profile_time:
-            return False
-        self.uow.execute("DELETE FROM withdrawals WHERE returnee_id = %s", (rid,))
+        after it (events arrive out of order); a withdrawal before it is deleted. One
+        statement. True when stored."""
         row = self.uow.one(
-            "INSERT INTO returnees (id, locale, industry, startup_stage, needs, district,"
-            " profile_time) VALUES (%(id)s, %(locale)s, %(industry)s, %(startup_stage)s,"
-            " %(needs)s, %(district)s, %(time)s)"
+            "WITH later AS (SELECT 1 FROM withdrawals WHERE returnee_id = %(id)s::uuid"
+            "   AND withdrawn_at > %(time)s::timestamptz),"
+            " gone AS (DELETE FROM withdrawals WHERE returnee_id = %(id)s::uuid"
+            "   AND NOT EXISTS (SELECT 1 FROM later))"
+            " INSERT INTO returnees (id, locale, industry, startup_stage, needs, district,"
+            " profile_time) SELECT %(id)s::uuid, %(locale)s::text, %(industry)s::text,"
+            " %(startup_stage)s::text, %(needs)s::text[], %(district)s::text,"
+            " %(time)s::timestamptz WHERE NOT EXISTS (SELECT 1 FROM later)"
             " ON CONFLICT (id) DO UPDATE SET locale = EXCLUDED.locale,"
             " industry = EXCLUDED.industry, startup_stage = EXCLUDED.startup_stage,"
             " needs = EXCLUDED.needs, district = EXCLUDED.district,"
             " profile_time = EXCLUDED.profile_time"
             " WHERE returnees.profile_time <= EXCLUDED.profile_time RETURNING id",
-            {**profile, "id": rid, "time": profile_time},
+            {**profile, "id": str(returnee_id), "time": profile_time},
         )
         return row is not None
 
@@ -582,11 +582,24 @@ class MatchingStore:
         if not returnee_ids:
             return
         check_lockable(returnee_ids)
+        held = self._locks_held()
+        wanted = sorted({str(r) for r in returnee_ids} - held)
+        if not wanted:  # held until the transaction ends: taken again, a round trip for nothing
+            return
         self.uow.execute(
             # unnest keeps the (sorted) array's order
             "SELECT pg_advisory_xact_lock(%s, hashtext(id)) FROM unnest(%s::text[]) AS id",
-            (_RETURNEE_MATCHES_LOCK, sorted(str(r) for r in returnee_ids)),
+            (_RETURNEE_MATCHES_LOCK, wanted),
         )
+        held.update(wanted)
+
+    def _locks_held(self) -> set:
+        """The returnees whose matches' lock this transaction holds: the batch's
+        (`chassis.uow.BatchScope`, one transaction for all its events), or this unit of work's."""
+        batch = getattr(self.uow, "batch", None)
+        if batch is not None:
+            return batch.shared.setdefault("matching.locked", set())
+        return self._locked
 
     def matched_resource_ids(self, returnee_ids: Sequence[str]) -> dict[str, list[str]]:
         rows = self.uow.all(
@@ -608,21 +621,10 @@ class MatchingStore:
 
     def replace_matches(self, computed: dict[str, list[Match]]) -> None:
         """Make the stored matches of these returnees exactly `computed`; a kept match keeps its
-        id and status (feedback)."""
+        id and status (feedback). One statement: the matches no longer computed deleted, the
+        others written; the delete and the insert touch different rows."""
         if not computed:
             return
-        returnees = list(computed)
-        pairs = [(rid, m.resource_id) for rid, ms in computed.items() for m in ms]
-        self.uow.execute(
-            "DELETE FROM matches WHERE returnee_id = ANY(%(returnees)s::uuid[])"
-            " AND (returnee_id, resource_id) NOT IN"
-            " (SELECT * FROM unnest(%(kept_returnees)s::uuid[], %(kept_resources)s::uuid[]))",
-            {
-                "returnees": returnees,
-                "kept_returnees": [p[0] for p in pairs],
-                "kept_resources": [p[1] for p in pairs],
-            },
-        )
         rows = [
             (
                 match_id(rid, m.resource_id),
@@ -636,16 +638,28 @@ class MatchingStore:
             for rid, ms in computed.items()
             for rank, m in enumerate(ms, start=1)
         ]
-        if rows:
-            execute_values(
-                self.uow.cursor,
-                "INSERT INTO matches (id, returnee_id, resource_id, organization_id, rank, score,"
-                " reasons) VALUES %s ON CONFLICT (returnee_id, resource_id) DO UPDATE SET"
-                " rank = EXCLUDED.rank, score = EXCLUDED.score, reasons = EXCLUDED.reasons",
-                rows,
-                template="(%s::uuid, %s::uuid, %s::uuid, %s::uuid, %s, %s, %s::jsonb)",
-                page_size=1000,
-            )
+        columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
+        self.uow.execute(
+            "WITH gone AS (DELETE FROM matches WHERE returnee_id = ANY(%(returnees)s::uuid[])"
+            "   AND (returnee_id, resource_id) NOT IN"
+            "   (SELECT * FROM unnest(%(kept_returnees)s::uuid[], %(kept_resources)s::uuid[])))"
+            " INSERT INTO matches (id, returnee_id, resource_id, organization_id, rank, score,"
+            " reasons) SELECT * FROM unnest(%(ids)s::uuid[], %(kept_returnees)s::uuid[],"
+            " %(kept_resources)s::uuid[], %(organizations)s::uuid[], %(ranks)s::integer[],"
+            " %(scores)s::double precision[], %(reasons)s::jsonb[])"
+            " ON CONFLICT (returnee_id, resource_id) DO UPDATE SET"
+            " rank = EXCLUDED.rank, score = EXCLUDED.score, reasons = EXCLUDED.reasons",
+            {
+                "returnees": list(computed),
+                "ids": list(columns[0]),
+                "kept_returnees": list(columns[1]),
+                "kept_resources": list(columns[2]),
+                "organizations": list(columns[3]),
+                "ranks": list(columns[4]),
+                "scores": list(columns[5]),
+                "reasons": list(columns[6]),
+            },
+        )
 
     def matches_of(self, returnee_id, today: date) -> list[dict]:
         """The returnee's matches still on offer today (not withdrawn, valid, with a place),

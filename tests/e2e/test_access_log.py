@@ -6,6 +6,7 @@ the returnee's own reads are not logged; erasure takes the log and the case link
 
 from datetime import UTC, datetime, timedelta
 
+import jwt
 import pytest
 
 from tests.platform import STAFF_PASSWORD
@@ -165,3 +166,52 @@ def test_erasure_takes_the_access_log_and_the_case_links_away(platform, people):
                       (returnee_id,)) == [],
         30, 0.1, "matching forgets the case links",
     )  # fmt: skip
+
+
+def test_a_check_in_at_the_door_comes_into_the_registrants_access_log(platform, people):
+    """The door shows the registrant's name to the staff member scanning the code: the person
+    reads that check-in in their access log, by whom, through which registration, and when."""
+    (mine, _), advisor, _ = people
+    returnee_id, headers, _, _ = mine
+    advisor_id = jwt.decode(advisor["Authorization"][7:], options={"verify_signature": False})
+    # Registration closes at the start, so the activity starts shortly after the returnee has
+    # their seat and the door opens once it has begun, as at the station.
+    starts = datetime.now(UTC) + timedelta(seconds=4)
+    published = platform.call("POST", "activities", "/activities", advisor, json={
+        "kind": "exchange",
+        "title": {"zh-CN": "海归人才交流会", "en": "Returnee exchange session"},
+        "summary": {"zh-CN": "面对面", "en": "Face to face"},
+        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        "venue": {"name": "Changning Returnee Service Station", "address": "Changning"},
+        "capacity": 10, "organizer_ids": [], "audience": {},
+    })  # fmt: skip
+    assert published.status_code == 201, published.text
+    path = f"/activities/{published.json()['id']}"
+    seat = wait_until(  # activities knows the returnee once it took in their registration
+        lambda: (r := platform.call("POST", "activities", f"{path}/registrations", headers))
+        .status_code == 201 and r,
+        30, 0.1, "the returnee registers",
+    )  # fmt: skip
+    registration = seat.json()
+    assert registration["status"] == "confirmed", registration
+    wait_until(lambda: datetime.now(UTC) > starts, 20, 0.2, "the session begins")
+
+    scanned_from = datetime.now(UTC)
+    door = platform.call("POST", "activities", f"{path}/check-ins", advisor,
+                         json={"code": registration["check_in_code"]})  # fmt: skip
+    scanned_until = datetime.now(UTC)
+    assert door.status_code == 200, door.text
+    assert door.json()["already_checked_in"] is False and door.json()["name"]
+    assert door.json()["registration_id"] == registration["id"]
+
+    def checked_in() -> list[dict]:
+        return [e for e in access_log(platform, returnee_id, headers)
+                if (e["service"], e["what"]) == ("activities", "check-in")]  # fmt: skip
+
+    (entry,) = wait_until(checked_in, 30, 0.1, "the check-in in the access log")
+    assert entry["reader_id"] == advisor_id["sub"] and entry["reader_role"] == "advisor"
+    assert entry["case_ref"] == f"registration:{registration['id']}" and entry["reason"] is None
+    read_at = datetime.fromisoformat(entry["read_at"])
+    assert scanned_from - timedelta(seconds=1) <= read_at <= scanned_until + timedelta(seconds=1)
+    assert read_at >= starts  # at the door of a session that had begun
+    assert door.json()["name"] not in str(entry)  # the log names the read, never the data read

@@ -5,18 +5,24 @@ import logging
 import statistics
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 import requests
 
 from chassis.auth import TokenVerifier
+from chassis.db import ScriptDatabase
 from chassis.logs import JsonFormatter
+from chassis.pool import ConnectionPool
 from chassis.settings import nameko_config
 from contracts.examples import EXAMPLES
 from services.accounts.credentials import SIGN_IN_PER_ADDRESS
+from services.accounts.profile import STORED_APART
+from services.accounts.schemas import Registration
 from services.accounts.sealing import Sealer
 from services.accounts.service import AccountsService
+from services.accounts.store import HITS_KEPT, AccountsStore, EmailTaken
 from tests.support import (
     forged_tokens,
     query,
@@ -191,6 +197,51 @@ def test_a_taken_email_is_409_and_publishes_nothing(accounts, spy):
         "SELECT count(*) AS n FROM outbox WHERE routing_key = 'returnee.registered'",
     )
     assert row["n"] == 1
+
+
+def test_the_stores_few_statement_writes_keep_what_they_did_in_more(accounts):
+    """The statements a registration takes fewer of: an account's insert that finds its email
+    taken (no savepoint: the transaction goes on), hits recorded with the clean-up in one
+    statement (ids in the order of the keys, a key twice counted twice), and a returnee read
+    with their consents in one."""
+    pool = ConnectionPool(accounts.database_url, 1)
+    db = ScriptDatabase(pool, "accounts", store=AccountsStore)
+    now = datetime.now(UTC)
+
+    class Undone(Exception):
+        """Rolls the unit of work back: the test leaves nothing behind."""
+
+    try:
+        with pytest.raises(Undone), db.unit_of_work() as uow:
+            uow.execute("INSERT INTO throttle_hits (key, hit_at) VALUES ('old', %s)",
+                        (now - HITS_KEPT - timedelta(minutes=1),))  # fmt: skip
+            ids = uow.store.record_hits(["b", "a", "b"], now)
+            assert len(set(ids)) == 3 and ids == sorted(ids)
+            keys = {r["id"]: r["key"] for r in uow.all("SELECT id, key FROM throttle_hits")}
+            assert [keys[i] for i in ids] == ["b", "a", "b"] and "old" not in keys.values()
+            assert uow.store.throttle_window("b", now - timedelta(minutes=1))[0] == 2
+
+            first, second = str(uuid.uuid4()), str(uuid.uuid4())
+            email = f"store.{first[:8]}@example.com"
+            uow.store.create_account(first, email, None, "returnee", at=now)
+            with pytest.raises(EmailTaken):
+                uow.store.create_account(second, email, None, "returnee", at=now)
+            loaded = Registration().load(V1_BODY)
+            profile = {k: v for k, v in loaded.items() if k not in (*STORED_APART, "password")}
+            uow.store.create_returnee(first, profile, None, at=now)
+            assert uow.store.returnee(first)["consents"] == {}
+            uow.store.set_consents(first, {"matching": True, "notifications": False}, now)
+            row = uow.store.returnee(first, for_update=True)
+            assert str(row["id"]) == first and row["email"] == email
+            assert row["consents"] == {
+                "matching": {"purpose": "matching", "granted": True, "changed_at": now},
+                "notifications": {"purpose": "notifications", "granted": False,
+                                  "changed_at": now},
+            }  # fmt: skip
+            assert uow.store.returnee(second) is None
+            raise Undone
+    finally:
+        pool.clear()
 
 
 def test_tokens_carry_the_claims_and_wrong_credentials_are_401(accounts):
