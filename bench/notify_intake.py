@@ -12,12 +12,9 @@ round trips alone, the inbox statement of each batch included.
 """
 
 import argparse
-import collections
 import uuid
 
-import psycopg2.extras
-
-from chassis import uow as units
+from bench.statements import Statements, apply_in_batches
 from chassis.pool import ConnectionPool
 from chassis.uow import SqlUnitOfWork
 from contracts import CATALOG, Event
@@ -54,20 +51,8 @@ def registrations(count: int) -> dict[str, list[Event]]:
     }
 
 
-def apply(pool, events: list[Event], size: int) -> None:
-    scoped = hasattr(units, "BatchScope")
-    for start in range(0, len(events), size):
-        batch = events[start : start + size]
-        with pool.cursor() as cursor:
-            SqlUnitOfWork.record_inbox_many(cursor, "notify.take_event", batch)
-            scope = units.BatchScope(batch) if scoped else None
-            for event in batch:
-                extra = {"batch": scope} if scoped else {}
-                uow = SqlUnitOfWork(cursor, "notify", event, event.correlation_id,
-                                    store=NotifyStore, **extra)  # fmt: skip
-                handlers.take_event(event, uow, SETTINGS, wake_delivery=lambda: None)
-            if scope is not None:
-                scope.flush(cursor)
+def take(event: Event, uow) -> None:
+    handlers.take_event(event, uow, SETTINGS, wake_delivery=lambda: None)
 
 
 def main() -> None:
@@ -76,15 +61,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=20)
     args = parser.parse_args()
 
-    counted = collections.Counter()
-    producer = ["setup"]
-    execute = psycopg2.extras.RealDictCursor.execute
-
-    def counting(cursor, *a, **k):
-        counted[producer[0]] += 1
-        return execute(cursor, *a, **k)
-
-    psycopg2.extras.RealDictCursor.execute = counting
+    statements = Statements()
     databases = Databases()
     pool = ConnectionPool(databases.create("notify"), 2)
     try:
@@ -94,9 +71,10 @@ def main() -> None:
                 event = received(type_)
                 uow = SqlUnitOfWork(cursor, "notify", event, store=NotifyStore)
                 handlers.EVENT_HANDLERS[type_](event, uow, SETTINGS)
-        for name, events in registrations(args.registrations).items():
-            producer[0] = name
-            apply(pool, events, args.batch)
+        with statements.counting():
+            for name, events in registrations(args.registrations).items():
+                statements.label = name
+                apply_in_batches(pool, "notify.take_event", NotifyStore, take, events, args.batch)
         with pool.cursor() as cursor:
             cursor.execute("SELECT count(*) AS n FROM notifications")
             stored = cursor.fetchone()["n"]
@@ -104,8 +82,7 @@ def main() -> None:
         pool.clear()
         databases.drop_created()
         databases.drop_templates()
-    del counted["setup"]
-    per = {name: n / args.registrations for name, n in counted.items()}
+    per = statements.per(args.registrations)
     print(
         f"batches of {args.batch}, {args.registrations} registrations, {stored} notifications:"
         f" {sum(per.values()):.1f} statements per registration ("

@@ -11,14 +11,11 @@ No broker, no relay: the round trips of the handling alone.
 """
 
 import argparse
-import collections
 import functools
 import uuid
 
-import psycopg2.extras
-
+from bench.statements import Statements, apply_in_batches
 from chassis.pool import ConnectionPool
-from chassis.uow import BatchScope, SqlUnitOfWork
 from contracts import CATALOG, Event
 from contracts.examples import example
 from services.consulting import handlers as consulting
@@ -38,35 +35,13 @@ def registered(returnee_id: str) -> Event:
     return CATALOG.check(Event.from_json(made.to_json()))
 
 
-def apply(pool, handler: str, store, use, events: list[Event], size: int) -> None:
-    service = handler.split(".")[0]
-    for start in range(0, len(events), size):
-        batch = events[start : start + size]
-        with pool.cursor() as cursor:
-            SqlUnitOfWork.record_inbox_many(cursor, handler, batch)
-            scope = BatchScope(batch)
-            for event in batch:
-                uow = SqlUnitOfWork(cursor, service, event, event.correlation_id, store=store,
-                                    batch=scope)  # fmt: skip
-                use(event, uow)
-            scope.flush(cursor)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--registrations", type=int, default=100)
     parser.add_argument("--batch", type=int, default=20)
     args = parser.parse_args()
 
-    counted = collections.Counter()
-    service = ["setup"]
-    execute = psycopg2.extras.RealDictCursor.execute
-
-    def counting(cursor, *a, **k):
-        counted[service[0]] += 1
-        return execute(cursor, *a, **k)
-
-    psycopg2.extras.RealDictCursor.execute = counting
+    statements = Statements()
     events = [registered(str(uuid.uuid4())) for _ in range(args.registrations)]
     policy = load_settings().policy
     databases = Databases()
@@ -74,20 +49,20 @@ def main() -> None:
     try:
         consulting_seed.seed(pools["consulting"])
         matching_seed.seed(pools["matching"])
-        service[0] = "consulting"
-        apply(pools["consulting"], "consulting.assess_returnee", ConsultingStore,
-              consulting.assess_returnee, events, args.batch)  # fmt: skip
-        service[0] = "matching"
-        held = functools.partial(MatchingStore, replica=Replica())  # as a replica holds it
-        apply(
-            pools["matching"],
-            "matching.match_returnee",
-            held,
-            functools.partial(matching.match_returnee, policy=policy),
-            events,
-            args.batch,
-        )
-        service[0] = "setup"
+        with statements.counting():
+            statements.label = "consulting"
+            apply_in_batches(pools["consulting"], "consulting.assess_returnee", ConsultingStore,
+                             consulting.assess_returnee, events, args.batch)  # fmt: skip
+            statements.label = "matching"
+            held = functools.partial(MatchingStore, replica=Replica())  # as a replica holds it
+            apply_in_batches(
+                pools["matching"],
+                "matching.match_returnee",
+                held,
+                functools.partial(matching.match_returnee, policy=policy),
+                events,
+                args.batch,
+            )
         with pools["matching"].cursor() as cursor:
             cursor.execute("SELECT count(*) AS n FROM matches")
             matches = cursor.fetchone()["n"]
@@ -96,8 +71,7 @@ def main() -> None:
             pool.clear()
         databases.drop_created()
         databases.drop_templates()
-    del counted["setup"]
-    per = {name: n / args.registrations for name, n in counted.items()}
+    per = statements.per(args.registrations)
     print(
         f"batches of {args.batch}, {args.registrations} registrations, {matches} matches:"
         + ", ".join(f" {name} {n:.1f}" for name, n in per.items())
