@@ -31,13 +31,18 @@ T0 = datetime(2026, 11, 28, 10, 0, tzinfo=SHANGHAI)
 PROFILE = EXAMPLES[("returnee.registered", 1)].data
 
 
-@pytest.fixture
-def consulting_db(databases):
-    url = databases.create("consulting")
+def twins(databases, service: str, store, memory_store):
+    """A fresh migrated database of `service` and its in-memory twin, on one frozen clock."""
+    url = databases.create(service)
     pool = ConnectionPool(url, 2)
     clock = FrozenClock(T0)
-    sql = ScriptDatabase(pool, "consulting", store=ConsultingStore, clock=clock)
-    memory = MemoryDatabase("consulting", ConsultingMemory(clock), clock=clock)
+    sql = ScriptDatabase(pool, service, store=store, clock=clock)
+    return url, pool, sql, MemoryDatabase(service, memory_store(clock), clock=clock)
+
+
+@pytest.fixture
+def consulting_db(databases):
+    url, pool, sql, memory = twins(databases, "consulting", ConsultingStore, ConsultingMemory)
     for db in (sql, memory):
         with db.unit_of_work() as uow:
             consulting.seed_catalog(load_policies(), uow)
@@ -135,11 +140,7 @@ def test_an_erased_returnees_profile_is_refused(consulting_db):
 
 @pytest.fixture
 def matching_db(databases):
-    url = databases.create("matching")
-    pool = ConnectionPool(url, 2)
-    clock = FrozenClock(T0)
-    sql = ScriptDatabase(pool, "matching", store=MatchingStore, clock=clock)
-    memory = MemoryDatabase("matching", MatchingMemory(clock), clock=clock)
+    url, pool, sql, memory = twins(databases, "matching", MatchingStore, MatchingMemory)
     yield url, sql, memory
     pool.clear()
 
