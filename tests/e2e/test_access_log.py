@@ -54,6 +54,16 @@ def reads(returnee_id) -> dict[str, tuple[str, str]]:
     }
 
 
+def publish_activity(platform, advisor, kind: str, starts, hours: int, title, summary):
+    """The advisor publishes an activity of 10 places at the station, starting at `starts`."""
+    return platform.call("POST", "activities", "/activities", advisor, json={
+        "kind": kind, "title": title, "summary": summary,
+        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=hours)).isoformat(),
+        "venue": {"name": "Changning Returnee Service Station", "address": "Changning"},
+        "capacity": 10, "organizer_ids": [], "audience": {},
+    })  # fmt: skip
+
+
 def test_an_advisor_without_a_case_or_reason_or_with_another_returnees_case_is_refused(
     platform, people
 ):
@@ -97,14 +107,11 @@ def test_every_services_staff_reads_come_into_the_access_log_newest_first(platfo
     assert seen.status_code == 200, seen.text
     # An activity the advisor publishes, the returnee registers for, the advisor lists.
     starts = datetime.now(UTC) + timedelta(days=3)
-    published = platform.call("POST", "activities", "/activities", advisor, json={
-        "kind": "briefing",
-        "title": {"zh-CN": "政策说明会", "en": "Policy briefing"},
-        "summary": {"zh-CN": "创业补贴", "en": "Start-up grants"},
-        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=1)).isoformat(),
-        "venue": {"name": "Changning Returnee Service Station", "address": "Changning"},
-        "capacity": 10, "organizer_ids": [], "audience": {},
-    })  # fmt: skip
+    published = publish_activity(
+        platform, advisor, "briefing", starts, hours=1,
+        title={"zh-CN": "政策说明会", "en": "Policy briefing"},
+        summary={"zh-CN": "创业补贴", "en": "Start-up grants"},
+    )  # fmt: skip
     assert published.status_code == 201, published.text
     path = f"/activities/{published.json()['id']}/registrations"
     wait_until(  # activities knows the returnee once it took in their registration
@@ -177,14 +184,11 @@ def test_a_check_in_at_the_door_comes_into_the_registrants_access_log(platform, 
     # Registration closes at the start, so the activity starts shortly after the returnee has
     # their seat and the door opens once it has begun, as at the station.
     starts = datetime.now(UTC) + timedelta(seconds=4)
-    published = platform.call("POST", "activities", "/activities", advisor, json={
-        "kind": "exchange",
-        "title": {"zh-CN": "海归人才交流会", "en": "Returnee exchange session"},
-        "summary": {"zh-CN": "面对面", "en": "Face to face"},
-        "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
-        "venue": {"name": "Changning Returnee Service Station", "address": "Changning"},
-        "capacity": 10, "organizer_ids": [], "audience": {},
-    })  # fmt: skip
+    published = publish_activity(
+        platform, advisor, "exchange", starts, hours=2,
+        title={"zh-CN": "海归人才交流会", "en": "Returnee exchange session"},
+        summary={"zh-CN": "面对面", "en": "Face to face"},
+    )  # fmt: skip
     assert published.status_code == 201, published.text
     path = f"/activities/{published.json()['id']}"
     seat = wait_until(  # activities knows the returnee once it took in their registration
