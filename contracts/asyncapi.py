@@ -22,7 +22,7 @@ from chassis.topology import events_exchange
 from contracts import CATALOG
 from contracts.catalog import Catalog, EventType
 from contracts.compatibility import breaking_changes
-from contracts.compiled import converter
+from contracts.compiled import converter, opened
 from contracts.envelope import CONTENT_TYPE, EnvelopeSchema, dataschema
 from contracts.examples import example_event
 from contracts.partners import (
@@ -57,19 +57,7 @@ def json_schema(schema: type[Schema]) -> dict:
     `additionalProperties: false`), but what is published must not forbid fields: consumers read
     tolerantly and adding a field keeps the event's version.
     """
-    return _open(_converter().schema2jsonschema(schema))
-
-
-def _open(node):
-    if isinstance(node, dict):
-        return {
-            key: _open(value)
-            for key, value in node.items()
-            if not (key == "additionalProperties" and value is False)
-        }
-    if isinstance(node, list):
-        return [_open(value) for value in node]
-    return node
+    return opened(_converter().schema2jsonschema(schema))
 
 
 def data_schema(event_type: EventType) -> dict:

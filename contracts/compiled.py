@@ -85,15 +85,17 @@ def _carried(validator) -> bool:
     )
 
 
-def _tolerant_json_schema(node):
+def opened(node):
+    """A JSON schema with every `additionalProperties: false` taken out, at every depth: open
+    to additions, as consumers read and as the AsyncAPI document publishes."""
     if isinstance(node, dict):
         return {
-            key: _tolerant_json_schema(value)
+            key: opened(value)
             for key, value in node.items()
             if not (key == "additionalProperties" and value is False)
         }
     if isinstance(node, list):
-        return [_tolerant_json_schema(value) for value in node]
+        return [opened(value) for value in node]
     return node
 
 
@@ -228,7 +230,7 @@ def compile_tolerant_read(schema: Schema):
     if read is None:
         return None
     check = fastjsonschema.compile(
-        _tolerant_json_schema(strict_json_schema(type(schema))),
+        opened(strict_json_schema(type(schema))),
         formats={"uuid": CANONICAL_UUID},
         use_default=False,
     )
