@@ -43,6 +43,7 @@ from bench.platform import (  # noqa: E402
     free_port,
     post_all,
     registration_bodies,
+    wait_ready,
 )
 from chassis.settings import SERVICES  # noqa: E402
 from deploy.topology import declare_services  # noqa: E402
@@ -67,27 +68,6 @@ class Checkout(ServiceProcess):
             args, cwd=self.root, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
         )
         return self
-
-
-def wait_ready(process: ServiceProcess, port: int, timeout: float = 90.0) -> None:
-    import http.client
-
-    deadline = time.time() + timeout
-    while True:
-        if process.process.poll() is not None:
-            raise RuntimeError(f"accounts exited: {process.output()[-2000:]}")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-            conn.request("GET", "/health/ready")
-            ready = conn.getresponse().status == 200
-            conn.close()
-            if ready:
-                return
-        except OSError:
-            pass
-        if time.time() > deadline:
-            raise RuntimeError(f"accounts not ready after {timeout:.0f} s")
-        time.sleep(0.2)
 
 
 def backend_cpu(url: str, admin_conn) -> float:
@@ -130,7 +110,7 @@ def measure(args, root: Path, variant: str, count: int, databases: Databases,
     db = psycopg2.connect(url)
     db.autocommit = True
     try:
-        wait_ready(process, port)
+        wait_ready("accounts", process, port)
         tag = uuid.uuid4().hex[:6]
         post_all(port, registration_bodies(50, f"{tag}w"), args.clients)
         wait_drained(db)

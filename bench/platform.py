@@ -259,6 +259,30 @@ class Watch:
 # --- the platform ----------------------------------------------------------------------------
 
 
+def wait_ready(
+    label: str, process: ServiceProcess, port: int, any_answer: bool = False, timeout: float = 90.0
+) -> None:
+    """Until the service on `port` answers `/health/ready` with 200 (`any_answer`: answers
+    `/health/live` at all); raises if it exits or `timeout` passes first."""
+    path = "/health/live" if any_answer else "/health/ready"
+    deadline = time.time() + timeout
+    while True:
+        if process.process.poll() is not None:
+            raise RuntimeError(f"{label} exited: {process.output()[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+            conn.request("GET", path)
+            ready = any_answer or conn.getresponse().status == 200
+            conn.close()
+            if ready:
+                return
+        except OSError:
+            pass
+        if time.time() > deadline:
+            raise RuntimeError(f"{label} not ready after {timeout:.0f} s")
+        time.sleep(0.2)
+
+
 class Platform:
     """One run's world: vhost, databases, SMTP sink, service processes; `close` removes it."""
 
@@ -318,26 +342,8 @@ class Platform:
 
     def wait_ready(self, labels, timeout: float = 90.0) -> None:
         for service in labels:
-            path = "/health/live" if service == "bare" else "/health/ready"
-            deadline = time.time() + timeout
-            while True:
-                process = self.processes[service].process
-                if process.poll() is not None:
-                    raise RuntimeError(
-                        f"{service} exited: {self.processes[service].output()[-2000:]}"
-                    )
-                try:
-                    conn = http.client.HTTPConnection("127.0.0.1", self.ports[service], timeout=5)
-                    conn.request("GET", path)
-                    if service == "bare" or conn.getresponse().status == 200:
-                        conn.close()
-                        break
-                    conn.close()
-                except OSError:
-                    pass
-                if time.time() > deadline:
-                    raise RuntimeError(f"{service} not ready after {timeout:.0f} s")
-                time.sleep(0.2)
+            bare = service == "bare"  # no health of its own: any answer will do
+            wait_ready(service, self.processes[service], self.ports[service], bare, timeout)
 
     def pid(self, service: str) -> int:
         return self.processes[service].process.pid
