@@ -103,6 +103,8 @@ def take_event(event: Event, uow, settings: NotifySettings, wake_delivery) -> in
     if uow.batch is not None:
         prepare_batch(uow)
     due = EVENT_HANDLERS[event.type](event, uow, settings)
+    if uow.batch is not None and event.id == uow.batch.events[-1].id:
+        uow.store.write_held()  # the batch's last event: what its events held, written
     if due:
         uow.after_commit(wake_delivery)
     return due
@@ -581,8 +583,7 @@ def record_all(db, settings: NotifySettings, attempted: list) -> None:
     so one that cannot be recorded does not keep the others unrecorded (and sent again)."""
     try:
         with db.unit_of_work(batched=len(attempted) > 1) as uow:  # their events in one INSERT
-            for row, outcome in attempted:
-                record(uow, settings, row, outcome)
+            record(uow, settings, attempted)
         return
     except Exception:
         if len(attempted) == 1:
@@ -591,34 +592,46 @@ def record_all(db, settings: NotifySettings, attempted: list) -> None:
     for row, outcome in attempted:
         try:
             with db.unit_of_work() as uow:
-                record(uow, settings, row, outcome)
+                record(uow, settings, [(row, outcome)])
         except Exception:
             log.exception("recording notification %s failed", row["id"])
 
 
-def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
-    """What came of an attempt: sent, retried later, or failed (and a webhook's subscription
-    disabled after too many failures in a row). An SMS the gateway accepted waits for its
-    receipt (`follow_receipts`); a channel found unconfigured suppresses the row."""
-    if outcome.suppressed:
-        uow.store.mark_suppressed(row["id"], outcome.suppressed)
-        UNCONFIGURED.labels("notify", row["channel"]).inc()
+def record(uow, settings: NotifySettings, attempted: list) -> None:
+    """What came of each `(row, outcome)` attempt: sent, retried later, or failed (and a
+    webhook's subscription disabled after too many failures in a row). An SMS the gateway
+    accepted waits for its receipt (`follow_receipts`); a channel found unconfigured
+    suppresses the row. The sends that went out are recorded together, in one statement."""
+    delivered = []
+    for row, outcome in attempted:
+        if outcome.suppressed:
+            uow.store.mark_suppressed(row["id"], outcome.suppressed)
+            UNCONFIGURED.labels("notify", row["channel"]).inc()
+        elif outcome.accepted:
+            uow.store.mark_accepted(row["id"], outcome.accepted, settings.sms_receipt_first_check)
+        else:
+            if outcome.details.get("code"):
+                REFUSED.labels("notify", row["channel"], outcome.details["code"]).inc()
+            if outcome.delivered:
+                delivered.append(row)
+            else:
+                record_failure(uow, settings, row, outcome)
+    if not delivered:
         return
-    if outcome.accepted:
-        uow.store.mark_accepted(row["id"], outcome.accepted, settings.sms_receipt_first_check)
-        return
-    if outcome.details.get("code"):
-        REFUSED.labels("notify", row["channel"], outcome.details["code"]).inc()
-    if outcome.delivered:
-        # The notification and the digest members it carried; none if it is no longer queued
-        # (erased meanwhile, or its subscription was disabled): nothing to record.
-        sent = uow.store.mark_sent(row["id"])
-        uow.publish_many(
-            "notification.sent", [(payloads.report(n), n["id"]) for n in payloads.reported(sent)]
-        )
-        if sent and row["channel"] == "webhook":
+    # The notifications and the digest members they carried; none for one no longer queued
+    # (erased meanwhile, or its subscription was disabled): nothing to record.
+    sent = uow.store.mark_all_sent([row["id"] for row in delivered])
+    uow.publish_many(
+        "notification.sent", [(payloads.report(n), n["id"]) for n in payloads.reported(sent)]
+    )
+    succeeded = {str(n["id"]) for n in sent}
+    for row in delivered:
+        if row["channel"] == "webhook" and str(row["id"]) in succeeded:
             uow.store.webhook_succeeded(row["recipient_id"])
-        return
+
+
+def record_failure(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
+    """An attempt that did not deliver: retried later, or failed with its digest members."""
     current = uow.store.notification(row["id"])
     if current is None or current["status"] != "queued":
         return

@@ -288,6 +288,9 @@ class MemoryStore:
     def release_waiting_for(self, returnee_ids) -> None:
         pass  # `release_waiting` takes them out of the dict as it is
 
+    def write_held(self) -> None:
+        pass  # every write is made at once
+
     def waiting(self) -> dict:
         if not self.waiting_events:
             return {"count": 0, "oldest_seconds": 0.0}
@@ -614,16 +617,21 @@ class MemoryStore:
         return len(gone)
 
     def mark_sent(self, notification_id) -> list[dict]:
-        key = str(notification_id)
+        return self.mark_all_sent([notification_id])
+
+    def mark_all_sent(self, notification_ids) -> list[dict]:
+        keys = {str(i) for i in notification_ids}
         sent = []
         for n in self.notifications.values():
-            if (n["id"] == key or n["digest_id"] == key) and n["status"] in ("queued", "accepted"):
+            if (n["id"] in keys or n["digest_id"] in keys) and n["status"] in (
+                "queued", "accepted"):  # fmt: skip
                 attempts = n["attempts"] + (1 if n["status"] == "queued" else 0)
                 n.update(status="sent", sent_at=self._now(), attempts=attempts,
                          last_error=None, held_for_quiet_hours=False)  # fmt: skip
-                sent.append(copy.deepcopy(n))
-        self._redact_links(notification_id)
-        return sent
+                sent.append(n)
+        for key in keys:
+            self._redact_links(key)
+        return copy.deepcopy(sent)
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
         held = self.notifications.get(str(notification_id))
@@ -740,11 +748,11 @@ class MemoryStore:
 
     def subscribers_to(self, event_type: str) -> list[dict]:
         rows = [
-            s
+            {"id": s["id"], "url": s["url"]}
             for s in self.subscription_rows.values()
             if s["active"] and event_type in s["event_types"]
         ]
-        return copy.deepcopy(sorted(rows, key=lambda s: s["id"]))
+        return sorted(rows, key=lambda s: s["id"])
 
     def webhook_succeeded(self, subscription_id) -> None:
         held = self.subscription_rows.get(str(subscription_id))

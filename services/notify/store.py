@@ -39,6 +39,15 @@ RECIPIENT = (
     " FROM recipients r LEFT JOIN verified_addresses v ON v.account_id = r.id"
 )
 
+# The same, of a row just written (`INSERT ... RETURNING`).
+KEPT_RECIPIENT = (
+    "id, kind, name, email, phone, locale, role, organization_id, notifications_consent,"
+    " ARRAY(SELECT d.channel FROM messenger_destinations d"
+    " WHERE d.recipient_id = recipients.id ORDER BY d.channel) AS messengers,"
+    " (email_verified OR EXISTS (SELECT 1 FROM verified_addresses v"
+    " WHERE v.account_id = recipients.id)) AS email_verified"
+)
+
 
 def recipient_from_row(row: dict | None) -> Recipient | None:
     if row is None:
@@ -77,7 +86,11 @@ READ_AHEAD = """
               WHERE d.recipient_id = r.id ORDER BY d.channel) AS messengers,
         (r.email_verified OR v.account_id IS NOT NULL) AS email_verified,
         p.recipient_id AS has_preferences, p.opt_outs, p.quiet_start, p.quiet_end, p.timezone,
-        s.granted AS shares, e.id IS NOT NULL AS erased
+        s.granted AS shares, e.id IS NOT NULL AS erased,
+        (SELECT coalesce(json_agg(json_build_object('id', w.id, 'url', w.url,
+                                                    'event_types', w.event_types) ORDER BY w.id),
+                         '[]') FROM subscriptions w
+         WHERE w.active AND w.event_types && %s::text[]) AS subscribers
     FROM unnest(%s::uuid[]) AS i(id)
     LEFT JOIN recipients r ON r.id = i.id
     LEFT JOIN verified_addresses v ON v.account_id = r.id
@@ -110,7 +123,14 @@ class ReadAhead:
     locked: set = field(default_factory=set)
     activities: set = field(default_factory=set)  # kept by this transaction: a no-op again
     released: dict = field(default_factory=dict)  # returnee id -> waiting bodies taken out
-    waited: set = field(default_factory=set)  # made to wait by this transaction
+    # Made to wait by this batch, written in one statement at its end: event id -> (returnee
+    # id, body).
+    waiting: dict = field(default_factory=dict)
+
+    def take_waiting(self, person: str) -> list[bytes]:
+        """The bodies this batch made wait for the person, in the order made, no longer held."""
+        taken = [e for e, (r, _) in self.waiting.items() if r == person]
+        return [self.waiting.pop(e)[1] for e in taken]
 
     def forget(self, person_id) -> None:
         person = str(person_id)
@@ -135,16 +155,25 @@ class NotifyStore:
     # --- the batch's read-ahead and locks -----------------------------------------------------
 
     def read_ahead(self, returnee_ids) -> None:
-        """Read once what the batch's events will look up of these returnees (outside a batch:
-        nothing to keep it in, nothing read)."""
+        """Read once what the batch's events will look up of these returnees, and with them the
+        webhook subscribers of the batch's event types (outside a batch: nothing to keep it in,
+        nothing read)."""
         wanted = [str(r) for r in dict.fromkeys(returnee_ids) if r]
         ahead = self.ahead
         if ahead is None:
             return
         wanted = [r for r in wanted if r not in ahead.recipients]
+        types = sorted({e.type for e in self.uow.batch.events} - ahead.subscribers.keys())
         if not wanted:
             return
-        for row in self.uow.all(READ_AHEAD, (wanted,)):
+        rows = self.uow.all(READ_AHEAD, (types, wanted))
+        for event_type in types:
+            ahead.subscribers[event_type] = [
+                {"id": s["id"], "url": s["url"]}
+                for s in rows[0]["subscribers"]
+                if event_type in s["event_types"]
+            ]
+        for row in rows:
             person = row["wanted"]
             ahead.recipients[person] = recipient_from_row(row) if row["id"] else None
             ahead.preferences[person] = preferences_from_row(
@@ -182,9 +211,10 @@ class NotifyStore:
 
     def keep_returnee(self, data: dict, at: datetime) -> None:
         """The returnee's contact data and notification consent as of `at` (an event's time);
-        nothing for someone erased (the tombstone looked for by the statement itself)."""
-        self.uow.execute(
-            """
+        nothing for someone erased (the tombstone looked for by the statement itself). The
+        entry as written is kept for the batch's lookups."""
+        kept = self.uow.execute(
+            f"""
             INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
                                     consent_at, updated_at, email_verified)
             SELECT %(id)s::uuid, 'returnee', %(name)s::text, %(email)s::text, %(phone)s::text,
@@ -198,6 +228,7 @@ class NotifyStore:
                     THEN EXCLUDED.notifications_consent ELSE recipients.notifications_consent END,
                 consent_at = GREATEST(recipients.consent_at, EXCLUDED.consent_at)
             WHERE recipients.updated_at <= EXCLUDED.updated_at
+            RETURNING {KEPT_RECIPIENT}
             """,
             {
                 "id": str(data["returnee_id"]),
@@ -210,8 +241,10 @@ class NotifyStore:
                 # Said at registration only (absent: a producer from before confirmation).
                 "verified": data.get("email_verified", True),
             },
-        )
+        ).fetchone()
         self._changed(data["returnee_id"])
+        if self.ahead is not None and kept is not None:  # as written: no need to read it again
+            self.ahead.recipients[str(data["returnee_id"])] = recipient_from_row(kept)
 
     def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
         """share_with_partners as of `at`; an older statement arriving late changes nothing."""
@@ -307,6 +340,7 @@ class NotifyStore:
             self.ahead.erased[person] = True
             if person in self.ahead.released:
                 self.ahead.released[person] = []  # its waiting events go with it
+            self.ahead.take_waiting(person)
         held = self.uow.one("SELECT name, email, phone FROM recipients WHERE id = %s", (person,))
         contacts = [v for v in (held or {}).values() if v and len(v) >= 5]
         self.uow.execute(
@@ -444,29 +478,45 @@ class NotifyStore:
         self.lock_returnees([returnee_id])
 
     def make_wait(self, event_id, returnee_id, body: bytes) -> None:
+        """The event waits for the returnee; in a batch, written with the others its events
+        made wait at its end (`write_held`), under the returnee's lock all the same."""
         if self.ahead is not None:
-            self.ahead.waited.add(str(returnee_id))
-        self.uow.execute(
-            "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
-            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
-            (str(event_id), str(returnee_id), body),
+            self.ahead.waiting[str(event_id)] = (str(returnee_id), bytes(body))
+            return
+        self._write_waiting([(str(event_id), str(returnee_id), body)])
+
+    def _write_waiting(self, rows: list[tuple]) -> None:
+        insert = (
+            "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES %s"
+            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id"
         )
+        if len(rows) == 1:
+            self.uow.execute(insert.replace("VALUES %s", "VALUES (%s, %s, %s)"), rows[0])
+        else:
+            psycopg2.extras.execute_values(self.uow.cursor, insert, rows, page_size=len(rows))
+
+    def write_held(self) -> None:
+        """At the end of a batch, before its commit: what its events held to write together
+        (the events they made wait), in one statement."""
+        if self.ahead is None or not self.ahead.waiting:
+            return
+        rows = [(e, r, body) for e, (r, body) in self.ahead.waiting.items()]
+        self.ahead.waiting.clear()
+        self._write_waiting(rows)
 
     def release_waiting(self, returnee_id) -> list[bytes]:
         """The events waiting for the returnee, oldest first, no longer waiting."""
         person = str(returnee_id)
-        ahead, held = self.ahead, []
+        ahead = self.ahead
         if ahead is not None and person in ahead.released:
             held, ahead.released[person] = ahead.released[person], []
-            if person not in ahead.waited:
-                return held
+            return held + ahead.take_waiting(person)
         rows = self.uow.all(
             "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
             (person,),
         )
-        if ahead is not None:
-            ahead.waited.discard(person)
-        return held + [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+        held = [] if ahead is None else ahead.take_waiting(person)
+        return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])] + held
 
     def release_waiting_for(self, returnee_ids) -> None:
         """In a batch, once their locks are held: the events waiting for these returnees (those
@@ -484,7 +534,6 @@ class NotifyStore:
             released[r["returnee_id"]].append(bytes(r["body"]))
         for person, bodies in released.items():
             self.ahead.released[person] = self.ahead.released.get(person, []) + bodies
-            self.ahead.waited.discard(person)
 
     def waiting(self) -> dict:
         """How many events wait for a returnee, and for how long the oldest has (seconds)."""
@@ -889,19 +938,29 @@ class NotifyStore:
     def mark_sent(self, notification_id) -> list[dict]:
         """Mark the queued (or accepted, on its receipt) notification and the digest members it
         carried sent; returns them. An accepted one's attempt was counted when it was."""
-        sent = self.uow.all(
+        return self.mark_all_sent([notification_id])
+
+    def mark_all_sent(self, notification_ids) -> list[dict]:
+        """`mark_sent` for several in one statement, which also takes a settled account email's
+        link out (`_redact_links`: only these rows can hold one now)."""
+        return self.uow.all(
             f"""
             UPDATE notifications SET status = 'sent', sent_at = now(),
                 attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END,
-                last_error = NULL, held_for_quiet_hours = false
-            WHERE (id = %s OR digest_id = %s) AND status IN ('queued', 'accepted')
+                last_error = NULL, held_for_quiet_hours = false,
+                body = CASE WHEN context ? 'link'
+                    THEN replace(body, context->>'link', %(gone)s) ELSE body END,
+                html = CASE WHEN context ? 'link'
+                    THEN replace(replace(html, context->>'link', %(gone)s),
+                                 replace(context->>'link', '&', '&amp;'), %(gone)s)
+                    ELSE html END,
+                context = CASE WHEN context ? 'link' THEN context - 'link' ELSE context END
+            WHERE (id = ANY(%(ids)s::uuid[]) OR digest_id = ANY(%(ids)s::uuid[]))
+                AND status IN ('queued', 'accepted')
             RETURNING {NOTIFICATION_COLUMNS}
             """,
-            (str(notification_id), str(notification_id)),
+            {"ids": [str(i) for i in notification_ids], "gone": REDACTED_LINK},
         )
-        if any("link" in (n["context"] or {}) for n in sent):  # only these can hold one now
-            self._redact_links(notification_id)
-        return sent
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
         """The gateway took it: not sent again, its receipt asked for in `check_in_seconds`."""
@@ -1049,12 +1108,14 @@ class NotifyStore:
         return deleted.rowcount > 0
 
     def subscribers_to(self, event_type: str) -> list[dict]:
-        """The active webhook subscriptions to the type (in a batch, read once per type: only
-        HTTP requests and the delivery loop change them, in transactions of their own)."""
+        """The active webhook subscriptions to the type, their id and url (in a batch, read
+        once per type, with the read-ahead: only HTTP requests and the delivery loop change
+        them, in transactions of their own)."""
         if self.ahead is not None and event_type in self.ahead.subscribers:
             return [dict(s) for s in self.ahead.subscribers[event_type]]
         rows = self.uow.all(
-            "SELECT * FROM subscriptions WHERE active AND %s = ANY(event_types) ORDER BY id",
+            "SELECT id::text AS id, url FROM subscriptions WHERE active AND %s = ANY(event_types)"
+            " ORDER BY id",
             (event_type,),
         )
         if self.ahead is not None:
