@@ -35,6 +35,7 @@ from services.notify.domain import (
     ACCOUNT_LINK_EVENT,
     MESSENGERS,
     PUSH_CHANNELS,
+    RETURNEE_CHANNELS,
     DeliveryOutcome,
     Intent,
     RecipientUnknown,
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 # Templates whose email and SMS wait for the digest window, gathering what comes after them,
 # each with how two of its contexts merge.
 DIGESTED = {"matches_found": merge_matches, "activity_registrations": merge_registrations}
+# Of those, the ones an event plans for the returnee it concerns (`domain.PLANS`).
+RETURNEE_DIGESTS = {"matches.proposed": "matches_found"}
 # Passes one run of the delivery loop may make while each comes back full, so a backlog drains
 # without waiting a tick per batch, and the loop still yields to the others now and then.
 MAX_PASSES_PER_TICK = 20
@@ -127,11 +130,23 @@ def prepare_batch(uow) -> None:
     unknown = {
         r for r in concerned if uow.store.recipient(r) is None and not uow.store.is_erased(r)
     }
+    uow.store.lock_digests_with_returnees(d for e in events for d in returnee_digests(e))
     uow.store.lock_returnees(taken_in | unknown)
     # Read again, now that the locks are held, those the batch does not take in itself: taken
     # in meanwhile, or their events wait (`announce`).
     uow.store.read_ahead([r for r in concerned if r in unknown and r not in taken_in])
     uow.store.release_waiting_for(taken_in)  # for `take_returnee`, in one statement
+
+
+def returnee_digests(event: Event) -> list[tuple[str, str, str]]:
+    """The digests `(recipient, channel, template)` the event may open for its own returnee
+    (`queue`), whose locks a batch takes with the returnees'."""
+    template = RETURNEE_DIGESTS.get(event.type)
+    returnee_id = partners.concerns_returnee(event)
+    if template is None or returnee_id is None:
+        return []
+    return [(returnee_id, channel, template) for channel in RETURNEE_CHANNELS
+            if channel in PUSH_CHANNELS]  # fmt: skip
 
 
 def take_returnee(event: Event, uow, settings: NotifySettings) -> int:

@@ -264,6 +264,9 @@ class MemoryStore:
     def lock_returnees(self, returnee_ids) -> None:
         pass  # one unit of work at a time: nothing to serialise
 
+    def lock_digests_with_returnees(self, digests) -> None:
+        pass  # as `lock_returnees`
+
     def read_ahead(self, returnee_ids) -> None:
         pass  # every lookup reads the dicts as they are: what the read-ahead keeps current
 

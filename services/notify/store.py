@@ -121,6 +121,8 @@ class ReadAhead:
     subscribers: dict = field(default_factory=dict)  # event type -> rows
     names: dict = field(default_factory=dict)  # (kind, key) -> a title or name | None
     locked: set = field(default_factory=set)
+    digests: set = field(default_factory=set)  # digests' lock keys to take with the returnees'
+    digests_locked: set = field(default_factory=set)
     activities: set = field(default_factory=set)  # kept by this transaction: a no-op again
     released: dict = field(default_factory=dict)  # returnee id -> waiting bodies taken out
     # Made to wait by this batch, written in one statement at its end: event id -> (returnee
@@ -143,6 +145,14 @@ def lock_key(returnee_id) -> str:
     return str(returnee_id)
 
 
+def digest_key(recipient_id, channel: str, template: str) -> str:
+    return f"digest:{recipient_id}:{channel}:{template}"
+
+
+# The seeds of `hashtextextended` that keep the returnees' and the digests' locks apart.
+RETURNEE_LOCK, DIGEST_LOCK = 7, 0
+
+
 class NotifyStore:
     """Also the `domain.Directory` that planning looks recipients and titles up in. In a batch
     of events its reads go through the batch's `ReadAhead`; alone, each is a statement."""
@@ -151,6 +161,7 @@ class NotifyStore:
         self.uow = uow
         batch = getattr(uow, "batch", None)
         self.ahead = None if batch is None else batch.shared.setdefault("notify", ReadAhead())
+        self._share_kept = None  # (returnee id, granted, as of) written by `keep_returnee`
 
     # --- the batch's read-ahead and locks -----------------------------------------------------
 
@@ -184,21 +195,34 @@ class NotifyStore:
 
     def lock_returnees(self, returnee_ids) -> None:
         """`lock_returnee` for several, in one statement, in one order every batch takes them
-        in (so two batches never wait on each other in a cycle); those held already skipped."""
+        in (so two batches never wait on each other in a cycle); those held already skipped.
+        The digests' locks the batch asked for (`lock_digests_with_returnees`) in the same."""
         keys = sorted({lock_key(r) for r in returnee_ids if r})
+        digests = []
         if self.ahead is not None:
             keys = [k for k in keys if k not in self.ahead.locked]
-        if not keys:
+            digests = sorted(self.ahead.digests - self.ahead.digests_locked)
+        if not keys and not digests:
             return
+        locks = sorted([(k, RETURNEE_LOCK) for k in keys] + [(d, DIGEST_LOCK) for d in digests])
         self.uow.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) FROM"
-            " (SELECT k FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS keys",
-            (keys,),
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, s))) FROM"
+            " (SELECT k, s FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS t(k, s, n)"
+            " ORDER BY n) AS keys",
+            ([k for k, _ in locks], [s for _, s in locks]),
         )
         if self.ahead is not None:
             self.ahead.locked.update(keys)
+            self.ahead.digests_locked.update(digests)
             for key in keys:  # read before the lock: read again
                 self.ahead.recipients.pop(key, None)
+
+    def lock_digests_with_returnees(self, digests) -> None:
+        """In a batch: the locks of the digests `(recipient, channel, template)` its events may
+        open, taken with the returnees' (`lock_returnees`), so `open_digest` needs no statement
+        of its own for them."""
+        if self.ahead is not None:
+            self.ahead.digests.update(digest_key(*d) for d in digests)
 
     # --- the recipient directory --------------------------------------------------------------
 
@@ -210,11 +234,22 @@ class NotifyStore:
         return found is not None
 
     def keep_returnee(self, data: dict, at: datetime) -> None:
-        """The returnee's contact data and notification consent as of `at` (an event's time);
-        nothing for someone erased (the tombstone looked for by the statement itself). The
-        entry as written is kept for the batch's lookups."""
+        """The returnee's contact data and notification consent as of `at` (an event's time),
+        and in the same statement the partner share it states (`keep_share`, which then has
+        nothing left to write); nothing for someone erased (the tombstone looked for by the
+        statement itself). The entry as written is kept for the batch's lookups."""
+        returnee_id = str(data["returnee_id"])
+        share = bool(data["consents"]["share_with_partners"])
         kept = self.uow.execute(
             f"""
+            WITH shared AS (
+                INSERT INTO partner_shares (returnee_id, granted, changed_at)
+                SELECT %(id)s::uuid, %(share)s::boolean, %(at)s::timestamptz
+                WHERE NOT EXISTS (SELECT 1 FROM erased_recipients WHERE id = %(id)s::uuid)
+                ON CONFLICT (returnee_id) DO UPDATE SET granted = EXCLUDED.granted,
+                    changed_at = EXCLUDED.changed_at
+                WHERE partner_shares.changed_at <= EXCLUDED.changed_at
+            )
             INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
                                     consent_at, updated_at, email_verified)
             SELECT %(id)s::uuid, 'returnee', %(name)s::text, %(email)s::text, %(phone)s::text,
@@ -231,7 +266,8 @@ class NotifyStore:
             RETURNING {KEPT_RECIPIENT}
             """,
             {
-                "id": str(data["returnee_id"]),
+                "id": returnee_id,
+                "share": share,
                 "name": data["name"],
                 "email": data["email"],
                 "phone": data.get("phone"),
@@ -242,12 +278,17 @@ class NotifyStore:
                 "verified": data.get("email_verified", True),
             },
         ).fetchone()
-        self._changed(data["returnee_id"])
-        if self.ahead is not None and kept is not None:  # as written: no need to read it again
-            self.ahead.recipients[str(data["returnee_id"])] = recipient_from_row(kept)
+        self._changed(returnee_id)
+        self._share_kept = (returnee_id, share, at)
+        if self.ahead is not None:
+            self.ahead.shares.pop(returnee_id, None)
+            if kept is not None:  # as written: no need to read it again
+                self.ahead.recipients[returnee_id] = recipient_from_row(kept)
 
     def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
         """share_with_partners as of `at`; an older statement arriving late changes nothing."""
+        if (str(returnee_id), granted, at) == self._share_kept:
+            return  # written with the returnee's entry, by this unit of work
         if self.is_erased(returnee_id):
             return
         self.uow.execute(
@@ -838,10 +879,11 @@ class NotifyStore:
         Two events for the same person handled at once would each miss the other's uncommitted
         lead and start two digests: a transaction lock per (recipient, channel, template) makes
         the second wait for the first to commit."""
-        self.uow.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"digest:{recipient_id}:{channel}:{template}",),
-        )
+        key = digest_key(recipient_id, channel, template)
+        if self.ahead is None or key not in self.ahead.digests_locked:
+            self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            if self.ahead is not None:
+                self.ahead.digests_locked.add(key)
         return self.uow.one(
             f"""
             SELECT {NOTIFICATION_COLUMNS} FROM notifications
