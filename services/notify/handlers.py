@@ -514,9 +514,7 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
     """The due rows to send now, leased; those of recipients in quiet hours are held (deferred,
     not dropped: they come due again when quiet hours end)."""
     now = uow.now()
-    rows = uow.store.due(settings.batch_size)
-    push = [r for r in rows if r["channel"] in PUSH_CHANNELS]
-    prefs = uow.store.preferences_of({r["recipient_id"] for r in push})
+    rows, prefs = uow.store.claim_due(settings.batch_size, settings.lease_seconds)
     claimed = []
     for row in rows:
         quiet_until = None
@@ -528,10 +526,7 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
             uow.store.hold(row["id"], quiet_until)
         elif within_quota(uow, settings, row, now):
             claimed.append(row)
-    claimed = paced_to_relay(uow, settings, claimed, now)
-    if claimed:
-        uow.store.lease([r["id"] for r in claimed], settings.lease_seconds)
-    return claimed
+    return paced_to_relay(uow, settings, claimed, now)
 
 
 RELAY_KEY = "email:relay"  # the ledger of sends to the mail relay, all emails together

@@ -482,14 +482,6 @@ class MemoryStore:
     def preferences(self, recipient_id) -> Preferences:
         return preferences_from_row(copy.deepcopy(self.preference_rows.get(str(recipient_id))))
 
-    def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
-        wanted = {str(r) for r in recipient_ids}
-        return {
-            k: preferences_from_row(copy.deepcopy(row))
-            for k, row in self.preference_rows.items()
-            if k in wanted
-        }
-
     def save_preferences(self, recipient_id, prefs: Preferences) -> None:
         key = str(recipient_id)
         self.preference_rows[key] = {
@@ -563,7 +555,7 @@ class MemoryStore:
         ]
         return NOTIFICATIONS.slice(copy.deepcopy(found), {"cursor": cursor, "limit": limit})
 
-    def due(self, limit: int) -> list[dict]:
+    def claim_due(self, limit: int, lease_seconds: float) -> tuple[list[dict], dict]:
         now = self._now()
         found = [
             n
@@ -571,7 +563,15 @@ class MemoryStore:
             if n["status"] == "queued" and n["digest_id"] is None and n["next_attempt_at"] <= now
         ]
         found.sort(key=lambda n: n["next_attempt_at"])
-        return copy.deepcopy(found[:limit])
+        rows = copy.deepcopy(found[:limit])
+        self.lease([r["id"] for r in rows], lease_seconds)
+        wanted = {str(r["recipient_id"]) for r in rows}
+        prefs = {
+            k: preferences_from_row(copy.deepcopy(row))
+            for k, row in self.preference_rows.items()
+            if k in wanted
+        }
+        return rows, prefs
 
     def lease(self, ids, seconds: float) -> None:
         until = self._now() + timedelta(seconds=seconds)

@@ -30,6 +30,7 @@ NOTIFICATION_COLUMNS = (
     " reason, event_id, event_type, digest_id, attempts, next_attempt_at, held_for_quiet_hours,"
     " last_error, created_at, sent_at, provider_ref, accepted_at"
 )
+CLAIMED = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
 # A recipient as planning reads it: with the messengers it has a destination on, and its address
 # confirmed when the registration said so or since (the later `email_verified` wins over r.*'s).
 RECIPIENT = (
@@ -803,13 +804,6 @@ class NotifyStore:
             self.ahead.preferences[person] = found
         return found
 
-    def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
-        rows = self.uow.all(
-            "SELECT * FROM preferences WHERE recipient_id = ANY(%s::uuid[])",
-            ([str(r) for r in recipient_ids],),
-        )
-        return {str(r["recipient_id"]): preferences_from_row(r) for r in rows}
-
     def save_preferences(self, recipient_id, prefs: Preferences) -> None:
         opt_outs = json.dumps([{"channel": c, "topic": t} for c, t in prefs.opt_outs])
         self.uow.execute(
@@ -919,18 +913,35 @@ class NotifyStore:
         params.extend([*values, limit + 1])
         return NOTIFICATIONS.page(self.uow.all(sql, params), limit)
 
-    def due(self, limit: int) -> list[dict]:
-        """Queued messages whose time has come, locked against other replicas until commit."""
-        return self.uow.all(
+    def claim_due(self, limit: int, lease_seconds: float) -> tuple[list[dict], dict]:
+        """Queued messages whose time has come, locked against other replicas until commit and
+        leased (`lease`) in the same statement, oldest due first; with the preferences of their
+        recipients who have any. What the caller does not send now it holds or defers in the
+        same transaction, which moves the lease."""
+        rows = self.uow.all(
             f"""
-            SELECT {NOTIFICATION_COLUMNS} FROM notifications
-            WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
-            ORDER BY next_attempt_at
-            LIMIT %s
-            FOR UPDATE SKIP LOCKED
+            WITH due AS (
+                SELECT id AS due_id, next_attempt_at AS due_at FROM notifications
+                WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
+                ORDER BY next_attempt_at
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            ), leased AS (
+                UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %s)
+                FROM due WHERE notifications.id = due.due_id
+                RETURNING {NOTIFICATION_COLUMNS}, due.due_at
+            )
+            SELECT leased.*, p.recipient_id AS has_preferences, p.opt_outs, p.quiet_start,
+                p.quiet_end, p.timezone
+            FROM leased LEFT JOIN preferences p ON p.recipient_id = leased.recipient_id
+            ORDER BY leased.due_at
             """,
-            (limit,),
+            (limit, lease_seconds),
         )
+        prefs = {
+            str(r["recipient_id"]): preferences_from_row(r) for r in rows if r["has_preferences"]
+        }
+        return [{k: r[k] for k in CLAIMED} for r in rows], prefs
 
     def lease(self, ids, seconds: float) -> None:
         """Claimed messages are not due again for `seconds`: long enough to send them; if this
