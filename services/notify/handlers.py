@@ -139,14 +139,18 @@ def prepare_batch(uow) -> None:
 
 
 def returnee_digests(event: Event) -> list[tuple[str, str, str]]:
-    """The digests `(recipient, channel, template)` the event may open for its own returnee
-    (`queue`), whose locks a batch takes with the returnees'."""
-    template = RETURNEE_DIGESTS.get(event.type)
+    """The digests `(recipient, channel, template)` the event may open for the returnee it
+    concerns (`queue`), or, taking them in, the events waiting for them may: a batch takes
+    their locks with the returnees'."""
     returnee_id = partners.concerns_returnee(event)
-    if template is None or returnee_id is None:
+    if event.type in TAKING_IN:
+        templates = sorted(set(RETURNEE_DIGESTS.values()))
+    else:
+        templates = [RETURNEE_DIGESTS[event.type]] if event.type in RETURNEE_DIGESTS else []
+    if returnee_id is None:
         return []
-    return [(returnee_id, channel, template) for channel in RETURNEE_CHANNELS
-            if channel in PUSH_CHANNELS]  # fmt: skip
+    return [(returnee_id, channel, template) for template in templates
+            for channel in RETURNEE_CHANNELS if channel in PUSH_CHANNELS]  # fmt: skip
 
 
 def take_returnee(event: Event, uow, settings: NotifySettings) -> int:
