@@ -129,6 +129,9 @@ class ReadAhead:
     # Made to wait by this batch, written in one statement at its end: event id -> (returnee
     # id, body).
     waiting: dict = field(default_factory=dict)
+    # Notification rows of this batch, written in one statement at its end or before anything
+    # else writes notifications (`add_notifications`).
+    notifications: list = field(default_factory=list)
 
     def take_waiting(self, person: str) -> list[bytes]:
         """The bodies this batch made wait for the person, in the order made, no longer held."""
@@ -140,6 +143,10 @@ class ReadAhead:
         for held in (self.recipients, self.preferences, self.shares, self.erased):
             held.pop(person, None)
         self.names.pop(("organization", person), None)
+
+
+class HeldConflict(Exception):
+    """A notification row a batch held had been written before (`add_notifications`)."""
 
 
 def lock_key(returnee_id) -> str:
@@ -376,6 +383,7 @@ class NotifyStore:
         """Delete everything held about the person, and what other people's notifications
         (a provider told of their intention, a webhook delivery of an event about them) say of
         them; returns how many of the person's own notifications went."""
+        self._write_notifications()  # the batch's, changed too
         person = str(person_id)
         if self.ahead is not None:
             self.ahead.forget(person)
@@ -538,13 +546,15 @@ class NotifyStore:
             psycopg2.extras.execute_values(self.uow.cursor, insert, rows, page_size=len(rows))
 
     def write_held(self) -> None:
-        """At the end of a batch, before its commit: what its events held to write together
-        (the events they made wait), in one statement."""
-        if self.ahead is None or not self.ahead.waiting:
+        """At the end of a batch, before its commit: what its events held to write together,
+        the notifications in one statement and the events they made wait in another."""
+        if self.ahead is None:
             return
-        rows = [(e, r, body) for e, (r, body) in self.ahead.waiting.items()]
-        self.ahead.waiting.clear()
-        self._write_waiting(rows)
+        self._write_notifications()
+        if self.ahead.waiting:
+            rows = [(e, r, body) for e, (r, body) in self.ahead.waiting.items()]
+            self.ahead.waiting.clear()
+            self._write_waiting(rows)
 
     def release_waiting(self, returnee_id) -> list[bytes]:
         """The events waiting for the returnee, oldest first, no longer waiting."""
@@ -630,6 +640,7 @@ class NotifyStore:
         """No reminder for it any more: none will be queued, and one already queued (held by
         quiet hours, say) is suppressed. The row stays as a marker until the appointment is
         past."""
+        self._write_notifications()  # the batch's, changed too
         if self.is_erased(data["returnee_id"]):
             return
         self.uow.execute(
@@ -773,6 +784,7 @@ class NotifyStore:
 
     def suppress_queued(self, event_ids: list[str], reason: str) -> None:
         """Queued notifications of these events (or triggers) are not sent after all."""
+        self._write_notifications()  # the batch's, changed too
         self.uow.execute(
             "UPDATE notifications SET status = 'suppressed', reason = %s"
             " WHERE event_id = ANY(%s::uuid[]) AND status = 'queued'",
@@ -834,7 +846,14 @@ class NotifyStore:
 
     def add_notifications(self, rows: list[dict]) -> list[str | None]:
         """`add_notification` for several rows in one statement (an intent's channels); the new
-        ids in the order of `rows`, None for each that had one already."""
+        ids in the order of `rows`, None for each that had one already.
+
+        In a batch the rows are held and written with the batch's others in one statement, at
+        its end (`write_held`) or before a statement that changes notifications; their ids are
+        returned as added. Should one of them have had a row already (the inbox let a
+        redelivery through, say) that statement fails the batch (`HeldConflict`), which is
+        applied again one event at a time (`chassis.db.WorkerDatabase.apply_batch`), each
+        finding out alone."""
         if not rows:
             return []
         rows = [
@@ -849,6 +868,12 @@ class NotifyStore:
             }
             for row in rows
         ]
+        if self.ahead is not None:
+            self.ahead.notifications.extend(rows)
+            return [str(row["id"]) for row in rows]
+        return self._insert_notifications(rows)
+
+    def _insert_notifications(self, rows: list[dict]) -> list[str | None]:
         found = psycopg2.extras.execute_values(
             self.uow.cursor,
             """
@@ -867,6 +892,15 @@ class NotifyStore:
         added = {str(r["id"]) for r in found}
         return [str(row["id"]) if str(row["id"]) in added else None for row in rows]
 
+    def _write_notifications(self) -> None:
+        """The batch's held notification rows, written (before a statement that reads or
+        changes notifications, and at the batch's end)."""
+        if self.ahead is None or not self.ahead.notifications:
+            return
+        held, self.ahead.notifications = self.ahead.notifications, []
+        if None in self._insert_notifications(held):
+            raise HeldConflict("a notification of the batch had been written before")
+
     def open_digest(self, recipient_id, channel: str, template: str) -> dict | None:
         """A queued message of the template still waiting for its digest window, locked.
 
@@ -878,7 +912,7 @@ class NotifyStore:
             self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
             if self.ahead is not None:
                 self.ahead.digests_locked.add(key)
-        return self.uow.one(
+        found = self.uow.one(
             f"""
             SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE recipient_id = %s AND channel = %s AND template = %s AND status = 'queued'
@@ -888,9 +922,28 @@ class NotifyStore:
             """,
             (str(recipient_id), channel, template),
         )
+        if found is not None or self.ahead is None:
+            return found
+        # Not written yet: a lead an earlier event of the batch holds (one of its own, younger
+        # than any written before).
+        for row in self.ahead.notifications:
+            if (
+                row["recipient_id"] == str(recipient_id)
+                and (row["channel"], row["template"]) == (channel, template)
+                and row["status"] == "queued"
+                and row["digest_id"] is None
+                and row["next_attempt_at"] is not None
+                and row["next_attempt_at"] > self.uow.now()
+            ):
+                return {**row, "context": json.loads(row["context"])}
+        return None
 
     def rewrite(self, notification_id, subject: str, body: str, html: str | None,
                 context: dict) -> None:  # fmt: skip
+        for row in self.ahead.notifications if self.ahead is not None else ():
+            if row["id"] == str(notification_id):  # a lead the batch holds
+                row.update(subject=subject, body=body, html=html, context=json.dumps(context))
+                return
         self.uow.execute(
             "UPDATE notifications SET subject = %s, body = %s, html = %s, context = %s"
             " WHERE id = %s",
