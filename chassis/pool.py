@@ -11,7 +11,6 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
-import psycopg2.sql
 from eventlet.semaphore import Semaphore
 
 from chassis.settings import database_url
