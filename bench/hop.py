@@ -20,7 +20,13 @@ acking each message (prefetch 100). Latency: publish call to consume. Beside it,
 raw kombu a user could write, at saturation only: as many publishers as the platform's writers,
 each with pipelined confirms, and a consumer with prefetch 1,000 acking 100 at a time.
 
-Both consumers run as separate processes; the producers run in this process.
+Both consumers run as separate processes; the producers run in this process. Each phase also
+prints the CPU it took per event (`bench.cpu`, from /proc, as `bench.platform` counts): this
+process (the producing side: the writers and the relay, or the raw publishers), the consumer's,
+RabbitMQ's and PostgreSQL's (the backends of the phase's two databases, and its other processes:
+the WAL writer and the checkpointer among them). RabbitMQ and PostgreSQL's other processes serve
+whatever else runs on the machine too; still, on a shared machine CPU per event moves less than
+events per second.
 """
 
 import argparse
@@ -39,8 +45,10 @@ green.patch()
 
 import amqp  # noqa: E402
 import eventlet  # noqa: E402
+import psycopg2  # noqa: E402
 from kombu import Connection, Queue  # noqa: E402
 
+from bench.cpu import cpu_by_owner, cpu_seconds  # noqa: E402
 from bench.hop_sink import SINK_TABLE  # noqa: E402
 from chassis.outbox import OutboxRelay  # noqa: E402
 from chassis.pool import ConnectionPool  # noqa: E402
@@ -57,14 +65,62 @@ def percentile(values, p):
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
 
 
-def summary(name, count, seconds, latencies_ms):
+def summary(name, count, seconds, latencies_ms, cpu=None):
     return {
         "name": name,
         "events": count,
         "per_second": count / seconds,
         "p50_ms": percentile(latencies_ms, 50),
         "p99_ms": percentile(latencies_ms, 99),
+        "cpu_ms": cpu or {},
     }
+
+
+class PhaseCpu:
+    """CPU over one phase, per event: this process, the consumer's, RabbitMQ (all its
+    processes), PostgreSQL (the backends of `databases`, `{label: url}`, then its other
+    processes). Read at the start and the end of the phase; the consumer's once it is ready."""
+
+    OWNERS = ("postgres", "rabbitmq")
+
+    def __init__(self, consumer_pid: int, databases: dict[str, str] | None = None):
+        self.pids = {"producer": os.getpid(), "consumer": consumer_pid}
+        self.databases = {url.rsplit("/", 1)[1]: label for label, url in (databases or {}).items()}
+        self.url = next(iter((databases or {}).values()), None)
+        self.before = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+        self.owners_before = cpu_by_owner(self.OWNERS)
+
+    def _backends(self) -> dict[int, str]:
+        if self.url is None:
+            return {}
+        rows = query(
+            self.url,
+            "SELECT pid, datname FROM pg_stat_activity"
+            " WHERE datname = ANY(%s) AND pid <> pg_backend_pid()",
+            (list(self.databases),),
+        )
+        return {row["pid"]: self.databases[row["datname"]] for row in rows}
+
+    def per_event(self, count: int) -> dict[str, float]:
+        """CPU ms per event since the start, by process, and their total; call before the
+        consumer exits."""
+        used = {n: cpu_seconds(pid) - self.before[n] for n, pid in self.pids.items()}
+        used.update({f"postgres {label}": 0.0 for label in self.databases.values()})
+        used.update({"postgres other processes": 0.0, "rabbitmq": 0.0})
+        backends = self._backends()
+        for owner, processes in cpu_by_owner(self.OWNERS).items():
+            before = self.owners_before[owner]
+            for pid, seconds in processes.items():
+                name = owner
+                if owner == "postgres":
+                    name = f"postgres {backends.get(pid, 'other processes')}"
+                used[name] += seconds - before.get(pid, 0.0)
+        used["total"] = sum(used.values())
+        return {name: 1000 * seconds / count for name, seconds in used.items()}
+
+
+def cpu_line(cpu: dict[str, float]) -> str:
+    return ", ".join(f"{name} {ms:.2f}" for name, ms in cpu.items())
 
 
 # --- baseline: raw kombu --------------------------------------------------------------------
@@ -117,6 +173,7 @@ def _start_consumer(amqp_uri: str, kind: str, count: int):
 
 def run_baseline(amqp_uri: str, count: int, rate: float | None = None) -> dict:
     queue_name, consumer = _start_consumer(amqp_uri, "baseline", count)
+    cpu = PhaseCpu(consumer.pid)
     with Connection(amqp_uri, transport_options={"confirm_publish": True}) as connection:
         producer = connection.Producer(serializer="json")
         started = time.time()
@@ -127,9 +184,10 @@ def run_baseline(amqp_uri: str, count: int, rate: float | None = None) -> dict:
                 delivery_mode=2,
             )
     result = json.loads(consumer.stdout.readline())
+    used = cpu.per_event(count)
     consumer.wait()
     name = "raw kombu" if rate is None else f"raw kombu @{rate:g}/s"
-    return summary(name, count, result["done"] - started, result["latencies"])
+    return summary(name, count, result["done"] - started, result["latencies"], used)
 
 
 # --- the strongest raw kombu a user could write -----------------------------------------------
@@ -192,13 +250,17 @@ def run_strong_baseline(amqp_uri: str, count: int) -> dict:
                 while not confirmed or max(confirmed) < published:
                     connection.drain_events(timeout=10)
 
+    cpu = PhaseCpu(consumer.pid)
     started = time.time()
     publishers = [eventlet.spawn(publish, range(w, count, WRITERS)) for w in range(WRITERS)]
     for publisher in publishers:
         publisher.wait()
     result = json.loads(consumer.stdout.readline())
+    used = cpu.per_event(count)
     consumer.wait()
-    return summary("strongest raw kombu", count, result["done"] - started, result["latencies"])
+    return summary(
+        "strongest raw kombu", count, result["done"] - started, result["latencies"], used
+    )
 
 
 # --- the platform hop ------------------------------------------------------------------------
@@ -240,6 +302,7 @@ def run_platform(
     relay = OutboxRelay(pool, amqp_uri, "accounts", sweep_seconds=1.0)
     try:
         _wait_for_consumer(amqp_uri, "matching.record")
+        cpu = PhaseCpu(sink.pid, {"producer": producer_url, "consumer": sink_url})
         relay.start(eventlet.spawn)
         started = time.time()
 
@@ -262,8 +325,7 @@ def run_platform(
         for writer in writers:
             writer.wait()
         written = time.time()
-        while query(sink_url, "SELECT count(*) AS n FROM hops")[0]["n"] < count:
-            time.sleep(0.05)
+        _wait_for_rows(sink_url, count)
         sent = {
             str(r["event_id"]): float(r["sent"])
             for r in query(
@@ -271,10 +333,11 @@ def run_platform(
             )
         }
         committed = _commit_times(commits_file.name, count)
+        used = cpu.per_event(count)
         finished = max(committed.values())
         latencies = [(committed[event_id] - sent[event_id]) * 1000 for event_id in sent]
         name = label if rate is None else f"{label} @{rate:g}/s"
-        result = summary(name, count, finished - started, latencies)
+        result = summary(name, count, finished - started, latencies, used)
         result["written_per_second"] = count / (written - started)
         return result
     finally:
@@ -283,6 +346,22 @@ def run_platform(
         sink.terminate()
         sink.wait()
         os.unlink(commits_file.name)
+
+
+def _wait_for_rows(url: str, count: int) -> None:
+    """Until the sink holds `count` rows, polled every 50 ms on one connection (a connection a
+    poll would add its cost to this process's, the producing side's, CPU)."""
+    conn = psycopg2.connect(url, connect_timeout=5)
+    conn.autocommit = True
+    try:
+        with conn.cursor() as cur:
+            while True:
+                cur.execute("SELECT count(*) FROM hops")
+                if cur.fetchone()[0] >= count:
+                    return
+                time.sleep(0.05)
+    finally:
+        conn.close()
 
 
 def _commit_times(path: str, count: int) -> dict[str, float]:
@@ -356,7 +435,9 @@ def main() -> int:
                 print(
                     f"run {run} {result['name']:<26} {result['per_second']:8.0f} events/s"
                     f"  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
-                    + (f"  (producers wrote {written:.0f}/s)" if written else ""),
+                    + (f"  (producers wrote {written:.0f}/s)" if written else "")
+                    + f"  load {os.getloadavg()[0]:.1f}"
+                    + f"\n      CPU ms per event: {cpu_line(result['cpu_ms'])}",
                     flush=True,
                 )
             databases.drop_created()
@@ -369,6 +450,13 @@ def main() -> int:
         name: {k: statistics.median(r[k] for r in runs) for k in ("per_second", "p50_ms", "p99_ms")}
         for name, runs in results.items()
     }
+    cpu_medians = {
+        name: {
+            process: statistics.median(r["cpu_ms"].get(process, 0.0) for r in runs)
+            for process in runs[0]["cpu_ms"]
+        }
+        for name, runs in results.items()
+    }
     base, ours = medians["raw kombu"], medians["platform"]
     print(
         f"\nmedians of {args.runs} runs ({args.events} events at saturation, {paced_events} paced)"
@@ -377,6 +465,7 @@ def main() -> int:
         print(
             f"  {name:<26} {m['per_second']:8.0f} events/s"
             f"  p50 {m['p50_ms']:7.1f} ms  p99 {m['p99_ms']:7.1f} ms"
+            f"\n      CPU ms per event: {cpu_line(cpu_medians[name])}"
         )
     strong, single = medians["strongest raw kombu"], medians[UNBATCHED]
     print(

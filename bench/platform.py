@@ -34,7 +34,6 @@ import http.client
 import itertools
 import json
 import os
-import pwd
 import socket
 import statistics
 import subprocess
@@ -50,6 +49,7 @@ green.patch()
 import eventlet  # noqa: E402
 import psycopg2  # noqa: E402
 
+from bench.cpu import cpu_by_owner, cpu_seconds, machine_busy  # noqa: E402
 from bench.hop import percentile, run_baseline  # noqa: E402
 from chassis.settings import SERVICES  # noqa: E402
 from contracts.examples import EXAMPLES  # noqa: E402
@@ -367,40 +367,6 @@ class Platform:
             self.admin.delete_vhost(self.vhost)
         finally:
             self.databases.drop_created()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads, so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far, all cores."""
-    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
-    total = sum(ticks[:8])
-    idle = ticks[3] + ticks[4]
-    return (total - idle) / os.sysconf("SC_CLK_TCK"), total / os.sysconf("SC_CLK_TCK")
-
-
-def cpu_by_owner(owners: tuple[str, ...]) -> dict[str, dict[int, float]]:
-    """CPU seconds of every live process of each of these users (PostgreSQL, RabbitMQ)."""
-    uids = {}
-    for owner in owners:
-        try:
-            uids[pwd.getpwnam(owner).pw_uid] = owner
-        except KeyError:
-            continue
-    found: dict[str, dict[int, float]] = {owner: {} for owner in owners}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if entry.stat().st_uid in uids:
-                found[uids[entry.stat().st_uid]][int(entry.name)] = cpu_seconds(int(entry.name))
-        except (OSError, IndexError, ValueError):
-            continue  # exited meanwhile
-    return found
 
 
 class CpuMeter:

@@ -4,12 +4,14 @@ Woken right after each commit that wrote events, and every `sweep_seconds` regar
 left by a crash between commit and publish, or by a broker outage, go out as soon as possible.
 Rows are claimed with `FOR UPDATE SKIP LOCKED`: replicas never publish the same row concurrently.
 A batch is published with pipelined confirms and marked published in the transaction that
-claimed it. An unroutable or refused row stays in the outbox with a backoff and its reason.
+claimed it (the marks sent with its COMMIT). An unroutable or refused row stays in the outbox
+with a backoff and its reason.
 """
 
 import contextlib
 import logging
 import time
+from collections import Counter
 
 import eventlet
 from eventlet.queue import Empty, Full, LightQueue
@@ -117,26 +119,27 @@ class OutboxRelay:
                     ]
                 )
                 types = {str(row["id"]): row["routing_key"] for row in rows}
-                for message_id in outcome.confirmed:
-                    EVENTS_PUBLISHED.labels(self.producer, types[message_id]).inc()
-                for message_id in outcome.failed:
-                    EVENTS_UNDELIVERED.labels(self.producer, types[message_id]).inc()
+                for event_type, n in Counter(types[i] for i in outcome.confirmed).items():
+                    EVENTS_PUBLISHED.labels(self.producer, event_type).inc(n)
+                for event_type, n in Counter(types[i] for i in outcome.failed).items():
+                    EVENTS_UNDELIVERED.labels(self.producer, event_type).inc(n)
                 # Rows about an erased person (or carrying a credential) go once published (as
-                # read above: the rows are locked since, no one marks them meanwhile).
+                # read above: the rows are locked since, no one marks them meanwhile). The marks
+                # go with the COMMIT, in its round trip (`TransactionCursor.hold`).
                 forget = {str(row["id"]) for row in rows if row["forget_on_publish"]}
                 gone = [i for i in outcome.confirmed if i in forget]
                 kept = [i for i in outcome.confirmed if i not in forget]
                 if gone:
-                    cur.execute("DELETE FROM outbox WHERE id = ANY(%s::uuid[])", (gone,))
+                    cur.hold("DELETE FROM outbox WHERE id = ANY(%s::uuid[])", (gone,))
                 if kept:
-                    cur.execute(
+                    cur.hold(
                         "UPDATE outbox SET published_at = now(), last_error = NULL"
                         " WHERE id = ANY(%s::uuid[])",
                         (kept,),
                     )
                 for message_id, reason in outcome.failed.items():
                     log.error("event %s not delivered, kept in the outbox: %s", message_id, reason)
-                    cur.execute(
+                    cur.hold(
                         "UPDATE outbox SET attempts = attempts + 1, last_error = %s,"
                         " next_attempt_at = now() + least(%s, power(2, attempts)) * interval '1 s'"
                         " WHERE id = %s",

@@ -11,7 +11,6 @@ import psycopg2
 import psycopg2.errors
 import psycopg2.extensions
 import psycopg2.extras
-import psycopg2.sql
 from eventlet.semaphore import Semaphore
 
 from chassis.settings import database_url
@@ -28,21 +27,32 @@ class DatabaseUnavailable(ConnectionError):
     pass
 
 
+# What `TransactionCursor.hold` keeps before it sends it on its own: a bulk publish (a policy
+# re-assessing every returnee) is not held in memory whole.
+MAX_HELD_BYTES = 1 << 20
+
+
 class TransactionCursor(psycopg2.extras.RealDictCursor):
     """Opens its transaction with its first statement: `BEGIN; <statement>` in one round trip,
-    where psycopg2 would send `BEGIN` on its own first."""
+    where psycopg2 would send `BEGIN` on its own first. Statements it was asked to `hold` go in
+    front of the next one, or of the `COMMIT`, in its round trip."""
 
     began = False
+    held = b""
+
+    def hold(self, query, vars=None) -> None:
+        """Send this statement with the next one (or the `COMMIT`): a write whose result no one
+        reads (an outbox row). Order is kept; an error in it is raised by the next statement."""
+        self.held += self.mogrify(query, vars) + b";"
+        if len(self.held) > MAX_HELD_BYTES:
+            held, self.held = self.held, b""
+            self.execute(held)
 
     def execute(self, query, vars=None):
-        if not self.began:
-            self.began = True
-            if isinstance(query, psycopg2.sql.Composable):
-                query = psycopg2.sql.SQL("BEGIN;") + query
-            elif isinstance(query, bytes):  # execute_values sends the statement as bytes
-                query = b"BEGIN;" + query
-            else:
-                query = f"BEGIN;{query}"
+        head = self.held if self.began else b"BEGIN;" + self.held
+        self.began, self.held = True, b""
+        if head:
+            query, vars = head + self.mogrify(query, vars), None
         return super().execute(query, vars)
 
 
@@ -101,13 +111,14 @@ class ConnectionPool:
         with self.connection() as conn, conn.cursor(cursor_factory=TransactionCursor) as cur:
             try:
                 yield cur
+                if cur.began or cur.held:
+                    cur.execute("COMMIT")
             except BaseException:
+                cur.held = b""
                 if cur.began and not conn.closed:
                     with suppress(psycopg2.Error):
                         cur.execute("ROLLBACK")
                 raise
-            if cur.began:
-                cur.execute("COMMIT")
 
     def ping(self) -> None:
         """Raise `DatabaseUnavailable` unless the database answers; one retry on a fresh
