@@ -33,6 +33,7 @@ class TransactionCursor(psycopg2.extras.RealDictCursor):
     where psycopg2 would send `BEGIN` on its own first."""
 
     began = False
+    committed = False
 
     def execute(self, query, vars=None):
         if not self.began:
@@ -44,6 +45,13 @@ class TransactionCursor(psycopg2.extras.RealDictCursor):
             else:
                 query = f"BEGIN;{query}"
         return super().execute(query, vars)
+
+    def execute_and_commit(self, query, vars=None) -> None:
+        """`query` and the `COMMIT` in one round trip. An error in `query` stops PostgreSQL
+        before the `COMMIT`: it raises here, and the transaction is rolled back as after any
+        other failed statement."""
+        self.execute(f"{query};COMMIT", vars)
+        self.committed = True
 
 
 class ConnectionPool:
@@ -106,7 +114,7 @@ class ConnectionPool:
                     with suppress(psycopg2.Error):
                         cur.execute("ROLLBACK")
                 raise
-            if cur.began:
+            if cur.began and not cur.committed:
                 cur.execute("COMMIT")
 
     def ping(self) -> None:
