@@ -12,7 +12,9 @@ inbox record per event, taking up to `EVENT_BATCH_SIZE` events in one transactio
 event's `time` (set inside the producer's transaction) to the consumer's COMMIT (the time the
 consumer writes once the commit returned).
 
-The same platform hop with `EVENT_BATCH_SIZE=1` (one event a transaction) runs beside it.
+The same platform hop with `EVENT_BATCH_SIZE=1` (one event a transaction) runs beside it. Each
+platform phase also prints the consumer's CPU per event: its process, all threads, from the
+first write to the last event's row.
 
 Baseline: raw kombu, the same durability (durable queue, persistent messages, publisher
 confirms, manual acks): a publisher waiting for each confirm, and a consumer in its own process
@@ -32,6 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
+from pathlib import Path
 
 from chassis import green
 
@@ -55,6 +58,12 @@ WRITERS = 10
 def percentile(values, p):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process, all its threads, so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summary(name, count, seconds, latencies_ms):
@@ -241,7 +250,7 @@ def run_platform(
     try:
         _wait_for_consumer(amqp_uri, "matching.record")
         relay.start(eventlet.spawn)
-        started = time.time()
+        started, sink_cpu = time.time(), cpu_seconds(sink.pid)
 
         def write(indices):
             for i in indices:
@@ -270,12 +279,14 @@ def run_platform(
                 sink_url, "SELECT event_id, extract(epoch FROM sent_at) AS sent FROM hops"
             )
         }
+        sink_cpu = cpu_seconds(sink.pid) - sink_cpu
         committed = _commit_times(commits_file.name, count)
         finished = max(committed.values())
         latencies = [(committed[event_id] - sent[event_id]) * 1000 for event_id in sent]
         name = label if rate is None else f"{label} @{rate:g}/s"
         result = summary(name, count, finished - started, latencies)
         result["written_per_second"] = count / (written - started)
+        result["consumer_cpu_ms"] = sink_cpu / count * 1000
         return result
     finally:
         relay.stop()
@@ -353,10 +364,14 @@ def main() -> int:
             ):
                 results.setdefault(result["name"], []).append(result)
                 written = result.get("written_per_second")
+                platform = written and (
+                    f"  (producers wrote {written:.0f}/s,"
+                    f" consumer CPU {result['consumer_cpu_ms']:.2f} ms/event)"
+                )
                 print(
                     f"run {run} {result['name']:<26} {result['per_second']:8.0f} events/s"
                     f"  p50 {result['p50_ms']:7.1f} ms  p99 {result['p99_ms']:7.1f} ms"
-                    + (f"  (producers wrote {written:.0f}/s)" if written else ""),
+                    + (platform or ""),
                     flush=True,
                 )
             databases.drop_created()

@@ -50,7 +50,7 @@ green.patch()
 import eventlet  # noqa: E402
 import psycopg2  # noqa: E402
 
-from bench.hop import percentile, run_baseline  # noqa: E402
+from bench.hop import cpu_seconds, percentile, run_baseline  # noqa: E402
 from chassis.settings import SERVICES  # noqa: E402
 from contracts.examples import EXAMPLES  # noqa: E402
 from deploy.topology import declare_services  # noqa: E402
@@ -367,12 +367,6 @@ class Platform:
             self.admin.delete_vhost(self.vhost)
         finally:
             self.databases.drop_created()
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of a process, all its threads, so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def machine_busy() -> tuple[float, float]:
