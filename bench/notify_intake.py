@@ -1,6 +1,6 @@
 """Statements notify's intake runs per registration, counted at the cursor.
 
-    python -m bench.notify_intake --registrations 100 --batch 20
+    python -m bench.notify_intake --registrations 100 --batch 20 [--overtaking]
 
 The events a registration brings notify (`returnee.registered` and `account.link_issued` from
 accounts, `eligibility.assessed` from consulting, `matches.proposed` from matching), applied to
@@ -8,7 +8,9 @@ a fresh migrated notify database by `handlers.take_event` as the subscribers app
 batches of `--batch` events of one producer, each batch one transaction whose units of work
 share a `chassis.uow.BatchScope` (`chassis.db.WorkerDatabase.apply_batch`; on code from before
 the scope, the units of work share only the transaction). No broker, no delivery: the intake's
-round trips alone, the inbox statement of each batch included.
+round trips alone, the inbox statement of each batch included. `--overtaking` applies
+consulting's and matching's events before accounts' (as at saturation, where notify's accounts
+subscriber lags the others): they wait for their registration, which releases them.
 """
 
 import argparse
@@ -59,6 +61,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--registrations", type=int, default=100)
     parser.add_argument("--batch", type=int, default=20)
+    parser.add_argument("--overtaking", action="store_true", help="accounts' events last")
+    parser.add_argument("--top", type=int, default=0, help="the statements run most often")
     args = parser.parse_args()
 
     statements = Statements()
@@ -72,7 +76,12 @@ def main() -> None:
                 uow = SqlUnitOfWork(cursor, "notify", event, store=NotifyStore)
                 handlers.EVENT_HANDLERS[type_](event, uow, SETTINGS)
         with statements.counting():
-            for name, events in registrations(args.registrations).items():
+            producers = registrations(args.registrations)
+            if args.overtaking:
+                producers = {
+                    name: producers[name] for name in ("consulting", "matching", "accounts")
+                }
+            for name, events in producers.items():
                 statements.label = name
                 apply_in_batches(pool, "notify.take_event", NotifyStore, take, events, args.batch)
         with pool.cursor() as cursor:
@@ -84,11 +93,14 @@ def main() -> None:
         databases.drop_templates()
     per = statements.per(args.registrations)
     print(
-        f"batches of {args.batch}, {args.registrations} registrations, {stored} notifications:"
+        f"batches of {args.batch}{', overtaking' if args.overtaking else ''},"
+        f" {args.registrations} registrations, {stored} notifications:"
         f" {sum(per.values()):.1f} statements per registration ("
         + ", ".join(f"{name} {n:.1f}" for name, n in per.items())
         + ")"
     )
+    for text, n in statements.most_common(args.registrations, args.top):
+        print(f"  {n:5.2f}  {text}")
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from chassis import uow as units
 from chassis.uow import SqlUnitOfWork
 from contracts import Event
 
+STATEMENT_WIDTH = 80  # how much of a statement names it in `most_common`
+
 
 class Statements:
     """Every `RealDictCursor.execute` while counting, counted under `label` (statements run
@@ -21,20 +23,28 @@ class Statements:
     def __init__(self):
         self.label = "setup"
         self._counted = collections.Counter()
+        self._texts = collections.Counter()  # the statements counted, by their first words
 
     @contextlib.contextmanager
     def counting(self):
         execute = psycopg2.extras.RealDictCursor.execute
 
-        def counted(cursor, *a, **k):
+        def counted(cursor, query, *a, **k):
             self._counted[self.label] += 1
-            return execute(cursor, *a, **k)
+            if self.label != "setup":
+                text = query.decode() if isinstance(query, bytes) else str(query)
+                self._texts[" ".join(text.split())[:STATEMENT_WIDTH]] += 1
+            return execute(cursor, query, *a, **k)
 
         psycopg2.extras.RealDictCursor.execute = counted
         try:
             yield self
         finally:
             psycopg2.extras.RealDictCursor.execute = execute
+
+    def most_common(self, registrations: int, top: int) -> list[tuple[str, float]]:
+        """The `top` statements run most often (their first words), per registration."""
+        return [(text, n / registrations) for text, n in self._texts.most_common(top)]
 
     def per(self, registrations: int) -> dict[str, float]:
         """Statements per registration, by label."""

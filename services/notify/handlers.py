@@ -35,6 +35,7 @@ from services.notify.domain import (
     ACCOUNT_LINK_EVENT,
     MESSENGERS,
     PUSH_CHANNELS,
+    RETURNEE_CHANNELS,
     DeliveryOutcome,
     Intent,
     RecipientUnknown,
@@ -63,6 +64,8 @@ log = logging.getLogger(__name__)
 # Templates whose email and SMS wait for the digest window, gathering what comes after them,
 # each with how two of its contexts merge.
 DIGESTED = {"matches_found": merge_matches, "activity_registrations": merge_registrations}
+# Of those, the ones an event plans for the returnee it concerns (`domain.PLANS`).
+RETURNEE_DIGESTS = {"matches.proposed": "matches_found"}
 # Passes one run of the delivery loop may make while each comes back full, so a backlog drains
 # without waiting a tick per batch, and the loop still yields to the others now and then.
 MAX_PASSES_PER_TICK = 20
@@ -103,6 +106,8 @@ def take_event(event: Event, uow, settings: NotifySettings, wake_delivery) -> in
     if uow.batch is not None:
         prepare_batch(uow)
     due = EVENT_HANDLERS[event.type](event, uow, settings)
+    if uow.batch is not None and event.id == uow.batch.events[-1].id:
+        uow.store.write_held()  # the batch's last event: what its events held, written
     if due:
         uow.after_commit(wake_delivery)
     return due
@@ -125,11 +130,27 @@ def prepare_batch(uow) -> None:
     unknown = {
         r for r in concerned if uow.store.recipient(r) is None and not uow.store.is_erased(r)
     }
+    uow.store.lock_digests_with_returnees(d for e in events for d in returnee_digests(e))
     uow.store.lock_returnees(taken_in | unknown)
     # Read again, now that the locks are held, those the batch does not take in itself: taken
     # in meanwhile, or their events wait (`announce`).
     uow.store.read_ahead([r for r in concerned if r in unknown and r not in taken_in])
     uow.store.release_waiting_for(taken_in)  # for `take_returnee`, in one statement
+
+
+def returnee_digests(event: Event) -> list[tuple[str, str, str]]:
+    """The digests `(recipient, channel, template)` the event may open for the returnee it
+    concerns (`queue`), or, taking them in, the events waiting for them may: a batch takes
+    their locks with the returnees'."""
+    returnee_id = partners.concerns_returnee(event)
+    if event.type in TAKING_IN:
+        templates = sorted(set(RETURNEE_DIGESTS.values()))
+    else:
+        templates = [RETURNEE_DIGESTS[event.type]] if event.type in RETURNEE_DIGESTS else []
+    if returnee_id is None:
+        return []
+    return [(returnee_id, channel, template) for template in templates
+            for channel in RETURNEE_CHANNELS if channel in PUSH_CHANNELS]  # fmt: skip
 
 
 def take_returnee(event: Event, uow, settings: NotifySettings) -> int:
@@ -497,9 +518,7 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
     """The due rows to send now, leased; those of recipients in quiet hours are held (deferred,
     not dropped: they come due again when quiet hours end)."""
     now = uow.now()
-    rows = uow.store.due(settings.batch_size)
-    push = [r for r in rows if r["channel"] in PUSH_CHANNELS]
-    prefs = uow.store.preferences_of({r["recipient_id"] for r in push})
+    rows, prefs = uow.store.claim_due(settings.batch_size, settings.lease_seconds)
     claimed = []
     for row in rows:
         quiet_until = None
@@ -511,10 +530,7 @@ def claim(uow, settings: NotifySettings) -> list[dict]:
             uow.store.hold(row["id"], quiet_until)
         elif within_quota(uow, settings, row, now):
             claimed.append(row)
-    claimed = paced_to_relay(uow, settings, claimed, now)
-    if claimed:
-        uow.store.lease([r["id"] for r in claimed], settings.lease_seconds)
-    return claimed
+    return paced_to_relay(uow, settings, claimed, now)
 
 
 RELAY_KEY = "email:relay"  # the ledger of sends to the mail relay, all emails together
@@ -581,8 +597,7 @@ def record_all(db, settings: NotifySettings, attempted: list) -> None:
     so one that cannot be recorded does not keep the others unrecorded (and sent again)."""
     try:
         with db.unit_of_work(batched=len(attempted) > 1) as uow:  # their events in one INSERT
-            for row, outcome in attempted:
-                record(uow, settings, row, outcome)
+            record(uow, settings, attempted)
         return
     except Exception:
         if len(attempted) == 1:
@@ -591,34 +606,46 @@ def record_all(db, settings: NotifySettings, attempted: list) -> None:
     for row, outcome in attempted:
         try:
             with db.unit_of_work() as uow:
-                record(uow, settings, row, outcome)
+                record(uow, settings, [(row, outcome)])
         except Exception:
             log.exception("recording notification %s failed", row["id"])
 
 
-def record(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
-    """What came of an attempt: sent, retried later, or failed (and a webhook's subscription
-    disabled after too many failures in a row). An SMS the gateway accepted waits for its
-    receipt (`follow_receipts`); a channel found unconfigured suppresses the row."""
-    if outcome.suppressed:
-        uow.store.mark_suppressed(row["id"], outcome.suppressed)
-        UNCONFIGURED.labels("notify", row["channel"]).inc()
+def record(uow, settings: NotifySettings, attempted: list) -> None:
+    """What came of each `(row, outcome)` attempt: sent, retried later, or failed (and a
+    webhook's subscription disabled after too many failures in a row). An SMS the gateway
+    accepted waits for its receipt (`follow_receipts`); a channel found unconfigured
+    suppresses the row. The sends that went out are recorded together, in one statement."""
+    delivered = []
+    for row, outcome in attempted:
+        if outcome.suppressed:
+            uow.store.mark_suppressed(row["id"], outcome.suppressed)
+            UNCONFIGURED.labels("notify", row["channel"]).inc()
+        elif outcome.accepted:
+            uow.store.mark_accepted(row["id"], outcome.accepted, settings.sms_receipt_first_check)
+        else:
+            if outcome.details.get("code"):
+                REFUSED.labels("notify", row["channel"], outcome.details["code"]).inc()
+            if outcome.delivered:
+                delivered.append(row)
+            else:
+                record_failure(uow, settings, row, outcome)
+    if not delivered:
         return
-    if outcome.accepted:
-        uow.store.mark_accepted(row["id"], outcome.accepted, settings.sms_receipt_first_check)
-        return
-    if outcome.details.get("code"):
-        REFUSED.labels("notify", row["channel"], outcome.details["code"]).inc()
-    if outcome.delivered:
-        # The notification and the digest members it carried; none if it is no longer queued
-        # (erased meanwhile, or its subscription was disabled): nothing to record.
-        sent = uow.store.mark_sent(row["id"])
-        uow.publish_many(
-            "notification.sent", [(payloads.report(n), n["id"]) for n in payloads.reported(sent)]
-        )
-        if sent and row["channel"] == "webhook":
+    # The notifications and the digest members they carried; none for one no longer queued
+    # (erased meanwhile, or its subscription was disabled): nothing to record.
+    sent = uow.store.mark_all_sent([row["id"] for row in delivered])
+    uow.publish_many(
+        "notification.sent", [(payloads.report(n), n["id"]) for n in payloads.reported(sent)]
+    )
+    succeeded = {str(n["id"]) for n in sent}
+    for row in delivered:
+        if row["channel"] == "webhook" and str(row["id"]) in succeeded:
             uow.store.webhook_succeeded(row["recipient_id"])
-        return
+
+
+def record_failure(uow, settings: NotifySettings, row: dict, outcome: DeliveryOutcome) -> None:
+    """An attempt that did not deliver: retried later, or failed with its digest members."""
     current = uow.store.notification(row["id"])
     if current is None or current["status"] != "queued":
         return

@@ -264,6 +264,9 @@ class MemoryStore:
     def lock_returnees(self, returnee_ids) -> None:
         pass  # one unit of work at a time: nothing to serialise
 
+    def lock_digests_with_returnees(self, digests) -> None:
+        pass  # as `lock_returnees`
+
     def read_ahead(self, returnee_ids) -> None:
         pass  # every lookup reads the dicts as they are: what the read-ahead keeps current
 
@@ -287,6 +290,9 @@ class MemoryStore:
 
     def release_waiting_for(self, returnee_ids) -> None:
         pass  # `release_waiting` takes them out of the dict as it is
+
+    def write_held(self) -> None:
+        pass  # every write is made at once
 
     def waiting(self) -> dict:
         if not self.waiting_events:
@@ -476,14 +482,6 @@ class MemoryStore:
     def preferences(self, recipient_id) -> Preferences:
         return preferences_from_row(copy.deepcopy(self.preference_rows.get(str(recipient_id))))
 
-    def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
-        wanted = {str(r) for r in recipient_ids}
-        return {
-            k: preferences_from_row(copy.deepcopy(row))
-            for k, row in self.preference_rows.items()
-            if k in wanted
-        }
-
     def save_preferences(self, recipient_id, prefs: Preferences) -> None:
         key = str(recipient_id)
         self.preference_rows[key] = {
@@ -557,7 +555,7 @@ class MemoryStore:
         ]
         return NOTIFICATIONS.slice(copy.deepcopy(found), {"cursor": cursor, "limit": limit})
 
-    def due(self, limit: int) -> list[dict]:
+    def claim_due(self, limit: int, lease_seconds: float) -> tuple[list[dict], dict]:
         now = self._now()
         found = [
             n
@@ -565,7 +563,15 @@ class MemoryStore:
             if n["status"] == "queued" and n["digest_id"] is None and n["next_attempt_at"] <= now
         ]
         found.sort(key=lambda n: n["next_attempt_at"])
-        return copy.deepcopy(found[:limit])
+        rows = copy.deepcopy(found[:limit])
+        self.lease([r["id"] for r in rows], lease_seconds)
+        wanted = {str(r["recipient_id"]) for r in rows}
+        prefs = {
+            k: preferences_from_row(copy.deepcopy(row))
+            for k, row in self.preference_rows.items()
+            if k in wanted
+        }
+        return rows, prefs
 
     def lease(self, ids, seconds: float) -> None:
         until = self._now() + timedelta(seconds=seconds)
@@ -614,16 +620,21 @@ class MemoryStore:
         return len(gone)
 
     def mark_sent(self, notification_id) -> list[dict]:
-        key = str(notification_id)
+        return self.mark_all_sent([notification_id])
+
+    def mark_all_sent(self, notification_ids) -> list[dict]:
+        keys = {str(i) for i in notification_ids}
         sent = []
         for n in self.notifications.values():
-            if (n["id"] == key or n["digest_id"] == key) and n["status"] in ("queued", "accepted"):
+            if (n["id"] in keys or n["digest_id"] in keys) and n["status"] in (
+                "queued", "accepted"):  # fmt: skip
                 attempts = n["attempts"] + (1 if n["status"] == "queued" else 0)
                 n.update(status="sent", sent_at=self._now(), attempts=attempts,
                          last_error=None, held_for_quiet_hours=False)  # fmt: skip
-                sent.append(copy.deepcopy(n))
-        self._redact_links(notification_id)
-        return sent
+                sent.append(n)
+        for key in keys:
+            self._redact_links(key)
+        return copy.deepcopy(sent)
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
         held = self.notifications.get(str(notification_id))
@@ -740,11 +751,11 @@ class MemoryStore:
 
     def subscribers_to(self, event_type: str) -> list[dict]:
         rows = [
-            s
+            {"id": s["id"], "url": s["url"]}
             for s in self.subscription_rows.values()
             if s["active"] and event_type in s["event_types"]
         ]
-        return copy.deepcopy(sorted(rows, key=lambda s: s["id"]))
+        return sorted(rows, key=lambda s: s["id"])
 
     def webhook_succeeded(self, subscription_id) -> None:
         held = self.subscription_rows.get(str(subscription_id))

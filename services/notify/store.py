@@ -30,6 +30,7 @@ NOTIFICATION_COLUMNS = (
     " reason, event_id, event_type, digest_id, attempts, next_attempt_at, held_for_quiet_hours,"
     " last_error, created_at, sent_at, provider_ref, accepted_at"
 )
+CLAIMED = [c.strip() for c in NOTIFICATION_COLUMNS.split(",")]
 # A recipient as planning reads it: with the messengers it has a destination on, and its address
 # confirmed when the registration said so or since (the later `email_verified` wins over r.*'s).
 RECIPIENT = (
@@ -37,6 +38,15 @@ RECIPIENT = (
     " WHERE d.recipient_id = r.id ORDER BY d.channel) AS messengers,"
     " (r.email_verified OR v.account_id IS NOT NULL) AS email_verified"
     " FROM recipients r LEFT JOIN verified_addresses v ON v.account_id = r.id"
+)
+
+# The same, of a row just written (`INSERT ... RETURNING`).
+KEPT_RECIPIENT = (
+    "id, kind, name, email, phone, locale, role, organization_id, notifications_consent,"
+    " ARRAY(SELECT d.channel FROM messenger_destinations d"
+    " WHERE d.recipient_id = recipients.id ORDER BY d.channel) AS messengers,"
+    " (email_verified OR EXISTS (SELECT 1 FROM verified_addresses v"
+    " WHERE v.account_id = recipients.id)) AS email_verified"
 )
 
 
@@ -77,7 +87,11 @@ READ_AHEAD = """
               WHERE d.recipient_id = r.id ORDER BY d.channel) AS messengers,
         (r.email_verified OR v.account_id IS NOT NULL) AS email_verified,
         p.recipient_id AS has_preferences, p.opt_outs, p.quiet_start, p.quiet_end, p.timezone,
-        s.granted AS shares, e.id IS NOT NULL AS erased
+        s.granted AS shares, e.id IS NOT NULL AS erased,
+        (SELECT coalesce(json_agg(json_build_object('id', w.id, 'url', w.url,
+                                                    'event_types', w.event_types) ORDER BY w.id),
+                         '[]') FROM subscriptions w
+         WHERE w.active AND w.event_types && %s::text[]) AS subscribers
     FROM unnest(%s::uuid[]) AS i(id)
     LEFT JOIN recipients r ON r.id = i.id
     LEFT JOIN verified_addresses v ON v.account_id = r.id
@@ -108,9 +122,21 @@ class ReadAhead:
     subscribers: dict = field(default_factory=dict)  # event type -> rows
     names: dict = field(default_factory=dict)  # (kind, key) -> a title or name | None
     locked: set = field(default_factory=set)
+    digests: set = field(default_factory=set)  # digests' lock keys to take with the returnees'
+    digests_locked: set = field(default_factory=set)
     activities: set = field(default_factory=set)  # kept by this transaction: a no-op again
     released: dict = field(default_factory=dict)  # returnee id -> waiting bodies taken out
-    waited: set = field(default_factory=set)  # made to wait by this transaction
+    # Made to wait by this batch, written in one statement at its end: event id -> (returnee
+    # id, body).
+    waiting: dict = field(default_factory=dict)
+    # Notification rows of this batch, written in one statement at its end or before anything
+    # else writes notifications (`add_notifications`).
+    notifications: list = field(default_factory=list)
+
+    def take_waiting(self, person: str) -> list[bytes]:
+        """The bodies this batch made wait for the person, in the order made, no longer held."""
+        taken = [e for e, (r, _) in self.waiting.items() if r == person]
+        return [self.waiting.pop(e)[1] for e in taken]
 
     def forget(self, person_id) -> None:
         person = str(person_id)
@@ -119,8 +145,20 @@ class ReadAhead:
         self.names.pop(("organization", person), None)
 
 
+class HeldConflict(Exception):
+    """A notification row a batch held had been written before (`add_notifications`)."""
+
+
 def lock_key(returnee_id) -> str:
     return str(returnee_id)
+
+
+def digest_key(recipient_id, channel: str, template: str) -> str:
+    return f"digest:{recipient_id}:{channel}:{template}"
+
+
+# The seeds of `hashtextextended` that keep the returnees' and the digests' locks apart.
+RETURNEE_LOCK, DIGEST_LOCK = 7, 0
 
 
 class NotifyStore:
@@ -131,20 +169,30 @@ class NotifyStore:
         self.uow = uow
         batch = getattr(uow, "batch", None)
         self.ahead = None if batch is None else batch.shared.setdefault("notify", ReadAhead())
+        self._share_kept = None  # (returnee id, granted, as of) written by `keep_returnee`
 
     # --- the batch's read-ahead and locks -----------------------------------------------------
 
     def read_ahead(self, returnee_ids) -> None:
-        """Read once what the batch's events will look up of these returnees (outside a batch:
-        nothing to keep it in, nothing read)."""
+        """Read once what the batch's events will look up of these returnees, and with them the
+        webhook subscribers of the batch's event types (outside a batch: nothing to keep it in,
+        nothing read)."""
         wanted = [str(r) for r in dict.fromkeys(returnee_ids) if r]
         ahead = self.ahead
         if ahead is None:
             return
         wanted = [r for r in wanted if r not in ahead.recipients]
+        types = sorted({e.type for e in self.uow.batch.events} - ahead.subscribers.keys())
         if not wanted:
             return
-        for row in self.uow.all(READ_AHEAD, (wanted,)):
+        rows = self.uow.all(READ_AHEAD, (types, wanted))
+        for event_type in types:
+            ahead.subscribers[event_type] = [
+                {"id": s["id"], "url": s["url"]}
+                for s in rows[0]["subscribers"]
+                if event_type in s["event_types"]
+            ]
+        for row in rows:
             person = row["wanted"]
             ahead.recipients[person] = recipient_from_row(row) if row["id"] else None
             ahead.preferences[person] = preferences_from_row(
@@ -155,21 +203,34 @@ class NotifyStore:
 
     def lock_returnees(self, returnee_ids) -> None:
         """`lock_returnee` for several, in one statement, in one order every batch takes them
-        in (so two batches never wait on each other in a cycle); those held already skipped."""
+        in (so two batches never wait on each other in a cycle); those held already skipped.
+        The digests' locks the batch asked for (`lock_digests_with_returnees`) in the same."""
         keys = sorted({lock_key(r) for r in returnee_ids if r})
+        digests = []
         if self.ahead is not None:
             keys = [k for k in keys if k not in self.ahead.locked]
-        if not keys:
+            digests = sorted(self.ahead.digests - self.ahead.digests_locked)
+        if not keys and not digests:
             return
+        locks = sorted([(k, RETURNEE_LOCK) for k in keys] + [(d, DIGEST_LOCK) for d in digests])
         self.uow.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 7))) FROM"
-            " (SELECT k FROM unnest(%s::text[]) WITH ORDINALITY AS t(k, n) ORDER BY n) AS keys",
-            (keys,),
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(k, s))) FROM"
+            " (SELECT k, s FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS t(k, s, n)"
+            " ORDER BY n) AS keys",
+            ([k for k, _ in locks], [s for _, s in locks]),
         )
         if self.ahead is not None:
             self.ahead.locked.update(keys)
+            self.ahead.digests_locked.update(digests)
             for key in keys:  # read before the lock: read again
                 self.ahead.recipients.pop(key, None)
+
+    def lock_digests_with_returnees(self, digests) -> None:
+        """In a batch: the locks of the digests `(recipient, channel, template)` its events may
+        open, taken with the returnees' (`lock_returnees`), so `open_digest` needs no statement
+        of its own for them."""
+        if self.ahead is not None:
+            self.ahead.digests.update(digest_key(*d) for d in digests)
 
     # --- the recipient directory --------------------------------------------------------------
 
@@ -181,10 +242,22 @@ class NotifyStore:
         return found is not None
 
     def keep_returnee(self, data: dict, at: datetime) -> None:
-        """The returnee's contact data and notification consent as of `at` (an event's time);
-        nothing for someone erased (the tombstone looked for by the statement itself)."""
-        self.uow.execute(
-            """
+        """The returnee's contact data and notification consent as of `at` (an event's time),
+        and in the same statement the partner share it states (`keep_share`, which then has
+        nothing left to write); nothing for someone erased (the tombstone looked for by the
+        statement itself). The entry as written is kept for the batch's lookups."""
+        returnee_id = str(data["returnee_id"])
+        share = bool(data["consents"]["share_with_partners"])
+        kept = self.uow.execute(
+            f"""
+            WITH shared AS (
+                INSERT INTO partner_shares (returnee_id, granted, changed_at)
+                SELECT %(id)s::uuid, %(share)s::boolean, %(at)s::timestamptz
+                WHERE NOT EXISTS (SELECT 1 FROM erased_recipients WHERE id = %(id)s::uuid)
+                ON CONFLICT (returnee_id) DO UPDATE SET granted = EXCLUDED.granted,
+                    changed_at = EXCLUDED.changed_at
+                WHERE partner_shares.changed_at <= EXCLUDED.changed_at
+            )
             INSERT INTO recipients (id, kind, name, email, phone, locale, notifications_consent,
                                     consent_at, updated_at, email_verified)
             SELECT %(id)s::uuid, 'returnee', %(name)s::text, %(email)s::text, %(phone)s::text,
@@ -198,9 +271,11 @@ class NotifyStore:
                     THEN EXCLUDED.notifications_consent ELSE recipients.notifications_consent END,
                 consent_at = GREATEST(recipients.consent_at, EXCLUDED.consent_at)
             WHERE recipients.updated_at <= EXCLUDED.updated_at
+            RETURNING {KEPT_RECIPIENT}
             """,
             {
-                "id": str(data["returnee_id"]),
+                "id": returnee_id,
+                "share": share,
                 "name": data["name"],
                 "email": data["email"],
                 "phone": data.get("phone"),
@@ -210,11 +285,18 @@ class NotifyStore:
                 # Said at registration only (absent: a producer from before confirmation).
                 "verified": data.get("email_verified", True),
             },
-        )
-        self._changed(data["returnee_id"])
+        ).fetchone()
+        self._changed(returnee_id)
+        self._share_kept = (returnee_id, share, at)
+        if self.ahead is not None:
+            self.ahead.shares.pop(returnee_id, None)
+            if kept is not None:  # as written: no need to read it again
+                self.ahead.recipients[returnee_id] = recipient_from_row(kept)
 
     def keep_share(self, returnee_id, granted: bool, at: datetime) -> None:
         """share_with_partners as of `at`; an older statement arriving late changes nothing."""
+        if (str(returnee_id), granted, at) == self._share_kept:
+            return  # written with the returnee's entry, by this unit of work
         if self.is_erased(returnee_id):
             return
         self.uow.execute(
@@ -301,12 +383,14 @@ class NotifyStore:
         """Delete everything held about the person, and what other people's notifications
         (a provider told of their intention, a webhook delivery of an event about them) say of
         them; returns how many of the person's own notifications went."""
+        self._write_notifications()  # the batch's, changed too
         person = str(person_id)
         if self.ahead is not None:
             self.ahead.forget(person)
             self.ahead.erased[person] = True
             if person in self.ahead.released:
                 self.ahead.released[person] = []  # its waiting events go with it
+            self.ahead.take_waiting(person)
         held = self.uow.one("SELECT name, email, phone FROM recipients WHERE id = %s", (person,))
         contacts = [v for v in (held or {}).values() if v and len(v) >= 5]
         self.uow.execute(
@@ -444,29 +528,47 @@ class NotifyStore:
         self.lock_returnees([returnee_id])
 
     def make_wait(self, event_id, returnee_id, body: bytes) -> None:
+        """The event waits for the returnee; in a batch, written with the others its events
+        made wait at its end (`write_held`), under the returnee's lock all the same."""
         if self.ahead is not None:
-            self.ahead.waited.add(str(returnee_id))
-        self.uow.execute(
-            "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES (%s, %s, %s)"
-            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
-            (str(event_id), str(returnee_id), body),
+            self.ahead.waiting[str(event_id)] = (str(returnee_id), bytes(body))
+            return
+        self._write_waiting([(str(event_id), str(returnee_id), body)])
+
+    def _write_waiting(self, rows: list[tuple]) -> None:
+        insert = (
+            "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES %s"
+            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id"
         )
+        if len(rows) == 1:
+            self.uow.execute(insert.replace("VALUES %s", "VALUES (%s, %s, %s)"), rows[0])
+        else:
+            psycopg2.extras.execute_values(self.uow.cursor, insert, rows, page_size=len(rows))
+
+    def write_held(self) -> None:
+        """At the end of a batch, before its commit: what its events held to write together,
+        the notifications in one statement and the events they made wait in another."""
+        if self.ahead is None:
+            return
+        self._write_notifications()
+        if self.ahead.waiting:
+            rows = [(e, r, body) for e, (r, body) in self.ahead.waiting.items()]
+            self.ahead.waiting.clear()
+            self._write_waiting(rows)
 
     def release_waiting(self, returnee_id) -> list[bytes]:
         """The events waiting for the returnee, oldest first, no longer waiting."""
         person = str(returnee_id)
-        ahead, held = self.ahead, []
+        ahead = self.ahead
         if ahead is not None and person in ahead.released:
             held, ahead.released[person] = ahead.released[person], []
-            if person not in ahead.waited:
-                return held
+            return held + ahead.take_waiting(person)
         rows = self.uow.all(
             "DELETE FROM waiting_events WHERE returnee_id = %s RETURNING body, received_at",
             (person,),
         )
-        if ahead is not None:
-            ahead.waited.discard(person)
-        return held + [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])]
+        held = [] if ahead is None else ahead.take_waiting(person)
+        return [bytes(r["body"]) for r in sorted(rows, key=lambda r: r["received_at"])] + held
 
     def release_waiting_for(self, returnee_ids) -> None:
         """In a batch, once their locks are held: the events waiting for these returnees (those
@@ -484,7 +586,6 @@ class NotifyStore:
             released[r["returnee_id"]].append(bytes(r["body"]))
         for person, bodies in released.items():
             self.ahead.released[person] = self.ahead.released.get(person, []) + bodies
-            self.ahead.waited.discard(person)
 
     def waiting(self) -> dict:
         """How many events wait for a returnee, and for how long the oldest has (seconds)."""
@@ -539,6 +640,7 @@ class NotifyStore:
         """No reminder for it any more: none will be queued, and one already queued (held by
         quiet hours, say) is suppressed. The row stays as a marker until the appointment is
         past."""
+        self._write_notifications()  # the batch's, changed too
         if self.is_erased(data["returnee_id"]):
             return
         self.uow.execute(
@@ -682,6 +784,7 @@ class NotifyStore:
 
     def suppress_queued(self, event_ids: list[str], reason: str) -> None:
         """Queued notifications of these events (or triggers) are not sent after all."""
+        self._write_notifications()  # the batch's, changed too
         self.uow.execute(
             "UPDATE notifications SET status = 'suppressed', reason = %s"
             " WHERE event_id = ANY(%s::uuid[]) AND status = 'queued'",
@@ -713,13 +816,6 @@ class NotifyStore:
             self.ahead.preferences[person] = found
         return found
 
-    def preferences_of(self, recipient_ids) -> dict[str, Preferences]:
-        rows = self.uow.all(
-            "SELECT * FROM preferences WHERE recipient_id = ANY(%s::uuid[])",
-            ([str(r) for r in recipient_ids],),
-        )
-        return {str(r["recipient_id"]): preferences_from_row(r) for r in rows}
-
     def save_preferences(self, recipient_id, prefs: Preferences) -> None:
         opt_outs = json.dumps([{"channel": c, "topic": t} for c, t in prefs.opt_outs])
         self.uow.execute(
@@ -750,7 +846,14 @@ class NotifyStore:
 
     def add_notifications(self, rows: list[dict]) -> list[str | None]:
         """`add_notification` for several rows in one statement (an intent's channels); the new
-        ids in the order of `rows`, None for each that had one already."""
+        ids in the order of `rows`, None for each that had one already.
+
+        In a batch the rows are held and written with the batch's others in one statement, at
+        its end (`write_held`) or before a statement that changes notifications; their ids are
+        returned as added. Should one of them have had a row already (the inbox let a
+        redelivery through, say) that statement fails the batch (`HeldConflict`), which is
+        applied again one event at a time (`chassis.db.WorkerDatabase.apply_batch`), each
+        finding out alone."""
         if not rows:
             return []
         rows = [
@@ -765,6 +868,12 @@ class NotifyStore:
             }
             for row in rows
         ]
+        if self.ahead is not None:
+            self.ahead.notifications.extend(rows)
+            return [str(row["id"]) for row in rows]
+        return self._insert_notifications(rows)
+
+    def _insert_notifications(self, rows: list[dict]) -> list[str | None]:
         found = psycopg2.extras.execute_values(
             self.uow.cursor,
             """
@@ -783,17 +892,27 @@ class NotifyStore:
         added = {str(r["id"]) for r in found}
         return [str(row["id"]) if str(row["id"]) in added else None for row in rows]
 
+    def _write_notifications(self) -> None:
+        """The batch's held notification rows, written (before a statement that reads or
+        changes notifications, and at the batch's end)."""
+        if self.ahead is None or not self.ahead.notifications:
+            return
+        held, self.ahead.notifications = self.ahead.notifications, []
+        if None in self._insert_notifications(held):
+            raise HeldConflict("a notification of the batch had been written before")
+
     def open_digest(self, recipient_id, channel: str, template: str) -> dict | None:
         """A queued message of the template still waiting for its digest window, locked.
 
         Two events for the same person handled at once would each miss the other's uncommitted
         lead and start two digests: a transaction lock per (recipient, channel, template) makes
         the second wait for the first to commit."""
-        self.uow.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
-            (f"digest:{recipient_id}:{channel}:{template}",),
-        )
-        return self.uow.one(
+        key = digest_key(recipient_id, channel, template)
+        if self.ahead is None or key not in self.ahead.digests_locked:
+            self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            if self.ahead is not None:
+                self.ahead.digests_locked.add(key)
+        found = self.uow.one(
             f"""
             SELECT {NOTIFICATION_COLUMNS} FROM notifications
             WHERE recipient_id = %s AND channel = %s AND template = %s AND status = 'queued'
@@ -803,9 +922,28 @@ class NotifyStore:
             """,
             (str(recipient_id), channel, template),
         )
+        if found is not None or self.ahead is None:
+            return found
+        # Not written yet: a lead an earlier event of the batch holds (one of its own, younger
+        # than any written before).
+        for row in self.ahead.notifications:
+            if (
+                row["recipient_id"] == str(recipient_id)
+                and (row["channel"], row["template"]) == (channel, template)
+                and row["status"] == "queued"
+                and row["digest_id"] is None
+                and row["next_attempt_at"] is not None
+                and row["next_attempt_at"] > self.uow.now()
+            ):
+                return {**row, "context": json.loads(row["context"])}
+        return None
 
     def rewrite(self, notification_id, subject: str, body: str, html: str | None,
                 context: dict) -> None:  # fmt: skip
+        for row in self.ahead.notifications if self.ahead is not None else ():
+            if row["id"] == str(notification_id):  # a lead the batch holds
+                row.update(subject=subject, body=body, html=html, context=json.dumps(context))
+                return
         self.uow.execute(
             "UPDATE notifications SET subject = %s, body = %s, html = %s, context = %s"
             " WHERE id = %s",
@@ -828,18 +966,35 @@ class NotifyStore:
         params.extend([*values, limit + 1])
         return NOTIFICATIONS.page(self.uow.all(sql, params), limit)
 
-    def due(self, limit: int) -> list[dict]:
-        """Queued messages whose time has come, locked against other replicas until commit."""
-        return self.uow.all(
+    def claim_due(self, limit: int, lease_seconds: float) -> tuple[list[dict], dict]:
+        """Queued messages whose time has come, locked against other replicas until commit and
+        leased (`lease`) in the same statement, oldest due first; with the preferences of their
+        recipients who have any. What the caller does not send now it holds or defers in the
+        same transaction, which moves the lease."""
+        rows = self.uow.all(
             f"""
-            SELECT {NOTIFICATION_COLUMNS} FROM notifications
-            WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
-            ORDER BY next_attempt_at
-            LIMIT %s
-            FOR UPDATE SKIP LOCKED
+            WITH due AS (
+                SELECT id AS due_id, next_attempt_at AS due_at FROM notifications
+                WHERE status = 'queued' AND digest_id IS NULL AND next_attempt_at <= now()
+                ORDER BY next_attempt_at
+                LIMIT %s
+                FOR UPDATE SKIP LOCKED
+            ), leased AS (
+                UPDATE notifications SET next_attempt_at = now() + make_interval(secs => %s)
+                FROM due WHERE notifications.id = due.due_id
+                RETURNING {NOTIFICATION_COLUMNS}, due.due_at
+            )
+            SELECT leased.*, p.recipient_id AS has_preferences, p.opt_outs, p.quiet_start,
+                p.quiet_end, p.timezone
+            FROM leased LEFT JOIN preferences p ON p.recipient_id = leased.recipient_id
+            ORDER BY leased.due_at
             """,
-            (limit,),
+            (limit, lease_seconds),
         )
+        prefs = {
+            str(r["recipient_id"]): preferences_from_row(r) for r in rows if r["has_preferences"]
+        }
+        return [{k: r[k] for k in CLAIMED} for r in rows], prefs
 
     def lease(self, ids, seconds: float) -> None:
         """Claimed messages are not due again for `seconds`: long enough to send them; if this
@@ -889,19 +1044,29 @@ class NotifyStore:
     def mark_sent(self, notification_id) -> list[dict]:
         """Mark the queued (or accepted, on its receipt) notification and the digest members it
         carried sent; returns them. An accepted one's attempt was counted when it was."""
-        sent = self.uow.all(
+        return self.mark_all_sent([notification_id])
+
+    def mark_all_sent(self, notification_ids) -> list[dict]:
+        """`mark_sent` for several in one statement, which also takes a settled account email's
+        link out (`_redact_links`: only these rows can hold one now)."""
+        return self.uow.all(
             f"""
             UPDATE notifications SET status = 'sent', sent_at = now(),
                 attempts = attempts + CASE WHEN status = 'queued' THEN 1 ELSE 0 END,
-                last_error = NULL, held_for_quiet_hours = false
-            WHERE (id = %s OR digest_id = %s) AND status IN ('queued', 'accepted')
+                last_error = NULL, held_for_quiet_hours = false,
+                body = CASE WHEN context ? 'link'
+                    THEN replace(body, context->>'link', %(gone)s) ELSE body END,
+                html = CASE WHEN context ? 'link'
+                    THEN replace(replace(html, context->>'link', %(gone)s),
+                                 replace(context->>'link', '&', '&amp;'), %(gone)s)
+                    ELSE html END,
+                context = CASE WHEN context ? 'link' THEN context - 'link' ELSE context END
+            WHERE (id = ANY(%(ids)s::uuid[]) OR digest_id = ANY(%(ids)s::uuid[]))
+                AND status IN ('queued', 'accepted')
             RETURNING {NOTIFICATION_COLUMNS}
             """,
-            (str(notification_id), str(notification_id)),
+            {"ids": [str(i) for i in notification_ids], "gone": REDACTED_LINK},
         )
-        if any("link" in (n["context"] or {}) for n in sent):  # only these can hold one now
-            self._redact_links(notification_id)
-        return sent
 
     def mark_accepted(self, notification_id, reference: str, check_in_seconds: float) -> None:
         """The gateway took it: not sent again, its receipt asked for in `check_in_seconds`."""
@@ -1049,12 +1214,14 @@ class NotifyStore:
         return deleted.rowcount > 0
 
     def subscribers_to(self, event_type: str) -> list[dict]:
-        """The active webhook subscriptions to the type (in a batch, read once per type: only
-        HTTP requests and the delivery loop change them, in transactions of their own)."""
+        """The active webhook subscriptions to the type, their id and url (in a batch, read
+        once per type, with the read-ahead: only HTTP requests and the delivery loop change
+        them, in transactions of their own)."""
         if self.ahead is not None and event_type in self.ahead.subscribers:
             return [dict(s) for s in self.ahead.subscribers[event_type]]
         rows = self.uow.all(
-            "SELECT * FROM subscriptions WHERE active AND %s = ANY(event_types) ORDER BY id",
+            "SELECT id::text AS id, url FROM subscriptions WHERE active AND %s = ANY(event_types)"
+            " ORDER BY id",
             (event_type,),
         )
         if self.ahead is not None:

@@ -18,7 +18,7 @@ from chassis.uow import BatchScope, SqlUnitOfWork
 from services.notify import handlers
 from services.notify.domain import DeliveryOutcome
 from services.notify.seed import TOPICS
-from services.notify.store import NotifyStore
+from services.notify.store import HeldConflict, NotifyStore
 from tests.unit.test_notify_handlers import SETTINGS, received, storm_of_events
 
 
@@ -192,3 +192,18 @@ def test_events_waiting_from_before_are_released_by_the_batch_that_takes_the_ret
     for event in waiting:
         assert {(event.id, "email"), (event.id, "in_app")} <= announced
     assert still_waiting == []
+
+
+def test_a_batch_whose_notification_was_written_before_fails_whole_and_changes_nothing(pools):
+    """The batch holds its notification rows and writes them together at its end; one written
+    before (a redelivery past the inbox) fails the batch (`HeldConflict`), which the subscriber
+    applies again one event at a time, where the row is passed over as before."""
+    pool = pools[0]
+    event = received("returnee.registered")
+    apply(pool, [event], batched=False)
+    before = state(pool)
+    with pytest.raises(HeldConflict):
+        apply(pool, [event], batched=True)
+    assert state(pool) == before
+    assert apply(pool, [event], batched=False) == [0]  # alone: nothing queued again
+    assert state(pool)[0] == before[0]
