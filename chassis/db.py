@@ -120,19 +120,28 @@ class WorkerDatabase:
                 callback()
 
     def apply_batch(self, batch: Batch, use) -> None:
-        """Apply `use(event, uow)` to every event of `batch` in one transaction: the inbox
-        records written in one statement (the events handled before are passed over), the
-        outbox rows of all of them in one more (`chassis.uow.BatchScope`, which the units of
-        work share), one commit. If any event fails, the transaction is rolled back and each
-        event applied again in its own, so only the failing ones fail (`Delivery.exc_info`);
-        the subscriber settles each with the broker after this returns."""
+        """Apply `use(event, uow)` to every event of `batch` in one transaction: the outbox
+        rows of all of them in one statement (`chassis.uow.BatchScope`, which the units of work
+        share), then their inbox records and the commit in one round trip, a statement that
+        fails if one of them was recorded before, and nothing of the batch stays. A batch with
+        a delivery the broker marks redelivered (its consumer went away before the ack, maybe
+        after the commit) records the inbox first instead, and passes over the events handled
+        before. If any event fails, the transaction is rolled back and each event applied again
+        in its own, inbox first, so only the failing ones fail (`Delivery.exc_info`) and those
+        handled before are duplicates; the subscriber settles each with the broker after this
+        returns."""
         provider = self._provider
         handler = provider.handler_of(self._worker_ctx)
+        inbox_first = batch.redelivered
         units = []
         try:
             with self.pool.cursor() as cursor:
-                fresh = SqlUnitOfWork.record_inbox_many(cursor, handler, batch.events)
-                scope = BatchScope(_fresh_events(batch, fresh))
+                if inbox_first:
+                    fresh = SqlUnitOfWork.record_inbox_many(cursor, handler, batch.events)
+                else:
+                    fresh = {event.id for event in batch.events}
+                events = _fresh_events(batch, fresh)
+                scope = BatchScope(events)
                 for delivery in batch.deliveries:
                     if delivery.event.id not in fresh:
                         delivery.result = DUPLICATE
@@ -151,6 +160,8 @@ class WorkerDatabase:
                     delivery.result = use(delivery.event, uow)
                     units.append(uow)
                 scope.flush(cursor)
+                if not inbox_first and events:
+                    SqlUnitOfWork.record_inbox_and_commit(cursor, handler, events)
         except Exception as exc:
             if len(batch) > 1:
                 log.info("a batch of %d failed (%r): applying each alone", len(batch), exc)

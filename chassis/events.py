@@ -14,13 +14,13 @@
   unreachable, retries do not spend attempts: an outage does not dead-letter healthy events.
   The original message is acked only after the broker confirmed its retry or dead-letter copy.
 - A subscriber of `on_event` (one unit of work per event) takes up to `EVENT_BATCH_SIZE` events
-  at once and applies them in one transaction: their inbox records in one statement, one
-  commit, then each message acked. A batch goes to a worker when it is full or
-  `EVENT_BATCH_LINGER_MS` after its first event; while every batch slot (a worker events may
-  take) is busy, events gather into the next batch. If one event of a batch fails, the batch
-  is rolled back and its events applied one by one, each in its own transaction: the failing
-  one is retried and dead-lettered alone, as above, and the others commit. Redeliveries (a
-  crash before the commit) meet the inbox.
+  at once and applies them in one transaction, their inbox records sent with its commit
+  (`chassis.db.WorkerDatabase.apply_batch`), then each message acked. A batch goes to a worker
+  when it is full or `EVENT_BATCH_LINGER_MS` after its first event; while every batch slot (a
+  worker events may take) is busy, events gather into the next batch. If one event of a batch
+  fails, the batch is rolled back and its events applied one by one, each in its own
+  transaction: the failing one is retried and dead-lettered alone, as above, and the others
+  commit. Redeliveries (a crash before the commit) meet the inbox.
 - The worker context holds only the platform's correlation id and event id, never the incoming
   message's headers, so nothing foreign propagates to the events a handler publishes.
 - A failed event about a person the service has erased (its tombstone, `Operable.erased`) is
@@ -129,9 +129,16 @@ class EventQueueConsumer(QueueConsumer):
         return self._consumers.values()
 
     def _on_message_for(self, provider):
+        # A batching subscriber takes its deliveries in this thread (reading and buffering
+        # never wait); one that takes them one by one gets nameko's thread for each.
+        take = provider.take if getattr(provider, "batch_size", 1) > 1 else None
+
         def on_message(message):
             self._unsettled.setdefault(message.channel, set()).add(message.delivery_tag)
-            self.handle_message(provider, None, message)
+            if take is not None:
+                take(message)
+            else:
+                self.handle_message(provider, None, message)
 
         return on_message
 
@@ -346,23 +353,47 @@ class Subscriber(Consumer):
         self.linger = config.get("EVENT_BATCH_LINGER_MS", 0) / 1000
         self._buffer: list[Delivery] = []
         self._timer = None
+        # A batch is due as soon as it can go (the timer fires at once, or a slot is released):
+        # more deliveries need not ask again.
+        self._full = False
+        self._counters: dict = {}
         super().setup()
 
-    def handle_message(self, body, message):
+    def _read(self, message) -> Event:
+        event = CATALOG.check(Event.from_json(message.body))
+        if event.type not in self.event_types:
+            raise InvalidEvent(f"{event.type} arrived on a queue bound for {self.event_types}")
+        return event
+
+    def _refuse(self, message, exc: InvalidEvent) -> None:
+        log.error("invalid event on %s: %s", self.subscription.queue_name, exc)
+        self._settle(message, str(exc), "", "invalid", message.properties.get("type", ""))
+
+    def take(self, message) -> None:
+        """A delivery for the next batch, in the queue consumer's thread: buffered, and the
+        batch handed to a worker from a timer's thread (a worker may have to wait for a free
+        one). An invalid event is dead-lettered from a thread of its own."""
         try:
-            event = CATALOG.check(Event.from_json(message.body))
-            if event.type not in self.event_types:
-                raise InvalidEvent(f"{event.type} arrived on a queue bound for {self.event_types}")
+            event = self._read(message)
         except InvalidEvent as exc:
-            log.error("invalid event on %s: %s", self.subscription.queue_name, exc)
-            self._settle(message, str(exc), "", "invalid", message.properties.get("type", ""))
+            self.container.spawn_managed_thread(functools.partial(self._refuse, message, exc))
             return
-        if self.batch_size > 1:
-            self._buffer.append(Delivery(event, message))
-            if len(self._buffer) >= self.batch_size:
-                self.flush()
-            elif self._timer is None:
-                self._timer = eventlet.spawn_after(self.linger, self._linger_over)
+        self._buffer.append(Delivery(event, message))
+        if len(self._buffer) >= self.batch_size:
+            if not self._full:
+                self._full = True
+                if self._timer is not None:
+                    self._timer.cancel()
+                self._timer = eventlet.spawn_after(0, self._linger_over)
+        elif self._timer is None:
+            self._timer = eventlet.spawn_after(self.linger, self._linger_over)
+
+    def handle_message(self, body, message):
+        """A delivery for a subscriber taking events one by one, in a thread of its own."""
+        try:
+            event = self._read(message)
+        except InvalidEvent as exc:
+            self._refuse(message, exc)
             return
         context = {"correlation_id": event.correlation_id, "event_id": event.id}
         try:
@@ -386,8 +417,8 @@ class Subscriber(Consumer):
             return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         taken, self._buffer = self._buffer[: self.batch_size], self._buffer[self.batch_size :]
+        self._timer, self._full = None, bool(self._buffer)
         if self._buffer:  # more than a batch arrived while the slots were taken
             self._timer = eventlet.spawn_after(0, self._linger_over)
         batch = Batch(taken)
@@ -473,9 +504,12 @@ class Subscriber(Consumer):
             log.warning("could not settle a message, the broker will redeliver it: %r", exc)
 
     def _count(self, event_type: str, outcome: str) -> None:
-        EVENTS_CONSUMED.labels(
-            self.container.service_name, self.method_name, event_type, outcome
-        ).inc()
+        counter = self._counters.get((event_type, outcome))
+        if counter is None:
+            counter = self._counters[event_type, outcome] = EVENTS_CONSUMED.labels(
+                self.container.service_name, self.method_name, event_type, outcome
+            )
+        counter.inc()
 
 
 def subscribe(producer: str, *event_types: str, batchable: bool = False):

@@ -34,5 +34,11 @@ class Batch:
     def events(self) -> list[Event]:
         return [d.event for d in self.deliveries]
 
+    @property
+    def redelivered(self) -> bool:
+        """Whether the broker delivered one of these before, to a consumer that went away
+        before its ack (perhaps after its commit)."""
+        return any(d.message.delivery_info.get("redelivered") for d in self.deliveries)
+
     def __len__(self) -> int:
         return len(self.deliveries)

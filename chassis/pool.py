@@ -38,6 +38,7 @@ class TransactionCursor(psycopg2.extras.RealDictCursor):
     front of the next one, or of the `COMMIT`, in its round trip."""
 
     began = False
+    committed = False
     held = b""
 
     def hold(self, query, vars=None) -> None:
@@ -54,6 +55,13 @@ class TransactionCursor(psycopg2.extras.RealDictCursor):
         if head:
             query, vars = head + self.mogrify(query, vars), None
         return super().execute(query, vars)
+
+    def execute_and_commit(self, query, vars=None) -> None:
+        """`query` and the `COMMIT` in one round trip. An error in `query` stops PostgreSQL
+        before the `COMMIT`: it raises here, and the transaction is rolled back as after any
+        other failed statement."""
+        self.execute(f"{query};COMMIT", vars)
+        self.committed = True
 
 
 class ConnectionPool:
@@ -111,7 +119,7 @@ class ConnectionPool:
         with self.connection() as conn, conn.cursor(cursor_factory=TransactionCursor) as cur:
             try:
                 yield cur
-                if cur.began or cur.held:
+                if (cur.began or cur.held) and not cur.committed:
                     cur.execute("COMMIT")
             except BaseException:
                 cur.held = b""

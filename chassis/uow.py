@@ -190,6 +190,17 @@ class SqlUnitOfWork(UnitOfWork):
         )
         return {str(row["event_id"]) for row in rows}
 
+    @staticmethod
+    def record_inbox_and_commit(cursor, handler: str, events: list[Event]) -> None:
+        """Record that `handler` handled `events` and commit, in one round trip. Without
+        `ON CONFLICT`: an event recorded before (or by a transaction still open, which this one
+        waits for) fails the statement, and the transaction is rolled back with all it did."""
+        rows = ", ".join(["(%s, %s)"] * len(events))
+        cursor.execute_and_commit(
+            f"INSERT INTO inbox (handler, event_id) VALUES {rows}",
+            [value for event in events for value in (handler, event.id)],
+        )
+
     def _write_outbox(self, events: list[Event], keep: bool = True) -> None:
         rows = [
             (e.id, f"{self.service}.events", e.type, e.subject, e.to_json(), not keep)
