@@ -36,10 +36,9 @@ green.patch()
 
 import psycopg2  # noqa: E402
 
+from bench.cpu import cpu_by_owner, cpu_seconds  # noqa: E402
 from bench.platform import (  # noqa: E402
     PY_SPY,
-    cpu_by_owner,
-    cpu_seconds,
     free_port,
     post_all,
     registration_bodies,
