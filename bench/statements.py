@@ -67,5 +67,5 @@ def apply_in_batches(pool, handler: str, store, use, events: list[Event], size: 
                 uow = SqlUnitOfWork(cursor, service, event, event.correlation_id, store=store,
                                     **extra)  # fmt: skip
                 use(event, uow)
-            if scope is not None:
-                scope.flush(cursor)
+            if scope is not None:  # `finish` (the batch's end, then its outbox rows) or older
+                getattr(scope, "finish", scope.flush)(cursor)

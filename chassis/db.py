@@ -57,7 +57,7 @@ class ScriptDatabase:
                                 batch=scope)  # fmt: skip
             yield uow
             if scope is not None:
-                scope.flush(cursor)
+                scope.finish(cursor)
 
 
 class WorkerDatabase:
@@ -108,7 +108,7 @@ class WorkerDatabase:
                 uow.record_inbox(self._provider.handler_of(self._worker_ctx))
             yield uow
             if scope is not None:
-                scope.flush(cursor)
+                scope.finish(cursor)
         self._inbox_recorded = cause is not None
         self._committed([uow])
 
@@ -159,7 +159,7 @@ class WorkerDatabase:
                     )
                     delivery.result = use(delivery.event, uow)
                     units.append(uow)
-                scope.flush(cursor)
+                scope.finish(cursor)
                 if not inbox_first and events:
                     SqlUnitOfWork.record_inbox_and_commit(cursor, handler, events)
         except Exception as exc:

@@ -45,14 +45,32 @@ OUTBOX_VALUES = "(%s, %s, %s, %s, %s, %s)"
 class BatchScope:
     """What the units of work of one batch share, besides their transaction: the events of the
     batch (those not handled before, in the order they came), a dict the service's store may
-    keep what it read for all of them in (`shared`), and the outbox rows written so far, held
-    until `flush` writes them in one statement (before the commit, and before anything reads
-    the outbox: `forget_published`)."""
+    keep what it read for all of them in (`shared`), what to do once they are all applied
+    (`at_end`), and the outbox rows written so far, held until `flush` writes them in one
+    statement (before the commit, and before anything reads the outbox: `forget_published`)."""
 
     def __init__(self, events: list[Event]):
         self.events = events
         self.shared: dict = {}
         self.outbox_rows: list[tuple] = []
+        self._at_end: list = []
+
+    def at_end(self, callback) -> None:
+        """`callback()` once every event of the batch is applied, before its outbox rows are
+        written and it commits (in its transaction: what raises there fails the batch); a
+        callback given again is called once."""
+        if callback not in self._at_end:
+            self._at_end.append(callback)
+
+    def end(self) -> None:
+        callbacks, self._at_end = self._at_end, []
+        for callback in callbacks:
+            callback()
+
+    def finish(self, cursor) -> None:
+        """The batch's events all applied: `end`, then `flush`."""
+        self.end()
+        self.flush(cursor)
 
     def flush(self, cursor) -> None:
         rows, self.outbox_rows = self.outbox_rows, []
@@ -341,6 +359,7 @@ class MemoryDatabase:
                 # (an erasure forgets those naming the person).
                 self.outbox.extend(uow._pending)
                 self.relayed.extend(uow._pending_relayed)
+            scope.end()
         except BaseException:
             self.outbox[:], self.relayed[:] = outbox, relayed
             raise

@@ -106,8 +106,6 @@ def take_event(event: Event, uow, settings: NotifySettings, wake_delivery) -> in
     if uow.batch is not None:
         prepare_batch(uow)
     due = EVENT_HANDLERS[event.type](event, uow, settings)
-    if uow.batch is not None and event.id == uow.batch.events[-1].id:
-        uow.store.write_held()  # the batch's last event: what its events held, written
     if due:
         uow.after_commit(wake_delivery)
     return due
@@ -123,6 +121,8 @@ def prepare_batch(uow) -> None:
     if shared.get("notify.prepared"):
         return
     shared["notify.prepared"] = True
+    # What the batch's events hold to write together, written once they are all applied.
+    uow.batch.at_end(uow.store.write_held)
     events = uow.batch.events
     concerned = [r for r in dict.fromkeys(map(partners.concerns_returnee, events)) if r]
     uow.store.read_ahead(concerned)

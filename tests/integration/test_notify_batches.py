@@ -47,7 +47,7 @@ def apply(pool, events, batched: bool) -> list[int]:
     with pool.cursor() as cursor:
         scope = BatchScope(events)
         results = [one(event, cursor, scope) for event in events]
-        scope.flush(cursor)
+        scope.finish(cursor)
     return results
 
 

@@ -96,3 +96,40 @@ def test_event_batches_are_a_setting_of_at_least_one(monkeypatch):
     assert config["EVENT_BATCH_SIZE"] == 1
     assert config["EVENT_BATCH_LINGER_MS"] == 3.0
     assert nameko_config("matching")["EVENT_BATCH_SIZE"] == 20
+
+
+def test_a_batch_end_runs_once_after_every_event_and_before_the_commit():
+    db = MemoryDatabase("notify", Counter())
+    events = [_example("returnee.registered"), _example("returnee.updated")]
+    ends = []
+
+    def use(event, uow):
+        uow.store.seen.append(event.id)
+        if "end" not in uow.batch.shared:
+            store = uow.store
+            uow.batch.shared["end"] = lambda: ends.append((list(store.seen), list(db.store.seen)))
+        uow.batch.at_end(uow.batch.shared["end"])  # every event asks: called once
+        return event.id
+
+    assert db.handle_batch(use, events) == [e.id for e in events]
+    # After both events, before the batch's changes were kept.
+    assert ends == [([e.id for e in events], [])]
+    assert db.store.seen == [e.id for e in events]
+
+
+def test_a_failing_batch_end_keeps_nothing_of_the_batch():
+    db = MemoryDatabase("notify", Counter())
+    events = [_example("returnee.registered"), _example("returnee.updated")]
+
+    def use(event, uow):
+        uow.store.seen.append(event.id)
+
+        def fail():
+            raise RuntimeError("held rows refused")
+
+        uow.batch.at_end(fail)
+
+    with pytest.raises(RuntimeError):
+        db.handle_batch(use, events)
+    assert db.store.seen == []
+    assert db.handle_batch(lambda event, uow: None, events) == [None, None]  # not handled before
