@@ -28,6 +28,12 @@ _VERSION_COLUMNS = (  # in the order of _POLICY_COLUMNS: one is copied into the 
     " application_deadline, criteria, tiers, documents, published_at"
 )
 OPEN_APPLICATIONS = "('draft', 'submitted', 'under_review', 'approved')"
+# The policies in effect on a day, as this process last read them from a database, with the
+# catalog token they were read under (migration consulting_0009): (dsn, day) -> (token, rows).
+# Shared by every unit of work of the process, read-only to them (an assessment reads
+# policies, never changes them); a few days at most.
+IN_EFFECT: dict[tuple[str, date], tuple] = {}
+IN_EFFECT_DAYS = 8
 _CANNED_COLUMNS = (
     "id::text AS id, topic, title_zh, title_en, body_zh, body_en, created_at, updated_at"
 )
@@ -133,8 +139,26 @@ class ConsultingStore:
             return self._policies(effective_on)
         held = batch.shared.setdefault("consulting.policies", {})
         if effective_on not in held:
-            held[effective_on] = self._policies(effective_on)
+            held[effective_on] = self._policies_kept(effective_on)
         return list(held[effective_on])
+
+    def _policies_kept(self, effective_on: date) -> list[dict]:
+        """The policies in effect on the day, from this process's memory (`IN_EFFECT`) while
+        the catalog's token is the one they were read with, else read and kept. The token is
+        read first: a change committed between the two reads leaves policies kept under a token
+        already gone, read again next time, never older policies under a newer token."""
+        row = self.uow.one("SELECT token FROM policy_catalog")
+        token = None if row is None else row["token"]
+        key = (self.uow.cursor.connection.dsn, effective_on)
+        kept = IN_EFFECT.get(key)
+        if token is not None and kept is not None and kept[0] == token:
+            return kept[1]
+        policies = self._policies(effective_on)
+        if token is not None:
+            if len(IN_EFFECT) >= IN_EFFECT_DAYS:
+                IN_EFFECT.clear()
+            IN_EFFECT[key] = (token, policies)
+        return policies
 
     def _policies(self, effective_on: date | None) -> list[dict]:
         where, params = "", ()
