@@ -178,6 +178,25 @@ class SqlUnitOfWork(UnitOfWork):
         self.cursor.execute(sql, params)
         return self.cursor
 
+    def write(self, sql: str, params=None) -> None:
+        """A write whose result no one reads (no rows, no row count): sent with the unit's next
+        statement, or its `COMMIT`, in that statement's round trip (`TransactionCursor.hold`;
+        at once on another cursor). Order is kept; an error in it is raised by that statement,
+        and fails the unit of work as it would have here."""
+        hold = getattr(self.cursor, "hold", None)
+        if hold is None:
+            self.cursor.execute(sql, params)
+        else:
+            hold(sql, params)
+
+    def write_values(self, sql: str, rows: list[tuple]) -> None:
+        """`write` of `sql`, whose `VALUES %s` takes every row of `rows` (tuples of one length),
+        as `psycopg2.extras.execute_values` would write them, in one statement."""
+        template = ("(" + ",".join(["%s"] * len(rows[0])) + ")").encode()
+        values = b",".join(self.cursor.mogrify(template, row) for row in rows)
+        head, tail = sql.encode().split(b"%s", 1)
+        self.write(head + values + tail)
+
     def one(self, sql: str, params=None) -> dict | None:
         return self.execute(sql, params).fetchone()
 

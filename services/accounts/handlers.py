@@ -70,7 +70,7 @@ def register_returnee(command: dict, client_address: str, db, sealer, settings,
     with db.unit_of_work() as uow:
         _refuse_invalid(command, uow.today(), _field_problems(command))
         _count(uow, [(settings.registrations, (client_address,))],
-               "Too many registrations from your address; try again later.")  # fmt: skip
+               "Too many registrations from your address; try again later.", ids=False)  # fmt: skip
     returnee_id = str(uuid.uuid4())
     email = normalize_email(command["email"])
     # Hashed before the unit's first statement: no transaction stays open for its CPU time.
@@ -486,7 +486,7 @@ def request_password_reset(command: dict, client_address: str, db, portal_url: s
     Throttled per client address."""
     with db.unit_of_work() as uow:
         _count(uow, [(RESET_REQUESTS_PER_ADDRESS, (client_address,))],
-               "Too many password reset requests; try again later.")  # fmt: skip
+               "Too many password reset requests; try again later.", ids=False)  # fmt: skip
     with db.unit_of_work() as uow:
         account = uow.store.account_by_email(normalize_email(command["email"]))
         if account is None or account["disabled_at"] is not None:
@@ -627,10 +627,12 @@ def change_staff_role(staff_id: str, command: dict, caller, uow) -> dict:
 # -- helpers -------------------------------------------------------------------------------------
 
 
-def _count(uow, throttles: list[tuple[Throttle, tuple]], refusal: str) -> list[int]:
+def _count(uow, throttles: list[tuple[Throttle, tuple]], refusal: str,
+           ids: bool = True) -> list[int]:  # fmt: skip
     """One more attempt under each throttle, checked and recorded in one step (the keys are
     locked until the unit ends); 429 with `Retry-After` when one is spent. The ids of the
-    recorded attempts, to forget when the attempt turns out a success."""
+    recorded attempts, to forget when the attempt turns out a success; with `ids=False` none,
+    and the record goes with the unit's `COMMIT`."""
     keys = [throttle.key(*parts) for throttle, parts in throttles]
     uow.store.lock_throttles(keys)
     now = uow.now()
@@ -639,7 +641,7 @@ def _count(uow, throttles: list[tuple[Throttle, tuple]], refusal: str) -> list[i
         if throttle.blocked(count):
             retry_after = throttle.retry_after(oldest, now)
             raise TooManyRequests(refusal, headers={"Retry-After": str(retry_after)})
-    return uow.store.record_hits(keys, now)
+    return uow.store.record_hits(keys, now, ids=ids)
 
 
 def _issue_links(uow, accounts: list[tuple], purpose, portal_url) -> None:

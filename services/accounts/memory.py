@@ -373,16 +373,16 @@ class MemoryStore:
         times = [at for k, at in self.throttle_hits.values() if k == key and at > since]
         return len(times), min(times, default=None)
 
-    def record_hits(self, keys: list[str], at) -> list[int]:
-        ids = []
+    def record_hits(self, keys: list[str], at, ids: bool = True) -> list[int]:
+        made = []
         for key in keys:
             self._last_hit += 1
             self.throttle_hits[self._last_hit] = (key, at)
-            ids.append(self._last_hit)
+            made.append(self._last_hit)
         self.throttle_hits = {
             i: hit for i, hit in self.throttle_hits.items() if hit[1] >= at - HITS_KEPT
         }
-        return ids
+        return made if ids else []
 
     def forget_hits(self, ids: list[int]) -> None:
         for hit_id in ids:

@@ -92,7 +92,7 @@ class AccountsStore:
 
     def create_returnee(self, account_id, profile: dict, sealed_id_document: bytes | None, *,
                         at, sealed_with: str | None = None) -> None:  # fmt: skip
-        self.uow.execute(
+        self.uow.write(  # sent with the next statement: nothing is read back here
             "INSERT INTO returnees (account_id, profile, id_document, id_document_key, created_at,"
             " updated_at) VALUES (%s, %s, %s, %s, %s, %s)",
             (account_id, json.dumps(PROFILE_DOCUMENT.dump(profile)), sealed_id_document,
@@ -209,15 +209,14 @@ class AccountsStore:
         ]
         if not current:
             return
-        execute_values(
-            self.uow.cursor,
+        # Both sent with the next statement: nothing is read back here.
+        self.uow.write_values(
             "INSERT INTO consents (returnee_id, purpose, granted, changed_at) VALUES %s"
             " ON CONFLICT (returnee_id, purpose)"
             " DO UPDATE SET granted = excluded.granted, changed_at = excluded.changed_at",
             current,
         )
-        execute_values(
-            self.uow.cursor,
+        self.uow.write_values(
             "INSERT INTO consent_history (returnee_id, purpose, granted, changed_at, source,"
             " actor_id, actor_role, text_version, evidence) VALUES %s",
             [
@@ -450,7 +449,7 @@ class AccountsStore:
         )
 
     def add_link(self, token_hash, account_id, purpose, *, at, expires_at) -> None:
-        self.uow.execute(
+        self.uow.write(  # sent with the next statement: nothing is read back here
             "INSERT INTO account_links (token_hash, account_id, purpose, created_at, expires_at)"
             " VALUES (%s, %s, %s, %s, %s)",
             (token_hash, str(account_id), purpose, at, expires_at),
@@ -492,18 +491,24 @@ class AccountsStore:
         )
         return row["n"], row["oldest"]
 
-    def record_hits(self, keys: list[str], at) -> list[int]:
+    def record_hits(self, keys: list[str], at, ids: bool = True) -> list[int]:
+        """The hits' ids in the order of `keys`; with `ids=False` none (`[]`), and the statement
+        goes with the unit's next one or its `COMMIT` (`uow.write`)."""
         # One statement: the hits and the clean-up (the previous release's table too, while it
         # still exists: migration accounts_0003). The deletes see the table as it was before
         # the statement, and the new hits are not older than HITS_KEPT anyway.
-        rows = self.uow.all(
+        sql = (
             "WITH old AS (DELETE FROM throttle_hits WHERE hit_at < %(before)s),"
             " old_failures AS (DELETE FROM login_failures WHERE failed_at < %(before)s)"
             " INSERT INTO throttle_hits (key, hit_at)"
             " SELECT key, %(at)s FROM unnest(%(keys)s::text[]) WITH ORDINALITY AS k(key, n)"
-            " ORDER BY n RETURNING id, key",
-            {"before": at - HITS_KEPT, "at": at, "keys": list(keys)},
+            " ORDER BY n"
         )
+        params = {"before": at - HITS_KEPT, "at": at, "keys": list(keys)}
+        if not ids:
+            self.uow.write(sql, params)
+            return []
+        rows = self.uow.all(sql + " RETURNING id, key", params)
         ids: dict[str, list[int]] = {}
         for row in sorted(rows, key=lambda row: row["id"]):  # ids in the order of `keys`
             ids.setdefault(row["key"], []).append(row["id"])

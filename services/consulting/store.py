@@ -367,9 +367,10 @@ class ConsultingStore:
     def replace_eligibilities(self, returnee_id, eligible: dict, assessed_at: datetime) -> None:
         """`eligible`: {policy id: (code, tier, version)}. One statement: the rows no longer
         eligible deleted, the others written (those unchanged left alone), `assessed_at` set;
-        the delete and the insert touch different rows."""
+        the delete and the insert touch different rows. Sent with the unit's next statement
+        (`uow.write`): nothing is read back here."""
         ids = list(eligible)
-        self.uow.execute(
+        self.uow.write(
             """WITH gone AS (
                    DELETE FROM eligibilities
                    WHERE returnee_id = %(returnee)s::uuid AND NOT (policy_id = ANY(%(ids)s::uuid[]))
