@@ -485,7 +485,9 @@ def _rematch(uow, returnee_ids, policy: MatchPolicy) -> None:
             rid: match_resources(profiles[rid], catalog, policy, today) if rid in profiles else []
             for rid in chunk
         }
-        uow.store.replace_matches(computed)
+        # The last write goes with the unit's next statement or its commit (`uow.write`): no
+        # computing follows it here that its round trip would break up.
+        uow.store.replace_matches(computed, held=start + WRITE_EVERY >= len(returnee_ids))
         proposals = []
         for returnee_id, matches in computed.items():
             added, removed = diff(previous[returnee_id], [m.resource_id for m in matches])

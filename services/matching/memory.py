@@ -286,7 +286,7 @@ class MemoryStore:
         key = _id(resource_id)
         return sorted(r for r, s in self.matches if s == key)
 
-    def replace_matches(self, computed: dict[str, list[Match]]) -> None:
+    def replace_matches(self, computed: dict[str, list[Match]], held: bool = False) -> None:
         for returnee_id, matches in computed.items():
             rid = _id(returnee_id)
             kept = {_id(m.resource_id) for m in matches}

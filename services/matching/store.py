@@ -619,10 +619,11 @@ class MatchingStore:
         )
         return [r["id"] for r in rows]
 
-    def replace_matches(self, computed: dict[str, list[Match]]) -> None:
+    def replace_matches(self, computed: dict[str, list[Match]], held: bool = False) -> None:
         """Make the stored matches of these returnees exactly `computed`; a kept match keeps its
         id and status (feedback). One statement: the matches no longer computed deleted, the
-        others written; the delete and the insert touch different rows."""
+        others written; the delete and the insert touch different rows. `held`: sent with the
+        unit's next statement or its `COMMIT` (`uow.write`), not on its own."""
         if not computed:
             return
         rows = [
@@ -639,7 +640,7 @@ class MatchingStore:
             for rank, m in enumerate(ms, start=1)
         ]
         columns = list(zip(*rows, strict=True)) if rows else [[]] * 7
-        self.uow.execute(
+        (self.uow.write if held else self.uow.execute)(
             "WITH gone AS (DELETE FROM matches WHERE returnee_id = ANY(%(returnees)s::uuid[])"
             "   AND (returnee_id, resource_id) NOT IN"
             "   (SELECT * FROM unnest(%(kept_returnees)s::uuid[], %(kept_resources)s::uuid[])))"
