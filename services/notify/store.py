@@ -536,14 +536,13 @@ class NotifyStore:
         self._write_waiting([(str(event_id), str(returnee_id), body)])
 
     def _write_waiting(self, rows: list[tuple]) -> None:
-        insert = (
+        """Sent with the unit's next statement or its `COMMIT` (`uow.write_values`): nothing
+        is read back here."""
+        self.uow.write_values(
             "INSERT INTO waiting_events (event_id, returnee_id, body) VALUES %s"
-            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id"
+            " ON CONFLICT (event_id) DO UPDATE SET returnee_id = EXCLUDED.returnee_id",
+            rows,
         )
-        if len(rows) == 1:
-            self.uow.execute(insert.replace("VALUES %s", "VALUES (%s, %s, %s)"), rows[0])
-        else:
-            psycopg2.extras.execute_values(self.uow.cursor, insert, rows, page_size=len(rows))
 
     def write_held(self) -> None:
         """At the end of a batch, before its commit: what its events held to write together,
