@@ -329,10 +329,9 @@ def match_returnee(event: Event, uow, policy: MatchPolicy) -> None:
     data = event.data
     returnee_id = str(data["returnee_id"])
     uow.store.lock_matches([returnee_id])  # serializes with erasure and re-matches
-    if uow.store.is_erased(returnee_id):
-        return
     if not data["consents"]["matching"]:
-        _forget(uow, returnee_id, event.time)
+        if not uow.store.is_erased(returnee_id):
+            _forget(uow, returnee_id, event.time)
         return
     profile = {
         "locale": data["locale"],
@@ -341,8 +340,9 @@ def match_returnee(event: Event, uow, policy: MatchPolicy) -> None:
         "needs": sorted(set(data["needs"])),
         "district": (data["company"] or {}).get("registered_district"),
     }
-    if uow.store.save_returnee(returnee_id, profile, event.time):
-        _rematch(uow, [returnee_id], policy)
+    saved = uow.store.save_returnee(returnee_id, profile, event.time)  # None: erased, or later
+    if saved is not None:
+        _rematch(uow, [returnee_id], policy, saved={returnee_id: saved})
 
 
 def follow_consent(event: Event, uow) -> None:
@@ -462,9 +462,11 @@ def _fitting(uow, resource, policy: MatchPolicy) -> list[str]:
     return [r for r, _ in fitting(resource, table, policy, uow.today(), dismissed)]
 
 
-def _rematch(uow, returnee_ids, policy: MatchPolicy) -> None:
+def _rematch(uow, returnee_ids, policy: MatchPolicy, saved: dict | None = None) -> None:
     """Recompute and store the matches of these few returnees (a batch at most); publish
-    `matches.proposed` for each whose set of matched resources changed.
+    `matches.proposed` for each whose set of matched resources changed. `saved`: what
+    `save_returnee` returned of those whose profile this unit of work just stored (under their
+    lock), not read again.
 
     The returnees' matches are locked first, then the catalog is read: a concurrent re-match of
     the same returnee waits and then reads a catalog at least as new. The work is written a few
@@ -476,8 +478,12 @@ def _rematch(uow, returnee_ids, policy: MatchPolicy) -> None:
     uow.store.lock_matches(returnee_ids)
     today = uow.today()
     catalog = uow.store.catalog()  # read after the locks: see above
-    previous = uow.store.matched_resource_ids(returnee_ids)
-    profiles = {p.returnee_id: p for p in uow.store.profiles(returnee_ids)}
+    saved = saved or {}
+    unread = [r for r in returnee_ids if r not in saved]
+    previous = uow.store.matched_resource_ids(unread) if unread else {}
+    profiles = {p.returnee_id: p for p in uow.store.profiles(unread)} if unread else {}
+    for returnee_id, known in saved.items():
+        previous[returnee_id], profiles[returnee_id] = list(known.matched), known.profile
     for start in range(0, len(returnee_ids), WRITE_EVERY):
         chunk = returnee_ids[start : start + WRITE_EVERY]
         computed = {

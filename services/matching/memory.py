@@ -20,6 +20,7 @@ from services.matching.engine import Catalog, Match, Profile, ReturneeTable
 from services.matching.store import (
     INTENTIONS,
     RESOURCES,
+    Saved,
     as_profile,
     as_resource,
     check_lockable,
@@ -186,15 +187,17 @@ class MemoryStore:
     def is_erased(self, returnee_id) -> bool:
         return _id(returnee_id) in self.erasures
 
-    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> bool:
+    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> Saved | None:
         key = _id(returnee_id)
+        if key in self.erasures:
+            return None
         withdrawn = self.withdrawals.get(key)
         if withdrawn is not None and withdrawn > profile_time:
-            return False
+            return None
         self.withdrawals.pop(key, None)
         stored = self.returnees.get(key)
         if stored is not None and stored["profile_time"] > profile_time:
-            return False
+            return None
         self.returnees[key] = {
             "id": key,
             "locale": profile["locale"],
@@ -204,7 +207,7 @@ class MemoryStore:
             "district": profile["district"],
             "profile_time": profile_time,
         }
-        return True
+        return Saved(self._profile(key), tuple(s for r, s in self.matches if r == key))
 
     def record_withdrawal(self, returnee_id, withdrawn_at: datetime) -> None:
         key = _id(returnee_id)

@@ -12,6 +12,7 @@ with the rows changed since; without one (scripts, seeds) they are read whole fr
 import json
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from uuid import UUID
 
@@ -63,6 +64,15 @@ def as_profile(row: dict) -> Profile:
         district=row["district"],
         dismissed=frozenset(row["dismissed"]),
     )
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A profile just stored (`save_returnee`): as stored, with its dismissals, and the
+    resources the returnee is matched to before the re-match it calls for."""
+
+    profile: Profile
+    matched: tuple[str, ...]
 
 
 def check_lockable(returnee_ids: Sequence[str]) -> None:
@@ -456,27 +466,38 @@ class MatchingStore:
         )
         return found is not None
 
-    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> bool:
-        """Store the profile unless a newer one is stored already or consent was withdrawn
-        after it (events arrive out of order); a withdrawal before it is deleted. One
-        statement. True when stored."""
+    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> Saved | None:
+        """Store the profile unless the returnee was erased, a newer profile is stored already
+        or consent was withdrawn after it (events arrive out of order); a withdrawal before it
+        is deleted. One statement, which returns what a re-match of the returnee reads besides
+        the catalog: the profile as stored with its dismissals, and the resources it is matched
+        to now. None when not stored."""
         row = self.uow.one(
-            "WITH later AS (SELECT 1 FROM withdrawals WHERE returnee_id = %(id)s::uuid"
+            "WITH erased AS (SELECT 1 FROM erasures WHERE returnee_id = %(id)s::uuid),"
+            " later AS (SELECT 1 FROM withdrawals WHERE returnee_id = %(id)s::uuid"
             "   AND withdrawn_at > %(time)s::timestamptz),"
             " gone AS (DELETE FROM withdrawals WHERE returnee_id = %(id)s::uuid"
-            "   AND NOT EXISTS (SELECT 1 FROM later))"
+            "   AND NOT EXISTS (SELECT 1 FROM later) AND NOT EXISTS (SELECT 1 FROM erased))"
             " INSERT INTO returnees (id, locale, industry, startup_stage, needs, district,"
             " profile_time) SELECT %(id)s::uuid, %(locale)s::text, %(industry)s::text,"
             " %(startup_stage)s::text, %(needs)s::text[], %(district)s::text,"
             " %(time)s::timestamptz WHERE NOT EXISTS (SELECT 1 FROM later)"
+            " AND NOT EXISTS (SELECT 1 FROM erased)"
             " ON CONFLICT (id) DO UPDATE SET locale = EXCLUDED.locale,"
             " industry = EXCLUDED.industry, startup_stage = EXCLUDED.startup_stage,"
             " needs = EXCLUDED.needs, district = EXCLUDED.district,"
             " profile_time = EXCLUDED.profile_time"
-            " WHERE returnees.profile_time <= EXCLUDED.profile_time RETURNING id",
+            " WHERE returnees.profile_time <= EXCLUDED.profile_time"
+            " RETURNING id::text AS id, industry, startup_stage, needs, district,"
+            " coalesce((SELECT array_agg(d.resource_id::text) FROM dismissals d"
+            "   WHERE d.returnee_id = returnees.id), '{}') AS dismissed,"
+            " coalesce((SELECT array_agg(m.resource_id::text) FROM matches m"
+            "   WHERE m.returnee_id = returnees.id), '{}') AS matched",
             {**profile, "id": str(returnee_id), "time": profile_time},
         )
-        return row is not None
+        if row is None:
+            return None
+        return Saved(as_profile(row), tuple(row["matched"]))
 
     def record_withdrawal(self, returnee_id, withdrawn_at: datetime) -> None:
         self.uow.execute(
@@ -586,7 +607,9 @@ class MatchingStore:
         wanted = sorted({str(r) for r in returnee_ids} - held)
         if not wanted:  # held until the transaction ends: taken again, a round trip for nothing
             return
-        self.uow.execute(
+        # Sent with the unit's next statement (`uow.write`), which PostgreSQL runs after the
+        # locks are taken: every read and write they guard is a later statement.
+        self.uow.write(
             # unnest keeps the (sorted) array's order
             "SELECT pg_advisory_xact_lock(%s, hashtext(id)) FROM unnest(%s::text[]) AS id",
             (_RETURNEE_MATCHES_LOCK, wanted),

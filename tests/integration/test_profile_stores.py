@@ -225,3 +225,39 @@ def _matches(url):
         " resource_id::text AS resource_id, rank, score, status, reasons FROM matches"
         " ORDER BY returnee_id, resource_id",
     )
+
+
+def test_a_saved_profile_comes_back_as_stored_with_its_dismissals_and_matches(matching_db):
+    """What `save_returnee` returns is what a re-match would otherwise read again (the profile
+    with its dismissals, the resources matched now); an erased returnee's profile is refused."""
+    url, sql, memory = matching_db
+    organization, resource = str(uuid.uuid4()), str(uuid.uuid4())
+    person, erased = str(uuid.uuid4()), str(uuid.uuid4())
+    found = {}
+    for db in (sql, memory):
+        with db.unit_of_work() as uow:
+            uow.store.save_organization(organization, "Partner", "enterprise")
+            uow.store.insert_resource(resource, {
+                "organization_id": organization, "title": "Desk", "kind": "office_space",
+                "needs_served": ["office_space"], "industries": [], "stages": [],
+                "district": None, "capacity": 3, "valid_from": None, "valid_until": None,
+                "description": "",
+            })  # fmt: skip
+            first = uow.store.save_returnee(person, MATCHING_PROFILE, T0)
+            assert first.matched == () and first.profile.dismissed == frozenset()
+            assert first.profile.needs == ("financing", "mentorship")
+            match = Match(resource, organization, 0.5, (Reason("need", "need_met", {"n": 1}),))
+            uow.store.replace_matches({person: [match]})
+            uow.store.dismiss(person, resource)
+            uow.store.save_returnee(erased, MATCHING_PROFILE, T0)
+            uow.store.erase_returnee(erased)
+        with db.unit_of_work() as uow:
+            changed = {**MATCHING_PROFILE, "industry": "fintech", "district": None}
+            found[db] = uow.store.save_returnee(person, changed, T0 + timedelta(minutes=1))
+            later = T0 + timedelta(hours=1)
+            assert uow.store.save_returnee(erased, MATCHING_PROFILE, later) is None
+    assert found[sql] == found[memory]
+    assert found[sql].matched == (resource,)
+    assert found[sql].profile.dismissed == frozenset({resource})
+    assert (found[sql].profile.industry, found[sql].profile.district) == ("fintech", None)
+    assert query(url, "SELECT count(*) AS n FROM returnees WHERE id = %s", (erased,))[0]["n"] == 0
