@@ -478,9 +478,11 @@ class AccountsStore:
 
     def lock_throttles(self, keys: list[str]) -> None:
         """Until the transaction ends, no other one counts or records under these keys: a check
-        and its record are one step, so parallel attempts get no extra tries."""
+        and its record are one step, so parallel attempts get no extra tries. Sent with the
+        unit's next statement (`uow.write`), the count, which PostgreSQL runs once they are
+        taken."""
         for key in sorted(keys):  # one order for everyone: no deadlock
-            self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            self.uow.write("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
 
     def throttle_window(self, key: str, since) -> tuple[int, object]:
         """How many attempts under `key` since `since`, and when the oldest of them was."""

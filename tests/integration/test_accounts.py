@@ -5,7 +5,9 @@ import logging
 import statistics
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from threading import Barrier
 
 import jwt
 import pytest
@@ -17,7 +19,8 @@ from chassis.logs import JsonFormatter
 from chassis.pool import ConnectionPool
 from chassis.settings import nameko_config
 from contracts.examples import EXAMPLES
-from services.accounts.credentials import SIGN_IN_PER_ADDRESS
+from services.accounts import handlers
+from services.accounts.credentials import SIGN_IN_PER_ADDRESS, Throttle
 from services.accounts.profile import STORED_APART
 from services.accounts.schemas import Registration
 from services.accounts.sealing import Sealer
@@ -728,3 +731,32 @@ def test_the_returnees_walk_page_by_page_with_registrations_between_pages(accoun
         assert accounts.post("/organizations", body, headers=admin).status_code == 201
     organizations = walk_pages(f"{accounts.url}/organizations", limit=1)
     assert [o["name"] for o in organizations] == sorted(o["name"] for o in organizations)
+
+
+def test_attempts_made_at_once_under_one_throttle_get_no_extra_tries(accounts):
+    """The throttle's lock goes with its count in one round trip: attempts counted at the same
+    moment in as many transactions still wait for each other, so no more than the limit are
+    let through."""
+    throttle, attempts = Throttle(f"at-once-{uuid.uuid4().hex[:8]}", 5, 60), 12
+    pool = ConnectionPool(accounts.database_url, attempts)
+    db = ScriptDatabase(pool, "accounts", store=AccountsStore)
+    start = Barrier(attempts)
+
+    def attempt(_) -> int:
+        start.wait()
+        try:
+            with db.unit_of_work() as uow:
+                handlers._count(uow, [(throttle, ("203.0.113.5",))], "Too many.", ids=False)
+        except handlers.TooManyRequests:
+            return 429
+        return 200
+
+    try:
+        with ThreadPoolExecutor(attempts) as workers:
+            outcomes = sorted(workers.map(attempt, range(attempts)))
+        assert outcomes == [200] * throttle.limit + [429] * (attempts - throttle.limit)
+        [row] = query(accounts.database_url, "SELECT count(*) AS n FROM throttle_hits"
+                      " WHERE key = %s", (throttle.key("203.0.113.5"),))  # fmt: skip
+        assert row["n"] == throttle.limit
+    finally:
+        pool.clear()
