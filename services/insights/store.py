@@ -166,8 +166,9 @@ class InsightsStore:
 
     def lock_person(self, returnee_id) -> None:
         """Until the commit, other units of work about the same person wait: an erasure and a
-        late event about them are applied one after the other, never side by side."""
-        self.uow.execute(
+        late event about them are applied one after the other, never side by side. Sent with
+        the unit's next statement (`uow.write`), which PostgreSQL runs once the lock is taken."""
+        self.uow.write(
             "SELECT pg_advisory_xact_lock(hashtextextended(%s, 18))", (str(returnee_id),)
         )
 

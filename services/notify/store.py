@@ -213,7 +213,9 @@ class NotifyStore:
         if not keys and not digests:
             return
         locks = sorted([(k, RETURNEE_LOCK) for k in keys] + [(d, DIGEST_LOCK) for d in digests])
-        self.uow.execute(
+        # Sent with the unit's next statement (`uow.write`), which PostgreSQL runs once the
+        # locks are taken: what they guard is read and written by later statements.
+        self.uow.write(
             "SELECT count(pg_advisory_xact_lock(hashtextextended(k, s))) FROM"
             " (SELECT k, s FROM unnest(%s::text[], %s::int[]) WITH ORDINALITY AS t(k, s, n)"
             " ORDER BY n) AS keys",
@@ -908,7 +910,8 @@ class NotifyStore:
         the second wait for the first to commit."""
         key = digest_key(recipient_id, channel, template)
         if self.ahead is None or key not in self.ahead.digests_locked:
-            self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            # With the lead's read below, which PostgreSQL runs once the lock is taken.
+            self.uow.write("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
             if self.ahead is not None:
                 self.ahead.digests_locked.add(key)
         found = self.uow.one(
@@ -1176,8 +1179,9 @@ class NotifyStore:
     def recent_sends(self, key: str, seconds: float) -> list[datetime]:
         """The sends to the destination in the last `seconds`, locked against other replicas'
         claims until commit; older ones are forgotten."""
-        self.uow.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (key,))
-        self.uow.execute(
+        # The lock and the clean-up sent with the read (`uow.write`), which runs after them.
+        self.uow.write("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (key,))
+        self.uow.write(
             "DELETE FROM channel_sends WHERE key = %s"
             " AND sent_at <= now() - make_interval(secs => %s)",
             (key, seconds),

@@ -112,6 +112,7 @@ def test_a_batch_holds_its_returnees_locks_taken_in_sorted_order(pools):
         store.lock_returnees(reversed(returnees))
         store.lock_returnee(returnees[0])  # held: no statement
         assert store.ahead.locked == set(returnees)
+        store.uow.one("SELECT 1 AS x")  # the locks go with the unit's next statement
         other = psycopg2.connect(pool.dsn)
         try:
             with other, other.cursor() as probe:
