@@ -23,6 +23,7 @@ import logging
 import sys
 from contextlib import contextmanager
 
+import eventlet.event
 from nameko.extensions import DependencyProvider
 
 from chassis.broker import BrokerUnavailable
@@ -81,6 +82,17 @@ class WorkerDatabase:
 
     def ping_broker(self) -> None:
         self._provider.relay.ping()
+
+    @property
+    def holds(self) -> bool:
+        """Whether the replica holds data in memory (`Database(replica=...)`) built at start."""
+        return hasattr(self._provider.held, "start")
+
+    def ping_held(self) -> None:
+        """Raises while what the replica holds is being built at start: a replica is ready once
+        a request or an event no longer waits on the build."""
+        if not self._provider.held_built.ready():
+            raise RuntimeError("what the replica holds in memory is still being built")
 
     def backlog(self) -> dict:
         return self._provider.relay.backlog()
@@ -212,6 +224,7 @@ class Database(DependencyProvider):
         config = self.container.config
         self.service_name = self.container.service_name
         self.held = self.replica() if self.replica is not None else None
+        self.held_built = eventlet.event.Event()
         self.store_factory = (
             functools.partial(self.store, replica=self.held)
             if self.held is not None
@@ -242,6 +255,8 @@ class Database(DependencyProvider):
         self.relay.start(self.container.spawn_managed_thread)
         if hasattr(self.held, "start"):
             self.container.spawn_managed_thread(self._start_held)
+        else:
+            self.held_built.send(True)
 
     def _start_held(self):
         try:
@@ -250,6 +265,8 @@ class Database(DependencyProvider):
                 self.held.start(uow)
         except Exception as exc:  # the first unit of work that needs it builds it then
             log.warning("%s: what the replica holds is built on first use: %s", self, exc)
+        finally:  # built, or left to the first unit of work: nothing waits on the start now
+            self.held_built.send(True)
 
     def stop(self):
         self.relay.stop()

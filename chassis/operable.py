@@ -36,6 +36,13 @@ class Readiness(Schema):
     status = fields.String(required=True, validate=validate.OneOf(["ready", "not_ready"]))
     database = fields.String(required=True, metadata={"description": CHECKS_SAID})
     broker = fields.String(required=True, metadata={"description": CHECKS_SAID})
+    held = fields.String(
+        metadata={
+            "description": "Only from a service whose replicas hold data in memory (matching's"
+            ' catalog of resources and its returnees): "ok" once built at the start, or why'
+            " not yet; " + CHECKS_SAID
+        }
+    )
 
 
 # Oldest first; one event may be dead-lettered by several of the service's handlers (queues).
@@ -143,10 +150,14 @@ class Operable:
         return {"status": "live", "service": self.name}
 
     @http("GET", "/health/ready", response=Readiness(), responses={503: Readiness()},
-          probe=True, summary="The database and the broker answer")  # fmt: skip
+          probe=True, summary="The database and the broker answer (in matching, also: what the"
+          " replica holds in memory is built)")  # fmt: skip
     def health_ready(self, request):
         checks = {}
-        for name, check in (("database", self.db.ping), ("broker", self.db.ping_broker)):
+        probes = [("database", self.db.ping), ("broker", self.db.ping_broker)]
+        if self.db.holds:
+            probes.append(("held", self.db.ping_held))
+        for name, check in probes:
             try:
                 with eventlet.Timeout(5, TimeoutError(f"{name} did not answer in 5 s")):
                     check()

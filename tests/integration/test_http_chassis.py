@@ -348,6 +348,47 @@ def test_readiness_names_the_broker_when_it_is_down(container_factory, config_fo
     assert live.status_code == 200 and live.json() == {"status": "live", "service": "accounts"}
 
 
+class SlowToBuild:
+    """What a replica holds in memory, built at start until the test lets it finish."""
+
+    release = None  # an eventlet Event, set by the test
+
+    def start(self, uow):
+        uow.one("SELECT 1 AS one")
+        SlowToBuild.release.wait()
+
+
+class HeldStore:
+    def __init__(self, uow, replica):
+        self.uow, self.replica = uow, replica
+
+
+class Holding(Unsubscribed):
+    db = Database(store=HeldStore, replica=SlowToBuild)
+
+
+def test_a_replica_is_ready_once_what_it_holds_is_built(container_factory, config_for):
+    SlowToBuild.release = eventlet.event.Event()
+    container = container_factory(Holding, config_for("accounts"))
+    container.start()
+    url = service_url(container)
+    building = requests.get(f"{url}/health/ready")
+    assert building.status_code == 503, building.text
+    assert building.json()["database"] == "ok" and building.json()["broker"] == "ok"
+    assert building.json()["held"] == (
+        "unavailable: what the replica holds in memory is still being built"
+    )
+    SlowToBuild.release.send(True)
+    wait_until(lambda: requests.get(f"{url}/health/ready").status_code == 200, 10, 0.05, "ready")
+    assert requests.get(f"{url}/health/ready").json() == {
+        "status": "ready", "database": "ok", "broker": "ok", "held": "ok"
+    }  # fmt: skip
+    # A service holding nothing says nothing of it.
+    plain = container_factory(Unsubscribed, config_for("accounts"))
+    plain.start()
+    assert "held" not in requests.get(f"{service_url(plain)}/health/ready").json()
+
+
 def test_probes_are_answered_while_every_worker_is_busy(container_factory, config_for):
     global BUSY
     BUSY = eventlet.event.Event()
