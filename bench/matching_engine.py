@@ -2,12 +2,15 @@
 
     python -m bench.matching_engine [--resources 100000] [--returnees 100000] [--runs 21]
 
-1. top 20 for one returnee over N synthetic resources (target: median <= 20 ms)
-2. reverse match of one resource over N synthetic returnees (target: median <= 500 ms)
+1. top 20 for one returnee over N synthetic resources
+2. reverse match of one resource over N synthetic returnees
 
 Both sides get the same data and the same policy and must return the same answer; the engine's
-columns (`Catalog`, `ReturneeTable`) are built once, as the service builds them once per event,
-and that build time is printed apart. Prints medians, p95 and the speed-up.
+columns (`Catalog`, `ReturneeTable`) are built once, as each matching replica builds them once
+at its start and then keeps them current, and that build time is printed apart. Prints medians,
+p95 and the speed-up. These are the engine's figures alone: the targets (a new returnee's match
+<= 20 ms p50, a reverse match <= 500 ms) are the service's, database included, and
+`bench/matching_service.py` measures them.
 """
 
 import argparse
@@ -222,7 +225,7 @@ def main(argv=None) -> int:
         f"  engine (numpy)   {_summary(engine_times)}   (columns built once: {catalog_ms:.0f} ms)"
     )
     top_speedup = statistics.median(plain_times) / statistics.median(engine_times)
-    print(f"  speed-up x{top_speedup:.1f}; target median <= 20 ms")
+    print(f"  speed-up x{top_speedup:.1f}")
 
     print(f"reverse match of one resource over {len(returnees):,} returnees")
     plain_times, plain_result = _timed(
@@ -234,7 +237,7 @@ def main(argv=None) -> int:
     print(f"  pure Python      {_summary(plain_times)}   ({len(plain_result):,} returnees fit)")
     print(f"  engine (numpy)   {_summary(engine_times)}   (columns built once: {table_ms:.0f} ms)")
     fit_speedup = statistics.median(plain_times) / statistics.median(engine_times)
-    print(f"  speed-up x{fit_speedup:.1f}; target median <= 500 ms")
+    print(f"  speed-up x{fit_speedup:.1f}")
     return 0
 
 

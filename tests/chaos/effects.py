@@ -48,23 +48,28 @@ def registered_ids(platform) -> set[str]:
     return ids
 
 
+# Who each of the other subscribers to `returnee.registered` holds once it took the event in.
+KNOWN = {
+    "consulting": "SELECT id::text AS id FROM returnees WHERE assessed_at IS NOT NULL",
+    "matching": "SELECT id::text AS id FROM returnees",
+    "activities": "SELECT id::text AS id FROM returnees",
+    "insights": "SELECT returnee_id::text AS id FROM returnees WHERE registered_at IS NOT NULL",
+}
+
+
+def known(platform, service: str) -> set[str]:
+    return {r["id"] for r in patient_query(platform.database_urls[service], KNOWN[service])}
+
+
 def converged(platform, ids: set[str]) -> bool:
-    """Every one of `ids` assessed by consulting, known to matching, welcomed on both channels."""
-    urls = platform.database_urls
-    consulting = patient_query(
-        urls["consulting"], "SELECT id FROM returnees WHERE assessed_at IS NOT NULL"
-    )
-    matching = patient_query(urls["matching"], "SELECT id FROM returnees")
+    """Every one of `ids` assessed by consulting, known to matching and activities, counted by
+    insights, welcomed on both channels."""
     sent = patient_query(
-        urls["notify"],
+        platform.database_urls["notify"],
         "SELECT DISTINCT recipient_id, channel FROM notifications"
         " WHERE template = 'welcome' AND status = 'sent'",
     )
-    return (
-        {str(r["id"]) for r in consulting} >= ids
-        and {str(r["id"]) for r in matching} >= ids
-        and len(sent) >= 2 * len(ids)
-    )
+    return len(sent) >= 2 * len(ids) and all(known(platform, s) >= ids for s in KNOWN)
 
 
 def assert_processed_once(platform, ids: set[str]) -> None:
@@ -89,3 +94,7 @@ def assert_processed_once(platform, ids: set[str]) -> None:
         per_returnee = {r["subject"]: r["n"] for r in rows if r["subject"] in ids}
         assert set(per_returnee) == ids, f"{event_type} missing for some returnees"
         assert set(per_returnee.values()) == {1}, f"{event_type} published twice for some"
+    # activities and insights keep one row per returnee (doubling cannot show there): none lost.
+    for service in ("activities", "insights"):
+        missing = ids - known(platform, service)
+        assert not missing, f"{service} lost {len(missing)} registrations"

@@ -115,6 +115,8 @@ def replicated(cluster, databases, monkeypatch):
             0.5,
             "both replicas of every service consuming",
         )
+        platform.replicas = replicas
+        platform.handler_queues = handler_queues
         yield platform
     finally:
         for process in replicas:
@@ -179,6 +181,23 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
     processed = time.monotonic() - started
     for service in SERVICES:
         assert platform.ready(service), f"{service} not ready on the nodes left"
+    # Both replicas of each, not just the one the shared port happened to reach: every process
+    # still running, every handler queue consumed by both on the nodes left.
+    dead = [
+        p.name for p in (*(platform.processes[s] for s in SERVICES), *platform.replicas)
+        if p.process.poll() is not None
+    ]  # fmt: skip
+    assert not dead, f"service processes gone after the kill: {dead}"
+    wait_until(
+        lambda: all(
+            q["consumers"] >= REPLICAS
+            for q in queues(cluster, survivor)
+            if q["name"] in platform.handler_queues
+        ),
+        60,
+        0.5,
+        "both replicas of every service consuming on the nodes left",
+    )
 
     # The node rejoins: the cluster runs three nodes again, and every queue has it back.
     cluster.start_node(node)
@@ -205,6 +224,7 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
 
     at, kill_time = killed["at"], killed["seconds"]
     after = [t for t in answered if t > kill_time]
+    assert after, "no registration was answered after the kill"
     gaps = [b - a for a, b in zip([kill_time, *after], after, strict=False)]
     print(
         f"\n{REGISTRATIONS} registrations, {REPLICAS} replicas of {len(SERVICES)} services, "
