@@ -15,7 +15,10 @@ Like a real relay, and only when asked: `tls=(certfile, keyfile)` offers STARTTL
 `credentials={"user": "password"}` offers AUTH PLAIN and LOGIN (RFC 4954), over TLS only when
 TLS is offered, and refuses mail from a session that has not authenticated;
 `refuse_recipients` answers `550` to RCPT for those addresses. `security[i]` says how
-`messages[i]` arrived: over TLS or not, and as which user.
+`messages[i]` arrived: over TLS or not, and as which user, and `arrivals[i]` when
+(`time.monotonic()` as the message was accepted: when a relay counts it against a quota).
+`slow(seconds)` makes it take that long over each message before accepting it, the i-th
+message `seconds[i % len(seconds)]`, as a busy relay does.
 
     python -m deploy.mail_sink [--smtp-port 1025] [--http-port 8025]
 
@@ -71,7 +74,10 @@ class SmtpSink:
         self.messages: list = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.security: list[Security] = []
+        self.arrivals: list[float] = []
         self.refused = 0
+        self._delays: tuple[float, ...] = ()
+        self._data_commands = 0
         self.sessions = 0
         self._open: dict = {}  # each session's protocol: its connection's own transport
         self._outage_left = 0
@@ -104,6 +110,10 @@ class SmtpSink:
         """Answer 451 to the next `mail_commands` MAIL FROM commands."""
         with self._lock:
             self._outage_left = mail_commands
+
+    def slow(self, seconds: Iterable[float]) -> None:
+        with self._lock:
+            self._delays = tuple(seconds)
 
     def hang_up(self) -> None:
         """Close every open session."""
@@ -210,9 +220,15 @@ class SmtpSink:
             return "500 5.5.2 Error: bare <CR> or <LF> received (RFC 5321 2.3.8)"
         if any(len(line) > MAX_LINE for line in content.split(b"\r\n")):
             return "500 5.5.2 Line too long (see RFC5321 4.5.3.1.6)"
+        with self._lock:
+            delays, index = self._delays, self._data_commands
+            self._data_commands += 1
+        if delays:
+            await asyncio.sleep(delays[index % len(delays)])
         message = BytesParser(policy=policy.default).parsebytes(content)
         user = session.auth_data if session.authenticated else None
         with self._lock:
+            self.arrivals.append(time.monotonic())
             self.messages.append(message)
             self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
             self.security.append(Security(session.ssl is not None, user))

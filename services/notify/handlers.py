@@ -544,12 +544,14 @@ def paced_to_relay(uow, settings: NotifySettings, rows: list[dict], now) -> list
     if not settings.relay_limits or not emails:
         return rows
     limits = settings.relay_limits
-    sends = uow.store.recent_sends(RELAY_KEY, max(limit.seconds for limit in limits))
+    sends = uow.store.recent_sends(
+        RELAY_KEY, max(limit.seconds for limit in limits), settings.lease_seconds
+    )
     slots = relay_slots(limits, sends, now, len(emails))
     later = set()
     for row, slot in zip(emails, slots, strict=True):
         if slot is None:
-            uow.store.record_send(RELAY_KEY)
+            uow.store.record_send(RELAY_KEY, row["id"])
         else:
             uow.store.defer(row["id"], slot)
             later.add(row["id"])
@@ -565,14 +567,23 @@ def within_quota(uow, settings: NotifySettings, row: dict, now) -> bool:
     if not limits:
         return True
     key = rate_key(row["channel"], str(row["recipient_id"]), row["address"])
-    sends = uow.store.recent_sends(key, max(limit.seconds for limit in limits))
+    sends = uow.store.recent_sends(
+        key, max(limit.seconds for limit in limits), settings.lease_seconds
+    )
     later = next_slot(limits, sends, now)
     if later is not None:
         uow.store.defer(row["id"], later)
         RATE_DEFERRED.labels("notify", row["channel"]).inc()
         return False
-    uow.store.record_send(key)
+    uow.store.record_send(key, row["id"])
     return True
+
+
+def paced(settings: NotifySettings, row: dict) -> bool:
+    """Whether a send of the row was counted in a quota's ledger when it was claimed."""
+    if row["channel"] == "email":
+        return bool(settings.relay_limits)
+    return bool(settings.rate_limits.get(row["channel"]))
 
 
 def attempt(db, outlets, row: dict) -> DeliveryOutcome:
@@ -616,6 +627,10 @@ def record(uow, settings: NotifySettings, attempted: list) -> None:
     webhook's subscription disabled after too many failures in a row). An SMS the gateway
     accepted waits for its receipt (`follow_receipts`); a channel found unconfigured
     suppresses the row. The sends that went out are recorded together, in one statement."""
+    # The quotas count these sends from now, after the provider answered, not from the claim.
+    counted = [row["id"] for row, _ in attempted if paced(settings, row)]
+    if counted:
+        uow.store.settle_sends(counted)
     delivered = []
     for row, outcome in attempted:
         if outcome.suppressed:

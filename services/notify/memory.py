@@ -580,6 +580,10 @@ class MemoryStore:
                 self.notifications[str(key)]["next_attempt_at"] = until
 
     def release(self, ids) -> None:
+        released = {str(i) for i in ids}
+        self.sends = [
+            s for s in self.sends if not (s["pending"] and s["notification_id"] in released)
+        ]
         for key in ids:
             if str(key) in self.notifications:
                 self.notifications[str(key)]["next_attempt_at"] = self._now()
@@ -717,13 +721,29 @@ class MemoryStore:
     def delete_destination(self, recipient_id, channel: str) -> bool:
         return self.destination_rows.pop((str(recipient_id), channel), None) is not None
 
-    def recent_sends(self, key: str, seconds: float) -> list[datetime]:
-        since = self._now() - timedelta(seconds=seconds)
-        self.sends = [s for s in self.sends if s["key"] != key or s["sent_at"] > since]
-        return sorted(s["sent_at"] for s in self.sends if s["key"] == key)
+    def recent_sends(self, key: str, seconds: float, pending_for: float) -> list[datetime]:
+        now = self._now()
 
-    def record_send(self, key: str) -> None:
-        self.sends.append({"key": key, "sent_at": self._now()})
+        def kept(send):
+            window = pending_for if send["pending"] else seconds
+            return send["key"] != key or send["sent_at"] > now - timedelta(seconds=window)
+
+        self.sends = [s for s in self.sends if kept(s)]
+        return sorted(
+            max(s["sent_at"], now) if s["pending"] else s["sent_at"]
+            for s in self.sends
+            if s["key"] == key
+        )
+
+    def record_send(self, key: str, notification_id) -> None:
+        self.sends.append({"key": key, "sent_at": self._now(),
+                           "notification_id": str(notification_id), "pending": True})  # fmt: skip
+
+    def settle_sends(self, notification_ids) -> None:
+        settled = {str(i) for i in notification_ids}
+        for send in self.sends:
+            if send["pending"] and send["notification_id"] in settled:
+                send.update(sent_at=self._now(), pending=False)
 
     # --- webhook subscriptions ------------------------------------------------------------------
 

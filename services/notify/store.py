@@ -1008,10 +1008,15 @@ class NotifyStore:
         )
 
     def release(self, ids) -> None:
-        """Claimed but not attempted: due again now, for whichever replica comes first."""
+        """Claimed but not attempted: due again now, for whichever replica comes first; their
+        claimed sends no longer count against a quota."""
+        ids = [str(i) for i in ids]
+        self.uow.write(
+            "DELETE FROM channel_sends WHERE pending AND notification_id = ANY(%s::uuid[])",
+            (ids,),
+        )
         self.uow.execute(
-            "UPDATE notifications SET next_attempt_at = now() WHERE id = ANY(%s::uuid[])",
-            ([str(i) for i in ids],),
+            "UPDATE notifications SET next_attempt_at = now() WHERE id = ANY(%s::uuid[])", (ids,)
         )
 
     def hold(self, notification_id, until: datetime) -> None:
@@ -1176,23 +1181,42 @@ class NotifyStore:
         )
         return deleted.rowcount > 0
 
-    def recent_sends(self, key: str, seconds: float) -> list[datetime]:
-        """The sends to the destination in the last `seconds`, locked against other replicas'
-        claims until commit; older ones are forgotten."""
+    def recent_sends(self, key: str, seconds: float, pending_for: float) -> list[datetime]:
+        """The sends to the destination in the last `seconds`, and those claimed and not
+        recorded yet (as sent now: they may go out at any moment), locked against other
+        replicas' claims until commit; older ones are forgotten, and claims older than
+        `pending_for` (the lease: their replica is gone, the row is claimed again)."""
         # The lock and the clean-up sent with the read (`uow.write`), which runs after them.
         self.uow.write("SELECT pg_advisory_xact_lock(hashtextextended(%s, 11))", (key,))
         self.uow.write(
-            "DELETE FROM channel_sends WHERE key = %s"
-            " AND sent_at <= now() - make_interval(secs => %s)",
-            (key, seconds),
+            "DELETE FROM channel_sends WHERE key = %s AND sent_at <= now() - make_interval("
+            "secs => CASE WHEN pending THEN %s ELSE %s END)",
+            (key, pending_for, seconds),
         )
         rows = self.uow.all(
-            "SELECT sent_at FROM channel_sends WHERE key = %s ORDER BY sent_at", (key,)
+            "SELECT CASE WHEN pending THEN greatest(sent_at, now()) ELSE sent_at END AS at"
+            " FROM channel_sends WHERE key = %s ORDER BY at",
+            (key,),
         )
-        return [r["sent_at"] for r in rows]
+        return [r["at"] for r in rows]
 
-    def record_send(self, key: str) -> None:
-        self.uow.execute("INSERT INTO channel_sends (key, sent_at) VALUES (%s, now())", (key,))
+    def record_send(self, key: str, notification_id) -> None:
+        """A send claimed: pending until `settle_sends` records it, or `release` gives it up."""
+        self.uow.execute(
+            "INSERT INTO channel_sends (key, sent_at, notification_id, pending)"
+            " VALUES (%s, now(), %s, true)",
+            (key, str(notification_id)),
+        )
+
+    def settle_sends(self, notification_ids) -> None:
+        """The claimed sends of these notifications went out (or were attempted): counted from
+        now, when their outcomes are recorded, which is after the provider answered. Sent with
+        the unit's next statement."""
+        self.uow.write(
+            "UPDATE channel_sends SET sent_at = now(), pending = false"
+            " WHERE pending AND notification_id = ANY(%s::uuid[])",
+            ([str(i) for i in notification_ids],),
+        )
 
     # --- webhook subscriptions ------------------------------------------------------------------
 

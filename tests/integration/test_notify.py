@@ -476,6 +476,22 @@ def test_an_smtp_outage_is_retried_with_backoff_then_delivered(
     assert mail["Message-ID"].strip() == f"<{email['id']}@returnee-platform.example.cn>"
 
 
+def test_the_relay_never_receives_more_than_its_quota_in_any_second(start_notify, sink, amqp_uri):
+    """Counted where the relay counts, as each message is accepted: a slow relay makes the
+    sends of one claim arrive up to a second after it, and the next claim must not add to them
+    (a ledger counting a send when it was claimed let both into one second)."""
+    start_notify(SMTP_RATE_LIMITS="5/1", DELIVERY_INTERVAL_SECONDS=0.2)
+    # Each claim of five: the first five messages take 1.5 s, the next five 0.05 s, and so on.
+    sink.slow([1.5] * 5 + [0.05] * 5)
+    welcomes = [registered() for _ in range(20)]
+    publish_events(amqp_uri, welcomes)
+    sink.wait_for(20, timeout=60)
+    arrivals = sorted(sink.arrivals)
+    busiest = max(sum(1 for b in arrivals if a - 1 < b <= a) for a in arrivals)
+    assert busiest <= 5, f"{busiest} emails reached the relay within one second"
+    assert arrivals[-1] - arrivals[0] >= 3  # twenty at five a second at most
+
+
 def test_the_relays_quota_holds_emails_back_but_never_the_inbox(start_notify, sink, amqp_uri):
     _, database_url = start_notify(SMTP_RATE_LIMITS="2/60")
     welcomes = [registered() for _ in range(6)]

@@ -1263,6 +1263,50 @@ def test_the_relays_quota_paces_a_storm_of_emails_and_never_holds_the_inbox(db, 
     assert len(outlets.sent) == 12 and not rows(db, channel="email", status="queued")
 
 
+def test_a_claimed_email_counts_against_the_relays_quota_until_its_send_is_recorded(db, clock):
+    """However long its attempt takes: counted from when the relay answered, not from the
+    claim (a slow relay would otherwise receive two claims' emails within one window)."""
+    paced = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
+                                 "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
+    registered(db, settings=paced)
+    for _ in range(9):
+        take(db, "invitation.issued", settings=paced, activity_id=str(uuid.uuid4()))
+    with db.unit_of_work() as uow:
+        first = handlers.claim(uow, paced)
+    assert [r["channel"] for r in first] == ["email"] * 5
+    clock.advance(seconds=3)  # the relay still working on them
+    with db.unit_of_work() as uow:
+        assert handlers.claim(uow, paced) == []  # due since NOW + 1 s, and held back
+    sent = DeliveryOutcome(True)
+    with db.unit_of_work() as uow:
+        handlers.record(uow, paced, [(row, sent) for row in first])
+    clock.advance(seconds=0.5)
+    with db.unit_of_work() as uow:
+        assert handlers.claim(uow, paced) == []  # the relay took them half a second ago
+    clock.advance(seconds=0.6)
+    with db.unit_of_work() as uow:
+        assert len(handlers.claim(uow, paced)) == 5
+
+
+def test_a_claimed_email_given_up_no_longer_counts_against_the_quota(db, clock):
+    paced = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
+                                 "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
+    registered(db, settings=paced)
+    for _ in range(4):
+        take(db, "invitation.issued", settings=paced, activity_id=str(uuid.uuid4()))
+    with db.unit_of_work() as uow:
+        first = handlers.claim(uow, paced)
+    assert len(first) == 5
+    with db.unit_of_work() as uow:
+        uow.store.release([row["id"] for row in first])  # its lease ran out before its turn
+    with db.unit_of_work() as uow:
+        assert len(handlers.claim(uow, paced)) == 5
+    # A claim whose replica died counts no longer than the lease.
+    clock.advance(seconds=paced.lease_seconds + 1)
+    with db.unit_of_work() as uow:
+        assert len(handlers.claim(uow, paced)) == 5
+
+
 def test_without_a_relay_quota_emails_are_not_paced(db):
     registered(db)
     for _ in range(11):
