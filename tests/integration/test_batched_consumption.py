@@ -106,6 +106,17 @@ def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_others_commit_
     }
     assert effects(consumer_db) == {"n": 9, "distinct_n": 9}
     assert query(consumer_db, "SELECT count(*) AS n FROM inbox")[0]["n"] == 9
+    # The poison was in a batch: those applied before it in the batch were rolled back with it
+    # and applied again alone (two deliveries each); the others were delivered once.
+    deliveries = {
+        r["event_id"]: r["n"]
+        for r in query(
+            consumer_db, "SELECT event_id::text, count(*) AS n FROM deliveries GROUP BY event_id"
+        )
+    }
+    twice = {i for i in ids if i != poison_id and deliveries[i] == 2}
+    assert twice and twice <= set(ids[:4]), deliveries
+    assert all(deliveries[i] in (1, 2) for i in ids if i != poison_id), deliveries
 
 
 def test_redelivered_events_of_a_committed_batch_change_nothing(
