@@ -183,6 +183,19 @@ def test_the_services_catalog_equals_the_database_after_publishing_accepting_wit
     assert (
         int(replica.catalog.capacity_left[replica.catalog.position[matches[0]["resource_id"]]]) == 0
     )
+    # Places and validity changed by the provider (`PATCH`): the held columns follow.
+    for rid, change in (
+        (matches[0]["resource_id"], {"capacity": 3}),  # a place taken, two free again
+        (published[1], {"valid_from": "2027-03-01", "valid_until": "2027-06-30"}),
+        (published[2], {"capacity": 5, "valid_until": "2030-12-31"}),
+    ):
+        changed = requests.patch(
+            f"{url}/resources/{rid}", json=change, headers=provider_headers, timeout=30
+        )
+        assert changed.status_code == 200, changed.text
+    settled()
+    held_now = replica.catalog
+    assert int(held_now.capacity_left[held_now.position[matches[0]["resource_id"]]]) == 2
     withdrawn = requests.delete(f"{url}/resources/{published[-1]}", headers=provider_headers)
     assert withdrawn.status_code == 204
     settled()
