@@ -56,14 +56,13 @@ def erase_returnee(event: Event, uow) -> None:
 
 def learn_policy(event: Event, uow) -> None:
     """A policy's code: consultations name the policy they are about by its id only."""
-    uow.store.save_policy(str(event.data["policy_id"]), event.data["code"])
+    uow.store.save_policies([(str(event.data["policy_id"]), event.data["code"])])
 
 
 def count_eligibility(event: Event, uow) -> None:
     """The programmes the returnee is eligible for now: the first moment of each counts."""
     data = event.data
-    for policy in data["eligible"]:
-        uow.store.save_policy(str(policy["policy_id"]), policy["code"])
+    uow.store.save_policies([(str(p["policy_id"]), p["code"]) for p in data["eligible"]])
     returnee_id = _person(uow, data["returnee_id"])
     codes = sorted({e["code"] for e in data["eligible"]})
     if returnee_id is None:  # erased: count only what they became eligible for now
@@ -105,7 +104,7 @@ def count_application(event: Event, uow) -> None:
     if event.type == "application.withdrawn" and data["withdrawn_from"] == "draft":
         return
     policy_id = str(data["policy_id"])
-    uow.store.save_policy(policy_id, data["code"])
+    uow.store.save_policies([(policy_id, data["code"])])
     table, (step,) = figures.STEPS[event.type]
     returnee_id = _person(uow, data["returnee_id"])
     if returnee_id is None and step not in figures.FIRST_STEPS:

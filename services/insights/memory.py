@@ -204,9 +204,10 @@ class MemoryStore:
             else:
                 row["first_proposed_at"] = _earliest(row["first_proposed_at"], at)
 
-    def save_policy(self, policy_id, code: str) -> None:
-        if self._find("policies", policy_id=policy_id) is None:
-            self.tables["policies"].append({"policy_id": policy_id, "code": code})
+    def save_policies(self, policies: list[tuple[str, str]]) -> None:
+        for policy_id, code in policies:
+            if self._find("policies", policy_id=policy_id) is None:
+                self.tables["policies"].append({"policy_id": policy_id, "code": code})
 
     def save_funnel(self, returnee_id, policy_id, stage: str, at) -> None:
         if stage not in FUNNEL_STAGES:

@@ -237,34 +237,39 @@ class InsightsStore:
     # ------------------------------------------------------------ eligibility, matches, the funnel
 
     def save_eligibilities(self, returnee_id, codes: list[str], at: datetime) -> None:
-        """The first moment the returnee was eligible for each programme."""
-        for code in codes:
-            self.uow.execute(
+        """The first moment the returnee was eligible for each programme (`codes` distinct), in
+        one statement sent with the unit's next one."""
+        if codes:
+            self.uow.write(
                 """INSERT INTO eligibilities (returnee_id, code, first_eligible_at)
-                   VALUES (%s, %s, %s)
+                   SELECT %s, code, %s FROM unnest(%s::text[]) AS code
                    ON CONFLICT (returnee_id, code) DO UPDATE SET first_eligible_at =
                        LEAST(eligibilities.first_eligible_at, EXCLUDED.first_eligible_at)""",
-                (returnee_id, code, at),
+                (returnee_id, at, list(codes)),
             )
 
     def save_matches(self, returnee_id, resource_ids: list[str], at: datetime) -> None:
-        """The first moment each resource was proposed to the returnee."""
-        for resource_id in resource_ids:
-            self.uow.execute(
+        """The first moment each resource (`resource_ids` distinct) was proposed to the
+        returnee, in one statement sent with the unit's next one."""
+        if resource_ids:
+            self.uow.write(
                 """INSERT INTO matches (returnee_id, resource_id, first_proposed_at)
-                   VALUES (%s, %s, %s)
+                   SELECT %s, resource_id, %s FROM unnest(%s::uuid[]) AS resource_id
                    ON CONFLICT (returnee_id, resource_id) DO UPDATE SET first_proposed_at =
                        LEAST(matches.first_proposed_at, EXCLUDED.first_proposed_at)""",
-                (returnee_id, resource_id, at),
+                (returnee_id, at, list(resource_ids)),
             )
 
-    def save_policy(self, policy_id, code: str) -> None:
-        """A policy id's programme code (the same for every version of the policy)."""
-        self.uow.execute(
-            "INSERT INTO policies (policy_id, code) VALUES (%s, %s)"
-            " ON CONFLICT (policy_id) DO NOTHING",
-            (policy_id, code),
-        )
+    def save_policies(self, policies: list[tuple[str, str]]) -> None:
+        """Policy ids and their programme codes (the same for every version of a policy), in
+        one statement sent with the unit's next one."""
+        if policies:
+            self.uow.write(
+                "INSERT INTO policies (policy_id, code)"
+                " SELECT * FROM unnest(%s::uuid[], %s::text[])"
+                " ON CONFLICT (policy_id) DO NOTHING",
+                ([p for p, _ in policies], [c for _, c in policies]),
+            )
 
     def save_funnel(self, returnee_id, policy_id, stage: str, at) -> None:
         """The returnee reached `stage` of the policy's funnel at `at` (a day for the award):
