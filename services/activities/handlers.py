@@ -327,8 +327,6 @@ def take_returnee(event: Event, uow) -> int:
     how many invitations were issued."""
     data = event.data
     returnee_id = str(data["returnee_id"])
-    if uow.store.is_erased(returnee_id):
-        return 0
     profile = {
         "name": data["name"],
         "industry": data["industry"],
@@ -336,9 +334,10 @@ def take_returnee(event: Event, uow) -> int:
         "needs": sorted(set(data["needs"])),
         "notifications_consent": data["consents"]["notifications"],
     }
-    if not uow.store.save_returnee(returnee_id, profile, event.time):
+    stored = uow.store.save_returnee(returnee_id, profile, event.time)  # None: erased, or older
+    if stored is None:
         return 0
-    return _invite_to_open(uow, returnee_id)
+    return _invite_to_open(uow, returnee_id, stored)
 
 
 def follow_consent(event: Event, uow) -> int:
@@ -411,8 +410,11 @@ def _cancel(uow, found: dict, registration: dict, by: str, now) -> None:
     )
 
 
-def _invite_to_open(uow, returnee_id: str) -> int:
-    returnee = uow.store.returnee(returnee_id)
+def _invite_to_open(uow, returnee_id: str, returnee: dict | None = None) -> int:
+    """Invitations to the open activities whose audience the returnee (as stored: given, or
+    read) now fits."""
+    if returnee is None:
+        returnee = uow.store.returnee(returnee_id)
     now, count = uow.now(), 0
     for found in uow.store.open_activities(now):
         if invited(found["audience"], returnee) and uow.store.invite(

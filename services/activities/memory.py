@@ -67,11 +67,11 @@ class MemoryStore:
     def is_erased(self, returnee_id) -> bool:
         return _id(returnee_id) in self.erasures
 
-    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> bool:
+    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> dict | None:
         key = _id(returnee_id)
         stored = self.returnees.get(key)
-        if stored is not None and stored["profile_time"] > profile_time:
-            return False
+        if key in self.erasures or (stored is not None and stored["profile_time"] > profile_time):
+            return None
         consent, consent_at = profile["notifications_consent"], profile_time
         if stored is not None and stored["consent_at"] > profile_time:
             consent, consent_at = stored["notifications_consent"], stored["consent_at"]
@@ -85,7 +85,7 @@ class MemoryStore:
             "consent_at": consent_at,
             "profile_time": profile_time,
         }
-        return True
+        return self.returnee(key)
 
     def save_consent(self, returnee_id, granted: bool, at: datetime) -> None:
         stored = self.returnees.get(_id(returnee_id))

@@ -71,14 +71,17 @@ class ActivitiesStore:
         )
         return found is not None
 
-    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> bool:
+    def save_returnee(self, returnee_id, profile: dict, profile_time: datetime) -> dict | None:
         """Store the profile unless a newer one is stored already (events may arrive out of
-        order); the consent only when newer than the stored one. True when stored."""
-        row = self.uow.one(
+        order) or the returnee was erased (the tombstone checked in the same statement); the
+        consent only when newer than the stored one. The returnee as stored (as `returnee`
+        reads it) when stored, else None."""
+        return self.uow.one(
             """INSERT INTO returnees (id, name, industry, startup_stage, needs,
                    notifications_consent, consent_at, profile_time)
-               VALUES (%(id)s, %(name)s, %(industry)s, %(startup_stage)s, %(needs)s,
-                   %(notifications_consent)s, %(time)s, %(time)s)
+               SELECT %(id)s, %(name)s, %(industry)s, %(startup_stage)s, %(needs)s,
+                   %(notifications_consent)s, %(time)s, %(time)s
+               WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE returnee_id = %(id)s)
                ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name,
                    industry = EXCLUDED.industry, startup_stage = EXCLUDED.startup_stage,
                    needs = EXCLUDED.needs, profile_time = EXCLUDED.profile_time,
@@ -86,10 +89,10 @@ class ActivitiesStore:
                        THEN EXCLUDED.notifications_consent ELSE returnees.notifications_consent END,
                    consent_at = GREATEST(returnees.consent_at, EXCLUDED.consent_at)
                WHERE returnees.profile_time <= EXCLUDED.profile_time
-               RETURNING id""",
+               RETURNING id::text AS id, name, industry, startup_stage, needs,
+                   notifications_consent""",
             {**profile, "id": str(returnee_id), "time": profile_time},
         )
-        return row is not None
 
     def save_consent(self, returnee_id, granted: bool, at: datetime) -> None:
         self.uow.execute(
