@@ -425,7 +425,7 @@ class CpuMeter:
         # writer, checkpointer), RabbitMQ and the SMTP sink standing in for the relay, as the
         # first round's figures counted; never the load generator nor this benchmark's polling.
         common = ["postgres, other backends and processes", "rabbitmq", "SMTP sink"]
-        for label, services in (("in all", (*STARTED,)), ("the welcome's four", WELCOME_PATH)):
+        for label, services in (("in all", STARTED), ("the welcome's four", WELCOME_PATH)):
             parts = [*services, *(f"postgres for {s}" for s in services), *common]
             total = sum(used.get(part, 0.0) for part in parts)
             show(f"CPU ms per {unit}, {label}", 1000 * total / count, "ms")

@@ -86,7 +86,7 @@ class WorkerDatabase:
     @property
     def holds(self) -> bool:
         """Whether the replica holds data in memory (`Database(replica=...)`) built at start."""
-        return hasattr(self._provider.held, "start")
+        return self._provider.builds_held
 
     def ping_held(self) -> None:
         """Raises while what the replica holds is being built at start: a replica is ready once
@@ -224,6 +224,7 @@ class Database(DependencyProvider):
         config = self.container.config
         self.service_name = self.container.service_name
         self.held = self.replica() if self.replica is not None else None
+        self.builds_held = hasattr(self.held, "start")  # built at start (`_start_held`)
         self.held_built = eventlet.event.Event()
         self.store_factory = (
             functools.partial(self.store, replica=self.held)
@@ -253,7 +254,7 @@ class Database(DependencyProvider):
 
     def start(self):
         self.relay.start(self.container.spawn_managed_thread)
-        if hasattr(self.held, "start"):
+        if self.builds_held:
             self.container.spawn_managed_thread(self._start_held)
         else:
             self.held_built.send(True)

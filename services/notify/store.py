@@ -1201,8 +1201,9 @@ class NotifyStore:
         return [r["at"] for r in rows]
 
     def record_send(self, key: str, notification_id) -> None:
-        """A send claimed: pending until `settle_sends` records it, or `release` gives it up."""
-        self.uow.execute(
+        """A send claimed: pending until `settle_sends` records it, or `release` gives it up.
+        Sent with the unit's next statement (a claim records one per row it lets through)."""
+        self.uow.write(
             "INSERT INTO channel_sends (key, sent_at, notification_id, pending)"
             " VALUES (%s, now(), %s, true)",
             (key, str(notification_id)),

@@ -480,7 +480,7 @@ def test_the_relay_never_receives_more_than_its_quota_in_any_second(start_notify
     """Counted where the relay counts, as each message is accepted: a slow relay makes the
     sends of one claim arrive up to a second after it, and the next claim must not add to them
     (a ledger counting a send when it was claimed let both into one second)."""
-    start_notify(SMTP_RATE_LIMITS="5/1", DELIVERY_INTERVAL_SECONDS=0.2)
+    start_notify(SMTP_RATE_LIMITS="5/1")
     # Each claim of five: the first five messages take 1.5 s, the next five 0.05 s, and so on.
     sink.slow([1.5] * 5 + [0.05] * 5)
     welcomes = [registered() for _ in range(20)]

@@ -1240,12 +1240,21 @@ def test_a_robots_quota_spreads_a_burst_over_the_minutes_it_allows(db, clock):
     assert len(rows(db, channel="wecom", status="sent")) == 25
 
 
+# The relay's quota at five emails a second, no digests.
+PACED = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
+                             "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
+
+
+def emails_for_the_relay(db, invitations: int) -> None:
+    """A returnee welcomed and invited `invitations` times: one email each, and one in-app."""
+    registered(db, settings=PACED)
+    for _ in range(invitations):
+        take(db, "invitation.issued", settings=PACED, activity_id=str(uuid.uuid4()))
+
+
 def test_the_relays_quota_paces_a_storm_of_emails_and_never_holds_the_inbox(db, clock):
-    paced = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
-                                 "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
-    registered(db, settings=paced)
-    for _ in range(11):
-        take(db, "invitation.issued", settings=paced, activity_id=str(uuid.uuid4()))
+    paced = PACED
+    emails_for_the_relay(db, 11)
     assert len(rows(db, channel="in_app", status="sent")) == 12  # in the inbox at intake
     outlets = Outlets(settings=paced)
     handlers.deliver_due(db, outlets)
@@ -1266,11 +1275,8 @@ def test_the_relays_quota_paces_a_storm_of_emails_and_never_holds_the_inbox(db, 
 def test_a_claimed_email_counts_against_the_relays_quota_until_its_send_is_recorded(db, clock):
     """However long its attempt takes: counted from when the relay answered, not from the
     claim (a slow relay would otherwise receive two claims' emails within one window)."""
-    paced = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
-                                 "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
-    registered(db, settings=paced)
-    for _ in range(9):
-        take(db, "invitation.issued", settings=paced, activity_id=str(uuid.uuid4()))
+    paced = PACED
+    emails_for_the_relay(db, 9)
     with db.unit_of_work() as uow:
         first = handlers.claim(uow, paced)
     assert [r["channel"] for r in first] == ["email"] * 5
@@ -1289,11 +1295,8 @@ def test_a_claimed_email_counts_against_the_relays_quota_until_its_send_is_recor
 
 
 def test_a_claimed_email_given_up_no_longer_counts_against_the_quota(db, clock):
-    paced = NotifySettings.load({**DECLARED, "DIGEST_WINDOW_SECONDS": "0",
-                                 "SMTP_RATE_LIMITS": "5/1"})  # fmt: skip
-    registered(db, settings=paced)
-    for _ in range(4):
-        take(db, "invitation.issued", settings=paced, activity_id=str(uuid.uuid4()))
+    paced = PACED
+    emails_for_the_relay(db, 4)
     with db.unit_of_work() as uow:
         first = handlers.claim(uow, paced)
     assert len(first) == 5
