@@ -558,6 +558,9 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
         for service in DOWNSTREAM:
             platform.start(service)
         platform.wait_ready(DOWNSTREAM)
+        for item in args.nice:
+            service, niceness = item.split("=", 1)
+            os.setpriority(os.PRIO_PROCESS, platform.pid(service), int(niceness))
         watch = Watch(platform.urls)
         backlog = list(accounts.starts())
         drain_started = time.time()
@@ -652,6 +655,7 @@ def main() -> int:
     parser.add_argument("--profile", metavar="DIR", help="py-spy the services at saturation")
     parser.add_argument("--profile-seconds", type=int, default=10)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--nice", action="append", default=[], metavar="SERVICE=N")
     args = parser.parse_args()
     if args.quick:
         args.registrations, args.paced, args.http_requests, args.hop_events = 60, 50, 100, 300

@@ -46,10 +46,28 @@ def redacted(amqp_uri: str) -> str:
     return ";".join(shown)
 
 
+class StrictConnection(Connection):
+    """A kombu connection that reports its loss instead of replacing itself unseen.
+
+    kombu's `Connection.connection`, which `drain_events` and `heartbeat_check` read, opens a
+    new connection when it finds the one it had broken (celery/kombu#220). A consumer's
+    channels and consumers stay on the connection lost: when another green thread saw the loss
+    first (a worker's ack failing on the reset socket), the consumer went on draining a fresh
+    connection that consumes nothing, with no error to reconnect on, for good. Here the loss
+    raises `ConnectionResetError`, a connection error every user reconnects on in full
+    (nameko's consumer re-declares its consumers)."""
+
+    @property
+    def connection(self):
+        if self._connection is not None and not self._closed and not self.connected:
+            raise ConnectionResetError(f"connection to {self.as_uri()} lost")
+        return super().connection
+
+
 def connect(amqp_uri: str, **options) -> Connection:
     """A connection to the first node of `amqp_uri` that answers, each node tried once (a
     single broker twice, 2 s apart). Raises kombu's `OperationalError` when none answers."""
-    connection = Connection(amqp_uri, **{"connect_timeout": 5, **options})
+    connection = StrictConnection(amqp_uri, **{"connect_timeout": 5, **options})
     try:
         connection.ensure_connection(max_retries=max(1, len(connection.alt) - 1))
     except BaseException:

@@ -40,7 +40,13 @@ from amqp.exceptions import ConnectionError as AMQPConnectionError
 from nameko.extensions import SharedExtension, register_entrypoint
 from nameko.messaging import Consumer, QueueConsumer, QueueConsumerStopped
 
-from chassis.broker import BrokerPublisher, BrokerUnavailable, Outgoing, redacted
+from chassis.broker import (
+    BrokerPublisher,
+    BrokerUnavailable,
+    Outgoing,
+    StrictConnection,
+    redacted,
+)
 from chassis.intake import DUPLICATE, Batch, Delivery
 from chassis.metrics import ERASED_MESSAGES_DROPPED, EVENTS_CONSUMED
 from chassis.pool import CONNECTION_ERRORS, DatabaseUnavailable
@@ -71,6 +77,13 @@ class EventQueueConsumer(QueueConsumer):
         self.batch_slots = self.event_workers
         self._unsettled: dict = {}  # channel -> delivery tags not acked or requeued yet
         self._waiting: list = []  # batching subscribers with events buffered, waiting for a slot
+
+    @property
+    def connection(self):
+        # nameko's, as a `StrictConnection`: kombu's mixin clones it for every (re)connection.
+        connection = super().connection
+        connection.__class__ = StrictConnection
+        return connection
 
     @property
     def event_workers(self) -> int:

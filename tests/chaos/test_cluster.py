@@ -116,6 +116,7 @@ def replicated(cluster, databases, monkeypatch):
             "both replicas of every service consuming",
         )
         platform.replicas = replicas
+        platform.handler_queues = handler_queues
         yield platform
     finally:
         for process in replicas:
@@ -181,12 +182,30 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
     for service in SERVICES:
         assert platform.ready(service), f"{service} not ready on the nodes left"
     # Both replicas of each, not just the one the shared port happened to reach: every process
-    # still running.
-    dead = [
-        p.name for p in (*(platform.processes[s] for s in SERVICES), *platform.replicas)
-        if p.process.poll() is not None
-    ]  # fmt: skip
+    # still running, every handler queue consumed by both on the nodes left.
+    processes = (*(platform.processes[s] for s in SERVICES), *platform.replicas)
+    dead = [p.name for p in processes if p.process.poll() is not None]
     assert not dead, f"service processes gone after the kill: {dead}"
+    try:
+        wait_until(
+            lambda: all(
+                q["consumers"] >= REPLICAS
+                for q in queues(cluster, survivor)
+                if q["name"] in platform.handler_queues
+            ),
+            60,
+            0.5,
+            "both replicas of every service consuming on the nodes left",
+        )
+    except AssertionError:
+        short = {
+            q["name"]: q["consumers"]
+            for q in queues(cluster, survivor)
+            if q["name"] in platform.handler_queues and q["consumers"] < REPLICAS
+        }
+        for process in processes:
+            print(f"--- {process.name} (pid {process.process.pid})\n{process.output()[-3000:]}")
+        raise AssertionError(f"queues short of a consumer on the nodes left: {short}") from None
 
     # The node rejoins: the cluster runs three nodes again, and every queue has it back.
     cluster.start_node(node)

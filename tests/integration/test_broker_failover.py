@@ -5,18 +5,23 @@ dead-letter tools, the erasure scrub and the readiness probe. The cluster itself
 killed mid-stream, is tests/chaos/test_cluster.py."""
 
 import contextlib
+import subprocess
+import sys
+import time
 import uuid
+from urllib.parse import urlsplit, urlunsplit
 
+import pytest
 import requests
 
-from chassis.broker import BrokerPublisher, Outgoing
+from chassis.broker import BrokerPublisher, Outgoing, connect
 from chassis.dead_letters import DeadLetterQueue
 from chassis.erasure import scrub_queues
 from chassis.pool import ConnectionPool
 from deploy.topology import declare_services
 from services.consulting.seed import seed
 from services.consulting.service import ConsultingService
-from tests.support import query, refused_port, service_url, wait_until
+from tests.support import ROOT, query, refused_port, service_url, wait_until
 
 HANDLER = "consulting.reassess_for_policy"
 
@@ -68,3 +73,56 @@ def test_every_broker_user_fails_over_to_a_node_that_answers(
             "consulting.dead-letters": 1
         }
         assert dead_letters.count() == 0
+
+
+@contextlib.contextmanager
+def resetting_proxy(port: int):
+    """A relay to `port` (tests/resetting_proxy.py); yields its port and a `reset()`."""
+    proxy = subprocess.Popen(
+        [sys.executable, "-m", "tests.resetting_proxy", str(port)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+
+        def reset() -> None:
+            proxy.stdin.write("reset\n")
+            proxy.stdin.flush()
+            assert proxy.stdout.readline().strip() == "reset"
+
+        yield int(proxy.stdout.readline()), reset
+    finally:
+        proxy.stdin.close()
+        proxy.wait(timeout=10)
+
+
+def test_a_connection_reset_seen_by_another_writer_is_reported_not_silently_replaced(amqp_uri):
+    """The node under a consumer dies, and a worker's ack meets the reset first: the consumer's
+    next read must fail, so that it reconnects and consumes again, instead of draining a
+    replacement connection with no consumers on it (kombu's own `Connection` opens one unseen,
+    celery/kombu#220)."""
+    parts = urlsplit(amqp_uri)
+    with resetting_proxy(parts.port or 5672) as (port, reset):
+        relayed = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{port}")
+        # The relayed node first, a live one next for kombu to fail over to.
+        connection = connect(f"{urlunsplit(relayed)};{amqp_uri}")
+        try:
+            channel = connection.channel()
+            queue, _, _ = channel.queue_declare(exclusive=True)
+            channel.basic_consume(queue, callback=lambda message: None)
+            reset()
+            acked = None
+            for _ in range(50):  # a worker's ack, which meets the reset
+                try:
+                    channel.basic_ack(1)
+                except OSError as exc:
+                    acked = exc
+                    break
+                time.sleep(0.02)
+            assert acked is not None, "the reset never reached the client"
+            with pytest.raises(ConnectionError):
+                connection.drain_events(timeout=1)  # the consumer's next read
+        finally:
+            connection.release()
