@@ -418,7 +418,7 @@ class CpuMeter:
                 used["postgres, other backends and processes"] = rest
             else:
                 used[owner] = sum(spent.values())
-        busy, total = (a - b for a, b in zip(machine_busy(), self.machine_before, strict=True))
+        busy, elapsed = (a - b for a, b in zip(machine_busy(), self.machine_before, strict=True))
         for name, seconds in used.items():
             show(f"  CPU ms per {unit}: {name}", 1000 * seconds / count, "ms")
         # Totals: the services, their PostgreSQL backends, PostgreSQL's own processes (WAL
@@ -431,7 +431,7 @@ class CpuMeter:
             show(f"CPU ms per {unit}, {label}", 1000 * total / count, "ms")
         rest = busy - sum(used.values())
         show(f"  CPU ms per {unit}: rest of machine", 1000 * rest / count, "ms")
-        show("  machine busy %", 100 * busy / total, "%")
+        show("  machine busy %", 100 * busy / elapsed, "%")
 
 
 class SqlSampler:
@@ -558,9 +558,6 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
         for service in DOWNSTREAM:
             platform.start(service)
         platform.wait_ready(DOWNSTREAM)
-        for item in args.nice:
-            service, niceness = item.split("=", 1)
-            os.setpriority(os.PRIO_PROCESS, platform.pid(service), int(niceness))
         watch = Watch(platform.urls)
         backlog = list(accounts.starts())
         drain_started = time.time()
@@ -655,7 +652,6 @@ def main() -> int:
     parser.add_argument("--profile", metavar="DIR", help="py-spy the services at saturation")
     parser.add_argument("--profile-seconds", type=int, default=10)
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
-    parser.add_argument("--nice", action="append", default=[], metavar="SERVICE=N")
     args = parser.parse_args()
     if args.quick:
         args.registrations, args.paced, args.http_requests, args.hop_events = 60, 50, 100, 300

@@ -19,6 +19,7 @@ green.patch()
 
 import errno  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import signal  # noqa: E402
 
 import eventlet  # noqa: E402
@@ -53,6 +54,8 @@ def run(name: str, path: str | None = None) -> int:
     if refused(name):
         return 1
     config = nameko_config(name)
+    # Before any thread starts (eventlet's pool, the hash's), so that every one inherits it.
+    os.nice(config["CPU_NICENESS"])
     runner = ServiceRunner(config)
     runner.add_service(service_class(name, path))
     timeout = config["SHUTDOWN_TIMEOUT_SECONDS"]
@@ -100,7 +103,6 @@ def _wake_hub_on_signals() -> None:
     """A signal's handler only schedules the stop; the hub runs it when it next wakes, which a
     process without timers (the portal: HTTP only) does once a minute. The signal's byte on a
     pipe the hub watches wakes it at once."""
-    import os
 
     from eventlet.greenio import GreenPipe
 

@@ -62,6 +62,10 @@ DEFAULTS = {
     # A queue keeps the type it was created with (docs/deploying.md, quorum queues).
     "QUEUE_TYPE": "classic",
     "SHUTDOWN_TIMEOUT_SECONDS": "20",
+    # The process's CPU priority on a machine it shares with the other services (Unix nice, 0 to
+    # 19): under contention a service at 10 gets about a tenth of a core's time beside one at 0.
+    # For background consumers (insights' counting) on a single machine; docs/deploying.md.
+    "CPU_NICENESS": "0",
     # Networks of the reverse proxies in front of the services (an ingress, a load balancer),
     # comma-separated CIDRs: only a request from one of them is believed about its client's
     # address (X-Forwarded-For). Empty: the connection's own address counts.
@@ -212,6 +216,15 @@ def queue_type(service: str) -> str:
     return value
 
 
+def cpu_niceness(service: str) -> int:
+    value = setting(service, "CPU_NICENESS").strip()
+    if not value.isdigit() or not 0 <= int(value) <= 19:
+        raise SettingError(
+            "CPU_NICENESS", f"is {value!r}; it must be a whole number from 0 (the default) to 19"
+        )
+    return int(value)
+
+
 def trusted_proxies(service: str) -> list[str]:
     networks = [n.strip() for n in setting(service, "TRUSTED_PROXIES").split(",") if n.strip()]
     for network in networks:
@@ -275,6 +288,7 @@ def nameko_config(service: str, **overrides) -> dict:
         "UNROUTED_RETENTION_HOURS": float(setting(service, "UNROUTED_RETENTION_HOURS")),
         "QUEUE_TYPE": queue_type(service),
         "SHUTDOWN_TIMEOUT_SECONDS": float(setting(service, "SHUTDOWN_TIMEOUT_SECONDS")),
+        "CPU_NICENESS": cpu_niceness(service),
         "TRUSTED_PROXIES": trusted_proxies(service),
         "HTTP_MAX_BODY_BYTES": int(setting(service, "HTTP_MAX_BODY_BYTES")),
         "PLATFORM_ENV": environment(),

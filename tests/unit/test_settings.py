@@ -96,3 +96,17 @@ def test_production_serves_operations_on_a_port_of_their_own(monkeypatch):
     assert nameko_config("consulting")["OPERATIONS_ADDRESS"] == ""  # all on the HTTP port
     monkeypatch.setenv("CONSULTING_OPERATIONS_PORT", "9102")
     assert nameko_config("consulting")["OPERATIONS_ADDRESS"] == "0.0.0.0:9102"
+
+
+def test_cpu_niceness_is_a_whole_number_from_0_to_19(monkeypatch):
+    from chassis.settings import SettingError, nameko_config
+
+    monkeypatch.setenv("PLATFORM_ENV", "development")
+    assert nameko_config("insights")["CPU_NICENESS"] == 0  # the default: as the shell's
+    monkeypatch.setenv("INSIGHTS_CPU_NICENESS", "10")
+    assert nameko_config("insights")["CPU_NICENESS"] == 10
+    assert nameko_config("accounts")["CPU_NICENESS"] == 0
+    for wrong in ("-5", "20", "high", ""):
+        monkeypatch.setenv("INSIGHTS_CPU_NICENESS", wrong)
+        with pytest.raises(SettingError, match="CPU_NICENESS is .* from 0 \\(the default\\) to 19"):
+            nameko_config("insights")
