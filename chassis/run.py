@@ -54,8 +54,7 @@ def run(name: str, path: str | None = None) -> int:
     if refused(name):
         return 1
     config = nameko_config(name)
-    # Before any thread starts (eventlet's pool, the hash's), so that every one inherits it.
-    os.nice(config["CPU_NICENESS"])
+    lower_priority(config["CPU_NICENESS"])
     runner = ServiceRunner(config)
     runner.add_service(service_class(name, path))
     timeout = config["SHUTDOWN_TIMEOUT_SECONDS"]
@@ -97,6 +96,23 @@ def run(name: str, path: str | None = None) -> int:
                 raise
     log.info("%s stopped", name)
     return 0
+
+
+def lower_priority(niceness: int) -> None:
+    """Run at `niceness` at least (`CPU_NICENESS`; never above the priority the process was
+    started with), before any thread starts (eventlet's pool, the hash's) so that every one
+    inherits it. A nice value weighs only against the processes of the same scheduling group:
+    a service leading its own session (`make run` starts each so) is alone in its autogroup,
+    whose own nice value is then the one that counts against the other services."""
+    if niceness <= os.getpriority(os.PRIO_PROCESS, 0):
+        return
+    os.setpriority(os.PRIO_PROCESS, 0, niceness)
+    if os.getsid(0) == os.getpid():
+        try:
+            with open("/proc/self/autogroup", "w") as group:
+                group.write(str(niceness))
+        except OSError:  # no autogroups (a kernel without them, a container): nothing to set
+            pass
 
 
 def _wake_hub_on_signals() -> None:

@@ -63,8 +63,9 @@ DEFAULTS = {
     "QUEUE_TYPE": "classic",
     "SHUTDOWN_TIMEOUT_SECONDS": "20",
     # The process's CPU priority on a machine it shares with the other services (Unix nice, 0 to
-    # 19): under contention a service at 10 gets about a tenth of a core's time beside one at 0.
-    # For background consumers (insights' counting) on a single machine; docs/deploying.md.
+    # 19; it only lowers the one the process was started with): under contention a service at
+    # 10 gets about a tenth of the time of one at 0. For background consumers on one machine;
+    # docs/deploying.md says where it weighs (one scheduling group) and where it does not.
     "CPU_NICENESS": "0",
     # Networks of the reverse proxies in front of the services (an ingress, a load balancer),
     # comma-separated CIDRs: only a request from one of them is believed about its client's

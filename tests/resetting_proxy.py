@@ -12,7 +12,7 @@ import struct
 import sys
 import threading
 
-pairs: list[tuple[socket.socket, socket.socket]] = []
+pairs: list[tuple[socket.socket, socket.socket, list[threading.Thread]]] = []
 lock = threading.Lock()
 
 
@@ -26,20 +26,31 @@ def accept(listener: socket.socket, upstream_port: int) -> None:
     while True:
         client, _ = listener.accept()
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        pumps = [
+            threading.Thread(target=pump, args=(source, sink), daemon=True)
+            for source, sink in ((client, upstream), (upstream, client))
+        ]
         with lock:
-            pairs.append((client, upstream))
-        for source, sink in ((client, upstream), (upstream, client)):
-            threading.Thread(target=pump, args=(source, sink), daemon=True).start()
+            pairs.append((client, upstream, pumps))
+        for thread in pumps:
+            thread.start()
 
 
 def reset() -> None:
     with lock:
         while pairs:
-            client, upstream = pairs.pop()
+            client, upstream, pumps = pairs.pop()
             with contextlib.suppress(OSError):
+                # The pumps reading the two sockets are woken first (a socket closed under a
+                # thread reading it is not let go until the read returns); `SHUT_RD` sends
+                # nothing, so the client still gets the reset and not a FIN.
                 client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                client.close()  # a reset, not a FIN: linger on, with no time
-                upstream.close()
+                client.shutdown(socket.SHUT_RD)
+                upstream.shutdown(socket.SHUT_RDWR)
+            for thread in pumps:
+                thread.join(timeout=5)
+            client.close()  # a reset: linger on, with no time
+            upstream.close()
 
 
 def main() -> None:

@@ -213,8 +213,11 @@ def query(url: str, statement: str, params=None) -> list[dict]:
 class ServiceProcess:
     """A service running as its own OS process, as in production, for kill and restart tests."""
 
-    def __init__(self, name: str, env: dict, service_class: str | None = None):
+    def __init__(
+        self, name: str, env: dict, service_class: str | None = None, new_session: bool = False
+    ):
         self.name = name
+        self.new_session = new_session  # its own session, as the local runner starts each
         # Ends with the test process however it ends (chassis.lifetime): a killed or timed-out
         # test run leaves no service consuming and holding database connections.
         self.env = {**os.environ, "RUNNER_PID": str(os.getpid()), **env}
@@ -230,7 +233,12 @@ class ServiceProcess:
         self._log = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the process
         self._terminating = False
         self.process = subprocess.Popen(
-            args, cwd=ROOT, env=self.env, stdout=self._log, stderr=subprocess.STDOUT
+            args,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         return self
 
