@@ -9,16 +9,17 @@ import sys
 
 from chassis.broker import connect
 from chassis.loader import service_class
-from chassis.settings import SERVICES, nameko_config, setting
+from chassis.settings import SERVICES, SettingError, nameko_config, setting
 from chassis.topology import QueueMismatch, declare_service
 
 
 def declare_services(amqp_uri: str, services: list[str]) -> None:
     """The deploy step: every exchange and queue of the named services, before any of them runs."""
+    configs = {service: nameko_config(service) for service in services}  # settings first
     with connect(amqp_uri) as connection:
         channel = connection.channel()
         for service in services:
-            declare_service(channel, service_class(service), nameko_config(service))
+            declare_service(channel, service_class(service), configs[service])
 
 
 def main(argv=None) -> int:
@@ -29,7 +30,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         declare_services(setting(args.services[0], "AMQP_URI"), args.services)
-    except QueueMismatch as exc:
+    except (QueueMismatch, SettingError) as exc:
         print(f"broker topology not declared: {exc}", file=sys.stderr)
         return 1
     print(f"broker topology declared for {', '.join(args.services)}")

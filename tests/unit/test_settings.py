@@ -112,3 +112,19 @@ def test_cpu_niceness_is_a_whole_number_from_0_to_19(monkeypatch):
         monkeypatch.setenv("INSIGHTS_CPU_NICENESS", wrong)
         with pytest.raises(SettingError, match="CPU_NICENESS is .* from 0 \\(the default\\) to 19"):
             nameko_config("insights")
+
+
+def test_the_topology_step_refuses_a_wrong_setting_in_one_line_before_the_broker(
+    monkeypatch, capsys
+):
+    from deploy.topology import main
+
+    monkeypatch.setenv("PLATFORM_ENV", "development")
+    monkeypatch.setenv("AMQP_URI", "amqp://guest:guest@127.0.0.1:1/")  # nothing answers there
+    monkeypatch.setenv("INSIGHTS_CPU_NICENESS", "-5")
+    assert main(["insights"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "broker topology not declared: CPU_NICENESS is '-5'; it must be a whole number from 0"
+        " (the default) to 19\n"
+    )
