@@ -119,7 +119,6 @@ def _wake_hub_on_signals() -> None:
     """A signal's handler only schedules the stop; the hub runs it when it next wakes, which a
     process without timers (the portal: HTTP only) does once a minute. The signal's byte on a
     pipe the hub watches wakes it at once."""
-
     from eventlet.greenio import GreenPipe
 
     read_end, write_end = os.pipe()

@@ -186,23 +186,23 @@ def test_a_killed_node_loses_nothing_doubles_nothing_and_rejoins(cluster, replic
     processes = (*(platform.processes[s] for s in SERVICES), *platform.replicas)
     dead = [p.name for p in processes if p.process.poll() is not None]
     assert not dead, f"service processes gone after the kill: {dead}"
+
+    def short_of_a_consumer() -> dict[str, int]:
+        return {
+            q["name"]: q["consumers"]
+            for q in queues(cluster, survivor)
+            if q["name"] in platform.handler_queues and q["consumers"] < REPLICAS
+        }
+
     try:
         wait_until(
-            lambda: all(
-                q["consumers"] >= REPLICAS
-                for q in queues(cluster, survivor)
-                if q["name"] in platform.handler_queues
-            ),
+            lambda: not short_of_a_consumer(),
             60,
             0.5,
             "both replicas of every service consuming on the nodes left",
         )
     except AssertionError:
-        short = {
-            q["name"]: q["consumers"]
-            for q in queues(cluster, survivor)
-            if q["name"] in platform.handler_queues and q["consumers"] < REPLICAS
-        }
+        short = short_of_a_consumer()
         for process in processes:
             print(f"--- {process.name} (pid {process.process.pid})\n{process.output()[-3000:]}")
         raise AssertionError(f"queues short of a consumer on the nodes left: {short}") from None
