@@ -20,8 +20,11 @@ free ports, with notify's SMTP pointed at the sink. Then, in this order:
    latency from the start of `POST /returnees` to the welcome email's `sent_at`.
 5. **Paced**: `--paced` registrations at `--rate` per second (open loop): the same latency.
 
-`--profile DIR` records each service with py-spy during the saturation phase (raw collapsed
-stacks, `DIR/<service>-run<k>.txt`); `python -m bench.platform_profile DIR/*.txt` summarizes.
+`--profile DIR` records each service with py-spy during the saturation phase, or at `--rate`
+with `--profile-phase paced` (raw collapsed stacks, `DIR/<service>-run<k>.txt`);
+`python -m bench.platform_profile DIR/*.txt` summarizes. At `--rate` the welcome's latency is
+also split in three (`POST` answered, the answer until notify's intake wrote the email's row,
+that row until the email was sent), a diagnostic.
 `--unhashed` runs the whole benchmark with accounts' password hash replaced by a precomputed
 one (`bench/platform_unhashed.py`, a diagnostic, never for production), so the CPU per
 registration without the hash is counted directly instead of by subtracting an estimate of it.
@@ -237,15 +240,21 @@ class Watch:
 
     def welcome_sent(self, ids: list[str]) -> dict[str, float]:
         """Returnee id -> when its welcome email was recorded as sent."""
+        return {i: sent for i, (_, sent) in self.welcome_times(ids).items()}
+
+    def welcome_times(self, ids: list[str]) -> dict[str, tuple[float, float]]:
+        """Returnee id -> when notify wrote its welcome email's row (the intake's transaction)
+        and when it recorded the email sent."""
         rows = self.one(
             "notify",
-            "SELECT recipient_id::text, extract(epoch FROM sent_at)::float8 FROM notifications"
+            "SELECT recipient_id::text, extract(epoch FROM created_at)::float8,"
+            " extract(epoch FROM sent_at)::float8 FROM notifications"
             " WHERE template = 'welcome' AND channel = 'email' AND recipient_id = ANY(%s::uuid[])",
             (ids,),
         )
         if len(rows) != len(ids):
             raise RuntimeError(f"{len(rows)} welcome emails for {len(ids)} registrations")
-        return dict(rows)
+        return {i: (created, sent) for i, created, sent in rows}
 
     def last_assessed(self, ids: list[str]) -> float:
         return self.one(
@@ -502,6 +511,25 @@ def latency_summary(name: str, posted: Posted, sent: dict[str, float]) -> dict:
     }
 
 
+def welcome_parts(name: str, posted: Posted, times: dict[str, tuple[float, float]]) -> dict:
+    """Where the welcome's time went, each part's p50 and p99 (a diagnostic): the `POST` until
+    answered, the answer until notify's intake committed the email's row (the relay, the
+    broker, the batch), and that commit until the email was recorded sent (the delivery loop,
+    the SMTP session). `created_at` is the intake transaction's start, so the second part
+    ends a little early and the third a little late."""
+    parts: dict[str, list[float]] = {"POST answered": [], "answer -> row": [], "row -> sent": []}
+    for start, end, _, body in posted.ok:
+        created, sent = times[json.loads(body)["id"]]
+        parts["POST answered"].append((end - start) * 1000)
+        parts["answer -> row"].append((created - end) * 1000)
+        parts["row -> sent"].append((sent - created) * 1000)
+    figures = {}
+    for part, values in parts.items():
+        figures[f"  {name} {part} p50 ms"] = percentile(values, 50)
+        figures[f"  {name} {part} p99 ms"] = percentile(values, 99)
+    return figures
+
+
 UNHASHED = "bench.platform_unhashed:UnhashedAccounts"
 
 
@@ -570,7 +598,7 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
 
         bodies = registration_bodies(args.registrations, f"{tag}s")
         recorders, sampler = [], None
-        if args.profile:
+        if args.profile and args.profile_phase == "saturation":
             recorders = profile(platform, Path(args.profile), run, args.profile_seconds)
             sampler = SqlSampler(platform.urls, watch)
         pids = {s: platform.pid(s) for s in STARTED}
@@ -606,12 +634,22 @@ def one_run(args, run: int, admin: RabbitAdmin, databases: Databases) -> dict:
             if not count:
                 continue
             paced_bodies = registration_bodies(count, f"{tag}p{rate:g}")
+            recorders, sampler = [], None
+            if args.profile and args.profile_phase == "paced" and rate == args.rate:
+                recorders = profile(platform, Path(args.profile), run, args.profile_seconds)
+                sampler = SqlSampler(platform.urls, watch)
             paced = post_all(platform.ports["accounts"], paced_bodies, args.clients, rate)
             paced_ids = list(paced.starts())
             watch.wait(paced_ids, label=f"paced at {rate:g}/s")
-            sent = watch.welcome_sent(paced_ids)
+            for recorder in recorders:
+                recorder.wait()
+            if sampler is not None:
+                sampler.stop(Path(args.profile) / f"sql-run{run}.txt")
+            times = watch.welcome_times(paced_ids)
+            sent = {i: at for i, (_, at) in times.items()}
             show(f"at {rate:g}/s: POST /returnees answered/s", paced.per_second, "reg/s")
             latencies = latency_summary(f"at {rate:g}/s: registration->welcome", paced, sent)
+            latencies.update(welcome_parts(f"at {rate:g}/s:", paced, times))
             for name, value in latencies.items():
                 show(name, value, "ms")
             total += len(paced_ids)
@@ -651,6 +689,10 @@ def main() -> int:
     )
     parser.add_argument("--profile", metavar="DIR", help="py-spy the services at saturation")
     parser.add_argument("--profile-seconds", type=int, default=10)
+    parser.add_argument(
+        "--profile-phase", choices=("saturation", "paced"), default="saturation",
+        help="record at saturation (the default) or at --rate",
+    )  # fmt: skip
     parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args()
     if args.quick:

@@ -16,11 +16,13 @@
 - A subscriber of `on_event` (one unit of work per event) takes up to `EVENT_BATCH_SIZE` events
   at once and applies them in one transaction, their inbox records sent with its commit
   (`chassis.db.WorkerDatabase.apply_batch`), then each message acked. A batch goes to a worker
-  when it is full or `EVENT_BATCH_LINGER_MS` after its first event; while every batch slot (a
-  worker events may take) is busy, events gather into the next batch. If one event of a batch
-  fails, the batch is rolled back and its events applied one by one, each in its own
-  transaction: the failing one is retried and dead-lettered alone, as above, and the others
-  commit. Redeliveries (a crash before the commit) meet the inbox.
+  when it is full or `EVENT_BATCH_LINGER_MS` after its first event (`BACKGROUND_BATCH_LINGER_MS`
+  for a `background` subscriber: work nobody waits on at that moment, whose events had better
+  gather into larger batches, cheaper per event, and leave the cores to what a person awaits);
+  while every batch slot (a worker events may take) is busy, events gather into the next batch.
+  If one event of a batch fails, the batch is rolled back and its events applied one by one,
+  each in its own transaction: the failing one is retried and dead-lettered alone, as above,
+  and the others commit. Redeliveries (a crash before the commit) meet the inbox.
 - The worker context holds only the platform's correlation id and event id, never the incoming
   message's headers, so nothing foreign propagates to the events a handler publishes.
 - A failed event about a person the service has erased (its tombstone, `Operable.erased`) is
@@ -343,16 +345,20 @@ def _kept_properties(message) -> dict:
 
 class Subscriber(Consumer):
     """Entrypoint: one durable queue per handler, bound to `<producer>.events` for its types.
-    `batchable`: the handler applies a `Batch` as well as an event (`on_event` does)."""
+    `batchable`: the handler applies a `Batch` as well as an event (`on_event` does).
+    `background`: its batches wait `BACKGROUND_BATCH_LINGER_MS` for more events, not
+    `EVENT_BATCH_LINGER_MS`."""
 
     queue_consumer = EventQueueConsumer()
     failures = FailureRouter()
     handles_events = True
 
-    def __init__(self, producer: str, event_types: tuple[str, ...], batchable=False, **kwargs):
+    def __init__(self, producer: str, event_types: tuple[str, ...], batchable=False,
+                 background=False, **kwargs):  # fmt: skip
         self.producer = producer
         self.event_types = event_types
         self.batchable = batchable
+        self.background = background
         super().__init__(queue=None, **kwargs)
 
     def setup(self):
@@ -363,7 +369,8 @@ class Subscriber(Consumer):
         self.failures.subscriptions.append(self.subscription)
         config = self.container.config
         self.batch_size = config.get("EVENT_BATCH_SIZE", 1) if self.batchable else 1
-        self.linger = config.get("EVENT_BATCH_LINGER_MS", 0) / 1000
+        linger = "BACKGROUND_BATCH_LINGER_MS" if self.background else "EVENT_BATCH_LINGER_MS"
+        self.linger = config.get(linger, 0) / 1000
         self._buffer: list[Delivery] = []
         self._timer = None
         # A batch is due as soon as it can go (the timer fires at once, or a slot is released):
@@ -525,9 +532,11 @@ class Subscriber(Consumer):
         counter.inc()
 
 
-def subscribe(producer: str, *event_types: str, batchable: bool = False):
+def subscribe(producer: str, *event_types: str, batchable: bool = False,
+              background: bool = False):  # fmt: skip
     """Decorate a service method as the handler of `event_types` published by `producer`.
-    `batchable`: the method also takes a `Batch` of events (`on_event` makes such methods)."""
+    `batchable`: the method also takes a `Batch` of events (`on_event` makes such methods);
+    `background`: its batches linger longer (`Subscriber`)."""
     for event_type in event_types:
         if CATALOG.get(event_type).producer != producer:
             raise ValueError(f"{event_type} is not published by {producer}")
@@ -541,13 +550,16 @@ def subscribe(producer: str, *event_types: str, batchable: bool = False):
                 log.debug("%s", exc)
                 return DUPLICATE
 
-        register_entrypoint(handler, Subscriber(producer, tuple(event_types), batchable))
+        register_entrypoint(
+            handler, Subscriber(producer, tuple(event_types), batchable, background)
+        )
         return handler
 
     return decorate
 
 
-def on_event(producer: str, *event_types: str, use, units: bool = False, needs: tuple = ()):
+def on_event(producer: str, *event_types: str, use, units: bool = False, needs: tuple = (),
+             background: bool = False):  # fmt: skip
     """A subscriber that applies the use case `use(event, uow)` in one unit of work of the
     service's `db`. A service's `on_event` lines are its routing table:
 
@@ -563,7 +575,13 @@ def on_event(producer: str, *event_types: str, use, units: bool = False, needs: 
     Without `units`, the subscriber takes events in batches (`EVENT_BATCH_SIZE`): the use case
     runs once per event, every event of the batch in one transaction. What it does after the
     commit (waking a loop) it asks `uow.after_commit` for; nothing else may leave the process
-    before the commit, since a batch that fails is applied again one event at a time."""
+    before the commit, since a batch that fails is applied again one event at a time.
+
+    `background=True`: nobody waits on the effect at that moment (figures, eligibility, matches,
+    invitations, the notices about them): a batch then waits up to `BACKGROUND_BATCH_LINGER_MS`
+    (default 500 ms) for more events instead of `EVENT_BATCH_LINGER_MS` (2 ms). Under load its
+    batches grow and cost less per event, leaving the cores to what a person is waiting for (a
+    welcome, a sign-in link); a lone event is that much later."""
 
     def apply(self, event):
         extra = {name: getattr(self, name) for name in needs}
@@ -576,4 +594,4 @@ def on_event(producer: str, *event_types: str, use, units: bool = False, needs: 
 
     apply.__name__ = apply.__qualname__ = use.__name__
     apply.__doc__ = use.__doc__
-    return subscribe(producer, *event_types, batchable=not units)(apply)
+    return subscribe(producer, *event_types, batchable=not units, background=background)(apply)

@@ -50,6 +50,9 @@ DEFAULTS = {
     # of a batch waits for others (ms) while every batch slot is free. 1: one event at a time.
     "EVENT_BATCH_SIZE": "20",
     "EVENT_BATCH_LINGER_MS": "2",
+    # The same wait for a subscriber declared `background` (chassis.events.on_event): work
+    # nobody waits on at that moment gathers into larger batches, cheaper per event.
+    "BACKGROUND_BATCH_LINGER_MS": "500",
     "RETRY_ATTEMPTS": "5",
     "RETRY_BASE_DELAY_MS": "1000",
     "RETRY_MAX_DELAY_MS": "60000",
@@ -279,6 +282,9 @@ def nameko_config(service: str, **overrides) -> dict:
         "DB_POOL_SIZE": int(setting(service, "DB_POOL_SIZE") or max_workers + 4),
         "EVENT_BATCH_SIZE": max(1, int(setting(service, "EVENT_BATCH_SIZE"))),
         "EVENT_BATCH_LINGER_MS": max(0.0, float(setting(service, "EVENT_BATCH_LINGER_MS"))),
+        "BACKGROUND_BATCH_LINGER_MS": max(
+            0.0, float(setting(service, "BACKGROUND_BATCH_LINGER_MS"))
+        ),
         "RETRY_ATTEMPTS": int(setting(service, "RETRY_ATTEMPTS")),
         "RETRY_BASE_DELAY_MS": int(setting(service, "RETRY_BASE_DELAY_MS")),
         "RETRY_MAX_DELAY_MS": int(setting(service, "RETRY_MAX_DELAY_MS")),

@@ -43,12 +43,16 @@ class ActivitiesService(Operable):
         "accounts", "organization.registered", use=handlers.remember_organization
     )
     remember_provider = on_event("accounts", "staff.registered", use=handlers.remember_provider)
+    # Not background: a returnee who registers at the door is seated, checked in and named in an
+    # agreement the next moment, by their own account.
     take_returnee = on_event(
         "accounts", "returnee.registered", "returnee.updated", use=handlers.take_returnee
     )
     follow_consent = on_event("accounts", "consent.changed", use=handlers.follow_consent)
     erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)
-    invite_audience = on_event("activities", "activity.published", use=handlers.invite_audience)
+    invite_audience = on_event(
+        "activities", "activity.published", use=handlers.invite_audience, background=True
+    )
     record_intention = on_event(
         "matching",
         "intention.expressed",

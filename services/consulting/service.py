@@ -71,8 +71,13 @@ class ConsultingService(Operable):
 
     # ------------------------------------------------------------------ events
 
+    # Eligibility is nobody's wait (a notice follows it): background, in larger batches.
     assess_returnee = on_event(
-        "accounts", "returnee.registered", "returnee.updated", use=handlers.assess_returnee
+        "accounts",
+        "returnee.registered",
+        "returnee.updated",
+        use=handlers.assess_returnee,
+        background=True,
     )
     erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)
     wake_reassessment = Alarm("reassess_queued")

@@ -25,7 +25,7 @@ from datetime import timedelta
 from chassis.clock import Clock
 from chassis.operable import CHASSIS_HANDLERS
 from chassis.pool import script_pool
-from chassis.settings import nameko_config
+from chassis.settings import SettingError, nameko_config
 from chassis.topology import subscriptions_of
 from chassis.uow import SqlUnitOfWork
 from contracts import CATALOG, Event, InvalidEvent
@@ -86,17 +86,29 @@ def retained_events(pool, skipped: list):
         after = rows[-1]["position"]
 
 
+def retained_windows(sources: list[str], retention_hours: float | None, clock: Clock) -> dict:
+    """Producer → the start of what its outbox still retains (its retention as the producer
+    reads it), insights' settings and every producer's read first: a wrong one is a
+    `SettingError` before any database is touched."""
+    nameko_config("insights")
+    windows = {}
+    for source in sources:
+        hours = nameko_config(source)["OUTBOX_RETENTION_HOURS"]
+        if retention_hours is not None:
+            hours = retention_hours
+        windows[source] = clock.now() - timedelta(hours=hours)
+    return windows
+
+
 def backfill(sources: list[str], retention_hours: float | None = None,
              clock: Clock | None = None) -> list[dict]:  # fmt: skip
     clock = clock or Clock()
+    windows = retained_windows(sources, retention_hours, clock)  # every setting before a database
     reports = []
     with script_pool("insights") as insights:
         database = ReplayDatabase(insights, clock)
         for source in sources:
-            hours = retention_hours
-            if hours is None:
-                hours = nameko_config(source)["OUTBOX_RETENTION_HOURS"]  # as the producer reads it
-            window = clock.now() - timedelta(hours=hours)
+            window = windows[source]
             skipped: list[str] = []
             with script_pool(source) as outbox:
                 report = handlers.backfill(
@@ -118,7 +130,11 @@ def main(argv=None) -> int:
     unknown = sorted(set(args.producers) - set(SOURCES))
     if unknown:
         parser.error(f"insights counts no events of {unknown}; choose from {SOURCES}")
-    reports = backfill(args.producers or SOURCES, args.retention_hours)
+    try:
+        reports = backfill(args.producers or SOURCES, args.retention_hours)
+    except SettingError as exc:
+        print(f"nothing counted: {exc}", file=sys.stderr)
+        return 1
     for report in reports:
         print(json.dumps(report, default=str, ensure_ascii=False))
     return 0

@@ -5,6 +5,8 @@ counts; the `@http` entrypoints answer figures to district officials, advisors a
 publishes nothing. Each entrypoint runs one use case of `handlers.py` in a unit of work.
 """
 
+import functools
+
 from nameko.timer import timer
 from werkzeug.wrappers import Response
 
@@ -19,6 +21,9 @@ from services.insights.export import XLSX
 from services.insights.schemas import ExportQuery, OverviewOut, PeriodQuery, SeriesOut, SeriesQuery
 from services.insights.settings import DECLARED
 from services.insights.store import InsightsStore
+
+# insights' subscribers: figures nobody waits on, so batches linger (`on_event`'s `background`).
+figures = functools.partial(on_event, background=True)
 
 SETTINGS = service_settings("insights", DECLARED)
 UPKEEP_SECONDS = float(SETTINGS["UPKEEP_SECONDS"])
@@ -43,16 +48,14 @@ class InsightsService(Operable):
 
     # ------------------------------------------------------------------ events
 
-    count_registration = on_event(
-        "accounts", "returnee.registered", use=handlers.count_registration
-    )
-    see_returnee = on_event("accounts", "returnee.updated", use=handlers.see_returnee)
-    erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)
-    learn_policy = on_event("consulting", "policy.published", use=handlers.learn_policy)
-    count_eligibility = on_event(
+    count_registration = figures("accounts", "returnee.registered", use=handlers.count_registration)
+    see_returnee = figures("accounts", "returnee.updated", use=handlers.see_returnee)
+    erase_returnee = figures("accounts", "returnee.erased", use=handlers.erase_returnee)
+    learn_policy = figures("consulting", "policy.published", use=handlers.learn_policy)
+    count_eligibility = figures(
         "consulting", "eligibility.assessed", use=handlers.count_eligibility
     )
-    count_consultation = on_event(
+    count_consultation = figures(
         "consulting",
         "consultation.requested",
         "consultation.answered",
@@ -62,13 +65,13 @@ class InsightsService(Operable):
         "consultation.sla_breached",
         use=handlers.count_consultation,
     )
-    count_appointment = on_event(
+    count_appointment = figures(
         "consulting",
         "appointment.booked",
         "appointment.cancelled",
         use=handlers.count_appointment,
     )
-    count_application = on_event(
+    count_application = figures(
         "consulting",
         "application.submitted",
         "application.approved",
@@ -77,31 +80,31 @@ class InsightsService(Operable):
         "application.withdrawn",
         use=handlers.count_application,
     )
-    count_matches = on_event("matching", "matches.proposed", use=handlers.count_matches)
+    count_matches = figures("matching", "matches.proposed", use=handlers.count_matches)
     # v1 (on a resource) and v2 (met at an activity) share the routing key; both name the
     # intention by id, which is all it is counted by.
-    count_intention = on_event(
+    count_intention = figures(
         "matching",
         "intention.expressed",
         "intention.accepted",
         "intention.declined",
         use=handlers.count_intention,
     )
-    count_activity = on_event(
+    count_activity = figures(
         "activities",
         "activity.published",
         "activity.cancelled",
         "activity.closed",
         use=handlers.count_activity,
     )
-    count_activity_registration = on_event(
+    count_activity_registration = figures(
         "activities",
         "registration.confirmed",
         "registration.cancelled",
         "attendance.recorded",
         use=handlers.count_activity_registration,
     )
-    count_agreement = on_event("activities", "agreement.signed", use=handlers.count_agreement)
+    count_agreement = figures("activities", "agreement.signed", use=handlers.count_agreement)
 
     @timer(interval=UPKEEP_SECONDS, eager=True)
     def upkeep(self):

@@ -66,6 +66,7 @@ class MatchingService(Operable):
         "returnee.updated",
         use=handlers.match_returnee,
         needs=("policy",),
+        background=True,  # nobody's wait: a notice follows the matches
     )
     follow_consent = on_event("accounts", "consent.changed", use=handlers.follow_consent)
     erase_returnee = on_event("accounts", "returnee.erased", use=handlers.erase_returnee)

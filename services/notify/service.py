@@ -58,11 +58,13 @@ def _types(producer: str) -> list[str]:
     return [t.type for t in CATALOG.produced_by(producer) if t.type not in STAFF_READS]
 
 
-def _takes(producer: str):
+def _takes(producer: str, background: bool = False):
     """The subscriber of every event of `producer`; `handlers.EVENT_HANDLERS` routes each type.
-    Events come in batches (`EVENT_BATCH_SIZE`), each batch one transaction."""
+    Events come in batches (`EVENT_BATCH_SIZE`), each batch one transaction. `background`: what
+    a person is waiting for in their mail at that moment (a welcome, a sign-in link, a code)
+    never comes from that producer, so its batches linger (`on_event`)."""
     return on_event(producer, *_types(producer), use=handlers.take_event,
-                    needs=("settings", "wake_delivery"))  # fmt: skip
+                    needs=("settings", "wake_delivery"), background=background)  # fmt: skip
 
 
 class NotifyService(Operable):
@@ -79,9 +81,11 @@ class NotifyService(Operable):
     # --- events in: the routing table ---------------------------------------------------------
 
     on_accounts_event = _takes("accounts")
-    on_consulting_event = _takes("consulting")
-    on_matching_event = _takes("matching")
-    on_activities_event = _takes("activities")
+    # accounts' events carry what a person waits for (welcome, links, codes); the others the
+    # notices of work nobody waits on, and confirmations half a second later do no harm.
+    on_consulting_event = _takes("consulting", background=True)
+    on_matching_event = _takes("matching", background=True)
+    on_activities_event = _takes("activities", background=True)
 
     # --- loops ----------------------------------------------------------------------------------
 

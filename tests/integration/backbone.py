@@ -104,3 +104,12 @@ class Batched(Operable):
     db = Database()
 
     tally = on_event("accounts", "organization.registered", use=take_organization)
+
+
+class Background(Operable):
+    """`Batched` declared `background`: its batches wait `BACKGROUND_BATCH_LINGER_MS`."""
+
+    name = "matching"
+    db = Database()
+
+    tally = on_event("accounts", "organization.registered", use=take_organization, background=True)

@@ -7,11 +7,12 @@ Rows committed by one transaction share their `xmin`: that is how a test sees a 
 """
 
 import signal
+import time
 
 import pytest
 
 from chassis.dead_letters import DeadLetterQueue
-from tests.integration.backbone import Batched, publish_organizations
+from tests.integration.backbone import Background, Batched, publish_organizations
 from tests.integration.test_backbone import (
     _publish_raw,
     consumed,
@@ -26,7 +27,7 @@ pytestmark = pytest.mark.usefixtures("rabbit_admin")
 
 @pytest.fixture
 def start_batched(config_for, consumer_db, container_factory):
-    def start(**overrides):
+    def start(service=Batched, **overrides):
         settings = {
             "RETRY_ATTEMPTS": 3,
             "RETRY_BASE_DELAY_MS": 200,
@@ -35,7 +36,7 @@ def start_batched(config_for, consumer_db, container_factory):
             **overrides,
         }
         container = container_factory(
-            Batched, config_for("matching", database_url=consumer_db, **settings)
+            service, config_for("matching", database_url=consumer_db, **settings)
         )
         container.start()
         return container
@@ -79,6 +80,21 @@ def test_a_lone_event_is_not_held_back_by_the_batch_size(
     start_relay()
     publish_organizations(producer_pool, ["alone"])
     assert wait_for_effects(consumer_db, 1, timeout=5) == {"n": 1, "distinct_n": 1}
+
+
+@pytest.mark.parametrize(("service", "transactions_expected"), [(Batched, 4), (Background, 1)])
+def test_a_background_subscriber_gathers_events_apart_into_one_batch(
+    producer_pool, start_relay, start_batched, consumer_db, service, transactions_expected
+):
+    """Four events 0.4 s apart: a subscriber lingering 2 ms applies each in its own
+    transaction; one declared `background`, lingering 2.5 s, all four in one."""
+    start_batched(service, EVENT_BATCH_LINGER_MS=2, BACKGROUND_BATCH_LINGER_MS=2500)
+    start_relay()
+    for i in range(4):
+        publish_organizations(producer_pool, [f"org {i}"])
+        time.sleep(0.4)
+    assert wait_for_effects(consumer_db, 4, timeout=10) == {"n": 4, "distinct_n": 4}
+    assert transactions(consumer_db) == transactions_expected
 
 
 def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_others_commit_once(

@@ -128,3 +128,19 @@ def test_the_topology_step_refuses_a_wrong_setting_in_one_line_before_the_broker
         "broker topology not declared: CPU_NICENESS is '-5'; it must be a whole number from 0"
         " (the default) to 19\n"
     )
+
+
+def test_the_backfill_command_refuses_a_wrong_setting_in_one_line_before_a_database(
+    monkeypatch, capsys
+):
+    from services.insights.backfill import main
+
+    monkeypatch.setenv("PLATFORM_ENV", "development")
+    monkeypatch.setenv("INSIGHTS_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/insights")
+    monkeypatch.setenv("CONSULTING_CPU_NICENESS", "high")
+    assert main(["accounts", "consulting"]) == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "nothing counted: CPU_NICENESS is 'high'; it must be a whole number from 0"
+        " (the default) to 19\n"
+    )
