@@ -451,6 +451,7 @@ class SqlSampler:
         self.databases = {url.rsplit("/", 1)[1]: service for service, url in urls.items()}
         self.watch = watch
         self.seen: dict[tuple[str, str], int] = {}
+        self.waits: dict[tuple[str, str], int] = {}  # (service, what its active backends wait on)
         self.samples = 0
         self.running = True
         self.thread = eventlet.spawn(self._run)
@@ -462,14 +463,17 @@ class SqlSampler:
             with conn.cursor() as cur:
                 while self.running:
                     cur.execute(
-                        "SELECT datname, query FROM pg_stat_activity WHERE state = 'active'"
+                        "SELECT datname, query, coalesce(wait_event_type || '/' || wait_event,"
+                        " 'running') FROM pg_stat_activity WHERE state = 'active'"
                         " AND datname = ANY(%s) AND pid <> pg_backend_pid()",
                         (list(self.databases),),
                     )
                     self.samples += 1
-                    for datname, sql in cur.fetchall():
-                        key = (self.databases[datname], " ".join(sql.split())[:160])
+                    for datname, sql, wait in cur.fetchall():
+                        service = self.databases[datname]
+                        key = (service, " ".join(sql.split())[:160])
                         self.seen[key] = self.seen.get(key, 0) + 1
+                        self.waits[(service, wait)] = self.waits.get((service, wait), 0) + 1
                     eventlet.sleep(0.02)
         finally:
             conn.close()
@@ -477,7 +481,10 @@ class SqlSampler:
     def stop(self, path: Path) -> None:
         self.running = False
         self.thread.wait()
-        lines = [f"{self.samples} samples of pg_stat_activity; statements seen active:"]
+        lines = [f"{self.samples} samples of pg_stat_activity; active backends by their wait:"]
+        for (service, wait), count in sorted(self.waits.items(), key=lambda item: -item[1]):
+            lines.append(f"{100 * count / self.samples:6.1f}%  {service:<10} {wait}")
+        lines.append("statements seen active:")
         for (service, sql), count in sorted(self.seen.items(), key=lambda item: -item[1])[:40]:
             lines.append(f"{100 * count / self.samples:6.1f}%  {service:<10} {sql}")
         path.write_text("\n".join(lines) + "\n")
