@@ -379,6 +379,26 @@ class Subscriber(Consumer):
         self._counters: dict = {}
         super().setup()
 
+    def stop(self):
+        """No more deliveries; the events buffered for a batch no worker took yet (a background
+        subscriber's, lingering) go back to the broker at once, for the next consumer."""
+        super().stop()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        buffered, self._buffer = self._buffer, []
+        for delivery in buffered:
+            self._settle_with_broker(delivery.message, requeue=True)
+
+    def kill(self):
+        """Killed: the buffered events' timer goes; the broker takes them back with the
+        connection."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._buffer = []
+        super().kill()
+
     def _read(self, message) -> Event:
         event = CATALOG.check(Event.from_json(message.body))
         if event.type not in self.event_types:
@@ -540,6 +560,8 @@ def subscribe(producer: str, *event_types: str, batchable: bool = False,
     for event_type in event_types:
         if CATALOG.get(event_type).producer != producer:
             raise ValueError(f"{event_type} is not published by {producer}")
+    if background and not batchable:
+        raise ValueError("only a subscriber taking batches lingers: background needs batchable")
 
     def decorate(method):
         @functools.wraps(method)

@@ -229,6 +229,22 @@ def cpu_niceness(service: str) -> int:
     return int(value)
 
 
+MAX_LINGER_MS = 10_000  # a batch's wait longer than this holds events unacked for no gain
+
+
+def linger_ms(service: str, name: str) -> float:
+    """`EVENT_BATCH_LINGER_MS` or `BACKGROUND_BATCH_LINGER_MS`: milliseconds, 0 to 10,000."""
+    value = setting(service, name).strip()
+    try:
+        ms = float(value)
+    except ValueError:
+        ms = -1.0
+    if not 0 <= ms <= MAX_LINGER_MS:  # NaN fails too
+        raise SettingError(name, f"is {value!r}; it must be a number of milliseconds from 0 to "
+                                 f"{MAX_LINGER_MS:,}")  # fmt: skip
+    return ms
+
+
 def trusted_proxies(service: str) -> list[str]:
     networks = [n.strip() for n in setting(service, "TRUSTED_PROXIES").split(",") if n.strip()]
     for network in networks:
@@ -281,10 +297,8 @@ def nameko_config(service: str, **overrides) -> dict:
         "DATABASE_URL": database_url(service),
         "DB_POOL_SIZE": int(setting(service, "DB_POOL_SIZE") or max_workers + 4),
         "EVENT_BATCH_SIZE": max(1, int(setting(service, "EVENT_BATCH_SIZE"))),
-        "EVENT_BATCH_LINGER_MS": max(0.0, float(setting(service, "EVENT_BATCH_LINGER_MS"))),
-        "BACKGROUND_BATCH_LINGER_MS": max(
-            0.0, float(setting(service, "BACKGROUND_BATCH_LINGER_MS"))
-        ),
+        "EVENT_BATCH_LINGER_MS": linger_ms(service, "EVENT_BATCH_LINGER_MS"),
+        "BACKGROUND_BATCH_LINGER_MS": linger_ms(service, "BACKGROUND_BATCH_LINGER_MS"),
         "RETRY_ATTEMPTS": int(setting(service, "RETRY_ATTEMPTS")),
         "RETRY_BASE_DELAY_MS": int(setting(service, "RETRY_BASE_DELAY_MS")),
         "RETRY_MAX_DELAY_MS": int(setting(service, "RETRY_MAX_DELAY_MS")),

@@ -86,29 +86,25 @@ def retained_events(pool, skipped: list):
         after = rows[-1]["position"]
 
 
-def retained_windows(sources: list[str], retention_hours: float | None, clock: Clock) -> dict:
-    """Producer → the start of what its outbox still retains (its retention as the producer
-    reads it), insights' settings and every producer's read first: a wrong one is a
-    `SettingError` before any database is touched."""
+def retention_of(sources: list[str], retention_hours: float | None) -> dict[str, float]:
+    """Producer → the hours its outbox retains (as the producer reads it), insights' settings
+    and every producer's read first: a wrong one is a `SettingError` before any database is
+    touched."""
     nameko_config("insights")
-    windows = {}
-    for source in sources:
-        hours = nameko_config(source)["OUTBOX_RETENTION_HOURS"]
-        if retention_hours is not None:
-            hours = retention_hours
-        windows[source] = clock.now() - timedelta(hours=hours)
-    return windows
+    hours = {source: nameko_config(source)["OUTBOX_RETENTION_HOURS"] for source in sources}
+    return hours if retention_hours is None else dict.fromkeys(sources, retention_hours)
 
 
 def backfill(sources: list[str], retention_hours: float | None = None,
              clock: Clock | None = None) -> list[dict]:  # fmt: skip
     clock = clock or Clock()
-    windows = retained_windows(sources, retention_hours, clock)  # every setting before a database
+    retained = retention_of(sources, retention_hours)  # every setting before a database
     reports = []
     with script_pool("insights") as insights:
         database = ReplayDatabase(insights, clock)
         for source in sources:
-            window = windows[source]
+            # as its outbox is read: it prunes past the window meanwhile
+            window = clock.now() - timedelta(hours=retained[source])
             skipped: list[str] = []
             with script_pool(source) as outbox:
                 report = handlers.backfill(

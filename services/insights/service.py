@@ -1,11 +1,10 @@
 """insights: the district's statistics, read from the platform's published events only.
 
 A pure consumer: the `on_event` lines below are its routing table, one per kind of step it
-counts; the `@http` entrypoints answer figures to district officials, advisors and admins. It
-publishes nothing. Each entrypoint runs one use case of `handlers.py` in a unit of work.
+counts, every one `background` (figures nobody waits on at that moment, `chassis.events`); the
+`@http` entrypoints answer figures to district officials, advisors and admins. It publishes
+nothing. Each entrypoint runs one use case of `handlers.py` in a unit of work.
 """
-
-import functools
 
 from nameko.timer import timer
 from werkzeug.wrappers import Response
@@ -21,9 +20,6 @@ from services.insights.export import XLSX
 from services.insights.schemas import ExportQuery, OverviewOut, PeriodQuery, SeriesOut, SeriesQuery
 from services.insights.settings import DECLARED
 from services.insights.store import InsightsStore
-
-# insights' subscribers: figures nobody waits on, so batches linger (`on_event`'s `background`).
-figures = functools.partial(on_event, background=True)
 
 SETTINGS = service_settings("insights", DECLARED)
 UPKEEP_SECONDS = float(SETTINGS["UPKEEP_SECONDS"])
@@ -48,14 +44,22 @@ class InsightsService(Operable):
 
     # ------------------------------------------------------------------ events
 
-    count_registration = figures("accounts", "returnee.registered", use=handlers.count_registration)
-    see_returnee = figures("accounts", "returnee.updated", use=handlers.see_returnee)
-    erase_returnee = figures("accounts", "returnee.erased", use=handlers.erase_returnee)
-    learn_policy = figures("consulting", "policy.published", use=handlers.learn_policy)
-    count_eligibility = figures(
-        "consulting", "eligibility.assessed", use=handlers.count_eligibility
+    count_registration = on_event(
+        "accounts", "returnee.registered", use=handlers.count_registration, background=True
     )
-    count_consultation = figures(
+    see_returnee = on_event(
+        "accounts", "returnee.updated", use=handlers.see_returnee, background=True
+    )
+    erase_returnee = on_event(
+        "accounts", "returnee.erased", use=handlers.erase_returnee, background=True
+    )
+    learn_policy = on_event(
+        "consulting", "policy.published", use=handlers.learn_policy, background=True
+    )
+    count_eligibility = on_event(
+        "consulting", "eligibility.assessed", use=handlers.count_eligibility, background=True
+    )
+    count_consultation = on_event(
         "consulting",
         "consultation.requested",
         "consultation.answered",
@@ -64,14 +68,16 @@ class InsightsService(Operable):
         "consultation.rated",
         "consultation.sla_breached",
         use=handlers.count_consultation,
+        background=True,
     )
-    count_appointment = figures(
+    count_appointment = on_event(
         "consulting",
         "appointment.booked",
         "appointment.cancelled",
         use=handlers.count_appointment,
+        background=True,
     )
-    count_application = figures(
+    count_application = on_event(
         "consulting",
         "application.submitted",
         "application.approved",
@@ -79,32 +85,40 @@ class InsightsService(Operable):
         "application.awarded",
         "application.withdrawn",
         use=handlers.count_application,
+        background=True,
     )
-    count_matches = figures("matching", "matches.proposed", use=handlers.count_matches)
+    count_matches = on_event(
+        "matching", "matches.proposed", use=handlers.count_matches, background=True
+    )
     # v1 (on a resource) and v2 (met at an activity) share the routing key; both name the
     # intention by id, which is all it is counted by.
-    count_intention = figures(
+    count_intention = on_event(
         "matching",
         "intention.expressed",
         "intention.accepted",
         "intention.declined",
         use=handlers.count_intention,
+        background=True,
     )
-    count_activity = figures(
+    count_activity = on_event(
         "activities",
         "activity.published",
         "activity.cancelled",
         "activity.closed",
         use=handlers.count_activity,
+        background=True,
     )
-    count_activity_registration = figures(
+    count_activity_registration = on_event(
         "activities",
         "registration.confirmed",
         "registration.cancelled",
         "attendance.recorded",
         use=handlers.count_activity_registration,
+        background=True,
     )
-    count_agreement = figures("activities", "agreement.signed", use=handlers.count_agreement)
+    count_agreement = on_event(
+        "activities", "agreement.signed", use=handlers.count_agreement, background=True
+    )
 
     @timer(interval=UPKEEP_SECONDS, eager=True)
     def upkeep(self):

@@ -60,9 +60,9 @@ def _types(producer: str) -> list[str]:
 
 def _takes(producer: str, background: bool = False):
     """The subscriber of every event of `producer`; `handlers.EVENT_HANDLERS` routes each type.
-    Events come in batches (`EVENT_BATCH_SIZE`), each batch one transaction. `background`: what
-    a person is waiting for in their mail at that moment (a welcome, a sign-in link, a code)
-    never comes from that producer, so its batches linger (`on_event`)."""
+    Events come in batches (`EVENT_BATCH_SIZE`), each batch one transaction. `background`: its
+    batches linger (`on_event`): that producer's events carry notices nobody is waiting for at
+    their inbox that very moment."""
     return on_event(producer, *_types(producer), use=handlers.take_event,
                     needs=("settings", "wake_delivery"), background=background)  # fmt: skip
 
@@ -81,8 +81,10 @@ class NotifyService(Operable):
     # --- events in: the routing table ---------------------------------------------------------
 
     on_accounts_event = _takes("accounts")
-    # accounts' events carry what a person waits for (welcome, links, codes); the others the
-    # notices of work nobody waits on, and confirmations half a second later do no harm.
+    # accounts' events carry what a person waits for in their mail (the welcome, sign-in and
+    # verification links). The others carry notices and confirmations; an activity's
+    # confirmation with its check-in code also shows on the page that made it, so half a second
+    # more before its email does no harm.
     on_consulting_event = _takes("consulting", background=True)
     on_matching_event = _takes("matching", background=True)
     on_activities_event = _takes("activities", background=True)

@@ -86,15 +86,41 @@ def test_a_lone_event_is_not_held_back_by_the_batch_size(
 def test_a_background_subscriber_gathers_events_apart_into_one_batch(
     producer_pool, start_relay, start_batched, consumer_db, service, transactions_expected
 ):
-    """Four events 0.4 s apart: a subscriber lingering 2 ms applies each in its own
-    transaction; one declared `background`, lingering 2.5 s, all four in one."""
-    start_batched(service, EVENT_BATCH_LINGER_MS=2, BACKGROUND_BATCH_LINGER_MS=2500)
+    """Four events 0.5 s apart (the relay sweeps every 0.2 s): a subscriber lingering 2 ms
+    applies each in its own transaction; one declared `background`, lingering 3 s, all four
+    in one."""
+    start_batched(service, EVENT_BATCH_LINGER_MS=2, BACKGROUND_BATCH_LINGER_MS=3000)
     start_relay()
     for i in range(4):
+        if i:
+            time.sleep(0.5)
         publish_organizations(producer_pool, [f"org {i}"])
-        time.sleep(0.4)
     assert wait_for_effects(consumer_db, 4, timeout=10) == {"n": 4, "distinct_n": 4}
     assert transactions(consumer_db) == transactions_expected
+
+
+def test_events_a_stopping_background_subscriber_holds_go_back_to_the_broker_at_once(
+    producer_pool, start_relay, start_batched, consumer_db, rabbit_admin, vhost
+):
+    """Three events buffered for a batch lingering 30 s: when the subscriber stops (its
+    container still running, as while other work finishes before a shutdown), they are ready
+    in the queue again at once for another replica, and not applied by the stopped one."""
+    container = start_batched(Background, BACKGROUND_BATCH_LINGER_MS=30_000)
+    start_relay()
+    publish_organizations(producer_pool, ["org 1", "org 2", "org 3"])
+
+    def unpublished() -> int:
+        with producer_pool.cursor() as cur:
+            cur.execute("SELECT count(*) AS n FROM outbox WHERE published_at IS NULL")
+            return cur.fetchone()["n"]
+
+    wait_until(lambda: unpublished() == 0, 10)
+    wait_until(lambda: rabbit_admin.depth(vhost, "matching.tally") == 0, 10)
+    time.sleep(0.5)  # delivered to the subscriber, which holds them for the batch
+    [tally] = [e for e in container.entrypoints if getattr(e, "method_name", "") == "tally"]
+    tally.stop()
+    wait_until(lambda: rabbit_admin.depth(vhost, "matching.tally") == 3, 5)
+    assert effects(consumer_db) == {"n": 0, "distinct_n": 0}
 
 
 def test_a_poison_event_in_a_batch_is_dead_lettered_alone_and_the_others_commit_once(

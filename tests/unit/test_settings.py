@@ -144,3 +144,30 @@ def test_the_backfill_command_refuses_a_wrong_setting_in_one_line_before_a_datab
         "nothing counted: CPU_NICENESS is 'high'; it must be a whole number from 0"
         " (the default) to 19\n"
     )
+
+
+def test_a_batch_linger_is_refused_out_of_range_in_one_line(monkeypatch):
+    from chassis.settings import SettingError, nameko_config
+
+    monkeypatch.setenv("PLATFORM_ENV", "development")
+    config = nameko_config("insights")
+    assert (config["EVENT_BATCH_LINGER_MS"], config["BACKGROUND_BATCH_LINGER_MS"]) == (2.0, 500.0)
+    monkeypatch.setenv("INSIGHTS_BACKGROUND_BATCH_LINGER_MS", "0")
+    assert nameko_config("insights")["BACKGROUND_BATCH_LINGER_MS"] == 0.0
+    for name in ("EVENT_BATCH_LINGER_MS", "BACKGROUND_BATCH_LINGER_MS"):
+        for wrong in ("-1", "50000", "inf", "nan", "soon", ""):
+            monkeypatch.setenv(f"INSIGHTS_{name}", wrong)
+            with pytest.raises(SettingError, match=f"{name} is .*milliseconds from 0 to 10,000"):
+                nameko_config("insights")
+        monkeypatch.delenv(f"INSIGHTS_{name}")
+
+
+def test_only_a_subscriber_taking_batches_may_be_background():
+    from chassis.events import on_event
+
+    def use(event, db):
+        return None
+
+    with pytest.raises(ValueError, match="background needs batchable"):
+        on_event("accounts", "returnee.registered", use=use, units=True, background=True)
+    assert on_event("accounts", "returnee.registered", use=use, background=True) is not None
