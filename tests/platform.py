@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 import uuid
 
 import requests
@@ -140,6 +141,23 @@ class Platform:
             if not cursor:
                 return found
             query = {**query, "cursor": cursor}
+
+    def settled_inbox(self, returnee_id: str, headers: dict, quiet: float = 2.5,
+                      timeout: float = 30) -> list:  # fmt: skip
+        """The returnee's in-app notifications once no new one came for `quiet` seconds: the
+        notices that follow a registration (matches, eligibility, invitations) come from
+        background subscribers, in batches up to `BACKGROUND_BATCH_LINGER_MS` later, each."""
+        params = {"recipient_id": returnee_id, "channel": "in_app"}
+        deadline = time.monotonic() + timeout
+        seen, since = None, time.monotonic()
+        while time.monotonic() < deadline:
+            count = len(self.every("notify", "/notifications", headers, params))
+            if count != seen:
+                seen, since = count, time.monotonic()
+            elif count and time.monotonic() - since >= quiet:
+                return self.every("notify", "/notifications", headers, params)
+            time.sleep(0.25)
+        raise AssertionError(f"the inbox of {returnee_id} did not settle in {timeout} s")
 
     def token(self, email: str, password: str) -> dict:
         headers = self._try_token(email, password)

@@ -404,6 +404,7 @@ def _sign_in_words(locale: str):
 def test_inbox_counts_unread_then_data_download_and_account_deletion(browsing):
     platform = browsing.platform
     returnee, headers, body = platform.register(locale="en")
+    platform.settled_inbox(returnee["id"], headers)  # every notice of the registration in
     page = browsing.page("en")
     browsing.sign_in(page, body["email"])
     badge = page.locator("nav a[href='/me/notifications'] .badge")
