@@ -383,21 +383,22 @@ class Subscriber(Consumer):
         """No more deliveries; the events buffered for a batch no worker took yet (a background
         subscriber's, lingering) go back to the broker at once, for the next consumer."""
         super().stop()
+        for delivery in self._give_up_buffer():
+            self._settle_with_broker(delivery.message, requeue=True)
+
+    def kill(self):
+        """Killed: the buffered events are dropped; the broker takes them back with the
+        connection."""
+        self._give_up_buffer()
+        super().kill()
+
+    def _give_up_buffer(self) -> list[Delivery]:
+        """The events buffered for the next batch, taken out, and its timer cancelled."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
         buffered, self._buffer = self._buffer, []
-        for delivery in buffered:
-            self._settle_with_broker(delivery.message, requeue=True)
-
-    def kill(self):
-        """Killed: the buffered events' timer goes; the broker takes them back with the
-        connection."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        self._buffer = []
-        super().kill()
+        return buffered
 
     def _read(self, message) -> Event:
         event = CATALOG.check(Event.from_json(message.body))

@@ -151,11 +151,11 @@ class Platform:
         deadline = time.monotonic() + timeout
         seen, since = None, time.monotonic()
         while time.monotonic() < deadline:
-            count = len(self.every("notify", "/notifications", headers, params))
-            if count != seen:
-                seen, since = count, time.monotonic()
-            elif count and time.monotonic() - since >= quiet:
-                return self.every("notify", "/notifications", headers, params)
+            inbox = self.every("notify", "/notifications", headers, params)
+            if len(inbox) != seen:
+                seen, since = len(inbox), time.monotonic()
+            elif inbox and time.monotonic() - since >= quiet:
+                return inbox
             time.sleep(0.25)
         raise AssertionError(f"the inbox of {returnee_id} did not settle in {timeout} s")
 
